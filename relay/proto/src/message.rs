@@ -1,0 +1,238 @@
+//! Typed control messages exchanged on the control stream.
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Relay-assigned identifier of a bound tunnel, unique within one relay process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TunnelId(pub u64);
+
+impl fmt::Display for TunnelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "t{}", self.0)
+    }
+}
+
+/// The kind of traffic a tunnel carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    /// HTTP(S) terminated at the relay, routed per request by Host.
+    Http,
+    /// Raw TCP on a public port.
+    Tcp,
+    /// TLS passed through untouched, routed by the ClientHello's SNI.
+    Tls,
+}
+
+impl Proto {
+    /// Lower-case name as used in URLs and the agent API (`http`, `tcp`, `tls`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Http => "http",
+            Proto::Tcp => "tcp",
+            Proto::Tls => "tls",
+        }
+    }
+}
+
+/// Header rules applied at the edge to requests or responses.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HeaderRules {
+    /// Headers added (appended) as `(name, value)`.
+    pub add: Vec<(String, String)>,
+    /// Header names removed (case-insensitive).
+    pub remove: Vec<String>,
+}
+
+impl HeaderRules {
+    /// True when the rules change nothing.
+    pub fn is_empty(&self) -> bool {
+        self.add.is_empty() && self.remove.is_empty()
+    }
+}
+
+/// Edge policy the relay enforces for one tunnel before traffic reaches the agent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EdgePolicy {
+    /// Accepted `user:password` pairs for HTTP basic auth; empty disables basic auth.
+    pub basic_auth: Vec<String>,
+    /// If non-empty, only visitors whose socket address is in one of these networks get in.
+    pub cidr_allow: Vec<IpNet>,
+    /// Visitors whose socket address is in one of these networks are refused.
+    pub cidr_deny: Vec<IpNet>,
+    /// Rules applied to requests before they go to the agent.
+    pub request_headers: HeaderRules,
+    /// Rules applied to responses before they go to the visitor.
+    pub response_headers: HeaderRules,
+    /// If set, the Host header forwarded upstream is replaced by this value.
+    pub host_header: Option<String>,
+}
+
+/// What an agent asks the relay to expose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TunnelSpec {
+    /// The agent's own label for the tunnel (e.g. the name in `fdt.toml`).
+    pub name: String,
+    /// Traffic kind.
+    pub proto: Proto,
+    /// Requested subdomain for `http`/`tls`; the relay picks one if absent.
+    #[serde(default)]
+    pub subdomain: Option<String>,
+    /// Requested public port for `tcp`; the relay allocates one if absent.
+    #[serde(default)]
+    pub remote_port: Option<u16>,
+    /// Edge policy.
+    #[serde(default)]
+    pub policy: EdgePolicy,
+}
+
+/// Stable error codes. The string form is part of the protocol and never changes meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The agent token is missing, malformed, expired, for another audience or badly signed.
+    AuthFailed,
+    /// The agent speaks a protocol version the relay does not.
+    UnsupportedVersion,
+    /// A message arrived that is not valid in the current session state.
+    ProtocolViolation,
+    /// The requested subdomain or port is held by another session.
+    NameInUse,
+    /// The token does not allow binding the requested name.
+    NameNotAllowed,
+    /// The requested subdomain is not a valid DNS label.
+    InvalidName,
+    /// The requested port is outside the relay's range or could not be bound.
+    PortUnavailable,
+    /// A per-session or per-relay limit was reached (the message names it).
+    LimitExceeded,
+    /// The relay failed internally.
+    Internal,
+    /// The agent did not answer heartbeats in time.
+    Timeout,
+    /// The credentials behind this session were revoked.
+    Revoked,
+    /// A code added by a newer peer; treated as a generic failure.
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// Whether reconnecting with the same credentials might succeed.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::Internal | ErrorCode::Timeout | ErrorCode::Unknown | ErrorCode::NameInUse
+        )
+    }
+}
+
+/// An error with a stable code and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct ProtoError {
+    /// Stable machine-readable code.
+    pub code: ErrorCode,
+    /// Human-readable detail.
+    pub message: String,
+}
+
+impl ProtoError {
+    /// Builds an error from a code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Agent → relay control messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// Opens the session: protocol version, agent token and agent software version.
+    Hello {
+        /// Protocol version spoken by the agent.
+        version: u16,
+        /// Signed agent token (JWT).
+        token: String,
+        /// Agent software, e.g. `fdt/0.1.0`.
+        agent: String,
+    },
+    /// Asks for a tunnel; answered by `Bound` or `BindFailed` carrying the same `req`.
+    Bind {
+        /// Request id chosen by the agent, echoed in the answer.
+        req: u32,
+        /// What to expose.
+        spec: TunnelSpec,
+    },
+    /// Releases a tunnel.
+    Unbind {
+        /// The tunnel to release.
+        tunnel: TunnelId,
+    },
+    /// Liveness probe; answered by `HeartbeatAck` with the same `seq`.
+    Heartbeat {
+        /// Sequence number.
+        seq: u64,
+    },
+}
+
+/// Relay → agent control messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// The agent is authenticated; the session is ready for binds.
+    Welcome {
+        /// Relay-assigned session id (for logs).
+        session: String,
+        /// How often the agent should send heartbeats, in milliseconds.
+        heartbeat_ms: u32,
+        /// Most concurrent data streams the relay will open on this session.
+        max_streams: u32,
+    },
+    /// A tunnel is bound and public.
+    Bound {
+        /// The `req` of the `Bind` this answers.
+        req: u32,
+        /// Relay-assigned tunnel id, used in stream headers.
+        tunnel: TunnelId,
+        /// Public URL (`https://name.domain`, `tcp://host:port`, `tls://name.domain`).
+        public_url: String,
+    },
+    /// A bind was refused.
+    BindFailed {
+        /// The `req` of the `Bind` this answers.
+        req: u32,
+        /// Why.
+        error: ProtoError,
+    },
+    /// Answer to a heartbeat.
+    HeartbeatAck {
+        /// The heartbeat's sequence number.
+        seq: u64,
+    },
+    /// A fatal session error; the relay closes the connection after sending it.
+    Error {
+        /// Why.
+        error: ProtoError,
+    },
+    /// The relay is shutting down gracefully; reconnect (to it or another relay) after the delay.
+    GoingAway {
+        /// Reason for logs.
+        reason: String,
+        /// Suggested delay before reconnecting, in milliseconds.
+        retry_after_ms: u32,
+    },
+    /// The credentials of this session were revoked; do not reconnect with them.
+    Revoked {
+        /// Reason for logs.
+        reason: String,
+    },
+}
