@@ -1,1 +1,315 @@
-fn main() {}
+//! `fdt`: expose local services through a FlyingDarkDevTunnel relay.
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use fdt_agent_core::config::{ConfigFile, ResolvedTunnel, TunnelConfig};
+use fdt_agent_core::{AgentOptions, RelayTarget};
+use fdt_proto::Proto;
+use ipnet::IpNet;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "fdt",
+    version,
+    about = "Expose local services through a FlyingDarkDevTunnel relay"
+)]
+struct Cli {
+    /// Agent token (or FDT_AUTHTOKEN, or `authtoken` in the config file).
+    #[arg(long, env = "FDT_AUTHTOKEN", global = true, hide_env_values = true)]
+    authtoken: Option<String>,
+    /// Relay address host:port (UDP).
+    #[arg(long, env = "FDT_RELAY", global = true)]
+    relay: Option<String>,
+    /// Extra CA certificate (PEM) trusted for the relay, e.g. a dev relay's CA.
+    #[arg(long, env = "FDT_RELAY_CA", global = true)]
+    relay_ca: Option<PathBuf>,
+    /// Name expected in the relay's certificate (default: its host, or localhost for an IP).
+    #[arg(long, global = true)]
+    relay_name: Option<String>,
+    /// Configuration file (default: ~/.config/fdt/fdt.toml when present).
+    #[arg(long, env = "FDT_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Local API address, or "off".
+    #[arg(long, default_value = "127.0.0.1:4040", global = true)]
+    api_addr: String,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text", global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Expose a local HTTP service: a port, host:port or http(s):// URL.
+    Http {
+        /// Local address.
+        addr: String,
+        #[command(flatten)]
+        opts: TunnelFlags,
+    },
+    /// Expose a local TCP service on a public port.
+    Tcp {
+        /// Local address.
+        addr: String,
+        /// Public port to ask for.
+        #[arg(long)]
+        remote_port: Option<u16>,
+        #[command(flatten)]
+        opts: TunnelFlags,
+    },
+    /// Expose a local TLS service; the relay routes by SNI without terminating TLS.
+    Tls {
+        /// Local address.
+        addr: String,
+        #[command(flatten)]
+        opts: TunnelFlags,
+    },
+    /// Start tunnels defined in the config file (all of them when no name is given).
+    Start {
+        /// Tunnel names.
+        names: Vec<String>,
+    },
+}
+
+#[derive(Args, Debug, Default)]
+struct TunnelFlags {
+    /// Name of this tunnel (for the API and logs).
+    #[arg(long)]
+    name: Option<String>,
+    /// Subdomain to ask for.
+    #[arg(long)]
+    subdomain: Option<String>,
+    /// Require HTTP basic auth user:pass (repeatable).
+    #[arg(long = "basic-auth")]
+    basic_auth: Vec<String>,
+    /// Allow only these visitor networks (repeatable).
+    #[arg(long = "cidr-allow")]
+    cidr_allow: Vec<IpNet>,
+    /// Refuse these visitor networks (repeatable).
+    #[arg(long = "cidr-deny")]
+    cidr_deny: Vec<IpNet>,
+    /// `rewrite` to send the local address as Host, or a literal host.
+    #[arg(long)]
+    host_header: Option<String>,
+    /// Add a request header `Name: value` (repeatable).
+    #[arg(long = "request-header-add")]
+    request_header_add: Vec<String>,
+    /// Remove a request header (repeatable).
+    #[arg(long = "request-header-remove")]
+    request_header_remove: Vec<String>,
+    /// Add a response header `Name: value` (repeatable).
+    #[arg(long = "response-header-add")]
+    response_header_add: Vec<String>,
+    /// Remove a response header (repeatable).
+    #[arg(long = "response-header-remove")]
+    response_header_remove: Vec<String>,
+    /// Do not verify an https:// upstream's certificate.
+    #[arg(long)]
+    upstream_insecure: bool,
+}
+
+impl TunnelFlags {
+    fn into_config(
+        self,
+        proto: Proto,
+        addr: String,
+        remote_port: Option<u16>,
+    ) -> (String, TunnelConfig) {
+        let name = self.name.unwrap_or_else(|| proto.as_str().to_string());
+        let cfg = TunnelConfig {
+            proto,
+            addr,
+            subdomain: self.subdomain,
+            remote_port,
+            basic_auth: self.basic_auth,
+            cidr_allow: self.cidr_allow,
+            cidr_deny: self.cidr_deny,
+            host_header: self.host_header,
+            request_header_add: self.request_header_add,
+            request_header_remove: self.request_header_remove,
+            response_header_add: self.response_header_add,
+            response_header_remove: self.response_header_remove,
+            upstream_insecure: self.upstream_insecure,
+        };
+        (name, cfg)
+    }
+}
+
+fn default_config_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("fdt").join("fdt.toml"))
+}
+
+fn load_file(cli: &Cli) -> anyhow::Result<ConfigFile> {
+    match &cli.config {
+        Some(p) => Ok(ConfigFile::load(p)?),
+        None => match default_config_path() {
+            Some(p) if p.exists() => Ok(ConfigFile::load(&p)?),
+            _ => Ok(ConfigFile::default()),
+        },
+    }
+}
+
+fn tunnels(cli: Cli, file: &ConfigFile) -> anyhow::Result<Vec<ResolvedTunnel>> {
+    let list: Vec<(String, TunnelConfig)> = match cli.command {
+        Command::Http { addr, opts } => vec![opts.into_config(Proto::Http, addr, None)],
+        Command::Tcp {
+            addr,
+            remote_port,
+            opts,
+        } => vec![opts.into_config(Proto::Tcp, addr, remote_port)],
+        Command::Tls { addr, opts } => vec![opts.into_config(Proto::Tls, addr, None)],
+        Command::Start { names } => {
+            if file.tunnels.is_empty() {
+                bail!("no tunnels defined: add [tunnels.NAME] tables to the config file");
+            }
+            if names.is_empty() {
+                file.tunnels
+                    .iter()
+                    .map(|(n, t)| (n.clone(), t.clone()))
+                    .collect()
+            } else {
+                names
+                    .iter()
+                    .map(|n| {
+                        file.tunnels
+                            .get(n)
+                            .map(|t| (n.clone(), t.clone()))
+                            .with_context(|| format!("no tunnel named {n:?} in the config file"))
+                    })
+                    .collect::<anyhow::Result<_>>()?
+            }
+        }
+    };
+    Ok(list
+        .iter()
+        .map(|(n, t)| t.resolve(n))
+        .collect::<Result<_, _>>()?)
+}
+
+async fn bind_api(addr: &str) -> anyhow::Result<Option<tokio::net::TcpListener>> {
+    if addr == "off" {
+        return Ok(None);
+    }
+    let sa: std::net::SocketAddr = addr
+        .parse()
+        .with_context(|| format!("--api-addr {addr:?}"))?;
+    // Like ngrok: when 4040 is taken by another agent, use the next free port.
+    for i in 0..10u16 {
+        let mut a = sa;
+        a.set_port(sa.port().saturating_add(i));
+        if let Ok(l) = tokio::net::TcpListener::bind(a).await {
+            return Ok(Some(l));
+        }
+        if sa.port() == 0 {
+            break;
+        }
+    }
+    tracing::warn!(%addr, "local API disabled: no free port");
+    Ok(None)
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fdt: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FDT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let tty = std::io::stdout().is_terminal();
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => b.json().init(),
+        // On a terminal the status view owns the screen; keep only warnings on stderr.
+        LogFormat::Text if tty => b.with_max_level(tracing::Level::WARN).init(),
+        LogFormat::Text => b.init(),
+    }
+    let file = load_file(&cli)?;
+    let token = cli
+        .authtoken
+        .clone()
+        .or_else(|| file.authtoken.as_ref().map(|s| s.0.clone()))
+        .context("no authtoken: pass --authtoken, set FDT_AUTHTOKEN, or add `authtoken` to the config file")?;
+    let relay = RelayTarget {
+        addr: cli
+            .relay
+            .clone()
+            .or_else(|| file.relay.clone())
+            .unwrap_or_else(|| "127.0.0.1:7443".into()),
+        server_name: cli.relay_name.clone(),
+        ca_file: cli.relay_ca.clone().or_else(|| file.relay_ca.clone()),
+    };
+    let api_addr = cli.api_addr.clone();
+    let show_console = tty && cli.log_format == LogFormat::Text;
+    let tunnels = tunnels(cli, &file)?;
+    let (handle, join) = fdt_agent_core::spawn(AgentOptions {
+        relay,
+        token,
+        tunnels,
+    });
+    let api = bind_api(&api_addr).await?;
+    let api_shown = api
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .map(|a| a.to_string());
+    if let Some(l) = api {
+        tokio::spawn(fdt_agent_core::api::serve(
+            l,
+            handle.status.clone(),
+            handle.counters.clone(),
+            handle.shutdown.clone(),
+        ));
+    }
+    tokio::spawn(fdt_agent_core::console::run(
+        handle.status.clone(),
+        handle.counters.clone(),
+        api_shown,
+        show_console,
+        handle.shutdown.clone(),
+    ));
+    let shutdown = handle.shutdown.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        shutdown.cancel();
+    });
+    #[cfg(unix)]
+    {
+        let shutdown = handle.shutdown.clone();
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            tokio::spawn(async move {
+                term.recv().await;
+                shutdown.cancel();
+            });
+        }
+    }
+    let result = join.await.context("agent task panicked")?;
+    handle.shutdown.cancel();
+    if show_console {
+        // Leave the terminal tidy after the full-screen view.
+        println!();
+    }
+    Ok(result?)
+}

@@ -1,1 +1,318 @@
-//! (being written)
+//! Server certificates for the TLS-terminating edge, chosen by SNI.
+//!
+//! A [`CertStore`] maps host names to [`CertifiedKey`]s: exact names first, then wildcards
+//! (`*.example.com` covers exactly one extra label, as in RFC 6125), then an optional default
+//! for visitors that send no name or an unknown one. It implements rustls'
+//! [`ResolvesServerCert`], and [`server_config`] wraps it (or any other resolver) in a
+//! ring-backed `ServerConfig`.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::ServerConfig;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+
+/// Why a certificate and key pair could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum CertError {
+    /// A file could not be read.
+    #[error("reading {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// A file is not valid PEM.
+    #[error("parsing PEM in {path}: {source}")]
+    Pem {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The certificate file holds no `CERTIFICATE` block.
+    #[error("no certificate found in {0}")]
+    NoCertificate(PathBuf),
+    /// The key file holds no private key block.
+    #[error("no private key found in {0}")]
+    NoPrivateKey(PathBuf),
+    /// The key is of a type or algorithm rustls cannot sign with.
+    #[error("unsupported private key in {path}: {source}")]
+    UnsupportedKey {
+        /// The key file.
+        path: PathBuf,
+        /// The rustls error.
+        #[source]
+        source: rustls::Error,
+    },
+    /// The private key does not belong to the first certificate of the chain.
+    #[error("the key in {key} does not match the certificate in {cert}: {source}")]
+    KeyMismatch {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+        /// The rustls error.
+        #[source]
+        source: rustls::Error,
+    },
+}
+
+/// Certificates keyed by exact host name and by wildcard, plus an optional default.
+#[derive(Debug, Default)]
+pub struct CertStore {
+    /// Certificates by exact lower-case name.
+    exact: HashMap<String, Arc<CertifiedKey>>,
+    /// Certificates by the parent of a wildcard (`example.com` for `*.example.com`).
+    wildcard: HashMap<String, Arc<CertifiedKey>>,
+    /// Certificate used when nothing else matches.
+    default: Option<Arc<CertifiedKey>>,
+}
+
+impl CertStore {
+    /// An empty store that resolves nothing.
+    pub fn new() -> CertStore {
+        CertStore::default()
+    }
+
+    /// Serves `key` for each of `names` (exact names or `*.parent` wildcards); later adds win.
+    pub fn add(&mut self, names: &[String], key: Arc<CertifiedKey>) {
+        for name in names {
+            let name = normalise(name);
+            match name.strip_prefix("*.") {
+                Some(parent) if !parent.is_empty() => {
+                    self.wildcard.insert(parent.to_owned(), Arc::clone(&key));
+                }
+                _ => {
+                    self.exact.insert(name, Arc::clone(&key));
+                }
+            }
+        }
+    }
+
+    /// Serves `key` to visitors whose name matches nothing (or who send no name).
+    pub fn set_default(&mut self, key: Arc<CertifiedKey>) {
+        self.default = Some(key);
+    }
+
+    /// Whether the store holds no certificate at all.
+    pub fn is_empty(&self) -> bool {
+        self.exact.is_empty() && self.wildcard.is_empty() && self.default.is_none()
+    }
+
+    /// Reads a PEM certificate chain and private key into a [`CertifiedKey`] (ring signer).
+    pub fn load_pem_files(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, CertError> {
+        let cert_pem = read(cert)?;
+        let chain = rustls_pemfile::certs(&mut cert_pem.as_slice())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|source| CertError::Pem {
+                path: cert.to_path_buf(),
+                source,
+            })?;
+        if chain.is_empty() {
+            return Err(CertError::NoCertificate(cert.to_path_buf()));
+        }
+        let key_pem = read(key)?;
+        let key_der = rustls_pemfile::private_key(&mut key_pem.as_slice())
+            .map_err(|source| CertError::Pem {
+                path: key.to_path_buf(),
+                source,
+            })?
+            .ok_or_else(|| CertError::NoPrivateKey(key.to_path_buf()))?;
+        let signer =
+            rustls::crypto::ring::sign::any_supported_type(&key_der).map_err(|source| {
+                CertError::UnsupportedKey {
+                    path: key.to_path_buf(),
+                    source,
+                }
+            })?;
+        let certified = CertifiedKey::new(chain, signer);
+        // Catch a swapped key file at startup rather than at the first handshake.
+        certified
+            .keys_match()
+            .map_err(|source| CertError::KeyMismatch {
+                cert: cert.to_path_buf(),
+                key: key.to_path_buf(),
+                source,
+            })?;
+        Ok(Arc::new(certified))
+    }
+
+    /// The certificate for `sni`: exact match, else one-label wildcard, else the default.
+    pub fn resolve_name(&self, sni: Option<&str>) -> Option<Arc<CertifiedKey>> {
+        let found = sni.and_then(|name| {
+            let name = normalise(name);
+            self.exact.get(&name).or_else(|| {
+                let (label, parent) = name.split_once('.')?;
+                if label.is_empty() {
+                    return None;
+                }
+                self.wildcard.get(parent)
+            })
+        });
+        found.or(self.default.as_ref()).cloned()
+    }
+}
+
+impl ResolvesServerCert for CertStore {
+    fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.resolve_name(client_hello.server_name())
+    }
+}
+
+/// A TLS server configuration (ring provider, safe default versions) using resolver `store`.
+pub fn server_config(store: Arc<dyn ResolvesServerCert>, alpn: Vec<Vec<u8>>) -> Arc<ServerConfig> {
+    let mut config =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            // Only fails for a provider without cipher suites for TLS 1.2/1.3; ring has both.
+            .expect("the ring provider supports the default protocol versions")
+            .with_no_client_auth()
+            .with_cert_resolver(store);
+    config.alpn_protocols = alpn;
+    Arc::new(config)
+}
+
+/// Lower-cases a name and drops one trailing dot, so lookups ignore both.
+fn normalise(name: &str) -> String {
+    name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase()
+}
+
+/// Reads a whole file.
+fn read(path: &Path) -> Result<Vec<u8>, CertError> {
+    fs::read(path).map_err(|source| CertError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    use super::*;
+
+    /// A self-signed certified key for `name`, its name stored in the end-entity slot.
+    fn key_for(name: &str) -> Arc<CertifiedKey> {
+        let ck = rcgen::generate_simple_self_signed(vec![name.to_owned()]).unwrap();
+        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
+        let signer = rustls::crypto::ring::sign::any_supported_type(&der).unwrap();
+        Arc::new(CertifiedKey::new(vec![ck.cert.der().clone()], signer))
+    }
+
+    fn leaf(key: &Arc<CertifiedKey>) -> &CertificateDer<'static> {
+        &key.cert[0]
+    }
+
+    fn store() -> (CertStore, Arc<CertifiedKey>, Arc<CertifiedKey>) {
+        let exact = key_for("api.example.com");
+        let wild = key_for("*.example.com");
+        let mut store = CertStore::new();
+        store.add(
+            &["api.example.com".into(), "API2.Example.com.".into()],
+            exact.clone(),
+        );
+        store.add(&["*.example.com".into()], wild.clone());
+        (store, exact, wild)
+    }
+
+    #[test]
+    fn exact_beats_wildcard() {
+        let (store, exact, _) = store();
+        let got = store.resolve_name(Some("api.example.com")).unwrap();
+        assert_eq!(leaf(&got), leaf(&exact));
+        let got = store.resolve_name(Some("API.EXAMPLE.COM.")).unwrap();
+        assert_eq!(leaf(&got), leaf(&exact));
+        let got = store.resolve_name(Some("api2.example.com")).unwrap();
+        assert_eq!(leaf(&got), leaf(&exact));
+    }
+
+    #[test]
+    fn wildcard_covers_exactly_one_label() {
+        let (store, _, wild) = store();
+        let got = store.resolve_name(Some("app.example.com")).unwrap();
+        assert_eq!(leaf(&got), leaf(&wild));
+        assert!(store.resolve_name(Some("example.com")).is_none());
+        assert!(store.resolve_name(Some("a.b.example.com")).is_none());
+        assert!(store.resolve_name(Some(".example.com")).is_none());
+        assert!(store.resolve_name(Some("app.example.org")).is_none());
+    }
+
+    #[test]
+    fn default_catches_no_sni_and_no_match() {
+        let (mut store, _, _) = store();
+        assert!(store.resolve_name(None).is_none());
+        let fallback = key_for("fallback.invalid");
+        store.set_default(fallback.clone());
+        assert_eq!(leaf(&store.resolve_name(None).unwrap()), leaf(&fallback));
+        let got = store.resolve_name(Some("other.test")).unwrap();
+        assert_eq!(leaf(&got), leaf(&fallback));
+        let got = store.resolve_name(Some("a.b.example.com")).unwrap();
+        assert_eq!(leaf(&got), leaf(&fallback));
+    }
+
+    #[test]
+    fn empty_store_resolves_nothing() {
+        let store = CertStore::new();
+        assert!(store.is_empty());
+        assert!(store.resolve_name(Some("example.com")).is_none());
+        assert!(store.resolve_name(None).is_none());
+    }
+
+    #[test]
+    fn load_pem_files_round_trip_and_mismatch() {
+        let dir = std::env::temp_dir().join(format!("fdt-certs-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let a = rcgen::generate_simple_self_signed(vec!["a.test".to_owned()]).unwrap();
+        let b = rcgen::generate_simple_self_signed(vec!["b.test".to_owned()]).unwrap();
+        let (cert, key, other_key, empty) = (
+            dir.join("a.pem"),
+            dir.join("a.key"),
+            dir.join("b.key"),
+            dir.join("empty.pem"),
+        );
+        fs::write(&cert, a.cert.pem()).unwrap();
+        fs::write(&key, a.signing_key.serialize_pem()).unwrap();
+        fs::write(&other_key, b.signing_key.serialize_pem()).unwrap();
+        fs::write(&empty, "").unwrap();
+
+        let loaded = CertStore::load_pem_files(&cert, &key).unwrap();
+        assert_eq!(leaf(&loaded), a.cert.der());
+        assert!(matches!(
+            CertStore::load_pem_files(&cert, &other_key),
+            Err(CertError::KeyMismatch { .. })
+        ));
+        assert!(matches!(
+            CertStore::load_pem_files(&empty, &key),
+            Err(CertError::NoCertificate(_))
+        ));
+        assert!(matches!(
+            CertStore::load_pem_files(&cert, &empty),
+            Err(CertError::NoPrivateKey(_))
+        ));
+        assert!(matches!(
+            CertStore::load_pem_files(&dir.join("missing.pem"), &key),
+            Err(CertError::Io { .. })
+        ));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn server_config_uses_store_and_alpn() {
+        let (store, _, _) = store();
+        let config = server_config(Arc::new(store), vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
+        assert_eq!(
+            config.alpn_protocols,
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
+    }
+}

@@ -4,7 +4,23 @@
 //! arrive over QUIC and bind tunnels. Each visitor exchange or connection becomes one QUIC
 //! stream to the owning agent.
 
+pub mod agent_endpoint;
+pub mod auth;
 pub mod certs;
+pub mod config;
+pub mod dev_certs;
 pub mod devca;
+pub mod http_edge;
+pub mod io;
+pub mod limits;
+pub mod pages;
 pub mod policy;
+pub mod quic;
+pub mod registry;
+pub mod server;
 pub mod sni;
+pub mod tcp_edge;
+pub mod tls_edge;
+
+pub use config::RelayConfig;
+pub use server::{Listeners, Relay};

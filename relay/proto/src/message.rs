@@ -107,6 +107,8 @@ pub enum ErrorCode {
     NameNotAllowed,
     /// The requested subdomain is not a valid DNS label.
     InvalidName,
+    /// The edge policy in a bind is invalid (bad CIDR, header or credentials).
+    InvalidPolicy,
     /// The requested port is outside the relay's range or could not be bound.
     PortUnavailable,
     /// A per-session or per-relay limit was reached (the message names it).
@@ -153,6 +155,10 @@ impl ProtoError {
 }
 
 /// Agent → relay control messages.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "low-rate control traffic; boxing the spec would only churn the public API"
+)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {

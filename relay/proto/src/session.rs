@@ -5,10 +5,8 @@
 //! to say with `poll_transmit()` and what happened with `poll_event()`. `poll_timeout()` tells
 //! the I/O layer when to call `handle_timeout` next.
 
-use crate::message::{
-    ClientMessage, ErrorCode, ProtoError, ServerMessage, TunnelId, TunnelSpec,
-};
 use crate::PROTOCOL_VERSION;
+use crate::message::{ClientMessage, ErrorCode, ProtoError, ServerMessage, TunnelId, TunnelSpec};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -194,7 +192,14 @@ impl AgentSession {
         }
         self.last_heard = now;
         match (msg, &self.state) {
-            (ServerMessage::Welcome { session, heartbeat_ms, .. }, AgentState::Handshaking) => {
+            (
+                ServerMessage::Welcome {
+                    session,
+                    heartbeat_ms,
+                    ..
+                },
+                AgentState::Handshaking,
+            ) => {
                 // The relay may ask for a different heartbeat; keep it within sane bounds so a
                 // hostile relay cannot make the agent spin or never probe.
                 let hb = Duration::from_millis(u64::from(heartbeat_ms).clamp(500, 120_000));
@@ -207,7 +212,14 @@ impl AgentSession {
                     self.send_bind(now, spec);
                 }
             }
-            (ServerMessage::Bound { req, tunnel, public_url }, AgentState::Ready) => {
+            (
+                ServerMessage::Bound {
+                    req,
+                    tunnel,
+                    public_url,
+                },
+                AgentState::Ready,
+            ) => {
                 if let Some((spec, _)) = self.pending.remove(&req) {
                     self.bound.insert(tunnel, spec.name.clone());
                     self.events.push_back(AgentEvent::Bound {
@@ -215,8 +227,12 @@ impl AgentSession {
                         tunnel,
                         public_url,
                     });
+                } else if !self.bound.contains_key(&tunnel) {
+                    // A late answer to a bind we already reported as timed out: the relay now
+                    // holds a tunnel nobody uses (and its name, so a retry would get NameInUse
+                    // from this very session). Release it instead of silently ignoring it.
+                    self.outbox.push_back(ClientMessage::Unbind { tunnel });
                 }
-                // An answer to a request we no longer track (timed out) is ignored.
             }
             (ServerMessage::BindFailed { req, error }, AgentState::Ready) => {
                 if let Some((spec, _)) = self.pending.remove(&req) {
@@ -236,7 +252,10 @@ impl AgentSession {
             (ServerMessage::Revoked { reason }, _) => self.close(CloseReason::Revoked(reason)),
             (other, _) => self.close(CloseReason::Error(ProtoError::new(
                 ErrorCode::ProtocolViolation,
-                format!("unexpected message from relay: {}", message_name_server(&other)),
+                format!(
+                    "unexpected message from relay: {}",
+                    message_name_server(&other)
+                ),
             ))),
         }
     }
@@ -330,6 +349,10 @@ fn message_name_server(m: &ServerMessage) -> &'static str {
 // ---------------------------------------------------------------------------------------------
 
 /// Events a [`RelaySession`] reports to its I/O layer.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "low-rate control traffic; boxing the spec would only churn the public API"
+)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RelayEvent {
     /// The agent presented a token: verify it and call [`RelaySession::accept`] or
@@ -428,7 +451,14 @@ impl RelaySession {
         }
         self.last_heard = now;
         match (msg, &self.state) {
-            (ClientMessage::Hello { version, token, agent }, RelayState::AwaitingHello) => {
+            (
+                ClientMessage::Hello {
+                    version,
+                    token,
+                    agent,
+                },
+                RelayState::AwaitingHello,
+            ) => {
                 if version != PROTOCOL_VERSION {
                     self.fail(ProtoError::new(
                         ErrorCode::UnsupportedVersion,
@@ -437,7 +467,8 @@ impl RelaySession {
                     return;
                 }
                 self.state = RelayState::Authenticating;
-                self.events.push_back(RelayEvent::Authenticate { token, agent });
+                self.events
+                    .push_back(RelayEvent::Authenticate { token, agent });
             }
             (ClientMessage::Bind { req, spec }, RelayState::Ready) => {
                 if self.pending.contains(&req) {
@@ -518,7 +549,8 @@ impl RelaySession {
     /// Answers a pending bind with failure.
     pub fn bind_failed(&mut self, req: u32, error: ProtoError) {
         if self.take_pending(req) {
-            self.outbox.push_back(ServerMessage::BindFailed { req, error });
+            self.outbox
+                .push_back(ServerMessage::BindFailed { req, error });
         }
     }
 

@@ -1,0 +1,455 @@
+//! The agent runtime: connects to the relay over QUIC, drives the control session, serves data
+//! streams, and reconnects with backoff (re-binding the same names) until told to stop.
+
+use crate::backoff::Backoff;
+use crate::config::ResolvedTunnel;
+use crate::forward::{LocalTarget, read_header, serve_stream};
+use crate::status::{AgentStatus, Counters, SessionState, TunnelStatus};
+use anyhow::Context;
+use fdt_proto::frame::FrameReader;
+use fdt_proto::session::{AgentEvent, AgentSession, CloseReason, Timing};
+use fdt_proto::{Frame, FrameKind, TunnelId};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
+
+/// Agent software identifier sent in `Hello`.
+pub const AGENT_VERSION: &str = concat!("fdt/", env!("CARGO_PKG_VERSION"));
+/// Concurrent data streams the agent accepts from the relay.
+const MAX_STREAMS: u32 = 4096;
+
+/// How to reach the relay.
+#[derive(Debug, Clone)]
+pub struct RelayTarget {
+    /// `host:port` (UDP).
+    pub addr: String,
+    /// Name checked against the relay's certificate (defaults to the host of `addr`).
+    pub server_name: Option<String>,
+    /// Extra CA (PEM) to trust, e.g. a dev relay's CA; system web roots otherwise.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Everything an agent needs.
+#[derive(Debug, Clone)]
+pub struct AgentOptions {
+    /// Relay.
+    pub relay: RelayTarget,
+    /// Agent token.
+    pub token: String,
+    /// Tunnels to bind.
+    pub tunnels: Vec<ResolvedTunnel>,
+}
+
+/// Why the agent stopped for good.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The relay refused the credentials; retrying cannot help.
+    #[error("relay refused the session: {0}")]
+    Refused(String),
+    /// Local set-up failed (bad CA file, TLS configuration).
+    #[error("agent set-up failed: {0}")]
+    Setup(String),
+}
+
+/// A running agent.
+#[derive(Debug, Clone)]
+pub struct AgentHandle {
+    /// Latest status; changes on connect, bind and disconnect.
+    pub status: watch::Receiver<AgentStatus>,
+    /// Traffic counters.
+    pub counters: Arc<Counters>,
+    /// Cancel to stop the agent.
+    pub shutdown: CancellationToken,
+}
+
+impl AgentHandle {
+    /// Waits until every tunnel has a public URL (or one failed to bind); returns the status.
+    pub async fn wait_bound(&mut self, timeout: Duration) -> anyhow::Result<AgentStatus> {
+        let fut = self.status.wait_for(|s| {
+            s.state == SessionState::Stopped
+                || (s.state == SessionState::Online
+                    && s.tunnels
+                        .iter()
+                        .all(|t| t.public_url.is_some() || t.error.is_some()))
+        });
+        let s = tokio::time::timeout(timeout, fut)
+            .await
+            .context("timed out waiting for tunnels")?
+            .context("agent gone")?
+            .clone();
+        if let Some(t) = s.tunnels.iter().find(|t| t.error.is_some()) {
+            anyhow::bail!(
+                "tunnel {} failed: {}",
+                t.name,
+                t.error.clone().unwrap_or_default()
+            );
+        }
+        if s.state == SessionState::Stopped {
+            anyhow::bail!(
+                "agent stopped: {}",
+                s.last_error.clone().unwrap_or_default()
+            );
+        }
+        Ok(s)
+    }
+}
+
+type Targets = Arc<RwLock<HashMap<TunnelId, Arc<LocalTarget>>>>;
+
+/// Starts an agent in the background; it runs until `handle.shutdown` is cancelled or the
+/// relay refuses it. The returned join handle yields the reason it stopped.
+pub fn spawn(opts: AgentOptions) -> (AgentHandle, tokio::task::JoinHandle<Result<(), AgentError>>) {
+    let status = AgentStatus {
+        state: SessionState::Connecting,
+        relay: opts.relay.addr.clone(),
+        session: None,
+        tunnels: opts
+            .tunnels
+            .iter()
+            .map(|t| TunnelStatus {
+                name: t.spec.name.clone(),
+                proto: t.spec.proto.as_str().to_string(),
+                public_url: None,
+                addr: t.upstream.display(),
+                error: None,
+            })
+            .collect(),
+        last_error: None,
+        reconnects: 0,
+    };
+    let (tx, rx) = watch::channel(status);
+    let handle = AgentHandle {
+        status: rx,
+        counters: Arc::default(),
+        shutdown: CancellationToken::new(),
+    };
+    let runner = Runner {
+        opts,
+        status: tx,
+        counters: handle.counters.clone(),
+        shutdown: handle.shutdown.clone(),
+        targets: Arc::default(),
+        bound: Arc::new(Notify::new()),
+    };
+    let join = tokio::spawn(runner.run());
+    (handle, join)
+}
+
+struct Runner {
+    opts: AgentOptions,
+    status: watch::Sender<AgentStatus>,
+    counters: Arc<Counters>,
+    shutdown: CancellationToken,
+    targets: Targets,
+    /// Woken whenever a tunnel is bound, for streams that raced ahead of their `Bound`.
+    bound: Arc<Notify>,
+}
+
+impl Runner {
+    async fn run(self) -> Result<(), AgentError> {
+        let endpoint = self
+            .endpoint()
+            .map_err(|e| AgentError::Setup(format!("{e:#}")))?;
+        let mut backoff = Backoff::default();
+        let result = loop {
+            let outcome = tokio::select! {
+                r = self.connect_once(&endpoint) => r,
+                _ = self.shutdown.cancelled() => break Ok(()),
+            };
+            let delay = match outcome {
+                Ok((reason, was_ready)) => {
+                    if was_ready {
+                        backoff.reset();
+                    }
+                    match reason {
+                        CloseReason::Local => break Ok(()),
+                        CloseReason::GoingAway { retry_after } => {
+                            tracing::info!("relay is going away; reconnecting");
+                            retry_after.max(backoff.next_delay(rand::random()))
+                        }
+                        r if !r.should_reconnect() => {
+                            let msg = match r {
+                                CloseReason::Error(e) => e.to_string(),
+                                CloseReason::Revoked(why) => format!("credentials revoked: {why}"),
+                                other => format!("{other:?}"),
+                            };
+                            break Err(AgentError::Refused(msg));
+                        }
+                        r => {
+                            tracing::warn!(reason = ?r, "session lost; reconnecting");
+                            backoff.next_delay(rand::random())
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "cannot reach relay");
+                    self.status
+                        .send_modify(|s| s.last_error = Some(format!("{e:#}")));
+                    backoff.next_delay(rand::random())
+                }
+            };
+            self.set_offline();
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.shutdown.cancelled() => break Ok(()),
+            }
+        };
+        self.status.send_modify(|s| {
+            s.state = SessionState::Stopped;
+            if let Err(e) = &result {
+                s.last_error = Some(e.to_string());
+            }
+        });
+        endpoint.close(0u32.into(), b"agent stopping");
+        let _ = tokio::time::timeout(Duration::from_millis(500), endpoint.wait_idle()).await;
+        result
+    }
+
+    fn set_offline(&self) {
+        self.targets
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.status.send_modify(|s| {
+            s.state = SessionState::Reconnecting;
+            s.session = None;
+            s.reconnects += 1;
+            for t in &mut s.tunnels {
+                t.public_url = None;
+            }
+        });
+    }
+
+    fn endpoint(&self) -> anyhow::Result<quinn::Endpoint> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots =
+            rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(ca) = &self.opts.relay.ca_file {
+            let pem =
+                std::fs::read(ca).with_context(|| format!("reading relay CA {}", ca.display()))?;
+            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+                roots.add(cert.with_context(|| format!("parsing {}", ca.display()))?)?;
+            }
+        }
+        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        tls.alpn_protocols = vec![fdt_proto::ALPN.to_vec()];
+        let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)?;
+        let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
+        let mut transport = quinn::TransportConfig::default();
+        transport.max_concurrent_bidi_streams(MAX_STREAMS.into());
+        transport.max_concurrent_uni_streams(0u32.into());
+        transport.keep_alive_interval(Some(Duration::from_secs(5)));
+        transport.max_idle_timeout(Some(Duration::from_secs(30).try_into()?));
+        transport.stream_receive_window((8u32 * 1024 * 1024).into());
+        transport.receive_window((32u32 * 1024 * 1024).into());
+        transport.send_window(32 * 1024 * 1024);
+        cfg.transport_config(Arc::new(transport));
+        let v6 = SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0));
+        let v4 = SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0));
+        // Dual-stack where the host has IPv6, IPv4 only otherwise.
+        let mut endpoint = quinn::Endpoint::client(v6)
+            .or_else(|_| quinn::Endpoint::client(v4))
+            .context("opening a UDP socket")?;
+        endpoint.set_default_client_config(cfg);
+        Ok(endpoint)
+    }
+
+    async fn resolve_relay(&self) -> anyhow::Result<(SocketAddr, String)> {
+        let addr = &self.opts.relay.addr;
+        let sa = tokio::net::lookup_host(addr)
+            .await
+            .with_context(|| format!("resolving relay {addr}"))?
+            .next()
+            .with_context(|| format!("relay {addr} has no address"))?;
+        let name = match &self.opts.relay.server_name {
+            Some(n) => n.clone(),
+            None => {
+                let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                if host.parse::<std::net::IpAddr>().is_ok() {
+                    "localhost".to_string()
+                } else {
+                    host.to_string()
+                }
+            }
+        };
+        Ok((sa, name))
+    }
+
+    /// One connection's life. `Ok((reason, was_ready))` once the session ends.
+    async fn connect_once(
+        &self,
+        endpoint: &quinn::Endpoint,
+    ) -> anyhow::Result<(CloseReason, bool)> {
+        let (addr, name) = self.resolve_relay().await?;
+        let conn = tokio::time::timeout(Duration::from_secs(10), endpoint.connect(addr, &name)?)
+            .await
+            .context("QUIC handshake timed out")?
+            .context("QUIC handshake")?;
+        let (mut send, mut recv) = conn.open_bi().await.context("opening control stream")?;
+        let now = Instant::now();
+        let mut session = AgentSession::new(
+            now,
+            Timing::default(),
+            self.opts.token.clone(),
+            AGENT_VERSION.into(),
+        );
+        let by_name: HashMap<String, ResolvedTunnel> = self
+            .opts
+            .tunnels
+            .iter()
+            .map(|t| (t.spec.name.clone(), t.clone()))
+            .collect();
+        for t in &self.opts.tunnels {
+            session.bind(now, t.spec.clone());
+        }
+        let streams = tokio::spawn(accept_streams(
+            conn.clone(),
+            self.targets.clone(),
+            self.bound.clone(),
+            self.counters.clone(),
+        ));
+        let mut reader = FrameReader::new();
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut was_ready = false;
+        let result = 'outer: loop {
+            let mut out = bytes::BytesMut::new();
+            while let Some(m) = session.poll_transmit() {
+                Frame::encode(FrameKind::Client, &m, &mut out)?;
+            }
+            if !out.is_empty() {
+                send.write_all(&out)
+                    .await
+                    .context("writing control stream")?;
+            }
+            while let Some(ev) = session.poll_event() {
+                match ev {
+                    AgentEvent::Ready { session: id } => {
+                        was_ready = true;
+                        tracing::info!(session = %id, relay = %addr, "connected to relay");
+                        self.status.send_modify(|s| {
+                            s.state = SessionState::Online;
+                            s.session = Some(id);
+                            s.last_error = None;
+                        });
+                    }
+                    AgentEvent::Bound {
+                        name,
+                        tunnel,
+                        public_url,
+                    } => {
+                        if let Some(t) = by_name.get(&name) {
+                            let target = LocalTarget::new(t.clone())
+                                .map_err(|e| anyhow::anyhow!("TLS set-up for {name}: {e}"))?;
+                            self.targets
+                                .write()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .insert(tunnel, Arc::new(target));
+                            self.bound.notify_waiters();
+                            tracing::info!(%name, url = %public_url, addr = %t.upstream.display(), "tunnel online");
+                            self.status.send_modify(|s| {
+                                if let Some(ts) = s.tunnels.iter_mut().find(|x| x.name == name) {
+                                    ts.public_url = Some(public_url.clone());
+                                    ts.error = None;
+                                }
+                            });
+                        }
+                    }
+                    AgentEvent::BindFailed { name, error } => {
+                        tracing::error!(%name, %error, "relay refused the tunnel");
+                        self.status.send_modify(|s| {
+                            if let Some(ts) = s.tunnels.iter_mut().find(|x| x.name == name) {
+                                ts.error = Some(error.to_string());
+                            }
+                        });
+                    }
+                    AgentEvent::Closed(reason) => break 'outer Ok((reason, was_ready)),
+                }
+            }
+            if let Some(rtt) = Some(conn.rtt()) {
+                self.counters
+                    .rtt_us
+                    .store(rtt.as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+            let deadline = session
+                .poll_timeout()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                r = recv.read(&mut buf) => match r {
+                    Ok(Some(n)) => {
+                        reader.push(&buf[..n]);
+                        loop {
+                            match reader.next(FrameKind::Server) {
+                                Ok(Some(m)) => session.handle_message(Instant::now(), m),
+                                Ok(None) => break,
+                                Err(e) => break 'outer Err(anyhow::anyhow!("relay sent an invalid frame: {e}")),
+                            }
+                        }
+                    }
+                    Ok(None) => break Ok((CloseReason::TimedOut, was_ready)),
+                    Err(e) => break Err(anyhow::Error::from(e).context("control stream")),
+                },
+                _ = tokio::time::sleep_until(deadline.into()) => session.handle_timeout(Instant::now()),
+                _ = self.shutdown.cancelled() => {
+                    session.close(CloseReason::Local);
+                }
+            }
+        };
+        streams.abort();
+        let code = if matches!(result, Ok((CloseReason::Local, _))) {
+            0u32
+        } else {
+            1u32
+        };
+        conn.close(code.into(), b"agent session over");
+        result
+    }
+}
+
+async fn accept_streams(
+    conn: quinn::Connection,
+    targets: Targets,
+    bound: Arc<Notify>,
+    counters: Arc<Counters>,
+) {
+    while let Ok((send, mut recv)) = conn.accept_bi().await {
+        let targets = targets.clone();
+        let bound = bound.clone();
+        let counters = counters.clone();
+        tokio::spawn(async move {
+            let header =
+                match tokio::time::timeout(Duration::from_secs(10), read_header(&mut recv)).await {
+                    Ok(Ok(h)) => h,
+                    _ => return,
+                };
+            // A visitor can reach the relay between it registering a tunnel and us processing
+            // `Bound`; give the control stream a moment to catch up.
+            let deadline = Instant::now() + Duration::from_secs(2);
+            let target = loop {
+                let notified = bound.notified();
+                if let Some(t) = targets
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&header.tunnel)
+                {
+                    break t.clone();
+                }
+                if tokio::time::timeout_at(deadline.into(), notified)
+                    .await
+                    .is_err()
+                {
+                    tracing::debug!(tunnel = %header.tunnel, "stream for unknown tunnel");
+                    return;
+                }
+            };
+            serve_stream(target, header, send, recv, counters).await;
+        });
+    }
+}

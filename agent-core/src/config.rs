@@ -1,0 +1,333 @@
+//! What the agent exposes and where it connects: tunnel definitions from flags or `fdt.toml`.
+
+use fdt_proto::{EdgePolicy, HeaderRules, Proto, TunnelSpec};
+use ipnet::IpNet;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// A secret string whose `Debug` output is redacted.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// One tunnel as the user describes it (flags or a `[tunnels.NAME]` table).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TunnelConfig {
+    /// `http`, `tcp` or `tls`.
+    pub proto: Proto,
+    /// Local address: a port (`8000`), `host:port`, or for http a URL (`https://localhost:8443`).
+    pub addr: String,
+    /// Requested subdomain (http, tls).
+    #[serde(default)]
+    pub subdomain: Option<String>,
+    /// Requested public port (tcp).
+    #[serde(default)]
+    pub remote_port: Option<u16>,
+    /// `user:pass` credentials required at the edge.
+    #[serde(default)]
+    pub basic_auth: Vec<String>,
+    /// Allowed visitor networks.
+    #[serde(default)]
+    pub cidr_allow: Vec<IpNet>,
+    /// Denied visitor networks.
+    #[serde(default)]
+    pub cidr_deny: Vec<IpNet>,
+    /// `rewrite` (send the local address as Host), a literal host, or absent (keep the visitor's).
+    #[serde(default)]
+    pub host_header: Option<String>,
+    /// `Name: value` headers added to requests.
+    #[serde(default)]
+    pub request_header_add: Vec<String>,
+    /// Header names removed from requests.
+    #[serde(default)]
+    pub request_header_remove: Vec<String>,
+    /// `Name: value` headers added to responses.
+    #[serde(default)]
+    pub response_header_add: Vec<String>,
+    /// Header names removed from responses.
+    #[serde(default)]
+    pub response_header_remove: Vec<String>,
+    /// Skip certificate verification of an `https://` upstream.
+    #[serde(default)]
+    pub upstream_insecure: bool,
+}
+
+/// The `fdt.toml` file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Agent token.
+    #[serde(default)]
+    pub authtoken: Option<Secret>,
+    /// Relay address (`host:port`, UDP).
+    #[serde(default)]
+    pub relay: Option<String>,
+    /// CA certificate (PEM) trusted for the relay, e.g. a dev relay's CA.
+    #[serde(default)]
+    pub relay_ca: Option<PathBuf>,
+    /// Named tunnels.
+    #[serde(default)]
+    pub tunnels: BTreeMap<String, TunnelConfig>,
+}
+
+/// Why a configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    /// The file is not valid (unknown keys included).
+    #[error("parsing {0}: {1}")]
+    Parse(PathBuf, String),
+    /// A value is wrong.
+    #[error("tunnel {name:?}: {message}")]
+    Invalid {
+        /// The tunnel.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl ConfigFile {
+    /// Reads `fdt.toml`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_path_buf(), e))?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse(path.to_path_buf(), e.to_string()))
+    }
+}
+
+/// Where the agent sends a tunnel's traffic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upstream {
+    /// Plain HTTP to `host:port`.
+    Http(String),
+    /// HTTPS to `host:port`.
+    Https(String),
+    /// Raw TCP (tcp and tls tunnels) to `host:port`.
+    Tcp(String),
+}
+
+impl Upstream {
+    /// `host:port` part.
+    pub fn authority(&self) -> &str {
+        match self {
+            Upstream::Http(a) | Upstream::Https(a) | Upstream::Tcp(a) => a,
+        }
+    }
+
+    /// The address as shown to users (`http://localhost:8000`).
+    pub fn display(&self) -> String {
+        match self {
+            Upstream::Http(a) => format!("http://{a}"),
+            Upstream::Https(a) => format!("https://{a}"),
+            Upstream::Tcp(a) => a.clone(),
+        }
+    }
+}
+
+/// A tunnel ready to bind: the spec for the relay and the local target.
+#[derive(Debug, Clone)]
+pub struct ResolvedTunnel {
+    /// What the relay is asked for.
+    pub spec: TunnelSpec,
+    /// Where traffic goes.
+    pub upstream: Upstream,
+    /// Skip upstream certificate verification.
+    pub upstream_insecure: bool,
+    /// The address as the user wrote it.
+    pub addr: String,
+}
+
+fn parse_header_pairs(name: &str, items: &[String]) -> Result<Vec<(String, String)>, ConfigError> {
+    items
+        .iter()
+        .map(|i| {
+            let (k, v) = i.split_once(':').ok_or_else(|| ConfigError::Invalid {
+                name: name.into(),
+                message: format!("header {i:?} is not `Name: value`"),
+            })?;
+            Ok((k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+/// Normalises a local address: `8000` → `localhost:8000`.
+fn local_authority(addr: &str) -> String {
+    if addr.parse::<u16>().is_ok() {
+        format!("localhost:{addr}")
+    } else if addr.parse::<SocketAddr>().is_ok() || addr.contains(':') {
+        addr.to_string()
+    } else {
+        format!("{addr}:80")
+    }
+}
+
+impl TunnelConfig {
+    /// A minimal tunnel of `proto` to `addr`.
+    pub fn new(proto: Proto, addr: impl Into<String>) -> Self {
+        Self {
+            proto,
+            addr: addr.into(),
+            subdomain: None,
+            remote_port: None,
+            basic_auth: vec![],
+            cidr_allow: vec![],
+            cidr_deny: vec![],
+            host_header: None,
+            request_header_add: vec![],
+            request_header_remove: vec![],
+            response_header_add: vec![],
+            response_header_remove: vec![],
+            upstream_insecure: false,
+        }
+    }
+
+    /// Checks the definition and turns it into a bind request and a local target.
+    pub fn resolve(&self, name: &str) -> Result<ResolvedTunnel, ConfigError> {
+        let invalid = |m: String| ConfigError::Invalid {
+            name: name.into(),
+            message: m,
+        };
+        let upstream = match self.proto {
+            Proto::Http => {
+                if let Some(rest) = self.addr.strip_prefix("https://") {
+                    Upstream::Https(local_authority(rest.trim_end_matches('/')))
+                } else if let Some(rest) = self.addr.strip_prefix("http://") {
+                    Upstream::Http(local_authority(rest.trim_end_matches('/')))
+                } else {
+                    Upstream::Http(local_authority(&self.addr))
+                }
+            }
+            Proto::Tcp | Proto::Tls => {
+                if self.addr.contains("://") {
+                    return Err(invalid(format!(
+                        "{} tunnels take a port or host:port",
+                        self.proto.as_str()
+                    )));
+                }
+                Upstream::Tcp(local_authority(&self.addr))
+            }
+        };
+        if upstream
+            .authority()
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .is_none()
+        {
+            return Err(invalid(format!("{:?} has no valid port", self.addr)));
+        }
+        for cred in &self.basic_auth {
+            match cred.split_once(':') {
+                Some((u, p)) if !u.is_empty() && !p.is_empty() => {}
+                _ => return Err(invalid("basic auth must be user:password".into())),
+            }
+        }
+        if self.proto != Proto::Http
+            && (!self.basic_auth.is_empty()
+                || self.host_header.is_some()
+                || !self.request_header_add.is_empty())
+        {
+            return Err(invalid(
+                "basic auth and header rules apply to http tunnels only".into(),
+            ));
+        }
+        let host_header = match self.host_header.as_deref() {
+            None | Some("preserve") => None,
+            Some("rewrite") => Some(upstream.authority().to_string()),
+            Some(h) => Some(h.to_string()),
+        };
+        let spec = TunnelSpec {
+            name: name.to_string(),
+            proto: self.proto,
+            subdomain: self.subdomain.clone(),
+            remote_port: self.remote_port,
+            policy: EdgePolicy {
+                basic_auth: self.basic_auth.clone(),
+                cidr_allow: self.cidr_allow.clone(),
+                cidr_deny: self.cidr_deny.clone(),
+                request_headers: HeaderRules {
+                    add: parse_header_pairs(name, &self.request_header_add)?,
+                    remove: self.request_header_remove.clone(),
+                },
+                response_headers: HeaderRules {
+                    add: parse_header_pairs(name, &self.response_header_add)?,
+                    remove: self.response_header_remove.clone(),
+                },
+                host_header,
+            },
+        };
+        Ok(ResolvedTunnel {
+            spec,
+            upstream,
+            upstream_insecure: self.upstream_insecure,
+            addr: self.addr.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn addresses_normalised() {
+        let t = TunnelConfig::new(Proto::Http, "8000").resolve("a").unwrap();
+        assert_eq!(t.upstream, Upstream::Http("localhost:8000".into()));
+        let t = TunnelConfig::new(Proto::Http, "https://127.0.0.1:8443/")
+            .resolve("a")
+            .unwrap();
+        assert_eq!(t.upstream, Upstream::Https("127.0.0.1:8443".into()));
+        let t = TunnelConfig::new(Proto::Tcp, "10.0.0.5:22")
+            .resolve("a")
+            .unwrap();
+        assert_eq!(t.upstream, Upstream::Tcp("10.0.0.5:22".into()));
+        assert!(
+            TunnelConfig::new(Proto::Tcp, "http://x:1")
+                .resolve("a")
+                .is_err()
+        );
+        assert!(
+            TunnelConfig::new(Proto::Http, "localhost:notaport")
+                .resolve("a")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn host_header_rewrite_and_bad_basic_auth() {
+        let mut c = TunnelConfig::new(Proto::Http, "3000");
+        c.host_header = Some("rewrite".into());
+        let t = c.resolve("w").unwrap();
+        assert_eq!(t.spec.policy.host_header.as_deref(), Some("localhost:3000"));
+        c.basic_auth = vec!["nopass".into()];
+        assert!(c.resolve("w").is_err());
+    }
+
+    #[test]
+    fn config_file_rejects_unknown_keys() {
+        let ok: ConfigFile = toml::from_str(
+            "authtoken = \"t\"\n[tunnels.web]\nproto = \"http\"\naddr = \"8000\"\nsubdomain = \"app\"\n",
+        )
+        .unwrap();
+        assert_eq!(ok.tunnels["web"].subdomain.as_deref(), Some("app"));
+        assert_eq!(format!("{:?}", ok.authtoken), "Some(***)");
+        assert!(
+            toml::from_str::<ConfigFile>(
+                "[tunnels.web]\nproto=\"http\"\naddr=\"1\"\nsubdomian=\"x\""
+            )
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,199 @@
+//! Serving relay-opened data streams: HTTP exchanges go through a pooled hyper client to the
+//! local service; TCP and TLS streams are spliced to a local socket.
+
+use crate::config::{ResolvedTunnel, Upstream};
+use crate::status::Counters;
+use bytes::Bytes;
+use fdt_proto::frame::{FrameKind, HEADER_LEN, MAX_FRAME_LEN};
+use fdt_proto::{Frame, Proto, StreamHeader};
+use http::{HeaderValue, Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+
+type Body = BoxBody<Bytes, hyper::Error>;
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Incoming>;
+
+/// Bytes per copy buffer between the QUIC stream and a local socket.
+const COPY_BUF: usize = 64 * 1024;
+/// Time to connect to the local service.
+const LOCAL_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A bound tunnel's local side.
+#[derive(Debug)]
+pub struct LocalTarget {
+    /// The tunnel definition.
+    pub tunnel: ResolvedTunnel,
+    client: HttpsClient,
+}
+
+impl LocalTarget {
+    /// Prepares the pooled client for `tunnel`.
+    pub fn new(tunnel: ResolvedTunnel) -> Result<Self, rustls::Error> {
+        let client = build_client(tunnel.upstream_insecure)?;
+        Ok(Self { tunnel, client })
+    }
+}
+
+fn build_client(insecure: bool) -> Result<HttpsClient, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?;
+    let tls = if insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(crate::insecure::NoVerify::new()))
+            .with_no_client_auth()
+    } else {
+        let roots =
+            rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(LOCAL_CONNECT_TIMEOUT));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(256)
+        .build(https))
+}
+
+/// Reads the stream header without consuming bytes past it.
+pub async fn read_header(recv: &mut quinn::RecvStream) -> anyhow::Result<StreamHeader> {
+    let mut head = [0u8; HEADER_LEN];
+    recv.read_exact(&mut head).await?;
+    let len = u32::from_be_bytes([head[2], head[3], head[4], head[5]]) as usize;
+    if len > MAX_FRAME_LEN {
+        anyhow::bail!("stream header of {len} bytes is too large");
+    }
+    let mut buf = bytes::BytesMut::with_capacity(HEADER_LEN + len);
+    buf.extend_from_slice(&head);
+    buf.resize(HEADER_LEN + len, 0);
+    recv.read_exact(&mut buf[HEADER_LEN..]).await?;
+    let frame =
+        Frame::decode(&mut buf)?.ok_or_else(|| anyhow::anyhow!("incomplete stream header"))?;
+    Ok(frame.parse(FrameKind::StreamHeader)?)
+}
+
+/// Serves one data stream for `target`.
+pub async fn serve_stream(
+    target: Arc<LocalTarget>,
+    header: StreamHeader,
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+    counters: Arc<Counters>,
+) {
+    let _open = counters.open();
+    match header.proto {
+        Proto::Http => serve_http(target, send, recv).await,
+        Proto::Tcp | Proto::Tls => serve_raw(&target, send, recv, &counters).await,
+    }
+}
+
+async fn serve_raw(
+    target: &LocalTarget,
+    mut send: quinn::SendStream,
+    recv: quinn::RecvStream,
+    counters: &Counters,
+) {
+    let addr = target.tunnel.upstream.authority().to_string();
+    let mut local =
+        match tokio::time::timeout(LOCAL_CONNECT_TIMEOUT, TcpStream::connect(&addr)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::warn!(%addr, error = %e, "local service unreachable");
+                let _ = send.reset(1u32.into());
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(%addr, "local connect timed out");
+                let _ = send.reset(1u32.into());
+                return;
+            }
+        };
+    let _ = local.set_nodelay(true);
+    let mut quic = tokio::io::join(recv, send);
+    if let Ok((a, b)) =
+        tokio::io::copy_bidirectional_with_sizes(&mut quic, &mut local, COPY_BUF, COPY_BUF).await
+    {
+        use std::sync::atomic::Ordering::Relaxed;
+        counters.bytes_in.fetch_add(a, Relaxed);
+        counters.bytes_out.fetch_add(b, Relaxed);
+    }
+}
+
+async fn serve_http(target: Arc<LocalTarget>, send: quinn::SendStream, recv: quinn::RecvStream) {
+    let io = TokioIo::new(tokio::io::join(recv, send));
+    let svc = hyper::service::service_fn(move |req| {
+        let target = target.clone();
+        async move { Ok::<_, std::convert::Infallible>(proxy(&target, req).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .keep_alive(false)
+        .serve_connection(io, svc)
+        .with_upgrades();
+    if let Err(e) = conn.await {
+        tracing::debug!(error = %e, "tunnel stream ended with error");
+    }
+}
+
+fn error_response(detail: &'static str) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::new()).map_err(|n| match n {}).boxed());
+    *r.status_mut() = StatusCode::BAD_GATEWAY;
+    r.headers_mut()
+        .insert("x-fdt-error", HeaderValue::from_static(detail));
+    r
+}
+
+async fn proxy(target: &LocalTarget, mut req: Request<Incoming>) -> Response<Body> {
+    let (scheme, authority) = match &target.tunnel.upstream {
+        Upstream::Https(a) => ("https", a.as_str()),
+        Upstream::Http(a) | Upstream::Tcp(a) => ("http", a.as_str()),
+    };
+    let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let Ok(uri) = Uri::try_from(format!("{scheme}://{authority}{pq}")) else {
+        return error_response("bad_request_target");
+    };
+    *req.uri_mut() = uri;
+    let upgrade = req
+        .headers()
+        .contains_key(http::header::UPGRADE)
+        .then(|| hyper::upgrade::on(&mut req));
+    let mut resp = match target.client.request(req).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(upstream = %target.tunnel.upstream.display(), error = %e, "local service unreachable");
+            return error_response("upstream_unreachable");
+        }
+    };
+    // The marker header belongs to the agent↔relay contract; never let a service forge it.
+    resp.headers_mut().remove("x-fdt-error");
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS
+        && let Some(visitor) = upgrade
+    {
+        let local = hyper::upgrade::on(&mut resp);
+        tokio::spawn(async move {
+            if let Ok((v, l)) = tokio::try_join!(visitor, local) {
+                let _ = tokio::io::copy_bidirectional_with_sizes(
+                    &mut TokioIo::new(v),
+                    &mut TokioIo::new(l),
+                    COPY_BUF,
+                    COPY_BUF,
+                )
+                .await;
+            }
+        });
+    }
+    resp.map(|b| b.boxed())
+}

@@ -1,0 +1,312 @@
+//! The QUIC endpoint agents connect to, and the I/O half of each agent session: it drives a
+//! [`fdt_proto::session::RelaySession`] with frames from the control stream and turns its
+//! events into registry changes.
+
+use crate::auth::AgentClaims;
+use crate::policy::CompiledPolicy;
+use crate::registry::Tunnel;
+use crate::server::Shared;
+use fdt_proto::frame::FrameReader;
+use fdt_proto::session::{RelayEvent, RelaySession, Timing};
+use fdt_proto::{
+    ErrorCode, Frame, FrameKind, Proto, ProtoError, ServerMessage, TunnelId, TunnelSpec,
+};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+/// QUIC application close code: normal end of session.
+pub const CLOSE_NORMAL: u32 = 0;
+/// QUIC application close code: protocol or authentication error.
+pub const CLOSE_ERROR: u32 = 1;
+/// QUIC application close code: relay going away.
+pub const CLOSE_GOING_AWAY: u32 = 2;
+
+/// Accepts agent connections until shutdown.
+pub async fn run(shared: Arc<Shared>, endpoint: quinn::Endpoint) {
+    loop {
+        let incoming = tokio::select! {
+            i = endpoint.accept() => match i { Some(i) => i, None => return },
+            _ = shared.shutdown.cancelled() => return,
+        };
+        let shared2 = shared.clone();
+        shared.tasks.spawn(async move {
+            let remote = incoming.remote_address();
+            match tokio::time::timeout(Duration::from_secs(10), incoming).await {
+                Ok(Ok(conn)) => {
+                    if let Err(e) = run_session(shared2, conn).await {
+                        tracing::info!(%remote, error = %e, "agent session ended");
+                    }
+                }
+                Ok(Err(e)) => tracing::debug!(%remote, error = %e, "agent handshake failed"),
+                Err(_) => tracing::debug!(%remote, "agent handshake timed out"),
+            }
+        });
+    }
+}
+
+struct SessionIo {
+    shared: Arc<Shared>,
+    conn: quinn::Connection,
+    claims: Option<AgentClaims>,
+    tunnels: HashMap<TunnelId, Arc<Tunnel>>,
+    session_streams: Arc<Semaphore>,
+}
+
+async fn run_session(shared: Arc<Shared>, conn: quinn::Connection) -> anyhow::Result<()> {
+    let limits = &shared.cfg.limits;
+    let timing = Timing {
+        heartbeat_interval: Duration::from_millis(limits.heartbeat_ms),
+        idle_timeout: Duration::from_millis(limits.agent_idle_timeout_ms),
+        handshake_timeout: Duration::from_secs(10),
+    };
+    let (mut send, mut recv) = tokio::time::timeout(timing.handshake_timeout, conn.accept_bi())
+        .await
+        .map_err(|_| anyhow::anyhow!("no control stream in time"))??;
+    let session_id = format!("s{:016x}", rand::random::<u64>());
+    let mut session = RelaySession::new(
+        Instant::now(),
+        timing,
+        session_id.clone(),
+        limits.max_streams_per_agent,
+        limits.max_tunnels_per_session as usize,
+    );
+    let mut io = SessionIo {
+        session_streams: Arc::new(Semaphore::new(limits.max_streams_per_agent as usize)),
+        shared: shared.clone(),
+        conn: conn.clone(),
+        claims: None,
+        tunnels: HashMap::new(),
+    };
+    let mut reader = FrameReader::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut going_away = false;
+    let result = loop {
+        // Drain events and messages until the state machine is quiet.
+        let mut closed = false;
+        while let Some(ev) = session.poll_event() {
+            match ev {
+                RelayEvent::Closed(reason) => {
+                    tracing::debug!(session = %session_id, ?reason, "session closed");
+                    closed = true;
+                }
+                ev => io.handle_event(&mut session, ev).await,
+            }
+        }
+        let mut out = bytes::BytesMut::new();
+        while let Some(msg) = session.poll_transmit() {
+            Frame::encode(FrameKind::Server, &msg, &mut out)?;
+        }
+        if !out.is_empty() {
+            send.write_all(&out).await?;
+        }
+        if closed {
+            let _ = send.finish();
+            // Give the final frame a moment to reach the agent before closing.
+            let _ = tokio::time::timeout(Duration::from_millis(500), send.stopped()).await;
+            break Ok(());
+        }
+        let deadline = session
+            .poll_timeout()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            r = recv.read(&mut buf) => match r {
+                Ok(Some(n)) => {
+                    reader.push(&buf[..n]);
+                    if let Err(e) = feed(&mut reader, &mut session) {
+                        let error = ProtoError::new(ErrorCode::ProtocolViolation, e.to_string());
+                        let frame = Frame::to_bytes(FrameKind::Server, &ServerMessage::Error { error })?;
+                        let _ = send.write_all(&frame).await;
+                        let _ = send.finish();
+                        break Err(anyhow::anyhow!("protocol violation on control stream: {e}"));
+                    }
+                }
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e.into()),
+            },
+            _ = tokio::time::sleep_until(deadline.into()) => session.handle_timeout(Instant::now()),
+            _ = shared.drained.cancelled(), if !going_away => {
+                going_away = true;
+                session.going_away("relay is shutting down", Duration::from_millis(200));
+            }
+            _ = conn.closed() => break Ok(()),
+        }
+    };
+    for t in io.tunnels.values() {
+        shared.registry.remove(t);
+    }
+    let code = if going_away {
+        CLOSE_GOING_AWAY
+    } else if result.is_err() {
+        CLOSE_ERROR
+    } else {
+        CLOSE_NORMAL
+    };
+    conn.close(code.into(), b"session over");
+    result
+}
+
+/// Hands every complete frame in `reader` to the session.
+fn feed(
+    reader: &mut FrameReader,
+    session: &mut RelaySession,
+) -> Result<(), fdt_proto::DecodeError> {
+    while let Some(msg) = reader.next(FrameKind::Client)? {
+        session.handle_message(Instant::now(), msg);
+    }
+    Ok(())
+}
+
+impl SessionIo {
+    async fn handle_event(&mut self, session: &mut RelaySession, ev: RelayEvent) {
+        match ev {
+            RelayEvent::Authenticate { token, agent } => {
+                match self.shared.verifier.verify(&token) {
+                    Ok(claims) => {
+                        tracing::info!(account = %claims.sub, %agent, remote = %self.conn.remote_address(), "agent authenticated");
+                        self.claims = Some(claims);
+                        session.accept();
+                    }
+                    Err(e) => {
+                        tracing::info!(remote = %self.conn.remote_address(), error = %e, "agent token refused");
+                        session.reject(ProtoError::new(ErrorCode::AuthFailed, e.to_string()));
+                    }
+                }
+            }
+            RelayEvent::Bind { req, spec } => match self.bind(spec).await {
+                Ok(t) => {
+                    tracing::info!(url = %t.public_url, name = %t.name, "tunnel bound");
+                    let (id, url) = (t.id, t.public_url.clone());
+                    self.tunnels.insert(id, t);
+                    session.bound(req, id, url);
+                }
+                Err(e) => session.bind_failed(req, e),
+            },
+            RelayEvent::Unbind { tunnel } => {
+                if let Some(t) = self.tunnels.remove(&tunnel) {
+                    self.shared.registry.remove(&t);
+                }
+            }
+            RelayEvent::Closed(_) => {}
+        }
+    }
+
+    async fn bind(&mut self, spec: TunnelSpec) -> Result<Arc<Tunnel>, ProtoError> {
+        let claims = self.claims.as_ref().ok_or_else(|| {
+            ProtoError::new(ErrorCode::ProtocolViolation, "bind before authentication")
+        })?;
+        if claims.max_tunnels != 0 && self.tunnels.len() >= claims.max_tunnels as usize {
+            return Err(ProtoError::new(
+                ErrorCode::LimitExceeded,
+                format!("online tunnel limit of {} reached", claims.max_tunnels),
+            ));
+        }
+        let policy = CompiledPolicy::compile(&spec.policy)
+            .map_err(|e| ProtoError::new(ErrorCode::InvalidPolicy, e.to_string()))?;
+        let cfg = &self.shared.cfg;
+        let id = self.shared.registry.next_id();
+        let (host, port, listener, public_url) = match spec.proto {
+            Proto::Http | Proto::Tls => {
+                let label = match &spec.subdomain {
+                    Some(s) => s.to_ascii_lowercase(),
+                    None => random_label(),
+                };
+                validate_label(&label)?;
+                if !claims.may_bind(&label) {
+                    return Err(ProtoError::new(
+                        ErrorCode::NameNotAllowed,
+                        format!("this token may not bind {label:?}"),
+                    ));
+                }
+                let host = format!("{label}.{}", cfg.base_domain);
+                self.shared
+                    .registry
+                    .check_host(&host, &claims.sub)
+                    .map_err(|e| ProtoError::new(ErrorCode::NameInUse, e.to_string()))?;
+                let url = self.shared.public_url(spec.proto, &host);
+                (Some(host), None, None, url)
+            }
+            Proto::Tcp => {
+                let listener = crate::tcp_edge::bind_port(&self.shared, spec.remote_port)
+                    .await
+                    .map_err(|e| ProtoError::new(ErrorCode::PortUnavailable, e))?;
+                let port = listener
+                    .local_addr()
+                    .map_err(|e| ProtoError::new(ErrorCode::Internal, e.to_string()))?
+                    .port();
+                let url = format!("tcp://{}:{port}", cfg.public_host());
+                (None, Some(port), Some(listener), url)
+            }
+        };
+        let tunnel = Arc::new(Tunnel {
+            id,
+            name: spec.name.clone(),
+            account: claims.sub.clone(),
+            proto: spec.proto,
+            host,
+            port,
+            public_url,
+            policy,
+            conn: self.conn.clone(),
+            streams: Arc::new(Semaphore::new(cfg.limits.max_streams_per_tunnel as usize)),
+            session_streams: self.session_streams.clone(),
+            cancel: CancellationToken::new(),
+        });
+        self.shared
+            .registry
+            .insert(tunnel.clone())
+            .map_err(|e| ProtoError::new(ErrorCode::NameInUse, e.to_string()))?;
+        if let Some(l) = listener {
+            let shared = self.shared.clone();
+            let t = tunnel.clone();
+            self.shared
+                .tasks
+                .spawn(crate::tcp_edge::run_listener(shared, l, t));
+        }
+        Ok(tunnel)
+    }
+}
+
+/// A random 10-character name for tunnels that did not ask for one.
+fn random_label() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    (0..10)
+        .map(|_| ALPHABET[rand::random::<u32>() as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// A subdomain must be one DNS label: 1–63 of `a-z 0-9 -`, not starting or ending with `-`.
+fn validate_label(label: &str) -> Result<(), ProtoError> {
+    let ok = !label.is_empty()
+        && label.len() <= 63
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !label.starts_with('-')
+        && !label.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ProtoError::new(
+            ErrorCode::InvalidName,
+            format!("{label:?} is not a valid subdomain (a-z, 0-9 and '-', at most 63)"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_validated() {
+        assert!(validate_label("my-app1").is_ok());
+        for bad in ["", "-a", "a-", "a.b", "A", "ünï", &"x".repeat(64)] {
+            assert!(validate_label(bad).is_err(), "{bad:?}");
+        }
+        let r = random_label();
+        assert!(validate_label(&r).is_ok(), "{r}");
+    }
+}

@@ -1,0 +1,356 @@
+//! Agent tokens: EdDSA-signed JWTs, verified offline against configured public keys.
+//!
+//! The algorithm is pinned to EdDSA (a token claiming `none`, HS256 or anything else is refused
+//! before any key is tried), the audience must be [`AGENT_AUDIENCE`] and `exp` is required.
+//! In self-hosted mode the relay operator mints tokens with [`TokenSigner`]; later the control
+//! plane does.
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Audience every agent token must carry.
+pub const AGENT_AUDIENCE: &str = "fdt-relay";
+
+/// Claims of an agent token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentClaims {
+    /// Account the agent acts for.
+    pub sub: String,
+    /// Audience; must be [`AGENT_AUDIENCE`].
+    pub aud: String,
+    /// Expiry (seconds since the Unix epoch).
+    pub exp: u64,
+    /// Issue time (seconds since the Unix epoch).
+    pub iat: u64,
+    /// Subdomains the agent may bind; empty means any free name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
+    /// Most tunnels the agent may hold on one session (0 = relay default).
+    #[serde(default)]
+    pub max_tunnels: u32,
+}
+
+impl AgentClaims {
+    /// Whether these claims allow binding `subdomain`.
+    pub fn may_bind(&self, subdomain: &str) -> bool {
+        self.names.is_empty() || self.names.iter().any(|n| n.eq_ignore_ascii_case(subdomain))
+    }
+}
+
+/// Why a token was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The token is not a well-formed JWT, or uses another algorithm than EdDSA.
+    #[error("malformed token or wrong algorithm")]
+    Malformed,
+    /// No configured key verifies the signature.
+    #[error("token signature not valid for any configured key")]
+    BadSignature,
+    /// `exp` is in the past.
+    #[error("token expired")]
+    Expired,
+    /// Wrong or missing audience.
+    #[error("token audience is not {AGENT_AUDIENCE}")]
+    WrongAudience,
+    /// Other validation failure (missing claim, bad claim type).
+    #[error("token rejected: {0}")]
+    Invalid(String),
+}
+
+/// Errors loading or generating keys.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// Reading or writing a key file failed.
+    #[error("key file {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not an Ed25519 key in PEM form.
+    #[error("key file {path} is not an Ed25519 PEM key: {detail}")]
+    Format {
+        /// The file.
+        path: String,
+        /// Parser message.
+        detail: String,
+    },
+}
+
+/// Verifies agent tokens against a set of Ed25519 public keys (any of them may have signed).
+#[derive(Clone)]
+pub struct TokenVerifier {
+    keys: Vec<DecodingKey>,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenVerifier")
+            .field("keys", &self.keys.len())
+            .finish()
+    }
+}
+
+impl TokenVerifier {
+    /// Builds a verifier from public keys in PEM (SubjectPublicKeyInfo) form.
+    pub fn from_public_pems(pems: &[String]) -> Result<Self, KeyError> {
+        let keys = pems
+            .iter()
+            .map(|p| {
+                DecodingKey::from_ed_pem(p.as_bytes()).map_err(|e| KeyError::Format {
+                    path: "<inline>".into(),
+                    detail: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.algorithms = vec![Algorithm::EdDSA];
+        validation.set_audience(&[AGENT_AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "aud", "sub"]);
+        validation.leeway = 30;
+        Ok(Self { keys, validation })
+    }
+
+    /// Loads public keys from PEM files.
+    pub fn from_files(paths: &[impl AsRef<Path>]) -> Result<Self, KeyError> {
+        let pems = paths
+            .iter()
+            .map(|p| read_to_string(p.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::from_public_pems(&pems)
+    }
+
+    /// Verifies `token` and returns its claims.
+    pub fn verify(&self, token: &str) -> Result<AgentClaims, AuthError> {
+        // Check the header first so a token with a foreign algorithm is refused as malformed
+        // without being run through any key.
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(AuthError::Malformed);
+        }
+        let mut last = AuthError::BadSignature;
+        for key in &self.keys {
+            match jsonwebtoken::decode::<AgentClaims>(token, key, &self.validation) {
+                Ok(data) => return Ok(data.claims),
+                Err(e) => {
+                    use jsonwebtoken::errors::ErrorKind as K;
+                    last = match e.kind() {
+                        K::InvalidSignature => AuthError::BadSignature,
+                        K::ExpiredSignature => return Err(AuthError::Expired),
+                        K::InvalidAudience => return Err(AuthError::WrongAudience),
+                        K::MissingRequiredClaim(c) if c == "aud" => {
+                            return Err(AuthError::WrongAudience);
+                        }
+                        K::InvalidToken | K::Base64(_) | K::Json(_) | K::Utf8(_) => {
+                            return Err(AuthError::Malformed);
+                        }
+                        other => AuthError::Invalid(format!("{other:?}")),
+                    };
+                }
+            }
+        }
+        Err(last)
+    }
+}
+
+/// Signs agent tokens with an Ed25519 private key (self-hosted mode and tests).
+pub struct TokenSigner {
+    key: EncodingKey,
+    public_pem: String,
+}
+
+impl std::fmt::Debug for TokenSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenSigner(***)")
+    }
+}
+
+impl TokenSigner {
+    /// Generates a fresh Ed25519 key pair.
+    pub fn generate() -> Result<Self, KeyError> {
+        let kp =
+            rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).map_err(|e| KeyError::Format {
+                path: "<generated>".into(),
+                detail: e.to_string(),
+            })?;
+        Self::from_pems(&kp.serialize_pem(), &kp.public_key_pem(), "<generated>")
+    }
+
+    fn from_pems(private_pem: &str, public_pem: &str, path: &str) -> Result<Self, KeyError> {
+        let key =
+            EncodingKey::from_ed_pem(private_pem.as_bytes()).map_err(|e| KeyError::Format {
+                path: path.into(),
+                detail: e.to_string(),
+            })?;
+        Ok(Self {
+            key,
+            public_pem: public_pem.to_string(),
+        })
+    }
+
+    /// Loads the key pair from `dir/agent-signing.key` (PKCS#8 PEM) and `dir/agent-signing.pub`,
+    /// generating and saving it (private key mode 0600) on first use.
+    pub fn load_or_create(dir: &Path) -> Result<Self, KeyError> {
+        let priv_path = dir.join("agent-signing.key");
+        let pub_path = dir.join("agent-signing.pub");
+        if priv_path.exists() && pub_path.exists() {
+            let private = read_to_string(&priv_path)?;
+            let public = read_to_string(&pub_path)?;
+            return Self::from_pems(&private, &public, &priv_path.display().to_string());
+        }
+        let kp =
+            rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).map_err(|e| KeyError::Format {
+                path: priv_path.display().to_string(),
+                detail: e.to_string(),
+            })?;
+        write_private(&priv_path, &kp.serialize_pem())?;
+        std::fs::write(&pub_path, kp.public_key_pem()).map_err(|source| KeyError::Io {
+            path: pub_path.display().to_string(),
+            source,
+        })?;
+        Self::from_pems(&kp.serialize_pem(), &kp.public_key_pem(), "<generated>")
+    }
+
+    /// The matching public key in PEM form, for [`TokenVerifier::from_public_pems`].
+    pub fn public_pem(&self) -> &str {
+        &self.public_pem
+    }
+
+    /// Mints a token for `sub` valid for `ttl_secs`, limited to `names` (empty = any).
+    pub fn mint(&self, sub: &str, ttl_secs: u64, names: Vec<String>) -> String {
+        let now = unix_now();
+        let claims = AgentClaims {
+            sub: sub.to_string(),
+            aud: AGENT_AUDIENCE.to_string(),
+            exp: now + ttl_secs,
+            iat: now,
+            names,
+            max_tunnels: 0,
+        };
+        self.sign(&claims)
+    }
+
+    /// Signs arbitrary claims (tests use this to build expired or mis-addressed tokens).
+    pub fn sign(&self, claims: &AgentClaims) -> String {
+        // Encoding a serialisable struct with a valid Ed25519 key cannot fail.
+        jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), claims, &self.key).unwrap_or_default()
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn read_to_string(path: &Path) -> Result<String, KeyError> {
+    std::fs::read_to_string(path).map_err(|source| KeyError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Writes a secret file readable only by its owner.
+pub(crate) fn write_private(path: &Path, contents: &str) -> Result<(), KeyError> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    opts.mode(0o600);
+    let io = |source| KeyError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut f = opts.open(path).map_err(io)?;
+    f.write_all(contents.as_bytes()).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use base64::Engine;
+
+    fn pair() -> (TokenSigner, TokenVerifier) {
+        let s = TokenSigner::generate().unwrap();
+        let v = TokenVerifier::from_public_pems(&[s.public_pem().to_string()]).unwrap();
+        (s, v)
+    }
+
+    #[test]
+    fn valid_token_verifies() {
+        let (s, v) = pair();
+        let c = v.verify(&s.mint("acct1", 60, vec!["app".into()])).unwrap();
+        assert_eq!(c.sub, "acct1");
+        assert!(c.may_bind("APP"));
+        assert!(!c.may_bind("other"));
+    }
+
+    #[test]
+    fn expired_wrong_audience_and_wrong_key_refused() {
+        let (s, v) = pair();
+        let now = unix_now();
+        let mut c = AgentClaims {
+            sub: "a".into(),
+            aud: AGENT_AUDIENCE.into(),
+            exp: now - 3600,
+            iat: now - 7200,
+            names: vec![],
+            max_tunnels: 0,
+        };
+        assert!(matches!(v.verify(&s.sign(&c)), Err(AuthError::Expired)));
+        c.exp = now + 60;
+        c.aud = "someone-else".into();
+        assert!(matches!(
+            v.verify(&s.sign(&c)),
+            Err(AuthError::WrongAudience)
+        ));
+        let other = TokenSigner::generate().unwrap();
+        assert!(matches!(
+            v.verify(&other.mint("a", 60, vec![])),
+            Err(AuthError::BadSignature)
+        ));
+    }
+
+    #[test]
+    fn alg_none_and_hmac_refused() {
+        let (s, v) = pair();
+        let good = s.mint("a", 60, vec![]);
+        let payload = good.split('.').nth(1).unwrap();
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let none = format!(
+            "{}.{}.",
+            b64.encode(r#"{"alg":"none","typ":"JWT"}"#),
+            payload
+        );
+        assert!(matches!(v.verify(&none), Err(AuthError::Malformed)));
+        let hs = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &serde_json::json!({"sub":"a","aud":AGENT_AUDIENCE,"exp":unix_now()+60}),
+            &EncodingKey::from_secret(s.public_pem().as_bytes()),
+        )
+        .unwrap();
+        assert!(matches!(v.verify(&hs), Err(AuthError::Malformed)));
+        assert!(matches!(v.verify("garbage"), Err(AuthError::Malformed)));
+    }
+
+    #[test]
+    fn signing_key_persists() {
+        let dir = std::env::temp_dir().join(format!("fdt-auth-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let a = TokenSigner::load_or_create(&dir).unwrap();
+        let b = TokenSigner::load_or_create(&dir).unwrap();
+        assert_eq!(a.public_pem(), b.public_pem());
+        let v = TokenVerifier::from_files(&[dir.join("agent-signing.pub")]).unwrap();
+        v.verify(&b.mint("x", 60, vec![])).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

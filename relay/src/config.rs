@@ -1,0 +1,226 @@
+//! Typed relay configuration: defaults, then a TOML file, then command-line flags.
+
+use serde::Deserialize;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Limits applied to visitors and agents.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Time a visitor has to send complete request headers (slowloris guard), in ms.
+    pub header_read_timeout_ms: u64,
+    /// Largest request head accepted, in bytes (larger gets 431).
+    pub max_header_bytes: usize,
+    /// Concurrent connections per visitor IP (0 = unlimited).
+    pub max_conns_per_ip: u32,
+    /// Concurrent streams (exchanges/connections) per tunnel; excess gets 503 or a reset.
+    pub max_streams_per_tunnel: u32,
+    /// Concurrent streams per agent session.
+    pub max_streams_per_agent: u32,
+    /// Tunnels one agent session may bind.
+    pub max_tunnels_per_session: u32,
+    /// Agent heartbeat interval, in ms.
+    pub heartbeat_ms: u64,
+    /// Silence after which an agent is dropped, in ms.
+    pub agent_idle_timeout_ms: u64,
+    /// Time in-flight exchanges get to finish on shutdown, in ms.
+    pub drain_timeout_ms: u64,
+    /// Time a visitor's TLS ClientHello may take to arrive, in ms.
+    pub tls_hello_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_ms: 10_000,
+            max_header_bytes: 32 * 1024,
+            max_conns_per_ip: 2_000,
+            max_streams_per_tunnel: 1_000,
+            max_streams_per_agent: 4_000,
+            max_tunnels_per_session: 32,
+            heartbeat_ms: 10_000,
+            agent_idle_timeout_ms: 30_000,
+            drain_timeout_ms: 10_000,
+            tls_hello_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl Limits {
+    /// Header read timeout as a duration.
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
+    }
+}
+
+/// Everything a relay needs to run.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RelayConfig {
+    /// Domain under which tunnels get names (`<name>.<base_domain>`).
+    pub base_domain: String,
+    /// Directory for generated keys and the dev CA.
+    pub data_dir: PathBuf,
+    /// UDP address of the QUIC endpoint for agents.
+    pub agent_listen: SocketAddr,
+    /// TCP address of the plain-HTTP edge (none disables it).
+    pub http_listen: Option<SocketAddr>,
+    /// TCP address of the HTTPS / TLS-passthrough edge (none disables it).
+    pub https_listen: Option<SocketAddr>,
+    /// Address TCP tunnels listen on.
+    pub tcp_bind_ip: IpAddr,
+    /// First port of the range TCP tunnels are allocated from.
+    pub tcp_port_min: u16,
+    /// Last port of the range (inclusive).
+    pub tcp_port_max: u16,
+    /// Host name used in `tcp://` URLs (defaults to the base domain).
+    pub public_host: Option<String>,
+    /// Port shown in `http://` URLs (defaults to the HTTP listener's port).
+    pub public_http_port: Option<u16>,
+    /// Port shown in `https://` and `tls://` URLs (defaults to the HTTPS listener's port).
+    pub public_https_port: Option<u16>,
+    /// PEM files of Ed25519 public keys accepted for agent tokens.
+    pub agent_public_keys: Vec<PathBuf>,
+    /// Certificate chain (PEM) for the edge and the agent endpoint; dev CA when absent.
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) matching `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Limits.
+    pub limits: Limits,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        Self {
+            base_domain: "localhost".into(),
+            data_dir: default_data_dir(),
+            agent_listen: SocketAddr::new(lo, 7443),
+            http_listen: Some(SocketAddr::new(lo, 8080)),
+            https_listen: Some(SocketAddr::new(lo, 8443)),
+            tcp_bind_ip: lo,
+            tcp_port_min: 20_000,
+            tcp_port_max: 20_999,
+            public_host: None,
+            public_http_port: None,
+            public_https_port: None,
+            agent_public_keys: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this structure (unknown keys included).
+    #[error("parsing {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Parser message.
+        message: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl RelayConfig {
+    /// Reads a TOML file over the defaults.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Checks values a person can get wrong, with messages they can act on.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.base_domain.is_empty() || self.base_domain.starts_with('.') {
+            return bad(format!(
+                "base_domain {:?} is not a domain name",
+                self.base_domain
+            ));
+        }
+        if self.tcp_port_min == 0 || self.tcp_port_min > self.tcp_port_max {
+            return bad(format!(
+                "tcp port range {}-{} is empty or starts at 0",
+                self.tcp_port_min, self.tcp_port_max
+            ));
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return bad("tls_cert and tls_key must be given together".into());
+        }
+        if self.limits.max_header_bytes < 8192 {
+            return bad("limits.max_header_bytes must be at least 8192".into());
+        }
+        if self.limits.max_streams_per_tunnel == 0 || self.limits.max_streams_per_agent == 0 {
+            return bad("stream limits must be at least 1".into());
+        }
+        if self.limits.agent_idle_timeout_ms < 2 * self.limits.heartbeat_ms {
+            return bad("limits.agent_idle_timeout_ms must be at least twice heartbeat_ms".into());
+        }
+        Ok(())
+    }
+
+    /// Host name used in `tcp://` URLs.
+    pub fn public_host(&self) -> &str {
+        self.public_host.as_deref().unwrap_or(&self.base_domain)
+    }
+}
+
+/// `$XDG_DATA_HOME/fdt-relay`, `~/.local/share/fdt-relay`, or `./fdt-relay-data`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(d).join("fdt-relay");
+    }
+    if let Some(h) = std::env::var_os("HOME") {
+        return PathBuf::from(h).join(".local/share/fdt-relay");
+    }
+    PathBuf::from("fdt-relay-data")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn unknown_keys_rejected_and_defaults_valid() {
+        RelayConfig::default().validate().unwrap();
+        let e = toml::from_str::<RelayConfig>("base_domian = \"x\"").unwrap_err();
+        assert!(e.to_string().contains("unknown field"), "{e}");
+        let c: RelayConfig =
+            toml::from_str("base_domain = \"t.example\"\n[limits]\nmax_conns_per_ip = 5").unwrap();
+        assert_eq!(c.limits.max_conns_per_ip, 5);
+        assert_eq!(c.public_host(), "t.example");
+    }
+
+    #[test]
+    fn inconsistent_values_explained() {
+        let c = RelayConfig {
+            tcp_port_min: 3000,
+            tcp_port_max: 2000,
+            ..Default::default()
+        };
+        assert!(c.validate().unwrap_err().to_string().contains("port range"));
+    }
+}

@@ -1,0 +1,335 @@
+//! The HTTP edge: serves visitor connections with hyper (HTTP/1.1 and HTTP/2), decides the
+//! tunnel per request from Host / `:authority`, enforces the tunnel's policy and forwards the
+//! exchange as HTTP/1.1 over its own QUIC stream to the agent, streaming bodies both ways and
+//! splicing upgraded connections (WebSocket) once the agent answers 101.
+
+use crate::io::splice;
+use crate::pages::{Body, EdgeError, full, wants_html};
+use crate::registry::{HostLookup, OpenError, Tunnel};
+use crate::server::Shared;
+use fdt_proto::Proto;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::Watcher;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// How long the agent has to send response headers before the visitor gets 504.
+const RESPONSE_HEAD_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What the edge knows about a visitor connection.
+#[derive(Debug, Clone)]
+pub struct ConnCtx {
+    /// Socket peer (the only address policy trusts).
+    pub peer: SocketAddr,
+    /// Whether the connection arrived over TLS terminated here.
+    pub tls: bool,
+    /// SNI of that TLS connection.
+    pub sni: Option<String>,
+}
+
+/// Serves one visitor connection until it closes or the relay drains.
+pub async fn serve_conn<I>(shared: Arc<Shared>, io: I, ctx: ConnCtx, watcher: Watcher)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let limits = &shared.cfg.limits;
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout())
+        .max_buf_size(limits.max_header_bytes)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(250)
+        .keep_alive_interval(Some(Duration::from_secs(30)));
+    let svc_shared = shared.clone();
+    let svc = service_fn(move |req| {
+        let shared = svc_shared.clone();
+        let ctx = ctx.clone();
+        async move { Ok::<_, Infallible>(handle(&shared, &ctx, req).await) }
+    });
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
+    if let Err(e) = watcher.watch(conn.into_owned()).await {
+        tracing::debug!(error = %e, "visitor connection ended with error");
+    }
+}
+
+async fn handle(shared: &Shared, ctx: &ConnCtx, req: Request<Incoming>) -> Response<Body> {
+    let html = wants_html(req.headers());
+    match route(shared, ctx, req).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            tracing::debug!(peer = %ctx.peer, code = e.code(), "edge answered {}", e.status());
+            e.into_response(html)
+        }
+    }
+}
+
+/// The request's target host, lower-case, without port or trailing dot.
+pub fn request_host(req: &Request<Incoming>) -> Option<String> {
+    let raw = match req.version() {
+        Version::HTTP_2 | Version::HTTP_3 => req.uri().authority().map(|a| a.host().to_string()),
+        _ => None,
+    }
+    .or_else(|| {
+        let h = req.headers().get(header::HOST)?.to_str().ok()?;
+        let a: http::uri::Authority = h.parse().ok()?;
+        Some(a.host().to_string())
+    })?;
+    let host = raw.trim_end_matches('.').to_ascii_lowercase();
+    (!host.is_empty()).then_some(host)
+}
+
+async fn route(
+    shared: &Shared,
+    ctx: &ConnCtx,
+    mut req: Request<Incoming>,
+) -> Result<Response<Body>, EdgeError> {
+    if req.method() == Method::CONNECT {
+        return Err(EdgeError::MethodNotAllowed);
+    }
+    // HTTP/1 absolute-form (`GET http://other/ HTTP/1.1`) is how forward proxies are used.
+    if req.version() < Version::HTTP_2 && req.uri().authority().is_some() {
+        return Err(EdgeError::BadRequest(
+            "absolute-form request targets are not accepted: this is not a forward proxy",
+        ));
+    }
+    let host = request_host(&req).ok_or(EdgeError::BadRequest("missing or invalid Host header"))?;
+    if let Some(sni) = &ctx.sni
+        && *sni != host
+    {
+        return Err(EdgeError::Misdirected);
+    }
+    let tunnel = match shared.registry.lookup_host(&host) {
+        HostLookup::Online(t) if t.proto == Proto::Http => t,
+        HostLookup::Online(_) => {
+            return Err(EdgeError::BadRequest(
+                "this name is a TLS passthrough tunnel; connect with TLS",
+            ));
+        }
+        HostLookup::Offline => return Err(EdgeError::TunnelOffline(host)),
+        HostLookup::Unknown => return Err(EdgeError::UnknownHost(host)),
+    };
+    // Policy order: IP allow/deny → basic auth → header rewrites.
+    if tunnel.policy.check_ip(ctx.peer.ip()).is_err() {
+        return Err(EdgeError::Forbidden);
+    }
+    if tunnel.policy.has_basic_auth() {
+        if !tunnel
+            .policy
+            .check_basic_auth(req.headers().get(header::AUTHORIZATION))
+        {
+            return Err(EdgeError::Unauthorized);
+        }
+        // The credentials belong to the edge, not to the service behind it.
+        req.headers_mut().remove(header::AUTHORIZATION);
+    }
+    let visitor_upgrade = upgrade_protocol(&req).map(|proto| (proto, hyper::upgrade::on(&mut req)));
+    let upstream = build_upstream_request(
+        &tunnel,
+        ctx,
+        &host,
+        req,
+        visitor_upgrade.as_ref().map(|u| &u.0),
+    )?;
+    forward(tunnel, ctx, upstream, visitor_upgrade.map(|u| u.1)).await
+}
+
+/// The `Upgrade` protocol asked for by an HTTP/1.1 request, if it asks for one.
+fn upgrade_protocol(req: &Request<Incoming>) -> Option<HeaderValue> {
+    if req.version() != Version::HTTP_11 {
+        return None;
+    }
+    let wants = connection_tokens(req.headers()).any(|t| t.eq_ignore_ascii_case("upgrade"));
+    wants
+        .then(|| req.headers().get(header::UPGRADE).cloned())
+        .flatten()
+}
+
+fn connection_tokens(h: &HeaderMap) -> impl Iterator<Item = &str> {
+    h.get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// Removes hop-by-hop headers (RFC 9110 §7.6.1), including those named in `Connection`.
+pub fn strip_hop_by_hop(h: &mut HeaderMap) {
+    let named: Vec<HeaderName> = connection_tokens(h)
+        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+        .collect();
+    for n in named {
+        h.remove(n);
+    }
+    for n in [
+        header::CONNECTION,
+        header::PROXY_AUTHENTICATE,
+        header::PROXY_AUTHORIZATION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+    ] {
+        h.remove(n);
+    }
+    h.remove("keep-alive");
+    h.remove("proxy-connection");
+}
+
+fn build_upstream_request(
+    tunnel: &Tunnel,
+    ctx: &ConnCtx,
+    host: &str,
+    req: Request<Incoming>,
+    upgrade: Option<&HeaderValue>,
+) -> Result<Request<Incoming>, EdgeError> {
+    let (mut parts, body) = req.into_parts();
+    let original_host = parts
+        .headers
+        .get(header::HOST)
+        .cloned()
+        .or_else(|| {
+            parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        })
+        .ok_or(EdgeError::BadRequest("missing Host"))?;
+    strip_hop_by_hop(&mut parts.headers);
+    let h = &mut parts.headers;
+    if let Some(proto) = upgrade {
+        h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        h.insert(header::UPGRADE, proto.clone());
+    }
+    // Append the socket peer to any chain the visitor sent: upstreams read the right-most entry.
+    let peer_ip = crate::limits::normalize_ip(ctx.peer.ip()).to_string();
+    let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {peer_ip}"),
+        None => peer_ip,
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        h.insert("x-forwarded-for", v);
+    }
+    h.insert(
+        "x-forwarded-proto",
+        HeaderValue::from_static(if ctx.tls { "https" } else { "http" }),
+    );
+    if let Ok(v) = HeaderValue::from_str(host) {
+        h.insert("x-forwarded-host", v);
+    }
+    tunnel.policy.apply_request_headers(h);
+    let host_value = tunnel
+        .policy
+        .host_rewrite()
+        .cloned()
+        .unwrap_or(original_host);
+    h.insert(header::HOST, host_value);
+    let pq = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |pq| pq.as_str())
+        .to_string();
+    parts.uri = Uri::try_from(pq).map_err(|_| EdgeError::BadRequest("invalid request target"))?;
+    parts.version = Version::HTTP_11;
+    Ok(Request::from_parts(parts, body))
+}
+
+async fn forward(
+    tunnel: Arc<Tunnel>,
+    ctx: &ConnCtx,
+    req: Request<Incoming>,
+    visitor_upgrade: Option<hyper::upgrade::OnUpgrade>,
+) -> Result<Response<Body>, EdgeError> {
+    let stream = tunnel
+        .open(ctx.peer, ctx.sni.clone())
+        .await
+        .map_err(|e| match e {
+            OpenError::Busy => EdgeError::Busy,
+            OpenError::Offline(_) => {
+                EdgeError::TunnelOffline(tunnel.host.clone().unwrap_or_default())
+            }
+        })?;
+    let io = TokioIo::new(tokio::io::join(stream.recv, stream.send));
+    let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+        .handshake::<_, Incoming>(io)
+        .await
+        .map_err(|e| EdgeError::TunnelOffline(format!("{}: {e}", tunnel.public_url)))?;
+    let permits = stream.permits;
+    tokio::spawn(async move {
+        // The stream-limit permits live as long as the exchange (or upgraded connection).
+        let _permits = permits;
+        if let Err(e) = conn.with_upgrades().await {
+            tracing::debug!(error = %e, "agent stream ended with error");
+        }
+    });
+    let mut resp = tokio::time::timeout(RESPONSE_HEAD_TIMEOUT, sender.send_request(req))
+        .await
+        .map_err(|_| EdgeError::Timeout)?
+        .map_err(|e| EdgeError::TunnelOffline(format!("{}: {e}", tunnel.public_url)))?;
+    drop(sender);
+    if let Some(err) = resp.headers().get("x-fdt-error") {
+        let detail = err.to_str().unwrap_or("error").to_string();
+        return Err(EdgeError::UpstreamUnreachable(detail));
+    }
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        let Some(visitor) = visitor_upgrade else {
+            return Err(EdgeError::UpstreamUnreachable(
+                "upstream switched protocols without being asked".into(),
+            ));
+        };
+        let agent = hyper::upgrade::on(&mut resp);
+        tokio::spawn(async move {
+            match tokio::try_join!(visitor, agent) {
+                Ok((v, a)) => {
+                    let _ = splice(&mut TokioIo::new(v), &mut TokioIo::new(a)).await;
+                }
+                Err(e) => tracing::debug!(error = %e, "upgrade failed"),
+            }
+        });
+        let (parts, _) = resp.into_parts();
+        let mut out = Response::from_parts(parts, full(bytes::Bytes::new()));
+        tunnel.policy.apply_response_headers(out.headers_mut());
+        return Ok(out);
+    }
+    let (mut parts, body) = resp.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    tunnel.policy.apply_response_headers(&mut parts.headers);
+    Ok(Response::from_parts(parts, body.boxed()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_and_connection_listed_ones_are_removed() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-secret"),
+        );
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert!(h.contains_key("x-kept"));
+    }
+}

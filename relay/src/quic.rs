@@ -1,0 +1,55 @@
+//! QUIC endpoint for agents: TLS 1.3 only, ALPN `fdt/1`, bounded streams, keep-alive.
+
+use crate::config::RelayConfig;
+use anyhow::Context;
+use rustls::server::ResolvesServerCert;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Builds the server endpoint on an already-bound UDP socket.
+pub fn server_endpoint(
+    cfg: &RelayConfig,
+    socket: std::net::UdpSocket,
+    certs: Arc<dyn ResolvesServerCert>,
+) -> anyhow::Result<quinn::Endpoint> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .context("TLS 1.3 with the ring provider")?
+        .with_no_client_auth()
+        .with_cert_resolver(certs);
+    tls.alpn_protocols = vec![fdt_proto::ALPN.to_vec()];
+    // Agents never resume with 0-RTT: its data could be replayed.
+    tls.max_early_data_size = 0;
+    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
+        .context("QUIC-compatible TLS config")?;
+    let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    let mut transport = quinn::TransportConfig::default();
+    // Agents open exactly one stream (control); every data stream is opened by the relay.
+    transport.max_concurrent_bidi_streams(1u32.into());
+    transport.max_concurrent_uni_streams(0u32.into());
+    transport.max_idle_timeout(Some(
+        Duration::from_millis(cfg.limits.agent_idle_timeout_ms)
+            .try_into()
+            .context("agent idle timeout")?,
+    ));
+    transport.keep_alive_interval(Some(Duration::from_secs(5)));
+    tune_windows(&mut transport);
+    server.transport_config(Arc::new(transport));
+    let runtime = quinn::default_runtime().context("no async runtime for QUIC")?;
+    quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(server),
+        socket,
+        runtime,
+    )
+    .context("starting the QUIC endpoint")
+}
+
+/// Flow-control windows sized for a fast loopback or LAN path: large enough that one stream
+/// can fill gigabits per second, bounded so a slow reader cannot make us buffer without limit.
+pub fn tune_windows(t: &mut quinn::TransportConfig) {
+    t.stream_receive_window((8u32 * 1024 * 1024).into());
+    t.receive_window((32u32 * 1024 * 1024).into());
+    t.send_window(32 * 1024 * 1024);
+}

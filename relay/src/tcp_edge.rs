@@ -1,0 +1,77 @@
+//! Raw TCP tunnels: one public listener per tunnel; each accepted connection becomes a QUIC
+//! stream to the agent, with QUIC flow control as backpressure.
+
+use crate::io::splice;
+use crate::registry::Tunnel;
+use crate::server::Shared;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Binds a listener for a TCP tunnel: the requested port if given (it must be in the range),
+/// otherwise a free port of the range.
+pub async fn bind_port(shared: &Shared, requested: Option<u16>) -> Result<TcpListener, String> {
+    let (min, max) = (shared.cfg.tcp_port_min, shared.cfg.tcp_port_max);
+    let ip = shared.cfg.tcp_bind_ip;
+    if let Some(p) = requested {
+        if p < min || p > max {
+            return Err(format!("port {p} is outside the relay's range {min}-{max}"));
+        }
+        return TcpListener::bind(SocketAddr::new(ip, p))
+            .await
+            .map_err(|e| format!("port {p} is not available: {e}"));
+    }
+    // Start at a random offset so concurrent binds do not all race for the same port.
+    let span = u32::from(max - min) + 1;
+    let start = rand::random::<u32>() % span;
+    for i in 0..span.min(512) {
+        let port = min + ((start + i) % span) as u16;
+        if shared.registry.lookup_port(port).is_some() {
+            continue;
+        }
+        if let Ok(l) = TcpListener::bind(SocketAddr::new(ip, port)).await {
+            return Ok(l);
+        }
+    }
+    Err(format!("no free port in {min}-{max}"))
+}
+
+/// Accepts visitors on `listener` for `tunnel` until the tunnel is released or the relay stops.
+pub async fn run_listener(shared: Arc<Shared>, listener: TcpListener, tunnel: Arc<Tunnel>) {
+    loop {
+        let (sock, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "tcp accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = tunnel.cancel.cancelled() => return,
+            _ = shared.shutdown.cancelled() => return,
+        };
+        let Some(guard) = shared.limiter.try_acquire(peer.ip()) else {
+            continue;
+        };
+        if tunnel.policy.check_ip(peer.ip()).is_err() {
+            continue;
+        }
+        let _ = sock.set_nodelay(true);
+        let tunnel = tunnel.clone();
+        shared.tasks.spawn(async move {
+            let _guard = guard;
+            let mut sock = sock;
+            let stream = match tunnel.open(peer, None).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "tcp visitor dropped");
+                    return;
+                }
+            };
+            let _permits = stream.permits;
+            let mut agent = tokio::io::join(stream.recv, stream.send);
+            let _ = splice(&mut sock, &mut agent).await;
+        });
+    }
+}
