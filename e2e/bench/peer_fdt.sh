@@ -1,0 +1,59 @@
+# peer_fdt.sh - FlyingDarkDevTunnel as a peer of the shared loopback benchmark.
+#
+# Sourced by ../shared/bench/bench.sh through PEERS_EXTRA (see e2e/bench/run.sh); defines
+# `peer_fdt ACTION` after the template `peer_mytunnel` in bench.sh.
+#
+#   relay:  fdt-relay --dev, agent endpoint udp/127.0.0.1:$CTRL (QUIC), HTTP edge on $PUB_HTTP
+#           (routes by Host: bench.localhost), HTTPS edge off, TCP tunnel port range = $PUB_TCP.
+#   agent:  ONE `fdt start` process with two tunnels from a generated fdt.toml:
+#           web   (http, subdomain bench)  -> 127.0.0.1:$ORIGIN_HTTP (nginx)
+#           iperf (tcp, remote_port $PUB_TCP) -> 127.0.0.1:$ORIGIN_TCP (iperf3 -s)
+#
+# Binaries: ${FDT_BIN:-/var/tmp/fdt-target/release}/{fdt-relay,fdt}.
+# The agent endpoint is UDP, which bench.sh's TCP listen check cannot see, so the relay's HTTP
+# edge port (opened by the relay once its keys, dev CA and token are ready) is the "server is
+# up" signal.  Logs: $W/server.log, $W/client.log (W = $PEERS_WORK/run/fdt).
+
+FDT_BIN=${FDT_BIN:-/var/tmp/fdt-target/release}
+
+fdt_write_agent_config() {   # waits (bounded) for the relay's dev token and CA, writes $W/fdt.toml
+  local tok=$W/relay/agent-token ca=$W/relay/dev-ca/ca.pem n=0
+  while { [ ! -s "$tok" ] || [ ! -s "$ca" ]; } && [ $n -lt 300 ]; do sleep 0.05; n=$((n + 1)); done
+  if [ ! -s "$tok" ] || [ ! -s "$ca" ]; then
+    echo "peer_fdt: relay did not write $tok / $ca within 15 s" >>"$W/client.log"
+    return 1
+  fi
+  cat >"$W/fdt.toml" <<EOF
+authtoken = "$(tr -d '[:space:]' <"$tok")"
+relay = "127.0.0.1:$CTRL"
+relay_ca = "$ca"
+
+[tunnels.web]
+proto = "http"
+addr = "127.0.0.1:$ORIGIN_HTTP"
+subdomain = "bench"
+
+[tunnels.iperf]
+proto = "tcp"
+addr = "127.0.0.1:$ORIGIN_TCP"
+remote_port = $PUB_TCP
+EOF
+}
+
+peer_fdt() {
+  case $1 in
+    info) HTTP_PORT=$PUB_HTTP; HOSTHDR=bench.localhost; TCP_PORT=$PUB_TCP; CTRL_LISTEN=$PUB_HTTP ;;
+    server)
+      mkdir -p "$W/relay"
+      # a fresh token each start, so the client never picks up a stale one
+      rm -f "$W/relay/agent-token"
+      "$FDT_BIN/fdt-relay" --dev --data-dir "$W/relay" --base-domain localhost \
+        --agent-listen "127.0.0.1:$CTRL" --http-listen "127.0.0.1:$PUB_HTTP" \
+        --https-listen off --tcp-ports "$PUB_TCP-$PUB_TCP" \
+        >>"$W/server.log" 2>&1 & addpid server $! ;;
+    client)
+      fdt_write_agent_config || return 0
+      "$FDT_BIN/fdt" --config "$W/fdt.toml" --api-addr off start \
+        >>"$W/client.log" 2>&1 </dev/null & addpid client $! ;;
+  esac
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what the tests need, then runs
+# formatting and lint checks, unit/property tests and the whole-system e2e tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/fdt-target}
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+# System tools the e2e tests drive as real clients.
+missing=()
+command -v curl >/dev/null || missing+=(curl)
+command -v python3 >/dev/null || missing+=(python3)
+[ -e /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "==> installing ${missing[*]}"
+  apt-get update -qq
+  apt-get install -y -qq -o DPkg::Lock::Timeout=900 "${missing[@]}"
+fi
+# curl must speak HTTP/2 for the h2 edge tests.
+curl --version | grep -q HTTP2 || { echo "curl without HTTP/2 support" >&2; exit 1; }
+if ! command -v cargo-nextest >/dev/null; then
+  echo "==> installing cargo-nextest"
+  cargo install cargo-nextest --locked
+fi
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "==> tests"
+cargo nextest run --workspace --no-fail-fast
+echo "==> doc tests"
+cargo test --workspace --doc --quiet
