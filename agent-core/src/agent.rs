@@ -254,9 +254,18 @@ impl Runner {
         let v6 = SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0));
         let v4 = SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0));
         // Dual-stack where the host has IPv6, IPv4 only otherwise.
-        let mut endpoint = quinn::Endpoint::client(v6)
-            .or_else(|_| quinn::Endpoint::client(v4))
+        let socket = std::net::UdpSocket::bind(v6)
+            .or_else(|_| std::net::UdpSocket::bind(v4))
             .context("opening a UDP socket")?;
+        // Large buffers so bursts at gigabit rates are not dropped between polls; the kernel
+        // may cap them, which only costs throughput.
+        let sock = socket2::SockRef::from(&socket);
+        let _ = sock.set_recv_buffer_size(4 << 20);
+        let _ = sock.set_send_buffer_size(4 << 20);
+        let runtime = quinn::default_runtime().context("no async runtime for QUIC")?;
+        let mut endpoint =
+            quinn::Endpoint::new(quinn::EndpointConfig::default(), None, socket, runtime)
+                .context("starting the QUIC client endpoint")?;
         endpoint.set_default_client_config(cfg);
         Ok(endpoint)
     }

@@ -305,7 +305,37 @@ async fn run() -> anyhow::Result<()> {
             });
         }
     }
+    // Like ngrok: when the relay refuses every tunnel (name taken, not allowed…), there is
+    // nothing left to serve, so stop with the relay's reason instead of idling.
+    let mut watch = handle.status.clone();
+    let refused = tokio::spawn(async move {
+        let s = watch
+            .wait_for(|s| !s.tunnels.is_empty() && s.tunnels.iter().all(|t| t.error.is_some()))
+            .await
+            .ok()?
+            .clone();
+        Some(
+            s.tunnels
+                .iter()
+                .map(|t| format!("{}: {}", t.name, t.error.clone().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    });
+    let refused_shutdown = handle.shutdown.clone();
+    let refused = tokio::spawn(async move {
+        let r = refused.await.ok().flatten();
+        if r.is_some() {
+            refused_shutdown.cancel();
+        }
+        r
+    });
     let result = join.await.context("agent task panicked")?;
+    if refused.is_finished()
+        && let Ok(Some(why)) = refused.await
+    {
+        bail!("relay refused the tunnel: {why}");
+    }
     handle.shutdown.cancel();
     if show_console {
         // Leave the terminal tidy after the full-screen view.

@@ -27,7 +27,7 @@ struct Cli {
     #[arg(long)]
     dev: bool,
     /// Directory for keys and the dev CA.
-    #[arg(long, env = "FDT_RELAY_DATA_DIR")]
+    #[arg(long, env = "FDT_RELAY_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
     /// Domain under which tunnels are named.
     #[arg(long)]

@@ -36,6 +36,7 @@ pub fn server_endpoint(
     transport.keep_alive_interval(Some(Duration::from_secs(5)));
     tune_windows(&mut transport);
     server.transport_config(Arc::new(transport));
+    grow_socket_buffers(&socket);
     let runtime = quinn::default_runtime().context("no async runtime for QUIC")?;
     quinn::Endpoint::new(
         quinn::EndpointConfig::default(),
@@ -52,4 +53,13 @@ pub fn tune_windows(t: &mut quinn::TransportConfig) {
     t.stream_receive_window((8u32 * 1024 * 1024).into());
     t.receive_window((32u32 * 1024 * 1024).into());
     t.send_window(32 * 1024 * 1024);
+}
+
+/// Asks the kernel for 4 MiB UDP buffers: at gigabit rates the default (~200 KiB) overflows
+/// between two polls of the endpoint and every drop costs a loss-recovery round. The kernel may
+/// cap the request (`net.core.rmem_max`); that only costs throughput, so failures are ignored.
+pub fn grow_socket_buffers(socket: &std::net::UdpSocket) {
+    let s = socket2::SockRef::from(socket);
+    let _ = s.set_recv_buffer_size(4 << 20);
+    let _ = s.set_send_buffer_size(4 << 20);
 }

@@ -125,6 +125,25 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The stable wire name (`auth_failed`, `name_in_use`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::AuthFailed => "auth_failed",
+            ErrorCode::UnsupportedVersion => "unsupported_version",
+            ErrorCode::ProtocolViolation => "protocol_violation",
+            ErrorCode::NameInUse => "name_in_use",
+            ErrorCode::NameNotAllowed => "name_not_allowed",
+            ErrorCode::InvalidName => "invalid_name",
+            ErrorCode::InvalidPolicy => "invalid_policy",
+            ErrorCode::PortUnavailable => "port_unavailable",
+            ErrorCode::LimitExceeded => "limit_exceeded",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::Revoked => "revoked",
+            ErrorCode::Unknown => "unknown",
+        }
+    }
+
     /// Whether reconnecting with the same credentials might succeed.
     pub fn is_retryable(self) -> bool {
         matches!(
@@ -136,7 +155,7 @@ impl ErrorCode {
 
 /// An error with a stable code and a message for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[error("{code:?}: {message}")]
+#[error("{message} ({})", code.as_str())]
 pub struct ProtoError {
     /// Stable machine-readable code.
     pub code: ErrorCode,
@@ -241,4 +260,33 @@ pub enum ServerMessage {
         /// Reason for logs.
         reason: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_code_names_match_the_wire() {
+        use ErrorCode::*;
+        for c in [
+            AuthFailed,
+            UnsupportedVersion,
+            ProtocolViolation,
+            NameInUse,
+            NameNotAllowed,
+            InvalidName,
+            InvalidPolicy,
+            PortUnavailable,
+            LimitExceeded,
+            Internal,
+            Timeout,
+            Revoked,
+        ] {
+            let wire = serde_json::to_string(&c).unwrap_or_default();
+            assert_eq!(wire, format!("\"{}\"", c.as_str()));
+        }
+        let e = ProtoError::new(NameInUse, "app.localhost is taken");
+        assert_eq!(e.to_string(), "app.localhost is taken (name_in_use)");
+    }
 }
