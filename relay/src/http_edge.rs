@@ -3,7 +3,7 @@
 //! exchange as HTTP/1.1 over its own QUIC stream to the agent, streaming bodies both ways and
 //! splicing upgraded connections (WebSocket) once the agent answers 101.
 
-use crate::io::splice;
+use crate::io::{SlowHeaderFlag, SlowHeaderIo, splice};
 use crate::pages::{Body, EdgeError, full, wants_html};
 use crate::registry::{HostLookup, OpenError, Tunnel};
 use crate::server::Shared;
@@ -61,8 +61,17 @@ where
         let ctx = ctx.clone();
         async move { Ok::<_, Infallible>(handle(&shared, &ctx, req).await) }
     });
+    let flag = SlowHeaderFlag::default();
+    let io = SlowHeaderIo::new(io, flag.clone());
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
+    // The connection (and with it the socket) is dropped at the end of this statement, after
+    // the flag is set, so a visitor cut off mid-headers gets a 408 on the way out.
     if let Err(e) = watcher.watch(conn.into_owned()).await {
+        if e.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_timeout)
+        {
+            flag.set();
+        }
         tracing::debug!(error = %e, "visitor connection ended with error");
     }
 }
