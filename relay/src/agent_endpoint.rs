@@ -229,6 +229,12 @@ impl SessionIo {
                 (Some(host), None, None, url)
             }
             Proto::Tcp => {
+                if let Some(p) = spec.remote_port {
+                    self.shared
+                        .registry
+                        .release_port_for(p, &claims.sub)
+                        .map_err(|e| ProtoError::new(ErrorCode::NameInUse, e.to_string()))?;
+                }
                 let listener = crate::tcp_edge::bind_port(&self.shared, spec.remote_port)
                     .await
                     .map_err(|e| ProtoError::new(ErrorCode::PortUnavailable, e))?;

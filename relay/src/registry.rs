@@ -194,6 +194,19 @@ impl Registry {
         }
     }
 
+    /// Frees `port` for `account`: its own older tunnel there is cancelled (its listener then
+    /// closes); another account's tunnel makes this an error.
+    pub fn release_port_for(&self, port: u16, account: &str) -> Result<(), ClaimError> {
+        match self.read().ports.get(&port) {
+            Some(t) if t.account != account => Err(ClaimError::InUse(format!("port {port}"))),
+            Some(t) => {
+                t.cancel.cancel();
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Installs a tunnel under its host or port, replacing a same-account holder.
     pub fn insert(&self, tunnel: Arc<Tunnel>) -> Result<(), ClaimError> {
         let mut inner = self.write();

@@ -17,9 +17,21 @@ pub async fn bind_port(shared: &Shared, requested: Option<u16>) -> Result<TcpLis
         if p < min || p > max {
             return Err(format!("port {p} is outside the relay's range {min}-{max}"));
         }
-        return TcpListener::bind(SocketAddr::new(ip, p))
-            .await
-            .map_err(|e| format!("port {p} is not available: {e}"));
+        // A reconnecting agent may ask for its port while the listener of its previous session
+        // (already cancelled by the registry's takeover) is still closing: retry briefly.
+        let mut last = None;
+        for _ in 0..20 {
+            match TcpListener::bind(SocketAddr::new(ip, p)).await {
+                Ok(l) => return Ok(l),
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                    last = Some(e);
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(format!("port {p} is not available: {e}")),
+            }
+        }
+        let e = last.map(|e| e.to_string()).unwrap_or_default();
+        return Err(format!("port {p} is not available: {e}"));
     }
     // Start at a random offset so concurrent binds do not all race for the same port.
     let span = u32::from(max - min) + 1;
