@@ -23,21 +23,23 @@ fdt_write_agent_config() {   # waits (bounded) for the relay's dev token and CA,
     echo "peer_fdt: relay did not write $tok / $ca within 15 s" >>"$W/client.log"
     return 1
   fi
-  cat >"$W/fdt.toml" <<EOF
-authtoken = "$(tr -d '[:space:]' <"$tok")"
-relay = "127.0.0.1:$CTRL"
-relay_ca = "$ca"
-
-[tunnels.web]
-proto = "http"
-addr = "127.0.0.1:$ORIGIN_HTTP"
-subdomain = "bench"
-
-[tunnels.iperf]
-proto = "tcp"
-addr = "127.0.0.1:$ORIGIN_TCP"
-remote_port = $PUB_TCP
-EOF
+  # builtins only: this runs inside the timed "client start -> first 200" window of m_ready
+  local token; read -r token <"$tok"
+  {
+    echo "authtoken = \"$token\""
+    echo "relay = \"127.0.0.1:$CTRL\""
+    echo "relay_ca = \"$ca\""
+    echo
+    echo "[tunnels.web]"
+    echo "proto = \"http\""
+    echo "addr = \"127.0.0.1:$ORIGIN_HTTP\""
+    echo "subdomain = \"bench\""
+    echo
+    echo "[tunnels.iperf]"
+    echo "proto = \"tcp\""
+    echo "addr = \"127.0.0.1:$ORIGIN_TCP\""
+    echo "remote_port = $PUB_TCP"
+  } >"$W/fdt.toml"
 }
 
 peer_fdt() {

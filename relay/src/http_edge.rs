@@ -64,9 +64,11 @@ where
     let flag = SlowHeaderFlag::default();
     let io = SlowHeaderIo::new(io, flag.clone());
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
-    // The connection (and with it the socket) is dropped at the end of this statement, after
-    // the flag is set, so a visitor cut off mid-headers gets a 408 on the way out.
-    if let Err(e) = watcher.watch(conn.into_owned()).await {
+    // Keep the finished connection (and with it the socket) alive until the flag is set, so a
+    // visitor cut off mid-headers gets a 408 when it is dropped.
+    let conn = watcher.watch(conn.into_owned());
+    tokio::pin!(conn);
+    if let Err(e) = (&mut conn).await {
         if e.downcast_ref::<hyper::Error>()
             .is_some_and(hyper::Error::is_timeout)
         {
@@ -310,7 +312,17 @@ async fn forward(
                 Err(e) => tracing::debug!(error = %e, "upgrade failed"),
             }
         });
-        let (parts, _) = resp.into_parts();
+        let (mut parts, _) = resp.into_parts();
+        // The agent hop's own connection tokens (e.g. `close`) must not reach the visitor;
+        // keep exactly the upgrade the visitor asked for.
+        let proto = parts.headers.get(header::UPGRADE).cloned();
+        strip_hop_by_hop(&mut parts.headers);
+        parts
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        if let Some(p) = proto {
+            parts.headers.insert(header::UPGRADE, p);
+        }
         let mut out = Response::from_parts(parts, full(bytes::Bytes::new()));
         tunnel.policy.apply_response_headers(out.headers_mut());
         return Ok(out);
