@@ -125,6 +125,23 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, for exhaustive tests and documentation.
+    pub const ALL: [ErrorCode; 13] = [
+        ErrorCode::AuthFailed,
+        ErrorCode::UnsupportedVersion,
+        ErrorCode::ProtocolViolation,
+        ErrorCode::NameInUse,
+        ErrorCode::NameNotAllowed,
+        ErrorCode::InvalidName,
+        ErrorCode::InvalidPolicy,
+        ErrorCode::PortUnavailable,
+        ErrorCode::LimitExceeded,
+        ErrorCode::Internal,
+        ErrorCode::Timeout,
+        ErrorCode::Revoked,
+        ErrorCode::Unknown,
+    ];
+
     /// The stable wire name (`auth_failed`, `name_in_use`, …).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -268,25 +285,11 @@ mod tests {
 
     #[test]
     fn error_code_names_match_the_wire() {
-        use ErrorCode::*;
-        for c in [
-            AuthFailed,
-            UnsupportedVersion,
-            ProtocolViolation,
-            NameInUse,
-            NameNotAllowed,
-            InvalidName,
-            InvalidPolicy,
-            PortUnavailable,
-            LimitExceeded,
-            Internal,
-            Timeout,
-            Revoked,
-        ] {
+        for c in ErrorCode::ALL {
             let wire = serde_json::to_string(&c).unwrap_or_default();
             assert_eq!(wire, format!("\"{}\"", c.as_str()));
         }
-        let e = ProtoError::new(NameInUse, "app.localhost is taken");
+        let e = ProtoError::new(ErrorCode::NameInUse, "app.localhost is taken");
         assert_eq!(e.to_string(), "app.localhost is taken (name_in_use)");
     }
 }

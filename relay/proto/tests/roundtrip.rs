@@ -101,22 +101,7 @@ fn tunnel_spec() -> impl Strategy<Value = TunnelSpec> {
 }
 
 fn error_code() -> impl Strategy<Value = ErrorCode> {
-    use ErrorCode::*;
-    proptest::sample::select(vec![
-        AuthFailed,
-        UnsupportedVersion,
-        ProtocolViolation,
-        NameInUse,
-        NameNotAllowed,
-        InvalidName,
-        InvalidPolicy,
-        PortUnavailable,
-        LimitExceeded,
-        Internal,
-        Timeout,
-        Revoked,
-        Unknown,
-    ])
+    proptest::sample::select(ErrorCode::ALL.to_vec())
 }
 
 fn proto_error() -> impl Strategy<Value = ProtoError> {
