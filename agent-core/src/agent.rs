@@ -151,13 +151,14 @@ struct Runner {
 
 impl Runner {
     async fn run(self) -> Result<(), AgentError> {
-        let endpoint = self
-            .endpoint()
+        let client_cfg = self
+            .client_config()
             .map_err(|e| AgentError::Setup(format!("{e:#}")))?;
+        let mut endpoint = EndpointSlot::default();
         let mut backoff = Backoff::default();
         let result = loop {
             let outcome = tokio::select! {
-                r = self.connect_once(&endpoint) => r,
+                r = self.connect_once(&mut endpoint, &client_cfg) => r,
                 _ = self.shutdown.cancelled() => break Ok(()),
             };
             let delay = match outcome {
@@ -204,8 +205,10 @@ impl Runner {
                 s.last_error = Some(e.to_string());
             }
         });
-        endpoint.close(0u32.into(), b"agent stopping");
-        let _ = tokio::time::timeout(Duration::from_millis(500), endpoint.wait_idle()).await;
+        if let Some((_, endpoint)) = endpoint.0.take() {
+            endpoint.close(0u32.into(), b"agent stopping");
+            let _ = tokio::time::timeout(Duration::from_millis(500), endpoint.wait_idle()).await;
+        }
         result
     }
 
@@ -224,7 +227,7 @@ impl Runner {
         });
     }
 
-    fn endpoint(&self) -> anyhow::Result<quinn::Endpoint> {
+    fn client_config(&self) -> anyhow::Result<quinn::ClientConfig> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots =
             rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -245,29 +248,20 @@ impl Runner {
         let mut transport = quinn::TransportConfig::default();
         transport.max_concurrent_bidi_streams(MAX_STREAMS.into());
         transport.max_concurrent_uni_streams(0u32.into());
-        transport.keep_alive_interval(Some(Duration::from_secs(5)));
         transport.max_idle_timeout(Some(Duration::from_secs(30).try_into()?));
-        transport.stream_receive_window((8u32 * 1024 * 1024).into());
-        transport.receive_window((32u32 * 1024 * 1024).into());
-        transport.send_window(32 * 1024 * 1024);
+        // Same parameters as the relay (see fdt_proto::transport).
+        {
+            use fdt_proto::transport as p;
+            transport.keep_alive_interval(Some(Duration::from_secs(p::KEEP_ALIVE_SECS)));
+            transport.stream_receive_window(p::STREAM_RECEIVE_WINDOW.into());
+            transport.receive_window(p::RECEIVE_WINDOW.into());
+            transport.send_window(p::SEND_WINDOW);
+            let mut ack = quinn::AckFrequencyConfig::default();
+            ack.ack_eliciting_threshold(p::ACK_ELICITING_THRESHOLD.into());
+            transport.ack_frequency_config(Some(ack));
+        }
         cfg.transport_config(Arc::new(transport));
-        let v6 = SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0));
-        let v4 = SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0));
-        // Dual-stack where the host has IPv6, IPv4 only otherwise.
-        let socket = std::net::UdpSocket::bind(v6)
-            .or_else(|_| std::net::UdpSocket::bind(v4))
-            .context("opening a UDP socket")?;
-        // Large buffers so bursts at gigabit rates are not dropped between polls; the kernel
-        // may cap them, which only costs throughput.
-        let sock = socket2::SockRef::from(&socket);
-        let _ = sock.set_recv_buffer_size(4 << 20);
-        let _ = sock.set_send_buffer_size(4 << 20);
-        let runtime = quinn::default_runtime().context("no async runtime for QUIC")?;
-        let mut endpoint =
-            quinn::Endpoint::new(quinn::EndpointConfig::default(), None, socket, runtime)
-                .context("starting the QUIC client endpoint")?;
-        endpoint.set_default_client_config(cfg);
-        Ok(endpoint)
+        Ok(cfg)
     }
 
     async fn resolve_relay(&self) -> anyhow::Result<(SocketAddr, String)> {
@@ -295,9 +289,11 @@ impl Runner {
     /// One connection's life. `Ok((reason, was_ready))` once the session ends.
     async fn connect_once(
         &self,
-        endpoint: &quinn::Endpoint,
+        slot: &mut EndpointSlot,
+        client_cfg: &quinn::ClientConfig,
     ) -> anyhow::Result<(CloseReason, bool)> {
         let (addr, name) = self.resolve_relay().await?;
+        let endpoint = slot.for_addr(addr, client_cfg)?;
         let conn = tokio::time::timeout(Duration::from_secs(10), endpoint.connect(addr, &name)?)
             .await
             .context("QUIC handshake timed out")?
@@ -419,6 +415,47 @@ impl Runner {
         };
         conn.close(code.into(), b"agent session over");
         result
+    }
+}
+
+/// The agent's UDP endpoint, bound to the address family of the relay it talks to: a socket
+/// of the relay's own family lets the kernel set "don't fragment", without which QUIC cannot
+/// run path-MTU discovery (a dual-stack socket talking to an IPv4-mapped address cannot).
+#[derive(Default)]
+struct EndpointSlot(Option<(bool, quinn::Endpoint)>);
+
+impl EndpointSlot {
+    fn for_addr(
+        &mut self,
+        relay: SocketAddr,
+        cfg: &quinn::ClientConfig,
+    ) -> anyhow::Result<quinn::Endpoint> {
+        let v6 = relay.is_ipv6();
+        if let Some((fam, ep)) = &self.0
+            && *fam == v6
+        {
+            return Ok(ep.clone());
+        }
+        let bind: SocketAddr = if v6 {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        };
+        let socket = std::net::UdpSocket::bind(bind).context("opening a UDP socket")?;
+        // Large buffers so bursts at gigabit rates are not dropped between polls; the kernel
+        // may cap them, which only costs throughput.
+        let sock = socket2::SockRef::from(&socket);
+        let _ = sock.set_recv_buffer_size(4 << 20);
+        let _ = sock.set_send_buffer_size(4 << 20);
+        let runtime = quinn::default_runtime().context("no async runtime for QUIC")?;
+        let mut endpoint =
+            quinn::Endpoint::new(quinn::EndpointConfig::default(), None, socket, runtime)
+                .context("starting the QUIC client endpoint")?;
+        endpoint.set_default_client_config(cfg.clone());
+        if let Some((_, old)) = self.0.replace((v6, endpoint.clone())) {
+            old.close(0u32.into(), b"address family changed");
+        }
+        Ok(endpoint)
     }
 }
 

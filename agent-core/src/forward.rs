@@ -19,6 +19,9 @@ use tokio::net::TcpStream;
 type Body = BoxBody<Bytes, hyper::Error>;
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Incoming>;
 
+/// Header in which the relay passes each request's visitor address.
+pub const VISITOR_HEADER: &str = "x-fdt-visitor";
+
 /// Bytes per copy buffer between the QUIC stream and a local socket.
 const COPY_BUF: usize = 64 * 1024;
 /// Time to connect to the local service.
@@ -139,8 +142,9 @@ async fn serve_http(target: Arc<LocalTarget>, send: quinn::SendStream, recv: qui
         let target = target.clone();
         async move { Ok::<_, std::convert::Infallible>(proxy(&target, req).await) }
     });
+    // The relay pools these streams and sends many requests on each.
     let conn = hyper::server::conn::http1::Builder::new()
-        .keep_alive(false)
+        .keep_alive(true)
         .serve_connection(io, svc)
         .with_upgrades();
     if let Err(e) = conn.await {
@@ -166,6 +170,8 @@ async fn proxy(target: &LocalTarget, mut req: Request<Incoming>) -> Response<Bod
         return error_response("bad_request_target");
     };
     *req.uri_mut() = uri;
+    // Relay-to-agent metadata; the local service never sees it.
+    req.headers_mut().remove(VISITOR_HEADER);
     let upgrade = req
         .headers()
         .contains_key(http::header::UPGRADE)

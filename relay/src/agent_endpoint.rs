@@ -246,7 +246,10 @@ impl SessionIo {
                 (None, Some(port), Some(listener), url)
             }
         };
-        let tunnel = Arc::new(Tunnel {
+        let max_header_bytes = cfg.limits.max_header_bytes;
+        let is_http = spec.proto == Proto::Http;
+        let tunnel = Arc::new_cyclic(|weak| Tunnel {
+            http: is_http.then(|| crate::agent_pool::client_for(weak.clone(), max_header_bytes)),
             id,
             name: spec.name.clone(),
             account: claims.sub.clone(),

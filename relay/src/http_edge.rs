@@ -3,6 +3,7 @@
 //! exchange as HTTP/1.1 over its own QUIC stream to the agent, streaming bodies both ways and
 //! splicing upgraded connections (WebSocket) once the agent answers 101.
 
+use crate::agent_pool::PermitBody;
 use crate::io::{SlowHeaderFlag, SlowHeaderIo, splice};
 use crate::pages::{Body, EdgeError, full, wants_html};
 use crate::registry::{HostLookup, OpenError, Tunnel};
@@ -24,6 +25,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 /// How long the agent has to send response headers before the visitor gets 504.
 const RESPONSE_HEAD_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Request header carrying the visitor's socket address over the agent hop (stripped by the
+/// agent before the request reaches the local service).
+pub const VISITOR_HEADER: &str = "x-fdt-visitor";
 
 /// What the edge knows about a visitor connection.
 #[derive(Debug, Clone)]
@@ -156,7 +161,7 @@ async fn route(
         req,
         visitor_upgrade.as_ref().map(|u| &u.0),
     )?;
-    forward(tunnel, ctx, upstream, visitor_upgrade.map(|u| u.1)).await
+    forward(tunnel, upstream, visitor_upgrade.map(|u| u.1)).await
 }
 
 /// The `Upgrade` protocol asked for by an HTTP/1.1 request, if it asks for one.
@@ -243,6 +248,11 @@ fn build_upstream_request(
     if let Ok(v) = HeaderValue::from_str(host) {
         h.insert("x-forwarded-host", v);
     }
+    // Requests share pooled agent streams, so the visitor's socket address travels per
+    // request; a value sent by the visitor is replaced, never trusted.
+    if let Ok(v) = HeaderValue::from_str(&ctx.peer.to_string()) {
+        h.insert(VISITOR_HEADER, v);
+    }
     tunnel.policy.apply_request_headers(h);
     let host_value = tunnel
         .policy
@@ -255,44 +265,34 @@ fn build_upstream_request(
         .path_and_query()
         .map_or("/", |pq| pq.as_str())
         .to_string();
-    parts.uri = Uri::try_from(pq).map_err(|_| EdgeError::BadRequest("invalid request target"))?;
+    // The pooled client wants an absolute URI; the authority only keys its pool (one pool per
+    // tunnel) and never reaches the agent, which sees the Host header set above.
+    parts.uri = Uri::try_from(format!("http://{}.agent{pq}", tunnel.id))
+        .map_err(|_| EdgeError::BadRequest("invalid request target"))?;
     parts.version = Version::HTTP_11;
     Ok(Request::from_parts(parts, body))
 }
 
 async fn forward(
     tunnel: Arc<Tunnel>,
-    ctx: &ConnCtx,
     req: Request<Incoming>,
     visitor_upgrade: Option<hyper::upgrade::OnUpgrade>,
 ) -> Result<Response<Body>, EdgeError> {
-    let stream = tunnel
-        .open(ctx.peer, ctx.sni.clone())
-        .await
-        .map_err(|e| match e {
-            OpenError::Busy => EdgeError::Busy,
-            OpenError::Offline(_) => {
-                EdgeError::TunnelOffline(tunnel.host.clone().unwrap_or_default())
-            }
-        })?;
-    let io = TokioIo::new(tokio::io::join(stream.recv, stream.send));
-    let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
-        .handshake::<_, Incoming>(io)
-        .await
-        .map_err(|e| EdgeError::TunnelOffline(format!("{}: {e}", tunnel.public_url)))?;
-    let permits = stream.permits;
-    tokio::spawn(async move {
-        // The stream-limit permits live as long as the exchange (or upgraded connection).
-        let _permits = permits;
-        if let Err(e) = conn.with_upgrades().await {
-            tracing::debug!(error = %e, "agent stream ended with error");
-        }
-    });
-    let mut resp = tokio::time::timeout(RESPONSE_HEAD_TIMEOUT, sender.send_request(req))
+    let offline = || EdgeError::TunnelOffline(tunnel.host.clone().unwrap_or_default());
+    let client = tunnel.http.as_ref().ok_or_else(offline)?;
+    // The slot is per exchange (not per pooled stream) and lives as long as the response
+    // body, or the upgraded connection.
+    let permit = Arc::new(tunnel.try_request_slot().map_err(|_| EdgeError::Busy)?);
+    let mut resp = tokio::time::timeout(RESPONSE_HEAD_TIMEOUT, client.request(req))
         .await
         .map_err(|_| EdgeError::Timeout)?
-        .map_err(|e| EdgeError::TunnelOffline(format!("{}: {e}", tunnel.public_url)))?;
-    drop(sender);
+        .map_err(|e| {
+            let busy = std::error::Error::source(&e)
+                .and_then(|s| s.downcast_ref::<OpenError>())
+                .is_some_and(|o| matches!(o, OpenError::Busy));
+            tracing::debug!(error = %e, url = %tunnel.public_url, "agent exchange failed");
+            if busy { EdgeError::Busy } else { offline() }
+        })?;
     if let Some(err) = resp.headers().get("x-fdt-error") {
         let detail = err.to_str().unwrap_or("error").to_string();
         return Err(EdgeError::UpstreamUnreachable(detail));
@@ -305,6 +305,7 @@ async fn forward(
         };
         let agent = hyper::upgrade::on(&mut resp);
         tokio::spawn(async move {
+            let _permit = permit;
             match tokio::try_join!(visitor, agent) {
                 Ok((v, a)) => {
                     let _ = splice(&mut TokioIo::new(v), &mut TokioIo::new(a)).await;
@@ -330,7 +331,10 @@ async fn forward(
     let (mut parts, body) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     tunnel.policy.apply_response_headers(&mut parts.headers);
-    Ok(Response::from_parts(parts, body.boxed()))
+    Ok(Response::from_parts(
+        parts,
+        PermitBody::new(body, permit).boxed(),
+    ))
 }
 
 #[cfg(test)]

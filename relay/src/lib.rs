@@ -5,6 +5,7 @@
 //! stream to the owning agent.
 
 pub mod agent_endpoint;
+pub mod agent_pool;
 pub mod auth;
 pub mod certs;
 pub mod config;

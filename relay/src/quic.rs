@@ -33,7 +33,9 @@ pub fn server_endpoint(
             .try_into()
             .context("agent idle timeout")?,
     ));
-    transport.keep_alive_interval(Some(Duration::from_secs(5)));
+    transport.keep_alive_interval(Some(Duration::from_secs(
+        fdt_proto::transport::KEEP_ALIVE_SECS,
+    )));
     tune_windows(&mut transport);
     server.transport_config(Arc::new(transport));
     grow_socket_buffers(&socket);
@@ -47,12 +49,15 @@ pub fn server_endpoint(
     .context("starting the QUIC endpoint")
 }
 
-/// Flow-control windows sized for a fast loopback or LAN path: large enough that one stream
-/// can fill gigabits per second, bounded so a slow reader cannot make us buffer without limit.
+/// Applies the transport parameters shared with the agent ([`fdt_proto::transport`]).
 pub fn tune_windows(t: &mut quinn::TransportConfig) {
-    t.stream_receive_window((8u32 * 1024 * 1024).into());
-    t.receive_window((32u32 * 1024 * 1024).into());
-    t.send_window(32 * 1024 * 1024);
+    use fdt_proto::transport as p;
+    t.stream_receive_window(p::STREAM_RECEIVE_WINDOW.into());
+    t.receive_window(p::RECEIVE_WINDOW.into());
+    t.send_window(p::SEND_WINDOW);
+    let mut ack = quinn::AckFrequencyConfig::default();
+    ack.ack_eliciting_threshold(p::ACK_ELICITING_THRESHOLD.into());
+    t.ack_frequency_config(Some(ack));
 }
 
 /// Asks the kernel for 4 MiB UDP buffers: at gigabit rates the default (~200 KiB) overflows

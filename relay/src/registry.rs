@@ -45,6 +45,8 @@ pub struct Tunnel {
     pub session_streams: Arc<Semaphore>,
     /// Cancelled when the tunnel is released (stops its TCP listener).
     pub cancel: CancellationToken,
+    /// Pooled keep-alive HTTP/1.1 client over agent streams (http tunnels).
+    pub http: Option<crate::agent_pool::AgentClient>,
 }
 
 /// Why a stream to the agent could not be opened.
@@ -69,20 +71,56 @@ pub struct AgentStream {
     pub permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
 }
 
+/// A pooled HTTP stream to the agent with its session stream slot.
+#[derive(Debug)]
+pub struct HttpStream {
+    /// Bytes to the agent.
+    pub send: quinn::SendStream,
+    /// Bytes from the agent.
+    pub recv: quinn::RecvStream,
+    /// Session stream slot, released when the stream is dropped.
+    pub permit: OwnedSemaphorePermit,
+}
+
 impl Tunnel {
-    /// Opens a data stream to the agent and writes its header. Never waits for a stream slot:
-    /// a full tunnel answers [`OpenError::Busy`] at once.
+    /// Opens a data stream to the agent for one visitor connection (tcp, tls) and writes its
+    /// header. Never waits for a slot: a full tunnel answers [`OpenError::Busy`] at once.
     pub async fn open(
         &self,
         visitor: SocketAddr,
         sni: Option<String>,
     ) -> Result<AgentStream, OpenError> {
-        let p1 = self
-            .streams
+        let p1 = self.try_request_slot()?;
+        let (send, recv, p2) = self.open_stream(visitor, sni).await?;
+        Ok(AgentStream {
+            send,
+            recv,
+            permits: (p1, p2),
+        })
+    }
+
+    /// Opens a stream that will carry many HTTP/1.1 exchanges (see [`crate::agent_pool`]).
+    /// Its header names no visitor: each request carries its own in `x-fdt-visitor`.
+    pub async fn open_http_stream(&self) -> Result<HttpStream, OpenError> {
+        let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+        let (send, recv, permit) = self.open_stream(unspecified, None).await?;
+        Ok(HttpStream { send, recv, permit })
+    }
+
+    /// Takes one of the tunnel's concurrency slots (a visitor connection or an HTTP exchange).
+    pub fn try_request_slot(&self) -> Result<OwnedSemaphorePermit, OpenError> {
+        self.streams
             .clone()
             .try_acquire_owned()
-            .map_err(|_| OpenError::Busy)?;
-        let p2 = self
+            .map_err(|_| OpenError::Busy)
+    }
+
+    async fn open_stream(
+        &self,
+        visitor: SocketAddr,
+        sni: Option<String>,
+    ) -> Result<(quinn::SendStream, quinn::RecvStream, OwnedSemaphorePermit), OpenError> {
+        let permit = self
             .session_streams
             .clone()
             .try_acquire_owned()
@@ -102,11 +140,7 @@ impl Tunnel {
         send.write_all(&bytes)
             .await
             .map_err(|e| OpenError::Offline(e.to_string()))?;
-        Ok(AgentStream {
-            send,
-            recv,
-            permits: (p1, p2),
-        })
+        Ok((send, recv, permit))
     }
 }
 

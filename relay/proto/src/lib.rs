@@ -14,6 +14,7 @@ pub mod frame;
 pub mod message;
 pub mod session;
 pub mod stream;
+pub mod transport;
 
 pub use frame::{DecodeError, Frame, FrameKind, MAX_FRAME_LEN};
 pub use message::{
