@@ -27,6 +27,20 @@ echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+# fdt-api must keep building for the browser (the UI uses it).
+echo "==> fdt-api for wasm32"
+rustup target add wasm32-unknown-unknown
+cargo check -q -p fdt-api --target wasm32-unknown-unknown
+
+# A throwaway PostgreSQL: the cloud's storage and API stories run on it as well as on SQLite.
+echo "==> starting a test PostgreSQL"
+pg_env=$(mktemp)
+scripts/pg-test-server.sh start "$pg_env"
+trap 'scripts/pg-test-server.sh stop "$pg_env"; rm -f "$pg_env"' EXIT
+FDT_TEST_PG_URL=$(sed -n 's/^FDT_TEST_PG_URL=//p' "$pg_env")
+: "${FDT_TEST_PG_URL:?pg-test-server.sh reported no URL}"
+export FDT_TEST_PG_URL
+
 echo "==> tests"
 cargo nextest run --workspace --no-fail-fast
 echo "==> doc tests"

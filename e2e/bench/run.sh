@@ -22,11 +22,13 @@ SHARED=$(cd "$SHARED" && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/fdt-target}
 export FDT_BIN=${FDT_BIN:-$CARGO_TARGET_DIR/release}
 
+case ${1:-} in list|table|-h|--help) SKIP_BUILD=1 ;; esac   # nothing to run: no build needed
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   (cd "$REPO" && cargo build --release -p fdt-relay -p fdt-agent-core)
 fi
 for b in fdt-relay fdt; do
-  [ -x "$FDT_BIN/$b" ] || { echo "run.sh: $FDT_BIN/$b missing (build failed?)" >&2; exit 1; }
+  [ -x "$FDT_BIN/$b" ] || [ "${1:-}" = table ] || [ "${1:-}" = list ] ||
+    { echo "run.sh: $FDT_BIN/$b missing (build failed?)" >&2; exit 1; }
 done
 
 [ $# -gt 0 ] || set -- direct rathole rathole_noise bore fdt

@@ -1,13 +1,19 @@
-//! Agent tokens: EdDSA-signed JWTs, verified offline against configured public keys.
+//! Agent tokens: EdDSA-signed JWTs, verified offline against public keys from PEM files and,
+//! optionally, from the control plane's JWKS ([`crate::jwks`]).
 //!
 //! The algorithm is pinned to EdDSA (a token claiming `none`, HS256 or anything else is refused
 //! before any key is tried), the audience must be [`AGENT_AUDIENCE`] and `exp` is required.
-//! In self-hosted mode the relay operator mints tokens with [`TokenSigner`]; later the control
-//! plane does.
+//! A token whose header names a `kid` is checked against the JWKS key with that ID; when none
+//! has it, against the PEM keys (which have no ID), and failing those it is refused as
+//! [`AuthError::UnknownKey`] — the signal to refetch the JWKS once, rate-limited, in case the
+//! cloud has rotated. In self-hosted mode the relay operator mints tokens with
+//! [`TokenSigner`]; with a control plane, the cloud does.
 
+use crate::jwks::JwksKeys;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Audience every agent token must carry.
@@ -48,6 +54,9 @@ pub enum AuthError {
     /// No configured key verifies the signature.
     #[error("token signature not valid for any configured key")]
     BadSignature,
+    /// The header names a key ID that no configured or published key has.
+    #[error("token signed by an unknown key {0:?}")]
+    UnknownKey(String),
     /// `exp` is in the past.
     #[error("token expired")]
     Expired,
@@ -80,17 +89,60 @@ pub enum KeyError {
     },
 }
 
-/// Verifies agent tokens against a set of Ed25519 public keys (any of them may have signed).
+/// An Ed25519 public key accepted for agent tokens, with the key ID it is published under
+/// (none for keys from PEM files).
+#[derive(Clone)]
+pub struct VerifyingKey {
+    kid: Option<String>,
+    key: DecodingKey,
+}
+
+impl std::fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyingKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VerifyingKey {
+    /// A key from PEM (SubjectPublicKeyInfo), without a key ID.
+    pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
+        let key = DecodingKey::from_ed_pem(pem.as_bytes()).map_err(|e| KeyError::Format {
+            path: "<inline>".into(),
+            detail: e.to_string(),
+        })?;
+        Ok(Self { kid: None, key })
+    }
+
+    /// A key from its raw 32 bytes, published under `kid`.
+    pub fn from_raw(kid: String, raw: &[u8; 32]) -> Self {
+        Self {
+            kid: Some(kid),
+            key: DecodingKey::from_ed_der(raw),
+        }
+    }
+
+    /// The key ID, when the key came from a JWKS.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+}
+
+/// Verifies agent tokens against Ed25519 public keys: fixed ones (PEM files) and, when
+/// configured, the current JWKS. Cheap to clone.
 #[derive(Clone)]
 pub struct TokenVerifier {
-    keys: Vec<DecodingKey>,
-    validation: Validation,
+    fixed: Arc<[VerifyingKey]>,
+    jwks: Option<Arc<JwksKeys>>,
+    validation: Arc<Validation>,
 }
 
 impl std::fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenVerifier")
-            .field("keys", &self.keys.len())
+            .field("keys", &self.fixed.len())
+            .field("jwks", &self.jwks)
             .finish()
     }
 }
@@ -100,19 +152,9 @@ impl TokenVerifier {
     pub fn from_public_pems(pems: &[String]) -> Result<Self, KeyError> {
         let keys = pems
             .iter()
-            .map(|p| {
-                DecodingKey::from_ed_pem(p.as_bytes()).map_err(|e| KeyError::Format {
-                    path: "<inline>".into(),
-                    detail: e.to_string(),
-                })
-            })
+            .map(|p| VerifyingKey::from_pem(p))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.algorithms = vec![Algorithm::EdDSA];
-        validation.set_audience(&[AGENT_AUDIENCE]);
-        validation.set_required_spec_claims(&["exp", "aud", "sub"]);
-        validation.leeway = 30;
-        Ok(Self { keys, validation })
+        Ok(Self::new(keys, None))
     }
 
     /// Loads public keys from PEM files.
@@ -124,7 +166,32 @@ impl TokenVerifier {
         Self::from_public_pems(&pems)
     }
 
-    /// Verifies `token` and returns its claims.
+    /// A verifier over `fixed` keys and, when given, the keys of a JWKS.
+    pub fn new(fixed: Vec<VerifyingKey>, jwks: Option<Arc<JwksKeys>>) -> Self {
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.algorithms = vec![Algorithm::EdDSA];
+        validation.set_audience(&[AGENT_AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "aud", "sub"]);
+        validation.leeway = 30;
+        Self {
+            fixed: fixed.into(),
+            jwks,
+            validation: Arc::new(validation),
+        }
+    }
+
+    /// This verifier, also accepting the keys of `jwks`.
+    pub fn with_jwks(mut self, jwks: Arc<JwksKeys>) -> Self {
+        self.jwks = Some(jwks);
+        self
+    }
+
+    /// The JWKS this verifier follows, if any.
+    pub fn jwks(&self) -> Option<&Arc<JwksKeys>> {
+        self.jwks.as_ref()
+    }
+
+    /// Verifies `token` with the keys known now and returns its claims.
     pub fn verify(&self, token: &str) -> Result<AgentClaims, AuthError> {
         // Check the header first so a token with a foreign algorithm is refused as malformed
         // without being run through any key.
@@ -132,9 +199,45 @@ impl TokenVerifier {
         if header.alg != Algorithm::EdDSA {
             return Err(AuthError::Malformed);
         }
+        let published = self.jwks.as_ref().map(|j| j.current()).unwrap_or_default();
+        let Some(kid) = header.kid else {
+            // No key ID: any key may have signed (tokens minted by `TokenSigner`).
+            return self.try_keys(token, self.fixed.iter().chain(published.iter()));
+        };
+        let mut named = published
+            .iter()
+            .filter(|k| k.kid() == Some(kid.as_str()))
+            .peekable();
+        if named.peek().is_some() {
+            return self.try_keys(token, named);
+        }
+        match self.try_keys(token, self.fixed.iter()) {
+            Err(AuthError::BadSignature) => Err(AuthError::UnknownKey(kid)),
+            other => other,
+        }
+    }
+
+    /// Like [`TokenVerifier::verify`], but a token naming a key ID not yet known makes the
+    /// JWKS refetch (at most once per its minimum interval) before the token is judged.
+    pub async fn verify_fresh(&self, token: &str) -> Result<AgentClaims, AuthError> {
+        match (self.verify(token), &self.jwks) {
+            (Err(AuthError::UnknownKey(kid)), Some(jwks)) => {
+                tracing::debug!(%kid, "token names an unknown key: refreshing the JWKS");
+                jwks.refresh_for_unknown_kid().await;
+                self.verify(token)
+            }
+            (result, _) => result,
+        }
+    }
+
+    fn try_keys<'a>(
+        &self,
+        token: &str,
+        keys: impl Iterator<Item = &'a VerifyingKey>,
+    ) -> Result<AgentClaims, AuthError> {
         let mut last = AuthError::BadSignature;
-        for key in &self.keys {
-            match jsonwebtoken::decode::<AgentClaims>(token, key, &self.validation) {
+        for key in keys {
+            match jsonwebtoken::decode::<AgentClaims>(token, &key.key, &self.validation) {
                 Ok(data) => return Ok(data.claims),
                 Err(e) => {
                     use jsonwebtoken::errors::ErrorKind as K;
@@ -161,6 +264,7 @@ impl TokenVerifier {
 pub struct TokenSigner {
     key: EncodingKey,
     public_pem: String,
+    public_raw: Vec<u8>,
 }
 
 impl std::fmt::Debug for TokenSigner {
@@ -181,14 +285,17 @@ impl TokenSigner {
     }
 
     fn from_pems(private_pem: &str, public_pem: &str, path: &str) -> Result<Self, KeyError> {
-        let key =
-            EncodingKey::from_ed_pem(private_pem.as_bytes()).map_err(|e| KeyError::Format {
-                path: path.into(),
-                detail: e.to_string(),
-            })?;
+        let format = |detail: String| KeyError::Format {
+            path: path.into(),
+            detail,
+        };
+        let key = EncodingKey::from_ed_pem(private_pem.as_bytes())
+            .map_err(|e| format(e.to_string()))?;
+        let pair = rcgen::KeyPair::from_pem(private_pem).map_err(|e| format(e.to_string()))?;
         Ok(Self {
             key,
             public_pem: public_pem.to_string(),
+            public_raw: pair.public_key_raw().to_vec(),
         })
     }
 
@@ -234,10 +341,39 @@ impl TokenSigner {
         self.sign(&claims)
     }
 
+    /// The raw 32-byte public key (the `x` of its JWK, before base64url).
+    pub fn public_key_raw(&self) -> &[u8] {
+        &self.public_raw
+    }
+
     /// Signs arbitrary claims (tests use this to build expired or mis-addressed tokens).
     pub fn sign(&self, claims: &AgentClaims) -> String {
+        self.sign_header(Header::new(Algorithm::EdDSA), claims)
+    }
+
+    /// Signs `claims` with `kid` in the header, as the control plane does.
+    pub fn sign_with_kid(&self, claims: &AgentClaims, kid: &str) -> String {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(kid.to_owned());
+        self.sign_header(header, claims)
+    }
+
+    /// Claims for `sub`, valid for `ttl_secs` from now, for any name.
+    pub fn claims(sub: &str, ttl_secs: u64) -> AgentClaims {
+        let now = unix_now();
+        AgentClaims {
+            sub: sub.to_string(),
+            aud: AGENT_AUDIENCE.to_string(),
+            exp: now + ttl_secs,
+            iat: now,
+            names: Vec::new(),
+            max_tunnels: 0,
+        }
+    }
+
+    fn sign_header(&self, header: Header, claims: &AgentClaims) -> String {
         // Encoding a serialisable struct with a valid Ed25519 key cannot fail.
-        jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), claims, &self.key).unwrap_or_default()
+        jsonwebtoken::encode(&header, claims, &self.key).unwrap_or_default()
     }
 }
 

@@ -13,6 +13,7 @@ pub mod dev_certs;
 pub mod devca;
 pub mod http_edge;
 pub mod io;
+pub mod jwks;
 pub mod limits;
 pub mod pages;
 pub mod policy;

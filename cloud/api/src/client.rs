@@ -1,0 +1,280 @@
+//! A typed async client for the `/v1` API, over reqwest.
+//!
+//! On native targets reqwest uses rustls without a built-in crypto provider: the program must
+//! install one once before building a client, e.g.
+//! `rustls::crypto::ring::default_provider().install_default()`. On wasm32 it uses the
+//! browser's `fetch`.
+
+use crate::agent_sessions::{AgentSessionRequest, AgentSessionResponse};
+use crate::auth::{
+    AccessToken, Account, LoginRequest, RefreshRequest, RefreshToken, RegisterRequest,
+    TokenResponse,
+};
+use crate::authtoken_format::Authtoken;
+use crate::authtokens::{AuthtokenInfo, AuthtokenList, CreateAuthtokenRequest, CreatedAuthtoken};
+use crate::error::{ErrorBody, ErrorCode};
+use crate::ids::AuthtokenId;
+use crate::jwks::Jwks;
+use reqwest::{Method, RequestBuilder, Response, Url};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The base URL cannot be used (not absolute, or not http/https).
+    #[error("invalid API base URL {0:?}")]
+    InvalidBaseUrl(String),
+    /// The request could not be sent or the response not read or decoded.
+    #[error("request to the FDT API failed: {0}")]
+    Transport(#[from] reqwest::Error),
+    /// The server answered with an error body.
+    #[error("FDT API error {status} {}: {}", body.error.code, body.error.message)]
+    Api {
+        /// HTTP status code.
+        status: u16,
+        /// The decoded error body.
+        body: ErrorBody,
+    },
+    /// The server answered with an error status but no error body we understand (a proxy in
+    /// the way, or a wrong base URL).
+    #[error("unexpected HTTP {status} from the FDT API")]
+    UnexpectedStatus {
+        /// HTTP status code.
+        status: u16,
+        /// The start of the response body.
+        body: String,
+    },
+}
+
+impl ClientError {
+    /// The API error code, when the server sent one.
+    pub fn code(&self) -> Option<&ErrorCode> {
+        match self {
+            Self::Api { body, .. } => Some(&body.error.code),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status, when the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Api { status, .. } | Self::UnexpectedStatus { status, .. } => Some(*status),
+            Self::Transport(e) => e.status().map(|s| s.as_u16()),
+            Self::InvalidBaseUrl(_) => None,
+        }
+    }
+}
+
+/// A client for one FDT control plane, optionally acting with an access token.
+///
+/// Cloning is cheap (the connection pool is shared).
+#[derive(Debug, Clone)]
+pub struct FdtClient {
+    http: reqwest::Client,
+    base: Url,
+    access_token: Option<AccessToken>,
+}
+
+impl FdtClient {
+    /// A client for the API at `base_url` (e.g. `https://api.example.com/`) with a default
+    /// reqwest client.
+    pub fn new(base_url: &str) -> Result<Self, ClientError> {
+        Self::with_http_client(base_url, reqwest::Client::new())
+    }
+
+    /// A client for the API at `base_url` using a prepared reqwest client (custom roots,
+    /// timeouts, proxies).
+    pub fn with_http_client(base_url: &str, http: reqwest::Client) -> Result<Self, ClientError> {
+        let mut base =
+            Url::parse(base_url).map_err(|_| ClientError::InvalidBaseUrl(base_url.to_owned()))?;
+        if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
+            return Err(ClientError::InvalidBaseUrl(base_url.to_owned()));
+        }
+        // Url::join replaces the last path segment unless the path ends with '/', so
+        // `https://host/prefix` would lose `prefix`.
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        Ok(Self {
+            http,
+            base,
+            access_token: None,
+        })
+    }
+
+    /// This client acting with `token` on endpoints that need a login.
+    pub fn with_access_token(mut self, token: AccessToken) -> Self {
+        self.access_token = Some(token);
+        self
+    }
+
+    /// Replaces (or clears) the access token, e.g. after a refresh.
+    pub fn set_access_token(&mut self, token: Option<AccessToken>) {
+        self.access_token = token;
+    }
+
+    /// The API base URL, always ending with `/`.
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    /// `POST /v1/auth/register`: creates an account.
+    pub async fn register(&self, req: &RegisterRequest) -> Result<Account, ClientError> {
+        self.send_json(Method::POST, "v1/auth/register", Some(req))
+            .await
+    }
+
+    /// `POST /v1/auth/login`: exchanges email and password for a token pair.
+    pub async fn login(&self, req: &LoginRequest) -> Result<TokenResponse, ClientError> {
+        self.send_json(Method::POST, "v1/auth/login", Some(req))
+            .await
+    }
+
+    /// `POST /v1/auth/refresh`: exchanges a refresh token for a new pair (the old one is spent).
+    pub async fn refresh(
+        &self,
+        refresh_token: &RefreshToken,
+    ) -> Result<TokenResponse, ClientError> {
+        let req = RefreshRequest {
+            refresh_token: refresh_token.clone(),
+        };
+        self.send_json(Method::POST, "v1/auth/refresh", Some(&req))
+            .await
+    }
+
+    /// `POST /v1/auth/logout`: ends the session the refresh token belongs to.
+    pub async fn logout(&self, refresh_token: &RefreshToken) -> Result<(), ClientError> {
+        let req = RefreshRequest {
+            refresh_token: refresh_token.clone(),
+        };
+        self.send_empty(Method::POST, "v1/auth/logout", Some(&req))
+            .await
+    }
+
+    /// `GET /v1/auth/me`: the account of the access token.
+    pub async fn me(&self) -> Result<Account, ClientError> {
+        self.send_json::<(), _>(Method::GET, "v1/auth/me", None)
+            .await
+    }
+
+    /// `POST /v1/authtokens`: creates an authtoken; the answer holds the secret, once.
+    pub async fn create_authtoken(
+        &self,
+        req: &CreateAuthtokenRequest,
+    ) -> Result<CreatedAuthtoken, ClientError> {
+        self.send_json(Method::POST, "v1/authtokens", Some(req))
+            .await
+    }
+
+    /// `GET /v1/authtokens`: the account's live authtokens (display prefixes only).
+    pub async fn list_authtokens(&self) -> Result<Vec<AuthtokenInfo>, ClientError> {
+        let list: AuthtokenList = self
+            .send_json::<(), _>(Method::GET, "v1/authtokens", None)
+            .await?;
+        Ok(list.authtokens)
+    }
+
+    /// `DELETE /v1/authtokens/{id}`: revokes an authtoken.
+    pub async fn revoke_authtoken(&self, id: &AuthtokenId) -> Result<(), ClientError> {
+        let path = format!("v1/authtokens/{id}");
+        self.send_empty::<()>(Method::DELETE, &path, None).await
+    }
+
+    /// `POST /v1/agent/sessions`: exchanges an authtoken for a short-lived relay token and the
+    /// relays to use it on. Authenticated by `authtoken`, not by this client's access token.
+    pub async fn agent_session(
+        &self,
+        authtoken: &Authtoken,
+        req: &AgentSessionRequest,
+    ) -> Result<AgentSessionResponse, ClientError> {
+        let rb = self.request_as(
+            Method::POST,
+            "v1/agent/sessions",
+            Some(req),
+            Some(authtoken.expose_secret()),
+        )?;
+        let resp = check(rb.send().await?).await?;
+        Ok(resp.json().await?)
+    }
+
+    /// `GET /v1/jwks`: the public keys agent tokens are signed with.
+    pub async fn jwks(&self) -> Result<Jwks, ClientError> {
+        let rb = self.request_as::<()>(Method::GET, "v1/jwks", None, None)?;
+        let resp = check(rb.send().await?).await?;
+        Ok(resp.json().await?)
+    }
+
+    fn request<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<RequestBuilder, ClientError> {
+        let bearer = self.access_token.as_ref().map(|t| t.expose_secret());
+        self.request_as(method, path, body, bearer)
+    }
+
+    fn request_as<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        bearer: Option<&str>,
+    ) -> Result<RequestBuilder, ClientError> {
+        // Paths are our own constants plus IDs, which are base62: joining cannot fail on them,
+        // but report it rather than panic if it ever does.
+        let url = self
+            .base
+            .join(path)
+            .map_err(|_| ClientError::InvalidBaseUrl(self.base.to_string()))?;
+        let mut rb = self.http.request(method, url);
+        if let Some(token) = bearer {
+            rb = rb.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            rb = rb.json(body);
+        }
+        Ok(rb)
+    }
+
+    async fn send_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, ClientError> {
+        let resp = check(self.request(method, path, body)?.send().await?).await?;
+        Ok(resp.json().await?)
+    }
+
+    async fn send_empty<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<(), ClientError> {
+        check(self.request(method, path, body)?.send().await?).await?;
+        Ok(())
+    }
+}
+
+/// Passes a success response through; turns an error response into [`ClientError`].
+async fn check(resp: Response) -> Result<Response, ClientError> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let text = resp.text().await?;
+    match serde_json::from_str::<ErrorBody>(&text) {
+        Ok(body) => Err(ClientError::Api {
+            status: status.as_u16(),
+            body,
+        }),
+        Err(_) => Err(ClientError::UnexpectedStatus {
+            status: status.as_u16(),
+            body: text.chars().take(512).collect(),
+        }),
+    }
+}

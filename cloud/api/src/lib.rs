@@ -1,0 +1,59 @@
+//! The FlyingDarkDevTunnel control-plane API, as types: ID newtypes, request and response
+//! bodies, the error body with its stable codes, the authtoken format, and [`FdtClient`], a
+//! typed async client.
+//!
+//! The server (`fdt-cloud`), the agent, the UI and the end-to-end tests all use these types, so
+//! a field renamed here is renamed everywhere at compile time. The crate builds for wasm32 (the
+//! browser UI uses it); it holds no random number generator and no I/O besides the client.
+//!
+//! Checking an authtoken offline (prefix and checksum), e.g. before sending it anywhere:
+//!
+//! ```
+//! use fdt_api::{Authtoken, AuthtokenFormatError, parse_authtoken};
+//!
+//! let token = Authtoken::from_random_part("aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hI6kL9n").unwrap();
+//! assert!(parse_authtoken(token.expose_secret()).is_ok());
+//! let typo = token.expose_secret().replacen("aB3", "aB4", 1);
+//! assert_eq!(parse_authtoken(&typo), Err(AuthtokenFormatError::ChecksumMismatch));
+//! ```
+//!
+//! Talking to the API (native targets install a rustls crypto provider first):
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), fdt_api::ClientError> {
+//! use fdt_api::{CreateAuthtokenRequest, FdtClient, LoginRequest, Password};
+//!
+//! let client = FdtClient::new("https://api.example.com")?;
+//! let tokens = client
+//!     .login(&LoginRequest { email: "me@example.com".into(), password: Password::new("…") })
+//!     .await?;
+//! let client = client.with_access_token(tokens.access_token);
+//! let created = client.create_authtoken(&CreateAuthtokenRequest::default()).await?;
+//! println!("{}", created.token.expose_secret()); // shown once: store it now
+//! # Ok(())
+//! # }
+//! ```
+
+mod base62;
+
+pub mod agent_sessions;
+pub mod auth;
+pub mod authtoken_format;
+pub mod authtokens;
+pub mod client;
+pub mod error;
+pub mod ids;
+pub mod jwks;
+pub mod validate;
+
+pub use agent_sessions::{AgentSessionRequest, AgentSessionResponse, AgentToken, RelayInfo};
+pub use auth::{
+    AccessToken, Account, LoginRequest, Password, RefreshRequest, RefreshToken, RegisterRequest,
+    TokenResponse, TokenType,
+};
+pub use authtoken_format::{Authtoken, AuthtokenFormatError, parse_authtoken};
+pub use authtokens::{AuthtokenInfo, AuthtokenList, CreateAuthtokenRequest, CreatedAuthtoken};
+pub use client::{ClientError, FdtClient};
+pub use error::{ErrorBody, ErrorCode, ErrorDetail};
+pub use ids::{AccountId, AuthtokenId, IdError, SessionId};
+pub use jwks::{Jwk, Jwks};

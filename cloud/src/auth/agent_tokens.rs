@@ -1,0 +1,142 @@
+//! Agent tokens: the short-lived EdDSA JWTs an agent presents to a relay, issued in exchange
+//! for an authtoken (`POST /v1/agent/sessions`).
+//!
+//! Their claims are the relay's contract (`fdt_relay::auth::AgentClaims`): `sub` (account),
+//! `aud` = [`RELAY_AUDIENCE`], `exp`, `iat`, `names` (empty = any free name) and `max_tunnels`
+//! (0 = the relay's default). `iss` is added for the logs; relays ignore it. The relay checks
+//! them offline against the keys of [`AgentKeyring::jwks`].
+
+use super::agent_keys::AgentKeyring;
+use crate::config::AgentTokenConfig;
+use fdt_api::{AccountId, AgentToken};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// Audience of every agent token: the relays.
+pub const RELAY_AUDIENCE: &str = "fdt-relay";
+
+/// Claims of an agent token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentTokenClaims {
+    /// Issuer (this cloud).
+    pub iss: String,
+    /// The account the agent acts for.
+    pub sub: AccountId,
+    /// Audience: [`RELAY_AUDIENCE`].
+    pub aud: String,
+    /// Issued at (Unix seconds).
+    pub iat: u64,
+    /// Expires at (Unix seconds).
+    pub exp: u64,
+    /// Subdomains the agent may bind; empty means any free name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
+    /// Most tunnels one session may hold; 0 leaves it to the relay.
+    pub max_tunnels: u32,
+}
+
+/// Signing an agent token failed (a server-side fault).
+#[derive(Debug, thiserror::Error)]
+#[error("agent token signing failed: {0}")]
+pub struct AgentTokenError(String);
+
+/// Issues agent tokens with the keyring's newest key.
+#[derive(Debug, Clone)]
+pub struct AgentTokens {
+    keys: AgentKeyring,
+    issuer: String,
+    ttl_secs: u64,
+    max_tunnels: u32,
+}
+
+impl AgentTokens {
+    /// Tokens signed by `keys`, issued by `issuer`, with the lifetime and limits of `cfg`.
+    pub fn new(keys: AgentKeyring, issuer: &str, cfg: &AgentTokenConfig) -> Self {
+        Self {
+            keys,
+            issuer: issuer.to_owned(),
+            ttl_secs: cfg.ttl_secs,
+            max_tunnels: cfg.max_tunnels,
+        }
+    }
+
+    /// The keyring (its JWKS is what relays verify with).
+    pub fn keyring(&self) -> &AgentKeyring {
+        &self.keys
+    }
+
+    /// Lifetime of new tokens, in seconds.
+    pub fn ttl_secs(&self) -> u64 {
+        self.ttl_secs
+    }
+
+    /// The claims of a token issued now for `account`.
+    pub fn claims(&self, account: &AccountId, now: OffsetDateTime) -> AgentTokenClaims {
+        // Times before 1970 do not occur on a working clock; 0 would only make tokens expired.
+        let iat = u64::try_from(now.unix_timestamp()).unwrap_or(0);
+        AgentTokenClaims {
+            iss: self.issuer.clone(),
+            sub: account.clone(),
+            aud: RELAY_AUDIENCE.to_owned(),
+            iat,
+            exp: iat.saturating_add(self.ttl_secs),
+            names: Vec::new(),
+            max_tunnels: self.max_tunnels,
+        }
+    }
+
+    /// Issues a token for `account`.
+    pub fn issue(
+        &self,
+        account: &AccountId,
+        now: OffsetDateTime,
+    ) -> Result<AgentToken, AgentTokenError> {
+        self.keys
+            .signing_key()
+            .sign(&self.claims(account, now))
+            .map(AgentToken::new)
+            .map_err(|e| AgentTokenError(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+
+    #[test]
+    fn tokens_carry_the_relay_claims_and_the_signing_kid() {
+        let ring = AgentKeyring::generate().unwrap();
+        let cfg = AgentTokenConfig {
+            ttl_secs: 300,
+            max_tunnels: 4,
+        };
+        let tokens = AgentTokens::new(ring.clone(), "fdt-cloud", &cfg);
+        let account = crate::random::new_account_id();
+        let now = OffsetDateTime::now_utc();
+        let token = tokens.issue(&account, now).unwrap();
+
+        let header = jsonwebtoken::decode_header(token.expose_secret()).unwrap();
+        assert_eq!(header.alg, Algorithm::EdDSA);
+        assert_eq!(header.kid.as_deref(), Some(ring.signing_key().kid()));
+        let x = &ring.jwks().keys[0].x;
+        let mut v = Validation::new(Algorithm::EdDSA);
+        v.set_audience(&[RELAY_AUDIENCE]);
+        let data = jsonwebtoken::decode::<serde_json::Value>(
+            token.expose_secret(),
+            &DecodingKey::from_ed_components(x).unwrap(),
+            &v,
+        )
+        .unwrap();
+        let c = data.claims;
+        assert_eq!(c["sub"], account.as_str());
+        assert_eq!(c["aud"], RELAY_AUDIENCE);
+        assert_eq!(c["max_tunnels"], 4);
+        assert_eq!(
+            c["exp"].as_u64().unwrap() - c["iat"].as_u64().unwrap(),
+            300
+        );
+        assert!(c.get("names").is_none(), "empty names means any: {c}");
+    }
+}

@@ -1,0 +1,8 @@
+//! Authentication machinery: password hashing, access tokens, the login limiter, and the
+//! agent-token keyring and issuer. The HTTP handlers in [`crate::http`] put these together.
+
+pub mod agent_keys;
+pub mod agent_tokens;
+pub mod jwt;
+pub mod limiter;
+pub mod password;

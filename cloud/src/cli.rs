@@ -1,0 +1,196 @@
+//! The `fdt-cloud` command line: `serve`, `migrate` and `rotate-agent-key`.
+
+use crate::auth::agent_keys::{AGENT_KEYS_DIR, AgentKeyring};
+use crate::auth::jwt::SigningKey;
+use crate::clock::SystemClock;
+use crate::config::{Config, Overrides, ProcessEnv};
+use crate::state::AppState;
+use crate::store::Store;
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// FlyingDarkDevTunnel control plane.
+#[derive(Debug, Parser)]
+#[command(name = "fdt-cloud", version, about)]
+pub struct Cli {
+    /// Config file (TOML). Default: $FDT_CLOUD_CONFIG, else built-in defaults.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Directory for the SQLite database and the signing key.
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Database URL (sqlite:… or postgres://…). Prefer FDT_DATABASE_URL: other users can read
+    /// command lines.
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+    /// Log line format (on stderr; RUST_LOG filters).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the control plane (applies pending migrations first).
+    Serve {
+        /// Address to listen on (port 0 picks a free port; the address is printed).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Start signing agent tokens with a new key. The previous key stays published until the
+    /// next rotation, so rotate at most once per agent-token lifetime; restart `serve` after.
+    RotateAgentKey,
+}
+
+/// Entry point of the `fdt-cloud` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    // reqwest/sqlx use rustls without picking a crypto provider; ring is ours. An error only
+    // means one is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("fdt-cloud: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fdt-cloud: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let listen = match &cli.command {
+        Command::Serve { listen } => *listen,
+        Command::Migrate | Command::RotateAgentKey => None,
+    };
+    let overrides = Overrides {
+        config_file: cli.config,
+        listen,
+        data_dir: cli.data_dir,
+        database_url: cli.database_url,
+    };
+    let config = Config::load(&ProcessEnv, &overrides).context("loading configuration")?;
+    match cli.command {
+        Command::Serve { .. } => serve(config).await,
+        Command::Migrate => migrate(config).await,
+        Command::RotateAgentKey => {
+            let dir = config.data_dir.join(AGENT_KEYS_DIR);
+            let kid = AgentKeyring::rotate(&dir).context("rotating the agent signing key")?;
+            println!("agent tokens are now signed with key {kid}; restart fdt-cloud serve");
+            Ok(())
+        }
+    }
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let store = Store::connect(&config.database())
+        .await
+        .context("connecting to the database")?;
+    store.migrate().await.context("applying migrations")?;
+    Ok(store)
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    println!("migrations applied ({})", store.backend());
+    store.close().await;
+    Ok(())
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let key = SigningKey::load_or_create(&config.data_dir).context("loading the signing key")?;
+    let agent_keys = AgentKeyring::load_or_create(&config.data_dir.join(AGENT_KEYS_DIR))
+        .context("loading the agent-token keyring")?;
+    let state = AppState::new(
+        &config,
+        store.clone(),
+        Arc::new(key),
+        agent_keys,
+        Arc::new(SystemClock),
+    )
+    .context("setting up password hashing")?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    tracing::info!(%addr, backend = %store.backend(), "fdt-cloud serving");
+    // One stdout line that scripts and tests wait for (logs go to stderr).
+    println!("fdt-cloud listening on http://{addr}");
+    std::io::stdout().flush().ok();
+
+    let shutdown = CancellationToken::new();
+    let on_signal = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        on_signal.cancel();
+    });
+    crate::server::run(listener, state, shutdown)
+        .await
+        .context("serving HTTP")?;
+    store.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

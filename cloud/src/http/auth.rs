@@ -1,0 +1,167 @@
+//! `/v1/auth`: register, login, refresh, logout, me.
+
+use super::extract::{ApiJson, Authenticated, ClientIp};
+use super::no_store;
+use crate::error::ApiError;
+use crate::random::{
+    looks_like_refresh_token, new_account_id, new_refresh_token, new_session_id, secret_hash,
+};
+use crate::state::AppState;
+use crate::store::{RefreshOutcome, RevokeReason};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use fdt_api::validate::{check_email, check_password, normalize_email};
+use fdt_api::{
+    Account, AccountId, LoginRequest, RefreshRequest, RegisterRequest, SessionId, TokenResponse,
+    TokenType,
+};
+use time::OffsetDateTime;
+
+/// `POST /v1/auth/register` → 201 with the account.
+pub async fn register(
+    State(st): State<AppState>,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> Result<(StatusCode, Json<Account>), ApiError> {
+    let email = normalize_email(&req.email);
+    check_email(&email)?;
+    check_password(req.password.expose_secret())?;
+    let hash = st.passwords().hash(req.password).await?;
+    let account = st
+        .store()
+        .create_account(&new_account_id(), &email, &hash, st.clock().now())
+        .await?;
+    tracing::info!(account = %account.id, "account registered");
+    Ok((StatusCode::CREATED, Json(account.to_api())))
+}
+
+/// `POST /v1/auth/login` → 200 with a token pair; 401 on a wrong email or password; 429 when
+/// the email or the client IP has failed too often.
+pub async fn login(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let email = normalize_email(&req.email);
+    let now = st.clock().now();
+    st.limiter()
+        .begin_attempt(&email, ip, now)
+        .map_err(|wait| {
+            tracing::warn!(%email, ?ip, "login rate limited");
+            ApiError::RateLimited {
+                retry_after_secs: wait.secs,
+            }
+        })?;
+    let account = st.store().account_by_email(&email).await?;
+    let hash = account.as_ref().map(|a| a.password_hash.clone());
+    // Unknown email and wrong password take the same time and get the same answer.
+    if !st.passwords().verify(req.password, hash).await? {
+        return Err(ApiError::InvalidCredentials);
+    }
+    let Some(account) = account else {
+        return Err(ApiError::InvalidCredentials);
+    };
+    st.limiter().succeeded(&email, ip);
+    let session_id = new_session_id();
+    let refresh = new_refresh_token();
+    st.store()
+        .create_session(
+            &session_id,
+            &account.id,
+            &secret_hash(refresh.expose_secret()),
+            now,
+            now + st.refresh_ttl(),
+        )
+        .await?;
+    tracing::info!(account = %account.id, session = %session_id, "logged in");
+    token_response(&st, &account.id, session_id, refresh, now)
+}
+
+/// `POST /v1/auth/refresh` → 200 with a new token pair; the presented refresh token is spent.
+/// Presenting a spent token revokes its whole session.
+pub async fn refresh(
+    State(st): State<AppState>,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> Result<Response, ApiError> {
+    let presented = req.refresh_token.expose_secret();
+    if !looks_like_refresh_token(presented) {
+        return Err(ApiError::InvalidRefreshToken);
+    }
+    let now = st.clock().now();
+    let next = new_refresh_token();
+    let outcome = st
+        .store()
+        .rotate_refresh_token(
+            &secret_hash(presented),
+            &secret_hash(next.expose_secret()),
+            now,
+            now + st.refresh_ttl(),
+        )
+        .await?;
+    match outcome {
+        RefreshOutcome::Rotated {
+            account_id,
+            session_id,
+        } => token_response(&st, &account_id, session_id, next, now),
+        RefreshOutcome::ReuseDetected { session_id } => {
+            tracing::warn!(session = %session_id, "spent refresh token presented again: session revoked");
+            Err(ApiError::InvalidRefreshToken)
+        }
+        RefreshOutcome::Invalid => Err(ApiError::InvalidRefreshToken),
+    }
+}
+
+/// `POST /v1/auth/logout` → 204; revokes the refresh token's session (all its refresh and
+/// access tokens). Idempotent: an unknown or already revoked token also gets 204.
+pub async fn logout(
+    State(st): State<AppState>,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> Result<StatusCode, ApiError> {
+    let presented = req.refresh_token.expose_secret();
+    if looks_like_refresh_token(presented) {
+        let revoked = st
+            .store()
+            .revoke_session_by_refresh_token(
+                &secret_hash(presented),
+                st.clock().now(),
+                RevokeReason::Logout,
+            )
+            .await?;
+        if let Some(session) = revoked {
+            tracing::info!(%session, "logged out");
+        }
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/auth/me` → the caller's account.
+pub async fn me(State(st): State<AppState>, who: Authenticated) -> Result<Json<Account>, ApiError> {
+    match st.store().account_by_id(&who.account_id).await? {
+        Some(account) => Ok(Json(account.to_api())),
+        // The account was deleted under a live token.
+        None => Err(ApiError::Unauthorized("account no longer exists")),
+    }
+}
+
+fn token_response(
+    st: &AppState,
+    account_id: &AccountId,
+    session_id: SessionId,
+    refresh_token: fdt_api::RefreshToken,
+    now: OffsetDateTime,
+) -> Result<Response, ApiError> {
+    let access_token = st
+        .tokens()
+        .issue(account_id, &session_id, now)
+        .map_err(|e| ApiError::internal("access token signing failure", &e))?;
+    let body = TokenResponse {
+        access_token,
+        token_type: TokenType::Bearer,
+        expires_in: st.tokens().ttl_secs(),
+        refresh_token,
+        refresh_expires_in: u64::try_from(st.refresh_ttl().whole_seconds()).unwrap_or(0),
+        session_id,
+    };
+    Ok(no_store(Json(body).into_response()))
+}

@@ -1,0 +1,80 @@
+//! `/v1/authtokens`: create (the secret is in the answer, once), list, revoke — always within
+//! the caller's own account.
+
+use super::extract::{ApiJson, ApiPath, Authenticated};
+use super::no_store;
+use crate::error::ApiError;
+use crate::random::{new_authtoken, new_authtoken_id, secret_hash};
+use crate::state::AppState;
+use crate::store::NewAuthtoken;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use fdt_api::validate::check_description;
+use fdt_api::{AuthtokenId, AuthtokenList, CreateAuthtokenRequest, CreatedAuthtoken};
+
+/// `POST /v1/authtokens` → 201 with the token and its secret.
+pub async fn create(
+    State(st): State<AppState>,
+    who: Authenticated,
+    ApiJson(req): ApiJson<CreateAuthtokenRequest>,
+) -> Result<Response, ApiError> {
+    let description = req
+        .description
+        .map(|d| d.trim().to_owned())
+        .filter(|d| !d.is_empty());
+    if let Some(d) = &description {
+        check_description(d)?;
+    }
+    let token = new_authtoken();
+    let id = new_authtoken_id();
+    let record = st
+        .store()
+        .create_authtoken(NewAuthtoken {
+            id: &id,
+            account_id: &who.account_id,
+            token_hash: &secret_hash(token.expose_secret()),
+            prefix: token.display_prefix(),
+            description: description.as_deref(),
+            created_at: st.clock().now(),
+        })
+        .await?;
+    tracing::info!(account = %who.account_id, authtoken = %id, "authtoken created");
+    let body = CreatedAuthtoken {
+        info: record.to_api(),
+        token,
+    };
+    Ok(no_store((StatusCode::CREATED, Json(body)).into_response()))
+}
+
+/// `GET /v1/authtokens` → the caller's live tokens.
+pub async fn list(
+    State(st): State<AppState>,
+    who: Authenticated,
+) -> Result<Json<AuthtokenList>, ApiError> {
+    let records = st.store().list_authtokens(&who.account_id).await?;
+    Ok(Json(AuthtokenList {
+        authtokens: records.iter().map(|r| r.to_api()).collect(),
+    }))
+}
+
+/// `DELETE /v1/authtokens/{id}` → 204; 404 when the caller has no such live token (including
+/// when it belongs to someone else: the answer must not reveal that it exists).
+pub async fn revoke(
+    State(st): State<AppState>,
+    who: Authenticated,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let id: AuthtokenId = id.parse().map_err(|_| ApiError::NotFound)?;
+    if st
+        .store()
+        .revoke_authtoken(&who.account_id, &id, st.clock().now())
+        .await?
+    {
+        tracing::info!(account = %who.account_id, authtoken = %id, "authtoken revoked");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}

@@ -1,0 +1,27 @@
+//! The FlyingDarkDevTunnel control plane: accounts, login sessions and authtokens behind the
+//! `/v1` REST API, stored in SQLite (the embedded default) or PostgreSQL.
+//!
+//! [`app`] builds the Axum router from an [`AppState`]; [`server::run`] serves it on a listener;
+//! [`cli`] is the `fdt-cloud` binary (`serve`, `migrate`, `rotate-agent-key`). Agents trade
+//! authtokens for relay tokens at `/v1/agent/sessions`; relays verify those with the keys
+//! published at `/v1/jwks`. Request and response types come from
+//! `fdt-api`, shared with the agent, the UI and the tests.
+
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod random;
+pub mod relays;
+pub mod secret;
+pub mod server;
+pub mod state;
+pub mod store;
+
+pub use config::Config;
+pub use error::ApiError;
+pub use http::app;
+pub use state::AppState;
+pub use store::Store;

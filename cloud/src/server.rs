@@ -1,0 +1,21 @@
+//! Serving the app on a listener the caller bound, until a cancellation token fires.
+
+use crate::http::app;
+use crate::state::AppState;
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Serves the API on `listener` until `shutdown` is cancelled, then lets in-flight requests
+/// finish. Taking a bound listener (rather than an address) lets tests bind `127.0.0.1:0`.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    // Connect info gives handlers the peer address (per-IP login limits).
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}

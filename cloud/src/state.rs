@@ -1,0 +1,106 @@
+//! [`AppState`]: what every handler shares — storage, token issuers, password hasher, login
+//! limiter, relay list and clock — built once from the configuration.
+
+use crate::auth::agent_keys::AgentKeyring;
+use crate::auth::agent_tokens::AgentTokens;
+use crate::auth::jwt::{AccessTokens, SigningKey};
+use crate::auth::limiter::LoginLimiter;
+use crate::auth::password::{PasswordError, PasswordHasher};
+use crate::clock::Clock;
+use crate::config::{Config, RelayEntry};
+use crate::store::Store;
+use std::sync::Arc;
+use time::Duration;
+
+/// Shared state of the HTTP app. Cheap to clone (one `Arc`).
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    tokens: AccessTokens,
+    agent_tokens: AgentTokens,
+    relays: Vec<RelayEntry>,
+    passwords: PasswordHasher,
+    limiter: LoginLimiter,
+    clock: Arc<dyn Clock>,
+    refresh_ttl: Duration,
+    max_body_bytes: usize,
+}
+
+impl AppState {
+    /// Builds the state from a validated configuration, an open (migrated) store, the
+    /// access-token signing key, the agent-token keyring and a clock.
+    pub fn new(
+        config: &Config,
+        store: Store,
+        key: Arc<SigningKey>,
+        agent_keys: AgentKeyring,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, PasswordError> {
+        let auth = &config.auth;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                tokens: AccessTokens::new(key, auth),
+                agent_tokens: AgentTokens::new(agent_keys, &auth.issuer, &config.agent_tokens),
+                relays: config.relays.clone(),
+                passwords: PasswordHasher::new(&auth.argon2)?,
+                limiter: LoginLimiter::new(&auth.login_limit),
+                clock,
+                refresh_ttl: Duration::seconds(
+                    i64::try_from(auth.refresh_ttl_secs).unwrap_or(i64::MAX / 2),
+                ),
+                max_body_bytes: config.max_body_bytes,
+            }),
+        })
+    }
+
+    /// The database.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The access token issuer and verifier.
+    pub fn tokens(&self) -> &AccessTokens {
+        &self.inner.tokens
+    }
+
+    /// The agent-token issuer and its keyring.
+    pub fn agent_tokens(&self) -> &AgentTokens {
+        &self.inner.agent_tokens
+    }
+
+    /// The relays agents may be sent to, in configured order.
+    pub fn relays(&self) -> &[RelayEntry] {
+        &self.inner.relays
+    }
+
+    /// The password hasher.
+    pub fn passwords(&self) -> &PasswordHasher {
+        &self.inner.passwords
+    }
+
+    /// The login limiter.
+    pub fn limiter(&self) -> &LoginLimiter {
+        &self.inner.limiter
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &dyn Clock {
+        self.inner.clock.as_ref()
+    }
+
+    /// Lifetime of refresh tokens.
+    pub fn refresh_ttl(&self) -> Duration {
+        self.inner.refresh_ttl
+    }
+
+    /// Largest request body accepted.
+    pub fn max_body_bytes(&self) -> usize {
+        self.inner.max_body_bytes
+    }
+}

@@ -1,0 +1,14 @@
+//! HTTP API stories, each run against SQLite and (when `FDT_TEST_PG_URL` is set) PostgreSQL.
+#![allow(clippy::unwrap_used)]
+
+#[macro_use]
+mod common;
+
+mod api {
+    mod agent_sessions;
+    mod auth;
+    mod authtokens;
+    mod bad_input;
+    mod client;
+    mod jwt;
+}

@@ -1,0 +1,161 @@
+//! The `fdt-cloud` binary: `migrate` and `serve` as separate processes, configured the way an
+//! operator would (flags, `FDT_` variables, a config file).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{PASSWORD, TestDb};
+use fdt_api::{FdtClient, LoginRequest, Password, RegisterRequest};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+on_both_databases!(migrate_then_serve_answers_the_typed_client);
+
+/// The binary with an empty environment except for `vars`, so the developer's own `FDT_…`
+/// settings cannot leak into the test.
+fn fdt_cloud(db: &TestDb, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fdt-cloud"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_LOG", "warn")
+        // Cheap hashing, set through the environment layer.
+        .env("FDT_ARGON2_MEMORY_KIB", "64")
+        .env("FDT_ARGON2_ITERATIONS", "1")
+        .arg("--data-dir")
+        .arg(db.dir());
+    if let Some(url) = db.postgres_url() {
+        cmd.env("FDT_DATABASE_URL", url);
+    }
+    cmd.args(args);
+    cmd
+}
+
+async fn migrate_then_serve_answers_the_typed_client(db: &TestDb) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let out = fdt_cloud(db, &["migrate"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let backend = if db.postgres_url().is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("migrations applied ({backend})")
+    );
+
+    let mut child = fdt_cloud(db, &["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let first_line = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line).map(|_| line)
+        }),
+    )
+    .await
+    .expect("serve printed its address")
+    .unwrap()
+    .unwrap();
+    let url = first_line
+        .trim()
+        .strip_prefix("fdt-cloud listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first_line:?}"))
+        .to_owned();
+
+    let client = FdtClient::new(&url).unwrap();
+    client
+        .register(&RegisterRequest {
+            email: "op@example.com".into(),
+            password: Password::new(PASSWORD),
+        })
+        .await
+        .unwrap();
+    let pair = client
+        .login(&LoginRequest {
+            email: "op@example.com".into(),
+            password: Password::new(PASSWORD),
+        })
+        .await
+        .unwrap();
+    let me = client
+        .with_access_token(pair.access_token)
+        .me()
+        .await
+        .unwrap();
+    assert_eq!(me.email, "op@example.com");
+
+    // The signing key was created in the data directory, private to its owner.
+    let key = db.dir().join("cloud-signing.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert!(db.dir().join("cloud-signing.pub").exists());
+    if db.postgres_url().is_none() {
+        assert!(db.dir().join("fdt-cloud.db").exists());
+    }
+
+    // SIGTERM shuts it down cleanly.
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
+}
+
+#[test]
+fn unknown_config_keys_stop_the_binary_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cloud.toml");
+    std::fs::write(&file, "listen = \"127.0.0.1:0\"\n[auth]\naccess_ttl = 60\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fdt-cloud"))
+        .env_clear()
+        .arg("migrate")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("--config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("unknown field") && stderr.contains("access_ttl"),
+        "{stderr}"
+    );
+    // Nothing was created.
+    assert!(!dir.path().join("fdt-cloud.db").exists());
+}
+
+#[test]
+fn secrets_in_the_environment_do_not_reach_error_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fdt-cloud"))
+        .env_clear()
+        .env("FDT_DATABASE_URL", "mysql://admin:hunter2@db/fdt")
+        .arg("migrate")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("database_url"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}

@@ -1,0 +1,321 @@
+//! Storage stories, run against SQLite and (when `FDT_TEST_PG_URL` is set) PostgreSQL: the same
+//! assertions must hold on both databases.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::TestDb;
+use fdt_api::{AccountId, AuthtokenId, SessionId};
+use fdt_cloud::random::{new_account_id, new_authtoken_id, new_session_id, secret_hash};
+use fdt_cloud::store::{NewAuthtoken, RefreshOutcome, RevokeReason, StoreError, StoreStats};
+use time::{Duration, OffsetDateTime};
+
+on_both_databases!(
+    migrations_are_idempotent,
+    accounts_round_trip_and_emails_are_unique,
+    refresh_rotation_then_reuse_revokes_the_family,
+    expired_refresh_token_is_invalid_not_reuse,
+    logout_revokes_the_session_once,
+    concurrent_refreshes_of_one_token_rotate_at_most_once,
+    authtokens_are_scoped_to_their_account,
+);
+
+fn now() -> OffsetDateTime {
+    // Whole milliseconds: what the database keeps.
+    let t = OffsetDateTime::now_utc();
+    t - Duration::nanoseconds(i64::from(t.nanosecond() % 1_000_000))
+}
+
+async fn account(db: &TestDb, email: &str) -> AccountId {
+    let id = new_account_id();
+    db.store
+        .create_account(&id, email, "$argon2id$fake", now())
+        .await
+        .unwrap();
+    id
+}
+
+async fn session(db: &TestDb, account: &AccountId, refresh: &str) -> SessionId {
+    let id = new_session_id();
+    let t = now();
+    db.store
+        .create_session(
+            &id,
+            account,
+            &secret_hash(refresh),
+            t,
+            t + Duration::days(1),
+        )
+        .await
+        .unwrap();
+    id
+}
+
+async fn migrations_are_idempotent(db: &TestDb) {
+    db.store.migrate().await.unwrap();
+    assert_eq!(
+        db.store.stats().await.unwrap(),
+        StoreStats {
+            accounts: 0,
+            sessions: 0,
+            refresh_tokens: 0,
+            authtokens: 0
+        }
+    );
+}
+
+async fn accounts_round_trip_and_emails_are_unique(db: &TestDb) {
+    let id = new_account_id();
+    let t = now();
+    let created = db
+        .store
+        .create_account(&id, "a@example.com", "$argon2id$hash", t)
+        .await
+        .unwrap();
+    assert_eq!(created.created_at, t);
+    let by_email = db
+        .store
+        .account_by_email("a@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_email, created);
+    assert_eq!(db.store.account_by_id(&id).await.unwrap(), Some(created));
+    assert_eq!(
+        db.store.account_by_email("b@example.com").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        db.store.account_by_id(&new_account_id()).await.unwrap(),
+        None
+    );
+
+    let dup = db
+        .store
+        .create_account(&new_account_id(), "a@example.com", "$argon2id$other", t)
+        .await;
+    assert!(matches!(dup, Err(StoreError::EmailTaken)), "{dup:?}");
+    assert_eq!(db.store.stats().await.unwrap().accounts, 1);
+}
+
+async fn refresh_rotation_then_reuse_revokes_the_family(db: &TestDb) {
+    let acc = account(db, "r@example.com").await;
+    let ses = session(db, &acc, "first").await;
+    assert_eq!(
+        db.store.live_session_account(&ses).await.unwrap(),
+        Some(acc.clone())
+    );
+
+    let t = now();
+    let rotated = db
+        .store
+        .rotate_refresh_token(
+            &secret_hash("first"),
+            &secret_hash("second"),
+            t,
+            t + Duration::days(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        rotated,
+        RefreshOutcome::Rotated {
+            account_id: acc.clone(),
+            session_id: ses.clone()
+        }
+    );
+
+    // The spent token again: reuse, and the session goes.
+    let reused = db
+        .store
+        .rotate_refresh_token(
+            &secret_hash("first"),
+            &secret_hash("third"),
+            t,
+            t + Duration::days(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        reused,
+        RefreshOutcome::ReuseDetected {
+            session_id: ses.clone()
+        }
+    );
+    assert_eq!(db.store.live_session_account(&ses).await.unwrap(), None);
+
+    // The newer token of the same family no longer works either.
+    let newer = db
+        .store
+        .rotate_refresh_token(
+            &secret_hash("second"),
+            &secret_hash("fourth"),
+            t,
+            t + Duration::days(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(newer, RefreshOutcome::Invalid);
+    // Nothing was added by the refused rotations.
+    assert_eq!(db.store.stats().await.unwrap().refresh_tokens, 2);
+
+    // An unknown token is just invalid.
+    let unknown = db
+        .store
+        .rotate_refresh_token(
+            &secret_hash("never"),
+            &secret_hash("x"),
+            t,
+            t + Duration::days(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(unknown, RefreshOutcome::Invalid);
+}
+
+async fn expired_refresh_token_is_invalid_not_reuse(db: &TestDb) {
+    let acc = account(db, "e@example.com").await;
+    let ses = session(db, &acc, "old").await;
+    let later = now() + Duration::days(2);
+    let outcome = db
+        .store
+        .rotate_refresh_token(
+            &secret_hash("old"),
+            &secret_hash("new"),
+            later,
+            later + Duration::days(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, RefreshOutcome::Invalid);
+    // Expiry is not theft: the session is not revoked.
+    assert_eq!(
+        db.store.live_session_account(&ses).await.unwrap(),
+        Some(acc)
+    );
+}
+
+async fn logout_revokes_the_session_once(db: &TestDb) {
+    let acc = account(db, "l@example.com").await;
+    let ses = session(db, &acc, "tok").await;
+    let first = db
+        .store
+        .revoke_session_by_refresh_token(&secret_hash("tok"), now(), RevokeReason::Logout)
+        .await
+        .unwrap();
+    assert_eq!(first, Some(ses.clone()));
+    let again = db
+        .store
+        .revoke_session_by_refresh_token(&secret_hash("tok"), now(), RevokeReason::Logout)
+        .await
+        .unwrap();
+    assert_eq!(again, None);
+    assert_eq!(db.store.live_session_account(&ses).await.unwrap(), None);
+    let t = now();
+    assert_eq!(
+        db.store
+            .rotate_refresh_token(
+                &secret_hash("tok"),
+                &secret_hash("n"),
+                t,
+                t + Duration::days(1)
+            )
+            .await
+            .unwrap(),
+        RefreshOutcome::Invalid
+    );
+}
+
+async fn concurrent_refreshes_of_one_token_rotate_at_most_once(db: &TestDb) {
+    let acc = account(db, "c@example.com").await;
+    let ses = session(db, &acc, "shared").await;
+    let t = now();
+    // Two tasks on the multi-threaded runtime, so the statements really overlap.
+    let rotate = |next: &'static str| {
+        let store = db.store.clone();
+        tokio::spawn(async move {
+            store
+                .rotate_refresh_token(
+                    &secret_hash("shared"),
+                    &secret_hash(next),
+                    t,
+                    t + Duration::days(1),
+                )
+                .await
+        })
+    };
+    let (a, b) = (rotate("a"), rotate("b"));
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    let outcomes = [a.unwrap(), b.unwrap()];
+    let rotated = outcomes
+        .iter()
+        .filter(|o| matches!(o, RefreshOutcome::Rotated { .. }))
+        .count();
+    assert_eq!(rotated, 1, "{outcomes:?}");
+    // The loser presented a spent token: that is reuse, and the family is revoked.
+    assert!(
+        outcomes.contains(&RefreshOutcome::ReuseDetected {
+            session_id: ses.clone()
+        }),
+        "{outcomes:?}"
+    );
+    assert_eq!(db.store.live_session_account(&ses).await.unwrap(), None);
+}
+
+async fn authtokens_are_scoped_to_their_account(db: &TestDb) {
+    let alice = account(db, "alice@example.com").await;
+    let bob = account(db, "bob@example.com").await;
+    let id: AuthtokenId = new_authtoken_id();
+    let hash = secret_hash("fdt_secret");
+    let t = now();
+    let created = db
+        .store
+        .create_authtoken(NewAuthtoken {
+            id: &id,
+            account_id: &alice,
+            token_hash: &hash,
+            prefix: "fdt_abcdefgh",
+            description: Some("laptop"),
+            created_at: t,
+        })
+        .await
+        .unwrap();
+    assert_eq!(created.created_at, t);
+    assert_eq!(
+        db.store.list_authtokens(&alice).await.unwrap(),
+        vec![created.clone()]
+    );
+    assert!(db.store.list_authtokens(&bob).await.unwrap().is_empty());
+
+    // Bob cannot revoke Alice's token.
+    assert!(!db.store.revoke_authtoken(&bob, &id, t).await.unwrap());
+    assert_eq!(db.store.list_authtokens(&alice).await.unwrap().len(), 1);
+
+    // Using it records the time.
+    let used_at = t + Duration::minutes(1);
+    let used = db
+        .store
+        .use_authtoken(&hash, used_at)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (used.id.clone(), used.last_used_at),
+        (id.clone(), Some(used_at))
+    );
+    assert_eq!(
+        db.store
+            .use_authtoken(&secret_hash("other"), t)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Alice revokes it: gone from the list, unusable, and a second revoke finds nothing.
+    assert!(db.store.revoke_authtoken(&alice, &id, t).await.unwrap());
+    assert!(db.store.list_authtokens(&alice).await.unwrap().is_empty());
+    assert_eq!(db.store.use_authtoken(&hash, t).await.unwrap(), None);
+    assert!(!db.store.revoke_authtoken(&alice, &id, t).await.unwrap());
+    // The row stays (soft revoke) for the audit trail.
+    assert_eq!(db.store.stats().await.unwrap().authtokens, 1);
+}
