@@ -1,7 +1,11 @@
 //! The agent runtime: connects to the relay over QUIC, drives the control session, serves data
 //! streams, and reconnects with backoff (re-binding the same names) until told to stop.
+//!
+//! With [`Connect::Cloud`] every connect starts with an authtoken exchange at the control
+//! plane ([`crate::cloud`]), and the relays it lists are tried in order until one answers.
 
 use crate::backoff::Backoff;
+use crate::cloud::{CloudLogin, ExchangeError, Exchanger};
 use crate::config::ResolvedTunnel;
 use crate::forward::{LocalTarget, read_header, serve_stream};
 use crate::status::{AgentStatus, Counters, SessionState, TunnelStatus};
@@ -33,13 +37,43 @@ pub struct RelayTarget {
     pub ca_file: Option<PathBuf>,
 }
 
+/// How the agent finds its relay and proves who it is.
+#[derive(Debug, Clone)]
+pub enum Connect {
+    /// One relay, with a relay token used as is (self-hosted relays, `fdt-relay --dev`).
+    Relay {
+        /// The relay.
+        relay: RelayTarget,
+        /// Relay token.
+        token: String,
+    },
+    /// Exchange an authtoken at the control plane before each connect, then try the relays
+    /// it lists, best first.
+    Cloud(CloudLogin),
+}
+
+impl Connect {
+    fn ca_file(&self) -> Option<&PathBuf> {
+        match self {
+            Self::Relay { relay, .. } => relay.ca_file.as_ref(),
+            Self::Cloud(login) => login.relay_ca.as_ref(),
+        }
+    }
+
+    /// What the status shows as "relay" before the first connect.
+    fn initial_relay(&self) -> String {
+        match self {
+            Self::Relay { relay, .. } => relay.addr.clone(),
+            Self::Cloud(login) => login.api_url.clone(),
+        }
+    }
+}
+
 /// Everything an agent needs.
 #[derive(Debug, Clone)]
 pub struct AgentOptions {
-    /// Relay.
-    pub relay: RelayTarget,
-    /// Agent token.
-    pub token: String,
+    /// Relay and credentials.
+    pub connect: Connect,
     /// Tunnels to bind.
     pub tunnels: Vec<ResolvedTunnel>,
 }
@@ -50,6 +84,9 @@ pub enum AgentError {
     /// The relay refused the credentials; retrying cannot help.
     #[error("relay refused the session: {0}")]
     Refused(String),
+    /// The control plane refused the authtoken (malformed, unknown or revoked).
+    #[error("the cloud refused the authtoken: {0}")]
+    AuthtokenRefused(String),
     /// Local set-up failed (bad CA file, TLS configuration).
     #[error("agent set-up failed: {0}")]
     Setup(String),
@@ -105,7 +142,7 @@ type Targets = Arc<RwLock<HashMap<TunnelId, Arc<LocalTarget>>>>;
 pub fn spawn(opts: AgentOptions) -> (AgentHandle, tokio::task::JoinHandle<Result<(), AgentError>>) {
     let status = AgentStatus {
         state: SessionState::Connecting,
-        relay: opts.relay.addr.clone(),
+        relay: opts.connect.initial_relay(),
         session: None,
         tunnels: opts
             .tunnels
@@ -149,16 +186,78 @@ struct Runner {
     bound: Arc<Notify>,
 }
 
+/// Where each connect attempt gets its token and relays.
+enum Source {
+    /// The same relay and token every time.
+    Fixed { relay: RelayTarget, token: String },
+    /// A fresh exchange at the cloud every time.
+    Cloud(Exchanger),
+}
+
+impl Source {
+    fn new(connect: &Connect) -> Result<Self, AgentError> {
+        match connect {
+            Connect::Relay { relay, token } => Ok(Self::Fixed {
+                relay: relay.clone(),
+                token: token.clone(),
+            }),
+            Connect::Cloud(login) => Exchanger::new(login).map(Self::Cloud).map_err(|e| match e {
+                ExchangeError::Refused(m) => AgentError::AuthtokenRefused(m),
+                other => AgentError::Setup(other.to_string()),
+            }),
+        }
+    }
+
+    /// The token to present and the relays to try, best first.
+    async fn plan(&self) -> Result<(String, Vec<RelayTarget>), AttemptError> {
+        match self {
+            Self::Fixed { relay, token } => Ok((token.clone(), vec![relay.clone()])),
+            Self::Cloud(exchanger) => match exchanger.exchange().await {
+                Ok(x) => Ok((x.token, x.relays)),
+                Err(ExchangeError::Refused(m)) => {
+                    Err(AttemptError::Fatal(AgentError::AuthtokenRefused(m)))
+                }
+                Err(e) => Err(AttemptError::Failed(e.into())),
+            },
+        }
+    }
+}
+
+/// Why one connect attempt failed.
+enum AttemptError {
+    /// Retrying cannot help (the credentials were refused).
+    Fatal(AgentError),
+    /// Anything worth retrying after a backoff.
+    Failed(anyhow::Error),
+}
+
+impl From<anyhow::Error> for AttemptError {
+    fn from(e: anyhow::Error) -> Self {
+        Self::Failed(e)
+    }
+}
+
 impl Runner {
     async fn run(self) -> Result<(), AgentError> {
-        let client_cfg = self
+        let setup = self
             .client_config()
-            .map_err(|e| AgentError::Setup(format!("{e:#}")))?;
+            .map_err(|e| AgentError::Setup(format!("{e:#}")))
+            .and_then(|cfg| Ok((cfg, Source::new(&self.opts.connect)?)));
+        let (client_cfg, source) = match setup {
+            Ok(x) => x,
+            Err(e) => {
+                self.status.send_modify(|s| {
+                    s.state = SessionState::Stopped;
+                    s.last_error = Some(e.to_string());
+                });
+                return Err(e);
+            }
+        };
         let mut endpoint = EndpointSlot::default();
         let mut backoff = Backoff::default();
         let result = loop {
             let outcome = tokio::select! {
-                r = self.connect_once(&mut endpoint, &client_cfg) => r,
+                r = self.attempt(&source, &mut endpoint, &client_cfg) => r,
                 _ = self.shutdown.cancelled() => break Ok(()),
             };
             let delay = match outcome {
@@ -186,7 +285,8 @@ impl Runner {
                         }
                     }
                 }
-                Err(e) => {
+                Err(AttemptError::Fatal(e)) => break Err(e),
+                Err(AttemptError::Failed(e)) => {
                     tracing::warn!(error = %format!("{e:#}"), "cannot reach relay");
                     self.status
                         .send_modify(|s| s.last_error = Some(format!("{e:#}")));
@@ -231,7 +331,7 @@ impl Runner {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots =
             rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        if let Some(ca) = &self.opts.relay.ca_file {
+        if let Some(ca) = self.opts.connect.ca_file() {
             let pem =
                 std::fs::read(ca).with_context(|| format!("reading relay CA {}", ca.display()))?;
             for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
@@ -264,14 +364,14 @@ impl Runner {
         Ok(cfg)
     }
 
-    async fn resolve_relay(&self) -> anyhow::Result<(SocketAddr, String)> {
-        let addr = &self.opts.relay.addr;
+    async fn resolve_relay(relay: &RelayTarget) -> anyhow::Result<(SocketAddr, String)> {
+        let addr = &relay.addr;
         let sa = tokio::net::lookup_host(addr)
             .await
             .with_context(|| format!("resolving relay {addr}"))?
             .next()
             .with_context(|| format!("relay {addr} has no address"))?;
-        let name = match &self.opts.relay.server_name {
+        let name = match &relay.server_name {
             Some(n) => n.clone(),
             None => {
                 let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
@@ -286,26 +386,58 @@ impl Runner {
         Ok((sa, name))
     }
 
-    /// One connection's life. `Ok((reason, was_ready))` once the session ends.
-    async fn connect_once(
+    /// One connect attempt: get a token and relays, reach the first relay that answers, and
+    /// run the session there. `Ok((reason, was_ready))` once the session ends.
+    async fn attempt(
         &self,
+        source: &Source,
         slot: &mut EndpointSlot,
         client_cfg: &quinn::ClientConfig,
-    ) -> anyhow::Result<(CloseReason, bool)> {
-        let (addr, name) = self.resolve_relay().await?;
+    ) -> Result<(CloseReason, bool), AttemptError> {
+        let (token, relays) = source.plan().await?;
+        let mut last = None;
+        for relay in &relays {
+            match Self::dial(relay, slot, client_cfg).await {
+                Ok((conn, addr)) => {
+                    self.status.send_modify(|s| s.relay = relay.addr.clone());
+                    return Ok(self.run_session(conn, addr, token).await?);
+                }
+                Err(e) => {
+                    tracing::warn!(relay = %relay.addr, error = %format!("{e:#}"), "relay unreachable");
+                    last = Some(e);
+                }
+            }
+        }
+        Err(AttemptError::Failed(last.unwrap_or_else(|| {
+            anyhow::anyhow!("no relay to connect to")
+        })))
+    }
+
+    /// Resolves `relay` and completes the QUIC handshake with it.
+    async fn dial(
+        relay: &RelayTarget,
+        slot: &mut EndpointSlot,
+        client_cfg: &quinn::ClientConfig,
+    ) -> anyhow::Result<(quinn::Connection, SocketAddr)> {
+        let (addr, name) = Self::resolve_relay(relay).await?;
         let endpoint = slot.for_addr(addr, client_cfg)?;
         let conn = tokio::time::timeout(Duration::from_secs(10), endpoint.connect(addr, &name)?)
             .await
             .context("QUIC handshake timed out")?
             .context("QUIC handshake")?;
+        Ok((conn, addr))
+    }
+
+    /// One connection's life. `Ok((reason, was_ready))` once the session ends.
+    async fn run_session(
+        &self,
+        conn: quinn::Connection,
+        addr: SocketAddr,
+        token: String,
+    ) -> anyhow::Result<(CloseReason, bool)> {
         let (mut send, mut recv) = conn.open_bi().await.context("opening control stream")?;
         let now = Instant::now();
-        let mut session = AgentSession::new(
-            now,
-            Timing::default(),
-            self.opts.token.clone(),
-            AGENT_VERSION.into(),
-        );
+        let mut session = AgentSession::new(now, Timing::default(), token, AGENT_VERSION.into());
         let by_name: HashMap<String, ResolvedTunnel> = self
             .opts
             .tunnels

@@ -65,9 +65,16 @@ pub struct TunnelConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
-    /// Agent token.
+    /// Authtoken (`fdt_…`, exchanged at `api_url`) or, without `api_url`, a relay token.
     #[serde(default)]
     pub authtoken: Option<Secret>,
+    /// Control-plane API URL; when set the agent exchanges its authtoken there before each
+    /// connect and uses the relays it lists.
+    #[serde(default)]
+    pub api_url: Option<String>,
+    /// Preferred relay region (with `api_url`).
+    #[serde(default)]
+    pub region: Option<String>,
     /// Relay address (`host:port`, UDP).
     #[serde(default)]
     pub relay: Option<String>,

@@ -1,14 +1,18 @@
 //! The FlyingDarkDevTunnel agent: connects to a relay over QUIC, binds tunnels and forwards
-//! their traffic to local services; serves a local API on 127.0.0.1:4040.
+//! their traffic to local services; serves a local API on 127.0.0.1:4040. With a control plane
+//! configured it first trades its authtoken for a relay token ([`cloud`]).
 
 pub mod agent;
 pub mod api;
 pub mod backoff;
+pub mod cloud;
 pub mod config;
+pub mod config_edit;
 pub mod console;
 pub mod forward;
 pub mod insecure;
 pub mod status;
 
-pub use agent::{AgentHandle, AgentOptions, RelayTarget, spawn};
+pub use agent::{AgentHandle, AgentOptions, Connect, RelayTarget, spawn};
+pub use cloud::CloudLogin;
 pub use config::{ConfigFile, TunnelConfig};

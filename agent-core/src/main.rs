@@ -3,7 +3,7 @@
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use fdt_agent_core::config::{ConfigFile, ResolvedTunnel, TunnelConfig};
-use fdt_agent_core::{AgentOptions, RelayTarget};
+use fdt_agent_core::{AgentOptions, CloudLogin, Connect, RelayTarget};
 use fdt_proto::Proto;
 use ipnet::IpNet;
 use std::io::IsTerminal;
@@ -16,9 +16,17 @@ use std::path::PathBuf;
     about = "Expose local services through a FlyingDarkDevTunnel relay"
 )]
 struct Cli {
-    /// Agent token (or FDT_AUTHTOKEN, or `authtoken` in the config file).
+    /// Authtoken (or FDT_AUTHTOKEN, or `authtoken` in the config file). With an API URL it is
+    /// exchanged there for a relay token; without one it is the relay token itself.
     #[arg(long, env = "FDT_AUTHTOKEN", global = true, hide_env_values = true)]
     authtoken: Option<String>,
+    /// Control-plane API URL (or `api_url` in the config file): exchange the authtoken there
+    /// before each connect and use the relays it lists. Without it, `--relay` is used directly.
+    #[arg(long, env = "FDT_API_URL", global = true)]
+    api_url: Option<String>,
+    /// Preferred relay region (with an API URL).
+    #[arg(long, global = true)]
+    region: Option<String>,
     /// Relay address host:port (UDP).
     #[arg(long, env = "FDT_RELAY", global = true)]
     relay: Option<String>,
@@ -77,6 +85,20 @@ enum Command {
     Start {
         /// Tunnel names.
         names: Vec<String>,
+    },
+    /// Edit the configuration file.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigAction {
+    /// Save an authtoken in the config file (~/.config/fdt/fdt.toml unless --config).
+    AddAuthtoken {
+        /// The authtoken.
+        token: String,
     },
 }
 
@@ -170,6 +192,7 @@ fn tunnels(cli: Cli, file: &ConfigFile) -> anyhow::Result<Vec<ResolvedTunnel>> {
             opts,
         } => vec![opts.into_config(Proto::Tcp, addr, remote_port)],
         Command::Tls { addr, opts } => vec![opts.into_config(Proto::Tls, addr, None)],
+        Command::Config { .. } => bail!("`fdt config` starts no tunnels"),
         Command::Start { names } => {
             if file.tunnels.is_empty() {
                 bail!("no tunnels defined: add [tunnels.NAME] tables to the config file");
@@ -245,29 +268,50 @@ async fn run() -> anyhow::Result<()> {
         LogFormat::Text if tty => b.with_max_level(tracing::Level::WARN).init(),
         LogFormat::Text => b.init(),
     }
+    if let Command::Config {
+        action: ConfigAction::AddAuthtoken { token },
+    } = &cli.command
+    {
+        let path = cli
+            .config
+            .clone()
+            .or_else(default_config_path)
+            .context("no config file location: set HOME or pass --config")?;
+        fdt_agent_core::config_edit::set_authtoken(&path, token)?;
+        println!("Authtoken saved to configuration file: {}", path.display());
+        return Ok(());
+    }
     let file = load_file(&cli)?;
     let token = cli
         .authtoken
         .clone()
         .or_else(|| file.authtoken.as_ref().map(|s| s.0.clone()))
-        .context("no authtoken: pass --authtoken, set FDT_AUTHTOKEN, or add `authtoken` to the config file")?;
-    let relay = RelayTarget {
-        addr: cli
-            .relay
-            .clone()
-            .or_else(|| file.relay.clone())
-            .unwrap_or_else(|| "127.0.0.1:7443".into()),
-        server_name: cli.relay_name.clone(),
-        ca_file: cli.relay_ca.clone().or_else(|| file.relay_ca.clone()),
+        .context("no authtoken: run `fdt config add-authtoken TOKEN`, pass --authtoken, or set FDT_AUTHTOKEN")?;
+    let ca_file = cli.relay_ca.clone().or_else(|| file.relay_ca.clone());
+    let connect = match cli.api_url.clone().or_else(|| file.api_url.clone()) {
+        Some(api_url) => Connect::Cloud(CloudLogin {
+            api_url,
+            authtoken: token,
+            region: cli.region.clone().or_else(|| file.region.clone()),
+            relay_ca: ca_file,
+        }),
+        None => Connect::Relay {
+            relay: RelayTarget {
+                addr: cli
+                    .relay
+                    .clone()
+                    .or_else(|| file.relay.clone())
+                    .unwrap_or_else(|| "127.0.0.1:7443".into()),
+                server_name: cli.relay_name.clone(),
+                ca_file,
+            },
+            token,
+        },
     };
     let api_addr = cli.api_addr.clone();
     let show_console = tty && cli.log_format == LogFormat::Text;
     let tunnels = tunnels(cli, &file)?;
-    let (handle, join) = fdt_agent_core::spawn(AgentOptions {
-        relay,
-        token,
-        tunnels,
-    });
+    let (handle, join) = fdt_agent_core::spawn(AgentOptions { connect, tunnels });
     let api = bind_api(&api_addr).await?;
     let api_shown = api
         .as_ref()

@@ -425,7 +425,9 @@ impl Config {
         for r in &self.relays {
             let invalid = |m: &str| Err(ConfigError::Invalid(format!("relay {:?}: {m}", r.id)));
             if r.id.trim().is_empty() {
-                return Err(ConfigError::Invalid("relays: every relay needs an id".into()));
+                return Err(ConfigError::Invalid(
+                    "relays: every relay needs an id".into(),
+                ));
             }
             if !ids.insert(r.id.as_str()) {
                 return invalid("id used twice");
@@ -570,7 +572,13 @@ mod tests {
         assert!(twice.validate().unwrap_err().to_string().contains("twice"));
         let mut no_port = c.clone();
         no_port.relays[0].addr = "relay.example".into();
-        assert!(no_port.validate().unwrap_err().to_string().contains("host:port"));
+        assert!(
+            no_port
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("host:port")
+        );
         assert!(Config::from_toml("[[relays]]\nid = \"x\"\nregoin = \"eu\"\n").is_err());
     }
 

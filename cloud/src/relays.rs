@@ -37,7 +37,11 @@ mod tests {
 
     #[test]
     fn preferred_region_first_then_configured_order() {
-        let fleet = [relay("us-1", "us"), relay("eu-1", "eu"), relay("us-2", "us")];
+        let fleet = [
+            relay("us-1", "us"),
+            relay("eu-1", "eu"),
+            relay("us-2", "us"),
+        ];
         let ids = |r: Vec<RelayInfo>| r.into_iter().map(|r| r.id).collect::<Vec<_>>();
         assert_eq!(ids(ranked(&fleet, Some("eu"))), ["eu-1", "us-1", "us-2"]);
         assert_eq!(ids(ranked(&fleet, None)), ["us-1", "eu-1", "us-2"]);

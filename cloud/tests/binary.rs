@@ -159,3 +159,46 @@ fn secrets_in_the_environment_do_not_reach_error_messages() {
     assert!(stderr.contains("database_url"), "{stderr}");
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
+
+#[test]
+fn rotate_agent_key_names_the_new_key_and_keeps_the_previous_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let rotate = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_fdt-cloud"))
+            .env_clear()
+            .arg("rotate-agent-key")
+            .arg("--data-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let keys = || {
+        let ring = fdt_cloud::auth::agent_keys::AgentKeyring::load_or_create(
+            &dir.path().join(fdt_cloud::auth::agent_keys::AGENT_KEYS_DIR),
+        )
+        .unwrap();
+        ring.jwks()
+            .keys
+            .into_iter()
+            .map(|k| k.kid)
+            .collect::<Vec<_>>()
+    };
+    rotate();
+    let first = keys();
+    assert_eq!(first.len(), 1);
+    let said = rotate();
+    let second = keys();
+    assert_eq!(second.len(), 2);
+    assert!(said.contains(&second[0]), "{said}");
+    assert_eq!(second[1], first[0], "the replaced key stays published");
+    rotate();
+    let third = keys();
+    assert_eq!(third.len(), 2);
+    assert_eq!(third[1], second[0]);
+}

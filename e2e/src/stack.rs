@@ -3,12 +3,13 @@
 use crate::client::Curl;
 use fdt_agent_core::config::TunnelConfig;
 use fdt_agent_core::status::{AgentStatus, SessionState};
-use fdt_agent_core::{AgentHandle, AgentOptions, RelayTarget};
+use fdt_agent_core::{AgentHandle, AgentOptions, Connect, RelayTarget};
 use fdt_relay::auth::{TokenSigner, TokenVerifier};
 use fdt_relay::certs::CertStore;
 use fdt_relay::config::Limits;
 use fdt_relay::dev_certs::OnDemandResolver;
 use fdt_relay::devca::DevCa;
+use fdt_relay::jwks::{HttpJwksSource, JwksKeys, JwksOptions};
 use fdt_relay::{Listeners, Relay, RelayConfig};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -30,12 +31,15 @@ const TCP_WINDOW: u16 = 300;
 pub struct StackOptions {
     /// Relay limits; [`StackOptions::default`] uses [`test_limits`].
     pub limits: Limits,
+    /// A control plane's JWKS URL whose keys the relay accepts besides the stack's own key.
+    pub jwks_url: Option<String>,
 }
 
 impl Default for StackOptions {
     fn default() -> Self {
         Self {
             limits: test_limits(),
+            jwks_url: None,
         }
     }
 }
@@ -88,6 +92,7 @@ impl Stack {
             tcp_port_min,
             tcp_port_max,
             limits: opts.limits,
+            jwks_url: opts.jwks_url,
             ..RelayConfig::default()
         };
         let listeners = bind_listeners(any, any, any)?;
@@ -181,20 +186,29 @@ impl Stack {
         token: String,
         tunnels: Vec<(&str, TunnelConfig)>,
     ) -> anyhow::Result<Agent> {
-        let tunnels = tunnels
-            .into_iter()
-            .map(|(name, t)| t.resolve(name))
-            .collect::<Result<Vec<_>, _>>()?;
-        let opts = AgentOptions {
+        let connect = Connect::Relay {
             relay: RelayTarget {
                 addr: self.agent_addr.to_string(),
                 server_name: Some(BASE_DOMAIN.into()),
                 ca_file: Some(self.ca_path()),
             },
             token,
-            tunnels,
         };
-        let (handle, join) = fdt_agent_core::spawn(opts);
+        self.spawn_agent_via(connect, tunnels)
+    }
+
+    /// Spawns an agent that connects as `connect` says (e.g. through a control plane) without
+    /// waiting for it.
+    pub fn spawn_agent_via(
+        &self,
+        connect: Connect,
+        tunnels: Vec<(&str, TunnelConfig)>,
+    ) -> anyhow::Result<Agent> {
+        let tunnels = tunnels
+            .into_iter()
+            .map(|(name, t)| t.resolve(name))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (handle, join) = fdt_agent_core::spawn(AgentOptions { connect, tunnels });
         Ok(Agent {
             handle,
             join: Some(join),
@@ -241,7 +255,11 @@ async fn start_relay(
     listeners: Listeners,
     signer: &TokenSigner,
 ) -> anyhow::Result<Relay> {
-    let verifier = TokenVerifier::from_public_pems(&[signer.public_pem().to_string()])?;
+    let mut verifier = TokenVerifier::from_public_pems(&[signer.public_pem().to_string()])?;
+    if let Some(url) = &cfg.jwks_url {
+        let keys = JwksKeys::new(Box::new(HttpJwksSource::new(url)?), JwksOptions::default());
+        verifier = verifier.with_jwks(keys);
+    }
     // A fresh load of the same CA files: same CA, as after a real relay restart.
     let ca = DevCa::load_or_create(&cfg.data_dir.join("dev-ca"))?;
     let resolver = Arc::new(OnDemandResolver::new(CertStore::new(), ca, BASE_DOMAIN));

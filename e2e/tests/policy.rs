@@ -130,7 +130,12 @@ async fn third_concurrent_request_gets_503_when_tunnel_allows_two_streams() {
         max_streams_per_tunnel: 2,
         ..test_limits()
     };
-    let stack = Stack::start(StackOptions { limits }).await.unwrap();
+    let stack = Stack::start(StackOptions {
+        limits,
+        ..StackOptions::default()
+    })
+    .await
+    .unwrap();
     let origin = HttpOrigin::start().await.unwrap();
     let _agent = stack
         .agent(vec![("busy", http_tunnel(&origin, "busy"))])

@@ -163,7 +163,7 @@ impl SessionIo {
     async fn handle_event(&mut self, session: &mut RelaySession, ev: RelayEvent) {
         match ev {
             RelayEvent::Authenticate { token, agent } => {
-                match self.shared.verifier.verify(&token) {
+                match self.shared.verifier.verify_fresh(&token).await {
                     Ok(claims) => {
                         tracing::info!(account = %claims.sub, %agent, remote = %self.conn.remote_address(), "agent authenticated");
                         self.claims = Some(claims);

@@ -289,8 +289,8 @@ impl TokenSigner {
             path: path.into(),
             detail,
         };
-        let key = EncodingKey::from_ed_pem(private_pem.as_bytes())
-            .map_err(|e| format(e.to_string()))?;
+        let key =
+            EncodingKey::from_ed_pem(private_pem.as_bytes()).map_err(|e| format(e.to_string()))?;
         let pair = rcgen::KeyPair::from_pem(private_pem).map_err(|e| format(e.to_string()))?;
         Ok(Self {
             key,

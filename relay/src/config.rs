@@ -83,6 +83,12 @@ pub struct RelayConfig {
     pub public_https_port: Option<u16>,
     /// PEM files of Ed25519 public keys accepted for agent tokens.
     pub agent_public_keys: Vec<PathBuf>,
+    /// The control plane's JWKS URL (`https://api.example.com/v1/jwks`): its keys are accepted
+    /// for agent tokens too, refreshed every `jwks_refresh_secs` and when a token names an
+    /// unknown key.
+    pub jwks_url: Option<String>,
+    /// Seconds between scheduled JWKS refreshes.
+    pub jwks_refresh_secs: u64,
     /// Certificate chain (PEM) for the edge and the agent endpoint; dev CA when absent.
     pub tls_cert: Option<PathBuf>,
     /// Private key (PEM) matching `tls_cert`.
@@ -107,6 +113,8 @@ impl Default for RelayConfig {
             public_http_port: None,
             public_https_port: None,
             agent_public_keys: Vec::new(),
+            jwks_url: None,
+            jwks_refresh_secs: 300,
             tls_cert: None,
             tls_key: None,
             limits: Limits::default(),
@@ -174,6 +182,16 @@ impl RelayConfig {
         }
         if self.limits.max_streams_per_tunnel == 0 || self.limits.max_streams_per_agent == 0 {
             return bad("stream limits must be at least 1".into());
+        }
+        if let Some(url) = &self.jwks_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return bad(format!(
+                "jwks_url {url:?} must be an http:// or https:// URL"
+            ));
+        }
+        if self.jwks_refresh_secs < 10 {
+            return bad("jwks_refresh_secs must be at least 10".into());
         }
         if self.limits.agent_idle_timeout_ms < 2 * self.limits.heartbeat_ms {
             return bad("limits.agent_idle_timeout_ms must be at least twice heartbeat_ms".into());

@@ -65,14 +65,16 @@ pub struct HttpJwksSource {
 }
 
 impl HttpJwksSource {
-    /// A source for `url` with a 10 s request timeout.
+    /// A source for `url` with a 5 s request timeout (an agent's authentication may be waiting
+    /// on a refetch).
     pub fn new(url: &str) -> Result<Self, JwksError> {
         let parsed = reqwest::Url::parse(url).map_err(|_| JwksError::BadUrl(url.to_owned()))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(JwksError::BadUrl(url.to_owned()));
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let roots =
+            rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| JwksError::Client(e.to_string()))?
@@ -80,8 +82,8 @@ impl HttpJwksSource {
             .with_no_client_auth();
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
-            .timeout(Duration::from_secs(10))
-            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(5))
+            .connect_timeout(Duration::from_secs(3))
             .build()
             .map_err(|e| JwksError::Client(e.to_string()))?;
         Ok(Self {
@@ -196,8 +198,12 @@ impl JwksKeys {
                     tracing::debug!(keys = n, "JWKS refreshed");
                     ever_ok = true;
                 }
-                Err(e) if ever_ok => tracing::warn!(error = %e, "JWKS refresh failed; keeping the previous keys"),
-                Err(e) => tracing::error!(error = %e, "JWKS fetch failed; agents with cloud tokens are refused until it succeeds"),
+                Err(e) if ever_ok => {
+                    tracing::warn!(error = %e, "JWKS refresh failed; keeping the previous keys")
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "JWKS fetch failed; agents with cloud tokens are refused until it succeeds")
+                }
             }
             let wait = if ever_ok {
                 self.opts.refresh_interval

@@ -6,6 +6,7 @@ use fdt_relay::auth::{TokenSigner, TokenVerifier};
 use fdt_relay::certs::CertStore;
 use fdt_relay::dev_certs::OnDemandResolver;
 use fdt_relay::devca::DevCa;
+use fdt_relay::jwks::{HttpJwksSource, JwksKeys, JwksOptions};
 use fdt_relay::{Listeners, Relay, RelayConfig};
 use rustls::server::ResolvesServerCert;
 use std::net::SocketAddr;
@@ -47,6 +48,10 @@ struct Cli {
     /// PEM public key accepted for agent tokens (repeatable).
     #[arg(long = "agent-key")]
     agent_keys: Vec<PathBuf>,
+    /// JWKS URL of the control plane (e.g. https://api.example.com/v1/jwks): its keys are
+    /// accepted for agent tokens, refreshed periodically.
+    #[arg(long, env = "FDT_RELAY_JWKS_URL")]
+    jwks_url: Option<String>,
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -111,6 +116,9 @@ fn build_config(cli: &Cli) -> anyhow::Result<RelayConfig> {
         cfg.tcp_port_max = b.trim().parse().context("--tcp-ports MAX")?;
     }
     cfg.agent_public_keys.extend(cli.agent_keys.iter().cloned());
+    if let Some(url) = &cli.jwks_url {
+        cfg.jwks_url = Some(url.clone());
+    }
     cfg.validate()?;
     Ok(cfg)
 }
@@ -153,12 +161,22 @@ async fn main() -> anyhow::Result<()> {
         fdt_relay_write_token(&cfg.data_dir, &token)?;
         dev_token = Some(token);
     }
-    if pems.is_empty() {
+    if pems.is_empty() && cfg.jwks_url.is_none() {
         bail!(
-            "no agent public keys configured: pass --agent-key FILE (or agent_public_keys in the config), or use --dev"
+            "no agent public keys configured: pass --jwks-url URL or --agent-key FILE (or jwks_url / agent_public_keys in the config), or use --dev"
         );
     }
-    let verifier = TokenVerifier::from_public_pems(&pems)?;
+    let mut verifier = TokenVerifier::from_public_pems(&pems)?;
+    if let Some(url) = &cfg.jwks_url {
+        // The first fetch runs in the relay's refresh task: a relay may start before the
+        // cloud, and keeps retrying until the keys arrive.
+        let source = HttpJwksSource::new(url).context("--jwks-url")?;
+        let opts = JwksOptions {
+            refresh_interval: std::time::Duration::from_secs(cfg.jwks_refresh_secs),
+            ..JwksOptions::default()
+        };
+        verifier = verifier.with_jwks(JwksKeys::new(Box::new(source), opts));
+    }
 
     let resolver: Arc<dyn ResolvesServerCert> = match (&cfg.tls_cert, &cfg.tls_key) {
         (Some(c), Some(k)) => {

@@ -114,7 +114,9 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// Starts serving on `listeners`. `certs` resolves certificates for both the HTTPS edge and the agent endpoint.
+    /// Starts serving on `listeners`. `certs` resolves certificates for both the HTTPS edge and
+    /// the agent endpoint. When `verifier` follows a JWKS, its scheduled refresh (first fetch
+    /// at once) runs until shutdown.
     pub async fn start(
         cfg: RelayConfig,
         listeners: Listeners,
@@ -148,6 +150,11 @@ impl Relay {
             http_port: http_addr.map(|a| a.port()),
             https_port: https_addr.map(|a| a.port()),
         });
+        if let Some(jwks) = shared.verifier.jwks() {
+            shared
+                .tasks
+                .spawn(jwks.clone().run_refresh(shared.shutdown.clone()));
+        }
         let graceful = Arc::new(std::sync::Mutex::new(Some(GracefulShutdown::new())));
         let edges = TaskTracker::new();
         shared

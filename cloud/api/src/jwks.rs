@@ -53,7 +53,10 @@ mod tests {
     #[test]
     fn serializes_as_rfc_8037() {
         let set = Jwks {
-            keys: vec![Jwk::ed25519("k1", "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo")],
+            keys: vec![Jwk::ed25519(
+                "k1",
+                "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+            )],
         };
         assert_eq!(
             serde_json::to_value(&set).unwrap(),

@@ -123,7 +123,11 @@ mod tests {
     fn regions_and_agent_versions() {
         assert!(check_region("eu").is_ok() && check_region("us-east-1").is_ok());
         for bad in ["", "EU", "eu west", &"x".repeat(33)] {
-            assert_eq!(check_region(bad), Err(ValidationError::RegionShape), "{bad:?}");
+            assert_eq!(
+                check_region(bad),
+                Err(ValidationError::RegionShape),
+                "{bad:?}"
+            );
         }
         assert!(check_agent_version("fdt/0.1.0").is_ok());
         assert!(check_agent_version("a\nb").is_err());

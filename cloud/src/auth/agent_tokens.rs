@@ -133,10 +133,7 @@ mod tests {
         assert_eq!(c["sub"], account.as_str());
         assert_eq!(c["aud"], RELAY_AUDIENCE);
         assert_eq!(c["max_tunnels"], 4);
-        assert_eq!(
-            c["exp"].as_u64().unwrap() - c["iat"].as_u64().unwrap(),
-            300
-        );
+        assert_eq!(c["exp"].as_u64().unwrap() - c["iat"].as_u64().unwrap(), 300);
         assert!(c.get("names").is_none(), "empty names means any: {c}");
     }
 }

@@ -34,8 +34,13 @@ pub async fn create(
         .use_authtoken(&secret_hash(authtoken.expose_secret()), now)
         .await?
     else {
-        tracing::info!(prefix = authtoken.display_prefix(), "agent session refused: unknown or revoked authtoken");
-        return Err(ApiError::Unauthorized("authtoken is not valid or has been revoked"));
+        tracing::info!(
+            prefix = authtoken.display_prefix(),
+            "agent session refused: unknown or revoked authtoken"
+        );
+        return Err(ApiError::Unauthorized(
+            "authtoken is not valid or has been revoked",
+        ));
     };
     let relays = crate::relays::ranked(st.relays(), req.region.as_deref());
     if relays.is_empty() {

@@ -109,7 +109,8 @@ impl<S: Send + Sync> FromRequestParts<S> for BearerAuthtoken {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let token = bearer_token(parts).ok_or(ApiError::Unauthorized("missing bearer authtoken"))?;
+        let token =
+            bearer_token(parts).ok_or(ApiError::Unauthorized("missing bearer authtoken"))?;
         fdt_api::parse_authtoken(token)
             .map(Self)
             .map_err(|_| ApiError::Unauthorized("authtoken is not valid or has been revoked"))

@@ -60,7 +60,10 @@ async fn authtoken_buys_a_relay_token_that_verifies_with_the_jwks(db: &TestDb) {
     // Both JWKS routes publish the key the token names.
     let jwks = app.get("/v1/jwks", None).await;
     assert_eq!(jwks.status, StatusCode::OK);
-    assert_eq!(app.get("/.well-known/jwks.json", None).await.json, jwks.json);
+    assert_eq!(
+        app.get("/.well-known/jwks.json", None).await.json,
+        jwks.json
+    );
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.alg, Algorithm::EdDSA);
     let kid = header.kid.unwrap();
@@ -90,12 +93,18 @@ async fn authtoken_buys_a_relay_token_that_verifies_with_the_jwks(db: &TestDb) {
 async fn revoked_unknown_and_malformed_authtokens_get_401(db: &TestDb) {
     let app = app_with_relays(db);
     let (t, secret, id) = authtoken(&app, "revoke@example.com").await;
-    let ok = app.post("/v1/agent/sessions", json!({}), Some(&secret)).await;
+    let ok = app
+        .post("/v1/agent/sessions", json!({}), Some(&secret))
+        .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.json);
 
-    let gone = app.delete(&format!("/v1/authtokens/{id}"), Some(&t.access)).await;
+    let gone = app
+        .delete(&format!("/v1/authtokens/{id}"), Some(&t.access))
+        .await;
     assert_eq!(gone.status, StatusCode::NO_CONTENT);
-    let refused = app.post("/v1/agent/sessions", json!({}), Some(&secret)).await;
+    let refused = app
+        .post("/v1/agent/sessions", json!({}), Some(&secret))
+        .await;
     refused.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
     assert_eq!(refused.headers[header::WWW_AUTHENTICATE], "Bearer");
 
@@ -130,10 +139,16 @@ async fn relays_are_ranked_by_the_requested_region(db: &TestDb) {
         .await;
     assert_eq!(ids(&eu.json), ["eu-1", "us-1"]);
     assert_eq!(eu.json["relays"][0]["server_name"], "localhost");
-    let any = app.post("/v1/agent/sessions", json!({}), Some(&secret)).await;
+    let any = app
+        .post("/v1/agent/sessions", json!({}), Some(&secret))
+        .await;
     assert_eq!(ids(&any.json), ["us-1", "eu-1"]);
     let bad = app
-        .post("/v1/agent/sessions", json!({"region": "EU WEST"}), Some(&secret))
+        .post(
+            "/v1/agent/sessions",
+            json!({"region": "EU WEST"}),
+            Some(&secret),
+        )
         .await;
     bad.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     let unknown_field = app
@@ -145,6 +160,8 @@ async fn relays_are_ranked_by_the_requested_region(db: &TestDb) {
 async fn no_relay_configured_is_503(db: &TestDb) {
     let app = TestApp::new(db);
     let (_, secret, _) = authtoken(&app, "lonely@example.com").await;
-    let r = app.post("/v1/agent/sessions", json!({}), Some(&secret)).await;
+    let r = app
+        .post("/v1/agent/sessions", json!({}), Some(&secret))
+        .await;
     r.assert_error(StatusCode::SERVICE_UNAVAILABLE, "no_relay_available");
 }

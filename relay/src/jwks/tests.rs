@@ -117,7 +117,10 @@ async fn rotation_is_picked_up_on_refresh_and_on_an_unknown_kid() {
         Err(AuthError::UnknownKey(_))
     ));
     assert!(v.verify_fresh(&token(&new, "new")).await.is_ok());
-    assert!(v.verify(&token(&old, "old")).is_ok(), "old key still published");
+    assert!(
+        v.verify(&token(&old, "old")).is_ok(),
+        "old key still published"
+    );
 
     // The old key is retired: a scheduled refresh drops it.
     source.publish(&[("new", &new)]);
@@ -174,8 +177,22 @@ async fn pem_keys_and_jwks_work_together() {
     let v = TokenVerifier::from_public_pems(&[pem_signer.public_pem().to_string()])
         .unwrap()
         .with_jwks(keys);
-    assert!(v.verify(&pem_signer.mint("self-hosted", 60, vec![])).is_ok());
+    assert!(
+        v.verify(&pem_signer.mint("self-hosted", 60, vec![]))
+            .is_ok()
+    );
     assert!(v.verify(&token(&cloud, "c")).is_ok());
     // A kid the JWKS lacks still verifies with a PEM key that signed it.
     assert!(v.verify(&token(&pem_signer, "elsewhere")).is_ok());
+}
+
+#[tokio::test]
+async fn http_source_needs_no_global_crypto_provider_and_reports_failures() {
+    // Nothing in this test binary installs a process-wide rustls provider.
+    assert!(matches!(
+        HttpJwksSource::new("ftp://cloud.example/jwks"),
+        Err(JwksError::BadUrl(_))
+    ));
+    let source = HttpJwksSource::new("http://127.0.0.1:9/v1/jwks").unwrap();
+    assert!(matches!(source.fetch().await, Err(JwksError::Fetch(_))));
 }

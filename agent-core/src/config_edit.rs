@@ -1,0 +1,199 @@
+//! `fdt config add-authtoken`: writes the authtoken into `fdt.toml`, keeping everything else in
+//! the file — other keys, tables, comments and layout — as it was.
+//!
+//! The edit is textual: a top-level `authtoken = …` line is replaced, or one is added at the
+//! top. The result is parsed as a [`ConfigFile`] before anything is written, so a file this
+//! cannot edit safely is reported rather than damaged. The file holds a secret: it is written
+//! with mode 0600 (through a temporary file and a rename) and a missing directory is created
+//! with mode 0700.
+
+use crate::config::ConfigFile;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Why the authtoken could not be saved.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigEditError {
+    /// The token is empty or has whitespace or control characters.
+    #[error("the authtoken must be one word without spaces")]
+    BadToken,
+    /// Reading, creating or writing the file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The existing file is not a valid `fdt.toml`, or would not be after the edit.
+    #[error("{path} is not a valid fdt.toml ({message}); fix it or add the authtoken by hand")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+}
+
+/// Sets `authtoken` in the config file at `path`, creating the file and its directory if
+/// needed.
+pub fn set_authtoken(path: &Path, token: &str) -> Result<(), ConfigEditError> {
+    let token = token.trim();
+    if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ConfigEditError::BadToken);
+    }
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| ConfigEditError::Io { path, source }
+    };
+    let old = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(io(path)(e)),
+    };
+    let invalid = |e: toml::de::Error| ConfigEditError::Invalid {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
+    toml::from_str::<ConfigFile>(&old).map_err(invalid)?;
+    let new = with_authtoken(&old, token);
+    let parsed = toml::from_str::<ConfigFile>(&new).map_err(invalid)?;
+    if parsed.authtoken.map(|s| s.0).as_deref() != Some(token) {
+        return Err(ConfigEditError::Invalid {
+            path: path.to_owned(),
+            message: "the authtoken line could not be placed".into(),
+        });
+    }
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Some(dir) = dir {
+        create_private_dir(dir).map_err(io(dir))?;
+    }
+    write_private(path, &new).map_err(io(path))
+}
+
+/// `text` with its top-level `authtoken` line set to `token` (added first when absent).
+fn with_authtoken(text: &str, token: &str) -> String {
+    // Serialising through toml quotes and escapes the value correctly.
+    let line = format!("authtoken = {}", toml::Value::String(token.to_owned()));
+    let mut out = Vec::new();
+    let mut replaced = false;
+    let mut top_level = true;
+    for l in text.lines() {
+        let trimmed = l.trim_start();
+        if trimmed.starts_with('[') {
+            top_level = false;
+        }
+        let is_authtoken = trimmed
+            .strip_prefix("authtoken")
+            .is_some_and(|rest| rest.trim_start().starts_with('='));
+        if top_level && is_authtoken && !replaced {
+            out.push(line.clone());
+            replaced = true;
+        } else {
+            out.push(l.to_owned());
+        }
+    }
+    if !replaced {
+        out.insert(0, line);
+    }
+    let mut s = out.join("\n");
+    s.push('\n');
+    s
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Writes `contents` to `path` with mode 0600 via a temporary file in the same directory, so
+/// a crash leaves either the old file or the new one.
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "fdt.toml".into());
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let result = (|| {
+        let mut f = opts.open(&tmp)?;
+        f.write_all(contents.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn creates_the_file_and_directory_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/fdt/fdt.toml");
+        set_authtoken(&path, " fdt_abc ").unwrap();
+        let cfg = ConfigFile::load(&path).unwrap();
+        assert_eq!(cfg.authtoken.unwrap().0, "fdt_abc");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&path), 0o600);
+            assert_eq!(mode(path.parent().unwrap()), 0o700);
+        }
+    }
+
+    #[test]
+    fn replaces_the_token_and_keeps_everything_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fdt.toml");
+        let before = "# my agent\napi_url = \"https://api.example\"\nauthtoken = \"old\"\n\n\
+                      [tunnels.web]\nproto = \"http\" # local app\naddr = \"8000\"\n";
+        std::fs::write(&path, before).unwrap();
+        set_authtoken(&path, "fdt_new").unwrap();
+        let after = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(after, before.replace("\"old\"", "\"fdt_new\""));
+        let cfg = ConfigFile::load(&path).unwrap();
+        assert_eq!(cfg.api_url.as_deref(), Some("https://api.example"));
+        assert_eq!(cfg.tunnels["web"].addr, "8000");
+    }
+
+    #[test]
+    fn adds_the_token_above_tables_and_refuses_broken_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fdt.toml");
+        std::fs::write(&path, "[tunnels.a]\nproto = \"tcp\"\naddr = \"22\"\n").unwrap();
+        set_authtoken(&path, "fdt_x").unwrap();
+        let cfg = ConfigFile::load(&path).unwrap();
+        assert_eq!(cfg.authtoken.unwrap().0, "fdt_x");
+        assert_eq!(cfg.tunnels.len(), 1);
+
+        std::fs::write(&path, "authtoken = \n").unwrap();
+        assert!(matches!(
+            set_authtoken(&path, "fdt_y"),
+            Err(ConfigEditError::Invalid { .. })
+        ));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "authtoken = \n");
+        assert!(matches!(
+            set_authtoken(&path, "two words"),
+            Err(ConfigEditError::BadToken)
+        ));
+    }
+}

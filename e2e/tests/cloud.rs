@@ -1,0 +1,367 @@
+//! The control-plane path end to end, on SQLite and (when `FDT_TEST_PG_URL` is set)
+//! PostgreSQL: register → authtoken → an in-process relay that trusts the cloud's JWKS → an
+//! agent with an API URL exchanges its authtoken and binds → a request through the tunnel →
+//! the authtoken is revoked → new exchanges are refused. Tokens signed by keys the JWKS does
+//! not publish are refused by the relay.
+//!
+//! Revoking an authtoken does not yet close the sessions already open with it (the cloud
+//! cannot tell relays yet); only new exchanges are refused.
+
+#![allow(clippy::unwrap_used)]
+
+use fdt_agent_core::config::TunnelConfig;
+use fdt_agent_core::{CloudLogin, Connect, RelayTarget};
+use fdt_api::{
+    AccountId, AgentSessionRequest, CreateAuthtokenRequest, ErrorCode, FdtClient, LoginRequest,
+    Password, RegisterRequest,
+};
+use fdt_cloud::auth::agent_keys::AgentKeyring;
+use fdt_cloud::auth::agent_tokens::AgentTokens;
+use fdt_cloud::auth::jwt::SigningKey;
+use fdt_cloud::clock::SystemClock;
+use fdt_cloud::config::{Argon2Config, Config, DatabaseTarget, RelayEntry};
+use fdt_cloud::secret::Secret;
+use fdt_cloud::{AppState, Store};
+use fdt_e2e::stack::BASE_DOMAIN;
+use fdt_e2e::{HttpOrigin, Stack, StackOptions};
+use fdt_proto::Proto;
+use fdt_relay::auth::TokenSigner;
+use fdt_relay::registry::HostLookup;
+use sqlx::Connection as _;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+const PG_URL_ENV: &str = "FDT_TEST_PG_URL";
+const PASSWORD: &str = "correct horse battery";
+
+/// A fresh database: a SQLite file, or a new database on the PostgreSQL server.
+struct Db {
+    store: Store,
+    /// PostgreSQL: the admin URL and the database's name, to drop it at the end.
+    pg: Option<(String, String)>,
+    _dir: tempfile::TempDir,
+}
+
+impl Db {
+    async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&DatabaseTarget::SqliteFile(dir.path().join("cloud.db")))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        Self {
+            store,
+            pg: None,
+            _dir: dir,
+        }
+    }
+
+    async fn postgres() -> Option<Self> {
+        let admin = std::env::var(PG_URL_ENV).ok().filter(|u| !u.is_empty())?;
+        let name = format!("fdt_e2e_{:016x}", rand::random::<u64>());
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+        // The name is ours (letters, digits, underscore), so formatting it in is safe.
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        let url = with_database(&admin, &name);
+        let store = Store::connect(&DatabaseTarget::Url(Secret::new(url)))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        Some(Self {
+            store,
+            pg: Some((admin, name)),
+            _dir: tempfile::tempdir().unwrap(),
+        })
+    }
+
+    async fn finish(self) {
+        self.store.close().await;
+        if let Some((admin, name)) = self.pg {
+            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+            conn.close().await.unwrap();
+        }
+    }
+}
+
+/// `url` with its database (path) replaced by `name`, query string kept.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{host}/{name}?{q}"),
+        None => format!("{host}/{name}"),
+    }
+}
+
+/// The control plane serving in this process.
+struct Cloud {
+    url: String,
+    state: AppState,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Cloud {
+    /// Serves on `listener` over `store`, sending agents to `relays`.
+    fn start(listener: tokio::net::TcpListener, store: Store, relays: Vec<RelayEntry>) -> Self {
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config {
+            data_dir: dir.path().to_owned(),
+            relays,
+            ..Config::default()
+        };
+        config.auth.argon2 = Argon2Config {
+            memory_kib: 8,
+            iterations: 1,
+            parallelism: 1,
+        };
+        config.validate().unwrap();
+        let state = AppState::new(
+            &config,
+            store,
+            Arc::new(SigningKey::generate().unwrap()),
+            AgentKeyring::generate().unwrap(),
+            Arc::new(SystemClock),
+        )
+        .unwrap();
+        let shutdown = CancellationToken::new();
+        tokio::spawn(fdt_cloud::server::run(
+            listener,
+            state.clone(),
+            shutdown.clone(),
+        ));
+        Self {
+            url,
+            state,
+            shutdown,
+            _dir: dir,
+        }
+    }
+}
+
+fn relay_entry(id: &str, stack: &Stack, server_name: &str) -> RelayEntry {
+    RelayEntry {
+        id: id.into(),
+        region: "local".into(),
+        addr: stack.agent_addr.to_string(),
+        server_name: server_name.into(),
+    }
+}
+
+fn http_tunnel(origin: &HttpOrigin, sub: &str) -> TunnelConfig {
+    let mut t = TunnelConfig::new(Proto::Http, origin.addr.to_string());
+    t.subdomain = Some(sub.into());
+    t
+}
+
+async fn authtoken_exchange_binds_and_revocation_refuses_new_exchanges(db: &Db) {
+    fdt_e2e::install_crypto();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_url = format!("http://{}", listener.local_addr().unwrap());
+    let stack = Stack::start(StackOptions {
+        jwks_url: Some(format!("{api_url}/v1/jwks")),
+        ..StackOptions::default()
+    })
+    .await
+    .unwrap();
+    // The first relay listed presents a certificate for another name: the agent must fall
+    // back to the next one.
+    let relays = vec![
+        relay_entry("wrong-name", &stack, "not-this-relay.example"),
+        relay_entry("local-1", &stack, BASE_DOMAIN),
+    ];
+    let cloud = Cloud::start(listener, db.store.clone(), relays);
+
+    let client = FdtClient::new(&cloud.url).unwrap();
+    let email = "agent-owner@example.com";
+    client
+        .register(&RegisterRequest {
+            email: email.into(),
+            password: Password::new(PASSWORD),
+        })
+        .await
+        .unwrap();
+    let tokens = client
+        .login(&LoginRequest {
+            email: email.into(),
+            password: Password::new(PASSWORD),
+        })
+        .await
+        .unwrap();
+    let client = client.with_access_token(tokens.access_token);
+    let created = client
+        .create_authtoken(&CreateAuthtokenRequest::default())
+        .await
+        .unwrap();
+
+    let origin = HttpOrigin::start().await.unwrap();
+    let login = CloudLogin {
+        api_url: cloud.url.clone(),
+        authtoken: created.token.expose_secret().to_owned(),
+        region: None,
+        relay_ca: Some(stack.ca_path()),
+    };
+    let mut agent = stack
+        .spawn_agent_via(
+            Connect::Cloud(login.clone()),
+            vec![("web", http_tunnel(&origin, "cloudy"))],
+        )
+        .unwrap();
+    agent.wait_bound().await.unwrap();
+    assert_eq!(agent.status().relay, stack.agent_addr.to_string());
+    let r = stack
+        .curl(&stack.http_url("cloudy", "/echo"))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    // The relay knows the agent by its cloud account.
+    let me = client.me().await.unwrap();
+    let registry = &stack.relay().unwrap().shared().registry;
+    match registry.lookup_host(&stack.host("cloudy")) {
+        HostLookup::Online(t) => assert_eq!(t.account, me.id.as_str()),
+        other => panic!("cloudy is not online: {other:?}"),
+    }
+
+    // Revoked: the next exchange is refused with 401, and a new agent stops with the reason.
+    client.revoke_authtoken(&created.info.id).await.unwrap();
+    let err = client
+        .agent_session(&created.token, &AgentSessionRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(401), "{err}");
+    assert_eq!(err.code(), Some(&ErrorCode::Unauthorized));
+    let mut late = stack
+        .spawn_agent_via(
+            Connect::Cloud(login),
+            vec![("web", http_tunnel(&origin, "late"))],
+        )
+        .unwrap();
+    let why = late.wait_bound().await.unwrap_err().to_string();
+    assert!(why.contains("refused the authtoken"), "{why}");
+
+    agent.stop().await.unwrap();
+    cloud.shutdown.cancel();
+    stack.shutdown().await.unwrap();
+}
+
+async fn tokens_signed_by_unpublished_keys_are_refused_by_the_relay(db: &Db) {
+    fdt_e2e::install_crypto();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_url = format!("http://{}", listener.local_addr().unwrap());
+    let stack = Stack::start(StackOptions {
+        jwks_url: Some(format!("{api_url}/v1/jwks")),
+        ..StackOptions::default()
+    })
+    .await
+    .unwrap();
+    let cloud = Cloud::start(
+        listener,
+        db.store.clone(),
+        vec![relay_entry("local-1", &stack, BASE_DOMAIN)],
+    );
+    let origin = HttpOrigin::start().await.unwrap();
+    let account: AccountId = "acc_0123456789abcdefghijkl".parse().unwrap();
+    let now = time::OffsetDateTime::now_utc();
+
+    // A genuine cloud token verifies: the relay has the published key.
+    let genuine = cloud.state.agent_tokens().issue(&account, now).unwrap();
+    // Well-formed tokens from a keyring the cloud does not publish, and one naming the
+    // cloud's real key ID but signed by another key.
+    let foreign = AgentTokens::new(
+        AgentKeyring::generate().unwrap(),
+        "fdt-cloud",
+        &Default::default(),
+    )
+    .issue(&account, now)
+    .unwrap();
+    let real_kid = cloud
+        .state
+        .agent_tokens()
+        .keyring()
+        .signing_key()
+        .kid()
+        .to_owned();
+    let impostor = TokenSigner::generate()
+        .unwrap()
+        .sign_with_kid(&TokenSigner::claims(account.as_str(), 300), &real_kid);
+
+    let direct = |token: String| Connect::Relay {
+        relay: RelayTarget {
+            addr: stack.agent_addr.to_string(),
+            server_name: Some(BASE_DOMAIN.into()),
+            ca_file: Some(stack.ca_path()),
+        },
+        token,
+    };
+    let mut ok = stack
+        .spawn_agent_via(
+            direct(genuine.expose_secret().to_owned()),
+            vec![("web", http_tunnel(&origin, "genuine"))],
+        )
+        .unwrap();
+    ok.wait_bound().await.unwrap();
+    for (token, expected) in [
+        (foreign.expose_secret().to_owned(), "unknown key"),
+        (impostor, "signature not valid"),
+    ] {
+        let mut agent = stack
+            .spawn_agent_via(direct(token), vec![("web", http_tunnel(&origin, "forged"))])
+            .unwrap();
+        let why = agent.wait_bound().await.unwrap_err().to_string();
+        assert!(why.contains(expected), "{why}");
+    }
+    ok.stop().await.unwrap();
+    cloud.shutdown.cancel();
+    stack.shutdown().await.unwrap();
+}
+
+macro_rules! on_both_databases {
+    ($($story:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $story() {
+                    let db = super::Db::sqlite().await;
+                    super::$story(&db).await;
+                    db.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $story() {
+                    let Some(db) = super::Db::postgres().await else {
+                        eprintln!("{} is not set: PostgreSQL story skipped", super::PG_URL_ENV);
+                        return;
+                    };
+                    super::$story(&db).await;
+                    db.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_databases!(
+    authtoken_exchange_binds_and_revocation_refuses_new_exchanges,
+    tokens_signed_by_unpublished_keys_are_refused_by_the_relay,
+);
