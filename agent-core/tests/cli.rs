@@ -1,0 +1,278 @@
+//! The `fdt` binary as a user runs it: flags, plain output, the local API, retrying the first
+//! connection, and a clear exit when the relay refuses the token. The relay runs in process.
+
+#![allow(clippy::unwrap_used)]
+
+use fdt_relay::auth::{TokenSigner, TokenVerifier};
+use fdt_relay::certs::CertStore;
+use fdt_relay::config::RelayConfig;
+use fdt_relay::dev_certs::OnDemandResolver;
+use fdt_relay::devca::DevCa;
+use fdt_relay::{Listeners, Relay};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, Command};
+
+struct TestRelay {
+    relay: Relay,
+    token: String,
+    ca: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+async fn start_relay(agent_socket: std::net::UdpSocket) -> TestRelay {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let signer = TokenSigner::load_or_create(dir.path()).unwrap();
+    let verifier = TokenVerifier::from_public_pems(&[signer.public_pem().to_string()]).unwrap();
+    let ca = DevCa::load_or_create(&dir.path().join("ca")).unwrap();
+    let ca_path = ca.ca_path();
+    let resolver = Arc::new(OnDemandResolver::new(CertStore::new(), ca, "localhost"));
+    let cfg = RelayConfig {
+        data_dir: dir.path().to_path_buf(),
+        ..RelayConfig::default()
+    };
+    let listeners = Listeners {
+        agent: agent_socket,
+        http: Some(TcpListener::bind("127.0.0.1:0").await.unwrap()),
+        https: None,
+    };
+    let relay = Relay::start(cfg, listeners, verifier, resolver)
+        .await
+        .unwrap();
+    TestRelay {
+        relay,
+        token: signer.mint("cli-test", 600, vec![]),
+        ca: ca_path,
+        _dir: dir,
+    }
+}
+
+/// A local service answering every request with `hello`.
+async fn hello_origin() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut seen = Vec::new();
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    while let Some(i) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        seen.drain(..i + 4);
+                        let r = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+                        if s.write_all(r).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn fdt(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_fdt"))
+        .args(args)
+        .env_remove("FDT_AUTHTOKEN")
+        .env("HOME", std::env::temp_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+/// Reads lines from `r` until one contains `needle` (bounded), returning it.
+async fn line_with<R: tokio::io::AsyncRead + Unpin>(
+    r: &mut tokio::io::Lines<BufReader<R>>,
+    needle: &str,
+) -> String {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(line) = r.next_line().await.unwrap() {
+            if line.contains(needle) {
+                return line;
+            }
+        }
+        panic!("stream ended before a line with {needle:?}");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no line with {needle:?} in time"))
+}
+
+async fn http_get(addr: SocketAddr, host: &str, path: &str, auth: Option<&str>) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let auth = auth.map_or(String::new(), |a| format!("Authorization: Basic {a}\r\n"));
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    out
+}
+
+fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fdt_http_binds_enforces_flags_and_reports_on_the_local_api() {
+    let relay = start_relay(std::net::UdpSocket::bind("127.0.0.1:0").unwrap()).await;
+    let origin = hello_origin().await;
+    let api_port = free_tcp_port().to_string();
+    let relay_addr = relay.relay.agent_addr.to_string();
+    let mut child = fdt(&[
+        "http",
+        &origin.port().to_string(),
+        "--subdomain",
+        "cli",
+        "--basic-auth",
+        "user:pass12345",
+        "--relay",
+        &relay_addr,
+        "--relay-ca",
+        relay.ca.to_str().unwrap(),
+        "--authtoken",
+        &relay.token,
+        "--api-addr",
+        &format!("127.0.0.1:{api_port}"),
+    ]);
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    // Not a terminal: one plain line per tunnel change.
+    let line = line_with(&mut out, "online:").await;
+    let http = relay.relay.http_addr.unwrap();
+    let url = format!("http://cli.localhost:{}", http.port());
+    assert_eq!(
+        line,
+        format!(
+            "tunnel http online: {url} -> http://localhost:{}",
+            origin.port()
+        )
+    );
+
+    let denied = http_get(http, "cli.localhost", "/", None).await;
+    assert!(denied.starts_with("HTTP/1.1 401"), "{denied}");
+    // base64("user:pass12345")
+    let ok = http_get(http, "cli.localhost", "/", Some("dXNlcjpwYXNzMTIzNDU=")).await;
+    assert!(
+        ok.starts_with("HTTP/1.1 200") && ok.ends_with("hello"),
+        "{ok}"
+    );
+
+    let api: SocketAddr = format!("127.0.0.1:{api_port}").parse().unwrap();
+    let tunnels = http_get(api, "127.0.0.1", "/api/tunnels", None).await;
+    let body = tunnels.split("\r\n\r\n").nth(1).unwrap();
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(v["tunnels"][0]["public_url"], url.as_str(), "{v}");
+    assert_eq!(v["tunnels"][0]["name"], "http");
+    assert_eq!(v["tunnels"][0]["proto"], "http");
+    assert_eq!(
+        v["tunnels"][0]["config"]["addr"],
+        format!("http://localhost:{}", origin.port())
+    );
+    let status = http_get(api, "localhost", "/api/status", None).await;
+    assert!(status.contains("\"state\":\"online\""), "{status}");
+    // A page elsewhere in the user's browser must not read the API (DNS rebinding).
+    let foreign = http_get(api, "evil.example", "/api/tunnels", None).await;
+    assert!(foreign.starts_with("HTTP/1.1 403"), "{foreign}");
+
+    child.start_kill().unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fdt_keeps_retrying_until_the_relay_appears() {
+    // Reserve a UDP port, then free it so nothing answers there yet.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let origin = hello_origin().await;
+    // The token must be valid for the relay that will appear: sign it with a key we give the
+    // relay later. Start the relay only after the agent has failed at least once.
+    let relay_addr = format!("127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let ca = DevCa::load_or_create(&dir.path().join("ca")).unwrap();
+    let signer = TokenSigner::load_or_create(dir.path()).unwrap();
+    let token = signer.mint("early", 600, vec![]);
+    let mut child = fdt(&[
+        "http",
+        &origin.to_string(),
+        "--subdomain",
+        "early",
+        "--relay",
+        &relay_addr,
+        "--relay-ca",
+        ca.ca_path().to_str().unwrap(),
+        "--authtoken",
+        &token,
+        "--api-addr",
+        "off",
+    ]);
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    line_with(&mut err, "cannot reach relay").await;
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let verifier = TokenVerifier::from_public_pems(&[signer.public_pem().to_string()]).unwrap();
+    let resolver = Arc::new(OnDemandResolver::new(CertStore::new(), ca, "localhost"));
+    let listeners = Listeners {
+        agent: std::net::UdpSocket::bind(&relay_addr).unwrap(),
+        http: Some(TcpListener::bind("127.0.0.1:0").await.unwrap()),
+        https: None,
+    };
+    let cfg = RelayConfig {
+        data_dir: dir.path().to_path_buf(),
+        ..RelayConfig::default()
+    };
+    let relay = Relay::start(cfg, listeners, verifier, resolver)
+        .await
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    line_with(&mut out, "online:").await;
+    let ok = http_get(relay.http_addr.unwrap(), "early.localhost", "/", None).await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    child.start_kill().unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fdt_exits_with_the_reason_when_the_relay_refuses_the_token() {
+    let relay = start_relay(std::net::UdpSocket::bind("127.0.0.1:0").unwrap()).await;
+    let relay_addr = relay.relay.agent_addr.to_string();
+    let child = fdt(&[
+        "http",
+        "9",
+        "--relay",
+        &relay_addr,
+        "--relay-ca",
+        relay.ca.to_str().unwrap(),
+        "--authtoken",
+        "not-a-token",
+        "--api-addr",
+        "off",
+    ]);
+    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("auth_failed"), "{stderr}");
+}
