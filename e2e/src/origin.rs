@@ -106,13 +106,54 @@ impl HttpOrigin {
     }
 }
 
+impl HttpOrigin {
+    /// Like [`HttpOrigin::start`] but over TLS, with a certificate for `names` issued by `ca`
+    /// (an `https://` upstream that public roots do not trust).
+    pub async fn start_tls(ca: &fdt_relay::devca::DevCa, names: &[String]) -> anyhow::Result<Self> {
+        crate::install_crypto();
+        let (chain, key) = ca.issue(names)?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)?;
+        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let stats = Arc::new(OriginStats::default());
+        let stop = CancellationToken::new();
+        let (s, st) = (stats.clone(), stop.clone());
+        tokio::spawn(async move {
+            loop {
+                let sock = tokio::select! {
+                    r = listener.accept() => match r { Ok((s, _)) => s, Err(_) => continue },
+                    _ = st.cancelled() => return,
+                };
+                let (acceptor, stats) = (acceptor.clone(), s.clone());
+                tokio::spawn(async move {
+                    let accept = acceptor.accept(sock);
+                    if let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), accept).await
+                    {
+                        serve_http(tls, stats).await;
+                    }
+                });
+            }
+        });
+        Ok(Self { addr, stats, stop })
+    }
+}
+
 impl Drop for HttpOrigin {
     fn drop(&mut self) {
         self.stop.cancel();
     }
 }
 
-async fn serve_http(sock: TcpStream, stats: Arc<OriginStats>) {
+async fn serve_http<S>(sock: S, stats: Arc<OriginStats>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let svc = service_fn(move |req| {
         let stats = stats.clone();
         async move { Ok::<_, Infallible>(route(req, stats).await) }

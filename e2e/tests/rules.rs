@@ -56,3 +56,49 @@ async fn request_and_response_header_rules_and_host_rewrite() {
     assert!(echo["headers"].get("x-added").is_none());
     assert!(r.header("x-served-by").is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_upstream_is_verified_unless_told_otherwise() {
+    let stack = Stack::start(StackOptions::default()).await.unwrap();
+    // The origin's certificate comes from the stack's dev CA, which public roots do not trust.
+    let origin = HttpOrigin::start_tls(stack.dev_ca(), &["127.0.0.1".to_string()])
+        .await
+        .unwrap();
+    let url = format!("https://127.0.0.1:{}", origin.addr.port());
+    let mut strict = TunnelConfig::new(Proto::Http, url.clone());
+    strict.subdomain = Some("strict".into());
+    let mut insecure = TunnelConfig::new(Proto::Http, url);
+    insecure.subdomain = Some("lax".into());
+    insecure.upstream_insecure = true;
+    let _agent = stack
+        .agent(vec![("strict", strict), ("lax", insecure)])
+        .await
+        .unwrap();
+
+    let ok = stack
+        .curl(&stack.http_url("lax", "/echo"))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    assert_eq!(ok.json().unwrap()["path"], "/echo");
+
+    let refused = stack
+        .curl(&stack.http_url("strict", "/echo"))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(refused.status, 502, "{}", refused.text());
+    assert_eq!(
+        refused.error_code().as_deref(),
+        Some("upstream_unreachable")
+    );
+    assert_eq!(
+        origin
+            .stats
+            .requests
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "only the insecure tunnel's request reached the origin"
+    );
+}

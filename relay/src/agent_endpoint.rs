@@ -124,6 +124,13 @@ async fn run_session(shared: Arc<Shared>, conn: quinn::Connection) -> anyhow::Re
                     }
                 }
                 Ok(None) => break Ok(()),
+                // An agent that stops cleanly closes its connection with code 0: not an error.
+                Err(quinn::ReadError::ConnectionLost(quinn::ConnectionError::ApplicationClosed(c)))
+                    if c.error_code == quinn::VarInt::from_u32(CLOSE_NORMAL) =>
+                {
+                    tracing::info!(session = %session_id, "agent disconnected");
+                    break Ok(());
+                }
                 Err(e) => break Err(e.into()),
             },
             _ = tokio::time::sleep_until(deadline.into()) => session.handle_timeout(Instant::now()),
