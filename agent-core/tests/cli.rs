@@ -276,3 +276,60 @@ async fn fdt_exits_with_the_reason_when_the_relay_refuses_the_token() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("auth_failed"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fdt_start_runs_the_named_tunnels_of_a_config_file_with_json_logs() {
+    let relay = start_relay(std::net::UdpSocket::bind("127.0.0.1:0").unwrap()).await;
+    let origin = hello_origin().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("fdt.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "authtoken = \"{token}\"\nrelay = \"{relay}\"\nrelay_ca = \"{ca}\"\n\n\
+             [tunnels.web]\nproto = \"http\"\naddr = \"{origin}\"\nsubdomain = \"fromfile\"\n\n\
+             [tunnels.other]\nproto = \"http\"\naddr = \"{origin}\"\nsubdomain = \"notstarted\"\n",
+            token = relay.token,
+            relay = relay.relay.agent_addr,
+            ca = relay.ca.display(),
+        ),
+    )
+    .unwrap();
+    let mut child = fdt(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "--api-addr",
+        "off",
+        "--log-format",
+        "json",
+        "start",
+        "web",
+    ]);
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    line_with(&mut out, "tunnel web online:").await;
+    // Every log line on stderr is a JSON object, and one of them announces the tunnel.
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    let online = line_with(&mut err, "tunnel online").await;
+    let v: serde_json::Value = serde_json::from_str(&online).unwrap();
+    assert_eq!(v["fields"]["name"], "web", "{v}");
+
+    let http = relay.relay.http_addr.unwrap();
+    let ok = http_get(http, "fromfile.localhost", "/", None).await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    let other = http_get(http, "notstarted.localhost", "/", None).await;
+    assert!(other.starts_with("HTTP/1.1 404"), "{other}");
+
+    // An unknown tunnel name is a clear error, before anything connects.
+    let bad = fdt(&["--config", cfg.to_str().unwrap(), "start", "nope"])
+        .wait_with_output()
+        .await
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("no tunnel named \"nope\""),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    child.start_kill().unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+}
