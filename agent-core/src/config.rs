@@ -105,6 +105,16 @@ pub enum ConfigError {
     },
 }
 
+/// Where `fdt` looks for its config file: `$XDG_CONFIG_HOME/fdt/fdt.toml`, else
+/// `$HOME/.config/fdt/fdt.toml`; `None` when neither variable is set.
+pub fn default_config_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("fdt").join("fdt.toml"))
+}
+
 impl ConfigFile {
     /// Reads `fdt.toml`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {

@@ -1,7 +1,8 @@
-//! `fdt config add-authtoken`: writes the authtoken into `fdt.toml`, keeping everything else in
-//! the file — other keys, tables, comments and layout — as it was.
+//! `fdt config add-authtoken` (and `fdt-cloud dev`): writes top-level settings such as the
+//! authtoken into `fdt.toml`, keeping everything else in the file — other keys, tables,
+//! comments and layout — as it was.
 //!
-//! The edit is textual: a top-level `authtoken = …` line is replaced, or one is added at the
+//! The edit is textual: each top-level `key = …` line set is replaced, or one is added at the
 //! top. The result is parsed as a [`ConfigFile`] before anything is written, so a file this
 //! cannot edit safely is reported rather than damaged. The file holds a secret: it is written
 //! with mode 0600 (through a temporary file and a rename) and a missing directory is created
@@ -42,6 +43,12 @@ pub fn set_authtoken(path: &Path, token: &str) -> Result<(), ConfigEditError> {
     if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(ConfigEditError::BadToken);
     }
+    set_values(path, &[("authtoken", token)])
+}
+
+/// Sets top-level string settings (`authtoken`, `api_url`, `relay_ca`, …) in the config file
+/// at `path`, creating the file and its directory if needed. Keys not in `values` are kept.
+pub fn set_values(path: &Path, values: &[(&str, &str)]) -> Result<(), ConfigEditError> {
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| ConfigEditError::Io { path, source }
@@ -56,13 +63,16 @@ pub fn set_authtoken(path: &Path, token: &str) -> Result<(), ConfigEditError> {
         message: e.to_string(),
     };
     toml::from_str::<ConfigFile>(&old).map_err(invalid)?;
-    let new = with_authtoken(&old, token);
-    let parsed = toml::from_str::<ConfigFile>(&new).map_err(invalid)?;
-    if parsed.authtoken.map(|s| s.0).as_deref() != Some(token) {
-        return Err(ConfigEditError::Invalid {
-            path: path.to_owned(),
-            message: "the authtoken line could not be placed".into(),
-        });
+    let new = with_values(&old, values);
+    toml::from_str::<ConfigFile>(&new).map_err(invalid)?;
+    let table = toml::from_str::<toml::Table>(&new).map_err(invalid)?;
+    for (key, value) in values {
+        if table.get(*key).and_then(toml::Value::as_str) != Some(*value) {
+            return Err(ConfigEditError::Invalid {
+                path: path.to_owned(),
+                message: format!("the {key} line could not be placed"),
+            });
+        }
     }
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
     if let Some(dir) = dir {
@@ -71,32 +81,37 @@ pub fn set_authtoken(path: &Path, token: &str) -> Result<(), ConfigEditError> {
     write_private(path, &new).map_err(io(path))
 }
 
-/// `text` with its top-level `authtoken` line set to `token` (added first when absent).
-fn with_authtoken(text: &str, token: &str) -> String {
+/// `text` with its top-level lines for `values` set (added first, in order, when absent).
+fn with_values(text: &str, values: &[(&str, &str)]) -> String {
     // Serialising through toml quotes and escapes the value correctly.
-    let line = format!("authtoken = {}", toml::Value::String(token.to_owned()));
+    let line = |key: &str, value: &str| format!("{key} = {}", toml::Value::String(value.into()));
     let mut out = Vec::new();
-    let mut replaced = false;
+    let mut replaced = vec![false; values.len()];
     let mut top_level = true;
     for l in text.lines() {
         let trimmed = l.trim_start();
         if trimmed.starts_with('[') {
             top_level = false;
         }
-        let is_authtoken = trimmed
-            .strip_prefix("authtoken")
-            .is_some_and(|rest| rest.trim_start().starts_with('='));
-        if top_level && is_authtoken && !replaced {
-            out.push(line.clone());
-            replaced = true;
-        } else {
-            out.push(l.to_owned());
+        let setting = values.iter().position(|(key, _)| {
+            trimmed
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        });
+        match setting {
+            Some(i) if top_level && !replaced[i] => {
+                out.push(line(values[i].0, values[i].1));
+                replaced[i] = true;
+            }
+            _ => out.push(l.to_owned()),
         }
     }
-    if !replaced {
-        out.insert(0, line);
-    }
-    let mut s = out.join("\n");
+    let missing = values
+        .iter()
+        .zip(&replaced)
+        .filter(|(_, done)| !**done)
+        .map(|((key, value), _)| line(key, value));
+    let mut s = missing.chain(out).collect::<Vec<_>>().join("\n");
     s.push('\n');
     s
 }
@@ -195,5 +210,30 @@ mod tests {
             set_authtoken(&path, "two words"),
             Err(ConfigEditError::BadToken)
         ));
+    }
+
+    #[test]
+    fn sets_several_values_keeping_other_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fdt.toml");
+        let before = "region = \"eu\"\napi_url = \"https://old\"\n\n[tunnels.a]\nproto = \"tcp\"\naddr = \"22\"\n";
+        std::fs::write(&path, before).unwrap();
+        set_values(
+            &path,
+            &[
+                ("authtoken", "fdt_x"),
+                ("api_url", "http://127.0.0.1:8780"),
+                ("relay_ca", "/d/ca.pem"),
+            ],
+        )
+        .unwrap();
+        let cfg = ConfigFile::load(&path).unwrap();
+        assert_eq!(cfg.authtoken.unwrap().0, "fdt_x");
+        assert_eq!(cfg.api_url.as_deref(), Some("http://127.0.0.1:8780"));
+        assert_eq!(cfg.relay_ca, Some(PathBuf::from("/d/ca.pem")));
+        assert_eq!(cfg.region.as_deref(), Some("eu"));
+        assert_eq!(cfg.tunnels.len(), 1);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.matches("api_url").count(), 1, "{text}");
     }
 }

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use fdt_agent_core::config::{ConfigFile, ResolvedTunnel, TunnelConfig};
+use fdt_agent_core::config::{ConfigFile, ResolvedTunnel, TunnelConfig, default_config_path};
 use fdt_agent_core::{AgentOptions, CloudLogin, Connect, RelayTarget};
 use fdt_proto::Proto;
 use ipnet::IpNet;
@@ -164,13 +164,6 @@ impl TunnelFlags {
         };
         (name, cfg)
     }
-}
-
-fn default_config_path() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
-    Some(base.join("fdt").join("fdt.toml"))
 }
 
 fn load_file(cli: &Cli) -> anyhow::Result<ConfigFile> {

@@ -1,9 +1,9 @@
-//! The `fdt-cloud` command line: `serve`, `migrate` and `rotate-agent-key`.
+//! The `fdt-cloud` command line: `serve`, `dev`, `migrate` and `rotate-agent-key`.
 
 use crate::auth::agent_keys::{AGENT_KEYS_DIR, AgentKeyring};
 use crate::auth::jwt::SigningKey;
 use crate::clock::SystemClock;
-use crate::config::{Config, Overrides, ProcessEnv};
+use crate::config::{Config, Env as _, Overrides, ProcessEnv};
 use crate::state::AppState;
 use crate::store::Store;
 use anyhow::Context as _;
@@ -50,6 +50,28 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         listen: Option<SocketAddr>,
     },
+    /// Run the control plane and an embedded relay on this machine (SQLite in the data
+    /// directory, default ~/.local/share/fdt-cloud-dev; dev CA; `*.localhost` names), with a
+    /// dev account whose authtoken is written to fdt's config file: `fdt http 8000` works next.
+    Dev {
+        /// Address of the API, default 127.0.0.1:8780 (port 0 picks a free port; the
+        /// addresses are printed).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+        /// UDP address agents connect to (QUIC).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7443")]
+        agent_listen: SocketAddr,
+        /// Address of the relay's HTTP edge.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+        http_listen: SocketAddr,
+        /// Address of the relay's HTTPS edge.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8443")]
+        https_listen: SocketAddr,
+        /// Agent config file to write (default: where `fdt` looks,
+        /// $XDG_CONFIG_HOME/fdt/fdt.toml or ~/.config/fdt/fdt.toml).
+        #[arg(long, value_name = "FILE")]
+        agent_config: Option<PathBuf>,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Start signing agent tokens with a new key. The previous key stays published until the
@@ -86,17 +108,40 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let listen = match &cli.command {
         Command::Serve { listen } => *listen,
+        Command::Dev { listen, .. } => *listen,
         Command::Migrate | Command::RotateAgentKey => None,
     };
+    let mut data_dir = cli.data_dir;
+    if matches!(cli.command, Command::Dev { .. })
+        && data_dir.is_none()
+        && ProcessEnv.var("FDT_DATA_DIR").is_none()
+    {
+        data_dir = crate::dev::default_data_dir(&ProcessEnv);
+    }
     let overrides = Overrides {
         config_file: cli.config,
         listen,
-        data_dir: cli.data_dir,
+        data_dir,
         database_url: cli.database_url,
     };
     let config = Config::load(&ProcessEnv, &overrides).context("loading configuration")?;
     match cli.command {
         Command::Serve { .. } => serve(config).await,
+        Command::Dev {
+            listen: _,
+            agent_listen,
+            http_listen,
+            https_listen,
+            agent_config,
+        } => {
+            let opts = crate::dev::DevOptions {
+                agent_listen,
+                http_listen,
+                https_listen,
+                agent_config,
+            };
+            crate::dev::run(config, opts).await
+        }
         Command::Migrate => migrate(config).await,
         Command::RotateAgentKey => {
             let dir = config.data_dir.join(AGENT_KEYS_DIR);
@@ -160,7 +205,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl+C or SIGTERM.
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -2,7 +2,8 @@
 //! `/v1` REST API, stored in SQLite (the embedded default) or PostgreSQL.
 //!
 //! [`app`] builds the Axum router from an [`AppState`]; [`server::run`] serves it on a listener;
-//! [`cli`] is the `fdt-cloud` binary (`serve`, `migrate`, `rotate-agent-key`). Agents trade
+//! [`cli`] is the `fdt-cloud` binary (`serve`, `migrate`, `rotate-agent-key`, and [`dev`]: the
+//! control plane with an embedded relay on one machine). Agents trade
 //! authtokens for relay tokens at `/v1/agent/sessions`; relays verify those with the keys
 //! published at `/v1/jwks`. Request and response types come from
 //! `fdt-api`, shared with the agent, the UI and the tests.
@@ -11,6 +12,7 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod dev;
 pub mod error;
 pub mod http;
 pub mod random;

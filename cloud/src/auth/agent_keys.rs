@@ -92,6 +92,11 @@ impl AgentKeyring {
         &self.signing
     }
 
+    /// Every key of the ring, oldest first (the signing key last).
+    pub fn keys(&self) -> impl Iterator<Item = &SigningKey> {
+        self.keys.iter().map(Arc::as_ref)
+    }
+
     /// The public keys of the ring as a JWKS, newest first.
     pub fn jwks(&self) -> Jwks {
         Jwks {

@@ -1,0 +1,221 @@
+//! `fdt-cloud dev` as a user runs it: the real binary with a fresh HOME, then an agent built
+//! from nothing but the `fdt.toml` it wrote — a request through the tunnel reaches a local
+//! origin. A restart reuses the account and authtoken, and SIGTERM stops it cleanly.
+#![cfg(unix)]
+#![allow(clippy::unwrap_used)]
+
+use fdt_agent_core::config::{ConfigFile, TunnelConfig};
+use fdt_agent_core::{AgentOptions, CloudLogin, Connect};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What `dev` printed before it was ready.
+struct Started {
+    child: Child,
+    lines: Vec<String>,
+}
+
+impl Started {
+    /// The value printed after `label:` (first word).
+    fn value(&self, label: &str) -> String {
+        let prefix = format!("{label}:");
+        self.lines
+            .iter()
+            .find_map(|l| l.trim().strip_prefix(&prefix))
+            .and_then(|v| v.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no {label:?} line in {:#?}", self.lines))
+            .to_owned()
+    }
+
+    /// The port at the end of an edge line (`http://<name>.localhost:PORT`).
+    fn edge_port(&self, label: &str) -> u16 {
+        self.value(label)
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+}
+
+/// Starts `fdt-cloud dev` on free ports with `home` as the user's home directory, and reads
+/// its output up to the suggested next command (bounded wait).
+async fn start_dev(home: &Path) -> Started {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fdt-cloud"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("xdg-config"))
+        .env("XDG_DATA_HOME", home.join("xdg-data"))
+        .env("RUST_LOG", "warn")
+        .env("FDT_ARGON2_MEMORY_KIB", "64")
+        .env("FDT_ARGON2_ITERATIONS", "1")
+        .args([
+            "dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--agent-listen",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--http-listen",
+            "127.0.0.1:0",
+            "--https-listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let read = tokio::task::spawn_blocking(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            let done = line.trim().starts_with("fdt http");
+            lines.push(line);
+            if done {
+                break;
+            }
+        }
+        lines
+    });
+    let lines = match tokio::time::timeout(Duration::from_secs(60), read).await {
+        Ok(lines) => lines.unwrap(),
+        Err(_) => {
+            child.kill().ok();
+            panic!("fdt-cloud dev did not print its next step within 60 s");
+        }
+    };
+    Started { child, lines }
+}
+
+/// Sends SIGTERM and expects a clean exit within a bounded time.
+async fn stop(mut started: Started) {
+    let pid = started.child.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = started.child.try_wait().unwrap() {
+            assert!(status.success(), "fdt-cloud dev exited with {status}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "fdt-cloud dev ignored SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A local origin answering every request with 200 and `hello from origin`.
+async fn origin() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut head = Vec::new();
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let body = "hello from origin";
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                sock.write_all(resp.as_bytes()).await.ok();
+            });
+        }
+    });
+    port
+}
+
+/// One `GET /` to the relay's HTTP edge for `host`; the raw response.
+async fn get(port: u16, host: &str) -> std::io::Result<String> {
+    let mut sock = TcpStream::connect(("127.0.0.1", port)).await?;
+    let req = format!("GET / HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n");
+    sock.write_all(req.as_bytes()).await?;
+    let mut resp = Vec::new();
+    sock.read_to_end(&mut resp).await?;
+    Ok(String::from_utf8_lossy(&resp).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_writes_an_agent_config_that_alone_opens_a_tunnel() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let home = tempfile::tempdir().unwrap();
+    let dev = start_dev(home.path()).await;
+    let token = dev.value("authtoken");
+    assert!(token.starts_with("fdt_"), "{token}");
+    assert!(
+        dev.lines.iter().any(|l| l.contains("(new)")),
+        "{:#?}",
+        dev.lines
+    );
+    let data_dir = home.path().join("xdg-data/fdt-cloud-dev");
+    assert_eq!(dev.value("data dir"), data_dir.to_str().unwrap());
+
+    // The agent config, where `fdt` looks with XDG_CONFIG_HOME set.
+    let path = home.path().join("xdg-config/fdt/fdt.toml");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} must be private", path.display());
+    }
+    let file = ConfigFile::load(&path).unwrap();
+    assert_eq!(file.authtoken.as_ref().unwrap().0, token);
+
+    // What `fdt http PORT --subdomain devtest` does with that file and no flags.
+    let origin_port = origin().await;
+    let tunnel: TunnelConfig = toml::from_str(&format!(
+        "proto = \"http\"\naddr = \"{origin_port}\"\nsubdomain = \"devtest\"\n"
+    ))
+    .unwrap();
+    let login = CloudLogin {
+        api_url: file.api_url.clone().expect("api_url written"),
+        authtoken: token.clone(),
+        region: file.region.clone(),
+        relay_ca: file.relay_ca.clone(),
+    };
+    let (handle, _join) = fdt_agent_core::spawn(AgentOptions {
+        connect: Connect::Cloud(login),
+        tunnels: vec![tunnel.resolve("http").unwrap()],
+    });
+
+    let http_port = dev.edge_port("http edge");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let resp = loop {
+        let resp = get(http_port, "devtest.localhost")
+            .await
+            .unwrap_or_default();
+        if resp.starts_with("HTTP/1.1 200") || Instant::now() > deadline {
+            break resp;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(resp.ends_with("hello from origin"), "{resp}");
+    handle.shutdown.cancel();
+    stop(dev).await;
+
+    // A restart keeps the account and the authtoken, and the config file says the same.
+    let again = start_dev(home.path()).await;
+    assert_eq!(again.value("authtoken"), token);
+    assert!(
+        again.lines.iter().any(|l| l.contains("(reused)")),
+        "{:#?}",
+        again.lines
+    );
+    let file = ConfigFile::load(&path).unwrap();
+    assert_eq!(file.authtoken.unwrap().0, token);
+    stop(again).await;
+}
