@@ -88,25 +88,9 @@ pub struct HttpOrigin {
 impl HttpOrigin {
     /// Binds 127.0.0.1:0 and starts serving.
     pub async fn start() -> std::io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let stats = Arc::new(OriginStats::default());
-        let stop = CancellationToken::new();
-        let (s, st) = (stats.clone(), stop.clone());
-        tokio::spawn(async move {
-            loop {
-                let sock = tokio::select! {
-                    r = listener.accept() => match r { Ok((s, _)) => s, Err(_) => continue },
-                    _ = st.cancelled() => return,
-                };
-                tokio::spawn(serve_http(sock, s.clone()));
-            }
-        });
-        Ok(Self { addr, stats, stop })
+        Self::serve(None).await
     }
-}
 
-impl HttpOrigin {
     /// Like [`HttpOrigin::start`] but over TLS, with a certificate for `names` issued by `ca`
     /// (an `https://` upstream that public roots do not trust).
     pub async fn start_tls(ca: &fdt_relay::devca::DevCa, names: &[String]) -> anyhow::Result<Self> {
@@ -118,7 +102,11 @@ impl HttpOrigin {
             .with_no_client_auth()
             .with_single_cert(chain, key)?;
         cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+        Ok(Self::serve(Some(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))).await?)
+    }
+
+    /// Accepts on 127.0.0.1:0 until dropped, over TLS when `tls` is given.
+    async fn serve(tls: Option<tokio_rustls::TlsAcceptor>) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let stats = Arc::new(OriginStats::default());
@@ -130,8 +118,11 @@ impl HttpOrigin {
                     r = listener.accept() => match r { Ok((s, _)) => s, Err(_) => continue },
                     _ = st.cancelled() => return,
                 };
-                let (acceptor, stats) = (acceptor.clone(), s.clone());
+                let (tls, stats) = (tls.clone(), s.clone());
                 tokio::spawn(async move {
+                    let Some(acceptor) = tls else {
+                        return serve_http(sock, stats).await;
+                    };
                     let accept = acceptor.accept(sock);
                     if let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), accept).await
                     {
