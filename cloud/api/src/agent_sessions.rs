@@ -11,6 +11,7 @@ use std::fmt;
 /// A relay token: an EdDSA JWT for audience `fdt-relay`, presented on the relay's control
 /// stream. `Debug` hides it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(transparent)]
 pub struct AgentToken(String);
 
@@ -34,6 +35,7 @@ impl fmt::Debug for AgentToken {
 
 /// `POST /v1/agent/sessions`: what the agent asks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AgentSessionRequest {
     /// Preferred region (`eu`, `us`, …); relays there are listed first.
@@ -46,6 +48,7 @@ pub struct AgentSessionRequest {
 
 /// The answer: a relay token and where to use it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AgentSessionResponse {
     /// The relay token.
     pub token: AgentToken,
@@ -59,6 +62,7 @@ pub struct AgentSessionResponse {
 
 /// A relay an agent may connect to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RelayInfo {
     /// Relay ID, as the operator named it.
     pub id: String,

@@ -13,6 +13,7 @@ macro_rules! secret_string {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
         #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         #[serde(transparent)]
         pub struct $name(String);
 
@@ -51,6 +52,7 @@ secret_string!(
 
 /// `POST /v1/auth/register`: create an account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// Email address (the login name); compared case-insensitively.
@@ -61,6 +63,7 @@ pub struct RegisterRequest {
 
 /// `POST /v1/auth/login`: exchange email and password for a token pair.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Email address.
@@ -71,6 +74,7 @@ pub struct LoginRequest {
 
 /// `POST /v1/auth/refresh` and `POST /v1/auth/logout`: name a refresh token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     /// The refresh token from the latest token pair.
@@ -79,6 +83,7 @@ pub struct RefreshRequest {
 
 /// The only token type the API issues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum TokenType {
     /// Send the access token as `Authorization: Bearer <token>`.
     Bearer,
@@ -86,6 +91,7 @@ pub enum TokenType {
 
 /// A token pair, answered by login and refresh.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TokenResponse {
     /// Access token for `Authorization: Bearer`.
     pub access_token: AccessToken,
@@ -103,6 +109,7 @@ pub struct TokenResponse {
 
 /// An account as its owner sees it (`GET /v1/auth/me`, and the answer to register).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Account {
     /// Account ID.
     pub id: AccountId,
@@ -110,6 +117,7 @@ pub struct Account {
     pub email: String,
     /// When the account was created.
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
     pub created_at: OffsetDateTime,
 }
 

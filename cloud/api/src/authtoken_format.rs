@@ -45,6 +45,20 @@ pub enum AuthtokenFormatError {
 #[serde(try_from = "String", into = "String")]
 pub struct Authtoken(String);
 
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Authtoken {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Authtoken".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": format!("^{AUTHTOKEN_PREFIX}[0-9A-Za-z]{{{}}}$", AUTHTOKEN_LEN - AUTHTOKEN_PREFIX.len()),
+        })
+    }
+}
+
 impl Authtoken {
     /// Builds a token from its random part ([`AUTHTOKEN_RANDOM_LEN`] base62 characters), appending
     /// the checksum. The server calls this with fresh randomness.

@@ -36,6 +36,20 @@ macro_rules! prefixed_id {
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
 
+        #[cfg(feature = "schema")]
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({
+                    "type": "string",
+                    "pattern": format!("^{}[0-9A-Za-z]{{{}}}$", $prefix, ID_SUFFIX_LEN),
+                })
+            }
+        }
+
         impl $name {
             /// The prefix every ID of this kind starts with.
             pub const PREFIX: &'static str = $prefix;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// A JSON Web Key Set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Jwks {
     /// The keys, newest first.
     pub keys: Vec<Jwk>,
@@ -15,6 +16,7 @@ pub struct Jwks {
 
 /// One public key: an Ed25519 octet key pair for EdDSA signatures.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Jwk {
     /// Key type: `OKP`.
     pub kty: String,

@@ -44,6 +44,8 @@ pub mod client;
 pub mod error;
 pub mod ids;
 pub mod jwks;
+#[cfg(feature = "schema")]
+mod schema;
 pub mod validate;
 
 pub use agent_sessions::{AgentSessionRequest, AgentSessionResponse, AgentToken, RelayInfo};

@@ -6,38 +6,112 @@ mod auth;
 mod authtokens;
 pub mod extract;
 mod jwks;
+pub mod openapi;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::response::Response;
-use axum::routing::{delete, get, post};
+use fdt_api::{
+    Account, AgentSessionRequest, AgentSessionResponse, AuthtokenList, CreateAuthtokenRequest,
+    CreatedAuthtoken, Jwks, LoginRequest, RefreshRequest, RegisterRequest, TokenResponse,
+};
+use openapi::{Auth, Endpoint, OPENAPI_PATH};
 
-/// The control plane's router: `/v1` API, the JWKS and `/healthz`.
+/// The control plane's router: `/v1` API, the JWKS and `/healthz`, all from [`endpoints`].
 pub fn app(state: AppState) -> Router {
     let max_body = state.max_body_bytes();
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/v1/auth/register", post(auth::register))
-        .route("/v1/auth/login", post(auth::login))
-        .route("/v1/auth/refresh", post(auth::refresh))
-        .route("/v1/auth/logout", post(auth::logout))
-        .route("/v1/auth/me", get(auth::me))
-        .route(
-            "/v1/authtokens",
-            post(authtokens::create).get(authtokens::list),
-        )
-        .route("/v1/authtokens/{id}", delete(authtokens::revoke))
-        .route("/v1/agent/sessions", post(agent_sessions::create))
-        .route("/v1/jwks", get(jwks::jwks))
-        .route("/.well-known/jwks.json", get(jwks::jwks))
+    let mut router = Router::new();
+    for ep in endpoints() {
+        // Two entries on one path merge (each carries only its own method).
+        router = router.route(ep.path, ep.handler);
+    }
+    router
         // Unknown paths and methods get the JSON error body too.
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
+}
+
+/// The route table: every route the router serves, and what the OpenAPI document says of it.
+/// Add routes here, never with `Router::route` elsewhere.
+fn endpoints() -> Vec<Endpoint> {
+    use Method as M;
+    vec![
+        Endpoint::new(M::GET, "/healthz", "healthz", healthz)
+            .summary("Liveness probe")
+            .text(200),
+        Endpoint::new(M::GET, OPENAPI_PATH, "openapi", openapi::serve)
+            .summary("This OpenAPI document")
+            .json::<serde_json::Value>(200),
+        Endpoint::new(M::POST, "/v1/auth/register", "register", auth::register)
+            .summary("Create an account")
+            .request::<RegisterRequest>()
+            .json::<Account>(201),
+        Endpoint::new(M::POST, "/v1/auth/login", "login", auth::login)
+            .summary("Log in: a new session's token pair")
+            .request::<LoginRequest>()
+            .json::<TokenResponse>(200),
+        Endpoint::new(M::POST, "/v1/auth/refresh", "refresh", auth::refresh)
+            .summary("Trade a refresh token for a new token pair")
+            .request::<RefreshRequest>()
+            .json::<TokenResponse>(200),
+        Endpoint::new(M::POST, "/v1/auth/logout", "logout", auth::logout)
+            .summary("Revoke the refresh token's session")
+            .request::<RefreshRequest>()
+            .empty(204),
+        Endpoint::new(M::GET, "/v1/auth/me", "me", auth::me)
+            .summary("The caller's account")
+            .auth(Auth::AccessToken)
+            .json::<Account>(200),
+        Endpoint::new(
+            M::POST,
+            "/v1/authtokens",
+            "createAuthtoken",
+            authtokens::create,
+        )
+        .summary("Create an authtoken (its secret is shown only here)")
+        .auth(Auth::AccessToken)
+        .request::<CreateAuthtokenRequest>()
+        .json::<CreatedAuthtoken>(201),
+        Endpoint::new(M::GET, "/v1/authtokens", "listAuthtokens", authtokens::list)
+            .summary("List the caller's live authtokens")
+            .auth(Auth::AccessToken)
+            .json::<AuthtokenList>(200),
+        Endpoint::new(
+            M::DELETE,
+            "/v1/authtokens/{id}",
+            "revokeAuthtoken",
+            authtokens::revoke,
+        )
+        .summary("Revoke an authtoken")
+        .auth(Auth::AccessToken)
+        .empty(204),
+        Endpoint::new(
+            M::POST,
+            "/v1/agent/sessions",
+            "createAgentSession",
+            agent_sessions::create,
+        )
+        .summary("Trade an authtoken for a relay token and relays")
+        .auth(Auth::Authtoken)
+        .request::<AgentSessionRequest>()
+        .json::<AgentSessionResponse>(200),
+        Endpoint::new(M::GET, "/v1/jwks", "jwks", jwks::jwks)
+            .summary("Public keys that verify agent tokens")
+            .json::<Jwks>(200),
+        Endpoint::new(
+            M::GET,
+            "/.well-known/jwks.json",
+            "wellKnownJwks",
+            jwks::jwks,
+        )
+        .summary("Public keys that verify agent tokens")
+        .json::<Jwks>(200),
+    ]
 }
 
 async fn healthz() -> &'static str {
@@ -57,4 +131,35 @@ pub(crate) fn no_store(mut resp: Response) -> Response {
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    /// The router is built only from the route table, so the OpenAPI document cannot miss a
+    /// route: no `Router::route` call may appear outside [`super::app`]'s loop.
+    #[test]
+    fn routes_come_only_from_the_table() {
+        let call = concat!(".rou", "te(");
+        for (file, src) in [
+            ("http/mod.rs", include_str!("mod.rs")),
+            ("http/auth.rs", include_str!("auth.rs")),
+            ("http/authtokens.rs", include_str!("authtokens.rs")),
+            ("http/agent_sessions.rs", include_str!("agent_sessions.rs")),
+            ("http/jwks.rs", include_str!("jwks.rs")),
+            ("http/extract.rs", include_str!("extract.rs")),
+            ("http/openapi.rs", include_str!("openapi.rs")),
+            ("server.rs", include_str!("../server.rs")),
+            ("dev.rs", include_str!("../dev.rs")),
+        ] {
+            let expected = usize::from(file == "http/mod.rs");
+            assert_eq!(src.matches(call).count(), expected, "{file}");
+            for other in [
+                concat!(".route", "_service("),
+                concat!(".ne", "st("),
+                concat!(".nest", "_service("),
+            ] {
+                assert_eq!(src.matches(other).count(), 0, "{file}: {other}");
+            }
+        }
+    }
 }
