@@ -510,11 +510,11 @@ impl Runner {
                     AgentEvent::Closed(reason) => break 'outer Ok((reason, was_ready)),
                 }
             }
-            if let Some(rtt) = Some(conn.rtt()) {
-                self.counters
-                    .rtt_us
-                    .store(rtt.as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
-            }
+            // Saturates after ~584,000 years; the cast cannot matter.
+            let rtt_us = u64::try_from(conn.rtt().as_micros()).unwrap_or(u64::MAX);
+            self.counters
+                .rtt_us
+                .store(rtt_us, std::sync::atomic::Ordering::Relaxed);
             let deadline = session
                 .poll_timeout()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
