@@ -58,6 +58,9 @@ pub struct Config {
     /// Relays agents are sent to (`[[relays]]` tables). Until relays register themselves
     /// this list is the whole fleet.
     pub relays: Vec<RelayEntry>,
+    /// Secrets relays present (`Authorization: Bearer …`) to read `/v1/relay/…`, such as the
+    /// authtoken revocation feed. None configured: those routes refuse everyone.
+    pub relay_secrets: Vec<Secret<String>>,
 }
 
 /// Agent tokens: the short-lived relay credentials agents get for their authtoken.
@@ -149,6 +152,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             agent_tokens: AgentTokenConfig::default(),
             relays: Vec::new(),
+            relay_secrets: Vec::new(),
         }
     }
 }
@@ -317,6 +321,15 @@ const ENV_VARS: &[(&str, Setter)] = &[
         c.agent_tokens.ttl_secs = parse(v)?;
         Ok(())
     }),
+    ("FDT_RELAY_SECRETS", |c, v| {
+        c.relay_secrets = v
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| Secret::new(s.to_owned()))
+            .collect();
+        Ok(())
+    }),
 ];
 
 impl Config {
@@ -403,6 +416,9 @@ impl Config {
         }
         if !(1..=86_400).contains(&self.agent_tokens.ttl_secs) {
             return invalid("agent_tokens.ttl_secs must be between 1 and 86400".into());
+        }
+        if self.relay_secrets.iter().any(|s| s.expose().len() < 16) {
+            return invalid("relay_secrets must be at least 16 characters each".into());
         }
         self.validate_relays()?;
         if self.max_body_bytes < 1024 {

@@ -12,6 +12,7 @@ use crate::auth::jwt::SigningKey;
 use crate::clock::SystemClock;
 use crate::config::{Config, Env, RelayEntry};
 use crate::random::{new_account_id, new_authtoken, new_authtoken_id, random_base62, secret_hash};
+use crate::secret::Secret;
 use crate::state::AppState;
 use crate::store::{AccountRecord, NewAuthtoken, Store};
 use anyhow::Context as _;
@@ -97,6 +98,15 @@ pub async fn run(mut config: Config, opts: DevOptions) -> anyhow::Result<()> {
     let api_addr = api_listener
         .local_addr()
         .context("reading the API address")?;
+    // The embedded relay polls this process's revocation feed like any relay, with a secret
+    // made up for this run.
+    let relay_secret = random_base62(40);
+    config.relay_secrets = vec![Secret::new(relay_secret.clone())];
+    let relay_cfg = RelayConfig {
+        cloud_url: Some(format!("http://{api_addr}")),
+        relay_secret: Some(fdt_relay::config::RelaySecret::new(relay_secret)),
+        ..relay_cfg
+    };
     let relay = Relay::start(relay_cfg, listeners, verifier(&agent_keys)?, resolver)
         .await
         .context("starting the embedded relay")?;
@@ -305,14 +315,16 @@ mod tests {
             &crate::config::AgentTokenConfig::default(),
         );
         let account = new_account_id();
+        let atk = new_authtoken_id();
         let token = tokens
-            .issue(&account, time::OffsetDateTime::now_utc())
+            .issue(&account, &atk, time::OffsetDateTime::now_utc())
             .unwrap();
         let claims = verifier(&ring)
             .unwrap()
             .verify(token.expose_secret())
             .unwrap();
         assert_eq!(claims.sub, account.as_str());
+        assert_eq!(claims.atk.as_deref(), Some(atk.as_str()));
         let other = verifier(&AgentKeyring::generate().unwrap()).unwrap();
         assert!(other.verify(token.expose_secret()).is_err());
     }

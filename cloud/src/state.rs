@@ -29,6 +29,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     refresh_ttl: Duration,
     max_body_bytes: usize,
+    /// SHA-256 of each configured relay secret.
+    relay_secret_hashes: Vec<Vec<u8>>,
 }
 
 impl AppState {
@@ -55,6 +57,11 @@ impl AppState {
                     i64::try_from(auth.refresh_ttl_secs).unwrap_or(i64::MAX / 2),
                 ),
                 max_body_bytes: config.max_body_bytes,
+                relay_secret_hashes: config
+                    .relay_secrets
+                    .iter()
+                    .map(|s| crate::random::secret_hash(s.expose()))
+                    .collect(),
             }),
         })
     }
@@ -102,5 +109,23 @@ impl AppState {
     /// Largest request body accepted.
     pub fn max_body_bytes(&self) -> usize {
         self.inner.max_body_bytes
+    }
+
+    /// Whether `presented` is one of the configured relay secrets. Compares SHA-256 digests
+    /// without an early exit, so the time taken says nothing about the secrets.
+    pub fn is_relay_secret(&self, presented: &str) -> bool {
+        let digest = crate::random::secret_hash(presented);
+        self.inner
+            .relay_secret_hashes
+            .iter()
+            .fold(false, |found, h| {
+                let diff = h
+                    .iter()
+                    .zip(&digest)
+                    .fold(u8::from(h.len() != digest.len()), |acc, (a, b)| {
+                        acc | (a ^ b)
+                    });
+                found | (diff == 0)
+            })
     }
 }

@@ -216,6 +216,57 @@ async fn dev_writes_an_agent_config_that_alone_opens_a_tunnel() {
         again.lines
     );
     let file = ConfigFile::load(&path).unwrap();
-    assert_eq!(file.authtoken.unwrap().0, token);
+    assert_eq!(file.authtoken.as_ref().unwrap().0, token);
+
+    // Revoking the authtoken closes the live session within seconds: the embedded relay polls
+    // the control plane's revocation feed. The agent stops for good, saying why.
+    let api_url = file.api_url.clone().unwrap();
+    let (handle, _join) = fdt_agent_core::spawn(AgentOptions {
+        connect: Connect::Cloud(CloudLogin {
+            api_url: api_url.clone(),
+            authtoken: token.clone(),
+            region: file.region.clone(),
+            relay_ca: file.relay_ca.clone(),
+        }),
+        tunnels: vec![tunnel.resolve("http").unwrap()],
+    });
+    let http_port = again.edge_port("http edge");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !get(http_port, "devtest.localhost")
+        .await
+        .unwrap_or_default()
+        .starts_with("HTTP/1.1 200")
+    {
+        assert!(Instant::now() < deadline, "the tunnel never answered 200");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let password = std::fs::read_to_string(data_dir.join("dev-password")).unwrap();
+    let api = fdt_api::FdtClient::new(&api_url).unwrap();
+    let tokens = api
+        .login(&fdt_api::LoginRequest {
+            email: "dev@fdt.localhost".into(),
+            password: fdt_api::Password::new(password.trim()),
+        })
+        .await
+        .unwrap();
+    let api = api.with_access_token(tokens.access_token);
+    for t in api.list_authtokens().await.unwrap() {
+        api.revoke_authtoken(&t.id).await.unwrap();
+    }
+    let mut status = handle.status.clone();
+    let stopped = tokio::time::timeout(
+        Duration::from_secs(15),
+        status.wait_for(|s| s.state == fdt_agent_core::status::SessionState::Stopped),
+    )
+    .await
+    .expect("the agent did not stop within 15 s of the revocation")
+    .unwrap()
+    .clone();
+    let why = stopped.last_error.unwrap_or_default();
+    assert!(why.contains("revoked"), "{why}");
+    let resp = get(http_port, "devtest.localhost")
+        .await
+        .unwrap_or_default();
+    assert!(!resp.starts_with("HTTP/1.1 200"), "{resp}");
     stop(again).await;
 }

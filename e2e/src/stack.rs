@@ -33,6 +33,10 @@ pub struct StackOptions {
     pub limits: Limits,
     /// A control plane's JWKS URL whose keys the relay accepts besides the stack's own key.
     pub jwks_url: Option<String>,
+    /// A control plane whose authtoken revocation feed the relay polls (with `relay_secret`).
+    pub cloud_url: Option<String>,
+    /// The relay's secret for `cloud_url`.
+    pub relay_secret: Option<String>,
 }
 
 impl Default for StackOptions {
@@ -40,6 +44,8 @@ impl Default for StackOptions {
         Self {
             limits: test_limits(),
             jwks_url: None,
+            cloud_url: None,
+            relay_secret: None,
         }
     }
 }
@@ -93,6 +99,8 @@ impl Stack {
             tcp_port_max,
             limits: opts.limits,
             jwks_url: opts.jwks_url,
+            cloud_url: opts.cloud_url,
+            relay_secret: opts.relay_secret.map(fdt_relay::config::RelaySecret::new),
             ..RelayConfig::default()
         };
         let listeners = bind_listeners(any, any, any)?;

@@ -1,19 +1,18 @@
 //! The control-plane path end to end, on SQLite and (when `FDT_TEST_PG_URL` is set)
 //! PostgreSQL: register → authtoken → an in-process relay that trusts the cloud's JWKS → an
 //! agent with an API URL exchanges its authtoken and binds → a request through the tunnel →
-//! the authtoken is revoked → new exchanges are refused. Tokens signed by keys the JWKS does
-//! not publish are refused by the relay.
-//!
-//! Revoking an authtoken does not yet close the sessions already open with it (the cloud
-//! cannot tell relays yet); only new exchanges are refused.
+//! the authtoken is revoked → the relay, polling the cloud's revocation feed, closes the live
+//! session (the agent stops for good) and new exchanges are refused. Tokens signed by keys the
+//! JWKS does not publish are refused by the relay.
 
 #![allow(clippy::unwrap_used)]
 
 use fdt_agent_core::config::TunnelConfig;
+use fdt_agent_core::status::SessionState;
 use fdt_agent_core::{CloudLogin, Connect, RelayTarget};
 use fdt_api::{
-    AccountId, AgentSessionRequest, CreateAuthtokenRequest, ErrorCode, FdtClient, LoginRequest,
-    Password, RegisterRequest,
+    AccountId, AgentSessionRequest, AuthtokenId, CreateAuthtokenRequest, ErrorCode, FdtClient,
+    LoginRequest, Password, RegisterRequest,
 };
 use fdt_cloud::auth::agent_keys::AgentKeyring;
 use fdt_cloud::auth::agent_tokens::AgentTokens;
@@ -29,10 +28,13 @@ use fdt_relay::auth::TokenSigner;
 use fdt_relay::registry::HostLookup;
 use sqlx::Connection as _;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 const PG_URL_ENV: &str = "FDT_TEST_PG_URL";
 const PASSWORD: &str = "correct horse battery";
+/// The secret the relays present to the cloud's revocation feed.
+const RELAY_SECRET: &str = "e2e-relay-secret-0123456789";
 
 /// A fresh database: a SQLite file, or a new database on the PostgreSQL server.
 struct Db {
@@ -125,6 +127,7 @@ impl Cloud {
         let mut config = Config {
             data_dir: dir.path().to_owned(),
             relays,
+            relay_secrets: vec![Secret::new(RELAY_SECRET.into())],
             ..Config::default()
         };
         config.auth.argon2 = Argon2Config {
@@ -171,12 +174,14 @@ fn http_tunnel(origin: &HttpOrigin, sub: &str) -> TunnelConfig {
     t
 }
 
-async fn authtoken_exchange_binds_and_revocation_refuses_new_exchanges(db: &Db) {
+async fn authtoken_exchange_binds_and_revocation_closes_the_session(db: &Db) {
     fdt_e2e::install_crypto();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api_url = format!("http://{}", listener.local_addr().unwrap());
     let stack = Stack::start(StackOptions {
         jwks_url: Some(format!("{api_url}/v1/jwks")),
+        cloud_url: Some(api_url.clone()),
+        relay_secret: Some(RELAY_SECRET.into()),
         ..StackOptions::default()
     })
     .await
@@ -240,8 +245,33 @@ async fn authtoken_exchange_binds_and_revocation_refuses_new_exchanges(db: &Db) 
         other => panic!("cloudy is not online: {other:?}"),
     }
 
-    // Revoked: the next exchange is refused with 401, and a new agent stops with the reason.
+    // Revoked: the relay learns it from the cloud's feed and closes the live session; the
+    // agent stops for good and the tunnel's URL no longer reaches the origin.
     client.revoke_authtoken(&created.info.id).await.unwrap();
+    let status = fdt_e2e::poll_until(
+        Duration::from_secs(15),
+        "agent stopped by revocation",
+        || {
+            let s = agent.status();
+            async move { (s.state == SessionState::Stopped).then_some(s) }
+        },
+    )
+    .await
+    .unwrap();
+    let why = status.last_error.unwrap_or_default();
+    assert!(why.contains("revoked"), "{why}");
+    let r = stack
+        .curl(&stack.http_url("cloudy", "/echo"))
+        .run()
+        .await
+        .unwrap();
+    assert!(matches!(r.status, 404 | 502), "{} {}", r.status, r.text());
+    assert!(matches!(
+        registry.lookup_host(&stack.host("cloudy")),
+        HostLookup::Offline | HostLookup::Unknown
+    ));
+
+    // The next exchange is refused with 401, and a new agent stops with the reason.
     let err = client
         .agent_session(&created.token, &AgentSessionRequest::default())
         .await
@@ -257,7 +287,7 @@ async fn authtoken_exchange_binds_and_revocation_refuses_new_exchanges(db: &Db) 
     let why = late.wait_bound().await.unwrap_err().to_string();
     assert!(why.contains("refused the authtoken"), "{why}");
 
-    agent.stop().await.unwrap();
+    let _ = agent.stop().await;
     cloud.shutdown.cancel();
     stack.shutdown().await.unwrap();
 }
@@ -280,9 +310,14 @@ async fn tokens_signed_by_unpublished_keys_are_refused_by_the_relay(db: &Db) {
     let origin = HttpOrigin::start().await.unwrap();
     let account: AccountId = "acc_0123456789abcdefghijkl".parse().unwrap();
     let now = time::OffsetDateTime::now_utc();
+    let atk: AuthtokenId = "atk_0123456789abcdefghijkl".parse().unwrap();
 
     // A genuine cloud token verifies: the relay has the published key.
-    let genuine = cloud.state.agent_tokens().issue(&account, now).unwrap();
+    let genuine = cloud
+        .state
+        .agent_tokens()
+        .issue(&account, &atk, now)
+        .unwrap();
     // Well-formed tokens from a keyring the cloud does not publish, and one naming the
     // cloud's real key ID but signed by another key.
     let foreign = AgentTokens::new(
@@ -290,7 +325,7 @@ async fn tokens_signed_by_unpublished_keys_are_refused_by_the_relay(db: &Db) {
         "fdt-cloud",
         &Default::default(),
     )
-    .issue(&account, now)
+    .issue(&account, &atk, now)
     .unwrap();
     let real_kid = cloud
         .state
@@ -362,6 +397,6 @@ macro_rules! on_both_databases {
 }
 
 on_both_databases!(
-    authtoken_exchange_binds_and_revocation_refuses_new_exchanges,
+    authtoken_exchange_binds_and_revocation_closes_the_session,
     tokens_signed_by_unpublished_keys_are_refused_by_the_relay,
 );

@@ -83,6 +83,9 @@ async fn run_session(shared: Arc<Shared>, conn: quinn::Connection) -> anyhow::Re
     let mut reader = FrameReader::new();
     let mut buf = vec![0u8; 16 * 1024];
     let mut going_away = false;
+    // Set once authenticated with a token naming its authtoken (`atk`).
+    let mut registration: Option<crate::revocations::Registration<'_>> = None;
+    let never = CancellationToken::new();
     let result = loop {
         // Drain events and messages until the state machine is quiet.
         let mut closed = false;
@@ -108,6 +111,12 @@ async fn run_session(shared: Arc<Shared>, conn: quinn::Connection) -> anyhow::Re
             let _ = tokio::time::timeout(Duration::from_millis(500), send.stopped()).await;
             break Ok(());
         }
+        if registration.is_none()
+            && let Some(atk) = io.claims.as_ref().and_then(|c| c.atk.as_deref())
+        {
+            registration = Some(shared.revocations.register(atk));
+        }
+        let revoked = registration.as_ref().map_or(&never, |r| &r.revoked);
         let deadline = session
             .poll_timeout()
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
@@ -138,9 +147,14 @@ async fn run_session(shared: Arc<Shared>, conn: quinn::Connection) -> anyhow::Re
                 going_away = true;
                 session.going_away("relay is shutting down", Duration::from_millis(200));
             }
+            _ = revoked.cancelled() => {
+                tracing::info!(session = %session_id, "authtoken revoked: closing the session");
+                session.revoke("authtoken revoked");
+            }
             _ = conn.closed() => break Ok(()),
         }
     };
+    drop(registration);
     for t in io.tunnels.values() {
         shared.registry.remove(t);
     }

@@ -36,6 +36,10 @@ pub struct AgentClaims {
     /// Most tunnels the agent may hold on one session (0 = relay default).
     #[serde(default)]
     pub max_tunnels: u32,
+    /// The cloud authtoken this token was exchanged for: when the cloud reports it revoked,
+    /// the relay closes the session. Absent in self-hosted tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub atk: Option<String>,
 }
 
 impl AgentClaims {
@@ -337,6 +341,7 @@ impl TokenSigner {
             iat: now,
             names,
             max_tunnels: 0,
+            atk: None,
         };
         self.sign(&claims)
     }
@@ -368,6 +373,7 @@ impl TokenSigner {
             iat: now,
             names: Vec::new(),
             max_tunnels: 0,
+            atk: None,
         }
     }
 
@@ -441,6 +447,7 @@ mod tests {
             iat: now - 7200,
             names: vec![],
             max_tunnels: 0,
+            atk: None,
         };
         assert!(matches!(v.verify(&s.sign(&c)), Err(AuthError::Expired)));
         c.exp = now + 60;

@@ -89,6 +89,11 @@ pub struct RelayConfig {
     pub jwks_url: Option<String>,
     /// Seconds between scheduled JWKS refreshes.
     pub jwks_refresh_secs: u64,
+    /// The control plane's base URL (`https://api.example.com`): with `relay_secret`, the relay
+    /// polls its authtoken revocation feed and closes the sessions of revoked authtokens.
+    pub cloud_url: Option<String>,
+    /// Secret the relay presents to the control plane (one of its `relay_secrets`).
+    pub relay_secret: Option<RelaySecret>,
     /// Certificate chain (PEM) for the edge and the agent endpoint; dev CA when absent.
     pub tls_cert: Option<PathBuf>,
     /// Private key (PEM) matching `tls_cert`.
@@ -115,10 +120,35 @@ impl Default for RelayConfig {
             agent_public_keys: Vec::new(),
             jwks_url: None,
             jwks_refresh_secs: 300,
+            cloud_url: None,
+            relay_secret: None,
             tls_cert: None,
             tls_key: None,
             limits: Limits::default(),
         }
+    }
+}
+
+/// The relay's secret for the control plane; `Debug` prints `***`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct RelaySecret(String);
+
+impl RelaySecret {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The secret itself. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for RelaySecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
     }
 }
 
@@ -162,6 +192,9 @@ impl RelayConfig {
     /// Checks values a person can get wrong, with messages they can act on.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.cloud_url.is_some() != self.relay_secret.is_some() {
+            return bad("cloud_url and relay_secret go together: set both or neither".into());
+        }
         if self.base_domain.is_empty() || self.base_domain.starts_with('.') {
             return bad(format!(
                 "base_domain {:?} is not a domain name",

@@ -19,6 +19,7 @@ pub mod pages;
 pub mod policy;
 pub mod quic;
 pub mod registry;
+pub mod revocations;
 pub mod server;
 pub mod sni;
 pub mod tcp_edge;

@@ -52,6 +52,13 @@ struct Cli {
     /// accepted for agent tokens, refreshed periodically.
     #[arg(long, env = "FDT_RELAY_JWKS_URL")]
     jwks_url: Option<String>,
+    /// Control plane base URL: poll its authtoken revocations and close revoked sessions
+    /// (needs --relay-secret).
+    #[arg(long, env = "FDT_RELAY_CLOUD_URL")]
+    cloud_url: Option<String>,
+    /// Secret presented to the control plane (one of its `relay_secrets`).
+    #[arg(long, env = "FDT_RELAY_SECRET", hide_env_values = true)]
+    relay_secret: Option<String>,
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -118,6 +125,12 @@ fn build_config(cli: &Cli) -> anyhow::Result<RelayConfig> {
     cfg.agent_public_keys.extend(cli.agent_keys.iter().cloned());
     if let Some(url) = &cli.jwks_url {
         cfg.jwks_url = Some(url.clone());
+    }
+    if let Some(url) = &cli.cloud_url {
+        cfg.cloud_url = Some(url.clone());
+    }
+    if let Some(s) = &cli.relay_secret {
+        cfg.relay_secret = Some(fdt_relay::config::RelaySecret::new(s.clone()));
     }
     cfg.validate()?;
     Ok(cfg)

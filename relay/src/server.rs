@@ -35,6 +35,8 @@ pub struct Shared {
     pub drained: CancellationToken,
     /// Every spawned task, awaited on shutdown.
     pub tasks: TaskTracker,
+    /// Live sessions by the authtoken they were opened with (closed when it is revoked).
+    pub revocations: crate::revocations::SessionIndex,
     /// Actual HTTP port (for URLs).
     pub http_port: Option<u16>,
     /// Actual HTTPS port (for URLs).
@@ -147,6 +149,7 @@ impl Relay {
             shutdown: CancellationToken::new(),
             drained: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            revocations: Default::default(),
             http_port: http_addr.map(|a| a.port()),
             https_port: https_addr.map(|a| a.port()),
         });
@@ -154,6 +157,14 @@ impl Relay {
             shared
                 .tasks
                 .spawn(jwks.clone().run_refresh(shared.shutdown.clone()));
+        }
+        if let (Some(url), Some(secret)) = (&shared.cfg.cloud_url, &shared.cfg.relay_secret) {
+            shared.tasks.spawn(crate::revocations::run_poller(
+                shared.clone(),
+                url.clone(),
+                secret.expose().to_owned(),
+                shared.shutdown.clone(),
+            ));
         }
         let graceful = Arc::new(std::sync::Mutex::new(Some(GracefulShutdown::new())));
         let edges = TaskTracker::new();

@@ -15,6 +15,7 @@ use crate::authtokens::{AuthtokenInfo, AuthtokenList, CreateAuthtokenRequest, Cr
 use crate::error::{ErrorBody, ErrorCode};
 use crate::ids::AuthtokenId;
 use crate::jwks::Jwks;
+use crate::relays::RevocationList;
 use reqwest::{Method, RequestBuilder, Response, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -195,6 +196,19 @@ impl FdtClient {
             Some(req),
             Some(authtoken.expose_secret()),
         )?;
+        let resp = check(rb.send().await?).await?;
+        Ok(resp.json().await?)
+    }
+
+    /// `GET /v1/relay/revocations?after=<after>`: authtokens revoked after the cursor.
+    /// Authenticated by a relay secret, not by this client's access token.
+    pub async fn relay_revocations(
+        &self,
+        relay_secret: &str,
+        after: i64,
+    ) -> Result<RevocationList, ClientError> {
+        let path = format!("v1/relay/revocations?after={after}");
+        let rb = self.request_as::<()>(Method::GET, &path, None, Some(relay_secret))?;
         let resp = check(rb.send().await?).await?;
         Ok(resp.json().await?)
     }

@@ -44,6 +44,7 @@ pub mod client;
 pub mod error;
 pub mod ids;
 pub mod jwks;
+pub mod relays;
 #[cfg(feature = "schema")]
 mod schema;
 pub mod validate;
@@ -59,3 +60,4 @@ pub use client::{ClientError, FdtClient};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use ids::{AccountId, AuthtokenId, IdError, SessionId};
 pub use jwks::{Jwk, Jwks};
+pub use relays::{RevocationList, RevocationsQuery};

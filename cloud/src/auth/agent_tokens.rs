@@ -2,13 +2,13 @@
 //! for an authtoken (`POST /v1/agent/sessions`).
 //!
 //! Their claims are the relay's contract (`fdt_relay::auth::AgentClaims`): `sub` (account),
-//! `aud` = [`RELAY_AUDIENCE`], `exp`, `iat`, `names` (empty = any free name) and `max_tunnels`
-//! (0 = the relay's default). `iss` is added for the logs; relays ignore it. The relay checks
+//! `aud` = [`RELAY_AUDIENCE`], `exp`, `iat`, `names` (empty = any free name), `max_tunnels`
+//! (0 = the relay's default) and `atk` (the authtoken exchanged, so revoking it closes sessions). `iss` is added for the logs; relays ignore it. The relay checks
 //! them offline against the keys of [`AgentKeyring::jwks`].
 
 use super::agent_keys::AgentKeyring;
 use crate::config::AgentTokenConfig;
-use fdt_api::{AccountId, AgentToken};
+use fdt_api::{AccountId, AgentToken, AuthtokenId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -33,6 +33,8 @@ pub struct AgentTokenClaims {
     pub names: Vec<String>,
     /// Most tunnels one session may hold; 0 leaves it to the relay.
     pub max_tunnels: u32,
+    /// The authtoken exchanged for this token: relays close its sessions when it is revoked.
+    pub atk: AuthtokenId,
 }
 
 /// Signing an agent token failed (a server-side fault).
@@ -71,7 +73,12 @@ impl AgentTokens {
     }
 
     /// The claims of a token issued now for `account`.
-    pub fn claims(&self, account: &AccountId, now: OffsetDateTime) -> AgentTokenClaims {
+    pub fn claims(
+        &self,
+        account: &AccountId,
+        authtoken: &AuthtokenId,
+        now: OffsetDateTime,
+    ) -> AgentTokenClaims {
         // Times before 1970 do not occur on a working clock; 0 would only make tokens expired.
         let iat = u64::try_from(now.unix_timestamp()).unwrap_or(0);
         AgentTokenClaims {
@@ -82,18 +89,20 @@ impl AgentTokens {
             exp: iat.saturating_add(self.ttl_secs),
             names: Vec::new(),
             max_tunnels: self.max_tunnels,
+            atk: authtoken.clone(),
         }
     }
 
-    /// Issues a token for `account`.
+    /// Issues a token for `account`, exchanged for `authtoken`.
     pub fn issue(
         &self,
         account: &AccountId,
+        authtoken: &AuthtokenId,
         now: OffsetDateTime,
     ) -> Result<AgentToken, AgentTokenError> {
         self.keys
             .signing_key()
-            .sign(&self.claims(account, now))
+            .sign(&self.claims(account, authtoken, now))
             .map(AgentToken::new)
             .map_err(|e| AgentTokenError(e.to_string()))
     }
@@ -115,7 +124,8 @@ mod tests {
         let tokens = AgentTokens::new(ring.clone(), "fdt-cloud", &cfg);
         let account = crate::random::new_account_id();
         let now = OffsetDateTime::now_utc();
-        let token = tokens.issue(&account, now).unwrap();
+        let atk = crate::random::new_authtoken_id();
+        let token = tokens.issue(&account, &atk, now).unwrap();
 
         let header = jsonwebtoken::decode_header(token.expose_secret()).unwrap();
         assert_eq!(header.alg, Algorithm::EdDSA);
@@ -133,6 +143,7 @@ mod tests {
         assert_eq!(c["sub"], account.as_str());
         assert_eq!(c["aud"], RELAY_AUDIENCE);
         assert_eq!(c["max_tunnels"], 4);
+        assert_eq!(c["atk"], atk.as_str());
         assert_eq!(c["exp"].as_u64().unwrap() - c["iat"].as_u64().unwrap(), 300);
         assert!(c.get("names").is_none(), "empty names means any: {c}");
     }

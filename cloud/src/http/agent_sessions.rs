@@ -1,8 +1,9 @@
 //! `POST /v1/agent/sessions`: an authtoken buys a short-lived agent token and a ranked list of
 //! relays. Unknown and revoked authtokens get the same 401.
 //!
-//! Revoking an authtoken stops new exchanges at once; sessions already open on a relay stay up
-//! until the cloud can tell relays to close them (a later step).
+//! Revoking an authtoken stops new exchanges at once; sessions already open on a relay close
+//! when the relay next polls `GET /v1/relay/revocations` (every 2 s): the token's `atk` claim
+//! names the authtoken.
 
 use super::extract::{ApiJson, BearerAuthtoken};
 use super::no_store;
@@ -49,7 +50,7 @@ pub async fn create(
     }
     let token = st
         .agent_tokens()
-        .issue(&record.account_id, now)
+        .issue(&record.account_id, &record.id, now)
         .map_err(|e| ApiError::internal("agent token signing failure", &e))?;
     tracing::info!(
         account = %record.account_id,

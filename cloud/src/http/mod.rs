@@ -7,6 +7,7 @@ mod authtokens;
 pub mod extract;
 mod jwks;
 pub mod openapi;
+mod relays;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -16,7 +17,8 @@ use axum::http::{HeaderValue, Method, header};
 use axum::response::Response;
 use fdt_api::{
     Account, AgentSessionRequest, AgentSessionResponse, AuthtokenList, CreateAuthtokenRequest,
-    CreatedAuthtoken, Jwks, LoginRequest, RefreshRequest, RegisterRequest, TokenResponse,
+    CreatedAuthtoken, Jwks, LoginRequest, RefreshRequest, RegisterRequest, RevocationList,
+    TokenResponse,
 };
 use openapi::{Auth, Endpoint, OPENAPI_PATH};
 
@@ -100,6 +102,15 @@ fn endpoints() -> Vec<Endpoint> {
         .auth(Auth::Authtoken)
         .request::<AgentSessionRequest>()
         .json::<AgentSessionResponse>(200),
+        Endpoint::new(
+            M::GET,
+            "/v1/relay/revocations",
+            "relayRevocations",
+            relays::revocations,
+        )
+        .summary("Authtokens revoked after the `after` cursor (relays close their sessions)")
+        .auth(Auth::RelaySecret)
+        .json::<RevocationList>(200),
         Endpoint::new(M::GET, "/v1/jwks", "jwks", jwks::jwks)
             .summary("Public keys that verify agent tokens")
             .json::<Jwks>(200),
@@ -146,6 +157,7 @@ mod tests {
             ("http/authtokens.rs", include_str!("authtokens.rs")),
             ("http/agent_sessions.rs", include_str!("agent_sessions.rs")),
             ("http/jwks.rs", include_str!("jwks.rs")),
+            ("http/relays.rs", include_str!("relays.rs")),
             ("http/extract.rs", include_str!("extract.rs")),
             ("http/openapi.rs", include_str!("openapi.rs")),
             ("server.rs", include_str!("../server.rs")),

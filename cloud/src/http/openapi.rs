@@ -34,6 +34,8 @@ pub(crate) enum Auth {
     AccessToken,
     /// `Authorization: Bearer fdt_…`, an agent's authtoken.
     Authtoken,
+    /// `Authorization: Bearer <relay secret>`, a relay of this control plane.
+    RelaySecret,
 }
 
 /// The body of the success response.
@@ -156,6 +158,7 @@ pub fn document() -> Value {
             Auth::None => op.insert("security".into(), json!([])),
             Auth::AccessToken => op.insert("security".into(), json!([{"accessToken": []}])),
             Auth::Authtoken => op.insert("security".into(), json!([{"authtoken": []}])),
+            Auth::RelaySecret => op.insert("security".into(), json!([{"relaySecret": []}])),
         };
         if let Some(request) = ep.request {
             op.insert(
@@ -199,6 +202,7 @@ pub fn document() -> Value {
             "securitySchemes": {
                 "accessToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
                 "authtoken": {"type": "http", "scheme": "bearer", "description": "An authtoken, `fdt_…`"},
+                "relaySecret": {"type": "http", "scheme": "bearer", "description": "A relay secret (`relay_secrets`)"},
             },
         },
     })

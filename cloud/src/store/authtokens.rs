@@ -132,16 +132,54 @@ impl Store {
         id: &AuthtokenId,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
+        // The soft revocation and its entry in the relays' feed commit together.
         const SQL: &str = "UPDATE authtokens SET revoked_at = $1 \
                            WHERE id = $2 AND account_id = $3 AND revoked_at IS NULL";
-        let done = on_pool!(self, pool => sqlx::query(SQL)
-            .bind(to_millis(now))
-            .bind(id.as_str())
-            .bind(account_id.as_str())
-            .execute(pool)
-            .await?
-            .rows_affected());
+        const FEED: &str =
+            "INSERT INTO authtoken_revocations (authtoken_id, revoked_at) VALUES ($1, $2)";
+        let now_ms = to_millis(now);
+        let done = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query(SQL)
+                .bind(now_ms)
+                .bind(id.as_str())
+                .bind(account_id.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if done == 1 {
+                sqlx::query(FEED)
+                    .bind(id.as_str())
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            done
+        });
         Ok(done == 1)
+    }
+
+    /// Authtokens revoked after `cursor` (a position in the revocation feed), oldest first, at
+    /// most `limit`, with the position of the last one returned (`cursor` itself when none).
+    pub async fn revocations_after(
+        &self,
+        cursor: i64,
+        limit: i64,
+    ) -> Result<(Vec<AuthtokenId>, i64), StoreError> {
+        const SQL: &str = "SELECT seq, authtoken_id FROM authtoken_revocations \
+                           WHERE seq > $1 ORDER BY seq LIMIT $2";
+        let rows: Vec<(i64, String)> = on_pool!(self, pool => sqlx::query_as(SQL)
+            .bind(cursor)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?);
+        let next = rows.last().map_or(cursor, |(seq, _)| *seq);
+        let ids = rows
+            .into_iter()
+            .map(|(_, id)| parse_id(&id))
+            .collect::<Result<_, _>>()?;
+        Ok((ids, next))
     }
 
     /// Looks a presented secret up by hash; when it is a live token, records the use and

@@ -12,6 +12,7 @@ on_both_databases!(
     revoked_unknown_and_malformed_authtokens_get_401,
     relays_are_ranked_by_the_requested_region,
     no_relay_configured_is_503,
+    revocation_feed_needs_the_relay_secret_and_lists_each_revocation_once,
 );
 
 fn relay(id: &str, region: &str) -> RelayEntry {
@@ -84,6 +85,9 @@ async fn authtoken_buys_a_relay_token_that_verifies_with_the_jwks(db: &TestDb) {
     let claims: Value = jsonwebtoken::decode(token, &key, &v).unwrap().claims;
     assert_eq!(claims["sub"], me.json["id"]);
     assert_eq!(claims["max_tunnels"], 0);
+    // The authtoken is named, so relays can close the session when it is revoked.
+    let listed = app.get("/v1/authtokens", Some(&t.access)).await;
+    assert_eq!(claims["atk"], listed.json["authtokens"][0]["id"]);
 
     // The exchange is recorded as a use of the authtoken.
     let list = app.get("/v1/authtokens", Some(&t.access)).await;
@@ -164,4 +168,77 @@ async fn no_relay_configured_is_503(db: &TestDb) {
         .post("/v1/agent/sessions", json!({}), Some(&secret))
         .await;
     r.assert_error(StatusCode::SERVICE_UNAVAILABLE, "no_relay_available");
+}
+
+const RELAY_SECRET: &str = "relay-secret-for-tests-0123456789";
+
+async fn revocation_feed_needs_the_relay_secret_and_lists_each_revocation_once(db: &TestDb) {
+    let app = TestApp::with_config(db, |c| {
+        c.relays = vec![relay("us-1", "us")];
+        c.relay_secrets = vec![fdt_cloud::secret::Secret::new(RELAY_SECRET.into())];
+    });
+    let feed = "/v1/relay/revocations?after=0";
+    // No secret, a wrong one, a user's access token, an authtoken: all 401.
+    let (t, secret, id) = authtoken(&app, "feed@example.com").await;
+    for bearer in [
+        None,
+        Some("wrong-secret-0123456789"),
+        Some(t.access.as_str()),
+        Some(secret.as_str()),
+    ] {
+        let r = app.get(feed, bearer).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{bearer:?}: {}", r.json);
+        assert_eq!(r.json["error"]["code"], "unauthorized", "{}", r.json);
+    }
+
+    let r = app.get(feed, Some(RELAY_SECRET)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.json, json!({"revoked": [], "cursor": 0}));
+
+    // Two tokens revoked in the same instant (the test clock stands still): both listed, once.
+    let (t2, _, id2) = authtoken(&app, "feed2@example.com").await;
+    let r = app
+        .delete(&format!("/v1/authtokens/{id}"), Some(&t.access))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = app.get(feed, Some(RELAY_SECRET)).await;
+    assert_eq!(r.json["revoked"], json!([id]));
+    let cursor = r.json["cursor"].as_i64().unwrap();
+    assert!(cursor > 0);
+    let r = app
+        .delete(&format!("/v1/authtokens/{id2}"), Some(&t2.access))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    // Revoking again changes nothing and adds nothing to the feed.
+    let r = app
+        .delete(&format!("/v1/authtokens/{id}"), Some(&t.access))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    let next = app
+        .get(
+            &format!("/v1/relay/revocations?after={cursor}"),
+            Some(RELAY_SECRET),
+        )
+        .await;
+    assert_eq!(next.status, StatusCode::OK, "{}", next.json);
+    assert_eq!(next.json["revoked"], json!([id2]));
+    let last = next.json["cursor"].as_i64().unwrap();
+    assert!(last > cursor);
+    let r = app
+        .get(
+            &format!("/v1/relay/revocations?after={last}"),
+            Some(RELAY_SECRET),
+        )
+        .await;
+    assert_eq!(r.json, json!({"revoked": [], "cursor": last}));
+    // From the start, both in revocation order.
+    let r = app.get(feed, Some(RELAY_SECRET)).await;
+    assert_eq!(r.json["revoked"], json!([id, id2]));
+    // A bad cursor is a 4xx with the JSON error body.
+    let r = app
+        .get("/v1/relay/revocations?after=x", Some(RELAY_SECRET))
+        .await;
+    assert!(r.status.is_client_error(), "{}", r.status);
+    assert!(r.json["error"]["code"].is_string(), "{}", r.json);
 }
