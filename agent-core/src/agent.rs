@@ -10,9 +10,9 @@ use crate::config::ResolvedTunnel;
 use crate::forward::{LocalTarget, read_header, serve_stream};
 use crate::status::{AgentStatus, Counters, SessionState, TunnelStatus};
 use anyhow::Context;
+use fdt_proto::TunnelId;
 use fdt_proto::frame::FrameReader;
 use fdt_proto::session::{AgentEvent, AgentSession, CloseReason, Timing};
-use fdt_proto::{Frame, FrameKind, TunnelId};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -458,9 +458,7 @@ impl Runner {
         let mut was_ready = false;
         let result = 'outer: loop {
             let mut out = bytes::BytesMut::new();
-            while let Some(m) = session.poll_transmit() {
-                Frame::encode(FrameKind::Client, &m, &mut out)?;
-            }
+            session.encode_transmits(&mut out)?;
             if !out.is_empty() {
                 send.write_all(&out)
                     .await
@@ -522,12 +520,8 @@ impl Runner {
                 r = recv.read(&mut buf) => match r {
                     Ok(Some(n)) => {
                         reader.push(&buf[..n]);
-                        loop {
-                            match reader.next(FrameKind::Server) {
-                                Ok(Some(m)) => session.handle_message(Instant::now(), m),
-                                Ok(None) => break,
-                                Err(e) => break 'outer Err(anyhow::anyhow!("relay sent an invalid frame: {e}")),
-                            }
+                        if let Err(e) = session.handle_frames(Instant::now(), &mut reader) {
+                            break Err(anyhow::anyhow!("relay sent an invalid frame: {e}"));
                         }
                     }
                     Ok(None) => break Ok((CloseReason::TimedOut, was_ready)),

@@ -21,6 +21,8 @@ pub mod secret;
 pub mod server;
 pub mod state;
 pub mod store;
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 pub use config::Config;
 pub use error::ApiError;

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -94,44 +94,81 @@ impl HttpOrigin {
     /// Like [`HttpOrigin::start`] but over TLS, with a certificate for `names` issued by `ca`
     /// (an `https://` upstream that public roots do not trust).
     pub async fn start_tls(ca: &fdt_relay::devca::DevCa, names: &[String]) -> anyhow::Result<Self> {
-        crate::install_crypto();
-        let (chain, key) = ca.issue(names)?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_single_cert(chain, key)?;
-        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(Self::serve(Some(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))).await?)
+        let (acceptor, _) = tls_acceptor(ca, names, vec![b"http/1.1".to_vec()])?;
+        Ok(Self::serve(Some(acceptor)).await?)
     }
 
     /// Accepts on 127.0.0.1:0 until dropped, over TLS when `tls` is given.
     async fn serve(tls: Option<tokio_rustls::TlsAcceptor>) -> std::io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
         let stats = Arc::new(OriginStats::default());
-        let stop = CancellationToken::new();
-        let (s, st) = (stats.clone(), stop.clone());
-        tokio::spawn(async move {
-            loop {
-                let sock = tokio::select! {
-                    r = listener.accept() => match r { Ok((s, _)) => s, Err(_) => continue },
-                    _ = st.cancelled() => return,
-                };
-                let (tls, stats) = (tls.clone(), s.clone());
-                tokio::spawn(async move {
-                    let Some(acceptor) = tls else {
-                        return serve_http(sock, stats).await;
-                    };
-                    let accept = acceptor.accept(sock);
-                    if let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), accept).await
-                    {
-                        serve_http(tls, stats).await;
+        let s = stats.clone();
+        let (addr, stop) = accept_loop(move |sock| {
+            let (tls, stats) = (tls.clone(), s.clone());
+            async move {
+                match tls {
+                    None => serve_http(sock, stats).await,
+                    Some(acceptor) => {
+                        if let Some(tls) = tls_handshake(&acceptor, sock).await {
+                            serve_http(tls, stats).await;
+                        }
                     }
-                });
+                }
             }
-        });
+        })
+        .await?;
         Ok(Self { addr, stats, stop })
+    }
+}
+
+/// Binds 127.0.0.1:0 and runs `handler` on every accepted connection (each in its own task)
+/// until the returned token is cancelled.
+async fn accept_loop<F, Fut>(handler: F) -> std::io::Result<(SocketAddr, CancellationToken)>
+where
+    F: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let stop = CancellationToken::new();
+    let st = stop.clone();
+    tokio::spawn(async move {
+        loop {
+            let sock = tokio::select! {
+                r = listener.accept() => match r { Ok((s, _)) => s, Err(_) => continue },
+                _ = st.cancelled() => return,
+            };
+            tokio::spawn(handler(sock));
+        }
+    });
+    Ok((addr, stop))
+}
+
+/// A TLS acceptor with a certificate for `names` issued by `ca`, and that leaf certificate.
+fn tls_acceptor(
+    ca: &fdt_relay::devca::DevCa,
+    names: &[String],
+    alpn: Vec<Vec<u8>>,
+) -> anyhow::Result<(tokio_rustls::TlsAcceptor, CertificateDer<'static>)> {
+    crate::install_crypto();
+    let (chain, key) = ca.issue(names)?;
+    let leaf = chain[0].clone();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    cfg.alpn_protocols = alpn;
+    Ok((tokio_rustls::TlsAcceptor::from(Arc::new(cfg)), leaf))
+}
+
+/// Completes a TLS handshake within a bounded time.
+async fn tls_handshake(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    sock: TcpStream,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(sock)).await {
+        Ok(Ok(tls)) => Some(tls),
+        _ => None,
     }
 }
 
@@ -359,23 +396,12 @@ pub struct TcpEcho {
 impl TcpEcho {
     /// Binds 127.0.0.1:0 and starts serving.
     pub async fn start() -> std::io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let stop = CancellationToken::new();
-        let st = stop.clone();
-        tokio::spawn(async move {
-            loop {
-                let sock = tokio::select! {
-                    r = listener.accept() => match r { Ok((s, _)) => s, Err(_) => continue },
-                    _ = st.cancelled() => return,
-                };
-                tokio::spawn(async move {
-                    let (mut r, mut w) = sock.into_split();
-                    let _ = tokio::io::copy(&mut r, &mut w).await;
-                    let _ = w.shutdown().await;
-                });
-            }
-        });
+        let (addr, stop) = accept_loop(|sock| async move {
+            let (mut r, mut w) = sock.into_split();
+            let _ = tokio::io::copy(&mut r, &mut w).await;
+            let _ = w.shutdown().await;
+        })
+        .await?;
         Ok(Self { addr, stop })
     }
 }
@@ -399,38 +425,19 @@ pub struct TlsEcho {
 impl TlsEcho {
     /// Issues a certificate for `names` from `ca`, binds 127.0.0.1:0 and starts serving.
     pub async fn start(ca: &fdt_relay::devca::DevCa, names: &[String]) -> anyhow::Result<Self> {
-        crate::install_crypto();
-        let (chain, key) = ca.issue(names)?;
-        let leaf = chain[0].clone();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let cfg = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_single_cert(chain, key)?;
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let stop = CancellationToken::new();
-        let st = stop.clone();
-        tokio::spawn(async move {
-            loop {
-                let sock = tokio::select! {
-                    r = listener.accept() => match r { Ok((s, _)) => s, Err(_) => continue },
-                    _ = st.cancelled() => return,
+        let (acceptor, leaf) = tls_acceptor(ca, names, Vec::new())?;
+        let (addr, stop) = accept_loop(move |sock| {
+            let acceptor = acceptor.clone();
+            async move {
+                let Some(tls) = tls_handshake(&acceptor, sock).await else {
+                    return;
                 };
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    let accept = acceptor.accept(sock);
-                    let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), accept).await
-                    else {
-                        return;
-                    };
-                    let (mut r, mut w) = tokio::io::split(tls);
-                    let _ = tokio::io::copy(&mut r, &mut w).await;
-                    let _ = w.shutdown().await;
-                });
+                let (mut r, mut w) = tokio::io::split(tls);
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+                let _ = w.shutdown().await;
             }
-        });
+        })
+        .await?;
         Ok(Self { addr, leaf, stop })
     }
 }

@@ -18,7 +18,7 @@ use fdt_cloud::auth::agent_keys::AgentKeyring;
 use fdt_cloud::auth::agent_tokens::AgentTokens;
 use fdt_cloud::auth::jwt::SigningKey;
 use fdt_cloud::clock::SystemClock;
-use fdt_cloud::config::{Argon2Config, Config, DatabaseTarget, RelayEntry};
+use fdt_cloud::config::{Argon2Config, Config, RelayEntry};
 use fdt_cloud::secret::Secret;
 use fdt_cloud::{AppState, Store};
 use fdt_e2e::stack::BASE_DOMAIN;
@@ -26,90 +26,14 @@ use fdt_e2e::{HttpOrigin, Stack, StackOptions};
 use fdt_proto::Proto;
 use fdt_relay::auth::TokenSigner;
 use fdt_relay::registry::HostLookup;
-use sqlx::Connection as _;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-const PG_URL_ENV: &str = "FDT_TEST_PG_URL";
+use fdt_cloud::testing::{PG_URL_ENV, TestDb as Db};
 const PASSWORD: &str = "correct horse battery";
 /// The secret the relays present to the cloud's revocation feed.
 const RELAY_SECRET: &str = "e2e-relay-secret-0123456789";
-
-/// A fresh database: a SQLite file, or a new database on the PostgreSQL server.
-struct Db {
-    store: Store,
-    /// PostgreSQL: the admin URL and the database's name, to drop it at the end.
-    pg: Option<(String, String)>,
-    _dir: tempfile::TempDir,
-}
-
-impl Db {
-    async fn sqlite() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&DatabaseTarget::SqliteFile(dir.path().join("cloud.db")))
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
-        Self {
-            store,
-            pg: None,
-            _dir: dir,
-        }
-    }
-
-    async fn postgres() -> Option<Self> {
-        let admin = std::env::var(PG_URL_ENV).ok().filter(|u| !u.is_empty())?;
-        let name = format!("fdt_e2e_{:016x}", rand::random::<u64>());
-        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-        // The name is ours (letters, digits, underscore), so formatting it in is safe.
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        conn.close().await.unwrap();
-        let url = with_database(&admin, &name);
-        let store = Store::connect(&DatabaseTarget::Url(Secret::new(url)))
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
-        Some(Self {
-            store,
-            pg: Some((admin, name)),
-            _dir: tempfile::tempdir().unwrap(),
-        })
-    }
-
-    async fn finish(self) {
-        self.store.close().await;
-        if let Some((admin, name)) = self.pg {
-            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-            conn.close().await.unwrap();
-        }
-    }
-}
-
-/// `url` with its database (path) replaced by `name`, query string kept.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let host = match base[scheme_end..].find('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{host}/{name}?{q}"),
-        None => format!("{host}/{name}"),
-    }
-}
 
 /// The control plane serving in this process.
 struct Cloud {

@@ -99,9 +99,7 @@ async fn run_session(shared: Arc<Shared>, conn: quinn::Connection) -> anyhow::Re
             }
         }
         let mut out = bytes::BytesMut::new();
-        while let Some(msg) = session.poll_transmit() {
-            Frame::encode(FrameKind::Server, &msg, &mut out)?;
-        }
+        session.encode_transmits(&mut out)?;
         if !out.is_empty() {
             send.write_all(&out).await?;
         }
@@ -124,7 +122,7 @@ async fn run_session(shared: Arc<Shared>, conn: quinn::Connection) -> anyhow::Re
             r = recv.read(&mut buf) => match r {
                 Ok(Some(n)) => {
                     reader.push(&buf[..n]);
-                    if let Err(e) = feed(&mut reader, &mut session) {
+                    if let Err(e) = session.handle_frames(Instant::now(), &mut reader) {
                         let error = ProtoError::new(ErrorCode::ProtocolViolation, e.to_string());
                         let frame = Frame::to_bytes(FrameKind::Server, &ServerMessage::Error { error })?;
                         let _ = send.write_all(&frame).await;
@@ -167,17 +165,6 @@ async fn run_session(shared: Arc<Shared>, conn: quinn::Connection) -> anyhow::Re
     };
     conn.close(code.into(), b"session over");
     result
-}
-
-/// Hands every complete frame in `reader` to the session.
-fn feed(
-    reader: &mut FrameReader,
-    session: &mut RelaySession,
-) -> Result<(), fdt_proto::DecodeError> {
-    while let Some(msg) = reader.next(FrameKind::Client)? {
-        session.handle_message(Instant::now(), msg);
-    }
-    Ok(())
 }
 
 impl SessionIo {

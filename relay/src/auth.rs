@@ -398,8 +398,8 @@ fn read_to_string(path: &Path) -> Result<String, KeyError> {
     })
 }
 
-/// Writes a secret file readable only by its owner.
-pub(crate) fn write_private(path: &Path, contents: &str) -> Result<(), KeyError> {
+/// Writes a secret file (created or replaced) readable only by its owner.
+pub fn write_private(path: &Path, contents: &str) -> Result<(), KeyError> {
     use std::io::Write;
     #[cfg(unix)]
     use std::os::unix::fs::OpenOptionsExt;

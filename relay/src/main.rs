@@ -171,7 +171,7 @@ async fn main() -> anyhow::Result<()> {
         let signer = TokenSigner::load_or_create(&cfg.data_dir)?;
         pems.push(signer.public_pem().to_string());
         let token = signer.mint("dev", 30 * 24 * 3600, vec![]);
-        fdt_relay_write_token(&cfg.data_dir, &token)?;
+        fdt_relay::auth::write_private(&cfg.data_dir.join("agent-token"), &token)?;
         dev_token = Some(token);
     }
     if pems.is_empty() && cfg.jwks_url.is_none() {
@@ -245,22 +245,6 @@ async fn main() -> anyhow::Result<()> {
     shutdown_signal().await;
     tracing::info!("shutting down: draining in-flight exchanges");
     relay.shutdown().await;
-    Ok(())
-}
-
-fn fdt_relay_write_token(dir: &std::path::Path, token: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    o.mode(0o600);
-    let path = dir.join("agent-token");
-    let mut f = o
-        .open(&path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    f.write_all(token.as_bytes())?;
     Ok(())
 }
 

@@ -10,23 +10,16 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use fdt_cloud::AppState;
 use fdt_cloud::auth::agent_keys::AgentKeyring;
 use fdt_cloud::auth::jwt::SigningKey;
 use fdt_cloud::clock::{Clock, ManualClock};
-use fdt_cloud::config::{Argon2Config, Config, DatabaseTarget, LoginLimitConfig};
-use fdt_cloud::secret::Secret;
+use fdt_cloud::config::{Argon2Config, Config, LoginLimitConfig};
 use fdt_cloud::store::StoreStats;
-use fdt_cloud::{AppState, Store};
 use http_body_util::BodyExt;
-use rand::Rng;
-use sqlx::Connection;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tempfile::TempDir;
 use tower::ServiceExt;
-
-/// Environment variable naming the PostgreSQL server for tests.
-pub const PG_URL_ENV: &str = "FDT_TEST_PG_URL";
 
 /// Makes a `sqlite` and a `postgres` test module, each with one test per story.
 #[macro_export]
@@ -47,7 +40,7 @@ macro_rules! on_both_databases {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $story() {
                     let Some(db) = $crate::common::TestDb::postgres().await else {
-                        eprintln!("{} is not set: PostgreSQL story skipped", $crate::common::PG_URL_ENV);
+                        eprintln!("{} is not set: PostgreSQL story skipped", fdt_cloud::testing::PG_URL_ENV);
                         return;
                     };
                     super::$story(&db).await;
@@ -58,104 +51,7 @@ macro_rules! on_both_databases {
     };
 }
 
-/// A fresh, migrated database for one test.
-pub struct TestDb {
-    /// The store over it.
-    pub store: Store,
-    /// For PostgreSQL: the database's URL and the server's admin URL (to drop it at the end).
-    pg: Option<(String, String, String)>,
-    /// For SQLite: the directory holding the file (deleted on drop).
-    dir: TempDir,
-}
-
-impl TestDb {
-    /// A SQLite file in a new temporary directory.
-    pub async fn sqlite() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&DatabaseTarget::SqliteFile(dir.path().join("test.db")))
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
-        Self {
-            store,
-            pg: None,
-            dir,
-        }
-    }
-
-    /// A new database with a random name on the `FDT_TEST_PG_URL` server; `None` when the
-    /// variable is unset. Each test gets its own database, so tests run in parallel.
-    pub async fn postgres() -> Option<Self> {
-        let admin_url = std::env::var(PG_URL_ENV).ok().filter(|u| !u.is_empty())?;
-        let suffix: String = rand::rng()
-            .sample_iter(rand::distr::Alphanumeric)
-            .take(16)
-            .map(|b| char::from(b).to_ascii_lowercase())
-            .collect();
-        let name = format!("fdt_test_{suffix}");
-        let mut admin = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .unwrap_or_else(|e| panic!("{PG_URL_ENV}={admin_url}: {e}"));
-        // The name is ours (letters, digits, underscore), so formatting it in is safe.
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        admin.close().await.unwrap();
-        let url = with_database(&admin_url, &name);
-        let store = Store::connect(&DatabaseTarget::Url(Secret::new(url.clone())))
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
-        Some(Self {
-            store,
-            pg: Some((url, admin_url, name)),
-            dir: tempfile::tempdir().unwrap(),
-        })
-    }
-
-    /// The database URL for a separate process (`None` for SQLite: use [`TestDb::dir`]).
-    pub fn postgres_url(&self) -> Option<&str> {
-        self.pg.as_ref().map(|(url, _, _)| url.as_str())
-    }
-
-    /// A scratch directory for this test (the SQLite file lives here).
-    pub fn dir(&self) -> &std::path::Path {
-        self.dir.path()
-    }
-
-    /// Closes the pool and drops the PostgreSQL database.
-    pub async fn finish(self) {
-        self.store.close().await;
-        if let Some((_, admin_url, name)) = self.pg {
-            let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-            admin.close().await.unwrap();
-        }
-    }
-}
-
-/// `url` with its database (path) replaced by `name`, query string kept.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let host_part = match base[scheme_end..].find('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{host_part}/{name}?{q}"),
-        None => format!("{host_part}/{name}"),
-    }
-}
+pub use fdt_cloud::testing::TestDb;
 
 /// The configuration tests run with: cheap hashing, a short login window, small limits.
 pub fn test_config(dir: &std::path::Path) -> Config {

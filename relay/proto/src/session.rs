@@ -6,7 +6,9 @@
 //! the I/O layer when to call `handle_timeout` next.
 
 use crate::PROTOCOL_VERSION;
+use crate::frame::{DecodeError, Frame, FrameKind, FrameReader};
 use crate::message::{ClientMessage, ErrorCode, ProtoError, ServerMessage, TunnelId, TunnelSpec};
+use bytes::BytesMut;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -308,6 +310,27 @@ impl AgentSession {
             t = t.min(*deadline);
         }
         Some(t)
+    }
+
+    /// Feeds every complete frame buffered in `reader` (frames of the peer's kind) to
+    /// [`Self::handle_message`]. A decoding error is fatal for the control stream.
+    pub fn handle_frames(
+        &mut self,
+        now: Instant,
+        reader: &mut FrameReader,
+    ) -> Result<(), DecodeError> {
+        while let Some(msg) = reader.next::<ServerMessage>(FrameKind::Server)? {
+            self.handle_message(now, msg);
+        }
+        Ok(())
+    }
+
+    /// Appends every pending message, framed, to `dst` (ready to write to the control stream).
+    pub fn encode_transmits(&mut self, dst: &mut BytesMut) -> Result<(), DecodeError> {
+        while let Some(msg) = self.poll_transmit() {
+            Frame::encode(FrameKind::Client, &msg, dst)?;
+        }
+        Ok(())
     }
 
     /// Next message to write to the control stream.
@@ -631,6 +654,27 @@ impl RelaySession {
         }
     }
 
+    /// Feeds every complete frame buffered in `reader` (frames of the peer's kind) to
+    /// [`Self::handle_message`]. A decoding error is fatal for the control stream.
+    pub fn handle_frames(
+        &mut self,
+        now: Instant,
+        reader: &mut FrameReader,
+    ) -> Result<(), DecodeError> {
+        while let Some(msg) = reader.next::<ClientMessage>(FrameKind::Client)? {
+            self.handle_message(now, msg);
+        }
+        Ok(())
+    }
+
+    /// Appends every pending message, framed, to `dst` (ready to write to the control stream).
+    pub fn encode_transmits(&mut self, dst: &mut BytesMut) -> Result<(), DecodeError> {
+        while let Some(msg) = self.poll_transmit() {
+            Frame::encode(FrameKind::Server, &msg, dst)?;
+        }
+        Ok(())
+    }
+
     /// Next message to write to the control stream.
     pub fn poll_transmit(&mut self) -> Option<ServerMessage> {
         self.outbox.pop_front()
@@ -639,5 +683,37 @@ impl RelaySession {
     /// Next event for the I/O layer.
     pub fn poll_event(&mut self) -> Option<RelayEvent> {
         self.events.pop_front()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_carry_a_handshake_both_ways_and_garbage_is_fatal() {
+        let now = Instant::now();
+        let mut agent = AgentSession::new(now, Timing::default(), "tok".into(), "fdt/t".into());
+        let mut relay = RelaySession::new(now, Timing::default(), "s1".into(), 8, 4);
+        let mut wire = BytesMut::new();
+        assert!(agent.encode_transmits(&mut wire).is_ok());
+        let mut at_relay = FrameReader::new();
+        at_relay.push(&wire);
+        assert!(relay.handle_frames(now, &mut at_relay).is_ok());
+        assert!(matches!(
+            relay.poll_event(),
+            Some(RelayEvent::Authenticate { token, .. }) if token == "tok"
+        ));
+        relay.accept();
+        let mut back = BytesMut::new();
+        assert!(relay.encode_transmits(&mut back).is_ok());
+        let mut at_agent = FrameReader::new();
+        at_agent.push(&back);
+        assert!(agent.handle_frames(now, &mut at_agent).is_ok());
+        assert!(matches!(agent.poll_event(), Some(AgentEvent::Ready { .. })));
+
+        let mut junk = FrameReader::new();
+        junk.push(b"\x07garbage");
+        assert!(relay.handle_frames(now, &mut junk).is_err());
     }
 }

@@ -1,0 +1,131 @@
+//! Test support shared by this crate's integration tests and the whole-system tests: a fresh,
+//! migrated database per test — a SQLite file in a temporary directory, or a new database on
+//! the PostgreSQL server named by `FDT_TEST_PG_URL` — dropped again at the end. Only compiled
+//! with the `test-util` feature; failures panic, as a test fixture should.
+
+use crate::Store;
+use crate::config::DatabaseTarget;
+use crate::secret::Secret;
+use rand::Rng;
+use sqlx::Connection;
+use tempfile::TempDir;
+
+/// Environment variable naming the PostgreSQL server for tests.
+pub const PG_URL_ENV: &str = "FDT_TEST_PG_URL";
+
+/// A fresh, migrated database for one test.
+pub struct TestDb {
+    /// The store over it.
+    pub store: Store,
+    /// For PostgreSQL: the database's URL, the server's admin URL and the database's name.
+    pg: Option<(String, String, String)>,
+    /// A scratch directory for the test (the SQLite file lives here); deleted on drop.
+    dir: TempDir,
+}
+
+impl TestDb {
+    /// A SQLite file in a new temporary directory.
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = Store::connect(&DatabaseTarget::SqliteFile(dir.path().join("test.db")))
+            .await
+            .expect("opening the SQLite test database");
+        store.migrate().await.expect("migrating SQLite");
+        Self {
+            store,
+            pg: None,
+            dir,
+        }
+    }
+
+    /// A new database with a random name on the `FDT_TEST_PG_URL` server; `None` when the
+    /// variable is unset. Each test gets its own database, so tests run in parallel.
+    pub async fn postgres() -> Option<Self> {
+        let admin_url = std::env::var(PG_URL_ENV).ok().filter(|u| !u.is_empty())?;
+        let suffix: String = rand::rng()
+            .sample_iter(rand::distr::Alphanumeric)
+            .take(16)
+            .map(|b| char::from(b).to_ascii_lowercase())
+            .collect();
+        let name = format!("fdt_test_{suffix}");
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("{PG_URL_ENV}={admin_url}: {e}"));
+        // The name is ours (letters, digits, underscore), so formatting it in is safe.
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .expect("CREATE DATABASE");
+        admin.close().await.expect("closing the admin connection");
+        let url = with_database(&admin_url, &name);
+        let store = Store::connect(&DatabaseTarget::Url(Secret::new(url.clone())))
+            .await
+            .expect("opening the PostgreSQL test database");
+        store.migrate().await.expect("migrating PostgreSQL");
+        Some(Self {
+            store,
+            pg: Some((url, admin_url, name)),
+            dir: tempfile::tempdir().expect("temporary directory"),
+        })
+    }
+
+    /// The database URL for a separate process (`None` for SQLite: use [`TestDb::dir`]).
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.pg.as_ref().map(|(url, _, _)| url.as_str())
+    }
+
+    /// A scratch directory for this test (the SQLite file lives here).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Closes the pool and drops the PostgreSQL database.
+    pub async fn finish(self) {
+        self.store.close().await;
+        if let Some((_, admin_url, name)) = self.pg {
+            let mut admin = sqlx::PgConnection::connect(&admin_url)
+                .await
+                .expect("admin connection");
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut admin)
+            .await
+            .expect("DROP DATABASE");
+            let _ = admin.close().await;
+        }
+    }
+}
+
+/// `url` with its database (path) replaced by `name`, query string kept.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{host}/{name}?{q}"),
+        None => format!("{host}/{name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn database_name_replaced_and_query_kept() {
+        assert_eq!(
+            with_database("postgres://u@h:5/postgres?sslmode=disable", "t1"),
+            "postgres://u@h:5/t1?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("postgres://u@h:5", "t1"),
+            "postgres://u@h:5/t1"
+        );
+    }
+}
