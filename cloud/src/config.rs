@@ -55,9 +55,11 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Agent tokens handed out by `POST /v1/agent/sessions`.
     pub agent_tokens: AgentTokenConfig,
-    /// Relays agents are sent to (`[[relays]]` tables). Until relays register themselves
-    /// this list is the whole fleet.
+    /// Relays agents are sent to besides the ones that register themselves by heartbeat
+    /// (`[[relays]]` tables). A listed relay that also heartbeats is judged by its heartbeats.
     pub relays: Vec<RelayEntry>,
+    /// Relay registration, health and assignment.
+    pub fleet: FleetConfig,
     /// Secrets relays present (`Authorization: Bearer …`) to read `/v1/relay/…`, such as the
     /// authtoken revocation feed. None configured: those routes refuse everyone.
     pub relay_secrets: Vec<Secret<String>>,
@@ -152,7 +154,36 @@ impl Default for Config {
             auth: AuthConfig::default(),
             agent_tokens: AgentTokenConfig::default(),
             relays: Vec::new(),
+            fleet: FleetConfig::default(),
             relay_secrets: Vec::new(),
+        }
+    }
+}
+
+/// How the cloud judges and uses its relays.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FleetConfig {
+    /// Seconds between a relay's heartbeats (told to relays in every answer).
+    pub heartbeat_secs: u64,
+    /// A relay not heard from for this many seconds is unhealthy: agents are not sent to it
+    /// and its tunnels count as offline.
+    pub unhealthy_after_secs: u64,
+    /// Per region, the regions to use next when it has no healthy relay
+    /// (`[fleet.failover] eu = ["us"]`).
+    pub failover: std::collections::BTreeMap<String, Vec<String>>,
+    /// Ports TCP addresses are reserved from, inclusive (each relay's TCP range must
+    /// include them).
+    pub reserved_tcp_ports: (u16, u16),
+}
+
+impl Default for FleetConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_secs: 5,
+            unhealthy_after_secs: 20,
+            failover: std::collections::BTreeMap::new(),
+            reserved_tcp_ports: (20_000, 20_999),
         }
     }
 }
@@ -317,6 +348,14 @@ const ENV_VARS: &[(&str, Setter)] = &[
         c.auth.login_limit.max_failures_per_ip = parse(v)?;
         Ok(())
     }),
+    ("FDT_FLEET_HEARTBEAT_SECS", |c, v| {
+        c.fleet.heartbeat_secs = parse(v)?;
+        Ok(())
+    }),
+    ("FDT_FLEET_UNHEALTHY_AFTER_SECS", |c, v| {
+        c.fleet.unhealthy_after_secs = parse(v)?;
+        Ok(())
+    }),
     ("FDT_AGENT_TOKEN_TTL_SECS", |c, v| {
         c.agent_tokens.ttl_secs = parse(v)?;
         Ok(())
@@ -421,6 +460,20 @@ impl Config {
             return invalid("relay_secrets must be at least 16 characters each".into());
         }
         self.validate_relays()?;
+        let f = &self.fleet;
+        if !(1..=300).contains(&f.heartbeat_secs) {
+            return invalid("fleet.heartbeat_secs must be between 1 and 300".into());
+        }
+        if f.unhealthy_after_secs <= f.heartbeat_secs {
+            return invalid(
+                "fleet.unhealthy_after_secs must be more than fleet.heartbeat_secs".into(),
+            );
+        }
+        if f.reserved_tcp_ports.0 == 0 || f.reserved_tcp_ports.0 > f.reserved_tcp_ports.1 {
+            return invalid(
+                "fleet.reserved_tcp_ports must be [first, last] with 0 < first <= last".into(),
+            );
+        }
         if self.max_body_bytes < 1024 {
             return invalid("max_body_bytes must be at least 1024".into());
         }

@@ -317,7 +317,12 @@ mod tests {
         let account = new_account_id();
         let atk = new_authtoken_id();
         let token = tokens
-            .issue(&account, &atk, time::OffsetDateTime::now_utc())
+            .issue(
+                &account,
+                &atk,
+                fdt_api::Plan::Free,
+                time::OffsetDateTime::now_utc(),
+            )
             .unwrap();
         let claims = verifier(&ring)
             .unwrap()

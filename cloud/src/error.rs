@@ -58,6 +58,23 @@ pub enum ApiError {
     /// No relay can take the agent.
     #[error("no relay is available; retry later")]
     NoRelayAvailable,
+    /// A live tunnel holds the name.
+    #[error("{0}")]
+    NameInUse(String),
+    /// Another account reserved the name.
+    #[error("{0}")]
+    NameReserved(String),
+    /// A plan limit was hit.
+    #[error("{message}")]
+    LimitExceeded {
+        /// The limit's name (`online_tunnels`, …).
+        limit: &'static str,
+        /// What to tell the person.
+        message: String,
+    },
+    /// Nothing left to allocate (all reservable ports taken).
+    #[error("{0}")]
+    Exhausted(String),
     /// A server-side failure, already logged.
     #[error("an internal error occurred")]
     Internal,
@@ -85,6 +102,8 @@ impl ApiError {
             Self::EmailTaken => StatusCode::CONFLICT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NoRelayAvailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NameInUse(_) | Self::NameReserved(_) | Self::Exhausted(_) => StatusCode::CONFLICT,
+            Self::LimitExceeded { .. } => StatusCode::FORBIDDEN,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -105,6 +124,10 @@ impl ApiError {
             Self::EmailTaken => ErrorCode::EmailTaken,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::NoRelayAvailable => ErrorCode::NoRelayAvailable,
+            Self::NameInUse(_) => ErrorCode::NameInUse,
+            Self::NameReserved(_) => ErrorCode::NameReserved,
+            Self::LimitExceeded { .. } => ErrorCode::LimitExceeded,
+            Self::Exhausted(_) => ErrorCode::Exhausted,
             Self::Internal => ErrorCode::Internal,
         }
     }
@@ -112,7 +135,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody::new(self.code(), self.to_string());
+        let mut body = ErrorBody::new(self.code(), self.to_string());
+        if let Self::LimitExceeded { limit, .. } = &self {
+            body.error.limit = Some((*limit).to_owned());
+        }
         let mut resp = (self.status(), Json(body)).into_response();
         let headers = resp.headers_mut();
         match &self {

@@ -4,7 +4,9 @@
 //! enough to store them: unlike passwords there is nothing to brute-force, and a fast hash lets
 //! the server look a token up by its hash with an index.
 
-use fdt_api::{AccountId, Authtoken, AuthtokenId, RefreshToken, SessionId};
+use fdt_api::{
+    AccountId, Authtoken, AuthtokenId, RefreshToken, ReservedNameId, SessionId, TunnelId,
+};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use sha2::{Digest, Sha256};
@@ -46,6 +48,18 @@ pub fn new_session_id() -> SessionId {
 /// A new authtoken ID.
 pub fn new_authtoken_id() -> AuthtokenId {
     AuthtokenId::from_suffix(&random_base62(fdt_api::ids::ID_SUFFIX_LEN))
+        .expect("generated suffix is valid")
+}
+
+/// A new tunnel ID.
+pub fn new_tunnel_id() -> TunnelId {
+    TunnelId::from_suffix(&random_base62(fdt_api::ids::ID_SUFFIX_LEN))
+        .expect("generated suffix is valid")
+}
+
+/// A new reservation ID.
+pub fn new_reserved_name_id() -> ReservedNameId {
+    ReservedNameId::from_suffix(&random_base62(fdt_api::ids::ID_SUFFIX_LEN))
         .expect("generated suffix is valid")
 }
 

@@ -7,7 +7,7 @@ use crate::auth::jwt::{AccessTokens, SigningKey};
 use crate::auth::limiter::LoginLimiter;
 use crate::auth::password::{PasswordError, PasswordHasher};
 use crate::clock::Clock;
-use crate::config::{Config, RelayEntry};
+use crate::config::{Config, FleetConfig, RelayEntry};
 use crate::store::Store;
 use std::sync::Arc;
 use time::Duration;
@@ -24,6 +24,7 @@ struct Inner {
     tokens: AccessTokens,
     agent_tokens: AgentTokens,
     relays: Vec<RelayEntry>,
+    fleet: FleetConfig,
     passwords: PasswordHasher,
     limiter: LoginLimiter,
     clock: Arc<dyn Clock>,
@@ -50,6 +51,7 @@ impl AppState {
                 tokens: AccessTokens::new(key, auth),
                 agent_tokens: AgentTokens::new(agent_keys, &auth.issuer, &config.agent_tokens),
                 relays: config.relays.clone(),
+                fleet: config.fleet.clone(),
                 passwords: PasswordHasher::new(&auth.argon2)?,
                 limiter: LoginLimiter::new(&auth.login_limit),
                 clock,
@@ -84,6 +86,17 @@ impl AppState {
     /// The relays agents may be sent to, in configured order.
     pub fn relays(&self) -> &[RelayEntry] {
         &self.inner.relays
+    }
+
+    /// Relay health and assignment settings.
+    pub fn fleet(&self) -> &FleetConfig {
+        &self.inner.fleet
+    }
+
+    /// Relays last heard from before this instant are unhealthy.
+    pub fn healthy_cutoff(&self) -> time::OffsetDateTime {
+        let window = i64::try_from(self.inner.fleet.unhealthy_after_secs).unwrap_or(i64::MAX / 2);
+        self.clock().now() - Duration::seconds(window)
     }
 
     /// The password hasher.

@@ -10,5 +10,6 @@ mod api {
     mod authtokens;
     mod bad_input;
     mod client;
+    mod fleet;
     mod jwt;
 }

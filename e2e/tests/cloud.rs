@@ -240,7 +240,7 @@ async fn tokens_signed_by_unpublished_keys_are_refused_by_the_relay(db: &Db) {
     let genuine = cloud
         .state
         .agent_tokens()
-        .issue(&account, &atk, now)
+        .issue(&account, &atk, fdt_api::Plan::Free, now)
         .unwrap();
     // Well-formed tokens from a keyring the cloud does not publish, and one naming the
     // cloud's real key ID but signed by another key.
@@ -249,7 +249,7 @@ async fn tokens_signed_by_unpublished_keys_are_refused_by_the_relay(db: &Db) {
         "fdt-cloud",
         &Default::default(),
     )
-    .issue(&account, &atk, now)
+    .issue(&account, &atk, fdt_api::Plan::Free, now)
     .unwrap();
     let real_kid = cloud
         .state

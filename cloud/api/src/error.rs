@@ -21,6 +21,9 @@ pub struct ErrorDetail {
     pub code: ErrorCode,
     /// Human-readable explanation.
     pub message: String,
+    /// With `limit_exceeded`: the plan limit that was hit (`online_tunnels`, `bandwidth`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
 }
 
 impl ErrorBody {
@@ -30,6 +33,7 @@ impl ErrorBody {
             error: ErrorDetail {
                 code,
                 message: message.into(),
+                limit: None,
             },
         }
     }
@@ -91,6 +95,14 @@ error_codes! {
     EmailTaken => "email_taken",
     /// Too many attempts; the `Retry-After` header says when to try again.
     RateLimited => "rate_limited",
+    /// The name is held by a live tunnel of another account (or another agent of this one).
+    NameInUse => "name_in_use",
+    /// The name is reserved by another account.
+    NameReserved => "name_reserved",
+    /// A plan limit was reached; `limit` names it.
+    LimitExceeded => "limit_exceeded",
+    /// No free name or port is left to allocate.
+    Exhausted => "exhausted",
     /// No relay is available to serve the agent right now; retry later.
     NoRelayAvailable => "no_relay_available",
     /// Something failed on the server; details are in its log, not in the response.

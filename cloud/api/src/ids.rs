@@ -137,6 +137,16 @@ prefixed_id!(
     SessionId,
     "ses_"
 );
+prefixed_id!(
+    /// A live tunnel: one binding of a name on a relay (a pooled name has several).
+    TunnelId,
+    "tun_"
+);
+prefixed_id!(
+    /// A reserved name: a subdomain or a TCP address kept by an account.
+    ReservedNameId,
+    "rsv_"
+);
 
 #[cfg(test)]
 mod tests {

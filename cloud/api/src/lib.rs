@@ -44,9 +44,11 @@ pub mod client;
 pub mod error;
 pub mod ids;
 pub mod jwks;
+pub mod plans;
 pub mod relays;
 #[cfg(feature = "schema")]
 mod schema;
+pub mod tunnels;
 pub mod validate;
 
 pub use agent_sessions::{AgentSessionRequest, AgentSessionResponse, AgentToken, RelayInfo};
@@ -58,6 +60,16 @@ pub use authtoken_format::{Authtoken, AuthtokenFormatError, parse_authtoken};
 pub use authtokens::{AuthtokenInfo, AuthtokenList, CreateAuthtokenRequest, CreatedAuthtoken};
 pub use client::{ClientError, FdtClient};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
-pub use ids::{AccountId, AuthtokenId, IdError, SessionId};
+pub use ids::{AccountId, AuthtokenId, IdError, ReservedNameId, SessionId, TunnelId};
 pub use jwks::{Jwk, Jwks};
-pub use relays::{RevocationList, RevocationsQuery};
+pub use plans::{
+    AccountPlan, Entitlements, Plan, PlanInfo, PlanList, PlanUsage, UsageDay, UsageList, UsageQuery,
+};
+pub use relays::{
+    BindingGranted, BindingRequest, RelayHeartbeat, RelayHeartbeatAck, RelayList, RelayLoad,
+    RelayStatus, RevocationList, RevocationsQuery, UsageReport,
+};
+pub use tunnels::{
+    CreateReservedName, ReservedKind, ReservedName, ReservedNameList, TunnelInfo, TunnelList,
+    TunnelProto, UpdateReservedName,
+};

@@ -1,7 +1,8 @@
 //! `/v1/relay/…`: what relays ask the control plane. Authenticated by a relay secret
 //! (`Authorization: Bearer <secret>`), not by a login or an authtoken.
 
-use crate::ids::AuthtokenId;
+use crate::ids::{AccountId, AuthtokenId, TunnelId};
+use crate::tunnels::TunnelProto;
 use serde::{Deserialize, Serialize};
 
 /// `GET /v1/relay/revocations?after=<cursor>`: the query.
@@ -23,4 +24,175 @@ pub struct RevocationList {
     pub revoked: Vec<AuthtokenId>,
     /// Pass as `after` next time; equal to the request's when nothing new was revoked.
     pub cursor: i64,
+}
+
+/// Most entries of each list in one heartbeat; a relay with more sends the rest next time.
+pub const MAX_HEARTBEAT_ITEMS: usize = 2_000;
+
+/// Largest heartbeat body the cloud accepts, in bytes.
+pub const MAX_HEARTBEAT_BYTES: usize = 1 << 20;
+
+/// `POST /v1/relay/heartbeat`: a relay registers (first heartbeat of a boot) and reports its
+/// state, ended tunnels and traffic since the last heartbeat the cloud acknowledged.
+///
+/// `(boot_id, seq)` makes reports exactly-once: the cloud applies a heartbeat only if its `seq`
+/// is above the last one applied for that boot, so a retried heartbeat (answer lost) counts
+/// nothing twice. A new `boot_id` means the relay restarted: its earlier tunnels are gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RelayHeartbeat {
+    /// Relay ID (`a-z 0-9 -`, at most 63), unique in the fleet.
+    pub relay_id: String,
+    /// Random per process start.
+    pub boot_id: String,
+    /// 1, 2, 3, … within one boot.
+    pub seq: u64,
+    /// Region served (`eu`, `us`, …).
+    pub region: String,
+    /// QUIC address agents dial, `host:port`.
+    pub agent_addr: String,
+    /// Name the relay's certificate is checked against.
+    pub server_name: String,
+    /// Relay software version.
+    pub version: String,
+    /// Agent sessions it takes at most.
+    pub capacity: u32,
+    /// Relative share of new agents (1–1000) among relays of a region.
+    pub weight: u32,
+    /// Draining: send it no new agents.
+    pub draining: bool,
+    /// Load now.
+    pub load: RelayLoad,
+    /// Tunnels that ended since the last acknowledged heartbeat.
+    #[serde(default)]
+    pub ended: Vec<TunnelId>,
+    /// Traffic since the last acknowledged heartbeat, per account and UTC day.
+    #[serde(default)]
+    pub usage: Vec<UsageReport>,
+}
+
+/// A relay's load.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RelayLoad {
+    /// Agent sessions.
+    pub sessions: u32,
+    /// Tunnels bound.
+    pub tunnels: u32,
+    /// Visitor connections open.
+    pub connections: u32,
+}
+
+/// Traffic of one account on one UTC day, as counted by one relay since its last report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UsageReport {
+    /// The account.
+    pub account_id: AccountId,
+    /// The day, `YYYY-MM-DD`.
+    pub day: String,
+    /// HTTP requests.
+    pub requests: u64,
+    /// Bytes from visitors.
+    pub bytes_in: u64,
+    /// Bytes to visitors.
+    pub bytes_out: u64,
+    /// Visitor connections accepted.
+    pub connections: u64,
+}
+
+/// The answer to a heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RelayHeartbeatAck {
+    /// Seconds until the next heartbeat is due.
+    pub interval_secs: u64,
+    /// Tunnels the relay must close: taken over on another relay, or stopped by their owner.
+    pub evict: Vec<TunnelId>,
+}
+
+/// `POST /v1/relay/bindings`: a relay asks before it binds a name for an agent. The cloud
+/// checks reservations, the account's plan limits and live bindings elsewhere, and records
+/// the tunnel as online.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct BindingRequest {
+    /// The asking relay.
+    pub relay_id: String,
+    /// Its boot.
+    pub boot_id: String,
+    /// The agent's account (`sub` of its token).
+    pub account_id: AccountId,
+    /// The authtoken its token was exchanged for (`atk`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authtoken_id: Option<AuthtokenId>,
+    /// Traffic kind.
+    pub proto: TunnelProto,
+    /// The subdomain (http, tls).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subdomain: Option<String>,
+    /// The port (tcp).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Whether the agent asked for a name chosen for it (a refused random name is retried).
+    #[serde(default)]
+    pub random: bool,
+    /// Public URL it will get.
+    pub public_url: String,
+    /// Whether the agent asked for pooling.
+    #[serde(default)]
+    pub pooling: bool,
+    /// Agent software version.
+    pub agent_version: String,
+}
+
+/// The answer to an accepted binding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct BindingGranted {
+    /// The tunnel's ID; the relay reports it in `ended` when the tunnel goes.
+    pub tunnel_id: TunnelId,
+    /// Tunnels the cloud ended by this bind (a same-agent takeover), which the relay holding
+    /// them must close; the cloud also sends them in that relay's next heartbeat answer.
+    pub replaced: Vec<TunnelId>,
+}
+
+/// A relay as the fleet view shows it: `GET /v1/relays`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RelayStatus {
+    /// Relay ID.
+    pub id: String,
+    /// Region.
+    pub region: String,
+    /// QUIC address.
+    pub agent_addr: String,
+    /// Software version.
+    pub version: String,
+    /// Heard from within the health window and not draining.
+    pub healthy: bool,
+    /// Draining.
+    pub draining: bool,
+    /// Agent sessions it takes.
+    pub capacity: u32,
+    /// Weight.
+    pub weight: u32,
+    /// Load at its last heartbeat.
+    pub load: RelayLoad,
+    /// Last heartbeat.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
+    pub last_seen_at: time::OffsetDateTime,
+}
+
+/// `GET /v1/relays`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RelayList {
+    /// Registered relays, by region then ID.
+    pub relays: Vec<RelayStatus>,
 }

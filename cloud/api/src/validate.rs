@@ -35,6 +35,12 @@ pub enum ValidationError {
     /// The agent version is longer than [`MAX_AGENT_VERSION_BYTES`] or has control characters.
     #[error("agent_version must be at most {MAX_AGENT_VERSION_BYTES} printable bytes")]
     AgentVersionShape,
+    /// A subdomain (or relay ID) is not one DNS label of `a-z`, `0-9` and `-`.
+    #[error("{0} must be 1 to 63 of a-z, 0-9 and '-', not starting or ending with '-'")]
+    LabelShape(&'static str),
+    /// A day is not `YYYY-MM-DD`.
+    #[error("{0} must be a date like 2026-01-31")]
+    DayShape(&'static str),
 }
 
 /// The form in which emails are stored and compared: trimmed and lower-cased, so that
@@ -115,9 +121,55 @@ pub fn check_agent_version(version: &str) -> Result<(), ValidationError> {
     }
 }
 
+/// Checks that `label` is one DNS label: 1–63 of `a-z 0-9 -`, not starting or ending with
+/// `-`. `what` names the field in the error (`subdomain`, `relay_id`).
+pub fn check_label(what: &'static str, label: &str) -> Result<(), ValidationError> {
+    let ok = !label.is_empty()
+        && label.len() <= 63
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !label.starts_with('-')
+        && !label.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ValidationError::LabelShape(what))
+    }
+}
+
+/// Parses a `YYYY-MM-DD` day; `what` names the field in the error.
+pub fn parse_day(what: &'static str, day: &str) -> Result<time::Date, ValidationError> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(day, &format).map_err(|_| ValidationError::DayShape(what))
+}
+
+/// A day as `YYYY-MM-DD`.
+pub fn format_day(day: time::Date) -> String {
+    format!(
+        "{:04}-{:02}-{:02}",
+        day.year(),
+        u8::from(day.month()),
+        day.day()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_and_days() {
+        assert!(check_label("subdomain", "my-app1").is_ok());
+        for bad in ["", "-a", "a-", "a.b", "A", "ünï", &"x".repeat(64)] {
+            assert!(check_label("subdomain", bad).is_err(), "{bad:?}");
+        }
+        let d = parse_day("from", "2026-02-28").expect("valid day");
+        assert_eq!(format_day(d), "2026-02-28");
+        for bad in ["2026-02-30", "2026-2-1", "yesterday", ""] {
+            assert!(parse_day("from", bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn regions_and_agent_versions() {

@@ -8,7 +8,7 @@
 
 use super::agent_keys::AgentKeyring;
 use crate::config::AgentTokenConfig;
-use fdt_api::{AccountId, AgentToken, AuthtokenId};
+use fdt_api::{AccountId, AgentToken, AuthtokenId, Plan};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -35,6 +35,10 @@ pub struct AgentTokenClaims {
     pub max_tunnels: u32,
     /// The authtoken exchanged for this token: relays close its sessions when it is revoked.
     pub atk: AuthtokenId,
+    /// The account's plan, for the relay's logs.
+    pub plan: Plan,
+    /// HTTP requests per minute per tunnel the relay allows (the plan's entitlement).
+    pub rpm: u32,
 }
 
 /// Signing an agent token failed (a server-side fault).
@@ -77,6 +81,7 @@ impl AgentTokens {
         &self,
         account: &AccountId,
         authtoken: &AuthtokenId,
+        plan: Plan,
         now: OffsetDateTime,
     ) -> AgentTokenClaims {
         // Times before 1970 do not occur on a working clock; 0 would only make tokens expired.
@@ -90,6 +95,8 @@ impl AgentTokens {
             names: Vec::new(),
             max_tunnels: self.max_tunnels,
             atk: authtoken.clone(),
+            plan,
+            rpm: plan.entitlements().requests_per_minute,
         }
     }
 
@@ -98,11 +105,12 @@ impl AgentTokens {
         &self,
         account: &AccountId,
         authtoken: &AuthtokenId,
+        plan: Plan,
         now: OffsetDateTime,
     ) -> Result<AgentToken, AgentTokenError> {
         self.keys
             .signing_key()
-            .sign(&self.claims(account, authtoken, now))
+            .sign(&self.claims(account, authtoken, plan, now))
             .map(AgentToken::new)
             .map_err(|e| AgentTokenError(e.to_string()))
     }
@@ -125,7 +133,7 @@ mod tests {
         let account = crate::random::new_account_id();
         let now = OffsetDateTime::now_utc();
         let atk = crate::random::new_authtoken_id();
-        let token = tokens.issue(&account, &atk, now).unwrap();
+        let token = tokens.issue(&account, &atk, Plan::Pro, now).unwrap();
 
         let header = jsonwebtoken::decode_header(token.expose_secret()).unwrap();
         assert_eq!(header.alg, Algorithm::EdDSA);
@@ -144,6 +152,8 @@ mod tests {
         assert_eq!(c["aud"], RELAY_AUDIENCE);
         assert_eq!(c["max_tunnels"], 4);
         assert_eq!(c["atk"], atk.as_str());
+        assert_eq!(c["plan"], "pro");
+        assert_eq!(c["rpm"], Plan::Pro.entitlements().requests_per_minute);
         assert_eq!(c["exp"].as_u64().unwrap() - c["iat"].as_u64().unwrap(), 300);
         assert!(c.get("names").is_none(), "empty names means any: {c}");
     }

@@ -17,7 +17,7 @@ use fdt_api::validate::{check_agent_version, check_region};
 use fdt_api::{AgentSessionRequest, AgentSessionResponse};
 
 /// `POST /v1/agent/sessions` → 200 with a token and relays; 401 for an unknown or revoked
-/// authtoken; 503 when no relay is configured.
+/// authtoken; 503 when no relay is healthy.
 pub async fn create(
     State(st): State<AppState>,
     BearerAuthtoken(authtoken): BearerAuthtoken,
@@ -43,14 +43,26 @@ pub async fn create(
             "authtoken is not valid or has been revoked",
         ));
     };
-    let relays = crate::relays::ranked(st.relays(), req.region.as_deref());
+    let registered = st.store().list_relays().await?;
+    let candidates = crate::relays::candidates(&registered, st.relays(), st.healthy_cutoff());
+    let relays = crate::relays::ranked(
+        candidates,
+        req.region.as_deref(),
+        &st.fleet().failover,
+        rand::random::<f64>,
+    );
     if relays.is_empty() {
-        tracing::warn!("agent session refused: no relays configured");
+        tracing::warn!("agent session refused: no healthy relay");
         return Err(ApiError::NoRelayAvailable);
     }
+    let plan = st
+        .store()
+        .account_plan(&record.account_id)
+        .await?
+        .unwrap_or(fdt_api::Plan::Free);
     let token = st
         .agent_tokens()
-        .issue(&record.account_id, &record.id, now)
+        .issue(&record.account_id, &record.id, plan, now)
         .map_err(|e| ApiError::internal("agent token signing failure", &e))?;
     tracing::info!(
         account = %record.account_id,

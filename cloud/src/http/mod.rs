@@ -7,7 +7,9 @@ mod authtokens;
 pub mod extract;
 mod jwks;
 pub mod openapi;
+mod plans;
 mod relays;
+mod tunnels;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -16,9 +18,11 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, header};
 use axum::response::Response;
 use fdt_api::{
-    Account, AgentSessionRequest, AgentSessionResponse, AuthtokenList, CreateAuthtokenRequest,
-    CreatedAuthtoken, Jwks, LoginRequest, RefreshRequest, RegisterRequest, RevocationList,
-    TokenResponse,
+    Account, AccountPlan, AgentSessionRequest, AgentSessionResponse, AuthtokenList, BindingGranted,
+    BindingRequest, CreateAuthtokenRequest, CreateReservedName, CreatedAuthtoken, Jwks,
+    LoginRequest, PlanList, RefreshRequest, RegisterRequest, RelayHeartbeat, RelayHeartbeatAck,
+    RelayList, ReservedName, ReservedNameList, RevocationList, TokenResponse, TunnelInfo,
+    TunnelList, UpdateReservedName, UsageList,
 };
 use openapi::{Auth, Endpoint, OPENAPI_PATH};
 
@@ -111,6 +115,96 @@ fn endpoints() -> Vec<Endpoint> {
         .summary("Authtokens revoked after the `after` cursor (relays close their sessions)")
         .auth(Auth::RelaySecret)
         .json::<RevocationList>(200),
+        Endpoint::new(
+            M::POST,
+            "/v1/relay/heartbeat",
+            "relayHeartbeat",
+            relays::heartbeat,
+        )
+        .summary("Relay registration and heartbeat: load, ended tunnels, usage")
+        .auth(Auth::RelaySecret)
+        .body_limit(fdt_api::relays::MAX_HEARTBEAT_BYTES)
+        .request::<RelayHeartbeat>()
+        .json::<RelayHeartbeatAck>(200),
+        Endpoint::new(M::POST, "/v1/relay/bindings", "relayBind", relays::bind)
+            .summary("A relay asks to bind a name: reservations, plan limits, live bindings")
+            .auth(Auth::RelaySecret)
+            .request::<BindingRequest>()
+            .json::<BindingGranted>(200),
+        Endpoint::new(M::GET, "/v1/relays", "listRelays", relays::list)
+            .summary("The relay fleet and its health")
+            .auth(Auth::AccessToken)
+            .json::<RelayList>(200),
+        Endpoint::new(M::GET, "/v1/tunnels", "listTunnels", tunnels::list)
+            .summary("The caller's tunnels online now")
+            .auth(Auth::AccessToken)
+            .json::<TunnelList>(200),
+        Endpoint::new(M::GET, "/v1/tunnels/{id}", "getTunnel", tunnels::get)
+            .summary("One live tunnel")
+            .auth(Auth::AccessToken)
+            .json::<TunnelInfo>(200),
+        Endpoint::new(M::DELETE, "/v1/tunnels/{id}", "stopTunnel", tunnels::stop)
+            .summary("Stop a live tunnel (its relay closes it within a heartbeat)")
+            .auth(Auth::AccessToken)
+            .empty(204),
+        Endpoint::new(
+            M::POST,
+            "/v1/reserved-names",
+            "reserveName",
+            tunnels::reserve,
+        )
+        .summary("Reserve a subdomain or a TCP address")
+        .auth(Auth::AccessToken)
+        .request::<CreateReservedName>()
+        .json::<ReservedName>(201),
+        Endpoint::new(
+            M::GET,
+            "/v1/reserved-names",
+            "listReservedNames",
+            tunnels::list_reserved,
+        )
+        .summary("The caller's reserved names, with their live tunnels")
+        .auth(Auth::AccessToken)
+        .json::<ReservedNameList>(200),
+        Endpoint::new(
+            M::GET,
+            "/v1/reserved-names/{id}",
+            "getReservedName",
+            tunnels::get_reserved,
+        )
+        .summary("One reserved name")
+        .auth(Auth::AccessToken)
+        .json::<ReservedName>(200),
+        Endpoint::new(
+            M::PATCH,
+            "/v1/reserved-names/{id}",
+            "updateReservedName",
+            tunnels::update_reserved,
+        )
+        .summary("Change a reserved name's description")
+        .auth(Auth::AccessToken)
+        .request::<UpdateReservedName>()
+        .json::<ReservedName>(200),
+        Endpoint::new(
+            M::DELETE,
+            "/v1/reserved-names/{id}",
+            "releaseReservedName",
+            tunnels::release,
+        )
+        .summary("Release a reserved name")
+        .auth(Auth::AccessToken)
+        .empty(204),
+        Endpoint::new(M::GET, "/v1/plans", "listPlans", plans::catalogue)
+            .summary("Plans and their limits")
+            .json::<PlanList>(200),
+        Endpoint::new(M::GET, "/v1/plan", "myPlan", plans::mine)
+            .summary("The caller's plan, limits and current use")
+            .auth(Auth::AccessToken)
+            .json::<AccountPlan>(200),
+        Endpoint::new(M::GET, "/v1/usage", "usage", plans::usage)
+            .summary("Traffic per UTC day (`from`, `to`: YYYY-MM-DD; default the last 30 days)")
+            .auth(Auth::AccessToken)
+            .json::<UsageList>(200),
         Endpoint::new(M::GET, "/v1/jwks", "jwks", jwks::jwks)
             .summary("Public keys that verify agent tokens")
             .json::<Jwks>(200),
@@ -158,6 +252,8 @@ mod tests {
             ("http/agent_sessions.rs", include_str!("agent_sessions.rs")),
             ("http/jwks.rs", include_str!("jwks.rs")),
             ("http/relays.rs", include_str!("relays.rs")),
+            ("http/tunnels.rs", include_str!("tunnels.rs")),
+            ("http/plans.rs", include_str!("plans.rs")),
             ("http/extract.rs", include_str!("extract.rs")),
             ("http/openapi.rs", include_str!("openapi.rs")),
             ("server.rs", include_str!("../server.rs")),

@@ -95,6 +95,14 @@ impl Endpoint {
         }
     }
 
+    /// Accepts bodies up to `bytes` on this route instead of the server-wide limit.
+    pub(crate) fn body_limit(mut self, bytes: usize) -> Self {
+        self.handler = self
+            .handler
+            .layer(axum::extract::DefaultBodyLimit::max(bytes));
+        self
+    }
+
     pub(crate) fn summary(mut self, summary: &'static str) -> Self {
         self.summary = summary;
         self

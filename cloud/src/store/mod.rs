@@ -9,11 +9,19 @@
 
 mod accounts;
 mod authtokens;
+mod fleet;
+mod reserved;
 mod sessions;
+mod tunnels;
+mod usage;
 
 pub use accounts::AccountRecord;
 pub use authtokens::{AuthtokenRecord, NewAuthtoken};
+pub use fleet::{HeartbeatOutcome, RelayRecord};
+pub use reserved::{ReserveOutcome, ReservedRecord};
 pub use sessions::{RefreshOutcome, RevokeReason};
+pub use tunnels::{BindLimits, BindOutcome, NewBinding, ReservationKey, name_key};
+pub use usage::ReservationCounts;
 
 use crate::config::DatabaseTarget;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

@@ -212,6 +212,20 @@ impl TestApp {
         self.call(req).await
     }
 
+    /// PATCHes `path` with `body` as JSON.
+    pub async fn patch(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+        bearer: Option<&str>,
+    ) -> TestResponse {
+        let req = Self::request(Method::PATCH, path, bearer, None)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        self.call(req).await
+    }
+
     /// DELETEs `path`.
     pub async fn delete(&self, path: &str, bearer: Option<&str>) -> TestResponse {
         let req = Self::request(Method::DELETE, path, bearer, None)

@@ -1,0 +1,253 @@
+//! `/v1/tunnels` (the caller's tunnels online now, and stopping one) and `/v1/reserved-names`
+//! (reserve, list, get, update, release) — always within the caller's own account.
+
+use super::extract::{ApiJson, ApiPath, Authenticated};
+use crate::error::ApiError;
+use crate::random::new_reserved_name_id;
+use crate::state::AppState;
+use crate::store::{ReserveOutcome, ReservedRecord};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use fdt_api::plans::limit;
+use fdt_api::validate::{check_description, check_label, check_region};
+use fdt_api::{
+    CreateReservedName, ReservedKind, ReservedName, ReservedNameId, ReservedNameList, TunnelId,
+    TunnelInfo, TunnelList, UpdateReservedName,
+};
+
+/// `GET /v1/tunnels` → the caller's live tunnels.
+pub async fn list(
+    State(st): State<AppState>,
+    who: Authenticated,
+) -> Result<Json<TunnelList>, ApiError> {
+    let tunnels = st
+        .store()
+        .list_tunnels(&who.account_id, st.healthy_cutoff())
+        .await?;
+    Ok(Json(TunnelList { tunnels }))
+}
+
+/// `GET /v1/tunnels/{id}` → one live tunnel; 404 when offline or not the caller's.
+pub async fn get(
+    State(st): State<AppState>,
+    who: Authenticated,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<TunnelInfo>, ApiError> {
+    let id: TunnelId = id.parse().map_err(|_| ApiError::NotFound)?;
+    st.store()
+        .list_tunnels(&who.account_id, st.healthy_cutoff())
+        .await?
+        .into_iter()
+        .find(|t| t.id == id)
+        .map(Json)
+        .ok_or(ApiError::NotFound)
+}
+
+/// `DELETE /v1/tunnels/{id}` → 204; the relay closes the tunnel at its next heartbeat.
+pub async fn stop(
+    State(st): State<AppState>,
+    who: Authenticated,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let id: TunnelId = id.parse().map_err(|_| ApiError::NotFound)?;
+    if st
+        .store()
+        .stop_tunnel(&who.account_id, &id, st.clock().now())
+        .await?
+    {
+        tracing::info!(account = %who.account_id, tunnel = %id, "tunnel stopped by its owner");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+fn trimmed(d: Option<String>) -> Result<Option<String>, ApiError> {
+    let d = d.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty());
+    if let Some(d) = &d {
+        check_description(d)?;
+    }
+    Ok(d)
+}
+
+/// A reservation with the live tunnels on its name.
+fn to_api(r: ReservedRecord, live: &[TunnelInfo]) -> ReservedName {
+    let tunnels = live
+        .iter()
+        .filter(|t| match r.kind {
+            ReservedKind::Subdomain => t.subdomain.is_some() && t.subdomain == r.subdomain,
+            ReservedKind::TcpAddress => {
+                t.port.is_some() && t.port == r.port && r.region.as_deref() == Some(&t.region)
+            }
+        })
+        .cloned()
+        .collect();
+    ReservedName {
+        id: r.id,
+        kind: r.kind,
+        subdomain: r.subdomain,
+        region: r.region,
+        port: r.port,
+        description: r.description,
+        created_at: r.created_at,
+        tunnels,
+    }
+}
+
+/// `POST /v1/reserved-names` → 201 with the reservation; 409 `name_reserved` when someone holds
+/// the name, 403 `limit_exceeded` past the plan's count, 409 `exhausted` when no port is free.
+pub async fn reserve(
+    State(st): State<AppState>,
+    who: Authenticated,
+    ApiJson(req): ApiJson<CreateReservedName>,
+) -> Result<Response, ApiError> {
+    let description = trimmed(req.description)?;
+    let plan = st
+        .store()
+        .account_plan(&who.account_id)
+        .await?
+        .ok_or(ApiError::Unauthorized("account no longer exists"))?;
+    let ent = plan.entitlements();
+    let id = new_reserved_name_id();
+    let now = st.clock().now();
+    let (outcome, limit_name, max) = match req.kind {
+        ReservedKind::Subdomain => {
+            let (Some(sub), None) = (&req.subdomain, &req.region) else {
+                return Err(ApiError::InvalidBody(
+                    "a subdomain reservation names `subdomain` (and no `region`)".into(),
+                ));
+            };
+            let sub = sub.to_ascii_lowercase();
+            check_label("subdomain", &sub)?;
+            let o = st
+                .store()
+                .reserve_subdomain(
+                    &id,
+                    &who.account_id,
+                    &sub,
+                    description.as_deref(),
+                    ent.reserved_subdomains,
+                    now,
+                )
+                .await?;
+            (o, limit::RESERVED_SUBDOMAINS, ent.reserved_subdomains)
+        }
+        ReservedKind::TcpAddress => {
+            let (None, Some(region)) = (&req.subdomain, &req.region) else {
+                return Err(ApiError::InvalidBody(
+                    "a tcp_address reservation names `region` (and no `subdomain`)".into(),
+                ));
+            };
+            check_region(region)?;
+            let o = st
+                .store()
+                .reserve_tcp_address(
+                    &id,
+                    &who.account_id,
+                    region,
+                    st.fleet().reserved_tcp_ports,
+                    description.as_deref(),
+                    ent.tcp_addresses,
+                    now,
+                )
+                .await?;
+            (o, limit::TCP_ADDRESSES, ent.tcp_addresses)
+        }
+    };
+    match outcome {
+        ReserveOutcome::Reserved(r) => {
+            tracing::info!(account = %who.account_id, reservation = %r.id, "name reserved");
+            let live = st
+                .store()
+                .list_tunnels(&who.account_id, st.healthy_cutoff())
+                .await?;
+            Ok((StatusCode::CREATED, Json(to_api(r, &live))).into_response())
+        }
+        ReserveOutcome::LimitReached => Err(ApiError::LimitExceeded {
+            limit: limit_name,
+            message: format!("plan limit {limit_name} ({max}) reached on the {plan} plan"),
+        }),
+        ReserveOutcome::Taken => Err(ApiError::NameReserved(
+            "that name is reserved or online under another account".into(),
+        )),
+        ReserveOutcome::Exhausted => Err(ApiError::Exhausted(
+            "no TCP port is free to reserve in that region".into(),
+        )),
+    }
+}
+
+/// `GET /v1/reserved-names` → the caller's reservations with their live tunnels.
+pub async fn list_reserved(
+    State(st): State<AppState>,
+    who: Authenticated,
+) -> Result<Json<ReservedNameList>, ApiError> {
+    let live = st
+        .store()
+        .list_tunnels(&who.account_id, st.healthy_cutoff())
+        .await?;
+    let reserved = st.store().list_reservations(&who.account_id).await?;
+    Ok(Json(ReservedNameList {
+        reserved_names: reserved.into_iter().map(|r| to_api(r, &live)).collect(),
+    }))
+}
+
+async fn one(st: &AppState, who: &Authenticated, id: &str) -> Result<ReservedName, ApiError> {
+    let id: ReservedNameId = id.parse().map_err(|_| ApiError::NotFound)?;
+    let r = st
+        .store()
+        .reservation(&who.account_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let live = st
+        .store()
+        .list_tunnels(&who.account_id, st.healthy_cutoff())
+        .await?;
+    Ok(to_api(r, &live))
+}
+
+/// `GET /v1/reserved-names/{id}`.
+pub async fn get_reserved(
+    State(st): State<AppState>,
+    who: Authenticated,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<ReservedName>, ApiError> {
+    one(&st, &who, &id).await.map(Json)
+}
+
+/// `PATCH /v1/reserved-names/{id}` → the updated reservation.
+pub async fn update_reserved(
+    State(st): State<AppState>,
+    who: Authenticated,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<UpdateReservedName>,
+) -> Result<Json<ReservedName>, ApiError> {
+    let parsed: ReservedNameId = id.parse().map_err(|_| ApiError::NotFound)?;
+    if let Some(d) = req.description {
+        let d = trimmed(Some(d))?;
+        if !st
+            .store()
+            .update_reservation(&who.account_id, &parsed, d.as_deref())
+            .await?
+        {
+            return Err(ApiError::NotFound);
+        }
+    }
+    one(&st, &who, &id).await.map(Json)
+}
+
+/// `DELETE /v1/reserved-names/{id}` → 204; tunnels online on the name stay up until they end.
+pub async fn release(
+    State(st): State<AppState>,
+    who: Authenticated,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let id: ReservedNameId = id.parse().map_err(|_| ApiError::NotFound)?;
+    if st.store().delete_reservation(&who.account_id, &id).await? {
+        tracing::info!(account = %who.account_id, reservation = %id, "reservation released");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
