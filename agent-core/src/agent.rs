@@ -2,11 +2,14 @@
 //! streams, and reconnects with backoff (re-binding the same names) until told to stop.
 //!
 //! With [`Connect::Cloud`] every connect starts with an authtoken exchange at the control
-//! plane ([`crate::cloud`]), and the relays it lists are tried in order until one answers.
+//! plane ([`crate::cloud`]), and the relays it lists are dialled best first, each next one
+//! starting when the previous failed or stayed silent for 300 ms ([`crate::dial`]).
 
 use crate::backoff::Backoff;
+use crate::bind_retry::BindRetries;
 use crate::cloud::{CloudLogin, ExchangeError, Exchanger};
 use crate::config::ResolvedTunnel;
+use crate::dial::{self, EndpointSlot};
 use crate::forward::{LocalTarget, read_header, serve_stream};
 use crate::status::{AgentStatus, Counters, SessionState, TunnelStatus};
 use anyhow::Context;
@@ -364,28 +367,6 @@ impl Runner {
         Ok(cfg)
     }
 
-    async fn resolve_relay(relay: &RelayTarget) -> anyhow::Result<(SocketAddr, String)> {
-        let addr = &relay.addr;
-        let sa = tokio::net::lookup_host(addr)
-            .await
-            .with_context(|| format!("resolving relay {addr}"))?
-            .next()
-            .with_context(|| format!("relay {addr} has no address"))?;
-        let name = match &relay.server_name {
-            Some(n) => n.clone(),
-            None => {
-                let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
-                let host = host.trim_start_matches('[').trim_end_matches(']');
-                if host.parse::<std::net::IpAddr>().is_ok() {
-                    "localhost".to_string()
-                } else {
-                    host.to_string()
-                }
-            }
-        };
-        Ok((sa, name))
-    }
-
     /// One connect attempt: get a token and relays, reach the first relay that answers, and
     /// run the session there. `Ok((reason, was_ready))` once the session ends.
     async fn attempt(
@@ -395,37 +376,70 @@ impl Runner {
         client_cfg: &quinn::ClientConfig,
     ) -> Result<(CloseReason, bool), AttemptError> {
         let (token, relays) = source.plan().await?;
+        let (conn, addr, relay) = Self::reach(&relays, slot, client_cfg).await?;
+        self.status.send_modify(|s| s.relay = relay.addr.clone());
+        Ok(self.run_session(conn, addr, token).await?)
+    }
+
+    /// Completes a QUIC handshake with one of `relays`: staggered, best first (see
+    /// [`dial::race`]), when they share an address family; one by one otherwise, because the
+    /// endpoint is per family and switching it closes the other family's dials.
+    async fn reach<'r>(
+        relays: &'r [RelayTarget],
+        slot: &mut EndpointSlot,
+        client_cfg: &quinn::ClientConfig,
+    ) -> anyhow::Result<(quinn::Connection, SocketAddr, &'r RelayTarget)> {
+        let unreachable = |relay: &str, e: &anyhow::Error| {
+            tracing::warn!(relay = %relay, error = %format!("{e:#}"), "relay unreachable");
+        };
         let mut last = None;
-        for relay in &relays {
-            match Self::dial(relay, slot, client_cfg).await {
-                Ok((conn, addr)) => {
-                    self.status.send_modify(|s| s.relay = relay.addr.clone());
-                    return Ok(self.run_session(conn, addr, token).await?);
-                }
+        let mut resolved = Vec::new();
+        for relay in relays {
+            match dial::resolve_relay(relay).await {
+                Ok((addr, name)) => resolved.push((relay, addr, name)),
                 Err(e) => {
-                    tracing::warn!(relay = %relay.addr, error = %format!("{e:#}"), "relay unreachable");
+                    unreachable(&relay.addr, &e);
                     last = Some(e);
                 }
             }
         }
-        Err(AttemptError::Failed(last.unwrap_or_else(|| {
-            anyhow::anyhow!("no relay to connect to")
-        })))
-    }
-
-    /// Resolves `relay` and completes the QUIC handshake with it.
-    async fn dial(
-        relay: &RelayTarget,
-        slot: &mut EndpointSlot,
-        client_cfg: &quinn::ClientConfig,
-    ) -> anyhow::Result<(quinn::Connection, SocketAddr)> {
-        let (addr, name) = Self::resolve_relay(relay).await?;
-        let endpoint = slot.for_addr(addr, client_cfg)?;
-        let conn = tokio::time::timeout(Duration::from_secs(10), endpoint.connect(addr, &name)?)
-            .await
-            .context("QUIC handshake timed out")?
-            .context("QUIC handshake")?;
-        Ok((conn, addr))
+        let one_family = resolved
+            .windows(2)
+            .all(|w| w[0].1.is_ipv6() == w[1].1.is_ipv6());
+        if let Some((_, first, _)) = resolved.first()
+            && one_family
+        {
+            let endpoint = slot.for_addr(*first, client_cfg)?;
+            let won = dial::race(resolved.len(), dial::STAGGER, |i| {
+                let (relay, addr, name) = &resolved[i];
+                let (relay, addr) = (relay.addr.clone(), *addr);
+                let handshake = dial::handshake(endpoint.clone(), addr, name.clone());
+                async move {
+                    let r = handshake.await;
+                    if let Err(e) = &r {
+                        unreachable(&relay, e);
+                    }
+                    r
+                }
+            })
+            .await;
+            match won {
+                Ok((i, conn)) => return Ok((conn, resolved[i].1, resolved[i].0)),
+                Err(e) => last = Some(e),
+            }
+        } else {
+            for (relay, addr, name) in &resolved {
+                let endpoint = slot.for_addr(*addr, client_cfg)?;
+                match dial::handshake(endpoint, *addr, name.clone()).await {
+                    Ok(conn) => return Ok((conn, *addr, relay)),
+                    Err(e) => {
+                        unreachable(&relay.addr, &e);
+                        last = Some(e);
+                    }
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("no relay to connect to")))
     }
 
     /// One connection's life. `Ok((reason, was_ready))` once the session ends.
@@ -456,6 +470,7 @@ impl Runner {
         let mut reader = FrameReader::new();
         let mut buf = vec![0u8; 16 * 1024];
         let mut was_ready = false;
+        let mut retries = BindRetries::default();
         let result = 'outer: loop {
             let mut out = bytes::BytesMut::new();
             session.encode_transmits(&mut out)?;
@@ -480,6 +495,9 @@ impl Runner {
                         tunnel,
                         public_url,
                     } => {
+                        if retries.succeeded(&name) {
+                            self.status.send_modify(|s| s.last_error = None);
+                        }
                         if let Some(t) = by_name.get(&name) {
                             let target = LocalTarget::new(t.clone())
                                 .map_err(|e| anyhow::anyhow!("TLS set-up for {name}: {e}"))?;
@@ -496,6 +514,17 @@ impl Runner {
                                 }
                             });
                         }
+                    }
+                    AgentEvent::BindFailed { name, error }
+                        if BindRetries::is_retryable(error.code) =>
+                    {
+                        // The relay could not decide (e.g. its control plane is down): ask
+                        // again later on this session instead of giving the name up.
+                        let delay = retries.schedule(&name, Instant::now(), rand::random());
+                        tracing::warn!(%name, %error, retry_in = ?delay, "relay could not bind the tunnel yet; retrying");
+                        self.status.send_modify(|s| {
+                            s.last_error = Some(format!("tunnel {name}: {error}; retrying"));
+                        });
                     }
                     AgentEvent::BindFailed { name, error } => {
                         tracing::error!(%name, %error, "relay refused the tunnel");
@@ -516,6 +545,7 @@ impl Runner {
             let deadline = session
                 .poll_timeout()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            let deadline = retries.next_due().map_or(deadline, |due| due.min(deadline));
             tokio::select! {
                 r = recv.read(&mut buf) => match r {
                     Ok(Some(n)) => {
@@ -527,7 +557,15 @@ impl Runner {
                     Ok(None) => break Ok((CloseReason::TimedOut, was_ready)),
                     Err(e) => break Err(anyhow::Error::from(e).context("control stream")),
                 },
-                _ = tokio::time::sleep_until(deadline.into()) => session.handle_timeout(Instant::now()),
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    let now = Instant::now();
+                    session.handle_timeout(now);
+                    for name in retries.take_due(now) {
+                        if let Some(t) = by_name.get(&name) {
+                            session.bind(now, t.spec.clone());
+                        }
+                    }
+                }
                 _ = self.shutdown.cancelled() => {
                     session.close(CloseReason::Local);
                 }
@@ -541,47 +579,6 @@ impl Runner {
         };
         conn.close(code.into(), b"agent session over");
         result
-    }
-}
-
-/// The agent's UDP endpoint, bound to the address family of the relay it talks to: a socket
-/// of the relay's own family lets the kernel set "don't fragment", without which QUIC cannot
-/// run path-MTU discovery (a dual-stack socket talking to an IPv4-mapped address cannot).
-#[derive(Default)]
-struct EndpointSlot(Option<(bool, quinn::Endpoint)>);
-
-impl EndpointSlot {
-    fn for_addr(
-        &mut self,
-        relay: SocketAddr,
-        cfg: &quinn::ClientConfig,
-    ) -> anyhow::Result<quinn::Endpoint> {
-        let v6 = relay.is_ipv6();
-        if let Some((fam, ep)) = &self.0
-            && *fam == v6
-        {
-            return Ok(ep.clone());
-        }
-        let bind: SocketAddr = if v6 {
-            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-        } else {
-            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-        };
-        let socket = std::net::UdpSocket::bind(bind).context("opening a UDP socket")?;
-        // Large buffers so bursts at gigabit rates are not dropped between polls; the kernel
-        // may cap them, which only costs throughput.
-        let sock = socket2::SockRef::from(&socket);
-        let _ = sock.set_recv_buffer_size(4 << 20);
-        let _ = sock.set_send_buffer_size(4 << 20);
-        let runtime = quinn::default_runtime().context("no async runtime for QUIC")?;
-        let mut endpoint =
-            quinn::Endpoint::new(quinn::EndpointConfig::default(), None, socket, runtime)
-                .context("starting the QUIC client endpoint")?;
-        endpoint.set_default_client_config(cfg.clone());
-        if let Some((_, old)) = self.0.replace((v6, endpoint.clone())) {
-            old.close(0u32.into(), b"address family changed");
-        }
-        Ok(endpoint)
     }
 }
 

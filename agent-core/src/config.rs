@@ -59,6 +59,10 @@ pub struct TunnelConfig {
     /// Skip certificate verification of an `https://` upstream.
     #[serde(default)]
     pub upstream_insecure: bool,
+    /// Share the subdomain with the account's other agents that also enable pooling; the relay
+    /// balances visitors across them (http, tls).
+    #[serde(default)]
+    pub pooling_enabled: bool,
 }
 
 /// The `fdt.toml` file.
@@ -207,6 +211,7 @@ impl TunnelConfig {
             response_header_add: vec![],
             response_header_remove: vec![],
             upstream_insecure: false,
+            pooling_enabled: false,
         }
     }
 
@@ -259,6 +264,11 @@ impl TunnelConfig {
                 "basic auth and header rules apply to http tunnels only".into(),
             ));
         }
+        if self.pooling_enabled && self.proto == Proto::Tcp {
+            return Err(invalid(
+                "pooling_enabled is supported for http and tls tunnels only".into(),
+            ));
+        }
         let host_header = match self.host_header.as_deref() {
             None | Some("preserve") => None,
             Some("rewrite") => Some(upstream.authority().to_string()),
@@ -283,6 +293,7 @@ impl TunnelConfig {
                 },
                 host_header,
             },
+            pooling: self.pooling_enabled,
         };
         Ok(ResolvedTunnel {
             spec,
@@ -330,6 +341,22 @@ mod tests {
         assert_eq!(t.spec.policy.host_header.as_deref(), Some("localhost:3000"));
         c.basic_auth = vec!["nopass".into()];
         assert!(c.resolve("w").is_err());
+    }
+
+    #[test]
+    fn pooling_is_sent_for_http_and_tls_and_refused_for_tcp() {
+        let file: ConfigFile = toml::from_str(
+            "[tunnels.web]\nproto = \"http\"\naddr = \"8000\"\npooling_enabled = true\n",
+        )
+        .unwrap();
+        assert!(file.tunnels["web"].resolve("web").unwrap().spec.pooling);
+        let mut c = TunnelConfig::new(Proto::Tls, "8443");
+        assert!(!c.resolve("t").unwrap().spec.pooling);
+        c.pooling_enabled = true;
+        assert!(c.resolve("t").unwrap().spec.pooling);
+        c.proto = Proto::Tcp;
+        let err = c.resolve("t").unwrap_err().to_string();
+        assert!(err.contains("http and tls tunnels only"), "{err}");
     }
 
     #[test]

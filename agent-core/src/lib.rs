@@ -5,10 +5,12 @@
 pub mod agent;
 pub mod api;
 pub mod backoff;
+pub mod bind_retry;
 pub mod cloud;
 pub mod config;
 pub mod config_edit;
 pub mod console;
+pub mod dial;
 pub mod forward;
 pub mod insecure;
 pub mod status;

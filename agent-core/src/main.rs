@@ -61,6 +61,10 @@ enum Command {
     Http {
         /// Local address.
         addr: String,
+        /// Share the subdomain with your other agents that also pass this flag; the relay
+        /// balances requests across them.
+        #[arg(long)]
+        pooling_enabled: bool,
         #[command(flatten)]
         opts: TunnelFlags,
     },
@@ -78,6 +82,10 @@ enum Command {
     Tls {
         /// Local address.
         addr: String,
+        /// Share the subdomain with your other agents that also pass this flag; the relay
+        /// balances connections across them.
+        #[arg(long)]
+        pooling_enabled: bool,
         #[command(flatten)]
         opts: TunnelFlags,
     },
@@ -145,6 +153,7 @@ impl TunnelFlags {
         proto: Proto,
         addr: String,
         remote_port: Option<u16>,
+        pooling_enabled: bool,
     ) -> (String, TunnelConfig) {
         let name = self.name.unwrap_or_else(|| proto.as_str().to_string());
         let cfg = TunnelConfig {
@@ -161,6 +170,7 @@ impl TunnelFlags {
             response_header_add: self.response_header_add,
             response_header_remove: self.response_header_remove,
             upstream_insecure: self.upstream_insecure,
+            pooling_enabled,
         };
         (name, cfg)
     }
@@ -178,13 +188,21 @@ fn load_file(cli: &Cli) -> anyhow::Result<ConfigFile> {
 
 fn tunnels(cli: Cli, file: &ConfigFile) -> anyhow::Result<Vec<ResolvedTunnel>> {
     let list: Vec<(String, TunnelConfig)> = match cli.command {
-        Command::Http { addr, opts } => vec![opts.into_config(Proto::Http, addr, None)],
+        Command::Http {
+            addr,
+            pooling_enabled,
+            opts,
+        } => vec![opts.into_config(Proto::Http, addr, None, pooling_enabled)],
         Command::Tcp {
             addr,
             remote_port,
             opts,
-        } => vec![opts.into_config(Proto::Tcp, addr, remote_port)],
-        Command::Tls { addr, opts } => vec![opts.into_config(Proto::Tls, addr, None)],
+        } => vec![opts.into_config(Proto::Tcp, addr, remote_port, false)],
+        Command::Tls {
+            addr,
+            pooling_enabled,
+            opts,
+        } => vec![opts.into_config(Proto::Tls, addr, None, pooling_enabled)],
         Command::Config { .. } => bail!("`fdt config` starts no tunnels"),
         Command::Start { names } => {
             if file.tunnels.is_empty() {

@@ -237,6 +237,12 @@ impl SessionIo {
                 (Some(host), None, None, url)
             }
             Proto::Tcp => {
+                if spec.pooling {
+                    return Err(ProtoError::new(
+                        ErrorCode::InvalidPolicy,
+                        "pooling is supported for http and tls tunnels",
+                    ));
+                }
                 if let Some(p) = spec.remote_port {
                     self.shared
                         .registry
@@ -264,6 +270,7 @@ impl SessionIo {
             proto: spec.proto,
             host,
             port,
+            pooling: spec.pooling,
             public_url,
             policy,
             conn: self.conn.clone(),

@@ -1,10 +1,14 @@
 //! Live tunnels of this relay: which host name or port belongs to which agent connection.
+//!
+//! A host name normally maps to one tunnel. When every tunnel bound to it asked for pooling
+//! and all belong to one account, the name maps to a pool of them and each lookup (one HTTP
+//! request, one TLS passthrough connection) picks the next live member, round-robin.
 
 use crate::policy::CompiledPolicy;
 use fdt_proto::{Frame, FrameKind, Proto, StreamHeader, TunnelId};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -33,6 +37,8 @@ pub struct Tunnel {
     pub host: Option<String>,
     /// Public port for tcp tunnels.
     pub port: Option<u16>,
+    /// Whether the agent asked to share the host name with its account's other pooling binds.
+    pub pooling: bool,
     /// URL given to the agent.
     pub public_url: String,
     /// Edge policy.
@@ -163,9 +169,38 @@ pub enum ClaimError {
     InUse(String),
 }
 
+/// The tunnels serving one host name: one, or several that all asked for pooling.
+#[derive(Debug)]
+struct Pool {
+    /// Never empty while the pool is in the map.
+    members: Vec<Arc<Tunnel>>,
+    /// Round-robin position; atomic so lookups only need the read lock.
+    cursor: AtomicUsize,
+}
+
+impl Pool {
+    fn new(tunnel: Arc<Tunnel>) -> Self {
+        Self {
+            members: vec![tunnel],
+            cursor: AtomicUsize::new(0),
+        }
+    }
+
+    /// The next member in turn, skipping members whose agent connection is known to be closed
+    /// (a pooled agent that reconnected leaves its old binding here until the relay notices).
+    fn pick(&self) -> Option<&Arc<Tunnel>> {
+        let n = self.members.len();
+        let start = self.cursor.fetch_add(1, Ordering::Relaxed);
+        (0..n)
+            .map(|i| &self.members[start.wrapping_add(i) % n])
+            .find(|t| t.conn.close_reason().is_none())
+            .or_else(|| self.members.get(start % n.max(1)))
+    }
+}
+
 #[derive(Debug, Default)]
 struct Inner {
-    hosts: HashMap<String, Arc<Tunnel>>,
+    hosts: HashMap<String, Pool>,
     ports: HashMap<u16, Arc<Tunnel>>,
     tombstones: HashMap<String, Instant>,
 }
@@ -199,7 +234,7 @@ impl Registry {
     /// Looks up the tunnel serving `host` (lower-case, no port).
     pub fn lookup_host(&self, host: &str) -> HostLookup {
         let inner = self.read();
-        if let Some(t) = inner.hosts.get(host) {
+        if let Some(t) = inner.hosts.get(host).and_then(Pool::pick) {
             return HostLookup::Online(t.clone());
         }
         match inner.tombstones.get(host) {
@@ -219,11 +254,13 @@ impl Registry {
     }
 
     /// Whether `host` may be claimed by `account` (free, or held by the same account, whose
-    /// older session is then replaced — this is how a reconnecting agent gets its name back
-    /// before the relay has noticed its previous connection died).
+    /// older session is then replaced or joined — replacing is how a reconnecting agent gets
+    /// its name back before the relay has noticed its previous connection died).
     pub fn check_host(&self, host: &str, account: &str) -> Result<(), ClaimError> {
         match self.read().hosts.get(host) {
-            Some(t) if t.account != account => Err(ClaimError::InUse(host.to_string())),
+            Some(pool) if pool.members.iter().any(|t| t.account != account) => {
+                Err(ClaimError::InUse(host.to_string()))
+            }
             _ => Ok(()),
         }
     }
@@ -241,18 +278,36 @@ impl Registry {
         }
     }
 
-    /// Installs a tunnel under its host or port, replacing a same-account holder.
+    /// Installs a tunnel under its host or port. A same-account holder is joined when it and
+    /// the new tunnel all ask for pooling and carry the same kind of traffic (an http and a tls
+    /// tunnel cannot share visitors), and replaced otherwise.
     pub fn insert(&self, tunnel: Arc<Tunnel>) -> Result<(), ClaimError> {
         let mut inner = self.write();
         if let Some(host) = &tunnel.host {
-            if let Some(old) = inner.hosts.get(host) {
-                if old.account != tunnel.account {
+            match inner.hosts.get_mut(host) {
+                Some(pool) if pool.members.iter().any(|t| t.account != tunnel.account) => {
                     return Err(ClaimError::InUse(host.clone()));
                 }
-                old.cancel.cancel();
+                Some(pool)
+                    if tunnel.pooling
+                        && pool
+                            .members
+                            .iter()
+                            .all(|t| t.pooling && t.proto == tunnel.proto) =>
+                {
+                    pool.members.push(tunnel.clone());
+                }
+                Some(pool) => {
+                    for old in &pool.members {
+                        old.cancel.cancel();
+                    }
+                    *pool = Pool::new(tunnel.clone());
+                }
+                None => {
+                    inner.hosts.insert(host.clone(), Pool::new(tunnel.clone()));
+                }
             }
             inner.tombstones.remove(host);
-            inner.hosts.insert(host.clone(), tunnel.clone());
         }
         if let Some(port) = tunnel.port {
             if let Some(old) = inner.ports.get(&port) {
@@ -266,24 +321,28 @@ impl Registry {
         Ok(())
     }
 
-    /// Removes a tunnel (only if it is still the one registered under its name) and
-    /// remembers its host as offline.
+    /// Removes a tunnel (only if it is still registered under its name); when it was the
+    /// last one serving its host, remembers the host as offline.
     pub fn remove(&self, tunnel: &Tunnel) {
         tunnel.cancel.cancel();
         let mut inner = self.write();
         if let Some(host) = &tunnel.host
-            && inner.hosts.get(host).is_some_and(|t| t.id == tunnel.id)
+            && let Some(pool) = inner.hosts.get_mut(host)
+            && let Some(i) = pool.members.iter().position(|t| t.id == tunnel.id)
         {
-            inner.hosts.remove(host);
-            if inner.tombstones.len() >= MAX_TOMBSTONES {
-                inner
-                    .tombstones
-                    .retain(|_, at| at.elapsed() < TOMBSTONE_TTL);
+            pool.members.remove(i);
+            if pool.members.is_empty() {
+                inner.hosts.remove(host);
                 if inner.tombstones.len() >= MAX_TOMBSTONES {
-                    inner.tombstones.clear();
+                    inner
+                        .tombstones
+                        .retain(|_, at| at.elapsed() < TOMBSTONE_TTL);
+                    if inner.tombstones.len() >= MAX_TOMBSTONES {
+                        inner.tombstones.clear();
+                    }
                 }
+                inner.tombstones.insert(host.clone(), Instant::now());
             }
-            inner.tombstones.insert(host.clone(), Instant::now());
         }
         if let Some(port) = tunnel.port
             && inner.ports.get(&port).is_some_and(|t| t.id == tunnel.id)
@@ -292,14 +351,226 @@ impl Registry {
         }
     }
 
-    /// Number of live tunnels (host and port bound).
+    /// Number of live tunnels (host and port bound, each pool member counted).
     pub fn len(&self) -> usize {
         let inner = self.read();
-        inner.hosts.len() + inner.ports.len()
+        inner.hosts.values().map(|p| p.members.len()).sum::<usize>() + inner.ports.len()
     }
 
     /// True when no tunnel is bound.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use std::collections::HashSet;
+
+    /// Both ends of a QUIC connection over loopback, and the endpoints that keep them alive.
+    /// Dropping the server end closes the client end (the registry holds the client end).
+    struct Link {
+        _endpoints: (quinn::Endpoint, quinn::Endpoint),
+        _server_side: quinn::Connection,
+        conn: quinn::Connection,
+    }
+
+    async fn connection() -> Link {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(
+            rustls::pki_types::PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()),
+        );
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut tls = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.cert.der().clone()], key)
+            .unwrap();
+        tls.alpn_protocols = vec![b"t".to_vec()];
+        let server_cfg = quinn::ServerConfig::with_crypto(Arc::new(
+            quinn::crypto::rustls::QuicServerConfig::try_from(tls).unwrap(),
+        ));
+        let server = quinn::Endpoint::server(server_cfg, ([127, 0, 0, 1], 0).into()).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.cert.der().clone()).unwrap();
+        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        tls.alpn_protocols = vec![b"t".to_vec()];
+        let mut client = quinn::Endpoint::client(([127, 0, 0, 1], 0).into()).unwrap();
+        client.set_default_client_config(quinn::ClientConfig::new(Arc::new(
+            quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap(),
+        )));
+        let addr = server.local_addr().unwrap();
+        let accept = tokio::spawn({
+            let server = server.clone();
+            async move { server.accept().await.unwrap().await.unwrap() }
+        });
+        let conn = client.connect(addr, "localhost").unwrap().await.unwrap();
+        Link {
+            _server_side: accept.await.unwrap(),
+            _endpoints: (server, client),
+            conn,
+        }
+    }
+
+    struct Fixture {
+        registry: Registry,
+        link: Link,
+    }
+
+    impl Fixture {
+        async fn new() -> Self {
+            Self {
+                registry: Registry::new(),
+                link: connection().await,
+            }
+        }
+
+        fn tunnel(&self, account: &str, host: &str, pooling: bool) -> Arc<Tunnel> {
+            Arc::new(Tunnel {
+                id: self.registry.next_id(),
+                name: "web".into(),
+                account: account.into(),
+                proto: Proto::Http,
+                host: Some(host.into()),
+                port: None,
+                pooling,
+                public_url: format!("https://{host}"),
+                policy: CompiledPolicy::default(),
+                conn: self.link.conn.clone(),
+                streams: Arc::new(Semaphore::new(8)),
+                session_streams: Arc::new(Semaphore::new(8)),
+                cancel: CancellationToken::new(),
+                http: None,
+            })
+        }
+
+        fn online(&self, host: &str) -> TunnelId {
+            match self.registry.lookup_host(host) {
+                HostLookup::Online(t) => t.id,
+                other => panic!("{host} not online: {other:?}"),
+            }
+        }
+
+        /// Which members `n` lookups reach, and how often.
+        fn spread(&self, host: &str, n: usize) -> HashMap<TunnelId, usize> {
+            let mut hits = HashMap::new();
+            for _ in 0..n {
+                *hits.entry(self.online(host)).or_default() += 1;
+            }
+            hits
+        }
+    }
+
+    const HOST: &str = "app.example.test";
+
+    #[tokio::test]
+    async fn pooling_binds_of_one_account_join_and_share_round_robin() {
+        let f = Fixture::new().await;
+        let a = f.tunnel("acct", HOST, true);
+        let b = f.tunnel("acct", HOST, true);
+        let c = f.tunnel("acct", HOST, true);
+        for t in [&a, &b, &c] {
+            f.registry.insert(t.clone()).unwrap();
+        }
+        assert_eq!(f.registry.len(), 3);
+        assert!(!a.cancel.is_cancelled() && !b.cancel.is_cancelled());
+        let hits = f.spread(HOST, 30);
+        assert_eq!(
+            hits.keys().copied().collect::<HashSet<_>>(),
+            HashSet::from([a.id, b.id, c.id])
+        );
+        assert!(hits.values().all(|&n| n == 10), "{hits:?}");
+    }
+
+    #[tokio::test]
+    async fn removing_one_member_leaves_the_others_serving() {
+        let f = Fixture::new().await;
+        let a = f.tunnel("acct", HOST, true);
+        let b = f.tunnel("acct", HOST, true);
+        f.registry.insert(a.clone()).unwrap();
+        f.registry.insert(b.clone()).unwrap();
+        f.registry.remove(&a);
+        assert_eq!(f.registry.len(), 1);
+        assert_eq!(f.spread(HOST, 5), HashMap::from([(b.id, 5)]));
+        // Removing a tunnel twice must not disturb the remaining member.
+        f.registry.remove(&a);
+        assert_eq!(f.online(HOST), b.id);
+        f.registry.remove(&b);
+        assert!(matches!(f.registry.lookup_host(HOST), HostLookup::Offline));
+        assert!(f.registry.is_empty());
+    }
+
+    #[tokio::test]
+    async fn another_account_cannot_join_a_pool() {
+        let f = Fixture::new().await;
+        f.registry.insert(f.tunnel("acct", HOST, true)).unwrap();
+        let other = f.tunnel("other", HOST, true);
+        assert_eq!(
+            f.registry.check_host(HOST, "other"),
+            Err(ClaimError::InUse(HOST.into()))
+        );
+        assert_eq!(
+            f.registry.insert(other),
+            Err(ClaimError::InUse(HOST.into()))
+        );
+        assert_eq!(f.registry.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_non_pooling_bind_of_the_account_takes_the_whole_pool_over() {
+        let f = Fixture::new().await;
+        let a = f.tunnel("acct", HOST, true);
+        let b = f.tunnel("acct", HOST, true);
+        f.registry.insert(a.clone()).unwrap();
+        f.registry.insert(b.clone()).unwrap();
+        let solo = f.tunnel("acct", HOST, false);
+        f.registry.insert(solo.clone()).unwrap();
+        assert!(a.cancel.is_cancelled() && b.cancel.is_cancelled());
+        assert_eq!(f.spread(HOST, 4), HashMap::from([(solo.id, 4)]));
+        // The replaced members going away later must not take the name offline.
+        f.registry.remove(&a);
+        f.registry.remove(&b);
+        assert_eq!(f.online(HOST), solo.id);
+    }
+
+    #[tokio::test]
+    async fn pooling_binds_replace_holders_they_cannot_join() {
+        let f = Fixture::new().await;
+        let solo = f.tunnel("acct", HOST, false);
+        f.registry.insert(solo.clone()).unwrap();
+        let pooled = f.tunnel("acct", HOST, true);
+        f.registry.insert(pooled.clone()).unwrap();
+        assert!(solo.cancel.is_cancelled());
+        assert_eq!(f.spread(HOST, 4), HashMap::from([(pooled.id, 4)]));
+        // A tls tunnel cannot join an http pool: the edges expect one kind per name.
+        let mut tls = Arc::into_inner(f.tunnel("acct", HOST, true)).unwrap();
+        tls.proto = Proto::Tls;
+        let tls = Arc::new(tls);
+        f.registry.insert(tls.clone()).unwrap();
+        assert!(pooled.cancel.is_cancelled());
+        assert_eq!(f.spread(HOST, 2), HashMap::from([(tls.id, 2)]));
+        // Another account is refused whether the holder pools or not.
+        assert!(f.registry.insert(f.tunnel("other", HOST, false)).is_err());
+        assert!(f.registry.insert(f.tunnel("other", HOST, true)).is_err());
+    }
+
+    #[tokio::test]
+    async fn members_with_a_closed_connection_are_skipped() {
+        let f = Fixture::new().await;
+        let live = f.tunnel("acct", HOST, true);
+        f.registry.insert(live.clone()).unwrap();
+        let dead_link = connection().await;
+        dead_link.conn.close(0u32.into(), b"gone");
+        let mut dead = Arc::into_inner(f.tunnel("acct", HOST, true)).unwrap();
+        dead.conn = dead_link.conn.clone();
+        f.registry.insert(Arc::new(dead)).unwrap();
+        assert_eq!(f.spread(HOST, 6), HashMap::from([(live.id, 6)]));
     }
 }

@@ -89,6 +89,10 @@ pub struct TunnelSpec {
     /// Edge policy.
     #[serde(default)]
     pub policy: EdgePolicy,
+    /// Both this bind and every live binding of the name asked for pooling: visitors are
+    /// balanced across them.
+    #[serde(default)]
+    pub pooling: bool,
 }
 
 /// Stable error codes. The string form is part of the protocol and never changes meaning.
@@ -119,6 +123,8 @@ pub enum ErrorCode {
     Timeout,
     /// The credentials behind this session were revoked.
     Revoked,
+    /// A service the relay depends on (the control plane) could not be reached; retry later.
+    Unavailable,
     /// A code added by a newer peer; treated as a generic failure.
     #[serde(other)]
     Unknown,
@@ -126,7 +132,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for exhaustive tests and documentation.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::AuthFailed,
         ErrorCode::UnsupportedVersion,
         ErrorCode::ProtocolViolation,
@@ -139,6 +145,7 @@ impl ErrorCode {
         ErrorCode::Internal,
         ErrorCode::Timeout,
         ErrorCode::Revoked,
+        ErrorCode::Unavailable,
         ErrorCode::Unknown,
     ];
 
@@ -157,6 +164,7 @@ impl ErrorCode {
             ErrorCode::Internal => "internal",
             ErrorCode::Timeout => "timeout",
             ErrorCode::Revoked => "revoked",
+            ErrorCode::Unavailable => "unavailable",
             ErrorCode::Unknown => "unknown",
         }
     }
@@ -165,7 +173,11 @@ impl ErrorCode {
     pub fn is_retryable(self) -> bool {
         matches!(
             self,
-            ErrorCode::Internal | ErrorCode::Timeout | ErrorCode::Unknown | ErrorCode::NameInUse
+            ErrorCode::Internal
+                | ErrorCode::Timeout
+                | ErrorCode::Unknown
+                | ErrorCode::NameInUse
+                | ErrorCode::Unavailable
         )
     }
 }

@@ -90,14 +90,18 @@ fn tunnel_spec() -> impl Strategy<Value = TunnelSpec> {
         option::of(dns_label()),
         option::of(any::<u16>()),
         edge_policy(),
+        any::<bool>(),
     )
-        .prop_map(|(name, proto, subdomain, remote_port, policy)| TunnelSpec {
-            name,
-            proto,
-            subdomain,
-            remote_port,
-            policy,
-        })
+        .prop_map(
+            |(name, proto, subdomain, remote_port, policy, pooling)| TunnelSpec {
+                name,
+                proto,
+                subdomain,
+                remote_port,
+                policy,
+                pooling,
+            },
+        )
 }
 
 fn error_code() -> impl Strategy<Value = ErrorCode> {
@@ -387,4 +391,5 @@ fn spec_with_only_required_fields_gets_defaults() {
     assert_eq!(spec.subdomain, None);
     assert_eq!(spec.remote_port, None);
     assert_eq!(spec.policy, EdgePolicy::default());
+    assert!(!spec.pooling);
 }

@@ -218,6 +218,7 @@ impl Sim {
             subdomain: sub.map(Into::into),
             remote_port: None,
             policy: Default::default(),
+            pooling: false,
         }
     }
 
