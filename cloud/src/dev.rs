@@ -98,11 +98,15 @@ pub async fn run(mut config: Config, opts: DevOptions) -> anyhow::Result<()> {
     let api_addr = api_listener
         .local_addr()
         .context("reading the API address")?;
-    // The embedded relay polls this process's revocation feed like any relay, with a secret
-    // made up for this run.
+    // The embedded relay registers, asks before binds and polls the revocation feed like any
+    // relay, with a secret made up for this run.
     let relay_secret = random_base62(40);
     config.relay_secrets = vec![Secret::new(relay_secret.clone())];
+    // It registers by heartbeat under the same ID as the `[[relays]]` entry below, which
+    // covers the moment before its first heartbeat lands.
     let relay_cfg = RelayConfig {
+        relay_id: "dev".into(),
+        region: "local".into(),
         cloud_url: Some(format!("http://{api_addr}")),
         relay_secret: Some(fdt_relay::config::RelaySecret::new(relay_secret)),
         ..relay_cfg

@@ -49,6 +49,8 @@ pub async fn run(shared: Arc<Shared>, endpoint: quinn::Endpoint) {
 
 struct SessionIo {
     shared: Arc<Shared>,
+    /// The agent's software version, from its hello.
+    agent: String,
     conn: quinn::Connection,
     claims: Option<AgentClaims>,
     tunnels: HashMap<TunnelId, Arc<Tunnel>>,
@@ -76,6 +78,7 @@ async fn run_session(shared: Arc<Shared>, conn: quinn::Connection) -> anyhow::Re
     let mut io = SessionIo {
         session_streams: Arc::new(Semaphore::new(limits.max_streams_per_agent as usize)),
         shared: shared.clone(),
+        agent: String::new(),
         conn: conn.clone(),
         claims: None,
         tunnels: HashMap::new(),
@@ -83,6 +86,7 @@ async fn run_session(shared: Arc<Shared>, conn: quinn::Connection) -> anyhow::Re
     let mut reader = FrameReader::new();
     let mut buf = vec![0u8; 16 * 1024];
     let mut going_away = false;
+    let _live = SessionCount::enter(&shared);
     // Set once authenticated with a token naming its authtoken (`atk`).
     let mut registration: Option<crate::revocations::Registration<'_>> = None;
     let never = CancellationToken::new();
@@ -154,7 +158,7 @@ async fn run_session(shared: Arc<Shared>, conn: quinn::Connection) -> anyhow::Re
     };
     drop(registration);
     for t in io.tunnels.values() {
-        shared.registry.remove(t);
+        shared.tunnel_gone(t);
     }
     let code = if going_away {
         CLOSE_GOING_AWAY
@@ -175,6 +179,7 @@ impl SessionIo {
                     Ok(claims) => {
                         tracing::info!(account = %claims.sub, %agent, remote = %self.conn.remote_address(), "agent authenticated");
                         self.claims = Some(claims);
+                        self.agent = agent;
                         session.accept();
                     }
                     Err(e) => {
@@ -194,7 +199,7 @@ impl SessionIo {
             },
             RelayEvent::Unbind { tunnel } => {
                 if let Some(t) = self.tunnels.remove(&tunnel) {
-                    self.shared.registry.remove(&t);
+                    self.shared.tunnel_gone(&t);
                 }
             }
             RelayEvent::Closed(_) => {}
@@ -215,7 +220,95 @@ impl SessionIo {
             .map_err(|e| ProtoError::new(ErrorCode::InvalidPolicy, e.to_string()))?;
         let cfg = &self.shared.cfg;
         let id = self.shared.registry.next_id();
-        let (host, port, listener, public_url) = match spec.proto {
+        // Names the relay picks are tried again when the cloud says another account holds or
+        // reserved them; names the agent asked for are not.
+        let random = match spec.proto {
+            Proto::Http | Proto::Tls => spec.subdomain.is_none(),
+            Proto::Tcp => spec.remote_port.is_none(),
+        };
+        let mut attempts = 0;
+        let (host, port, listener, public_url, cloud_id) = loop {
+            attempts += 1;
+            let (host, port, listener, url) = self.pick_name(&spec, claims).await?;
+            let cloud = self.shared.cloud.as_ref();
+            let (Some(sync), Some(atk)) = (cloud, claims.atk.as_deref()) else {
+                break (host, port, listener, url, None);
+            };
+            let label = host
+                .as_deref()
+                .and_then(|h| h.strip_suffix(&format!(".{}", cfg.base_domain)));
+            let ask = crate::cloud_sync::BindAsk {
+                account: &claims.sub,
+                authtoken: atk,
+                proto: spec.proto,
+                subdomain: label,
+                port,
+                random,
+                public_url: &url,
+                pooling: spec.pooling,
+                agent_version: &self.agent,
+            };
+            match sync.authorize(&ask).await {
+                Ok(granted) => break (host, port, listener, url, Some(granted.tunnel_id)),
+                Err(e)
+                    if random
+                        && attempts < 4
+                        && matches!(e.code, ErrorCode::NameInUse | ErrorCode::NameNotAllowed) => {}
+                Err(e) => return Err(e),
+            }
+        };
+        let max_header_bytes = cfg.limits.max_header_bytes;
+        let is_http = spec.proto == Proto::Http;
+        let usage = self.shared.usage.counters(&claims.sub);
+        let tunnel = Arc::new_cyclic(|weak| Tunnel {
+            http: is_http.then(|| crate::agent_pool::client_for(weak.clone(), max_header_bytes)),
+            id,
+            cloud_id,
+            usage,
+            name: spec.name.clone(),
+            account: claims.sub.clone(),
+            proto: spec.proto,
+            host,
+            port,
+            pooling: spec.pooling,
+            public_url,
+            policy,
+            conn: self.conn.clone(),
+            streams: Arc::new(Semaphore::new(cfg.limits.max_streams_per_tunnel as usize)),
+            session_streams: self.session_streams.clone(),
+            cancel: CancellationToken::new(),
+        });
+        if let Err(e) = self.shared.registry.insert(tunnel.clone()) {
+            // The cloud recorded it online: take that back.
+            self.shared.tunnel_gone(&tunnel);
+            return Err(ProtoError::new(ErrorCode::NameInUse, e.to_string()));
+        }
+        if let Some(l) = listener {
+            let shared = self.shared.clone();
+            let t = tunnel.clone();
+            self.shared
+                .tasks
+                .spawn(crate::tcp_edge::run_listener(shared, l, t));
+        }
+        Ok(tunnel)
+    }
+
+    /// The host name (http, tls) or bound port (tcp) a bind gets on this relay, and its URL.
+    async fn pick_name(
+        &self,
+        spec: &TunnelSpec,
+        claims: &AgentClaims,
+    ) -> Result<
+        (
+            Option<String>,
+            Option<u16>,
+            Option<tokio::net::TcpListener>,
+            String,
+        ),
+        ProtoError,
+    > {
+        let cfg = &self.shared.cfg;
+        Ok(match spec.proto {
             Proto::Http | Proto::Tls => {
                 let label = match &spec.subdomain {
                     Some(s) => s.to_ascii_lowercase(),
@@ -259,37 +352,27 @@ impl SessionIo {
                 let url = format!("tcp://{}:{port}", cfg.public_host());
                 (None, Some(port), Some(listener), url)
             }
-        };
-        let max_header_bytes = cfg.limits.max_header_bytes;
-        let is_http = spec.proto == Proto::Http;
-        let tunnel = Arc::new_cyclic(|weak| Tunnel {
-            http: is_http.then(|| crate::agent_pool::client_for(weak.clone(), max_header_bytes)),
-            id,
-            name: spec.name.clone(),
-            account: claims.sub.clone(),
-            proto: spec.proto,
-            host,
-            port,
-            pooling: spec.pooling,
-            public_url,
-            policy,
-            conn: self.conn.clone(),
-            streams: Arc::new(Semaphore::new(cfg.limits.max_streams_per_tunnel as usize)),
-            session_streams: self.session_streams.clone(),
-            cancel: CancellationToken::new(),
-        });
-        self.shared
-            .registry
-            .insert(tunnel.clone())
-            .map_err(|e| ProtoError::new(ErrorCode::NameInUse, e.to_string()))?;
-        if let Some(l) = listener {
-            let shared = self.shared.clone();
-            let t = tunnel.clone();
-            self.shared
-                .tasks
-                .spawn(crate::tcp_edge::run_listener(shared, l, t));
-        }
-        Ok(tunnel)
+        })
+    }
+}
+
+/// Counts a live agent session in [`Shared::sessions`] until dropped.
+struct SessionCount<'a>(&'a Shared);
+
+impl<'a> SessionCount<'a> {
+    fn enter(shared: &'a Shared) -> Self {
+        shared
+            .live_sessions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(shared)
+    }
+}
+
+impl Drop for SessionCount<'_> {
+    fn drop(&mut self) {
+        self.0
+            .live_sessions
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -303,21 +386,12 @@ fn random_label() -> String {
 
 /// A subdomain must be one DNS label: 1–63 of `a-z 0-9 -`, not starting or ending with `-`.
 fn validate_label(label: &str) -> Result<(), ProtoError> {
-    let ok = !label.is_empty()
-        && label.len() <= 63
-        && label
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !label.starts_with('-')
-        && !label.ends_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(ProtoError::new(
+    fdt_api::validate::check_label("subdomain", label).map_err(|_| {
+        ProtoError::new(
             ErrorCode::InvalidName,
             format!("{label:?} is not a valid subdomain (a-z, 0-9 and '-', at most 63)"),
-        ))
-    }
+        )
+    })
 }
 
 #[cfg(test)]

@@ -110,19 +110,26 @@ impl Write for AgentStream {
     }
 }
 
-/// A response body that holds the tunnel's per-request concurrency slot until it is done.
+/// A response body that holds the tunnel's per-request concurrency slot until it is done, and
+/// counts the bytes it carries to the visitor in the account's usage.
 #[derive(Debug)]
 pub struct PermitBody<B> {
     inner: B,
     _permit: Arc<tokio::sync::OwnedSemaphorePermit>,
+    usage: Arc<crate::cloud_sync::Counters>,
 }
 
 impl<B> PermitBody<B> {
-    /// Wraps `inner`, keeping `permit` until the body is dropped.
-    pub fn new(inner: B, permit: Arc<tokio::sync::OwnedSemaphorePermit>) -> Self {
+    /// Wraps `inner`, keeping `permit` until the body is dropped and counting into `usage`.
+    pub fn new(
+        inner: B,
+        permit: Arc<tokio::sync::OwnedSemaphorePermit>,
+        usage: Arc<crate::cloud_sync::Counters>,
+    ) -> Self {
         Self {
             inner,
             _permit: permit,
+            usage,
         }
     }
 }
@@ -135,7 +142,14 @@ impl<B: hyper::body::Body + Unpin> hyper::body::Body for PermitBody<B> {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<hyper::body::Frame<B::Data>, B::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            let n = bytes::Buf::remaining(data);
+            self.usage.bytes(0, n as u64);
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {

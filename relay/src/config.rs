@@ -94,6 +94,18 @@ pub struct RelayConfig {
     pub cloud_url: Option<String>,
     /// Secret the relay presents to the control plane (one of its `relay_secrets`).
     pub relay_secret: Option<RelaySecret>,
+    /// This relay's ID in the fleet (`a-z 0-9 -`); with `cloud_url` it registers under it.
+    pub relay_id: String,
+    /// Region it serves (`eu`, `us-east`, …).
+    pub region: String,
+    /// `host:port` agents are told to dial (defaults to the bound agent address).
+    pub advertise_agent_addr: Option<String>,
+    /// Name agents check the relay's certificate against (defaults to `base_domain`).
+    pub server_name: Option<String>,
+    /// Agent sessions this relay takes before the cloud stops preferring it.
+    pub capacity: u32,
+    /// Relative share of new agents among the relays of its region (1–1000).
+    pub weight: u32,
     /// Certificate chain (PEM) for the edge and the agent endpoint; dev CA when absent.
     pub tls_cert: Option<PathBuf>,
     /// Private key (PEM) matching `tls_cert`.
@@ -122,6 +134,12 @@ impl Default for RelayConfig {
             jwks_refresh_secs: 300,
             cloud_url: None,
             relay_secret: None,
+            relay_id: "local".into(),
+            region: "local".into(),
+            advertise_agent_addr: None,
+            server_name: None,
+            capacity: 10_000,
+            weight: 100,
             tls_cert: None,
             tls_key: None,
             limits: Limits::default(),
@@ -194,6 +212,21 @@ impl RelayConfig {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         if self.cloud_url.is_some() != self.relay_secret.is_some() {
             return bad("cloud_url and relay_secret go together: set both or neither".into());
+        }
+        if fdt_api::validate::check_label("relay_id", &self.relay_id).is_err() {
+            return bad(format!(
+                "relay_id {:?}: use 1-63 of a-z, 0-9 and '-'",
+                self.relay_id
+            ));
+        }
+        if fdt_api::validate::check_region(&self.region).is_err() {
+            return bad(format!(
+                "region {:?}: use 1-32 of a-z, 0-9 and '-'",
+                self.region
+            ));
+        }
+        if self.capacity == 0 || !(1..=1000).contains(&self.weight) {
+            return bad("capacity must be at least 1 and weight 1 to 1000".into());
         }
         if self.base_domain.is_empty() || self.base_domain.starts_with('.') {
             return bad(format!(

@@ -283,6 +283,16 @@ async fn forward(
     // The slot is per exchange (not per pooled stream) and lives as long as the response
     // body, or the upgraded connection.
     let permit = Arc::new(tunnel.try_request_slot().map_err(|_| EdgeError::Busy)?);
+    tunnel.usage.request();
+    // Request bodies are counted by their declared length (chunked uploads are not counted:
+    // the agent hop's body type is hyper's own).
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    tunnel.usage.bytes(declared, 0);
     let mut resp = tokio::time::timeout(RESPONSE_HEAD_TIMEOUT, client.request(req))
         .await
         .map_err(|_| EdgeError::Timeout)?
@@ -304,11 +314,16 @@ async fn forward(
             ));
         };
         let agent = hyper::upgrade::on(&mut resp);
+        let usage = tunnel.usage.clone();
         tokio::spawn(async move {
             let _permit = permit;
             match tokio::try_join!(visitor, agent) {
                 Ok((v, a)) => {
-                    let _ = splice(&mut TokioIo::new(v), &mut TokioIo::new(a)).await;
+                    if let Ok((inbound, outbound)) =
+                        splice(&mut TokioIo::new(v), &mut TokioIo::new(a)).await
+                    {
+                        usage.bytes(inbound, outbound);
+                    }
                 }
                 Err(e) => tracing::debug!(error = %e, "upgrade failed"),
             }
@@ -333,7 +348,7 @@ async fn forward(
     tunnel.policy.apply_response_headers(&mut parts.headers);
     Ok(Response::from_parts(
         parts,
-        PermitBody::new(body, permit).boxed(),
+        PermitBody::new(body, permit, tunnel.usage.clone()).boxed(),
     ))
 }
 

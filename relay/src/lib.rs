@@ -8,6 +8,7 @@ pub mod agent_endpoint;
 pub mod agent_pool;
 pub mod auth;
 pub mod certs;
+pub mod cloud_sync;
 pub mod config;
 pub mod dev_certs;
 pub mod devca;

@@ -27,6 +27,10 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Tunnel {
     /// Relay-assigned id.
     pub id: TunnelId,
+    /// The control plane's ID for it (tunnels of cloud-issued tokens).
+    pub cloud_id: Option<fdt_api::TunnelId>,
+    /// Traffic counters of its account (reported in heartbeats).
+    pub usage: Arc<crate::cloud_sync::Counters>,
     /// The agent's label for it.
     pub name: String,
     /// Account that bound it.
@@ -321,6 +325,30 @@ impl Registry {
         Ok(())
     }
 
+    /// Removes the tunnel the control plane knows as `cloud_id` (taken over elsewhere, or
+    /// stopped by its owner); false when no live tunnel has that ID. The agent's session stays
+    /// up; visitors get "offline" for it.
+    pub fn evict(&self, cloud_id: &str) -> bool {
+        let found = {
+            let inner = self.read();
+            inner
+                .hosts
+                .values()
+                .flat_map(|p| p.members.iter())
+                .chain(inner.ports.values())
+                .find(|t| t.cloud_id.as_ref().is_some_and(|c| c.as_str() == cloud_id))
+                .cloned()
+        };
+        match found {
+            Some(t) => {
+                tracing::info!(url = %t.public_url, tunnel = cloud_id, "tunnel evicted by the control plane");
+                self.remove(&t);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Removes a tunnel (only if it is still registered under its name); when it was the
     /// last one serving its host, remembers the host as offline.
     pub fn remove(&self, tunnel: &Tunnel) {
@@ -434,6 +462,8 @@ mod tests {
 
         fn tunnel(&self, account: &str, host: &str, pooling: bool) -> Arc<Tunnel> {
             Arc::new(Tunnel {
+                cloud_id: None,
+                usage: Default::default(),
                 id: self.registry.next_id(),
                 name: "web".into(),
                 account: account.into(),

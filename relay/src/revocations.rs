@@ -173,7 +173,8 @@ pub async fn run_poller(
     }
 }
 
-fn client() -> Result<reqwest::Client, String> {
+/// The HTTP client for the control plane: public web roots, bounded timeouts.
+pub(crate) fn client() -> Result<reqwest::Client, String> {
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let tls = rustls::ClientConfig::builder_with_provider(provider)

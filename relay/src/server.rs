@@ -37,6 +37,12 @@ pub struct Shared {
     pub tasks: TaskTracker,
     /// Live sessions by the authtoken they were opened with (closed when it is revoked).
     pub revocations: crate::revocations::SessionIndex,
+    /// The control plane, when the relay is attached to one.
+    pub cloud: Option<Arc<crate::cloud_sync::CloudSync>>,
+    /// Traffic per account, for heartbeats.
+    pub usage: crate::cloud_sync::UsageMeter,
+    /// Live agent sessions.
+    pub live_sessions: std::sync::atomic::AtomicUsize,
     /// Actual HTTP port (for URLs).
     pub http_port: Option<u16>,
     /// Actual HTTPS port (for URLs).
@@ -44,6 +50,20 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Live agent sessions.
+    pub fn sessions(&self) -> usize {
+        self.live_sessions
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Takes a tunnel out of the registry and tells the control plane it ended.
+    pub fn tunnel_gone(&self, tunnel: &crate::registry::Tunnel) {
+        self.registry.remove(tunnel);
+        if let (Some(sync), Some(id)) = (&self.cloud, &tunnel.cloud_id) {
+            sync.ended(id.clone());
+        }
+    }
+
     /// The public URL of an http or tls tunnel on `host`.
     pub fn public_url(&self, proto: Proto, host: &str) -> String {
         let https = self.cfg.public_https_port.or(self.https_port);
@@ -140,8 +160,17 @@ impl Relay {
         let edge_tls =
             crate::certs::server_config(certs.clone(), vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
         let endpoint = crate::quic::server_endpoint(&cfg, listeners.agent, certs)?;
+        let advertised = cfg
+            .advertise_agent_addr
+            .clone()
+            .unwrap_or_else(|| agent_addr.to_string());
+        let server_name = cfg
+            .server_name
+            .clone()
+            .unwrap_or_else(|| cfg.base_domain.clone());
         let shared = Arc::new(Shared {
             limiter: IpLimiter::new(cfg.limits.max_conns_per_ip),
+            cloud: crate::cloud_sync::CloudSync::new(&cfg)?.map(Arc::new),
             cfg,
             verifier,
             registry: Registry::new(),
@@ -150,6 +179,8 @@ impl Relay {
             drained: CancellationToken::new(),
             tasks: TaskTracker::new(),
             revocations: Default::default(),
+            usage: Default::default(),
+            live_sessions: Default::default(),
             http_port: http_addr.map(|a| a.port()),
             https_port: https_addr.map(|a| a.port()),
         });
@@ -164,6 +195,15 @@ impl Relay {
                 url.clone(),
                 secret.expose().to_owned(),
                 shared.shutdown.clone(),
+            ));
+        }
+        if let Some(sync) = &shared.cloud {
+            tracing::info!(region = sync.region(), agents = %advertised, "registering with the control plane");
+            shared.tasks.spawn(crate::cloud_sync::run_heartbeats(
+                shared.clone(),
+                sync.clone(),
+                advertised,
+                server_name,
             ));
         }
         let graceful = Arc::new(std::sync::Mutex::new(Some(GracefulShutdown::new())));

@@ -82,8 +82,11 @@ pub async fn run_listener(shared: Arc<Shared>, listener: TcpListener, tunnel: Ar
                 }
             };
             let _permits = stream.permits;
+            tunnel.usage.connection();
             let mut agent = tokio::io::join(stream.recv, stream.send);
-            let _ = splice(&mut sock, &mut agent).await;
+            if let Ok((inbound, outbound)) = splice(&mut sock, &mut agent).await {
+                tunnel.usage.bytes(inbound, outbound);
+            }
         });
     }
 }

@@ -51,8 +51,11 @@ pub async fn handle_conn(
         if stream.send.write_all(&buf).await.is_err() {
             return;
         }
+        tunnel.usage.connection();
         let mut agent = tokio::io::join(stream.recv, stream.send);
-        let _ = splice(&mut sock, &mut agent).await;
+        if let Ok((inbound, outbound)) = splice(&mut sock, &mut agent).await {
+            tunnel.usage.bytes(inbound + buf.len() as u64, outbound);
+        }
         return;
     }
     let acceptor = tokio_rustls::TlsAcceptor::from(shared.edge_tls.clone());
