@@ -5,19 +5,25 @@
 //! The [`origin`] module provides the local services the tunnels point at (an HTTP origin with
 //! echo, bulk, SSE, WebSocket and "hold" routes, a TCP echo and a TLS echo server), and
 //! [`client`] the visitors: the `curl` binary, raw TCP requests and rustls clients.
+//! [`cloud`] runs the control plane in-process, and [`relay_process`] runs real `fdt-relay`
+//! processes for stories where a relay has to die without a goodbye.
 //!
 //! Nothing here waits by sleeping for something to start: listeners are bound before their
 //! address is handed out and agents are awaited with `wait_bound`. Every wait is bounded, so a
 //! broken feature fails a test instead of hanging it.
 
 pub mod client;
+pub mod cloud;
 pub mod origin;
 pub mod pattern;
+pub mod relay_process;
 pub mod stack;
 
 pub use client::{Curl, CurlResponse, RawResponse, raw_request};
+pub use cloud::{Cloud, CloudAccount};
 pub use origin::{HttpOrigin, OriginStats, TcpEcho, TlsEcho};
 pub use pattern::{Pattern, pattern_sha256};
+pub use relay_process::{RelayProcess, RelayProcessOptions, TlsFiles};
 pub use stack::{Agent, Stack, StackOptions};
 
 use std::future::Future;

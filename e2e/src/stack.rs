@@ -212,15 +212,7 @@ impl Stack {
         connect: Connect,
         tunnels: Vec<(&str, TunnelConfig)>,
     ) -> anyhow::Result<Agent> {
-        let tunnels = tunnels
-            .into_iter()
-            .map(|(name, t)| t.resolve(name))
-            .collect::<Result<Vec<_>, _>>()?;
-        let (handle, join) = fdt_agent_core::spawn(AgentOptions { connect, tunnels });
-        Ok(Agent {
-            handle,
-            join: Some(join),
-        })
+        Agent::spawn(connect, tunnels)
     }
 
     /// Shuts the relay down gracefully and starts a new one on the same agent, HTTP and HTTPS
@@ -320,6 +312,20 @@ pub struct Agent {
 }
 
 impl Agent {
+    /// Spawns an agent that connects as `connect` says, without waiting for it (for relays
+    /// that are not a [`Stack`], e.g. [`crate::RelayProcess`]).
+    pub fn spawn(connect: Connect, tunnels: Vec<(&str, TunnelConfig)>) -> anyhow::Result<Agent> {
+        let tunnels = tunnels
+            .into_iter()
+            .map(|(name, t)| t.resolve(name))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (handle, join) = fdt_agent_core::spawn(AgentOptions { connect, tunnels });
+        Ok(Agent {
+            handle,
+            join: Some(join),
+        })
+    }
+
     /// Waits (bounded by [`BIND_TIMEOUT`]) until every tunnel is bound or one failed.
     pub async fn wait_bound(&mut self) -> anyhow::Result<AgentStatus> {
         self.handle.wait_bound(BIND_TIMEOUT).await

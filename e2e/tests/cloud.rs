@@ -10,78 +10,19 @@
 use fdt_agent_core::config::TunnelConfig;
 use fdt_agent_core::status::SessionState;
 use fdt_agent_core::{CloudLogin, Connect, RelayTarget};
-use fdt_api::{
-    AccountId, AgentSessionRequest, AuthtokenId, CreateAuthtokenRequest, ErrorCode, FdtClient,
-    LoginRequest, Password, RegisterRequest,
-};
+use fdt_api::{AccountId, AgentSessionRequest, AuthtokenId, ErrorCode};
 use fdt_cloud::auth::agent_keys::AgentKeyring;
 use fdt_cloud::auth::agent_tokens::AgentTokens;
-use fdt_cloud::auth::jwt::SigningKey;
-use fdt_cloud::clock::SystemClock;
-use fdt_cloud::config::{Argon2Config, Config, RelayEntry};
-use fdt_cloud::secret::Secret;
-use fdt_cloud::{AppState, Store};
+use fdt_cloud::config::RelayEntry;
+use fdt_e2e::cloud::RELAY_SECRET;
 use fdt_e2e::stack::BASE_DOMAIN;
-use fdt_e2e::{HttpOrigin, Stack, StackOptions};
+use fdt_e2e::{Cloud, HttpOrigin, Stack, StackOptions};
 use fdt_proto::Proto;
 use fdt_relay::auth::TokenSigner;
 use fdt_relay::registry::HostLookup;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
-use fdt_cloud::testing::{PG_URL_ENV, TestDb as Db};
-const PASSWORD: &str = "correct horse battery";
-/// The secret the relays present to the cloud's revocation feed.
-const RELAY_SECRET: &str = "e2e-relay-secret-0123456789";
-
-/// The control plane serving in this process.
-struct Cloud {
-    url: String,
-    state: AppState,
-    shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
-}
-
-impl Cloud {
-    /// Serves on `listener` over `store`, sending agents to `relays`.
-    fn start(listener: tokio::net::TcpListener, store: Store, relays: Vec<RelayEntry>) -> Self {
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = Config {
-            data_dir: dir.path().to_owned(),
-            relays,
-            relay_secrets: vec![Secret::new(RELAY_SECRET.into())],
-            ..Config::default()
-        };
-        config.auth.argon2 = Argon2Config {
-            memory_kib: 8,
-            iterations: 1,
-            parallelism: 1,
-        };
-        config.validate().unwrap();
-        let state = AppState::new(
-            &config,
-            store,
-            Arc::new(SigningKey::generate().unwrap()),
-            AgentKeyring::generate().unwrap(),
-            Arc::new(SystemClock),
-        )
-        .unwrap();
-        let shutdown = CancellationToken::new();
-        tokio::spawn(fdt_cloud::server::run(
-            listener,
-            state.clone(),
-            shutdown.clone(),
-        ));
-        Self {
-            url,
-            state,
-            shutdown,
-            _dir: dir,
-        }
-    }
-}
+use fdt_e2e::cloud::TestDb as Db;
 
 fn relay_entry(id: &str, stack: &Stack, server_name: &str) -> RelayEntry {
     RelayEntry {
@@ -118,27 +59,8 @@ async fn authtoken_exchange_binds_and_revocation_closes_the_session(db: &Db) {
     ];
     let cloud = Cloud::start(listener, db.store.clone(), relays);
 
-    let client = FdtClient::new(&cloud.url).unwrap();
-    let email = "agent-owner@example.com";
-    client
-        .register(&RegisterRequest {
-            email: email.into(),
-            password: Password::new(PASSWORD),
-        })
-        .await
-        .unwrap();
-    let tokens = client
-        .login(&LoginRequest {
-            email: email.into(),
-            password: Password::new(PASSWORD),
-        })
-        .await
-        .unwrap();
-    let client = client.with_access_token(tokens.access_token);
-    let created = client
-        .create_authtoken(&CreateAuthtokenRequest::default())
-        .await
-        .unwrap();
+    let account = cloud.account("agent-owner@example.com").await.unwrap();
+    let (client, created) = (&account.client, &account.authtoken);
 
     let origin = HttpOrigin::start().await.unwrap();
     let login = CloudLogin {
@@ -292,35 +214,7 @@ async fn tokens_signed_by_unpublished_keys_are_refused_by_the_relay(db: &Db) {
     stack.shutdown().await.unwrap();
 }
 
-macro_rules! on_both_databases {
-    ($($story:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $story() {
-                    let db = super::Db::sqlite().await;
-                    super::$story(&db).await;
-                    db.finish().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $story() {
-                    let Some(db) = super::Db::postgres().await else {
-                        eprintln!("{} is not set: PostgreSQL story skipped", super::PG_URL_ENV);
-                        return;
-                    };
-                    super::$story(&db).await;
-                    db.finish().await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_databases!(
+fdt_e2e::on_both_databases!(
     authtoken_exchange_binds_and_revocation_closes_the_session,
     tokens_signed_by_unpublished_keys_are_refused_by_the_relay,
 );
