@@ -148,6 +148,12 @@ impl Stack {
         self.signer.mint(account, 3600, vec![])
     }
 
+    /// A token with `claims`, signed by this relay's key (claims from
+    /// [`TokenSigner::claims`], adjusted).
+    pub fn sign(&self, claims: &fdt_relay::auth::AgentClaims) -> String {
+        self.signer.sign(claims)
+    }
+
     /// `NAME.localhost`.
     pub fn host(&self, sub: &str) -> String {
         format!("{sub}.{BASE_DOMAIN}")

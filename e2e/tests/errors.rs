@@ -175,3 +175,27 @@ async fn absolute_form_is_400_and_connect_is_405() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_over_the_tokens_rate_get_429_with_retry_after() {
+    let stack = Stack::start(StackOptions::default()).await.unwrap();
+    let origin = HttpOrigin::start().await.unwrap();
+    let mut t = TunnelConfig::new(Proto::Http, origin.addr.to_string());
+    t.subdomain = Some("rated".into());
+    // A plan's requests_per_minute arrives as the token's `rpm` claim: 3 → a burst of 3.
+    let mut claims = fdt_relay::auth::TokenSigner::claims(fdt_e2e::stack::DEFAULT_ACCOUNT, 3600);
+    claims.rpm = 3;
+    let mut agent = stack
+        .spawn_agent(stack.sign(&claims), vec![("rated", t)])
+        .unwrap();
+    agent.wait_bound().await.unwrap();
+    let url = stack.http_url("rated", "/echo");
+    for i in 0..3 {
+        let r = stack.curl(&url).run().await.unwrap();
+        assert_ne!(r.status, 429, "request {i} is within the burst");
+    }
+    let r = stack.curl(&url).run().await.unwrap();
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert_eq!(r.error_code().as_deref(), Some("tunnel_rate_limited"));
+    assert_eq!(r.header("retry-after"), Some("1"));
+}

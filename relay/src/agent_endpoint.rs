@@ -265,6 +265,8 @@ impl SessionIo {
             id,
             cloud_id,
             usage,
+            rate: std::num::NonZeroU32::new(claims.rpm)
+                .map(|rpm| governor::RateLimiter::direct(governor::Quota::per_minute(rpm))),
             name: spec.name.clone(),
             account: claims.sub.clone(),
             proto: spec.proto,

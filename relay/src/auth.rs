@@ -40,6 +40,14 @@ pub struct AgentClaims {
     /// the relay closes the session. Absent in self-hosted tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub atk: Option<String>,
+    /// HTTP requests per minute each tunnel of this session may take (the plan's
+    /// `requests_per_minute`); 0 = unlimited (self-hosted tokens).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rpm: u32,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
 }
 
 impl AgentClaims {
@@ -342,6 +350,7 @@ impl TokenSigner {
             names,
             max_tunnels: 0,
             atk: None,
+            rpm: 0,
         };
         self.sign(&claims)
     }
@@ -374,6 +383,7 @@ impl TokenSigner {
             names: Vec::new(),
             max_tunnels: 0,
             atk: None,
+            rpm: 0,
         }
     }
 
@@ -448,6 +458,7 @@ mod tests {
             names: vec![],
             max_tunnels: 0,
             atk: None,
+            rpm: 0,
         };
         assert!(matches!(v.verify(&s.sign(&c)), Err(AuthError::Expired)));
         c.exp = now + 60;

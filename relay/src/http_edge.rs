@@ -282,6 +282,11 @@ async fn forward(
     let client = tunnel.http.as_ref().ok_or_else(offline)?;
     // The slot is per exchange (not per pooled stream) and lives as long as the response
     // body, or the upgraded connection.
+    if let Some(rate) = &tunnel.rate
+        && rate.check().is_err()
+    {
+        return Err(EdgeError::RateLimited);
+    }
     let permit = Arc::new(tunnel.try_request_slot().map_err(|_| EdgeError::Busy)?);
     tunnel.usage.request();
     // Request bodies are counted by their declared length (chunked uploads are not counted:

@@ -28,6 +28,9 @@ pub enum EdgeError {
     /// The tunnel or the relay is at its concurrency limit.
     #[error("too many concurrent requests to this tunnel; retry shortly")]
     Busy,
+    /// The tunnel is over its plan's request rate.
+    #[error("this tunnel is over its request rate limit; retry shortly")]
+    RateLimited,
     /// The visitor's IP is not allowed.
     #[error("access from your address is not allowed")]
     Forbidden,
@@ -57,6 +60,7 @@ impl EdgeError {
                 StatusCode::BAD_GATEWAY
             }
             EdgeError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            EdgeError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             EdgeError::Forbidden => StatusCode::FORBIDDEN,
             EdgeError::Unauthorized => StatusCode::UNAUTHORIZED,
             EdgeError::Misdirected => StatusCode::MISDIRECTED_REQUEST,
@@ -73,6 +77,7 @@ impl EdgeError {
             EdgeError::TunnelOffline(_) => "tunnel_offline",
             EdgeError::UpstreamUnreachable(_) => "upstream_unreachable",
             EdgeError::Busy => "tunnel_busy",
+            EdgeError::RateLimited => "tunnel_rate_limited",
             EdgeError::Forbidden => "ip_forbidden",
             EdgeError::Unauthorized => "auth_required",
             EdgeError::Misdirected => "misdirected_request",
@@ -123,7 +128,7 @@ impl EdgeError {
                     HeaderValue::from_static("Basic realm=\"fdt\", charset=\"UTF-8\""),
                 );
             }
-            EdgeError::Busy => {
+            EdgeError::Busy | EdgeError::RateLimited => {
                 h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}

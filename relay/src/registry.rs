@@ -31,6 +31,8 @@ pub struct Tunnel {
     pub cloud_id: Option<fdt_api::TunnelId>,
     /// Traffic counters of its account (reported in heartbeats).
     pub usage: Arc<crate::cloud_sync::Counters>,
+    /// HTTP request rate limit (the plan's requests per minute), if any.
+    pub rate: Option<governor::DefaultDirectRateLimiter>,
     /// The agent's label for it.
     pub name: String,
     /// Account that bound it.
@@ -464,6 +466,7 @@ mod tests {
             Arc::new(Tunnel {
                 cloud_id: None,
                 usage: Default::default(),
+                rate: None,
                 id: self.registry.next_id(),
                 name: "web".into(),
                 account: account.into(),
