@@ -60,6 +60,8 @@ pub struct Config {
     pub relays: Vec<RelayEntry>,
     /// Relay registration, health and assignment.
     pub fleet: FleetConfig,
+    /// The cloud traffic log and replays.
+    pub traffic: TrafficConfig,
     /// Secrets relays present (`Authorization: Bearer …`) to read `/v1/relay/…`, such as the
     /// authtoken revocation feed. None configured: those routes refuse everyone.
     pub relay_secrets: Vec<Secret<String>>,
@@ -155,7 +157,35 @@ impl Default for Config {
             agent_tokens: AgentTokenConfig::default(),
             relays: Vec::new(),
             fleet: FleetConfig::default(),
+            traffic: TrafficConfig::default(),
             relay_secrets: Vec::new(),
+        }
+    }
+}
+
+/// The cloud traffic log.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrafficConfig {
+    /// Where bodies are kept: a directory, or `s3://bucket[/prefix]` (credentials and endpoint
+    /// from `AWS_*` variables). Empty: `data_dir/bodies`.
+    pub body_store: String,
+    /// Header names redacted in the log besides `authorization`, `proxy-authorization`,
+    /// `cookie` and `set-cookie` (case-insensitive).
+    pub redact_headers: Vec<String>,
+    /// Seconds between retention sweeps.
+    pub retention_interval_secs: u64,
+    /// Seconds a replay handed to a relay waits for its answer before it is sent again.
+    pub replay_resend_secs: u64,
+}
+
+impl Default for TrafficConfig {
+    fn default() -> Self {
+        Self {
+            body_store: String::new(),
+            redact_headers: Vec::new(),
+            retention_interval_secs: 60,
+            replay_resend_secs: 30,
         }
     }
 }

@@ -9,6 +9,7 @@
 //! `fdt-api`, shared with the agent, the UI and the tests.
 
 pub mod auth;
+pub mod bodies;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod error;
 pub mod http;
 pub mod random;
 pub mod relays;
+pub mod retention;
 pub mod secret;
 pub mod server;
 pub mod state;

@@ -5,7 +5,7 @@
 //! the server look a token up by its hash with an index.
 
 use fdt_api::{
-    AccountId, Authtoken, AuthtokenId, RefreshToken, ReservedNameId, SessionId, TunnelId,
+    AccountId, Authtoken, AuthtokenId, RefreshToken, ReplayId, ReservedNameId, SessionId, TunnelId,
 };
 use rand::Rng;
 use rand::distr::Alphanumeric;
@@ -54,6 +54,12 @@ pub fn new_authtoken_id() -> AuthtokenId {
 /// A new tunnel ID.
 pub fn new_tunnel_id() -> TunnelId {
     TunnelId::from_suffix(&random_base62(fdt_api::ids::ID_SUFFIX_LEN))
+        .expect("generated suffix is valid")
+}
+
+/// A new replay job ID.
+pub fn new_replay_id() -> ReplayId {
+    ReplayId::from_suffix(&random_base62(fdt_api::ids::ID_SUFFIX_LEN))
         .expect("generated suffix is valid")
 }
 

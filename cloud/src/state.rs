@@ -12,6 +12,17 @@ use crate::store::Store;
 use std::sync::Arc;
 use time::Duration;
 
+/// Why the state could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The password hasher's parameters are invalid.
+    #[error(transparent)]
+    Password(PasswordError),
+    /// The traffic log's body store could not be opened.
+    #[error("{0}")]
+    BodyStore(String),
+}
+
 /// Shared state of the HTTP app. Cheap to clone (one `Arc`).
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -25,6 +36,8 @@ struct Inner {
     agent_tokens: AgentTokens,
     relays: Vec<RelayEntry>,
     fleet: FleetConfig,
+    traffic: crate::config::TrafficConfig,
+    bodies: crate::bodies::BodyStore,
     passwords: PasswordHasher,
     limiter: LoginLimiter,
     clock: Arc<dyn Clock>,
@@ -43,8 +56,19 @@ impl AppState {
         key: Arc<SigningKey>,
         agent_keys: AgentKeyring,
         clock: Arc<dyn Clock>,
-    ) -> Result<Self, PasswordError> {
+    ) -> Result<Self, StateError> {
         let auth = &config.auth;
+        let location = if config.traffic.body_store.is_empty() {
+            config
+                .data_dir
+                .join("bodies")
+                .to_string_lossy()
+                .into_owned()
+        } else {
+            config.traffic.body_store.clone()
+        };
+        let bodies = crate::bodies::BodyStore::open(&location)
+            .map_err(|e| StateError::BodyStore(e.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -52,7 +76,9 @@ impl AppState {
                 agent_tokens: AgentTokens::new(agent_keys, &auth.issuer, &config.agent_tokens),
                 relays: config.relays.clone(),
                 fleet: config.fleet.clone(),
-                passwords: PasswordHasher::new(&auth.argon2)?,
+                traffic: config.traffic.clone(),
+                bodies,
+                passwords: PasswordHasher::new(&auth.argon2).map_err(StateError::Password)?,
                 limiter: LoginLimiter::new(&auth.login_limit),
                 clock,
                 refresh_ttl: Duration::seconds(
@@ -97,6 +123,16 @@ impl AppState {
     pub fn healthy_cutoff(&self) -> time::OffsetDateTime {
         let window = i64::try_from(self.inner.fleet.unhealthy_after_secs).unwrap_or(i64::MAX / 2);
         self.clock().now() - Duration::seconds(window)
+    }
+
+    /// Traffic log settings.
+    pub fn traffic(&self) -> &crate::config::TrafficConfig {
+        &self.inner.traffic
+    }
+
+    /// Where traffic-log bodies live.
+    pub fn bodies(&self) -> &crate::bodies::BodyStore {
+        &self.inner.bodies
     }
 
     /// The password hasher.

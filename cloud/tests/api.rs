@@ -12,4 +12,5 @@ mod api {
     mod client;
     mod fleet;
     mod jwt;
+    mod traffic;
 }

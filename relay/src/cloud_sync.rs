@@ -341,6 +341,7 @@ pub async fn run_heartbeats(
                         })
                         .take(fdt_api::relays::MAX_HEARTBEAT_ITEMS)
                         .collect(),
+                    replay_results: Vec::new(),
                 }
             }
         };

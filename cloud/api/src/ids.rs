@@ -147,6 +147,16 @@ prefixed_id!(
     ReservedNameId,
     "rsv_"
 );
+prefixed_id!(
+    /// A request in the traffic log (made by the relay that saw it, so retries are idempotent).
+    RequestId,
+    "req_"
+);
+prefixed_id!(
+    /// A replay job: one request sent again to its agent's local service.
+    ReplayId,
+    "rpl_"
+);
 
 #[cfg(test)]
 mod tests {

@@ -48,6 +48,7 @@ pub mod plans;
 pub mod relays;
 #[cfg(feature = "schema")]
 mod schema;
+pub mod traffic;
 pub mod tunnels;
 pub mod validate;
 
@@ -60,7 +61,9 @@ pub use authtoken_format::{Authtoken, AuthtokenFormatError, parse_authtoken};
 pub use authtokens::{AuthtokenInfo, AuthtokenList, CreateAuthtokenRequest, CreatedAuthtoken};
 pub use client::{ClientError, FdtClient};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
-pub use ids::{AccountId, AuthtokenId, IdError, ReservedNameId, SessionId, TunnelId};
+pub use ids::{
+    AccountId, AuthtokenId, IdError, ReplayId, RequestId, ReservedNameId, SessionId, TunnelId,
+};
 pub use jwks::{Jwk, Jwks};
 pub use plans::{
     AccountPlan, Entitlements, Plan, PlanInfo, PlanList, PlanUsage, UsageDay, UsageList, UsageQuery,
@@ -68,6 +71,10 @@ pub use plans::{
 pub use relays::{
     BindingGranted, BindingRequest, RelayHeartbeat, RelayHeartbeatAck, RelayList, RelayLoad,
     RelayStatus, RevocationList, RevocationsQuery, UsageReport,
+};
+pub use traffic::{
+    ReplayJob, ReplayModify, ReplayOrder, ReplayOutcome, ReplayRequest, ReplayState, RequestList,
+    RequestQuery, RequestRecord, TrafficAck, TrafficBatch, TrafficReport,
 };
 pub use tunnels::{
     CreateReservedName, ReservedKind, ReservedName, ReservedNameList, TunnelInfo, TunnelList,

@@ -47,6 +47,7 @@ impl Plan {
                 requests_per_minute: 4_000,
                 bandwidth_bytes_per_month: GIB,
                 inspection_retention_days: 1,
+                log_bodies: false,
             },
             Plan::Pro => Entitlements {
                 online_tunnels: 20,
@@ -56,6 +57,7 @@ impl Plan {
                 requests_per_minute: 20_000,
                 bandwidth_bytes_per_month: 100 * GIB,
                 inspection_retention_days: 7,
+                log_bodies: true,
             },
             Plan::Team => Entitlements {
                 online_tunnels: 200,
@@ -65,6 +67,7 @@ impl Plan {
                 requests_per_minute: 100_000,
                 bandwidth_bytes_per_month: 1024 * GIB,
                 inspection_retention_days: 30,
+                log_bodies: true,
             },
         }
     }
@@ -110,6 +113,9 @@ pub struct Entitlements {
     pub bandwidth_bytes_per_month: u64,
     /// Days the traffic log is kept.
     pub inspection_retention_days: u32,
+    /// Request and response bodies may be kept in the cloud traffic log (for tunnels that
+    /// opt in).
+    pub log_bodies: bool,
 }
 
 /// Names of the limits, as errors report them.

@@ -70,6 +70,9 @@ pub struct RelayHeartbeat {
     /// Traffic since the last acknowledged heartbeat, per account and UTC day.
     #[serde(default)]
     pub usage: Vec<UsageReport>,
+    /// Replays run since the last acknowledged heartbeat.
+    #[serde(default)]
+    pub replay_results: Vec<crate::traffic::ReplayOutcome>,
 }
 
 /// A relay's load.
@@ -112,6 +115,9 @@ pub struct RelayHeartbeatAck {
     pub interval_secs: u64,
     /// Tunnels the relay must close: taken over on another relay, or stopped by their owner.
     pub evict: Vec<TunnelId>,
+    /// Replays for tunnels on this relay, to hand to their agents.
+    #[serde(default)]
+    pub replays: Vec<crate::traffic::ReplayOrder>,
 }
 
 /// `POST /v1/relay/bindings`: a relay asks before it binds a name for an agent. The cloud

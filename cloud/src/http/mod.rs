@@ -9,6 +9,7 @@ mod jwks;
 pub mod openapi;
 mod plans;
 mod relays;
+mod traffic;
 mod tunnels;
 
 use crate::error::ApiError;
@@ -24,6 +25,7 @@ use fdt_api::{
     RelayList, ReservedName, ReservedNameList, RevocationList, TokenResponse, TunnelInfo,
     TunnelList, UpdateReservedName, UsageList,
 };
+use fdt_api::{ReplayJob, ReplayRequest, RequestList, RequestRecord, TrafficAck, TrafficBatch};
 use openapi::{Auth, Endpoint, OPENAPI_PATH};
 
 /// The control plane's router: `/v1` API, the JWKS and `/healthz`, all from [`endpoints`].
@@ -131,6 +133,57 @@ fn endpoints() -> Vec<Endpoint> {
             .auth(Auth::RelaySecret)
             .request::<BindingRequest>()
             .json::<BindingGranted>(200),
+        Endpoint::new(
+            M::POST,
+            "/v1/relay/requests",
+            "relayTraffic",
+            traffic::ingest,
+        )
+        .summary("A relay's batch of request records for the traffic log")
+        .auth(Auth::RelaySecret)
+        .body_limit(fdt_api::traffic::MAX_TRAFFIC_BATCH_BYTES)
+        .request::<TrafficBatch>()
+        .json::<TrafficAck>(200),
+        Endpoint::new(M::GET, "/v1/requests", "listRequests", traffic::list)
+            .summary("The caller's traffic log, newest first (filters: tunnel_id, host, method, status, path; paging: limit, before)")
+            .auth(Auth::AccessToken)
+            .json::<RequestList>(200),
+        Endpoint::new(M::GET, "/v1/requests/{id}", "getRequest", traffic::get)
+            .summary("One logged request")
+            .auth(Auth::AccessToken)
+            .json::<RequestRecord>(200),
+        Endpoint::new(
+            M::GET,
+            "/v1/requests/{id}/request-body",
+            "getRequestBody",
+            traffic::request_body,
+        )
+        .summary("The stored request body")
+        .auth(Auth::AccessToken)
+        .bytes(200),
+        Endpoint::new(
+            M::GET,
+            "/v1/requests/{id}/response-body",
+            "getResponseBody",
+            traffic::response_body,
+        )
+        .summary("The stored response body")
+        .auth(Auth::AccessToken)
+        .bytes(200),
+        Endpoint::new(
+            M::POST,
+            "/v1/requests/{id}/replay",
+            "replayRequest",
+            traffic::replay,
+        )
+        .summary("Queue a replay of a logged request to its agent's local service (Idempotency-Key supported)")
+        .auth(Auth::AccessToken)
+        .request::<ReplayRequest>()
+        .json::<ReplayJob>(202),
+        Endpoint::new(M::GET, "/v1/replays/{id}", "getReplay", traffic::job)
+            .summary("A replay job's state and result")
+            .auth(Auth::AccessToken)
+            .json::<ReplayJob>(200),
         Endpoint::new(M::GET, "/v1/relays", "listRelays", relays::list)
             .summary("The relay fleet and its health")
             .auth(Auth::AccessToken)
@@ -254,6 +307,7 @@ mod tests {
             ("http/relays.rs", include_str!("relays.rs")),
             ("http/tunnels.rs", include_str!("tunnels.rs")),
             ("http/plans.rs", include_str!("plans.rs")),
+            ("http/traffic.rs", include_str!("traffic.rs")),
             ("http/extract.rs", include_str!("extract.rs")),
             ("http/openapi.rs", include_str!("openapi.rs")),
             ("server.rs", include_str!("../server.rs")),

@@ -45,6 +45,8 @@ pub(crate) enum Body {
     Empty,
     /// `text/plain`.
     Text,
+    /// `application/octet-stream`.
+    Bytes,
     /// `application/json` with this schema.
     Json(SchemaFn),
 }
@@ -133,6 +135,13 @@ impl Endpoint {
         self
     }
 
+    /// Success is `status` with raw bytes (`application/octet-stream`).
+    pub(crate) fn bytes(mut self, status: u16) -> Self {
+        self.status = status;
+        self.response = Body::Bytes;
+        self
+    }
+
     /// Success is `status` with no body.
     pub(crate) fn empty(mut self, status: u16) -> Self {
         self.status = status;
@@ -178,6 +187,9 @@ pub fn document() -> Value {
             Body::Empty => json!({"description": "Success, no body"}),
             Body::Text => {
                 json!({"description": "Success", "content": {"text/plain": {"schema": {"type": "string"}}}})
+            }
+            Body::Bytes => {
+                json!({"description": "Success", "content": {"application/octet-stream": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}})
             }
             Body::Json(body) => {
                 json!({"description": "Success", "content": {"application/json": {"schema": body(&mut generator)}}})

@@ -98,7 +98,27 @@ pub async fn heartbeat(
     ApiJson(hb): ApiJson<RelayHeartbeat>,
 ) -> Result<Json<RelayHeartbeatAck>, ApiError> {
     check_heartbeat(&hb)?;
+    if hb.replay_results.len() > MAX_HEARTBEAT_ITEMS {
+        return Err(ApiError::InvalidBody(
+            "replay_results holds at most 2000 entries".into(),
+        ));
+    }
     let outcome = st.store().apply_heartbeat(&hb, st.clock().now()).await?;
+    if outcome.applied {
+        for r in &hb.replay_results {
+            let error = r.error.as_deref().map(|e| &e[..e.len().min(500)]);
+            st.store()
+                .finish_replay(
+                    &hb.relay_id,
+                    r.job_id.as_str(),
+                    r.status,
+                    error,
+                    st.clock().now(),
+                )
+                .await?;
+        }
+    }
+    let replays = super::traffic::replay_orders(&st, &hb.relay_id).await?;
     if outcome.restarted {
         tracing::info!(relay = %hb.relay_id, region = %hb.region, "relay restarted: its earlier tunnels are offline");
     }
@@ -108,6 +128,7 @@ pub async fn heartbeat(
     Ok(Json(RelayHeartbeatAck {
         interval_secs: st.fleet().heartbeat_secs,
         evict: outcome.evict,
+        replays,
     }))
 }
 

@@ -12,6 +12,7 @@ mod authtokens;
 mod fleet;
 mod reserved;
 mod sessions;
+mod traffic;
 mod tunnels;
 mod usage;
 
@@ -20,6 +21,7 @@ pub use authtokens::{AuthtokenRecord, NewAuthtoken};
 pub use fleet::{HeartbeatOutcome, RelayRecord};
 pub use reserved::{ReserveOutcome, ReservedRecord};
 pub use sessions::{RefreshOutcome, RevokeReason};
+pub use traffic::{DueReplay, MAX_REPLAY_ATTEMPTS, NewRequest, RequestFilter, StoredRequest};
 pub use tunnels::{BindLimits, BindOutcome, NewBinding, ReservationKey, name_key};
 pub use usage::ReservationCounts;
 

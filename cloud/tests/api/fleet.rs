@@ -16,9 +16,9 @@ on_both_databases!(
     malformed_relay_reports_are_refused_and_store_nothing,
 );
 
-const SECRET: &str = "relay-secret-for-fleet-tests-0123";
+pub(crate) const SECRET: &str = "relay-secret-for-fleet-tests-0123";
 
-fn app(db: &TestDb) -> TestApp {
+pub(crate) fn app(db: &TestDb) -> TestApp {
     TestApp::with_config(db, |c| {
         c.relay_secrets = vec![fdt_cloud::secret::Secret::new(SECRET.into())];
         c.fleet.heartbeat_secs = 5;
@@ -28,7 +28,7 @@ fn app(db: &TestDb) -> TestApp {
 }
 
 /// A relay's reporting state: its boot and next sequence number.
-struct Relay {
+pub(crate) struct Relay {
     id: &'static str,
     region: &'static str,
     boot: String,
@@ -36,7 +36,7 @@ struct Relay {
 }
 
 impl Relay {
-    fn new(id: &'static str, region: &'static str) -> Self {
+    pub(crate) fn new(id: &'static str, region: &'static str) -> Self {
         Self {
             id,
             region,
@@ -50,14 +50,19 @@ impl Relay {
         self.seq = 0;
     }
 
-    async fn beat(&mut self, app: &TestApp, extra: Value) -> Value {
+    pub(crate) async fn beat(&mut self, app: &TestApp, extra: Value) -> Value {
         self.seq += 1;
         let r = self.send(app, self.seq, extra).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.json);
         r.json
     }
 
-    async fn send(&self, app: &TestApp, seq: u64, extra: Value) -> crate::common::TestResponse {
+    pub(crate) async fn send(
+        &self,
+        app: &TestApp,
+        seq: u64,
+        extra: Value,
+    ) -> crate::common::TestResponse {
         let mut body = json!({
             "relay_id": self.id, "boot_id": self.boot, "seq": seq, "region": self.region,
             "agent_addr": format!("{}.example:7443", self.id), "server_name": "relay.example",
@@ -70,7 +75,7 @@ impl Relay {
         app.post("/v1/relay/heartbeat", body, Some(SECRET)).await
     }
 
-    async fn bind(
+    pub(crate) async fn bind(
         &self,
         app: &TestApp,
         account: &str,
@@ -90,14 +95,14 @@ impl Relay {
 }
 
 /// Signs up; returns tokens and the account ID.
-async fn account(app: &TestApp, email: &str) -> (Tokens, String) {
+pub(crate) async fn account(app: &TestApp, email: &str) -> (Tokens, String) {
     let t = app.signed_up(email).await;
     let me = app.get("/v1/auth/me", Some(&t.access)).await;
     (t, me.json["id"].as_str().unwrap().to_owned())
 }
 
 /// An authtoken ID shaped like the cloud's (bindings only carry it).
-fn atk(n: u8) -> String {
+pub(crate) fn atk(n: u8) -> String {
     format!("atk_{}", format!("{n:02}").repeat(11))
 }
 

@@ -1,0 +1,111 @@
+//! Where traffic-log bodies live: an [`object_store`] — a local directory by default, an
+//! S3-compatible bucket when `traffic.body_store` is `s3://bucket[/prefix]` (credentials,
+//! region and endpoint from the usual `AWS_*` environment variables, so MinIO and friends work
+//! with `AWS_ENDPOINT`). The database keeps only the object keys.
+
+use bytes::Bytes;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use std::sync::Arc;
+
+/// Why a body could not be stored or read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// The store is misconfigured.
+    #[error("body store configuration: {0}")]
+    Config(String),
+    /// The store failed.
+    #[error("body store: {0}")]
+    Store(#[from] object_store::Error),
+}
+
+/// The traffic log's body store. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct BodyStore {
+    store: Arc<dyn ObjectStore>,
+    prefix: String,
+}
+
+impl BodyStore {
+    /// A store for `location`: a directory path (created if missing) or `s3://bucket/prefix`.
+    pub fn open(location: &str) -> Result<Self, BodyError> {
+        if let Some(rest) = location.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(BodyError::Config("s3:// needs a bucket name".into()));
+            }
+            let s3 = object_store::aws::AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .with_http_connector(object_store::client::ReqwestConnector::default())
+                .build()
+                .map_err(|e| BodyError::Config(e.to_string()))?;
+            return Ok(Self {
+                store: Arc::new(s3),
+                prefix: prefix.trim_matches('/').to_owned(),
+            });
+        }
+        std::fs::create_dir_all(location)
+            .map_err(|e| BodyError::Config(format!("creating {location}: {e}")))?;
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(location)
+            .map_err(|e| BodyError::Config(e.to_string()))?;
+        Ok(Self {
+            store: Arc::new(fs),
+            prefix: String::new(),
+        })
+    }
+
+    /// The key of one body of one request (`request` or `response`).
+    pub fn key(&self, account: &str, request: &str, which: &str) -> String {
+        let key = format!("requests/{account}/{request}/{which}");
+        if self.prefix.is_empty() {
+            key
+        } else {
+            format!("{}/{key}", self.prefix)
+        }
+    }
+
+    /// Stores `body` under `key` (overwriting: a resent report writes the same bytes).
+    pub async fn put(&self, key: &str, body: Bytes) -> Result<(), BodyError> {
+        self.store
+            .put(&ObjectPath::from(key), PutPayload::from_bytes(body))
+            .await?;
+        Ok(())
+    }
+
+    /// The body under `key`, if present.
+    pub async fn get(&self, key: &str) -> Result<Option<Bytes>, BodyError> {
+        match self.store.get(&ObjectPath::from(key)).await {
+            Ok(r) => Ok(Some(r.bytes().await?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deletes the body under `key` (missing is fine).
+    pub async fn delete(&self, key: &str) -> Result<(), BodyError> {
+        match self.store.delete(&ObjectPath::from(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn bodies_round_trip_in_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BodyStore::open(dir.path().to_str().unwrap()).unwrap();
+        let key = store.key("acc_x", "req_y", "request");
+        store.put(&key, Bytes::from_static(b"hello")).await.unwrap();
+        assert_eq!(store.get(&key).await.unwrap().unwrap(), "hello");
+        assert!(dir.path().join("requests/acc_x/req_y/request").is_file());
+        store.delete(&key).await.unwrap();
+        assert!(store.get(&key).await.unwrap().is_none());
+        store.delete(&key).await.unwrap();
+        assert!(BodyStore::open("s3://").is_err());
+    }
+}

@@ -1,0 +1,50 @@
+//! The retention worker: deletes traffic-log records older than their account's plan keeps
+//! them (`inspection_retention_days`), and their bodies in the object store.
+
+use crate::state::AppState;
+use fdt_api::Plan;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Records deleted per statement; a sweep repeats until a batch comes back short.
+const BATCH: i64 = 1_000;
+
+/// Runs [`sweep`] every `traffic.retention_interval_secs` until `shutdown`.
+pub async fn run(state: AppState, shutdown: CancellationToken) {
+    let every = Duration::from_secs(state.traffic().retention_interval_secs.max(1));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        match sweep(&state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(records = n, "traffic log: expired records deleted"),
+            Err(e) => tracing::warn!(error = %e, "traffic log retention sweep failed"),
+        }
+    }
+}
+
+/// Deletes expired records and their bodies now; returns how many records went. A body whose
+/// deletion fails is logged and left (its record is gone, so nothing points at it).
+pub async fn sweep(state: &AppState) -> Result<u64, crate::store::StoreError> {
+    let now = state.clock().now();
+    let mut deleted = 0u64;
+    for plan in Plan::ALL {
+        let days = i64::from(plan.entitlements().inspection_retention_days);
+        let cutoff = now - time::Duration::days(days);
+        loop {
+            let (n, keys) = state.store().expire_requests(plan, cutoff, BATCH).await?;
+            for key in &keys {
+                if let Err(e) = state.bodies().delete(key).await {
+                    tracing::warn!(%key, error = %e, "traffic log: body not deleted");
+                }
+            }
+            deleted += n as u64;
+            if i64::try_from(n).unwrap_or(0) < BATCH {
+                break;
+            }
+        }
+    }
+    Ok(deleted)
+}
