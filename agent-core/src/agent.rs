@@ -11,6 +11,8 @@ use crate::cloud::{CloudLogin, ExchangeError, Exchanger};
 use crate::config::ResolvedTunnel;
 use crate::dial::{self, EndpointSlot};
 use crate::forward::{LocalTarget, read_header, serve_stream};
+use crate::inspect::Inspector;
+use crate::replay::{JobResult, ReplayJobs, ReplayTarget};
 use crate::status::{AgentStatus, Counters, SessionState, TunnelStatus};
 use anyhow::Context;
 use fdt_proto::TunnelId;
@@ -104,6 +106,10 @@ pub struct AgentHandle {
     pub counters: Arc<Counters>,
     /// Cancel to stop the agent.
     pub shutdown: CancellationToken,
+    /// Captured traffic, when inspection is on.
+    pub inspector: Option<Inspector>,
+    /// Replay destinations of the http tunnels, by tunnel name.
+    pub(crate) replays: Arc<HashMap<String, Arc<ReplayTarget>>>,
 }
 
 impl AgentHandle {
@@ -140,9 +146,31 @@ impl AgentHandle {
 
 type Targets = Arc<RwLock<HashMap<TunnelId, Arc<LocalTarget>>>>;
 
-/// Starts an agent in the background; it runs until `handle.shutdown` is cancelled or the
-/// relay refuses it. The returned join handle yields the reason it stopped.
+/// Starts an agent in the background without inspection; see [`spawn_with`].
 pub fn spawn(opts: AgentOptions) -> (AgentHandle, tokio::task::JoinHandle<Result<(), AgentError>>) {
+    spawn_with(opts, None)
+}
+
+/// Starts an agent in the background; it runs until `handle.shutdown` is cancelled or the
+/// relay refuses it. The returned join handle yields the reason it stopped. With an
+/// `inspector`, every exchange and connection is captured into it.
+pub fn spawn_with(
+    opts: AgentOptions,
+    inspector: Option<Inspector>,
+) -> (AgentHandle, tokio::task::JoinHandle<Result<(), AgentError>>) {
+    let replays: HashMap<String, Arc<ReplayTarget>> = opts
+        .tunnels
+        .iter()
+        .filter(|t| t.spec.proto == fdt_proto::Proto::Http)
+        .filter_map(|t| match ReplayTarget::new(t) {
+            Ok(r) => Some((t.spec.name.clone(), Arc::new(r))),
+            Err(e) => {
+                tracing::warn!(tunnel = %t.spec.name, error = %e, "replay disabled for this tunnel");
+                None
+            }
+        })
+        .collect();
+    let replays = Arc::new(replays);
     let status = AgentStatus {
         state: SessionState::Connecting,
         relay: opts.connect.initial_relay(),
@@ -166,6 +194,8 @@ pub fn spawn(opts: AgentOptions) -> (AgentHandle, tokio::task::JoinHandle<Result
         status: rx,
         counters: Arc::default(),
         shutdown: CancellationToken::new(),
+        inspector,
+        replays: replays.clone(),
     };
     let runner = Runner {
         opts,
@@ -174,6 +204,8 @@ pub fn spawn(opts: AgentOptions) -> (AgentHandle, tokio::task::JoinHandle<Result
         shutdown: handle.shutdown.clone(),
         targets: Arc::default(),
         bound: Arc::new(Notify::new()),
+        jobs: Arc::new(ReplayJobs::new(replays, handle.inspector.clone())),
+        inspector: handle.inspector.clone(),
     };
     let join = tokio::spawn(runner.run());
     (handle, join)
@@ -187,6 +219,9 @@ struct Runner {
     targets: Targets,
     /// Woken whenever a tunnel is bound, for streams that raced ahead of their `Bound`.
     bound: Arc<Notify>,
+    inspector: Option<Inspector>,
+    /// Replays the relay asks for (queued in the cloud).
+    jobs: Arc<ReplayJobs>,
 }
 
 /// Where each connect attempt gets its token and relays.
@@ -313,6 +348,19 @@ impl Runner {
             let _ = tokio::time::timeout(Duration::from_millis(500), endpoint.wait_idle()).await;
         }
         result
+    }
+
+    /// The host (and port) of tunnel `name`'s public URL, which replays may keep as Host.
+    fn public_host(&self, name: &str) -> Option<String> {
+        let s = self.status.borrow();
+        let url = s
+            .tunnels
+            .iter()
+            .find(|t| t.name == name)?
+            .public_url
+            .clone()?;
+        let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+        Some(rest.split('/').next().unwrap_or(rest).to_string())
     }
 
     fn set_offline(&self) {
@@ -461,6 +509,7 @@ impl Runner {
         for t in &self.opts.tunnels {
             session.bind(now, t.spec.clone());
         }
+        let (job_tx, mut job_rx) = tokio::sync::mpsc::channel::<JobResult>(64);
         let streams = tokio::spawn(accept_streams(
             conn.clone(),
             self.targets.clone(),
@@ -500,7 +549,8 @@ impl Runner {
                         }
                         if let Some(t) = by_name.get(&name) {
                             let target = LocalTarget::new(t.clone())
-                                .map_err(|e| anyhow::anyhow!("TLS set-up for {name}: {e}"))?;
+                                .map_err(|e| anyhow::anyhow!("TLS set-up for {name}: {e}"))?
+                                .with_inspector(self.inspector.clone());
                             self.targets
                                 .write()
                                 .unwrap_or_else(|e| e.into_inner())
@@ -534,6 +584,25 @@ impl Runner {
                             }
                         });
                     }
+                    AgentEvent::Replay {
+                        job,
+                        tunnel,
+                        request,
+                    } => {
+                        // The same guarded replay as the local API's: this tunnel's
+                        // configured upstream only; the result comes back on `job_rx`.
+                        let name = self
+                            .targets
+                            .read()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get(&tunnel)
+                            .map(|t| t.tunnel.spec.name.clone());
+                        let public_host = name.as_ref().and_then(|n| self.public_host(n));
+                        // Not bound here: the job fails as an unknown tunnel, named by its id.
+                        let name = name.unwrap_or_else(|| tunnel.to_string());
+                        self.jobs
+                            .start(job, name, public_host, request, job_tx.clone());
+                    }
                     AgentEvent::Closed(reason) => break 'outer Ok((reason, was_ready)),
                 }
             }
@@ -565,6 +634,9 @@ impl Runner {
                             session.bind(now, t.spec.clone());
                         }
                     }
+                }
+                Some(r) = job_rx.recv() => {
+                    session.replay_result(r.job, r.status, r.error);
                 }
                 _ = self.shutdown.cancelled() => {
                     session.close(CloseReason::Local);

@@ -1,51 +1,164 @@
-//! Local agent API on 127.0.0.1:4040, shaped like ngrok's: `GET /api/tunnels` and
-//! `GET /api/status`.
+//! Local agent API on 127.0.0.1:4040, shaped like ngrok's where ngrok has the route:
+//! `GET /api/tunnels`, `GET /api/status`, and the inspection routes under `/api/requests`
+//! (list with filters and cursor paging, one exchange, clear, replay, cURL and HAR export,
+//! raw TCP/TLS connections). Every route checks the Host header (see [`host_guard`]); every
+//! error is `{"error":{"code","message"}}`.
 
-use crate::status::{AgentStatus, Counters};
-use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode, header};
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use std::sync::Arc;
+use crate::agent::AgentHandle;
+use crate::inspect::model::ExchangeId;
+use crate::inspect::store::{Filter, StoreError};
+use crate::inspect::{Inspector, curl, har};
+use crate::replay::{MAX_REPLAY_BODY, ReplayError, ReplayModify};
+use crate::status::AgentStatus;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{Next, from_fn};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-/// Serves the API on `listener` until `shutdown`.
-pub async fn serve(
-    listener: TcpListener,
-    status: watch::Receiver<AgentStatus>,
-    counters: Arc<Counters>,
-    shutdown: CancellationToken,
-) {
-    loop {
-        let (sock, _) = tokio::select! {
-            r = listener.accept() => match r { Ok(x) => x, Err(_) => continue },
-            _ = shutdown.cancelled() => return,
-        };
-        let status = status.clone();
-        let counters = counters.clone();
-        tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
-                let r = route(&req, &status.borrow(), &counters);
-                async move { Ok::<_, std::convert::Infallible>(r) }
-            });
-            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(sock), svc)
-                .await;
-        });
+/// Largest request body the API accepts: a replay body of [`MAX_REPLAY_BODY`] in base64, plus
+/// room for the rest of the JSON.
+const MAX_API_BODY: usize = MAX_REPLAY_BODY / 3 * 4 + 64 * 1024;
+
+/// Serves the API of `agent` on `listener` until `shutdown`.
+pub async fn serve(listener: TcpListener, agent: AgentHandle, shutdown: CancellationToken) {
+    if let Err(e) = axum::serve(listener, app(agent))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+    {
+        tracing::warn!(error = %e, "local API stopped");
     }
 }
 
-fn json(status: StatusCode, v: &serde_json::Value) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
-    r
+/// The API router (tests call it directly).
+pub fn app(agent: AgentHandle) -> Router {
+    Router::new()
+        .route("/api/tunnels", get(tunnels))
+        .route("/api/status", get(status))
+        .route("/api/requests/http", get(list).delete(clear).post(replay))
+        .route("/api/requests/http/har", get(har_list))
+        .route("/api/requests/http/{id}", get(one))
+        .route("/api/requests/http/{id}/curl", get(one_curl))
+        .route("/api/requests/http/{id}/har", get(one_har))
+        .route("/api/requests/tcp", get(tcp_list))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this route",
+            )
+        })
+        .layer(DefaultBodyLimit::max(MAX_API_BODY))
+        .layer(from_fn(host_guard))
+        .with_state(agent)
+}
+
+/// An API error: status, stable code and a message a person can act on.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "inspection store");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "an internal error occurred",
+        )
+    }
+}
+
+impl From<ReplayError> for ApiError {
+    fn from(e: ReplayError) -> Self {
+        let e = match e {
+            ReplayError::Store(s) => return s.into(),
+            other => other,
+        };
+        let (status, code) = match &e {
+            ReplayError::Refused(_) => (StatusCode::BAD_REQUEST, "replay_refused"),
+            ReplayError::UnknownTunnel(_) => (StatusCode::NOT_FOUND, "unknown_tunnel"),
+            ReplayError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ReplayError::BodyTruncated(_) => (StatusCode::CONFLICT, "body_truncated"),
+            ReplayError::InspectionOff => (StatusCode::CONFLICT, "inspection_off"),
+            ReplayError::Upstream(_) => (StatusCode::BAD_GATEWAY, "upstream_error"),
+            ReplayError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
+            ReplayError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        Self::new(status, code, e.to_string())
+    }
+}
+
+fn is_loopback_authority(authority: &str) -> bool {
+    let host = authority.rsplit_once(':').map_or(authority, |(a, _)| a);
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+}
+
+/// The API only listens on loopback, but a web page in the user's browser could still reach
+/// it: refuse requests whose Host is not loopback (DNS rebinding), and requests a page of
+/// another origin sends (a cross-site form POST needs no CORS preflight, and would otherwise
+/// let any web page replay edited requests to the user's local services).
+async fn host_guard(req: Request, next: Next) -> Response {
+    let host_ok = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(is_loopback_authority);
+    if !host_ok {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "host_not_allowed",
+            "host not allowed",
+        )
+        .into_response();
+    }
+    let foreign_origin = req.headers().get(header::ORIGIN).is_some_and(|o| {
+        let o = o.to_str().unwrap_or("");
+        !o.strip_prefix("http://")
+            .or_else(|| o.strip_prefix("https://"))
+            .is_some_and(is_loopback_authority)
+    });
+    if foreign_origin {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "requests from other web origins are not allowed",
+        )
+        .into_response();
+    }
+    next.run(req).await
 }
 
 /// The ngrok-shaped tunnel list.
@@ -65,36 +178,216 @@ pub fn tunnels_json(s: &AgentStatus) -> serde_json::Value {
     serde_json::json!({ "tunnels": tunnels, "uri": "/api/tunnels" })
 }
 
-fn route(req: &Request<Incoming>, s: &AgentStatus, counters: &Counters) -> Response<Full<Bytes>> {
-    // The API only listens on loopback, but a web page in the user's browser could still
-    // reach it: refuse requests whose Host is not loopback (DNS-rebinding guard).
-    let host_ok = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(|h| h.rsplit_once(':').map_or(h, |(a, _)| a))
-        .is_some_and(|h| matches!(h, "127.0.0.1" | "localhost" | "[::1]"));
-    if !host_ok {
-        return json(
-            StatusCode::FORBIDDEN,
-            &serde_json::json!({"error": "host not allowed"}),
-        );
+async fn tunnels(State(agent): State<AgentHandle>) -> Json<serde_json::Value> {
+    Json(tunnels_json(&agent.status.borrow()))
+}
+
+async fn status(State(agent): State<AgentHandle>) -> Json<serde_json::Value> {
+    let s = agent.status.borrow().clone();
+    Json(json!({
+        "status": s,
+        "metrics": agent.counters.snapshot(),
+        "version": crate::agent::AGENT_VERSION,
+        "inspect": {
+            "enabled": agent.inspector.is_some(),
+            "dropped": agent.inspector.as_ref().map_or(0, Inspector::dropped),
+        },
+    }))
+}
+
+fn inspector(agent: &AgentHandle) -> Result<&Inspector, ApiError> {
+    agent.inspector.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "inspection_off",
+            "inspection is off (started with --inspect=false or inspect = false)",
+        )
+    })
+}
+
+fn parse_id(s: &str) -> Result<ExchangeId, ApiError> {
+    s.parse()
+        .map_err(|e: crate::inspect::model::BadExchangeId| ApiError::bad_request(e.to_string()))
+}
+
+/// Reads the list filters from the query string; unknown keys are ignored.
+fn parse_filter(q: Option<&str>) -> Result<Filter, ApiError> {
+    let mut f = Filter::default();
+    let nonempty = |v: String| (!v.is_empty()).then_some(v);
+    for (k, v) in form_urlencoded::parse(q.unwrap_or("").as_bytes()) {
+        let v = v.into_owned();
+        match k.as_ref() {
+            "tunnel_name" => f.tunnel_name = nonempty(v),
+            "method" => f.method = nonempty(v),
+            "path" => f.path = nonempty(v),
+            "body" => f.body = nonempty(v),
+            "status" if !v.is_empty() => {
+                f.status = Some(v.parse().map_err(ApiError::bad_request)?);
+            }
+            "limit" if !v.is_empty() => {
+                f.limit = v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    ApiError::bad_request(format!("limit {v:?} is not a positive number"))
+                })?;
+            }
+            "before" if !v.is_empty() => f.before = Some(parse_id(&v)?),
+            _ => {}
+        }
     }
-    if req.method() != Method::GET {
-        return json(
-            StatusCode::METHOD_NOT_ALLOWED,
-            &serde_json::json!({"error": "method not allowed"}),
-        );
+    Ok(f)
+}
+
+async fn list(
+    State(agent): State<AgentHandle>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let f = parse_filter(q.as_deref())?;
+    let page = inspector(&agent)?.store().list(&f, false).await?;
+    Ok(Json(json!({
+        "uri": "/api/requests/http",
+        "requests": page.items.iter().map(|e| e.summary()).collect::<Vec<_>>(),
+        "next": page.next,
+    })))
+}
+
+async fn clear(State(agent): State<AgentHandle>) -> Result<StatusCode, ApiError> {
+    inspector(&agent)?.store().clear().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/requests/http`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplayRequest {
+    id: String,
+    #[serde(default)]
+    tunnel_name: Option<String>,
+    #[serde(default)]
+    modify: Option<ReplayModify>,
+}
+
+async fn replay(
+    State(agent): State<AgentHandle>,
+    headers: axum::http::HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    // JSON only: a browser cannot send this content type cross-site without a preflight,
+    // which this API never grants.
+    let json_body = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"));
+    if !json_body {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the replay request as Content-Type: application/json",
+        ));
     }
-    match req.uri().path() {
-        "/api/tunnels" => json(StatusCode::OK, &tunnels_json(s)),
-        "/api/status" => json(
-            StatusCode::OK,
-            &serde_json::json!({ "status": s, "metrics": counters.snapshot(), "version": crate::agent::AGENT_VERSION }),
-        ),
-        _ => json(
+    let body = body.map_err(|e| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("request body refused: {e}"),
+        )
+    })?;
+    let r: ReplayRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid replay request: {e}")))?;
+    let id = parse_id(&r.id)?;
+    let out = agent
+        .replay_captured(id, r.tunnel_name.as_deref(), r.modify.as_ref())
+        .await?;
+    Ok(Json(
+        json!({ "status": out.status, "id": out.id, "replay_of": id }),
+    ))
+}
+
+async fn load(
+    agent: &AgentHandle,
+    id: &str,
+) -> Result<crate::inspect::model::HttpExchange, ApiError> {
+    let id = parse_id(id)?;
+    inspector(agent)?.store().get(id).await?.ok_or_else(|| {
+        ApiError::new(
             StatusCode::NOT_FOUND,
-            &serde_json::json!({"error": "not found"}),
-        ),
-    }
+            "not_found",
+            format!("no captured exchange {id}"),
+        )
+    })
+}
+
+async fn one(
+    State(agent): State<AgentHandle>,
+    Path(id): Path<String>,
+) -> Result<Json<crate::inspect::model::HttpExchange>, ApiError> {
+    Ok(Json(load(&agent, &id).await?))
+}
+
+async fn one_curl(
+    State(agent): State<AgentHandle>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let ex = load(&agent, &id).await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        curl::command(&ex) + "\n",
+    )
+        .into_response())
+}
+
+fn har_response(doc: &serde_json::Value, filename: &str) -> Response {
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        doc.to_string(),
+    )
+        .into_response()
+}
+
+async fn one_har(
+    State(agent): State<AgentHandle>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let ex = load(&agent, &id).await?;
+    Ok(har_response(
+        &har::document([&ex].into_iter()),
+        &format!("{}.har", ex.id),
+    ))
+}
+
+async fn har_list(
+    State(agent): State<AgentHandle>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let f = parse_filter(q.as_deref())?;
+    let page = inspector(&agent)?.store().list(&f, true).await?;
+    Ok(har_response(
+        &har::document(page.items.iter()),
+        "fdt-requests.har",
+    ))
+}
+
+async fn tcp_list(
+    State(agent): State<AgentHandle>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let f = parse_filter(q.as_deref())?;
+    let page = inspector(&agent)?
+        .store()
+        .list_tcp(f.before, f.limit)
+        .await?;
+    Ok(Json(json!({
+        "uri": "/api/requests/tcp",
+        "connections": page.items,
+        "next": page.next,
+    })))
 }

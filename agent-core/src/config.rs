@@ -63,6 +63,10 @@ pub struct TunnelConfig {
     /// balances visitors across them (http, tls).
     #[serde(default)]
     pub pooling_enabled: bool,
+    /// Keep this tunnel's request and response bodies in the cloud traffic log (when the plan
+    /// allows it).
+    #[serde(default)]
+    pub log_bodies: bool,
 }
 
 /// The `fdt.toml` file.
@@ -85,6 +89,18 @@ pub struct ConfigFile {
     /// CA certificate (PEM) trusted for the relay, e.g. a dev relay's CA.
     #[serde(default)]
     pub relay_ca: Option<PathBuf>,
+    /// Capture traffic for the local inspector (default true; false costs nothing).
+    #[serde(default)]
+    pub inspect: Option<bool>,
+    /// Inspection database file (default `$XDG_DATA_HOME/fdt/inspect.db`).
+    #[serde(default)]
+    pub inspect_db_path: Option<PathBuf>,
+    /// Size cap of the inspection database in bytes (default 50 MB); oldest records go first.
+    #[serde(default)]
+    pub inspect_db_max_bytes: Option<u64>,
+    /// Bytes kept of each captured body or WebSocket message (default 64 KiB).
+    #[serde(default)]
+    pub inspect_body_max_bytes: Option<usize>,
     /// Named tunnels.
     #[serde(default)]
     pub tunnels: BTreeMap<String, TunnelConfig>,
@@ -112,11 +128,19 @@ pub enum ConfigError {
 /// Where `fdt` looks for its config file: `$XDG_CONFIG_HOME/fdt/fdt.toml`, else
 /// `$HOME/.config/fdt/fdt.toml`; `None` when neither variable is set.
 pub fn default_config_path() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
+    Some(
+        xdg_base("XDG_CONFIG_HOME", ".config")?
+            .join("fdt")
+            .join("fdt.toml"),
+    )
+}
+
+/// `$VAR` when set and not empty, else `$HOME/home_relative`; `None` when neither is set.
+pub fn xdg_base(var: &str, home_relative: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
-    Some(base.join("fdt").join("fdt.toml"))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(home_relative)))
 }
 
 impl ConfigFile {
@@ -212,6 +236,7 @@ impl TunnelConfig {
             response_header_remove: vec![],
             upstream_insecure: false,
             pooling_enabled: false,
+            log_bodies: false,
         }
     }
 
@@ -294,6 +319,7 @@ impl TunnelConfig {
                 host_header,
             },
             pooling: self.pooling_enabled,
+            log_bodies: self.log_bodies,
         };
         Ok(ResolvedTunnel {
             spec,

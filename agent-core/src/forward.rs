@@ -1,7 +1,12 @@
 //! Serving relay-opened data streams: HTTP exchanges go through a pooled hyper client to the
-//! local service; TCP and TLS streams are spliced to a local socket.
+//! local service; TCP and TLS streams are spliced to a local socket. With inspection on, each
+//! exchange and connection is captured on the way ([`crate::inspect::tap`]) without holding
+//! any byte back.
 
 use crate::config::{ResolvedTunnel, Upstream};
+use crate::inspect::Inspector;
+use crate::inspect::model::{Direction, Record, TcpConnection};
+use crate::inspect::tap::{ExchangeCapture, Side, TapBody, TapIo, now_unix_ms};
 use crate::status::Counters;
 use bytes::Bytes;
 use fdt_proto::frame::{FrameKind, HEADER_LEN, MAX_FRAME_LEN};
@@ -17,7 +22,7 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 
 type Body = BoxBody<Bytes, hyper::Error>;
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Incoming>;
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, TapBody<Incoming>>;
 
 /// Header in which the relay passes each request's visitor address.
 pub const VISITOR_HEADER: &str = "x-fdt-visitor";
@@ -33,17 +38,35 @@ pub struct LocalTarget {
     /// The tunnel definition.
     pub tunnel: ResolvedTunnel,
     client: HttpsClient,
+    inspector: Option<Inspector>,
 }
 
 impl LocalTarget {
     /// Prepares the pooled client for `tunnel`.
     pub fn new(tunnel: ResolvedTunnel) -> Result<Self, rustls::Error> {
         let client = build_client(tunnel.upstream_insecure)?;
-        Ok(Self { tunnel, client })
+        Ok(Self {
+            tunnel,
+            client,
+            inspector: None,
+        })
+    }
+
+    /// Captures this tunnel's traffic into `inspector` (`None`: no capture at all).
+    pub fn with_inspector(mut self, inspector: Option<Inspector>) -> Self {
+        self.inspector = inspector;
+        self
     }
 }
 
-fn build_client(insecure: bool) -> Result<HttpsClient, rustls::Error> {
+/// A pooled client to local services sending bodies of type `B`.
+pub(crate) fn build_client<B>(
+    insecure: bool,
+) -> Result<Client<hyper_rustls::HttpsConnector<HttpConnector>, B>, rustls::Error>
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+{
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?;
@@ -100,39 +123,68 @@ pub async fn serve_stream(
     let _open = counters.open();
     match header.proto {
         Proto::Http => serve_http(target, send, recv).await,
-        Proto::Tcp | Proto::Tls => serve_raw(&target, send, recv, &counters).await,
+        Proto::Tcp | Proto::Tls => serve_raw(&target, header.proto, send, recv, &counters).await,
     }
 }
 
 async fn serve_raw(
     target: &LocalTarget,
+    proto: Proto,
     mut send: quinn::SendStream,
     recv: quinn::RecvStream,
     counters: &Counters,
 ) {
+    let started = std::time::Instant::now();
+    let mut record = target.inspector.as_ref().map(|i| {
+        let c = TcpConnection {
+            id: i.next_id(),
+            tunnel_name: target.tunnel.spec.name.clone(),
+            proto: proto.as_str().to_string(),
+            opened_at_ms: now_unix_ms(),
+            ..Default::default()
+        };
+        i.submit(Record::Tcp(c.clone()));
+        (i, c)
+    });
+    let mut close = |to_local: u64, to_visitor: u64, error: Option<String>| {
+        if let Some((i, mut c)) = record.take() {
+            c.closed_at_ms = Some(now_unix_ms());
+            c.duration_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+            c.bytes_to_local = to_local;
+            c.bytes_to_visitor = to_visitor;
+            c.error = error;
+            i.submit(Record::Tcp(c));
+        }
+    };
     let addr = target.tunnel.upstream.authority().to_string();
     let mut local =
         match tokio::time::timeout(LOCAL_CONNECT_TIMEOUT, TcpStream::connect(&addr)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
                 tracing::warn!(%addr, error = %e, "local service unreachable");
+                close(0, 0, Some(format!("local service unreachable: {e}")));
                 let _ = send.reset(1u32.into());
                 return;
             }
             Err(_) => {
                 tracing::warn!(%addr, "local connect timed out");
+                close(0, 0, Some("local connect timed out".into()));
                 let _ = send.reset(1u32.into());
                 return;
             }
         };
     let _ = local.set_nodelay(true);
     let mut quic = tokio::io::join(recv, send);
-    if let Ok((a, b)) =
-        tokio::io::copy_bidirectional_with_sizes(&mut quic, &mut local, COPY_BUF, COPY_BUF).await
+    match tokio::io::copy_bidirectional_with_sizes(&mut quic, &mut local, COPY_BUF, COPY_BUF).await
     {
-        use std::sync::atomic::Ordering::Relaxed;
-        counters.bytes_in.fetch_add(a, Relaxed);
-        counters.bytes_out.fetch_add(b, Relaxed);
+        Ok((a, b)) => {
+            use std::sync::atomic::Ordering::Relaxed;
+            counters.bytes_in.fetch_add(a, Relaxed);
+            counters.bytes_out.fetch_add(b, Relaxed);
+            close(a, b, None);
+        }
+        // The copy does not report how far it got when one side breaks off.
+        Err(e) => close(0, 0, Some(e.to_string())),
     }
 }
 
@@ -160,40 +212,63 @@ fn error_response(detail: &'static str) -> Response<Body> {
     r
 }
 
-async fn proxy(target: &LocalTarget, mut req: Request<Incoming>) -> Response<Body> {
+async fn proxy(target: &LocalTarget, req: Request<Incoming>) -> Response<Body> {
     let (scheme, authority) = match &target.tunnel.upstream {
         Upstream::Https(a) => ("https", a.as_str()),
         Upstream::Http(a) | Upstream::Tcp(a) => ("http", a.as_str()),
     };
-    let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let (mut parts, body) = req.into_parts();
+    // Relay-to-agent metadata; the local service never sees it.
+    let visitor_addr = parts
+        .headers
+        .remove(VISITOR_HEADER)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    // Captured before the URI is rewritten, so the record shows what the visitor sent.
+    let capture = target
+        .inspector
+        .as_ref()
+        .map(|i| ExchangeCapture::start(i, &target.tunnel.spec.name, &parts, visitor_addr, None));
+    let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let Ok(uri) = Uri::try_from(format!("{scheme}://{authority}{pq}")) else {
+        if let Some(c) = &capture {
+            c.failed(502, "bad_request_target");
+        }
         return error_response("bad_request_target");
     };
-    *req.uri_mut() = uri;
-    // Relay-to-agent metadata; the local service never sees it.
-    req.headers_mut().remove(VISITOR_HEADER);
+    parts.uri = uri;
+    let tap = |side| capture.clone().map(|c| (c, side));
+    let mut req = Request::from_parts(parts, TapBody::new(body, tap(Side::Request)));
     let upgrade = req
         .headers()
         .contains_key(http::header::UPGRADE)
         .then(|| hyper::upgrade::on(&mut req));
-    let mut resp = match target.client.request(req).await {
+    let resp = match target.client.request(req).await {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(upstream = %target.tunnel.upstream.display(), error = %e, "local service unreachable");
+            if let Some(c) = &capture {
+                c.failed(502, &format!("upstream_unreachable: {e}"));
+            }
             return error_response("upstream_unreachable");
         }
     };
+    let (mut head, body) = resp.into_parts();
     // The marker header belongs to the agent↔relay contract; never let a service forge it.
-    resp.headers_mut().remove("x-fdt-error");
+    head.headers.remove("x-fdt-error");
+    if let Some(c) = &capture {
+        c.response_head(&head);
+    }
+    let mut resp = Response::from_parts(head, body);
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS
         && let Some(visitor) = upgrade
     {
         let local = hyper::upgrade::on(&mut resp);
+        let capture = capture.clone();
         tokio::spawn(async move {
             if let Ok((v, l)) = tokio::try_join!(visitor, local) {
                 let _ = tokio::io::copy_bidirectional_with_sizes(
-                    &mut TokioIo::new(v),
-                    &mut TokioIo::new(l),
+                    &mut TapIo::new(TokioIo::new(v), capture.clone(), Direction::ToLocal),
+                    &mut TapIo::new(TokioIo::new(l), capture, Direction::ToVisitor),
                     COPY_BUF,
                     COPY_BUF,
                 )
@@ -201,5 +276,5 @@ async fn proxy(target: &LocalTarget, mut req: Request<Incoming>) -> Response<Bod
             }
         });
     }
-    resp.map(|b| b.boxed())
+    resp.map(|b| TapBody::new(b, tap(Side::Response)).boxed())
 }

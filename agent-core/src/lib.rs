@@ -13,8 +13,12 @@ pub mod console;
 pub mod dial;
 pub mod forward;
 pub mod insecure;
+pub mod inspect;
+pub mod replay;
 pub mod status;
 
-pub use agent::{AgentHandle, AgentOptions, Connect, RelayTarget, spawn};
+pub use agent::{AgentHandle, AgentOptions, Connect, RelayTarget, spawn, spawn_with};
 pub use cloud::CloudLogin;
 pub use config::{ConfigFile, TunnelConfig};
+pub use inspect::{InspectConfig, Inspector};
+pub use replay::{ReplayError, ReplayOutcome, ReplaySpec};

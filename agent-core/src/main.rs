@@ -3,7 +3,7 @@
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use fdt_agent_core::config::{ConfigFile, ResolvedTunnel, TunnelConfig, default_config_path};
-use fdt_agent_core::{AgentOptions, CloudLogin, Connect, RelayTarget};
+use fdt_agent_core::{AgentOptions, CloudLogin, Connect, InspectConfig, Inspector, RelayTarget};
 use fdt_proto::Proto;
 use ipnet::IpNet;
 use std::io::IsTerminal;
@@ -42,6 +42,13 @@ struct Cli {
     /// Local API address, or "off".
     #[arg(long, default_value = "127.0.0.1:4040", global = true)]
     api_addr: String,
+    /// Capture traffic for the inspector and `/api/requests` (`--inspect=false` turns capture
+    /// off entirely; default on, or `inspect` in the config file).
+    #[arg(long, env = "FDT_INSPECT", global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    inspect: Option<bool>,
+    /// Inspection database file, or "memory" (default: $XDG_DATA_HOME/fdt/inspect.db).
+    #[arg(long, global = true)]
+    inspect_db: Option<String>,
     /// Log format.
     #[arg(long, value_enum, default_value = "text", global = true)]
     log_format: LogFormat,
@@ -145,6 +152,10 @@ struct TunnelFlags {
     /// Do not verify an https:// upstream's certificate.
     #[arg(long)]
     upstream_insecure: bool,
+    /// Keep HTTP request and response bodies (up to 64 KiB each) in the cloud traffic log,
+    /// when your plan includes it; metadata is logged either way.
+    #[arg(long)]
+    log_bodies: bool,
 }
 
 impl TunnelFlags {
@@ -171,6 +182,7 @@ impl TunnelFlags {
             response_header_remove: self.response_header_remove,
             upstream_insecure: self.upstream_insecure,
             pooling_enabled,
+            log_bodies: self.log_bodies,
         };
         (name, cfg)
     }
@@ -230,6 +242,47 @@ fn tunnels(cli: Cli, file: &ConfigFile) -> anyhow::Result<Vec<ResolvedTunnel>> {
         .iter()
         .map(|(n, t)| t.resolve(n))
         .collect::<Result<_, _>>()?)
+}
+
+/// The inspection set-up from flags and the config file; `None` when inspection is off.
+fn inspect_config(cli: &Cli, file: &ConfigFile) -> Option<InspectConfig> {
+    if !cli.inspect.or(file.inspect).unwrap_or(true) {
+        return None;
+    }
+    let db_path = match cli.inspect_db.as_deref() {
+        Some("memory") => None,
+        Some(p) => Some(PathBuf::from(p)),
+        None => file
+            .inspect_db_path
+            .clone()
+            .or_else(fdt_agent_core::inspect::default_db_path),
+    };
+    let defaults = InspectConfig::default();
+    Some(InspectConfig {
+        db_path,
+        db_max_bytes: file.inspect_db_max_bytes.unwrap_or(defaults.db_max_bytes),
+        body_cap: file.inspect_body_max_bytes.unwrap_or(defaults.body_cap),
+        ..defaults
+    })
+}
+
+/// Opens the inspection store; when its file cannot be used (e.g. another agent holds it),
+/// keeps inspecting in memory instead of refusing to start.
+async fn open_inspector(cfg: InspectConfig) -> anyhow::Result<Inspector> {
+    match Inspector::open(&cfg).await {
+        Ok(i) => Ok(i),
+        Err(e) if cfg.db_path.is_some() => {
+            tracing::warn!(error = %e, "inspection database unavailable; keeping captures in memory");
+            let memory = InspectConfig {
+                db_path: None,
+                ..cfg
+            };
+            Ok(Inspector::open(&memory)
+                .await
+                .context("opening the in-memory inspection store")?)
+        }
+        Err(e) => Err(e).context("opening the in-memory inspection store"),
+    }
 }
 
 async fn bind_api(addr: &str) -> anyhow::Result<Option<tokio::net::TcpListener>> {
@@ -321,8 +374,15 @@ async fn run() -> anyhow::Result<()> {
     };
     let api_addr = cli.api_addr.clone();
     let show_console = tty && cli.log_format == LogFormat::Text;
+    let inspector = match inspect_config(&cli, &file) {
+        Some(cfg) => {
+            cfg.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+            Some(open_inspector(cfg).await?)
+        }
+        None => None,
+    };
     let tunnels = tunnels(cli, &file)?;
-    let (handle, join) = fdt_agent_core::spawn(AgentOptions { connect, tunnels });
+    let (handle, join) = fdt_agent_core::spawn_with(AgentOptions { connect, tunnels }, inspector);
     let api = bind_api(&api_addr).await?;
     let api_shown = api
         .as_ref()
@@ -331,8 +391,7 @@ async fn run() -> anyhow::Result<()> {
     if let Some(l) = api {
         tokio::spawn(fdt_agent_core::api::serve(
             l,
-            handle.status.clone(),
-            handle.counters.clone(),
+            handle.clone(),
             handle.shutdown.clone(),
         ));
     }

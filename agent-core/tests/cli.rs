@@ -85,6 +85,8 @@ fn fdt(args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_fdt"))
         .args(args)
         .env_remove("FDT_AUTHTOKEN")
+        .env_remove("FDT_INSPECT")
+        .env_remove("XDG_DATA_HOME")
         .env("HOME", std::env::temp_dir())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -135,27 +137,8 @@ fn free_tcp_port() -> u16 {
 async fn fdt_http_binds_enforces_flags_and_reports_on_the_local_api() {
     let relay = start_relay(std::net::UdpSocket::bind("127.0.0.1:0").unwrap()).await;
     let origin = hello_origin().await;
-    let api_port = free_tcp_port().to_string();
-    let relay_addr = relay.relay.agent_addr.to_string();
-    let mut child = fdt(&[
-        "http",
-        &origin.port().to_string(),
-        "--subdomain",
-        "cli",
-        "--basic-auth",
-        "user:pass12345",
-        "--relay",
-        &relay_addr,
-        "--relay-ca",
-        relay.ca.to_str().unwrap(),
-        "--authtoken",
-        &relay.token,
-        "--api-addr",
-        &format!("127.0.0.1:{api_port}"),
-    ]);
-    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
-    // Not a terminal: one plain line per tunnel change.
-    let line = line_with(&mut out, "online:").await;
+    let (mut child, api, line) =
+        fdt_http_with(&relay, origin, "cli", &["--basic-auth", "user:pass12345"]).await;
     let http = relay.relay.http_addr.unwrap();
     let url = format!("http://cli.localhost:{}", http.port());
     assert_eq!(
@@ -175,7 +158,6 @@ async fn fdt_http_binds_enforces_flags_and_reports_on_the_local_api() {
         "{ok}"
     );
 
-    let api: SocketAddr = format!("127.0.0.1:{api_port}").parse().unwrap();
     let tunnels = http_get(api, "127.0.0.1", "/api/tunnels", None).await;
     let body = tunnels.split("\r\n\r\n").nth(1).unwrap();
     let v: serde_json::Value = serde_json::from_str(body).unwrap();
@@ -194,6 +176,83 @@ async fn fdt_http_binds_enforces_flags_and_reports_on_the_local_api() {
 
     child.start_kill().unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+}
+
+/// Starts `fdt http` for `origin` on subdomain `sub` with `extra` flags and waits until it is
+/// online; returns it, its API address and its "online" line.
+async fn fdt_http_with(
+    relay: &TestRelay,
+    origin: SocketAddr,
+    sub: &str,
+    extra: &[&str],
+) -> (Child, SocketAddr, String) {
+    let api_port = free_tcp_port();
+    let relay_addr = relay.relay.agent_addr.to_string();
+    let api_addr = format!("127.0.0.1:{api_port}");
+    let origin_port = origin.port().to_string();
+    let mut args = vec![
+        "http",
+        &origin_port,
+        "--subdomain",
+        sub,
+        "--relay",
+        &relay_addr,
+        "--relay-ca",
+        relay.ca.to_str().unwrap(),
+        "--authtoken",
+        &relay.token,
+        "--api-addr",
+        &api_addr,
+    ];
+    args.extend_from_slice(extra);
+    let mut child = fdt(&args);
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = line_with(&mut out, "online:").await;
+    // Keep reading: a closed pipe would make fdt's later status lines fail.
+    tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
+    (child, api_addr.parse().unwrap(), line)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fdt_inspects_into_the_given_database_and_not_with_inspect_false() {
+    let relay = start_relay(std::net::UdpSocket::bind("127.0.0.1:0").unwrap()).await;
+    let origin = hello_origin().await;
+    let http = relay.relay.http_addr.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("captures").join("inspect.db");
+    let (mut on, api, _) = fdt_http_with(
+        &relay,
+        origin,
+        "insp",
+        &["--inspect-db", db.to_str().unwrap()],
+    )
+    .await;
+    let ok = http_get(http, "insp.localhost", "/seen?x=1", None).await;
+    assert!(ok.ends_with("hello"), "{ok}");
+    let listed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let r = http_get(api, "127.0.0.1", "/api/requests/http", None).await;
+            if r.contains("/seen?x=1") {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert!(listed.starts_with("HTTP/1.1 200"), "{listed}");
+    assert!(db.exists(), "no database at {}", db.display());
+    on.start_kill().unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), on.wait()).await;
+
+    let (mut off, api, _) = fdt_http_with(&relay, origin, "noinsp", &["--inspect=false"]).await;
+    let ok = http_get(http, "noinsp.localhost", "/", None).await;
+    assert!(ok.ends_with("hello"), "{ok}");
+    let r = http_get(api, "127.0.0.1", "/api/requests/http", None).await;
+    assert!(r.starts_with("HTTP/1.1 409"), "{r}");
+    assert!(r.contains("inspection_off"), "{r}");
+    off.start_kill().unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), off.wait()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

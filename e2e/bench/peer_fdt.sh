@@ -10,11 +10,23 @@
 #           iperf (tcp, remote_port $PUB_TCP) -> 127.0.0.1:$ORIGIN_TCP (iperf3 -s)
 #
 # Binaries: ${FDT_BIN:-/var/tmp/fdt-target/release}/{fdt-relay,fdt}.
+# INSPECT=on|off (default on, like fdt itself): traffic capture for the inspector; with "on" the
+# capture database is $W/inspect.db (fresh each client start), so runs with it on and off can be
+# compared in one benchmark run.
 # The agent endpoint is UDP, which bench.sh's TCP listen check cannot see, so the relay's HTTP
 # edge port (opened by the relay once its keys, dev CA and token are ready) is the "server is
 # up" signal.  Logs: $W/server.log, $W/client.log (W = $PEERS_WORK/run/fdt).
 
 FDT_BIN=${FDT_BIN:-/var/tmp/fdt-target/release}
+INSPECT=${INSPECT:-on}
+
+fdt_inspect_args() {   # the fdt flags for $INSPECT
+  case $INSPECT in
+    on) rm -f "$W/inspect.db"; echo "--inspect=true --inspect-db $W/inspect.db" ;;
+    off) echo "--inspect=false" ;;
+    *) echo "peer_fdt: INSPECT must be on or off, not $INSPECT" >>"$W/client.log"; return 1 ;;
+  esac
+}
 
 fdt_write_agent_config() {   # waits (bounded) for the relay's dev token and CA, writes $W/fdt.toml
   local tok=$W/relay/agent-token ca=$W/relay/dev-ca/ca.pem n=0
@@ -55,7 +67,15 @@ peer_fdt() {
         >>"$W/server.log" 2>&1 & addpid server $! ;;
     client)
       fdt_write_agent_config || return 0
-      "$FDT_BIN/fdt" --config "$W/fdt.toml" --api-addr off start \
+      local inspect; inspect=$(fdt_inspect_args) || return 0
+      # shellcheck disable=SC2086  # two words on purpose; $W holds no spaces
+      "$FDT_BIN/fdt" --config "$W/fdt.toml" --api-addr off $inspect start \
         >>"$W/client.log" 2>&1 </dev/null & addpid client $! ;;
   esac
+}
+
+# fdt with inspection off, as its own peer, so one run measures both:
+#   e2e/bench/run.sh fdt fdt_noinspect
+peer_fdt_noinspect() {
+  INSPECT=off peer_fdt "$@"
 }

@@ -14,6 +14,7 @@
 
 pub mod client;
 pub mod cloud;
+pub mod inspect;
 pub mod origin;
 pub mod pattern;
 pub mod relay_process;

@@ -39,6 +39,19 @@ pub struct StackOptions {
     pub relay_secret: Option<String>,
 }
 
+impl StackOptions {
+    /// A relay attached to the control plane at `api_url` (its JWKS, heartbeats, bind checks,
+    /// revocations and traffic log), with the e2e relay secret.
+    pub fn attached_to(api_url: &str) -> Self {
+        Self {
+            jwks_url: Some(format!("{api_url}/v1/jwks")),
+            cloud_url: Some(api_url.to_owned()),
+            relay_secret: Some(crate::cloud::RELAY_SECRET.into()),
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for StackOptions {
     fn default() -> Self {
         Self {
@@ -50,13 +63,16 @@ impl Default for StackOptions {
     }
 }
 
-/// Limits small enough for tests: 1 s header timeout, 16 KiB heads, 500 ms drain.
+/// Limits small enough for tests: 1 s header timeout, 16 KiB heads, 500 ms drain, and no
+/// holding of requests for reconnecting agents (tests of it turn it on), so a stopped agent's
+/// name answers 502 at once.
 pub fn test_limits() -> Limits {
     Limits {
         header_read_timeout_ms: 1_000,
         max_header_bytes: 16 * 1024,
         drain_timeout_ms: 500,
         tls_hello_timeout_ms: 3_000,
+        hold_ms: 0,
         ..Limits::default()
     }
 }

@@ -14,7 +14,6 @@ use fdt_api::{AccountId, AgentSessionRequest, AuthtokenId, ErrorCode};
 use fdt_cloud::auth::agent_keys::AgentKeyring;
 use fdt_cloud::auth::agent_tokens::AgentTokens;
 use fdt_cloud::config::RelayEntry;
-use fdt_e2e::cloud::RELAY_SECRET;
 use fdt_e2e::stack::BASE_DOMAIN;
 use fdt_e2e::{Cloud, HttpOrigin, Stack, StackOptions};
 use fdt_proto::Proto;
@@ -43,14 +42,9 @@ async fn authtoken_exchange_binds_and_revocation_closes_the_session(db: &Db) {
     fdt_e2e::install_crypto();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api_url = format!("http://{}", listener.local_addr().unwrap());
-    let stack = Stack::start(StackOptions {
-        jwks_url: Some(format!("{api_url}/v1/jwks")),
-        cloud_url: Some(api_url.clone()),
-        relay_secret: Some(RELAY_SECRET.into()),
-        ..StackOptions::default()
-    })
-    .await
-    .unwrap();
+    let stack = Stack::start(StackOptions::attached_to(&api_url))
+        .await
+        .unwrap();
     // The first relay listed presents a certificate for another name: the agent must fall
     // back to the next one.
     let relays = vec![

@@ -49,6 +49,8 @@ pub async fn run(shared: Arc<Shared>, endpoint: quinn::Endpoint) {
 
 struct SessionIo {
     shared: Arc<Shared>,
+    /// Given to this session's tunnels, so other tasks can reach the session.
+    commands: tokio::sync::mpsc::Sender<crate::registry::SessionCommand>,
     /// The agent's software version, from its hello.
     agent: String,
     conn: quinn::Connection,
@@ -75,7 +77,9 @@ async fn run_session(shared: Arc<Shared>, conn: quinn::Connection) -> anyhow::Re
         limits.max_streams_per_agent,
         limits.max_tunnels_per_session as usize,
     );
+    let (commands, mut command_rx) = tokio::sync::mpsc::channel(64);
     let mut io = SessionIo {
+        commands,
         session_streams: Arc::new(Semaphore::new(limits.max_streams_per_agent as usize)),
         shared: shared.clone(),
         agent: String::new(),
@@ -153,6 +157,11 @@ async fn run_session(shared: Arc<Shared>, conn: quinn::Connection) -> anyhow::Re
                 tracing::info!(session = %session_id, "authtoken revoked: closing the session");
                 session.revoke("authtoken revoked");
             }
+            Some(cmd) = command_rx.recv() => match cmd {
+                crate::registry::SessionCommand::Replay { job, tunnel, request } => {
+                    session.replay(job, tunnel, request);
+                }
+            },
             _ = conn.closed() => break Ok(()),
         }
     };
@@ -197,6 +206,11 @@ impl SessionIo {
                 }
                 Err(e) => session.bind_failed(req, e),
             },
+            RelayEvent::ReplayResult { job, status, error } => {
+                if let Some(sync) = &self.shared.cloud {
+                    sync.replay_done(job, status, error);
+                }
+            }
             RelayEvent::Unbind { tunnel } => {
                 if let Some(t) = self.tunnels.remove(&tunnel) {
                     self.shared.tunnel_gone(&t);
@@ -265,6 +279,8 @@ impl SessionIo {
             id,
             cloud_id,
             usage,
+            commands: self.commands.clone(),
+            log_bodies: spec.log_bodies && claims.bodies,
             rate: std::num::NonZeroU32::new(claims.rpm)
                 .map(|rpm| governor::RateLimiter::direct(governor::Quota::per_minute(rpm))),
             name: spec.name.clone(),

@@ -23,8 +23,58 @@ const MAX_IDLE_STREAMS: usize = 64;
 /// Idle agent streams are closed after this long.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Body of a request to the agent: the visitor's, streamed, or one buffered while the request
+/// was held for a reconnecting agent (see [`crate::hold`]).
+pub type UpstreamBody = http_body_util::Either<RequestTap, http_body_util::Full<bytes::Bytes>>;
+
+/// The visitor's request body on its way to the agent, copied (up to the traffic log's body
+/// limit) into `sink` when the tunnel logs bodies. Without a sink it only forwards.
+#[derive(Debug)]
+pub struct RequestTap {
+    inner: hyper::body::Incoming,
+    sink: Option<crate::traffic_log::BodySink>,
+}
+
+impl RequestTap {
+    /// Wraps `inner`, copying into `sink` if given.
+    pub fn new(inner: hyper::body::Incoming, sink: Option<crate::traffic_log::BodySink>) -> Self {
+        Self { inner, sink }
+    }
+
+    /// Starts copying into `sink`.
+    pub fn set_sink(&mut self, sink: crate::traffic_log::BodySink) {
+        self.sink = Some(sink);
+    }
+}
+
+impl hyper::body::Body for RequestTap {
+    type Data = bytes::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let (Poll::Ready(Some(Ok(frame))), Some(sink)) = (&polled, &self.sink)
+            && let Some(data) = frame.data_ref()
+        {
+            sink.append(data);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        hyper::body::Body::is_end_stream(&self.inner)
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::Body::size_hint(&self.inner)
+    }
+}
+
 /// Pooled HTTP/1.1 client whose connections are QUIC streams to one tunnel's agent.
-pub type AgentClient = Client<AgentConnector, hyper::body::Incoming>;
+pub type AgentClient = Client<AgentConnector, UpstreamBody>;
 
 /// Builds the pooled client for `tunnel` (held weakly: the tunnel owns its client).
 pub fn client_for(tunnel: Weak<Tunnel>, max_header_bytes: usize) -> AgentClient {
@@ -117,19 +167,24 @@ pub struct PermitBody<B> {
     inner: B,
     _permit: Arc<tokio::sync::OwnedSemaphorePermit>,
     usage: Arc<crate::cloud_sync::Counters>,
+    /// The exchange's traffic-log record, finished when the body is dropped.
+    log: Option<crate::traffic_log::ExchangeLog>,
 }
 
 impl<B> PermitBody<B> {
-    /// Wraps `inner`, keeping `permit` until the body is dropped and counting into `usage`.
+    /// Wraps `inner`, keeping `permit` until the body is dropped, counting into `usage` and
+    /// into `log` when the exchange is logged.
     pub fn new(
         inner: B,
         permit: Arc<tokio::sync::OwnedSemaphorePermit>,
         usage: Arc<crate::cloud_sync::Counters>,
+        log: Option<crate::traffic_log::ExchangeLog>,
     ) -> Self {
         Self {
             inner,
             _permit: permit,
             usage,
+            log,
         }
     }
 }
@@ -148,6 +203,9 @@ impl<B: hyper::body::Body + Unpin> hyper::body::Body for PermitBody<B> {
         {
             let n = bytes::Buf::remaining(data);
             self.usage.bytes(0, n as u64);
+            if let Some(log) = &mut self.log {
+                log.response_data(bytes::Buf::chunk(data), n);
+            }
         }
         polled
     }

@@ -44,6 +44,9 @@ pub struct AgentClaims {
     /// `requests_per_minute`); 0 = unlimited (self-hosted tokens).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub rpm: u32,
+    /// The plan keeps request and response bodies in the cloud traffic log.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bodies: bool,
 }
 
 fn is_zero(v: &u32) -> bool {
@@ -351,6 +354,7 @@ impl TokenSigner {
             max_tunnels: 0,
             atk: None,
             rpm: 0,
+            bodies: false,
         };
         self.sign(&claims)
     }
@@ -384,6 +388,7 @@ impl TokenSigner {
             max_tunnels: 0,
             atk: None,
             rpm: 0,
+            bodies: false,
         }
     }
 
@@ -459,6 +464,7 @@ mod tests {
             max_tunnels: 0,
             atk: None,
             rpm: 0,
+            bodies: false,
         };
         assert!(matches!(v.verify(&s.sign(&c)), Err(AuthError::Expired)));
         c.exp = now + 60;

@@ -105,7 +105,10 @@ pub struct CloudSync {
     region: String,
     boot_id: String,
     ended: Mutex<Vec<TunnelId>>,
+    replays_done: Mutex<Vec<fdt_api::ReplayOutcome>>,
     wake: tokio::sync::Notify,
+    /// Request records for the cloud traffic log.
+    pub traffic: Arc<crate::traffic_log::TrafficQueue>,
 }
 
 /// What the relay asks before binding.
@@ -149,8 +152,36 @@ impl CloudSync {
                 rand::random::<u64>()
             ),
             ended: Mutex::new(Vec::new()),
+            replays_done: Mutex::new(Vec::new()),
+            traffic: Default::default(),
             wake: tokio::sync::Notify::new(),
         }))
+    }
+
+    /// This relay's ID.
+    pub fn relay_id(&self) -> &str {
+        &self.relay_id
+    }
+
+    /// POSTs `body` to `path` of the control plane; any 2xx is success.
+    pub async fn post_json<T: serde::Serialize>(&self, path: &str, body: &T) -> Result<(), String> {
+        let resp = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.secret)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status();
+        let bytes = read_capped(resp).await?;
+        if status.is_success() {
+            return Ok(());
+        }
+        let detail = serde_json::from_slice::<ErrorBody>(&bytes)
+            .map(|b| b.error.message)
+            .unwrap_or_default();
+        Err(format!("HTTP {} {detail}", status.as_u16()))
     }
 
     /// The region this relay registered in.
@@ -231,6 +262,32 @@ impl CloudSync {
         self.wake.notify_one();
     }
 
+    /// Reports an agent's replay result in the next heartbeat (sent early).
+    pub fn replay_done(&self, job: String, status: Option<u16>, error: Option<String>) {
+        let Ok(job_id) = job.parse() else {
+            tracing::debug!(%job, "replay result for a job ID the cloud did not make");
+            return;
+        };
+        {
+            let mut done = self.replays_done.lock().unwrap_or_else(|e| e.into_inner());
+            if done.len() >= MAX_PENDING_ENDED {
+                done.remove(0);
+            }
+            done.push(fdt_api::ReplayOutcome {
+                job_id,
+                status,
+                error: error.map(|e| e.chars().take(500).collect()),
+            });
+        }
+        self.wake.notify_one();
+    }
+
+    fn take_replays_done(&self, max: usize) -> Vec<fdt_api::ReplayOutcome> {
+        let mut done = self.replays_done.lock().unwrap_or_else(|e| e.into_inner());
+        let n = done.len().min(max);
+        done.drain(..n).collect()
+    }
+
     fn take_ended(&self, max: usize) -> Vec<TunnelId> {
         let mut ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
         let n = ended.len().min(max);
@@ -255,6 +312,28 @@ impl CloudSync {
             return Err(format!("HTTP {} {detail}", status.as_u16()));
         }
         serde_json::from_slice(&bytes).map_err(|e| format!("bad answer: {e}"))
+    }
+}
+
+/// Hands a replay to the session of the tunnel it names; a tunnel no longer here is left to
+/// the cloud, which sends the job again to wherever the name is bound then.
+fn deliver_replay(shared: &crate::server::Shared, order: fdt_api::ReplayOrder) {
+    let Some(tunnel) = shared.registry.by_cloud_id(order.tunnel_id.as_str()) else {
+        tracing::debug!(job = %order.job_id, "replay for a tunnel no longer on this relay");
+        return;
+    };
+    let cmd = crate::registry::SessionCommand::Replay {
+        job: order.job_id.to_string(),
+        tunnel: tunnel.id,
+        request: fdt_proto::ReplaySpec {
+            method: order.method,
+            path: order.path,
+            headers: order.headers,
+            body: order.body,
+        },
+    };
+    if tunnel.commands.try_send(cmd).is_err() {
+        tracing::warn!(job = %order.job_id, "agent session busy: replay left for the next delivery");
     }
 }
 
@@ -341,7 +420,7 @@ pub async fn run_heartbeats(
                         })
                         .take(fdt_api::relays::MAX_HEARTBEAT_ITEMS)
                         .collect(),
-                    replay_results: Vec::new(),
+                    replay_results: sync.take_replays_done(fdt_api::relays::MAX_HEARTBEAT_ITEMS),
                 }
             }
         };
@@ -352,6 +431,9 @@ pub async fn run_heartbeats(
                 }
                 failures = 0;
                 interval = Duration::from_secs(ack.interval_secs.clamp(1, 300));
+                for order in ack.replays {
+                    deliver_replay(&shared, order);
+                }
                 for id in ack.evict {
                     if !shared.registry.evict(id.as_str()) {
                         // Not here (any more): report it ended so the cloud stops asking.

@@ -29,6 +29,17 @@ pub struct Limits {
     pub drain_timeout_ms: u64,
     /// Time a visitor's TLS ClientHello may take to arrive, in ms.
     pub tls_hello_timeout_ms: u64,
+    /// How long a request for a name whose agent is reconnecting is held, waiting for the name
+    /// to be bound again, in ms (0 disables holding: such requests get 502 at once).
+    pub hold_ms: u64,
+    /// Requests held at once per name.
+    pub hold_max_requests: u32,
+    /// Bytes (heads and buffered bodies) held at once per name.
+    pub hold_max_bytes: u64,
+    /// Requests held at once by the whole relay.
+    pub hold_max_total_requests: u32,
+    /// Bytes held at once by the whole relay.
+    pub hold_max_total_bytes: u64,
 }
 
 impl Default for Limits {
@@ -44,6 +55,11 @@ impl Default for Limits {
             agent_idle_timeout_ms: 30_000,
             drain_timeout_ms: 10_000,
             tls_hello_timeout_ms: 10_000,
+            hold_ms: 10_000,
+            hold_max_requests: 64,
+            hold_max_bytes: 8 * 1024 * 1024,
+            hold_max_total_requests: 10_000,
+            hold_max_total_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -52,6 +68,11 @@ impl Limits {
     /// Header read timeout as a duration.
     pub fn header_read_timeout(&self) -> Duration {
         Duration::from_millis(self.header_read_timeout_ms)
+    }
+
+    /// How long requests for a reconnecting name are held; `None` when holding is disabled.
+    pub fn hold_window(&self) -> Option<Duration> {
+        (self.hold_ms > 0).then(|| Duration::from_millis(self.hold_ms))
     }
 }
 
@@ -224,6 +245,21 @@ impl RelayConfig {
                 "region {:?}: use 1-32 of a-z, 0-9 and '-'",
                 self.region
             ));
+        }
+        let l = &self.limits;
+        if l.hold_ms > 60_000 {
+            return bad("limits.hold_ms must be at most 60000 (visitors wait that long)".into());
+        }
+        if l.hold_ms > 0
+            && (l.hold_max_requests == 0
+                || l.hold_max_bytes == 0
+                || l.hold_max_total_requests < l.hold_max_requests
+                || l.hold_max_total_bytes < l.hold_max_bytes)
+        {
+            return bad(
+                "limits.hold_max_* must be at least 1, and the relay-wide totals at least the per-name ones"
+                    .into(),
+            );
         }
         if self.capacity == 0 || !(1..=1000).contains(&self.weight) {
             return bad("capacity must be at least 1 and weight 1 to 1000".into());

@@ -1,9 +1,10 @@
 //! The HTTP edge: serves visitor connections with hyper (HTTP/1.1 and HTTP/2), decides the
 //! tunnel per request from Host / `:authority`, enforces the tunnel's policy and forwards the
 //! exchange as HTTP/1.1 over its own QUIC stream to the agent, streaming bodies both ways and
-//! splicing upgraded connections (WebSocket) once the agent answers 101.
+//! splicing upgraded connections (WebSocket) once the agent answers 101. Requests for a name
+//! whose agent is reconnecting are first held until it is back (see [`crate::hold`]).
 
-use crate::agent_pool::PermitBody;
+use crate::agent_pool::{PermitBody, RequestTap, UpstreamBody};
 use crate::io::{SlowHeaderFlag, SlowHeaderIo, splice};
 use crate::pages::{Body, EdgeError, full, wants_html};
 use crate::registry::{HostLookup, OpenError, Tunnel};
@@ -11,7 +12,7 @@ use crate::server::Shared;
 use fdt_proto::Proto;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, Either};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -112,7 +113,7 @@ pub fn request_host(req: &Request<Incoming>) -> Option<String> {
 async fn route(
     shared: &Shared,
     ctx: &ConnCtx,
-    mut req: Request<Incoming>,
+    req: Request<Incoming>,
 ) -> Result<Response<Body>, EdgeError> {
     if req.method() == Method::CONNECT {
         return Err(EdgeError::MethodNotAllowed);
@@ -129,16 +130,32 @@ async fn route(
     {
         return Err(EdgeError::Misdirected);
     }
-    let tunnel = match shared.registry.lookup_host(&host) {
-        HostLookup::Online(t) if t.proto == Proto::Http => t,
-        HostLookup::Online(_) => {
-            return Err(EdgeError::BadRequest(
-                "this name is a TLS passthrough tunnel; connect with TLS",
-            ));
-        }
-        HostLookup::Offline => return Err(EdgeError::TunnelOffline(host)),
+    let (tunnel, mut req) = match shared.registry.lookup_host(&host) {
+        HostLookup::Online(t) => (t, req.map(|b| Either::Left(RequestTap::new(b, None)))),
+        HostLookup::Offline => match shared.cfg.limits.hold_window() {
+            // Holding disabled, or the agent left long ago (it is not reconnecting).
+            None => return Err(EdgeError::TunnelOffline(host)),
+            Some(_)
+                if shared
+                    .registry
+                    .offline_owner(&host)
+                    .is_none_or(|(_, age)| age > crate::hold::HOLD_RECENT) =>
+            {
+                return Err(EdgeError::TunnelOffline(host));
+            }
+            Some(window) => {
+                let (t, held) =
+                    crate::hold::hold(shared, &host, req, window, ctx.peer.ip()).await?;
+                (t, held.map(Either::Right))
+            }
+        },
         HostLookup::Unknown => return Err(EdgeError::UnknownHost(host)),
     };
+    if tunnel.proto != Proto::Http {
+        return Err(EdgeError::BadRequest(
+            "this name is a TLS passthrough tunnel; connect with TLS",
+        ));
+    }
     // Policy order: IP allow/deny → basic auth → header rewrites.
     if tunnel.policy.check_ip(ctx.peer.ip()).is_err() {
         return Err(EdgeError::Forbidden);
@@ -153,6 +170,7 @@ async fn route(
         // The credentials belong to the edge, not to the service behind it.
         req.headers_mut().remove(header::AUTHORIZATION);
     }
+    let mut log = exchange_log(shared, ctx, &tunnel, &host, &mut req);
     let visitor_upgrade = upgrade_protocol(&req).map(|proto| (proto, hyper::upgrade::on(&mut req)));
     let upstream = build_upstream_request(
         &tunnel,
@@ -161,11 +179,53 @@ async fn route(
         req,
         visitor_upgrade.as_ref().map(|u| &u.0),
     )?;
-    forward(tunnel, upstream, visitor_upgrade.map(|u| u.1)).await
+    let result = forward(tunnel, upstream, visitor_upgrade.map(|u| u.1), &mut log).await;
+    if let (Err(e), Some(log)) = (&result, log.as_mut()) {
+        log.edge_error(e.status().as_u16(), e.code());
+    }
+    result
+}
+
+/// Starts the traffic-log record of a request to a cloud tunnel (others are not logged) and,
+/// when the tunnel logs bodies, taps the request body into it.
+fn exchange_log(
+    shared: &Shared,
+    ctx: &ConnCtx,
+    tunnel: &Tunnel,
+    host: &str,
+    req: &mut Request<UpstreamBody>,
+) -> Option<crate::traffic_log::ExchangeLog> {
+    let (sync, cloud_id) = (shared.cloud.as_ref()?, tunnel.cloud_id.as_ref()?);
+    let label = host.strip_suffix(&format!(".{}", shared.cfg.base_domain));
+    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let mut log = crate::traffic_log::ExchangeLog::start(
+        sync,
+        &tunnel.account,
+        Some(cloud_id),
+        label,
+        req.method().as_str(),
+        host,
+        path,
+        req.headers(),
+        ctx.peer.ip(),
+        tunnel.log_bodies,
+    )?;
+    if let Some(v) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+    {
+        log.request_bytes(v);
+    }
+    if let (Some(sink), Either::Left(tap)) = (log.request_sink(), req.body_mut()) {
+        tap.set_sink(sink);
+    }
+    Some(log)
 }
 
 /// The `Upgrade` protocol asked for by an HTTP/1.1 request, if it asks for one.
-fn upgrade_protocol(req: &Request<Incoming>) -> Option<HeaderValue> {
+fn upgrade_protocol<B>(req: &Request<B>) -> Option<HeaderValue> {
     if req.version() != Version::HTTP_11 {
         return None;
     }
@@ -211,9 +271,9 @@ fn build_upstream_request(
     tunnel: &Tunnel,
     ctx: &ConnCtx,
     host: &str,
-    req: Request<Incoming>,
+    req: Request<UpstreamBody>,
     upgrade: Option<&HeaderValue>,
-) -> Result<Request<Incoming>, EdgeError> {
+) -> Result<Request<UpstreamBody>, EdgeError> {
     let (mut parts, body) = req.into_parts();
     let original_host = parts
         .headers
@@ -275,8 +335,9 @@ fn build_upstream_request(
 
 async fn forward(
     tunnel: Arc<Tunnel>,
-    req: Request<Incoming>,
+    req: Request<UpstreamBody>,
     visitor_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    log: &mut Option<crate::traffic_log::ExchangeLog>,
 ) -> Result<Response<Body>, EdgeError> {
     let offline = || EdgeError::TunnelOffline(tunnel.host.clone().unwrap_or_default());
     let client = tunnel.http.as_ref().ok_or_else(offline)?;
@@ -311,6 +372,9 @@ async fn forward(
     if let Some(err) = resp.headers().get("x-fdt-error") {
         let detail = err.to_str().unwrap_or("error").to_string();
         return Err(EdgeError::UpstreamUnreachable(detail));
+    }
+    if let Some(log) = log.as_mut() {
+        log.response(resp.status().as_u16(), resp.headers());
     }
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         let Some(visitor) = visitor_upgrade else {
@@ -353,7 +417,7 @@ async fn forward(
     tunnel.policy.apply_response_headers(&mut parts.headers);
     Ok(Response::from_parts(
         parts,
-        PermitBody::new(body, permit, tunnel.usage.clone()).boxed(),
+        PermitBody::new(body, permit, tunnel.usage.clone(), log.take()).boxed(),
     ))
 }
 

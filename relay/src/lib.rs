@@ -12,6 +12,7 @@ pub mod cloud_sync;
 pub mod config;
 pub mod dev_certs;
 pub mod devca;
+pub mod hold;
 pub mod http_edge;
 pub mod io;
 pub mod jwks;
@@ -25,6 +26,7 @@ pub mod server;
 pub mod sni;
 pub mod tcp_edge;
 pub mod tls_edge;
+pub mod traffic_log;
 
 pub use config::RelayConfig;
 pub use server::{Listeners, Relay};

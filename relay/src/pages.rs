@@ -22,6 +22,10 @@ pub enum EdgeError {
     /// The tunnel's agent is not connected.
     #[error("the tunnel for {0} is offline: its agent is not connected")]
     TunnelOffline(String),
+    /// The tunnel's agent is reconnecting, and the request could not be held until it is back
+    /// (see [`crate::hold`]).
+    #[error("the tunnel for {0} is reconnecting; retry shortly")]
+    Reconnecting(String),
     /// The agent could not reach the local service.
     #[error("the agent could not reach its local service: {0}")]
     UpstreamUnreachable(String),
@@ -59,7 +63,7 @@ impl EdgeError {
             EdgeError::TunnelOffline(_) | EdgeError::UpstreamUnreachable(_) => {
                 StatusCode::BAD_GATEWAY
             }
-            EdgeError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            EdgeError::Busy | EdgeError::Reconnecting(_) => StatusCode::SERVICE_UNAVAILABLE,
             EdgeError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             EdgeError::Forbidden => StatusCode::FORBIDDEN,
             EdgeError::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -75,6 +79,7 @@ impl EdgeError {
         match self {
             EdgeError::UnknownHost(_) => "tunnel_not_found",
             EdgeError::TunnelOffline(_) => "tunnel_offline",
+            EdgeError::Reconnecting(_) => "tunnel_reconnecting",
             EdgeError::UpstreamUnreachable(_) => "upstream_unreachable",
             EdgeError::Busy => "tunnel_busy",
             EdgeError::RateLimited => "tunnel_rate_limited",
@@ -131,6 +136,11 @@ impl EdgeError {
             EdgeError::Busy | EdgeError::RateLimited => {
                 h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
+            EdgeError::Reconnecting(_) => {
+                // Agents retry within seconds (backoff from 0.5 s); a little later is likely
+                // to find the name bound again.
+                h.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
             _ => {}
         }
         resp
@@ -171,5 +181,16 @@ mod tests {
             s.contains("&lt;x&gt;") && !s.contains("<x>"),
             "escaped: {s}"
         );
+    }
+
+    #[tokio::test]
+    async fn reconnecting_is_503_with_retry_after() {
+        let r = EdgeError::Reconnecting("app.localhost".into()).into_response(false);
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "5");
+        assert_eq!(r.headers()["x-fdt-error"], "tunnel_reconnecting");
+        let b = r.into_body().collect().await.unwrap().to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(v["error"]["code"], "tunnel_reconnecting");
     }
 }

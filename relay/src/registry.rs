@@ -3,6 +3,10 @@
 //! A host name normally maps to one tunnel. When every tunnel bound to it asked for pooling
 //! and all belong to one account, the name maps to a pool of them and each lookup (one HTTP
 //! request, one TLS passthrough connection) picks the next live member, round-robin.
+//!
+//! A name whose last tunnel went away leaves a tombstone. Besides telling visitors the name is
+//! offline rather than unknown, the tombstone carries the signal requests held for the name
+//! (see [`crate::hold`]) wait on: it is dropped, waking them, when the name is bound again.
 
 use crate::policy::CompiledPolicy;
 use fdt_proto::{Frame, FrameKind, Proto, StreamHeader, TunnelId};
@@ -11,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
 /// Names whose agent went away are remembered this long, so visitors get "tunnel offline"
@@ -31,6 +35,8 @@ pub struct Tunnel {
     pub cloud_id: Option<fdt_api::TunnelId>,
     /// Traffic counters of its account (reported in heartbeats).
     pub usage: Arc<crate::cloud_sync::Counters>,
+    /// Bodies go to the cloud traffic log (the plan allows it and the agent asked).
+    pub log_bodies: bool,
     /// HTTP request rate limit (the plan's requests per minute), if any.
     pub rate: Option<governor::DefaultDirectRateLimiter>,
     /// The agent's label for it.
@@ -59,6 +65,22 @@ pub struct Tunnel {
     pub cancel: CancellationToken,
     /// Pooled keep-alive HTTP/1.1 client over agent streams (http tunnels).
     pub http: Option<crate::agent_pool::AgentClient>,
+    /// Commands to the agent session that owns the tunnel (replays from the cloud).
+    pub commands: tokio::sync::mpsc::Sender<SessionCommand>,
+}
+
+/// What other tasks ask of an agent session.
+#[derive(Debug)]
+pub enum SessionCommand {
+    /// Send the agent a replay for one of its tunnels.
+    Replay {
+        /// Job ID.
+        job: String,
+        /// The tunnel.
+        tunnel: TunnelId,
+        /// The request.
+        request: fdt_proto::ReplaySpec,
+    },
 }
 
 /// Why a stream to the agent could not be opened.
@@ -167,6 +189,55 @@ pub enum HostLookup {
     Unknown,
 }
 
+/// Like [`HostLookup`], but an offline name comes with a way to wait for it to be bound again.
+#[derive(Debug)]
+pub enum HostWatch {
+    /// A live tunnel.
+    Online(Arc<Tunnel>),
+    /// The name had a tunnel whose agent is gone. Nothing is ever sent on the receiver: its
+    /// `changed()` completes (with an error) once the tombstone is gone — the name was bound
+    /// again, or forgotten — and the caller looks the name up again.
+    Offline(watch::Receiver<()>),
+    /// Never seen.
+    Unknown,
+}
+
+/// Who last held an offline name: requests refused while it reconnects are logged for them.
+#[derive(Debug, Clone)]
+pub struct NameOwner {
+    /// The account.
+    pub account: String,
+    /// The control plane's ID of the tunnel that went away.
+    pub cloud_id: Option<fdt_api::TunnelId>,
+    /// Whether that tunnel logged bodies.
+    pub log_bodies: bool,
+}
+
+/// A name whose last tunnel went away.
+#[derive(Debug)]
+struct Tombstone {
+    /// When it went away.
+    at: Instant,
+    /// Dropped with the tombstone, which wakes the requests held for the name.
+    rebound: watch::Sender<()>,
+    /// Who held it.
+    owner: NameOwner,
+}
+
+impl Tombstone {
+    fn new(owner: NameOwner) -> Self {
+        Self {
+            at: Instant::now(),
+            rebound: watch::channel(()).0,
+            owner,
+        }
+    }
+
+    fn live(&self) -> bool {
+        self.at.elapsed() < TOMBSTONE_TTL
+    }
+}
+
 /// Why a name could not be claimed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ClaimError {
@@ -208,7 +279,7 @@ impl Pool {
 struct Inner {
     hosts: HashMap<String, Pool>,
     ports: HashMap<u16, Arc<Tunnel>>,
-    tombstones: HashMap<String, Instant>,
+    tombstones: HashMap<String, Tombstone>,
 }
 
 /// All live tunnels, shared by the edges and the agent endpoint.
@@ -216,6 +287,7 @@ struct Inner {
 pub struct Registry {
     inner: RwLock<Inner>,
     next_id: AtomicU64,
+    holds: crate::hold::HoldBudget,
 }
 
 impl Registry {
@@ -239,14 +311,36 @@ impl Registry {
 
     /// Looks up the tunnel serving `host` (lower-case, no port).
     pub fn lookup_host(&self, host: &str) -> HostLookup {
+        match self.watch_host(host) {
+            HostWatch::Online(t) => HostLookup::Online(t),
+            HostWatch::Offline(_) => HostLookup::Offline,
+            HostWatch::Unknown => HostLookup::Unknown,
+        }
+    }
+
+    /// Looks up `host` like [`Registry::lookup_host`]; when it is offline, also subscribes to
+    /// its being bound again, under the same lock, so a bind in between cannot be missed.
+    pub fn watch_host(&self, host: &str) -> HostWatch {
         let inner = self.read();
         if let Some(t) = inner.hosts.get(host).and_then(Pool::pick) {
-            return HostLookup::Online(t.clone());
+            return HostWatch::Online(t.clone());
         }
         match inner.tombstones.get(host) {
-            Some(at) if at.elapsed() < TOMBSTONE_TTL => HostLookup::Offline,
-            _ => HostLookup::Unknown,
+            Some(t) if t.live() => HostWatch::Offline(t.rebound.subscribe()),
+            _ => HostWatch::Unknown,
         }
+    }
+
+    /// Who last held offline `host`, and how long ago it went offline.
+    pub fn offline_owner(&self, host: &str) -> Option<(NameOwner, std::time::Duration)> {
+        let inner = self.read();
+        let t = inner.tombstones.get(host).filter(|t| t.live())?;
+        Some((t.owner.clone(), t.at.elapsed()))
+    }
+
+    /// Budget of the requests held for offline names.
+    pub fn holds(&self) -> &crate::hold::HoldBudget {
+        &self.holds
     }
 
     /// The tunnel bound to a public TCP port.
@@ -327,21 +421,23 @@ impl Registry {
         Ok(())
     }
 
+    /// The live tunnel the control plane knows as `cloud_id`.
+    pub fn by_cloud_id(&self, cloud_id: &str) -> Option<Arc<Tunnel>> {
+        let inner = self.read();
+        inner
+            .hosts
+            .values()
+            .flat_map(|p| p.members.iter())
+            .chain(inner.ports.values())
+            .find(|t| t.cloud_id.as_ref().is_some_and(|c| c.as_str() == cloud_id))
+            .cloned()
+    }
+
     /// Removes the tunnel the control plane knows as `cloud_id` (taken over elsewhere, or
     /// stopped by its owner); false when no live tunnel has that ID. The agent's session stays
     /// up; visitors get "offline" for it.
     pub fn evict(&self, cloud_id: &str) -> bool {
-        let found = {
-            let inner = self.read();
-            inner
-                .hosts
-                .values()
-                .flat_map(|p| p.members.iter())
-                .chain(inner.ports.values())
-                .find(|t| t.cloud_id.as_ref().is_some_and(|c| c.as_str() == cloud_id))
-                .cloned()
-        };
-        match found {
+        match self.by_cloud_id(cloud_id) {
             Some(t) => {
                 tracing::info!(url = %t.public_url, tunnel = cloud_id, "tunnel evicted by the control plane");
                 self.remove(&t);
@@ -364,14 +460,17 @@ impl Registry {
             if pool.members.is_empty() {
                 inner.hosts.remove(host);
                 if inner.tombstones.len() >= MAX_TOMBSTONES {
-                    inner
-                        .tombstones
-                        .retain(|_, at| at.elapsed() < TOMBSTONE_TTL);
+                    inner.tombstones.retain(|_, t| t.live());
                     if inner.tombstones.len() >= MAX_TOMBSTONES {
                         inner.tombstones.clear();
                     }
                 }
-                inner.tombstones.insert(host.clone(), Instant::now());
+                let owner = NameOwner {
+                    account: tunnel.account.clone(),
+                    cloud_id: tunnel.cloud_id.clone(),
+                    log_bodies: tunnel.log_bodies,
+                };
+                inner.tombstones.insert(host.clone(), Tombstone::new(owner));
             }
         }
         if let Some(port) = tunnel.port
@@ -467,6 +566,8 @@ mod tests {
                 cloud_id: None,
                 usage: Default::default(),
                 rate: None,
+                log_bodies: false,
+                commands: tokio::sync::mpsc::channel(1).0,
                 id: self.registry.next_id(),
                 name: "web".into(),
                 account: account.into(),
@@ -592,6 +693,32 @@ mod tests {
         // Another account is refused whether the holder pools or not.
         assert!(f.registry.insert(f.tunnel("other", HOST, false)).is_err());
         assert!(f.registry.insert(f.tunnel("other", HOST, true)).is_err());
+    }
+
+    #[tokio::test]
+    async fn binding_an_offline_name_wakes_its_watchers() {
+        let f = Fixture::new().await;
+        let gone = f.tunnel("acct", HOST, false);
+        f.registry.insert(gone.clone()).unwrap();
+        f.registry.remove(&gone);
+        let HostWatch::Offline(mut rx) = f.registry.watch_host(HOST) else {
+            panic!("offline name expected");
+        };
+        assert!(matches!(
+            f.registry.watch_host("other.test"),
+            HostWatch::Unknown
+        ));
+        let waiter = tokio::spawn(async move { rx.changed().await.is_err() });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "no wake-up before a bind");
+        let back = f.tunnel("acct", HOST, false);
+        f.registry.insert(back.clone()).unwrap();
+        let closed = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(closed, "woken by the tombstone going away");
+        assert!(matches!(f.registry.watch_host(HOST), HostWatch::Online(t) if t.id == back.id));
     }
 
     #[tokio::test]

@@ -199,6 +199,10 @@ impl Relay {
         }
         if let Some(sync) = &shared.cloud {
             tracing::info!(region = sync.region(), agents = %advertised, "registering with the control plane");
+            shared.tasks.spawn(crate::traffic_log::run_shipper(
+                shared.clone(),
+                sync.clone(),
+            ));
             shared.tasks.spawn(crate::cloud_sync::run_heartbeats(
                 shared.clone(),
                 sync.clone(),

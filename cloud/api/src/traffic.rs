@@ -31,6 +31,9 @@ pub struct TrafficReport {
     pub method: String,
     /// Host name requested.
     pub host: String,
+    /// The tunnel's subdomain (where a replay of this request goes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Path and query.
     pub path: String,
     /// Response status; absent when the edge answered on its own without one from the agent.

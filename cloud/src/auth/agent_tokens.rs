@@ -39,6 +39,8 @@ pub struct AgentTokenClaims {
     pub plan: Plan,
     /// HTTP requests per minute per tunnel the relay allows (the plan's entitlement).
     pub rpm: u32,
+    /// The plan keeps bodies in the traffic log (for tunnels that ask).
+    pub bodies: bool,
 }
 
 /// Signing an agent token failed (a server-side fault).
@@ -97,6 +99,7 @@ impl AgentTokens {
             atk: authtoken.clone(),
             plan,
             rpm: plan.entitlements().requests_per_minute,
+            bodies: plan.entitlements().log_bodies,
         }
     }
 

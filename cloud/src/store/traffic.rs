@@ -189,8 +189,8 @@ impl Store {
                     "INSERT INTO requests (id, account_id, tunnel_id, name_key, relay_id, method, host, \
                      path, status, error_code, request_headers, response_headers, bytes_in, bytes_out, \
                      duration_ms, visitor_ip, started_at, request_body, response_body) \
-                     SELECT $1, $2, $3, (SELECT name_key FROM bindings WHERE id = $3), $4, $5, $6, $7, \
-                     $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18 \
+                     SELECT $1, $2, $3, COALESCE((SELECT name_key FROM bindings WHERE id = $3), $19), \
+                     $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18 \
                      WHERE EXISTS (SELECT 1 FROM accounts WHERE id = $2) \
                      ON CONFLICT (id) DO NOTHING",
                 )
@@ -212,6 +212,7 @@ impl Store {
                 .bind(r.started_at_ms)
                 .bind(n.request_body)
                 .bind(n.response_body)
+                .bind(r.name.as_ref().map(|l| format!("host:{l}")))
                 .execute(&mut *tx)
                 .await?;
                 stored += u32::try_from(done.rows_affected()).unwrap_or(0);

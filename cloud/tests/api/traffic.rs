@@ -31,7 +31,7 @@ fn report(
 ) -> Value {
     json!({
         "id": id, "account_id": account, "tunnel_id": tunnel,
-        "method": "POST", "host": "shop.localhost", "path": path, "status": status,
+        "method": "POST", "host": "shop.localhost", "name": "shop", "path": path, "status": status,
         "request_headers": [["Authorization", "Bearer secret"], ["Cookie", "s=1"], ["X-Api-Key", "k"], ["Content-Type", "application/json"]],
         "response_headers": [["Set-Cookie", "s=2"], ["Content-Type", "text/plain"]],
         "bytes_in": 13, "bytes_out": 2, "duration_ms": 7, "visitor_ip": "203.0.113.9",

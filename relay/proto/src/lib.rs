@@ -18,8 +18,8 @@ pub mod transport;
 
 pub use frame::{DecodeError, Frame, FrameKind, MAX_FRAME_LEN};
 pub use message::{
-    ClientMessage, EdgePolicy, ErrorCode, HeaderRules, Proto, ProtoError, ServerMessage, TunnelId,
-    TunnelSpec,
+    ClientMessage, EdgePolicy, ErrorCode, HeaderRules, Proto, ProtoError, ReplaySpec,
+    ServerMessage, TunnelId, TunnelSpec,
 };
 pub use stream::StreamHeader;
 

@@ -93,6 +93,10 @@ pub struct TunnelSpec {
     /// balanced across them.
     #[serde(default)]
     pub pooling: bool,
+    /// Keep request and response bodies in the cloud traffic log (when the plan allows it);
+    /// metadata is logged either way.
+    #[serde(default)]
+    pub log_bodies: bool,
 }
 
 /// Stable error codes. The string form is part of the protocol and never changes meaning.
@@ -236,6 +240,33 @@ pub enum ClientMessage {
         /// Sequence number.
         seq: u64,
     },
+    /// The outcome of a `Replay` (sent once per job, even if the job arrived twice).
+    ReplayResult {
+        /// The job.
+        job: String,
+        /// Status the local service answered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<u16>,
+        /// Why it was not replayed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+}
+
+/// A request the agent is asked to send again to a tunnel's local service (a replay queued in
+/// the cloud). The agent sends it to that tunnel's configured upstream only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplaySpec {
+    /// Method.
+    pub method: String,
+    /// Origin-form path and query.
+    pub path: String,
+    /// Headers.
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    /// Body, base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
 }
 
 /// Relay → agent control messages.
@@ -288,6 +319,16 @@ pub enum ServerMessage {
     Revoked {
         /// Reason for logs.
         reason: String,
+    },
+    /// Replay a request to a tunnel's local service; answer with `ReplayResult`. Jobs may come
+    /// more than once (at-least-once delivery): the agent runs each `job` once.
+    Replay {
+        /// Job ID.
+        job: String,
+        /// The tunnel whose upstream receives it.
+        tunnel: TunnelId,
+        /// The request.
+        request: ReplaySpec,
     },
 }
 

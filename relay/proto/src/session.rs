@@ -7,7 +7,9 @@
 
 use crate::PROTOCOL_VERSION;
 use crate::frame::{DecodeError, Frame, FrameKind, FrameReader};
-use crate::message::{ClientMessage, ErrorCode, ProtoError, ServerMessage, TunnelId, TunnelSpec};
+use crate::message::{
+    ClientMessage, ErrorCode, ProtoError, ReplaySpec, ServerMessage, TunnelId, TunnelSpec,
+};
 use bytes::BytesMut;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -90,6 +92,15 @@ pub enum AgentEvent {
         /// Why.
         error: ProtoError,
     },
+    /// The relay asks for a replay: run it, then call [`AgentSession::replay_result`].
+    Replay {
+        /// Job ID.
+        job: String,
+        /// Tunnel (one of this session's bound tunnels).
+        tunnel: TunnelId,
+        /// The request.
+        request: ReplaySpec,
+    },
     /// The session is over; the I/O layer closes the connection.
     Closed(CloseReason),
 }
@@ -169,6 +180,14 @@ impl AgentSession {
         }
     }
 
+    /// Reports a replay's outcome to the relay.
+    pub fn replay_result(&mut self, job: String, status: Option<u16>, error: Option<String>) {
+        if self.state == AgentState::Ready {
+            self.outbox
+                .push_back(ClientMessage::ReplayResult { job, status, error });
+        }
+    }
+
     /// Releases a bound tunnel.
     pub fn unbind(&mut self, tunnel: TunnelId) {
         if self.state == AgentState::Ready && self.bound.remove(&tunnel).is_some() {
@@ -245,6 +264,18 @@ impl AgentSession {
                 }
             }
             (ServerMessage::HeartbeatAck { .. }, _) => {}
+            (
+                ServerMessage::Replay {
+                    job,
+                    tunnel,
+                    request,
+                },
+                AgentState::Ready,
+            ) => self.events.push_back(AgentEvent::Replay {
+                job,
+                tunnel,
+                request,
+            }),
             (ServerMessage::Error { error }, _) => self.close(CloseReason::Error(error)),
             (ServerMessage::GoingAway { retry_after_ms, .. }, _) => {
                 self.close(CloseReason::GoingAway {
@@ -364,6 +395,7 @@ fn message_name_server(m: &ServerMessage) -> &'static str {
         ServerMessage::Error { .. } => "error",
         ServerMessage::GoingAway { .. } => "going_away",
         ServerMessage::Revoked { .. } => "revoked",
+        ServerMessage::Replay { .. } => "replay",
     }
 }
 
@@ -393,6 +425,15 @@ pub enum RelayEvent {
         req: u32,
         /// What to expose.
         spec: TunnelSpec,
+    },
+    /// The agent reports a replay's outcome.
+    ReplayResult {
+        /// Job ID.
+        job: String,
+        /// Status the local service answered.
+        status: Option<u16>,
+        /// Why it was not replayed.
+        error: Option<String>,
     },
     /// The agent released a tunnel.
     Unbind {
@@ -521,12 +562,17 @@ impl RelaySession {
             (ClientMessage::Heartbeat { seq }, RelayState::Ready) => {
                 self.outbox.push_back(ServerMessage::HeartbeatAck { seq });
             }
+            (ClientMessage::ReplayResult { job, status, error }, RelayState::Ready) => {
+                self.events
+                    .push_back(RelayEvent::ReplayResult { job, status, error });
+            }
             (other, _) => {
                 let name = match other {
                     ClientMessage::Hello { .. } => "hello",
                     ClientMessage::Bind { .. } => "bind",
                     ClientMessage::Unbind { .. } => "unbind",
                     ClientMessage::Heartbeat { .. } => "heartbeat",
+                    ClientMessage::ReplayResult { .. } => "replay_result",
                 };
                 self.fail(ProtoError::new(
                     ErrorCode::ProtocolViolation,
@@ -600,6 +646,18 @@ impl RelaySession {
             retry_after_ms: u32::try_from(retry_after.as_millis()).unwrap_or(u32::MAX),
         });
         self.close(CloseReason::GoingAway { retry_after });
+    }
+
+    /// Asks the agent to replay `request` to `tunnel`'s local service. Ignored unless the
+    /// session is ready and holds the tunnel.
+    pub fn replay(&mut self, job: String, tunnel: TunnelId, request: ReplaySpec) {
+        if self.state == RelayState::Ready && self.tunnels.contains(&tunnel) {
+            self.outbox.push_back(ServerMessage::Replay {
+                job,
+                tunnel,
+                request,
+            });
+        }
     }
 
     /// Tells the agent its credentials were revoked and ends the session.

@@ -100,6 +100,7 @@ fn tunnel_spec() -> impl Strategy<Value = TunnelSpec> {
                 remote_port,
                 policy,
                 pooling,
+                log_bodies: pooling,
             },
         )
 }
@@ -128,7 +129,24 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
         (any::<u32>(), tunnel_spec()).prop_map(|(req, spec)| ClientMessage::Bind { req, spec }),
         tunnel_id().prop_map(|tunnel| ClientMessage::Unbind { tunnel }),
         any::<u64>().prop_map(|seq| ClientMessage::Heartbeat { seq }),
+        (text(), option::of(any::<u16>()), option::of(text()))
+            .prop_map(|(job, status, error)| ClientMessage::ReplayResult { job, status, error }),
     ]
+}
+
+fn replay_spec() -> impl Strategy<Value = fdt_proto::ReplaySpec> {
+    (
+        text(),
+        text(),
+        vec((text(), text()), 0..4),
+        option::of(text()),
+    )
+        .prop_map(|(method, path, headers, body)| fdt_proto::ReplaySpec {
+            method,
+            path,
+            headers,
+            body,
+        })
 }
 
 fn server_message() -> impl Strategy<Value = ServerMessage> {
@@ -156,6 +174,13 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
             retry_after_ms
         }),
         text().prop_map(|reason| ServerMessage::Revoked { reason }),
+        (text(), tunnel_id(), replay_spec()).prop_map(|(job, tunnel, request)| {
+            ServerMessage::Replay {
+                job,
+                tunnel,
+                request,
+            }
+        }),
     ]
 }
 

@@ -376,3 +376,46 @@ fn soak_with_loss_and_reordering_keeps_invariants() {
         "{bound} {failed} {sessions}"
     );
 }
+
+#[test]
+fn replays_reach_the_agent_for_its_tunnels_only_and_results_come_back() {
+    let mut sim = Sim::ok(7);
+    sim.bind("web", Some("web"));
+    sim.run_for(secs(1));
+    let tunnel = sim.relay.tunnels()[0];
+    let spec = fdt_proto::ReplaySpec {
+        method: "POST".into(),
+        path: "/hook".into(),
+        headers: vec![("x-replay".into(), "1".into())],
+        body: Some("e30=".into()),
+    };
+    sim.relay.replay("rpl_1".into(), tunnel, spec.clone());
+    // A tunnel this session does not hold is not sent.
+    sim.relay
+        .replay("rpl_2".into(), TunnelId(999), spec.clone());
+    sim.run_for(secs(1));
+    let replays: Vec<_> = (sim.agent_events.iter())
+        .filter_map(|(_, e)| match e {
+            AgentEvent::Replay {
+                job,
+                tunnel: t,
+                request,
+            } => Some((job.clone(), *t, request.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(replays, [("rpl_1".to_string(), tunnel, spec)]);
+    sim.agent.replay_result("rpl_1".into(), Some(201), None);
+    sim.run_for(secs(1));
+    let results: Vec<_> = (sim.relay_events.iter())
+        .filter_map(|(_, e)| match e {
+            RelayEvent::ReplayResult { job, status, error } => {
+                Some((job.clone(), *status, error.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(results, [("rpl_1".to_string(), Some(201), None)]);
+    // The session goes on.
+    assert_eq!(sim.agent.state(), &AgentState::Ready);
+}

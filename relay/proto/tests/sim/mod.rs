@@ -219,6 +219,7 @@ impl Sim {
             remote_port: None,
             policy: Default::default(),
             pooling: false,
+            log_bodies: false,
         }
     }
 
@@ -251,6 +252,7 @@ impl Sim {
                 }
             }
             RelayEvent::Unbind { tunnel } => self.registry.retain(|_, t| t != tunnel),
+            RelayEvent::ReplayResult { .. } => {}
             RelayEvent::Closed(_) => self.release_session_tunnels(),
         }
         self.relay_events.push((self.at(), e));

@@ -1,0 +1,206 @@
+//! Traffic inspection: every HTTP exchange (with its WebSocket messages or SSE events) and
+//! every raw TCP/TLS connection through the agent's tunnels is captured on the forwarding path
+//! ([`tap`]), handed over a bounded channel to a writer task, and kept in a bounded store
+//! ([`store`]): the most recent exchanges in memory and all of them in a size-capped SQLite
+//! file. The local API ([`crate::api`]) lists, exports ([`har`], [`curl`]) and replays them
+//! ([`crate::replay`]).
+//!
+//! Capture never waits for storage: when the channel is full the record is dropped and counted.
+
+pub mod curl;
+pub mod har;
+pub mod model;
+pub mod sse;
+pub mod store;
+pub mod tap;
+pub mod ws;
+
+use model::{ExchangeId, Record};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use store::{Store, StoreError};
+use tokio::sync::mpsc;
+
+/// Default cap of each captured body (request and response): 64 KiB.
+pub const DEFAULT_BODY_CAP: usize = 64 * 1024;
+/// Default size cap of the SQLite file: 50 MB.
+pub const DEFAULT_DB_MAX_BYTES: u64 = 50 * 1000 * 1000;
+/// Default number of recent exchanges also kept in memory.
+pub const DEFAULT_MEMORY_COUNT: usize = 256;
+/// Records that may wait for the writer before capture starts dropping them.
+const CHANNEL_DEPTH: usize = 4096;
+/// Captured bytes that may wait for the writer (bodies and payloads): bounds the queue's
+/// memory when records are large, where [`CHANNEL_DEPTH`] alone would allow gigabytes.
+const QUEUE_BYTES: usize = 64 * 1024 * 1024;
+/// Records the writer puts in one transaction.
+const BATCH: usize = 256;
+
+/// How inspection is set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InspectConfig {
+    /// SQLite file; `None` keeps the database in memory (lost on exit).
+    pub db_path: Option<PathBuf>,
+    /// Size cap of the SQLite file; the oldest records go first.
+    pub db_max_bytes: u64,
+    /// Bytes kept of each body and each WebSocket message.
+    pub body_cap: usize,
+    /// Recent exchanges kept in memory.
+    pub memory_count: usize,
+}
+
+impl Default for InspectConfig {
+    fn default() -> Self {
+        Self {
+            db_path: None,
+            db_max_bytes: DEFAULT_DB_MAX_BYTES,
+            body_cap: DEFAULT_BODY_CAP,
+            memory_count: DEFAULT_MEMORY_COUNT,
+        }
+    }
+}
+
+/// Largest allowed body cap: captures are held in memory while exchanges are in flight.
+pub const MAX_BODY_CAP: usize = 16 * 1024 * 1024;
+/// Smallest allowed database cap: below it the store would drop everything it writes.
+pub const MIN_DB_MAX_BYTES: u64 = 1_000_000;
+
+impl InspectConfig {
+    /// Checks the limits; the message says which setting to change.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.body_cap > MAX_BODY_CAP {
+            return Err(format!(
+                "inspect_body_max_bytes = {} is over the {MAX_BODY_CAP}-byte maximum",
+                self.body_cap
+            ));
+        }
+        if self.db_max_bytes < MIN_DB_MAX_BYTES {
+            return Err(format!(
+                "inspect_db_max_bytes = {} is under the {MIN_DB_MAX_BYTES}-byte minimum",
+                self.db_max_bytes
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Where the inspection database lives by default: `$XDG_DATA_HOME/fdt/inspect.db`, else
+/// `$HOME/.local/share/fdt/inspect.db`; `None` when neither variable is set.
+pub fn default_db_path() -> Option<PathBuf> {
+    Some(
+        crate::config::xdg_base("XDG_DATA_HOME", ".local/share")?
+            .join("fdt")
+            .join("inspect.db"),
+    )
+}
+
+/// The capture side and the store, shared by the forwarding path, the API and replays.
+#[derive(Debug, Clone)]
+pub struct Inspector {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    tx: mpsc::Sender<Record>,
+    store: Arc<Store>,
+    next_id: AtomicU64,
+    dropped: AtomicU64,
+    /// Captured bytes handed to the writer and not yet written.
+    queued_bytes: Arc<AtomicUsize>,
+    body_cap: usize,
+}
+
+impl Inspector {
+    /// Opens the store and starts the writer task (which ends when the last clone is dropped).
+    pub async fn open(cfg: &InspectConfig) -> Result<Self, StoreError> {
+        let store = Arc::new(Store::open(cfg).await?);
+        let first_id = store.max_id().await?.0 + 1;
+        let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(write_loop(store.clone(), rx, queued_bytes.clone()));
+        Ok(Self {
+            shared: Arc::new(Shared {
+                tx,
+                store,
+                next_id: AtomicU64::new(first_id),
+                dropped: AtomicU64::new(0),
+                queued_bytes,
+                body_cap: cfg.body_cap,
+            }),
+        })
+    }
+
+    /// The store, for queries.
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// A fresh id (ids grow with start time).
+    pub fn next_id(&self) -> ExchangeId {
+        ExchangeId(self.shared.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Bytes kept of each body.
+    pub fn body_cap(&self) -> usize {
+        self.shared.body_cap
+    }
+
+    /// Records dropped because the writer fell behind.
+    pub fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Hands a record to the writer without waiting; counts it as dropped when the queue is
+    /// full, because the tunnel must never slow down for inspection.
+    pub fn submit(&self, r: Record) {
+        let size = r.captured_bytes();
+        let queued = &self.shared.queued_bytes;
+        if queued.fetch_add(size, Ordering::Relaxed) + size > QUEUE_BYTES {
+            queued.fetch_sub(size, Ordering::Relaxed);
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if self.shared.tx.try_send(r).is_err() {
+            queued.fetch_sub(size, Ordering::Relaxed);
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+async fn write_loop(store: Arc<Store>, mut rx: mpsc::Receiver<Record>, queued: Arc<AtomicUsize>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut batch, BATCH).await > 0 {
+        let size: usize = batch.iter().map(Record::captured_bytes).sum();
+        queued.fetch_sub(size, Ordering::Relaxed);
+        if let Err(e) = store.write(std::mem::take(&mut batch)).await {
+            tracing::warn!(error = %e, "inspection store write failed; records lost");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_are_validated_with_the_setting_named() {
+        assert!(InspectConfig::default().validate().is_ok());
+        let big = InspectConfig {
+            body_cap: MAX_BODY_CAP + 1,
+            ..InspectConfig::default()
+        };
+        assert!(
+            big.validate()
+                .is_err_and(|e| e.contains("inspect_body_max_bytes"))
+        );
+        let tiny = InspectConfig {
+            db_max_bytes: 10,
+            ..InspectConfig::default()
+        };
+        assert!(
+            tiny.validate()
+                .is_err_and(|e| e.contains("inspect_db_max_bytes"))
+        );
+    }
+}

@@ -1,0 +1,445 @@
+//! The bounded store: the most recent exchanges in memory, and every record in a SQLite file
+//! whose size stays under a cap (the oldest records are deleted and their pages returned to
+//! the file system with incremental vacuum). Filters and paging run in SQL.
+
+use super::InspectConfig;
+use super::model::{ExchangeId, HttpExchange, Record, TcpConnection};
+use sqlx::sqlite::{
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqliteLockingMode, SqlitePool,
+    SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Largest page of a list query.
+pub const MAX_LIMIT: usize = 1000;
+/// Page size of a list query without `limit`.
+pub const DEFAULT_LIMIT: usize = 50;
+/// TCP/TLS connection records kept (they are small; this bounds the table on its own).
+const MAX_TCP_ROWS: i64 = 10_000;
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be opened, read or written.
+    #[error("inspection database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// A stored record could not be decoded (written by an incompatible version).
+    #[error("inspection record {0} is unreadable: {1}")]
+    Corrupt(i64, serde_json::Error),
+    /// The database directory could not be created.
+    #[error("creating {0}: {1}")]
+    Dir(std::path::PathBuf, std::io::Error),
+}
+
+/// A status filter: one code (`404`) or a class (`5xx`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    /// Exactly this code.
+    Code(u16),
+    /// Any code of this hundred (`5` for 5xx).
+    Class(u16),
+}
+
+impl std::str::FromStr for StatusFilter {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("status {s:?} is neither a code (404) nor a class (5xx)");
+        if let Some(c) = s.strip_suffix("xx").or_else(|| s.strip_suffix("XX")) {
+            let c: u16 = c.parse().map_err(|_| bad())?;
+            return (1..=5)
+                .contains(&c)
+                .then_some(Self::Class(c))
+                .ok_or_else(bad);
+        }
+        let code: u16 = s.parse().map_err(|_| bad())?;
+        (100..=999)
+            .contains(&code)
+            .then_some(Self::Code(code))
+            .ok_or_else(bad)
+    }
+}
+
+/// Which exchanges a list query wants (all conditions must hold), newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Tunnel name, exactly.
+    pub tunnel_name: Option<String>,
+    /// Status code or class.
+    pub status: Option<StatusFilter>,
+    /// Method, case-insensitively.
+    pub method: Option<String>,
+    /// Substring of the path and query.
+    pub path: Option<String>,
+    /// Substring of the request or the response body (as captured).
+    pub body: Option<String>,
+    /// Only exchanges older than this id (the cursor of the previous page).
+    pub before: Option<ExchangeId>,
+    /// Page size (capped at [`MAX_LIMIT`]; 0 means [`DEFAULT_LIMIT`]).
+    pub limit: usize,
+}
+
+/// A page of results and the cursor of the next one.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    /// Newest first.
+    pub items: Vec<T>,
+    /// Pass as `before` to get the next page; `None` on the last page.
+    pub next: Option<ExchangeId>,
+}
+
+/// A page size as asked (0: the default), capped at [`MAX_LIMIT`].
+fn page_limit(asked: usize) -> usize {
+    match asked {
+        0 => DEFAULT_LIMIT,
+        n => n.min(MAX_LIMIT),
+    }
+}
+
+impl<T> Page<T> {
+    /// A page from up to `limit + 1` rows: the extra row only says another page exists.
+    fn of(mut items: Vec<T>, limit: usize, id: impl Fn(&T) -> ExchangeId) -> Self {
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(id)
+        } else {
+            None
+        };
+        Self { items, next }
+    }
+}
+
+/// The inspection store.
+#[derive(Debug)]
+pub struct Store {
+    pool: SqlitePool,
+    recent: Mutex<VecDeque<Arc<HttpExchange>>>,
+    memory_count: usize,
+    max_bytes: u64,
+}
+
+fn to_i64(id: ExchangeId) -> i64 {
+    i64::try_from(id.0).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Opens (creating when missing) the database of `cfg`.
+    pub async fn open(cfg: &InspectConfig) -> Result<Self, StoreError> {
+        let opts = match &cfg.db_path {
+            Some(p) => {
+                if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| StoreError::Dir(dir.into(), e))?;
+                }
+                SqliteConnectOptions::new()
+                    .filename(p)
+                    .create_if_missing(true)
+            }
+            None => SqliteConnectOptions::new().in_memory(true),
+        }
+        // Incremental vacuum lets deleting old rows shrink the file; the rollback journal
+        // keeps the database one file, so "the file" is all that is on disk.
+        .auto_vacuum(SqliteAutoVacuum::Incremental)
+        .journal_mode(SqliteJournalMode::Delete)
+        // A capture cache needs no durability; not syncing keeps the writer cheap.
+        .synchronous(SqliteSynchronous::Off)
+        // One agent per file: a second agent on the same file fails fast (and falls back to
+        // memory) instead of both writing the same ids.
+        .locking_mode(SqliteLockingMode::Exclusive)
+        .busy_timeout(Duration::ZERO);
+        // One connection: an in-memory database exists per connection, and the single
+        // writer plus occasional API reads do not need more.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(opts)
+            .await?;
+        for ddl in [
+            "CREATE TABLE IF NOT EXISTS http_exchanges (
+                id INTEGER PRIMARY KEY, tunnel TEXT NOT NULL, method TEXT NOT NULL,
+                path TEXT NOT NULL, status INTEGER, req_body BLOB NOT NULL,
+                resp_body BLOB NOT NULL, detail TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS tcp_connections (id INTEGER PRIMARY KEY, detail TEXT NOT NULL)",
+        ] {
+            sqlx::query(ddl).execute(&pool).await?;
+        }
+        Ok(Self {
+            pool,
+            recent: Mutex::default(),
+            memory_count: cfg.memory_count,
+            max_bytes: cfg.db_max_bytes,
+        })
+    }
+
+    /// The highest id stored (0 when empty), so ids keep growing across restarts.
+    pub async fn max_id(&self) -> Result<ExchangeId, StoreError> {
+        let row = sqlx::query(
+            "SELECT MAX(COALESCE((SELECT MAX(id) FROM http_exchanges), 0),
+                        COALESCE((SELECT MAX(id) FROM tcp_connections), 0))",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let id: i64 = row.try_get(0)?;
+        Ok(ExchangeId(u64::try_from(id).unwrap_or(0)))
+    }
+
+    /// Writes a batch in one transaction, then trims the file to its cap.
+    pub async fn write(&self, records: Vec<Record>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for r in records {
+            match r {
+                Record::Http(mut ex) => {
+                    // Bodies live in their own columns (searchable); the JSON holds the rest.
+                    let req = std::mem::take(&mut ex.request_body.data);
+                    let resp = std::mem::take(&mut ex.response_body.data);
+                    let detail = serde_json::to_string(&ex).unwrap_or_default();
+                    sqlx::query(
+                        "INSERT OR REPLACE INTO http_exchanges
+                         (id, tunnel, method, path, status, req_body, resp_body, detail)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(to_i64(ex.id))
+                    .bind(&ex.tunnel_name)
+                    .bind(&ex.method)
+                    .bind(&ex.uri)
+                    .bind(ex.status.map(i64::from))
+                    .bind(&req)
+                    .bind(&resp)
+                    .bind(detail)
+                    .execute(&mut *tx)
+                    .await?;
+                    ex.request_body.data = req;
+                    ex.response_body.data = resp;
+                    self.remember(Arc::new(*ex));
+                }
+                Record::Tcp(c) => {
+                    let detail = serde_json::to_string(&c).unwrap_or_default();
+                    sqlx::query(
+                        "INSERT OR REPLACE INTO tcp_connections (id, detail) VALUES (?, ?)",
+                    )
+                    .bind(to_i64(c.id))
+                    .bind(detail)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        self.trim().await
+    }
+
+    fn remember(&self, ex: Arc<HttpExchange>) {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent.push_back(ex);
+        while recent.len() > self.memory_count {
+            recent.pop_front();
+        }
+    }
+
+    async fn pragma(&self, statement: &'static str) -> Result<i64, StoreError> {
+        let row = sqlx::query(statement).fetch_one(&self.pool).await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Bytes the database file takes.
+    pub async fn file_bytes(&self) -> Result<u64, StoreError> {
+        let pages = self.pragma("PRAGMA page_count").await?;
+        let size = self.pragma("PRAGMA page_size").await?;
+        Ok(u64::try_from(pages.saturating_mul(size)).unwrap_or(0))
+    }
+
+    /// Deletes the oldest records until the file is under its cap.
+    async fn trim(&self) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM tcp_connections WHERE id NOT IN
+             (SELECT id FROM tcp_connections ORDER BY id DESC LIMIT ?)",
+        )
+        .bind(MAX_TCP_ROWS)
+        .execute(&self.pool)
+        .await?;
+        loop {
+            let bytes = self.file_bytes().await?;
+            if bytes <= self.max_bytes {
+                return Ok(());
+            }
+            let rows: i64 = sqlx::query("SELECT COUNT(*) FROM http_exchanges")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get(0)?;
+            if rows == 0 {
+                // Nothing left to drop but TCP records; they are bounded by count.
+                sqlx::query("PRAGMA incremental_vacuum")
+                    .execute(&self.pool)
+                    .await?;
+                return Ok(());
+            }
+            // Drop the share of rows the excess represents, plus a margin so that trimming
+            // does not run again on every batch.
+            let excess = (bytes - self.max_bytes) as f64 / bytes as f64 + 0.05;
+            let n = ((rows as f64 * excess).ceil() as i64).clamp(1, rows);
+            sqlx::query(
+                "DELETE FROM http_exchanges WHERE id IN
+                 (SELECT id FROM http_exchanges ORDER BY id LIMIT ?)",
+            )
+            .bind(n)
+            .execute(&self.pool)
+            .await?;
+            sqlx::query("PRAGMA incremental_vacuum")
+                .execute(&self.pool)
+                .await?;
+        }
+    }
+
+    fn decode(
+        row: &sqlx::sqlite::SqliteRow,
+        with_bodies: bool,
+    ) -> Result<HttpExchange, StoreError> {
+        let id: i64 = row.try_get("id")?;
+        let detail: String = row.try_get("detail")?;
+        let mut ex: HttpExchange =
+            serde_json::from_str(&detail).map_err(|e| StoreError::Corrupt(id, e))?;
+        if with_bodies {
+            ex.request_body.data = row.try_get("req_body")?;
+            ex.response_body.data = row.try_get("resp_body")?;
+        }
+        Ok(ex)
+    }
+
+    /// Exchanges matching `f`, newest first, with the next page's cursor.
+    pub async fn list(
+        &self,
+        f: &Filter,
+        with_bodies: bool,
+    ) -> Result<Page<HttpExchange>, StoreError> {
+        let limit = page_limit(f.limit);
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(if with_bodies {
+            "SELECT id, detail, req_body, resp_body FROM http_exchanges WHERE 1=1"
+        } else {
+            "SELECT id, detail FROM http_exchanges WHERE 1=1"
+        });
+        if let Some(t) = &f.tunnel_name {
+            q.push(" AND tunnel = ").push_bind(t.clone());
+        }
+        match f.status {
+            Some(StatusFilter::Code(c)) => {
+                q.push(" AND status = ").push_bind(i64::from(c));
+            }
+            Some(StatusFilter::Class(c)) => {
+                q.push(" AND status BETWEEN ")
+                    .push_bind(i64::from(c) * 100)
+                    .push(" AND ")
+                    .push_bind(i64::from(c) * 100 + 99);
+            }
+            None => {}
+        }
+        if let Some(m) = &f.method {
+            q.push(" AND method = ").push_bind(m.to_ascii_uppercase());
+        }
+        if let Some(p) = &f.path {
+            q.push(" AND instr(path, ")
+                .push_bind(p.clone())
+                .push(") > 0");
+        }
+        if let Some(b) = &f.body {
+            // Blob-to-blob instr compares bytes, so binary bodies are searched too.
+            let needle = b.as_bytes().to_vec();
+            q.push(" AND (instr(req_body, ")
+                .push_bind(needle.clone())
+                .push(") > 0 OR instr(resp_body, ")
+                .push_bind(needle)
+                .push(") > 0)");
+        }
+        if let Some(b) = f.before {
+            q.push(" AND id < ").push_bind(to_i64(b));
+        }
+        q.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::try_from(limit + 1).unwrap_or(i64::MAX));
+        let rows = q.build().fetch_all(&self.pool).await?;
+        let items = rows
+            .iter()
+            .map(|r| Self::decode(r, with_bodies))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::of(items, limit, |e| e.id))
+    }
+
+    /// One exchange with its bodies.
+    pub async fn get(&self, id: ExchangeId) -> Result<Option<HttpExchange>, StoreError> {
+        let hit = self
+            .recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .rev()
+            .find(|e| e.id == id)
+            .cloned();
+        if let Some(ex) = hit {
+            return Ok(Some((*ex).clone()));
+        }
+        let row =
+            sqlx::query("SELECT id, detail, req_body, resp_body FROM http_exchanges WHERE id = ?")
+                .bind(to_i64(id))
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| Self::decode(&r, true)).transpose()
+    }
+
+    /// TCP/TLS connections, newest first.
+    pub async fn list_tcp(
+        &self,
+        before: Option<ExchangeId>,
+        limit: usize,
+    ) -> Result<Page<TcpConnection>, StoreError> {
+        let limit = page_limit(limit);
+        let rows = sqlx::query(
+            "SELECT id, detail FROM tcp_connections WHERE id < ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(before.map_or(i64::MAX, to_i64))
+        .bind(i64::try_from(limit + 1).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows
+            .iter()
+            .map(|r| {
+                let id: i64 = r.try_get("id")?;
+                let d: String = r.try_get("detail")?;
+                serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(id, e))
+            })
+            .collect::<Result<Vec<TcpConnection>, _>>()?;
+        Ok(Page::of(items, limit, |c| c.id))
+    }
+
+    /// Removes every record.
+    pub async fn clear(&self) -> Result<(), StoreError> {
+        self.recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        sqlx::query("DELETE FROM http_exchanges")
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("DELETE FROM tcp_connections")
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("PRAGMA incremental_vacuum")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+/// A complete captured body of `text`, for building test records.
+#[cfg(test)]
+pub(crate) fn body(text: &str) -> super::model::CapturedBody {
+    super::model::CapturedBody {
+        data: text.as_bytes().to_vec(),
+        size: text.len() as u64,
+        truncated: false,
+    }
+}
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;
