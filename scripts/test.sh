@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/fdt-target}
+# Incremental caches grow with every source state built (tens of GB over a day of CI runs in
+# one target dir) and buy nothing for a from-scratch test run.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
 # System tools the e2e tests drive as real clients.

@@ -191,6 +191,7 @@ async fn status(State(agent): State<AgentHandle>) -> Json<serde_json::Value> {
         "inspect": {
             "enabled": agent.inspector.is_some(),
             "dropped": agent.inspector.as_ref().map_or(0, Inspector::dropped),
+            "not_persisted": agent.inspector.as_ref().map_or(0, Inspector::not_persisted),
         },
     }))
 }

@@ -180,8 +180,11 @@ async fn sse_events_are_captured_as_a_timeline() {
         .unwrap();
     assert!(text.contains("data: event 3"), "{text}");
     let list = agent.wait_requests("", 1).await.unwrap();
+    // The stream is listed from its head on; its timeline is stored once it has ended.
     let ex = agent
-        .wait_exchange(list[0]["id"].as_str().unwrap(), |_| true)
+        .wait_exchange(list[0]["id"].as_str().unwrap(), |e| {
+            e["timeline"].as_array().is_some_and(|t| t.len() >= 3)
+        })
         .await
         .unwrap();
     let events: Vec<(Value, Value, Value)> = ex["timeline"]

@@ -34,7 +34,12 @@ const CHANNEL_DEPTH: usize = 4096;
 /// memory when records are large, where [`CHANNEL_DEPTH`] alone would allow gigabytes.
 const QUEUE_BYTES: usize = 64 * 1024 * 1024;
 /// Records the writer puts in one transaction.
-const BATCH: usize = 256;
+const BATCH: usize = 1024;
+/// Exchanges written to the SQLite file per second at most. Past it (sustained load of
+/// thousands of requests per second) the rest stay in the in-memory recent list only and are
+/// counted: writing and trimming every record would cost the tunnel far more CPU than the
+/// forwarding itself, and nobody reads 10,000 exchanges a second one by one.
+pub const PERSIST_PER_SEC: u64 = 1_000;
 
 /// How inspection is set up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +111,8 @@ struct Shared {
     store: Arc<Store>,
     next_id: AtomicU64,
     dropped: AtomicU64,
+    /// Records kept in memory only (over [`PERSIST_PER_SEC`]).
+    not_persisted: Arc<AtomicU64>,
     /// Captured bytes handed to the writer and not yet written.
     queued_bytes: Arc<AtomicUsize>,
     body_cap: usize,
@@ -118,13 +125,20 @@ impl Inspector {
         let first_id = store.max_id().await?.0 + 1;
         let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
         let queued_bytes = Arc::new(AtomicUsize::new(0));
-        tokio::spawn(write_loop(store.clone(), rx, queued_bytes.clone()));
+        let not_persisted = Arc::new(AtomicU64::new(0));
+        tokio::spawn(write_loop(
+            store.clone(),
+            rx,
+            queued_bytes.clone(),
+            not_persisted.clone(),
+        ));
         Ok(Self {
             shared: Arc::new(Shared {
                 tx,
                 store,
                 next_id: AtomicU64::new(first_id),
                 dropped: AtomicU64::new(0),
+                not_persisted,
                 queued_bytes,
                 body_cap: cfg.body_cap,
             }),
@@ -144,6 +158,11 @@ impl Inspector {
     /// Bytes kept of each body.
     pub fn body_cap(&self) -> usize {
         self.shared.body_cap
+    }
+
+    /// Records kept in memory only because more than [`PERSIST_PER_SEC`] arrived.
+    pub fn not_persisted(&self) -> u64 {
+        self.shared.not_persisted.load(Ordering::Relaxed)
     }
 
     /// Records dropped because the writer fell behind.
@@ -168,11 +187,45 @@ impl Inspector {
     }
 }
 
-async fn write_loop(store: Arc<Store>, mut rx: mpsc::Receiver<Record>, queued: Arc<AtomicUsize>) {
+/// How long the writer lets records gather after the first one arrives: every write costs a
+/// transaction and a round trip to SQLite's thread, so fewer, larger batches keep capture
+/// from competing with forwarding for the CPU under load.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(100);
+
+async fn write_loop(
+    store: Arc<Store>,
+    mut rx: mpsc::Receiver<Record>,
+    queued: Arc<AtomicUsize>,
+    not_persisted: Arc<AtomicU64>,
+) {
     let mut batch = Vec::with_capacity(BATCH);
+    // Token bucket of writes to disk: PERSIST_PER_SEC per second, bursts up to one second's.
+    let mut tokens = PERSIST_PER_SEC as f64;
+    let mut last = tokio::time::Instant::now();
     while rx.recv_many(&mut batch, BATCH).await > 0 {
+        let deadline = tokio::time::Instant::now() + LINGER;
+        while batch.len() < BATCH {
+            let room = BATCH - batch.len();
+            match tokio::time::timeout_at(deadline, rx.recv_many(&mut batch, room)).await {
+                Ok(n) if n > 0 => {}
+                // Timed out, or the channel closed: write what there is.
+                _ => break,
+            }
+        }
         let size: usize = batch.iter().map(Record::captured_bytes).sum();
         queued.fetch_sub(size, Ordering::Relaxed);
+        let now = tokio::time::Instant::now();
+        let rate = PERSIST_PER_SEC as f64;
+        tokens = (tokens + now.duration_since(last).as_secs_f64() * rate).min(rate);
+        last = now;
+        // Truncation is the point: whole records only.
+        let allowed = (tokens as usize).min(batch.len());
+        tokens -= allowed as f64;
+        if allowed < batch.len() {
+            let over = batch.split_off(allowed);
+            not_persisted.fetch_add(over.len() as u64, Ordering::Relaxed);
+            store.remember_only(over);
+        }
         if let Err(e) = store.write(std::mem::take(&mut batch)).await {
             tracing::warn!(error = %e, "inspection store write failed; records lost");
         }

@@ -118,7 +118,14 @@ pub struct Store {
     recent: Mutex<VecDeque<Arc<HttpExchange>>>,
     memory_count: usize,
     max_bytes: u64,
+    /// Bytes written since the file size was last checked against the cap.
+    since_trim: std::sync::atomic::AtomicU64,
 }
+
+/// Records per multi-row INSERT (8 parameters each, well under SQLite's limit).
+const INSERT_CHUNK: usize = 256;
+/// What a record adds to the file besides its bodies, for deciding when to check the size.
+const ROW_OVERHEAD: u64 = 512;
 
 fn to_i64(id: ExchangeId) -> i64 {
     i64::try_from(id.0).unwrap_or(i64::MAX)
@@ -138,10 +145,11 @@ impl Store {
             }
             None => SqliteConnectOptions::new().in_memory(true),
         }
-        // Incremental vacuum lets deleting old rows shrink the file; the rollback journal
-        // keeps the database one file, so "the file" is all that is on disk.
+        // Incremental vacuum lets deleting old rows shrink the file; an in-memory rollback
+        // journal keeps the database one file (and spares a journal file per transaction):
+        // a crash may lose the capture, which is a cache.
         .auto_vacuum(SqliteAutoVacuum::Incremental)
-        .journal_mode(SqliteJournalMode::Delete)
+        .journal_mode(SqliteJournalMode::Memory)
         // A capture cache needs no durability; not syncing keeps the writer cheap.
         .synchronous(SqliteSynchronous::Off)
         // One agent per file: a second agent on the same file fails fast (and falls back to
@@ -171,6 +179,7 @@ impl Store {
             recent: Mutex::default(),
             memory_count: cfg.memory_count,
             max_bytes: cfg.db_max_bytes,
+            since_trim: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -186,49 +195,88 @@ impl Store {
         Ok(ExchangeId(u64::try_from(id).unwrap_or(0)))
     }
 
-    /// Writes a batch in one transaction, then trims the file to its cap.
+    /// Writes a batch in one transaction (multi-row inserts: one round trip per chunk rather
+    /// than per record), then trims the file to its cap once enough was written to matter.
     pub async fn write(&self, records: Vec<Record>) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut http = Vec::new();
+        let mut tcp = Vec::new();
+        let mut written = 0u64;
         for r in records {
+            // Bodies plus a row's headers, JSON and index entries, roughly.
+            written += r.captured_bytes() as u64 + ROW_OVERHEAD;
             match r {
-                Record::Http(mut ex) => {
-                    // Bodies live in their own columns (searchable); the JSON holds the rest.
+                Record::Http(ex) => http.push(ex),
+                Record::Tcp(c) => tcp.push(c),
+            }
+        }
+        let mut tx = self.pool.begin().await?;
+        for chunk in http.chunks_mut(INSERT_CHUNK) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT OR REPLACE INTO http_exchanges \
+                 (id, tunnel, method, path, status, req_body, resp_body, detail) ",
+            );
+            // Bodies live in their own columns (searchable); the JSON holds the rest.
+            let rows: Vec<_> = chunk
+                .iter_mut()
+                .map(|ex| {
                     let req = std::mem::take(&mut ex.request_body.data);
                     let resp = std::mem::take(&mut ex.response_body.data);
                     let detail = serde_json::to_string(&ex).unwrap_or_default();
-                    sqlx::query(
-                        "INSERT OR REPLACE INTO http_exchanges
-                         (id, tunnel, method, path, status, req_body, resp_body, detail)
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    )
-                    .bind(to_i64(ex.id))
-                    .bind(&ex.tunnel_name)
-                    .bind(&ex.method)
-                    .bind(&ex.uri)
-                    .bind(ex.status.map(i64::from))
-                    .bind(&req)
-                    .bind(&resp)
-                    .bind(detail)
-                    .execute(&mut *tx)
-                    .await?;
-                    ex.request_body.data = req;
-                    ex.response_body.data = resp;
-                    self.remember(Arc::new(*ex));
-                }
-                Record::Tcp(c) => {
-                    let detail = serde_json::to_string(&c).unwrap_or_default();
-                    sqlx::query(
-                        "INSERT OR REPLACE INTO tcp_connections (id, detail) VALUES (?, ?)",
-                    )
-                    .bind(to_i64(c.id))
-                    .bind(detail)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                    (req, resp, detail)
+                })
+                .collect();
+            q.push_values(
+                chunk.iter().zip(&rows),
+                |mut b, (ex, (req, resp, detail))| {
+                    b.push_bind(to_i64(ex.id))
+                        .push_bind(ex.tunnel_name.clone())
+                        .push_bind(ex.method.clone())
+                        .push_bind(ex.uri.clone())
+                        .push_bind(ex.status.map(i64::from))
+                        .push_bind(req.clone())
+                        .push_bind(resp.clone())
+                        .push_bind(detail.clone());
+                },
+            );
+            q.build().execute(&mut *tx).await?;
+            for (ex, (req, resp, _)) in chunk.iter_mut().zip(rows) {
+                ex.request_body.data = req;
+                ex.response_body.data = resp;
             }
         }
+        for c in &tcp {
+            let detail = serde_json::to_string(c).unwrap_or_default();
+            sqlx::query("INSERT OR REPLACE INTO tcp_connections (id, detail) VALUES (?, ?)")
+                .bind(to_i64(c.id))
+                .bind(detail)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
-        self.trim().await
+        for ex in http {
+            self.remember(Arc::new(*ex));
+        }
+        // Checking the size costs queries: do it once per 2 % of the cap written (the trim
+        // leaves 5 % of headroom, so the file never passes the cap in between).
+        let since = self
+            .since_trim
+            .fetch_add(written, std::sync::atomic::Ordering::Relaxed)
+            + written;
+        if since >= (self.max_bytes / 50).max(64 * 1024) || !tcp.is_empty() {
+            self.since_trim
+                .store(0, std::sync::atomic::Ordering::Relaxed);
+            self.trim().await?;
+        }
+        Ok(())
+    }
+
+    /// Keeps records in the in-memory recent list without writing them to the file.
+    pub fn remember_only(&self, records: Vec<Record>) {
+        for r in records {
+            if let Record::Http(ex) = r {
+                self.remember(Arc::new(*ex));
+            }
+        }
     }
 
     fn remember(&self, ex: Arc<HttpExchange>) {
@@ -251,45 +299,59 @@ impl Store {
         Ok(u64::try_from(pages.saturating_mul(size)).unwrap_or(0))
     }
 
-    /// Deletes the oldest records until the file is under its cap.
+    /// Keeps the file under its cap. Deleting rows frees pages that new rows reuse, so the
+    /// file stops growing once the live data stays under ~90 % of the cap; pages are given
+    /// back to the file system (incremental vacuum, which moves pages and is costly) only for
+    /// what is over the cap — after a burst, or a cap made smaller. Oldest rows go first, by
+    /// id range (no scans).
     async fn trim(&self) -> Result<(), StoreError> {
         sqlx::query(
-            "DELETE FROM tcp_connections WHERE id NOT IN
-             (SELECT id FROM tcp_connections ORDER BY id DESC LIMIT ?)",
+            "DELETE FROM tcp_connections WHERE id <= (SELECT MAX(id) FROM tcp_connections) - ?",
         )
         .bind(MAX_TCP_ROWS)
         .execute(&self.pool)
         .await?;
+        let page_size = self.pragma("PRAGMA page_size").await?.max(1);
+        let cap_pages = i64::try_from(self.max_bytes).unwrap_or(i64::MAX) / page_size;
+        let keep_pages = cap_pages / 10 * 9;
         loop {
-            let bytes = self.file_bytes().await?;
-            if bytes <= self.max_bytes {
-                return Ok(());
+            let pages = self.pragma("PRAGMA page_count").await?;
+            let free = self.pragma("PRAGMA freelist_count").await?;
+            let used = pages - free;
+            if used > keep_pages {
+                let (lo, hi): (Option<i64>, Option<i64>) =
+                    sqlx::query_as("SELECT MIN(id), MAX(id) FROM http_exchanges")
+                        .fetch_one(&self.pool)
+                        .await?;
+                if let (Some(lo), Some(hi)) = (lo, hi) {
+                    let rows = hi - lo + 1;
+                    // Drop the share of rows the excess represents (ids are dense enough:
+                    // gaps only make this drop a little less, and the loop goes again).
+                    let share = (used - keep_pages) as f64 / used as f64;
+                    let n = ((rows as f64 * share).ceil() as i64).clamp(1, rows);
+                    sqlx::query("DELETE FROM http_exchanges WHERE id < ?")
+                        .bind(lo + n)
+                        .execute(&self.pool)
+                        .await?;
+                    continue;
+                }
             }
-            let rows: i64 = sqlx::query("SELECT COUNT(*) FROM http_exchanges")
-                .fetch_one(&self.pool)
-                .await?
-                .try_get(0)?;
-            if rows == 0 {
-                // Nothing left to drop but TCP records; they are bounded by count.
-                sqlx::query("PRAGMA incremental_vacuum")
+            if pages > cap_pages {
+                // Over the cap on disk: hand back only the excess free pages.
+                let excess = (pages - cap_pages).min(free);
+                if excess > 0 {
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "PRAGMA incremental_vacuum({excess})"
+                    )))
                     .execute(&self.pool)
                     .await?;
-                return Ok(());
+                    continue;
+                }
+                if used <= keep_pages {
+                    return Ok(());
+                }
             }
-            // Drop the share of rows the excess represents, plus a margin so that trimming
-            // does not run again on every batch.
-            let excess = (bytes - self.max_bytes) as f64 / bytes as f64 + 0.05;
-            let n = ((rows as f64 * excess).ceil() as i64).clamp(1, rows);
-            sqlx::query(
-                "DELETE FROM http_exchanges WHERE id IN
-                 (SELECT id FROM http_exchanges ORDER BY id LIMIT ?)",
-            )
-            .bind(n)
-            .execute(&self.pool)
-            .await?;
-            sqlx::query("PRAGMA incremental_vacuum")
-                .execute(&self.pool)
-                .await?;
+            return Ok(());
         }
     }
 
