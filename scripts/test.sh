@@ -21,6 +21,20 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # curl must speak HTTP/2 for the h2 edge tests.
 curl --version | grep -q HTTP2 || { echo "curl without HTTP/2 support" >&2; exit 1; }
+# A local S3-compatible server (moto, from PyPI) for the traffic log's S3 body store.
+if ! command -v moto_server >/dev/null; then
+  venv=/var/tmp/fdt-tools/moto
+  if [ ! -x "$venv/bin/moto_server" ]; then
+    echo "==> installing moto (S3 test server) into $venv"
+    mkdir -p /var/tmp/fdt-tools
+    python3 -m venv "$venv" 2>/dev/null || {
+      apt-get update -qq && apt-get install -y -qq -o DPkg::Lock::Timeout=900 python3-venv
+      python3 -m venv "$venv"
+    }
+    "$venv/bin/pip" install -q 'moto[server]'
+  fi
+  export PATH="$venv/bin:$PATH"
+fi
 if ! command -v cargo-nextest >/dev/null; then
   echo "==> installing cargo-nextest"
   cargo install cargo-nextest --locked
