@@ -77,6 +77,11 @@ enum Command {
     /// Start signing agent tokens with a new key. The previous key stays published until the
     /// next rotation, so rotate at most once per agent-token lifetime; restart `serve` after.
     RotateAgentKey,
+    /// Make an existing account an operator (admin API, admin panel).
+    GrantAdmin {
+        /// The account's email.
+        email: String,
+    },
 }
 
 /// Entry point of the `fdt-cloud` binary.
@@ -109,7 +114,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let listen = match &cli.command {
         Command::Serve { listen } => *listen,
         Command::Dev { listen, .. } => *listen,
-        Command::Migrate | Command::RotateAgentKey => None,
+        Command::Migrate | Command::RotateAgentKey | Command::GrantAdmin { .. } => None,
     };
     let mut data_dir = cli.data_dir;
     if matches!(cli.command, Command::Dev { .. })
@@ -143,6 +148,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::dev::run(config, opts).await
         }
         Command::Migrate => migrate(config).await,
+        Command::GrantAdmin { email } => {
+            let store = open_store(&config).await?;
+            store.migrate().await.context("applying migrations")?;
+            let email = fdt_api::validate::normalize_email(&email);
+            let found = store.grant_admin(&email).await?;
+            store.close().await;
+            anyhow::ensure!(found, "no account with email {email}");
+            println!("{email} is now an operator");
+            Ok(())
+        }
         Command::RotateAgentKey => {
             let dir = config.data_dir.join(AGENT_KEYS_DIR);
             let kid = AgentKeyring::rotate(&dir).context("rotating the agent signing key")?;

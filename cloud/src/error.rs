@@ -72,6 +72,12 @@ pub enum ApiError {
         /// What to tell the person.
         message: String,
     },
+    /// The caller may not do this.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// The account is suspended.
+    #[error("this account is suspended; contact support")]
+    AccountSuspended,
     /// Nothing left to allocate (all reservable ports taken).
     #[error("{0}")]
     Exhausted(String),
@@ -103,7 +109,9 @@ impl ApiError {
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NoRelayAvailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::NameInUse(_) | Self::NameReserved(_) | Self::Exhausted(_) => StatusCode::CONFLICT,
-            Self::LimitExceeded { .. } => StatusCode::FORBIDDEN,
+            Self::LimitExceeded { .. } | Self::Forbidden(_) | Self::AccountSuspended => {
+                StatusCode::FORBIDDEN
+            }
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -128,6 +136,8 @@ impl ApiError {
             Self::NameReserved(_) => ErrorCode::NameReserved,
             Self::LimitExceeded { .. } => ErrorCode::LimitExceeded,
             Self::Exhausted(_) => ErrorCode::Exhausted,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::AccountSuspended => ErrorCode::AccountSuspended,
             Self::Internal => ErrorCode::Internal,
         }
     }

@@ -5,6 +5,7 @@
 mod common;
 
 mod api {
+    mod admin;
     mod agent_sessions;
     mod auth;
     mod authtokens;

@@ -109,6 +109,8 @@ pub struct CloudSync {
     wake: tokio::sync::Notify,
     /// Request records for the cloud traffic log.
     pub traffic: Arc<crate::traffic_log::TrafficQueue>,
+    /// An operator asked this relay to drain (from the heartbeat answer).
+    draining: std::sync::atomic::AtomicBool,
 }
 
 /// What the relay asks before binding.
@@ -154,6 +156,7 @@ impl CloudSync {
             ended: Mutex::new(Vec::new()),
             replays_done: Mutex::new(Vec::new()),
             traffic: Default::default(),
+            draining: Default::default(),
             wake: tokio::sync::Notify::new(),
         }))
     }
@@ -241,6 +244,8 @@ impl CloudSync {
         Err(match code.as_str() {
             "name_in_use" => ProtoError::new(ErrorCode::NameInUse, message),
             "name_reserved" => ProtoError::new(ErrorCode::NameNotAllowed, message),
+            // Final for the agent: retrying cannot help until an operator acts.
+            "account_suspended" | "forbidden" => ProtoError::new(ErrorCode::AuthFailed, message),
             "limit_exceeded" => ProtoError::new(ErrorCode::LimitExceeded, message),
             "validation_failed" | "invalid_body" => {
                 ProtoError::new(ErrorCode::InvalidName, message)
@@ -397,7 +402,8 @@ pub async fn run_heartbeats(
                     version: concat!("fdt-relay/", env!("CARGO_PKG_VERSION")).into(),
                     capacity: cfg.capacity,
                     weight: cfg.weight,
-                    draining: shared.shutdown.is_cancelled(),
+                    draining: shared.shutdown.is_cancelled()
+                        || sync.draining.load(Ordering::Relaxed),
                     load: RelayLoad {
                         sessions: u32::try_from(shared.sessions()).unwrap_or(u32::MAX),
                         tunnels: u32::try_from(shared.registry.len()).unwrap_or(u32::MAX),
@@ -431,6 +437,11 @@ pub async fn run_heartbeats(
                 }
                 failures = 0;
                 interval = Duration::from_secs(ack.interval_secs.clamp(1, 300));
+                if sync.draining.swap(ack.drain, Ordering::Relaxed) != ack.drain {
+                    tracing::info!(draining = ack.drain, "drain state set by the control plane");
+                    // Report the new state at once rather than a heartbeat later.
+                    sync.wake.notify_one();
+                }
                 for order in ack.replays {
                     deliver_replay(&shared, order);
                 }

@@ -87,6 +87,10 @@ error_codes! {
     InvalidCredentials => "invalid_credentials",
     /// The refresh token is unknown, expired, already used or its session was revoked.
     InvalidRefreshToken => "invalid_refresh_token",
+    /// The caller may not do this (an admin route called by a non-admin).
+    Forbidden => "forbidden",
+    /// The account is suspended by an operator.
+    AccountSuspended => "account_suspended",
     /// No such resource (or not one the caller may see).
     NotFound => "not_found",
     /// The path exists but not with this method.

@@ -36,6 +36,7 @@
 
 mod base62;
 
+pub mod admin;
 pub mod agent_sessions;
 pub mod auth;
 pub mod authtoken_format;
@@ -52,6 +53,10 @@ pub mod traffic;
 pub mod tunnels;
 pub mod validate;
 
+pub use admin::{
+    AdminTunnel, AdminTunnelList, AdminUser, AdminUserList, AdminUserQuery, AuditEntry, AuditList,
+    AuditQuery, DrainRequest, SetPlanRequest,
+};
 pub use agent_sessions::{AgentSessionRequest, AgentSessionResponse, AgentToken, RelayInfo};
 pub use auth::{
     AccessToken, Account, LoginRequest, Password, RefreshRequest, RefreshToken, RegisterRequest,

@@ -118,6 +118,9 @@ pub struct RelayHeartbeatAck {
     /// Replays for tunnels on this relay, to hand to their agents.
     #[serde(default)]
     pub replays: Vec<crate::traffic::ReplayOrder>,
+    /// An operator asked the relay to drain: report `draining` and take no new agents.
+    #[serde(default)]
+    pub drain: bool,
 }
 
 /// `POST /v1/relay/bindings`: a relay asks before it binds a name for an agent. The cloud

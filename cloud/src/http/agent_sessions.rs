@@ -43,6 +43,10 @@ pub async fn create(
             "authtoken is not valid or has been revoked",
         ));
     };
+    if st.store().is_suspended(&record.account_id).await? {
+        tracing::info!(account = %record.account_id, "agent session refused: account suspended");
+        return Err(ApiError::AccountSuspended);
+    }
     let registered = st.store().list_relays().await?;
     let candidates = crate::relays::candidates(&registered, st.relays(), st.healthy_cutoff());
     let relays = crate::relays::ranked(

@@ -63,6 +63,10 @@ pub async fn login(
         return Err(ApiError::InvalidCredentials);
     };
     st.limiter().succeeded(&email, ip);
+    // Told only to someone who proved the password: suspension is not an oracle for emails.
+    if st.store().is_suspended(&account.id).await? {
+        return Err(ApiError::AccountSuspended);
+    }
     let session_id = new_session_id();
     let refresh = new_refresh_token();
     st.store()

@@ -1,6 +1,7 @@
 //! The HTTP API: [`app`] builds the router from an [`AppState`], so tests drive it directly
 //! (`tower::ServiceExt::oneshot`) and the server only adds a listener.
 
+mod admin;
 mod agent_sessions;
 mod auth;
 mod authtokens;
@@ -25,6 +26,7 @@ use fdt_api::{
     RelayList, ReservedName, ReservedNameList, RevocationList, TokenResponse, TunnelInfo,
     TunnelList, UpdateReservedName, UsageList,
 };
+use fdt_api::{AdminTunnelList, AdminUser, AdminUserList, AuditList, DrainRequest, SetPlanRequest};
 use fdt_api::{ReplayJob, ReplayRequest, RequestList, RequestRecord, TrafficAck, TrafficBatch};
 use openapi::{Auth, Endpoint, OPENAPI_PATH};
 
@@ -258,6 +260,65 @@ fn endpoints() -> Vec<Endpoint> {
             .summary("Traffic per UTC day (`from`, `to`: YYYY-MM-DD; default the last 30 days)")
             .auth(Auth::AccessToken)
             .json::<UsageList>(200),
+        Endpoint::new(M::GET, "/v1/admin/users", "adminUsers", admin::users)
+            .summary("Operators: search accounts by email (q), limit")
+            .auth(Auth::AccessToken)
+            .json::<AdminUserList>(200),
+        Endpoint::new(
+            M::POST,
+            "/v1/admin/users/{id}/suspend",
+            "adminSuspend",
+            admin::suspend,
+        )
+        .summary("Operators: suspend an account (sessions ended, tunnels closed)")
+        .auth(Auth::AccessToken)
+        .json::<AdminUser>(200),
+        Endpoint::new(
+            M::POST,
+            "/v1/admin/users/{id}/unsuspend",
+            "adminUnsuspend",
+            admin::unsuspend,
+        )
+        .summary("Operators: reinstate an account")
+        .auth(Auth::AccessToken)
+        .json::<AdminUser>(200),
+        Endpoint::new(
+            M::PUT,
+            "/v1/admin/users/{id}/plan",
+            "adminSetPlan",
+            admin::set_plan,
+        )
+        .summary("Operators: change an account's plan")
+        .auth(Auth::AccessToken)
+        .request::<SetPlanRequest>()
+        .json::<AdminUser>(200),
+        Endpoint::new(M::GET, "/v1/admin/tunnels", "adminTunnels", admin::tunnels)
+            .summary("Operators: every live tunnel")
+            .auth(Auth::AccessToken)
+            .json::<AdminTunnelList>(200),
+        Endpoint::new(
+            M::DELETE,
+            "/v1/admin/tunnels/{id}",
+            "adminCloseTunnel",
+            admin::close_tunnel,
+        )
+        .summary("Operators: force-close a tunnel")
+        .auth(Auth::AccessToken)
+        .empty(204),
+        Endpoint::new(
+            M::PUT,
+            "/v1/admin/relays/{id}/drain",
+            "adminDrainRelay",
+            admin::drain,
+        )
+        .summary("Operators: drain a relay (no new agents) or undo")
+        .auth(Auth::AccessToken)
+        .request::<DrainRequest>()
+        .empty(204),
+        Endpoint::new(M::GET, "/v1/admin/audit", "adminAudit", admin::audit)
+            .summary("Operators: the audit log of admin actions, newest first")
+            .auth(Auth::AccessToken)
+            .json::<AuditList>(200),
         Endpoint::new(M::GET, "/v1/jwks", "jwks", jwks::jwks)
             .summary("Public keys that verify agent tokens")
             .json::<Jwks>(200),
@@ -308,6 +369,7 @@ mod tests {
             ("http/tunnels.rs", include_str!("tunnels.rs")),
             ("http/plans.rs", include_str!("plans.rs")),
             ("http/traffic.rs", include_str!("traffic.rs")),
+            ("http/admin.rs", include_str!("admin.rs")),
             ("http/extract.rs", include_str!("extract.rs")),
             ("http/openapi.rs", include_str!("openapi.rs")),
             ("server.rs", include_str!("../server.rs")),

@@ -119,6 +119,7 @@ pub async fn heartbeat(
         }
     }
     let replays = super::traffic::replay_orders(&st, &hb.relay_id).await?;
+    let drain = st.store().drain_requested(&hb.relay_id).await?;
     if outcome.restarted {
         tracing::info!(relay = %hb.relay_id, region = %hb.region, "relay restarted: its earlier tunnels are offline");
     }
@@ -129,6 +130,7 @@ pub async fn heartbeat(
         interval_secs: st.fleet().heartbeat_secs,
         evict: outcome.evict,
         replays,
+        drain,
     }))
 }
 
@@ -176,6 +178,9 @@ pub async fn bind(
         .account_plan(&req.account_id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    if st.store().is_suspended(&req.account_id).await? {
+        return Err(ApiError::AccountSuspended);
+    }
     let now = st.clock().now();
     let key = name_key(req.proto, req.subdomain.as_deref(), &region, req.port);
     let id = new_tunnel_id();

@@ -8,6 +8,7 @@
 //! used rather than the checked `query!` macros, so building needs no database.
 
 mod accounts;
+mod admin;
 mod authtokens;
 mod fleet;
 mod reserved;

@@ -321,6 +321,41 @@ impl Store {
         rows.into_iter().map(BindingRow::into_api).collect()
     }
 
+    /// Every tunnel on healthy relays with its account, oldest first (operators' view).
+    pub async fn all_live_tunnels(
+        &self,
+        healthy_cutoff: OffsetDateTime,
+    ) -> Result<Vec<(AccountId, TunnelInfo)>, StoreError> {
+        let sql = LIVE_BINDINGS.replace("SELECT b.id,", "SELECT b.account_id, b.id,")
+            + " ORDER BY b.started_at, b.id LIMIT 10000";
+        let rows: Vec<(String, BindingRow)> = {
+            #[derive(sqlx::FromRow)]
+            struct Row {
+                account_id: String,
+                #[sqlx(flatten)]
+                b: BindingRow,
+            }
+            let rows: Vec<Row> = on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(to_millis(healthy_cutoff))
+                .fetch_all(pool)
+                .await?);
+            rows.into_iter().map(|r| (r.account_id, r.b)).collect()
+        };
+        rows.into_iter()
+            .map(|(a, b)| Ok((parse_id(&a)?, b.into_api()?)))
+            .collect()
+    }
+
+    /// The account that owns a live tunnel.
+    pub async fn tunnel_owner(&self, id: &TunnelId) -> Result<Option<AccountId>, StoreError> {
+        const SQL: &str = "SELECT account_id FROM bindings WHERE id = $1";
+        let row: Option<(String,)> = on_pool!(self, pool => sqlx::query_as(SQL)
+            .bind(id.as_str())
+            .fetch_optional(pool)
+            .await?);
+        row.map(|(a,)| parse_id(&a)).transpose()
+    }
+
     /// Every tunnel on healthy relays (operators' view).
     pub async fn count_live_tunnels(
         &self,

@@ -1,0 +1,230 @@
+//! `/v1/admin/…`: the operators' API. [`AdminCaller`] admits only logged-in admin accounts
+//! (checked on every call, on the server); every action is written to the audit log before it
+//! is answered.
+
+use super::extract::{ApiJson, ApiPath, Authenticated};
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use fdt_api::{
+    AccountId, AdminTunnel, AdminTunnelList, AdminUser, AdminUserList, AdminUserQuery, AuditList,
+    AuditQuery, DrainRequest, SetPlanRequest, TunnelId,
+};
+use serde_json::json;
+
+/// A caller proven to be an operator.
+#[derive(Debug, Clone)]
+pub struct AdminCaller(pub Authenticated);
+
+impl FromRequestParts<AppState> for AdminCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
+        let who = Authenticated::from_request_parts(parts, st).await?;
+        if st.store().is_admin(&who.account_id).await? {
+            Ok(Self(who))
+        } else {
+            tracing::warn!(account = %who.account_id, path = %parts.uri.path(), "admin route refused");
+            Err(ApiError::Forbidden("operators only"))
+        }
+    }
+}
+
+fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(t)| t)
+        .map_err(|e| ApiError::InvalidBody(e.body_text()))
+}
+
+fn account_id(id: &str) -> Result<AccountId, ApiError> {
+    id.parse().map_err(|_| ApiError::NotFound)
+}
+
+/// `GET /v1/admin/users?q=&limit=`.
+pub async fn users(
+    State(st): State<AppState>,
+    _admin: AdminCaller,
+    q: Result<Query<AdminUserQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AdminUserList>, ApiError> {
+    let q = query(q)?;
+    if q.q.as_ref().is_some_and(|s| s.len() > 254) {
+        return Err(ApiError::InvalidBody("q is at most 254 characters".into()));
+    }
+    let users = st
+        .store()
+        .search_accounts(q.q.as_deref(), q.limit.unwrap_or(50).clamp(1, 500))
+        .await?;
+    Ok(Json(AdminUserList { users }))
+}
+
+async fn suspend_or_not(
+    st: &AppState,
+    admin: &AdminCaller,
+    id: &str,
+    suspend: bool,
+) -> Result<Json<AdminUser>, ApiError> {
+    let id = account_id(id)?;
+    if suspend && id == admin.0.account_id {
+        return Err(ApiError::InvalidBody(
+            "operators cannot suspend themselves".into(),
+        ));
+    }
+    let now = st.clock().now();
+    let closed = st
+        .store()
+        .set_suspended(&id, suspend, now)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let action = if suspend {
+        "user.suspend"
+    } else {
+        "user.unsuspend"
+    };
+    st.store()
+        .audit(
+            &admin.0.account_id,
+            action,
+            id.as_str(),
+            &json!({"tunnels_closed": closed}),
+            now,
+        )
+        .await?;
+    tracing::info!(admin = %admin.0.account_id, account = %id, action, closed, "admin action");
+    let user = st
+        .store()
+        .admin_user(&id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(user))
+}
+
+/// `POST /v1/admin/users/{id}/suspend`: login, authtoken exchange and binds refused; live
+/// tunnels closed, sessions ended.
+pub async fn suspend(
+    State(st): State<AppState>,
+    admin: AdminCaller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<AdminUser>, ApiError> {
+    suspend_or_not(&st, &admin, &id, true).await
+}
+
+/// `POST /v1/admin/users/{id}/unsuspend`.
+pub async fn unsuspend(
+    State(st): State<AppState>,
+    admin: AdminCaller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<AdminUser>, ApiError> {
+    suspend_or_not(&st, &admin, &id, false).await
+}
+
+/// `PUT /v1/admin/users/{id}/plan`.
+pub async fn set_plan(
+    State(st): State<AppState>,
+    admin: AdminCaller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<SetPlanRequest>,
+) -> Result<Json<AdminUser>, ApiError> {
+    let id = account_id(&id)?;
+    let before = st
+        .store()
+        .admin_user(&id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    st.store().set_account_plan(&id, req.plan).await?;
+    st.store()
+        .audit(
+            &admin.0.account_id,
+            "user.plan",
+            id.as_str(),
+            &json!({"from": before.plan, "to": req.plan}),
+            st.clock().now(),
+        )
+        .await?;
+    let user = st
+        .store()
+        .admin_user(&id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(user))
+}
+
+/// `GET /v1/admin/tunnels`: every live tunnel with its account.
+pub async fn tunnels(
+    State(st): State<AppState>,
+    _admin: AdminCaller,
+) -> Result<Json<AdminTunnelList>, ApiError> {
+    let tunnels = st
+        .store()
+        .all_live_tunnels(st.healthy_cutoff())
+        .await?
+        .into_iter()
+        .map(|(account_id, tunnel)| AdminTunnel { account_id, tunnel })
+        .collect();
+    Ok(Json(AdminTunnelList { tunnels }))
+}
+
+/// `DELETE /v1/admin/tunnels/{id}`: force close (its relay closes it within a heartbeat).
+pub async fn close_tunnel(
+    State(st): State<AppState>,
+    admin: AdminCaller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let id: TunnelId = id.parse().map_err(|_| ApiError::NotFound)?;
+    let owner = st
+        .store()
+        .tunnel_owner(&id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let now = st.clock().now();
+    if !st.store().stop_tunnel(&owner, &id, now).await? {
+        return Err(ApiError::NotFound);
+    }
+    st.store()
+        .audit(
+            &admin.0.account_id,
+            "tunnel.close",
+            id.as_str(),
+            &json!({"account": owner}),
+            now,
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /v1/admin/relays/{id}/drain`.
+pub async fn drain(
+    State(st): State<AppState>,
+    admin: AdminCaller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<DrainRequest>,
+) -> Result<StatusCode, ApiError> {
+    if !st.store().set_drain(&id, req.draining).await? {
+        return Err(ApiError::NotFound);
+    }
+    st.store()
+        .audit(
+            &admin.0.account_id,
+            "relay.drain",
+            &id,
+            &json!({"draining": req.draining}),
+            st.clock().now(),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/admin/audit?before=&limit=`: newest first.
+pub async fn audit(
+    State(st): State<AppState>,
+    _admin: AdminCaller,
+    q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AuditList>, ApiError> {
+    let q = query(q)?;
+    let entries = st
+        .store()
+        .audit_entries(q.before, q.limit.unwrap_or(100).clamp(1, 1000))
+        .await?;
+    Ok(Json(AuditList { entries }))
+}

@@ -1,0 +1,85 @@
+//! Operator actions reaching a real relay: a drain asked through the admin API reaches the
+//! relay in its heartbeat answer, the relay reports itself draining, and agents are no longer
+//! sent to it; undoing the drain brings it back. On SQLite and (with `FDT_TEST_PG_URL`)
+//! PostgreSQL.
+
+#![allow(clippy::unwrap_used)]
+
+use fdt_api::{AgentSessionRequest, ErrorCode};
+use fdt_e2e::cloud::TestDb as Db;
+use fdt_e2e::{Cloud, Stack, StackOptions};
+use std::time::Duration;
+
+fdt_e2e::on_both_databases!(a_drained_relay_gets_no_new_agents);
+
+async fn relay_draining(cloud: &Cloud) -> Option<bool> {
+    let relays = cloud.state.store().list_relays().await.unwrap();
+    relays.iter().find(|r| r.id == "local").map(|r| r.draining)
+}
+
+async fn a_drained_relay_gets_no_new_agents(db: &Db) {
+    fdt_e2e::install_crypto();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_url = format!("http://{}", listener.local_addr().unwrap());
+    let stack = Stack::start(StackOptions::attached_to(&api_url))
+        .await
+        .unwrap();
+    let cloud = Cloud::start_with(listener, db.store.clone(), |c| {
+        c.fleet.heartbeat_secs = 1;
+        c.fleet.unhealthy_after_secs = 5;
+    });
+    let ops = cloud.account("ops@example.com").await.unwrap();
+    assert!(
+        cloud
+            .state
+            .store()
+            .grant_admin("ops@example.com")
+            .await
+            .unwrap()
+    );
+    let token = ops.access_token.expose_secret().to_owned();
+    fdt_e2e::poll_until(Duration::from_secs(10), "relay registered", || async {
+        (relay_draining(&cloud).await == Some(false)).then_some(())
+    })
+    .await
+    .unwrap();
+
+    let drain = |on: bool| {
+        fdt_e2e::client::Curl::new(&format!("{}/v1/admin/relays/local/drain", cloud.url))
+            .header(&format!("Authorization: Bearer {token}"))
+            .header("Content-Type: application/json")
+            .arg("-X")
+            .arg("PUT")
+            .arg("--data-binary")
+            .arg(format!("{{\"draining\":{on}}}"))
+            .run()
+    };
+    assert_eq!(drain(true).await.unwrap().status, 204);
+    fdt_e2e::poll_until(
+        Duration::from_secs(10),
+        "relay reports draining",
+        || async { (relay_draining(&cloud).await == Some(true)).then_some(()) },
+    )
+    .await
+    .unwrap();
+    let err = ops
+        .client
+        .agent_session(&ops.authtoken.token, &AgentSessionRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(&ErrorCode::NoRelayAvailable), "{err}");
+
+    assert_eq!(drain(false).await.unwrap().status, 204);
+    fdt_e2e::poll_until(Duration::from_secs(10), "relay back in service", || async {
+        (relay_draining(&cloud).await == Some(false)).then_some(())
+    })
+    .await
+    .unwrap();
+    let ok = ops
+        .client
+        .agent_session(&ops.authtoken.token, &AgentSessionRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(ok.relays[0].id, "local");
+    stack.shutdown().await.unwrap();
+}
