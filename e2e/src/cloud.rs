@@ -87,6 +87,21 @@ impl Cloud {
         }
     }
 
+    /// A control plane with fast relay heartbeats (1 s; unhealthy after 5 s) and an
+    /// in-process relay attached to it: the usual set-up of tests about what flows between
+    /// relays and the cloud. The relay registers as `local`.
+    pub async fn with_attached_relay(store: Store) -> anyhow::Result<(Self, crate::Stack)> {
+        crate::install_crypto();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let api_url = format!("http://{}", listener.local_addr()?);
+        let stack = crate::Stack::start(crate::StackOptions::attached_to(&api_url)).await?;
+        let cloud = Self::start_with(listener, store, |c| {
+            c.fleet.heartbeat_secs = 1;
+            c.fleet.unhealthy_after_secs = 5;
+        });
+        Ok((cloud, stack))
+    }
+
     /// `URL/v1/jwks`, for the relays' `jwks_url`.
     pub fn jwks_url(&self) -> String {
         format!("{}/v1/jwks", self.url)

@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used)]
 
 use fdt_api::{AgentSessionRequest, ErrorCode};
+use fdt_e2e::Cloud;
 use fdt_e2e::cloud::TestDb as Db;
-use fdt_e2e::{Cloud, Stack, StackOptions};
 use std::time::Duration;
 
 fdt_e2e::on_both_databases!(a_drained_relay_gets_no_new_agents);
@@ -18,16 +18,7 @@ async fn relay_draining(cloud: &Cloud) -> Option<bool> {
 }
 
 async fn a_drained_relay_gets_no_new_agents(db: &Db) {
-    fdt_e2e::install_crypto();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api_url = format!("http://{}", listener.local_addr().unwrap());
-    let stack = Stack::start(StackOptions::attached_to(&api_url))
-        .await
-        .unwrap();
-    let cloud = Cloud::start_with(listener, db.store.clone(), |c| {
-        c.fleet.heartbeat_secs = 1;
-        c.fleet.unhealthy_after_secs = 5;
-    });
+    let (cloud, stack) = Cloud::with_attached_relay(db.store.clone()).await.unwrap();
     let ops = cloud.account("ops@example.com").await.unwrap();
     assert!(
         cloud

@@ -10,7 +10,7 @@ use fdt_agent_core::config::TunnelConfig;
 use fdt_agent_core::{CloudLogin, Connect};
 use fdt_api::Plan;
 use fdt_e2e::cloud::TestDb as Db;
-use fdt_e2e::{Cloud, HttpOrigin, Stack, StackOptions};
+use fdt_e2e::{Cloud, HttpOrigin};
 use fdt_proto::Proto;
 use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
@@ -43,16 +43,7 @@ async fn api(
 }
 
 async fn requests_are_logged_and_replayed_through_the_cloud(db: &Db) {
-    fdt_e2e::install_crypto();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api_url = format!("http://{}", listener.local_addr().unwrap());
-    let stack = Stack::start(StackOptions::attached_to(&api_url))
-        .await
-        .unwrap();
-    let cloud = Cloud::start_with(listener, db.store.clone(), |c| {
-        c.fleet.heartbeat_secs = 1;
-        c.fleet.unhealthy_after_secs = 5;
-    });
+    let (cloud, stack) = Cloud::with_attached_relay(db.store.clone()).await.unwrap();
     let owner = cloud.account("logged@example.com").await.unwrap();
     let other = cloud.account("nosy@example.com").await.unwrap();
     let me = owner.client.me().await.unwrap();

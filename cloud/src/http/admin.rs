@@ -38,6 +38,27 @@ fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Re
         .map_err(|e| ApiError::InvalidBody(e.body_text()))
 }
 
+/// Writes an admin action to the audit log (before the action is answered).
+async fn audited(
+    st: &AppState,
+    admin: &AdminCaller,
+    action: &str,
+    target: &str,
+    detail: serde_json::Value,
+) -> Result<(), ApiError> {
+    tracing::info!(admin = %admin.0.account_id, action, target, %detail, "admin action");
+    st.store()
+        .audit(
+            &admin.0.account_id,
+            action,
+            target,
+            &detail,
+            st.clock().now(),
+        )
+        .await?;
+    Ok(())
+}
+
 fn account_id(id: &str) -> Result<AccountId, ApiError> {
     id.parse().map_err(|_| ApiError::NotFound)
 }
@@ -82,16 +103,14 @@ async fn suspend_or_not(
     } else {
         "user.unsuspend"
     };
-    st.store()
-        .audit(
-            &admin.0.account_id,
-            action,
-            id.as_str(),
-            &json!({"tunnels_closed": closed}),
-            now,
-        )
-        .await?;
-    tracing::info!(admin = %admin.0.account_id, account = %id, action, closed, "admin action");
+    audited(
+        st,
+        admin,
+        action,
+        id.as_str(),
+        json!({"tunnels_closed": closed}),
+    )
+    .await?;
     let user = st
         .store()
         .admin_user(&id)
@@ -133,15 +152,8 @@ pub async fn set_plan(
         .await?
         .ok_or(ApiError::NotFound)?;
     st.store().set_account_plan(&id, req.plan).await?;
-    st.store()
-        .audit(
-            &admin.0.account_id,
-            "user.plan",
-            id.as_str(),
-            &json!({"from": before.plan, "to": req.plan}),
-            st.clock().now(),
-        )
-        .await?;
+    let detail = json!({"from": before.plan, "to": req.plan});
+    audited(&st, &admin, "user.plan", id.as_str(), detail).await?;
     let user = st
         .store()
         .admin_user(&id)
@@ -181,15 +193,14 @@ pub async fn close_tunnel(
     if !st.store().stop_tunnel(&owner, &id, now).await? {
         return Err(ApiError::NotFound);
     }
-    st.store()
-        .audit(
-            &admin.0.account_id,
-            "tunnel.close",
-            id.as_str(),
-            &json!({"account": owner}),
-            now,
-        )
-        .await?;
+    audited(
+        &st,
+        &admin,
+        "tunnel.close",
+        id.as_str(),
+        json!({"account": owner}),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -203,15 +214,14 @@ pub async fn drain(
     if !st.store().set_drain(&id, req.draining).await? {
         return Err(ApiError::NotFound);
     }
-    st.store()
-        .audit(
-            &admin.0.account_id,
-            "relay.drain",
-            &id,
-            &json!({"draining": req.draining}),
-            st.clock().now(),
-        )
-        .await?;
+    audited(
+        &st,
+        &admin,
+        "relay.drain",
+        &id,
+        json!({"draining": req.draining}),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
