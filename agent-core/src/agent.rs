@@ -584,6 +584,25 @@ impl Runner {
                             }
                         });
                     }
+                    AgentEvent::Unbound {
+                        name,
+                        tunnel,
+                        reason,
+                    } => {
+                        // Closed on the relay's side (stopped from the console, or bound
+                        // again elsewhere): not re-bound on this session.
+                        tracing::warn!(%name, %reason, "relay closed the tunnel");
+                        self.targets
+                            .write()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .remove(&tunnel);
+                        self.status.send_modify(|s| {
+                            if let Some(ts) = s.tunnels.iter_mut().find(|x| x.name == name) {
+                                ts.public_url = None;
+                                ts.error = Some(format!("closed by the relay: {reason}"));
+                            }
+                        });
+                    }
                     AgentEvent::Replay {
                         job,
                         tunnel,

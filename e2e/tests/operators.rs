@@ -10,7 +10,10 @@ use fdt_e2e::Cloud;
 use fdt_e2e::cloud::TestDb as Db;
 use std::time::Duration;
 
-fdt_e2e::on_both_databases!(a_drained_relay_gets_no_new_agents);
+fdt_e2e::on_both_databases!(
+    a_drained_relay_gets_no_new_agents,
+    a_force_closed_tunnel_is_announced_to_its_agent,
+);
 
 async fn relay_draining(cloud: &Cloud) -> Option<bool> {
     let relays = cloud.state.store().list_relays().await.unwrap();
@@ -72,5 +75,70 @@ async fn a_drained_relay_gets_no_new_agents(db: &Db) {
         .await
         .unwrap();
     assert_eq!(ok.relays[0].id, "local");
+    stack.shutdown().await.unwrap();
+}
+
+async fn a_force_closed_tunnel_is_announced_to_its_agent(db: &Db) {
+    let (cloud, stack) = Cloud::with_attached_relay(db.store.clone()).await.unwrap();
+    let ops = cloud.account("ops@example.com").await.unwrap();
+    assert!(
+        cloud
+            .state
+            .store()
+            .grant_admin("ops@example.com")
+            .await
+            .unwrap()
+    );
+    let owner = cloud.account("owner@example.com").await.unwrap();
+    let origin = fdt_e2e::HttpOrigin::start().await.unwrap();
+    let mut t =
+        fdt_agent_core::config::TunnelConfig::new(fdt_proto::Proto::Http, origin.addr.to_string());
+    t.subdomain = Some("closeme".into());
+    let login = fdt_agent_core::CloudLogin {
+        api_url: cloud.url.clone(),
+        authtoken: owner.authtoken_secret(),
+        region: None,
+        relay_ca: Some(stack.ca_path()),
+    };
+    let mut agent = stack
+        .spawn_agent_via(fdt_agent_core::Connect::Cloud(login), vec![("web", t)])
+        .unwrap();
+    agent.wait_bound().await.unwrap();
+    let url = stack.http_url("closeme", "/echo");
+    assert_eq!(stack.curl(&url).run().await.unwrap().status, 200);
+    let tunnel = owner.live_tunnels().await.unwrap()[0].id.clone();
+
+    let r = fdt_e2e::client::Curl::new(&format!("{}/v1/admin/tunnels/{tunnel}", cloud.url))
+        .header(&format!(
+            "Authorization: Bearer {}",
+            ops.access_token.expose_secret()
+        ))
+        .arg("-X")
+        .arg("DELETE")
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(r.status, 204, "{}", r.text());
+    // Within a heartbeat the relay closes it and tells the agent, which shows why.
+    let status = fdt_e2e::poll_until(Duration::from_secs(10), "agent told of the close", || {
+        let s = agent.status();
+        async move {
+            s.tunnels
+                .iter()
+                .find(|t| t.name == "web")
+                .and_then(|t| t.error.clone())
+                .map(|e| (e, s.tunnels[0].public_url.clone()))
+        }
+    })
+    .await
+    .unwrap();
+    assert!(status.0.contains("closed by the relay"), "{}", status.0);
+    assert_eq!(status.1, None);
+    let r = stack.curl(&url).run().await.unwrap();
+    assert_ne!(
+        r.status, 200,
+        "the closed tunnel no longer reaches the origin"
+    );
+    let _ = agent.stop().await;
     stack.shutdown().await.unwrap();
 }

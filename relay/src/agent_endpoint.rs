@@ -161,6 +161,12 @@ async fn run_session(shared: Arc<Shared>, conn: quinn::Connection) -> anyhow::Re
                 crate::registry::SessionCommand::Replay { job, tunnel, request } => {
                     session.replay(job, tunnel, request);
                 }
+                crate::registry::SessionCommand::Unbind { tunnel, reason } => {
+                    if let Some(t) = io.tunnels.remove(&tunnel) {
+                        shared.tunnel_gone(&t);
+                    }
+                    session.unbound(tunnel, reason);
+                }
             },
             _ = conn.closed() => break Ok(()),
         }

@@ -320,6 +320,25 @@ impl CloudSync {
     }
 }
 
+/// Closes a tunnel the control plane ended (stopped by its owner or an operator, or taken over
+/// by the same agent on another relay): its session tells the agent; a tunnel no longer here
+/// is reported ended so the cloud stops asking.
+fn evict(shared: &crate::server::Shared, sync: &CloudSync, id: TunnelId) {
+    let Some(tunnel) = shared.registry.by_cloud_id(id.as_str()) else {
+        sync.ended(id);
+        return;
+    };
+    tracing::info!(url = %tunnel.public_url, tunnel = %id, "tunnel closed by the control plane");
+    let cmd = crate::registry::SessionCommand::Unbind {
+        tunnel: tunnel.id,
+        reason: "closed by the control plane (stopped, or bound again elsewhere)",
+    };
+    if tunnel.commands.try_send(cmd).is_err() {
+        // The session is gone or swamped: close the tunnel here; the agent learns it later.
+        shared.tunnel_gone(&tunnel);
+    }
+}
+
 /// Hands a replay to the session of the tunnel it names; a tunnel no longer here is left to
 /// the cloud, which sends the job again to wherever the name is bound then.
 fn deliver_replay(shared: &crate::server::Shared, order: fdt_api::ReplayOrder) {
@@ -446,10 +465,7 @@ pub async fn run_heartbeats(
                     deliver_replay(&shared, order);
                 }
                 for id in ack.evict {
-                    if !shared.registry.evict(id.as_str()) {
-                        // Not here (any more): report it ended so the cloud stops asking.
-                        sync.ended(id);
-                    }
+                    evict(&shared, &sync, id);
                 }
             }
             Err(e) => {

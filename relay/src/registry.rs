@@ -81,6 +81,13 @@ pub enum SessionCommand {
         /// The request.
         request: fdt_proto::ReplaySpec,
     },
+    /// Close one of the session's tunnels and tell the agent why.
+    Unbind {
+        /// The tunnel.
+        tunnel: TunnelId,
+        /// Why, for people.
+        reason: &'static str,
+    },
 }
 
 /// Why a stream to the agent could not be opened.
@@ -431,20 +438,6 @@ impl Registry {
             .chain(inner.ports.values())
             .find(|t| t.cloud_id.as_ref().is_some_and(|c| c.as_str() == cloud_id))
             .cloned()
-    }
-
-    /// Removes the tunnel the control plane knows as `cloud_id` (taken over elsewhere, or
-    /// stopped by its owner); false when no live tunnel has that ID. The agent's session stays
-    /// up; visitors get "offline" for it.
-    pub fn evict(&self, cloud_id: &str) -> bool {
-        match self.by_cloud_id(cloud_id) {
-            Some(t) => {
-                tracing::info!(url = %t.public_url, tunnel = cloud_id, "tunnel evicted by the control plane");
-                self.remove(&t);
-                true
-            }
-            None => false,
-        }
     }
 
     /// Removes a tunnel (only if it is still registered under its name); when it was the

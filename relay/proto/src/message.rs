@@ -320,6 +320,15 @@ pub enum ServerMessage {
         /// Reason for logs.
         reason: String,
     },
+    /// The relay closed one of the session's tunnels on its own (stopped by its owner or an
+    /// operator, or taken over by the same agent elsewhere); the agent should not re-bind it
+    /// on this session.
+    Unbound {
+        /// The tunnel.
+        tunnel: TunnelId,
+        /// Why, for people.
+        reason: String,
+    },
     /// Replay a request to a tunnel's local service; answer with `ReplayResult`. Jobs may come
     /// more than once (at-least-once delivery): the agent runs each `job` once.
     Replay {

@@ -92,6 +92,15 @@ pub enum AgentEvent {
         /// Why.
         error: ProtoError,
     },
+    /// The relay closed a tunnel on its own.
+    Unbound {
+        /// The spec's name.
+        name: String,
+        /// The tunnel.
+        tunnel: TunnelId,
+        /// Why.
+        reason: String,
+    },
     /// The relay asks for a replay: run it, then call [`AgentSession::replay_result`].
     Replay {
         /// Job ID.
@@ -264,6 +273,15 @@ impl AgentSession {
                 }
             }
             (ServerMessage::HeartbeatAck { .. }, _) => {}
+            (ServerMessage::Unbound { tunnel, reason }, AgentState::Ready) => {
+                if let Some(name) = self.bound.remove(&tunnel) {
+                    self.events.push_back(AgentEvent::Unbound {
+                        name,
+                        tunnel,
+                        reason,
+                    });
+                }
+            }
             (
                 ServerMessage::Replay {
                     job,
@@ -396,6 +414,7 @@ fn message_name_server(m: &ServerMessage) -> &'static str {
         ServerMessage::GoingAway { .. } => "going_away",
         ServerMessage::Revoked { .. } => "revoked",
         ServerMessage::Replay { .. } => "replay",
+        ServerMessage::Unbound { .. } => "unbound",
     }
 }
 
@@ -646,6 +665,19 @@ impl RelaySession {
             retry_after_ms: u32::try_from(retry_after.as_millis()).unwrap_or(u32::MAX),
         });
         self.close(CloseReason::GoingAway { retry_after });
+    }
+
+    /// Closes one of the session's tunnels on the relay's initiative and tells the agent.
+    pub fn unbound(&mut self, tunnel: TunnelId, reason: &str) {
+        if self.state == RelayState::Ready
+            && let Some(i) = self.tunnels.iter().position(|t| *t == tunnel)
+        {
+            self.tunnels.swap_remove(i);
+            self.outbox.push_back(ServerMessage::Unbound {
+                tunnel,
+                reason: reason.to_owned(),
+            });
+        }
     }
 
     /// Asks the agent to replay `request` to `tunnel`'s local service. Ignored unless the

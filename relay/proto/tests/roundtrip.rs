@@ -174,6 +174,8 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
             retry_after_ms
         }),
         text().prop_map(|reason| ServerMessage::Revoked { reason }),
+        (tunnel_id(), text())
+            .prop_map(|(tunnel, reason)| ServerMessage::Unbound { tunnel, reason }),
         (text(), tunnel_id(), replay_spec()).prop_map(|(job, tunnel, request)| {
             ServerMessage::Replay {
                 job,

@@ -419,3 +419,40 @@ fn replays_reach_the_agent_for_its_tunnels_only_and_results_come_back() {
     // The session goes on.
     assert_eq!(sim.agent.state(), &AgentState::Ready);
 }
+
+#[test]
+fn relay_closing_a_tunnel_tells_the_agent_once() {
+    let mut sim = Sim::ok(8);
+    sim.bind("web", Some("web"));
+    sim.bind("api", Some("api"));
+    sim.run_for(secs(1));
+    let web = *sim
+        .agent
+        .bound()
+        .iter()
+        .find(|(_, n)| n.as_str() == "web")
+        .unwrap()
+        .0;
+    sim.relay.unbound(web, "stopped by its owner");
+    // Twice, or for a tunnel it does not hold: nothing more is sent.
+    sim.relay.unbound(web, "again");
+    sim.relay.unbound(TunnelId(999), "not ours");
+    sim.run_for(secs(1));
+    let unbound: Vec<_> = (sim.agent_events.iter())
+        .filter_map(|(_, e)| match e {
+            AgentEvent::Unbound {
+                name,
+                tunnel,
+                reason,
+            } => Some((name.clone(), *tunnel, reason.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        unbound,
+        [("web".to_string(), web, "stopped by its owner".to_string())]
+    );
+    assert_eq!(sim.relay.tunnels().len(), 1);
+    assert_eq!(sim.agent.bound().len(), 1);
+    assert_eq!(sim.agent.state(), &AgentState::Ready);
+}
