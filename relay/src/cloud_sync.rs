@@ -246,6 +246,8 @@ impl CloudSync {
             "name_reserved" => ProtoError::new(ErrorCode::NameNotAllowed, message),
             // Final for the agent: retrying cannot help until an operator acts.
             "account_suspended" | "forbidden" => ProtoError::new(ErrorCode::AuthFailed, message),
+            // The token names an account the cloud no longer has.
+            "not_found" => ProtoError::new(ErrorCode::AuthFailed, message),
             "limit_exceeded" => ProtoError::new(ErrorCode::LimitExceeded, message),
             "validation_failed" | "invalid_body" => {
                 ProtoError::new(ErrorCode::InvalidName, message)
@@ -426,7 +428,7 @@ pub async fn run_heartbeats(
                     load: RelayLoad {
                         sessions: u32::try_from(shared.sessions()).unwrap_or(u32::MAX),
                         tunnels: u32::try_from(shared.registry.len()).unwrap_or(u32::MAX),
-                        connections: 0,
+                        connections: u32::try_from(shared.limiter.total()).unwrap_or(u32::MAX),
                     },
                     ended: sync.take_ended(fdt_api::relays::MAX_HEARTBEAT_ITEMS),
                     usage: shared

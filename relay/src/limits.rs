@@ -50,6 +50,12 @@ impl IpLimiter {
         })
     }
 
+    /// Visitor connections open now, from all IPs (reported to the control plane as load).
+    pub fn total(&self) -> u64 {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.values().map(|&n| u64::from(n)).sum()
+    }
+
     /// Connections currently open from `ip`.
     pub fn current(&self, ip: IpAddr) -> u32 {
         let ip = normalize_ip(ip);
@@ -87,8 +93,12 @@ mod tests {
             l.try_acquire(ip).is_none(),
             "mapped v6 counts as the same IP"
         );
-        assert!(l.try_acquire("10.0.0.2".parse().unwrap()).is_some());
+        let c = l.try_acquire("10.0.0.2".parse().unwrap());
+        assert!(c.is_some());
+        assert_eq!(l.total(), 3);
         drop(a);
+        drop(c);
+        assert_eq!(l.total(), 1);
         assert!(l.try_acquire(ip).is_some());
     }
 }
