@@ -74,30 +74,45 @@ pub async fn ingest(
         )));
     }
     let extra = &st.traffic().redact_headers;
-    let mut keys: Vec<(Option<String>, Option<String>)> = Vec::with_capacity(batch.requests.len());
+    // Everything is checked before anything is stored: a batch refused for one bad record
+    // leaves no body behind in the object store.
+    let mut bodies: Vec<(Option<Bytes>, Option<Bytes>)> = Vec::with_capacity(batch.requests.len());
     for r in &mut batch.requests {
         if r.method.len() > 32 || r.host.len() > 255 || r.path.len() > 8192 {
             return Err(ApiError::InvalidBody(
                 "method, host or path too long".into(),
             ));
         }
+        if let Some(name) = &r.name {
+            fdt_api::validate::check_label("name", name)?;
+        }
         redact(&mut r.request_headers, extra);
         redact(&mut r.response_headers, extra);
-        let (req, resp) = (
+        bodies.push((
             decode_body(&r.request_body)?,
             decode_body(&r.response_body)?,
-        );
-        // Bodies are kept only on plans that include them, whatever the relay sent.
-        let plan = st.store().account_plan(&r.account_id).await?;
-        let keep = plan.is_some_and(|p| p.entitlements().log_bodies);
-        let put = |which: &str, body: Option<Bytes>| {
-            let key = st.bodies().key(r.account_id.as_str(), r.id.as_str(), which);
-            (keep && body.is_some()).then_some((key, body))
+        ));
+    }
+    // Bodies are kept only on plans that include them, whatever the relay sent.
+    let mut keeps: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
+    let mut keys: Vec<(Option<String>, Option<String>)> = Vec::with_capacity(bodies.len());
+    for (r, (req, resp)) in batch.requests.iter().zip(bodies) {
+        let keep = match keeps.get(r.account_id.as_str()) {
+            Some(k) => *k,
+            None => {
+                let plan = st.store().account_plan(&r.account_id).await?;
+                let k = plan.is_some_and(|p| p.entitlements().log_bodies);
+                keeps.insert(r.account_id.to_string(), k);
+                k
+            }
         };
-        let (rk, sk) = (put("request", req), put("response", resp));
         let mut stored = (None, None);
-        for (slot, item) in [(&mut stored.0, rk), (&mut stored.1, sk)] {
-            if let Some((key, Some(body))) = item {
+        for (slot, which, body) in [
+            (&mut stored.0, "request", req),
+            (&mut stored.1, "response", resp),
+        ] {
+            if let (true, Some(body)) = (keep, body) {
+                let key = st.bodies().key(r.account_id.as_str(), r.id.as_str(), which);
                 st.bodies()
                     .put(&key, body)
                     .await
