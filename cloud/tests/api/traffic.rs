@@ -227,7 +227,11 @@ async fn relays_log_requests_redacted_and_accounts_read_only_their_own(db: &Test
         .await;
     r.assert_error(StatusCode::BAD_REQUEST, "invalid_body");
     let orphan = db.dir().join("bodies/requests").join(&a).join(req_id(21));
-    assert!(!orphan.exists(), "a refused batch leaves no body behind: {orphan:?}");
+    assert!(
+        !orphan.exists(),
+        "a refused batch leaves no body behind: {orphan:?} {:?}",
+        std::fs::read_dir(&orphan).map(|d| d.map(|e| e.unwrap().file_name()).collect::<Vec<_>>())
+    );
     let after = app.get("/v1/requests", Some(&ta.access)).await.json["requests"]
         .as_array()
         .unwrap()
