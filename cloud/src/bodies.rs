@@ -139,12 +139,22 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let mut server = std::process::Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("moto_server (pip install 'moto[server]') is needed for the S3 test");
+        /// Kills the server when the test ends, passing or not.
+        struct Server(std::process::Child);
+        impl Drop for Server {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let _server = Server(
+            std::process::Command::new("moto_server")
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("moto_server (pip install 'moto[server]') is needed for the S3 test"),
+        );
         let endpoint = format!("http://127.0.0.1:{port}");
         let client = reqwest::Client::new();
         // Wait for the server, then create the bucket (moto accepts unsigned requests).
@@ -180,7 +190,5 @@ mod tests {
         assert_eq!(other.get(&key).await.unwrap().unwrap(), "second");
         store.delete(&key).await.unwrap();
         assert!(store.get(&key).await.unwrap().is_none());
-        let _ = server.kill();
-        let _ = server.wait();
     }
 }
