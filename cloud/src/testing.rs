@@ -113,6 +113,38 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
+/// Declares each `async fn story(db: &TestDb)` as two tests, `sqlite::story` and
+/// `postgres::story` (the latter skipped, with a note, when [`PG_URL_ENV`] is not set). Used by
+/// this crate's tests and the e2e tests alike.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($story:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $story() {
+                    let db = $crate::testing::TestDb::sqlite().await;
+                    super::$story(&db).await;
+                    db.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $story() {
+                    let Some(db) = $crate::testing::TestDb::postgres().await else {
+                        eprintln!("{} is not set: PostgreSQL story skipped", $crate::testing::PG_URL_ENV);
+                        return;
+                    };
+                    super::$story(&db).await;
+                    db.finish().await;
+                }
+            )*
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database;

@@ -2,6 +2,8 @@
 #![allow(clippy::unwrap_used)]
 
 #[macro_use]
+extern crate fdt_cloud;
+
 mod common;
 
 mod api {

@@ -2,6 +2,9 @@
 //! operator would (flags, `FDT_` variables, a config file).
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
+extern crate fdt_cloud;
+
 mod common;
 
 use common::{PASSWORD, TestDb};

@@ -2,7 +2,6 @@
 //! (method, path).
 #![allow(clippy::unwrap_used)]
 
-#[macro_use]
 mod common;
 
 use axum::body::Body;

@@ -2,6 +2,9 @@
 //! assertions must hold on both databases.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
+extern crate fdt_cloud;
+
 mod common;
 
 use common::TestDb;

@@ -178,37 +178,3 @@ impl CloudAccount {
         Ok(list.tunnels)
     }
 }
-
-/// Declares each `async fn story(db: &TestDb)` as two tests, `sqlite::story` and
-/// `postgres::story` (skipped, with a note, when `FDT_TEST_PG_URL` is not set).
-#[macro_export]
-macro_rules! on_both_databases {
-    ($($story:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $story() {
-                    let db = $crate::cloud::TestDb::sqlite().await;
-                    super::$story(&db).await;
-                    db.finish().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $story() {
-                    let Some(db) = $crate::cloud::TestDb::postgres().await else {
-                        eprintln!(
-                            "{} is not set: PostgreSQL story skipped",
-                            $crate::cloud::PG_URL_ENV
-                        );
-                        return;
-                    };
-                    super::$story(&db).await;
-                    db.finish().await;
-                }
-            )*
-        }
-    };
-}

@@ -208,7 +208,7 @@ async fn tokens_signed_by_unpublished_keys_are_refused_by_the_relay(db: &Db) {
     stack.shutdown().await.unwrap();
 }
 
-fdt_e2e::on_both_databases!(
+fdt_cloud::on_both_databases!(
     authtoken_exchange_binds_and_revocation_closes_the_session,
     tokens_signed_by_unpublished_keys_are_refused_by_the_relay,
 );

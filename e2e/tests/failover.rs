@@ -217,4 +217,4 @@ fn tail(text: &str) -> &str {
     &text[start..]
 }
 
-fdt_e2e::on_both_databases!(agent_fails_over_to_the_next_region_when_its_relay_is_killed);
+fdt_cloud::on_both_databases!(agent_fails_over_to_the_next_region_when_its_relay_is_killed);

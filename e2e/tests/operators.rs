@@ -10,7 +10,7 @@ use fdt_e2e::Cloud;
 use fdt_e2e::cloud::TestDb as Db;
 use std::time::Duration;
 
-fdt_e2e::on_both_databases!(
+fdt_cloud::on_both_databases!(
     a_drained_relay_gets_no_new_agents,
     a_force_closed_tunnel_is_announced_to_its_agent,
 );

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-fdt_e2e::on_both_databases!(requests_are_logged_and_replayed_through_the_cloud);
+fdt_cloud::on_both_databases!(requests_are_logged_and_replayed_through_the_cloud);
 
 async fn api(
     cloud: &Cloud,

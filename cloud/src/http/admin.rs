@@ -59,6 +59,15 @@ async fn audited(
     Ok(())
 }
 
+/// The account as operators see it; 404 when there is none.
+async fn user_of(st: &AppState, id: &AccountId) -> Result<Json<AdminUser>, ApiError> {
+    st.store()
+        .admin_user(id)
+        .await?
+        .map(Json)
+        .ok_or(ApiError::NotFound)
+}
+
 fn account_id(id: &str) -> Result<AccountId, ApiError> {
     id.parse().map_err(|_| ApiError::NotFound)
 }
@@ -111,12 +120,7 @@ async fn suspend_or_not(
         json!({"tunnels_closed": closed}),
     )
     .await?;
-    let user = st
-        .store()
-        .admin_user(&id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    Ok(Json(user))
+    user_of(st, &id).await
 }
 
 /// `POST /v1/admin/users/{id}/suspend`: login, authtoken exchange and binds refused; live
@@ -146,20 +150,11 @@ pub async fn set_plan(
     ApiJson(req): ApiJson<SetPlanRequest>,
 ) -> Result<Json<AdminUser>, ApiError> {
     let id = account_id(&id)?;
-    let before = st
-        .store()
-        .admin_user(&id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let before = user_of(&st, &id).await?.0;
     st.store().set_account_plan(&id, req.plan).await?;
     let detail = json!({"from": before.plan, "to": req.plan});
     audited(&st, &admin, "user.plan", id.as_str(), detail).await?;
-    let user = st
-        .store()
-        .admin_user(&id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    Ok(Json(user))
+    user_of(&st, &id).await
 }
 
 /// `GET /v1/admin/tunnels`: every live tunnel with its account.

@@ -21,36 +21,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tower::ServiceExt;
 
-/// Makes a `sqlite` and a `postgres` test module, each with one test per story.
-#[macro_export]
-macro_rules! on_both_databases {
-    ($($story:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $story() {
-                    let db = $crate::common::TestDb::sqlite().await;
-                    super::$story(&db).await;
-                    db.finish().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $story() {
-                    let Some(db) = $crate::common::TestDb::postgres().await else {
-                        eprintln!("{} is not set: PostgreSQL story skipped", fdt_cloud::testing::PG_URL_ENV);
-                        return;
-                    };
-                    super::$story(&db).await;
-                    db.finish().await;
-                }
-            )*
-        }
-    };
-}
-
 pub use fdt_cloud::testing::TestDb;
 
 /// The configuration tests run with: cheap hashing, a short login window, small limits.
