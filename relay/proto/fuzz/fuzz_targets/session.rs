@@ -40,7 +40,9 @@ impl Driver {
             match event {
                 RelayEvent::Bind { req, .. } => self.unanswered.push(req),
                 RelayEvent::Closed(_) => self.closed = true,
-                RelayEvent::Authenticate { .. } | RelayEvent::Unbind { .. } => {}
+                RelayEvent::Authenticate { .. }
+                | RelayEvent::Unbind { .. }
+                | RelayEvent::ReplayResult { .. } => {}
             }
         }
         let closed_state = matches!(self.relay.state(), RelayState::Closed(_));
