@@ -62,9 +62,36 @@ pub struct Config {
     pub fleet: FleetConfig,
     /// The cloud traffic log and replays.
     pub traffic: TrafficConfig,
+    /// The web console and admin panel.
+    pub console: ConsoleConfig,
     /// Secrets relays present (`Authorization: Bearer …`) to read `/v1/relay/…`, such as the
     /// authtoken revocation feed. None configured: those routes refuse everyone.
     pub relay_secrets: Vec<Secret<String>>,
+}
+
+/// The web console (server-rendered pages at `/`) and its sign-in cookie.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// How long a console sign-in lasts, in seconds (the cookie's access token; the session
+    /// itself can be ended earlier by signing out).
+    pub session_ttl_secs: u64,
+    /// Mark the sign-in cookie `Secure` (sent over HTTPS only). Turn on whenever the console is
+    /// reached over HTTPS, which is every deployment but a loopback one.
+    pub secure_cookies: bool,
+    /// Directory holding the built UI bundle (`pkg/`); found next to the executable when
+    /// empty (see `fdt_ui::site::Site::discover`), or from `FDT_UI_SITE`.
+    pub site_dir: Option<PathBuf>,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl_secs: 12 * 3600,
+            secure_cookies: false,
+            site_dir: None,
+        }
+    }
 }
 
 /// Agent tokens: the short-lived relay credentials agents get for their authtoken.
@@ -158,6 +185,7 @@ impl Default for Config {
             relays: Vec::new(),
             fleet: FleetConfig::default(),
             traffic: TrafficConfig::default(),
+            console: ConsoleConfig::default(),
             relay_secrets: Vec::new(),
         }
     }
@@ -322,6 +350,10 @@ const ENV_VARS: &[(&str, Setter)] = &[
         c.listen = parse(v)?;
         Ok(())
     }),
+    ("FDT_CONSOLE_SECURE_COOKIES", |c, v| {
+        c.console.secure_cookies = parse(v)?;
+        Ok(())
+    }),
     ("FDT_DATA_DIR", |c, v| {
         c.data_dir = PathBuf::from(v);
         Ok(())
@@ -466,6 +498,9 @@ impl Config {
         let a = &self.auth;
         if a.issuer.trim().is_empty() || a.audience.trim().is_empty() {
             return invalid("auth.issuer and auth.audience must not be empty".into());
+        }
+        if !(60..=30 * 86_400).contains(&self.console.session_ttl_secs) {
+            return invalid("console.session_ttl_secs must be between 60 and 2592000".into());
         }
         if !(1..=86_400).contains(&a.access_ttl_secs) {
             return invalid("auth.access_ttl_secs must be between 1 and 86400".into());

@@ -41,6 +41,8 @@ struct Inner {
     passwords: PasswordHasher,
     limiter: LoginLimiter,
     clock: Arc<dyn Clock>,
+    events: crate::events::Events,
+    console: crate::config::ConsoleConfig,
     refresh_ttl: Duration,
     max_body_bytes: usize,
     /// SHA-256 of each configured relay secret.
@@ -81,6 +83,8 @@ impl AppState {
                 passwords: PasswordHasher::new(&auth.argon2).map_err(StateError::Password)?,
                 limiter: LoginLimiter::new(&auth.login_limit),
                 clock,
+                events: crate::events::Events::default(),
+                console: config.console.clone(),
                 refresh_ttl: Duration::seconds(
                     i64::try_from(auth.refresh_ttl_secs).unwrap_or(i64::MAX / 2),
                 ),
@@ -92,6 +96,16 @@ impl AppState {
                     .collect(),
             }),
         })
+    }
+
+    /// Change events for live pages.
+    pub fn events(&self) -> &crate::events::Events {
+        &self.inner.events
+    }
+
+    /// Web console settings.
+    pub fn console(&self) -> &crate::config::ConsoleConfig {
+        &self.inner.console
     }
 
     /// The database.

@@ -41,6 +41,7 @@ pub mod agent_sessions;
 pub mod auth;
 pub mod authtoken_format;
 pub mod authtokens;
+#[cfg(feature = "client")]
 pub mod client;
 pub mod error;
 pub mod ids;
@@ -64,6 +65,7 @@ pub use auth::{
 };
 pub use authtoken_format::{Authtoken, AuthtokenFormatError, parse_authtoken};
 pub use authtokens::{AuthtokenInfo, AuthtokenList, CreateAuthtokenRequest, CreatedAuthtoken};
+#[cfg(feature = "client")]
 pub use client::{ClientError, FdtClient};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use ids::{

@@ -308,7 +308,21 @@ impl AccessTokens {
         session: &SessionId,
         now: OffsetDateTime,
     ) -> Result<AccessToken, AccessTokenError> {
-        let claims = self.claims(account, session, now);
+        self.issue_for(account, session, now, self.ttl_secs)
+    }
+
+    /// Issues a token that lives `ttl_secs` (the console's sign-in cookie, which has no
+    /// refresh token and is checked against its live session on every request like any
+    /// access token).
+    pub fn issue_for(
+        &self,
+        account: &AccountId,
+        session: &SessionId,
+        now: OffsetDateTime,
+        ttl_secs: u64,
+    ) -> Result<AccessToken, AccessTokenError> {
+        let mut claims = self.claims(account, session, now);
+        claims.exp = claims.iat.saturating_add_unsigned(ttl_secs);
         self.key
             .sign(&claims)
             .map(AccessToken::new)

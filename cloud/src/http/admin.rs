@@ -47,6 +47,8 @@ async fn audited(
     detail: serde_json::Value,
 ) -> Result<(), ApiError> {
     tracing::info!(admin = %admin.0.account_id, action, target, %detail, "admin action");
+    // Admins' pages (users, audit log, tunnels, relays) refetch.
+    st.events().publish_all(crate::events::Topic::Admin);
     st.store()
         .audit(
             &admin.0.account_id,

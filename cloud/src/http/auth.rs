@@ -24,16 +24,26 @@ pub async fn register(
     State(st): State<AppState>,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<Account>), ApiError> {
-    let email = normalize_email(&req.email);
+    let account = create_account(&st, &req.email, req.password).await?;
+    Ok((StatusCode::CREATED, Json(account)))
+}
+
+/// Creates an account (the API's register and the console's sign-up form).
+pub(crate) async fn create_account(
+    st: &AppState,
+    email: &str,
+    password: fdt_api::Password,
+) -> Result<Account, ApiError> {
+    let email = normalize_email(email);
     check_email(&email)?;
-    check_password(req.password.expose_secret())?;
-    let hash = st.passwords().hash(req.password).await?;
+    check_password(password.expose_secret())?;
+    let hash = st.passwords().hash(password).await?;
     let account = st
         .store()
         .create_account(&new_account_id(), &email, &hash, st.clock().now())
         .await?;
     tracing::info!(account = %account.id, "account registered");
-    Ok((StatusCode::CREATED, Json(account.to_api())))
+    Ok(account.to_api())
 }
 
 /// `POST /v1/auth/login` → 200 with a token pair; 401 on a wrong email or password; 429 when
@@ -43,7 +53,21 @@ pub async fn login(
     ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let email = normalize_email(&req.email);
+    let now = st.clock().now();
+    let account = check_login(&st, ip, &req.email, req.password).await?;
+    let (session_id, refresh) = open_session(&st, &account, now).await?;
+    token_response(&st, &account, session_id, refresh, now)
+}
+
+/// Checks an email and password (rate limited per email and IP; suspended accounts refused
+/// once the password is proven). The API's login and the console's sign-in form.
+pub(crate) async fn check_login(
+    st: &AppState,
+    ip: Option<std::net::IpAddr>,
+    email: &str,
+    password: fdt_api::Password,
+) -> Result<AccountId, ApiError> {
+    let email = normalize_email(email);
     let now = st.clock().now();
     st.limiter()
         .begin_attempt(&email, ip, now)
@@ -56,7 +80,7 @@ pub async fn login(
     let account = st.store().account_by_email(&email).await?;
     let hash = account.as_ref().map(|a| a.password_hash.clone());
     // Unknown email and wrong password take the same time and get the same answer.
-    if !st.passwords().verify(req.password, hash).await? {
+    if !st.passwords().verify(password, hash).await? {
         return Err(ApiError::InvalidCredentials);
     }
     let Some(account) = account else {
@@ -67,19 +91,28 @@ pub async fn login(
     if st.store().is_suspended(&account.id).await? {
         return Err(ApiError::AccountSuspended);
     }
+    Ok(account.id)
+}
+
+/// Opens a session for `account`: its ID and first refresh token.
+pub(crate) async fn open_session(
+    st: &AppState,
+    account: &AccountId,
+    now: OffsetDateTime,
+) -> Result<(SessionId, fdt_api::RefreshToken), ApiError> {
     let session_id = new_session_id();
     let refresh = new_refresh_token();
     st.store()
         .create_session(
             &session_id,
-            &account.id,
+            account,
             &secret_hash(refresh.expose_secret()),
             now,
             now + st.refresh_ttl(),
         )
         .await?;
-    tracing::info!(account = %account.id, session = %session_id, "logged in");
-    token_response(&st, &account.id, session_id, refresh, now)
+    tracing::info!(account = %account, session = %session_id, "logged in");
+    Ok((session_id, refresh))
 }
 
 /// `POST /v1/auth/refresh` → 200 with a new token pair; the presented refresh token is spent.

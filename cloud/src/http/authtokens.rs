@@ -4,6 +4,7 @@
 use super::extract::{ApiJson, ApiPath, Authenticated};
 use super::no_store;
 use crate::error::ApiError;
+use crate::events::Topic;
 use crate::random::{new_authtoken, new_authtoken_id, secret_hash};
 use crate::state::AppState;
 use crate::store::NewAuthtoken;
@@ -41,6 +42,7 @@ pub async fn create(
         })
         .await?;
     tracing::info!(account = %who.account_id, authtoken = %id, "authtoken created");
+    st.events().publish(&who.account_id, Topic::Authtokens);
     let body = CreatedAuthtoken {
         info: record.to_api(),
         token,
@@ -73,6 +75,7 @@ pub async fn revoke(
         .await?
     {
         tracing::info!(account = %who.account_id, authtoken = %id, "authtoken revoked");
+        st.events().publish(&who.account_id, Topic::Authtokens);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound)

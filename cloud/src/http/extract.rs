@@ -80,7 +80,30 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer_token(parts).ok_or(ApiError::Unauthorized("missing bearer token"))?;
+        // A bearer token first; else the console's sign-in cookie (pages in the browser call
+        // the API with it).
+        let (token, via_cookie) = match bearer_token(parts) {
+            Some(t) => (t.to_owned(), false),
+            None => (
+                crate::console::session::cookie_token(&parts.headers)
+                    .ok_or(ApiError::Unauthorized("missing bearer token"))?,
+                true,
+            ),
+        };
+        // A browser attaches cookies to cross-site requests too; a custom header it does not
+        // (not without a CORS preflight, which this API never grants). So writes made with
+        // the cookie must carry it: no other site can make a signed-in user act.
+        if via_cookie
+            && !parts.method.is_safe()
+            && !parts
+                .headers
+                .contains_key(crate::console::session::CSRF_HEADER)
+        {
+            return Err(ApiError::Forbidden(
+                "requests authenticated by cookie must carry X-FDT-CSRF",
+            ));
+        }
+        let token = token.as_str();
         let claims = state
             .tokens()
             .verify(token, state.clock().now())

@@ -3,8 +3,9 @@
 
 mod admin;
 mod agent_sessions;
-mod auth;
+pub(crate) mod auth;
 mod authtokens;
+mod events;
 pub mod extract;
 mod jwks;
 pub mod openapi;
@@ -30,8 +31,15 @@ use fdt_api::{AdminTunnelList, AdminUser, AdminUserList, AuditList, DrainRequest
 use fdt_api::{ReplayJob, ReplayRequest, RequestList, RequestRecord, TrafficAck, TrafficBatch};
 use openapi::{Auth, Endpoint, OPENAPI_PATH};
 
-/// The control plane's router: `/v1` API, the JWKS and `/healthz`, all from [`endpoints`].
+/// The control plane's router: the web console and admin panel ([`crate::console`]), and
+/// [`api`].
 pub fn app(state: AppState) -> Router {
+    let api = api(state.clone());
+    api.clone().merge(crate::console::router(state, api))
+}
+
+/// The `/v1` API, the JWKS and `/healthz`, all from [`endpoints`].
+pub fn api(state: AppState) -> Router {
     let max_body = state.max_body_bytes();
     let mut router = Router::new();
     for ep in endpoints() {
@@ -319,6 +327,10 @@ fn endpoints() -> Vec<Endpoint> {
             .summary("Operators: the audit log of admin actions, newest first")
             .auth(Auth::AccessToken)
             .json::<AuditList>(200),
+        Endpoint::new(M::GET, "/v1/events", "events", events::stream)
+            .summary("Live change events for the caller's pages (Server-Sent Events: data {\"topic\"})")
+            .auth(Auth::AccessToken)
+            .text(200),
         Endpoint::new(M::GET, "/v1/jwks", "jwks", jwks::jwks)
             .summary("Public keys that verify agent tokens")
             .json::<Jwks>(200),

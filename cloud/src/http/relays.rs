@@ -216,6 +216,8 @@ pub async fn bind(
     match outcome {
         BindOutcome::Granted { replaced } => {
             tracing::info!(account = %req.account_id, tunnel = %id, relay = %req.relay_id, name = %shown, replaced = replaced.len(), "tunnel online");
+            st.events()
+                .publish(&req.account_id, crate::events::Topic::Tunnels);
             Ok(Json(BindingGranted {
                 tunnel_id: id,
                 replaced: replaced.into_iter().map(|(t, _)| t).collect(),

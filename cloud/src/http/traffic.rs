@@ -133,6 +133,13 @@ pub async fn ingest(
         })
         .collect();
     let stored = st.store().insert_requests(&batch.relay_id, &rows).await?;
+    let mut accounts: Vec<&fdt_api::AccountId> =
+        batch.requests.iter().map(|r| &r.account_id).collect();
+    accounts.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    accounts.dedup();
+    for account in accounts {
+        st.events().publish(account, crate::events::Topic::Requests);
+    }
     Ok(Json(TrafficAck { stored }))
 }
 

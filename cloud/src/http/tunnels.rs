@@ -3,6 +3,7 @@
 
 use super::extract::{ApiJson, ApiPath, Authenticated};
 use crate::error::ApiError;
+use crate::events::Topic;
 use crate::random::new_reserved_name_id;
 use crate::state::AppState;
 use crate::store::{ReserveOutcome, ReservedRecord};
@@ -58,6 +59,7 @@ pub async fn stop(
         .await?
     {
         tracing::info!(account = %who.account_id, tunnel = %id, "tunnel stopped by its owner");
+        st.events().publish(&who.account_id, Topic::Tunnels);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound)
@@ -163,6 +165,7 @@ pub async fn reserve(
                 .store()
                 .list_tunnels(&who.account_id, st.healthy_cutoff())
                 .await?;
+            st.events().publish(&who.account_id, Topic::Tunnels);
             Ok((StatusCode::CREATED, Json(to_api(r, &live))).into_response())
         }
         ReserveOutcome::LimitReached => Err(ApiError::LimitExceeded {

@@ -181,6 +181,26 @@ impl Store {
         revoked.map(|(id,)| parse_id(&id)).transpose()
     }
 
+    /// Revokes session `session_id` (signing out of the console). Returns whether this call
+    /// revoked it.
+    pub async fn revoke_session(
+        &self,
+        session_id: &SessionId,
+        now: OffsetDateTime,
+        reason: RevokeReason,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE sessions SET revoked_at = $1, revoke_reason = $2 \
+                           WHERE id = $3 AND revoked_at IS NULL";
+        let revoked = on_pool!(self, pool => sqlx::query(SQL)
+            .bind(to_millis(now))
+            .bind(reason.as_str())
+            .bind(session_id.as_str())
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(revoked > 0)
+    }
+
     /// The account of `session_id` if the session is live (not revoked) — checked on every
     /// authenticated request so that logout and reuse detection end access tokens at once.
     pub async fn live_session_account(

@@ -1,0 +1,84 @@
+//! Server-side rendering of console pages: the `fdt-ui` app rendered to HTML after all its
+//! data has loaded (so the page reads without JavaScript), with the API called in process.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::{Request, StatusCode};
+use axum::response::Response;
+use fdt_ui::api::{Api, ApiFuture, ApiReply, ApiRequest, Transport};
+use fdt_ui::boot::Boot;
+use fdt_ui::console::ConsoleApp;
+use fdt_ui::route::Page;
+use fdt_ui::shell::{Assets, Document};
+use leptos::prelude::*;
+use tower::ServiceExt;
+
+/// Largest API answer a page render reads (a stored body is at most a few MiB).
+const MAX_REPLY_BYTES: usize = 16 * 1024 * 1024;
+
+/// Calls the `/v1` router directly, as the signed-in user: what a page reads on the server is
+/// exactly what the browser would read.
+pub struct InProcess {
+    /// The API router (without the console).
+    pub api: Router,
+    /// The user's access token, if signed in.
+    pub token: Option<String>,
+}
+
+impl Transport for InProcess {
+    fn call(&self, req: ApiRequest) -> ApiFuture {
+        let api = self.api.clone();
+        let token = self.token.clone();
+        Box::pin(async move {
+            let mut b = Request::builder().method(req.method).uri(&req.path);
+            if let Some(t) = token {
+                b = b.header(AUTHORIZATION, format!("Bearer {t}"));
+            }
+            if req.body.is_some() {
+                b = b.header(CONTENT_TYPE, "application/json");
+            }
+            let request = b
+                .body(Body::from(req.body.unwrap_or_default()))
+                .map_err(|e| e.to_string())?;
+            let resp = api.oneshot(request).await.map_err(|e| e.to_string())?;
+            let status = resp.status().as_u16();
+            let bytes = axum::body::to_bytes(resp.into_body(), MAX_REPLY_BYTES)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(ApiReply {
+                status,
+                body: String::from_utf8_lossy(&bytes).into_owned(),
+            })
+        })
+    }
+}
+
+/// Renders the console page `boot` describes, with `status`.
+pub async fn page(
+    req: Request<Body>,
+    api: Api,
+    boot: Boot,
+    assets: Assets,
+    status: StatusCode,
+) -> Response {
+    let title = Page::parse(&boot.path).title();
+    let handler = leptos_axum::render_app_async_with_context(
+        move || {
+            provide_context(api.clone());
+            if let Some(r) = use_context::<leptos_axum::ResponseOptions>() {
+                r.set_status(status);
+            }
+        },
+        move || {
+            let boot = boot.clone();
+            let inner = boot.clone();
+            view! {
+                <Document boot=boot assets=assets.clone() title=title entry="hydrate_console">
+                    <ConsoleApp boot=inner/>
+                </Document>
+            }
+        },
+    );
+    handler(req).await
+}

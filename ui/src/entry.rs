@@ -1,0 +1,50 @@
+//! The browser bundle's entry points (exported to JavaScript by wasm-bindgen).
+
+use crate::api::Api;
+use crate::boot::{BOOT_ELEMENT_ID, Boot};
+use crate::platform::FetchTransport;
+use wasm_bindgen::prelude::wasm_bindgen;
+
+fn read_boot() -> Boot {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id(BOOT_ELEMENT_ID))
+        .and_then(|e| e.text_content())
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default()
+}
+
+/// Hydrates the console or admin page the server rendered.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen]
+pub fn hydrate_console() {
+    console_error_panic_hook_lite();
+    let boot = read_boot();
+    leptos::mount::hydrate_body(move || {
+        leptos::prelude::provide_context(Api::new(FetchTransport {
+            base: String::new(),
+        }));
+        leptos::prelude::view! { <crate::console::ConsoleApp boot=boot/> }
+    });
+}
+
+/// Renders the local inspector (served by the agent at 127.0.0.1:4040) in the page's body.
+#[wasm_bindgen]
+pub fn mount_inspector() {
+    console_error_panic_hook_lite();
+    let boot = read_boot();
+    leptos::mount::mount_to_body(move || {
+        leptos::prelude::provide_context(Api::new(FetchTransport {
+            base: String::new(),
+        }));
+        leptos::prelude::view! { <crate::inspector::InspectorApp boot=boot/> }
+    });
+}
+
+/// Panics go to the browser console (what `console_error_panic_hook` does, without the
+/// dependency).
+fn console_error_panic_hook_lite() {
+    std::panic::set_hook(Box::new(|info| {
+        web_sys::console::error_1(&info.to_string().into());
+    }));
+}

@@ -1,0 +1,149 @@
+//! The few things pages need from the browser (clipboard, theme, event stream, fetch), with
+//! no-op stand-ins on the server, where event handlers never run.
+
+use crate::boot::Theme;
+use crate::live::Live;
+
+/// Copies `text` to the clipboard.
+pub fn copy_text(text: &str) {
+    #[cfg(feature = "browser")]
+    if let Some(w) = web_sys::window() {
+        let _ = w.navigator().clipboard().write_text(text);
+    }
+    #[cfg(not(feature = "browser"))]
+    let _ = text;
+}
+
+/// Applies `theme` to the document and remembers it in the `fdt_theme` cookie (read by the
+/// server, so the next page is rendered in it with no flash).
+pub fn set_theme(theme: Theme) {
+    #[cfg(feature = "browser")]
+    {
+        use wasm_bindgen::JsCast;
+        let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
+            return;
+        };
+        if let Some(root) = doc.document_element() {
+            let _ = root.set_attribute("data-theme", theme.as_str());
+        }
+        if let Ok(html) = doc.dyn_into::<web_sys::HtmlDocument>() {
+            let _ = html.set_cookie(&format!(
+                "fdt_theme={}; path=/; max-age=31536000; samesite=lax",
+                theme.as_str()
+            ));
+        }
+    }
+    #[cfg(not(feature = "browser"))]
+    let _ = theme;
+}
+
+/// Asks the user to confirm a destructive action.
+pub fn confirm(message: &str) -> bool {
+    #[cfg(feature = "browser")]
+    {
+        web_sys::window()
+            .and_then(|w| w.confirm_with_message(message).ok())
+            .unwrap_or(false)
+    }
+    #[cfg(not(feature = "browser"))]
+    {
+        let _ = message;
+        false
+    }
+}
+
+/// Loads another page.
+pub fn go_to(url: &str) {
+    #[cfg(feature = "browser")]
+    if let Some(w) = web_sys::window() {
+        let _ = w.location().assign(url);
+    }
+    #[cfg(not(feature = "browser"))]
+    let _ = url;
+}
+
+/// Subscribes to the server's change events at `url`: `data: {"topic": "…"}` bumps
+/// [`Live`]. The browser's `EventSource` reconnects by itself after errors.
+pub fn connect_live(url: &str, live: Live) {
+    #[cfg(feature = "browser")]
+    {
+        use leptos::prelude::Set;
+        use wasm_bindgen::JsCast;
+        use wasm_bindgen::closure::Closure;
+        let Ok(source) = web_sys::EventSource::new(url) else {
+            return;
+        };
+        let on_message =
+            Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+                let Some(text) = ev.data().as_string() else {
+                    return;
+                };
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+                    if let Some(topic) = v.get("topic").and_then(|t| t.as_str()) {
+                        live.bump(topic);
+                    }
+                }
+            });
+        source.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        on_message.forget();
+        let on_open = Closure::<dyn FnMut()>::new(move || live.connected.set(true));
+        source.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        on_open.forget();
+        let on_error = Closure::<dyn FnMut()>::new(move || live.connected.set(false));
+        source.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        on_error.forget();
+        // The stream lives as long as the page.
+        std::mem::forget(source);
+    }
+    #[cfg(not(feature = "browser"))]
+    let _ = (url, live);
+}
+
+/// `fetch` from the page's own origin, with its cookies. Mutating calls carry
+/// `X-FDT-CSRF: 1`, which no cross-site form can send, and which the cloud requires of
+/// cookie-authenticated writes.
+#[cfg(feature = "browser")]
+pub struct FetchTransport {
+    /// Prefix for every path (empty: the page's origin).
+    pub base: String,
+}
+
+#[cfg(feature = "browser")]
+impl crate::api::Transport for FetchTransport {
+    fn call(&self, req: crate::api::ApiRequest) -> crate::api::ApiFuture {
+        let url = format!("{}{}", self.base, req.path);
+        Box::pin(send_wrapper::SendWrapper::new(async move {
+            use wasm_bindgen::JsCast;
+            use wasm_bindgen_futures::JsFuture;
+            let err = |e: wasm_bindgen::JsValue| format!("{e:?}");
+            let window = web_sys::window().ok_or("no window")?;
+            let init = web_sys::RequestInit::new();
+            init.set_method(req.method);
+            init.set_credentials(web_sys::RequestCredentials::SameOrigin);
+            let headers = web_sys::Headers::new().map_err(err)?;
+            headers.set("accept", "application/json").map_err(err)?;
+            if req.method != "GET" {
+                headers.set("x-fdt-csrf", "1").map_err(err)?;
+            }
+            if let Some(body) = &req.body {
+                headers
+                    .set("content-type", "application/json")
+                    .map_err(err)?;
+                init.set_body(&wasm_bindgen::JsValue::from_str(body));
+            }
+            init.set_headers(&headers);
+            let resp = JsFuture::from(window.fetch_with_str_and_init(&url, &init))
+                .await
+                .map_err(err)?;
+            let resp: web_sys::Response = resp.dyn_into().map_err(err)?;
+            let status = resp.status();
+            let text = JsFuture::from(resp.text().map_err(err)?)
+                .await
+                .map_err(err)?;
+            Ok(crate::api::ApiReply {
+                status,
+                body: text.as_string().unwrap_or_default(),
+            })
+        }))
+    }
+}

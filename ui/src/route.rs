@@ -1,0 +1,138 @@
+//! The console's pages and their URLs. The server and the browser parse the same path into
+//! the same [`Page`], so navigation is plain links (every page is server-rendered).
+
+/// A page of the admin panel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminPage {
+    /// Accounts: search, suspend, plan.
+    Users,
+    /// Live tunnels of every account: force close.
+    Tunnels,
+    /// The relay fleet: health, load, drain.
+    Relays,
+    /// What operators did.
+    Audit,
+}
+
+/// A page of the web console.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Page {
+    /// Sign in.
+    Login,
+    /// Create an account.
+    Signup,
+    /// Live tunnels and reserved names (also `/`).
+    Tunnels,
+    /// Authtokens.
+    Authtokens,
+    /// The traffic log.
+    Traffic,
+    /// One logged request, with replay.
+    Request(String),
+    /// Plan, limits and usage over time.
+    Usage,
+    /// Account settings.
+    Settings,
+    /// The admin panel.
+    Admin(AdminPage),
+    /// Anything else.
+    NotFound,
+}
+
+impl Page {
+    /// The page at `path`.
+    pub fn parse(path: &str) -> Self {
+        let path = path.trim_end_matches('/');
+        match path {
+            "" | "/tunnels" => Self::Tunnels,
+            "/login" => Self::Login,
+            "/signup" => Self::Signup,
+            "/authtokens" => Self::Authtokens,
+            "/traffic" => Self::Traffic,
+            "/usage" => Self::Usage,
+            "/settings" => Self::Settings,
+            "/admin" | "/admin/users" => Self::Admin(AdminPage::Users),
+            "/admin/tunnels" => Self::Admin(AdminPage::Tunnels),
+            "/admin/relays" => Self::Admin(AdminPage::Relays),
+            "/admin/audit" => Self::Admin(AdminPage::Audit),
+            _ => match path.strip_prefix("/traffic/") {
+                Some(id) if is_id(id) => Self::Request(id.to_owned()),
+                _ => Self::NotFound,
+            },
+        }
+    }
+
+    /// Whether the page needs a signed-in user.
+    pub fn needs_login(&self) -> bool {
+        !matches!(self, Self::Login | Self::Signup | Self::NotFound)
+    }
+
+    /// Whether only admins may see it (the server enforces it).
+    pub fn admin_only(&self) -> bool {
+        matches!(self, Self::Admin(_))
+    }
+
+    /// The document title.
+    pub fn title(&self) -> &'static str {
+        match self {
+            Self::Login => "Sign in",
+            Self::Signup => "Create your account",
+            Self::Tunnels => "Tunnels",
+            Self::Authtokens => "Authtokens",
+            Self::Traffic => "Traffic log",
+            Self::Request(_) => "Request",
+            Self::Usage => "Plan and usage",
+            Self::Settings => "Settings",
+            Self::Admin(AdminPage::Users) => "Admin · Users",
+            Self::Admin(AdminPage::Tunnels) => "Admin · Tunnels",
+            Self::Admin(AdminPage::Relays) => "Admin · Relays",
+            Self::Admin(AdminPage::Audit) => "Admin · Audit log",
+            Self::NotFound => "Not found",
+        }
+    }
+}
+
+/// The console's paths that [`Page::parse`] knows, for the server's route table.
+pub const CONSOLE_PATHS: &[&str] = &[
+    "/",
+    "/tunnels",
+    "/login",
+    "/signup",
+    "/authtokens",
+    "/traffic",
+    "/traffic/{id}",
+    "/usage",
+    "/settings",
+    "/admin",
+    "/admin/users",
+    "/admin/tunnels",
+    "/admin/relays",
+    "/admin/audit",
+];
+
+fn is_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_parse() {
+        assert_eq!(Page::parse("/"), Page::Tunnels);
+        assert_eq!(Page::parse("/admin/"), Page::Admin(AdminPage::Users));
+        assert_eq!(
+            Page::parse("/traffic/req_abc"),
+            Page::Request("req_abc".into())
+        );
+        assert_eq!(Page::parse("/traffic/../x"), Page::NotFound);
+        assert_eq!(Page::parse("/nope"), Page::NotFound);
+        assert!(Page::parse("/admin/relays").admin_only());
+        assert!(!Page::parse("/login").needs_login());
+        for p in CONSOLE_PATHS {
+            let concrete = p.replace("{id}", "req_1");
+            assert_ne!(Page::parse(&concrete), Page::NotFound, "{p}");
+        }
+    }
+}
