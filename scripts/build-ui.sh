@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the UI's browser bundle: fdt-ui for wasm32 (feature `hydrate`), then wasm-bindgen at
-# the exact version in Cargo.lock (installed once into /var/tmp/fdt-tools), then a gzip twin of
-# each file. Output: $FDT_UI_SITE/pkg (default $CARGO_TARGET_DIR/site/pkg), where fdt-cloud and
+# the exact version in Cargo.lock (installed once into /var/tmp/fdt-tools), then wasm-opt -Oz
+# (npm's binaryen@132; Debian's binaryen 108 produces bundles Chromium refuses), then brotli
+# and gzip twins of each file. Output: $FDT_UI_SITE/pkg (default $CARGO_TARGET_DIR/site/pkg), where fdt-cloud and
 # fdt find it (see fdt_ui::site::Site::discover). Prints the sizes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +19,19 @@ if [ ! -x "$wbg_root/bin/wasm-bindgen" ]; then
   # Not --locked: the CLI's own lock file pins a crate missing from the registry.
   cargo install wasm-bindgen-cli --version "$wbg_version" --root "$wbg_root"
 fi
-command -v gzip >/dev/null || { apt-get update -qq && apt-get install -y -qq gzip; }
+binaryen="$TOOLS_ROOT/binaryen-132"
+if [ ! -x "$binaryen/node_modules/binaryen/bin/wasm-opt" ]; then
+  echo "==> installing wasm-opt (npm binaryen@132) into $binaryen"
+  command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm; }
+  mkdir -p "$binaryen"
+  (cd "$binaryen" && npm install --no-audit --no-fund --silent binaryen@132)
+fi
+need=()
+command -v gzip >/dev/null || need+=(gzip)
+command -v brotli >/dev/null || need+=(brotli)
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq && apt-get install -y -qq -o DPkg::Lock::Timeout=900 "${need[@]}"
+fi
 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || rustup target add wasm32-unknown-unknown
 
 echo "==> building the UI bundle (fdt-ui, wasm32, profile wasm-release)"
@@ -30,13 +43,22 @@ tmp="$SITE/pkg.new"
 rm -rf "$tmp"
 mkdir -p "$tmp"
 "$wbg_root/bin/wasm-bindgen" --target web --no-typescript --out-dir "$tmp" --out-name fdt_ui "$raw"
-for f in "$tmp/fdt_ui.js" "$tmp/fdt_ui_bg.wasm"; do gzip -9 -k -f -n "$f"; done
+echo "==> wasm-opt -Oz"
+node "$binaryen/node_modules/binaryen/bin/wasm-opt" -Oz --strip-debug --strip-producers \
+  --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  --enable-mutable-globals --enable-reference-types --enable-multivalue \
+  "$tmp/fdt_ui_bg.wasm" -o "$tmp/fdt_ui_bg.opt.wasm"
+mv "$tmp/fdt_ui_bg.opt.wasm" "$tmp/fdt_ui_bg.wasm"
+for f in "$tmp/fdt_ui.js" "$tmp/fdt_ui_bg.wasm"; do
+  gzip -9 -k -f -n "$f"
+  brotli -q 11 -k -f "$f"
+done
 rm -rf "$SITE/pkg.old"
 [ -d "$SITE/pkg" ] && mv "$SITE/pkg" "$SITE/pkg.old"
 mv "$tmp" "$SITE/pkg"
 rm -rf "$SITE/pkg.old"
 
 size() { stat -c %s "$1"; }
-printf 'UI bundle in %s/pkg: wasm %d B raw, %d B gzip; js %d B raw, %d B gzip\n' "$SITE" \
-  "$(size "$SITE/pkg/fdt_ui_bg.wasm")" "$(size "$SITE/pkg/fdt_ui_bg.wasm.gz")" \
-  "$(size "$SITE/pkg/fdt_ui.js")" "$(size "$SITE/pkg/fdt_ui.js.gz")"
+printf 'UI bundle in %s/pkg: wasm %d B raw, %d B gzip, %d B brotli; js %d B raw, %d B gzip, %d B brotli\n' "$SITE" \
+  "$(size "$SITE/pkg/fdt_ui_bg.wasm")" "$(size "$SITE/pkg/fdt_ui_bg.wasm.gz")" "$(size "$SITE/pkg/fdt_ui_bg.wasm.br")" \
+  "$(size "$SITE/pkg/fdt_ui.js")" "$(size "$SITE/pkg/fdt_ui.js.gz")" "$(size "$SITE/pkg/fdt_ui.js.br")"

@@ -1,8 +1,9 @@
 //! Local agent API on 127.0.0.1:4040, shaped like ngrok's where ngrok has the route:
 //! `GET /api/tunnels`, `GET /api/status`, and the inspection routes under `/api/requests`
 //! (list with filters and cursor paging, one exchange, clear, replay, cURL and HAR export,
-//! raw TCP/TLS connections). Every route checks the Host header (see [`host_guard`]); every
-//! error is `{"error":{"code","message"}}`.
+//! raw TCP/TLS connections), plus the inspector's web page at `/`, its static files and its
+//! change events at `/api/events` ([`crate::inspector_ui`]). Every route checks the Host
+//! header (see [`host_guard`]); every error is `{"error":{"code","message"}}`.
 
 use crate::agent::AgentHandle;
 use crate::inspect::model::ExchangeId;
@@ -37,9 +38,11 @@ pub async fn serve(listener: TcpListener, agent: AgentHandle, shutdown: Cancella
     }
 }
 
-/// The API router (tests call it directly).
+/// The API router (tests call it directly). Loads the UI's static files once, here.
 pub fn app(agent: AgentHandle) -> Router {
+    let site = fdt_ui::site::Site::load_default();
     Router::new()
+        .route("/api/events", get(events))
         .route("/api/tunnels", get(tunnels))
         .route("/api/status", get(status))
         .route("/api/requests/http", get(list).delete(clear).post(replay))
@@ -48,6 +51,7 @@ pub fn app(agent: AgentHandle) -> Router {
         .route("/api/requests/http/{id}/curl", get(one_curl))
         .route("/api/requests/http/{id}/har", get(one_har))
         .route("/api/requests/tcp", get(tcp_list))
+        .merge(crate::inspector_ui::router(&site))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -251,8 +255,14 @@ async fn list(
 }
 
 async fn clear(State(agent): State<AgentHandle>) -> Result<StatusCode, ApiError> {
-    inspector(&agent)?.store().clear().await?;
+    let inspector = inspector(&agent)?;
+    inspector.store().clear().await?;
+    inspector.mark_changed();
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn events(State(agent): State<AgentHandle>) -> Response {
+    crate::inspector_ui::events_response(&agent)
 }
 
 /// `POST /api/requests/http`.

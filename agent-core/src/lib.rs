@@ -14,6 +14,7 @@ pub mod dial;
 pub mod forward;
 pub mod insecure;
 pub mod inspect;
+pub mod inspector_ui;
 pub mod replay;
 pub mod status;
 

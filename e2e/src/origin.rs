@@ -30,6 +30,9 @@ use tokio_util::sync::CancellationToken;
 
 type OBody = BoxBody<Bytes, Infallible>;
 
+/// Method, path and query, and headers of a request to `/echo`.
+pub type EchoedRequest = (String, String, Vec<(String, String)>);
+
 /// What the HTTP origin has seen, for tests that assert on the origin's side of an exchange.
 #[derive(Debug, Default)]
 pub struct OriginStats {
@@ -39,6 +42,8 @@ pub struct OriginStats {
     pub sse_sent: AtomicUsize,
     /// `/hold` requests currently being held open.
     pub holds_active: AtomicUsize,
+    /// Method, path and headers of every `/echo` request, in arrival order.
+    pub echoed: std::sync::Mutex<Vec<EchoedRequest>>,
     changed: Notify,
 }
 
@@ -219,7 +224,27 @@ async fn route(req: Request<Incoming>, stats: Arc<OriginStats>) -> Response<OBod
     stats.requests.fetch_add(1, Ordering::SeqCst);
     let json = "application/json";
     match req.uri().path() {
-        "/echo" => echo(req).await,
+        "/echo" => {
+            let headers = req
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect();
+            let target = req
+                .uri()
+                .path_and_query()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            if let Ok(mut seen) = stats.echoed.lock() {
+                seen.push((req.method().to_string(), target, headers));
+            }
+            echo(req).await
+        }
         "/bytes" => {
             let n = query_u64(&req, "n", 0);
             let body = PatternBody {

@@ -26,6 +26,17 @@ pub fn hydrate_console() {
         }));
         leptos::prelude::view! { <crate::console::ConsoleApp boot=boot/> }
     });
+    mark_ready();
+}
+
+/// Marks the document interactive (`<html data-hydrated="ms since navigation start">`): what
+/// the browser tests wait for, and the page's time to interactive.
+fn mark_ready() {
+    let Some(w) = web_sys::window() else { return };
+    let now = w.performance().map(|p| p.now()).unwrap_or_default();
+    if let Some(root) = w.document().and_then(|d| d.document_element()) {
+        let _ = root.set_attribute("data-hydrated", &format!("{now:.0}"));
+    }
 }
 
 /// Renders the local inspector (served by the agent at 127.0.0.1:4040) in the page's body.
@@ -39,6 +50,7 @@ pub fn mount_inspector() {
         }));
         leptos::prelude::view! { <crate::inspector::InspectorApp boot=boot/> }
     });
+    mark_ready();
 }
 
 /// Panics go to the browser console (what `console_error_panic_hook` does, without the

@@ -70,12 +70,11 @@ pub fn pretty_body(content_type: Option<&str>, text: &str) -> (&'static str, Str
         .trim()
         .to_ascii_lowercase();
     let looks_json = matches!(text.trim_start().as_bytes().first(), Some(b'{' | b'['));
-    if ct == "application/json" || ct.ends_with("+json") || (ct.is_empty() && looks_json) {
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(text) {
-            if let Ok(pretty) = serde_json::to_string_pretty(&v) {
-                return ("JSON", pretty);
-            }
-        }
+    if (ct == "application/json" || ct.ends_with("+json") || (ct.is_empty() && looks_json))
+        && let Ok(v) = serde_json::from_str::<serde_json::Value>(text)
+        && let Ok(pretty) = serde_json::to_string_pretty(&v)
+    {
+        return ("JSON", pretty);
     }
     if ct == "application/x-www-form-urlencoded" {
         let fields = crate::api::parse_query(text)

@@ -52,6 +52,22 @@ pub fn confirm(message: &str) -> bool {
     }
 }
 
+/// Waits `ms` milliseconds (a browser timer; returns at once on the server, where it is
+/// never awaited).
+pub async fn sleep_ms(ms: i32) {
+    #[cfg(feature = "browser")]
+    {
+        let promise = js_sys::Promise::new(&mut |resolve, _| {
+            if let Some(w) = web_sys::window() {
+                let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+            }
+        });
+        let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+    }
+    #[cfg(not(feature = "browser"))]
+    let _ = ms;
+}
+
 /// Loads another page.
 pub fn go_to(url: &str) {
     #[cfg(feature = "browser")]
@@ -78,10 +94,10 @@ pub fn connect_live(url: &str, live: Live) {
                 let Some(text) = ev.data().as_string() else {
                     return;
                 };
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
-                    if let Some(topic) = v.get("topic").and_then(|t| t.as_str()) {
-                        live.bump(topic);
-                    }
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+                    && let Some(topic) = v.get("topic").and_then(|t| t.as_str())
+                {
+                    live.bump(topic);
                 }
             });
         source.set_onmessage(Some(on_message.as_ref().unchecked_ref()));

@@ -26,6 +26,7 @@ struct File {
     content_type: &'static str,
     body: Vec<u8>,
     gzip: Option<Vec<u8>>,
+    brotli: Option<Vec<u8>>,
     version: String,
 }
 
@@ -60,6 +61,7 @@ impl Site {
                 content_type: "text/css; charset=utf-8",
                 body: css,
                 gzip: None,
+                brotli: None,
                 version: css_version.clone(),
             },
         );
@@ -82,12 +84,14 @@ impl Site {
                         (format!("{BUNDLE_NAME}_bg.wasm"), wasm, "application/wasm"),
                     ] {
                         let gzip = std::fs::read(dir.join(format!("pkg/{name}.gz"))).ok();
+                        let brotli = std::fs::read(dir.join(format!("pkg/{name}.br"))).ok();
                         files.insert(
                             format!("pkg/{name}"),
                             File {
                                 content_type: ct,
                                 body,
                                 gzip,
+                                brotli,
                                 version: version.clone(),
                             },
                         );
@@ -184,18 +188,33 @@ impl Site {
         {
             StatusCode::NOT_MODIFIED.into_response()
         } else {
-            let gzip_ok = headers
-                .get(header::ACCEPT_ENCODING)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
-            match (&file.gzip, gzip_ok) {
-                (Some(gz), true) => {
-                    let mut r = Response::new(Body::from(gz.clone()));
+            let accepts = |coding: &str| {
+                headers
+                    .get(header::ACCEPT_ENCODING)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| {
+                        v.split(',').any(|e| {
+                            let mut parts = e.split(';');
+                            parts.next().is_some_and(|c| c.trim() == coding)
+                                && !parts.any(|p| p.trim().replace(' ', "") == "q=0")
+                        })
+                    })
+            };
+            let encoded = [("br", &file.brotli), ("gzip", &file.gzip)]
+                .into_iter()
+                .find_map(|(coding, body)| {
+                    body.as_ref()
+                        .filter(|_| accepts(coding))
+                        .map(|b| (coding, b))
+                });
+            match encoded {
+                Some((coding, body)) => {
+                    let mut r = Response::new(Body::from(body.clone()));
                     r.headers_mut()
-                        .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                        .insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
                     r
                 }
-                _ => Response::new(Body::from(file.body.clone())),
+                None => Response::new(Body::from(file.body.clone())),
             }
         };
         let h = resp.headers_mut();
@@ -276,5 +295,52 @@ mod tests {
             site.respond("pkg/../../etc/passwd", None, &h).status(),
             StatusCode::NOT_FOUND
         );
+    }
+}
+
+#[cfg(test)]
+mod bundle_tests {
+    use super::*;
+
+    #[test]
+    fn serves_the_best_encoding_the_client_accepts() {
+        let dir = std::env::temp_dir().join(format!("fdt-site-test-{}", std::process::id()));
+        let pkg = dir.join("pkg");
+        std::fs::create_dir_all(&pkg).expect("pkg dir");
+        for (name, body) in [
+            ("fdt_ui.js", "js"),
+            ("fdt_ui_bg.wasm", "wasm"),
+            ("fdt_ui_bg.wasm.gz", "gz"),
+            ("fdt_ui_bg.wasm.br", "br"),
+        ] {
+            std::fs::write(pkg.join(name), body).expect("write");
+        }
+        let site = Site::load(Some(&dir));
+        assert!(site.assets().bundle_version.is_some());
+        let get = |ae: &str| {
+            let mut h = HeaderMap::new();
+            if !ae.is_empty() {
+                h.insert(
+                    header::ACCEPT_ENCODING,
+                    HeaderValue::from_str(ae).expect("header"),
+                );
+            }
+            let r = site.respond("pkg/fdt_ui_bg.wasm", None, &h);
+            assert_eq!(r.headers()[header::CONTENT_TYPE], "application/wasm");
+            r.headers()
+                .get(header::CONTENT_ENCODING)
+                .map(|v| v.to_str().unwrap_or_default().to_owned())
+        };
+        assert_eq!(get("gzip, deflate, br, zstd").as_deref(), Some("br"));
+        assert_eq!(get("gzip").as_deref(), Some("gzip"));
+        assert_eq!(get("br;q=0, gzip").as_deref(), Some("gzip"));
+        assert_eq!(get(""), None);
+        // The JS glue has no compressed twin here: sent as is.
+        let r = site.respond("pkg/fdt_ui.js", None, &HeaderMap::new());
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "text/javascript; charset=utf-8"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use store::{Store, StoreError};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// Default cap of each captured body (request and response): 64 KiB.
 pub const DEFAULT_BODY_CAP: usize = 64 * 1024;
@@ -116,6 +116,8 @@ struct Shared {
     /// Captured bytes handed to the writer and not yet written.
     queued_bytes: Arc<AtomicUsize>,
     body_cap: usize,
+    /// Bumped after records are stored, so live views know to refetch.
+    changes: Arc<watch::Sender<u64>>,
 }
 
 impl Inspector {
@@ -126,11 +128,13 @@ impl Inspector {
         let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
         let queued_bytes = Arc::new(AtomicUsize::new(0));
         let not_persisted = Arc::new(AtomicU64::new(0));
+        let changes = Arc::new(watch::Sender::new(0));
         tokio::spawn(write_loop(
             store.clone(),
             rx,
             queued_bytes.clone(),
             not_persisted.clone(),
+            changes.clone(),
         ));
         Ok(Self {
             shared: Arc::new(Shared {
@@ -141,6 +145,7 @@ impl Inspector {
                 not_persisted,
                 queued_bytes,
                 body_cap: cfg.body_cap,
+                changes,
             }),
         })
     }
@@ -170,6 +175,17 @@ impl Inspector {
         self.shared.dropped.load(Ordering::Relaxed)
     }
 
+    /// A receiver whose value changes whenever stored records change (a batch was written,
+    /// or [`Inspector::mark_changed`] was called). Cheap: one `watch` channel, no payload.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.shared.changes.subscribe()
+    }
+
+    /// Tells subscribers the stored records changed (after clearing them, say).
+    pub fn mark_changed(&self) {
+        self.shared.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
     /// Hands a record to the writer without waiting; counts it as dropped when the queue is
     /// full, because the tunnel must never slow down for inspection.
     pub fn submit(&self, r: Record) {
@@ -197,6 +213,7 @@ async fn write_loop(
     mut rx: mpsc::Receiver<Record>,
     queued: Arc<AtomicUsize>,
     not_persisted: Arc<AtomicU64>,
+    changes: Arc<watch::Sender<u64>>,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     // Token bucket of writes to disk: PERSIST_PER_SEC per second, bursts up to one second's.
@@ -229,6 +246,8 @@ async fn write_loop(
         if let Err(e) = store.write(std::mem::take(&mut batch)).await {
             tracing::warn!(error = %e, "inspection store write failed; records lost");
         }
+        // After the write, so a subscriber that refetches sees the new records.
+        changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 }
 

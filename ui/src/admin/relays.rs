@@ -67,10 +67,12 @@ fn columns() -> Vec<Column<RelayStatus>> {
             "Health",
             |r| SortKey::Num((u8::from(r.healthy) * 2 + u8::from(!r.draining)).into()),
             |r| {
-                let (class, text) = match (r.healthy, r.draining) {
-                    (false, _) => ("badge badge-err", "unhealthy"),
-                    (true, true) => ("badge badge-warn", "draining"),
-                    (true, false) => ("badge badge-ok", "healthy"),
+                // The API reports a draining relay as not healthy (it gets no new agents):
+                // say which it is.
+                let (class, text) = match (r.draining, r.healthy) {
+                    (true, _) => ("badge badge-warn", "draining"),
+                    (false, true) => ("badge badge-ok", "healthy"),
+                    (false, false) => ("badge badge-err", "unhealthy"),
                 };
                 view! { <span class=class>{text}</span> }.into_any()
             },

@@ -110,12 +110,12 @@ mod tests {
         );
         assert!(
             parse_header_lines("no colon")
-                .unwrap_err()
+                .expect_err("invalid")
                 .contains("line 1")
         );
         assert!(
             parse_header_lines("ok: 1\nbad name: 2")
-                .unwrap_err()
+                .expect_err("invalid")
                 .contains("line 2")
         );
     }

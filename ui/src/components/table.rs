@@ -53,13 +53,13 @@ pub fn arrange<R: Clone>(
     page_size: usize,
 ) -> Vec<R> {
     let mut rows = rows.to_vec();
-    if let Some((col, ascending)) = sort {
-        if let Some(key) = columns.get(col).and_then(|c| c.sort) {
-            rows.sort_by(|a, b| {
-                let o = key(a).cmp(&key(b));
-                if ascending { o } else { o.reverse() }
-            });
-        }
+    if let Some((col, ascending)) = sort
+        && let Some(key) = columns.get(col).and_then(|c| c.sort)
+    {
+        rows.sort_by(|a, b| {
+            let o = key(a).cmp(&key(b));
+            if ascending { o } else { o.reverse() }
+        });
     }
     rows.into_iter()
         .skip(page.saturating_mul(page_size))

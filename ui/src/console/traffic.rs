@@ -290,27 +290,9 @@ fn ReplayPanel(record: RequestRecord) -> impl IntoView {
     let remove = RwSignal::new(String::new());
     let body = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
-    let job_id = RwSignal::new(None::<String>);
+    let job = RwSignal::new(None::<ReplayJob>);
     let busy = RwSignal::new(false);
     let id = record.id.to_string();
-    let job = {
-        let api = api.clone();
-        Resource::new(
-            move || (job_id.get(), live.requests.get()),
-            move |(job, _)| {
-                let api = api.clone();
-                async move {
-                    match job {
-                        Some(j) => api
-                            .get::<ReplayJob>(format!("/v1/replays/{j}"))
-                            .await
-                            .map(Some),
-                        None => Ok(None),
-                    }
-                }
-            },
-        )
-    };
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let modify = match replay_modify(
@@ -342,7 +324,28 @@ fn ReplayPanel(record: RequestRecord) -> impl IntoView {
             match r {
                 Ok(j) => {
                     toasts.ok("Replay queued: it goes to your agent's local service.");
-                    job_id.set(Some(j.id.to_string()));
+                    let job_id = j.id.to_string();
+                    job.set(Some(j));
+                    // The job travels cloud → relay → agent and back in heartbeats: follow it
+                    // for a minute at most.
+                    for _ in 0..60 {
+                        crate::platform::sleep_ms(1000).await;
+                        match api.get::<ReplayJob>(format!("/v1/replays/{job_id}")).await {
+                            Ok(j) => {
+                                let finished =
+                                    matches!(j.state, ReplayState::Done | ReplayState::Failed);
+                                job.set(Some(j));
+                                if finished {
+                                    live.bump("requests");
+                                    break;
+                                }
+                            }
+                            Err(e) => {
+                                toasts.error(e.message);
+                                break;
+                            }
+                        }
+                    }
                 }
                 Err(e) => error.set(Some(e.message)),
             }
@@ -370,15 +373,7 @@ fn ReplayPanel(record: RequestRecord) -> impl IntoView {
                 <p class="field-error" role="alert">{move || error.get()}</p>
                 <button type="submit" class="btn btn-primary" disabled=move || busy.get()>"Replay"</button>
             </form>
-            <Transition fallback=|| ()>
-                {move || Suspend::new(async move {
-                    match job.await {
-                        Ok(Some(j)) => view! { <ReplayStatus job=j/> }.into_any(),
-                        Ok(None) => ().into_any(),
-                        Err(e) => view! { <ErrorState error=e/> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {move || job.get().map(|j| view! { <ReplayStatus job=j/> })}
         </section>
     }
 }
@@ -413,7 +408,7 @@ mod tests {
 
     fn record() -> RequestRecord {
         serde_json::from_value(serde_json::json!({
-            "id": "req_1", "relay_id": "r", "method": "POST", "host": "a.example", "path": "/hook",
+            "id": "req_0123456789abcdefghijkl", "relay_id": "r", "method": "POST", "host": "a.example", "path": "/hook",
             "request_headers": [], "response_headers": [], "bytes_in": 0, "bytes_out": 0,
             "duration_ms": 1, "visitor_ip": "127.0.0.1", "started_at": "2026-11-26T00:00:00Z",
             "has_request_body": false, "has_response_body": false

@@ -18,11 +18,10 @@ fn Meter(
     #[prop(optional)] bytes: bool,
 ) -> impl IntoView {
     let show = |n: u64| if bytes { human_bytes(n) } else { n.to_string() };
-    let pct = if limit == 0 {
-        100
-    } else {
-        (used.saturating_mul(100) / limit).min(100)
-    };
+    let pct = used
+        .saturating_mul(100)
+        .checked_div(limit)
+        .map_or(100, |p| p.min(100));
     let text = format!("{} of {}", show(used), show(limit));
     view! {
         <div class="meter-row">

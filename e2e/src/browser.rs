@@ -1,0 +1,211 @@
+//! Headless Chromium driven over WebDriver (Debian's `chromium` and `chromedriver`), for the
+//! browser tests of the console, admin panel and inspector. Screenshots go to
+//! `e2e/output/screenshots/`.
+
+use anyhow::Context as _;
+use fantoccini::{Client, ClientBuilder, Locator};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+
+/// Where screenshots are written.
+pub fn screenshot_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("output/screenshots")
+}
+
+/// A chromedriver process and a browser session on it; both end when dropped.
+pub struct Browser {
+    /// The WebDriver session.
+    pub client: Client,
+    _driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// Starts chromedriver on a free port and a headless Chromium session (1280×900).
+    pub async fn start() -> anyhow::Result<Self> {
+        crate::install_crypto();
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+            l.local_addr()?.port()
+        };
+        let driver = Command::new(chromedriver())
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting chromedriver (apt-get install chromium chromium-driver)")?;
+        let profile = tempfile::tempdir()?;
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": chromium(),
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--disable-quic",
+                    "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            }),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        let client = loop {
+            match ClientBuilder::rustls()?
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(c) => break c,
+                Err(e) if started.elapsed() < Duration::from_secs(15) => {
+                    tracing::debug!(error = %e, "chromedriver not ready yet");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e).context("WebDriver session"),
+            }
+        };
+        Ok(Self {
+            client,
+            _driver: driver,
+            _profile: profile,
+        })
+    }
+
+    /// Opens `url` and waits until the page is interactive (hydrated or mounted): the bundle
+    /// sets `<html data-hydrated>`. Returns the milliseconds from navigation start to then.
+    pub async fn open(&self, url: &str) -> anyhow::Result<f64> {
+        self.client.goto(url).await?;
+        self.interactive().await
+    }
+
+    /// Waits until the current page is interactive; its time to interactive in ms.
+    pub async fn interactive(&self) -> anyhow::Result<f64> {
+        let ms = self
+            .until(Duration::from_secs(15), "page hydrated", || async {
+                let v = self
+                    .client
+                    .execute(
+                        "return document.documentElement.getAttribute('data-hydrated');",
+                        vec![],
+                    )
+                    .await
+                    .ok()?;
+                v.as_str().and_then(|s| s.parse::<f64>().ok())
+            })
+            .await?;
+        Ok(ms)
+    }
+
+    /// Polls `check` every 100 ms until it gives a value, for at most `limit`.
+    pub async fn until<T, F, Fut>(
+        &self,
+        limit: Duration,
+        what: &str,
+        mut check: F,
+    ) -> anyhow::Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let start = Instant::now();
+        loop {
+            if let Some(v) = check().await {
+                return Ok(v);
+            }
+            if start.elapsed() > limit {
+                let url = self
+                    .client
+                    .current_url()
+                    .await
+                    .map(|u| u.to_string())
+                    .unwrap_or_default();
+                let _ = self.screenshot(&format!("failed-{}", slug(what))).await;
+                anyhow::bail!("timed out after {limit:?} waiting for {what} (at {url})");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits for an element matching `css` whose text contains `text`; returns its text.
+    pub async fn wait_text(&self, css: &str, text: &str) -> anyhow::Result<String> {
+        self.until(
+            Duration::from_secs(20),
+            &format!("{css} containing {text:?}"),
+            || async {
+                let els = self.client.find_all(Locator::Css(css)).await.ok()?;
+                for e in els {
+                    if let Ok(t) = e.text().await
+                        && t.contains(text)
+                    {
+                        return Some(t);
+                    }
+                }
+                None
+            },
+        )
+        .await
+    }
+
+    /// Types `value` into the element at `css` (cleared first).
+    pub async fn fill(&self, css: &str, value: &str) -> anyhow::Result<()> {
+        let e = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .with_context(|| css.to_owned())?;
+        e.clear().await?;
+        e.send_keys(value).await?;
+        Ok(())
+    }
+
+    /// Clicks the element at `css`.
+    pub async fn click(&self, css: &str) -> anyhow::Result<()> {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .with_context(|| css.to_owned())?
+            .click()
+            .await?;
+        Ok(())
+    }
+
+    /// Runs `script` in the page and returns its result.
+    pub async fn js(&self, script: &str) -> anyhow::Result<serde_json::Value> {
+        Ok(self.client.execute(script, vec![]).await?)
+    }
+
+    /// Saves a PNG of the viewport as `output/screenshots/<name>.png`; returns its path.
+    pub async fn screenshot(&self, name: &str) -> anyhow::Result<PathBuf> {
+        let png = self.client.screenshot().await?;
+        let dir = screenshot_dir();
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png)?;
+        Ok(path)
+    }
+
+    /// Ends the session.
+    pub async fn close(self) -> anyhow::Result<()> {
+        self.client.close().await?;
+        Ok(())
+    }
+}
+
+fn slug(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(60)
+        .collect()
+}
+
+fn chromium() -> String {
+    std::env::var("FDT_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())
+}
+
+fn chromedriver() -> String {
+    std::env::var("FDT_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into())
+}
