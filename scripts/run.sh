@@ -14,6 +14,9 @@ mkdir -p "$DATA/site"
 export XDG_CONFIG_HOME="$DATA/config"
 
 command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
+# The web console's and inspector's browser bundle (wasm), found by both programs next to
+# their target directory.
+scripts/build-ui.sh
 echo "==> building fdt-cloud and fdt (release)"
 cargo build --release -q -p fdt-cloud -p fdt-agent-core
 BIN=$CARGO_TARGET_DIR/release
@@ -46,8 +49,9 @@ cat <<MSG
 FlyingDarkDevTunnel is running (fdt-cloud dev + agent + sample service on :$SAMPLE_PORT)
   public URL (HTTPS): $url
   public URL (HTTP):  http://demo.localhost:8080
-  control plane API:  http://127.0.0.1:8780   (dev account and authtoken: $DATA/cloud.out)
-  agent API:          http://127.0.0.1:4040/api/tunnels
+  web console:        http://127.0.0.1:8780   (sign in as dev@fdt.localhost, password in $DATA/cloud/dev-password)
+  control plane API:  http://127.0.0.1:8780/v1   (dev account and authtoken: $DATA/cloud.out)
+  local inspector:    http://127.0.0.1:4040   (agent API: /api/tunnels)
   try:  curl --cacert $CA $url
   logs: $DATA/*.log        Ctrl+C to stop
 MSG

@@ -13,6 +13,9 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 missing=()
 command -v curl >/dev/null || missing+=(curl)
 command -v python3 >/dev/null || missing+=(python3)
+# The browser tests drive Debian's Chromium through its WebDriver.
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 [ -e /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing ${missing[*]}"
@@ -45,9 +48,12 @@ cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 # fdt-api must keep building for the browser (the UI uses it).
-echo "==> fdt-api for wasm32"
+echo "==> fdt-api and fdt-ui for wasm32"
 rustup target add wasm32-unknown-unknown
 cargo check -q -p fdt-api --target wasm32-unknown-unknown
+cargo clippy -q -p fdt-ui --lib --features hydrate --target wasm32-unknown-unknown -- -D warnings
+# The UI bundle the console, admin panel and inspector load (the browser tests need it).
+scripts/build-ui.sh
 
 # A throwaway PostgreSQL: the cloud's storage and API stories run on it as well as on SQLite.
 echo "==> starting a test PostgreSQL"

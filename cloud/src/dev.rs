@@ -156,7 +156,8 @@ pub async fn run(mut config: Config, opts: DevOptions) -> anyhow::Result<()> {
     out += &format!("fdt-cloud listening on {api_url}\n");
     out += "fdt-cloud dev: control plane and relay running in this process\n";
     out += &format!("  data dir:     {}\n", data_dir.display());
-    out += &format!("  api:          {api_url}\n");
+    out += &format!("  web console:  {api_url}/ (sign in with the account below)\n");
+    out += &format!("  api:          {api_url}/v1\n");
     out += &format!(
         "  relay:        udp/{} (server name {DEV_DOMAIN})\n",
         relay.agent_addr

@@ -77,8 +77,14 @@ impl Browser {
 
     /// Opens `url` and waits until the page is interactive (hydrated or mounted): the bundle
     /// sets `<html data-hydrated>`. Returns the milliseconds from navigation start to then.
+    ///
+    /// The page must load within 10 s: on loopback anything slower is a bug (it caught pages
+    /// that kept their event streams open after being left, which exhausts the browser's six
+    /// connections per host a few pages later).
     pub async fn open(&self, url: &str) -> anyhow::Result<f64> {
-        self.client.goto(url).await?;
+        tokio::time::timeout(Duration::from_secs(10), self.client.goto(url))
+            .await
+            .with_context(|| format!("{url} did not load within 10 s"))??;
         self.interactive().await
     }
 
@@ -178,6 +184,21 @@ impl Browser {
         Ok(self.client.execute(script, vec![]).await?)
     }
 
+    /// Accessibility basics of the current page, as a list of problems (empty when it passes):
+    /// every form control has a label (`<label for>`, a wrapping label or `aria-label`), every
+    /// button and link has a name, and every element with text directly in it has a contrast
+    /// ratio of at least 4.5:1 (WCAG AA) against the first opaque background behind it.
+    pub async fn accessibility_problems(&self) -> anyhow::Result<Vec<String>> {
+        let v = self.js(A11Y_AUDIT).await?;
+        Ok(v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| p.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// Saves a PNG of the viewport as `output/screenshots/<name>.png`; returns its path.
     pub async fn screenshot(&self, name: &str) -> anyhow::Result<PathBuf> {
         let png = self.client.screenshot().await?;
@@ -209,3 +230,31 @@ fn chromium() -> String {
 fn chromedriver() -> String {
     std::env::var("FDT_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into())
 }
+
+/// The audit behind [`Browser::accessibility_problems`].
+const A11Y_AUDIT: &str = r#"
+const problems = [];
+const visible = e => !!(e.offsetWidth || e.offsetHeight || e.getClientRects().length);
+const name = e => (e.getAttribute('aria-label') || e.textContent || e.getAttribute('title') || '').trim();
+for (const e of document.querySelectorAll('input, select, textarea')) {
+  if (e.type === 'hidden' || !visible(e)) continue;
+  if (!(e.labels && e.labels.length) && !e.getAttribute('aria-label')) problems.push('unlabelled ' + e.outerHTML.slice(0, 80));
+}
+for (const e of document.querySelectorAll('button, a[href]')) {
+  if (visible(e) && !name(e)) problems.push('nameless ' + e.outerHTML.slice(0, 80));
+}
+const rgb = c => { const m = c.match(/rgba?\(([^)]+)\)/); if (!m) return null; const p = m[1].split(',').map(Number); return {r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1}; };
+const lum = c => { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); }; return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b); };
+const background = e => { for (let n = e; n; n = n.parentElement) { const c = rgb(getComputedStyle(n).backgroundColor); if (c && c.a >= 0.99) return c; } return {r: 255, g: 255, b: 255, a: 1}; };
+for (const e of document.querySelectorAll('body *')) {
+  if (!visible(e) || e.closest('svg') || e.closest('.sr-only') || e.closest('[disabled]')) continue;
+  const text = Array.from(e.childNodes).filter(n => n.nodeType === 3).map(n => n.textContent).join('').trim();
+  if (!text || e.matches('input, textarea, select, option')) continue;
+  const fg = rgb(getComputedStyle(e).color); if (!fg) continue;
+  const bg = background(e);
+  const [l1, l2] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+  const ratio = (l1 + 0.05) / (l2 + 0.05);
+  if (ratio < 4.5) problems.push('contrast ' + ratio.toFixed(2) + ' for "' + text.slice(0, 30) + '" in <' + e.tagName.toLowerCase() + ' class="' + e.className + '">');
+}
+return problems;
+"#;

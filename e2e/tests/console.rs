@@ -28,6 +28,7 @@ async fn console_end_to_end_in_chromium() {
     let b = Browser::start().await.unwrap();
     let base = cloud.url.clone();
     let mut load_ms = Vec::new();
+    let mut a11y = Vec::new();
 
     // A page that needs a session sends the browser to sign in; sign-up works from there.
     load_ms.push(("login", b.open(&format!("{base}/traffic")).await.unwrap()));
@@ -40,6 +41,7 @@ async fn console_end_to_end_in_chromium() {
             .contains("/login?next=%2Ftraffic")
     );
     b.screenshot("01-login").await.unwrap();
+    a11y.push(("01-login", b.accessibility_problems().await.unwrap()));
     load_ms.push(("signup", b.open(&format!("{base}/signup")).await.unwrap()));
     // Inline validation, before anything is sent.
     b.fill("#f-email", "not-an-email").await.unwrap();
@@ -50,6 +52,10 @@ async fn console_end_to_end_in_chromium() {
         .await
         .unwrap();
     b.screenshot("02-signup-errors").await.unwrap();
+    a11y.push((
+        "02-signup-errors",
+        b.accessibility_problems().await.unwrap(),
+    ));
     b.fill("#f-email", EMAIL).await.unwrap();
     b.fill("#f-password", PASSWORD).await.unwrap();
     b.click("main form button[type=submit]").await.unwrap();
@@ -86,6 +92,7 @@ async fn console_end_to_end_in_chromium() {
     let token = b.wait_text("#new-token", "fdt_").await.unwrap();
     b.wait_text("table", "browser test").await.unwrap();
     b.screenshot("03-authtokens").await.unwrap();
+    a11y.push(("03-authtokens", b.accessibility_problems().await.unwrap()));
 
     // The tunnels page, open before the agent starts, shows the tunnel without a reload.
     load_ms.push(("tunnels", b.open(&format!("{base}/")).await.unwrap()));
@@ -121,6 +128,7 @@ async fn console_end_to_end_in_chromium() {
         "updated without a reload"
     );
     b.screenshot("04-tunnels-live").await.unwrap();
+    a11y.push(("04-tunnels-live", b.accessibility_problems().await.unwrap()));
 
     // A request through the tunnel appears in the traffic log (live too).
     load_ms.push(("traffic", b.open(&format!("{base}/traffic")).await.unwrap()));
@@ -137,6 +145,7 @@ async fn console_end_to_end_in_chromium() {
         .await
         .unwrap();
     b.screenshot("05-traffic").await.unwrap();
+    a11y.push(("05-traffic", b.accessibility_problems().await.unwrap()));
 
     // Its detail page: headers and the pretty-printed JSON body; then a replay with an edited
     // header reaches the local service.
@@ -145,6 +154,7 @@ async fn console_end_to_end_in_chromium() {
     load_ms.push(("request", b.interactive().await.unwrap()));
     b.wait_text(".body-block", "\"items\": [").await.unwrap();
     b.screenshot("06-request").await.unwrap();
+    a11y.push(("06-request", b.accessibility_problems().await.unwrap()));
     b.fill("#rp-headers", "X-Edited: from-the-browser")
         .await
         .unwrap();
@@ -179,6 +189,7 @@ async fn console_end_to_end_in_chromium() {
     load_ms.push(("usage", b.open(&format!("{base}/usage")).await.unwrap()));
     b.wait_text("h2", "pro plan").await.unwrap();
     b.screenshot("08-usage").await.unwrap();
+    a11y.push(("08-usage", b.accessibility_problems().await.unwrap()));
     load_ms.push((
         "settings",
         b.open(&format!("{base}/settings")).await.unwrap(),
@@ -194,6 +205,10 @@ async fn console_end_to_end_in_chromium() {
         "dark"
     );
     b.screenshot("09-settings-dark").await.unwrap();
+    a11y.push((
+        "09-settings-dark",
+        b.accessibility_problems().await.unwrap(),
+    ));
     b.click(".topbar-end button[aria-pressed]").await.unwrap();
 
     // A non-admin: 403 on the admin page and on its API, from the browser's own session.
@@ -229,6 +244,7 @@ async fn console_end_to_end_in_chromium() {
     ));
     b.wait_text("table", "someone@example.com").await.unwrap();
     b.screenshot("10-admin-users").await.unwrap();
+    a11y.push(("10-admin-users", b.accessibility_problems().await.unwrap()));
     load_ms.push((
         "admin-tunnels",
         b.open(&format!("{base}/admin/tunnels")).await.unwrap(),
@@ -241,6 +257,7 @@ async fn console_end_to_end_in_chromium() {
     ));
     b.wait_text("table", "local").await.unwrap();
     b.screenshot("12-admin-relays").await.unwrap();
+    a11y.push(("12-admin-relays", b.accessibility_problems().await.unwrap()));
     b.click("table button.btn-small").await.unwrap();
     b.wait_text("table", "draining").await.unwrap();
     load_ms.push((
@@ -249,6 +266,7 @@ async fn console_end_to_end_in_chromium() {
     ));
     b.wait_text("table", "relay.drain").await.unwrap();
     b.screenshot("13-admin-audit").await.unwrap();
+    a11y.push(("13-admin-audit", b.accessibility_problems().await.unwrap()));
 
     // Sign out ends the session: the pages send the browser back to sign in.
     b.open(&format!("{base}/settings")).await.unwrap();
@@ -257,6 +275,12 @@ async fn console_end_to_end_in_chromium() {
     b.client.goto(&format!("{base}/tunnels")).await.unwrap();
     b.wait_text("h1", "Sign in").await.unwrap();
 
+    for (page, problems) in &a11y {
+        assert!(
+            problems.is_empty(),
+            "accessibility of {page}: {problems:#?}"
+        );
+    }
     for (page, ms) in &load_ms {
         println!("page {page}: interactive after {ms:.0} ms");
     }

@@ -81,6 +81,12 @@ pub fn go_to(url: &str) {
 /// Subscribes to the server's change events at `url`: `data: {"topic": "…"}` bumps
 /// [`Live`]. The browser's `EventSource` reconnects by itself after errors.
 pub fn connect_live(url: &str, live: Live) {
+    open_live(url, live, false);
+}
+
+/// Opens the stream; `restored` for a page back from the back/forward cache (whose
+/// `pageshow` listener is already in place).
+fn open_live(url: &str, live: Live, restored: bool) {
     #[cfg(feature = "browser")]
     {
         use leptos::prelude::Set;
@@ -108,11 +114,39 @@ pub fn connect_live(url: &str, live: Live) {
         let on_error = Closure::<dyn FnMut()>::new(move || live.connected.set(false));
         source.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         on_error.forget();
-        // The stream lives as long as the page.
-        std::mem::forget(source);
+        // Closed when the page is hidden for a navigation: a page kept in the back/forward
+        // cache would otherwise hold its connection open, and browsers allow only six
+        // HTTP/1.1 connections per host — a few pages later, every request waits. A page
+        // restored from that cache subscribes again.
+        let Some(window) = web_sys::window() else {
+            return;
+        };
+        let url = url.to_owned();
+        let on_hide = Closure::<dyn FnMut()>::new(move || {
+            source.close();
+            live.connected.set(false);
+        });
+        let _ = window.add_event_listener_with_callback_and_bool(
+            "pagehide",
+            on_hide.as_ref().unchecked_ref(),
+            false,
+        );
+        on_hide.forget();
+        if !restored {
+            let on_show = Closure::<dyn FnMut(web_sys::PageTransitionEvent)>::new(
+                move |ev: web_sys::PageTransitionEvent| {
+                    if ev.persisted() {
+                        open_live(&url, live, true);
+                    }
+                },
+            );
+            let _ = window
+                .add_event_listener_with_callback("pageshow", on_show.as_ref().unchecked_ref());
+            on_show.forget();
+        }
     }
     #[cfg(not(feature = "browser"))]
-    let _ = (url, live);
+    let _ = (url, live, restored);
 }
 
 /// `fetch` from the page's own origin, with its cookies. Mutating calls carry
