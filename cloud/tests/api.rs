@@ -13,6 +13,7 @@ mod api {
     mod authtokens;
     mod bad_input;
     mod client;
+    mod console;
     mod fleet;
     mod jwt;
     mod traffic;

@@ -49,7 +49,9 @@ pub fn Document(
         view! {
             <link rel="modulepreload" href=js/>
             <link rel="preload" href=wasm r#as="fetch" r#type="application/wasm" crossorigin=""/>
-            <script type="module" inner_html=loader_script(v, entry)></script>
+            // The request's nonce (when the server made one): the page's CSP allows inline
+            // scripts by nonce only.
+            <script type="module" nonce=leptos::nonce::use_nonce() inner_html=loader_script(v, entry)></script>
         }
     });
     view! {

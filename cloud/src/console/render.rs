@@ -4,7 +4,7 @@
 use axum::Router;
 use axum::body::Body;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
-use axum::http::{Request, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Request, StatusCode};
 use axum::response::Response;
 use fdt_ui::api::{Api, ApiFuture, ApiReply, ApiRequest, Transport};
 use fdt_ui::boot::Boot;
@@ -54,6 +54,15 @@ impl Transport for InProcess {
     }
 }
 
+/// The console's Content-Security-Policy for a response whose inline scripts carry `nonce`.
+pub fn content_security_policy(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; \
+         form-action 'self'; base-uri 'none'; object-src 'none'"
+    )
+}
+
 /// Renders the console page `boot` describes, with `status`.
 pub async fn page(
     req: Request<Body>,
@@ -71,6 +80,15 @@ pub async fn page(
             }
         },
         move || {
+            // Inline scripts (the bundle loader, Leptos's hydration data) run by this
+            // response's nonce only; nothing injected into the page can.
+            if let (Some(nonce), Some(r)) = (
+                leptos::nonce::use_nonce(),
+                use_context::<leptos_axum::ResponseOptions>(),
+            ) && let Ok(v) = HeaderValue::from_str(&content_security_policy(&nonce.to_string()))
+            {
+                r.insert_header(HeaderName::from_static("content-security-policy"), v);
+            }
             let boot = boot.clone();
             let inner = boot.clone();
             view! {

@@ -1,0 +1,250 @@
+//! The web console as a browser without JavaScript sees it: plain form posts, a sign-in
+//! cookie, server-rendered pages that carry their data, the admin panel refused to non-admins,
+//! a CSP whose nonce is on every inline script, and cookie-authenticated API writes that
+//! need the CSRF header.
+
+use crate::common::{TestApp, TestDb};
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+
+on_both_databases!(
+    pages_are_rendered_with_their_data_for_the_signed_in_user,
+    forms_refuse_cross_site_posts_and_bad_input,
+);
+
+const EMAIL: &str = "console@example.com";
+const PASSWORD: &str = "a long enough password";
+
+fn form(path: &str, body: &str, origin: Option<&str>) -> Request<Body> {
+    let mut b = Request::post(path)
+        .header(header::HOST, "console.test")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(o) = origin {
+        b = b.header(header::ORIGIN, o);
+    }
+    b.body(Body::from(body.to_owned())).unwrap()
+}
+
+fn page(path: &str, cookie: Option<&str>) -> Request<Body> {
+    let mut b = Request::get(path);
+    if let Some(c) = cookie {
+        b = b.header(header::COOKIE, c);
+    }
+    b.body(Body::empty()).unwrap()
+}
+
+fn location(r: &crate::common::TestResponse) -> &str {
+    r.headers[header::LOCATION].to_str().unwrap()
+}
+
+fn html(r: &crate::common::TestResponse) -> String {
+    String::from_utf8_lossy(&r.raw).into_owned()
+}
+
+/// Signs up through the form; the `Cookie` header value that signs in.
+async fn sign_up(app: &TestApp) -> String {
+    let r = app
+        .call(form(
+            "/signup",
+            &format!("email={EMAIL}&password=a+long+enough+password"),
+            Some("http://console.test"),
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", html(&r));
+    assert_eq!(location(&r), "/");
+    let set = r.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+        "{set}"
+    );
+    set.split(';').next().unwrap().to_owned()
+}
+
+async fn pages_are_rendered_with_their_data_for_the_signed_in_user(db: &TestDb) {
+    let app = TestApp::new(db);
+    // Without a session, pages send the browser to sign in, remembering where it was going.
+    let r = app.call(page("/traffic?method=POST", None)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/login?next=%2Ftraffic%3Fmethod%3DPOST");
+    let cookie = sign_up(&app).await;
+
+    // An authtoken made through the API with the cookie (and the CSRF header) shows on the
+    // server-rendered page; without the header the write is refused.
+    let write = |csrf: bool| {
+        let mut b = Request::post("/v1/authtokens")
+            .header(header::COOKIE, &cookie)
+            .header(header::CONTENT_TYPE, "application/json");
+        if csrf {
+            b = b.header("x-fdt-csrf", "1");
+        }
+        b.body(Body::from(r#"{"description":"rendered-token"}"#))
+            .unwrap()
+    };
+    app.call(write(false))
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "forbidden");
+    assert_eq!(app.call(write(true)).await.status, StatusCode::CREATED);
+    let r = app.call(page("/authtokens", Some(&cookie))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let body = html(&r);
+    assert!(body.contains("rendered-token"), "the page carries its data");
+    assert!(body.contains(EMAIL));
+    assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
+    assert_eq!(r.headers[header::X_FRAME_OPTIONS], "DENY");
+
+    // Every inline script carries the nonce the CSP allows; no 'unsafe-inline'.
+    let csp = r.headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap();
+    let mut scripts = 0;
+    for tag in body
+        .split("<script")
+        .skip(1)
+        .map(|t| t.split('>').next().unwrap())
+    {
+        if tag.contains("application/json") {
+            continue; // data, not code
+        }
+        scripts += 1;
+        assert!(
+            tag.contains(&format!("nonce=\"{nonce}\"")),
+            "script without the nonce: {tag}"
+        );
+    }
+    assert!(scripts >= 2, "the hydration data scripts are there");
+
+    // The admin panel: 403 for a user, the page for an admin.
+    let r = app.call(page("/admin/users", Some(&cookie))).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(!html(&r).contains("Search accounts"));
+    app.state.store().grant_admin(EMAIL).await.unwrap();
+    let r = app.call(page("/admin/users", Some(&cookie))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(html(&r).contains(EMAIL));
+
+    // Unknown pages are 404; the sign-in page sends a signed-in user home.
+    assert_eq!(
+        app.call(page("/traffic/..%2F", Some(&cookie))).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let r = app.call(page("/login", Some(&cookie))).await;
+    assert_eq!((r.status, location(&r)), (StatusCode::SEE_OTHER, "/"));
+
+    // Signing out ends the session: the same cookie no longer opens pages or the API.
+    let mut out = form("/logout", "", Some("http://console.test"));
+    out.headers_mut()
+        .insert(header::COOKIE, cookie.parse().unwrap());
+    let r = app.call(out).await;
+    assert_eq!((r.status, location(&r)), (StatusCode::SEE_OTHER, "/login"));
+    assert!(
+        r.headers[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    assert_eq!(
+        app.call(page("/", Some(&cookie))).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let r = app.call(page("/v1/auth/me", Some(&cookie))).await;
+    r.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+}
+
+async fn forms_refuse_cross_site_posts_and_bad_input(db: &TestDb) {
+    let app = TestApp::new(db);
+    sign_up(&app).await;
+    let login = |body: String, origin: &'static str| app.call(form("/login", &body, Some(origin)));
+    // A form on another site cannot sign anyone in (or out).
+    let r = login(
+        format!("email={EMAIL}&password=a+long+enough+password"),
+        "https://evil.example",
+    )
+    .await;
+    assert!(
+        location(&r).starts_with("/login?error=bad_origin"),
+        "{}",
+        location(&r)
+    );
+    assert!(!r.headers.contains_key(header::SET_COOKIE));
+    // A wrong password goes back to the form with the email kept, never the password.
+    let r = login(
+        format!("email={EMAIL}&password=wrong+password+here"),
+        "http://console.test",
+    )
+    .await;
+    let to = location(&r);
+    assert!(
+        to.starts_with("/login?error=invalid_credentials&email=console%40example.com"),
+        "{to}"
+    );
+    assert!(!to.contains("wrong"));
+    // `next` is followed only to a local path.
+    let r = login(
+        format!(
+            "email={EMAIL}&password={}&next=%2F%2Fevil.example",
+            PASSWORD.replace(' ', "+")
+        ),
+        "http://console.test",
+    )
+    .await;
+    assert_eq!(location(&r), "/");
+    let r = login(
+        format!(
+            "email={EMAIL}&password={}&next=%2Ftraffic",
+            PASSWORD.replace(' ', "+")
+        ),
+        "http://console.test",
+    )
+    .await;
+    assert_eq!(location(&r), "/traffic");
+    // Sign-up refusals name the field's problem; nothing is created.
+    let r = app
+        .call(form(
+            "/signup",
+            "email=new%40example.com&password=short",
+            None,
+        ))
+        .await;
+    assert!(
+        location(&r).starts_with("/signup?error=weak_password"),
+        "{}",
+        location(&r)
+    );
+    let r = app
+        .call(form(
+            "/signup",
+            &format!("email={EMAIL}&password=another+long+password"),
+            None,
+        ))
+        .await;
+    assert!(
+        location(&r).starts_with("/signup?error=email_taken"),
+        "{}",
+        location(&r)
+    );
+    assert!(
+        app.state
+            .store()
+            .account_by_email("new@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The rendered form says what went wrong, in words.
+    let r = app
+        .call(page(
+            "/signup?error=weak_password&email=new%40example.com",
+            None,
+        ))
+        .await;
+    assert!(html(&r).contains("Choose a longer password."));
+}
