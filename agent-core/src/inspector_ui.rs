@@ -31,13 +31,24 @@ pub const MIN_EVENT_GAP: Duration = Duration::from_millis(250);
 /// How often an idle event stream carries a comment, so proxies and browsers keep it open.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// What the page allows itself: its own scripts (plus the inline loader), wasm compilation,
-/// its own styles and API.
-const CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'; \
-                   style-src 'self'; connect-src 'self'; img-src 'self' data:";
+/// What the page allows itself: its own scripts plus the inline loader carrying `nonce`,
+/// wasm compilation, its own styles and API.
+fn csp(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; \
+         base-uri 'none'; object-src 'none'"
+    )
+}
 
-/// The inspector's HTML document, in `theme`.
-pub fn document(assets: &Assets, theme: Theme) -> String {
+/// A fresh nonce for one response (128 random bits, base64).
+fn new_nonce() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 16]>())
+}
+
+/// The inspector's HTML document, in `theme`, its loader script carrying `nonce`.
+pub fn document(assets: &Assets, theme: Theme, nonce: &str) -> String {
     let boot = Boot {
         path: "/".into(),
         theme,
@@ -47,7 +58,7 @@ pub fn document(assets: &Assets, theme: Theme) -> String {
     let (script, body) = match &assets.bundle_version {
         Some(v) => (
             format!(
-                "<script type=\"module\">{}</script>",
+                "<script type=\"module\" nonce=\"{nonce}\">{}</script>",
                 loader_script(v, "mount_inspector")
             ),
             String::new(),
@@ -90,12 +101,15 @@ fn cookie_theme(headers: &HeaderMap) -> Theme {
 }
 
 fn page(assets: &Assets, headers: &HeaderMap) -> Response {
-    let mut resp = document(assets, cookie_theme(headers)).into_response();
+    let nonce = new_nonce();
+    let mut resp = document(assets, cookie_theme(headers), &nonce).into_response();
     let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&csp(&nonce)) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
     for (name, value) in [
         (header::CONTENT_TYPE, "text/html; charset=utf-8"),
         (header::CACHE_CONTROL, "no-cache"),
-        (header::CONTENT_SECURITY_POLICY, CSP),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
     ] {
@@ -260,7 +274,7 @@ mod tests {
             css_version: "abc".into(),
             bundle_version: None,
         };
-        let html = document(&assets, Theme::Dark);
+        let html = document(&assets, Theme::Dark, "n0nce");
         assert!(html.starts_with("<!DOCTYPE html><html lang=\"en\" data-theme=\"dark\">"));
         assert!(html.contains("href=\"/assets/fdt.css?v=abc\""));
         assert!(html.contains("scripts/build-ui.sh"));
@@ -271,8 +285,11 @@ mod tests {
                 ..assets
             },
             Theme::Light,
+            "n0nce",
         );
         assert!(with.contains("mount_inspector"));
+        assert!(with.contains("<script type=\"module\" nonce=\"n0nce\">"));
+        assert_ne!(new_nonce(), new_nonce());
         assert!(with.contains("/pkg/fdt_ui.js?v=v1"));
         assert!(!with.contains("build-ui.sh"));
     }
@@ -302,12 +319,12 @@ mod tests {
             assert_eq!(h[header::CONTENT_TYPE], "text/html; charset=utf-8");
             assert_eq!(h[header::CACHE_CONTROL], "no-cache");
             assert_eq!(h[header::X_FRAME_OPTIONS], "DENY");
+            let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap_or("");
             assert!(
-                h[header::CONTENT_SECURITY_POLICY]
-                    .to_str()
-                    .unwrap_or("")
-                    .contains("'wasm-unsafe-eval'")
+                csp.contains("'wasm-unsafe-eval'") && csp.contains("'nonce-"),
+                "{csp}"
             );
+            assert!(!csp.contains("unsafe-inline"), "{csp}");
             let html = text(resp).await;
             assert!(
                 html.contains("<script id=\"fdt-boot\" type=\"application/json\">"),
