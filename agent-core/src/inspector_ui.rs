@@ -89,20 +89,9 @@ pub fn document(assets: &Assets, theme: Theme, nonce: &str) -> String {
     )
 }
 
-/// The theme the `fdt_theme` cookie asks for (the UI's theme toggle sets it).
-fn cookie_theme(headers: &HeaderMap) -> Theme {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|c| c.trim().strip_prefix("fdt_theme="))
-        .map_or(Theme::Light, Theme::parse)
-}
-
 fn page(assets: &Assets, headers: &HeaderMap) -> Response {
     let nonce = new_nonce();
-    let mut resp = document(assets, cookie_theme(headers), &nonce).into_response();
+    let mut resp = document(assets, fdt_ui::site::cookie_theme(headers), &nonce).into_response();
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&csp(&nonce)) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
@@ -297,12 +286,12 @@ mod tests {
     #[test]
     fn theme_comes_from_the_cookie() {
         let mut h = HeaderMap::new();
-        assert_eq!(cookie_theme(&h), Theme::Light);
+        assert_eq!(fdt_ui::site::cookie_theme(&h), Theme::Light);
         h.insert(
             header::COOKIE,
             HeaderValue::from_static("a=1; fdt_theme=dark"),
         );
-        assert_eq!(cookie_theme(&h), Theme::Dark);
+        assert_eq!(fdt_ui::site::cookie_theme(&h), Theme::Dark);
     }
 
     #[tokio::test]

@@ -38,6 +38,29 @@ pub struct Site {
     dir: Option<PathBuf>,
 }
 
+/// The value of cookie `name` in a request's `Cookie` headers, if present and not empty. (The
+/// theme cookie the pages set is read by every server of them; the cloud also reads its
+/// sign-in cookie with it.)
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
+/// The theme the `fdt_theme` cookie asks for (the pages' theme toggle sets it).
+pub fn cookie_theme(headers: &HeaderMap) -> crate::boot::Theme {
+    cookie(headers, THEME_COOKIE).map_or_else(Default::default, crate::boot::Theme::parse)
+}
+
+/// The cookie the pages' theme toggle sets.
+pub const THEME_COOKIE: &str = "fdt_theme";
+
 /// FNV-1a, 64 bits, as 16 hex digits: a stable content hash for cache busting.
 pub fn content_version(bytes: &[u8]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

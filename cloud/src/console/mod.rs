@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use fdt_api::AccountId;
 use fdt_ui::api::{Api, encode_component};
-use fdt_ui::boot::{Boot, SessionUser, Theme};
+use fdt_ui::boot::{Boot, SessionUser};
 use fdt_ui::route::{CONSOLE_PATHS, Page};
 use fdt_ui::site::Site;
 
@@ -131,9 +131,7 @@ async fn page(State(c): State<Console>, req: Request<Body>) -> Response {
     let query = req.uri().query().unwrap_or_default().to_owned();
     let page = Page::parse(&path);
     let who = signed_in(&c.app, req.headers()).await;
-    let theme = session::cookie(req.headers(), session::THEME_COOKIE)
-        .map(Theme::parse)
-        .unwrap_or_default();
+    let theme = fdt_ui::site::cookie_theme(req.headers());
     match (&page, &who) {
         (p, None) if p.needs_login() => {
             let back = if query.is_empty() {

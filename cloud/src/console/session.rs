@@ -3,7 +3,6 @@
 //! [`CSRF_HEADER`]); signing out revokes the session, which ends the cookie at once.
 
 use axum::http::HeaderMap;
-use axum::http::header::COOKIE;
 
 /// The cookie's name.
 pub const COOKIE_NAME: &str = "fdt_session";
@@ -11,21 +10,7 @@ pub const COOKIE_NAME: &str = "fdt_session";
 /// The header that cookie-authenticated writes must carry (any value).
 pub const CSRF_HEADER: &str = "x-fdt-csrf";
 
-/// The theme cookie the pages set.
-pub const THEME_COOKIE: &str = "fdt_theme";
-
-/// The value of cookie `name`, if the request has one.
-pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim())
-        .filter(|v| !v.is_empty())
-}
+pub use fdt_ui::site::cookie;
 
 /// The sign-in cookie's token.
 pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
@@ -49,6 +34,7 @@ pub fn clear_cookie(secure: bool) -> String {
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+    use axum::http::header::COOKIE;
 
     #[test]
     fn reads_the_right_cookie() {
@@ -58,7 +44,7 @@ mod tests {
             HeaderValue::from_static("a=1; fdt_session=tok.en; fdt_theme=dark"),
         );
         assert_eq!(cookie_token(&h).as_deref(), Some("tok.en"));
-        assert_eq!(cookie(&h, THEME_COOKIE), Some("dark"));
+        assert_eq!(cookie(&h, fdt_ui::site::THEME_COOKIE), Some("dark"));
         assert_eq!(cookie(&h, "missing"), None);
         let mut empty = HeaderMap::new();
         empty.append(COOKIE, HeaderValue::from_static("fdt_session="));

@@ -5,6 +5,7 @@ pub mod chart;
 pub mod code;
 pub mod form;
 pub mod layout;
+pub mod replay;
 pub mod states;
 pub mod table;
 pub mod toast;

@@ -4,8 +4,8 @@
 use crate::api::{ApiResult, use_api, with_query};
 use crate::boot::Boot;
 use crate::components::code::{BodyBlock, HeadersTable};
-use crate::components::form::parse_header_lines;
 use crate::components::layout::PageHeader;
+use crate::components::replay::{ReplayEdits, ReplayFields, ReplayInputs};
 use crate::components::states::{EmptyState, ErrorState, Loading};
 use crate::components::table::{Column, DataTable, SortKey};
 use crate::components::toast::use_toasts;
@@ -249,34 +249,15 @@ fn RequestDetail(record: RequestRecord) -> impl IntoView {
     }
 }
 
-/// What the replay form holds, turned into the API's modification.
-pub fn replay_modify(
-    original: &RequestRecord,
-    method: &str,
-    path: &str,
-    headers: &str,
-    remove: &str,
-    body: &str,
-) -> Result<Option<ReplayModify>, String> {
-    let method = method.trim().to_ascii_uppercase();
-    let path = path.trim();
-    if !path.starts_with('/') {
-        return Err("The path must start with /.".into());
+/// The form's edits in the cloud API's shape.
+fn to_modify(e: ReplayEdits) -> ReplayModify {
+    ReplayModify {
+        method: e.method,
+        path: e.path,
+        set_headers: e.set_headers,
+        remove_headers: e.remove_headers,
+        body: e.body,
     }
-    let set_headers = parse_header_lines(headers)?;
-    let remove_headers: Vec<String> = remove
-        .split(',')
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect();
-    let m = ReplayModify {
-        method: (method != original.method && !method.is_empty()).then_some(method),
-        path: (path != original.path).then(|| path.to_owned()),
-        set_headers,
-        remove_headers,
-        body: (!body.is_empty()).then(|| body.to_owned()),
-    };
-    Ok((m != ReplayModify::default()).then_some(m))
 }
 
 #[component]
@@ -284,26 +265,15 @@ fn ReplayPanel(record: RequestRecord) -> impl IntoView {
     let api = use_api();
     let toasts = use_toasts();
     let live = use_live();
-    let method = RwSignal::new(record.method.clone());
-    let path = RwSignal::new(record.path.clone());
-    let headers = RwSignal::new(String::new());
-    let remove = RwSignal::new(String::new());
-    let body = RwSignal::new(String::new());
+    let fields = ReplayFields::new(&record.method, &record.path);
     let error = RwSignal::new(None::<String>);
     let job = RwSignal::new(None::<ReplayJob>);
     let busy = RwSignal::new(false);
     let id = record.id.to_string();
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let modify = match replay_modify(
-            &record,
-            &method.get_untracked(),
-            &path.get_untracked(),
-            &headers.get_untracked(),
-            &remove.get_untracked(),
-            &body.get_untracked(),
-        ) {
-            Ok(m) => m,
+        let modify = match fields.read(&record.method, &record.path) {
+            Ok(m) => m.map(to_modify),
             Err(e) => {
                 error.set(Some(e));
                 return;
@@ -356,20 +326,7 @@ fn ReplayPanel(record: RequestRecord) -> impl IntoView {
             <h2 id="replay-h">"Replay"</h2>
             <p class="muted">"Sends this request again to the agent's local service, with your changes."</p>
             <form class="form replay-form" on:submit=on_submit novalidate>
-                <div class="form-row">
-                    <div class="field field-narrow"><label for="rp-method">"Method"</label>
-                        <input id="rp-method" prop:value=move || method.get() on:input=move |e| method.set(event_target_value(&e))/></div>
-                    <div class="field field-grow"><label for="rp-path">"Path"</label>
-                        <input id="rp-path" class="mono" prop:value=move || path.get() on:input=move |e| path.set(event_target_value(&e))/></div>
-                </div>
-                <div class="field"><label for="rp-headers">"Set headers (one \"Name: value\" per line)"</label>
-                    <textarea id="rp-headers" class="mono" rows="3" prop:value=move || headers.get()
-                        on:input=move |e| headers.set(event_target_value(&e))></textarea></div>
-                <div class="field"><label for="rp-remove">"Remove headers (comma-separated)"</label>
-                    <input id="rp-remove" prop:value=move || remove.get() on:input=move |e| remove.set(event_target_value(&e))/></div>
-                <div class="field"><label for="rp-body">"Body (empty: the original body)"</label>
-                    <textarea id="rp-body" class="mono" rows="4" prop:value=move || body.get()
-                        on:input=move |e| body.set(event_target_value(&e))></textarea></div>
+                <ReplayInputs fields=fields body_label="Body (empty: the original body)"/>
                 <p class="field-error" role="alert">{move || error.get()}</p>
                 <button type="submit" class="btn btn-primary" disabled=move || busy.get()>"Replay"</button>
             </form>
@@ -406,29 +363,27 @@ fn ReplayStatus(job: ReplayJob) -> impl IntoView {
 mod tests {
     use super::*;
 
-    fn record() -> RequestRecord {
-        serde_json::from_value(serde_json::json!({
-            "id": "req_0123456789abcdefghijkl", "relay_id": "r", "method": "POST", "host": "a.example", "path": "/hook",
-            "request_headers": [], "response_headers": [], "bytes_in": 0, "bytes_out": 0,
-            "duration_ms": 1, "visitor_ip": "127.0.0.1", "started_at": "2026-11-26T00:00:00Z",
-            "has_request_body": false, "has_response_body": false
-        }))
-        .expect("record")
-    }
-
     #[test]
-    fn replay_form_to_modify() {
-        let r = record();
-        assert_eq!(replay_modify(&r, "POST", "/hook", "", "", ""), Ok(None));
-        let m = replay_modify(&r, "put", "/hook?x=1", "X-Test: yes", "cookie, ", "{}")
-            .expect("valid")
-            .expect("some change");
+    fn edits_map_to_the_cloud_api() {
+        let edits = crate::components::replay::read_edits(
+            "POST",
+            "/hook",
+            "put",
+            "/hook?x=1",
+            "X-Test: yes",
+            "cookie",
+            "{}",
+        )
+        .expect("valid")
+        .expect("some change");
+        let m = to_modify(edits);
         assert_eq!(m.method.as_deref(), Some("PUT"));
         assert_eq!(m.path.as_deref(), Some("/hook?x=1"));
         assert_eq!(m.set_headers, vec![("X-Test".to_owned(), "yes".to_owned())]);
         assert_eq!(m.remove_headers, vec!["cookie".to_owned()]);
         assert_eq!(m.body.as_deref(), Some("{}"));
-        assert!(replay_modify(&r, "GET", "hook", "", "", "").is_err());
-        assert!(replay_modify(&r, "GET", "/", "bad", "", "").is_err());
+        // The wire shape the cloud's deny_unknown_fields accepts.
+        let json = serde_json::to_value(ReplayRequest { modify: Some(m) }).expect("json");
+        assert_eq!(json["modify"]["set_headers"][0][0], "X-Test");
     }
 }

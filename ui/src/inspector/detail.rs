@@ -1,12 +1,13 @@
 //! One captured exchange: headers, bodies, the WebSocket/SSE timeline, timings, exports
 //! (HAR, cURL) and replay, as it was or with edits.
 
-use super::logic::{LIST_PATH, replay_modify};
+use super::logic::{LIST_PATH, to_agent_modify};
 use super::model::{
     Body, Exchange, ReplayModify, ReplayRequest, ReplayResult, TimelineEvent, header,
 };
 use crate::api::{Api, use_api};
 use crate::components::code::{BodyBlock, HeadersTable};
+use crate::components::replay::{ReplayFields, ReplayInputs};
 use crate::components::states::{ErrorState, Loading};
 use crate::components::toast::{Toasts, use_toasts};
 use crate::format::{human_bytes, human_ms, status_class, utc_millis};
@@ -237,23 +238,13 @@ fn Timeline(events: Vec<TimelineEvent>, dropped: u64) -> impl IntoView {
 fn ReplayForm(ex: Exchange) -> impl IntoView {
     let api = use_api();
     let toasts = use_toasts();
-    let method = RwSignal::new(ex.method.clone());
-    let path = RwSignal::new(ex.uri.clone());
-    let headers = RwSignal::new(String::new());
-    let remove = RwSignal::new(String::new());
-    let body = RwSignal::new(String::new());
+    let fields = ReplayFields::new(&ex.method, &ex.uri);
     let error = RwSignal::new(None::<String>);
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let modify = replay_modify(
-            &ex.method,
-            &ex.uri,
-            &method.get_untracked(),
-            &path.get_untracked(),
-            &headers.get_untracked(),
-            &remove.get_untracked(),
-            &body.get_untracked(),
-        );
+        let modify = fields
+            .read(&ex.method, &ex.uri)
+            .map(|m| m.map(to_agent_modify));
         match modify {
             Ok(m) => {
                 error.set(None);
@@ -266,20 +257,7 @@ fn ReplayForm(ex: Exchange) -> impl IntoView {
         <details class="replay-edit">
             <summary>"Replay with changes"</summary>
             <form class="form replay-form" on:submit=on_submit novalidate>
-                <div class="form-row">
-                    <div class="field field-narrow"><label for="rp-method">"Method"</label>
-                        <input id="rp-method" prop:value=move || method.get() on:input=move |e| method.set(event_target_value(&e))/></div>
-                    <div class="field field-grow"><label for="rp-path">"Path"</label>
-                        <input id="rp-path" class="mono" prop:value=move || path.get() on:input=move |e| path.set(event_target_value(&e))/></div>
-                </div>
-                <div class="field"><label for="rp-headers">"Set headers (one \"Name: value\" per line)"</label>
-                    <textarea id="rp-headers" class="mono" rows="3" prop:value=move || headers.get()
-                        on:input=move |e| headers.set(event_target_value(&e))></textarea></div>
-                <div class="field"><label for="rp-remove">"Remove headers (comma-separated)"</label>
-                    <input id="rp-remove" prop:value=move || remove.get() on:input=move |e| remove.set(event_target_value(&e))/></div>
-                <div class="field"><label for="rp-body">"Body (empty: the captured body)"</label>
-                    <textarea id="rp-body" class="mono" rows="4" prop:value=move || body.get()
-                        on:input=move |e| body.set(event_target_value(&e))></textarea></div>
+                <ReplayInputs fields=fields body_label="Body (empty: the captured body)"/>
                 <p class="field-error" role="alert">{move || error.get()}</p>
                 <button type="submit" class="btn btn-primary">"Replay with changes"</button>
             </form>

@@ -4,7 +4,7 @@
 
 use super::model::{BodyEdit, HeaderEdits, ReplayModify};
 use crate::api::with_query;
-use crate::components::form::parse_header_lines;
+use crate::components::replay::ReplayEdits;
 
 /// Where the agent lists HTTP exchanges.
 pub const LIST_PATH: &str = "/api/requests/http";
@@ -108,42 +108,19 @@ pub fn move_selection(ids: &[String], current: Option<&str>, step: isize) -> Opt
     ids.get(next).cloned()
 }
 
-/// The replay form turned into the agent's edits: `None` when nothing differs from the
-/// captured request.
-///
-/// # Errors
-/// What to fix, in words (a path without `/`, a malformed header line).
-pub fn replay_modify(
-    original_method: &str,
-    original_path: &str,
-    method: &str,
-    path: &str,
-    set_headers: &str,
-    remove_headers: &str,
-    body: &str,
-) -> Result<Option<ReplayModify>, String> {
-    let method = method.trim().to_ascii_uppercase();
-    let path = path.trim();
-    if !path.starts_with('/') {
-        return Err("The path must start with /.".into());
-    }
-    let set = parse_header_lines(set_headers)?;
-    let remove: Vec<String> = remove_headers
-        .split([',', '\n'])
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect();
-    let headers = (!set.is_empty() || !remove.is_empty()).then(|| HeaderEdits {
-        set: set.into_iter().collect(),
-        remove,
-    });
-    let m = ReplayModify {
-        method: (!method.is_empty() && method != original_method).then_some(method),
-        path: (path != original_path).then(|| path.to_owned()),
+/// The form's edits in the agent's shape (`headers: {set, remove}`, `body: {text}`).
+pub fn to_agent_modify(e: ReplayEdits) -> ReplayModify {
+    let headers =
+        (!e.set_headers.is_empty() || !e.remove_headers.is_empty()).then(|| HeaderEdits {
+            set: e.set_headers.into_iter().collect(),
+            remove: e.remove_headers,
+        });
+    ReplayModify {
+        method: e.method,
+        path: e.path,
         headers,
-        body: (!body.is_empty()).then(|| BodyEdit::Text(body.to_owned())),
-    };
-    Ok((m != ReplayModify::default()).then_some(m))
+        body: e.body.map(BodyEdit::Text),
+    }
 }
 
 #[cfg(test)]
@@ -226,12 +203,8 @@ mod tests {
     }
 
     #[test]
-    fn replay_form_becomes_edits() {
-        assert_eq!(
-            replay_modify("GET", "/a", "get", "/a", "", "", ""),
-            Ok(None)
-        );
-        let m = replay_modify(
+    fn edits_map_to_the_agents_shape() {
+        let edits = crate::components::replay::read_edits(
             "GET",
             "/a",
             "put",
@@ -242,6 +215,7 @@ mod tests {
         )
         .expect("valid")
         .expect("edits");
+        let m = to_agent_modify(edits);
         assert_eq!(m.method.as_deref(), Some("PUT"));
         assert_eq!(m.path.as_deref(), Some("/b?x=1"));
         let h = m.headers.expect("headers");
@@ -249,7 +223,11 @@ mod tests {
         assert_eq!(h.set.len(), 2);
         assert_eq!(h.remove, vec!["cookie".to_owned()]);
         assert_eq!(m.body, Some(BodyEdit::Text("{}".into())));
-        assert!(replay_modify("GET", "/a", "GET", "a", "", "", "").is_err());
-        assert!(replay_modify("GET", "/a", "GET", "/a", "no colon", "", "").is_err());
+        // Only a body change: no header edits are sent.
+        let only_body = to_agent_modify(crate::components::replay::ReplayEdits {
+            body: Some("x".into()),
+            ..Default::default()
+        });
+        assert!(only_body.headers.is_none());
     }
 }
