@@ -178,7 +178,8 @@ pub(crate) async fn logout(State(c): State<Console>, headers: HeaderMap) -> Resp
     if !same_origin(&headers) {
         return see_other("/");
     }
-    if let Some(who) = signed_in(&c.app, &headers).await {
+    // A failed lookup still clears the cookie below; the session then ends at its expiry.
+    if let Ok(Some(who)) = signed_in(&c.app, &headers).await {
         match c
             .app
             .store()

@@ -69,18 +69,36 @@ pub(crate) struct SignedIn {
 }
 
 /// Who the console cookie belongs to, if it is valid and its session live.
-pub(crate) async fn signed_in(app: &AppState, headers: &HeaderMap) -> Option<SignedIn> {
-    let token = session::cookie_token(headers)?;
-    let claims = app.tokens().verify(&token, app.clock().now()).ok()?;
-    let live = app.store().live_session_account(&claims.sid).await.ok()??;
-    if live != claims.sub {
-        return None;
+///
+/// # Errors
+/// The database failing: the caller answers 500 rather than treating the visitor as signed
+/// out (which would send them to sign in again for nothing).
+pub(crate) async fn signed_in(
+    app: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<SignedIn>, crate::error::ApiError> {
+    let Some(token) = session::cookie_token(headers) else {
+        return Ok(None);
+    };
+    let Ok(claims) = app.tokens().verify(&token, app.clock().now()) else {
+        return Ok(None);
+    };
+    if app
+        .store()
+        .live_session_account(&claims.sid)
+        .await?
+        .as_ref()
+        != Some(&claims.sub)
+    {
+        return Ok(None);
     }
-    let user = app.store().admin_user(&claims.sub).await.ok()??;
+    let Some(user) = app.store().admin_user(&claims.sub).await? else {
+        return Ok(None);
+    };
     if user.suspended {
-        return None;
+        return Ok(None);
     }
-    Some(SignedIn {
+    Ok(Some(SignedIn {
         user: SessionUser {
             id: user.id.to_string(),
             email: user.email,
@@ -90,7 +108,7 @@ pub(crate) async fn signed_in(app: &AppState, headers: &HeaderMap) -> Option<Sig
         token,
         account: claims.sub,
         session: claims.sid,
-    })
+    }))
 }
 
 /// A 303 to `to`.
@@ -130,7 +148,15 @@ async fn page(State(c): State<Console>, req: Request<Body>) -> Response {
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or_default().to_owned();
     let page = Page::parse(&path);
-    let who = signed_in(&c.app, req.headers()).await;
+    let who = match signed_in(&c.app, req.headers()).await {
+        Ok(who) => who,
+        Err(e) => {
+            tracing::error!(error = %e, "console page: session lookup failed");
+            let mut resp = e.into_response();
+            harden(&mut resp);
+            return resp;
+        }
+    };
     let theme = fdt_ui::site::cookie_theme(req.headers());
     match (&page, &who) {
         (p, None) if p.needs_login() => {

@@ -157,6 +157,27 @@ async fn pages_are_rendered_with_their_data_for_the_signed_in_user(db: &TestDb) 
     );
     let r = app.call(page("/v1/auth/me", Some(&cookie))).await;
     r.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+
+    // A database failure is an error page, not a silent sign-out (last: it closes the
+    // store).
+    let again = app
+        .call(form(
+            "/login",
+            &format!("email={EMAIL}&password=a+long+enough+password"),
+            None,
+        ))
+        .await;
+    let cookie = again.headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    app.state.store().close().await;
+    let r = app.call(page("/", Some(&cookie))).await;
+    r.assert_error(StatusCode::INTERNAL_SERVER_ERROR, "internal");
+    assert!(!r.headers.contains_key(header::LOCATION));
 }
 
 async fn forms_refuse_cross_site_posts_and_bad_input(db: &TestDb) {
