@@ -17,10 +17,18 @@ command -v python3 >/dev/null || missing+=(python3)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 [ -e /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
+# The desktop app (Tauri 2 on WebKitGTK): build libraries, then what its window test runs:
+# a virtual display, a session bus, WebKit's WebDriver, and xwd + ImageMagick for screenshots.
+for pkg in libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev \
+  libsoup-3.0-dev libxdo-dev libssl-dev pkg-config build-essential file \
+  xvfb x11-apps xauth imagemagick dbus webkit2gtk-driver; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing ${missing[*]}"
   apt-get update -qq
-  apt-get install -y -qq -o DPkg::Lock::Timeout=900 "${missing[@]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    -o DPkg::Lock::Timeout=900 "${missing[@]}"
 fi
 # curl must speak HTTP/2 for the h2 edge tests.
 curl --version | grep -q HTTP2 || { echo "curl without HTTP/2 support" >&2; exit 1; }
@@ -45,6 +53,9 @@ fi
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
+# The UI bundle the console, admin panel, inspector and desktop window load. First: the
+# desktop app embeds it (desktop/dist) when it compiles, and the browser tests need it.
+scripts/build-ui.sh
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 # fdt-api must keep building for the browser (the UI uses it).
@@ -52,8 +63,9 @@ echo "==> fdt-api and fdt-ui for wasm32"
 rustup target add wasm32-unknown-unknown
 cargo check -q -p fdt-api --target wasm32-unknown-unknown
 cargo clippy -q -p fdt-ui --lib --features hydrate --target wasm32-unknown-unknown -- -D warnings
-# The UI bundle the console, admin panel and inspector load (the browser tests need it).
-scripts/build-ui.sh
+# The desktop app's window test launches the real binary.
+echo "==> building fdt-desktop"
+cargo build -q -p fdt-desktop
 
 # A throwaway PostgreSQL: the cloud's storage and API stories run on it as well as on SQLite.
 echo "==> starting a test PostgreSQL"
@@ -68,3 +80,6 @@ echo "==> tests"
 cargo nextest run --workspace --no-fail-fast
 echo "==> doc tests"
 cargo test --workspace --doc --quiet
+# Packages: the desktop app's and the agent's .deb, installed with dpkg and started.
+echo "==> installers"
+installers/test.sh

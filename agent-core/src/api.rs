@@ -28,6 +28,27 @@ use tokio_util::sync::CancellationToken;
 /// room for the rest of the JSON.
 const MAX_API_BODY: usize = MAX_REPLAY_BODY / 3 * 4 + 64 * 1024;
 
+/// Binds the API's listener: `addr`, or like ngrok the next of 10 ports when another agent
+/// holds it; `Ok(None)` for `off` or when no port is free (logged).
+pub async fn bind(addr: &str) -> Result<Option<TcpListener>, std::net::AddrParseError> {
+    if addr == "off" {
+        return Ok(None);
+    }
+    let sa: std::net::SocketAddr = addr.parse()?;
+    for i in 0..10u16 {
+        let mut a = sa;
+        a.set_port(sa.port().saturating_add(i));
+        if let Ok(l) = TcpListener::bind(a).await {
+            return Ok(Some(l));
+        }
+        if sa.port() == 0 {
+            break;
+        }
+    }
+    tracing::warn!(%addr, "local API disabled: no free port");
+    Ok(None)
+}
+
 /// Serves the API of `agent` on `listener` until `shutdown`.
 pub async fn serve(listener: TcpListener, agent: AgentHandle, shutdown: CancellationToken) {
     if let Err(e) = axum::serve(listener, app(agent))
@@ -40,7 +61,12 @@ pub async fn serve(listener: TcpListener, agent: AgentHandle, shutdown: Cancella
 
 /// The API router (tests call it directly). Loads the UI's static files once, here.
 pub fn app(agent: AgentHandle) -> Router {
-    let site = fdt_ui::site::Site::load_default();
+    app_with_site(agent, &fdt_ui::site::Site::load_default())
+}
+
+/// The API router with the UI's static files already loaded (the desktop app rebuilds the
+/// router as tunnels switch on and off, and loads the files once).
+pub fn app_with_site(agent: AgentHandle, site: &fdt_ui::site::Site) -> Router {
     Router::new()
         .route("/api/events", get(events))
         .route("/api/tunnels", get(tunnels))
@@ -51,7 +77,7 @@ pub fn app(agent: AgentHandle) -> Router {
         .route("/api/requests/http/{id}/curl", get(one_curl))
         .route("/api/requests/http/{id}/har", get(one_har))
         .route("/api/requests/tcp", get(tcp_list))
-        .merge(crate::inspector_ui::router(&site))
+        .merge(crate::inspector_ui::router(site))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -122,8 +122,8 @@ fn classify(e: ClientError) -> ExchangeError {
 }
 
 /// A reqwest client on rustls with the ring provider chosen here, so the agent library works
-/// without a process-wide default provider.
-fn http_client() -> Result<reqwest::Client, ExchangeError> {
+/// without a process-wide default provider. The desktop app's control-plane calls use it too.
+pub fn http_client() -> Result<reqwest::Client, ExchangeError> {
     let setup = |e: String| ExchangeError::Setup(e);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());

@@ -12,6 +12,7 @@ pub mod config_edit;
 pub mod console;
 pub mod dial;
 pub mod forward;
+pub mod group;
 pub mod insecure;
 pub mod inspect;
 pub mod inspector_ui;

@@ -291,25 +291,9 @@ async fn open_inspector(cfg: InspectConfig) -> anyhow::Result<Inspector> {
 }
 
 async fn bind_api(addr: &str) -> anyhow::Result<Option<tokio::net::TcpListener>> {
-    if addr == "off" {
-        return Ok(None);
-    }
-    let sa: std::net::SocketAddr = addr
-        .parse()
-        .with_context(|| format!("--api-addr {addr:?}"))?;
-    // Like ngrok: when 4040 is taken by another agent, use the next free port.
-    for i in 0..10u16 {
-        let mut a = sa;
-        a.set_port(sa.port().saturating_add(i));
-        if let Ok(l) = tokio::net::TcpListener::bind(a).await {
-            return Ok(Some(l));
-        }
-        if sa.port() == 0 {
-            break;
-        }
-    }
-    tracing::warn!(%addr, "local API disabled: no free port");
-    Ok(None)
+    fdt_agent_core::api::bind(addr)
+        .await
+        .with_context(|| format!("--api-addr {addr:?}"))
 }
 
 #[tokio::main]

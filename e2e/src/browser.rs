@@ -19,17 +19,14 @@ pub struct Browser {
     /// The WebDriver session.
     pub client: Client,
     _driver: Child,
-    _profile: tempfile::TempDir,
+    _profile: Option<tempfile::TempDir>,
 }
 
 impl Browser {
     /// Starts chromedriver on a free port and a headless Chromium session (1280×900).
     pub async fn start() -> anyhow::Result<Self> {
         crate::install_crypto();
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-            l.local_addr()?.port()
-        };
+        let port = free_port()?;
         let driver = Command::new(chromedriver())
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -52,26 +49,44 @@ impl Browser {
                 ],
             }),
         );
-        let url = format!("http://127.0.0.1:{port}");
-        let started = Instant::now();
-        let client = loop {
-            match ClientBuilder::rustls()?
-                .capabilities(caps.clone())
-                .connect(&url)
-                .await
-            {
-                Ok(c) => break c,
-                Err(e) if started.elapsed() < Duration::from_secs(15) => {
-                    tracing::debug!(error = %e, "chromedriver not ready yet");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(e) => return Err(e).context("WebDriver session"),
-            }
-        };
+        let client = connect(port, caps, Duration::from_secs(15)).await?;
         Ok(Self {
             client,
             _driver: driver,
-            _profile: profile,
+            _profile: Some(profile),
+        })
+    }
+
+    /// Starts Debian's `WebKitWebDriver` (package webkit2gtk-driver) on a free port and a
+    /// session on the Tauri app `binary`: the driver launches the app itself, with `env` added
+    /// to its own environment (`TAURI_WEBVIEW_AUTOMATION=true` is set here; a display must be
+    /// in `env` or inherited). The session's document is the app's window.
+    pub async fn webkit_app(
+        binary: &std::path::Path,
+        env: &[(String, String)],
+    ) -> anyhow::Result<Self> {
+        crate::install_crypto();
+        let port = free_port()?;
+        let driver = Command::new("WebKitWebDriver")
+            .arg(format!("--port={port}"))
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("TAURI_WEBVIEW_AUTOMATION", "true")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting WebKitWebDriver (apt-get install webkit2gtk-driver)")?;
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), "wry".into());
+        caps.insert(
+            "webkitgtk:browserOptions".into(),
+            serde_json::json!({ "binary": binary, "args": ["--automation"] }),
+        );
+        let client = connect(port, caps, Duration::from_secs(30)).await?;
+        Ok(Self {
+            client,
+            _driver: driver,
+            _profile: None,
         })
     }
 
@@ -258,3 +273,32 @@ for (const e of document.querySelectorAll('body *')) {
 }
 return problems;
 "#;
+
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// Opens a WebDriver session on the driver at `port`, retrying while it starts.
+async fn connect(
+    port: u16,
+    caps: serde_json::Map<String, serde_json::Value>,
+    limit: Duration,
+) -> anyhow::Result<Client> {
+    let url = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    loop {
+        match ClientBuilder::rustls()?
+            .capabilities(caps.clone())
+            .connect(&url)
+            .await
+        {
+            Ok(c) => return Ok(c),
+            Err(e) if started.elapsed() < limit => {
+                tracing::debug!(error = %e, "WebDriver not ready yet");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e).context("WebDriver session"),
+        }
+    }
+}

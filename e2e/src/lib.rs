@@ -15,6 +15,7 @@
 pub mod browser;
 pub mod client;
 pub mod cloud;
+pub mod desktop;
 pub mod inspect;
 pub mod origin;
 pub mod pattern;

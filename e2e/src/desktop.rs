@@ -1,0 +1,194 @@
+//! What the desktop app's end-to-end test needs around the real app: a virtual display
+//! (Debian's `xvfb`), a D-Bus session bus (the app's single-instance lock lives there), the
+//! app's test-hook socket, and readings of the app process (resident memory).
+
+use anyhow::Context as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The `fdt-desktop` binary next to the test binaries (`target/debug/fdt-desktop`).
+pub fn app_binary() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("test binary has no target directory")?;
+    let bin = dir.join("fdt-desktop");
+    anyhow::ensure!(
+        bin.exists(),
+        "{} is missing: build it first (cargo build -p fdt-desktop)",
+        bin.display()
+    );
+    Ok(bin)
+}
+
+/// An Xvfb server on a free display; stopped when dropped.
+pub struct Xvfb {
+    /// `:N`.
+    pub display: String,
+    _child: Child,
+}
+
+impl Xvfb {
+    /// Starts Xvfb (1280×800, 24-bit) on the first free display from :91.
+    pub async fn start() -> anyhow::Result<Self> {
+        for n in 91..160 {
+            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
+            let lock = PathBuf::from(format!("/tmp/.X{n}-lock"));
+            if socket.exists() || lock.exists() {
+                continue;
+            }
+            let child = Command::new("Xvfb")
+                .args([
+                    &format!(":{n}"),
+                    "-screen",
+                    "0",
+                    "1280x800x24",
+                    "-nolisten",
+                    "tcp",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .context("starting Xvfb (apt-get install xvfb)")?;
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(10) {
+                if socket.exists() {
+                    return Ok(Self {
+                        display: format!(":{n}"),
+                        _child: child,
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            anyhow::bail!("Xvfb :{n} did not start within 10 s");
+        }
+        anyhow::bail!("no free X display")
+    }
+
+    /// Saves a PNG of the whole screen (`xwd` piped to ImageMagick's `convert`).
+    pub async fn screenshot(&self, path: &Path) -> anyhow::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "xwd -root -silent -display {} | convert xwd:- png:'{}'",
+                self.display,
+                path.display()
+            ))
+            .output()
+            .await
+            .context("xwd | convert (apt-get install x11-apps imagemagick)")?;
+        anyhow::ensure!(
+            out.status.success() && path.exists(),
+            "screenshot failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    }
+}
+
+/// A private D-Bus session bus; stopped when dropped.
+pub struct SessionBus {
+    /// Value for `DBUS_SESSION_BUS_ADDRESS`.
+    pub address: String,
+    _child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl SessionBus {
+    /// Starts `dbus-daemon --session` on a socket in a temporary directory.
+    pub async fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let socket = dir.path().join("bus");
+        let address = format!("unix:path={}", socket.display());
+        let child = Command::new("dbus-daemon")
+            .args([
+                "--session",
+                "--nofork",
+                "--nopidfile",
+                &format!("--address={address}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting dbus-daemon (apt-get install dbus)")?;
+        let started = Instant::now();
+        while !socket.exists() {
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(10),
+                "dbus-daemon did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(Self {
+            address,
+            _child: child,
+            _dir: dir,
+        })
+    }
+}
+
+/// Sends one line to the app's test hook (`FDT_DESKTOP_TEST_HOOK`) and returns its answer.
+pub async fn hook(socket: &Path, line: &str) -> anyhow::Result<String> {
+    let stream = tokio::net::UnixStream::connect(socket)
+        .await
+        .with_context(|| format!("connecting to {}", socket.display()))?;
+    let (read, mut write) = stream.into_split();
+    write.write_all(format!("{line}\n").as_bytes()).await?;
+    let mut answer = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        BufReader::new(read).read_line(&mut answer),
+    )
+    .await
+    .context("the test hook did not answer")??;
+    Ok(answer.trim_end().to_string())
+}
+
+/// The app's state through the hook.
+pub async fn hook_state(socket: &Path) -> anyhow::Result<serde_json::Value> {
+    let answer = hook(socket, "state").await?;
+    serde_json::from_str(&answer).with_context(|| format!("state answer {answer:?}"))
+}
+
+/// Resident memory of process `pid` in KiB (`VmRSS` in /proc).
+pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmRSS")
+}
+
+/// Resident memory of `pid` and all its descendants (WebKit runs its web and network
+/// processes as children), in KiB.
+pub fn tree_rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let mut total = rss_kib(pid)?;
+    for child in children(pid) {
+        total += tree_rss_kib(child).unwrap_or(0);
+    }
+    Ok(total)
+}
+
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return vec![];
+    };
+    dir.flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|s| {
+            s.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}

@@ -1,0 +1,268 @@
+//! The desktop app's commands on Tauri's mock runtime against a real stack (control plane,
+//! relay over QUIC, local origin): sign in with an authtoken, add a tunnel, switch it on from
+//! the tray's model, reach it with curl, see the request in the inspector through
+//! `agent_api`, switch it off; the tray model follows each step. Bad input is refused in
+//! words, and nothing happens without a sign-in.
+
+#![allow(clippy::unwrap_used)]
+
+use fdt_desktop::state::{AppState, StateConfig};
+use fdt_desktop::tray::{self, Entry, TrayItem};
+use fdt_desktop_ipc::{DesktopState, Overall, TunnelState};
+use fdt_e2e::{Cloud, HttpOrigin, poll_until};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tauri::test::{INVOKE_KEY, get_ipc_response, mock_builder, mock_context, noop_assets};
+use tauri::webview::InvokeRequest;
+use tauri::{Manager, WebviewWindow, WebviewWindowBuilder};
+
+/// Invokes `cmd` as the window would; `Err` is the command's error JSON.
+async fn invoke(
+    w: &WebviewWindow<tauri::test::MockRuntime>,
+    cmd: &str,
+    input: Option<Value>,
+) -> Result<Value, Value> {
+    let body = match input {
+        Some(i) => json!({ "input": i }),
+        None => json!({}),
+    };
+    let req = InvokeRequest {
+        cmd: cmd.into(),
+        callback: tauri::ipc::CallbackFn(0),
+        error: tauri::ipc::CallbackFn(1),
+        url: "tauri://localhost".parse().unwrap(),
+        body: tauri::ipc::InvokeBody::Json(body),
+        headers: Default::default(),
+        invoke_key: INVOKE_KEY.to_string(),
+    };
+    let w = w.clone();
+    // The mock runtime answers through a blocking channel.
+    tokio::task::spawn_blocking(move || {
+        get_ipc_response(&w, req).map(|b| b.deserialize::<Value>().unwrap())
+    })
+    .await
+    .unwrap()
+}
+
+fn state_of(v: Value) -> DesktopState {
+    serde_json::from_value(v).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desktop_commands_drive_a_real_tunnel() {
+    fdt_e2e::init_tracing();
+    tauri::async_runtime::set(tokio::runtime::Handle::current());
+    let db = fdt_cloud::testing::TestDb::sqlite().await;
+    let (cloud, stack) = Cloud::with_attached_relay(db.store.clone()).await.unwrap();
+    let account = cloud.account("desk@example.com").await.unwrap();
+    let origin = HttpOrigin::start().await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let state = AppState::open(StateConfig {
+        config_dir: home.path().join("fdt-desktop"),
+        xdg_config_home: home.path().to_path_buf(),
+        use_keyring: false,
+        exe: "/usr/bin/fdt-desktop".into(),
+        api_url: Some(cloud.url.clone()),
+        relay_ca: Some(stack.ca_path()),
+        inspector_addr: Some("127.0.0.1:0".into()),
+    })
+    .await
+    .unwrap();
+    let app = fdt_desktop::app(mock_builder())
+        .manage(state.clone())
+        .build(mock_context(noop_assets()))
+        .unwrap();
+    let w = WebviewWindowBuilder::new(&app, "main", Default::default())
+        .build()
+        .unwrap();
+
+    // Signed out: nothing can be switched on, and the tray says why.
+    let s = state_of(invoke(&w, "state", None).await.unwrap());
+    assert!(s.account.is_none());
+    let e = invoke(&w, "save_tunnel", Some(json!({"name": "web", "proto": "http", "addr": origin.addr.to_string(), "subdomain": "deskweb"})))
+        .await
+        .unwrap();
+    let s = state_of(e);
+    let id = s.tunnels[0].id.clone();
+    let e = invoke(
+        &w,
+        "set_tunnel_enabled",
+        Some(json!({"id": id, "enabled": true})),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e["kind"], "not_signed_in", "{e}");
+
+    // A wrong authtoken is refused in words; the right one signs in (kept in a 0600 file).
+    let e = invoke(
+        &w,
+        "sign_in_token",
+        Some(json!({"authtoken": "fdt_not_a_real_token_at_all_000000"})),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e["kind"], "refused", "{e}");
+    let s = state_of(
+        invoke(
+            &w,
+            "sign_in_token",
+            Some(json!({"authtoken": account.authtoken_secret()})),
+        )
+        .await
+        .unwrap(),
+    );
+    let acct = s.account.clone().unwrap();
+    assert_eq!(acct.stored_in, "file");
+    assert!(
+        !acct
+            .authtoken_hint
+            .contains(&account.authtoken_secret()[10..])
+    );
+    let creds = home.path().join("fdt-desktop/credentials.json");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&creds).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
+    // Bad definitions come back as invalid_input with the field named.
+    let e = invoke(
+        &w,
+        "save_tunnel",
+        Some(json!({"name": "db", "proto": "tcp", "addr": "5432", "cidr_allow": ["10.0.0.0/99"]})),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e["kind"], "invalid_input");
+    assert!(
+        e["message"].as_str().unwrap().contains("Allowed networks"),
+        "{e}"
+    );
+
+    // Switched on from the tray's model, as a click would.
+    let m = tray::model(&s);
+    let toggle = m
+        .entries
+        .iter()
+        .find_map(|e| match e {
+            Entry::Check {
+                item: item @ TrayItem::Toggle(_),
+                checked: false,
+                enabled: true,
+                ..
+            } => Some(item.clone()),
+            _ => None,
+        })
+        .expect("a switch for the tunnel");
+    fdt_desktop::on_tray_click(app.handle(), toggle);
+    let online = poll_until(Duration::from_secs(20), "tunnel online", || async {
+        let s = state.snapshot();
+        (s.tunnels[0].state == TunnelState::Online).then_some(s)
+    })
+    .await
+    .unwrap();
+    let url = online.tunnels[0].public_url.clone().unwrap();
+    assert!(url.contains("deskweb"), "{url}");
+    let m = tray::model(&online);
+    assert_eq!(m.overall, Overall::Online);
+    assert!(
+        m.entries
+            .iter()
+            .any(|e| matches!(e, Entry::Item { item: TrayItem::CopyUrl(t), .. } if *t == id))
+    );
+    let saved = std::fs::read_to_string(home.path().join("fdt-desktop/settings.toml")).unwrap();
+    assert!(saved.contains("enabled = true"), "{saved}");
+
+    // Traffic reaches the local service, and the inspector sees it through agent_api.
+    let r = stack
+        .curl(&stack.http_url("deskweb", "/echo?from=desktop"))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let listed = poll_until(Duration::from_secs(10), "captured request", || async {
+        let a = invoke(
+            &w,
+            "agent_api",
+            Some(json!({"method": "GET", "path": "/api/requests/http"})),
+        )
+        .await
+        .unwrap();
+        let body: Value = serde_json::from_str(a["body"].as_str().unwrap()).unwrap();
+        let found = body["requests"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|x| x.to_string().contains("from=desktop")));
+        found.then_some(body)
+    })
+    .await
+    .unwrap();
+    assert!(!listed["requests"].as_array().unwrap().is_empty());
+    let e = invoke(
+        &w,
+        "agent_api",
+        Some(json!({"method": "GET", "path": "/etc/passwd"})),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e["kind"], "invalid_input");
+
+    // Switched off: the tray shows it off and the public URL stops answering.
+    let s = state_of(
+        invoke(
+            &w,
+            "set_tunnel_enabled",
+            Some(json!({"id": id, "enabled": false})),
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(s.tunnels[0].state, TunnelState::Off);
+    assert_eq!(tray::model(&s).overall, Overall::Off);
+    poll_until(
+        Duration::from_secs(10),
+        "tunnel gone at the relay",
+        || async {
+            let r = stack
+                .curl(&stack.http_url("deskweb", "/echo"))
+                .run()
+                .await
+                .unwrap();
+            (r.status != 200).then_some(())
+        },
+    )
+    .await
+    .unwrap();
+
+    // Start at login writes the XDG autostart entry.
+    let s = state_of(
+        invoke(&w, "set_start_at_login", Some(json!({"enabled": true})))
+            .await
+            .unwrap(),
+    );
+    assert!(s.start_at_login);
+    let entry = std::fs::read_to_string(home.path().join("autostart/fdt-desktop.desktop")).unwrap();
+    assert!(
+        entry.contains("Exec=/usr/bin/fdt-desktop --hidden"),
+        "{entry}"
+    );
+
+    // Opening pages outside the console is refused.
+    let e = invoke(
+        &w,
+        "open_external",
+        Some(json!({"url": "https://evil.example/"})),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e["kind"], "invalid_input");
+
+    // Sign-out forgets the authtoken but keeps the tunnels.
+    let s = state_of(invoke(&w, "sign_out", None).await.unwrap());
+    assert!(s.account.is_none());
+    assert_eq!(s.tunnels.len(), 1);
+    assert!(!creds.exists());
+    let _ = app.state::<AppState>();
+    state.shutdown();
+}
