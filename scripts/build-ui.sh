@@ -3,7 +3,8 @@
 # the exact version in Cargo.lock (installed once into /var/tmp/fdt-tools), then wasm-opt -Oz
 # (npm's binaryen@132; Debian's binaryen 108 produces bundles Chromium refuses), then brotli
 # and gzip twins of each file. Output: $FDT_UI_SITE/pkg (default $CARGO_TARGET_DIR/site/pkg), where fdt-cloud and
-# fdt find it (see fdt_ui::site::Site::discover). Prints the sizes.
+# fdt find it (see fdt_ui::site::Site::discover). Prints the sizes. Then copies the raw bundle and
+# the stylesheet into desktop/dist/ (pkg/, assets/) for the desktop window.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/fdt-target}
@@ -62,3 +63,17 @@ size() { stat -c %s "$1"; }
 printf 'UI bundle in %s/pkg: wasm %d B raw, %d B gzip, %d B brotli; js %d B raw, %d B gzip, %d B brotli\n' "$SITE" \
   "$(size "$SITE/pkg/fdt_ui_bg.wasm")" "$(size "$SITE/pkg/fdt_ui_bg.wasm.gz")" "$(size "$SITE/pkg/fdt_ui_bg.wasm.br")" \
   "$(size "$SITE/pkg/fdt_ui.js")" "$(size "$SITE/pkg/fdt_ui.js.gz")" "$(size "$SITE/pkg/fdt_ui.js.br")"
+
+# The desktop window's copy (desktop/dist, embedded by fdt-desktop at compile time): the raw
+# files only (the webview reads them from the app, uncompressed). A file is rewritten only
+# when its content changed, since a new mtime would make cargo rebuild the desktop app.
+sync_file() {
+  mkdir -p "$(dirname "$2")"
+  if ! cmp -s "$1" "$2"; then
+    cp "$1" "$2.tmp" && mv "$2.tmp" "$2"
+    echo "==> updated $2"
+  fi
+}
+sync_file "$SITE/pkg/fdt_ui.js" desktop/dist/pkg/fdt_ui.js
+sync_file "$SITE/pkg/fdt_ui_bg.wasm" desktop/dist/pkg/fdt_ui_bg.wasm
+sync_file ui/style/fdt.css desktop/dist/assets/fdt.css

@@ -57,39 +57,6 @@ impl Browser {
         })
     }
 
-    /// Starts Debian's `WebKitWebDriver` (package webkit2gtk-driver) on a free port and a
-    /// session on the Tauri app `binary`: the driver launches the app itself, with `env` added
-    /// to its own environment (`TAURI_WEBVIEW_AUTOMATION=true` is set here; a display must be
-    /// in `env` or inherited). The session's document is the app's window.
-    pub async fn webkit_app(
-        binary: &std::path::Path,
-        env: &[(String, String)],
-    ) -> anyhow::Result<Self> {
-        crate::install_crypto();
-        let port = free_port()?;
-        let driver = Command::new("WebKitWebDriver")
-            .arg(format!("--port={port}"))
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("TAURI_WEBVIEW_AUTOMATION", "true")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting WebKitWebDriver (apt-get install webkit2gtk-driver)")?;
-        let mut caps = serde_json::Map::new();
-        caps.insert("browserName".into(), "wry".into());
-        caps.insert(
-            "webkitgtk:browserOptions".into(),
-            serde_json::json!({ "binary": binary, "args": ["--automation"] }),
-        );
-        let client = connect(port, caps, Duration::from_secs(30)).await?;
-        Ok(Self {
-            client,
-            _driver: driver,
-            _profile: None,
-        })
-    }
-
     /// Opens `url` and waits until the page is interactive (hydrated or mounted): the bundle
     /// sets `<html data-hydrated>`. Returns the milliseconds from navigation start to then.
     ///
@@ -134,7 +101,8 @@ impl Browser {
     {
         let start = Instant::now();
         loop {
-            if let Some(v) = check().await {
+            // One check must not hang the wait (a WebDriver call can block on a busy page).
+            if let Ok(Some(v)) = tokio::time::timeout(Duration::from_secs(5), check()).await {
                 return Ok(v);
             }
             if start.elapsed() > limit {
@@ -247,7 +215,9 @@ fn chromedriver() -> String {
 }
 
 /// The audit behind [`Browser::accessibility_problems`].
-const A11Y_AUDIT: &str = r#"
+/// The accessibility audit (labels, names, WCAG AA contrast) as a WebDriver script; it
+/// returns a list of problems.
+pub const A11Y_AUDIT: &str = r#"
 const problems = [];
 const visible = e => !!(e.offsetWidth || e.offsetHeight || e.getClientRects().length);
 const name = e => (e.getAttribute('aria-label') || e.textContent || e.getAttribute('title') || '').trim();

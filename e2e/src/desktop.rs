@@ -192,3 +192,176 @@ fn children(pid: u32) -> Vec<u32> {
         })
         .collect()
 }
+
+/// A WebDriver session on the Tauri app, through Debian's `WebKitWebDriver` (package
+/// webkit2gtk-driver), which launches the app itself. Spoken over plain HTTP, every command
+/// with its own timeout, and everything done with scripts (what the app's window is judged
+/// on is its DOM): a stuck command fails the test instead of hanging it.
+pub struct WebKitSession {
+    http: reqwest::Client,
+    base: String,
+    _driver: Child,
+}
+
+/// How long one WebDriver command may take.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(20);
+
+impl WebKitSession {
+    /// Starts the driver on a free port and a session on `binary`, whose environment is the
+    /// driver's plus `env` (and `TAURI_WEBVIEW_AUTOMATION=true`, which lets WebKit be driven).
+    /// The app's log goes to `log`.
+    pub async fn start(
+        binary: &Path,
+        env: &[(String, String)],
+        log: &Path,
+    ) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        if let Some(dir) = log.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let driver = Command::new("WebKitWebDriver")
+            .arg(format!("--port={port}"))
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("TAURI_WEBVIEW_AUTOMATION", "true")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log)?)
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting WebKitWebDriver (apt-get install webkit2gtk-driver)")?;
+        let http = reqwest::Client::builder()
+            .timeout(COMMAND_TIMEOUT)
+            .build()?;
+        let caps = serde_json::json!({"capabilities": {"alwaysMatch": {
+            "browserName": "wry",
+            "webkitgtk:browserOptions": {"binary": binary, "args": ["--automation"]},
+        }}});
+        let started = Instant::now();
+        let session = loop {
+            let r = http
+                .post(format!("http://127.0.0.1:{port}/session"))
+                .json(&caps)
+                .send()
+                .await;
+            match r {
+                Ok(r) => {
+                    let v: serde_json::Value = r.json().await?;
+                    let id = v["value"]["sessionId"].as_str().map(str::to_owned);
+                    break id.with_context(|| format!("no session: {v}"))?;
+                }
+                Err(e) if started.elapsed() < Duration::from_secs(15) => {
+                    tracing::debug!(error = %e, "WebKitWebDriver not ready yet");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e).context("WebKitWebDriver session"),
+            }
+        };
+        Ok(Self {
+            http,
+            base: format!("http://127.0.0.1:{port}/session/{session}"),
+            _driver: driver,
+        })
+    }
+
+    /// Runs `script` (a function body) in the window; its return value.
+    pub async fn js(&self, script: &str) -> anyhow::Result<serde_json::Value> {
+        let r = self
+            .http
+            .post(format!("{}/execute/sync", self.base))
+            .json(&serde_json::json!({"script": script, "args": []}))
+            .send()
+            .await
+            .context("WebDriver execute")?;
+        let v: serde_json::Value = r.json().await?;
+        anyhow::ensure!(v["value"].get("error").is_none(), "script failed: {v}");
+        Ok(v["value"].clone())
+    }
+
+    /// Polls `script` every 100 ms until it returns a non-empty string, for at most `limit`.
+    pub async fn until(&self, limit: Duration, what: &str, script: &str) -> anyhow::Result<String> {
+        let started = Instant::now();
+        loop {
+            if let Ok(v) = self.js(script).await
+                && let Some(s) = v.as_str().filter(|s| !s.is_empty())
+            {
+                return Ok(s.to_owned());
+            }
+            if started.elapsed() > limit {
+                let body = self
+                    .js("return document.body.innerText.slice(0, 2000)")
+                    .await
+                    .unwrap_or_default();
+                anyhow::bail!(
+                    "timed out after {limit:?} waiting for {what}; the window shows: {body}"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits for an element matching `css` whose text contains `text`; returns its text.
+    pub async fn wait_text(&self, css: &str, text: &str) -> anyhow::Result<String> {
+        let script = format!(
+            "for (const e of document.querySelectorAll({css})) {{ if (e.innerText.includes({text})) return e.innerText; }} return '';",
+            css = serde_json::to_string(css)?,
+            text = serde_json::to_string(text)?,
+        );
+        self.until(
+            Duration::from_secs(20),
+            &format!("{css} containing {text:?}"),
+            &script,
+        )
+        .await
+    }
+
+    /// Types `value` into the field `css` the way a user's input reaches the page (an `input`
+    /// event after the value changes).
+    pub async fn fill(&self, css: &str, value: &str) -> anyhow::Result<()> {
+        let script = format!(
+            "const e = document.querySelector({css}); if (!e) return 'missing'; e.focus(); e.value = {value}; \
+             e.dispatchEvent(new Event('input', {{bubbles: true}})); e.dispatchEvent(new Event('change', {{bubbles: true}})); return 'ok';",
+            css = serde_json::to_string(css)?,
+            value = serde_json::to_string(value)?,
+        );
+        let v = self.js(&script).await?;
+        anyhow::ensure!(v == "ok", "no field {css}");
+        Ok(())
+    }
+
+    /// Clicks the button whose text is `text`.
+    pub async fn click_button(&self, text: &str) -> anyhow::Result<()> {
+        let script = format!(
+            "const b = [...document.querySelectorAll('button')].find(b => b.innerText.trim() === {text}); \
+             if (!b) return 'missing'; b.click(); return 'ok';",
+            text = serde_json::to_string(text)?,
+        );
+        let v = self.js(&script).await?;
+        anyhow::ensure!(v == "ok", "no button {text:?}");
+        Ok(())
+    }
+
+    /// Waits until the window's UI is mounted (`<html data-hydrated>`); ms since navigation.
+    pub async fn interactive(&self) -> anyhow::Result<f64> {
+        let ms = self
+            .until(
+                Duration::from_secs(20),
+                "window mounted",
+                "return document.documentElement.getAttribute('data-hydrated') || ''",
+            )
+            .await?;
+        Ok(ms.parse()?)
+    }
+
+    /// The accessibility audit's problems (see [`crate::browser::A11Y_AUDIT`]).
+    pub async fn accessibility_problems(&self) -> anyhow::Result<Vec<String>> {
+        let v = self.js(crate::browser::A11Y_AUDIT).await?;
+        Ok(v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| p.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+}

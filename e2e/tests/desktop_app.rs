@@ -10,8 +10,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use fdt_e2e::browser::{Browser, screenshot_dir};
-use fdt_e2e::desktop::{SessionBus, Xvfb, app_binary, hook, hook_state, rss_kib, tree_rss_kib};
+use fdt_e2e::browser::screenshot_dir;
+use fdt_e2e::desktop::{
+    SessionBus, WebKitSession, Xvfb, app_binary, hook, hook_state, rss_kib, tree_rss_kib,
+};
 use fdt_e2e::{Cloud, HttpOrigin, poll_until};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -87,26 +89,33 @@ async fn the_real_app_exposes_a_tunnel_under_xvfb() {
 
     // 1. Launch through WebKitWebDriver; the window shows the sign-in page.
     let launched = Instant::now();
-    let browser = Browser::webkit_app(&bin, &env).await.unwrap();
+    let browser = WebKitSession::start(&bin, &env, &screenshot_dir().join("desktop-app.log"))
+        .await
+        .unwrap();
     let mounted_ms = browser.interactive().await.unwrap();
     let to_window = launched.elapsed();
     browser
-        .fill("input[name=authtoken]", &account.authtoken_secret())
+        .fill("#f-authtoken", &account.authtoken_secret())
         .await
         .unwrap();
     browser
-        .click("form[data-form=token] button[type=submit]")
+        .click_button("Sign in with authtoken")
         .await
         .unwrap();
-    browser.wait_text("[data-tunnel=web]", "web").await.unwrap();
-    browser.screenshot("desktop-signed-in").await.unwrap();
+    browser
+        .wait_text("article[data-tunnel=web]", "web")
+        .await
+        .unwrap();
+    xvfb.screenshot(&screenshot_dir().join("desktop-signed-in.png"))
+        .await
+        .unwrap();
 
     // 2. The tray's switch (same menu event as a click) puts the tunnel online; the window
     // follows without a reload.
     let toggled = Instant::now();
     assert_eq!(hook(&sock, "tray toggle:t1").await.unwrap(), "ok");
     let shown = browser
-        .wait_text("[data-tunnel=web] .public-url", SUB)
+        .wait_text("article[data-tunnel=web] button.public-url", SUB)
         .await
         .unwrap();
     let toggle_to_online = toggled.elapsed();
@@ -125,7 +134,6 @@ async fn the_real_app_exposes_a_tunnel_under_xvfb() {
     assert!(problems.is_empty(), "accessibility: {problems:#?}");
     let shot = screenshot_dir().join("desktop-tunnels.png");
     xvfb.screenshot(&shot).await.unwrap();
-    browser.screenshot("desktop-tunnels-webview").await.unwrap();
 
     // 3. Idle memory with one tunnel online.
     let pid: u32 = hook(&sock, "pid").await.unwrap().parse().unwrap();

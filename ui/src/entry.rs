@@ -53,6 +53,16 @@ pub fn mount_inspector() {
     mark_ready();
 }
 
+/// Renders the desktop app's window (the page `desktop/dist/index.html` loads): its pages
+/// talk to the app through Tauri commands and events.
+#[wasm_bindgen]
+pub fn mount_desktop() {
+    console_error_panic_hook_lite();
+    crate::platform::set_theme(crate::platform::saved_theme());
+    leptos::mount::mount_to_body(|| leptos::prelude::view! { <crate::desktop::DesktopApp/> });
+    mark_ready();
+}
+
 /// Panics go to the browser console (what `console_error_panic_hook` does, without the
 /// dependency).
 fn console_error_panic_hook_lite() {

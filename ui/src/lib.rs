@@ -6,7 +6,8 @@
 //! - `ssr`: render on the server ([`shell::Document`]); the server provides an [`api::Api`]
 //!   whose transport calls its own router in process.
 //! - `hydrate`: the browser bundle. It exports `hydrate_console()` (hydrates a page the server
-//!   rendered) and `mount_inspector()` (renders the inspector from scratch).
+//!   rendered), `mount_inspector()` (renders the inspector from scratch) and `mount_desktop()`
+//!   (renders the desktop window's pages, which talk to the app through Tauri commands).
 //! - `csr`: client-side rendering only (the desktop window).
 //!
 //! Pages never talk to a backend directly: they go through [`api::Api`], so the same page runs
@@ -17,6 +18,7 @@ pub mod api;
 pub mod boot;
 pub mod components;
 pub mod console;
+pub mod desktop;
 pub mod format;
 pub mod inspector;
 pub mod live;

@@ -18,6 +18,7 @@ use crate::route::Page;
 use leptos::prelude::*;
 
 pub use auth::{LoginPage, SignupPage};
+pub use usage::UsagePage;
 
 /// The console's navigation.
 pub fn console_nav(is_admin: bool) -> Vec<NavItem> {

@@ -35,7 +35,11 @@ fn Meter(
 
 /// The plan and usage page.
 #[component]
-pub fn UsagePage() -> impl IntoView {
+pub fn UsagePage(
+    /// Actions next to the heading (the desktop window's "Upgrade").
+    #[prop(optional)]
+    children: Option<Children>,
+) -> impl IntoView {
     let api = use_api();
     let live = use_live();
     let plan = {
@@ -56,7 +60,7 @@ pub fn UsagePage() -> impl IntoView {
         },
     );
     view! {
-        <PageHeader title="Plan and usage"/>
+        <PageHeader title="Plan and usage">{children.map(|c| c())}</PageHeader>
         <Transition fallback=|| view! { <Loading/> }>
             {move || Suspend::new(async move {
                 match plan.await {

@@ -120,7 +120,9 @@ fn DetailView(ex: Exchange) -> impl IntoView {
         {ex.error.clone().map(|e| view! { <p class="state state-error" role="alert">{e}</p> })}
         <div class="toolbar">
             <button type="button" class="btn btn-primary" on:click=replay_now>"Replay"</button>
-            <a class="btn" href=format!("{LIST_PATH}/{id}/har") download=format!("{id}.har")>"HAR"</a>
+            {super::downloads_allowed().then(|| view! {
+                <a class="btn" href=format!("{LIST_PATH}/{id}/har") download=format!("{id}.har")>"HAR"</a>
+            })}
             <CurlButton id=id.clone()/>
         </div>
         <dl class="timings">

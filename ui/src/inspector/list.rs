@@ -114,8 +114,10 @@ pub fn RequestsView() -> impl IntoView {
                 </p>
             </div>
             <div class="page-actions">
-                <a class="btn" href=move || applied.get().query("/api/requests/http/har", None)
-                    download="fdt-requests.har">"Export HAR"</a>
+                {super::downloads_allowed().then(|| view! {
+                    <a class="btn" href=move || applied.get().query("/api/requests/http/har", None)
+                        download="fdt-requests.har">"Export HAR"</a>
+                })}
                 <button type="button" class="btn btn-ghost" on:click=clear_all>"Clear"</button>
             </div>
         </div>

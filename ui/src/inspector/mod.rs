@@ -1,7 +1,8 @@
 //! The local inspector the agent serves at 127.0.0.1:4040: captured HTTP exchanges (live,
 //! filtered, paged, with their detail, exports and replay) and raw TCP/TLS connections. It is
 //! rendered in the browser only (`mount_inspector`) and talks to the agent's `/api` through
-//! the page's [`crate::api::Api`]; the agent's change events keep it live.
+//! the page's [`crate::api::Api`]; the agent's change events keep it live. The desktop window
+//! embeds its content ([`InspectorView`]) over Tauri commands instead.
 
 mod detail;
 mod list;
@@ -34,6 +35,16 @@ impl Section {
             Self::Requests
         }
     }
+}
+
+/// Whether the inspector's download links (HAR exports, fetched from `/api` by the browser)
+/// work where it runs. A host whose API is not served over HTTP (the desktop window, which
+/// answers it in process) provides `Downloads(false)` and the links are left out.
+#[derive(Debug, Clone, Copy)]
+pub struct Downloads(pub bool);
+
+fn downloads_allowed() -> bool {
+    use_context::<Downloads>().is_none_or(|d| d.0)
 }
 
 /// The page's fragment (empty outside a browser).
@@ -78,11 +89,23 @@ pub fn InspectorApp(
     ];
     view! {
         <AppFrame area="Inspector" nav=nav current=boot.path.clone() theme=boot.theme>
-            {move || match section.get() {
-                Section::Requests => view! { <list::RequestsView/> }.into_any(),
-                Section::Connections => view! { <tcp::ConnectionsView/> }.into_any(),
-            }}
+            <InspectorView section=section/>
         </AppFrame>
+    }
+}
+
+/// The inspector's content without the page frame, for a host with its own (the desktop
+/// window). It reads the [`crate::api::Api`], [`Live`] and toasts from context: live updates
+/// come from whatever source the host connected its [`Live`] counters to.
+#[component]
+pub fn InspectorView(
+    /// Which part shows.
+    #[prop(into)]
+    section: Signal<Section>,
+) -> impl IntoView {
+    move || match section.get() {
+        Section::Requests => view! { <list::RequestsView/> }.into_any(),
+        Section::Connections => view! { <tcp::ConnectionsView/> }.into_any(),
     }
 }
 

@@ -1,0 +1,144 @@
+//! The signed-out window: sign in by pasting an authtoken, or with email and password (which
+//! makes an authtoken for this computer). Both can point the app at another control plane.
+
+use super::bridge::use_desktop;
+use crate::components::form::TextField;
+use crate::components::layout::ThemeToggle;
+use crate::platform;
+use fdt_desktop_ipc::{DesktopError, SignInPassword, SignInToken, command};
+use leptos::prelude::*;
+
+/// The control plane to ask the app to switch to: `None` when the field is empty or still
+/// the current one.
+pub fn api_url_override(field: &str, current: &str) -> Option<String> {
+    let field = field.trim().trim_end_matches('/');
+    (!field.is_empty() && field != current.trim_end_matches('/')).then(|| field.to_owned())
+}
+
+/// A form's failure, next to it.
+fn form_error(error: RwSignal<Option<String>>) -> impl IntoView {
+    move || {
+        error
+            .get()
+            .map(|m| view! { <p class="alert alert-error" role="alert">{m}</p> })
+    }
+}
+
+/// Runs a sign-in; its error goes into `error`.
+fn sign_in(
+    busy: RwSignal<bool>,
+    error: RwSignal<Option<String>>,
+    run: impl std::future::Future<Output = Result<(), DesktopError>> + 'static,
+) {
+    busy.set(true);
+    error.set(None);
+    leptos::task::spawn_local(async move {
+        let result = run.await;
+        busy.set(false);
+        if let Err(e) = result {
+            error.set(Some(e.message));
+        }
+    });
+}
+
+/// The sign-in page.
+#[component]
+pub fn SignInPage() -> impl IntoView {
+    let desktop = use_desktop();
+    let current_api = desktop.read(String::new(), |s| s.api_url.clone());
+    let api_url = RwSignal::new(current_api.clone());
+    let authtoken = RwSignal::new(String::new());
+    let email = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let token_error = RwSignal::new(None::<String>);
+    let password_error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let no_error = Signal::derive(|| None::<String>);
+
+    let on_token = {
+        let current_api = current_api.clone();
+        move |ev: leptos::ev::SubmitEvent| {
+            ev.prevent_default();
+            let input = SignInToken {
+                authtoken: authtoken.get_untracked().trim().to_owned(),
+                api_url: api_url_override(&api_url.get_untracked(), &current_api),
+            };
+            if input.authtoken.is_empty() {
+                token_error.set(Some("Paste an authtoken from the web console.".into()));
+                return;
+            }
+            sign_in(busy, token_error, async move {
+                desktop.apply_with(command::SIGN_IN_TOKEN, &input).await
+            });
+        }
+    };
+    let on_password = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let input = SignInPassword {
+            email: email.get_untracked().trim().to_owned(),
+            password: password.get_untracked(),
+            api_url: api_url_override(&api_url.get_untracked(), &current_api),
+        };
+        if input.email.is_empty() || input.password.is_empty() {
+            password_error.set(Some("Enter your email and password.".into()));
+            return;
+        }
+        sign_in(busy, password_error, async move {
+            desktop.apply_with(command::SIGN_IN_PASSWORD, &input).await
+        });
+    };
+
+    view! {
+        <main id="main" class="center-card sign-in">
+            <p class="brand"><span class="logo" aria-hidden="true">"◆"</span>" FlyingDarkDevTunnel"</p>
+            <h1>"Sign in"</h1>
+            <section aria-labelledby="token-h">
+                <h2 id="token-h">"With an authtoken"</h2>
+                <form class="form" on:submit=on_token novalidate>
+                    {form_error(token_error)}
+                    <TextField label="Authtoken" name="authtoken" kind="password" value=authtoken
+                        error=no_error required=true hint="Copy one from Authtokens in the web console."/>
+                    <button type="submit" class="btn btn-primary btn-block" disabled=move || busy.get()>
+                        "Sign in with authtoken"
+                    </button>
+                </form>
+            </section>
+            <section aria-labelledby="password-h">
+                <h2 id="password-h">"With email and password"</h2>
+                <form class="form" on:submit=on_password novalidate>
+                    {form_error(password_error)}
+                    <TextField label="Email" name="email" kind="email" autocomplete="email" value=email
+                        error=no_error required=true/>
+                    <TextField label="Password" name="password" kind="password" autocomplete="current-password"
+                        value=password error=no_error required=true
+                        hint="Creates an authtoken for this computer; the password is not stored."/>
+                    <button type="submit" class="btn btn-primary btn-block" disabled=move || busy.get()>
+                        "Sign in with email"
+                    </button>
+                </form>
+            </section>
+            <TextField label="Control plane URL" name="api-url" kind="url" value=api_url error=no_error
+                hint="Change it only for a self-hosted control plane."/>
+            <p class="theme-row"><ThemeToggle initial=platform::current_theme()/></p>
+        </main>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::api_url_override;
+
+    #[test]
+    fn the_current_control_plane_is_not_an_override() {
+        let current = "https://api.example.com";
+        assert_eq!(api_url_override("", current), None);
+        assert_eq!(
+            api_url_override(" https://api.example.com/ ", current),
+            None
+        );
+        assert_eq!(
+            api_url_override("https://fdt.internal:8443/", current).as_deref(),
+            Some("https://fdt.internal:8443")
+        );
+    }
+}
