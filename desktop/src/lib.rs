@@ -205,8 +205,11 @@ pub fn on_tray_click<R: Runtime>(app: &AppHandle<R>, item: TrayItem) {
             });
         }
         TrayItem::Quit => {
-            state.shutdown();
-            app.exit(0);
+            let app = app.clone();
+            tauri::async_runtime::spawn(async move {
+                state.quit().await;
+                app.exit(0);
+            });
         }
     }
 }
@@ -227,7 +230,7 @@ fn watch_network(state: AppState) {
                 && let Some(wake) = detector.observe(sample)
             {
                 tracing::info!(?wake, "reconnecting the tunnels");
-                state.reconnect_all();
+                state.reconnect_all().await;
             }
             tokio::time::sleep(netwatch::INTERVAL).await;
         }

@@ -6,7 +6,7 @@ use crate::cloud;
 use crate::local_api::LocalApi;
 use crate::secrets::{Backend, Credentials, SecretStore, hint};
 use crate::settings::{self, Settings};
-use crate::supervisor::Supervisor;
+use crate::supervisor::{STOP_GRACE, Supervisor};
 use fdt_agent_core::CloudLogin;
 use fdt_api::AccessToken;
 use fdt_desktop_ipc::{
@@ -124,7 +124,7 @@ impl AppState {
             changes: Arc::new(watch::Sender::new(0)),
         };
         state.forward_changes();
-        state.start_enabled();
+        state.start_enabled().await;
         Ok(state)
     }
 
@@ -212,22 +212,23 @@ impl AppState {
     }
 
     /// (Re)starts every switched-on tunnel; stops the rest.
-    fn start_enabled(&self) {
-        let inner = self.lock();
-        let login = Self::login(&inner);
-        let wanted: Vec<_> = inner
-            .settings
-            .tunnels
-            .iter()
-            .filter(|t| t.enabled)
-            .map(|t| (t.id.clone(), settings::resolve(&t.def)))
-            .collect();
-        drop(inner);
-        self.supervisor.stop_all();
+    async fn start_enabled(&self) {
+        let (login, wanted) = {
+            let inner = self.lock();
+            let wanted: Vec<_> = inner
+                .settings
+                .tunnels
+                .iter()
+                .filter(|t| t.enabled)
+                .map(|t| (t.id.clone(), settings::resolve(&t.def)))
+                .collect();
+            (Self::login(&inner), wanted)
+        };
+        self.supervisor.stop_all_and_wait(STOP_GRACE).await;
         let Some(login) = login else { return };
         for (id, resolved) in wanted {
             match resolved {
-                Ok(r) => self.supervisor.start(&id, login.clone(), r),
+                Ok(r) => self.supervisor.start(&id, login.clone(), r).await,
                 Err(e) => tracing::warn!(tunnel = %id, error = %e, "saved tunnel is invalid"),
             }
         }
@@ -235,15 +236,22 @@ impl AppState {
     }
 
     /// Reconnects the running tunnels now (after sleep or a network change).
-    pub fn reconnect_all(&self) {
+    pub async fn reconnect_all(&self) {
+        let _op = self.ops.lock().await;
         if !self.supervisor.running().is_empty() {
-            self.start_enabled();
+            self.start_enabled().await;
         }
     }
 
     /// Stops every tunnel (the app is quitting); their switches stay as saved.
     pub fn shutdown(&self) {
         self.supervisor.stop_all();
+    }
+
+    /// Stops every tunnel and waits up to a second for their relays to hear it, so the public
+    /// URLs stop answering now (Quit); the switches stay as saved.
+    pub async fn quit(&self) {
+        self.supervisor.stop_all_and_wait(STOP_GRACE).await;
     }
 
     fn api_url_for(&self, requested: Option<&str>) -> Result<String, DesktopError> {
@@ -276,7 +284,7 @@ impl AppState {
             inner.creds = Some((creds, backend));
             inner.access = access;
         }
-        self.start_enabled();
+        self.start_enabled().await;
         Ok(self.snapshot())
     }
 
@@ -351,7 +359,7 @@ impl AppState {
             (id, restart.zip(Self::login(&inner)))
         };
         if let Some((resolved, login)) = restart {
-            self.supervisor.start(&id, login, resolved);
+            self.supervisor.start(&id, login, resolved).await;
         }
         self.changed();
         Ok(self.snapshot())
@@ -399,7 +407,7 @@ impl AppState {
             resolved.zip(login)
         };
         match start {
-            Some((resolved, login)) => self.supervisor.start(&input.id, login, resolved),
+            Some((resolved, login)) => self.supervisor.start(&input.id, login, resolved).await,
             None => self.supervisor.stop(&input.id),
         }
         self.changed();

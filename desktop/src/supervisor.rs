@@ -11,8 +11,12 @@ use fdt_desktop_ipc::TunnelState;
 use fdt_ui::site as fdt_ui_site;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+/// How long a stopping agent may take to leave its relay before its replacement starts.
+pub const STOP_GRACE: Duration = Duration::from_secs(1);
 
 /// A running tunnel's live state, as the window and tray show it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -78,12 +82,17 @@ impl Live {
 
 struct Running {
     handle: AgentHandle,
-    watcher: JoinHandle<()>,
+    /// Which start of the tunnel this is: a stopped agent's last words must not overwrite
+    /// the state of the agent that replaced it.
+    generation: u64,
+    /// Ends once the agent has stopped.
+    watcher: Option<JoinHandle<()>>,
 }
 
 #[derive(Default)]
 struct Inner {
     running: BTreeMap<String, Running>,
+    generations: u64,
     /// Last known status of each running (or failed) agent, for the merged local-API view.
     statuses: BTreeMap<String, AgentStatus>,
     live: BTreeMap<String, Live>,
@@ -151,9 +160,12 @@ impl Supervisor {
         router
     }
 
-    /// Starts tunnel `id` (restarting it if it runs).
-    pub fn start(&self, id: &str, login: CloudLogin, tunnel: ResolvedTunnel) {
-        self.stop(id);
+    /// Starts tunnel `id`. A running one is stopped first, and its agent given up to a second
+    /// to leave the relay, so the new one can bind the same name.
+    pub async fn start(&self, id: &str, login: CloudLogin, tunnel: ResolvedTunnel) {
+        if let Some(old) = self.stop_one(id) {
+            let _ = tokio::time::timeout(STOP_GRACE, old).await;
+        }
         let (handle, join) = fdt_agent_core::spawn_with(
             AgentOptions {
                 connect: Connect::Cloud(login),
@@ -161,8 +173,9 @@ impl Supervisor {
             },
             Some(self.inspector.clone()),
         );
-        let watcher = tokio::spawn(self.clone().watch(id.to_string(), handle.clone(), join));
         let mut inner = self.lock();
+        inner.generations += 1;
+        let generation = inner.generations;
         inner.live.insert(
             id.to_string(),
             Live {
@@ -170,9 +183,19 @@ impl Supervisor {
                 ..Live::default()
             },
         );
-        inner
-            .running
-            .insert(id.to_string(), Running { handle, watcher });
+        inner.running.insert(
+            id.to_string(),
+            Running {
+                handle: handle.clone(),
+                generation,
+                watcher: None,
+            },
+        );
+        // Registered before the watcher runs, so its first report is never dropped.
+        let watcher = tokio::spawn(self.clone().watch(id.to_string(), generation, handle, join));
+        if let Some(r) = inner.running.get_mut(id) {
+            r.watcher = Some(watcher);
+        }
         inner.router = None;
         drop(inner);
         self.publish();
@@ -180,17 +203,21 @@ impl Supervisor {
 
     /// Stops tunnel `id`; its live state becomes off.
     pub fn stop(&self, id: &str) {
+        let _ = self.stop_one(id);
+    }
+
+    /// Stops tunnel `id`; the returned task ends once its agent has closed its connection.
+    fn stop_one(&self, id: &str) -> Option<JoinHandle<()>> {
         let mut inner = self.lock();
         let was = inner.running.remove(id);
         inner.live.remove(id);
         inner.statuses.remove(id);
         inner.router = None;
         drop(inner);
-        if let Some(r) = was {
-            r.watcher.abort();
-            r.handle.shutdown.cancel();
-            self.publish();
-        }
+        let r = was?;
+        r.handle.shutdown.cancel();
+        self.publish();
+        r.watcher
     }
 
     /// Stops every tunnel.
@@ -198,6 +225,17 @@ impl Supervisor {
         let ids: Vec<String> = self.lock().running.keys().cloned().collect();
         for id in ids {
             self.stop(&id);
+        }
+    }
+
+    /// Stops every tunnel and waits (at most `limit`) until their agents have told their
+    /// relays goodbye, so the public URLs go away now rather than at the relay's idle timeout.
+    pub async fn stop_all_and_wait(&self, limit: Duration) {
+        let ids: Vec<String> = self.lock().running.keys().cloned().collect();
+        let watchers: Vec<_> = ids.iter().filter_map(|id| self.stop_one(id)).collect();
+        let deadline = tokio::time::Instant::now() + limit;
+        for w in watchers {
+            let _ = tokio::time::timeout_at(deadline, w).await;
         }
     }
 
@@ -210,35 +248,37 @@ impl Supervisor {
     async fn watch(
         self,
         id: String,
+        generation: u64,
         handle: AgentHandle,
-        join: JoinHandle<Result<(), AgentError>>,
+        mut join: JoinHandle<Result<(), AgentError>>,
     ) {
         let mut status = handle.status.clone();
-        let mut join = join;
+        let ended = |r: Result<Result<(), AgentError>, tokio::task::JoinError>| match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) => Err(format!("the agent task ended: {e}")),
+        };
         loop {
             let exit = tokio::select! {
                 changed = status.changed() => match changed {
                     Ok(()) => None,
-                    Err(_) => Some(Ok(())),
+                    // The agent is gone: how it ended is in its join handle.
+                    Err(_) => Some(ended((&mut join).await)),
                 },
-                r = &mut join => Some(match r {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(e) => Err(format!("the agent task ended: {e}")),
-                }),
+                r = &mut join => Some(ended(r)),
             };
             let snapshot = status.borrow_and_update().clone();
             let live = Live::from_status(&snapshot, exit.as_ref());
-            self.record(&id, snapshot, live);
+            self.record(&id, generation, snapshot, live);
             if exit.is_some() {
                 return;
             }
         }
     }
 
-    fn record(&self, id: &str, status: AgentStatus, live: Live) {
+    fn record(&self, id: &str, generation: u64, status: AgentStatus, live: Live) {
         let mut inner = self.lock();
-        if !inner.running.contains_key(id) {
+        if inner.running.get(id).map(|r| r.generation) != Some(generation) {
             return;
         }
         let changed = inner.live.get(id) != Some(&live);

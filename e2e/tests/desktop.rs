@@ -208,6 +208,23 @@ async fn desktop_commands_drive_a_real_tunnel() {
     .unwrap_err();
     assert_eq!(e["kind"], "invalid_input");
 
+    // After sleep or a network change (what netwatch reports), the tunnel reconnects by
+    // itself and keeps its address.
+    state.reconnect_all().await;
+    let back = poll_until(Duration::from_secs(20), "tunnel back online", || async {
+        let s = state.snapshot();
+        (s.tunnels[0].state == TunnelState::Online).then_some(s)
+    })
+    .await
+    .unwrap();
+    assert_eq!(back.tunnels[0].public_url.as_deref(), Some(url.as_str()));
+    let r = stack
+        .curl(&stack.http_url("deskweb", "/echo?after=wake"))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+
     // Switched off: the tray shows it off and the public URL stops answering.
     let s = state_of(
         invoke(

@@ -168,6 +168,14 @@ async fn the_real_app_exposes_a_tunnel_under_xvfb() {
     })
     .await
     .unwrap();
+    // The agent said goodbye before the process ended: the URL is gone at once, not after the
+    // relay's 30 s idle timeout.
+    let r = stack
+        .curl(&stack.http_url(SUB, "/echo"))
+        .run()
+        .await
+        .unwrap();
+    assert_ne!(r.status, 200, "the tunnel outlived the app");
     drop(browser);
 
     // 6. The next launch switches the saved tunnel back on by itself: launch → online.
