@@ -110,6 +110,7 @@ fn create_window<R: Runtime>(
     app: &AppHandle<R>,
     visible: bool,
 ) -> tauri::Result<tauri::WebviewWindow<R>> {
+    // Also when the window was closed for good by the system: it is made again on demand.
     WebviewWindowBuilder::new(app, MAIN_WINDOW, WebviewUrl::App("index.html".into()))
         .title("FlyingDarkDevTunnel")
         .inner_size(1100.0, 760.0)
@@ -293,7 +294,10 @@ pub fn main() -> ExitCode {
             app.manage(state.clone());
             let snap = state.snapshot();
             tray::create(&handle, &tray::model(&snap), on_tray_click)?;
-            create_window(&handle, !hidden)?;
+            // Hidden (autostart): no window, so no WebKit processes, until the user opens it.
+            if !hidden {
+                create_window(&handle, true)?;
+            }
             forward_changes(&handle, &state, true);
             watch_network(state);
             #[cfg(unix)]

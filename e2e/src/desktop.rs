@@ -9,8 +9,12 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// The `fdt-desktop` binary next to the test binaries (`target/debug/fdt-desktop`).
+/// The `fdt-desktop` binary: `$FDT_DESKTOP_BIN` (e.g. a release build, for its memory
+/// figures), else the one next to the test binaries (`target/debug/fdt-desktop`).
 pub fn app_binary() -> anyhow::Result<PathBuf> {
+    if let Some(bin) = std::env::var_os("FDT_DESKTOP_BIN").filter(|b| !b.is_empty()) {
+        return Ok(PathBuf::from(bin));
+    }
     let exe = std::env::current_exe()?;
     let dir = exe
         .parent()
