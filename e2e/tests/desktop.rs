@@ -280,6 +280,62 @@ async fn desktop_commands_drive_a_real_tunnel() {
     assert!(s.account.is_none());
     assert_eq!(s.tunnels.len(), 1);
     assert!(!creds.exists());
+
+    // Plan and usage need an API session: refused in words after an authtoken sign-in...
+    let e = invoke(
+        &w,
+        "cloud_api",
+        Some(json!({"method": "GET", "path": "/v1/plan"})),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e["kind"], "not_signed_in", "{e}");
+    // ...and a wrong password is refused; the right one creates an authtoken for this
+    // computer and keeps an API session the window reads the plan through.
+    let e = invoke(
+        &w,
+        "sign_in_password",
+        Some(json!({"email": "desk@example.com", "password": "not the password"})),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e["kind"], "refused", "{e}");
+    let s = state_of(
+        invoke(
+            &w,
+            "sign_in_password",
+            Some(json!({"email": "desk@example.com", "password": fdt_e2e::cloud::PASSWORD})),
+        )
+        .await
+        .unwrap(),
+    );
+    let acct = s.account.unwrap();
+    assert_eq!(acct.email.as_deref(), Some("desk@example.com"));
+    assert!(acct.has_api_session);
+    let tokens = account.client.list_authtokens().await.unwrap();
+    assert!(
+        tokens.iter().any(|t| t
+            .description
+            .as_deref()
+            .is_some_and(|d| d.starts_with("Desktop app on "))),
+        "{tokens:?}"
+    );
+    let plan = invoke(
+        &w,
+        "cloud_api",
+        Some(json!({"method": "GET", "path": "/v1/plan"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(plan["status"], 200, "{plan}");
+    let e = invoke(
+        &w,
+        "cloud_api",
+        Some(json!({"method": "GET", "path": "/v1/../admin"})),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e["kind"], "invalid_input");
     let _ = app.state::<AppState>();
     state.shutdown();
 }
