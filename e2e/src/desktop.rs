@@ -103,6 +103,7 @@ pub struct SessionBus {
     /// Value for `DBUS_SESSION_BUS_ADDRESS`.
     pub address: String,
     _child: Child,
+    _keyring: Option<Child>,
     _dir: tempfile::TempDir,
 }
 
@@ -135,8 +136,58 @@ impl SessionBus {
         Ok(Self {
             address,
             _child: child,
+            _keyring: None,
             _dir: dir,
         })
+    }
+
+    /// A session bus with an unlocked Secret Service on it (Debian's `gnome-keyring`, its
+    /// files in the bus's temporary directory): the OS keyring as a desktop session has it.
+    pub async fn start_with_keyring() -> anyhow::Result<Self> {
+        let mut bus = Self::start().await?;
+        let dir = bus._dir.path().to_path_buf();
+        let mut keyring = Command::new("gnome-keyring-daemon")
+            .args(["--foreground", "--unlock", "--components=secrets"])
+            .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
+            .env("HOME", &dir)
+            .env("XDG_DATA_HOME", dir.join("data"))
+            .env("XDG_RUNTIME_DIR", &dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting gnome-keyring-daemon (apt-get install gnome-keyring)")?;
+        // --unlock reads the login keyring's password from stdin, up to its end.
+        if let Some(mut stdin) = keyring.stdin.take() {
+            stdin.write_all(b"fdt-test").await?;
+        }
+        let started = Instant::now();
+        loop {
+            let owned = Command::new("dbus-send")
+                .args([
+                    "--session",
+                    "--print-reply",
+                    "--dest=org.freedesktop.DBus",
+                    "/org/freedesktop/DBus",
+                    "org.freedesktop.DBus.NameHasOwner",
+                    "string:org.freedesktop.secrets",
+                ])
+                .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
+                .output()
+                .await
+                .context("dbus-send")?;
+            if String::from_utf8_lossy(&owned.stdout).contains("boolean true") {
+                break;
+            }
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(10),
+                "the Secret Service did not appear on the session bus"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bus._keyring = Some(keyring);
+        Ok(bus)
     }
 }
 

@@ -3,7 +3,9 @@
 //! WebKitWebDriver (sign in with an authtoken), the tray through the app's test hook (the
 //! tray cannot be clicked under Xvfb, so the hook sends the same menu event), and the tunnel
 //! through curl. Then: a second launch hands over to the first and exits; Quit from the tray
-//! ends the app; the next launch brings the switched-on tunnel back by itself.
+//! ends the app; the next launch brings the switched-on tunnel back by itself, with the
+//! authtoken read back from the OS keyring (gnome-keyring's Secret Service on the test's own
+//! session bus).
 //!
 //! Prints the app's idle memory and the time from launch to the first tunnel online, and
 //! saves screenshots to `e2e/output/screenshots/desktop-*.png`.
@@ -45,7 +47,7 @@ async fn the_real_app_exposes_a_tunnel_under_xvfb() {
     fdt_e2e::init_tracing();
     let bin = app_binary().unwrap();
     let xvfb = Xvfb::start().await.unwrap();
-    let bus = SessionBus::start().await.unwrap();
+    let bus = SessionBus::start_with_keyring().await.unwrap();
     let db = fdt_cloud::testing::TestDb::sqlite().await;
     let (cloud, stack) = Cloud::with_attached_relay(db.store.clone()).await.unwrap();
     let account = cloud.account("app@example.com").await.unwrap();
@@ -72,7 +74,6 @@ async fn the_real_app_exposes_a_tunnel_under_xvfb() {
             "XDG_CACHE_HOME",
             home.path().join("cache").display().to_string(),
         ),
-        ("FDT_DESKTOP_KEYRING", "off".into()),
         (
             "FDT_DESKTOP_RELAY_CA",
             stack.ca_path().display().to_string(),
@@ -106,6 +107,11 @@ async fn the_real_app_exposes_a_tunnel_under_xvfb() {
         .wait_text("article[data-tunnel=web]", "web")
         .await
         .unwrap();
+    // The authtoken went to the OS keyring (the Secret Service on the session bus), not to
+    // a file.
+    let s = hook_state(&sock).await.unwrap();
+    assert_eq!(s["account"]["stored_in"], "keyring", "{s}");
+    assert!(!config_dir.join("credentials.json").exists());
     xvfb.screenshot(&screenshot_dir().join("desktop-signed-in.png"))
         .await
         .unwrap();
