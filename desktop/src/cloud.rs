@@ -173,14 +173,7 @@ pub fn check_call(call: &ApiCall) -> Result<reqwest::Method, DesktopError> {
     if call.body.as_ref().is_some_and(|b| b.len() > MAX_CALL_BODY) {
         return Err(bad("The request body is too large."));
     }
-    match call.method.as_str() {
-        "GET" => Ok(reqwest::Method::GET),
-        "POST" => Ok(reqwest::Method::POST),
-        "PUT" => Ok(reqwest::Method::PUT),
-        "PATCH" => Ok(reqwest::Method::PATCH),
-        "DELETE" => Ok(reqwest::Method::DELETE),
-        _ => Err(bad("Unknown HTTP method.")),
-    }
+    crate::local_api::http_method(&call.method).ok_or_else(|| bad("Unknown HTTP method."))
 }
 
 /// Sends one window call to the control plane with `access` as bearer. `Ok(None)` when the

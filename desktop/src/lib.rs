@@ -141,7 +141,9 @@ pub fn forward_changes<R: Runtime>(app: &AppHandle<R>, state: &AppState, with_tr
             if with_tray && let Err(e) = tray::apply(&app2, &tray::model(&snap)) {
                 tracing::warn!(error = %e, "tray update failed");
             }
-            let _ = app2.emit(event::STATE, &snap);
+            if let Err(e) = app2.emit(event::STATE, &snap) {
+                tracing::warn!(error = %e, "state event not sent to the window");
+            }
         }
     });
     let mut captured = state.subscribe_inspector();
@@ -149,7 +151,9 @@ pub fn forward_changes<R: Runtime>(app: &AppHandle<R>, state: &AppState, with_tr
     tauri::async_runtime::spawn(async move {
         while captured.changed().await.is_ok() {
             let n = *captured.borrow_and_update();
-            let _ = app3.emit(event::INSPECTOR, n);
+            if let Err(e) = app3.emit(event::INSPECTOR, n) {
+                tracing::warn!(error = %e, "inspector event not sent to the window");
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });

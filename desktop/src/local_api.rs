@@ -101,7 +101,8 @@ impl LocalApi {
     }
 }
 
-fn http_method(m: &str) -> Option<axum::http::Method> {
+/// The methods the window may use, for both APIs.
+pub(crate) fn http_method(m: &str) -> Option<axum::http::Method> {
     use axum::http::Method;
     Some(match m {
         "GET" => Method::GET,

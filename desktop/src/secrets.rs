@@ -123,11 +123,15 @@ impl SecretStore {
         if self.use_keyring {
             let stored = json.clone();
             match keyring_call(move |e| e.set_password(&stored)) {
-                Ok(()) => {
-                    // An older fallback file must not outlive the keyring copy.
-                    let _ = std::fs::remove_file(&self.file);
-                    return Ok(Backend::Keyring);
-                }
+                // An older fallback file must not outlive the keyring copy: `load` reads the
+                // file first. When it cannot be removed, the file gets the new credentials too.
+                Ok(()) => match std::fs::remove_file(&self.file) {
+                    Ok(()) => return Ok(Backend::Keyring),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return Ok(Backend::Keyring);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot remove the old credentials file"),
+                },
                 Err(e) => {
                     tracing::info!(reason = %e, "no OS keyring; keeping the authtoken in a 0600 file");
                 }
@@ -152,7 +156,10 @@ impl SecretStore {
         }
         if self.use_keyring {
             match keyring_call(|e| e.delete_credential()) {
-                Ok(()) | Err(KeyringFailure::NoEntry) | Err(KeyringFailure::Unavailable(_)) => {}
+                Ok(()) | Err(KeyringFailure::NoEntry) => {}
+                Err(KeyringFailure::Unavailable(why)) => {
+                    tracing::warn!(%why, "the keyring did not answer; a copy kept there stays");
+                }
             }
         }
         Ok(())

@@ -19,24 +19,32 @@ pub fn start_from_env<R: Runtime>(app: &AppHandle<R>) {
         return;
     };
     let path = std::path::PathBuf::from(path);
+    // A socket left by an earlier run; anything else at the path makes the bind fail.
     let _ = std::fs::remove_file(&path);
-    let listener = match std::os::unix::net::UnixListener::bind(&path) {
+    let listener = std::os::unix::net::UnixListener::bind(&path).and_then(|l| {
+        use std::os::unix::fs::PermissionsExt;
+        // Owner only, or not at all: the hook switches tunnels.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        l.set_nonblocking(true)?;
+        Ok(l)
+    });
+    let listener = match listener {
         Ok(l) => l,
         Err(e) => {
             tracing::warn!(error = %e, path = %path.display(), "test hook disabled");
+            let _ = std::fs::remove_file(&path);
             return;
         }
     };
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
-    }
-    let _ = listener.set_nonblocking(true);
     tracing::info!(path = %path.display(), "test hook listening");
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
-        let Ok(listener) = tokio::net::UnixListener::from_std(listener) else {
-            return;
+        let listener = match tokio::net::UnixListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "test hook disabled");
+                return;
+            }
         };
         while let Ok((stream, _)) = listener.accept().await {
             let app = app.clone();

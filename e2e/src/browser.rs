@@ -172,14 +172,7 @@ impl Browser {
     /// button and link has a name, and every element with text directly in it has a contrast
     /// ratio of at least 4.5:1 (WCAG AA) against the first opaque background behind it.
     pub async fn accessibility_problems(&self) -> anyhow::Result<Vec<String>> {
-        let v = self.js(A11Y_AUDIT).await?;
-        Ok(v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|p| p.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(audit_problems(&self.js(A11Y_AUDIT).await?))
     }
 
     /// Saves a PNG of the viewport as `output/screenshots/<name>.png`; returns its path.
@@ -215,6 +208,18 @@ fn chromedriver() -> String {
 }
 
 /// The audit behind [`Browser::accessibility_problems`].
+/// The problems in [`A11Y_AUDIT`]'s answer.
+pub fn audit_problems(answer: &serde_json::Value) -> Vec<String> {
+    answer
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The accessibility audit (labels, names, WCAG AA contrast) as a WebDriver script; it
 /// returns a list of problems.
 pub const A11Y_AUDIT: &str = r#"

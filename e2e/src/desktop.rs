@@ -410,13 +410,8 @@ impl WebKitSession {
 
     /// The accessibility audit's problems (see [`crate::browser::A11Y_AUDIT`]).
     pub async fn accessibility_problems(&self) -> anyhow::Result<Vec<String>> {
-        let v = self.js(crate::browser::A11Y_AUDIT).await?;
-        Ok(v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|p| p.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(crate::browser::audit_problems(
+            &self.js(crate::browser::A11Y_AUDIT).await?,
+        ))
     }
 }
