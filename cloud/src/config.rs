@@ -12,6 +12,12 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+mod sections;
+pub use sections::{
+    AgentTokenConfig, Argon2Config, AuthConfig, ConsoleConfig, FleetConfig, LoginLimitConfig,
+    RelayEntry, TrafficConfig,
+};
+
 /// A read-only view of environment variables.
 pub trait Env {
     /// The value of `key`, if set and valid Unicode.
@@ -69,110 +75,6 @@ pub struct Config {
     pub relay_secrets: Vec<Secret<String>>,
 }
 
-/// The web console (server-rendered pages at `/`) and its sign-in cookie.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ConsoleConfig {
-    /// How long a console sign-in lasts, in seconds (the cookie's access token; the session
-    /// itself can be ended earlier by signing out).
-    pub session_ttl_secs: u64,
-    /// Mark the sign-in cookie `Secure` (sent over HTTPS only). Turn on whenever the console is
-    /// reached over HTTPS, which is every deployment but a loopback one.
-    pub secure_cookies: bool,
-    /// Directory holding the built UI bundle (`pkg/`); found next to the executable when
-    /// empty (see `fdt_ui::site::Site::discover`), or from `FDT_UI_SITE`.
-    pub site_dir: Option<PathBuf>,
-}
-
-impl Default for ConsoleConfig {
-    fn default() -> Self {
-        Self {
-            session_ttl_secs: 12 * 3600,
-            secure_cookies: false,
-            site_dir: None,
-        }
-    }
-}
-
-/// Agent tokens: the short-lived relay credentials agents get for their authtoken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AgentTokenConfig {
-    /// Token lifetime, in seconds. Relays check it when an agent connects; agents exchange
-    /// their authtoken again on every reconnect.
-    pub ttl_secs: u64,
-    /// `max_tunnels` put in tokens (0 leaves the limit to the relay).
-    pub max_tunnels: u32,
-}
-
-impl Default for AgentTokenConfig {
-    fn default() -> Self {
-        Self {
-            ttl_secs: 600,
-            max_tunnels: 0,
-        }
-    }
-}
-
-/// A relay agents may be sent to.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RelayEntry {
-    /// Relay ID (unique; shown to agents and in logs).
-    pub id: String,
-    /// Region it serves (`eu`, `us-east`, …).
-    pub region: String,
-    /// QUIC address agents connect to, `host:port`.
-    pub addr: String,
-    /// Name the relay's certificate is checked against.
-    pub server_name: String,
-}
-
-/// Login, token and password-hashing settings.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AuthConfig {
-    /// `iss` of access tokens.
-    pub issuer: String,
-    /// `aud` of access tokens (tokens for other audiences, e.g. relays, are refused).
-    pub audience: String,
-    /// Access token lifetime, in seconds.
-    pub access_ttl_secs: u64,
-    /// Refresh token lifetime (each rotation starts it again), in seconds.
-    pub refresh_ttl_secs: u64,
-    /// Clock difference tolerated when checking `exp`, in seconds.
-    pub clock_skew_secs: u64,
-    /// Argon2id cost parameters for new password hashes.
-    pub argon2: Argon2Config,
-    /// Login brute-force limits.
-    pub login_limit: LoginLimitConfig,
-}
-
-/// Argon2id cost parameters (stored in each hash, so changing them affects new hashes only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Argon2Config {
-    /// Memory per hash, in KiB.
-    pub memory_kib: u32,
-    /// Passes over memory.
-    pub iterations: u32,
-    /// Lanes.
-    pub parallelism: u32,
-}
-
-/// Failed-login limits: past either limit within a window, logins answer 429 until the window
-/// ends. Windows end by themselves, so an attacker can delay but never lock out the real user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LoginLimitConfig {
-    /// Window length, in seconds.
-    pub window_secs: u64,
-    /// Failed logins for one email per window.
-    pub max_failures_per_email: u32,
-    /// Failed logins from one IP address per window.
-    pub max_failures_per_ip: u32,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -187,96 +89,6 @@ impl Default for Config {
             traffic: TrafficConfig::default(),
             console: ConsoleConfig::default(),
             relay_secrets: Vec::new(),
-        }
-    }
-}
-
-/// The cloud traffic log.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TrafficConfig {
-    /// Where bodies are kept: a directory, or `s3://bucket[/prefix]` (credentials and endpoint
-    /// from `AWS_*` variables). Empty: `data_dir/bodies`.
-    pub body_store: String,
-    /// Header names redacted in the log besides `authorization`, `proxy-authorization`,
-    /// `cookie` and `set-cookie` (case-insensitive).
-    pub redact_headers: Vec<String>,
-    /// Seconds between retention sweeps.
-    pub retention_interval_secs: u64,
-    /// Seconds a replay handed to a relay waits for its answer before it is sent again.
-    pub replay_resend_secs: u64,
-}
-
-impl Default for TrafficConfig {
-    fn default() -> Self {
-        Self {
-            body_store: String::new(),
-            redact_headers: Vec::new(),
-            retention_interval_secs: 60,
-            replay_resend_secs: 30,
-        }
-    }
-}
-
-/// How the cloud judges and uses its relays.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct FleetConfig {
-    /// Seconds between a relay's heartbeats (told to relays in every answer).
-    pub heartbeat_secs: u64,
-    /// A relay not heard from for this many seconds is unhealthy: agents are not sent to it
-    /// and its tunnels count as offline.
-    pub unhealthy_after_secs: u64,
-    /// Per region, the regions to use next when it has no healthy relay
-    /// (`[fleet.failover] eu = ["us"]`).
-    pub failover: std::collections::BTreeMap<String, Vec<String>>,
-    /// Ports TCP addresses are reserved from, inclusive (each relay's TCP range must
-    /// include them).
-    pub reserved_tcp_ports: (u16, u16),
-}
-
-impl Default for FleetConfig {
-    fn default() -> Self {
-        Self {
-            heartbeat_secs: 5,
-            unhealthy_after_secs: 20,
-            failover: std::collections::BTreeMap::new(),
-            reserved_tcp_ports: (20_000, 20_999),
-        }
-    }
-}
-
-impl Default for AuthConfig {
-    fn default() -> Self {
-        Self {
-            issuer: "fdt-cloud".into(),
-            audience: "fdt-api".into(),
-            access_ttl_secs: 600,
-            refresh_ttl_secs: 30 * 24 * 3600,
-            clock_skew_secs: 5,
-            argon2: Argon2Config::default(),
-            login_limit: LoginLimitConfig::default(),
-        }
-    }
-}
-
-impl Default for Argon2Config {
-    fn default() -> Self {
-        // OWASP's second recommended Argon2id setting (19 MiB, 2 passes, 1 lane).
-        Self {
-            memory_kib: 19 * 1024,
-            iterations: 2,
-            parallelism: 1,
-        }
-    }
-}
-
-impl Default for LoginLimitConfig {
-    fn default() -> Self {
-        Self {
-            window_secs: 300,
-            max_failures_per_email: 10,
-            max_failures_per_ip: 50,
         }
     }
 }
