@@ -54,13 +54,63 @@ pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
     !host.is_empty() && authority.eq_ignore_ascii_case(host)
 }
 
-/// Where to go after signing in: a local path only (no `//host` or scheme: no open redirect).
+/// Where to go after signing in: `next` when it is a path on this site, else `/`.
 pub(crate) fn safe_next(next: &str) -> &str {
-    let local = next.starts_with('/')
-        && !next.starts_with("//")
-        && !next.starts_with("/\\")
-        && !next.contains(['\r', '\n']);
-    if local { next } else { "/" }
+    if is_local_path(next) { next } else { "/" }
+}
+
+/// Rounds of percent-decoding a `next` must survive (a proxy or framework may decode it once
+/// or twice more on the way); a value still changing after that many is refused.
+const DECODE_ROUNDS: usize = 3;
+
+/// Whether `p` leads to a path on this site however it is read.
+///
+/// Browsers read a `Location` leniently: they drop tabs and newlines anywhere and take `\`
+/// for `/`, so `/<TAB>/evil.example` and `/\evil.example` are `//evil.example`, another
+/// host. So `p` must be visible ASCII without `\`, and open with exactly one `/` — in its
+/// own form and in every percent-decoded form (`/%2F/evil.example`).
+fn is_local_path(p: &str) -> bool {
+    if !p.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') {
+        return false;
+    }
+    let mut form = p.as_bytes().to_vec();
+    for _ in 0..=DECODE_ROUNDS {
+        if !opens_with_one_slash(&form) {
+            return false;
+        }
+        let decoded = percent_decode(&form);
+        if decoded == form {
+            return true;
+        }
+        form = decoded;
+    }
+    false
+}
+
+/// `/` then anything but a second `/` or `\`, ignoring the tabs and newlines browsers drop.
+fn opens_with_one_slash(form: &[u8]) -> bool {
+    let mut kept = form.iter().filter(|b| !matches!(b, b'\t' | b'\n' | b'\r'));
+    kept.next() == Some(&b'/') && !matches!(kept.next(), Some(b'/' | b'\\'))
+}
+
+/// One round of `%XX` decoding; a `%` without two hex digits stays as it is.
+fn percent_decode(form: &[u8]) -> Vec<u8> {
+    let hex = |b: Option<&u8>| b.and_then(|&b| char::from(b).to_digit(16));
+    let mut out = Vec::with_capacity(form.len());
+    let mut rest = form;
+    while let Some((&b, tail)) = rest.split_first() {
+        match (b, hex(tail.first()), hex(tail.get(1))) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'%'));
+                rest = tail.get(2..).unwrap_or_default();
+            }
+            _ => {
+                out.push(b);
+                rest = tail;
+            }
+        }
+    }
+    out
 }
 
 fn error_code(e: &ApiError) -> &'static str {
@@ -201,20 +251,82 @@ pub(crate) async fn logout(State(c): State<Console>, headers: HeaderMap) -> Resp
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// `next` values that must never leave the site, each in a form some browser or proxy
+    /// reads as another origin.
+    const OFF_SITE: &[&str] = &[
+        "",
+        "x",
+        "evil.example",
+        "//evil.example",
+        "https://evil.example",
+        "javascript:alert(1)",
+        "JaVaScRiPt:alert(1)",
+        "data:text/html,x",
+        // Browsers drop tabs and newlines anywhere in a URL: these are `//evil.example`.
+        "/\t/evil.example",
+        "/\r/evil.example",
+        "/\n/evil.example",
+        "/\r\n/evil.example",
+        "\t//evil.example",
+        "/a\r\nSet-Cookie: x",
+        // Browsers read `\` as `/`.
+        "/\\evil.example",
+        "/\\/evil.example",
+        "\\/evil.example",
+        "/\\@evil.example",
+        // Percent-encoded slashes, once or twice, decoded by some proxy or framework.
+        "/%2F/evil.example",
+        "/%2f/evil.example",
+        "/%5C/evil.example",
+        "/%5c/evil.example",
+        "/%252F/evil.example",
+        "/%09/evil.example",
+        "%2F%2Fevil.example",
+        // Userinfo forms.
+        "//user@evil.example",
+        "https://fdt.invalid@evil.example",
+        // Whitespace and other invisible characters.
+        " /traffic",
+        "/traffic here",
+        "/\u{7f}/evil.example",
+        "/\u{a0}/evil.example",
+    ];
+
+    /// Local paths that must still work.
+    const ON_SITE: &[&str] = &[
+        "/",
+        "/traffic?x=1",
+        "/tunnels#a",
+        "/traffic?method=POST&q=a%2Fb",
+        "/authtokens",
+        "/admin/users?q=someone%40example.com",
+        // A path segment that starts with `@` is still this site's path.
+        "/@evil.example",
+    ];
 
     #[test]
     fn next_stays_local() {
-        assert_eq!(safe_next("/traffic?x=1"), "/traffic?x=1");
-        for bad in [
-            "//evil.example",
-            "https://evil.example",
-            "/\\evil",
-            "",
-            "x",
-            "/a\r\nSet-Cookie: x",
-        ] {
+        for bad in OFF_SITE {
             assert_eq!(safe_next(bad), "/", "{bad:?}");
+        }
+        for good in ON_SITE {
+            assert_eq!(safe_next(good), *good, "{good:?}");
+        }
+    }
+
+    #[test]
+    fn accepted_next_resolves_to_this_origin_as_a_browser_reads_it() {
+        // The WHATWG URL parser (what browsers use) as the judge: whatever `safe_next` lets
+        // through stays on the site's origin.
+        let base = url::Url::parse("http://fdt.invalid/").unwrap();
+        for next in OFF_SITE.iter().chain(ON_SITE) {
+            let kept = safe_next(next);
+            let to = base.join(kept).unwrap();
+            assert_eq!(to.origin(), base.origin(), "{next:?} -> {kept:?} -> {to}");
+            assert!(!to.path().starts_with("//"), "{next:?} -> {to}");
         }
     }
 

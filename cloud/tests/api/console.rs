@@ -10,6 +10,7 @@ use axum::http::{Request, StatusCode, header};
 on_both_databases!(
     pages_are_rendered_with_their_data_for_the_signed_in_user,
     forms_refuse_cross_site_posts_and_bad_input,
+    sign_in_next_with_a_tab_or_encoded_slash_stays_on_the_site,
 );
 
 const EMAIL: &str = "console@example.com";
@@ -268,4 +269,42 @@ async fn forms_refuse_cross_site_posts_and_bad_input(db: &TestDb) {
         ))
         .await;
     assert!(html(&r).contains("Choose a longer password."));
+}
+
+async fn sign_in_next_with_a_tab_or_encoded_slash_stays_on_the_site(db: &TestDb) {
+    let app = TestApp::new(db);
+    sign_up(&app).await;
+    let password = PASSWORD.replace(' ', "+");
+    let sign_in = |next: &str, password: &str| {
+        app.call(form(
+            "/login",
+            &format!("email={EMAIL}&password={password}&next={next}"),
+            Some("http://console.test"),
+        ))
+    };
+    // Form-encoded: `/<TAB>/evil.example`, `/<CR><LF>/…`, `/\/…`, `/%2F/…`, `/%5C/…`. A
+    // browser drops the tab and newlines and reads `\` as `/`, so each would be
+    // `//evil.example`: another site.
+    for next in [
+        "%2F%09%2Fevil.example",
+        "%2F%0D%0A%2Fevil.example",
+        "%2F%5C%2Fevil.example",
+        "%2F%252F%2Fevil.example",
+        "%2F%255C%2Fevil.example",
+    ] {
+        let r = sign_in(next, &password).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        assert_eq!(location(&r), "/", "next={next}");
+        assert!(
+            r.headers.contains_key(header::SET_COOKIE),
+            "signed in anyway"
+        );
+        // A refused sign-in does not carry it back to the form either.
+        let r = sign_in(next, "wrong+password+here").await;
+        let to = location(&r);
+        assert!(to.starts_with("/login?error=invalid_credentials"), "{to}");
+        assert!(to.ends_with("&next=%2F"), "{to}");
+    }
+    let r = sign_in("%2Ftraffic%3Fx%3D1", &password).await;
+    assert_eq!(location(&r), "/traffic?x=1");
 }
