@@ -230,6 +230,10 @@ const ENV_VARS: &[(&str, Setter)] = &[
         c.fleet.unhealthy_after_secs = parse(v)?;
         Ok(())
     }),
+    ("FDT_FLEET_NAME_GRACE_SECS", |c, v| {
+        c.fleet.name_grace_secs = parse(v)?;
+        Ok(())
+    }),
     ("FDT_AGENT_TOKEN_TTL_SECS", |c, v| {
         c.agent_tokens.ttl_secs = parse(v)?;
         Ok(())
@@ -345,6 +349,9 @@ impl Config {
             return invalid(
                 "fleet.unhealthy_after_secs must be more than fleet.heartbeat_secs".into(),
             );
+        }
+        if f.name_grace_secs > 86_400 {
+            return invalid("fleet.name_grace_secs must be at most 86400".into());
         }
         if f.reserved_tcp_ports.0 == 0 || f.reserved_tcp_ports.0 > f.reserved_tcp_ports.1 {
             return invalid(

@@ -298,3 +298,79 @@ async fn unknown_names_are_not_held() {
     );
     assert_eq!(registry(&stack).holds().total(), HoldUsage::default());
 }
+
+/// Regression: while a name's agent reconnected, another account could bind the name and
+/// receive the visitors' held requests (cookies, Authorization, webhook bodies).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_account_cannot_take_a_held_name_within_the_grace_period() {
+    let (stack, _origin) = offline_name("steal", holding(3_000)).await;
+    let thief_origin = HttpOrigin::start().await.unwrap();
+    let url = stack.http_url("steal", "/echo");
+    let post = stack
+        .curl(&url)
+        .header("Authorization: Bearer visitor-secret")
+        .arg("--data-binary")
+        .arg("webhook-body");
+    let post = tokio::spawn(post.run());
+    held(&stack, "steal", 1).await;
+
+    let taken = stack
+        .agent_as(
+            "mallory",
+            vec![("steal", http_tunnel(&thief_origin, "steal"))],
+        )
+        .await;
+    let err = taken.err().expect("another account is refused the name");
+    assert!(
+        format!("{err:#}").contains("already bound"),
+        "refused as in use: {err:#}"
+    );
+    assert_reconnecting(&post.await.unwrap().unwrap());
+    assert_eq!(thief_origin.stats.requests.load(Ordering::SeqCst), 0);
+    nothing_held(&stack).await;
+}
+
+/// Past the grace period another account may bind the name, but requests held for the old
+/// owner still never reach it: they are refused 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_requests_never_reach_another_accounts_tunnel() {
+    let limits = Limits {
+        name_grace_ms: 3_000,
+        ..holding(3_000)
+    };
+    let (stack, _origin) = offline_name("moved", limits).await;
+    // Held after part of the grace period has run, so the hold outlasts it.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let thief_origin = HttpOrigin::start().await.unwrap();
+    let post = stack
+        .curl(&stack.http_url("moved", "/echo"))
+        .arg("--data-binary")
+        .arg("webhook-body");
+    let post = tokio::spawn(post.run());
+    held(&stack, "moved", 1).await;
+    let mut thief = None;
+    poll_until(Duration::from_secs(10), "the grace period ends", || {
+        let stack = &stack;
+        let origin = &thief_origin;
+        async move {
+            stack
+                .agent_as("mallory", vec![("moved", http_tunnel(origin, "moved"))])
+                .await
+                .ok()
+        }
+    })
+    .await
+    .map(|a| thief = Some(a))
+    .unwrap();
+    assert_reconnecting(&post.await.unwrap().unwrap());
+    assert_eq!(thief_origin.stats.requests.load(Ordering::SeqCst), 0);
+    // New requests are the new owner's.
+    let r = stack
+        .curl(&stack.http_url("moved", "/echo"))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(thief_origin.stats.requests.load(Ordering::SeqCst), 1);
+    drop(thief);
+}

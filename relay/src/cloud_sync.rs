@@ -12,6 +12,7 @@
 //! of an account; the heartbeat swaps them to zero.
 
 use crate::config::RelayConfig;
+use crate::report_queue::{self, ReportQueue};
 use fdt_api::{
     AccountId, AuthtokenId, BindingGranted, BindingRequest, ErrorBody, RelayHeartbeat,
     RelayHeartbeatAck, RelayLoad, TunnelId, TunnelProto, UsageReport,
@@ -27,6 +28,17 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Ended tunnels remembered while the cloud is unreachable (older ones are dropped: the cloud
 /// reaps them when the relay restarts or goes silent anyway).
 const MAX_PENDING_ENDED: usize = 100_000;
+/// Bytes (of JSON) of ended tunnels kept: a tunnel ID is about 30.
+const MAX_PENDING_ENDED_BYTES: usize = 4 << 20;
+/// Replay results kept while the cloud is unreachable, and their bytes.
+const MAX_PENDING_REPLAYS: usize = 10_000;
+const MAX_PENDING_REPLAYS_BYTES: usize = 4 << 20;
+/// Longest replay error reported, in bytes (cut on a character boundary).
+pub const MAX_REPLAY_ERROR: usize = 500;
+/// Room kept in every heartbeat for what is not a list (IDs, addresses, load), on top of
+/// what they measure: the fixed fields are measured exactly, this only absorbs the `seq` of a
+/// resend growing by a digit.
+const HEARTBEAT_SLACK: usize = 64;
 
 /// Traffic of one account on this relay since the last heartbeat.
 #[derive(Debug, Default)]
@@ -93,10 +105,44 @@ impl UsageMeter {
         accounts.retain(|_, c| Arc::strong_count(c) > 1);
         out
     }
+
+    /// Adds counts taken earlier back (a heartbeat that could not carry them).
+    fn give_back(&self, account: &str, counts: [u64; 4]) {
+        let c = self.counters(account);
+        c.requests.fetch_add(counts[0], Ordering::Relaxed);
+        c.bytes_in.fetch_add(counts[1], Ordering::Relaxed);
+        c.bytes_out.fetch_add(counts[2], Ordering::Relaxed);
+        c.connections.fetch_add(counts[3], Ordering::Relaxed);
+    }
+}
+
+/// Why a request to the control plane failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PostError {
+    /// No answer (connection refused, timeout) or an unreadable one.
+    #[error("{0}")]
+    Transport(String),
+    /// The control plane answered with an error status.
+    #[error("HTTP {status} {detail}")]
+    Status {
+        /// The status code.
+        status: u16,
+        /// The error body's message, if it had one.
+        detail: String,
+    },
+}
+
+impl PostError {
+    /// True when sending the same body again must get the same answer: a 4xx other than 401
+    /// (a relay secret being rotated), 408 and 429. Such a body is split, trimmed or dropped,
+    /// never resent as it is.
+    pub fn is_final(&self) -> bool {
+        matches!(self, Self::Status { status, .. }
+            if (400..500).contains(status) && !matches!(status, 401 | 408 | 429))
+    }
 }
 
 /// Talks to the control plane for this relay.
-#[derive(Debug)]
 pub struct CloudSync {
     client: reqwest::Client,
     base: String,
@@ -104,8 +150,8 @@ pub struct CloudSync {
     relay_id: String,
     region: String,
     boot_id: String,
-    ended: Mutex<Vec<TunnelId>>,
-    replays_done: Mutex<Vec<fdt_api::ReplayOutcome>>,
+    ended: Mutex<ReportQueue<TunnelId>>,
+    replays_done: Mutex<ReportQueue<fdt_api::ReplayOutcome>>,
     wake: tokio::sync::Notify,
     /// Request records for the cloud traffic log.
     pub traffic: Arc<crate::traffic_log::TrafficQueue>,
@@ -153,8 +199,11 @@ impl CloudSync {
                 rand::random::<u64>(),
                 rand::random::<u64>()
             ),
-            ended: Mutex::new(Vec::new()),
-            replays_done: Mutex::new(Vec::new()),
+            ended: Mutex::new(ReportQueue::new(MAX_PENDING_ENDED, MAX_PENDING_ENDED_BYTES)),
+            replays_done: Mutex::new(ReportQueue::new(
+                MAX_PENDING_REPLAYS,
+                MAX_PENDING_REPLAYS_BYTES,
+            )),
             traffic: Default::default(),
             draining: Default::default(),
             wake: tokio::sync::Notify::new(),
@@ -167,7 +216,16 @@ impl CloudSync {
     }
 
     /// POSTs `body` to `path` of the control plane; any 2xx is success.
-    pub async fn post_json<T: serde::Serialize>(&self, path: &str, body: &T) -> Result<(), String> {
+    pub async fn post_json<T: serde::Serialize>(
+        &self,
+        path: &str,
+        body: &T,
+    ) -> Result<(), PostError> {
+        self.post(path, body).await.map(drop)
+    }
+
+    /// POSTs `body` to `path`; the answer's body on a 2xx.
+    async fn post<T: serde::Serialize>(&self, path: &str, body: &T) -> Result<Vec<u8>, PostError> {
         let resp = self
             .client
             .post(format!("{}{path}", self.base))
@@ -175,16 +233,19 @@ impl CloudSync {
             .json(body)
             .send()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| PostError::Transport(e.to_string()))?;
         let status = resp.status();
-        let bytes = read_capped(resp).await?;
+        let bytes = read_capped(resp).await.map_err(PostError::Transport)?;
         if status.is_success() {
-            return Ok(());
+            return Ok(bytes);
         }
         let detail = serde_json::from_slice::<ErrorBody>(&bytes)
             .map(|b| b.error.message)
             .unwrap_or_default();
-        Err(format!("HTTP {} {detail}", status.as_u16()))
+        Err(PostError::Status {
+            status: status.as_u16(),
+            detail,
+        })
     }
 
     /// The region this relay registered in.
@@ -259,66 +320,129 @@ impl CloudSync {
 
     /// Reports a tunnel the cloud knows (by its ID) as ended, in the next heartbeat.
     pub fn ended(&self, id: TunnelId) {
-        {
-            let mut ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
-            if ended.len() >= MAX_PENDING_ENDED {
-                ended.remove(0);
-            }
-            ended.push(id);
-        }
+        lock(&self.ended).push(id);
         self.wake.notify_one();
     }
 
-    /// Reports an agent's replay result in the next heartbeat (sent early).
+    /// Reports an agent's replay result in the next heartbeat (sent early). The session has
+    /// checked that the job was delivered to it; the error text is the agent's, so it is
+    /// cleaned of control characters and cut to [`MAX_REPLAY_ERROR`] bytes.
     pub fn replay_done(&self, job: String, status: Option<u16>, error: Option<String>) {
         let Ok(job_id) = job.parse() else {
-            tracing::debug!(%job, "replay result for a job ID the cloud did not make");
+            tracing::debug!(job = %fdt_api::validate::cut(&job, 64), "replay result for a job ID the cloud did not make");
             return;
         };
-        {
-            let mut done = self.replays_done.lock().unwrap_or_else(|e| e.into_inner());
-            if done.len() >= MAX_PENDING_ENDED {
-                done.remove(0);
-            }
-            done.push(fdt_api::ReplayOutcome {
-                job_id,
-                status,
-                error: error.map(|e| e.chars().take(500).collect()),
-            });
-        }
+        lock(&self.replays_done).push(fdt_api::ReplayOutcome {
+            job_id,
+            status,
+            error: error.map(|e| clean_error(&e)),
+        });
         self.wake.notify_one();
     }
 
-    fn take_replays_done(&self, max: usize) -> Vec<fdt_api::ReplayOutcome> {
-        let mut done = self.replays_done.lock().unwrap_or_else(|e| e.into_inner());
-        let n = done.len().min(max);
-        done.drain(..n).collect()
-    }
-
-    fn take_ended(&self, max: usize) -> Vec<TunnelId> {
-        let mut ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
-        let n = ended.len().min(max);
-        ended.drain(..n).collect()
-    }
-
-    async fn send_heartbeat(&self, hb: &RelayHeartbeat) -> Result<RelayHeartbeatAck, String> {
-        let resp = self
-            .client
-            .post(format!("{}/v1/relay/heartbeat", self.base))
-            .bearer_auth(&self.secret)
-            .json(hb)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = resp.status();
-        let bytes = read_capped(resp).await?;
-        if !status.is_success() {
-            let detail = serde_json::from_slice::<ErrorBody>(&bytes)
-                .map(|b| b.error.message)
-                .unwrap_or_default();
-            return Err(format!("HTTP {} {detail}", status.as_u16()));
+    /// The lists of the next heartbeat: ended tunnels first (the cloud needs them to free
+    /// names), then replay results, then usage, at most `max_items` in all and `budget` bytes
+    /// of JSON array elements in all.
+    fn take_reports(&self, usage: &UsageMeter, budget: usize, max_items: usize) -> Reports {
+        let max_items = max_items.min(fdt_api::relays::MAX_HEARTBEAT_ITEMS);
+        let (ended, used) = lock(&self.ended).take(budget, max_items);
+        let budget = budget - used;
+        let (replay_results, used) =
+            lock(&self.replays_done).take(budget, max_items.saturating_sub(ended.len()));
+        let mut budget = budget - used;
+        let mut room = max_items.saturating_sub(ended.len() + replay_results.len());
+        let day = fdt_api::validate::format_day(time::OffsetDateTime::now_utc().date());
+        let mut reports = Vec::new();
+        for (account, counts) in usage.take() {
+            let report = account.parse().ok().map(|account_id| UsageReport {
+                account_id,
+                day: day.clone(),
+                requests: counts[0],
+                bytes_in: counts[1],
+                bytes_out: counts[2],
+                connections: counts[3],
+            });
+            let Some(report) = report else { continue };
+            let cost = report_queue::json_len(&report) + usize::from(!reports.is_empty());
+            if room == 0 || cost > budget {
+                // Counted again next time rather than lost.
+                usage.give_back(&account, counts);
+                continue;
+            }
+            budget -= cost;
+            room -= 1;
+            reports.push(report);
         }
-        serde_json::from_slice(&bytes).map_err(|e| format!("bad answer: {e}"))
+        Reports {
+            ended,
+            usage: reports,
+            replay_results,
+        }
+    }
+
+    /// Puts the lists of a heartbeat that was not applied back to be sent again.
+    fn put_back(&self, usage: &UsageMeter, reports: Reports) {
+        lock(&self.ended).put_back(reports.ended);
+        lock(&self.replays_done).put_back(reports.replay_results);
+        for u in reports.usage {
+            usage.give_back(
+                u.account_id.as_str(),
+                [u.requests, u.bytes_in, u.bytes_out, u.connections],
+            );
+        }
+    }
+
+    async fn send_heartbeat(&self, hb: &RelayHeartbeat) -> Result<RelayHeartbeatAck, PostError> {
+        let bytes = self.post("/v1/relay/heartbeat", hb).await?;
+        serde_json::from_slice(&bytes).map_err(|e| PostError::Transport(format!("bad answer: {e}")))
+    }
+}
+
+impl std::fmt::Debug for CloudSync {
+    // By hand so the relay secret never reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloudSync")
+            .field("base", &self.base)
+            .field("secret", &"***")
+            .field("relay_id", &self.relay_id)
+            .field("region", &self.region)
+            .field("boot_id", &self.boot_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// An agent's error text as reported: control characters (which JSON escapes to six bytes
+/// each) become spaces, and it is cut to [`MAX_REPLAY_ERROR`] bytes on a character boundary.
+fn clean_error(e: &str) -> String {
+    let cut = fdt_api::validate::cut(e, MAX_REPLAY_ERROR);
+    cut.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// The lists one heartbeat carries.
+#[derive(Debug, Default)]
+struct Reports {
+    ended: Vec<TunnelId>,
+    usage: Vec<UsageReport>,
+    replay_results: Vec<fdt_api::ReplayOutcome>,
+}
+
+impl Reports {
+    fn len(&self) -> usize {
+        self.ended.len() + self.usage.len() + self.replay_results.len()
+    }
+
+    fn of(hb: &mut RelayHeartbeat) -> Self {
+        Self {
+            ended: std::mem::take(&mut hb.ended),
+            usage: std::mem::take(&mut hb.usage),
+            replay_results: std::mem::take(&mut hb.replay_results),
+        }
     }
 }
 
@@ -377,18 +501,25 @@ async fn read_capped(mut resp: reqwest::Response) -> Result<Vec<u8>, String> {
 
 /// Sends heartbeats until shutdown: at once on start, then every interval the cloud asks for,
 /// and early (after a short debounce) when tunnels end. Applies the evictions it is sent.
+///
+/// A heartbeat that got no answer, or a 5xx, is resent unchanged (same `seq`: the cloud
+/// applies it once). One the cloud refused as malformed or too large (a final 4xx, see
+/// [`PostError::is_final`]) is never resent: its lists go back and the next heartbeat carries
+/// half as many items, down to one, and a single item the cloud still refuses is dropped and
+/// logged. Every heartbeat is built to fit [`fdt_api::relays::MAX_HEARTBEAT_BYTES`].
 pub async fn run_heartbeats(
     shared: Arc<crate::server::Shared>,
     sync: Arc<CloudSync>,
     agent_addr: String,
     server_name: String,
 ) {
-    let cfg = &shared.cfg;
     let mut interval = Duration::from_secs(5);
     let mut seq = 0u64;
     let mut inflight: Option<RelayHeartbeat> = None;
     let mut failures = 0u32;
     let mut first = true;
+    // Items per heartbeat; halved after each final refusal, reset by a success.
+    let mut max_items = fdt_api::relays::MAX_HEARTBEAT_ITEMS;
     loop {
         if !first {
             let wait = if failures > 0 {
@@ -408,47 +539,12 @@ pub async fn run_heartbeats(
             }
         }
         first = false;
-        let hb = match inflight.take() {
+        let mut hb = match inflight.take() {
             Some(hb) => hb,
             None => {
                 seq += 1;
-                let day = fdt_api::validate::format_day(time::OffsetDateTime::now_utc().date());
-                RelayHeartbeat {
-                    relay_id: sync.relay_id.clone(),
-                    boot_id: sync.boot_id.clone(),
-                    seq,
-                    region: sync.region.clone(),
-                    agent_addr: agent_addr.clone(),
-                    server_name: server_name.clone(),
-                    version: concat!("fdt-relay/", env!("CARGO_PKG_VERSION")).into(),
-                    capacity: cfg.capacity,
-                    weight: cfg.weight,
-                    draining: shared.shutdown.is_cancelled()
-                        || sync.draining.load(Ordering::Relaxed),
-                    load: RelayLoad {
-                        sessions: u32::try_from(shared.sessions()).unwrap_or(u32::MAX),
-                        tunnels: u32::try_from(shared.registry.len()).unwrap_or(u32::MAX),
-                        connections: u32::try_from(shared.limiter.total()).unwrap_or(u32::MAX),
-                    },
-                    ended: sync.take_ended(fdt_api::relays::MAX_HEARTBEAT_ITEMS),
-                    usage: shared
-                        .usage
-                        .take()
-                        .into_iter()
-                        .filter_map(|(account, [requests, bytes_in, bytes_out, connections])| {
-                            Some(UsageReport {
-                                account_id: account.parse().ok()?,
-                                day: day.clone(),
-                                requests,
-                                bytes_in,
-                                bytes_out,
-                                connections,
-                            })
-                        })
-                        .take(fdt_api::relays::MAX_HEARTBEAT_ITEMS)
-                        .collect(),
-                    replay_results: sync.take_replays_done(fdt_api::relays::MAX_HEARTBEAT_ITEMS),
-                }
+                let header = heartbeat_header(&shared, &sync, seq, &agent_addr, &server_name);
+                fill_heartbeat(&sync, &shared.usage, header, max_items)
             }
         };
         match sync.send_heartbeat(&hb).await {
@@ -457,6 +553,7 @@ pub async fn run_heartbeats(
                     tracing::info!("control plane reachable again");
                 }
                 failures = 0;
+                max_items = fdt_api::relays::MAX_HEARTBEAT_ITEMS;
                 interval = Duration::from_secs(ack.interval_secs.clamp(1, 300));
                 if sync.draining.swap(ack.drain, Ordering::Relaxed) != ack.drain {
                     tracing::info!(draining = ack.drain, "drain state set by the control plane");
@@ -470,6 +567,22 @@ pub async fn run_heartbeats(
                     evict(&shared, &sync, id);
                 }
             }
+            Err(e) if e.is_final() => {
+                // Nothing of a refused heartbeat was applied: its items go back, and the next
+                // one (a new `seq`) carries fewer. Without this a 413 was resent forever and
+                // the relay fell out of the fleet.
+                let reports = Reports::of(&mut hb);
+                let n = reports.len();
+                if n <= 1 {
+                    tracing::error!(error = %e, items = n, "control plane refused a heartbeat; its report is dropped");
+                    failures = failures.saturating_add(1);
+                } else {
+                    max_items = (n / 2).max(1);
+                    tracing::warn!(error = %e, items = n, next = max_items, "control plane refused a heartbeat; sending its reports in smaller parts");
+                    sync.put_back(&shared.usage, reports);
+                    sync.wake.notify_one();
+                }
+            }
             Err(e) => {
                 failures = failures.saturating_add(1);
                 if failures == 1 || failures.is_multiple_of(10) {
@@ -481,9 +594,220 @@ pub async fn run_heartbeats(
     }
 }
 
+/// A heartbeat with this relay's state and empty lists.
+fn heartbeat_header(
+    shared: &crate::server::Shared,
+    sync: &CloudSync,
+    seq: u64,
+    agent_addr: &str,
+    server_name: &str,
+) -> RelayHeartbeat {
+    let cfg = &shared.cfg;
+    RelayHeartbeat {
+        relay_id: sync.relay_id.clone(),
+        boot_id: sync.boot_id.clone(),
+        seq,
+        region: sync.region.clone(),
+        agent_addr: agent_addr.to_owned(),
+        server_name: server_name.to_owned(),
+        version: concat!("fdt-relay/", env!("CARGO_PKG_VERSION")).into(),
+        capacity: cfg.capacity,
+        weight: cfg.weight,
+        draining: shared.shutdown.is_cancelled() || sync.draining.load(Ordering::Relaxed),
+        load: RelayLoad {
+            sessions: u32::try_from(shared.sessions()).unwrap_or(u32::MAX),
+            tunnels: u32::try_from(shared.registry.len()).unwrap_or(u32::MAX),
+            connections: u32::try_from(shared.limiter.total()).unwrap_or(u32::MAX),
+        },
+        ended: Vec::new(),
+        usage: Vec::new(),
+        replay_results: Vec::new(),
+    }
+}
+
+/// Fills `hb`'s lists with as many queued reports as fit the cloud's body limit: the header
+/// (with its three empty lists) is measured as sent, and the lists' elements are taken
+/// within what is left.
+fn fill_heartbeat(
+    sync: &CloudSync,
+    usage: &UsageMeter,
+    mut hb: RelayHeartbeat,
+    max_items: usize,
+) -> RelayHeartbeat {
+    let header = report_queue::json_len(&hb);
+    let budget = fdt_api::relays::MAX_HEARTBEAT_BYTES.saturating_sub(header + HEARTBEAT_SLACK);
+    let reports = sync.take_reports(usage, budget, max_items);
+    hb.ended = reports.ended;
+    hb.usage = reports.usage;
+    hb.replay_results = reports.replay_results;
+    hb
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sync() -> CloudSync {
+        let cfg = RelayConfig {
+            cloud_url: Some("http://127.0.0.1:9".into()),
+            relay_secret: Some(crate::config::RelaySecret::new("s3cret-value")),
+            ..RelayConfig::default()
+        };
+        CloudSync::new(&cfg)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| unreachable!("a cloud config"))
+    }
+
+    fn worst_header() -> RelayHeartbeat {
+        let long = "a".repeat(255);
+        RelayHeartbeat {
+            relay_id: "r".repeat(63),
+            boot_id: "b".repeat(64),
+            seq: u64::MAX,
+            region: "region".into(),
+            agent_addr: long.clone(),
+            server_name: long,
+            version: "v".repeat(128),
+            capacity: u32::MAX,
+            weight: 1000,
+            draining: true,
+            load: RelayLoad {
+                sessions: u32::MAX,
+                tunnels: u32::MAX,
+                connections: u32::MAX,
+            },
+            ended: Vec::new(),
+            usage: Vec::new(),
+            replay_results: Vec::new(),
+        }
+    }
+
+    fn job(n: usize) -> String {
+        format!("rpl_{n:0>22}")
+    }
+
+    #[test]
+    fn worst_case_heartbeat_fits_the_clouds_limit() {
+        let sync = sync();
+        let usage = UsageMeter::default();
+        // Every queue as full as it gets, with the largest items an agent can cause: errors of
+        // control characters (escaped to six bytes each before), quotes and backslashes.
+        for n in 0..MAX_PENDING_ENDED {
+            sync.ended(
+                format!("tun_{n:0>22}")
+                    .parse()
+                    .unwrap_or_else(|_| unreachable!()),
+            );
+        }
+        let nasty = "\u{1}\"\\".repeat(1000);
+        for n in 0..MAX_PENDING_REPLAYS {
+            sync.replay_done(job(n), Some(599), Some(nasty.clone()));
+        }
+        let mut held = Vec::new();
+        for n in 0..5000 {
+            let c = usage.counters(&format!("acc_{n:0>22}"));
+            c.bytes(u64::MAX, u64::MAX);
+            c.request();
+            c.connection();
+            held.push(c);
+        }
+        let mut sent = 0;
+        // Drain everything, heartbeat after heartbeat: each one fits.
+        for _ in 0..1000 {
+            let hb = fill_heartbeat(&sync, &usage, worst_header(), usize::MAX);
+            let len = serde_json::to_vec(&hb)
+                .map(|v| v.len())
+                .unwrap_or(usize::MAX);
+            assert!(
+                len <= fdt_api::relays::MAX_HEARTBEAT_BYTES,
+                "{len} bytes with {} ended, {} usage, {} replays",
+                hb.ended.len(),
+                hb.usage.len(),
+                hb.replay_results.len()
+            );
+            assert!(hb.ended.len() <= fdt_api::relays::MAX_HEARTBEAT_ITEMS);
+            assert!(hb.usage.len() <= fdt_api::relays::MAX_HEARTBEAT_ITEMS);
+            assert!(hb.replay_results.len() <= fdt_api::relays::MAX_HEARTBEAT_ITEMS);
+            let n = hb.ended.len() + hb.usage.len() + hb.replay_results.len();
+            if n == 0 {
+                break;
+            }
+            sent += n;
+        }
+        // The replay queue is bounded in bytes, not only in count: ~1 KiB results overflow
+        // it. What it kept went out; nothing was lost on the way.
+        let dropped = lock(&sync.replays_done).dropped();
+        assert!(dropped > 0);
+        assert!(lock(&sync.replays_done).bytes() == 0);
+        let kept = MAX_PENDING_REPLAYS - usize::try_from(dropped).unwrap_or(0);
+        assert_eq!(sent, MAX_PENDING_ENDED + kept + 5000);
+    }
+
+    #[test]
+    fn replay_errors_are_cleaned_and_cut_on_a_character_boundary() {
+        let sync = sync();
+        // Byte 500 falls inside a two-byte character.
+        let error = format!("a{}\u{0}\n", "é".repeat(400));
+        sync.replay_done(job(1), None, Some(error));
+        sync.replay_done(job(2), None, Some("bad\r\nline\u{1b}[31m".into()));
+        sync.replay_done("not-a-job".into(), None, None);
+        let reports = sync.take_reports(&UsageMeter::default(), 1 << 20, 10);
+        let errors: Vec<String> = reports
+            .replay_results
+            .into_iter()
+            .filter_map(|r| r.error)
+            .collect();
+        assert_eq!(errors.len(), 2);
+        assert_eq!(errors[0].len(), 499);
+        assert_eq!(errors[1], "bad  line [31m");
+    }
+
+    #[test]
+    fn refused_reports_go_back_in_order_and_usage_is_not_lost() {
+        let sync = sync();
+        let usage = UsageMeter::default();
+        let held = usage.counters("acc_0123456789abcdefABCDEF");
+        held.request();
+        for n in 0..4 {
+            sync.replay_done(job(n), Some(200), None);
+        }
+        let reports = sync.take_reports(&usage, 1 << 20, 100);
+        assert_eq!((reports.replay_results.len(), reports.usage.len()), (4, 1));
+        sync.put_back(&usage, reports);
+        let again = sync.take_reports(&usage, 1 << 20, 2);
+        let jobs: Vec<String> = again
+            .replay_results
+            .iter()
+            .map(|r| r.job_id.to_string())
+            .collect();
+        assert_eq!(jobs, [job(0), job(1)]);
+        // The usage that did not fit stays counted for the next one.
+        let rest = sync.take_reports(&usage, 1 << 20, 100);
+        assert_eq!(rest.replay_results.len(), 2);
+        assert_eq!(rest.usage.len(), 1);
+        assert_eq!(rest.usage[0].requests, 1);
+    }
+
+    #[test]
+    fn only_final_client_errors_are_never_resent() {
+        let status = |status| PostError::Status {
+            status,
+            detail: String::new(),
+        };
+        assert!(status(413).is_final());
+        assert!(status(422).is_final());
+        assert!(status(400).is_final());
+        assert!(!status(401).is_final());
+        assert!(!status(429).is_final());
+        assert!(!status(503).is_final());
+        assert!(!PostError::Transport("refused".into()).is_final());
+    }
+
+    #[test]
+    fn debug_never_prints_the_relay_secret() {
+        assert!(!format!("{:?}", sync()).contains("s3cret-value"));
+    }
 
     #[test]
     fn meter_hands_out_shared_counters_and_takes_them() {

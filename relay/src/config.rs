@@ -40,6 +40,10 @@ pub struct Limits {
     pub hold_max_total_requests: u32,
     /// Bytes held at once by the whole relay.
     pub hold_max_total_bytes: u64,
+    /// How long a name stays its account's after its last tunnel went away, in ms: another
+    /// account cannot bind it meanwhile (its agent is reconnecting, and requests may be held
+    /// for it). At least `hold_ms`.
+    pub name_grace_ms: u64,
 }
 
 impl Default for Limits {
@@ -60,6 +64,7 @@ impl Default for Limits {
             hold_max_bytes: 8 * 1024 * 1024,
             hold_max_total_requests: 10_000,
             hold_max_total_bytes: 256 * 1024 * 1024,
+            name_grace_ms: 60_000,
         }
     }
 }
@@ -260,6 +265,9 @@ impl RelayConfig {
                 "limits.hold_max_* must be at least 1, and the relay-wide totals at least the per-name ones"
                     .into(),
             );
+        }
+        if l.name_grace_ms < l.hold_ms {
+            return bad("limits.name_grace_ms must be at least limits.hold_ms".into());
         }
         if self.capacity == 0 || !(1..=1000).contains(&self.weight) {
             return bad("capacity must be at least 1 and weight 1 to 1000".into());

@@ -49,6 +49,10 @@ pub enum HoldRefusal {
     /// The relay is shutting down.
     #[error("the relay is shutting down")]
     RelayStopping,
+    /// Another account's tunnel bound the name: held requests go only to the account that
+    /// held the name when they arrived.
+    #[error("the name was bound by another account")]
+    OtherOwner,
 }
 
 impl HoldRefusal {
@@ -61,6 +65,7 @@ impl HoldRefusal {
             HoldRefusal::Expired => "expired",
             HoldRefusal::Forgotten => "forgotten",
             HoldRefusal::RelayStopping => "relay_stopping",
+            HoldRefusal::OtherOwner => "other_owner",
         }
     }
 }
@@ -222,8 +227,15 @@ pub async fn hold(
     let deadline = Instant::now() + window;
     let (mut parts, body) = req.into_parts();
     let caps = HoldCaps::from(&shared.cfg.limits);
+    // Whose name it is now: the request may only ever reach a tunnel of theirs.
+    let owner = shared
+        .registry
+        .offline_owner(host)
+        .map(|(o, _)| o.account)
+        .ok_or(HoldRefusal::Forgotten);
+    let held = async { hold_parts(&shared.registry, caps, host, &owner?, &parts, body).await };
     let outcome = tokio::select! {
-        r = tokio::time::timeout_at(deadline, hold_parts(&shared.registry, caps, host, &parts, body)) => {
+        r = tokio::time::timeout_at(deadline, held) => {
             r.unwrap_or(Err(HoldError::Refused(HoldRefusal::Expired)))
         }
         () = shared.shutdown.cancelled() => Err(HoldError::Refused(HoldRefusal::RelayStopping)),
@@ -328,6 +340,7 @@ async fn hold_parts(
     registry: &Registry,
     caps: HoldCaps,
     host: &str,
+    owner: &str,
     parts: &Parts,
     mut body: Incoming,
 ) -> Result<(Arc<Tunnel>, Bytes), HoldError> {
@@ -350,16 +363,23 @@ async fn hold_parts(
             buf.extend_from_slice(&data);
         }
     }
-    let tunnel = wait_bound(registry, host).await?;
+    let tunnel = wait_bound(registry, host, owner).await?;
     drop(ticket);
     Ok((tunnel, buf.freeze()))
 }
 
-/// Waits until a tunnel serves `host` (the caller bounds the time).
-async fn wait_bound(registry: &Registry, host: &str) -> Result<Arc<Tunnel>, HoldRefusal> {
+/// Waits until a tunnel of `owner` serves `host` (the caller bounds the time). Another
+/// account's tunnel is refused: the held request carries this visitor's cookies and
+/// credentials for `owner`'s service.
+async fn wait_bound(
+    registry: &Registry,
+    host: &str,
+    owner: &str,
+) -> Result<Arc<Tunnel>, HoldRefusal> {
     loop {
         let mut rebound = match registry.watch_host(host) {
-            HostWatch::Online(t) => return Ok(t),
+            HostWatch::Online(t) if t.account == owner => return Ok(t),
+            HostWatch::Online(_) => return Err(HoldRefusal::OtherOwner),
             HostWatch::Offline(rx) => rx,
             HostWatch::Unknown => return Err(HoldRefusal::Forgotten),
         };

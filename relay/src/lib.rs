@@ -21,6 +21,7 @@ pub mod pages;
 pub mod policy;
 pub mod quic;
 pub mod registry;
+pub mod report_queue;
 pub mod revocations;
 pub mod server;
 pub mod sni;

@@ -290,17 +290,36 @@ struct Inner {
 }
 
 /// All live tunnels, shared by the edges and the agent endpoint.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Registry {
     inner: RwLock<Inner>,
     next_id: AtomicU64,
     holds: crate::hold::HoldBudget,
+    /// How long an offline name stays its last account's.
+    name_grace: Duration,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::with_name_grace(Duration::from_secs(60))
+    }
 }
 
 impl Registry {
     /// An empty registry.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty registry where a name stays its account's for `grace` after its last tunnel
+    /// went away (see [`Registry::insert`]).
+    pub fn with_name_grace(grace: Duration) -> Self {
+        Self {
+            inner: RwLock::default(),
+            next_id: AtomicU64::default(),
+            holds: crate::hold::HoldBudget::default(),
+            name_grace: grace,
+        }
     }
 
     /// A fresh tunnel id.
@@ -363,13 +382,27 @@ impl Registry {
     /// Whether `host` may be claimed by `account` (free, or held by the same account, whose
     /// older session is then replaced or joined — replacing is how a reconnecting agent gets
     /// its name back before the relay has noticed its previous connection died).
+    /// A name offline for less than the grace period stays its last account's.
     pub fn check_host(&self, host: &str, account: &str) -> Result<(), ClaimError> {
-        match self.read().hosts.get(host) {
+        let inner = self.read();
+        match inner.hosts.get(host) {
             Some(pool) if pool.members.iter().any(|t| t.account != account) => {
+                Err(ClaimError::InUse(host.to_string()))
+            }
+            _ if self.in_grace_for_another(&inner, host, account) => {
                 Err(ClaimError::InUse(host.to_string()))
             }
             _ => Ok(()),
         }
+    }
+
+    /// Whether `host` went offline less than the grace period ago under another account than
+    /// `account`: its owner is reconnecting, and requests held for it must reach only them.
+    fn in_grace_for_another(&self, inner: &Inner, host: &str, account: &str) -> bool {
+        inner
+            .tombstones
+            .get(host)
+            .is_some_and(|t| t.owner.account != account && t.at.elapsed() < self.name_grace)
     }
 
     /// Frees `port` for `account`: its own older tunnel there is cancelled (its listener then
@@ -391,6 +424,9 @@ impl Registry {
     pub fn insert(&self, tunnel: Arc<Tunnel>) -> Result<(), ClaimError> {
         let mut inner = self.write();
         if let Some(host) = &tunnel.host {
+            if self.in_grace_for_another(&inner, host, &tunnel.account) {
+                return Err(ClaimError::InUse(host.clone()));
+            }
             match inner.hosts.get_mut(host) {
                 Some(pool) if pool.members.iter().any(|t| t.account != tunnel.account) => {
                     return Err(ClaimError::InUse(host.clone()));

@@ -168,12 +168,13 @@ impl Relay {
             .server_name
             .clone()
             .unwrap_or_else(|| cfg.base_domain.clone());
+        let name_grace = Duration::from_millis(cfg.limits.name_grace_ms);
         let shared = Arc::new(Shared {
             limiter: IpLimiter::new(cfg.limits.max_conns_per_ip),
             cloud: crate::cloud_sync::CloudSync::new(&cfg)?.map(Arc::new),
             cfg,
             verifier,
-            registry: Registry::new(),
+            registry: Registry::with_name_grace(name_grace),
             edge_tls,
             shutdown: CancellationToken::new(),
             drained: CancellationToken::new(),

@@ -1,52 +1,76 @@
 //! Request records for the cloud traffic log: built as an exchange passes the HTTP edge,
-//! queued (bounded: the oldest go first when the cloud is unreachable for long), and shipped
-//! in batches to `POST /v1/relay/requests`. Records carry an ID made here, so a batch resent
-//! after a lost answer is stored once.
+//! queued (bounded in count and bytes: the oldest go first when the cloud is unreachable for
+//! long), and shipped in batches to `POST /v1/relay/requests`, each built to fit the cloud's
+//! body limit. Records carry an ID made here, so a batch resent after a lost answer is stored
+//! once. A record is itself capped at [`MAX_RECORD_BYTES`]: a larger one is trimmed and
+//! marked `truncated`, so no visitor can make a record the cloud refuses.
 //!
 //! Only tunnels of cloud-issued tokens are logged (their account is a cloud account). Bodies
 //! (up to [`MAX_LOGGED_BODY`] each way) are captured only when the plan allows it and the
 //! agent asked for it; sensitive headers are redacted by the cloud before storing.
 
 use crate::cloud_sync::CloudSync;
+use crate::report_queue::{ReportQueue, json_len};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
-use fdt_api::traffic::{Header, MAX_LOGGED_BODY, MAX_TRAFFIC_BATCH, TrafficBatch, TrafficReport};
+use fdt_api::traffic::{
+    Header, MAX_LOGGED_BODY, MAX_TRAFFIC_BATCH, MAX_TRAFFIC_BATCH_BYTES, TrafficBatch,
+    TrafficReport,
+};
 use fdt_api::{AccountId, RequestId, TunnelId};
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Records kept while the cloud is unreachable.
 const MAX_QUEUED: usize = 10_000;
+/// Bytes (of JSON) of records kept while the cloud is unreachable.
+const MAX_QUEUED_BYTES: usize = 64 << 20;
+/// Largest record, as JSON. Two full bodies (base64) and ordinary headers fit well inside.
+pub const MAX_RECORD_BYTES: usize = 512 << 10;
+/// Room kept in a batch for its envelope (`relay_id`, brackets) on top of the records.
+const BATCH_ENVELOPE: usize = 1024;
+/// Header values of a record over [`MAX_RECORD_BYTES`] are cut to this many bytes first.
+const TRIMMED_HEADER_VALUE: usize = 256;
+/// Then only this many headers each way are kept.
+const TRIMMED_HEADERS: usize = 32;
 /// Headers kept per record (a request with more is logged with the first ones).
 const MAX_HEADERS: usize = 100;
 /// Longest header value kept, in bytes.
 const MAX_HEADER_VALUE: usize = 4096;
 
 /// The queue of records waiting to be shipped.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct TrafficQueue {
-    records: Mutex<VecDeque<TrafficReport>>,
-    dropped: std::sync::atomic::AtomicU64,
+    records: Mutex<ReportQueue<TrafficReport>>,
     wake: tokio::sync::Notify,
 }
 
+impl Default for TrafficQueue {
+    fn default() -> Self {
+        Self::new(MAX_QUEUED, MAX_QUEUED_BYTES)
+    }
+}
+
 impl TrafficQueue {
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<TrafficReport>> {
+    fn new(max: usize, max_bytes: usize) -> Self {
+        Self {
+            records: Mutex::new(ReportQueue::new(max, max_bytes)),
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ReportQueue<TrafficReport>> {
         self.records.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues a record; the oldest is dropped (and counted) when the queue is full.
-    pub fn push(&self, r: TrafficReport) {
+    /// Queues a record (trimmed to [`MAX_RECORD_BYTES`]); the oldest are dropped (and
+    /// counted) when the queue is full.
+    pub fn push(&self, mut r: TrafficReport) {
+        cap_record(&mut r);
         let len = {
             let mut q = self.lock();
-            if q.len() >= MAX_QUEUED {
-                q.pop_front();
-                self.dropped
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-            q.push_back(r);
+            q.push(r);
             q.len()
         };
         if len >= 100 {
@@ -54,20 +78,15 @@ impl TrafficQueue {
         }
     }
 
+    /// The next batch's records: at most [`MAX_TRAFFIC_BATCH`], and `max` (halved after a
+    /// refusal), within the cloud's body limit.
     fn take(&self, max: usize) -> Vec<TrafficReport> {
-        let mut q = self.lock();
-        let n = q.len().min(max);
-        q.drain(..n).collect()
+        let budget = MAX_TRAFFIC_BATCH_BYTES - BATCH_ENVELOPE;
+        self.lock().take(budget, max.min(MAX_TRAFFIC_BATCH)).0
     }
 
     fn put_back(&self, batch: Vec<TrafficReport>) {
-        let mut q = self.lock();
-        for r in batch.into_iter().rev() {
-            if q.len() >= MAX_QUEUED {
-                break;
-            }
-            q.push_front(r);
-        }
+        self.lock().put_back(batch);
     }
 
     /// Records queued now.
@@ -78,6 +97,38 @@ impl TrafficQueue {
     /// True when nothing is queued.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Records dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.lock().dropped()
+    }
+}
+
+/// Trims `r` to at most [`MAX_RECORD_BYTES`] of JSON, marking it `truncated` when it had to:
+/// header values are cut first, then headers dropped, then bodies, then the path.
+fn cap_record(r: &mut TrafficReport) {
+    if json_len(r) <= MAX_RECORD_BYTES {
+        return;
+    }
+    r.truncated = true;
+    for (_, v) in r.request_headers.iter_mut().chain(&mut r.response_headers) {
+        let n = fdt_api::validate::cut(v, TRIMMED_HEADER_VALUE).len();
+        v.truncate(n);
+    }
+    if json_len(r) <= MAX_RECORD_BYTES {
+        return;
+    }
+    r.request_headers.truncate(TRIMMED_HEADERS);
+    r.response_headers.truncate(TRIMMED_HEADERS);
+    if json_len(r) <= MAX_RECORD_BYTES {
+        return;
+    }
+    r.request_body = None;
+    r.response_body = None;
+    if json_len(r) > MAX_RECORD_BYTES {
+        let n = fdt_api::validate::cut(&r.path, 1024).len();
+        r.path.truncate(n);
     }
 }
 
@@ -178,6 +229,7 @@ impl ExchangeLog {
                 started_at_ms: now_ms,
                 request_body: None,
                 response_body: None,
+                truncated: false,
             }),
             started: Instant::now(),
             response_body: log_bodies.then(Vec::new),
@@ -247,8 +299,13 @@ impl Drop for ExchangeLog {
 }
 
 /// Ships queued records until shutdown: every second, or at once when 100 are waiting.
+///
+/// A batch the cloud refused as malformed or too large (a final 4xx) is never resent as it
+/// is: its records go back and are sent in halves, and a single record still refused is
+/// dropped and logged. Before, one such batch stalled the traffic log of the whole relay.
 pub async fn run_shipper(shared: Arc<crate::server::Shared>, sync: Arc<CloudSync>) {
     let mut failures = 0u32;
+    let mut max = MAX_TRAFFIC_BATCH;
     loop {
         let wait = if failures > 0 {
             Duration::from_millis(500)
@@ -263,7 +320,7 @@ pub async fn run_shipper(shared: Arc<crate::server::Shared>, sync: Arc<CloudSync
             _ = shared.shutdown.cancelled() => return,
         }
         loop {
-            let batch = sync.traffic.take(MAX_TRAFFIC_BATCH);
+            let batch = sync.traffic.take(max);
             if batch.is_empty() {
                 break;
             }
@@ -272,7 +329,21 @@ pub async fn run_shipper(shared: Arc<crate::server::Shared>, sync: Arc<CloudSync
                 requests: batch,
             };
             match sync.post_json("/v1/relay/requests", &body).await {
-                Ok(()) => failures = 0,
+                Ok(()) => {
+                    failures = 0;
+                    max = MAX_TRAFFIC_BATCH;
+                }
+                Err(e) if e.is_final() => {
+                    let n = body.requests.len();
+                    if n <= 1 {
+                        tracing::error!(error = %e, "control plane refused a traffic record; it is dropped");
+                        max = MAX_TRAFFIC_BATCH;
+                    } else {
+                        max = n / 2;
+                        tracing::warn!(error = %e, records = n, next = max, "control plane refused a traffic batch; sending it in smaller parts");
+                        sync.traffic.put_back(body.requests);
+                    }
+                }
                 Err(e) => {
                     failures = failures.saturating_add(1);
                     if failures == 1 || failures.is_multiple_of(10) {
@@ -312,6 +383,7 @@ mod tests {
             started_at_ms: 0,
             request_body: None,
             response_body: None,
+            truncated: false,
         }
     }
 
@@ -332,7 +404,50 @@ mod tests {
             }
         }
         assert_eq!(q.len(), MAX_QUEUED);
-        assert!(q.dropped.load(std::sync::atomic::Ordering::Relaxed) > 0);
+        assert!(q.dropped() > 0);
+    }
+
+    fn huge(n: u8) -> TrafficReport {
+        let mut r = report(n);
+        // What a visitor controls: 100 headers of 4 KiB of quotes (8 KiB of JSON each).
+        r.request_headers = (0..100)
+            .map(|i| (format!("x-h{i}"), "\"".repeat(MAX_HEADER_VALUE)))
+            .collect();
+        r.response_headers = r.request_headers.clone();
+        r.request_body = Some("A".repeat(MAX_LOGGED_BODY * 4 / 3 + 4));
+        r.response_body = r.request_body.clone();
+        r
+    }
+
+    #[test]
+    fn oversized_records_are_trimmed_and_marked() {
+        let q = TrafficQueue::default();
+        q.push(huge(1));
+        q.push(report(2));
+        let batch = q.take(10);
+        assert!(batch[0].truncated);
+        assert!(json_len(&batch[0]) <= MAX_RECORD_BYTES);
+        // Bodies outlive headers: they are what the log is read for.
+        assert!(batch[0].request_body.is_some());
+        assert!(!batch[1].truncated);
+    }
+
+    #[test]
+    fn queue_is_bounded_in_bytes_and_batches_fit_the_clouds_limit() {
+        let q = TrafficQueue::default();
+        for n in 0..=u8::MAX {
+            q.push(huge(n));
+        }
+        assert!(q.lock().bytes() <= MAX_QUEUED_BYTES);
+        assert!(q.dropped() > 0, "256 records of ~0.5 MiB are over 64 MiB");
+        while !q.is_empty() {
+            let batch = TrafficBatch {
+                relay_id: "r".repeat(63),
+                requests: q.take(MAX_TRAFFIC_BATCH),
+            };
+            assert!(!batch.requests.is_empty());
+            assert!(json_len(&batch) <= MAX_TRAFFIC_BATCH_BYTES);
+        }
     }
 
     #[test]

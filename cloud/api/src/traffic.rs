@@ -63,6 +63,9 @@ pub struct TrafficReport {
     /// Response body (base64), likewise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_body: Option<String>,
+    /// The relay trimmed this record to its size cap (header values, headers or bodies).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
 
 /// `POST /v1/relay/requests`: a batch of reports.
@@ -155,6 +158,9 @@ pub struct RequestRecord {
     pub has_request_body: bool,
     /// A response body is stored (`GET /v1/requests/{id}/response-body`).
     pub has_response_body: bool,
+    /// The relay trimmed this record to its size cap: headers or bodies are incomplete.
+    #[serde(default)]
+    pub truncated: bool,
 }
 
 /// `GET /v1/requests`.

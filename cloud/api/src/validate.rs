@@ -154,9 +154,26 @@ pub fn format_day(day: time::Date) -> String {
     )
 }
 
+/// The longest prefix of `s` that is at most `max` bytes and ends on a character boundary.
+/// Slicing `&s[..max]` panics when byte `max` falls inside a character: use this instead.
+pub fn cut(s: &str, max: usize) -> &str {
+    &s[..s.floor_char_boundary(max)]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cut_stops_on_a_character_boundary() {
+        // 'é' is two bytes: byte 500 falls inside the 250th.
+        let s = format!("a{}", "é".repeat(300));
+        let c = cut(&s, 500);
+        assert_eq!(c.len(), 499);
+        assert!(s.starts_with(c));
+        assert_eq!(cut("short", 500), "short");
+        assert_eq!(cut("€", 2), "");
+    }
 
     #[test]
     fn labels_and_days() {

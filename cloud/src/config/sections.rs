@@ -150,6 +150,10 @@ pub struct FleetConfig {
     /// Ports TCP addresses are reserved from, inclusive (each relay's TCP range must
     /// include them).
     pub reserved_tcp_ports: (u16, u16),
+    /// Seconds a name stays its owner's after its last tunnel ends (the agent is
+    /// reconnecting; relays may be holding visitors' requests for it). Another account
+    /// binding it meanwhile gets `name_in_use`. At least the relays' `limits.hold_ms`.
+    pub name_grace_secs: u64,
 }
 
 impl Default for FleetConfig {
@@ -159,6 +163,7 @@ impl Default for FleetConfig {
             unhealthy_after_secs: 20,
             failover: std::collections::BTreeMap::new(),
             reserved_tcp_ports: (20_000, 20_999),
+            name_grace_secs: 60,
         }
     }
 }

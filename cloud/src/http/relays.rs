@@ -106,7 +106,7 @@ pub async fn heartbeat(
     let outcome = st.store().apply_heartbeat(&hb, st.clock().now()).await?;
     if outcome.applied {
         for r in &hb.replay_results {
-            let error = r.error.as_deref().map(|e| &e[..e.len().min(500)]);
+            let error = r.error.as_deref().map(|e| fdt_api::validate::cut(e, 500));
             st.store()
                 .finish_replay(
                     &hb.relay_id,
@@ -188,6 +188,10 @@ pub async fn bind(
         entitlements: plan.entitlements(),
         healthy_cutoff: st.healthy_cutoff(),
         month_start: fdt_api::validate::format_day(now.date().replace_day(1).unwrap_or(now.date())),
+        grace_cutoff: now
+            - time::Duration::seconds(
+                i64::try_from(st.fleet().name_grace_secs).unwrap_or(i64::MAX),
+            ),
     };
     let outcome = st
         .store()

@@ -1,6 +1,6 @@
 //! Operators' storage: admin flag, suspension, relay drain requests and the audit log.
 
-use super::tunnels::RELEASE_NAME;
+use super::tunnels::{GRACE_NAME, RELEASE_NAME};
 use super::{Store, StoreError, from_millis, on_pool, parse_id, to_millis};
 use fdt_api::{AccountId, AdminUser, AuditEntry, Plan};
 use time::OffsetDateTime;
@@ -156,6 +156,7 @@ impl Store {
                 .fetch_all(&mut *tx)
                 .await?;
                 for (id, relay, name) in &gone {
+                    sqlx::query(GRACE_NAME).bind(name).bind(now_ms).execute(&mut *tx).await?;
                     sqlx::query(RELEASE_NAME).bind(name).execute(&mut *tx).await?;
                     sqlx::query(
                         "INSERT INTO binding_evictions (relay_id, binding_id, created_at) \

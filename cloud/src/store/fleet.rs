@@ -1,7 +1,7 @@
 //! Relays: registration and heartbeats (with their reports of ended tunnels and usage,
 //! applied exactly once per `(boot_id, seq)`), and the fleet as assignment sees it.
 
-use super::tunnels::RELEASE_NAME;
+use super::tunnels::{GRACE_NAME, RELEASE_NAME};
 use super::{Store, StoreError, from_millis, on_pool, parse_id, to_millis};
 use fdt_api::{RelayHeartbeat, RelayLoad, TunnelId};
 use time::OffsetDateTime;
@@ -136,6 +136,7 @@ impl Store {
                     .fetch_all(&mut *tx)
                     .await?;
                     for (name,) in &names {
+                        sqlx::query(GRACE_NAME).bind(name).bind(now_ms).execute(&mut *tx).await?;
                         sqlx::query(RELEASE_NAME).bind(name).execute(&mut *tx).await?;
                     }
                     sqlx::query("DELETE FROM binding_evictions WHERE relay_id = $1")
@@ -181,6 +182,7 @@ impl Store {
                     .fetch_optional(&mut *tx)
                     .await?;
                     if let Some((name,)) = name {
+                        sqlx::query(GRACE_NAME).bind(&name).bind(now_ms).execute(&mut *tx).await?;
                         sqlx::query(RELEASE_NAME).bind(&name).execute(&mut *tx).await?;
                     }
                     sqlx::query("DELETE FROM binding_evictions WHERE relay_id = $1 AND binding_id = $2")

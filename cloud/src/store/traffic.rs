@@ -79,6 +79,7 @@ struct RequestRow {
     started_at: i64,
     request_body: Option<String>,
     response_body: Option<String>,
+    truncated: i64,
 }
 
 fn u64_of(v: i64) -> u64 {
@@ -116,6 +117,7 @@ impl TryFrom<RequestRow> for StoredRequest {
                 started_at: from_millis(r.started_at)?,
                 has_request_body: r.request_body.is_some(),
                 has_response_body: r.response_body.is_some(),
+                truncated: r.truncated != 0,
             },
             name_key: r.name_key,
             request_body: r.request_body,
@@ -126,7 +128,7 @@ impl TryFrom<RequestRow> for StoredRequest {
 
 const REQUEST_COLUMNS: &str = "id, tunnel_id, name_key, relay_id, method, host, path, status, \
      error_code, request_headers, response_headers, bytes_in, bytes_out, duration_ms, \
-     visitor_ip, started_at, request_body, response_body";
+     visitor_ip, started_at, request_body, response_body, truncated";
 
 /// A job as a relay needs it: what to replay, through which live tunnel.
 #[derive(Debug, Clone)]
@@ -188,9 +190,9 @@ impl Store {
                 let done = sqlx::query(
                     "INSERT INTO requests (id, account_id, tunnel_id, name_key, relay_id, method, host, \
                      path, status, error_code, request_headers, response_headers, bytes_in, bytes_out, \
-                     duration_ms, visitor_ip, started_at, request_body, response_body) \
+                     duration_ms, visitor_ip, started_at, request_body, response_body, truncated) \
                      SELECT $1, $2, $3, COALESCE((SELECT name_key FROM bindings WHERE id = $3), $19), \
-                     $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18 \
+                     $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $20 \
                      WHERE EXISTS (SELECT 1 FROM accounts WHERE id = $2) \
                      ON CONFLICT (id) DO NOTHING",
                 )
@@ -213,6 +215,7 @@ impl Store {
                 .bind(n.request_body)
                 .bind(n.response_body)
                 .bind(r.name.as_ref().map(|l| format!("host:{l}")))
+                .bind(i64::from(r.truncated))
                 .execute(&mut *tx)
                 .await?;
                 stored += u32::try_from(done.rows_affected()).unwrap_or(0);

@@ -11,6 +11,16 @@ use fdt_api::plans::limit;
 use fdt_api::{AccountId, AuthtokenId, Entitlements, TunnelId, TunnelInfo, TunnelProto};
 use time::OffsetDateTime;
 
+/// Before [`RELEASE_NAME`]: remembers who held a name that no binding holds any more, and
+/// when (`$1` = name key, `$2` = now in ms), so the name stays theirs for the reconnect grace
+/// period. Without it another account could bind the name while a relay still held visitors'
+/// requests for it, and receive them.
+pub(crate) const GRACE_NAME: &str = "INSERT INTO name_graces (name_key, account_id, released_at) \
+     SELECT name_key, account_id, $2 FROM live_names WHERE name_key = $1 \
+     AND NOT EXISTS (SELECT 1 FROM bindings WHERE name_key = $1) \
+     ON CONFLICT (name_key) DO UPDATE SET account_id = excluded.account_id, \
+     released_at = excluded.released_at";
+
 /// Frees a name's `live_names` row once no binding holds it (`$1` = name key).
 pub(crate) const RELEASE_NAME: &str = "DELETE FROM live_names WHERE name_key = $1 \
      AND NOT EXISTS (SELECT 1 FROM bindings WHERE name_key = $1)";
@@ -89,6 +99,9 @@ pub struct BindLimits {
     pub healthy_cutoff: OffsetDateTime,
     /// First day of the current month, `YYYY-MM-DD` (bandwidth is counted from it).
     pub month_start: String,
+    /// Names released after this are still their last owner's (the reconnect grace period):
+    /// another account binding one gets `InUse`.
+    pub grace_cutoff: OffsetDateTime,
 }
 
 /// The answer to a bind.
@@ -206,6 +219,18 @@ impl Store {
             if reserved_by.is_some_and(|(owner,)| owner != account) {
                 return Ok(BindOutcome::Reserved);
             }
+            // A name its owner's tunnel left moments ago is still theirs: their agent is
+            // reconnecting, and a relay may hold visitors' requests for it.
+            let grace: Option<(String,)> = sqlx::query_as(
+                "SELECT account_id FROM name_graces WHERE name_key = $1 AND released_at > $2",
+            )
+            .bind(b.name_key)
+            .bind(to_millis(limits.grace_cutoff))
+            .fetch_optional(&mut *tx)
+            .await?;
+            if grace.is_some_and(|(owner,)| owner != account) {
+                return Ok(BindOutcome::InUse);
+            }
             let mut replaced = Vec::new();
             if !fresh {
                 sqlx::query(REAP_NAME)
@@ -283,6 +308,12 @@ impl Store {
             if u64::try_from(bytes).unwrap_or(0) >= ent.bandwidth_bytes_per_month {
                 return Ok(BindOutcome::LimitExceeded(limit::BANDWIDTH, ent.bandwidth_bytes_per_month));
             }
+            // The name is live again; graces that ran out go too (any bind sweeps them).
+            sqlx::query("DELETE FROM name_graces WHERE name_key = $1 OR released_at <= $2")
+                .bind(b.name_key)
+                .bind(to_millis(limits.grace_cutoff))
+                .execute(&mut *tx)
+                .await?;
             sqlx::query(
                 "INSERT INTO bindings (id, name_key, account_id, authtoken_id, relay_id, boot_id, \
                  proto, public_url, pooling, agent_version, started_at) \
@@ -389,6 +420,7 @@ impl Store {
             let Some((relay, name)) = gone else {
                 return Ok(false);
             };
+            sqlx::query(GRACE_NAME).bind(&name).bind(to_millis(now)).execute(&mut *tx).await?;
             sqlx::query(RELEASE_NAME).bind(&name).execute(&mut *tx).await?;
             sqlx::query(EVICT)
             .bind(&relay)

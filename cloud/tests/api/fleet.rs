@@ -14,6 +14,7 @@ on_both_databases!(
     reserved_names_are_listed_updated_released_and_limited_by_plan,
     usage_reports_count_once_and_bandwidth_is_a_bind_limit,
     malformed_relay_reports_are_refused_and_store_nothing,
+    an_ended_tunnels_name_stays_its_owners_for_the_grace_period,
 );
 
 pub(crate) const SECRET: &str = "relay-secret-for-fleet-tests-0123";
@@ -361,9 +362,14 @@ async fn a_restarted_or_silent_relay_loses_its_tunnels_and_the_agent_takes_its_n
         .await
         .assert_error(StatusCode::SERVICE_UNAVAILABLE, "no_relay_available");
 
-    // eu restarts: a new boot ends every tunnel of the old one.
+    // eu restarts: a new boot ends every tunnel of the old one. Their names stay their
+    // owners' for the grace period (their agents are reconnecting), then are free.
     eu.restart();
     eu.beat(&app, json!({})).await;
+    eu.bind(&app, &a, &atk(1), json!({"subdomain": "mover"}))
+        .await
+        .assert_error(StatusCode::CONFLICT, "name_in_use");
+    pass_time(&app, &mut eu, 61).await;
     let r = eu
         .bind(&app, &a, &atk(1), json!({"subdomain": "mover"}))
         .await;
@@ -619,4 +625,52 @@ async fn malformed_relay_reports_are_refused_and_store_nothing(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(list, 0);
+}
+
+/// Regression: the cloud freed an unreserved name as soon as its tunnel ended, so another
+/// account could bind it while the relay still held visitors' requests for it.
+async fn an_ended_tunnels_name_stays_its_owners_for_the_grace_period(db: &TestDb) {
+    let app = app(db);
+    let (_, a) = account(&app, "owner@example.com").await;
+    let (_, b) = account(&app, "other@example.com").await;
+    let mut relay = Relay::new("eu-1", "eu");
+    relay.beat(&app, json!({})).await;
+    let name = json!({"subdomain": "webhooks"});
+    let first = relay.bind(&app, &a, &atk(1), name.clone()).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.json);
+    let id = first.json["tunnel_id"].as_str().unwrap().to_owned();
+    relay.beat(&app, json!({"ended": [id]})).await;
+
+    // Within the grace period (60 s by default) the name is the owner's alone.
+    pass_time(&app, &mut relay, 30).await;
+    relay
+        .bind(&app, &b, &atk(2), name.clone())
+        .await
+        .assert_error(StatusCode::CONFLICT, "name_in_use");
+    // The owner's reconnecting agent gets it back, and when it ends again a new period starts.
+    let again = relay.bind(&app, &a, &atk(1), name.clone()).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.json);
+    let id = again.json["tunnel_id"].as_str().unwrap().to_owned();
+    relay.beat(&app, json!({"ended": [id]})).await;
+    pass_time(&app, &mut relay, 59).await;
+    relay
+        .bind(&app, &b, &atk(2), name.clone())
+        .await
+        .assert_error(StatusCode::CONFLICT, "name_in_use");
+
+    // Past it, the name is free for anyone.
+    pass_time(&app, &mut relay, 2).await;
+    let taken = relay.bind(&app, &b, &atk(2), name).await;
+    assert_eq!(taken.status, StatusCode::OK, "{}", taken.json);
+}
+
+/// Lets `secs` pass with the relay heartbeating every 10 s, as a live one does.
+async fn pass_time(app: &TestApp, relay: &mut Relay, secs: i64) {
+    let mut left = secs;
+    while left > 0 {
+        let step = left.min(10);
+        app.clock.advance(time::Duration::seconds(step));
+        relay.beat(app, json!({})).await;
+        left -= step;
+    }
 }

@@ -227,6 +227,9 @@ fn RequestDetail(record: RequestRecord) -> impl IntoView {
             </div>
             <span class=status_class(record.status)>{status}</span>
         </div>
+        {record.truncated.then(|| view! {
+            <p class="muted" role="note">"This record was trimmed to the traffic log's size cap: some header values, headers or bodies are incomplete."</p>
+        })}
         <div class="grid-2">
             <section aria-labelledby="req-h" class="card">
                 <h2 id="req-h">"Request"</h2>

@@ -62,7 +62,7 @@ mod agent;
 mod relay;
 
 pub use agent::{AgentEvent, AgentSession, AgentState};
-pub use relay::{RelayEvent, RelaySession, RelayState};
+pub use relay::{MAX_OPEN_REPLAYS, RelayEvent, RelaySession, RelayState};
 
 #[cfg(test)]
 mod tests {

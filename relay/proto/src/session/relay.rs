@@ -10,6 +10,9 @@ use bytes::BytesMut;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+/// Replay jobs a session keeps open (sent, not answered) at once.
+pub const MAX_OPEN_REPLAYS: usize = 64;
+
 /// Events a [`RelaySession`] reports to its I/O layer.
 #[allow(
     clippy::large_enum_variant,
@@ -77,6 +80,10 @@ pub struct RelaySession {
     /// Binds reported to the I/O layer and not answered yet.
     pending: Vec<u32>,
     tunnels: Vec<TunnelId>,
+    /// Replay jobs sent to the agent and not answered yet, oldest first (at most
+    /// [`MAX_OPEN_REPLAYS`]). A result is accepted only for one of these, once: an agent
+    /// must not be able to report on jobs it was never given.
+    open_replays: VecDeque<String>,
     hello_deadline: Instant,
     last_heard: Instant,
 }
@@ -100,6 +107,7 @@ impl RelaySession {
             events: VecDeque::new(),
             pending: Vec::new(),
             tunnels: Vec::new(),
+            open_replays: VecDeque::new(),
             hello_deadline: now + timing.handshake_timeout,
             last_heard: now,
         }
@@ -170,8 +178,13 @@ impl RelaySession {
                 self.outbox.push_back(ServerMessage::HeartbeatAck { seq });
             }
             (ClientMessage::ReplayResult { job, status, error }, RelayState::Ready) => {
-                self.events
-                    .push_back(RelayEvent::ReplayResult { job, status, error });
+                // A result for a job this session was not given (or already answered) is
+                // dropped: the agent may only answer for its own tunnels' jobs, once each.
+                if let Some(i) = self.open_replays.iter().position(|j| *j == job) {
+                    self.open_replays.remove(i);
+                    self.events
+                        .push_back(RelayEvent::ReplayResult { job, status, error });
+                }
             }
             (other, _) => {
                 let name = match other {
@@ -269,9 +282,18 @@ impl RelaySession {
     }
 
     /// Asks the agent to replay `request` to `tunnel`'s local service. Ignored unless the
-    /// session is ready and holds the tunnel.
+    /// session is ready and holds the tunnel, or when the job is already open on it. Past
+    /// [`MAX_OPEN_REPLAYS`] open jobs the oldest is forgotten (its result will be ignored; the
+    /// control plane offers an unanswered job again).
     pub fn replay(&mut self, job: String, tunnel: TunnelId, request: ReplaySpec) {
-        if self.state == RelayState::Ready && self.tunnels.contains(&tunnel) {
+        if self.state == RelayState::Ready
+            && self.tunnels.contains(&tunnel)
+            && !self.open_replays.contains(&job)
+        {
+            if self.open_replays.len() >= MAX_OPEN_REPLAYS {
+                self.open_replays.pop_front();
+            }
+            self.open_replays.push_back(job.clone());
             self.outbox.push_back(ServerMessage::Replay {
                 job,
                 tunnel,
