@@ -17,6 +17,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::watch;
 
+mod session;
+
 /// Where the state lives and what it talks to.
 #[derive(Debug, Clone)]
 pub struct StateConfig {
@@ -61,6 +63,9 @@ pub struct AppState {
     inner: Arc<Mutex<Inner>>,
     /// Serialises commands that change things, so two quick toggles cannot interleave.
     ops: Arc<tokio::sync::Mutex<()>>,
+    /// Held while the API session's tokens change (a refresh, a sign-in, a sign-out), so
+    /// concurrent `cloud_api` calls share one refresh (see [`session`]).
+    session: Arc<tokio::sync::Mutex<()>>,
     settings_path: PathBuf,
     secrets: SecretStore,
     autostart: Autostart,
@@ -116,6 +121,7 @@ impl AppState {
                 access: None,
             })),
             ops: Arc::default(),
+            session: Arc::default(),
             settings_path,
             secrets,
             autostart: Autostart::new(&cfg.xdg_config_home, cfg.exe),
@@ -269,6 +275,7 @@ impl AppState {
         creds: Credentials,
         access: Option<AccessToken>,
     ) -> Result<DesktopState, DesktopError> {
+        let tokens = self.session.lock().await;
         let store = self.secrets.clone();
         let saved = creds.clone();
         let backend = tokio::task::spawn_blocking(move || store.save(&saved))
@@ -284,6 +291,7 @@ impl AppState {
             inner.creds = Some((creds, backend));
             inner.access = access;
         }
+        drop(tokens);
         self.start_enabled().await;
         Ok(self.snapshot())
     }
@@ -331,6 +339,7 @@ impl AppState {
     pub async fn sign_out(&self) -> Result<DesktopState, DesktopError> {
         let _op = self.ops.lock().await;
         self.supervisor.stop_all();
+        let _session = self.session.lock().await;
         let store = self.secrets.clone();
         tokio::task::spawn_blocking(move || store.clear())
             .await
@@ -430,70 +439,6 @@ impl AppState {
     /// `agent_api`: the local agent API, answered in process.
     pub async fn agent_api(&self, call: ApiCall) -> Result<ApiAnswer, DesktopError> {
         self.local_api.call(call).await
-    }
-
-    /// `cloud_api`: a `/v1` call as the signed-in account, refreshing the session once.
-    pub async fn cloud_api(&self, call: ApiCall) -> Result<ApiAnswer, DesktopError> {
-        cloud::check_call(&call)?;
-        for attempt in 0..2 {
-            let (api_url, access, refresh) = {
-                let inner = self.lock();
-                let Some((c, _)) = &inner.creds else {
-                    return Err(DesktopError::new(ErrorKind::NotSignedIn, "Sign in first."));
-                };
-                (
-                    inner.settings.api_url.clone(),
-                    inner.access.clone(),
-                    c.refresh_token.clone(),
-                )
-            };
-            let Some(refresh) = refresh else {
-                return Err(DesktopError::new(
-                    ErrorKind::NotSignedIn,
-                    "Plan and usage need a sign-in with your email.",
-                ));
-            };
-            let access = match access {
-                Some(a) if attempt == 0 => a,
-                _ => self.refresh_session(&api_url, &refresh).await?,
-            };
-            if let Some(answer) = cloud::call(&api_url, &access, &call).await? {
-                return Ok(answer);
-            }
-            self.lock().access = None;
-        }
-        Err(DesktopError::new(
-            ErrorKind::Refused,
-            "The control plane refused the session; sign in with your email again.",
-        ))
-    }
-
-    async fn refresh_session(
-        &self,
-        api_url: &str,
-        refresh: &str,
-    ) -> Result<AccessToken, DesktopError> {
-        let _op = self.ops.lock().await;
-        let (access, rotated) = cloud::refresh(api_url, refresh).await?;
-        let creds = {
-            let mut inner = self.lock();
-            inner.access = Some(access.clone());
-            let Some((c, _)) = inner.creds.as_mut() else {
-                return Ok(access);
-            };
-            c.refresh_token = Some(rotated);
-            c.clone()
-        };
-        // The old refresh token is spent: keep the new one or the next start signs out.
-        let store = self.secrets.clone();
-        let backend = tokio::task::spawn_blocking(move || store.save(&creds))
-            .await
-            .map_err(storage)?
-            .map_err(storage)?;
-        if let Some((_, b)) = self.lock().creds.as_mut() {
-            *b = backend;
-        }
-        Ok(access)
     }
 
     /// `open_external`: only pages of the console or the control plane, in the system browser.

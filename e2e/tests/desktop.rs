@@ -8,7 +8,7 @@
 
 use fdt_desktop::state::{AppState, StateConfig};
 use fdt_desktop::tray::{self, Entry, TrayItem};
-use fdt_desktop_ipc::{DesktopState, Overall, TunnelState};
+use fdt_desktop_ipc::{ApiCall, DesktopState, Overall, SignInPassword, TunnelState};
 use fdt_e2e::{Cloud, HttpOrigin, poll_until};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -338,4 +338,69 @@ async fn desktop_commands_drive_a_real_tunnel() {
     assert_eq!(e["kind"], "invalid_input");
     let _ = app.state::<AppState>();
     state.shutdown();
+}
+
+/// Opens the app's state in `home` against the control plane at `api_url`, as a launch does.
+async fn open_state(home: &std::path::Path, api_url: &str) -> AppState {
+    AppState::open(StateConfig {
+        config_dir: home.join("fdt-desktop"),
+        xdg_config_home: home.to_path_buf(),
+        use_keyring: false,
+        exe: "/usr/bin/fdt-desktop".into(),
+        api_url: Some(api_url.into()),
+        relay_ca: None,
+        inspector_addr: Some("127.0.0.1:0".into()),
+    })
+    .await
+    .unwrap()
+}
+
+fn get_plan() -> ApiCall {
+    ApiCall {
+        method: "GET".into(),
+        path: "/v1/plan".into(),
+        body: None,
+    }
+}
+
+/// After a restart the app has its refresh token but no access token, so the window's first
+/// calls all need a refresh at once. They used to each spend the same refresh token; the
+/// control plane took the second spend for a stolen token and revoked the whole session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_cloud_calls_after_a_restart_do_not_revoke_the_session() {
+    fdt_e2e::init_tracing();
+    fdt_e2e::install_crypto();
+    let db = fdt_cloud::testing::TestDb::sqlite().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let cloud = Cloud::start(listener, db.store.clone(), vec![]);
+    cloud.account("restart@example.com").await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+
+    let first = open_state(home.path(), &cloud.url).await;
+    first
+        .sign_in_password(SignInPassword {
+            email: "restart@example.com".into(),
+            password: fdt_e2e::cloud::PASSWORD.into(),
+            api_url: None,
+        })
+        .await
+        .unwrap();
+    first.quit().await;
+    drop(first);
+
+    // The next launch: the credentials come back from disk, the access token does not.
+    let state = open_state(home.path(), &cloud.url).await;
+    assert!(state.snapshot().account.unwrap().has_api_session);
+    let answers = futures_util::future::join_all((0..4).map(|_| state.cloud_api(get_plan()))).await;
+    for a in answers {
+        let a = a.expect("every concurrent call is answered");
+        assert_eq!(a.status, 200, "{}", a.body);
+    }
+    // The session survived: later calls work, and so does the refresh token kept on disk.
+    assert_eq!(state.cloud_api(get_plan()).await.unwrap().status, 200);
+    state.quit().await;
+    drop(state);
+    let again = open_state(home.path(), &cloud.url).await;
+    assert_eq!(again.cloud_api(get_plan()).await.unwrap().status, 200);
+    again.quit().await;
 }
