@@ -15,7 +15,7 @@ use std::str::FromStr;
 mod sections;
 pub use sections::{
     AgentTokenConfig, Argon2Config, AuthConfig, ConsoleConfig, FleetConfig, LoginLimitConfig,
-    RelayEntry, TrafficConfig,
+    PasswordHashingConfig, RegisterLimitConfig, RelayEntry, TrafficConfig, TrustedProxies,
 };
 
 /// A read-only view of environment variables.
@@ -57,6 +57,8 @@ pub struct Config {
     pub database_url: Option<Secret<String>>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (for per-client limits).
+    pub trusted_proxies: TrustedProxies,
     /// Login, token and password-hashing settings.
     pub auth: AuthConfig,
     /// Agent tokens handed out by `POST /v1/agent/sessions`.
@@ -82,6 +84,7 @@ impl Default for Config {
             data_dir: PathBuf::new(),
             database_url: None,
             max_body_bytes: 64 * 1024,
+            trusted_proxies: TrustedProxies::default(),
             auth: AuthConfig::default(),
             agent_tokens: AgentTokenConfig::default(),
             relays: Vec::new(),
@@ -222,6 +225,26 @@ const ENV_VARS: &[(&str, Setter)] = &[
         c.auth.login_limit.max_failures_per_ip = parse(v)?;
         Ok(())
     }),
+    ("FDT_REGISTER_WINDOW_SECS", |c, v| {
+        c.auth.register_limit.window_secs = parse(v)?;
+        Ok(())
+    }),
+    ("FDT_REGISTER_MAX_PER_IP", |c, v| {
+        c.auth.register_limit.max_per_ip = parse(v)?;
+        Ok(())
+    }),
+    ("FDT_PASSWORD_HASHING_MAX_CONCURRENT", |c, v| {
+        c.auth.password_hashing.max_concurrent = Some(parse(v)?);
+        Ok(())
+    }),
+    ("FDT_PASSWORD_HASHING_MAX_WAIT_MS", |c, v| {
+        c.auth.password_hashing.max_wait_ms = parse(v)?;
+        Ok(())
+    }),
+    ("FDT_TRUSTED_PROXIES", |c, v| {
+        c.trusted_proxies = v.parse()?;
+        Ok(())
+    }),
     ("FDT_FLEET_HEARTBEAT_SECS", |c, v| {
         c.fleet.heartbeat_secs = parse(v)?;
         Ok(())
@@ -333,6 +356,18 @@ impl Config {
         let l = &a.login_limit;
         if l.window_secs == 0 || l.max_failures_per_email == 0 || l.max_failures_per_ip == 0 {
             return invalid("auth.login_limit values must be at least 1".into());
+        }
+        let r = &a.register_limit;
+        if r.window_secs == 0 || r.max_per_ip == 0 {
+            return invalid("auth.register_limit values must be at least 1".into());
+        }
+        let h = &a.password_hashing;
+        if h.max_concurrent == Some(0) || h.max_wait_ms > 60_000 {
+            return invalid(
+                "auth.password_hashing: max_concurrent must be at least 1, max_wait_ms at \
+                 most 60000"
+                    .into(),
+            );
         }
         if !(1..=86_400).contains(&self.agent_tokens.ttl_secs) {
             return invalid("agent_tokens.ttl_secs must be between 1 and 86400".into());
@@ -496,6 +531,8 @@ mod tests {
             ("FDT_AUTH_REFRESH_TTL_SECS", "1"),
             ("FDT_ARGON2_MEMORY_KIB", "1"),
             ("FDT_LOGIN_WINDOW_SECS", "0"),
+            ("FDT_REGISTER_MAX_PER_IP", "0"),
+            ("FDT_PASSWORD_HASHING_MAX_CONCURRENT", "0"),
             ("FDT_DATABASE_URL", "mysql://x"),
         ] {
             let e = env(&[("HOME", "/h"), (var, value)]);
@@ -507,6 +544,40 @@ mod tests {
                 "{var}={value} accepted"
             );
         }
+    }
+
+    #[test]
+    fn trusted_proxies_register_limit_and_hashing_are_read() {
+        let c = Config::from_toml(
+            "trusted_proxies = [\"10.0.0.0/8\", \"192.0.2.7\", \"2001:db8::/32\"]\n\
+             [auth.register_limit]\nmax_per_ip = 3\n\
+             [auth.password_hashing]\nmax_concurrent = 4\nmax_wait_ms = 500\n",
+        )
+        .unwrap();
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert!(c.trusted_proxies.contains(ip("10.1.2.3")));
+        assert!(c.trusted_proxies.contains(ip("::ffff:192.0.2.7")));
+        assert!(c.trusted_proxies.contains(ip("2001:db8:5::1")));
+        assert!(!c.trusted_proxies.contains(ip("192.0.2.8")));
+        assert_eq!(c.auth.register_limit.max_per_ip, 3);
+        assert_eq!(c.auth.register_limit.window_secs, 60);
+        assert_eq!(c.auth.password_hashing.slots(), 4);
+        let err = Config::from_toml("trusted_proxies = [\"10.0.0.0/33\"]\n").unwrap_err();
+        assert!(err.to_string().contains("10.0.0.0/33"), "{err}");
+        // Off unless configured.
+        assert!(!Config::default().trusted_proxies.contains(ip("10.1.2.3")));
+        let e = env(&[
+            ("HOME", "/h"),
+            ("FDT_TRUSTED_PROXIES", "10.0.0.1, 172.16.0.0/12"),
+            ("FDT_REGISTER_MAX_PER_IP", "7"),
+        ]);
+        let c = Config::load(&e, &Overrides::default()).unwrap();
+        assert!(c.trusted_proxies.contains(ip("172.20.0.1")));
+        assert!(!c.trusted_proxies.contains(ip("10.0.0.2")));
+        assert_eq!(c.auth.register_limit.max_per_ip, 7);
+        let e = env(&[("HOME", "/h"), ("FDT_TRUSTED_PROXIES", "proxy.internal")]);
+        let err = Config::load(&e, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("FDT_TRUSTED_PROXIES"), "{err}");
     }
 
     #[test]

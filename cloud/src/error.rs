@@ -4,7 +4,7 @@
 //! Server-side failures become [`ApiError::Internal`]: the detail is logged where it is
 //! converted, and the client reads only "an internal error occurred" — never database text.
 
-use crate::auth::password::PasswordError;
+use crate::auth::password::{BUSY_RETRY_AFTER_SECS, PasswordError};
 use crate::store::StoreError;
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection};
@@ -52,6 +52,12 @@ pub enum ApiError {
     /// Too many attempts.
     #[error("too many attempts; retry in {retry_after_secs} s")]
     RateLimited {
+        /// Seconds until the client may retry (sent as `Retry-After`).
+        retry_after_secs: u64,
+    },
+    /// Every password-hashing slot stayed taken: the server is busy, not the client at fault.
+    #[error("the server is busy; retry in {retry_after_secs} s")]
+    Busy {
         /// Seconds until the client may retry (sent as `Retry-After`).
         retry_after_secs: u64,
     },
@@ -106,7 +112,7 @@ impl ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::EmailTaken => StatusCode::CONFLICT,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NoRelayAvailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::NameInUse(_) | Self::NameReserved(_) | Self::Exhausted(_) => StatusCode::CONFLICT,
             Self::LimitExceeded { .. } | Self::Forbidden(_) | Self::AccountSuspended => {
@@ -130,7 +136,8 @@ impl ApiError {
             Self::NotFound => ErrorCode::NotFound,
             Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             Self::EmailTaken => ErrorCode::EmailTaken,
-            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            // No code of its own: to a client both mean "wait, then retry".
+            Self::RateLimited { .. } | Self::Busy { .. } => ErrorCode::RateLimited,
             Self::NoRelayAvailable => ErrorCode::NoRelayAvailable,
             Self::NameInUse(_) => ErrorCode::NameInUse,
             Self::NameReserved(_) => ErrorCode::NameReserved,
@@ -152,7 +159,7 @@ impl IntoResponse for ApiError {
         let mut resp = (self.status(), Json(body)).into_response();
         let headers = resp.headers_mut();
         match &self {
-            Self::RateLimited { retry_after_secs } => {
+            Self::RateLimited { retry_after_secs } | Self::Busy { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             // RFC 6750: a 401 for a bearer-protected resource names the scheme.
@@ -176,7 +183,15 @@ impl From<StoreError> for ApiError {
 
 impl From<PasswordError> for ApiError {
     fn from(e: PasswordError) -> Self {
-        Self::internal("password hashing failure", &e)
+        match e {
+            PasswordError::Busy => {
+                tracing::warn!("password hashing saturated: request refused");
+                Self::Busy {
+                    retry_after_secs: BUSY_RETRY_AFTER_SECS,
+                }
+            }
+            other => Self::internal("password hashing failure", &other),
+        }
     }
 }
 
@@ -223,6 +238,17 @@ mod tests {
             body,
             serde_json::json!({"error": {"code": "internal", "message": "an internal error occurred"}})
         );
+    }
+
+    #[tokio::test]
+    async fn busy_hashing_is_429_with_retry_after() {
+        let resp = ApiError::from(PasswordError::Busy).into_response();
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            resp.headers()[header::RETRY_AFTER],
+            BUSY_RETRY_AFTER_SECS.to_string().as_str()
+        );
+        assert_eq!(body_of(resp).await["error"]["code"], "rate_limited");
     }
 
     #[tokio::test]

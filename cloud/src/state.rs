@@ -1,13 +1,13 @@
 //! [`AppState`]: what every handler shares — storage, token issuers, password hasher, login
-//! limiter, relay list and clock — built once from the configuration.
+//! and registration limiters, relay list and clock — built once from the configuration.
 
 use crate::auth::agent_keys::AgentKeyring;
 use crate::auth::agent_tokens::AgentTokens;
 use crate::auth::jwt::{AccessTokens, SigningKey};
-use crate::auth::limiter::LoginLimiter;
+use crate::auth::limiter::{LoginLimiter, RegisterLimiter};
 use crate::auth::password::{PasswordError, PasswordHasher};
 use crate::clock::Clock;
-use crate::config::{Config, FleetConfig, RelayEntry};
+use crate::config::{Config, FleetConfig, RelayEntry, TrustedProxies};
 use crate::store::Store;
 use std::sync::Arc;
 use time::Duration;
@@ -40,6 +40,8 @@ struct Inner {
     bodies: crate::bodies::BodyStore,
     passwords: PasswordHasher,
     limiter: LoginLimiter,
+    register_limiter: RegisterLimiter,
+    trusted_proxies: TrustedProxies,
     clock: Arc<dyn Clock>,
     events: crate::events::Events,
     console: crate::config::ConsoleConfig,
@@ -80,8 +82,11 @@ impl AppState {
                 fleet: config.fleet.clone(),
                 traffic: config.traffic.clone(),
                 bodies,
-                passwords: PasswordHasher::new(&auth.argon2).map_err(StateError::Password)?,
+                passwords: PasswordHasher::new(&auth.argon2, &auth.password_hashing)
+                    .map_err(StateError::Password)?,
                 limiter: LoginLimiter::new(&auth.login_limit),
+                register_limiter: RegisterLimiter::new(&auth.register_limit),
+                trusted_proxies: config.trusted_proxies.clone(),
                 clock,
                 events: crate::events::Events::default(),
                 console: config.console.clone(),
@@ -157,6 +162,16 @@ impl AppState {
     /// The login limiter.
     pub fn limiter(&self) -> &LoginLimiter {
         &self.inner.limiter
+    }
+
+    /// The registration limiter.
+    pub fn register_limiter(&self) -> &RegisterLimiter {
+        &self.inner.register_limiter
+    }
+
+    /// The proxies whose `X-Forwarded-For` names the client.
+    pub fn trusted_proxies(&self) -> &TrustedProxies {
+        &self.inner.trusted_proxies
     }
 
     /// The clock.

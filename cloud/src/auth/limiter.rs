@@ -1,4 +1,5 @@
-//! Login brute-force limiter: fixed windows of failed attempts per email and per client IP.
+//! Login brute-force limiter: fixed windows of failed attempts per email and per client IP;
+//! and the registration limiter: fixed windows of registrations per client address.
 //!
 //! An attempt is counted *before* the password is checked (so many parallel guesses cannot all
 //! slip in under the limit) and forgiven when it succeeds. Past a limit, logins for that email
@@ -6,14 +7,17 @@
 //! an attacker can slow the real user down for one window at a time but never lock them out for
 //! good, and the right password works again as soon as the window closes.
 //!
+//! Client addresses are counted as [`ClientKey`]s: an IPv6 client by its /64. Registrations
+//! are counted before the password is hashed, whether they then succeed or not.
+//!
 //! State is per process. With several cloud replicas each enforces its own count, which
 //! multiplies the limit by the replica count — acceptable for now; a shared store can replace
 //! this behind the same interface.
 
-use crate::config::LoginLimitConfig;
+use crate::config::{LoginLimitConfig, RegisterLimitConfig};
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use time::{Duration, OffsetDateTime};
 
@@ -25,6 +29,23 @@ const SWEEP_THRESHOLD: usize = 10_000;
 pub struct RetryAfter {
     /// Whole seconds until the window ends (at least 1).
     pub secs: u64,
+}
+
+/// Who an attempt is counted against: an IPv4 address, or the /64 network of an IPv6 one
+/// (a host is usually handed a whole /64, and could pick a fresh address per attempt).
+/// IPv4-mapped IPv6 addresses count as their IPv4 address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientKey(IpAddr);
+
+impl From<IpAddr> for ClientKey {
+    fn from(ip: IpAddr) -> Self {
+        match ip.to_canonical() {
+            IpAddr::V6(v6) => Self(IpAddr::V6(Ipv6Addr::from_bits(
+                v6.to_bits() & !u128::from(u64::MAX),
+            ))),
+            v4 => Self(v4),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -162,6 +183,38 @@ impl LoginLimiter {
     }
 }
 
+/// Counts registrations per client address.
+#[derive(Debug)]
+pub struct RegisterLimiter {
+    window: Duration,
+    by_address: Mutex<Table<ClientKey>>,
+}
+
+impl RegisterLimiter {
+    /// A limiter with the configured window and limit.
+    pub fn new(cfg: &RegisterLimitConfig) -> Self {
+        Self {
+            window: Duration::seconds(i64::try_from(cfg.window_secs).unwrap_or(i64::MAX / 2)),
+            by_address: Mutex::new(Table::new(cfg.max_per_ip)),
+        }
+    }
+
+    /// Counts a registration from `ip`, or refuses it when the address is at its limit.
+    /// Without an address there is nothing to count by.
+    pub fn attempt(&self, ip: Option<IpAddr>, now: OffsetDateTime) -> Result<(), RetryAfter> {
+        let Some(client) = ip.map(ClientKey::from) else {
+            return Ok(());
+        };
+        // A panic while holding the lock leaves only counters behind; keep using them.
+        let mut t = self.by_address.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(wait) = t.blocked(&client, now, self.window) {
+            return Err(wait);
+        }
+        t.count(&client, now, self.window);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,5 +288,33 @@ mod tests {
             l.begin_attempt("a@x.io", None, t0 + Duration::milliseconds(500)),
             Err(RetryAfter { secs: 60 })
         );
+    }
+
+    #[test]
+    fn registrations_are_counted_per_client() {
+        let l = RegisterLimiter::new(&RegisterLimitConfig {
+            window_secs: 60,
+            max_per_ip: 2,
+        });
+        let t0 = OffsetDateTime::now_utc();
+        let bot = Some(IpAddr::from([192, 0, 2, 7]));
+        assert_eq!(l.attempt(bot, t0), Ok(()));
+        assert_eq!(l.attempt(bot, t0), Ok(()));
+        assert_eq!(
+            l.attempt(bot, t0 + Duration::seconds(1)),
+            Err(RetryAfter { secs: 59 })
+        );
+        assert_eq!(l.attempt(Some(IpAddr::from([192, 0, 2, 8])), t0), Ok(()));
+        assert_eq!(l.attempt(None, t0), Ok(()));
+        assert_eq!(l.attempt(bot, t0 + Duration::seconds(60)), Ok(()));
+    }
+
+    #[test]
+    fn ipv6_counts_by_its_64_and_mapped_ipv4_as_ipv4() {
+        let key = |s: &str| s.parse::<IpAddr>().map(ClientKey::from).ok();
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:bbbb::2"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.1"), key("192.0.2.1"));
+        assert_ne!(key("192.0.2.1"), key("192.0.2.2"));
     }
 }

@@ -1,5 +1,6 @@
-//! Authentication machinery: password hashing, access tokens, the login limiter, and the
-//! agent-token keyring and issuer. The HTTP handlers in [`crate::http`] put these together.
+//! Authentication machinery: password hashing, access tokens, the login and registration
+//! limiters, and the agent-token keyring and issuer. The HTTP handlers in [`crate::http`] put
+//! these together.
 
 pub mod agent_keys;
 pub mod agent_tokens;

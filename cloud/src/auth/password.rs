@@ -1,13 +1,20 @@
-//! Argon2id password hashing, off the async runtime.
+//! Argon2id password hashing, off the async runtime and at bounded concurrency.
 //!
 //! Hashing is deliberately slow (tens of milliseconds with production parameters), so it runs
-//! on tokio's blocking pool instead of stalling a runtime worker.
+//! on tokio's blocking pool instead of stalling a runtime worker. Each hash also holds its
+//! memory cost (19 MiB by default) while it runs, and the blocking pool has hundreds of
+//! threads: so at most `auth.password_hashing.max_concurrent` hashes run at once. A request
+//! that finds them all busy waits at most `max_wait_ms`, then gets [`PasswordError::Busy`]
+//! (429) instead of queueing without end.
 
-use crate::config::Argon2Config;
+use crate::config::{Argon2Config, PasswordHashingConfig};
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use fdt_api::Password;
 use rand::RngCore;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
 
 /// Why hashing or verifying could not run (never "wrong password": that is `Ok(false)`).
 #[derive(Debug, thiserror::Error)]
@@ -18,43 +25,79 @@ pub enum PasswordError {
     /// The blocking task panicked or was cancelled.
     #[error("password hashing task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// Every hashing slot stayed taken for the whole wait.
+    #[error("too many password checks at once")]
+    Busy,
 }
+
+/// What a client told [`PasswordError::Busy`] should wait before retrying, in seconds.
+pub const BUSY_RETRY_AFTER_SECS: u64 = 2;
 
 /// Validated Argon2 parameters from the configuration.
 pub fn argon2_params(cfg: &Argon2Config) -> Result<Params, argon2::Error> {
     Params::new(cfg.memory_kib, cfg.iterations, cfg.parallelism, None)
 }
 
-/// Hashes and verifies passwords with fixed Argon2id parameters.
+/// Hashes and verifies passwords with fixed Argon2id parameters, a few at a time.
 #[derive(Clone)]
 pub struct PasswordHasher {
     argon: Argon2<'static>,
     /// A hash of a random password with the same parameters, verified when the account does
     /// not exist so that "no such email" takes as long as "wrong password".
     dummy_hash: String,
+    /// One permit per hash allowed to run at once.
+    slots: Arc<Semaphore>,
+    /// How long a hash waits for a slot before giving up.
+    max_wait: Duration,
 }
 
 impl std::fmt::Debug for PasswordHasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PasswordHasher")
             .field("params", self.argon.params())
+            .field("free_slots", &self.slots.available_permits())
             .finish_non_exhaustive()
     }
 }
 
 impl PasswordHasher {
-    /// A hasher with the configured cost (computes one hash up front for the dummy).
-    pub fn new(cfg: &Argon2Config) -> Result<Self, PasswordError> {
+    /// A hasher with the configured cost and concurrency (computes one hash up front for the
+    /// dummy).
+    pub fn new(cfg: &Argon2Config, limits: &PasswordHashingConfig) -> Result<Self, PasswordError> {
         let params = argon2_params(cfg).map_err(|e| PasswordError::Argon2(e.to_string()))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let dummy_hash = hash_blocking(&argon, &crate::random::random_base62(32))?;
-        Ok(Self { argon, dummy_hash })
+        Ok(Self {
+            argon,
+            dummy_hash,
+            slots: Arc::new(Semaphore::new(limits.slots())),
+            max_wait: Duration::from_millis(limits.max_wait_ms),
+        })
+    }
+
+    /// Runs `job` on the blocking pool once a slot is free.
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> Result<T, PasswordError> + Send + 'static,
+    ) -> Result<T, PasswordError> {
+        let slot = tokio::time::timeout(self.max_wait, self.slots.clone().acquire_owned())
+            .await
+            .map_err(|_| PasswordError::Busy)?
+            .map_err(|_| PasswordError::Busy)?;
+        // The slot moves into the task: if the request is dropped mid-hash, the hash still
+        // runs to its end and keeps its slot (and memory) until then.
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            job()
+        })
+        .await?
     }
 
     /// A PHC-format hash (`$argon2id$v=19$m=…`) of `password` with a fresh random salt.
     pub async fn hash(&self, password: Password) -> Result<String, PasswordError> {
         let argon = self.argon.clone();
-        tokio::task::spawn_blocking(move || hash_blocking(&argon, password.expose_secret())).await?
+        self.run(move || hash_blocking(&argon, password.expose_secret()))
+            .await
     }
 
     /// Whether `password` matches `hash`. With no hash (unknown account) it verifies against
@@ -67,18 +110,17 @@ impl PasswordHasher {
         let argon = self.argon.clone();
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.clone());
-        let matches = tokio::task::spawn_blocking(move || {
-            // Parameters come from the stored hash, so hashes made with older settings still
-            // verify after the configuration changes.
-            let parsed =
-                PasswordHash::new(&hash).map_err(|e| PasswordError::Argon2(e.to_string()))?;
-            Ok::<_, PasswordError>(
-                argon
+        let matches = self
+            .run(move || {
+                // Parameters come from the stored hash, so hashes made with older settings
+                // still verify after the configuration changes.
+                let parsed =
+                    PasswordHash::new(&hash).map_err(|e| PasswordError::Argon2(e.to_string()))?;
+                Ok(argon
                     .verify_password(password.expose_secret().as_bytes(), &parsed)
-                    .is_ok(),
-            )
-        })
-        .await??;
+                    .is_ok())
+            })
+            .await?;
         Ok(known && matches)
     }
 }
@@ -98,6 +140,10 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    fn hasher(cfg: &Argon2Config) -> PasswordHasher {
+        PasswordHasher::new(cfg, &PasswordHashingConfig::default()).unwrap()
+    }
+
     fn fast() -> Argon2Config {
         Argon2Config {
             memory_kib: 8,
@@ -108,7 +154,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_verify_and_salts_differ() {
-        let h = PasswordHasher::new(&fast()).unwrap();
+        let h = hasher(&fast());
         let a = h.hash(Password::new("correct horse")).await.unwrap();
         let b = h.hash(Password::new("correct horse")).await.unwrap();
         assert!(a.starts_with("$argon2id$v=19$m=8,t=1,p=1$"), "{a}");
@@ -127,24 +173,65 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_account_never_matches() {
-        let h = PasswordHasher::new(&fast()).unwrap();
+        let h = hasher(&fast());
         assert!(!h.verify(Password::new("anything"), None).await.unwrap());
     }
 
     #[tokio::test]
     async fn hashes_from_other_parameters_still_verify() {
-        let old = PasswordHasher::new(&fast()).unwrap();
+        let old = hasher(&fast());
         let hash = old.hash(Password::new("pw-0123456789")).await.unwrap();
-        let new = PasswordHasher::new(&Argon2Config {
+        let new = hasher(&Argon2Config {
             memory_kib: 16,
             iterations: 2,
             parallelism: 1,
-        })
-        .unwrap();
+        });
         assert!(
             new.verify(Password::new("pw-0123456789"), Some(hash))
                 .await
                 .unwrap()
         );
+    }
+
+    #[tokio::test]
+    async fn all_slots_taken_answers_busy_and_a_freed_slot_is_used() {
+        let h = PasswordHasher::new(
+            &fast(),
+            &PasswordHashingConfig {
+                max_concurrent: Some(2),
+                max_wait_ms: 1,
+            },
+        )
+        .unwrap();
+        let hash = h.hash(Password::new("pw-0123456789")).await.unwrap();
+        let taken = h.slots.clone().acquire_many_owned(2).await.unwrap();
+        assert!(matches!(
+            h.hash(Password::new("pw-0123456789")).await,
+            Err(PasswordError::Busy)
+        ));
+        assert!(matches!(
+            h.verify(Password::new("pw-0123456789"), Some(hash.clone()))
+                .await,
+            Err(PasswordError::Busy)
+        ));
+        drop(taken);
+        assert!(
+            h.verify(Password::new("pw-0123456789"), Some(hash))
+                .await
+                .unwrap()
+        );
+        assert_eq!(h.slots.available_permits(), 2, "slots are given back");
+    }
+
+    #[test]
+    fn slots_default_to_twice_the_cpus_and_at_least_two() {
+        let auto = PasswordHashingConfig::default().slots();
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        assert_eq!(auto, (2 * cpus).max(2));
+        let one = PasswordHashingConfig {
+            max_concurrent: Some(1),
+            ..PasswordHashingConfig::default()
+        };
+        assert_eq!(one.slots(), 1);
     }
 }

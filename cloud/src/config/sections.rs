@@ -1,7 +1,9 @@
 //! The sections of [`super::Config`] with their defaults: console, agent tokens, relays, auth,
-//! traffic log and fleet. Loading, layering and checking stay in `config.rs`.
+//! traffic log, fleet and trusted proxies. Loading, layering and checking stay in `config.rs`.
 
+use ipnet::IpNet;
 use serde::Deserialize;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 /// The web console (server-rendered pages at `/`) and its sign-in cookie.
@@ -81,6 +83,10 @@ pub struct AuthConfig {
     pub argon2: Argon2Config,
     /// Login brute-force limits.
     pub login_limit: LoginLimitConfig,
+    /// Registration throttling.
+    pub register_limit: RegisterLimitConfig,
+    /// How many password hashes may run at once.
+    pub password_hashing: PasswordHashingConfig,
 }
 
 /// Argon2id cost parameters (stored in each hash, so changing them affects new hashes only).
@@ -106,6 +112,93 @@ pub struct LoginLimitConfig {
     pub max_failures_per_email: u32,
     /// Failed logins from one IP address per window.
     pub max_failures_per_ip: u32,
+}
+
+/// Registration throttling: past the limit within a window, registrations from that client
+/// address answer 429 until the window ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegisterLimitConfig {
+    /// Window length, in seconds.
+    pub window_secs: u64,
+    /// Registrations from one client address per window.
+    pub max_per_ip: u32,
+}
+
+/// How many password hashes (each holding its Argon2 memory) run at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordHashingConfig {
+    /// Hashes and checks running at once; unset: twice the CPUs, at least 2.
+    pub max_concurrent: Option<u32>,
+    /// How long a request waits for a free slot before it gets 429, in milliseconds.
+    pub max_wait_ms: u64,
+}
+
+impl PasswordHashingConfig {
+    /// The number of hashes allowed at once.
+    pub fn slots(&self) -> usize {
+        match self.max_concurrent {
+            Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            None => {
+                let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+                cpus.saturating_mul(2).max(2)
+            }
+        }
+    }
+}
+
+impl Default for PasswordHashingConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent: None,
+            max_wait_ms: 2_000,
+        }
+    }
+}
+
+/// The reverse proxies in front of the cloud, as networks (`"10.0.0.0/8"`) or single
+/// addresses (`"192.0.2.7"`). Only a request whose TCP peer is one of them has its client
+/// address read from `X-Forwarded-For`. Empty (the default): the peer is the client.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "Vec<String>")]
+pub struct TrustedProxies(Vec<IpNet>);
+
+impl TrustedProxies {
+    /// Whether `ip` is one of the proxies (an IPv4-mapped IPv6 address as its IPv4 address).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+}
+
+impl TryFrom<Vec<String>> for TrustedProxies {
+    type Error = String;
+
+    fn try_from(entries: Vec<String>) -> Result<Self, String> {
+        entries
+            .iter()
+            .map(|e| {
+                let e = e.trim();
+                e.parse::<IpNet>()
+                    .or_else(|_| e.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| {
+                        format!("trusted_proxies: {e:?} is not an address or a CIDR network")
+                    })
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+}
+
+impl std::str::FromStr for TrustedProxies {
+    type Err = String;
+
+    /// A comma-separated list (the environment variable's form).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let entries = s.split(',').filter(|e| !e.trim().is_empty());
+        Self::try_from(entries.map(str::to_owned).collect::<Vec<_>>())
+    }
 }
 
 /// The cloud traffic log.
@@ -178,6 +271,8 @@ impl Default for AuthConfig {
             clock_skew_secs: 5,
             argon2: Argon2Config::default(),
             login_limit: LoginLimitConfig::default(),
+            register_limit: RegisterLimitConfig::default(),
+            password_hashing: PasswordHashingConfig::default(),
         }
     }
 }
@@ -199,6 +294,15 @@ impl Default for LoginLimitConfig {
             window_secs: 300,
             max_failures_per_email: 10,
             max_failures_per_ip: 50,
+        }
+    }
+}
+
+impl Default for RegisterLimitConfig {
+    fn default() -> Self {
+        Self {
+            window_secs: 60,
+            max_per_ip: 10,
         }
     }
 }

@@ -116,7 +116,7 @@ fn percent_decode(form: &[u8]) -> Vec<u8> {
 fn error_code(e: &ApiError) -> &'static str {
     match e {
         ApiError::InvalidCredentials => "invalid_credentials",
-        ApiError::RateLimited { .. } => "rate_limited",
+        ApiError::RateLimited { .. } | ApiError::Busy { .. } => "rate_limited",
         ApiError::AccountSuspended => "account_suspended",
         ApiError::EmailTaken => "email_taken",
         ApiError::Validation(v) => {
@@ -200,6 +200,7 @@ pub(crate) async fn login(
 /// `POST /signup`: creates the account and signs it in.
 pub(crate) async fn signup(
     State(c): State<Console>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Form(form): Form<SignupForm>,
 ) -> Response {
@@ -214,8 +215,13 @@ pub(crate) async fn signup(
     }
     let now = c.app.clock().now();
     let result = async {
-        let account =
-            create_account(&c.app, &form.email, Password::new(form.password.clone())).await?;
+        let account = create_account(
+            &c.app,
+            ip,
+            &form.email,
+            Password::new(form.password.clone()),
+        )
+        .await?;
         let (session, _refresh) = open_session(&c.app, &account.id, now).await?;
         signed_in_response(&c, &account.id, &session, "/")
     }

@@ -12,7 +12,7 @@ pub mod session;
 use crate::state::AppState;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{FromRef, Request, State};
 use axum::http::header::{CACHE_CONTROL, LOCATION, REFERRER_POLICY, X_FRAME_OPTIONS};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -33,6 +33,12 @@ pub(crate) struct Console {
     site: Site,
     /// The API router, called in process by server-side renders.
     api: Router,
+}
+
+impl FromRef<Console> for AppState {
+    fn from_ref(c: &Console) -> Self {
+        c.app.clone()
+    }
 }
 
 /// The console's routes (pages, forms, static files), to merge with the API router `api`.

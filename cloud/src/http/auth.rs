@@ -17,26 +17,41 @@ use fdt_api::{
     Account, AccountId, LoginRequest, RefreshRequest, RegisterRequest, SessionId, TokenResponse,
     TokenType,
 };
+use std::net::IpAddr;
 use time::OffsetDateTime;
 
-/// `POST /v1/auth/register` → 201 with the account.
+/// `POST /v1/auth/register` → 201 with the account; 429 when the client address has
+/// registered too often.
 pub async fn register(
     State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<Account>), ApiError> {
-    let account = create_account(&st, &req.email, req.password).await?;
+    let account = create_account(&st, ip, &req.email, req.password).await?;
     Ok((StatusCode::CREATED, Json(account)))
 }
 
-/// Creates an account (the API's register and the console's sign-up form).
+/// Creates an account (the API's register and the console's sign-up form), rate limited per
+/// client address.
 pub(crate) async fn create_account(
     st: &AppState,
+    ip: Option<IpAddr>,
     email: &str,
     password: fdt_api::Password,
 ) -> Result<Account, ApiError> {
     let email = normalize_email(email);
     check_email(&email)?;
     check_password(password.expose_secret())?;
+    // Counted before hashing: the hash is the expensive part, and the answer (created, or
+    // taken) tells whether an email has an account.
+    st.register_limiter()
+        .attempt(ip, st.clock().now())
+        .map_err(|wait| {
+            tracing::warn!(?ip, "registration rate limited");
+            ApiError::RateLimited {
+                retry_after_secs: wait.secs,
+            }
+        })?;
     let hash = st.passwords().hash(password).await?;
     let account = st
         .store()
@@ -63,7 +78,7 @@ pub async fn login(
 /// once the password is proven). The API's login and the console's sign-in form.
 pub(crate) async fn check_login(
     st: &AppState,
-    ip: Option<std::net::IpAddr>,
+    ip: Option<IpAddr>,
     email: &str,
     password: fdt_api::Password,
 ) -> Result<AccountId, ApiError> {

@@ -1,9 +1,11 @@
 //! Extractors whose rejections are [`ApiError`]s, so that every refusal — malformed JSON, a
 //! missing token, a bad path — gets the same JSON error body.
 
+use crate::config::TrustedProxies;
 use crate::error::ApiError;
 use crate::state::AppState;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Path, Request};
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use fdt_api::{AccountId, Authtoken, SessionId};
@@ -46,25 +48,74 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
     }
 }
 
-/// The client's IP address as seen on the socket, when the server was started with connect
-/// info (tests that call the router directly may leave it out).
-///
-/// `X-Forwarded-For` is deliberately ignored: without a configured list of trusted proxies it
-/// would let any client pick the IP its login attempts are counted against.
+/// The client's address, as [`client_addr`] decides it from the socket's peer (when the
+/// server was started with connect info; tests that call the router directly may leave it
+/// out) and the configured trusted proxies.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp
+where
+    AppState: FromRef<S>,
+{
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip()),
-        ))
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        let state = AppState::from_ref(state);
+        Ok(Self(client_addr(
+            peer,
+            &parts.headers,
+            state.trusted_proxies(),
+        )))
     }
+}
+
+/// The address the client limits count a request against: the TCP peer's, unless the peer
+/// is a trusted proxy — then the right-most `X-Forwarded-For` entry that is not a trusted
+/// proxy (entries further left were written by whoever the proxy heard from, and can be
+/// anything a client likes).
+///
+/// When every entry is a trusted proxy, the left-most one; an entry that is not an address
+/// stops the walk at the trusted hop to its right (only a misconfigured proxy writes one).
+pub fn client_addr(
+    peer: Option<IpAddr>,
+    headers: &HeaderMap,
+    trusted: &TrustedProxies,
+) -> Option<IpAddr> {
+    let mut client = peer?;
+    if !trusted.contains(client) {
+        return Some(client);
+    }
+    let forwarded: Vec<&str> = headers
+        .get_all(X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect();
+    for entry in forwarded.iter().rev() {
+        let Some(hop) = forwarded_addr(entry) else {
+            break;
+        };
+        client = hop;
+        if !trusted.contains(hop) {
+            break;
+        }
+    }
+    Some(client)
+}
+
+/// An `X-Forwarded-For` entry's address: `192.0.2.1`, `2001:db8::1`, or either with a port
+/// (`192.0.2.1:443`, `[2001:db8::1]:443`).
+fn forwarded_addr(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    entry
+        .parse()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|a| a.ip()))
 }
 
 /// The caller, proven by a valid access token from a live session.
@@ -140,6 +191,10 @@ impl<S: Send + Sync> FromRequestParts<S> for BearerAuthtoken {
     }
 }
 
+/// `X-Forwarded-For`: the addresses a request came through, each proxy adding the one it
+/// heard from on the right.
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
+
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
 fn bearer_token(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
@@ -148,4 +203,92 @@ fn bearer_token(parts: &Parts) -> Option<&str> {
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim())
         .filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn forwarded(values: &[&'static str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(X_FORWARDED_FOR, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+        let trusted: TrustedProxies = "10.0.0.0/8, 192.0.2.1, 2001:db8:ffff::/48".parse().unwrap();
+        let none = TrustedProxies::default();
+        let client = ip("203.0.113.5");
+        let spoofed = forwarded(&["198.51.100.1"]);
+        // (peer, X-Forwarded-For values, trusted, the client address counted)
+        let cases: &[(&str, &[&'static str], &TrustedProxies, &str)] = &[
+            // Nothing trusted (the default): the peer, whatever the header says.
+            ("203.0.113.5", &["198.51.100.1"], &none, "203.0.113.5"),
+            ("10.0.0.1", &["198.51.100.1"], &none, "10.0.0.1"),
+            // A client that is not a proxy cannot pick its address.
+            ("203.0.113.5", &["198.51.100.1"], &trusted, "203.0.113.5"),
+            // Behind a proxy: the address it heard from.
+            ("10.0.0.1", &["203.0.113.5"], &trusted, "203.0.113.5"),
+            // A client's own header is on the left of what the proxy appended.
+            (
+                "10.0.0.1",
+                &["198.51.100.1, 203.0.113.5"],
+                &trusted,
+                "203.0.113.5",
+            ),
+            // Through two proxies, in one header or in several.
+            (
+                "10.0.0.1",
+                &["198.51.100.1, 203.0.113.5, 192.0.2.1"],
+                &trusted,
+                "203.0.113.5",
+            ),
+            (
+                "10.0.0.1",
+                &["198.51.100.1", "203.0.113.5", "10.9.9.9"],
+                &trusted,
+                "203.0.113.5",
+            ),
+            // Ports and IPv6.
+            ("10.0.0.1", &["203.0.113.5:4321"], &trusted, "203.0.113.5"),
+            ("10.0.0.1", &["[2001:db8::7]:443"], &trusted, "2001:db8::7"),
+            (
+                "2001:db8:ffff::1",
+                &["2001:db8::7"],
+                &trusted,
+                "2001:db8::7",
+            ),
+            ("::ffff:10.0.0.1", &["203.0.113.5"], &trusted, "203.0.113.5"),
+            // Only proxies: the left-most.
+            ("10.0.0.1", &["10.0.0.3, 10.0.0.2"], &trusted, "10.0.0.3"),
+            // No header, or junk where a proxy's entry should be: the nearest proxy.
+            ("10.0.0.1", &[], &trusted, "10.0.0.1"),
+            ("10.0.0.1", &["unknown"], &trusted, "10.0.0.1"),
+            (
+                "10.0.0.1",
+                &["203.0.113.5, junk, 10.0.0.2"],
+                &trusted,
+                "10.0.0.2",
+            ),
+        ];
+        for (peer, values, trusted, want) in cases {
+            let got = client_addr(Some(ip(peer)), &forwarded(values), trusted);
+            assert_eq!(
+                got,
+                Some(ip(want)),
+                "peer {peer}, X-Forwarded-For {values:?}"
+            );
+        }
+        assert_eq!(client_addr(None, &spoofed, &trusted), None);
+        assert_eq!(client_addr(Some(client), &spoofed, &none), Some(client));
+    }
 }

@@ -18,6 +18,8 @@ on_both_databases!(
     wrong_password_and_unknown_email_answer_alike,
     login_brute_force_gets_429_then_the_right_password_works_after_the_window,
     login_limit_per_ip_spares_other_clients,
+    registration_from_one_address_is_limited_per_minute,
+    register_limit_counts_the_client_behind_a_trusted_proxy_never_a_spoofed_header,
 );
 
 async fn refresh(app: &TestApp, token: &str) -> crate::common::TestResponse {
@@ -247,30 +249,100 @@ async fn login_limit_per_ip_spares_other_clients(db: &TestDb) {
     let attacker: SocketAddr = "192.0.2.7:5000".parse().unwrap();
     let other: SocketAddr = "198.51.100.9:6000".parse().unwrap();
     let login_from = |peer: SocketAddr, email: &str, password: &str| {
-        let body = json!({"email": email, "password": password}).to_string();
-        TestApp::request(Method::POST, "/v1/auth/login", None, Some(peer))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(body))
-            .unwrap()
+        let body = json!({"email": email, "password": password});
+        app.post_from(peer, "/v1/auth/login", body, &[])
     };
     for i in 0..5 {
-        let r = app
-            .call(login_from(
-                attacker,
-                &format!("user{i}@example.com"),
-                "nope nope nope",
-            ))
-            .await;
+        let r = login_from(attacker, &format!("user{i}@example.com"), "nope nope nope").await;
         r.assert_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
     }
-    let blocked = app
-        .call(login_from(attacker, "frank@example.com", PASSWORD))
-        .await;
+    let blocked = login_from(attacker, "frank@example.com", PASSWORD).await;
     blocked.assert_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     assert!(blocked.headers.contains_key(header::RETRY_AFTER));
     // Frank, from his own address, is not affected.
-    let frank = app
-        .call(login_from(other, "frank@example.com", PASSWORD))
-        .await;
+    let frank = login_from(other, "frank@example.com", PASSWORD).await;
     assert_eq!(frank.status, StatusCode::OK, "{}", frank.json);
+}
+
+async fn registration_from_one_address_is_limited_per_minute(db: &TestDb) {
+    // The default: 10 registrations per client address per 60 s.
+    let app = TestApp::new(db);
+    let bot: SocketAddr = "192.0.2.7:5000".parse().unwrap();
+    let person: SocketAddr = "198.51.100.9:6000".parse().unwrap();
+    let register_from = |peer: SocketAddr, email: String| {
+        let body = json!({"email": email, "password": PASSWORD});
+        app.post_from(peer, "/v1/auth/register", body, &[])
+    };
+    for i in 0..10 {
+        let r = register_from(bot, format!("bot{i}@example.com")).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{i}: {}", r.json);
+    }
+    let limited = register_from(bot, "bot10@example.com".into()).await;
+    limited.assert_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    assert_eq!(limited.headers[header::RETRY_AFTER], "60");
+    // The console's sign-up form is the same registration.
+    let form = TestApp::request(Method::POST, "/signup", None, Some(bot))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!(
+            "email=bot11%40example.com&password={}",
+            PASSWORD.replace(' ', "+")
+        )))
+        .unwrap();
+    let r = app.call(form).await;
+    let to = r.headers[header::LOCATION].to_str().unwrap();
+    assert!(to.starts_with("/signup?error=rate_limited"), "{to}");
+    assert_eq!(app.stats().await.accounts, 10);
+    // Someone else is not affected, and the window ends by itself.
+    let r = register_from(person, "person@example.com".into()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+    app.clock.advance(Duration::seconds(60));
+    let r = register_from(bot, "bot12@example.com".into()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+}
+
+async fn register_limit_counts_the_client_behind_a_trusted_proxy_never_a_spoofed_header(
+    db: &TestDb,
+) {
+    let app = TestApp::with_config(db, |c| {
+        c.auth.register_limit.max_per_ip = 2;
+        c.trusted_proxies = "10.0.0.0/8".parse().unwrap();
+    });
+    let proxy: SocketAddr = "10.0.0.1:40000".parse().unwrap();
+    let direct: SocketAddr = "198.51.100.9:6000".parse().unwrap();
+    let mut n = 0;
+    let mut register = |peer: SocketAddr, forwarded_for: &str| {
+        n += 1;
+        let body = json!({"email": format!("user{n}@example.com"), "password": PASSWORD});
+        let forwarded_for = forwarded_for.to_owned();
+        let app = &app;
+        async move {
+            app.post_from(
+                peer,
+                "/v1/auth/register",
+                body,
+                &[("x-forwarded-for", &forwarded_for)],
+            )
+            .await
+            .status
+        }
+    };
+    // Behind the proxy, each client is counted by the address the proxy heard from, even
+    // with a header of its own in front.
+    assert_eq!(register(proxy, "203.0.113.5").await, StatusCode::CREATED);
+    assert_eq!(
+        register(proxy, "192.0.2.1, 203.0.113.5").await,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        register(proxy, "192.0.2.2, 203.0.113.5").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(register(proxy, "203.0.113.6").await, StatusCode::CREATED);
+    // A client that is not a proxy is counted by its own address, whatever it claims.
+    assert_eq!(register(direct, "192.0.2.3").await, StatusCode::CREATED);
+    assert_eq!(register(direct, "192.0.2.4").await, StatusCode::CREATED);
+    assert_eq!(
+        register(direct, "192.0.2.5").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
 }

@@ -155,6 +155,23 @@ impl TestApp {
         b
     }
 
+    /// POSTs `body` as JSON from the client address `peer`, with `headers` added.
+    pub async fn post_from(
+        &self,
+        peer: SocketAddr,
+        path: &str,
+        body: serde_json::Value,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        let mut req = Self::request(Method::POST, path, None, Some(peer))
+            .header(header::CONTENT_TYPE, "application/json");
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        self.call(req.body(Body::from(body.to_string())).unwrap())
+            .await
+    }
+
     /// POSTs `body` as JSON.
     pub async fn post(
         &self,
