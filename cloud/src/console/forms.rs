@@ -148,11 +148,8 @@ fn signed_in_response(
         )
         .map_err(|e| ApiError::internal("console token signing failure", &e))?;
     let mut resp = see_other(to);
-    let cookie = session::set_cookie(
-        token.expose_secret(),
-        console.session_ttl_secs,
-        console.secure_cookies,
-    );
+    let cookie =
+        session::SessionCookie::of(console).set(token.expose_secret(), console.session_ttl_secs);
     resp.headers_mut().insert(
         SET_COOKIE,
         HeaderValue::from_str(&cookie).map_err(|e| ApiError::internal("cookie", &e))?,
@@ -249,7 +246,7 @@ pub(crate) async fn logout(State(c): State<Console>, headers: HeaderMap) -> Resp
         }
     }
     let mut resp = see_other("/login");
-    if let Ok(v) = HeaderValue::from_str(&session::clear_cookie(c.app.console().secure_cookies)) {
+    if let Ok(v) = HeaderValue::from_str(&session::SessionCookie::of(c.app.console()).clear()) {
         resp.headers_mut().insert(SET_COOKIE, v);
     }
     resp

@@ -83,7 +83,7 @@ pub(crate) async fn signed_in(
     app: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<SignedIn>, crate::error::ApiError> {
-    let Some(token) = session::cookie_token(headers) else {
+    let Some(token) = session::SessionCookie::of(app.console()).token(headers) else {
         return Ok(None);
     };
     let Ok(claims) = app.tokens().verify(&token, app.clock().now()) else {

@@ -1,33 +1,67 @@
 //! The console's sign-in cookie: an access token (EdDSA JWT) for a live session, in an
 //! `HttpOnly`, `SameSite=Lax` cookie. The API accepts it like a bearer token (writes also need
 //! [`CSRF_HEADER`]); signing out revokes the session, which ends the cookie at once.
+//!
+//! Behind HTTPS (`[console] secure_cookies`) the cookie is `Secure` and named with the
+//! `__Host-` prefix, so browsers only accept it from this host over HTTPS with `Path=/` and no
+//! `Domain`: a sibling subdomain or a plain-HTTP page cannot plant or shadow it. On plain HTTP
+//! (a loopback dev set-up) it keeps the bare name, which browsers accept there.
 
+use crate::config::ConsoleConfig;
 use axum::http::HeaderMap;
 
-/// The cookie's name.
+/// The cookie's name on plain HTTP.
 pub const COOKIE_NAME: &str = "fdt_session";
+
+/// The cookie's name behind HTTPS.
+pub const SECURE_COOKIE_NAME: &str = "__Host-fdt_session";
 
 /// The header that cookie-authenticated writes must carry (any value).
 pub const CSRF_HEADER: &str = "x-fdt-csrf";
 
 pub use fdt_ui::site::cookie;
 
-/// The sign-in cookie's token.
-pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
-    cookie(headers, COOKIE_NAME).map(str::to_owned)
+/// The sign-in cookie as this deployment writes and reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionCookie {
+    secure: bool,
 }
 
-/// `Set-Cookie` for a new sign-in.
-pub fn set_cookie(token: &str, max_age_secs: u64, secure: bool) -> String {
-    format!(
-        "{COOKIE_NAME}={token}; Path=/; Max-Age={max_age_secs}; HttpOnly; SameSite=Lax{}",
-        if secure { "; Secure" } else { "" }
-    )
-}
+impl SessionCookie {
+    /// The cookie the console's configuration calls for.
+    pub fn of(console: &ConsoleConfig) -> Self {
+        Self {
+            secure: console.secure_cookies,
+        }
+    }
 
-/// `Set-Cookie` that removes the sign-in.
-pub fn clear_cookie(secure: bool) -> String {
-    set_cookie("", 0, secure)
+    /// Its name: [`SECURE_COOKIE_NAME`] behind HTTPS, else [`COOKIE_NAME`].
+    pub fn name(self) -> &'static str {
+        if self.secure {
+            SECURE_COOKIE_NAME
+        } else {
+            COOKIE_NAME
+        }
+    }
+
+    /// The sign-in token a request carries under this name (the other name is ignored).
+    pub fn token(self, headers: &HeaderMap) -> Option<String> {
+        cookie(headers, self.name()).map(str::to_owned)
+    }
+
+    /// `Set-Cookie` for a new sign-in.
+    pub fn set(self, token: &str, max_age_secs: u64) -> String {
+        format!(
+            "{}={token}; Path=/; Max-Age={max_age_secs}; HttpOnly; SameSite=Lax{}",
+            self.name(),
+            if self.secure { "; Secure" } else { "" }
+        )
+    }
+
+    /// `Set-Cookie` that removes the sign-in.
+    pub fn clear(self) -> String {
+        self.set("", 0)
+    }
 }
 
 #[cfg(test)]
@@ -36,6 +70,9 @@ mod tests {
     use axum::http::HeaderValue;
     use axum::http::header::COOKIE;
 
+    const PLAIN: SessionCookie = SessionCookie { secure: false };
+    const SECURE: SessionCookie = SessionCookie { secure: true };
+
     #[test]
     fn reads_the_right_cookie() {
         let mut h = HeaderMap::new();
@@ -43,18 +80,31 @@ mod tests {
             COOKIE,
             HeaderValue::from_static("a=1; fdt_session=tok.en; fdt_theme=dark"),
         );
-        assert_eq!(cookie_token(&h).as_deref(), Some("tok.en"));
+        assert_eq!(PLAIN.token(&h).as_deref(), Some("tok.en"));
+        assert_eq!(SECURE.token(&h), None);
         assert_eq!(cookie(&h, fdt_ui::site::THEME_COOKIE), Some("dark"));
         assert_eq!(cookie(&h, "missing"), None);
         let mut empty = HeaderMap::new();
         empty.append(COOKIE, HeaderValue::from_static("fdt_session="));
-        assert_eq!(cookie_token(&empty), None);
+        assert_eq!(PLAIN.token(&empty), None);
+        let mut host = HeaderMap::new();
+        host.append(COOKIE, HeaderValue::from_static("__Host-fdt_session=s.ec"));
+        assert_eq!(SECURE.token(&host).as_deref(), Some("s.ec"));
+        assert_eq!(PLAIN.token(&host), None);
     }
 
     #[test]
     fn cookie_attributes() {
-        let c = set_cookie("t", 60, true);
+        let c = SECURE.set("t", 60);
+        assert!(c.starts_with("__Host-fdt_session=t; Path=/;"), "{c}");
         assert!(c.contains("HttpOnly") && c.contains("SameSite=Lax") && c.ends_with("; Secure"));
-        assert!(clear_cookie(false).contains("Max-Age=0"));
+        assert!(!c.contains("Domain"), "{c}");
+        let p = PLAIN.set("t", 60);
+        assert!(
+            p.starts_with("fdt_session=t;") && !p.contains("Secure"),
+            "{p}"
+        );
+        assert!(PLAIN.clear().contains("Max-Age=0"));
+        assert!(SECURE.clear().starts_with("__Host-fdt_session=;"));
     }
 }

@@ -136,7 +136,8 @@ impl FromRequestParts<AppState> for Authenticated {
         let (token, via_cookie) = match bearer_token(parts) {
             Some(t) => (t.to_owned(), false),
             None => (
-                crate::console::session::cookie_token(&parts.headers)
+                crate::console::session::SessionCookie::of(state.console())
+                    .token(&parts.headers)
                     .ok_or(ApiError::Unauthorized("missing bearer token"))?,
                 true,
             ),

@@ -11,6 +11,8 @@ on_both_databases!(
     pages_are_rendered_with_their_data_for_the_signed_in_user,
     forms_refuse_cross_site_posts_and_bad_input,
     sign_in_next_with_a_tab_or_encoded_slash_stays_on_the_site,
+    session_cookie_on_plain_http_keeps_its_plain_name,
+    session_cookie_behind_https_is_secure_with_the_host_prefix,
 );
 
 const EMAIL: &str = "console@example.com";
@@ -307,4 +309,66 @@ async fn sign_in_next_with_a_tab_or_encoded_slash_stays_on_the_site(db: &TestDb)
     }
     let r = sign_in("%2Ftraffic%3Fx%3D1", &password).await;
     assert_eq!(location(&r), "/traffic?x=1");
+}
+
+/// Signs up through the form and checks that the cookie is called `name`, that it opens pages
+/// and the API, and that its token under `other` opens neither. Returns the `Set-Cookie` and
+/// the `Cookie` value that signs in.
+async fn cookie_works_only_as(app: &TestApp, name: &str, other: &str) -> (String, String) {
+    let r = app
+        .call(form(
+            "/signup",
+            &format!("email={EMAIL}&password=a+long+enough+password"),
+            Some("http://console.test"),
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", html(&r));
+    let set = r.headers[header::SET_COOKIE].to_str().unwrap().to_owned();
+    let pair = set.split(';').next().unwrap().to_owned();
+    let (got, token) = pair.split_once('=').unwrap();
+    assert_eq!(got, name, "{set}");
+    assert!(
+        set.contains("; Path=/;") && !set.contains("Domain"),
+        "{set}"
+    );
+    for path in ["/", "/v1/auth/me"] {
+        assert_eq!(
+            app.call(page(path, Some(&pair))).await.status,
+            StatusCode::OK
+        );
+    }
+    let renamed = format!("{other}={token}");
+    assert_eq!(
+        app.call(page("/", Some(&renamed))).await.status,
+        StatusCode::SEE_OTHER
+    );
+    app.call(page("/v1/auth/me", Some(&renamed)))
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    (set, pair)
+}
+
+async fn session_cookie_on_plain_http_keeps_its_plain_name(db: &TestDb) {
+    let app = TestApp::new(db);
+    let (set, _) = cookie_works_only_as(&app, "fdt_session", "__Host-fdt_session").await;
+    assert!(!set.contains("Secure"), "{set}");
+}
+
+async fn session_cookie_behind_https_is_secure_with_the_host_prefix(db: &TestDb) {
+    let app = TestApp::with_config(db, |c| c.console.secure_cookies = true);
+    // The plain name is one any subdomain or plain-HTTP page could set: not read here.
+    let (set, pair) = cookie_works_only_as(&app, "__Host-fdt_session", "fdt_session").await;
+    assert!(set.contains("; Secure"), "{set}");
+    // Signing out clears the cookie under its own name, with the same attributes.
+    let mut out = form("/logout", "", Some("http://console.test"));
+    out.headers_mut()
+        .insert(header::COOKIE, pair.parse().unwrap());
+    let r = app.call(out).await;
+    let cleared = r.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        cleared.starts_with("__Host-fdt_session=;")
+            && cleared.contains("Max-Age=0")
+            && cleared.contains("; Secure"),
+        "{cleared}"
+    );
 }
