@@ -217,12 +217,29 @@ const ENV_VARS: &[(&str, Setter)] = &[
         c.auth.login_limit.window_secs = parse(v)?;
         Ok(())
     }),
-    ("FDT_LOGIN_MAX_FAILURES_PER_EMAIL", |c, v| {
-        c.auth.login_limit.max_failures_per_email = parse(v)?;
-        Ok(())
-    }),
     ("FDT_LOGIN_MAX_FAILURES_PER_IP", |c, v| {
         c.auth.login_limit.max_failures_per_ip = parse(v)?;
+        Ok(())
+    }),
+    ("FDT_LOGIN_MAX_FAILURES_PER_IP_AND_EMAIL", |c, v| {
+        c.auth.login_limit.max_failures_per_ip_and_email = parse(v)?;
+        Ok(())
+    }),
+    ("FDT_LOGIN_EMAIL_SLOWDOWN_AFTER", |c, v| {
+        c.auth.login_limit.email_slowdown_after = parse(v)?;
+        Ok(())
+    }),
+    // The old name, from when failures per email were a hard limit.
+    ("FDT_LOGIN_MAX_FAILURES_PER_EMAIL", |c, v| {
+        c.auth.login_limit.email_slowdown_after = parse(v)?;
+        Ok(())
+    }),
+    ("FDT_LOGIN_EMAIL_DELAY_STEP_MS", |c, v| {
+        c.auth.login_limit.email_delay_step_ms = parse(v)?;
+        Ok(())
+    }),
+    ("FDT_LOGIN_EMAIL_DELAY_MAX_MS", |c, v| {
+        c.auth.login_limit.email_delay_max_ms = parse(v)?;
         Ok(())
     }),
     ("FDT_REGISTER_WINDOW_SECS", |c, v| {
@@ -354,8 +371,20 @@ impl Config {
             return invalid(format!("auth.argon2: {e}"));
         }
         let l = &a.login_limit;
-        if l.window_secs == 0 || l.max_failures_per_email == 0 || l.max_failures_per_ip == 0 {
-            return invalid("auth.login_limit values must be at least 1".into());
+        let counts = [
+            l.max_failures_per_ip,
+            l.max_failures_per_ip_and_email,
+            l.email_slowdown_after,
+        ];
+        if l.window_secs == 0 || counts.contains(&0) {
+            return invalid("auth.login_limit: window and counts must be at least 1".into());
+        }
+        if l.email_delay_max_ms > 10_000 || l.email_delay_step_ms > l.email_delay_max_ms {
+            return invalid(
+                "auth.login_limit: email_delay_max_ms must be at most 10000 and at least \
+                 email_delay_step_ms"
+                    .into(),
+            );
         }
         let r = &a.register_limit;
         if r.window_secs == 0 || r.max_per_ip == 0 {
@@ -531,6 +560,8 @@ mod tests {
             ("FDT_AUTH_REFRESH_TTL_SECS", "1"),
             ("FDT_ARGON2_MEMORY_KIB", "1"),
             ("FDT_LOGIN_WINDOW_SECS", "0"),
+            ("FDT_LOGIN_MAX_FAILURES_PER_IP_AND_EMAIL", "0"),
+            ("FDT_LOGIN_EMAIL_DELAY_MAX_MS", "60000"),
             ("FDT_REGISTER_MAX_PER_IP", "0"),
             ("FDT_PASSWORD_HASHING_MAX_CONCURRENT", "0"),
             ("FDT_DATABASE_URL", "mysql://x"),
@@ -544,6 +575,24 @@ mod tests {
                 "{var}={value} accepted"
             );
         }
+    }
+
+    #[test]
+    fn login_limits_are_read_and_the_old_email_key_still_works() {
+        let c = Config::from_toml(
+            "[auth.login_limit]\nmax_failures_per_ip_and_email = 4\nemail_delay_max_ms = 900\n",
+        )
+        .unwrap();
+        let l = c.auth.login_limit;
+        assert_eq!(l.max_failures_per_ip_and_email, 4);
+        assert_eq!(l.email_delay_max_ms, 900);
+        assert_eq!(l.email_slowdown_after, 10);
+        // `max_failures_per_email` was a hard limit; it now sets where slowing down starts.
+        let old = Config::from_toml("[auth.login_limit]\nmax_failures_per_email = 7\n").unwrap();
+        assert_eq!(old.auth.login_limit.email_slowdown_after, 7);
+        let e = env(&[("HOME", "/h"), ("FDT_LOGIN_MAX_FAILURES_PER_EMAIL", "8")]);
+        let c = Config::load(&e, &Overrides::default()).unwrap();
+        assert_eq!(c.auth.login_limit.email_slowdown_after, 8);
     }
 
     #[test]

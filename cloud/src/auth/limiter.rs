@@ -1,201 +1,148 @@
-//! Login brute-force limiter: fixed windows of failed attempts per email and per client IP;
-//! and the registration limiter: fixed windows of registrations per client address.
+//! Throttling of logins and registrations, by client address and email.
 //!
-//! An attempt is counted *before* the password is checked (so many parallel guesses cannot all
-//! slip in under the limit) and forgiven when it succeeds. Past a limit, logins for that email
-//! or from that IP get 429 with `Retry-After` until the window ends. Windows end by themselves:
-//! an attacker can slow the real user down for one window at a time but never lock them out for
-//! good, and the right password works again as soon as the window closes.
+//! # Logins
 //!
-//! Client addresses are counted as [`ClientKey`]s: an IPv6 client by its /64. Registrations
-//! are counted before the password is hashed, whether they then succeed or not.
+//! Three counts of failed logins, in fixed windows (`auth.login_limit.window_secs`):
 //!
-//! State is per process. With several cloud replicas each enforces its own count, which
-//! multiplies the limit by the replica count — acceptable for now; a shared store can replace
-//! this behind the same interface.
+//! - per client address (all emails): past `max_failures_per_ip`, that address gets 429;
+//! - per (client address, email) pair: past `max_failures_per_ip_and_email`, that address
+//!   gets 429 for that email;
+//! - per email, from every address together: never a 429. Past `email_slowdown_after`
+//!   failures, each login for the email first waits a delay that grows by
+//!   `email_delay_step_ms` per further failure, up to `email_delay_max_ms`.
+//!
+//! So an attacker guessing at one account is stopped per address, and one spread over many
+//! addresses is slowed, but nobody can lock the owner out: a hard limit per email would keep
+//! the right password out for as long as anyone kept guessing wrong ones (OWASP ASVS 6.3.1).
+//! The owner signing in from an address that has not been guessing only waits the bounded
+//! delay. The delay costs a waiting task, no thread and no hashing slot.
+//!
+//! An attempt is counted *before* the password is checked (so many parallel guesses cannot
+//! all slip in under the limit) and given back when it succeeds: the pair's window is
+//! cleared, the address and the email each get the attempt back.
+//!
+//! # Registrations
+//!
+//! Every registration that passes validation counts against its client address, before its
+//! password is hashed, whether it then succeeds or not; past `auth.register_limit.max_per_ip`
+//! in a window, 429.
+//!
+//! # Addresses
+//!
+//! Addresses are counted as [`ClientKey`]s (an IPv6 client by its /64). The address is the
+//! one [`crate::http::extract::ClientIp`] decides (the TCP peer, or `X-Forwarded-For` behind
+//! a trusted proxy). Without one (a router driven in process) only the per-email delay applies.
+//!
+//! Windows end by themselves. State is per process: with several cloud replicas each keeps
+//! its own counts, which multiplies the limits by the replica count — acceptable for now; a
+//! shared store can replace this behind the same interface.
 
+use super::window::Windows;
+pub use super::window::{ClientKey, RetryAfter};
 use crate::config::{LoginLimitConfig, RegisterLimitConfig};
-use std::collections::HashMap;
-use std::hash::Hash;
-use std::net::{IpAddr, Ipv6Addr};
-use std::sync::Mutex;
-use time::{Duration, OffsetDateTime};
+use std::net::IpAddr;
+use std::sync::{Mutex, MutexGuard};
+use time::OffsetDateTime;
 
-/// Entries kept per table before expired windows are swept.
-const SWEEP_THRESHOLD: usize = 10_000;
-
-/// The answer when a limit is hit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryAfter {
-    /// Whole seconds until the window ends (at least 1).
-    pub secs: u64,
-}
-
-/// Who an attempt is counted against: an IPv4 address, or the /64 network of an IPv6 one
-/// (a host is usually handed a whole /64, and could pick a fresh address per attempt).
-/// IPv4-mapped IPv6 addresses count as their IPv4 address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ClientKey(IpAddr);
-
-impl From<IpAddr> for ClientKey {
-    fn from(ip: IpAddr) -> Self {
-        match ip.to_canonical() {
-            IpAddr::V6(v6) => Self(IpAddr::V6(Ipv6Addr::from_bits(
-                v6.to_bits() & !u128::from(u64::MAX),
-            ))),
-            v4 => Self(v4),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    started: OffsetDateTime,
-    attempts: u32,
+/// Locks `m`; a panic while it was held leaves only counters behind, so keep using them.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[derive(Debug)]
-struct Table<K> {
-    max: u32,
-    windows: HashMap<K, Window>,
+struct LoginTables {
+    by_address: Windows<ClientKey>,
+    by_pair: Windows<(ClientKey, String)>,
+    by_email: Windows<String>,
 }
 
-impl<K: Eq + Hash + Clone> Table<K> {
-    fn new(max: u32) -> Self {
-        Self {
-            max,
-            windows: HashMap::new(),
-        }
-    }
-
-    /// The live window for `key` at `now`, dropping an expired one.
-    fn live(&mut self, key: &K, now: OffsetDateTime, len: Duration) -> Option<&mut Window> {
-        if self
-            .windows
-            .get(key)
-            .is_some_and(|w| now >= w.started + len)
-        {
-            self.windows.remove(key);
-        }
-        self.windows.get_mut(key)
-    }
-
-    fn blocked(&mut self, key: &K, now: OffsetDateTime, len: Duration) -> Option<RetryAfter> {
-        let max = self.max;
-        let w = self.live(key, now, len)?;
-        (w.attempts >= max).then(|| {
-            let left = (w.started + len - now).whole_milliseconds();
-            // Round up: telling a client to retry before the window ends only earns it a 429.
-            let secs = u64::try_from((left + 999) / 1000).unwrap_or(1).max(1);
-            RetryAfter { secs }
-        })
-    }
-
-    fn count(&mut self, key: &K, now: OffsetDateTime, len: Duration) {
-        if self.windows.len() >= SWEEP_THRESHOLD {
-            self.windows.retain(|_, w| now < w.started + len);
-        }
-        match self.live(key, now, len) {
-            Some(w) => w.attempts = w.attempts.saturating_add(1),
-            None => {
-                self.windows.insert(
-                    key.clone(),
-                    Window {
-                        started: now,
-                        attempts: 1,
-                    },
-                );
-            }
-        }
-    }
-
-    fn forgive(&mut self, key: &K) {
-        if let Some(w) = self.windows.get_mut(key) {
-            w.attempts = w.attempts.saturating_sub(1);
-        }
-    }
-
-    fn clear(&mut self, key: &K) {
-        self.windows.remove(key);
-    }
-}
-
-#[derive(Debug)]
-struct Tables {
-    by_email: Table<String>,
-    by_ip: Table<IpAddr>,
-}
-
-/// Counts login attempts per email and per IP.
+/// Counts failed logins per client address, per (address, email) and per email.
 #[derive(Debug)]
 pub struct LoginLimiter {
-    window: Duration,
-    tables: Mutex<Tables>,
+    cfg: LoginLimitConfig,
+    tables: Mutex<LoginTables>,
 }
 
 impl LoginLimiter {
-    /// A limiter with the configured window and limits.
+    /// A limiter with the configured window, limits and delays.
     pub fn new(cfg: &LoginLimitConfig) -> Self {
         Self {
-            window: Duration::seconds(i64::try_from(cfg.window_secs).unwrap_or(i64::MAX / 2)),
-            tables: Mutex::new(Tables {
-                by_email: Table::new(cfg.max_failures_per_email),
-                by_ip: Table::new(cfg.max_failures_per_ip),
+            cfg: *cfg,
+            tables: Mutex::new(LoginTables {
+                by_address: Windows::new(cfg.window_secs),
+                by_pair: Windows::new(cfg.window_secs),
+                by_email: Windows::new(cfg.window_secs),
             }),
         }
     }
 
-    fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
-        // A panic while holding the lock leaves only counters behind; keep using them.
-        self.tables.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Refuses the attempt if either limit is reached; otherwise counts it as a failure until
-    /// [`LoginLimiter::succeeded`] says otherwise. `email` must be normalized.
+    /// Refuses the attempt when its address, or its address for this email, is over its
+    /// limit. Otherwise counts it as a failure (until [`LoginLimiter::succeeded`] says
+    /// otherwise) and answers how long to wait before checking the password: zero unless
+    /// the email has failed often from anywhere. `email` must be normalized.
     pub fn begin_attempt(
         &self,
         email: &str,
         ip: Option<IpAddr>,
         now: OffsetDateTime,
-    ) -> Result<(), RetryAfter> {
-        let mut t = self.tables();
+    ) -> Result<std::time::Duration, RetryAfter> {
+        let mut t = lock(&self.tables);
         let email = email.to_owned();
-        let by_email = t.by_email.blocked(&email, now, self.window);
-        let by_ip = ip.and_then(|ip| t.by_ip.blocked(&ip, now, self.window));
-        if let Some(wait) = by_email.into_iter().chain(by_ip).max_by_key(|r| r.secs) {
-            return Err(wait);
+        let client = ip.map(ClientKey::from);
+        if let Some(client) = client {
+            let pair = (client, email.clone());
+            let by_address = t
+                .by_address
+                .blocked(&client, self.cfg.max_failures_per_ip, now);
+            let by_pair = t
+                .by_pair
+                .blocked(&pair, self.cfg.max_failures_per_ip_and_email, now);
+            if let Some(wait) = by_address.into_iter().chain(by_pair).max_by_key(|r| r.secs) {
+                return Err(wait);
+            }
+            t.by_address.count(&client, now);
+            t.by_pair.count(&pair, now);
         }
-        t.by_email.count(&email, now, self.window);
-        if let Some(ip) = ip {
-            t.by_ip.count(&ip, now, self.window);
-        }
-        Ok(())
+        let earlier = t.by_email.attempts(&email, now);
+        t.by_email.count(&email, now);
+        Ok(self.email_delay(earlier))
     }
 
-    /// The attempt begun for `email` from `ip` was the right password: the email's window is
-    /// cleared and the IP's count gets this attempt back.
+    /// The wait for a login to an email that has failed `failures` times in this window.
+    fn email_delay(&self, failures: u32) -> std::time::Duration {
+        let over = failures.saturating_sub(self.cfg.email_slowdown_after.saturating_sub(1));
+        let ms = u64::from(over)
+            .saturating_mul(self.cfg.email_delay_step_ms)
+            .min(self.cfg.email_delay_max_ms);
+        std::time::Duration::from_millis(ms)
+    }
+
+    /// The attempt begun for `email` from `ip` was the right password: the pair's window is
+    /// cleared, and the address and the email get this attempt back.
     pub fn succeeded(&self, email: &str, ip: Option<IpAddr>) {
-        let mut t = self.tables();
-        t.by_email.clear(&email.to_owned());
-        if let Some(ip) = ip {
-            t.by_ip.forgive(&ip);
+        let mut t = lock(&self.tables);
+        let email = email.to_owned();
+        if let Some(client) = ip.map(ClientKey::from) {
+            t.by_address.forgive(&client);
+            t.by_pair.clear(&(client, email.clone()));
         }
+        t.by_email.forgive(&email);
     }
 }
 
 /// Counts registrations per client address.
 #[derive(Debug)]
 pub struct RegisterLimiter {
-    window: Duration,
-    by_address: Mutex<Table<ClientKey>>,
+    max_per_ip: u32,
+    by_address: Mutex<Windows<ClientKey>>,
 }
 
 impl RegisterLimiter {
     /// A limiter with the configured window and limit.
     pub fn new(cfg: &RegisterLimitConfig) -> Self {
         Self {
-            window: Duration::seconds(i64::try_from(cfg.window_secs).unwrap_or(i64::MAX / 2)),
-            by_address: Mutex::new(Table::new(cfg.max_per_ip)),
+            max_per_ip: cfg.max_per_ip,
+            by_address: Mutex::new(Windows::new(cfg.window_secs)),
         }
     }
 
@@ -205,12 +152,11 @@ impl RegisterLimiter {
         let Some(client) = ip.map(ClientKey::from) else {
             return Ok(());
         };
-        // A panic while holding the lock leaves only counters behind; keep using them.
-        let mut t = self.by_address.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(wait) = t.blocked(&client, now, self.window) {
+        let mut w = lock(&self.by_address);
+        if let Some(wait) = w.blocked(&client, self.max_per_ip, now) {
             return Err(wait);
         }
-        t.count(&client, now, self.window);
+        w.count(&client, now);
         Ok(())
     }
 }
@@ -218,103 +164,149 @@ impl RegisterLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::{Clock, ManualClock};
+    use std::time::Duration as Wait;
+    use time::Duration;
 
-    fn limiter(per_email: u32, per_ip: u32) -> LoginLimiter {
-        LoginLimiter::new(&LoginLimitConfig {
+    const ATTACKER: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 7)));
+    const OWNER: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 9)));
+
+    fn config() -> LoginLimitConfig {
+        LoginLimitConfig {
             window_secs: 60,
-            max_failures_per_email: per_email,
-            max_failures_per_ip: per_ip,
-        })
+            max_failures_per_ip: 100,
+            max_failures_per_ip_and_email: 3,
+            email_slowdown_after: 4,
+            email_delay_step_ms: 250,
+            email_delay_max_ms: 1_000,
+        }
+    }
+
+    fn nth_address(i: u8) -> Option<IpAddr> {
+        Some(IpAddr::from([10, 0, 1, i]))
     }
 
     #[test]
-    fn blocks_an_email_until_its_window_ends() {
-        let l = limiter(3, 100);
-        let t0 = OffsetDateTime::now_utc();
-        let ip = Some(IpAddr::from([10, 0, 0, 1]));
+    fn guessing_address_is_refused_but_the_owner_elsewhere_is_not() {
+        let l = LoginLimiter::new(&config());
+        let clock = ManualClock::starting_now();
         for _ in 0..3 {
-            assert_eq!(l.begin_attempt("a@x.io", ip, t0), Ok(()));
+            assert_eq!(
+                l.begin_attempt("a@x.io", ATTACKER, clock.now()),
+                Ok(Wait::ZERO)
+            );
         }
+        clock.advance(Duration::seconds(10));
         assert_eq!(
-            l.begin_attempt("a@x.io", ip, t0 + Duration::seconds(10)),
+            l.begin_attempt("a@x.io", ATTACKER, clock.now()),
             Err(RetryAfter { secs: 50 })
         );
-        // Another account is not affected.
-        assert_eq!(l.begin_attempt("b@x.io", ip, t0), Ok(()));
-        // The window ends by itself.
+        // The owner, from another address, goes ahead (no hard limit per email)...
         assert_eq!(
-            l.begin_attempt("a@x.io", ip, t0 + Duration::seconds(60)),
-            Ok(())
+            l.begin_attempt("a@x.io", OWNER, clock.now()),
+            Ok(Wait::ZERO)
+        );
+        l.succeeded("a@x.io", OWNER);
+        // ...and so does the attacker's address for other emails.
+        assert_eq!(
+            l.begin_attempt("b@x.io", ATTACKER, clock.now()),
+            Ok(Wait::ZERO)
+        );
+        // The attacker's window for the pair ends by itself.
+        clock.advance(Duration::seconds(50));
+        assert!(l.begin_attempt("a@x.io", ATTACKER, clock.now()).is_ok());
+    }
+
+    #[test]
+    fn many_addresses_guessing_one_email_are_slowed_never_refused() {
+        let l = LoginLimiter::new(&config());
+        let clock = ManualClock::starting_now();
+        let delays: Vec<_> = (0..10)
+            .map(|i| l.begin_attempt("a@x.io", nth_address(i), clock.now()))
+            .collect();
+        let ms = |ms| Ok(Wait::from_millis(ms));
+        assert_eq!(
+            delays,
+            [
+                ms(0),
+                ms(0),
+                ms(0),
+                ms(0),
+                ms(250),
+                ms(500),
+                ms(750),
+                ms(1_000),
+                ms(1_000),
+                ms(1_000)
+            ]
+        );
+        // The owner waits the same bounded delay, and is let in.
+        assert_eq!(l.begin_attempt("a@x.io", OWNER, clock.now()), ms(1_000));
+        // Other emails are not slowed.
+        assert_eq!(
+            l.begin_attempt("b@x.io", nth_address(0), clock.now()),
+            ms(0)
+        );
+        // The delay ends with the window.
+        clock.advance(Duration::seconds(60));
+        assert_eq!(
+            l.begin_attempt("a@x.io", nth_address(11), clock.now()),
+            ms(0)
         );
     }
 
     #[test]
-    fn blocks_an_ip_across_emails() {
-        let l = limiter(100, 2);
-        let t0 = OffsetDateTime::now_utc();
-        let ip = Some(IpAddr::from([10, 0, 0, 2]));
-        assert_eq!(l.begin_attempt("a@x.io", ip, t0), Ok(()));
-        assert_eq!(l.begin_attempt("b@x.io", ip, t0), Ok(()));
-        assert!(l.begin_attempt("c@x.io", ip, t0).is_err());
-        assert_eq!(
-            l.begin_attempt("c@x.io", Some(IpAddr::from([10, 0, 0, 3])), t0),
-            Ok(())
-        );
+    fn an_address_is_refused_across_emails() {
+        let l = LoginLimiter::new(&LoginLimitConfig {
+            max_failures_per_ip: 2,
+            ..config()
+        });
+        let now = ManualClock::starting_now().now();
+        assert!(l.begin_attempt("a@x.io", ATTACKER, now).is_ok());
+        assert!(l.begin_attempt("b@x.io", ATTACKER, now).is_ok());
+        assert!(l.begin_attempt("c@x.io", ATTACKER, now).is_err());
+        assert!(l.begin_attempt("c@x.io", OWNER, now).is_ok());
+        // The neighbours of an IPv6 client share its count; its /64 is one client.
+        let v6 = |s: &str| s.parse::<IpAddr>().ok();
+        assert!(l.begin_attempt("a@x.io", v6("2001:db8::1"), now).is_ok());
+        assert!(l.begin_attempt("b@x.io", v6("2001:db8::2"), now).is_ok());
+        assert!(l.begin_attempt("c@x.io", v6("2001:db8::3"), now).is_err());
     }
 
     #[test]
-    fn success_clears_the_email_and_refunds_the_ip() {
-        let l = limiter(2, 2);
-        let t0 = OffsetDateTime::now_utc();
-        let ip = Some(IpAddr::from([10, 0, 0, 4]));
-        assert_eq!(l.begin_attempt("a@x.io", ip, t0), Ok(()));
-        l.succeeded("a@x.io", ip);
-        assert_eq!(l.begin_attempt("a@x.io", ip, t0), Ok(()));
-        assert_eq!(l.begin_attempt("a@x.io", ip, t0), Ok(()));
-        assert!(l.begin_attempt("a@x.io", ip, t0).is_err());
+    fn success_clears_the_pair_and_refunds_address_and_email() {
+        let l = LoginLimiter::new(&LoginLimitConfig {
+            max_failures_per_ip: 3,
+            email_slowdown_after: 3,
+            ..config()
+        });
+        let now = ManualClock::starting_now().now();
+        for _ in 0..3 {
+            assert!(l.begin_attempt("a@x.io", OWNER, now).is_ok());
+        }
+        l.succeeded("a@x.io", OWNER);
+        // Two failures remain on the address and the email; the pair starts again.
+        assert_eq!(l.begin_attempt("a@x.io", OWNER, now), Ok(Wait::ZERO));
+        assert!(l.begin_attempt("a@x.io", OWNER, now).is_err());
     }
 
     #[test]
-    fn retry_after_rounds_up_and_is_never_zero() {
-        let l = limiter(1, 100);
-        let t0 = OffsetDateTime::now_utc();
-        assert_eq!(l.begin_attempt("a@x.io", None, t0), Ok(()));
-        let almost = t0 + Duration::seconds(60) - Duration::milliseconds(1);
-        assert_eq!(
-            l.begin_attempt("a@x.io", None, almost),
-            Err(RetryAfter { secs: 1 })
-        );
-        assert_eq!(
-            l.begin_attempt("a@x.io", None, t0 + Duration::milliseconds(500)),
-            Err(RetryAfter { secs: 60 })
-        );
-    }
-
-    #[test]
-    fn registrations_are_counted_per_client() {
+    fn registrations_are_counted_per_address() {
         let l = RegisterLimiter::new(&RegisterLimitConfig {
             window_secs: 60,
             max_per_ip: 2,
         });
-        let t0 = OffsetDateTime::now_utc();
-        let bot = Some(IpAddr::from([192, 0, 2, 7]));
-        assert_eq!(l.attempt(bot, t0), Ok(()));
-        assert_eq!(l.attempt(bot, t0), Ok(()));
+        let clock = ManualClock::starting_now();
+        assert_eq!(l.attempt(ATTACKER, clock.now()), Ok(()));
+        assert_eq!(l.attempt(ATTACKER, clock.now()), Ok(()));
+        clock.advance(Duration::seconds(1));
         assert_eq!(
-            l.attempt(bot, t0 + Duration::seconds(1)),
+            l.attempt(ATTACKER, clock.now()),
             Err(RetryAfter { secs: 59 })
         );
-        assert_eq!(l.attempt(Some(IpAddr::from([192, 0, 2, 8])), t0), Ok(()));
-        assert_eq!(l.attempt(None, t0), Ok(()));
-        assert_eq!(l.attempt(bot, t0 + Duration::seconds(60)), Ok(()));
-    }
-
-    #[test]
-    fn ipv6_counts_by_its_64_and_mapped_ipv4_as_ipv4() {
-        let key = |s: &str| s.parse::<IpAddr>().map(ClientKey::from).ok();
-        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:bbbb::2"));
-        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
-        assert_eq!(key("::ffff:192.0.2.1"), key("192.0.2.1"));
-        assert_ne!(key("192.0.2.1"), key("192.0.2.2"));
+        assert_eq!(l.attempt(OWNER, clock.now()), Ok(()));
+        assert_eq!(l.attempt(None, clock.now()), Ok(()));
+        clock.advance(Duration::seconds(59));
+        assert_eq!(l.attempt(ATTACKER, clock.now()), Ok(()));
     }
 }

@@ -7,3 +7,4 @@ pub mod agent_tokens;
 pub mod jwt;
 pub mod limiter;
 pub mod password;
+mod window;

@@ -81,7 +81,7 @@ pub struct AuthConfig {
     pub clock_skew_secs: u64,
     /// Argon2id cost parameters for new password hashes.
     pub argon2: Argon2Config,
-    /// Login brute-force limits.
+    /// Login throttling.
     pub login_limit: LoginLimitConfig,
     /// Registration throttling.
     pub register_limit: RegisterLimitConfig,
@@ -101,17 +101,26 @@ pub struct Argon2Config {
     pub parallelism: u32,
 }
 
-/// Failed-login limits: past either limit within a window, logins answer 429 until the window
-/// ends. Windows end by themselves, so an attacker can delay but never lock out the real user.
+/// Login throttling (see `crate::auth::limiter`): hard limits per client address and per
+/// (address, email) pair, answered 429 until the window ends; per email, from all addresses
+/// together, only a growing delay — so nobody can lock the owner of an email out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoginLimitConfig {
     /// Window length, in seconds.
     pub window_secs: u64,
-    /// Failed logins for one email per window.
-    pub max_failures_per_email: u32,
-    /// Failed logins from one IP address per window.
+    /// Failed logins from one client address per window, for all emails.
     pub max_failures_per_ip: u32,
+    /// Failed logins for one email from one client address per window.
+    pub max_failures_per_ip_and_email: u32,
+    /// Failed logins for one email (from any address) per window before each further login
+    /// for it waits. (Once a hard limit, under its old name `max_failures_per_email`.)
+    #[serde(alias = "max_failures_per_email")]
+    pub email_slowdown_after: u32,
+    /// Milliseconds of wait each further failure adds.
+    pub email_delay_step_ms: u64,
+    /// Longest wait, in milliseconds.
+    pub email_delay_max_ms: u64,
 }
 
 /// Registration throttling: past the limit within a window, registrations from that client
@@ -292,8 +301,11 @@ impl Default for LoginLimitConfig {
     fn default() -> Self {
         Self {
             window_secs: 300,
-            max_failures_per_email: 10,
             max_failures_per_ip: 50,
+            max_failures_per_ip_and_email: 10,
+            email_slowdown_after: 10,
+            email_delay_step_ms: 250,
+            email_delay_max_ms: 2_000,
         }
     }
 }

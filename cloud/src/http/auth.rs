@@ -62,7 +62,7 @@ pub(crate) async fn create_account(
 }
 
 /// `POST /v1/auth/login` → 200 with a token pair; 401 on a wrong email or password; 429 when
-/// the email or the client IP has failed too often.
+/// the client address has failed too often, for any email or for this one.
 pub async fn login(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -74,8 +74,9 @@ pub async fn login(
     token_response(&st, &account, session_id, refresh, now)
 }
 
-/// Checks an email and password (rate limited per email and IP; suspended accounts refused
-/// once the password is proven). The API's login and the console's sign-in form.
+/// Checks an email and password (throttled as [`crate::auth::limiter`] explains; suspended
+/// accounts refused once the password is proven). The API's login and the console's sign-in
+/// form.
 pub(crate) async fn check_login(
     st: &AppState,
     ip: Option<IpAddr>,
@@ -84,7 +85,8 @@ pub(crate) async fn check_login(
 ) -> Result<AccountId, ApiError> {
     let email = normalize_email(email);
     let now = st.clock().now();
-    st.limiter()
+    let delay = st
+        .limiter()
         .begin_attempt(&email, ip, now)
         .map_err(|wait| {
             tracing::warn!(%email, ?ip, "login rate limited");
@@ -92,6 +94,10 @@ pub(crate) async fn check_login(
                 retry_after_secs: wait.secs,
             }
         })?;
+    if !delay.is_zero() {
+        tracing::debug!(%email, ?ip, ?delay, "login slowed: many failures for this email");
+        tokio::time::sleep(delay).await;
+    }
     let account = st.store().account_by_email(&email).await?;
     let hash = account.as_ref().map(|a| a.password_hash.clone());
     // Unknown email and wrong password take the same time and get the same answer.

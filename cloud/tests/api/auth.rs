@@ -1,5 +1,5 @@
-//! `/v1/auth`: the register → login → refresh → reuse story, logout, me, conflicts, validation
-//! and the login brute-force limit.
+//! `/v1/auth`: the register → login → refresh → reuse story, logout, me, conflicts, validation,
+//! and the login and registration limits.
 
 use crate::common::{PASSWORD, TestApp, TestDb, Tokens};
 use axum::body::Body;
@@ -16,8 +16,9 @@ on_both_databases!(
     duplicate_email_is_a_conflict,
     registration_validates_email_and_password,
     wrong_password_and_unknown_email_answer_alike,
-    login_brute_force_gets_429_then_the_right_password_works_after_the_window,
+    login_brute_force_from_one_address_gets_429_until_its_window_ends,
     login_limit_per_ip_spares_other_clients,
+    login_guesses_from_other_addresses_never_lock_the_owner_out,
     registration_from_one_address_is_limited_per_minute,
     register_limit_counts_the_client_behind_a_trusted_proxy_never_a_spoofed_header,
 );
@@ -212,38 +213,44 @@ async fn wrong_password_and_unknown_email_answer_alike(db: &TestDb) {
     assert_eq!(app.stats().await.sessions, 0);
 }
 
-async fn login_brute_force_gets_429_then_the_right_password_works_after_the_window(db: &TestDb) {
-    // test_config: 3 failures per email per 60 s window.
+async fn login_brute_force_from_one_address_gets_429_until_its_window_ends(db: &TestDb) {
+    // test_config: 3 failures per (address, email) per 60 s window.
     let app = TestApp::new(db);
     app.register("victim@example.com", PASSWORD).await;
+    let guesser: SocketAddr = "192.0.2.7:5000".parse().unwrap();
+    let login_from = |email: &str, password: &str| {
+        let body = json!({"email": email, "password": password});
+        app.post_from(guesser, "/v1/auth/login", body, &[])
+    };
     for _ in 0..3 {
-        app.login("victim@example.com", "guess guess guess")
+        login_from("victim@example.com", "guess guess guess")
             .await
             .assert_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
     }
-    // Even the right password is refused while the window lasts.
-    let limited = app.login("victim@example.com", PASSWORD).await;
+    // Even the right password is refused from that address while the window lasts.
+    let limited = login_from("victim@example.com", PASSWORD).await;
     limited.assert_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     assert_eq!(limited.headers[header::RETRY_AFTER], "60");
     // The email is what is counted, whatever its case.
     app.clock.advance(Duration::seconds(45));
-    let still = app.login("VICTIM@example.com", PASSWORD).await;
+    let still = login_from("VICTIM@example.com", PASSWORD).await;
     still.assert_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     assert_eq!(still.headers[header::RETRY_AFTER], "15");
 
-    // When the window ends, the owner gets in...
+    // When the window ends, the right password gets in...
     app.clock.advance(Duration::seconds(15));
-    let ok = app.login("victim@example.com", PASSWORD).await;
+    let ok = login_from("victim@example.com", PASSWORD).await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.json);
     // ...and a success clears the count: the next mistake is a plain 401.
-    app.login("victim@example.com", "typo typo typo")
+    login_from("victim@example.com", "typo typo typo")
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
     assert_eq!(app.stats().await.sessions, 1);
 }
 
 async fn login_limit_per_ip_spares_other_clients(db: &TestDb) {
-    // test_config: 5 failures per IP per window (and 3 per email, so spread over emails).
+    // test_config: 5 failures per IP per window (and 3 per IP and email, so spread over
+    // emails).
     let app = TestApp::new(db);
     app.register("frank@example.com", PASSWORD).await;
     let attacker: SocketAddr = "192.0.2.7:5000".parse().unwrap();
@@ -345,4 +352,39 @@ async fn register_limit_counts_the_client_behind_a_trusted_proxy_never_a_spoofed
         register(direct, "192.0.2.5").await,
         StatusCode::TOO_MANY_REQUESTS
     );
+}
+
+async fn login_guesses_from_other_addresses_never_lock_the_owner_out(db: &TestDb) {
+    // test_config: 3 failures per (address, email), 5 per address.
+    let app = TestApp::new(db);
+    app.register("owner@example.com", PASSWORD).await;
+    let attacker: SocketAddr = "192.0.2.7:5000".parse().unwrap();
+    let owner: SocketAddr = "198.51.100.9:6000".parse().unwrap();
+    let login_from = |peer: SocketAddr, password: &str| {
+        let body = json!({"email": "owner@example.com", "password": password});
+        app.post_from(peer, "/v1/auth/login", body, &[])
+    };
+    for _ in 0..3 {
+        login_from(attacker, "guess guess guess")
+            .await
+            .assert_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
+    }
+    // The guessing address is refused, even with the right password...
+    let refused = login_from(attacker, PASSWORD).await;
+    refused.assert_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    assert_eq!(refused.headers[header::RETRY_AFTER], "60");
+    // ...while the owner, from their own address, gets in.
+    let ok = login_from(owner, PASSWORD).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.json);
+    // Guesses spread over many addresses are slowed down, never answered 429: the owner
+    // still gets in.
+    for i in 0..10u8 {
+        let peer = SocketAddr::from(([203, 0, 113, i], 7000));
+        login_from(peer, "guess guess guess")
+            .await
+            .assert_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
+    }
+    let ok = login_from(owner, PASSWORD).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.json);
+    assert_eq!(app.stats().await.sessions, 2);
 }

@@ -34,10 +34,15 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         iterations: 1,
         parallelism: 1,
     };
+    // Delays of a few milliseconds: the tests see that logins slow down go through, not
+    // how long they wait (the limiter's unit tests check the delays).
     c.auth.login_limit = LoginLimitConfig {
         window_secs: 60,
-        max_failures_per_email: 3,
         max_failures_per_ip: 5,
+        max_failures_per_ip_and_email: 3,
+        email_slowdown_after: 3,
+        email_delay_step_ms: 1,
+        email_delay_max_ms: 5,
     };
     c.validate().unwrap();
     c
