@@ -34,7 +34,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         iterations: 1,
         parallelism: 1,
     };
-    // Delays of a few milliseconds: the tests see that logins slow down go through, not
+    // Delays of a few milliseconds: these tests check that slowed logins go through, not
     // how long they wait (the limiter's unit tests check the delays).
     c.auth.login_limit = LoginLimitConfig {
         window_secs: 60,
