@@ -320,7 +320,9 @@ async fn another_account_cannot_take_a_held_name_within_the_grace_period() {
             vec![("steal", http_tunnel(&thief_origin, "steal"))],
         )
         .await;
-    let err = taken.err().expect("another account is refused the name");
+    let Err(err) = taken else {
+        panic!("another account must be refused the name");
+    };
     assert!(
         format!("{err:#}").contains("already bound"),
         "refused as in use: {err:#}"

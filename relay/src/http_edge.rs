@@ -62,30 +62,60 @@ where
         .max_concurrent_streams(250)
         .keep_alive_interval(Some(Duration::from_secs(30)));
     let svc_shared = shared.clone();
+    let peer = ctx.peer;
+    let flag = SlowHeaderFlag::default();
+    let svc_flag = flag.clone();
     let svc = service_fn(move |req| {
+        svc_flag.progress();
         let shared = svc_shared.clone();
         let ctx = ctx.clone();
         async move { Ok::<_, Infallible>(handle(&shared, &ctx, req).await) }
     });
-    let flag = SlowHeaderFlag::default();
     let io = SlowHeaderIo::new(io, flag.clone());
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
     // Keep the finished connection (and with it the socket) alive until the flag is set, so a
     // visitor cut off mid-headers gets a 408 when it is dropped.
     let conn = watcher.watch(conn.into_owned());
     tokio::pin!(conn);
-    if let Err(e) = (&mut conn).await {
-        if e.downcast_ref::<hyper::Error>()
-            .is_some_and(hyper::Error::is_timeout)
-        {
+    tokio::select! {
+        r = &mut conn => if let Err(e) = r {
+            if e.downcast_ref::<hyper::Error>()
+                .is_some_and(hyper::Error::is_timeout)
+            {
+                flag.set();
+            }
+            tracing::debug!(error = %e, "visitor connection ended with error");
+        },
+        () = no_request_by(&flag, limits.header_read_timeout()) => {
+            // hyper-util's auto builder has no timer while it reads enough bytes to tell
+            // HTTP/1 from HTTP/2: a visitor that sends nothing (or a bit of the h2 preface)
+            // would hold the socket for ever. Dropping `conn` closes it.
             flag.set();
+            tracing::debug!(%peer, "visitor sent no request in time: closed");
         }
-        tracing::debug!(error = %e, "visitor connection ended with error");
+    }
+}
+
+/// Completes when `timeout` has passed without a request head being read or any byte being
+/// written on the connection (an HTTP/2 server writes its SETTINGS first); never otherwise.
+async fn no_request_by(flag: &SlowHeaderFlag, timeout: Duration) {
+    tokio::time::sleep(timeout).await;
+    if flag.made_progress() {
+        std::future::pending::<()>().await;
     }
 }
 
 async fn handle(shared: &Shared, ctx: &ConnCtx, req: Request<Incoming>) -> Response<Body> {
     let html = wants_html(req.headers());
+    if let Err(e) = check_framing(&req) {
+        // The body's end is ambiguous, so nothing after it on this connection can be trusted
+        // to be a new request: answer and close.
+        tracing::debug!(peer = %ctx.peer, "ambiguous request framing: {e}");
+        let mut resp = e.into_response(html);
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return resp;
+    }
     match route(shared, ctx, req).await {
         Ok(resp) => resp,
         Err(e) => {
@@ -95,19 +125,85 @@ async fn handle(shared: &Shared, ctx: &ConnCtx, req: Request<Incoming>) -> Respo
     }
 }
 
-/// The request's target host, lower-case, without port or trailing dot.
-pub fn request_host(req: &Request<Incoming>) -> Option<String> {
-    let raw = match req.version() {
-        Version::HTTP_2 | Version::HTTP_3 => req.uri().authority().map(|a| a.host().to_string()),
-        _ => None,
+/// Refuses HTTP/1 requests whose body length two parties could read differently (request
+/// smuggling, RFC 9112 §6.3): `Content-Length` with `Transfer-Encoding`, several or signed
+/// `Content-Length`s, and any transfer coding but a lone `chunked`.
+fn check_framing<B>(req: &Request<B>) -> Result<(), EdgeError> {
+    if req.version() >= Version::HTTP_2 {
+        return Ok(());
     }
-    .or_else(|| {
-        let h = req.headers().get(header::HOST)?.to_str().ok()?;
-        let a: http::uri::Authority = h.parse().ok()?;
-        Some(a.host().to_string())
-    })?;
-    let host = raw.trim_end_matches('.').to_ascii_lowercase();
-    (!host.is_empty()).then_some(host)
+    let h = req.headers();
+    let lengths: Vec<&HeaderValue> = h.get_all(header::CONTENT_LENGTH).iter().collect();
+    let codings: Vec<&HeaderValue> = h.get_all(header::TRANSFER_ENCODING).iter().collect();
+    if !lengths.is_empty() && !codings.is_empty() {
+        return Err(EdgeError::BadRequest(
+            "Content-Length and Transfer-Encoding together",
+        ));
+    }
+    match lengths.as_slice() {
+        [] => {}
+        [one] if !one.is_empty() && one.as_bytes().iter().all(u8::is_ascii_digit) => {}
+        [_] => return Err(EdgeError::BadRequest("invalid Content-Length")),
+        _ => return Err(EdgeError::BadRequest("more than one Content-Length")),
+    }
+    match codings.as_slice() {
+        [] => Ok(()),
+        [one] if one.as_bytes().eq_ignore_ascii_case(b"chunked") => Ok(()),
+        _ => Err(EdgeError::BadRequest(
+            "unsupported Transfer-Encoding (only chunked is accepted)",
+        )),
+    }
+}
+
+/// The request's target host, lower-case, without port or trailing dot: from `:authority`
+/// over HTTP/2, else from the one `Host` header.
+///
+/// Two names for one request are refused rather than reconciled: routing and policy would use
+/// one and the service behind the tunnel could read the other. So an HTTP/2 request whose
+/// `host` header names another host than its `:authority`, and an HTTP/1 request with more
+/// than one `Host`, are errors.
+pub fn request_host<B>(req: &Request<B>) -> Result<String, EdgeError> {
+    let invalid = || EdgeError::BadRequest("missing or invalid Host header");
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    let header_host = match (hosts.next(), hosts.next()) {
+        (None, _) => None,
+        (Some(h), None) => Some(
+            h.to_str()
+                .ok()
+                .and_then(|h| h.parse::<http::uri::Authority>().ok())
+                // `user@host` parses as an authority, but a Host header has no userinfo.
+                .filter(|a| !a.as_str().contains('@'))
+                .map(|a| normalize_host(a.host()))
+                .ok_or_else(invalid)?,
+        ),
+        (Some(_), Some(_)) => return Err(EdgeError::BadRequest("more than one Host header")),
+    };
+    let authority_host = match req.version() {
+        Version::HTTP_2 | Version::HTTP_3 => match req.uri().authority() {
+            Some(a) if a.as_str().contains('@') => return Err(invalid()),
+            a => a.map(|a| normalize_host(a.host())),
+        },
+        _ => None,
+    };
+    let host = match (authority_host, header_host) {
+        (Some(a), Some(h)) if a != h => {
+            return Err(EdgeError::BadRequest(
+                "the Host header and :authority name different hosts",
+            ));
+        }
+        (Some(a), _) => a,
+        (None, Some(h)) => h,
+        (None, None) => return Err(invalid()),
+    };
+    if host.is_empty() {
+        Err(invalid())
+    } else {
+        Ok(host)
+    }
+}
+
+fn normalize_host(h: &str) -> String {
+    h.trim_end_matches('.').to_ascii_lowercase()
 }
 
 async fn route(
@@ -124,7 +220,7 @@ async fn route(
             "absolute-form request targets are not accepted: this is not a forward proxy",
         ));
     }
-    let host = request_host(&req).ok_or(EdgeError::BadRequest("missing or invalid Host header"))?;
+    let host = request_host(&req)?;
     if let Some(sni) = &ctx.sni
         && *sni != host
     {
@@ -275,16 +371,13 @@ fn build_upstream_request(
     upgrade: Option<&HeaderValue>,
 ) -> Result<Request<UpstreamBody>, EdgeError> {
     let (mut parts, body) = req.into_parts();
+    // The one authority routing and policy used: `:authority` over HTTP/2 (a `host` header
+    // there named the same host, or the request was refused), else `Host`.
     let original_host = parts
-        .headers
-        .get(header::HOST)
-        .cloned()
-        .or_else(|| {
-            parts
-                .uri
-                .authority()
-                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        })
+        .uri
+        .authority()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        .or_else(|| parts.headers.get(header::HOST).cloned())
         .ok_or(EdgeError::BadRequest("missing Host"))?;
     strip_hop_by_hop(&mut parts.headers);
     let h = &mut parts.headers;

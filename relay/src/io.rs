@@ -80,14 +80,41 @@ pub struct SlowHeaderIo<S: AsyncWrite + Unpin> {
     read_since_write: bool,
 }
 
-/// Shared switch telling a [`SlowHeaderIo`] that its connection hit the header timeout.
+/// Shared switch telling a [`SlowHeaderIo`] that its connection hit the header timeout, and
+/// telling the connection's owner whether it ever made progress (a request head read, or a
+/// byte written).
 #[derive(Debug, Clone, Default)]
-pub struct SlowHeaderFlag(std::sync::Arc<std::sync::atomic::AtomicBool>);
+pub struct SlowHeaderFlag(std::sync::Arc<FlagState>);
+
+/// What a [`SlowHeaderFlag`] shares.
+#[derive(Debug, Default)]
+pub struct FlagState {
+    timed_out: std::sync::atomic::AtomicBool,
+    progress: std::sync::atomic::AtomicBool,
+}
 
 impl SlowHeaderFlag {
     /// Marks the connection as timed out while reading request headers.
     pub fn set(&self) {
-        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.0
+            .timed_out
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Marks the connection as having made progress (a request head was read).
+    pub fn progress(&self) {
+        self.0
+            .progress
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether a request head was read or a byte written on the connection.
+    pub fn made_progress(&self) -> bool {
+        self.0.progress.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn timed_out(&self) -> bool {
+        self.0.timed_out.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -108,7 +135,7 @@ Content-Type: application/json\r\nContent-Length: 78\r\n\r\n\
 
 impl<S: AsyncWrite + Unpin> Drop for SlowHeaderIo<S> {
     fn drop(&mut self) {
-        if self.read_since_write && self.flag.0.load(std::sync::atomic::Ordering::Relaxed) {
+        if self.read_since_write && self.flag.timed_out() {
             let mut cx = Context::from_waker(std::task::Waker::noop());
             let _ = Pin::new(&mut self.inner).poll_write(&mut cx, REQUEST_TIMEOUT_RESPONSE);
             let _ = Pin::new(&mut self.inner).poll_flush(&mut cx);
@@ -138,6 +165,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for SlowHeaderIo<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         self.read_since_write = false;
+        self.flag.progress();
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
@@ -155,6 +183,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for SlowHeaderIo<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         self.read_since_write = false;
+        self.flag.progress();
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
