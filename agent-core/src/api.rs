@@ -3,7 +3,12 @@
 //! (list with filters and cursor paging, one exchange, clear, replay, cURL and HAR export,
 //! raw TCP/TLS connections), plus the inspector's web page at `/`, its static files and its
 //! change events at `/api/events` ([`crate::inspector_ui`]). Every route checks the Host
-//! header (see [`host_guard`]); every error is `{"error":{"code","message"}}`.
+//! header and, when credentials are set, HTTP Basic auth (see [`guard`] and [`access`]); every
+//! error is `{"error":{"code","message"}}`.
+
+mod access;
+
+pub use access::{ApiAccess, ApiAccessError, ApiCredentials};
 
 use crate::agent::AgentHandle;
 use crate::inspect::model::ExchangeId;
@@ -15,7 +20,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::{Next, from_fn};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -49,9 +54,20 @@ pub async fn bind(addr: &str) -> Result<Option<TcpListener>, std::net::AddrParse
     Ok(None)
 }
 
-/// Serves the API of `agent` on `listener` until `shutdown`.
+/// Serves the API of `agent` on `listener` until `shutdown`, to loopback callers.
 pub async fn serve(listener: TcpListener, agent: AgentHandle, shutdown: CancellationToken) {
-    if let Err(e) = axum::serve(listener, app(agent))
+    serve_with(listener, agent, ApiAccess::default(), shutdown).await;
+}
+
+/// Serves the API of `agent` on `listener` until `shutdown`, to the callers `access` admits.
+pub async fn serve_with(
+    listener: TcpListener,
+    agent: AgentHandle,
+    access: ApiAccess,
+    shutdown: CancellationToken,
+) {
+    let app = app_with_access(agent, &fdt_ui::site::Site::load_default(), access);
+    if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
     {
@@ -67,6 +83,11 @@ pub fn app(agent: AgentHandle) -> Router {
 /// The API router with the UI's static files already loaded (the desktop app rebuilds the
 /// router as tunnels switch on and off, and loads the files once).
 pub fn app_with_site(agent: AgentHandle, site: &fdt_ui::site::Site) -> Router {
+    app_with_access(agent, site, ApiAccess::default())
+}
+
+/// The API router admitting the callers `access` allows.
+pub fn app_with_access(agent: AgentHandle, site: &fdt_ui::site::Site, access: ApiAccess) -> Router {
     Router::new()
         .route("/api/events", get(events))
         .route("/api/tunnels", get(tunnels))
@@ -87,7 +108,7 @@ pub fn app_with_site(agent: AgentHandle, site: &fdt_ui::site::Site) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(MAX_API_BODY))
-        .layer(from_fn(host_guard))
+        .layer(from_fn_with_state(access, guard))
         .with_state(agent)
 }
 
@@ -156,17 +177,20 @@ fn is_loopback_authority(authority: &str) -> bool {
     matches!(host, "127.0.0.1" | "localhost" | "[::1]")
 }
 
-/// The API only listens on loopback, but a web page in the user's browser could still reach
-/// it: refuse requests whose Host is not loopback (DNS rebinding), and requests a page of
-/// another origin sends (a cross-site form POST needs no CORS preflight, and would otherwise
-/// let any web page replay edited requests to the user's local services).
-async fn host_guard(req: Request, next: Next) -> Response {
-    let host_ok = req
+/// On loopback a web page in the user's browser could still reach the API: refuse requests
+/// whose Host is not loopback (DNS rebinding). Beyond loopback ([`ApiAccess`]) any Host is
+/// fine, since every request needs the credentials, which a browser keeps per origin. Always
+/// refuse requests a page of another origin sends (a cross-site form POST needs no CORS
+/// preflight, and would otherwise let any web page replay edited requests to the user's
+/// local services).
+async fn guard(State(access): State<ApiAccess>, req: Request, next: Next) -> Response {
+    let host = req
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .is_some_and(is_loopback_authority);
-    if !host_ok {
+        .unwrap_or_default()
+        .to_owned();
+    if !access.remote && !is_loopback_authority(&host) {
         return ApiError::new(
             StatusCode::FORBIDDEN,
             "host_not_allowed",
@@ -174,11 +198,28 @@ async fn host_guard(req: Request, next: Next) -> Response {
         )
         .into_response();
     }
+    if let Some(c) = &access.credentials
+        && !c.accepts(req.headers().get(header::AUTHORIZATION))
+    {
+        let mut r = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this agent API needs its user name and password",
+        )
+        .into_response();
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"fdt agent\", charset=\"UTF-8\""),
+        );
+        return r;
+    }
     let foreign_origin = req.headers().get(header::ORIGIN).is_some_and(|o| {
         let o = o.to_str().unwrap_or("");
         !o.strip_prefix("http://")
             .or_else(|| o.strip_prefix("https://"))
-            .is_some_and(is_loopback_authority)
+            .is_some_and(|a| {
+                is_loopback_authority(a) || (access.remote && a.eq_ignore_ascii_case(&host))
+            })
     });
     if foreign_origin {
         return ApiError::new(

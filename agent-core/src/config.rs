@@ -101,6 +101,10 @@ pub struct ConfigFile {
     /// Bytes kept of each captured body or WebSocket message (default 64 KiB).
     #[serde(default)]
     pub inspect_body_max_bytes: Option<usize>,
+    /// `user:pass` the local API asks for with HTTP Basic (needed to serve it beyond
+    /// loopback, see `--api-allow-remote`).
+    #[serde(default)]
+    pub api_auth: Option<Secret>,
     /// Named tunnels.
     #[serde(default)]
     pub tunnels: BTreeMap<String, TunnelConfig>,

@@ -2,6 +2,7 @@
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use fdt_agent_core::api::ApiAccess;
 use fdt_agent_core::config::{ConfigFile, ResolvedTunnel, TunnelConfig, default_config_path};
 use fdt_agent_core::{AgentOptions, CloudLogin, Connect, InspectConfig, Inspector, RelayTarget};
 use fdt_proto::Proto;
@@ -44,9 +45,18 @@ struct Cli {
     /// Configuration file (default: ~/.config/fdt/fdt.toml when present).
     #[arg(long, env = "FDT_CONFIG", global = true)]
     config: Option<PathBuf>,
-    /// Local API address, or "off".
+    /// Local API address, or "off". Beyond loopback it needs --api-allow-remote and
+    /// --api-auth.
     #[arg(long, default_value = "127.0.0.1:4040", global = true)]
     api_addr: String,
+    /// Serve the local API and inspector on a non-loopback --api-addr (other machines can then
+    /// read your traffic and replay requests, so --api-auth is required).
+    #[arg(long, global = true)]
+    api_allow_remote: bool,
+    /// HTTP Basic credentials USER:PASS for the local API (or FDT_API_AUTH, or `api_auth` in
+    /// the config file); asked of every request when set.
+    #[arg(long, env = "FDT_API_AUTH", global = true, hide_env_values = true)]
+    api_auth: Option<String>,
     /// Capture traffic for the inspector and `/api/requests` (`--inspect=false` turns capture
     /// off entirely; default on, or `inspect` in the config file).
     #[arg(long, env = "FDT_INSPECT", global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
@@ -290,6 +300,21 @@ async fn open_inspector(cfg: InspectConfig) -> anyhow::Result<Inspector> {
     }
 }
 
+/// Who may use the local API, checked before anything starts.
+fn check_api_access(cli: &Cli, file: &ConfigFile) -> anyhow::Result<ApiAccess> {
+    let credentials = cli
+        .api_auth
+        .as_deref()
+        .or_else(|| file.api_auth.as_ref().map(|s| s.0.as_str()))
+        .map(str::parse)
+        .transpose()?;
+    Ok(ApiAccess::check(
+        &cli.api_addr,
+        cli.api_allow_remote,
+        credentials,
+    )?)
+}
+
 async fn bind_api(addr: &str) -> anyhow::Result<Option<tokio::net::TcpListener>> {
     fdt_agent_core::api::bind(addr)
         .await
@@ -335,6 +360,7 @@ async fn run() -> anyhow::Result<()> {
         return Ok(());
     }
     let file = load_file(&cli)?;
+    let api_access = check_api_access(&cli, &file)?;
     let token = cli
         .authtoken
         .clone()
@@ -378,9 +404,10 @@ async fn run() -> anyhow::Result<()> {
         .and_then(|l| l.local_addr().ok())
         .map(|a| a.to_string());
     if let Some(l) = api {
-        tokio::spawn(fdt_agent_core::api::serve(
+        tokio::spawn(fdt_agent_core::api::serve_with(
             l,
             handle.clone(),
+            api_access,
             handle.shutdown.clone(),
         ));
     }

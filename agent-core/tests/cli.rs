@@ -86,6 +86,7 @@ fn fdt(args: &[&str]) -> Child {
         .args(args)
         .env_remove("FDT_AUTHTOKEN")
         .env_remove("FDT_INSPECT")
+        .env_remove("FDT_API_AUTH")
         .env_remove("XDG_DATA_HOME")
         .env("HOME", std::env::temp_dir())
         .stdout(Stdio::piped())
@@ -186,9 +187,20 @@ async fn fdt_http_with(
     sub: &str,
     extra: &[&str],
 ) -> (Child, SocketAddr, String) {
-    let api_port = free_tcp_port();
+    let api_addr = format!("127.0.0.1:{}", free_tcp_port());
+    let (child, line) = fdt_http_on(relay, origin, sub, &api_addr, extra).await;
+    (child, api_addr.parse().unwrap(), line)
+}
+
+/// [`fdt_http_with`] with the local API on `api_addr`; returns it and its "online" line.
+async fn fdt_http_on(
+    relay: &TestRelay,
+    origin: SocketAddr,
+    sub: &str,
+    api_addr: &str,
+    extra: &[&str],
+) -> (Child, String) {
     let relay_addr = relay.relay.agent_addr.to_string();
-    let api_addr = format!("127.0.0.1:{api_port}");
     let origin_port = origin.port().to_string();
     let mut args = vec![
         "http",
@@ -202,7 +214,7 @@ async fn fdt_http_with(
         "--authtoken",
         &relay.token,
         "--api-addr",
-        &api_addr,
+        api_addr,
     ];
     args.extend_from_slice(extra);
     let mut child = fdt(&args);
@@ -210,7 +222,7 @@ async fn fdt_http_with(
     let line = line_with(&mut out, "online:").await;
     // Keep reading: a closed pipe would make fdt's later status lines fail.
     tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
-    (child, api_addr.parse().unwrap(), line)
+    (child, line)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -389,6 +401,80 @@ async fn fdt_start_runs_the_named_tunnels_of_a_config_file_with_json_logs() {
         "{}",
         String::from_utf8_lossy(&bad.stderr)
     );
+    child.start_kill().unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fdt_refuses_a_non_loopback_api_addr_without_opt_in_and_credentials() {
+    let cases: [(&[&str], &str); 5] = [
+        (&["--api-addr", "0.0.0.0:0"], "--api-allow-remote"),
+        (&["--api-addr", "[::]:0"], "--api-allow-remote"),
+        // Credentials alone are not the opt-in...
+        (
+            &["--api-addr", "0.0.0.0:0", "--api-auth", "user:pass"],
+            "--api-allow-remote",
+        ),
+        // ...and the opt-in alone is not enough either.
+        (
+            &["--api-addr", "0.0.0.0:0", "--api-allow-remote"],
+            "--api-auth",
+        ),
+        (
+            &[
+                "--api-addr",
+                "[::]:0",
+                "--api-allow-remote",
+                "--api-auth",
+                "x",
+            ],
+            "USER:PASS",
+        ),
+    ];
+    for (flags, named) in cases {
+        let mut args = vec!["http", "9", "--authtoken", "t", "--relay", "127.0.0.1:9"];
+        args.extend_from_slice(flags);
+        let out = tokio::time::timeout(Duration::from_secs(20), fdt(&args).wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("fdt {flags:?} kept running"))
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{flags:?}: {stderr}");
+        assert!(stderr.contains(named), "{flags:?}: {stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fdt_api_beyond_loopback_asks_for_its_credentials() {
+    let relay = start_relay(std::net::UdpSocket::bind("127.0.0.1:0").unwrap()).await;
+    let origin = hello_origin().await;
+    let port = free_tcp_port();
+    let (mut child, _) = fdt_http_on(
+        &relay,
+        origin,
+        "remoteapi",
+        &format!("0.0.0.0:{port}"),
+        &["--api-allow-remote", "--api-auth", "watcher:hunter22"],
+    )
+    .await;
+    let api = SocketAddr::from(([127, 0, 0, 1], port));
+    // As another machine would ask: by the agent's LAN name, not a loopback one.
+    let host = format!("agent-box.lan:{port}");
+    let denied = http_get(api, &host, "/api/tunnels", None).await;
+    assert!(denied.starts_with("HTTP/1.1 401"), "{denied}");
+    assert!(
+        denied
+            .to_ascii_lowercase()
+            .contains("www-authenticate: basic realm="),
+        "{denied}"
+    );
+    // base64("watcher:wrong")
+    let wrong = http_get(api, &host, "/api/tunnels", Some("d2F0Y2hlcjp3cm9uZw==")).await;
+    assert!(wrong.starts_with("HTTP/1.1 401"), "{wrong}");
+    // base64("watcher:hunter22")
+    let ok = http_get(api, &host, "/api/tunnels", Some("d2F0Y2hlcjpodW50ZXIyMg==")).await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    assert!(ok.contains("remoteapi"), "{ok}");
     child.start_kill().unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
 }
