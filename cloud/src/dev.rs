@@ -111,7 +111,8 @@ pub async fn run(mut config: Config, opts: DevOptions) -> anyhow::Result<()> {
         relay_secret: Some(fdt_relay::config::RelaySecret::new(relay_secret)),
         ..relay_cfg
     };
-    let relay = Relay::start(relay_cfg, listeners, verifier(&agent_keys)?, resolver)
+    let verifier = verifier(&agent_keys)?.with_issuer(&config.auth.issuer);
+    let relay = Relay::start(relay_cfg, listeners, verifier, resolver)
         .await
         .context("starting the embedded relay")?;
     config.relays = vec![RelayEntry {

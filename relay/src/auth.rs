@@ -12,6 +12,7 @@
 use crate::jwks::JwksKeys;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -47,6 +48,15 @@ pub struct AgentClaims {
     /// The plan keeps request and response bodies in the cloud traffic log.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub bodies: bool,
+    /// Issuer: the control plane, on its tokens (checked against the verifier's issuer for
+    /// tokens of keys with a key ID, which are the control plane's). Absent on self-hosted
+    /// tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// Token ID, on the control plane's tokens: each is accepted on one connection per relay
+    /// (see [`TokenVerifier::verify_fresh`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
 }
 
 fn is_zero(v: &u32) -> bool {
@@ -81,7 +91,51 @@ pub enum AuthError {
     /// Other validation failure (missing claim, bad claim type).
     #[error("token rejected: {0}")]
     Invalid(String),
+    /// A control-plane key signed it, but `iss` is not the control plane this relay follows.
+    #[error("token issuer is not {0:?}")]
+    WrongIssuer(String),
+    /// Its `jti` was already presented to this relay.
+    #[error("token already used on this relay")]
+    Replayed,
+    /// Too many live token IDs are remembered to take one more (refused, not forgotten).
+    #[error("too many tokens in use; try again shortly")]
+    TooManyTokens,
 }
+
+/// The issuer of the control plane's agent tokens unless configured otherwise.
+pub const DEFAULT_CLOUD_ISSUER: &str = "fdt-cloud";
+
+/// Most token IDs remembered at once (each until its token expires).
+const MAX_SEEN_TOKENS: usize = 200_000;
+
+/// Token IDs presented to this relay, each kept until its token's `exp`.
+#[derive(Debug, Default)]
+struct SeenTokens(std::sync::Mutex<HashMap<String, u64>>);
+
+impl SeenTokens {
+    /// Records `jti` (valid until `exp`); false when it was already recorded.
+    fn first_use(&self, jti: &str, exp: u64, now: u64) -> Result<(), AuthError> {
+        let mut seen = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.get(jti).is_some_and(|&until| until >= now) {
+            return Err(AuthError::Replayed);
+        }
+        if seen.len() >= MAX_SEEN_TOKENS {
+            seen.retain(|_, until| *until >= now);
+            if seen.len() >= MAX_SEEN_TOKENS {
+                return Err(AuthError::TooManyTokens);
+            }
+        }
+        // Remembered past `exp` by the verifier's leeway, while the token still verifies.
+        seen.insert(jti.to_owned(), exp.saturating_add(LEEWAY_SECS));
+        Ok(())
+    }
+}
+
+/// Clock skew tolerated on `exp`.
+const LEEWAY_SECS: u64 = 30;
 
 /// Errors loading or generating keys.
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +205,9 @@ pub struct TokenVerifier {
     fixed: Arc<[VerifyingKey]>,
     jwks: Option<Arc<JwksKeys>>,
     validation: Arc<Validation>,
+    /// `iss` required on tokens of keys with a key ID (the control plane's).
+    issuer: Arc<str>,
+    seen: Arc<SeenTokens>,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -187,12 +244,21 @@ impl TokenVerifier {
         validation.algorithms = vec![Algorithm::EdDSA];
         validation.set_audience(&[AGENT_AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "aud", "sub"]);
-        validation.leeway = 30;
+        validation.leeway = LEEWAY_SECS;
         Self {
             fixed: fixed.into(),
             jwks,
             validation: Arc::new(validation),
+            issuer: DEFAULT_CLOUD_ISSUER.into(),
+            seen: Arc::default(),
         }
+    }
+
+    /// This verifier, requiring `issuer` as the `iss` of the control plane's tokens (those
+    /// signed by a key with a key ID).
+    pub fn with_issuer(mut self, issuer: &str) -> Self {
+        self.issuer = issuer.into();
+        self
     }
 
     /// This verifier, also accepting the keys of `jwks`.
@@ -234,15 +300,23 @@ impl TokenVerifier {
 
     /// Like [`TokenVerifier::verify`], but a token naming a key ID not yet known makes the
     /// JWKS refetch (at most once per its minimum interval) before the token is judged.
+    ///
+    /// This is the check for a new agent connection: a token with a `jti` is accepted once
+    /// per relay while it lives, so a bind captured off one connection cannot be replayed on
+    /// another.
     pub async fn verify_fresh(&self, token: &str) -> Result<AgentClaims, AuthError> {
-        match (self.verify(token), &self.jwks) {
+        let claims = match (self.verify(token), &self.jwks) {
             (Err(AuthError::UnknownKey(kid)), Some(jwks)) => {
                 tracing::debug!(%kid, "token names an unknown key: refreshing the JWKS");
                 jwks.refresh_for_unknown_kid().await;
                 self.verify(token)
             }
             (result, _) => result,
+        }?;
+        if let Some(jti) = &claims.jti {
+            self.seen.first_use(jti, claims.exp, unix_now())?;
         }
+        Ok(claims)
     }
 
     fn try_keys<'a>(
@@ -253,6 +327,11 @@ impl TokenVerifier {
         let mut last = AuthError::BadSignature;
         for key in keys {
             match jsonwebtoken::decode::<AgentClaims>(token, &key.key, &self.validation) {
+                Ok(data)
+                    if key.kid().is_some() && data.claims.iss.as_deref() != Some(&*self.issuer) =>
+                {
+                    return Err(AuthError::WrongIssuer(self.issuer.to_string()));
+                }
                 Ok(data) => return Ok(data.claims),
                 Err(e) => {
                     use jsonwebtoken::errors::ErrorKind as K;
@@ -355,6 +434,8 @@ impl TokenSigner {
             atk: None,
             rpm: 0,
             bodies: false,
+            iss: None,
+            jti: None,
         };
         self.sign(&claims)
     }
@@ -389,6 +470,8 @@ impl TokenSigner {
             atk: None,
             rpm: 0,
             bodies: false,
+            iss: None,
+            jti: None,
         }
     }
 
@@ -465,6 +548,8 @@ mod tests {
             atk: None,
             rpm: 0,
             bodies: false,
+            iss: None,
+            jti: None,
         };
         assert!(matches!(v.verify(&s.sign(&c)), Err(AuthError::Expired)));
         c.exp = now + 60;
@@ -512,5 +597,73 @@ mod tests {
         let v = TokenVerifier::from_files(&[dir.join("agent-signing.pub")]).unwrap();
         v.verify(&b.mint("x", 60, vec![])).unwrap();
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    fn cloud_pair() -> (TokenSigner, TokenVerifier) {
+        let s = TokenSigner::generate().unwrap();
+        let raw: [u8; 32] = s.public_key_raw().try_into().unwrap();
+        let v = TokenVerifier::new(vec![VerifyingKey::from_raw("k1".into(), &raw)], None);
+        (s, v)
+    }
+
+    #[tokio::test]
+    async fn cloud_tokens_need_the_clouds_issuer() {
+        let (s, v) = cloud_pair();
+        let mut c = TokenSigner::claims("acct", 60);
+        // Missing, or another issuer: refused, though the signature is good.
+        assert!(matches!(
+            v.verify(&s.sign_with_kid(&c, "k1")),
+            Err(AuthError::WrongIssuer(_))
+        ));
+        c.iss = Some("someone-else".into());
+        assert!(matches!(
+            v.verify(&s.sign_with_kid(&c, "k1")),
+            Err(AuthError::WrongIssuer(_))
+        ));
+        c.iss = Some(DEFAULT_CLOUD_ISSUER.into());
+        v.verify(&s.sign_with_kid(&c, "k1")).unwrap();
+        // A configured issuer replaces the default.
+        let v = v.with_issuer("cloud.example");
+        assert!(v.verify(&s.sign_with_kid(&c, "k1")).is_err());
+        c.iss = Some("cloud.example".into());
+        v.verify(&s.sign_with_kid(&c, "k1")).unwrap();
+        // Self-hosted tokens (keys without an ID) carry no issuer.
+        let (s, v) = pair();
+        v.verify_fresh(&s.mint("acct", 60, vec![])).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_token_id_is_accepted_once_per_relay() {
+        let (s, v) = cloud_pair();
+        let mut c = TokenSigner::claims("acct", 60);
+        c.iss = Some(DEFAULT_CLOUD_ISSUER.into());
+        c.jti = Some("tok-1".into());
+        let token = s.sign_with_kid(&c, "k1");
+        v.verify_fresh(&token).await.unwrap();
+        // The same bind replayed on a new connection.
+        assert!(matches!(
+            v.verify_fresh(&token).await,
+            Err(AuthError::Replayed)
+        ));
+        // Clones share what they have seen (one verifier per relay, cloned per session).
+        assert!(v.clone().verify_fresh(&token).await.is_err());
+        // Another relay (another verifier) takes it once.
+        let (_, other) = (0, TokenVerifier::new(v.fixed.to_vec(), None));
+        other.verify_fresh(&token).await.unwrap();
+        c.jti = Some("tok-2".into());
+        v.verify_fresh(&s.sign_with_kid(&c, "k1")).await.unwrap();
+        // Self-hosted tokens have no ID and are reused on every reconnect.
+        let (s, v) = pair();
+        let t = s.mint("acct", 60, vec![]);
+        v.verify_fresh(&t).await.unwrap();
+        v.verify_fresh(&t).await.unwrap();
+    }
+
+    #[test]
+    fn seen_token_ids_are_forgotten_after_expiry() {
+        let seen = SeenTokens::default();
+        seen.first_use("a", 100, 50).unwrap();
+        assert!(seen.first_use("a", 100, 120).is_err(), "within the leeway");
+        seen.first_use("a", 100, 100 + LEEWAY_SECS + 1).unwrap();
     }
 }

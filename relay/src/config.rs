@@ -115,6 +115,8 @@ pub struct RelayConfig {
     pub jwks_url: Option<String>,
     /// Seconds between scheduled JWKS refreshes.
     pub jwks_refresh_secs: u64,
+    /// The `iss` the control plane's agent tokens must carry (its `auth.issuer`).
+    pub agent_token_issuer: String,
     /// The control plane's base URL (`https://api.example.com`): with `relay_secret`, the relay
     /// polls its authtoken revocation feed and closes the sessions of revoked authtokens.
     pub cloud_url: Option<String>,
@@ -158,6 +160,7 @@ impl Default for RelayConfig {
             agent_public_keys: Vec::new(),
             jwks_url: None,
             jwks_refresh_secs: 300,
+            agent_token_issuer: crate::auth::DEFAULT_CLOUD_ISSUER.into(),
             cloud_url: None,
             relay_secret: None,
             relay_id: "local".into(),

@@ -179,7 +179,7 @@ async fn main() -> anyhow::Result<()> {
             "no agent public keys configured: pass --jwks-url URL or --agent-key FILE (or jwks_url / agent_public_keys in the config), or use --dev"
         );
     }
-    let mut verifier = TokenVerifier::from_public_pems(&pems)?;
+    let mut verifier = TokenVerifier::from_public_pems(&pems)?.with_issuer(&cfg.agent_token_issuer);
     if let Some(url) = &cfg.jwks_url {
         // The first fetch runs in the relay's refresh task: a relay may start before the
         // cloud, and keeps retrying until the keys arrive.

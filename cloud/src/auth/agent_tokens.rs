@@ -18,8 +18,11 @@ pub const RELAY_AUDIENCE: &str = "fdt-relay";
 /// Claims of an agent token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentTokenClaims {
-    /// Issuer (this cloud).
+    /// Issuer (this cloud); relays check it against their `agent_token_issuer`.
     pub iss: String,
+    /// Token ID: a relay accepts each token on one connection only, so a captured bind cannot
+    /// be replayed on a new connection while the token lives.
+    pub jti: String,
     /// The account the agent acts for.
     pub sub: AccountId,
     /// Audience: [`RELAY_AUDIENCE`].
@@ -90,6 +93,7 @@ impl AgentTokens {
         let iat = u64::try_from(now.unix_timestamp()).unwrap_or(0);
         AgentTokenClaims {
             iss: self.issuer.clone(),
+            jti: crate::random::random_base62(22),
             sub: account.clone(),
             aud: RELAY_AUDIENCE.to_owned(),
             iat,

@@ -51,7 +51,9 @@ fn signer() -> TokenSigner {
 }
 
 fn token(s: &TokenSigner, kid: &str) -> String {
-    s.sign_with_kid(&TokenSigner::claims("acct", 60), kid)
+    let mut claims = TokenSigner::claims("acct", 60);
+    claims.iss = Some(crate::auth::DEFAULT_CLOUD_ISSUER.into());
+    s.sign_with_kid(&claims, kid)
 }
 
 /// A verifier over the fake source, already fetched once.
@@ -74,8 +76,15 @@ async fn jwks_with_two_keys_verifies_each_by_kid() {
         v.verify(&token(&a, "b")),
         Err(AuthError::BadSignature)
     ));
-    // Without a kid every published key is tried.
-    assert!(v.verify(&a.mint("acct", 60, vec![])).is_ok());
+    // Without a kid every published key is tried; a published key is the control plane's, so
+    // its tokens need the control plane's issuer.
+    let mut claims = TokenSigner::claims("acct", 60);
+    assert!(matches!(
+        v.verify(&a.sign(&claims)),
+        Err(AuthError::WrongIssuer(_))
+    ));
+    claims.iss = Some(crate::auth::DEFAULT_CLOUD_ISSUER.into());
+    assert!(v.verify(&a.sign(&claims)).is_ok());
 }
 
 #[tokio::test]
