@@ -42,8 +42,8 @@ pub struct RelayTarget {
     pub ca_file: Option<PathBuf>,
 }
 
-/// How the agent finds its relay and proves who it is.
-#[derive(Debug, Clone)]
+/// How the agent finds its relay and proves who it is. `Debug` hides the token.
+#[derive(Clone)]
 pub enum Connect {
     /// One relay, with a relay token used as is (self-hosted relays, `fdt-relay --dev`).
     Relay {
@@ -55,6 +55,19 @@ pub enum Connect {
     /// Exchange an authtoken at the control plane before each connect, then try the relays
     /// it lists, best first.
     Cloud(CloudLogin),
+}
+
+impl std::fmt::Debug for Connect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Relay { relay, .. } => f
+                .debug_struct("Relay")
+                .field("relay", relay)
+                .field("token", &"***")
+                .finish(),
+            Self::Cloud(login) => f.debug_tuple("Cloud").field(login).finish(),
+        }
+    }
 }
 
 impl Connect {

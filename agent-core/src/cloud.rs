@@ -49,13 +49,22 @@ pub enum ExchangeError {
     Setup(String),
 }
 
-/// A relay token and where to use it.
-#[derive(Debug, Clone)]
+/// A relay token and where to use it. `Debug` hides the token.
+#[derive(Clone)]
 pub struct Exchanged {
     /// The relay token.
     pub token: String,
     /// Relays to try, best first.
     pub relays: Vec<RelayTarget>,
+}
+
+impl std::fmt::Debug for Exchanged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exchanged")
+            .field("token", &"***")
+            .field("relays", &self.relays)
+            .finish()
+    }
 }
 
 /// Performs exchanges for one authtoken against one control plane.
@@ -158,6 +167,24 @@ mod tests {
             Err(ExchangeError::Refused(_))
         ));
         assert!(!format!("{login:?}").contains("not-a-token"));
+    }
+
+    #[test]
+    fn relay_tokens_never_reach_debug_output() {
+        let x = Exchanged {
+            token: "relay-token-secret".into(),
+            relays: Vec::new(),
+        };
+        assert!(!format!("{x:?}").contains("relay-token-secret"));
+        let c = crate::Connect::Relay {
+            relay: RelayTarget {
+                addr: "127.0.0.1:7443".into(),
+                server_name: None,
+                ca_file: None,
+            },
+            token: "relay-token-secret".into(),
+        };
+        assert!(!format!("{c:?}").contains("relay-token-secret"));
     }
 
     #[tokio::test]
