@@ -45,9 +45,17 @@ impl LocalApi {
                 return;
             }
         };
-        if let Ok(a) = listener.local_addr() {
-            *self.url.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("http://{a}"));
+        let Ok(a) = listener.local_addr() else {
+            return;
+        };
+        // It shows the traffic of every tunnel and replays requests, with no credentials:
+        // only this computer may reach it (the `fdt` CLI asks for explicit opt-in and
+        // credentials for more; the app has neither).
+        if !a.ip().is_loopback() {
+            tracing::warn!(%addr, "local API disabled: inspector_addr must be a loopback address");
+            return;
         }
+        *self.url.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("http://{a}"));
         let supervisor = self.supervisor.clone();
         // The agents change as tunnels switch on and off: each request gets the current view.
         let svc =
@@ -112,4 +120,22 @@ pub(crate) fn http_method(m: &str) -> Option<axum::http::Method> {
         "DELETE" => Method::DELETE,
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn serves_on_loopback_only() {
+        let inspector = fdt_agent_core::Inspector::open(&Default::default())
+            .await
+            .unwrap();
+        let api = LocalApi::new(Supervisor::new(inspector));
+        api.serve("0.0.0.0:0").await;
+        assert_eq!(api.url(), None, "not on every interface");
+        api.serve("127.0.0.1:0").await;
+        assert!(api.url().unwrap().starts_with("http://127.0.0.1:"));
+    }
 }
