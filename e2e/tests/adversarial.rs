@@ -342,3 +342,191 @@ async fn h2_host_and_authority_must_agree_and_one_authority_is_forwarded() {
         serde_json::json!([format!("{host}:{port}")])
     );
 }
+
+/// A stack with `limits` (on top of the test limits) and one agent serving `web`.
+async fn one_tunnel(limits: fdt_relay::config::Limits) -> (Stack, HttpOrigin, fdt_e2e::Agent) {
+    let stack = Stack::start(StackOptions {
+        limits,
+        ..StackOptions::default()
+    })
+    .await
+    .unwrap();
+    let web = HttpOrigin::start().await.unwrap();
+    let agent = stack
+        .agent(vec![("web", http_tunnel(&web, "web"))])
+        .await
+        .unwrap();
+    (stack, web, agent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_hello_without_sni_is_refused_and_the_edge_goes_on() {
+    let (stack, web, _other, _agent) = two_tunnels().await;
+    let tls = tls_client_config(&std::fs::read_to_string(stack.ca_path()).unwrap()).unwrap();
+    // An IP address as the server name: rustls sends no SNI at all.
+    let sock = TcpStream::connect(stack.https_addr).await.unwrap();
+    let ip = rustls::pki_types::ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
+    let hello = tokio::time::timeout(
+        STUCK,
+        tokio_rustls::TlsConnector::from(tls).connect(ip, sock),
+    )
+    .await
+    .expect("the edge answers or closes a ClientHello without SNI");
+    assert!(hello.is_err(), "no certificate is served without a name");
+    assert_eq!(requests(&web), 0);
+    let r = stack
+        .curl(&stack.https_url("web", "/echo"))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_idle_connections_from_one_address_hit_the_cap_and_others_are_served() {
+    const CAP: u32 = 500;
+    let (stack, web, _agent) = one_tunnel(fdt_relay::config::Limits {
+        max_conns_per_ip: CAP,
+        // Idle sockets would otherwise be closed after a second (silent connections).
+        header_read_timeout_ms: 60_000,
+        ..fdt_e2e::stack::test_limits()
+    })
+    .await;
+    let mut idle = Vec::with_capacity(10_000);
+    for _ in 0..10_000 {
+        // Refused connections are closed by the edge; the kernel may still complete the
+        // handshake first, so every connect succeeds or fails quickly.
+        if let Ok(Ok(s)) = tokio::time::timeout(STUCK, TcpStream::connect(stack.http_addr)).await {
+            idle.push(s);
+        }
+    }
+    let held = stack.relay().unwrap().shared().limiter.total();
+    assert!(
+        held <= u64::from(CAP),
+        "{held} connections held past the cap"
+    );
+    // Another address is still served.
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut other = sock.connect(stack.http_addr).await.unwrap();
+    let req = format!(
+        "GET /echo HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        stack.host("web")
+    );
+    other.write_all(req.as_bytes()).await.unwrap();
+    let r = read_to_close(&mut other).await;
+    assert_eq!(status_of(&r), Some(200), "{r}");
+    assert_eq!(requests(&web), 1);
+    drop(idle);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_shutdown_lets_100_requests_in_flight_finish() {
+    let (stack, web, _agent) = one_tunnel(fdt_relay::config::Limits {
+        drain_timeout_ms: 30_000,
+        ..fdt_e2e::stack::test_limits()
+    })
+    .await;
+    let req = format!(
+        "GET /hold?ms=1500 HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        stack.host("web")
+    );
+    let addr = stack.http_addr;
+    let inflight: Vec<_> = (0..100)
+        .map(|_| {
+            let req = req.clone();
+            tokio::spawn(async move { raw(addr, req.as_bytes()).await })
+        })
+        .collect();
+    web.stats.wait_holds(100, STUCK).await.unwrap();
+    // What SIGTERM runs in fdt-relay's main: stop accepting, drain, close.
+    stack.shutdown().await.unwrap();
+    for r in inflight {
+        let r = r.await.unwrap();
+        assert_eq!(status_of(&r), Some(200), "{r}");
+        assert!(r.ends_with("held"), "{r}");
+    }
+}
+
+/// One HTTP/2 frame: 9-byte header, then `payload`.
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(payload.len()).unwrap().to_be_bytes();
+    let mut f = vec![len[1], len[2], len[3], kind, flags];
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2_headers_and_rst_stream_flood_gets_goaway() {
+    let (stack, web, _other, _agent) = two_tunnels().await;
+    let host = stack.host("web");
+    // HPACK, no Huffman: :method GET, :path /, :scheme http (static table), then :authority as
+    // a literal without indexing (name index 1).
+    let mut block = vec![0x82, 0x84, 0x86, 0x01, u8::try_from(host.len()).unwrap()];
+    block.extend_from_slice(host.as_bytes());
+    let mut flood = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    flood.extend(h2_frame(0x4, 0, 0, &[]));
+    for i in 0..5_000u32 {
+        let stream = 2 * i + 1;
+        // HEADERS with END_STREAM | END_HEADERS, then RST_STREAM (CANCEL) at once.
+        flood.extend(h2_frame(0x1, 0x5, stream, &block));
+        flood.extend(h2_frame(0x3, 0, stream, &8u32.to_be_bytes()));
+    }
+    let mut sock = TcpStream::connect(stack.http_addr).await.unwrap();
+    // The edge may stop reading once it has had enough: a write error is an answer too.
+    let _ = sock.write_all(&flood).await;
+    let mut goaway = false;
+    let read = tokio::time::timeout(STUCK, async {
+        let mut head = [0u8; 9];
+        while sock.read_exact(&mut head).await.is_ok() {
+            let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+            let mut payload = vec![0u8; len];
+            if sock.read_exact(&mut payload).await.is_err() {
+                break;
+            }
+            if head[3] == 0x7 {
+                goaway = true;
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the edge neither sent GOAWAY nor closed");
+    assert!(goaway, "a rapid-reset flood ends in GOAWAY");
+    assert!(
+        requests(&web) < 5_000,
+        "{} of 5000 reset requests reached the service",
+        requests(&web)
+    );
+    let r = stack
+        .curl(&stack.http_url("web", "/echo"))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "the edge still serves");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2_huge_header_lists_are_refused() {
+    let (stack, web, _other, _agent) = two_tunnels().await;
+    let host = stack.host("web");
+    let mut send = h2(&stack, &host).await;
+    let req = http::Request::get(format!("https://{host}/echo"))
+        .header("x-big", "a".repeat(64 * 1024))
+        .body(Empty::new())
+        .unwrap();
+    // 431, or the stream (or connection) refused outright: never served.
+    if let Ok(r) = send.send_request(req).await {
+        assert_eq!(r.status(), 431);
+    }
+    let mut send = h2(&stack, &host).await;
+    let mut req = http::Request::get(format!("https://{host}/echo"));
+    for i in 0..10_000 {
+        req = req.header(format!("x-h{i}"), "v");
+    }
+    if let Ok(r) = send.send_request(req.body(Empty::new()).unwrap()).await {
+        assert_eq!(r.status(), 431);
+    }
+    assert_eq!(requests(&web), 0);
+}
