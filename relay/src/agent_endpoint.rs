@@ -287,6 +287,7 @@ impl SessionIo {
             usage,
             commands: self.commands.clone(),
             log_bodies: spec.log_bodies && claims.bodies,
+            browser_warning: claims.warn,
             rate: std::num::NonZeroU32::new(claims.rpm)
                 .map(|rpm| governor::RateLimiter::direct(governor::Quota::per_minute(rpm))),
             name: spec.name.clone(),

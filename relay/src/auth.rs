@@ -48,6 +48,10 @@ pub struct AgentClaims {
     /// The plan keeps request and response bodies in the cloud traffic log.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub bodies: bool,
+    /// The plan shows browsers a warning page before a tunnel's site (free plans; see
+    /// [`crate::interstitial`]). Absent on self-hosted tokens, which never warn.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub warn: bool,
     /// Issuer: the control plane, on its tokens (checked against the verifier's issuer for
     /// tokens of keys with a key ID, which are the control plane's). Absent on self-hosted
     /// tokens.
@@ -434,6 +438,7 @@ impl TokenSigner {
             atk: None,
             rpm: 0,
             bodies: false,
+            warn: false,
             iss: None,
             jti: None,
         };
@@ -470,6 +475,7 @@ impl TokenSigner {
             atk: None,
             rpm: 0,
             bodies: false,
+            warn: false,
             iss: None,
             jti: None,
         }
@@ -548,6 +554,7 @@ mod tests {
             atk: None,
             rpm: 0,
             bodies: false,
+            warn: false,
             iss: None,
             jti: None,
         };

@@ -266,6 +266,17 @@ async fn route(
         // The credentials belong to the edge, not to the service behind it.
         req.headers_mut().remove(header::AUTHORIZATION);
     }
+    // Free-plan tunnels show browsers a warning first (after policy: a visitor who may not
+    // reach the site learns nothing from it).
+    if let Some(page) = crate::interstitial::gate(
+        tunnel.browser_warning,
+        &mut req,
+        &host,
+        &shared.consent_key,
+        ctx.tls,
+    ) {
+        return Ok(page);
+    }
     let mut log = exchange_log(shared, ctx, &tunnel, &host, &mut req);
     let visitor_upgrade = upgrade_protocol(&req).map(|proto| (proto, hyper::upgrade::on(&mut req)));
     let upstream = build_upstream_request(

@@ -14,6 +14,7 @@ pub mod dev_certs;
 pub mod devca;
 pub mod hold;
 pub mod http_edge;
+pub mod interstitial;
 pub mod io;
 pub mod jwks;
 pub mod limits;

@@ -1,4 +1,5 @@
-//! Error answers of the HTTP edge: an HTML page for browsers, a JSON body for API clients.
+//! Pages the HTTP edge answers itself: errors (an HTML page for browsers, a JSON body for API
+//! clients) and the browser warning of free-plan tunnels ([`crate::interstitial`]).
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
@@ -155,11 +156,89 @@ pub fn wants_html(headers: &http::HeaderMap) -> bool {
         .is_some_and(|a| a.contains("text/html"))
 }
 
+/// The warning page's style sheet; the page's CSP admits exactly this (by hash).
+const WARNING_STYLE: &str = "body{font:16px system-ui,sans-serif;max-width:36em;margin:4em auto;\
+padding:0 1em;color:#1a1a1a;background:#fff}h1{font-size:1.5em}code{background:#eee;\
+padding:.1em .3em}button{font:inherit;padding:.6em 1.4em;border:0;border-radius:4px;\
+background:#0b57d0;color:#fff;cursor:pointer}small{color:#555}";
+
+/// The browser warning for `host`: "Visit site" posts to `action` (from
+/// [`crate::interstitial::consent_action`]). No script; a CSP allowing only its own style and
+/// a form to its own origin, and no framing (the button cannot be clickjacked).
+pub fn browser_warning(host: &str, action: &str) -> Response<Body> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let host = escape_html(host);
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>You are about to visit {host}</title><style>{WARNING_STYLE}</style></head><body>\
+         <h1>You are about to visit <span id=\"fdt-host\">{host}</span></h1>\
+         <p>This site is served through FlyingDarkDevTunnel by a free account. We do not \
+         know who runs it.</p>\
+         <p>Continue only if you trust whoever sent you here: do not enter passwords, payment \
+         details or other personal data unless you know the site is genuine.</p>\
+         <form method=\"post\" action=\"{action}\"><button type=\"submit\" id=\"fdt-visit\">\
+         Visit site</button></form>\
+         <hr><p><small>Are you the developer? Send the <code>{skip}</code> request header \
+         (any value) to skip this page, or move to a paid plan to remove it.</small></p>\
+         </body></html>",
+        action = escape_html(action),
+        skip = crate::interstitial::SKIP_HEADER,
+    );
+    let style_hash =
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(WARNING_STYLE));
+    let csp = format!(
+        "default-src 'none'; style-src 'sha256-{style_hash}'; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'"
+    );
+    let mut resp = Response::new(full(body));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        INTERSTITIAL_HEADER,
+        HeaderValue::from_static("browser-warning"),
+    );
+    resp
+}
+
+/// Response header marking the edge's browser warning (so a client can tell it from the
+/// site's own pages).
+pub const INTERSTITIAL_HEADER: &str = "x-fdt-interstitial";
+
+/// The answer to a consent: 303 to `back` (an origin-local path) setting `cookie`.
+pub fn consent_redirect(back: &str, cookie: &str) -> Response<Body> {
+    let mut resp = Response::new(full(Bytes::new()));
+    *resp.status_mut() = StatusCode::SEE_OTHER;
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(back) {
+        h.insert(header::LOCATION, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(cookie) {
+        h.insert(header::SET_COOKIE, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
 fn escape_html(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 #[cfg(test)]
@@ -181,6 +260,38 @@ mod tests {
             s.contains("&lt;x&gt;") && !s.contains("<x>"),
             "escaped: {s}"
         );
+    }
+
+    #[tokio::test]
+    async fn the_browser_warning_escapes_the_host_and_admits_only_its_style() {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let r = browser_warning("<b>.localhost", "/.fdt/consent?back=Lw");
+        assert_eq!(r.status(), 200);
+        let csp = r.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(r.headers()[header::X_FRAME_OPTIONS], "DENY");
+        let b = r.into_body().collect().await.unwrap().to_bytes();
+        let s = String::from_utf8(b.to_vec()).unwrap();
+        assert!(
+            s.contains("&lt;b&gt;.localhost") && !s.contains("<b>"),
+            "{s}"
+        );
+        assert!(s.contains("action=\"/.fdt/consent?back=Lw\""), "{s}");
+        assert!(!s.contains("<script"), "{s}");
+        // The style element's text is exactly what the CSP's hash admits.
+        let style = s
+            .split("<style>")
+            .nth(1)
+            .unwrap()
+            .split("</style>")
+            .next()
+            .unwrap();
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(style));
+        assert!(csp.contains(&format!("style-src 'sha256-{hash}'")), "{csp}");
+        assert!(csp.starts_with("default-src 'none'"), "{csp}");
     }
 
     #[tokio::test]

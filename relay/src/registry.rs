@@ -37,6 +37,9 @@ pub struct Tunnel {
     pub usage: Arc<crate::cloud_sync::Counters>,
     /// Bodies go to the cloud traffic log (the plan allows it and the agent asked).
     pub log_bodies: bool,
+    /// Browsers get the warning page before the site (the plan's `warn` claim; see
+    /// [`crate::interstitial`]).
+    pub browser_warning: bool,
     /// HTTP request rate limit (the plan's requests per minute), if any.
     pub rate: Option<governor::DefaultDirectRateLimiter>,
     /// The agent's label for it.
@@ -596,6 +599,7 @@ mod tests {
                 usage: Default::default(),
                 rate: None,
                 log_bodies: false,
+                browser_warning: false,
                 commands: tokio::sync::mpsc::channel(1).0,
                 id: self.registry.next_id(),
                 name: "web".into(),

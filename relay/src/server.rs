@@ -47,6 +47,8 @@ pub struct Shared {
     pub http_port: Option<u16>,
     /// Actual HTTPS port (for URLs).
     pub https_port: Option<u16>,
+    /// Key of the browser-warning consent cookies (see [`crate::interstitial`]).
+    pub consent_key: crate::interstitial::ConsentKey,
 }
 
 impl Shared {
@@ -184,6 +186,7 @@ impl Relay {
             live_sessions: Default::default(),
             http_port: http_addr.map(|a| a.port()),
             https_port: https_addr.map(|a| a.port()),
+            consent_key: crate::interstitial::ConsentKey::random(),
         });
         if let Some(jwks) = shared.verifier.jwks() {
             shared

@@ -48,6 +48,7 @@ impl Plan {
                 bandwidth_bytes_per_month: GIB,
                 inspection_retention_days: 1,
                 log_bodies: false,
+                browser_warning: true,
             },
             Plan::Pro => Entitlements {
                 online_tunnels: 20,
@@ -58,6 +59,7 @@ impl Plan {
                 bandwidth_bytes_per_month: 100 * GIB,
                 inspection_retention_days: 7,
                 log_bodies: true,
+                browser_warning: false,
             },
             Plan::Team => Entitlements {
                 online_tunnels: 200,
@@ -68,6 +70,7 @@ impl Plan {
                 bandwidth_bytes_per_month: 1024 * GIB,
                 inspection_retention_days: 30,
                 log_bodies: true,
+                browser_warning: false,
             },
         }
     }
@@ -116,6 +119,10 @@ pub struct Entitlements {
     /// Request and response bodies may be kept in the cloud traffic log (for tunnels that
     /// opt in).
     pub log_bodies: bool,
+    /// Browsers see a warning page ("served through FDT by a free account") before a
+    /// tunnel's site, once per visitor and host; the relay enforces it (the token's `warn`).
+    #[serde(default)]
+    pub browser_warning: bool,
 }
 
 /// Names of the limits, as errors report them.
@@ -230,6 +237,10 @@ mod tests {
             assert!(a.reserved_subdomains < b.reserved_subdomains);
             assert!(a.tcp_addresses < b.tcp_addresses);
             assert!(a.bandwidth_bytes_per_month < b.bandwidth_bytes_per_month);
+        }
+        // Only the free plan shows browsers the warning page.
+        for p in Plan::ALL {
+            assert_eq!(p.entitlements().browser_warning, p == Plan::Free, "{p}");
         }
     }
 }

@@ -44,6 +44,10 @@ pub struct AgentTokenClaims {
     pub rpm: u32,
     /// The plan keeps bodies in the traffic log (for tunnels that ask).
     pub bodies: bool,
+    /// The plan shows browsers a warning page first (absent when false, like on self-hosted
+    /// tokens).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub warn: bool,
 }
 
 /// Signing an agent token failed (a server-side fault).
@@ -104,6 +108,7 @@ impl AgentTokens {
             plan,
             rpm: plan.entitlements().requests_per_minute,
             bodies: plan.entitlements().log_bodies,
+            warn: plan.entitlements().browser_warning,
         }
     }
 
@@ -163,5 +168,10 @@ mod tests {
         assert_eq!(c["rpm"], Plan::Pro.entitlements().requests_per_minute);
         assert_eq!(c["exp"].as_u64().unwrap() - c["iat"].as_u64().unwrap(), 300);
         assert!(c.get("names").is_none(), "empty names means any: {c}");
+        assert!(c.get("warn").is_none(), "paid plans do not warn: {c}");
+
+        let free = tokens.claims(&account, &atk, Plan::Free, now);
+        let free = serde_json::to_value(&free).unwrap();
+        assert_eq!(free["warn"], true, "the free plan warns: {free}");
     }
 }
