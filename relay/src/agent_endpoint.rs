@@ -26,15 +26,21 @@ pub const CLOSE_GOING_AWAY: u32 = 2;
 
 /// Accepts agent connections until shutdown.
 pub async fn run(shared: Arc<Shared>, endpoint: quinn::Endpoint) {
+    let gate = crate::quic::HandshakeGate::new(shared.cfg.limits.quic_retry_after_handshakes);
     loop {
         let incoming = tokio::select! {
             i = endpoint.accept() => match i { Some(i) => i, None => return },
             _ = shared.shutdown.cancelled() => return,
         };
+        let Some((incoming, handshake)) = gate.admit(incoming) else {
+            continue;
+        };
         let shared2 = shared.clone();
         shared.tasks.spawn(async move {
             let remote = incoming.remote_address();
-            match tokio::time::timeout(Duration::from_secs(10), incoming).await {
+            let handshake_result = tokio::time::timeout(Duration::from_secs(10), incoming).await;
+            drop(handshake);
+            match handshake_result {
                 Ok(Ok(conn)) => {
                     if let Err(e) = run_session(shared2, conn).await {
                         tracing::info!(%remote, error = %e, "agent session ended");

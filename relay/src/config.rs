@@ -44,6 +44,9 @@ pub struct Limits {
     /// account cannot bind it meanwhile (its agent is reconnecting, and requests may be held
     /// for it). At least `hold_ms`.
     pub name_grace_ms: u64,
+    /// Agent QUIC handshakes in flight at which new clients are first sent a stateless Retry,
+    /// proving their address before the relay keeps any state for them (0: always).
+    pub quic_retry_after_handshakes: u32,
 }
 
 impl Default for Limits {
@@ -65,6 +68,7 @@ impl Default for Limits {
             hold_max_total_requests: 10_000,
             hold_max_total_bytes: 256 * 1024 * 1024,
             name_grace_ms: 60_000,
+            quic_retry_after_handshakes: 64,
         }
     }
 }

@@ -1,9 +1,14 @@
-//! QUIC endpoint for agents: TLS 1.3 only, ALPN `fdt/1`, bounded streams, keep-alive.
+//! QUIC endpoint for agents: TLS 1.3 only, ALPN `fdt/1`, bounded streams, keep-alive, and a
+//! stateless Retry for unvalidated clients once many handshakes are in flight.
+//!
+//! Initials in datagrams under 1200 bytes (RFC 9000 §14.1) are dropped by quinn itself, before
+//! any state is created or any packet is sent back (`e2e/tests/quic_edge.rs` checks it).
 
 use crate::config::RelayConfig;
 use anyhow::Context;
 use rustls::server::ResolvesServerCert;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// Builds the server endpoint on an already-bound UDP socket.
@@ -67,4 +72,58 @@ pub fn grow_socket_buffers(socket: &std::net::UdpSocket) {
     let s = socket2::SockRef::from(socket);
     let _ = s.set_recv_buffer_size(4 << 20);
     let _ = s.set_send_buffer_size(4 << 20);
+}
+
+/// Decides, per incoming agent connection, whether to accept it or first make the client prove
+/// it can receive at its source address (a stateless Retry, RFC 9000 §8.1.2).
+///
+/// A Retry costs a legitimate client one round trip but costs the relay no handshake state, so
+/// it is only asked for once `retry_after` handshakes are already in flight (0: always): a flood
+/// of spoofed Initials then gets one small packet each instead of a TLS handshake each.
+#[derive(Debug)]
+pub struct HandshakeGate {
+    retry_after: usize,
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl HandshakeGate {
+    /// A gate that asks for a Retry once `retry_after` handshakes are in flight.
+    pub fn new(retry_after: u32) -> Self {
+        Self {
+            retry_after: retry_after as usize,
+            in_flight: Arc::default(),
+        }
+    }
+
+    /// Accepts `incoming` (counting its handshake as in flight until the returned guard is
+    /// dropped), or answers it with a Retry and returns `None`.
+    pub fn admit(&self, incoming: quinn::Incoming) -> Option<(quinn::Incoming, HandshakeInFlight)> {
+        let in_flight = self.in_flight.load(Ordering::Relaxed);
+        let incoming = if in_flight >= self.retry_after && !incoming.remote_address_validated() {
+            let remote = incoming.remote_address();
+            match incoming.retry() {
+                Ok(()) => {
+                    tracing::debug!(%remote, in_flight, "agent handshake: sent Retry");
+                    return None;
+                }
+                // Unreachable while the address is unvalidated (quinn guarantees `may_retry`);
+                // accepting is the safe fallback.
+                Err(e) => e.into_incoming(),
+            }
+        } else {
+            incoming
+        };
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        Some((incoming, HandshakeInFlight(self.in_flight.clone())))
+    }
+}
+
+/// One handshake in progress; dropping it (handshake done, failed or timed out) frees its place.
+#[derive(Debug)]
+pub struct HandshakeInFlight(Arc<AtomicUsize>);
+
+impl Drop for HandshakeInFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
