@@ -434,13 +434,18 @@ mod tests {
 
     #[test]
     fn queue_is_bounded_in_bytes_and_batches_fit_the_clouds_limit() {
-        let q = TrafficQueue::default();
-        for n in 0..=u8::MAX {
+        // A 12 MiB queue (the real one is 64 MiB): 80 trimmed records of ~190 KiB overflow it,
+        // and what it keeps takes more than one batch.
+        const CAP: usize = 12 << 20;
+        let q = TrafficQueue::new(MAX_QUEUED, CAP);
+        for n in 0..80 {
             q.push(huge(n));
         }
-        assert!(q.lock().bytes() <= MAX_QUEUED_BYTES);
-        assert!(q.dropped() > 0, "256 records of ~0.5 MiB are over 64 MiB");
+        assert!(q.lock().bytes() <= CAP);
+        assert!(q.dropped() > 0);
+        let mut batches = 0;
         while !q.is_empty() {
+            batches += 1;
             let batch = TrafficBatch {
                 relay_id: "r".repeat(63),
                 requests: q.take(MAX_TRAFFIC_BATCH),
@@ -448,6 +453,7 @@ mod tests {
             assert!(!batch.requests.is_empty());
             assert!(json_len(&batch) <= MAX_TRAFFIC_BATCH_BYTES);
         }
+        assert!(batches > 1);
     }
 
     #[test]
