@@ -16,7 +16,10 @@ use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-fdt_cloud::on_both_databases!(requests_are_logged_and_replayed_through_the_cloud);
+fdt_cloud::on_both_databases!(
+    requests_are_logged_and_replayed_through_the_cloud,
+    a_hundred_records_with_64_kib_bodies_are_all_stored,
+);
 
 async fn api(
     cloud: &Cloud,
@@ -182,4 +185,66 @@ async fn requests_are_logged_and_replayed_through_the_cloud(db: &Db) {
 
     let _ = agent.stop().await;
     stack.shutdown().await.unwrap();
+}
+
+/// Regression: records were batched 500 at a time with no byte budget, so 100 requests with
+/// 64 KiB bodies (both ways) made one batch over the cloud's 8 MiB, which was refused with 413
+/// and resent forever: the relay's whole traffic log stalled.
+async fn a_hundred_records_with_64_kib_bodies_are_all_stored(db: &Db) {
+    let (cloud, stack) = Cloud::with_attached_relay(db.store.clone()).await.unwrap();
+    let owner = cloud.account("bulk@example.com").await.unwrap();
+    let me = owner.client.me().await.unwrap();
+    cloud
+        .state
+        .store()
+        .set_account_plan(&me.id, Plan::Pro)
+        .await
+        .unwrap();
+    let token = owner.access_token.expose_secret().to_owned();
+    let origin = HttpOrigin::start().await.unwrap();
+    let mut t = TunnelConfig::new(Proto::Http, origin.addr.to_string());
+    t.subdomain = Some("bulk".into());
+    t.log_bodies = true;
+    let login = CloudLogin {
+        api_url: cloud.url.clone(),
+        authtoken: owner.authtoken_secret(),
+        region: None,
+        relay_ca: Some(stack.ca_path()),
+    };
+    let mut agent = stack
+        .spawn_agent_via(Connect::Cloud(login), vec![("web", t)])
+        .unwrap();
+    agent.wait_bound().await.unwrap();
+
+    let body = stack.scratch().join("64k.bin");
+    std::fs::write(&body, vec![b'a'; 64 * 1024]).unwrap();
+    for n in 0..100 {
+        let r = stack
+            .curl(&stack.http_url("bulk", &format!("/echo?bulk={n}")))
+            .header("Content-Type: application/octet-stream")
+            .arg("--data-binary")
+            .arg(format!("@{}", body.display()))
+            .run()
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let stored = fdt_e2e::poll_until(Duration::from_secs(30), "100 records stored", || {
+        let (cloud, token) = (&cloud, token.clone());
+        async move {
+            let (status, list) = api(
+                cloud,
+                &token,
+                "GET",
+                "/v1/requests?path=bulk%3D&limit=500",
+                None,
+            )
+            .await;
+            let list = list["requests"].as_array().cloned().unwrap_or_default();
+            (status == 200 && list.len() == 100).then_some(list)
+        }
+    })
+    .await
+    .unwrap();
+    assert!(stored.iter().all(|r| r["has_request_body"] == true));
 }
