@@ -227,12 +227,15 @@ pub async fn hold(
     let deadline = Instant::now() + window;
     let (mut parts, body) = req.into_parts();
     let caps = HoldCaps::from(&shared.cfg.limits);
-    // Whose name it is now: the request may only ever reach a tunnel of theirs.
-    let owner = shared
-        .registry
-        .offline_owner(host)
-        .map(|(o, _)| o.account)
-        .ok_or(HoldRefusal::Forgotten);
+    // Whose name it is now: the request may only ever reach a tunnel of theirs. A name bound
+    // again since the edge looked it up is routed like any new request.
+    let owner = match shared.registry.offline_owner(host) {
+        Some((o, _)) => Ok(o.account),
+        None => match shared.registry.lookup_host(host) {
+            crate::registry::HostLookup::Online(t) => Ok(t.account.clone()),
+            _ => Err(HoldRefusal::Forgotten),
+        },
+    };
     let held = async { hold_parts(&shared.registry, caps, host, &owner?, &parts, body).await };
     let outcome = tokio::select! {
         r = tokio::time::timeout_at(deadline, held) => {
