@@ -45,10 +45,16 @@ async fn api(
     )
 }
 
-async fn requests_are_logged_and_replayed_through_the_cloud(db: &Db) {
+/// A cloud with an attached relay, and an agent of `email` (on the pro plan) serving `sub`
+/// with `log_bodies`; returns them with the account's API access token.
+async fn logging_agent(
+    db: &Db,
+    email: &str,
+    sub: &str,
+    origin: &HttpOrigin,
+) -> (Cloud, fdt_e2e::Stack, fdt_e2e::Agent, String) {
     let (cloud, stack) = Cloud::with_attached_relay(db.store.clone()).await.unwrap();
-    let owner = cloud.account("logged@example.com").await.unwrap();
-    let other = cloud.account("nosy@example.com").await.unwrap();
+    let owner = cloud.account(email).await.unwrap();
     let me = owner.client.me().await.unwrap();
     cloud
         .state
@@ -57,10 +63,8 @@ async fn requests_are_logged_and_replayed_through_the_cloud(db: &Db) {
         .await
         .unwrap();
     let token = owner.access_token.expose_secret().to_owned();
-
-    let origin = HttpOrigin::start().await.unwrap();
     let mut t = TunnelConfig::new(Proto::Http, origin.addr.to_string());
-    t.subdomain = Some("logged".into());
+    t.subdomain = Some(sub.into());
     t.log_bodies = true;
     let login = CloudLogin {
         api_url: cloud.url.clone(),
@@ -72,6 +76,14 @@ async fn requests_are_logged_and_replayed_through_the_cloud(db: &Db) {
         .spawn_agent_via(Connect::Cloud(login), vec![("web", t)])
         .unwrap();
     agent.wait_bound().await.unwrap();
+    (cloud, stack, agent, token)
+}
+
+async fn requests_are_logged_and_replayed_through_the_cloud(db: &Db) {
+    let origin = HttpOrigin::start().await.unwrap();
+    let (cloud, stack, mut agent, token) =
+        logging_agent(db, "logged@example.com", "logged", &origin).await;
+    let other = cloud.account("nosy@example.com").await.unwrap();
 
     let r = stack
         .curl(&stack.http_url("logged", "/echo?order=42"))
@@ -191,30 +203,9 @@ async fn requests_are_logged_and_replayed_through_the_cloud(db: &Db) {
 /// 64 KiB bodies (both ways) made one batch over the cloud's 8 MiB, which was refused with 413
 /// and resent forever: the relay's whole traffic log stalled.
 async fn a_hundred_records_with_64_kib_bodies_are_all_stored(db: &Db) {
-    let (cloud, stack) = Cloud::with_attached_relay(db.store.clone()).await.unwrap();
-    let owner = cloud.account("bulk@example.com").await.unwrap();
-    let me = owner.client.me().await.unwrap();
-    cloud
-        .state
-        .store()
-        .set_account_plan(&me.id, Plan::Pro)
-        .await
-        .unwrap();
-    let token = owner.access_token.expose_secret().to_owned();
     let origin = HttpOrigin::start().await.unwrap();
-    let mut t = TunnelConfig::new(Proto::Http, origin.addr.to_string());
-    t.subdomain = Some("bulk".into());
-    t.log_bodies = true;
-    let login = CloudLogin {
-        api_url: cloud.url.clone(),
-        authtoken: owner.authtoken_secret(),
-        region: None,
-        relay_ca: Some(stack.ca_path()),
-    };
-    let mut agent = stack
-        .spawn_agent_via(Connect::Cloud(login), vec![("web", t)])
-        .unwrap();
-    agent.wait_bound().await.unwrap();
+    let (cloud, stack, _agent, token) =
+        logging_agent(db, "bulk@example.com", "bulk", &origin).await;
 
     let body = stack.scratch().join("64k.bin");
     std::fs::write(&body, vec![b'a'; 64 * 1024]).unwrap();

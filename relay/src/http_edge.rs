@@ -132,27 +132,29 @@ fn check_framing<B>(req: &Request<B>) -> Result<(), EdgeError> {
     if req.version() >= Version::HTTP_2 {
         return Ok(());
     }
+    // Looked at without collecting: this runs on every HTTP/1 request.
     let h = req.headers();
-    let lengths: Vec<&HeaderValue> = h.get_all(header::CONTENT_LENGTH).iter().collect();
-    let codings: Vec<&HeaderValue> = h.get_all(header::TRANSFER_ENCODING).iter().collect();
-    if !lengths.is_empty() && !codings.is_empty() {
+    let mut lengths = h.get_all(header::CONTENT_LENGTH).iter();
+    let mut codings = h.get_all(header::TRANSFER_ENCODING).iter();
+    let (length, coding) = (lengths.next(), codings.next());
+    if length.is_some() && coding.is_some() {
         return Err(EdgeError::BadRequest(
             "Content-Length and Transfer-Encoding together",
         ));
     }
-    match lengths.as_slice() {
-        [] => {}
-        [one] if !one.is_empty() && one.as_bytes().iter().all(u8::is_ascii_digit) => {}
-        [_] => return Err(EdgeError::BadRequest("invalid Content-Length")),
-        _ => return Err(EdgeError::BadRequest("more than one Content-Length")),
+    if lengths.next().is_some() {
+        return Err(EdgeError::BadRequest("more than one Content-Length"));
     }
-    match codings.as_slice() {
-        [] => Ok(()),
-        [one] if one.as_bytes().eq_ignore_ascii_case(b"chunked") => Ok(()),
-        _ => Err(EdgeError::BadRequest(
+    if length.is_some_and(|v| v.is_empty() || !v.as_bytes().iter().all(u8::is_ascii_digit)) {
+        return Err(EdgeError::BadRequest("invalid Content-Length"));
+    }
+    let chunked = coding.is_none_or(|v| v.as_bytes().eq_ignore_ascii_case(b"chunked"));
+    if !chunked || codings.next().is_some() {
+        return Err(EdgeError::BadRequest(
             "unsupported Transfer-Encoding (only chunked is accepted)",
-        )),
+        ));
     }
+    Ok(())
 }
 
 /// The request's target host, lower-case, without port or trailing dot: from `:authority`

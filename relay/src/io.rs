@@ -101,11 +101,15 @@ impl SlowHeaderFlag {
             .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Marks the connection as having made progress (a request head was read).
+    /// Marks the connection as having made progress (a request head was read, or a byte
+    /// written). Stored once: later calls only read, so writes on the hot path do not keep
+    /// dirtying a shared cache line.
     pub fn progress(&self) {
-        self.0
-            .progress
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        if !self.made_progress() {
+            self.0
+                .progress
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// Whether a request head was read or a byte written on the connection.

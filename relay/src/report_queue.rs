@@ -44,6 +44,12 @@ impl<T: Serialize> ReportQueue<T> {
     /// larger than the whole byte bound is dropped itself. Returns whether it was queued.
     pub fn push(&mut self, item: T) -> bool {
         let len = json_len(&item);
+        self.push_measured(item, len)
+    }
+
+    /// [`ReportQueue::push`] for an item whose [`json_len`] the caller already knows (saves
+    /// serializing it a second time).
+    pub fn push_measured(&mut self, item: T, len: usize) -> bool {
         if len > self.max_bytes {
             self.dropped += 1;
             return false;

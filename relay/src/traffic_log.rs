@@ -67,10 +67,10 @@ impl TrafficQueue {
     /// Queues a record (trimmed to [`MAX_RECORD_BYTES`]); the oldest are dropped (and
     /// counted) when the queue is full.
     pub fn push(&self, mut r: TrafficReport) {
-        cap_record(&mut r);
+        let bytes = cap_record(&mut r);
         let len = {
             let mut q = self.lock();
-            q.push(r);
+            q.push_measured(r, bytes);
             q.len()
         };
         if len >= 100 {
@@ -106,30 +106,42 @@ impl TrafficQueue {
 }
 
 /// Trims `r` to at most [`MAX_RECORD_BYTES`] of JSON, marking it `truncated` when it had to:
-/// header values are cut first, then headers dropped, then bodies, then the path.
-fn cap_record(r: &mut TrafficReport) {
-    if json_len(r) <= MAX_RECORD_BYTES {
-        return;
+/// header values are cut first, then headers dropped, then bodies, then the path. Returns its
+/// JSON length (measured once for an ordinary record).
+fn cap_record(r: &mut TrafficReport) -> usize {
+    let mut len = json_len(r);
+    if len <= MAX_RECORD_BYTES {
+        return len;
     }
     r.truncated = true;
-    for (_, v) in r.request_headers.iter_mut().chain(&mut r.response_headers) {
-        let n = fdt_api::validate::cut(v, TRIMMED_HEADER_VALUE).len();
-        v.truncate(n);
+    let steps: [fn(&mut TrafficReport); 4] = [
+        |r| {
+            for (_, v) in r.request_headers.iter_mut().chain(&mut r.response_headers) {
+                let n = fdt_api::validate::cut(v, TRIMMED_HEADER_VALUE).len();
+                v.truncate(n);
+            }
+        },
+        |r| {
+            r.request_headers.truncate(TRIMMED_HEADERS);
+            r.response_headers.truncate(TRIMMED_HEADERS);
+        },
+        |r| {
+            r.request_body = None;
+            r.response_body = None;
+        },
+        |r| {
+            let n = fdt_api::validate::cut(&r.path, 1024).len();
+            r.path.truncate(n);
+        },
+    ];
+    for step in steps {
+        step(r);
+        len = json_len(r);
+        if len <= MAX_RECORD_BYTES {
+            break;
+        }
     }
-    if json_len(r) <= MAX_RECORD_BYTES {
-        return;
-    }
-    r.request_headers.truncate(TRIMMED_HEADERS);
-    r.response_headers.truncate(TRIMMED_HEADERS);
-    if json_len(r) <= MAX_RECORD_BYTES {
-        return;
-    }
-    r.request_body = None;
-    r.response_body = None;
-    if json_len(r) > MAX_RECORD_BYTES {
-        let n = fdt_api::validate::cut(&r.path, 1024).len();
-        r.path.truncate(n);
-    }
+    len
 }
 
 /// A new record ID: `req_` and 22 random base62 characters.
