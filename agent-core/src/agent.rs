@@ -5,7 +5,6 @@
 //! plane ([`crate::cloud`]), and the relays it lists are dialled best first, each next one
 //! starting when the previous failed or stayed silent for 300 ms ([`crate::dial`]).
 
-use crate::backoff::Backoff;
 use crate::bind_retry::BindRetries;
 use crate::cloud::{CloudLogin, ExchangeError, Exchanger};
 use crate::config::ResolvedTunnel;
@@ -15,6 +14,7 @@ use crate::inspect::Inspector;
 use crate::replay::{JobResult, ReplayJobs, ReplayTarget};
 use crate::status::{AgentStatus, Counters, SessionState, TunnelStatus};
 use anyhow::Context;
+use fdt_proto::Backoff;
 use fdt_proto::TunnelId;
 use fdt_proto::frame::FrameReader;
 use fdt_proto::session::{AgentEvent, AgentSession, CloseReason, Timing};

@@ -4,7 +4,7 @@
 //! Pure bookkeeping with an explicit clock: the session loop asks [`BindRetries::next_due`]
 //! when to wake up and [`BindRetries::take_due`] which tunnels to bind again.
 
-use crate::backoff::Backoff;
+use fdt_proto::Backoff;
 use fdt_proto::ErrorCode;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

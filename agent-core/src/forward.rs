@@ -10,6 +10,7 @@ use crate::inspect::tap::{ExchangeCapture, Side, TapBody, TapIo, now_unix_ms};
 use crate::status::Counters;
 use bytes::Bytes;
 use fdt_proto::frame::{FrameKind, HEADER_LEN, MAX_FRAME_LEN};
+use fdt_proto::wire::{COPY_BUF, ERROR_HEADER, VISITOR_HEADER};
 use fdt_proto::{Frame, Proto, StreamHeader};
 use http::{HeaderValue, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
@@ -24,11 +25,6 @@ use tokio::net::TcpStream;
 type Body = BoxBody<Bytes, hyper::Error>;
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, TapBody<Incoming>>;
 
-/// Header in which the relay passes each request's visitor address.
-pub const VISITOR_HEADER: &str = "x-fdt-visitor";
-
-/// Bytes per copy buffer between the QUIC stream and a local socket.
-const COPY_BUF: usize = 64 * 1024;
 /// Time to connect to the local service.
 const LOCAL_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -208,7 +204,7 @@ fn error_response(detail: &'static str) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::new()).map_err(|n| match n {}).boxed());
     *r.status_mut() = StatusCode::BAD_GATEWAY;
     r.headers_mut()
-        .insert("x-fdt-error", HeaderValue::from_static(detail));
+        .insert(ERROR_HEADER, HeaderValue::from_static(detail));
     r
 }
 
@@ -254,7 +250,7 @@ async fn proxy(target: &LocalTarget, req: Request<Incoming>) -> Response<Body> {
     };
     let (mut head, body) = resp.into_parts();
     // The marker header belongs to the agent↔relay contract; never let a service forge it.
-    head.headers.remove("x-fdt-error");
+    head.headers.remove(ERROR_HEADER);
     if let Some(c) = &capture {
         c.response_head(&head);
     }

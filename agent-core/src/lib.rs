@@ -4,7 +4,6 @@
 
 pub mod agent;
 pub mod api;
-pub mod backoff;
 pub mod bind_retry;
 pub mod cloud;
 pub mod config;

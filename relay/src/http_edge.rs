@@ -27,9 +27,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 /// How long the agent has to send response headers before the visitor gets 504.
 const RESPONSE_HEAD_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Request header carrying the visitor's socket address over the agent hop (stripped by the
-/// agent before the request reaches the local service).
-pub const VISITOR_HEADER: &str = "x-fdt-visitor";
+pub use fdt_proto::wire::VISITOR_HEADER;
 
 /// What the edge knows about a visitor connection.
 #[derive(Debug, Clone)]
@@ -475,7 +473,7 @@ async fn forward(
             tracing::debug!(error = %e, url = %tunnel.public_url, "agent exchange failed");
             if busy { EdgeError::Busy } else { offline() }
         })?;
-    if let Some(err) = resp.headers().get("x-fdt-error") {
+    if let Some(err) = resp.headers().get(fdt_proto::wire::ERROR_HEADER) {
         let detail = err.to_str().unwrap_or("error").to_string();
         return Err(EdgeError::UpstreamUnreachable(detail));
     }

@@ -196,17 +196,19 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for SlowHeaderIo<S> {
     }
 }
 
-/// Buffer size for raw byte copies between a visitor socket and a QUIC stream. Larger than
-/// tokio's 8 KiB default so bulk transfers make fewer, bigger QUIC writes.
-pub const COPY_BUF: usize = 64 * 1024;
-
 /// Copies both ways until both sides are done; returns bytes (visitor→agent, agent→visitor).
 pub async fn splice<A, B>(a: &mut A, b: &mut B) -> io::Result<(u64, u64)>
 where
     A: AsyncRead + AsyncWrite + Unpin + ?Sized,
     B: AsyncRead + AsyncWrite + Unpin + ?Sized,
 {
-    tokio::io::copy_bidirectional_with_sizes(a, b, COPY_BUF, COPY_BUF).await
+    tokio::io::copy_bidirectional_with_sizes(
+        a,
+        b,
+        fdt_proto::wire::COPY_BUF,
+        fdt_proto::wire::COPY_BUF,
+    )
+    .await
 }
 
 #[cfg(test)]

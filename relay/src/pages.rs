@@ -126,7 +126,10 @@ impl EdgeError {
         let h = resp.headers_mut();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        h.insert("x-fdt-error", HeaderValue::from_static(self.code()));
+        h.insert(
+            fdt_proto::wire::ERROR_HEADER,
+            HeaderValue::from_static(self.code()),
+        );
         match self {
             EdgeError::Unauthorized => {
                 h.insert(

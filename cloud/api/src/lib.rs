@@ -4,7 +4,8 @@
 //!
 //! The server (`fdt-cloud`), the agent, the UI and the end-to-end tests all use these types, so
 //! a field renamed here is renamed everywhere at compile time. The crate builds for wasm32 (the
-//! browser UI uses it); it holds no random number generator and no I/O besides the client.
+//! browser UI uses it); it holds no random number generator and no I/O besides the client and,
+//! on native targets, [`private_file`]: the one writer of files that hold secrets.
 //!
 //! Checking an authtoken offline (prefix and checksum), e.g. before sending it anywhere:
 //!
@@ -47,6 +48,8 @@ pub mod error;
 pub mod ids;
 pub mod jwks;
 pub mod plans;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod private_file;
 pub mod relays;
 #[cfg(feature = "schema")]
 mod schema;

@@ -8,14 +8,17 @@
 //!
 //! Nothing here touches a socket, a runtime or the system clock: the codec works on
 //! [`bytes::BytesMut`] and the [`session`] state machines take `now` as an argument, so they
-//! are tested with virtual time and fuzzed.
+//! are tested with virtual time and fuzzed. [`Backoff`] takes its randomness the same way.
 
+pub mod backoff;
 pub mod frame;
 pub mod message;
 pub mod session;
 pub mod stream;
 pub mod transport;
+pub mod wire;
 
+pub use backoff::Backoff;
 pub use frame::{DecodeError, Frame, FrameKind, MAX_FRAME_LEN};
 pub use message::{
     ClientMessage, EdgePolicy, ErrorCode, HeaderRules, Proto, ProtoError, ReplaySpec,

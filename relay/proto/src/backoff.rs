@@ -1,4 +1,5 @@
-//! Reconnect delays: exponential growth with jitter, from about 0.5 s up to 30 s.
+//! Retry delays: exponential growth with jitter, by default from about 0.5 s up to 30 s.
+//! The agent reconnects with it; the relay retries the control plane with it.
 
 use std::time::Duration;
 
