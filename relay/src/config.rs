@@ -5,6 +5,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The issuer of the control plane's agent tokens unless configured otherwise.
+pub const DEFAULT_CLOUD_ISSUER: &str = "fdt-cloud";
+
 /// Limits applied to visitors and agents.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -164,7 +167,7 @@ impl Default for RelayConfig {
             agent_public_keys: Vec::new(),
             jwks_url: None,
             jwks_refresh_secs: 300,
-            agent_token_issuer: crate::auth::DEFAULT_CLOUD_ISSUER.into(),
+            agent_token_issuer: DEFAULT_CLOUD_ISSUER.into(),
             cloud_url: None,
             relay_secret: None,
             relay_id: "local".into(),

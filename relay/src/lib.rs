@@ -3,32 +3,25 @@
 //! Visitors arrive over HTTP, HTTPS (terminated, or passed through by SNI) and raw TCP; agents
 //! arrive over QUIC and bind tunnels. Each visitor exchange or connection becomes one QUIC
 //! stream to the owning agent.
+//!
+//! Layout, from the bottom up (each module imports only those below it):
+//! - [`config`], `usage` (traffic counters per account), [`auth`] (agent tokens), [`tls`]
+//!   (certificates);
+//! - [`registry`]: which host or port belongs to which agent's tunnel;
+//! - `control`: the control plane's client and the tasks that talk to it;
+//! - `edge`: the visitor-facing listeners; `agents`: the QUIC endpoint and agent sessions;
+//! - `server`: the one place that builds the shared pieces and hands each task its own.
 
-pub mod agent_endpoint;
-pub mod agent_pool;
+mod agents;
 pub mod auth;
-pub mod certs;
-pub mod cloud_sync;
 pub mod config;
-pub mod dev_certs;
-pub mod devca;
-pub mod hold;
-pub mod http_edge;
-pub mod interstitial;
-pub mod io;
-pub mod jwks;
-pub mod limits;
-pub mod pages;
-pub mod policy;
-pub mod quic;
+mod control;
+pub mod edge;
 pub mod registry;
-pub mod report_queue;
-pub mod revocations;
-pub mod server;
-pub mod sni;
-pub mod tcp_edge;
-pub mod tls_edge;
-pub mod traffic_log;
+mod server;
+mod state;
+pub mod tls;
+mod usage;
 
 pub use config::RelayConfig;
 pub use server::{Listeners, Relay};

@@ -2,11 +2,9 @@
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use fdt_relay::auth::jwks::{HttpJwksSource, JwksKeys, JwksOptions};
 use fdt_relay::auth::{TokenSigner, TokenVerifier};
-use fdt_relay::certs::CertStore;
-use fdt_relay::dev_certs::OnDemandResolver;
-use fdt_relay::devca::DevCa;
-use fdt_relay::jwks::{HttpJwksSource, JwksKeys, JwksOptions};
+use fdt_relay::tls::{CertStore, DevCa, OnDemandResolver};
 use fdt_relay::{Listeners, Relay, RelayConfig};
 use rustls::server::ResolvesServerCert;
 use std::net::SocketAddr;
@@ -171,7 +169,9 @@ async fn main() -> anyhow::Result<()> {
         let signer = TokenSigner::load_or_create(&cfg.data_dir)?;
         pems.push(signer.public_pem().to_string());
         let token = signer.mint("dev", 30 * 24 * 3600, vec![]);
-        fdt_relay::auth::write_private(&cfg.data_dir.join("agent-token"), &token)?;
+        let path = cfg.data_dir.join("agent-token");
+        fdt_api::private_file::write_private(&path, token.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
         dev_token = Some(token);
     }
     if pems.is_empty() && cfg.jwks_url.is_none() {

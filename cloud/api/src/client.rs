@@ -15,7 +15,10 @@ use crate::authtokens::{AuthtokenInfo, AuthtokenList, CreateAuthtokenRequest, Cr
 use crate::error::{ErrorBody, ErrorCode};
 use crate::ids::AuthtokenId;
 use crate::jwks::Jwks;
-use crate::relays::RevocationList;
+use crate::relays::{
+    BindingGranted, BindingRequest, RelayHeartbeat, RelayHeartbeatAck, RevocationList,
+};
+use crate::traffic::{TrafficAck, TrafficBatch};
 use reqwest::{Method, RequestBuilder, Response, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -37,6 +40,16 @@ pub enum ClientError {
         /// The decoded error body.
         body: ErrorBody,
     },
+    /// The answer was larger than this client accepts (see
+    /// [`FdtClient::with_max_response_bytes`]).
+    #[error("answer from the FDT API larger than {limit} bytes")]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The answer was not the JSON the endpoint documents.
+    #[error("unreadable answer from the FDT API: {0}")]
+    Decode(#[from] serde_json::Error),
     /// The server answered with an error status but no error body we understand (a proxy in
     /// the way, or a wrong base URL).
     #[error("unexpected HTTP {status} from the FDT API")]
@@ -62,7 +75,7 @@ impl ClientError {
         match self {
             Self::Api { status, .. } | Self::UnexpectedStatus { status, .. } => Some(*status),
             Self::Transport(e) => e.status().map(|s| s.as_u16()),
-            Self::InvalidBaseUrl(_) => None,
+            Self::InvalidBaseUrl(_) | Self::TooLarge { .. } | Self::Decode(_) => None,
         }
     }
 }
@@ -75,7 +88,12 @@ pub struct FdtClient {
     http: reqwest::Client,
     base: Url,
     access_token: Option<AccessToken>,
+    max_response_bytes: usize,
 }
+
+/// Largest answer body read by default. The API's biggest answers (traffic log pages with
+/// bodies) stay well under it; a broken or hostile server cannot make a client buffer more.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 << 20;
 
 impl FdtClient {
     /// A client for the API at `base_url` (e.g. `https://api.example.com/`) with a default
@@ -102,7 +120,14 @@ impl FdtClient {
             http,
             base,
             access_token: None,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         })
+    }
+
+    /// This client refusing answers larger than `limit` bytes ([`ClientError::TooLarge`]).
+    pub fn with_max_response_bytes(mut self, limit: usize) -> Self {
+        self.max_response_bytes = limit;
+        self
     }
 
     /// This client acting with `token` on endpoints that need a login.
@@ -196,8 +221,7 @@ impl FdtClient {
             Some(req),
             Some(authtoken.expose_secret()),
         )?;
-        let resp = check(rb.send().await?).await?;
-        Ok(resp.json().await?)
+        self.decode(rb).await
     }
 
     /// `GET /v1/relay/revocations?after=<after>`: authtokens revoked after the cursor.
@@ -209,15 +233,61 @@ impl FdtClient {
     ) -> Result<RevocationList, ClientError> {
         let path = format!("v1/relay/revocations?after={after}");
         let rb = self.request_as::<()>(Method::GET, &path, None, Some(relay_secret))?;
-        let resp = check(rb.send().await?).await?;
-        Ok(resp.json().await?)
+        self.decode(rb).await
+    }
+
+    /// `POST /v1/relay/bindings`: asks whether an agent may bind a name on this relay.
+    /// Authenticated by a relay secret.
+    pub async fn relay_binding(
+        &self,
+        relay_secret: &str,
+        req: &BindingRequest,
+    ) -> Result<BindingGranted, ClientError> {
+        let rb = self.request_as(
+            Method::POST,
+            "v1/relay/bindings",
+            Some(req),
+            Some(relay_secret),
+        )?;
+        self.decode(rb).await
+    }
+
+    /// `POST /v1/relay/heartbeat`: registers the relay and reports its load and lists.
+    /// Authenticated by a relay secret.
+    pub async fn relay_heartbeat(
+        &self,
+        relay_secret: &str,
+        hb: &RelayHeartbeat,
+    ) -> Result<RelayHeartbeatAck, ClientError> {
+        let rb = self.request_as(
+            Method::POST,
+            "v1/relay/heartbeat",
+            Some(hb),
+            Some(relay_secret),
+        )?;
+        self.decode(rb).await
+    }
+
+    /// `POST /v1/relay/requests`: ships a batch of traffic-log records. Authenticated by a
+    /// relay secret.
+    pub async fn relay_requests(
+        &self,
+        relay_secret: &str,
+        batch: &TrafficBatch,
+    ) -> Result<TrafficAck, ClientError> {
+        let rb = self.request_as(
+            Method::POST,
+            "v1/relay/requests",
+            Some(batch),
+            Some(relay_secret),
+        )?;
+        self.decode(rb).await
     }
 
     /// `GET /v1/jwks`: the public keys agent tokens are signed with.
     pub async fn jwks(&self) -> Result<Jwks, ClientError> {
         let rb = self.request_as::<()>(Method::GET, "v1/jwks", None, None)?;
-        let resp = check(rb.send().await?).await?;
-        Ok(resp.json().await?)
+        self.decode(rb).await
     }
 
     fn request<B: Serialize>(
@@ -259,8 +329,7 @@ impl FdtClient {
         path: &str,
         body: Option<&B>,
     ) -> Result<T, ClientError> {
-        let resp = check(self.request(method, path, body)?.send().await?).await?;
-        Ok(resp.json().await?)
+        self.decode(self.request(method, path, body)?).await
     }
 
     async fn send_empty<B: Serialize>(
@@ -269,26 +338,61 @@ impl FdtClient {
         path: &str,
         body: Option<&B>,
     ) -> Result<(), ClientError> {
-        check(self.request(method, path, body)?.send().await?).await?;
+        self.send_checked(self.request(method, path, body)?).await?;
         Ok(())
+    }
+
+    /// Sends `rb`; the answer's body (at most the client's limit) on a 2xx.
+    async fn send_checked(&self, rb: RequestBuilder) -> Result<Vec<u8>, ClientError> {
+        let resp = rb.send().await?;
+        let status = resp.status();
+        let body = read_capped(resp, self.max_response_bytes).await?;
+        if status.is_success() {
+            return Ok(body);
+        }
+        Err(match serde_json::from_slice::<ErrorBody>(&body) {
+            Ok(body) => ClientError::Api {
+                status: status.as_u16(),
+                body,
+            },
+            Err(_) => ClientError::UnexpectedStatus {
+                status: status.as_u16(),
+                body: String::from_utf8_lossy(&body).chars().take(512).collect(),
+            },
+        })
+    }
+
+    /// Sends `rb` and decodes a 2xx answer as `T`.
+    async fn decode<T: DeserializeOwned>(&self, rb: RequestBuilder) -> Result<T, ClientError> {
+        let body = self.send_checked(rb).await?;
+        Ok(serde_json::from_slice(&body)?)
     }
 }
 
-/// Passes a success response through; turns an error response into [`ClientError`].
-async fn check(resp: Response) -> Result<Response, ClientError> {
-    let status = resp.status();
-    if status.is_success() {
-        return Ok(resp);
+/// Reads a whole answer body, refusing one larger than `limit` bytes before buffering it.
+pub async fn read_capped(resp: Response, limit: usize) -> Result<Vec<u8>, ClientError> {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(ClientError::TooLarge { limit });
     }
-    let text = resp.text().await?;
-    match serde_json::from_str::<ErrorBody>(&text) {
-        Ok(body) => Err(ClientError::Api {
-            status: status.as_u16(),
-            body,
-        }),
-        Err(_) => Err(ClientError::UnexpectedStatus {
-            status: status.as_u16(),
-            body: text.chars().take(512).collect(),
-        }),
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let mut resp = resp;
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await? {
+            if body.len() + chunk.len() > limit {
+                return Err(ClientError::TooLarge { limit });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+    // The browser's fetch hands the body over whole.
+    #[cfg(target_arch = "wasm32")]
+    {
+        let body = resp.bytes().await?;
+        if body.len() > limit {
+            return Err(ClientError::TooLarge { limit });
+        }
+        Ok(body.to_vec())
     }
 }

@@ -1,0 +1,10 @@
+//! The relay's side of the control plane (when `cloud_url` and `relay_secret` are set): one
+//! typed client ([`client`]) and the tasks that use it — heartbeats with their reports,
+//! traffic-log shipping and the revocation feed.
+
+pub(crate) mod client;
+pub(crate) mod heartbeat;
+pub(crate) mod report_queue;
+pub(crate) mod reporter;
+pub(crate) mod revocations;
+pub(crate) mod traffic_log;

@@ -1,0 +1,35 @@
+//! The handles the edge's tasks share.
+
+use crate::config::RelayConfig;
+use crate::control::traffic_log::TrafficQueue;
+use crate::edge::conn_limit::IpLimiter;
+use crate::edge::hold_budget::HoldBudget;
+use crate::edge::interstitial::ConsentKey;
+use crate::registry::Registry;
+use crate::state::Lifecycle;
+use hyper_util::server::graceful::GracefulShutdown;
+use std::sync::{Arc, Mutex};
+
+/// What the edge's tasks share: their own handles, nothing else of the relay.
+#[derive(Debug)]
+pub(crate) struct Edge {
+    /// Configuration (limits, base domain, TCP port range).
+    pub cfg: Arc<RelayConfig>,
+    /// Where each host and port goes.
+    pub registry: Arc<Registry>,
+    /// Visitor connections per IP, across every listener.
+    pub conn_limit: Arc<IpLimiter>,
+    /// Requests held for reconnecting names.
+    pub holds: HoldBudget,
+    /// Records for the cloud traffic log, when the relay has a control plane.
+    pub traffic: Option<Arc<TrafficQueue>>,
+    /// Key of the browser-warning consent cookies.
+    pub consent_key: ConsentKey,
+    /// TLS configuration of the HTTPS edge.
+    pub tls: Arc<rustls::ServerConfig>,
+    /// Stop signals and the task set.
+    pub lifecycle: Lifecycle,
+}
+
+/// Drains in-flight visitor connections on shutdown; taken once.
+pub(crate) type Drain = Arc<Mutex<Option<GracefulShutdown>>>;

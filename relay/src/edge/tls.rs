@@ -1,0 +1,86 @@
+//! The HTTPS edge: reads the ClientHello's SNI without terminating TLS, then either passes the
+//! raw bytes to a `tls` tunnel or terminates TLS here and serves HTTP.
+
+use crate::edge::context::Edge;
+use crate::edge::http::{ConnCtx, serve_conn};
+use crate::edge::io::{PrefixedIo, splice};
+use crate::edge::sni::{SniPeek, peek_sni};
+use crate::registry::HostLookup;
+use bytes::Bytes;
+use fdt_proto::Proto;
+use hyper_util::server::graceful::Watcher;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+
+/// Largest ClientHello we buffer while looking for the SNI (the parser caps at 16 KiB + records).
+const MAX_HELLO: usize = 20 * 1024;
+
+/// Handles one TCP connection accepted on the HTTPS port.
+pub async fn handle_conn(edge: Arc<Edge>, mut sock: TcpStream, peer: SocketAddr, watcher: Watcher) {
+    let hello_timeout = Duration::from_millis(edge.cfg.limits.tls_hello_timeout_ms);
+    let (buf, sni) = match tokio::time::timeout(hello_timeout, read_hello(&mut sock)).await {
+        Ok(Ok(x)) => x,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "not a usable TLS ClientHello");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "ClientHello timed out");
+            return;
+        }
+    };
+    if let Some(name) = &sni
+        && let HostLookup::Online(tunnel) = edge.registry.lookup_host(name)
+        && tunnel.proto == Proto::Tls
+    {
+        if tunnel.policy.check_ip(peer.ip()).is_err() {
+            tracing::debug!(%peer, host = %name, "passthrough refused by IP policy");
+            return;
+        }
+        let Ok(mut stream) = tunnel.open(peer, sni.clone()).await else {
+            return;
+        };
+        if stream.send.write_all(&buf).await.is_err() {
+            return;
+        }
+        tunnel.usage.connection();
+        let mut agent = tokio::io::join(stream.recv, stream.send);
+        if let Ok((inbound, outbound)) = splice(&mut sock, &mut agent).await {
+            tunnel.usage.bytes(inbound + buf.len() as u64, outbound);
+        }
+        return;
+    }
+    let acceptor = tokio_rustls::TlsAcceptor::from(edge.tls.clone());
+    let io = PrefixedIo::new(Bytes::from(buf), sock);
+    let tls = match tokio::time::timeout(hello_timeout, acceptor.accept(io)).await {
+        Ok(Ok(tls)) => tls,
+        _ => return,
+    };
+    let ctx = ConnCtx {
+        peer,
+        tls: true,
+        sni,
+    };
+    serve_conn(edge, tls, ctx, watcher).await;
+}
+
+async fn read_hello(sock: &mut TcpStream) -> std::io::Result<(Vec<u8>, Option<String>)> {
+    let mut buf = Vec::with_capacity(2048);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = sock.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        match peek_sni(&buf) {
+            Ok(SniPeek::NeedMore) if buf.len() < MAX_HELLO => continue,
+            Ok(SniPeek::NeedMore) => return Err(std::io::ErrorKind::InvalidData.into()),
+            Ok(SniPeek::Found(sni)) => return Ok((buf, sni)),
+            Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+        }
+    }
+}
