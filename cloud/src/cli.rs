@@ -13,7 +13,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
 
 /// FlyingDarkDevTunnel control plane.
 #[derive(Debug, Parser)]
@@ -206,42 +205,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     println!("fdt-cloud listening on http://{addr}");
     std::io::stdout().flush().ok();
 
-    let shutdown = CancellationToken::new();
-    let on_signal = shutdown.clone();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-        on_signal.cancel();
-    });
+    let shutdown = crate::shutdown::cancel_on_signal("shutting down");
     crate::server::run(listener, state, shutdown)
         .await
         .context("serving HTTP")?;
     store.close().await;
     Ok(())
-}
-
-/// Resolves on Ctrl+C or SIGTERM.
-pub(crate) async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
 }
 
 fn init_logging(format: LogFormat) {

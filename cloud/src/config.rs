@@ -367,7 +367,7 @@ impl Config {
         if a.clock_skew_secs > 300 {
             return invalid("auth.clock_skew_secs must be at most 300".into());
         }
-        if let Err(e) = crate::auth::password::argon2_params(&a.argon2) {
+        if let Err(e) = a.argon2.params() {
             return invalid(format!("auth.argon2: {e}"));
         }
         let l = &a.login_limit;

@@ -18,15 +18,14 @@ use crate::store::{AccountRecord, NewAuthtoken, Store};
 use anyhow::Context as _;
 use fdt_api::{Authtoken, Password};
 use fdt_relay::auth::{TokenVerifier, VerifyingKey};
-use fdt_relay::certs::CertStore;
-use fdt_relay::dev_certs::OnDemandResolver;
-use fdt_relay::devca::DevCa;
+use fdt_relay::tls::CertStore;
+use fdt_relay::tls::DevCa;
+use fdt_relay::tls::OnDemandResolver;
 use fdt_relay::{Listeners, Relay, RelayConfig};
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
 
 /// Email of the account `dev` creates.
 pub const DEV_EMAIL: &str = "dev@fdt.localhost";
@@ -199,13 +198,7 @@ pub async fn run(mut config: Config, opts: DevOptions) -> anyhow::Result<()> {
     drop(stdout);
     tracing::info!(api = %api_addr, relay = %relay.agent_addr, "fdt-cloud dev running");
 
-    let shutdown = CancellationToken::new();
-    let on_signal = shutdown.clone();
-    tokio::spawn(async move {
-        crate::cli::shutdown_signal().await;
-        tracing::info!("shutting down: API and relay");
-        on_signal.cancel();
-    });
+    let shutdown = crate::shutdown::cancel_on_signal("shutting down: API and relay");
     let served = crate::server::run(api_listener, state, shutdown).await;
     relay.shutdown().await;
     store.close().await;

@@ -5,6 +5,6 @@
 pub mod agent_keys;
 pub mod agent_tokens;
 pub mod jwt;
-pub mod limiter;
-pub mod password;
+pub(crate) mod limiter;
+pub(crate) mod password;
 mod window;

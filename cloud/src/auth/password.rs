@@ -9,7 +9,7 @@
 
 use crate::config::{Argon2Config, PasswordHashingConfig};
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::{Algorithm, Argon2, Version};
 use fdt_api::Password;
 use rand::RngCore;
 use std::sync::Arc;
@@ -32,11 +32,6 @@ pub enum PasswordError {
 
 /// What a client told [`PasswordError::Busy`] should wait before retrying, in seconds.
 pub const BUSY_RETRY_AFTER_SECS: u64 = 2;
-
-/// Validated Argon2 parameters from the configuration.
-pub fn argon2_params(cfg: &Argon2Config) -> Result<Params, argon2::Error> {
-    Params::new(cfg.memory_kib, cfg.iterations, cfg.parallelism, None)
-}
 
 /// Hashes and verifies passwords with fixed Argon2id parameters, a few at a time.
 #[derive(Clone)]
@@ -64,7 +59,9 @@ impl PasswordHasher {
     /// A hasher with the configured cost and concurrency (computes one hash up front for the
     /// dummy).
     pub fn new(cfg: &Argon2Config, limits: &PasswordHashingConfig) -> Result<Self, PasswordError> {
-        let params = argon2_params(cfg).map_err(|e| PasswordError::Argon2(e.to_string()))?;
+        let params = cfg
+            .params()
+            .map_err(|e| PasswordError::Argon2(e.to_string()))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let dummy_hash = hash_blocking(&argon, &crate::random::random_base62(32))?;
         Ok(Self {

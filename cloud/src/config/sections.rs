@@ -101,6 +101,14 @@ pub struct Argon2Config {
     pub parallelism: u32,
 }
 
+impl Argon2Config {
+    /// These parameters as Argon2 takes them, or why Argon2 refuses them. Validation and the
+    /// password hasher both ask here, so a configuration that validates always builds a hasher.
+    pub fn params(&self) -> Result<argon2::Params, argon2::Error> {
+        argon2::Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+    }
+}
+
 /// Login throttling (see `crate::auth::limiter`): hard limits per client address and per
 /// (address, email) pair, answered 429 until the window ends; per email, from all addresses
 /// together, only a growing delay — so nobody can lock the owner of an email out.

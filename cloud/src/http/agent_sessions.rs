@@ -8,13 +8,14 @@
 use super::extract::{ApiJson, BearerAuthtoken};
 use super::no_store;
 use crate::error::ApiError;
+use crate::fleet;
 use crate::random::secret_hash;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use fdt_api::validate::{check_agent_version, check_region};
-use fdt_api::{AgentSessionRequest, AgentSessionResponse};
+use fdt_api::{AgentSessionRequest, AgentSessionResponse, RelayInfo};
 
 /// `POST /v1/agent/sessions` → 200 with a token and relays; 401 for an unknown or revoked
 /// authtoken; 503 when no relay is healthy.
@@ -47,14 +48,16 @@ pub async fn create(
         tracing::info!(account = %record.account_id, "agent session refused: account suspended");
         return Err(ApiError::AccountSuspended);
     }
-    let registered = st.store().list_relays().await?;
-    let candidates = crate::relays::candidates(&registered, st.relays(), st.healthy_cutoff());
-    let relays = crate::relays::ranked(
-        candidates,
-        req.region.as_deref(),
-        &st.fleet().failover,
-        rand::random::<f64>,
-    );
+    let relays: Vec<RelayInfo> = fleet::assign::relays_for(&st, req.region.as_deref())
+        .await?
+        .into_iter()
+        .map(|c| RelayInfo {
+            id: c.id,
+            region: c.region,
+            addr: c.addr,
+            server_name: c.server_name,
+        })
+        .collect();
     if relays.is_empty() {
         tracing::warn!("agent session refused: no healthy relay");
         return Err(ApiError::NoRelayAvailable);

@@ -192,6 +192,31 @@ impl<S: Send + Sync> FromRequestParts<S> for BearerAuthtoken {
     }
 }
 
+/// A caller that presented one of the configured relay secrets.
+#[derive(Debug, Clone, Copy)]
+pub struct RelayCaller;
+
+impl FromRequestParts<AppState> for RelayCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
+        let presented = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .ok_or(ApiError::Unauthorized("missing bearer relay secret"))?;
+        if st.is_relay_secret(presented) {
+            Ok(Self)
+        } else {
+            tracing::warn!(path = %parts.uri.path(), "relay call refused: wrong relay secret");
+            Err(ApiError::Unauthorized("not a relay secret"))
+        }
+    }
+}
+
 /// `X-Forwarded-For`: the addresses a request came through, each proxy adding the one it
 /// heard from on the right.
 const X_FORWARDED_FOR: &str = "x-forwarded-for";

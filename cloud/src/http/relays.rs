@@ -8,49 +8,24 @@
 //!
 //! And for people: `GET /v1/relays`, the fleet with its health.
 
-use super::extract::{ApiJson, Authenticated};
+use super::extract::{ApiJson, Authenticated, RelayCaller};
 use crate::error::ApiError;
-use crate::random::new_tunnel_id;
+use crate::fleet;
+use crate::fleet::bind::BindError;
+use crate::fleet::heartbeat::HeartbeatError;
 use crate::state::AppState;
-use crate::store::{BindLimits, BindOutcome, NewBinding, ReservationKey, name_key};
+use crate::traffic::ReplayOrderError;
 use axum::Json;
-use axum::extract::{FromRequestParts, Query, State};
-use axum::http::header::AUTHORIZATION;
-use axum::http::request::Parts;
+use axum::extract::{Query, State};
 use fdt_api::relays::MAX_HEARTBEAT_ITEMS;
 use fdt_api::validate::{check_agent_version, check_label, check_region, parse_day};
 use fdt_api::{
     BindingGranted, BindingRequest, RelayHeartbeat, RelayHeartbeatAck, RelayList, RelayStatus,
-    RevocationList, RevocationsQuery, TunnelProto,
+    RevocationList, RevocationsQuery,
 };
 
 /// Most revocations one answer holds; a relay that gets this many asks again at once.
 pub const MAX_REVOCATIONS_PER_PAGE: i64 = 1_000;
-
-/// A caller that presented one of the configured relay secrets.
-#[derive(Debug, Clone, Copy)]
-pub struct RelayCaller;
-
-impl FromRequestParts<AppState> for RelayCaller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
-        let presented = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .ok_or(ApiError::Unauthorized("missing bearer relay secret"))?;
-        if st.is_relay_secret(presented) {
-            Ok(Self)
-        } else {
-            tracing::warn!(path = %parts.uri.path(), "relay call refused: wrong relay secret");
-            Err(ApiError::Unauthorized("not a relay secret"))
-        }
-    }
-}
 
 /// `GET /v1/relay/revocations?after=<cursor>` → the authtokens revoked after the cursor and
 /// the cursor to pass next; 401 unless `Authorization: Bearer` carries a relay secret.
@@ -103,34 +78,12 @@ pub async fn heartbeat(
             "replay_results holds at most 2000 entries".into(),
         ));
     }
-    let outcome = st.store().apply_heartbeat(&hb, st.clock().now()).await?;
-    if outcome.applied {
-        for r in &hb.replay_results {
-            let error = r.error.as_deref().map(|e| fdt_api::validate::cut(e, 500));
-            st.store()
-                .finish_replay(
-                    &hb.relay_id,
-                    r.job_id.as_str(),
-                    r.status,
-                    error,
-                    st.clock().now(),
-                )
-                .await?;
-        }
-    }
-    let replays = super::traffic::replay_orders(&st, &hb.relay_id).await?;
-    let drain = st.store().drain_requested(&hb.relay_id).await?;
-    if outcome.restarted {
-        tracing::info!(relay = %hb.relay_id, region = %hb.region, "relay restarted: its earlier tunnels are offline");
-    }
-    if !outcome.applied {
-        tracing::debug!(relay = %hb.relay_id, seq = hb.seq, "repeated heartbeat ignored");
-    }
+    let reply = fleet::heartbeat::ingest(&st, &hb).await?;
     Ok(Json(RelayHeartbeatAck {
         interval_secs: st.fleet().heartbeat_secs,
-        evict: outcome.evict,
-        replays,
-        drain,
+        evict: reply.evict,
+        replays: reply.replays,
+        drain: reply.drain,
     }))
 }
 
@@ -143,100 +96,46 @@ pub async fn bind(
 ) -> Result<Json<BindingGranted>, ApiError> {
     check_label("relay_id", &req.relay_id)?;
     check_agent_version(&req.agent_version)?;
-    let Some((region, boot)) = st
-        .store()
-        .healthy_relay_boot(&req.relay_id, st.healthy_cutoff())
-        .await?
-    else {
-        return Err(ApiError::NoRelayAvailable);
-    };
-    if boot != req.boot_id {
-        return Err(ApiError::NoRelayAvailable);
-    }
-    let reservation = match (req.proto, &req.subdomain, req.port) {
-        (TunnelProto::Http | TunnelProto::Tls, Some(s), None) => {
-            check_label("subdomain", s)?;
-            ReservationKey::Subdomain(s)
-        }
-        (TunnelProto::Tcp, None, Some(port)) => ReservationKey::TcpAddress {
-            region: &region,
-            port,
-        },
-        _ => {
-            return Err(ApiError::InvalidBody(
-                "http and tls bindings name a subdomain, tcp bindings a port".into(),
-            ));
-        }
-    };
-    if req.public_url.is_empty() || req.public_url.len() > 512 {
-        return Err(ApiError::InvalidBody(
-            "public_url must be 1 to 512 characters".into(),
-        ));
-    }
-    let plan = st
-        .store()
-        .account_plan(&req.account_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    if st.store().is_suspended(&req.account_id).await? {
-        return Err(ApiError::AccountSuspended);
-    }
-    let now = st.clock().now();
-    let key = name_key(req.proto, req.subdomain.as_deref(), &region, req.port);
-    let id = new_tunnel_id();
-    let limits = BindLimits {
-        entitlements: plan.entitlements(),
-        healthy_cutoff: st.healthy_cutoff(),
-        month_start: fdt_api::validate::format_day(now.date().replace_day(1).unwrap_or(now.date())),
-        grace_cutoff: now
-            - time::Duration::seconds(
-                i64::try_from(st.fleet().name_grace_secs).unwrap_or(i64::MAX),
-            ),
-    };
-    let outcome = st
-        .store()
-        .claim_binding(
-            &NewBinding {
-                id: &id,
-                name_key: &key,
-                reservation,
-                account_id: &req.account_id,
-                authtoken_id: req.authtoken_id.as_ref(),
-                relay_id: &req.relay_id,
-                boot_id: &req.boot_id,
-                proto: req.proto,
-                public_url: &req.public_url,
-                pooling: req.pooling,
-                agent_version: &req.agent_version,
+    let granted = fleet::bind::bind(&st, &req).await?;
+    Ok(Json(BindingGranted {
+        tunnel_id: granted.tunnel_id,
+        replaced: granted.replaced,
+    }))
+}
+
+impl From<BindError> for ApiError {
+    fn from(e: BindError) -> Self {
+        match e {
+            BindError::RelayUnavailable => Self::NoRelayAvailable,
+            BindError::Malformed(m) => Self::InvalidBody(m.to_owned()),
+            BindError::Invalid(v) => Self::Validation(v),
+            BindError::UnknownAccount => Self::NotFound,
+            BindError::Suspended => Self::AccountSuspended,
+            BindError::NameInUse { shown } => Self::NameInUse(format!(
+                "{shown} is online elsewhere; stop that tunnel first, or enable pooling on both"
+            )),
+            BindError::NameReserved { shown } => {
+                Self::NameReserved(format!("{shown} is reserved by another account"))
+            }
+            e @ BindError::LimitExceeded { limit, .. } => Self::LimitExceeded {
+                limit,
+                message: e.to_string(),
             },
-            &limits,
-            now,
-        )
-        .await?;
-    let shown = req
-        .subdomain
-        .clone()
-        .unwrap_or_else(|| format!("port {}", req.port.unwrap_or_default()));
-    match outcome {
-        BindOutcome::Granted { replaced } => {
-            tracing::info!(account = %req.account_id, tunnel = %id, relay = %req.relay_id, name = %shown, replaced = replaced.len(), "tunnel online");
-            st.events()
-                .publish(&req.account_id, crate::events::Topic::Tunnels);
-            Ok(Json(BindingGranted {
-                tunnel_id: id,
-                replaced: replaced.into_iter().map(|(t, _)| t).collect(),
-            }))
+            BindError::Store(e) => e.into(),
         }
-        BindOutcome::InUse => Err(ApiError::NameInUse(format!(
-            "{shown} is online elsewhere; stop that tunnel first, or enable pooling on both"
-        ))),
-        BindOutcome::Reserved => Err(ApiError::NameReserved(format!(
-            "{shown} is reserved by another account"
-        ))),
-        BindOutcome::LimitExceeded(limit, value) => Err(ApiError::LimitExceeded {
-            limit,
-            message: format!("plan limit {limit} ({value}) reached on the {plan} plan"),
-        }),
+    }
+}
+
+impl From<HeartbeatError> for ApiError {
+    fn from(e: HeartbeatError) -> Self {
+        match e {
+            HeartbeatError::Store(e) => e.into(),
+            HeartbeatError::Replays(ReplayOrderError::Store(e)) => e.into(),
+            HeartbeatError::Replays(ReplayOrderError::Body(e)) => {
+                Self::internal("traffic log body store", &e)
+            }
+            HeartbeatError::Replays(e) => Self::internal("replay orders for a heartbeat", &e),
+        }
     }
 }
 

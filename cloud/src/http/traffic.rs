@@ -6,13 +6,14 @@
 //! - `GET /v1/requests`, `GET /v1/requests/{id}`, `GET /v1/requests/{id}/request-body` and
 //!   `/response-body` — the caller's records only (another account's are 404).
 //! - `POST /v1/requests/{id}/replay` → a queued job; `GET /v1/replays/{id}` → its state.
-//!   Jobs reach the agent through its relay's heartbeat answer (see [`replay_orders`]).
+//!   Jobs reach the agent through its relay's heartbeat answer (see
+//!   [`crate::traffic::replay_orders`]).
 
-use super::extract::{ApiJson, ApiPath, Authenticated};
-use super::relays::RelayCaller;
+use super::extract::{ApiJson, ApiPath, Authenticated, RelayCaller};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{NewRequest, RequestFilter};
+use crate::traffic::redact;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -20,33 +21,14 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
-use fdt_api::traffic::{Header, MAX_LOGGED_BODY, MAX_TRAFFIC_BATCH};
+use fdt_api::traffic::{MAX_LOGGED_BODY, MAX_TRAFFIC_BATCH};
 use fdt_api::{
-    ReplayId, ReplayJob, ReplayOrder, ReplayRequest, RequestId, RequestList, RequestQuery,
-    RequestRecord, TrafficAck, TrafficBatch,
+    ReplayId, ReplayJob, ReplayRequest, RequestId, RequestList, RequestQuery, RequestRecord,
+    TrafficAck, TrafficBatch,
 };
 
-/// Header names always redacted in the log.
-const ALWAYS_REDACTED: [&str; 4] = [
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "set-cookie",
-];
-/// What a redacted value reads.
-pub const REDACTED: &str = "[redacted]";
 /// Default and largest page of `GET /v1/requests`.
 const PAGE: (u32, u32) = (50, 500);
-
-fn redact(headers: &mut [Header], extra: &[String]) {
-    for (name, value) in headers.iter_mut() {
-        let sensitive = ALWAYS_REDACTED.iter().any(|n| name.eq_ignore_ascii_case(n))
-            || extra.iter().any(|n| name.eq_ignore_ascii_case(n));
-        if sensitive {
-            *value = REDACTED.to_owned();
-        }
-    }
-}
 
 fn decode_body(b64: &Option<String>) -> Result<Option<Bytes>, ApiError> {
     let Some(text) = b64 else { return Ok(None) };
@@ -364,54 +346,6 @@ pub async fn job(
         .ok_or(ApiError::NotFound)
 }
 
-/// The replays due for `relay_id`'s tunnels, as orders for its heartbeat answer: the logged
-/// request with the job's changes applied. Redacted headers are left out (their values are
-/// unknown); a body is sent when one was stored or the job sets one.
-pub async fn replay_orders(st: &AppState, relay_id: &str) -> Result<Vec<ReplayOrder>, ApiError> {
-    let now = st.clock().now();
-    let resend = i64::try_from(st.traffic().replay_resend_secs).unwrap_or(30);
-    let due = st
-        .store()
-        .take_due_replays(relay_id, now - time::Duration::seconds(resend), now, 100)
-        .await?;
-    let mut orders = Vec::with_capacity(due.len());
-    for d in due {
-        let m = &d.modify;
-        let mut headers: Vec<Header> = d
-            .request
-            .record
-            .request_headers
-            .into_iter()
-            .filter(|(n, v)| {
-                v != REDACTED && !m.remove_headers.iter().any(|r| r.eq_ignore_ascii_case(n))
-            })
-            .filter(|(n, _)| !m.set_headers.iter().any(|(s, _)| s.eq_ignore_ascii_case(n)))
-            .collect();
-        headers.extend(m.set_headers.iter().cloned());
-        let body = match &m.body {
-            Some(text) => Some(B64.encode(text)),
-            None => match &d.request.request_body {
-                Some(key) => st
-                    .bodies()
-                    .get(key)
-                    .await
-                    .map_err(|e| ApiError::internal("traffic log body store", &e))?
-                    .map(|b| B64.encode(b)),
-                None => None,
-            },
-        };
-        orders.push(ReplayOrder {
-            job_id: d.job_id,
-            tunnel_id: d.tunnel_id.parse().map_err(|_| ApiError::Internal)?,
-            method: m.method.clone().unwrap_or(d.request.record.method),
-            path: m.path.clone().unwrap_or(d.request.record.path),
-            headers,
-            body,
-        });
-    }
-    Ok(orders)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,18 +358,5 @@ mod tests {
             assert!(status_range(bad).is_err(), "{bad}");
         }
         assert!(parse_cursor("12.req_nope").is_err());
-    }
-
-    #[test]
-    fn sensitive_headers_are_redacted() {
-        let mut h = vec![
-            ("Authorization".to_string(), "Bearer x".to_string()),
-            ("X-Api-Key".to_string(), "k".to_string()),
-            ("Accept".to_string(), "*/*".to_string()),
-        ];
-        redact(&mut h, &["x-api-key".to_string()]);
-        assert_eq!(h[0].1, REDACTED);
-        assert_eq!(h[1].1, REDACTED);
-        assert_eq!(h[2].1, "*/*");
     }
 }

@@ -4,15 +4,15 @@
 use super::extract::{ApiJson, ApiPath, Authenticated};
 use crate::error::ApiError;
 use crate::events::Topic;
-use crate::random::new_reserved_name_id;
+use crate::fleet;
+use crate::fleet::reserve::{ReserveError, Wanted};
 use crate::state::AppState;
-use crate::store::{ReserveOutcome, ReservedRecord};
+use crate::store::ReservedRecord;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use fdt_api::plans::limit;
-use fdt_api::validate::{check_description, check_label, check_region};
+use fdt_api::validate::check_description;
 use fdt_api::{
     CreateReservedName, ReservedKind, ReservedName, ReservedNameId, ReservedNameList, TunnelId,
     TunnelInfo, TunnelList, UpdateReservedName,
@@ -106,78 +106,35 @@ pub async fn reserve(
     ApiJson(req): ApiJson<CreateReservedName>,
 ) -> Result<Response, ApiError> {
     let description = trimmed(req.description)?;
-    let plan = st
-        .store()
-        .account_plan(&who.account_id)
-        .await?
-        .ok_or(ApiError::Unauthorized("account no longer exists"))?;
-    let ent = plan.entitlements();
-    let id = new_reserved_name_id();
-    let now = st.clock().now();
-    let (outcome, limit_name, max) = match req.kind {
-        ReservedKind::Subdomain => {
-            let (Some(sub), None) = (&req.subdomain, &req.region) else {
-                return Err(ApiError::InvalidBody(
-                    "a subdomain reservation names `subdomain` (and no `region`)".into(),
-                ));
-            };
-            let sub = sub.to_ascii_lowercase();
-            check_label("subdomain", &sub)?;
-            let o = st
-                .store()
-                .reserve_subdomain(
-                    &id,
-                    &who.account_id,
-                    &sub,
-                    description.as_deref(),
-                    ent.reserved_subdomains,
-                    now,
-                )
-                .await?;
-            (o, limit::RESERVED_SUBDOMAINS, ent.reserved_subdomains)
-        }
-        ReservedKind::TcpAddress => {
-            let (None, Some(region)) = (&req.subdomain, &req.region) else {
-                return Err(ApiError::InvalidBody(
-                    "a tcp_address reservation names `region` (and no `subdomain`)".into(),
-                ));
-            };
-            check_region(region)?;
-            let o = st
-                .store()
-                .reserve_tcp_address(
-                    &id,
-                    &who.account_id,
-                    region,
-                    st.fleet().reserved_tcp_ports,
-                    description.as_deref(),
-                    ent.tcp_addresses,
-                    now,
-                )
-                .await?;
-            (o, limit::TCP_ADDRESSES, ent.tcp_addresses)
-        }
+    let wanted = Wanted {
+        kind: req.kind,
+        subdomain: req.subdomain.as_deref(),
+        region: req.region.as_deref(),
+        description: description.as_deref(),
     };
-    match outcome {
-        ReserveOutcome::Reserved(r) => {
-            tracing::info!(account = %who.account_id, reservation = %r.id, "name reserved");
-            let live = st
-                .store()
-                .list_tunnels(&who.account_id, st.healthy_cutoff())
-                .await?;
-            st.events().publish(&who.account_id, Topic::Tunnels);
-            Ok((StatusCode::CREATED, Json(to_api(r, &live))).into_response())
+    let r = fleet::reserve::reserve(&st, &who.account_id, wanted).await?;
+    let live = st
+        .store()
+        .list_tunnels(&who.account_id, st.healthy_cutoff())
+        .await?;
+    st.events().publish(&who.account_id, Topic::Tunnels);
+    Ok((StatusCode::CREATED, Json(to_api(r, &live))).into_response())
+}
+
+impl From<ReserveError> for ApiError {
+    fn from(e: ReserveError) -> Self {
+        match e {
+            ReserveError::Malformed(m) => Self::InvalidBody(m.to_owned()),
+            ReserveError::Invalid(v) => Self::Validation(v),
+            ReserveError::AccountGone => Self::Unauthorized("account no longer exists"),
+            e @ ReserveError::LimitReached { limit, .. } => Self::LimitExceeded {
+                limit,
+                message: e.to_string(),
+            },
+            e @ ReserveError::Taken => Self::NameReserved(e.to_string()),
+            e @ ReserveError::Exhausted => Self::Exhausted(e.to_string()),
+            ReserveError::Store(e) => e.into(),
         }
-        ReserveOutcome::LimitReached => Err(ApiError::LimitExceeded {
-            limit: limit_name,
-            message: format!("plan limit {limit_name} ({max}) reached on the {plan} plan"),
-        }),
-        ReserveOutcome::Taken => Err(ApiError::NameReserved(
-            "that name is reserved or online under another account".into(),
-        )),
-        ReserveOutcome::Exhausted => Err(ApiError::Exhausted(
-            "no TCP port is free to reserve in that region".into(),
-        )),
     }
 }
 
