@@ -12,9 +12,10 @@ pub use access::{ApiAccess, ApiAccessError, ApiCredentials};
 
 use crate::agent::AgentHandle;
 use crate::inspect::model::ExchangeId;
-use crate::inspect::store::{Filter, StoreError};
+use crate::inspect::query::{BadStatusFilter, Filter};
+use crate::inspect::store::StoreError;
 use crate::inspect::{Inspector, curl, har};
-use crate::replay::{MAX_REPLAY_BODY, ReplayError, ReplayModify};
+use crate::replay::{MAX_REPLAY_BODY, ReplayError};
 use crate::status::AgentStatus;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -24,7 +25,9 @@ use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
+use fdt_agent_api::{
+    ExchangeList, HTTP_LIST_PATH, ReplayAnswer, ReplayRequest, TCP_LIST_PATH, TcpList,
+};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -258,7 +261,7 @@ async fn status(State(agent): State<AgentHandle>) -> Json<serde_json::Value> {
     Json(json!({
         "status": s,
         "metrics": agent.counters.snapshot(),
-        "version": crate::agent::AGENT_VERSION,
+        "version": crate::version::AGENT_VERSION,
         "inspect": {
             "enabled": agent.inspector.is_some(),
             "dropped": agent.inspector.as_ref().map_or(0, Inspector::dropped),
@@ -294,7 +297,10 @@ fn parse_filter(q: Option<&str>) -> Result<Filter, ApiError> {
             "path" => f.path = nonempty(v),
             "body" => f.body = nonempty(v),
             "status" if !v.is_empty() => {
-                f.status = Some(v.parse().map_err(ApiError::bad_request)?);
+                f.status = Some(
+                    v.parse()
+                        .map_err(|e: BadStatusFilter| ApiError::bad_request(e.to_string()))?,
+                );
             }
             "limit" if !v.is_empty() => {
                 f.limit = v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
@@ -311,14 +317,14 @@ fn parse_filter(q: Option<&str>) -> Result<Filter, ApiError> {
 async fn list(
     State(agent): State<AgentHandle>,
     RawQuery(q): RawQuery,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<ExchangeList>, ApiError> {
     let f = parse_filter(q.as_deref())?;
     let page = inspector(&agent)?.store().list(&f, false).await?;
-    Ok(Json(json!({
-        "uri": "/api/requests/http",
-        "requests": page.items.iter().map(|e| e.summary()).collect::<Vec<_>>(),
-        "next": page.next,
-    })))
+    Ok(Json(ExchangeList {
+        uri: HTTP_LIST_PATH.into(),
+        requests: page.items.iter().map(|e| e.summary()).collect(),
+        next: page.next,
+    }))
 }
 
 async fn clear(State(agent): State<AgentHandle>) -> Result<StatusCode, ApiError> {
@@ -332,22 +338,11 @@ async fn events(State(agent): State<AgentHandle>) -> Response {
     crate::inspector_ui::events_response(&agent)
 }
 
-/// `POST /api/requests/http`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReplayRequest {
-    id: String,
-    #[serde(default)]
-    tunnel_name: Option<String>,
-    #[serde(default)]
-    modify: Option<ReplayModify>,
-}
-
 async fn replay(
     State(agent): State<AgentHandle>,
     headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<ReplayAnswer>, ApiError> {
     // JSON only: a browser cannot send this content type cross-site without a preflight,
     // which this API never grants.
     let json_body = headers
@@ -374,9 +369,11 @@ async fn replay(
     let out = agent
         .replay_captured(id, r.tunnel_name.as_deref(), r.modify.as_ref())
         .await?;
-    Ok(Json(
-        json!({ "status": out.status, "id": out.id, "replay_of": id }),
-    ))
+    Ok(Json(ReplayAnswer {
+        status: out.status,
+        id: out.id,
+        replay_of: Some(id),
+    }))
 }
 
 async fn load(
@@ -457,15 +454,15 @@ async fn har_list(
 async fn tcp_list(
     State(agent): State<AgentHandle>,
     RawQuery(q): RawQuery,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<TcpList>, ApiError> {
     let f = parse_filter(q.as_deref())?;
     let page = inspector(&agent)?
         .store()
         .list_tcp(f.before, f.limit)
         .await?;
-    Ok(Json(json!({
-        "uri": "/api/requests/tcp",
-        "connections": page.items,
-        "next": page.next,
-    })))
+    Ok(Json(TcpList {
+        uri: TCP_LIST_PATH.into(),
+        connections: page.items,
+        next: page.next,
+    }))
 }

@@ -6,10 +6,10 @@
 //! top. The result is parsed as a [`ConfigFile`] before anything is written, so a file this
 //! cannot edit safely is reported rather than damaged. The file holds a secret: it is written
 //! with mode 0600 (through a temporary file and a rename) and a missing directory is created
-//! with mode 0700.
+//! with mode 0700, by FDT's one owner-only writer ([`fdt_api::private_file`]).
 
 use crate::config::ConfigFile;
-use std::io::Write as _;
+use fdt_api::private_file::{create_private_dir, write_private};
 use std::path::{Path, PathBuf};
 
 /// Why the authtoken could not be saved.
@@ -78,7 +78,7 @@ pub fn set_values(path: &Path, values: &[(&str, &str)]) -> Result<(), ConfigEdit
     if let Some(dir) = dir {
         create_private_dir(dir).map_err(io(dir))?;
     }
-    write_private(path, &new).map_err(io(path))
+    write_private(path, new.as_bytes()).map_err(io(path))
 }
 
 /// `text` with its top-level lines for `values` set (added first, in order, when absent).
@@ -114,44 +114,6 @@ fn with_values(text: &str, values: &[(&str, &str)]) -> String {
     let mut s = missing.chain(out).collect::<Vec<_>>().join("\n");
     s.push('\n');
     s
-}
-
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir)
-}
-
-/// Writes `contents` to `path` with mode 0600 via a temporary file in the same directory, so
-/// a crash leaves either the old file or the new one.
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "fdt.toml".into());
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let result = (|| {
-        let mut f = opts.open(&tmp)?;
-        f.write_all(contents.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 #[cfg(test)]

@@ -2,17 +2,31 @@
 //! relays the cloud lists with staggered starts ("happy eyeballs", RFC 8305 style) so a dead
 //! first relay costs a short stagger instead of the whole QUIC handshake timeout.
 
-use crate::agent::RelayTarget;
 use anyhow::Context;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
+
+/// How to reach the relay.
+#[derive(Debug, Clone)]
+pub struct RelayTarget {
+    /// `host:port` (UDP).
+    pub addr: String,
+    /// Name checked against the relay's certificate (defaults to the host of `addr`).
+    pub server_name: Option<String>,
+    /// Extra CA (PEM) to trust, e.g. a dev relay's CA; system web roots otherwise.
+    pub ca_file: Option<PathBuf>,
+}
 
 /// Time a dial gets before the next relay's dial starts alongside it.
 pub const STAGGER: Duration = Duration::from_millis(300);
 /// Longest a QUIC handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Concurrent data streams the agent accepts from the relay.
+const MAX_STREAMS: u32 = 4096;
 
 /// Runs `dial(0)`, then `dial(1)` once `dial(0)` failed or `stagger` passed without an answer,
 /// and so on; the first success wins and the attempts still running are aborted (dropping a
@@ -78,6 +92,106 @@ pub async fn resolve_relay(relay: &RelayTarget) -> anyhow::Result<(SocketAddr, S
     Ok((sa, name))
 }
 
+/// The QUIC client configuration for relays: TLS 1.3 with the web roots plus `ca_file`, and
+/// the same transport parameters as the relay's.
+pub fn client_config(ca_file: Option<&Path>) -> anyhow::Result<quinn::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots =
+        rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(ca) = ca_file {
+        let pem =
+            std::fs::read(ca).with_context(|| format!("reading relay CA {}", ca.display()))?;
+        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+            roots.add(cert.with_context(|| format!("parsing {}", ca.display()))?)?;
+        }
+    }
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![fdt_proto::ALPN.to_vec()];
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)?;
+    let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
+    let mut transport = quinn::TransportConfig::default();
+    transport.max_concurrent_bidi_streams(MAX_STREAMS.into());
+    transport.max_concurrent_uni_streams(0u32.into());
+    transport.max_idle_timeout(Some(Duration::from_secs(30).try_into()?));
+    // Same parameters as the relay (see fdt_proto::transport).
+    {
+        use fdt_proto::transport as p;
+        transport.keep_alive_interval(Some(Duration::from_secs(p::KEEP_ALIVE_SECS)));
+        transport.stream_receive_window(p::STREAM_RECEIVE_WINDOW.into());
+        transport.receive_window(p::RECEIVE_WINDOW.into());
+        transport.send_window(p::SEND_WINDOW);
+        let mut ack = quinn::AckFrequencyConfig::default();
+        ack.ack_eliciting_threshold(p::ACK_ELICITING_THRESHOLD.into());
+        transport.ack_frequency_config(Some(ack));
+    }
+    cfg.transport_config(Arc::new(transport));
+    Ok(cfg)
+}
+
+/// Completes a QUIC handshake with one of `relays`: staggered, best first (see [`race`]),
+/// when they share an address family; one by one otherwise, because the endpoint is per
+/// family and switching it closes the other family's dials.
+pub async fn reach<'r>(
+    relays: &'r [RelayTarget],
+    slot: &mut EndpointSlot,
+    client_cfg: &quinn::ClientConfig,
+) -> anyhow::Result<(quinn::Connection, SocketAddr, &'r RelayTarget)> {
+    let unreachable = |relay: &str, e: &anyhow::Error| {
+        tracing::warn!(relay = %relay, error = %format!("{e:#}"), "relay unreachable");
+    };
+    let mut last = None;
+    let mut resolved = Vec::new();
+    for relay in relays {
+        match resolve_relay(relay).await {
+            Ok((addr, name)) => resolved.push((relay, addr, name)),
+            Err(e) => {
+                unreachable(&relay.addr, &e);
+                last = Some(e);
+            }
+        }
+    }
+    let one_family = resolved
+        .windows(2)
+        .all(|w| w[0].1.is_ipv6() == w[1].1.is_ipv6());
+    if let Some((_, first, _)) = resolved.first()
+        && one_family
+    {
+        let endpoint = slot.for_addr(*first, client_cfg)?;
+        let won = race(resolved.len(), STAGGER, |i| {
+            let (relay, addr, name) = &resolved[i];
+            let (relay, addr) = (relay.addr.clone(), *addr);
+            let handshake = handshake(endpoint.clone(), addr, name.clone());
+            async move {
+                let r = handshake.await;
+                if let Err(e) = &r {
+                    unreachable(&relay, e);
+                }
+                r
+            }
+        })
+        .await;
+        match won {
+            Ok((i, conn)) => return Ok((conn, resolved[i].1, resolved[i].0)),
+            Err(e) => last = Some(e),
+        }
+    } else {
+        for (relay, addr, name) in &resolved {
+            let endpoint = slot.for_addr(*addr, client_cfg)?;
+            match handshake(endpoint, *addr, name.clone()).await {
+                Ok(conn) => return Ok((conn, *addr, relay)),
+                Err(e) => {
+                    unreachable(&relay.addr, &e);
+                    last = Some(e);
+                }
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("no relay to connect to")))
+}
+
 /// Completes the QUIC handshake with `addr` on `endpoint`.
 pub async fn handshake(
     endpoint: quinn::Endpoint,
@@ -133,101 +247,4 @@ impl EndpointSlot {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-    use std::sync::{Arc, Mutex};
-    use tokio::time::Instant;
-
-    /// A dial plan: per index, after how long it answers and whether it succeeds.
-    fn plan(
-        outcomes: &'static [(u64, bool)],
-        started: Arc<Mutex<Vec<(usize, Duration)>>>,
-    ) -> impl FnMut(usize) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<usize>> + Send>>
-    {
-        let t0 = Instant::now();
-        move |i| {
-            started.lock().unwrap().push((i, t0.elapsed()));
-            let (ms, ok) = outcomes[i];
-            Box::pin(async move {
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-                if ok {
-                    Ok(i)
-                } else {
-                    Err(anyhow::anyhow!("relay {i} down"))
-                }
-            })
-        }
-    }
-
-    fn ms(v: u64) -> Duration {
-        Duration::from_millis(v)
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_silent_first_relay_costs_one_stagger() {
-        let started = Arc::default();
-        let t0 = Instant::now();
-        let won = race(
-            3,
-            STAGGER,
-            plan(
-                &[(10_000, false), (50, true), (1, true)],
-                Arc::clone(&started),
-            ),
-        )
-        .await
-        .unwrap();
-        assert_eq!(won.0, 1);
-        assert_eq!(t0.elapsed(), ms(350));
-        assert_eq!(*started.lock().unwrap(), [(0, ms(0)), (1, ms(300))]);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_failure_starts_the_next_dial_at_once() {
-        let started = Arc::default();
-        let won = race(
-            3,
-            STAGGER,
-            plan(
-                &[(20, false), (400, false), (10, true)],
-                Arc::clone(&started),
-            ),
-        )
-        .await
-        .unwrap();
-        assert_eq!(won.0, 2);
-        assert_eq!(
-            *started.lock().unwrap(),
-            [(0, ms(0)), (1, ms(20)), (2, ms(320))]
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_first_answer_wins_even_from_an_earlier_relay() {
-        let started = Arc::default();
-        let won = race(
-            2,
-            STAGGER,
-            plan(&[(310, true), (100, true)], Arc::clone(&started)),
-        )
-        .await
-        .unwrap();
-        assert_eq!(won.0, 0);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn all_failing_reports_the_last_error() {
-        let started = Arc::default();
-        let err = race(
-            2,
-            STAGGER,
-            plan(&[(1, false), (1, false)], Arc::clone(&started)),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(err.to_string(), "relay 1 down");
-        let none = race(0, STAGGER, plan(&[], started)).await.unwrap_err();
-        assert_eq!(none.to_string(), "no relay to connect to");
-    }
-}
+mod tests;

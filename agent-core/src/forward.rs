@@ -9,6 +9,7 @@ use crate::inspect::model::{Direction, Record, TcpConnection};
 use crate::inspect::tap::{ExchangeCapture, Side, TapBody, TapIo, now_unix_ms};
 use crate::status::Counters;
 use bytes::Bytes;
+use fdt_proto::TunnelId;
 use fdt_proto::frame::{FrameKind, HEADER_LEN, MAX_FRAME_LEN};
 use fdt_proto::wire::{COPY_BUF, ERROR_HEADER, VISITOR_HEADER};
 use fdt_proto::{Frame, Proto, StreamHeader};
@@ -18,15 +19,21 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 
 type Body = BoxBody<Bytes, hyper::Error>;
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, TapBody<Incoming>>;
 
 /// Time to connect to the local service.
 const LOCAL_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The bound tunnels' local sides, by the id the relay gave each: written by the control
+/// session, read by every data stream.
+pub(crate) type Targets = Arc<RwLock<HashMap<TunnelId, Arc<LocalTarget>>>>;
 
 /// A bound tunnel's local side.
 #[derive(Debug)]
@@ -52,6 +59,49 @@ impl LocalTarget {
     pub fn with_inspector(mut self, inspector: Option<Inspector>) -> Self {
         self.inspector = inspector;
         self
+    }
+}
+
+/// Accepts the data streams the relay opens on `conn` and serves each with its tunnel's
+/// target, until the connection ends.
+pub(crate) async fn accept_streams(
+    conn: quinn::Connection,
+    targets: Targets,
+    bound: Arc<Notify>,
+    counters: Arc<Counters>,
+) {
+    while let Ok((send, mut recv)) = conn.accept_bi().await {
+        let targets = targets.clone();
+        let bound = bound.clone();
+        let counters = counters.clone();
+        tokio::spawn(async move {
+            let header =
+                match tokio::time::timeout(Duration::from_secs(10), read_header(&mut recv)).await {
+                    Ok(Ok(h)) => h,
+                    _ => return,
+                };
+            // A visitor can reach the relay between it registering a tunnel and us processing
+            // `Bound`; give the control stream a moment to catch up.
+            let deadline = Instant::now() + Duration::from_secs(2);
+            let target = loop {
+                let notified = bound.notified();
+                if let Some(t) = targets
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&header.tunnel)
+                {
+                    break t.clone();
+                }
+                if tokio::time::timeout_at(deadline.into(), notified)
+                    .await
+                    .is_err()
+                {
+                    tracing::debug!(tunnel = %header.tunnel, "stream for unknown tunnel");
+                    return;
+                }
+            };
+            serve_stream(target, header, send, recv, counters).await;
+        });
     }
 }
 

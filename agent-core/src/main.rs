@@ -388,10 +388,10 @@ async fn run() -> anyhow::Result<()> {
         },
     };
     let api_addr = cli.api_addr.clone();
-    let show_console = tty && cli.log_format == LogFormat::Text;
+    let full_screen = tty && cli.log_format == LogFormat::Text;
     let inspector = match inspect_config(&cli, &file) {
         Some(cfg) => {
-            cfg.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+            cfg.validate()?;
             Some(open_inspector(cfg).await?)
         }
         None => None,
@@ -411,11 +411,11 @@ async fn run() -> anyhow::Result<()> {
             handle.shutdown.clone(),
         ));
     }
-    tokio::spawn(fdt_agent_core::console::run(
+    tokio::spawn(fdt_agent_core::status_view::run(
         handle.status.clone(),
         handle.counters.clone(),
         api_shown,
-        show_console,
+        full_screen,
         handle.shutdown.clone(),
     ));
     let shutdown = handle.shutdown.clone();
@@ -467,7 +467,7 @@ async fn run() -> anyhow::Result<()> {
         bail!("relay refused the tunnel: {why}");
     }
     handle.shutdown.cancel();
-    if show_console {
+    if full_screen {
         // Leave the terminal tidy after the full-screen view.
         println!();
     }

@@ -1,4 +1,4 @@
-//! The agent's observable state, shared by the local API, the console view and tests.
+//! The agent's observable state, shared by the local API, the terminal status view and tests.
 
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -4,7 +4,7 @@
 
 use fdt_agent_core::agent::AgentError;
 use fdt_agent_core::config::ResolvedTunnel;
-use fdt_agent_core::group::merge_status;
+use fdt_agent_core::merged::merge_status;
 use fdt_agent_core::status::{AgentStatus, SessionState};
 use fdt_agent_core::{AgentHandle, AgentOptions, CloudLogin, Connect, Inspector};
 use fdt_desktop_ipc::TunnelState;
@@ -29,16 +29,27 @@ pub struct Live {
     pub error: Option<String>,
 }
 
+/// How an agent's task ended badly.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentExitError {
+    /// The agent stopped for good (refused, or its set-up failed).
+    #[error(transparent)]
+    Stopped(#[from] AgentError),
+    /// The agent's task panicked or was aborted.
+    #[error("the agent task ended: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
 impl Live {
     /// The live state of a one-tunnel agent from its status; `exit` is how the agent ended,
     /// once it has.
-    pub fn from_status(s: &AgentStatus, exit: Option<&Result<(), String>>) -> Self {
+    pub fn from_status(s: &AgentStatus, exit: Option<&Result<(), AgentExitError>>) -> Self {
         let t = s.tunnels.first();
         let bind_error = t.and_then(|t| t.error.clone());
         match s.state {
             SessionState::Stopped => match exit {
                 Some(Ok(())) => Self::default(),
-                Some(Err(e)) => Self::failed(e.clone()),
+                Some(Err(e)) => Self::failed(e.to_string()),
                 None => Self::failed(
                     s.last_error
                         .clone()
@@ -150,12 +161,12 @@ impl Supervisor {
             return r.clone();
         }
         let parts: Vec<AgentHandle> = inner.running.values().map(|r| r.handle.clone()).collect();
-        let group = AgentHandle::group(
+        let merged = AgentHandle::merged(
             self.merged.subscribe(),
             Some(self.inspector.clone()),
             &parts,
         );
-        let router = fdt_agent_core::api::app_with_site(group, &self.site);
+        let router = fdt_agent_core::api::app_with_site(merged, &self.site);
         inner.router = Some(router.clone());
         router
     }
@@ -253,10 +264,8 @@ impl Supervisor {
         mut join: JoinHandle<Result<(), AgentError>>,
     ) {
         let mut status = handle.status.clone();
-        let ended = |r: Result<Result<(), AgentError>, tokio::task::JoinError>| match r {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(e) => Err(format!("the agent task ended: {e}")),
+        let ended = |r: Result<Result<(), AgentError>, tokio::task::JoinError>| {
+            Ok::<_, AgentExitError>(r??)
         };
         loop {
             let exit = tokio::select! {
@@ -350,7 +359,7 @@ mod tests {
             (status(S::Stopped, None, None), Some(Ok(())), T::Off),
             (
                 status(S::Stopped, None, None),
-                Some(Err("refused".into())),
+                Some(Err(AgentError::Refused("refused".into()).into())),
                 T::Error,
             ),
         ];

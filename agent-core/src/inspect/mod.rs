@@ -7,13 +7,14 @@
 //!
 //! Capture never waits for storage: when the channel is full the record is dropped and counted.
 
-pub mod curl;
-pub mod har;
-pub mod model;
-pub mod sse;
-pub mod store;
-pub mod tap;
-pub mod ws;
+pub(crate) mod curl;
+pub(crate) mod har;
+pub(crate) mod model;
+pub(crate) mod query;
+pub(crate) mod sse;
+pub(crate) mod store;
+pub(crate) mod tap;
+pub(crate) mod ws;
 
 use model::{ExchangeId, Record};
 use std::path::PathBuf;
@@ -70,20 +71,25 @@ pub const MAX_BODY_CAP: usize = 16 * 1024 * 1024;
 /// Smallest allowed database cap: below it the store would drop everything it writes.
 pub const MIN_DB_MAX_BYTES: u64 = 1_000_000;
 
+/// A limit of [`InspectConfig`] out of range; the message names the setting to change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InspectConfigError {
+    /// The body cap is over [`MAX_BODY_CAP`].
+    #[error("inspect_body_max_bytes = {0} is over the {MAX_BODY_CAP}-byte maximum")]
+    BodyCapTooLarge(usize),
+    /// The database cap is under [`MIN_DB_MAX_BYTES`].
+    #[error("inspect_db_max_bytes = {0} is under the {MIN_DB_MAX_BYTES}-byte minimum")]
+    DbCapTooSmall(u64),
+}
+
 impl InspectConfig {
-    /// Checks the limits; the message says which setting to change.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the limits; the error says which setting to change.
+    pub fn validate(&self) -> Result<(), InspectConfigError> {
         if self.body_cap > MAX_BODY_CAP {
-            return Err(format!(
-                "inspect_body_max_bytes = {} is over the {MAX_BODY_CAP}-byte maximum",
-                self.body_cap
-            ));
+            return Err(InspectConfigError::BodyCapTooLarge(self.body_cap));
         }
         if self.db_max_bytes < MIN_DB_MAX_BYTES {
-            return Err(format!(
-                "inspect_db_max_bytes = {} is under the {MIN_DB_MAX_BYTES}-byte minimum",
-                self.db_max_bytes
-            ));
+            return Err(InspectConfigError::DbCapTooSmall(self.db_max_bytes));
         }
         Ok(())
     }
@@ -264,7 +270,7 @@ mod tests {
         };
         assert!(
             big.validate()
-                .is_err_and(|e| e.contains("inspect_body_max_bytes"))
+                .is_err_and(|e| e.to_string().contains("inspect_body_max_bytes"))
         );
         let tiny = InspectConfig {
             db_max_bytes: 10,
@@ -272,7 +278,7 @@ mod tests {
         };
         assert!(
             tiny.validate()
-                .is_err_and(|e| e.contains("inspect_db_max_bytes"))
+                .is_err_and(|e| e.to_string().contains("inspect_db_max_bytes"))
         );
     }
 }

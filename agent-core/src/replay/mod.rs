@@ -14,12 +14,13 @@ use crate::inspect::tap::{ExchangeCapture, Side, TapBody};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
+use fdt_agent_api::BodyEdit;
+pub use fdt_agent_api::{ReplayModify, ReplayOutcome};
 use http::uri::{PathAndQuery, Scheme};
 use http::{HeaderName, HeaderValue, Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use serde::Deserialize;
 use std::time::Duration;
 
 /// Largest body a replay may send.
@@ -51,51 +52,6 @@ pub struct ReplaySpec {
     pub body: Bytes,
     /// The captured exchange this replays, if any (the new capture points back to it).
     pub replay_of: Option<ExchangeId>,
-}
-
-/// Edits to a captured request before replaying it (the `modify` object of the API).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReplayModify {
-    /// New method.
-    pub method: Option<String>,
-    /// New origin-form path and query.
-    pub path: Option<String>,
-    /// Header edits.
-    pub headers: Option<HeaderEdits>,
-    /// New body.
-    pub body: Option<BodyEdit>,
-}
-
-/// Header edits: `set` replaces (or adds) a header, `remove` deletes every value of one.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HeaderEdits {
-    /// Headers to set, replacing existing values.
-    #[serde(default)]
-    pub set: std::collections::BTreeMap<String, String>,
-    /// Headers to remove.
-    #[serde(default)]
-    pub remove: Vec<String>,
-}
-
-/// A replacement body, as text or base64.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum BodyEdit {
-    /// UTF-8 text.
-    Text(String),
-    /// Base64 of arbitrary bytes.
-    Base64(String),
-}
-
-/// What a replay produced.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ReplayOutcome {
-    /// Status the local service answered with.
-    pub status: u16,
-    /// Id of the captured replay (absent when inspection is off).
-    pub id: Option<ExchangeId>,
 }
 
 /// Why a replay did not happen or failed.
@@ -354,195 +310,5 @@ impl ReplayTarget {
     }
 }
 
-impl crate::agent::AgentHandle {
-    /// Replays `spec` to the configured local upstream of http tunnel `tunnel_name` (and
-    /// nowhere else: see [`crate::replay`] for what is refused), capturing the replay when
-    /// inspection is on. This is the entry point for replays the control plane asks for as
-    /// well as the local API's. `original_host` is the Host the visitor sent, which the spec
-    /// may keep; any other Host is refused unless it is the upstream's own.
-    pub async fn replay(
-        &self,
-        tunnel_name: &str,
-        spec: ReplaySpec,
-        original_host: Option<&str>,
-    ) -> Result<ReplayOutcome, ReplayError> {
-        let target = self
-            .replays
-            .get(tunnel_name)
-            .ok_or_else(|| ReplayError::UnknownTunnel(tunnel_name.to_string()))?;
-        target
-            .send(&spec, original_host, self.inspector.as_ref())
-            .await
-    }
-
-    /// Replays captured exchange `id`, as is or with `modify` applied, through its tunnel
-    /// (`tunnel_name`, when given, must be that tunnel).
-    pub async fn replay_captured(
-        &self,
-        id: crate::inspect::model::ExchangeId,
-        tunnel_name: Option<&str>,
-        modify: Option<&ReplayModify>,
-    ) -> Result<ReplayOutcome, ReplayError> {
-        let inspector = self.inspector.as_ref().ok_or(ReplayError::InspectionOff)?;
-        let ex = inspector
-            .store()
-            .get(id)
-            .await?
-            .ok_or(ReplayError::NotFound(id))?;
-        if let Some(t) = tunnel_name
-            && t != ex.tunnel_name
-        {
-            return Err(ReplayError::Refused(format!(
-                "exchange {id} came through tunnel {:?}, not {t:?}",
-                ex.tunnel_name
-            )));
-        }
-        let spec = match modify {
-            Some(m) => ReplaySpec::modified(&ex, m)?,
-            None => ReplaySpec::from_exchange(&ex)?,
-        };
-        self.replay(&ex.tunnel_name, spec, Some(&ex.host)).await
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::TunnelConfig;
-    use fdt_proto::Proto;
-
-    fn target() -> ReplayTarget {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let t = TunnelConfig::new(Proto::Http, "127.0.0.1:3000")
-            .resolve("web")
-            .expect("valid tunnel");
-        ReplayTarget::new(&t).expect("client")
-    }
-
-    fn captured() -> HttpExchange {
-        HttpExchange {
-            id: ExchangeId(9),
-            method: "POST".into(),
-            host: "web.example.com".into(),
-            uri: "/orders?id=1".into(),
-            request_headers: vec![
-                ("host".into(), "web.example.com".into()),
-                ("content-length".into(), "2".into()),
-            ],
-            request_body: crate::inspect::store::body("{}"),
-            ..Default::default()
-        }
-    }
-
-    fn try_modify(m: ReplayModify) -> Result<Request<Full<Bytes>>, ReplayError> {
-        let ex = captured();
-        let spec = ReplaySpec::modified(&ex, &m)?;
-        target().request(&spec, Some(&ex.host))
-    }
-
-    fn path(p: &str) -> ReplayModify {
-        ReplayModify {
-            path: Some(p.into()),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn as_is_replay_goes_to_the_upstream() {
-        let req = try_modify(ReplayModify::default()).expect("allowed");
-        assert_eq!(req.uri().to_string(), "http://127.0.0.1:3000/orders?id=1");
-        assert_eq!(req.headers()["host"], "web.example.com");
-        assert!(!req.headers().contains_key("content-length"));
-    }
-
-    #[test]
-    fn path_only_edit_is_allowed() {
-        let req = try_modify(path("/orders/2?x=%2F")).expect("allowed");
-        assert_eq!(
-            req.uri().to_string(),
-            "http://127.0.0.1:3000/orders/2?x=%2F"
-        );
-    }
-
-    /// Asserts every path in `paths` is refused.
-    fn assert_paths_refused(paths: &[&str]) {
-        for p in paths {
-            assert!(
-                matches!(try_modify(path(p)), Err(ReplayError::Refused(_))),
-                "{p}"
-            );
-        }
-    }
-
-    #[test]
-    fn metadata_address_is_refused() {
-        assert_paths_refused(&[
-            "http://169.254.169.254/latest/meta-data/",
-            "//169.254.169.254/latest/meta-data/",
-            "169.254.169.254/latest",
-        ]);
-    }
-
-    #[test]
-    fn another_local_port_is_refused() {
-        assert_paths_refused(&[
-            "http://127.0.0.1:22/",
-            "//localhost:6379/",
-            "/\\\\localhost:6379/",
-        ]);
-    }
-
-    #[test]
-    fn dot_segments_are_refused() {
-        assert_paths_refused(&["/a/../b", "/a/%2E%2e/b", "/./x"]);
-    }
-
-    #[test]
-    fn host_change_is_refused_but_original_or_upstream_host_is_not() {
-        let host = |h: &str| ReplayModify {
-            headers: Some(HeaderEdits {
-                set: [("Host".to_string(), h.to_string())].into(),
-                remove: vec![],
-            }),
-            ..Default::default()
-        };
-        assert!(matches!(
-            try_modify(host("169.254.169.254")),
-            Err(ReplayError::Refused(_))
-        ));
-        assert!(matches!(
-            try_modify(host("127.0.0.1:22")),
-            Err(ReplayError::Refused(_))
-        ));
-        assert!(try_modify(host("WEB.example.com")).is_ok());
-        assert!(try_modify(host("web.example.com:8443")).is_ok());
-        assert!(try_modify(host("127.0.0.1:3000")).is_ok());
-    }
-
-    #[test]
-    fn connect_is_refused() {
-        let m = ReplayModify {
-            method: Some("CONNECT".into()),
-            ..Default::default()
-        };
-        assert!(matches!(try_modify(m), Err(ReplayError::Refused(_))));
-    }
-
-    #[test]
-    fn truncated_body_needs_a_new_body() {
-        let mut ex = captured();
-        ex.request_body.truncated = true;
-        assert!(matches!(
-            ReplaySpec::from_exchange(&ex),
-            Err(ReplayError::BodyTruncated(_))
-        ));
-        let m = ReplayModify {
-            body: Some(BodyEdit::Base64("aGk=".into())),
-            ..Default::default()
-        };
-        assert_eq!(
-            ReplaySpec::modified(&ex, &m).map(|s| s.body).ok(),
-            Some(Bytes::from("hi"))
-        );
-    }
-}
+mod tests;

@@ -1,6 +1,7 @@
 //! One view over several agents: the desktop app runs one agent per tunnel (so switching one
 //! tunnel off never disturbs the others) and serves a single local API and inspector for all
-//! of them.
+//! of them. (Not a load-balancing group of agents sharing a name: that is the relay's
+//! pooling.)
 
 use crate::agent::AgentHandle;
 use crate::inspect::Inspector;
@@ -15,7 +16,7 @@ impl AgentHandle {
     /// merged view (see [`merge_status`]), captures come from the shared `inspector`, and a
     /// replay goes to the agent whose tunnel captured the exchange. Cancelling the returned
     /// handle's `shutdown` stops nothing but what the caller ties to it.
-    pub fn group(
+    pub fn merged(
         status: watch::Receiver<AgentStatus>,
         inspector: Option<Inspector>,
         parts: &[AgentHandle],
