@@ -30,9 +30,28 @@ pub struct ApiReply {
     pub body: String,
 }
 
+/// No answer came (network down, server gone); the text says what the transport saw.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TransportError(pub String);
+
+// Transports build the detail as text from whatever their platform reports; `?` turns it
+// into the typed error.
+impl From<String> for TransportError {
+    fn from(detail: String) -> Self {
+        Self(detail)
+    }
+}
+
+impl From<&str> for TransportError {
+    fn from(detail: &str) -> Self {
+        Self(detail.to_owned())
+    }
+}
+
 /// A transport's future. `Send` on every target: browser transports wrap theirs (the browser
 /// runs one thread), so resources can be created the same way on server and client.
-pub type ApiFuture = Pin<Box<dyn Future<Output = Result<ApiReply, String>> + Send>>;
+pub type ApiFuture = Pin<Box<dyn Future<Output = Result<ApiReply, TransportError>> + Send>>;
 
 /// Sends [`ApiRequest`]s somewhere.
 pub trait Transport: Send + Sync {
@@ -52,7 +71,7 @@ pub struct ApiFailure {
 }
 
 impl ApiFailure {
-    fn network(detail: String) -> Self {
+    fn network(detail: TransportError) -> Self {
         Self {
             status: 0,
             code: "network".into(),

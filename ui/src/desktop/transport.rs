@@ -3,7 +3,7 @@
 //! answers them in process, so the same pages run in a browser and in the window.
 
 use super::bridge::invoke_with;
-use crate::api::{ApiFuture, ApiReply, ApiRequest, Transport};
+use crate::api::{ApiFuture, ApiReply, ApiRequest, Transport, TransportError};
 use fdt_desktop_ipc::{ApiAnswer, ApiCall, DesktopError, ErrorKind};
 use serde::Serialize;
 
@@ -43,9 +43,9 @@ impl Transport for TauriTransport {
 /// What a page sees of a command's error: "no answer" when the control plane could not be
 /// reached, otherwise an error reply in the APIs' own shape (`{"error":{code,message}}`), so
 /// the app's message is shown as it is rather than as a network failure.
-pub fn error_reply(e: DesktopError) -> Result<ApiReply, String> {
+pub fn error_reply(e: DesktopError) -> Result<ApiReply, TransportError> {
     let status = match e.kind {
-        ErrorKind::Unreachable => return Err(e.message),
+        ErrorKind::Unreachable => return Err(TransportError(e.message)),
         ErrorKind::NotSignedIn => 401,
         ErrorKind::Refused => 403,
         ErrorKind::NotFound => 404,
@@ -87,6 +87,8 @@ mod tests {
         assert_eq!(failure.code, "not_signed_in");
         assert_eq!(failure.message, "Sign in first.");
         let unreachable = DesktopError::new(ErrorKind::Unreachable, "The control plane is down.");
-        assert!(matches!(error_reply(unreachable), Err(m) if m == "The control plane is down."));
+        assert!(
+            matches!(error_reply(unreachable), Err(TransportError(m)) if m == "The control plane is down.")
+        );
     }
 }

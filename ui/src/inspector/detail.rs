@@ -3,7 +3,8 @@
 
 use super::logic::{LIST_PATH, to_agent_modify};
 use super::model::{
-    Body, Exchange, ReplayModify, ReplayRequest, ReplayResult, TimelineEvent, header,
+    CapturedBody, Direction, HttpExchange, ReplayAnswer, ReplayModify, ReplayRequest,
+    TimelineEvent, header,
 };
 use crate::api::{Api, use_api};
 use crate::components::code::{BodyBlock, HeadersTable};
@@ -19,9 +20,10 @@ pub fn replay(api: Api, toasts: Toasts, id: String, modify: Option<ReplayModify>
     leptos::task::spawn_local(async move {
         let req = ReplayRequest {
             id: id.clone(),
+            tunnel_name: None,
             modify,
         };
-        match api.send::<_, ReplayResult>("POST", LIST_PATH, &req).await {
+        match api.send::<_, ReplayAnswer>("POST", LIST_PATH, &req).await {
             Ok(r) => toasts.ok(replay_message(&id, &r)),
             Err(e) => toasts.error(format!("Replay of {id} failed: {}", e.message)),
         }
@@ -29,7 +31,7 @@ pub fn replay(api: Api, toasts: Toasts, id: String, modify: Option<ReplayModify>
 }
 
 /// The toast after a replay.
-pub fn replay_message(id: &str, r: &ReplayResult) -> String {
+pub fn replay_message(id: &str, r: &ReplayAnswer) -> String {
     match &r.id {
         Some(new) => format!("Replayed {id}: HTTP {} (captured as {new}).", r.status),
         None => format!("Replayed {id}: HTTP {}.", r.status),
@@ -47,7 +49,7 @@ pub fn ExchangeDetail(
         || (),
         move |_| {
             let (api, id) = (api.clone(), id.clone());
-            async move { api.get::<Exchange>(format!("{LIST_PATH}/{id}")).await }
+            async move { api.get::<HttpExchange>(format!("{LIST_PATH}/{id}")).await }
         },
     );
     view! {
@@ -63,7 +65,7 @@ pub fn ExchangeDetail(
 }
 
 /// A body, or what it is when it cannot be shown as text.
-fn body_view(body: Body, content_type: Option<String>) -> AnyView {
+fn body_view(body: CapturedBody, content_type: Option<String>) -> AnyView {
     if body.is_binary() {
         let kept = if body.truncated {
             " (first part captured)"
@@ -75,15 +77,16 @@ fn body_view(body: Body, content_type: Option<String>) -> AnyView {
     let note = body
         .truncated
         .then(|| view! { <p class="muted">{format!("Captured the first part of {}.", human_bytes(body.size))}</p> });
-    view! { {note} <BodyBlock content_type=content_type text=body.data truncated=body.truncated/> }
+    let text = body.text().unwrap_or_default().to_owned();
+    view! { {note} <BodyBlock content_type=content_type text=text truncated=body.truncated/> }
         .into_any()
 }
 
 #[component]
-fn DetailView(ex: Exchange) -> impl IntoView {
+fn DetailView(ex: HttpExchange) -> impl IntoView {
     let api = use_api();
     let toasts = use_toasts();
-    let id = ex.id.clone();
+    let id = ex.id.to_string();
     let status = ex.status.map(|s| s.to_string()).unwrap_or_else(|| {
         if ex.error.is_some() {
             "error".into()
@@ -188,8 +191,8 @@ fn timeline_payload(e: &TimelineEvent) -> String {
     }
     match &e.payload {
         Some(p) if p.is_binary() => format!("binary, {} bytes", p.size),
-        Some(p) if p.truncated => format!("{}… ({} bytes)", p.data, p.size),
-        Some(p) => p.data.clone(),
+        Some(p) if p.truncated => format!("{}… ({} bytes)", p.text().unwrap_or_default(), p.size),
+        Some(p) => p.text().unwrap_or_default().to_owned(),
         None => String::new(),
     }
 }
@@ -199,7 +202,7 @@ fn Timeline(events: Vec<TimelineEvent>, dropped: u64) -> impl IntoView {
     let rows = events
         .into_iter()
         .map(|e| {
-            let direction = if e.direction == "to_local" {
+            let direction = if e.direction == Direction::ToLocal {
                 "→ local"
             } else {
                 "← visitor"
@@ -209,7 +212,7 @@ fn Timeline(events: Vec<TimelineEvent>, dropped: u64) -> impl IntoView {
                 <tr>
                     <td>{human_ms(e.at_ms)}</td>
                     <td>{direction}</td>
-                    <td><code>{e.kind.replace('_', " ")}</code></td>
+                    <td><code>{e.kind.as_str().replace('_', " ")}</code></td>
                     <td>{human_bytes(e.size)}</td>
                     <td class="mono timeline-payload">{payload}</td>
                 </tr>
@@ -237,7 +240,7 @@ fn Timeline(events: Vec<TimelineEvent>, dropped: u64) -> impl IntoView {
 
 /// Replay with edits: method, path, headers to set and remove, body.
 #[component]
-fn ReplayForm(ex: Exchange) -> impl IntoView {
+fn ReplayForm(ex: HttpExchange) -> impl IntoView {
     let api = use_api();
     let toasts = use_toasts();
     let fields = ReplayFields::new(&ex.method, &ex.uri);
@@ -250,7 +253,7 @@ fn ReplayForm(ex: Exchange) -> impl IntoView {
         match modify {
             Ok(m) => {
                 error.set(None);
-                replay(api.clone(), toasts, ex.id.clone(), m);
+                replay(api.clone(), toasts, ex.id.to_string(), m);
             }
             Err(e) => error.set(Some(e)),
         }
@@ -270,13 +273,27 @@ fn ReplayForm(ex: Exchange) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inspector::model::SseFields;
+    use crate::inspector::model::{SseFields, TimelineKind};
+    use fdt_agent_api::ExchangeId;
+
+    /// A timeline entry of `kind` going to the local service, with nothing in it.
+    fn event(kind: TimelineKind) -> TimelineEvent {
+        TimelineEvent {
+            at_ms: 0.0,
+            direction: Direction::ToLocal,
+            kind,
+            size: 0,
+            payload: None,
+            sse: None,
+        }
+    }
 
     #[test]
     fn messages_and_payloads_read_well() {
-        let r = ReplayResult {
+        let r = ReplayAnswer {
             status: 201,
-            id: Some("ex_9".into()),
+            id: Some(ExchangeId(9)),
+            replay_of: Some(ExchangeId(2)),
         };
         assert_eq!(
             replay_message("ex_2", &r),
@@ -288,17 +305,16 @@ mod tests {
                 id: None,
                 data: "1".into(),
             }),
-            ..TimelineEvent::default()
+            ..event(TimelineKind::SseEvent)
         };
         assert_eq!(timeline_payload(&sse), "event: tick\n1");
         let bin = TimelineEvent {
-            payload: Some(Body {
+            payload: Some(CapturedBody {
                 size: 4,
-                encoding: "base64".into(),
-                data: "AAAAAA==".into(),
+                data: vec![0xff; 4],
                 truncated: false,
             }),
-            ..TimelineEvent::default()
+            ..event(TimelineKind::Binary)
         };
         assert_eq!(timeline_payload(&bin), "binary, 4 bytes");
     }

@@ -43,7 +43,12 @@ pub fn RequestsView() -> impl IntoView {
     let ids = Memo::new(move |_| {
         list.get()
             .and_then(Result::ok)
-            .map(|l| l.requests.into_iter().map(|r| r.id).collect::<Vec<_>>())
+            .map(|l| {
+                l.requests
+                    .into_iter()
+                    .map(|r| r.id.to_string())
+                    .collect::<Vec<_>>()
+            })
             .unwrap_or_default()
     });
 
@@ -250,7 +255,7 @@ fn list_view(
             </thead>
             <tbody>{rows}</tbody>
         </table>
-        {paging(list.next)}
+        {paging(list.next.map(|n| n.to_string()))}
     }
     .into_any()
 }
@@ -261,15 +266,15 @@ fn row(
     open: RwSignal<Option<String>>,
 ) -> impl IntoView {
     let is_selected = {
-        let id = r.id.clone();
+        let id = r.id.to_string();
         move || selected.with(|s| s.as_deref() == Some(id.as_str()))
     };
     let is_open = {
-        let id = r.id.clone();
+        let id = r.id.to_string();
         move || open.with(|s| s.as_deref() == Some(id.as_str()))
     };
     let choose = {
-        let id = r.id.clone();
+        let id = r.id.to_string();
         move |_| {
             selected.set(Some(id.clone()));
             open.set(Some(id.clone()));
@@ -286,9 +291,9 @@ fn row(
         }
     });
     let duration = r.timings.total_ms.map_or_else(|| "—".into(), human_ms);
-    let replayed = r.replay_of.clone().map(|of| format!("replay of {of}"));
+    let replayed = r.replay_of.map(|of| format!("replay of {of}"));
     view! {
-        <tr id=row_id(&r.id)
+        <tr id=row_id(&r.id.to_string())
             class="inspector-row"
             class:row-selected=is_selected.clone()
             class:row-open=is_open

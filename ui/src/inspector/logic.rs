@@ -2,12 +2,12 @@
 //! and selection movement, and the replay form turned into the agent's edits. Tested here,
 //! without a browser.
 
-use super::model::{BodyEdit, HeaderEdits, ReplayModify};
+use super::model::{BodyEdit, HTTP_LIST_PATH, HeaderEdits, ReplayModify};
 use crate::api::with_query;
 use crate::components::replay::ReplayEdits;
 
 /// Where the agent lists HTTP exchanges.
-pub const LIST_PATH: &str = "/api/requests/http";
+pub const LIST_PATH: &str = HTTP_LIST_PATH;
 
 /// The list filters, as typed (empty means "any").
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use crate::live::use_live;
 use leptos::prelude::*;
 
 /// Where the agent lists connections.
-const TCP_PATH: &str = "/api/requests/tcp";
+const TCP_PATH: &str = super::model::TCP_LIST_PATH;
 
 /// The list of TCP/TLS connections, with "older" paging.
 #[component]
@@ -43,7 +43,7 @@ pub fn ConnectionsView() -> impl IntoView {
                     }.into_any(),
                     Ok(l) => {
                         let rows = l.connections.into_iter().map(connection_row).collect_view();
-                        let next = l.next;
+                        let next = l.next.map(|n| n.to_string());
                         view! {
                             <table class="table table-compact">
                                 <caption class="sr-only">"TCP and TLS connections"</caption>
@@ -87,7 +87,7 @@ fn connection_row(c: TcpConnection) -> impl IntoView {
     let error_class = if error.is_empty() { "" } else { "error-text" };
     view! {
         <tr>
-            <td title=c.id.clone()>{utc_millis(c.opened_at_ms)}</td>
+            <td title=c.id.to_string()>{utc_millis(c.opened_at_ms)}</td>
             <td>{c.tunnel_name}</td>
             <td><span class="badge">{c.proto}</span></td>
             <td>{duration}</td>
