@@ -16,6 +16,7 @@ use crate::secret::Secret;
 use crate::state::AppState;
 use crate::store::{AccountRecord, NewAuthtoken, Store};
 use anyhow::Context as _;
+use fdt_api::private_file::write_private;
 use fdt_api::{Authtoken, Password};
 use fdt_relay::auth::{TokenVerifier, VerifyingKey};
 use fdt_relay::tls::CertStore;
@@ -226,7 +227,9 @@ async fn dev_account(st: &AppState, data_dir: &Path) -> anyhow::Result<AccountRe
         return Ok(account);
     }
     let password = random_base62(24);
-    write_private(&data_dir.join(DEV_PASSWORD_FILE), &password)?;
+    let password_file = data_dir.join(DEV_PASSWORD_FILE);
+    write_private(&password_file, password.as_bytes())
+        .with_context(|| format!("writing {}", password_file.display()))?;
     let hash = st.passwords().hash(Password::new(password)).await?;
     let account = st
         .store()
@@ -269,24 +272,9 @@ async fn dev_authtoken(
         })
         .await
         .context("creating the dev authtoken")?;
-    write_private(&file, token.expose_secret())?;
+    write_private(&file, token.expose_secret().as_bytes())
+        .with_context(|| format!("writing {}", file.display()))?;
     Ok((token, false))
-}
-
-/// Writes a secret file readable by its owner only.
-fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    let mut f = o
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    f.write_all(contents.as_bytes())
-        .with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 use super::jwt::{KeyError, SigningKey};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use fdt_api::private_file::create_private_dir;
 use fdt_api::{Jwk, Jwks};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -53,7 +54,7 @@ impl AgentKeyring {
     /// Loads the ring from `dir` (see the module docs), creating the directory (mode 0700) and
     /// a first key when there is none.
     pub fn load_or_create(dir: &Path) -> Result<Self, KeyError> {
-        create_private_dir(dir)?;
+        create_ring_dir(dir)?;
         let mut files = key_files(dir)?;
         if files.is_empty() {
             let first = dir.join(file_name(1));
@@ -73,7 +74,7 @@ impl AgentKeyring {
     /// Adds a new signing key to the ring in `dir` and deletes all but the two newest keys.
     /// Returns the new key's `kid`.
     pub fn rotate(dir: &Path) -> Result<String, KeyError> {
-        create_private_dir(dir)?;
+        create_ring_dir(dir)?;
         let files = key_files(dir)?;
         let next = files.last().map_or(1, |(n, _)| n + 1);
         let key = SigningKey::load_or_create_file(&dir.join(file_name(next)))?;
@@ -135,15 +136,9 @@ fn key_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>, KeyError> {
     Ok(files)
 }
 
-fn create_private_dir(dir: &Path) -> Result<(), KeyError> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir).map_err(|source| KeyError::Io {
+/// Creates the ring's directory, readable by its owner only.
+fn create_ring_dir(dir: &Path) -> Result<(), KeyError> {
+    create_private_dir(dir).map_err(|source| KeyError::Io {
         path: dir.display().to_string(),
         source,
     })
