@@ -189,19 +189,22 @@ impl TrustedProxies {
     }
 }
 
-impl TryFrom<Vec<String>> for TrustedProxies {
-    type Error = String;
+/// An entry of `trusted_proxies` that is neither an address nor a CIDR network.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("trusted_proxies: {0:?} is not an address or a CIDR network")]
+pub struct TrustedProxiesError(String);
 
-    fn try_from(entries: Vec<String>) -> Result<Self, String> {
+impl TryFrom<Vec<String>> for TrustedProxies {
+    type Error = TrustedProxiesError;
+
+    fn try_from(entries: Vec<String>) -> Result<Self, TrustedProxiesError> {
         entries
             .iter()
             .map(|e| {
                 let e = e.trim();
                 e.parse::<IpNet>()
                     .or_else(|_| e.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| {
-                        format!("trusted_proxies: {e:?} is not an address or a CIDR network")
-                    })
+                    .map_err(|_| TrustedProxiesError(e.to_owned()))
             })
             .collect::<Result<_, _>>()
             .map(Self)
@@ -209,10 +212,10 @@ impl TryFrom<Vec<String>> for TrustedProxies {
 }
 
 impl std::str::FromStr for TrustedProxies {
-    type Err = String;
+    type Err = TrustedProxiesError;
 
     /// A comma-separated list (the environment variable's form).
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, TrustedProxiesError> {
         let entries = s.split(',').filter(|e| !e.trim().is_empty());
         Self::try_from(entries.map(str::to_owned).collect::<Vec<_>>())
     }
