@@ -16,5 +16,6 @@ mod api {
     mod console;
     mod fleet;
     mod jwt;
+    mod names;
     mod traffic;
 }
