@@ -42,7 +42,7 @@ impl Autostart {
                 _ => Ok(()),
             };
         }
-        crate::paths::write_private(&self.path(), self.entry().as_bytes())
+        fdt_api::private_file::write_private(&self.path(), self.entry().as_bytes())
     }
 
     /// The entry's text. `--hidden` starts in the tray without opening the window.

@@ -52,8 +52,13 @@ FDT_DESKTOP_API_URL      control plane URL (overrides the saved one)\n  \
 FDT_DESKTOP_RELAY_CA     extra CA (PEM) for relays\n  \
 FDT_DESKTOP_KEYRING=off  keep the authtoken in a 0600 file instead of the OS keyring\n";
 
+/// An argument `fdt-desktop` does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown argument {0:?}")]
+pub struct UnknownArgument(pub String);
+
 /// Parses the arguments (without the program name).
-pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Launch, String> {
+pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Launch, UnknownArgument> {
     let mut hidden = false;
     for a in args {
         match a.as_str() {
@@ -63,7 +68,7 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Launch, Stri
             "--automation" => {}
             "--version" | "-V" => return Ok(Launch::Version),
             "--help" | "-h" => return Ok(Launch::Help),
-            other => return Err(format!("unknown argument {other:?}")),
+            other => return Err(UnknownArgument(other.to_string())),
         }
     }
     Ok(Launch::Run { hidden })
@@ -338,7 +343,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn args(a: &[&str]) -> Result<Launch, String> {
+    fn args(a: &[&str]) -> Result<Launch, UnknownArgument> {
         parse_args(a.iter().map(|s| s.to_string()))
     }
 
@@ -348,6 +353,11 @@ mod tests {
         assert_eq!(args(&["--hidden"]), Ok(Launch::Run { hidden: true }));
         assert_eq!(args(&["--version"]), Ok(Launch::Version));
         assert_eq!(args(&["--hidden", "--help"]), Ok(Launch::Help));
-        assert!(args(&["--bogus"]).unwrap_err().contains("--bogus"));
+        assert!(
+            args(&["--bogus"])
+                .unwrap_err()
+                .to_string()
+                .contains("--bogus")
+        );
     }
 }

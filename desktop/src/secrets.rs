@@ -2,7 +2,7 @@
 //! token) kept in the OS keyring (Secret Service on Linux, Keychain, Credential Manager), or in
 //! a file readable by the owner only where no keyring answers (headless machines, CI).
 
-use crate::paths::write_private;
+use fdt_api::private_file::write_private;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;

@@ -115,9 +115,11 @@ impl Settings {
             path: path.into(),
             source: std::io::Error::other(e),
         })?;
-        crate::paths::write_private(path, text.as_bytes()).map_err(|source| SettingsError::Write {
-            path: path.into(),
-            source,
+        fdt_api::private_file::write_private(path, text.as_bytes()).map_err(|source| {
+            SettingsError::Write {
+                path: path.into(),
+                source,
+            }
         })
     }
 
