@@ -19,8 +19,8 @@ pub enum StateError {
     #[error(transparent)]
     Password(PasswordError),
     /// The traffic log's body store could not be opened.
-    #[error("{0}")]
-    BodyStore(String),
+    #[error(transparent)]
+    BodyStore(crate::bodies::BodyError),
 }
 
 /// Shared state of the HTTP app. Cheap to clone (one `Arc`).
@@ -32,14 +32,14 @@ pub struct AppState {
 #[derive(Debug)]
 struct Inner {
     store: Store,
-    tokens: AccessTokens,
+    access_tokens: AccessTokens,
     agent_tokens: AgentTokens,
-    relays: Vec<RelayEntry>,
+    configured_relays: Vec<RelayEntry>,
     fleet: FleetConfig,
     traffic: crate::config::TrafficConfig,
     bodies: crate::bodies::BodyStore,
     passwords: PasswordHasher,
-    limiter: LoginLimiter,
+    login_limiter: LoginLimiter,
     register_limiter: RegisterLimiter,
     trusted_proxies: TrustedProxies,
     clock: Arc<dyn Clock>,
@@ -71,20 +71,19 @@ impl AppState {
         } else {
             config.traffic.body_store.clone()
         };
-        let bodies = crate::bodies::BodyStore::open(&location)
-            .map_err(|e| StateError::BodyStore(e.to_string()))?;
+        let bodies = crate::bodies::BodyStore::open(&location).map_err(StateError::BodyStore)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
-                tokens: AccessTokens::new(key, auth),
+                access_tokens: AccessTokens::new(key, auth),
                 agent_tokens: AgentTokens::new(agent_keys, &auth.issuer, &config.agent_tokens),
-                relays: config.relays.clone(),
+                configured_relays: config.relays.clone(),
                 fleet: config.fleet.clone(),
                 traffic: config.traffic.clone(),
                 bodies,
                 passwords: PasswordHasher::new(&auth.argon2, &auth.password_hashing)
                     .map_err(StateError::Password)?,
-                limiter: LoginLimiter::new(&auth.login_limit),
+                login_limiter: LoginLimiter::new(&auth.login_limit),
                 register_limiter: RegisterLimiter::new(&auth.register_limit),
                 trusted_proxies: config.trusted_proxies.clone(),
                 clock,
@@ -119,8 +118,8 @@ impl AppState {
     }
 
     /// The access token issuer and verifier.
-    pub fn tokens(&self) -> &AccessTokens {
-        &self.inner.tokens
+    pub fn access_tokens(&self) -> &AccessTokens {
+        &self.inner.access_tokens
     }
 
     /// The agent-token issuer and its keyring.
@@ -128,9 +127,10 @@ impl AppState {
         &self.inner.agent_tokens
     }
 
-    /// The relays agents may be sent to, in configured order.
-    pub fn relays(&self) -> &[RelayEntry] {
-        &self.inner.relays
+    /// The relays configured by `[[relays]]`, in configured order (relays that register by
+    /// heartbeat are in the store).
+    pub fn configured_relays(&self) -> &[RelayEntry] {
+        &self.inner.configured_relays
     }
 
     /// Relay health and assignment settings.
@@ -160,8 +160,8 @@ impl AppState {
     }
 
     /// The login limiter.
-    pub fn limiter(&self) -> &LoginLimiter {
-        &self.inner.limiter
+    pub fn login_limiter(&self) -> &LoginLimiter {
+        &self.inner.login_limiter
     }
 
     /// The registration limiter.

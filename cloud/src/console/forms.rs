@@ -139,7 +139,7 @@ fn signed_in_response(
     let console = c.app.console();
     let token = c
         .app
-        .tokens()
+        .access_tokens()
         .issue_for(
             account,
             session,

@@ -86,7 +86,7 @@ pub(crate) async fn signed_in(
     let Some(token) = session::SessionCookie::of(app.console()).token(headers) else {
         return Ok(None);
     };
-    let Ok(claims) = app.tokens().verify(&token, app.clock().now()) else {
+    let Ok(claims) = app.access_tokens().verify(&token, app.clock().now()) else {
         return Ok(None);
     };
     if app

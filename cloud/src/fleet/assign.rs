@@ -31,7 +31,7 @@ pub struct Candidate {
 /// no relay can take it.
 pub async fn relays_for(st: &AppState, region: Option<&str>) -> Result<Vec<Candidate>, StoreError> {
     let registered = st.store().list_relays().await?;
-    let offered = candidates(&registered, st.relays(), st.healthy_cutoff());
+    let offered = candidates(&registered, st.configured_relays(), st.healthy_cutoff());
     Ok(ranked(
         offered,
         region,

@@ -86,7 +86,7 @@ pub(crate) async fn check_login(
     let email = normalize_email(email);
     let now = st.clock().now();
     let delay = st
-        .limiter()
+        .login_limiter()
         .begin_attempt(&email, ip, now)
         .map_err(|wait| {
             tracing::warn!(%email, ?ip, "login rate limited");
@@ -107,7 +107,7 @@ pub(crate) async fn check_login(
     let Some(account) = account else {
         return Err(ApiError::InvalidCredentials);
     };
-    st.limiter().succeeded(&email, ip);
+    st.login_limiter().succeeded(&email, ip);
     // Told only to someone who proved the password: suspension is not an oracle for emails.
     if st.store().is_suspended(&account.id).await? {
         return Err(ApiError::AccountSuspended);
@@ -210,13 +210,13 @@ fn token_response(
     now: OffsetDateTime,
 ) -> Result<Response, ApiError> {
     let access_token = st
-        .tokens()
+        .access_tokens()
         .issue(account_id, &session_id, now)
         .map_err(|e| ApiError::internal("access token signing failure", &e))?;
     let body = TokenResponse {
         access_token,
         token_type: TokenType::Bearer,
-        expires_in: st.tokens().ttl_secs(),
+        expires_in: st.access_tokens().ttl_secs(),
         refresh_token,
         refresh_expires_in: u64::try_from(st.refresh_ttl().whole_seconds()).unwrap_or(0),
         session_id,

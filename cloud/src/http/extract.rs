@@ -157,7 +157,7 @@ impl FromRequestParts<AppState> for Authenticated {
         }
         let token = token.as_str();
         let claims = state
-            .tokens()
+            .access_tokens()
             .verify(token, state.clock().now())
             .map_err(|e| {
                 tracing::debug!(reason = %e, "access token refused");
