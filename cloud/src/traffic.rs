@@ -1,14 +1,14 @@
 //! The traffic log's rules that are not HTTP: which headers are redacted before anything is
-//! stored, and how due replay jobs become the orders a relay runs (handed out in its
-//! heartbeat answer, see [`crate::fleet::heartbeat`]).
+//! stored, and how due replay jobs become the replays a relay runs (handed out in its
+//! heartbeat answer, see [`crate::fleet::heartbeat`]; `/v1/relay/heartbeat` puts them on the
+//! wire).
 
 use crate::bodies::BodyError;
 use crate::state::AppState;
 use crate::store::StoreError;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
-use fdt_api::ReplayOrder;
+use bytes::Bytes;
 use fdt_api::traffic::Header;
+use fdt_api::{ReplayId, TunnelId};
 
 /// Header names always redacted in the log.
 const ALWAYS_REDACTED: [&str; 4] = [
@@ -32,9 +32,27 @@ pub(crate) fn redact(headers: &mut [Header], extra: &[String]) {
     }
 }
 
-/// Why the replay orders for a relay could not be built.
+/// A replay due on one of a relay's tunnels: the logged request with the job's changes
+/// applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedReplay {
+    /// The job (the agent runs each job once).
+    pub job_id: ReplayId,
+    /// The live tunnel to replay through.
+    pub tunnel_id: TunnelId,
+    /// Method.
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// Headers, redacted ones left out.
+    pub headers: Vec<Header>,
+    /// The body to send, if one was stored or the job sets one.
+    pub body: Option<Bytes>,
+}
+
+/// Why the replays due on a relay could not be built.
 #[derive(Debug, thiserror::Error)]
-pub enum ReplayOrderError {
+pub enum PrepareReplayError {
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -51,13 +69,13 @@ pub enum ReplayOrderError {
     },
 }
 
-/// The replays due for `relay_id`'s tunnels, as orders for its heartbeat answer: the logged
-/// request with the job's changes applied. Redacted headers are left out (their values are
-/// unknown); a body is sent when one was stored or the job sets one.
-pub(crate) async fn replay_orders(
+/// The replays due for `relay_id`'s tunnels, for its heartbeat answer: the logged request with
+/// the job's changes applied. Redacted headers are left out (their values are unknown); a body
+/// is sent when one was stored or the job sets one.
+pub(crate) async fn prepare_replays(
     st: &AppState,
     relay_id: &str,
-) -> Result<Vec<ReplayOrder>, ReplayOrderError> {
+) -> Result<Vec<PreparedReplay>, PrepareReplayError> {
     let now = st.clock().now();
     let resend = i64::try_from(st.traffic().replay_resend_secs).unwrap_or(30);
     let due = st
@@ -79,20 +97,20 @@ pub(crate) async fn replay_orders(
             .collect();
         headers.extend(m.set_headers.iter().cloned());
         let body = match &m.body {
-            Some(text) => Some(B64.encode(text)),
+            Some(text) => Some(Bytes::from(text.clone())),
             None => match &d.request.request_body {
-                Some(key) => st.bodies().get(key).await?.map(|b| B64.encode(b)),
+                Some(key) => st.bodies().get(key).await?,
                 None => None,
             },
         };
         let tunnel_id = d
             .tunnel_id
             .parse()
-            .map_err(|_| ReplayOrderError::CorruptTunnelId {
+            .map_err(|_| PrepareReplayError::CorruptTunnelId {
                 job: d.job_id.to_string(),
                 tunnel: d.tunnel_id.clone(),
             })?;
-        orders.push(ReplayOrder {
+        orders.push(PreparedReplay {
             job_id: d.job_id,
             tunnel_id,
             method: m.method.clone().unwrap_or(d.request.record.method),

@@ -7,12 +7,12 @@
 //! pages default absent fields — so a page still shows an agent a version apart.
 
 mod exchange;
-mod pages;
+mod lists;
 mod replay;
 
 pub use exchange::{
     BadExchangeId, CapturedBody, Direction, ExchangeId, ExchangeSummary, HttpExchange, SseFields,
     TcpConnection, TimelineEvent, TimelineKind, Timings, header,
 };
-pub use pages::{ExchangeList, HTTP_LIST_PATH, TCP_LIST_PATH, TcpList};
+pub use lists::{ExchangeList, HTTP_LIST_PATH, TCP_LIST_PATH, TcpList};
 pub use replay::{BodyEdit, HeaderEdits, ReplayAnswer, ReplayModify, ReplayOutcome, ReplayRequest};

@@ -108,11 +108,11 @@ pub fn default_db_path() -> Option<PathBuf> {
 /// The capture side and the store, shared by the forwarding path, the API and replays.
 #[derive(Debug, Clone)]
 pub struct Inspector {
-    shared: Arc<Shared>,
+    inner: Arc<Inner>,
 }
 
 #[derive(Debug)]
-struct Shared {
+struct Inner {
     tx: mpsc::Sender<Record>,
     store: Arc<Store>,
     next_id: AtomicU64,
@@ -143,7 +143,7 @@ impl Inspector {
             changes.clone(),
         ));
         Ok(Self {
-            shared: Arc::new(Shared {
+            inner: Arc::new(Inner {
                 tx,
                 store,
                 next_id: AtomicU64::new(first_id),
@@ -158,53 +158,53 @@ impl Inspector {
 
     /// The store, for queries.
     pub fn store(&self) -> &Store {
-        &self.shared.store
+        &self.inner.store
     }
 
     /// A fresh id (ids grow with start time).
     pub fn next_id(&self) -> ExchangeId {
-        ExchangeId(self.shared.next_id.fetch_add(1, Ordering::Relaxed))
+        ExchangeId(self.inner.next_id.fetch_add(1, Ordering::Relaxed))
     }
 
     /// Bytes kept of each body.
     pub fn body_cap(&self) -> usize {
-        self.shared.body_cap
+        self.inner.body_cap
     }
 
     /// Records kept in memory only because more than [`PERSIST_PER_SEC`] arrived.
     pub fn not_persisted(&self) -> u64 {
-        self.shared.not_persisted.load(Ordering::Relaxed)
+        self.inner.not_persisted.load(Ordering::Relaxed)
     }
 
     /// Records dropped because the writer fell behind.
     pub fn dropped(&self) -> u64 {
-        self.shared.dropped.load(Ordering::Relaxed)
+        self.inner.dropped.load(Ordering::Relaxed)
     }
 
     /// A receiver whose value changes whenever stored records change (a batch was written,
     /// or [`Inspector::mark_changed`] was called). Cheap: one `watch` channel, no payload.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.shared.changes.subscribe()
+        self.inner.changes.subscribe()
     }
 
     /// Tells subscribers the stored records changed (after clearing them, say).
     pub fn mark_changed(&self) {
-        self.shared.changes.send_modify(|n| *n = n.wrapping_add(1));
+        self.inner.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Hands a record to the writer without waiting; counts it as dropped when the queue is
     /// full, because the tunnel must never slow down for inspection.
     pub fn submit(&self, r: Record) {
         let size = r.captured_bytes();
-        let queued = &self.shared.queued_bytes;
+        let queued = &self.inner.queued_bytes;
         if queued.fetch_add(size, Ordering::Relaxed) + size > QUEUE_BYTES {
             queued.fetch_sub(size, Ordering::Relaxed);
-            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            self.inner.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        if self.shared.tx.try_send(r).is_err() {
+        if self.inner.tx.try_send(r).is_err() {
             queued.fetch_sub(size, Ordering::Relaxed);
-            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            self.inner.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

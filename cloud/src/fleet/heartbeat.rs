@@ -5,16 +5,16 @@
 
 use crate::state::AppState;
 use crate::store::StoreError;
-use crate::traffic::{ReplayOrderError, replay_orders};
-use fdt_api::{RelayHeartbeat, ReplayOrder, TunnelId};
+use crate::traffic::{PrepareReplayError, PreparedReplay, prepare_replays};
+use fdt_api::{RelayHeartbeat, TunnelId};
 
 /// What the relay is told back.
 #[derive(Debug, Clone)]
 pub struct Reply {
     /// Tunnels it must close.
     pub evict: Vec<TunnelId>,
-    /// Replays for its tunnels, in the form the relay runs them.
-    pub replays: Vec<ReplayOrder>,
+    /// Replays due on its tunnels.
+    pub replays: Vec<PreparedReplay>,
     /// Whether an operator asked it to drain.
     pub drain: bool,
 }
@@ -27,7 +27,7 @@ pub enum HeartbeatError {
     Store(#[from] StoreError),
     /// The replays due could not be built.
     #[error(transparent)]
-    Replays(#[from] ReplayOrderError),
+    Replays(#[from] PrepareReplayError),
 }
 
 /// Takes in `hb` (already checked for shape) at the clock's now. A repeat of a heartbeat
@@ -48,7 +48,7 @@ pub async fn ingest(st: &AppState, hb: &RelayHeartbeat) -> Result<Reply, Heartbe
                 .await?;
         }
     }
-    let replays = replay_orders(st, &hb.relay_id).await?;
+    let replays = prepare_replays(st, &hb.relay_id).await?;
     let drain = st.store().drain_requested(&hb.relay_id).await?;
     if outcome.restarted {
         tracing::info!(relay = %hb.relay_id, region = %hb.region, "relay restarted: its earlier tunnels are offline");

@@ -14,9 +14,12 @@ use crate::fleet;
 use crate::fleet::bind::BindError;
 use crate::fleet::heartbeat::HeartbeatError;
 use crate::state::AppState;
-use crate::traffic::ReplayOrderError;
+use crate::traffic::{PrepareReplayError, PreparedReplay};
 use axum::Json;
 use axum::extract::{Query, State};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use fdt_api::ReplayOrder;
 use fdt_api::relays::MAX_HEARTBEAT_ITEMS;
 use fdt_api::validate::{check_agent_version, check_label, check_region, parse_day};
 use fdt_api::{
@@ -82,9 +85,21 @@ pub async fn heartbeat(
     Ok(Json(RelayHeartbeatAck {
         interval_secs: st.fleet().heartbeat_secs,
         evict: reply.evict,
-        replays: reply.replays,
+        replays: reply.replays.into_iter().map(replay_order).collect(),
         drain: reply.drain,
     }))
+}
+
+/// A due replay as the relay reads it: the body in base64.
+fn replay_order(r: PreparedReplay) -> ReplayOrder {
+    ReplayOrder {
+        job_id: r.job_id,
+        tunnel_id: r.tunnel_id,
+        method: r.method,
+        path: r.path,
+        headers: r.headers,
+        body: r.body.map(|b| B64.encode(b)),
+    }
 }
 
 /// `POST /v1/relay/bindings` → 200 with the tunnel ID; 409 `name_in_use` / `name_reserved`,
@@ -130,8 +145,8 @@ impl From<HeartbeatError> for ApiError {
     fn from(e: HeartbeatError) -> Self {
         match e {
             HeartbeatError::Store(e) => e.into(),
-            HeartbeatError::Replays(ReplayOrderError::Store(e)) => e.into(),
-            HeartbeatError::Replays(ReplayOrderError::Body(e)) => {
+            HeartbeatError::Replays(PrepareReplayError::Store(e)) => e.into(),
+            HeartbeatError::Replays(PrepareReplayError::Body(e)) => {
                 Self::internal("traffic log body store", &e)
             }
             HeartbeatError::Replays(e) => Self::internal("replay orders for a heartbeat", &e),

@@ -6,6 +6,7 @@ pub(crate) mod body;
 pub(crate) mod conn_limit;
 pub(crate) mod context;
 pub(crate) mod error;
+pub(crate) mod headers;
 pub(crate) mod hold;
 pub mod hold_budget;
 pub(crate) mod http;
