@@ -54,19 +54,36 @@ fi
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
+echo "==> import cycles between modules"
+python3 scripts/import-cycles.py
 # The UI bundle the console, admin panel, inspector and desktop window load. First: the
 # desktop app embeds it (desktop/dist) when it compiles, and the browser tests need it.
 scripts/build-ui.sh
-echo "==> cargo clippy"
-cargo clippy --workspace --all-targets -- -D warnings
-# fdt-api must keep building for the browser (the UI uses it).
-echo "==> fdt-api and fdt-ui for wasm32"
+# The browser side: fdt-ui as the bundle builds it, and fdt-api (its typed client too) must
+# keep building for wasm32. One command, so their common dependencies are checked once.
+echo "==> clippy: fdt-api and fdt-ui for wasm32"
 rustup target add wasm32-unknown-unknown
-cargo check -q -p fdt-api --target wasm32-unknown-unknown
-cargo clippy -q -p fdt-ui --lib --features hydrate --target wasm32-unknown-unknown -- -D warnings
-# The desktop app's window test launches the real binary.
-echo "==> building fdt-desktop"
-cargo build -q -p fdt-desktop
+cargo clippy -q -p fdt-api -p fdt-ui --lib --target wasm32-unknown-unknown --features fdt-ui/hydrate \
+  -- -D warnings
+
+# The native side is compiled ONCE, with one feature set, for everything below: every command
+# names the whole workspace with its tests (so dev-dependencies are on and features unify the
+# same way: no crate is compiled twice), and clippy lints the workspace's crates while they are
+# built for the tests instead of type-checking every dependency a second time. `cargo clippy`
+# is `cargo check` with clippy-driver as RUSTC_WORKSPACE_WRAPPER; this is `cargo build` with
+# it. The wrapper is part of the workspace crates' fingerprints, so it stays set for every
+# cargo command that follows (nextest, doc tests), which then find everything built.
+clippy_driver="$(rustc --print sysroot)/bin/clippy-driver"
+[ -x "$clippy_driver" ] || { rustup component add clippy && clippy_driver="$(rustc --print sysroot)/bin/clippy-driver"; }
+export RUSTC_WORKSPACE_WRAPPER="$clippy_driver"
+# `-D warnings`, in clippy-driver's argument encoding (what `cargo clippy -- -D warnings` sets).
+export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+# The same targets as `cargo clippy --all-targets` lints (lib, bins, tests, examples; there are
+# no benches: one would add a release build of the dependencies), plus the binaries themselves:
+# the desktop app's window test launches target/debug/fdt-desktop, and installers/test.sh
+# packages debug/fdt and debug/fdt-desktop.
+echo "==> clippy -D warnings, and building the workspace, its tests and binaries"
+cargo build --workspace --lib --bins --tests --examples
 
 # A throwaway PostgreSQL: the cloud's storage and API stories run on it as well as on SQLite.
 echo "==> starting a test PostgreSQL"
@@ -78,6 +95,7 @@ FDT_TEST_PG_URL=$(sed -n 's/^FDT_TEST_PG_URL=//p' "$pg_env")
 export FDT_TEST_PG_URL
 
 echo "==> tests"
+# Builds nothing: the test binaries above are fresh.
 cargo nextest run --workspace --no-fail-fast
 echo "==> doc tests"
 cargo test --workspace --doc --quiet

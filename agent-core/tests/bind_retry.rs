@@ -10,7 +10,7 @@ use fdt_agent_core::{AgentOptions, Connect, RelayTarget};
 use fdt_proto::frame::FrameReader;
 use fdt_proto::session::{RelayEvent, RelaySession, Timing};
 use fdt_proto::{ErrorCode, Proto, ProtoError, TunnelId};
-use fdt_relay::devca::DevCa;
+use fdt_relay::tls::DevCa;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -4,10 +4,10 @@
 #![allow(clippy::unwrap_used)]
 
 use fdt_relay::auth::{TokenSigner, TokenVerifier};
-use fdt_relay::certs::CertStore;
 use fdt_relay::config::RelayConfig;
-use fdt_relay::dev_certs::OnDemandResolver;
-use fdt_relay::devca::DevCa;
+use fdt_relay::tls::CertStore;
+use fdt_relay::tls::DevCa;
+use fdt_relay::tls::OnDemandResolver;
 use fdt_relay::{Listeners, Relay};
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -3,6 +3,10 @@
 #
 #   e2e/bench/run.sh [PEER...]     default peers: direct rathole rathole_noise bore fdt
 #
+# Peers from this repository (PEERS_EXTRA=peer_wan.sh, which sources peer_fdt.sh): fdt,
+# fdt_noinspect, and fdt_wan, rathole_wan, bore_wan behind a simulated WAN (fdt-impair, WAN_SPEC,
+# default delay=25ms,loss=1%; see peer_wan.sh). fdt-impair is built when a *_wan peer is asked for.
+#
 # Env: CARGO_TARGET_DIR (default /var/tmp/fdt-target), FDT_BIN (default $CARGO_TARGET_DIR/release),
 #      FDT_SHARED_BENCH (default <repo>/../shared/bench), SKIP_BUILD=1 to use existing binaries,
 #      plus bench.sh's knobs: RUNS DUR CONN_N HOLD_N HOLD_S ONLY PEERS_WORK.
@@ -23,22 +27,32 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/fdt-target}
 export FDT_BIN=${FDT_BIN:-$CARGO_TARGET_DIR/release}
 
 case ${1:-} in list|table|-h|--help) SKIP_BUILD=1 ;; esac   # nothing to run: no build needed
+[ $# -gt 0 ] || set -- direct rathole rathole_noise bore fdt
+# fdt-impair lives in the e2e crate, whose dependencies (the in-process cloud, its databases, the
+# WebDriver client) make a long release build: it is built in the dev profile the test suite
+# already built, and only when a WAN peer needs it.
+export IMPAIR_BIN=${IMPAIR_BIN:-$CARGO_TARGET_DIR/debug/fdt-impair}
+bins=("$FDT_BIN/fdt-relay" "$FDT_BIN/fdt"); wan=0
+for p in "$@"; do case $p in *_wan) wan=1 ;; esac; done
+[ $wan = 0 ] || bins+=("$IMPAIR_BIN")
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   (cd "$REPO" && cargo build --release -p fdt-relay -p fdt-agent-core)
+  [ $wan = 0 ] || (cd "$REPO" && cargo build -p fdt-e2e --bin fdt-impair)
 fi
-for b in fdt-relay fdt; do
-  [ -x "$FDT_BIN/$b" ] || [ "${1:-}" = table ] || [ "${1:-}" = list ] ||
-    { echo "run.sh: $FDT_BIN/$b missing (build failed?)" >&2; exit 1; }
+for b in "${bins[@]}"; do
+  [ -x "$b" ] || [ "${1:-}" = table ] || [ "${1:-}" = list ] ||
+    { echo "run.sh: $b missing (build failed?)" >&2; exit 1; }
 done
 
-[ $# -gt 0 ] || set -- direct rathole rathole_noise bore fdt
 PEER_BIN=${PEERS_WORK:-/var/tmp/fdt-peers}/bin/bin
 for p in "$@"; do
   case $p in
-    bore|rathole|rathole_noise)
-      [ -x "$PEER_BIN/${p%_noise}" ] ||
-        echo "run.sh: warning: $PEER_BIN/${p%_noise} missing; run bash $SHARED/setup.sh" >&2 ;;
+    bore|bore_wan|rathole|rathole_noise|rathole_wan)
+      b=${p%_noise}; b=${b%_wan}
+      [ -x "$PEER_BIN/$b" ] ||
+        echo "run.sh: warning: $PEER_BIN/$b missing; run bash $SHARED/setup.sh" >&2 ;;
   esac
 done
 
-PEERS_EXTRA=$HERE/peer_fdt.sh exec bash "$SHARED/bench.sh" "$@"
+# bench.sh sources one PEERS_EXTRA file; peer_wan.sh sources peer_fdt.sh, so both are defined.
+PEERS_EXTRA=$HERE/peer_wan.sh exec bash "$SHARED/bench.sh" "$@"

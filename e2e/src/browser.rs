@@ -4,6 +4,7 @@
 
 use anyhow::Context as _;
 use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -263,7 +264,8 @@ async fn connect(
     let url = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
     loop {
-        match ClientBuilder::rustls()?
+        // The driver speaks plain HTTP on loopback: no TLS connector (and no crypto library).
+        match ClientBuilder::new(HttpConnector::new())
             .capabilities(caps.clone())
             .connect(&url)
             .await

@@ -446,3 +446,24 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ChunkedStart<S> {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
+
+/// A WebSocket client connection to `ws://{host}:{port}{path}` through the edge at `edge`,
+/// with the handshake bounded to 10 s; the answer is the edge's 101 response.
+pub async fn websocket(
+    edge: SocketAddr,
+    host: &str,
+    path: &str,
+) -> anyhow::Result<(
+    tokio_tungstenite::WebSocketStream<TcpStream>,
+    tokio_tungstenite::tungstenite::handshake::client::Response,
+)> {
+    let tcp = TcpStream::connect(edge).await?;
+    let url = format!("ws://{host}:{}{path}", edge.port());
+    let ws = crate::within(
+        Duration::from_secs(10),
+        "websocket handshake",
+        tokio_tungstenite::client_async(url, tcp),
+    )
+    .await??;
+    Ok(ws)
+}

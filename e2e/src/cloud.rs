@@ -18,10 +18,8 @@ use fdt_cloud::{AppState, Store};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::stack::RELAY_SECRET;
 pub use fdt_cloud::testing::{PG_URL_ENV, TestDb};
-
-/// The secret relays present to the cloud (heartbeats, bind checks, revocation feed).
-pub const RELAY_SECRET: &str = "e2e-relay-secret-0123456789";
 /// Password of every account made by [`Cloud::account`].
 pub const PASSWORD: &str = "correct horse battery";
 

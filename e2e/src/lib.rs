@@ -16,6 +16,7 @@ pub mod browser;
 pub mod client;
 pub mod cloud;
 pub mod desktop;
+pub mod impair;
 pub mod inspect;
 pub mod origin;
 pub mod pattern;

@@ -98,7 +98,7 @@ impl HttpOrigin {
 
     /// Like [`HttpOrigin::start`] but over TLS, with a certificate for `names` issued by `ca`
     /// (an `https://` upstream that public roots do not trust).
-    pub async fn start_tls(ca: &fdt_relay::devca::DevCa, names: &[String]) -> anyhow::Result<Self> {
+    pub async fn start_tls(ca: &fdt_relay::tls::DevCa, names: &[String]) -> anyhow::Result<Self> {
         let (acceptor, _) = tls_acceptor(ca, names, vec![b"http/1.1".to_vec()])?;
         Ok(Self::serve(Some(acceptor)).await?)
     }
@@ -150,7 +150,7 @@ where
 
 /// A TLS acceptor with a certificate for `names` issued by `ca`, and that leaf certificate.
 fn tls_acceptor(
-    ca: &fdt_relay::devca::DevCa,
+    ca: &fdt_relay::tls::DevCa,
     names: &[String],
     alpn: Vec<Vec<u8>>,
 ) -> anyhow::Result<(tokio_rustls::TlsAcceptor, CertificateDer<'static>)> {
@@ -449,7 +449,7 @@ pub struct TlsEcho {
 
 impl TlsEcho {
     /// Issues a certificate for `names` from `ca`, binds 127.0.0.1:0 and starts serving.
-    pub async fn start(ca: &fdt_relay::devca::DevCa, names: &[String]) -> anyhow::Result<Self> {
+    pub async fn start(ca: &fdt_relay::tls::DevCa, names: &[String]) -> anyhow::Result<Self> {
         let (acceptor, leaf) = tls_acceptor(ca, names, Vec::new())?;
         let (addr, stop) = accept_loop(move |sock| {
             let acceptor = acceptor.clone();

@@ -6,7 +6,7 @@
 //! JSON log line "relay listening". The log (stderr) goes to a file kept in the relay's
 //! directory, and is shown when the relay fails to start.
 
-use fdt_relay::devca::DevCa;
+use fdt_relay::tls::DevCa;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -43,7 +43,7 @@ impl TlsFiles {
         let cert = dir.join("relay-cert.pem");
         let key_path = dir.join("relay-key.pem");
         std::fs::write(&cert, chain_pem(&chain))?;
-        fdt_relay::auth::write_private(&key_path, &key_pem(&key)?)?;
+        fdt_api::private_file::write_private(&key_path, key_pem(&key)?.as_bytes())?;
         Ok(Self {
             cert,
             key: key_path,

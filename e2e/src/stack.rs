@@ -4,12 +4,12 @@ use crate::client::Curl;
 use fdt_agent_core::config::TunnelConfig;
 use fdt_agent_core::status::{AgentStatus, SessionState};
 use fdt_agent_core::{AgentHandle, AgentOptions, Connect, RelayTarget};
+use fdt_relay::auth::jwks::{HttpJwksSource, JwksKeys, JwksOptions};
 use fdt_relay::auth::{TokenSigner, TokenVerifier};
-use fdt_relay::certs::CertStore;
 use fdt_relay::config::Limits;
-use fdt_relay::dev_certs::OnDemandResolver;
-use fdt_relay::devca::DevCa;
-use fdt_relay::jwks::{HttpJwksSource, JwksKeys, JwksOptions};
+use fdt_relay::tls::CertStore;
+use fdt_relay::tls::DevCa;
+use fdt_relay::tls::OnDemandResolver;
 use fdt_relay::{Listeners, Relay, RelayConfig};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -19,6 +19,9 @@ use tokio::net::{TcpListener, TcpSocket};
 
 /// Base domain of every test relay; curl and the harness map `*.localhost` to 127.0.0.1.
 pub const BASE_DOMAIN: &str = "localhost";
+/// The secret a relay attached to the in-process control plane presents to it (heartbeats,
+/// bind checks, revocation feed); [`crate::Cloud`] accepts it.
+pub const RELAY_SECRET: &str = "e2e-relay-secret-0123456789";
 /// Account of the tokens minted by [`Stack::agent`].
 pub const DEFAULT_ACCOUNT: &str = "e2e";
 /// How long an agent gets to connect and bind its tunnels.
@@ -46,7 +49,7 @@ impl StackOptions {
         Self {
             jwks_url: Some(format!("{api_url}/v1/jwks")),
             cloud_url: Some(api_url.to_owned()),
-            relay_secret: Some(crate::cloud::RELAY_SECRET.into()),
+            relay_secret: Some(RELAY_SECRET.into()),
             ..Self::default()
         }
     }

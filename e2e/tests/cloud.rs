@@ -5,8 +5,6 @@
 //! session (the agent stops for good) and new exchanges are refused. Tokens signed by keys the
 //! JWKS does not publish are refused by the relay.
 
-#![allow(clippy::unwrap_used)]
-
 use fdt_agent_core::config::TunnelConfig;
 use fdt_agent_core::status::SessionState;
 use fdt_agent_core::{CloudLogin, Connect, RelayTarget};
@@ -79,7 +77,7 @@ async fn authtoken_exchange_binds_and_revocation_closes_the_session(db: &Db) {
     assert_eq!(r.status, 200, "{}", r.text());
     // The relay knows the agent by its cloud account.
     let me = client.me().await.unwrap();
-    let registry = &stack.relay().unwrap().shared().registry;
+    let registry = stack.relay().unwrap().registry();
     match registry.lookup_host(&stack.host("cloudy")) {
         HostLookup::Online(t) => assert_eq!(t.account, me.id.as_str()),
         other => panic!("cloudy is not online: {other:?}"),

@@ -7,8 +7,6 @@
 //! Needs the UI bundle (`scripts/build-ui.sh`, run by the test command) and Debian's chromium
 //! and chromium-driver.
 
-#![allow(clippy::unwrap_used)]
-
 use fdt_agent_core::config::TunnelConfig;
 use fdt_agent_core::{CloudLogin, Connect};
 use fdt_api::Plan;

@@ -10,8 +10,6 @@
 //! Prints the app's idle memory and the time from launch to the first tunnel online, and
 //! saves screenshots to `e2e/output/screenshots/desktop-*.png`.
 
-#![allow(clippy::unwrap_used)]
-
 use fdt_e2e::browser::screenshot_dir;
 use fdt_e2e::desktop::{
     SessionBus, WebKitSession, Xvfb, app_binary, hook, hook_state, rss_kib, tree_rss_kib,

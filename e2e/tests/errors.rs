@@ -1,8 +1,6 @@
 //! Answers the edge gives itself: unknown names, unreachable upstreams, oversized or slow
 //! request heads, and proxy-style request targets.
 
-#![allow(clippy::unwrap_used)]
-
 use fdt_agent_core::config::TunnelConfig;
 use fdt_e2e::{HttpOrigin, Stack, StackOptions, raw_request, within};
 use fdt_proto::Proto;

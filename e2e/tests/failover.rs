@@ -7,8 +7,6 @@
 //!
 //! Needs the relay binary: `cargo build -p fdt-relay --bin fdt-relay` first.
 
-#![allow(clippy::unwrap_used)]
-
 use fdt_agent_core::config::TunnelConfig;
 use fdt_agent_core::{CloudLogin, Connect};
 use fdt_e2e::cloud::{CloudAccount, RELAY_SECRET, TestDb as Db};

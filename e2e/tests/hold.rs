@@ -2,15 +2,13 @@
 //! window and a budget) and reach the local service exactly once when it is back; what cannot
 //! be held is refused 503 `tunnel_reconnecting`.
 
-#![allow(clippy::unwrap_used)]
-
 use fdt_agent_core::config::TunnelConfig;
 use fdt_e2e::pattern::{Pattern, pattern_sha256};
 use fdt_e2e::stack::test_limits;
 use fdt_e2e::{CurlResponse, HttpOrigin, Stack, StackOptions, poll_until};
 use fdt_proto::Proto;
 use fdt_relay::config::Limits;
-use fdt_relay::hold::HoldUsage;
+use fdt_relay::edge::hold_budget::{HoldBudget, HoldUsage};
 use fdt_relay::registry::{HostLookup, Registry};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -41,7 +39,11 @@ async fn stack_with(limits: Limits) -> Stack {
 }
 
 fn registry(stack: &Stack) -> &Registry {
-    &stack.relay().unwrap().shared().registry
+    stack.relay().unwrap().registry()
+}
+
+fn holds(stack: &Stack) -> &HoldBudget {
+    stack.relay().unwrap().holds()
 }
 
 /// A relay with `limits` and an origin, and `sub` bound by an agent that then left: the agent
@@ -82,7 +84,7 @@ fn assert_reconnecting(r: &CurlResponse) {
 async fn held(stack: &Stack, sub: &str, n: usize) {
     let host = stack.host(sub);
     poll_until(Duration::from_secs(10), "requests held", || {
-        let now = registry(stack).holds().usage(&host).requests;
+        let now = holds(stack).usage(&host).requests;
         async move { (now == n).then_some(()) }
     })
     .await
@@ -92,7 +94,7 @@ async fn held(stack: &Stack, sub: &str, n: usize) {
 /// Waits until the relay holds nothing.
 async fn nothing_held(stack: &Stack) {
     poll_until(Duration::from_secs(10), "hold budget released", || {
-        let total = registry(stack).holds().total();
+        let total = holds(stack).total();
         async move { (total == HoldUsage::default()).then_some(()) }
     })
     .await
@@ -196,10 +198,7 @@ async fn over_the_per_name_budget_requests_are_refused_at_once() {
         started.elapsed() < Duration::from_secs(3),
         "refused at once"
     );
-    assert_eq!(
-        registry(&stack).holds().usage(&stack.host("full")).requests,
-        2
-    );
+    assert_eq!(holds(&stack).usage(&stack.host("full")).requests, 2);
 
     // The held ones are still forwarded when the agent is back.
     let _agent = stack
@@ -296,7 +295,7 @@ async fn unknown_names_are_not_held() {
         started.elapsed() < Duration::from_secs(3),
         "answered at once"
     );
-    assert_eq!(registry(&stack).holds().total(), HoldUsage::default());
+    assert_eq!(holds(&stack).total(), HoldUsage::default());
 }
 
 /// Regression: while a name's agent reconnected, another account could bind the name and

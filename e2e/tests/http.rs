@@ -1,8 +1,6 @@
 //! HTTP/1.1 and HTTP/2 through an http tunnel with curl: forwarding headers, hop-by-hop
 //! stripping, bodies, and the Host / SNI agreement on the HTTPS edge.
 
-#![allow(clippy::unwrap_used)]
-
 use fdt_agent_core::config::TunnelConfig;
 use fdt_e2e::{HttpOrigin, Stack, StackOptions};
 use fdt_proto::Proto;

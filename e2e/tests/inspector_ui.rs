@@ -2,8 +2,6 @@
 //! captured requests appear live, j/k/Enter select and open one, r replays it to the local
 //! service, filters narrow the list. Screenshots in `e2e/output/screenshots/`.
 
-#![allow(clippy::unwrap_used)]
-
 use fdt_agent_core::InspectConfig;
 use fdt_agent_core::config::TunnelConfig;
 use fdt_e2e::browser::Browser;

@@ -3,8 +3,6 @@
 //! in headless Chromium (warned once, "Visit site" lands on the site, the next page is not
 //! warned). Screenshots: `e2e/output/screenshots/interstitial-*.png`.
 
-#![allow(clippy::unwrap_used)]
-
 use fdt_agent_core::config::TunnelConfig;
 use fdt_e2e::browser::Browser;
 use fdt_e2e::client::CurlResponse;
@@ -12,7 +10,7 @@ use fdt_e2e::stack::{Agent, DEFAULT_ACCOUNT};
 use fdt_e2e::{HttpOrigin, Stack, StackOptions};
 use fdt_proto::Proto;
 use fdt_relay::auth::TokenSigner;
-use fdt_relay::interstitial::{COOKIE, SKIP_HEADER};
+use fdt_relay::edge::interstitial::{COOKIE, SKIP_HEADER};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 

@@ -1,8 +1,6 @@
 //! Agents and relays coming and going: an agent that stops, a relay restart the agent rides
 //! out, and a name held by one account that another cannot take.
 
-#![allow(clippy::unwrap_used)]
-
 use fdt_agent_core::config::TunnelConfig;
 use fdt_agent_core::status::SessionState;
 use fdt_e2e::{HttpOrigin, Stack, StackOptions, poll_until};

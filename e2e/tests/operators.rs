@@ -3,8 +3,6 @@
 //! sent to it; undoing the drain brings it back. On SQLite and (with `FDT_TEST_PG_URL`)
 //! PostgreSQL.
 
-#![allow(clippy::unwrap_used)]
-
 use fdt_api::{AgentSessionRequest, ErrorCode};
 use fdt_e2e::Cloud;
 use fdt_e2e::cloud::TestDb as Db;

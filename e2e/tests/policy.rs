@@ -1,8 +1,6 @@
 //! Edge policy seen from a real client: basic auth, IP allow/deny lists (not fooled by
 //! X-Forwarded-For) and the per-tunnel stream limit.
 
-#![allow(clippy::unwrap_used)]
-
 use fdt_agent_core::config::TunnelConfig;
 use fdt_e2e::stack::test_limits;
 use fdt_e2e::{HttpOrigin, Stack, StackOptions, within};

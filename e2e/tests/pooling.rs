@@ -2,8 +2,6 @@
 //! TLS passthrough connection balanced across them, and the rules that keep names safe (other
 //! accounts are refused; a bind without pooling takes the name over as before).
 
-#![allow(clippy::unwrap_used)]
-
 use fdt_agent_core::config::TunnelConfig;
 use fdt_e2e::client::tls_client_config;
 use fdt_e2e::{HttpOrigin, Stack, StackOptions, TlsEcho, poll_until, within};
@@ -38,7 +36,7 @@ async fn requests(stack: &Stack, n: usize) {
 
 /// Waits until the relay holds exactly `n` tunnels (e.g. after an agent left).
 async fn registry_holds(stack: &Stack, n: usize) {
-    let registry = &stack.relay().unwrap().shared().registry;
+    let registry = stack.relay().unwrap().registry();
     poll_until(Duration::from_secs(10), "relay registry size", || async {
         (registry.len() == n).then_some(())
     })

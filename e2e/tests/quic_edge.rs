@@ -5,8 +5,6 @@
 //! Packets are watched on the wire (a probe socket, or a UDP relay between agent and relay
 //! that classifies every datagram), so these tests see what a client would see.
 
-#![allow(clippy::unwrap_used)]
-
 use fdt_agent_core::config::TunnelConfig;
 use fdt_agent_core::{Connect, RelayTarget};
 use fdt_e2e::stack::{BASE_DOMAIN, DEFAULT_ACCOUNT, test_limits};

@@ -1,7 +1,5 @@
 //! Header rules and host rewrite applied at the edge, seen from the origin and the visitor.
 
-#![allow(clippy::unwrap_used)]
-
 use fdt_agent_core::config::TunnelConfig;
 use fdt_e2e::{HttpOrigin, Stack, StackOptions};
 use fdt_proto::Proto;

@@ -1,9 +1,8 @@
 //! Streaming through an http tunnel: server-sent events arrive as they are produced,
 //! WebSocket upgrades carry messages both ways, and 256 MiB bodies cross intact both ways.
 
-#![allow(clippy::unwrap_used)]
-
 use fdt_agent_core::config::TunnelConfig;
+use fdt_e2e::client::websocket;
 use fdt_e2e::{HttpOrigin, Stack, StackOptions, pattern_sha256, within};
 use fdt_proto::Proto;
 use futures_util::{SinkExt, StreamExt};
@@ -155,16 +154,9 @@ async fn websocket_echo_both_ways() {
 /// and strict clients (tungstenite) refused the upgrade.
 async fn tungstenite_client_accepts_the_relay_101() {
     let (stack, _origin, _agent) = setup("wst").await;
-    let tcp = TcpStream::connect(stack.http_addr).await.unwrap();
-    let url = format!("ws://wst.localhost:{}/ws", stack.http_addr.port());
-    let (mut ws, resp) = within(
-        Duration::from_secs(10),
-        "websocket handshake",
-        tokio_tungstenite::client_async(url, tcp),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let (mut ws, resp) = websocket(stack.http_addr, "wst.localhost", "/ws")
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 101);
     within(
         Duration::from_secs(20),

@@ -1,8 +1,6 @@
 //! Raw TCP tunnels under concurrency, and TLS passthrough: the visitor's TLS session ends at
 //! the origin, not at the relay, even when the ClientHello arrives in many pieces.
 
-#![allow(clippy::unwrap_used)]
-
 use fdt_agent_core::config::TunnelConfig;
 use fdt_e2e::client::{ChunkedStart, tls_client_config};
 use fdt_e2e::{Pattern, Stack, StackOptions, TcpEcho, TlsEcho, within};

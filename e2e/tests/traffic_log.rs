@@ -4,8 +4,6 @@
 //! a replay queued in the cloud travels cloud → relay heartbeat → agent → local service, and its
 //! result comes back; another account sees none of it.
 
-#![allow(clippy::unwrap_used)]
-
 use fdt_agent_core::config::TunnelConfig;
 use fdt_agent_core::{CloudLogin, Connect};
 use fdt_api::Plan;

@@ -1,0 +1,31 @@
+//! The whole-system stories, one module per topic, in one test binary: every story links the
+//! same relay, agent and control plane, so one binary links them once. Nextest still runs each
+//! test in its own process; a story is named by its module, e.g. `http::…`, `inspect::replay::…`
+//! (`cargo nextest run -p fdt-e2e inspect::`).
+//!
+//! The desktop app on Tauri's mock runtime is its own binary (`tests/desktop.rs`): it is the
+//! only story that links Tauri, GTK and WebKitGTK, which every other story's process would
+//! otherwise load too.
+
+#![allow(clippy::unwrap_used)]
+
+mod adversarial;
+mod cloud;
+mod console;
+mod desktop_app;
+mod errors;
+mod failover;
+mod hold;
+mod http;
+mod inspect;
+mod inspector_ui;
+mod interstitial;
+mod lifecycle;
+mod operators;
+mod policy;
+mod pooling;
+mod quic_edge;
+mod rules;
+mod streaming;
+mod tcp_tls;
+mod traffic_log;
