@@ -37,6 +37,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/peer_fdt.sh"
 
 WAN_SPEC=${WAN_SPEC:-delay=25ms,loss=1%}
+IMPAIR_BIN=${IMPAIR_BIN:-${CARGO_TARGET_DIR:-/var/tmp/fdt-target}/debug/fdt-impair}
 WAN_PORT=${WAN_PORT:-22334}
 WAN_BORE_HOST=${WAN_BORE_HOST:-127.0.0.2}
 

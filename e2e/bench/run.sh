@@ -7,6 +7,7 @@
 # fdt_noinspect, and fdt_wan, rathole_wan, bore_wan behind a simulated WAN (fdt-impair, WAN_SPEC,
 # default delay=25ms,loss=1%; see peer_wan.sh). fdt-impair is built when a *_wan peer is asked for.
 #
+# Each run's table is saved to e2e/bench/results/DATE-COMMIT.md (RESULTS=0: not saved).
 # Env: CARGO_TARGET_DIR (default /var/tmp/fdt-target), FDT_BIN (default $CARGO_TARGET_DIR/release),
 #      FDT_SHARED_BENCH (default <repo>/../shared/bench), SKIP_BUILD=1 to use existing binaries,
 #      plus bench.sh's knobs: RUNS DUR CONN_N HOLD_N HOLD_S ONLY PEERS_WORK.
@@ -55,4 +56,27 @@ for p in "$@"; do
 done
 
 # bench.sh sources one PEERS_EXTRA file; peer_wan.sh sources peer_fdt.sh, so both are defined.
-PEERS_EXTRA=$HERE/peer_wan.sh exec bash "$SHARED/bench.sh" "$@"
+export PEERS_EXTRA=$HERE/peer_wan.sh
+case ${1:-} in list|table|-h|--help|"") exec bash "$SHARED/bench.sh" "$@" ;; esac
+bash "$SHARED/bench.sh" "$@"
+
+# Every full run's table is kept in the repository (RESULTS=0 skips), named by date and commit,
+# so a later slowdown shows in review. Only the peers of this run, from bench.sh's saved results.
+if [ "${RESULTS:-1}" != 0 ]; then
+  commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  dirty=$(git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo "+dirty" || true)
+  out=$REPO/e2e/bench/results/$(date -u +%F)-$commit$dirty.md
+  mkdir -p "$(dirname "$out")"
+  {
+    echo "# Benchmark $(date -u '+%F %H:%M UTC'), commit $commit$dirty"
+    echo
+    echo "\`e2e/bench/run.sh $*\` on $(nproc) cores ($(uname -m), $(uname -r)); knobs:" \
+      "RUNS=${RUNS:-default} DUR=${DUR:-default} CONN_N=${CONN_N:-default}" \
+      "HOLD_N=${HOLD_N:-default} HOLD_S=${HOLD_S:-default} ONLY=${ONLY:-all}" \
+      "WAN_SPEC=${WAN_SPEC:-delay=25ms,loss=1%}. Values with their ratio to direct;" \
+      "compare only figures from the same run."
+    echo
+    bash "$SHARED/bench.sh" table "$@"
+  } >"$out"
+  echo "run.sh: table saved to ${out#"$REPO"/}"
+fi
