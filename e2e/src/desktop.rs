@@ -371,28 +371,33 @@ impl WebKitSession {
     }
 
     /// Types `value` into the field `css` the way a user's input reaches the page (an `input`
-    /// event after the value changes).
+    /// event after the value changes). Waits (bounded) for the field: the window mounts
+    /// before its first page has rendered, and on a loaded machine the gap is seconds.
     pub async fn fill(&self, css: &str, value: &str) -> anyhow::Result<()> {
         let script = format!(
-            "const e = document.querySelector({css}); if (!e) return 'missing'; e.focus(); e.value = {value}; \
+            "const e = document.querySelector({css}); if (!e) return ''; e.focus(); e.value = {value}; \
              e.dispatchEvent(new Event('input', {{bubbles: true}})); e.dispatchEvent(new Event('change', {{bubbles: true}})); return 'ok';",
             css = serde_json::to_string(css)?,
             value = serde_json::to_string(value)?,
         );
-        let v = self.js(&script).await?;
-        anyhow::ensure!(v == "ok", "no field {css}");
+        self.until(Duration::from_secs(20), &format!("field {css}"), &script)
+            .await?;
         Ok(())
     }
 
-    /// Clicks the button whose text is `text`.
+    /// Clicks the button whose text is `text`, once it is there (bounded wait, as [`Self::fill`]).
     pub async fn click_button(&self, text: &str) -> anyhow::Result<()> {
         let script = format!(
             "const b = [...document.querySelectorAll('button')].find(b => b.innerText.trim() === {text}); \
-             if (!b) return 'missing'; b.click(); return 'ok';",
+             if (!b) return ''; b.click(); return 'ok';",
             text = serde_json::to_string(text)?,
         );
-        let v = self.js(&script).await?;
-        anyhow::ensure!(v == "ok", "no button {text:?}");
+        self.until(
+            Duration::from_secs(20),
+            &format!("button {text:?}"),
+            &script,
+        )
+        .await?;
         Ok(())
     }
 
