@@ -12,8 +12,9 @@ use std::path::PathBuf;
 
 // Capture allocates a few small buffers per exchange; mimalloc's thread-local free lists make
 // that (and hyper's own per-request allocations) markedly cheaper than glibc's malloc.
+// fdt_alloc commits its arenas on demand, which keeps the idle footprint small.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: fdt_alloc::MiMalloc = fdt_alloc::MiMalloc;
 
 #[derive(Parser, Debug)]
 #[command(
