@@ -126,6 +126,13 @@ pub fn client_config(ca_file: Option<&Path>) -> anyhow::Result<quinn::ClientConf
         let mut ack = quinn::AckFrequencyConfig::default();
         ack.ack_eliciting_threshold(p::ACK_ELICITING_THRESHOLD.into());
         transport.ack_frequency_config(Some(ack));
+        match p::CONGESTION {
+            p::Congestion::Cubic => {}
+            p::Congestion::Bbr => {
+                let bbr = quinn::congestion::BbrConfig::default();
+                transport.congestion_controller_factory(Arc::new(bbr));
+            }
+        }
     }
     cfg.transport_config(Arc::new(transport));
     Ok(cfg)

@@ -54,7 +54,8 @@ pub fn server_endpoint(
     .context("starting the QUIC endpoint")
 }
 
-/// Applies the transport parameters shared with the agent ([`fdt_proto::transport`]).
+/// Applies the transport parameters shared with the agent ([`fdt_proto::transport`]): windows,
+/// ACK frequency and the congestion controller.
 pub fn tune_windows(t: &mut quinn::TransportConfig) {
     use fdt_proto::transport as p;
     t.stream_receive_window(p::STREAM_RECEIVE_WINDOW.into());
@@ -63,6 +64,12 @@ pub fn tune_windows(t: &mut quinn::TransportConfig) {
     let mut ack = quinn::AckFrequencyConfig::default();
     ack.ack_eliciting_threshold(p::ACK_ELICITING_THRESHOLD.into());
     t.ack_frequency_config(Some(ack));
+    match p::CONGESTION {
+        p::Congestion::Cubic => {}
+        p::Congestion::Bbr => {
+            t.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
+        }
+    }
 }
 
 /// Asks the kernel for 4 MiB UDP buffers: at gigabit rates the default (~200 KiB) overflows
