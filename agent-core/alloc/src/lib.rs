@@ -20,10 +20,12 @@ pub use mimalloc::MiMalloc;
 /// mimalloc's `mi_option_arena_eager_commit` (`mimalloc.h`'s `mi_option_e`: show_errors,
 /// show_stats, verbose, deprecated_eager_commit, arena_eager_commit, …). libmimalloc-sys does
 /// not name it; the test below pins the position by the options' documented defaults.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
 const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
 
 /// Makes the arena committed on demand the default. `MIMALLOC_ARENA_EAGER_COMMIT` in the
 /// environment still wins (a default, not an override), for measuring.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
 #[allow(unsafe_code)]
 fn tune() {
     // SAFETY: a plain setter of a global option (an atomic store in mimalloc); no pointer is
@@ -31,6 +33,7 @@ fn tune() {
     unsafe { libmimalloc_sys::mi_option_set_default(ARENA_EAGER_COMMIT, 0) };
 }
 
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
 extern "C" fn early_tune() {
     tune();
 }
@@ -38,14 +41,17 @@ extern "C" fn early_tune() {
 /// Runs [`tune`] from the executable's `.init_array`, before Rust's runtime starts: the
 /// arena's commit mode is chosen when mimalloc first reserves it, at the first allocation, and
 /// the runtime allocates before `main` (setting the option in `main` measured no change).
-/// Other targets (macOS, Windows) keep mimalloc's default.
+/// Other targets (macOS, Windows) have no `.init_array` and keep mimalloc's default.
 #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
 #[used]
 #[allow(unsafe_code)]
 #[unsafe(link_section = ".init_array")]
 pub static EARLY_TUNE: extern "C" fn() = early_tune;
 
-#[cfg(test)]
+#[cfg(all(
+    test,
+    any(target_os = "linux", target_os = "android", target_os = "freebsd")
+))]
 mod tests {
     use super::*;
 
@@ -54,7 +60,6 @@ mod tests {
     /// options around index 4 keep the defaults mimalloc documents (deprecated_eager_commit
     /// 1, purge_decommits 1, allow_large_os_pages 0), while index 4 moved from its default, 2
     /// ("only on overcommit systems"), to 0. A mimalloc with another layout fails here.
-    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
     #[test]
     #[allow(unsafe_code)]
     fn arena_eager_commit_is_off_before_main() {
