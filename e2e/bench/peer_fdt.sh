@@ -11,8 +11,8 @@
 #
 # Binaries: ${FDT_BIN:-/var/tmp/fdt-target/release}/{fdt-relay,fdt}.
 # INSPECT=on|off (default on, like fdt itself): traffic capture for the inspector; with "on" the
-# capture database is $W/inspect.db (fresh each client start), so runs with it on and off can be
-# compared in one benchmark run.
+# capture database is $W/inspect.db (removed at each server start; bench.sh starts a client only
+# after a server), so runs with it on and off can be compared in one benchmark run.
 # The agent endpoint is UDP, which bench.sh's TCP listen check cannot see, so the relay's HTTP
 # edge port (opened by the relay once its keys, dev CA and token are ready) is the "server is
 # up" signal.  Logs: $W/server.log, $W/client.log (W = $PEERS_WORK/run/fdt).
@@ -20,10 +20,13 @@
 FDT_BIN=${FDT_BIN:-/var/tmp/fdt-target/release}
 INSPECT=${INSPECT:-on}
 
-fdt_inspect_args() {   # the fdt flags for $INSPECT
+# The fdt flags for $INSPECT, into the array FDT_INSPECT_ARGS. Builtins only, and no command
+# substitution (a fork): the client start is inside m_ready's timed window. The capture
+# database is removed when the server starts instead (each client start follows one).
+fdt_inspect_args() {
   case $INSPECT in
-    on) rm -f "$W/inspect.db"; echo "--inspect=true --inspect-db $W/inspect.db" ;;
-    off) echo "--inspect=false" ;;
+    on) FDT_INSPECT_ARGS=(--inspect=true --inspect-db "$W/inspect.db") ;;
+    off) FDT_INSPECT_ARGS=(--inspect=false) ;;
     *) echo "peer_fdt: INSPECT must be on or off, not $INSPECT" >>"$W/client.log"; return 1 ;;
   esac
 }
@@ -59,17 +62,17 @@ peer_fdt() {
     info) HTTP_PORT=$PUB_HTTP; HOSTHDR=bench.localhost; TCP_PORT=$PUB_TCP; CTRL_LISTEN=$PUB_HTTP ;;
     server)
       mkdir -p "$W/relay"
-      # a fresh token each start, so the client never picks up a stale one
-      rm -f "$W/relay/agent-token"
+      # a fresh token each start, so the client never picks up a stale one; a fresh capture
+      # database for the client that follows (removed here, outside the timed client start)
+      rm -f "$W/relay/agent-token" "$W/inspect.db" "$W/inspect.db-journal"
       "$FDT_BIN/fdt-relay" --dev --data-dir "$W/relay" --base-domain localhost \
         --agent-listen "127.0.0.1:$CTRL" --http-listen "127.0.0.1:$PUB_HTTP" \
         --https-listen off --tcp-ports "$PUB_TCP-$PUB_TCP" \
         >>"$W/server.log" 2>&1 & addpid server $! ;;
     client)
       fdt_write_agent_config || return 0
-      local inspect; inspect=$(fdt_inspect_args) || return 0
-      # shellcheck disable=SC2086  # two words on purpose; $W holds no spaces
-      "$FDT_BIN/fdt" --config "$W/fdt.toml" --api-addr off $inspect start \
+      fdt_inspect_args || return 0
+      "$FDT_BIN/fdt" --config "$W/fdt.toml" --api-addr off "${FDT_INSPECT_ARGS[@]}" start \
         >>"$W/client.log" 2>&1 </dev/null & addpid client $! ;;
   esac
 }
