@@ -116,24 +116,7 @@ pub fn client_config(ca_file: Option<&Path>) -> anyhow::Result<quinn::ClientConf
     transport.max_concurrent_bidi_streams(MAX_STREAMS.into());
     transport.max_concurrent_uni_streams(0u32.into());
     transport.max_idle_timeout(Some(Duration::from_secs(30).try_into()?));
-    // Same parameters as the relay (see fdt_proto::transport).
-    {
-        use fdt_proto::transport as p;
-        transport.keep_alive_interval(Some(Duration::from_secs(p::KEEP_ALIVE_SECS)));
-        transport.stream_receive_window(p::STREAM_RECEIVE_WINDOW.into());
-        transport.receive_window(p::RECEIVE_WINDOW.into());
-        transport.send_window(p::SEND_WINDOW);
-        let mut ack = quinn::AckFrequencyConfig::default();
-        ack.ack_eliciting_threshold(p::ACK_ELICITING_THRESHOLD.into());
-        transport.ack_frequency_config(Some(ack));
-        match p::CONGESTION {
-            p::Congestion::Cubic => {}
-            p::Congestion::Bbr => {
-                let bbr = quinn::congestion::BbrConfig::default();
-                transport.congestion_controller_factory(Arc::new(bbr));
-            }
-        }
-    }
+    fdt_proto::transport::apply(&mut transport);
     cfg.transport_config(Arc::new(transport));
     Ok(cfg)
 }

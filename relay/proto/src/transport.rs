@@ -1,5 +1,7 @@
 //! Transport parameters both ends apply to their QUIC configuration, kept here so the relay
-//! and the agent cannot drift apart. Plain numbers: this crate has no QUIC dependency.
+//! and the agent cannot drift apart. The numbers are plain constants; [`apply`], which sets
+//! them on a quinn `TransportConfig`, exists only with the `quinn` feature, so the protocol
+//! crate stays free of any QUIC dependency for its other users (fuzz targets, tests).
 
 /// Per-stream receive window: one stream can fill gigabits per second on a fast path.
 pub const STREAM_RECEIVE_WINDOW: u32 = 8 * 1024 * 1024;
@@ -35,3 +37,24 @@ pub enum Congestion {
 /// Switch when that stall is understood (see the note on issue 13). Both ends read this one
 /// constant.
 pub const CONGESTION: Congestion = Congestion::Cubic;
+
+/// Sets the parameters both ends share on a quinn transport: keep-alive, receive and send
+/// windows, ACK frequency and the congestion controller. Stream limits and the idle timeout
+/// differ per end and stay with the caller.
+#[cfg(feature = "quinn")]
+pub fn apply(t: &mut quinn::TransportConfig) {
+    t.keep_alive_interval(Some(std::time::Duration::from_secs(KEEP_ALIVE_SECS)));
+    t.stream_receive_window(STREAM_RECEIVE_WINDOW.into());
+    t.receive_window(RECEIVE_WINDOW.into());
+    t.send_window(SEND_WINDOW);
+    let mut ack = quinn::AckFrequencyConfig::default();
+    ack.ack_eliciting_threshold(ACK_ELICITING_THRESHOLD.into());
+    t.ack_frequency_config(Some(ack));
+    match CONGESTION {
+        Congestion::Cubic => {}
+        Congestion::Bbr => {
+            let bbr = quinn::congestion::BbrConfig::default();
+            t.congestion_controller_factory(std::sync::Arc::new(bbr));
+        }
+    }
+}

@@ -38,10 +38,7 @@ pub fn server_endpoint(
             .try_into()
             .context("agent idle timeout")?,
     ));
-    transport.keep_alive_interval(Some(Duration::from_secs(
-        fdt_proto::transport::KEEP_ALIVE_SECS,
-    )));
-    tune_windows(&mut transport);
+    fdt_proto::transport::apply(&mut transport);
     server.transport_config(Arc::new(transport));
     grow_socket_buffers(&socket);
     let runtime = quinn::default_runtime().context("no async runtime for QUIC")?;
@@ -52,24 +49,6 @@ pub fn server_endpoint(
         runtime,
     )
     .context("starting the QUIC endpoint")
-}
-
-/// Applies the transport parameters shared with the agent ([`fdt_proto::transport`]): windows,
-/// ACK frequency and the congestion controller.
-pub fn tune_windows(t: &mut quinn::TransportConfig) {
-    use fdt_proto::transport as p;
-    t.stream_receive_window(p::STREAM_RECEIVE_WINDOW.into());
-    t.receive_window(p::RECEIVE_WINDOW.into());
-    t.send_window(p::SEND_WINDOW);
-    let mut ack = quinn::AckFrequencyConfig::default();
-    ack.ack_eliciting_threshold(p::ACK_ELICITING_THRESHOLD.into());
-    t.ack_frequency_config(Some(ack));
-    match p::CONGESTION {
-        p::Congestion::Cubic => {}
-        p::Congestion::Bbr => {
-            t.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
-        }
-    }
 }
 
 /// Asks the kernel for 4 MiB UDP buffers: at gigabit rates the default (~200 KiB) overflows
