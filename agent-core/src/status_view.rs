@@ -67,21 +67,29 @@ pub async fn run(
 ) {
     let mut last: Vec<String> = Vec::new();
     loop {
-        {
-            let s = status.borrow_and_update().clone();
-            let mut stdout = std::io::stdout().lock();
-            if tty {
-                let _ = stdout.write_all(render(&s, &counters, api.as_deref()).as_bytes());
-            } else {
-                let lines = plain_lines(&s);
-                if lines != last {
-                    for l in &lines {
-                        let _ = writeln!(stdout, "{l}");
-                    }
-                    last = lines;
-                }
+        let s = status.borrow_and_update().clone();
+        let text = if tty {
+            Some(render(&s, &counters, api.as_deref()))
+        } else {
+            let lines = plain_lines(&s);
+            (lines != last).then(|| {
+                let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+                last = lines;
+                text
+            })
+        };
+        if let Some(text) = text {
+            // Written on the blocking pool: a terminal paused with Ctrl+S or a pipe nobody
+            // reads must not stop the runtime thread that carries the tunnels.
+            let write = tokio::task::spawn_blocking(move || {
+                let mut stdout = std::io::stdout().lock();
+                let _ = stdout.write_all(text.as_bytes());
+                let _ = stdout.flush();
+            });
+            tokio::select! {
+                _ = write => {}
+                _ = shutdown.cancelled() => return,
             }
-            let _ = stdout.flush();
         }
         let tick = tokio::time::sleep(if tty {
             Duration::from_secs(1)
