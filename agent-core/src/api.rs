@@ -7,8 +7,10 @@
 //! error is `{"error":{"code","message"}}`.
 
 mod access;
+mod tunnels;
 
 pub use access::{ApiAccess, ApiAccessError, ApiCredentials};
+pub use tunnels::tunnels_json;
 
 use crate::agent::AgentHandle;
 use crate::inspect::model::ExchangeId;
@@ -16,7 +18,6 @@ use crate::inspect::query::{BadStatusFilter, Filter};
 use crate::inspect::store::StoreError;
 use crate::inspect::{Inspector, curl, har};
 use crate::replay::{MAX_REPLAY_BODY, ReplayError};
-use crate::status::AgentStatus;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
@@ -93,7 +94,11 @@ pub fn app_with_site(agent: AgentHandle, site: &fdt_ui::site::Site) -> Router {
 pub fn app_with_access(agent: AgentHandle, site: &fdt_ui::site::Site, access: ApiAccess) -> Router {
     Router::new()
         .route("/api/events", get(events))
-        .route("/api/tunnels", get(tunnels))
+        .route("/api/tunnels", get(tunnels::list).post(tunnels::start))
+        .route(
+            "/api/tunnels/{name}",
+            get(tunnels::get_one).delete(tunnels::stop),
+        )
         .route("/api/status", get(status))
         .route("/api/requests/http", get(list).delete(clear).post(replay))
         .route("/api/requests/http/har", get(har_list))
@@ -115,12 +120,14 @@ pub fn app_with_access(agent: AgentHandle, site: &fdt_ui::site::Site, access: Ap
         .with_state(agent)
 }
 
-/// An API error: status, stable code and a message a person can act on.
+/// An API error: status, stable code, a message a person can act on and, for bad input,
+/// the field at fault.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    field: Option<String>,
 }
 
 impl ApiError {
@@ -129,18 +136,42 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            field: None,
         }
     }
 
     fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
+
+    /// 400 for the input field `field`.
+    fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::bad_request(message).with_field(field)
+    }
+
+    /// 400 for the input field `field` (empty: the body as a whole).
+    fn field_owned(field: String, message: impl Into<String>) -> Self {
+        let e = Self::bad_request(message);
+        if field.is_empty() {
+            e
+        } else {
+            e.with_field(&field)
+        }
+    }
+
+    fn with_field(mut self, field: &str) -> Self {
+        self.field = Some(field.to_string());
+        self
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message}});
-        (self.status, Json(body)).into_response()
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(f) = self.field {
+            error["field"] = json!(f);
+        }
+        (self.status, Json(json!({ "error": error }))).into_response()
     }
 }
 
@@ -233,27 +264,6 @@ async fn guard(State(access): State<ApiAccess>, req: Request, next: Next) -> Res
         .into_response();
     }
     next.run(req).await
-}
-
-/// The ngrok-shaped tunnel list.
-pub fn tunnels_json(s: &AgentStatus) -> serde_json::Value {
-    let tunnels: Vec<_> = s
-        .tunnels
-        .iter()
-        .filter_map(|t| {
-            Some(serde_json::json!({
-                "name": t.name,
-                "public_url": t.public_url.clone()?,
-                "proto": if t.proto == "http" && t.public_url.as_deref().is_some_and(|u| u.starts_with("https")) { "https" } else { t.proto.as_str() },
-                "config": { "addr": t.addr },
-            }))
-        })
-        .collect();
-    serde_json::json!({ "tunnels": tunnels, "uri": "/api/tunnels" })
-}
-
-async fn tunnels(State(agent): State<AgentHandle>) -> Json<serde_json::Value> {
-    Json(tunnels_json(&agent.status.borrow()))
 }
 
 async fn status(State(agent): State<AgentHandle>) -> Json<serde_json::Value> {

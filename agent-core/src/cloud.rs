@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// How to reach the control plane.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct CloudLogin {
     /// Base URL of the API (`https://api.example.com`).
     pub api_url: String,

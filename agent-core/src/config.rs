@@ -124,6 +124,8 @@ pub enum ConfigError {
     Invalid {
         /// The tunnel.
         name: String,
+        /// The setting at fault (`addr`, `basic_auth`…), for APIs that point at it.
+        field: &'static str,
         /// What is wrong.
         message: String,
     },
@@ -186,7 +188,7 @@ impl Upstream {
 }
 
 /// A tunnel ready to bind: the spec for the relay and the local target.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedTunnel {
     /// What the relay is asked for.
     pub spec: TunnelSpec,
@@ -198,12 +200,17 @@ pub struct ResolvedTunnel {
     pub addr: String,
 }
 
-fn parse_header_pairs(name: &str, items: &[String]) -> Result<Vec<(String, String)>, ConfigError> {
+fn parse_header_pairs(
+    name: &str,
+    field: &'static str,
+    items: &[String],
+) -> Result<Vec<(String, String)>, ConfigError> {
     items
         .iter()
         .map(|i| {
             let (k, v) = i.split_once(':').ok_or_else(|| ConfigError::Invalid {
                 name: name.into(),
+                field,
                 message: format!("header {i:?} is not `Name: value`"),
             })?;
             Ok((k.trim().to_string(), v.trim().to_string()))
@@ -219,6 +226,29 @@ fn local_authority(addr: &str) -> String {
         addr.to_string()
     } else {
         format!("{addr}:80")
+    }
+}
+
+/// Longest tunnel name: it shows in status lines, URLs of the local API and captures.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// A tunnel name: 1 to [`MAX_NAME_LEN`] characters, ASCII letters, digits and ` -_.:()`
+/// (ngrok's own names look like `command_line (http)`).
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > MAX_NAME_LEN {
+        return Err(format!(
+            "a tunnel name has 1 to {MAX_NAME_LEN} characters, not {}",
+            name.chars().count()
+        ));
+    }
+    match name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || " -_.:()".contains(*c)))
+    {
+        Some(c) => Err(format!(
+            "a tunnel name has ASCII letters, digits and ` -_.:()` only, not {c:?}"
+        )),
+        None => Ok(()),
     }
 }
 
@@ -246,10 +276,15 @@ impl TunnelConfig {
 
     /// Checks the definition and turns it into a bind request and a local target.
     pub fn resolve(&self, name: &str) -> Result<ResolvedTunnel, ConfigError> {
-        let invalid = |m: String| ConfigError::Invalid {
+        let invalid = |field: &'static str, m: String| ConfigError::Invalid {
             name: name.into(),
+            field,
             message: m,
         };
+        check_name(name).map_err(|m| invalid("name", m))?;
+        if self.remote_port == Some(0) {
+            return Err(invalid("remote_port", "remote_port must be 1-65535".into()));
+        }
         let upstream = match self.proto {
             Proto::Http => {
                 if let Some(rest) = self.addr.strip_prefix("https://") {
@@ -262,10 +297,10 @@ impl TunnelConfig {
             }
             Proto::Tcp | Proto::Tls => {
                 if self.addr.contains("://") {
-                    return Err(invalid(format!(
-                        "{} tunnels take a port or host:port",
-                        self.proto.as_str()
-                    )));
+                    return Err(invalid(
+                        "addr",
+                        format!("{} tunnels take a port or host:port", self.proto.as_str()),
+                    ));
                 }
                 Upstream::Tcp(local_authority(&self.addr))
             }
@@ -274,14 +309,23 @@ impl TunnelConfig {
             .authority()
             .rsplit_once(':')
             .and_then(|(_, p)| p.parse::<u16>().ok())
+            .filter(|p| *p != 0)
             .is_none()
         {
-            return Err(invalid(format!("{:?} has no valid port", self.addr)));
+            return Err(invalid(
+                "addr",
+                format!("{:?} has no valid port (1-65535)", self.addr),
+            ));
         }
         for cred in &self.basic_auth {
             match cred.split_once(':') {
                 Some((u, p)) if !u.is_empty() && !p.is_empty() => {}
-                _ => return Err(invalid("basic auth must be user:password".into())),
+                _ => {
+                    return Err(invalid(
+                        "basic_auth",
+                        "basic auth must be user:password".into(),
+                    ));
+                }
             }
         }
         if self.proto != Proto::Http
@@ -289,12 +333,21 @@ impl TunnelConfig {
                 || self.host_header.is_some()
                 || !self.request_header_add.is_empty())
         {
+            let field = if !self.basic_auth.is_empty() {
+                "basic_auth"
+            } else if self.host_header.is_some() {
+                "host_header"
+            } else {
+                "request_header_add"
+            };
             return Err(invalid(
+                field,
                 "basic auth and header rules apply to http tunnels only".into(),
             ));
         }
         if self.pooling_enabled && self.proto == Proto::Tcp {
             return Err(invalid(
+                "pooling_enabled",
                 "pooling_enabled is supported for http and tls tunnels only".into(),
             ));
         }
@@ -313,11 +366,15 @@ impl TunnelConfig {
                 cidr_allow: self.cidr_allow.clone(),
                 cidr_deny: self.cidr_deny.clone(),
                 request_headers: HeaderRules {
-                    add: parse_header_pairs(name, &self.request_header_add)?,
+                    add: parse_header_pairs(name, "request_header_add", &self.request_header_add)?,
                     remove: self.request_header_remove.clone(),
                 },
                 response_headers: HeaderRules {
-                    add: parse_header_pairs(name, &self.response_header_add)?,
+                    add: parse_header_pairs(
+                        name,
+                        "response_header_add",
+                        &self.response_header_add,
+                    )?,
                     remove: self.response_header_remove.clone(),
                 },
                 host_header,

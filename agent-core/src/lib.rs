@@ -10,8 +10,8 @@ pub mod api;
 pub mod cloud;
 pub mod config;
 pub mod config_edit;
+pub mod idle;
 pub mod inspect;
-pub mod merged;
 pub mod status;
 pub mod status_view;
 

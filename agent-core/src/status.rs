@@ -30,6 +30,23 @@ pub struct TunnelStatus {
     pub addr: String,
     /// Last bind error, if the relay refused it.
     pub error: Option<String>,
+    /// The relay's stable code for that error (`name_in_use`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<fdt_proto::ErrorCode>,
+}
+
+impl TunnelStatus {
+    /// The line of tunnel `t` before it is bound.
+    pub fn offline(t: &crate::config::ResolvedTunnel) -> Self {
+        Self {
+            name: t.spec.name.clone(),
+            proto: t.spec.proto.as_str().to_string(),
+            public_url: None,
+            addr: t.upstream.display(),
+            error: None,
+            error_code: None,
+        }
+    }
 }
 
 /// Snapshot of the agent.

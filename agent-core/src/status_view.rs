@@ -122,6 +122,7 @@ mod tests {
                     public_url: Some("https://a.localhost".into()),
                     addr: "http://localhost:3000".into(),
                     error: None,
+                    error_code: None,
                 },
                 TunnelStatus {
                     name: "db".into(),
@@ -129,6 +130,7 @@ mod tests {
                     public_url: None,
                     addr: "localhost:5432".into(),
                     error: Some("name_in_use".into()),
+                    error_code: None,
                 },
             ],
             last_error: None,

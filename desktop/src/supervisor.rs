@@ -1,11 +1,12 @@
-//! Runs the switched-on tunnels: one agent-core agent per tunnel, so switching one tunnel off
-//! never drops the others' connections or changes their URLs. All agents share one inspector,
-//! and one local API (the inspector's page and `/api`) answers for all of them.
+//! Runs the switched-on tunnels: one agent-core agent, so one QUIC connection to the relay,
+//! carrying every tunnel. Tunnels are started and stopped in it live (agent-core's tunnel
+//! set), so switching one off never drops the others' connections or changes their URLs. The
+//! agent's local API (the inspector's page and `/api`) is the app's.
 
 use fdt_agent_core::agent::AgentError;
 use fdt_agent_core::config::ResolvedTunnel;
-use fdt_agent_core::merged::merge_status;
-use fdt_agent_core::status::{AgentStatus, SessionState};
+use fdt_agent_core::idle::idle_status;
+use fdt_agent_core::status::{AgentStatus, SessionState, TunnelStatus};
 use fdt_agent_core::{AgentHandle, AgentOptions, CloudLogin, Connect, Inspector};
 use fdt_desktop_ipc::TunnelState;
 use fdt_ui::site as fdt_ui_site;
@@ -41,10 +42,14 @@ pub enum AgentExitError {
 }
 
 impl Live {
-    /// The live state of a one-tunnel agent from its status; `exit` is how the agent ended,
-    /// once it has.
-    pub fn from_status(s: &AgentStatus, exit: Option<&Result<(), AgentExitError>>) -> Self {
-        let t = s.tunnels.first();
+    /// The live state of tunnel `name` from its agent's status; `exit` is how the agent
+    /// ended, once it has.
+    pub fn from_status(
+        s: &AgentStatus,
+        name: &str,
+        exit: Option<&Result<(), AgentExitError>>,
+    ) -> Self {
+        let t: Option<&TunnelStatus> = s.tunnels.iter().find(|t| t.name == name);
         let bind_error = t.and_then(|t| t.error.clone());
         match s.state {
             SessionState::Stopped => match exit {
@@ -91,10 +96,13 @@ impl Live {
     }
 }
 
+/// The one agent and how it was started.
 struct Running {
     handle: AgentHandle,
-    /// Which start of the tunnel this is: a stopped agent's last words must not overwrite
-    /// the state of the agent that replaced it.
+    /// The account it signed in with: another login needs another agent.
+    login: CloudLogin,
+    /// Which agent this is: a stopped agent's last words must not overwrite the state of the
+    /// agent that replaced it.
     generation: u64,
     /// Ends once the agent has stopped.
     watcher: Option<JoinHandle<()>>,
@@ -102,35 +110,36 @@ struct Running {
 
 #[derive(Default)]
 struct Inner {
-    running: BTreeMap<String, Running>,
+    agent: Option<Running>,
     generations: u64,
-    /// Last known status of each running (or failed) agent, for the merged local-API view.
-    statuses: BTreeMap<String, AgentStatus>,
+    /// The switched-on tunnels, by the app's tunnel id.
+    tunnels: BTreeMap<String, ResolvedTunnel>,
     live: BTreeMap<String, Live>,
-    /// The local API over the current agents; rebuilt when agents start or stop.
+    /// The local API over the current agent; rebuilt when the agent changes.
     router: Option<axum::Router>,
 }
 
-/// The agents of the switched-on tunnels.
+/// The agent of the switched-on tunnels.
 #[derive(Clone)]
 pub struct Supervisor {
     inner: Arc<Mutex<Inner>>,
     inspector: Inspector,
     /// The inspector page's files, loaded once.
     site: Arc<fdt_ui_site::Site>,
-    merged: watch::Sender<AgentStatus>,
+    /// The status the local API shows while no agent runs.
+    idle: watch::Sender<AgentStatus>,
     /// Bumped whenever any tunnel's live state changes.
     changes: Arc<watch::Sender<u64>>,
 }
 
 impl Supervisor {
-    /// A supervisor whose agents capture into `inspector`.
+    /// A supervisor whose agent captures into `inspector`.
     pub fn new(inspector: Inspector) -> Self {
         Self {
             inner: Arc::default(),
             inspector,
             site: Arc::new(fdt_ui_site::Site::load(site_dir().as_deref())),
-            merged: watch::Sender::new(merge_status([])),
+            idle: watch::Sender::new(idle_status()),
             changes: Arc::new(watch::Sender::new(0)),
         }
     }
@@ -154,111 +163,148 @@ impl Supervisor {
         self.lock().live.get(id).cloned().unwrap_or_default()
     }
 
-    /// The local API (`/api/...` and the inspector page) over the running agents.
+    /// The agent's handle while one runs (its status, its connection count in tests).
+    pub fn agent(&self) -> Option<AgentHandle> {
+        self.lock().agent.as_ref().map(|a| a.handle.clone())
+    }
+
+    /// The local API (`/api/...` and the inspector page) over the running agent.
     pub fn router(&self) -> axum::Router {
         let mut inner = self.lock();
         if let Some(r) = &inner.router {
             return r.clone();
         }
-        let parts: Vec<AgentHandle> = inner.running.values().map(|r| r.handle.clone()).collect();
-        let merged = AgentHandle::merged(
-            self.merged.subscribe(),
-            Some(self.inspector.clone()),
-            &parts,
-        );
-        let router = fdt_agent_core::api::app_with_site(merged, &self.site);
+        let handle = match &inner.agent {
+            Some(a) => a.handle.clone(),
+            None => AgentHandle::idle(self.idle.subscribe(), Some(self.inspector.clone())),
+        };
+        let router = fdt_agent_core::api::app_with_site(handle, &self.site);
         inner.router = Some(router.clone());
         router
     }
 
-    /// Starts tunnel `id`. A running one is stopped first, and its agent given up to a second
-    /// to leave the relay, so the new one can bind the same name.
+    /// Starts tunnel `id` (restarts it with `tunnel` when it runs) in the agent, which is
+    /// started with `login` first if none runs. An agent signed in with another login is
+    /// replaced, given up to [`STOP_GRACE`] to leave its relay, and its tunnels move over.
     pub async fn start(&self, id: &str, login: CloudLogin, tunnel: ResolvedTunnel) {
-        if let Some(old) = self.stop_one(id) {
+        let replaced = {
+            let mut inner = self.lock();
+            let previous = inner.tunnels.insert(id.to_string(), tunnel.clone());
+            inner.live.insert(
+                id.to_string(),
+                Live {
+                    state: TunnelState::Connecting,
+                    ..Live::default()
+                },
+            );
+            let same_login = inner
+                .agent
+                .as_ref()
+                .filter(|a| a.login == login)
+                .and_then(|a| a.handle.tunnels().cloned());
+            match same_login {
+                Some(set) => {
+                    if let Some(p) = previous {
+                        set.remove(&p.spec.name);
+                    }
+                    if let Err(e) = set.add(tunnel) {
+                        inner
+                            .live
+                            .insert(id.to_string(), Live::failed(e.to_string()));
+                    }
+                    drop(inner);
+                    self.publish();
+                    return;
+                }
+                None => Self::take_agent(&mut inner),
+            }
+        };
+        if let Some(old) = replaced {
             let _ = tokio::time::timeout(STOP_GRACE, old).await;
         }
+        self.spawn_agent(login);
+        self.publish();
+    }
+
+    /// Starts an agent with every switched-on tunnel.
+    fn spawn_agent(&self, login: CloudLogin) {
+        let mut inner = self.lock();
+        let tunnels: Vec<ResolvedTunnel> = inner.tunnels.values().cloned().collect();
         let (handle, join) = fdt_agent_core::spawn_with(
             AgentOptions {
-                connect: Connect::Cloud(login),
-                tunnels: vec![tunnel],
+                connect: Connect::Cloud(login.clone()),
+                tunnels,
             },
             Some(self.inspector.clone()),
         );
-        let mut inner = self.lock();
         inner.generations += 1;
         let generation = inner.generations;
-        inner.live.insert(
-            id.to_string(),
-            Live {
-                state: TunnelState::Connecting,
-                ..Live::default()
-            },
-        );
-        inner.running.insert(
-            id.to_string(),
-            Running {
-                handle: handle.clone(),
-                generation,
-                watcher: None,
-            },
-        );
         // Registered before the watcher runs, so its first report is never dropped.
-        let watcher = tokio::spawn(self.clone().watch(id.to_string(), generation, handle, join));
-        if let Some(r) = inner.running.get_mut(id) {
-            r.watcher = Some(watcher);
-        }
+        let watcher = tokio::spawn(self.clone().watch(generation, handle.clone(), join));
+        inner.agent = Some(Running {
+            handle,
+            login,
+            generation,
+            watcher: Some(watcher),
+        });
         inner.router = None;
-        drop(inner);
-        self.publish();
     }
 
-    /// Stops tunnel `id`; its live state becomes off.
+    /// Takes the agent out and tells it to stop; the returned task ends once it has.
+    fn take_agent(inner: &mut Inner) -> Option<JoinHandle<()>> {
+        let a = inner.agent.take()?;
+        inner.router = None;
+        a.handle.shutdown.cancel();
+        a.watcher
+    }
+
+    /// Stops tunnel `id`; its live state becomes off. The last one stops the agent.
     pub fn stop(&self, id: &str) {
-        let _ = self.stop_one(id);
-    }
-
-    /// Stops tunnel `id`; the returned task ends once its agent has closed its connection.
-    fn stop_one(&self, id: &str) -> Option<JoinHandle<()>> {
         let mut inner = self.lock();
-        let was = inner.running.remove(id);
         inner.live.remove(id);
-        inner.statuses.remove(id);
-        inner.router = None;
+        let Some(t) = inner.tunnels.remove(id) else {
+            return;
+        };
+        if inner.tunnels.is_empty() {
+            let _ = Self::take_agent(&mut inner);
+        } else if let Some(set) = inner.agent.as_ref().and_then(|a| a.handle.tunnels()) {
+            set.remove(&t.spec.name);
+        }
         drop(inner);
-        let r = was?;
-        r.handle.shutdown.cancel();
         self.publish();
-        r.watcher
     }
 
     /// Stops every tunnel.
     pub fn stop_all(&self) {
-        let ids: Vec<String> = self.lock().running.keys().cloned().collect();
-        for id in ids {
-            self.stop(&id);
-        }
+        let _ = self.stop_everything();
     }
 
-    /// Stops every tunnel and waits (at most `limit`) until their agents have told their
-    /// relays goodbye, so the public URLs go away now rather than at the relay's idle timeout.
+    fn stop_everything(&self) -> Option<JoinHandle<()>> {
+        let mut inner = self.lock();
+        inner.tunnels.clear();
+        inner.live.clear();
+        let watcher = Self::take_agent(&mut inner);
+        drop(inner);
+        self.publish();
+        watcher
+    }
+
+    /// Stops every tunnel and waits (at most `limit`) until the agent has told its relay
+    /// goodbye, so the public URLs go away now rather than at the relay's idle timeout.
     pub async fn stop_all_and_wait(&self, limit: Duration) {
-        let ids: Vec<String> = self.lock().running.keys().cloned().collect();
-        let watchers: Vec<_> = ids.iter().filter_map(|id| self.stop_one(id)).collect();
-        let deadline = tokio::time::Instant::now() + limit;
-        for w in watchers {
-            let _ = tokio::time::timeout_at(deadline, w).await;
+        if let Some(w) = self.stop_everything() {
+            let _ = tokio::time::timeout(limit, w).await;
         }
     }
 
     /// Ids of the running tunnels.
     pub fn running(&self) -> Vec<String> {
-        self.lock().running.keys().cloned().collect()
+        self.lock().tunnels.keys().cloned().collect()
     }
 
-    /// Follows one agent's status until it ends.
+    /// Follows the agent's status until it ends.
     async fn watch(
         self,
-        id: String,
         generation: u64,
         handle: AgentHandle,
         mut join: JoinHandle<Result<(), AgentError>>,
@@ -277,25 +323,36 @@ impl Supervisor {
                 r = &mut join => Some(ended(r)),
             };
             let snapshot = status.borrow_and_update().clone();
-            let live = Live::from_status(&snapshot, exit.as_ref());
-            self.record(&id, generation, snapshot, live);
+            self.record(generation, &snapshot, exit.as_ref());
             if exit.is_some() {
                 return;
             }
         }
     }
 
-    fn record(&self, id: &str, generation: u64, status: AgentStatus, live: Live) {
+    fn record(
+        &self,
+        generation: u64,
+        status: &AgentStatus,
+        exit: Option<&Result<(), AgentExitError>>,
+    ) {
         let mut inner = self.lock();
-        if inner.running.get(id).map(|r| r.generation) != Some(generation) {
+        if inner.agent.as_ref().map(|a| a.generation) != Some(generation) {
             return;
         }
-        let changed = inner.live.get(id) != Some(&live);
-        inner.live.insert(id.to_string(), live);
-        inner.statuses.insert(id.to_string(), status);
-        let merged = merge_status(inner.statuses.values());
+        let lives: Vec<(String, Live)> = inner
+            .tunnels
+            .iter()
+            .map(|(id, t)| (id.clone(), Live::from_status(status, &t.spec.name, exit)))
+            .collect();
+        let mut changed = false;
+        for (id, live) in lives {
+            if inner.live.get(&id) != Some(&live) {
+                inner.live.insert(id, live);
+                changed = true;
+            }
+        }
         drop(inner);
-        self.merged.send_replace(merged);
         if changed {
             self.publish();
         }
@@ -332,6 +389,7 @@ mod tests {
                 public_url: url.map(Into::into),
                 addr: "localhost:3000".into(),
                 error: error.map(Into::into),
+                error_code: None,
             }],
             last_error: None,
             reconnects: 0,
@@ -364,11 +422,15 @@ mod tests {
             ),
         ];
         for (s, exit, want) in cases {
-            let live = Live::from_status(&s, exit.as_ref());
+            let live = Live::from_status(&s, "web", exit.as_ref());
             assert_eq!(live.state, want, "{s:?} {exit:?}");
             assert_eq!(live.public_url.is_some(), want == T::Online);
         }
-        let failed = Live::from_status(&status(S::Online, None, Some("subdomain taken")), None);
+        let failed = Live::from_status(
+            &status(S::Online, None, Some("subdomain taken")),
+            "web",
+            None,
+        );
         assert_eq!(failed.error.as_deref(), Some("subdomain taken"));
     }
 }

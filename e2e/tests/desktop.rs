@@ -175,6 +175,67 @@ async fn desktop_commands_drive_a_real_tunnel() {
     let saved = std::fs::read_to_string(home.path().join("fdt-desktop/settings.toml")).unwrap();
     assert!(saved.contains("enabled = true"), "{saved}");
 
+    // A second tunnel switched on rides the same agent session: one connection at the relay,
+    // and switching it off again leaves the first one serving.
+    let s = state_of(
+        invoke(&w, "save_tunnel", Some(json!({"name": "api", "proto": "http", "addr": origin.addr.to_string(), "subdomain": "deskapi"})))
+            .await
+            .unwrap(),
+    );
+    let second = s
+        .tunnels
+        .iter()
+        .find(|t| t.def.name == "api")
+        .unwrap()
+        .id
+        .clone();
+    invoke(
+        &w,
+        "set_tunnel_enabled",
+        Some(json!({"id": second, "enabled": true})),
+    )
+    .await
+    .unwrap();
+    poll_until(Duration::from_secs(20), "both tunnels online", || async {
+        let s = state.snapshot();
+        s.tunnels
+            .iter()
+            .all(|t| t.state == TunnelState::Online)
+            .then_some(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        stack.relay().unwrap().agent_connections(),
+        1,
+        "one session for both tunnels"
+    );
+    let r = stack
+        .curl(&stack.http_url("deskapi", "/echo"))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    invoke(&w, "remove_tunnel", Some(json!({"id": second})))
+        .await
+        .unwrap();
+    let r = stack
+        .curl(&stack.http_url("deskweb", "/echo"))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status,
+        200,
+        "the first tunnel keeps serving: {}",
+        r.text()
+    );
+    assert_eq!(
+        state.snapshot().tunnels[0].public_url.as_deref(),
+        Some(url.as_str())
+    );
+    assert_eq!(stack.relay().unwrap().agent_connections(), 1);
+
     // Traffic reaches the local service, and the inspector sees it through agent_api.
     let r = stack
         .curl(&stack.http_url("deskweb", "/echo?from=desktop"))

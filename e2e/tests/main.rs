@@ -21,6 +21,7 @@ mod inspect;
 mod inspector_ui;
 mod interstitial;
 mod lifecycle;
+mod live_tunnels;
 mod operators;
 mod policy;
 mod pooling;

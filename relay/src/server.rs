@@ -225,6 +225,11 @@ impl Relay {
         &self.registry
     }
 
+    /// Agent connections open now: one per agent, however many tunnels it holds.
+    pub fn agent_connections(&self) -> usize {
+        self.endpoint.open_connections()
+    }
+
     /// Visitor connections open now, across every listener.
     pub fn visitor_connections(&self) -> u64 {
         self.edge.conn_limit.total()

@@ -1,12 +1,14 @@
 //! [`AgentHandle`]: what the caller of [`super::spawn`] holds — the status, the counters, the
 //! shutdown token, the captured traffic — and the replays it can ask for.
 
+use super::tunnels::{Replays, TunnelSet, TunnelSetError};
+use crate::config::ResolvedTunnel;
 use crate::inspect::Inspector;
 use crate::inspect::model::ExchangeId;
-use crate::replay::{ReplayError, ReplayModify, ReplayOutcome, ReplaySpec, ReplayTarget};
-use crate::status::{AgentStatus, Counters, SessionState};
+use crate::replay::{ReplayError, ReplayModify, ReplayOutcome, ReplaySpec};
+use crate::status::{AgentStatus, Counters, SessionState, TunnelStatus};
 use anyhow::Context;
-use std::collections::HashMap;
+use fdt_proto::ErrorCode;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -24,7 +26,35 @@ pub struct AgentHandle {
     /// Captured traffic, when inspection is on.
     pub inspector: Option<Inspector>,
     /// Replay destinations of the http tunnels, by tunnel name.
-    pub(crate) replays: Arc<HashMap<String, Arc<ReplayTarget>>>,
+    pub(crate) replays: Replays,
+    /// The agent's tunnels, to start and stop while it runs; `None` for a handle with no
+    /// agent behind it ([`AgentHandle::idle`]).
+    pub(crate) tunnels: Option<TunnelSet>,
+}
+
+/// Why a tunnel could not be started.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    /// This handle has no agent to start tunnels in ([`AgentHandle::idle`]).
+    #[error("no agent is running here to start tunnels in")]
+    NotSupported,
+    /// The agent refused to add it (the name is taken, too many tunnels).
+    #[error(transparent)]
+    Set(#[from] TunnelSetError),
+    /// The relay refused the bind; `code` is its stable error code.
+    #[error("relay refused the tunnel: {message}")]
+    Refused {
+        /// The relay's code.
+        code: ErrorCode,
+        /// Its message.
+        message: String,
+    },
+    /// Not bound in time (the agent is not connected, or the relay did not answer).
+    #[error("the tunnel was not bound within {0:?}; is the agent connected?")]
+    Timeout(Duration),
+    /// The agent stopped.
+    #[error("the agent stopped")]
+    Stopped,
 }
 
 impl AgentHandle {
@@ -58,6 +88,58 @@ impl AgentHandle {
         Ok(s)
     }
 
+    /// Starts `tunnel` in the running agent and waits, up to `timeout`, for the relay to bind
+    /// it; returns its status line (with the public URL). A tunnel the relay refuses, or that
+    /// is not bound in time, is removed again: a failed start leaves nothing behind.
+    pub async fn start_tunnel(
+        &self,
+        tunnel: ResolvedTunnel,
+        timeout: Duration,
+    ) -> Result<TunnelStatus, StartError> {
+        let set = self.tunnels.as_ref().ok_or(StartError::NotSupported)?;
+        let name = tunnel.spec.name.clone();
+        // Subscribed before the add, so the line's first state cannot be missed.
+        let mut status = self.status.clone();
+        status.mark_unchanged();
+        set.add(tunnel.clone())?;
+        let settled = status.wait_for(|s| {
+            s.state == SessionState::Stopped
+                || s.tunnels
+                    .iter()
+                    .any(|t| t.name == name && (t.public_url.is_some() || t.error.is_some()))
+        });
+        let outcome = match tokio::time::timeout(timeout, settled).await {
+            Err(_) => Err(StartError::Timeout(timeout)),
+            Ok(Err(_)) => Err(StartError::Stopped),
+            Ok(Ok(s)) => match s.tunnels.iter().find(|t| t.name == name) {
+                Some(t) if t.public_url.is_some() => Ok(t.clone()),
+                Some(t) => Err(StartError::Refused {
+                    code: t.error_code.unwrap_or(ErrorCode::Unknown),
+                    message: t.error.clone().unwrap_or_default(),
+                }),
+                None => Err(StartError::Stopped),
+            },
+        };
+        if outcome.is_err() && set.get(&name).as_ref() == Some(&tunnel) {
+            set.remove(&name);
+        }
+        outcome
+    }
+
+    /// The agent's tunnel set, to start and stop tunnels without waiting for the relay
+    /// (`None` for a handle with no agent, [`AgentHandle::idle`]).
+    pub fn tunnels(&self) -> Option<&TunnelSet> {
+        self.tunnels.as_ref()
+    }
+
+    /// Stops tunnel `name`: the relay releases it and new visitors get the offline page.
+    /// `false` when the agent has no such tunnel (or cannot stop tunnels).
+    pub fn stop_tunnel(&self, name: &str) -> bool {
+        self.tunnels
+            .as_ref()
+            .is_some_and(|set| set.remove(name).is_some())
+    }
+
     /// Replays `spec` to the configured local upstream of http tunnel `tunnel_name` (and
     /// nowhere else: see [`crate::replay`] for what is refused), capturing the replay when
     /// inspection is on. This is the entry point for replays the control plane asks for as
@@ -71,7 +153,10 @@ impl AgentHandle {
     ) -> Result<ReplayOutcome, ReplayError> {
         let target = self
             .replays
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
             .get(tunnel_name)
+            .cloned()
             .ok_or_else(|| ReplayError::UnknownTunnel(tunnel_name.to_string()))?;
         target
             .send(&spec, original_host, self.inspector.as_ref())

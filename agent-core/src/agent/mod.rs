@@ -5,25 +5,33 @@
 //! plane ([`crate::cloud`]), and the relays it lists are dialled best first, each next one
 //! starting when the previous failed or stayed silent for 300 ms ([`crate::dial`]).
 //!
+//! Tunnels can be started and stopped while the agent runs ([`AgentHandle::start_tunnel`],
+//! the local API's `POST /api/tunnels`): the [`tunnels`] set holds what is wanted now, and each
+//! session follows it live on its one QUIC connection ([`live`] works out the binds and
+//! releases), so nothing reconnects and the other tunnels keep serving.
+//!
 //! The rooms, top down: this file builds the state and spawns the [`runner`] (the reconnect
 //! loop), which runs one [`session`] per connection; [`options`] holds what an agent is
 //! started with and [`handle`] what its caller holds.
 
 mod handle;
+mod live;
 mod options;
 mod runner;
 mod session;
+mod tunnels;
 
-pub use handle::AgentHandle;
+pub use handle::{AgentHandle, StartError};
 pub use options::{AgentError, AgentOptions, Connect};
+pub(crate) use tunnels::Replays;
+pub use tunnels::{MAX_TUNNELS, TunnelSet, TunnelSetError};
 
 use crate::inspect::Inspector;
-use crate::replay::{ReplayJobs, ReplayTarget};
+use crate::replay::ReplayJobs;
 use crate::status::{AgentStatus, SessionState, TunnelStatus};
 use runner::Runner;
 use session::SessionDriver;
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -39,34 +47,21 @@ pub fn spawn_with(
     opts: AgentOptions,
     inspector: Option<Inspector>,
 ) -> (AgentHandle, tokio::task::JoinHandle<Result<(), AgentError>>) {
-    let replays: HashMap<String, Arc<ReplayTarget>> = opts
-        .tunnels
-        .iter()
-        .filter(|t| t.spec.proto == fdt_proto::Proto::Http)
-        .filter_map(|t| match ReplayTarget::new(t) {
-            Ok(r) => Some((t.spec.name.clone(), Arc::new(r))),
-            Err(e) => {
-                tracing::warn!(tunnel = %t.spec.name, error = %e, "replay disabled for this tunnel");
-                None
-            }
-        })
-        .collect();
-    let replays = Arc::new(replays);
+    // Names are unique where options come from (config tables, one flag set); a duplicate
+    // here is the caller's mistake, logged and dropped rather than a panic.
+    let tunnels = TunnelSet::default();
+    for t in opts.tunnels {
+        let name = t.spec.name.clone();
+        if let Err(e) = tunnels.add(t) {
+            tracing::warn!(tunnel = %name, error = %e, "tunnel ignored");
+        }
+    }
+    let desired = tunnels.snapshot();
     let status = AgentStatus {
         state: SessionState::Connecting,
         relay: opts.connect.initial_relay(),
         session: None,
-        tunnels: opts
-            .tunnels
-            .iter()
-            .map(|t| TunnelStatus {
-                name: t.spec.name.clone(),
-                proto: t.spec.proto.as_str().to_string(),
-                public_url: None,
-                addr: t.upstream.display(),
-                error: None,
-            })
-            .collect(),
+        tunnels: desired.iter().map(TunnelStatus::offline).collect(),
         last_error: None,
         reconnects: 0,
     };
@@ -76,18 +71,20 @@ pub fn spawn_with(
         counters: Arc::default(),
         shutdown: CancellationToken::new(),
         inspector,
-        replays: replays.clone(),
+        replays: tunnels.replays(),
+        tunnels: Some(tunnels.clone()),
     };
     let runner = Runner {
         connect: opts.connect,
         session: SessionDriver {
-            tunnels: opts.tunnels,
+            jobs: Arc::new(ReplayJobs::new(tunnels.replays(), handle.inspector.clone())),
+            tunnels,
+            shown: Mutex::new(desired),
             status: tx,
             counters: handle.counters.clone(),
             shutdown: handle.shutdown.clone(),
             targets: Arc::default(),
             bound: Arc::new(Notify::new()),
-            jobs: Arc::new(ReplayJobs::new(replays, handle.inspector.clone())),
             inspector: handle.inspector.clone(),
         },
     };

@@ -90,7 +90,9 @@ impl Runner {
         };
         let mut endpoint = EndpointSlot::default();
         let mut backoff = Backoff::default();
-        let result = loop {
+        // Tunnels started or stopped while no session runs still show up in the status.
+        let mut desired = self.session.tunnels.subscribe();
+        let result = 'attempts: loop {
             let outcome = tokio::select! {
                 r = self.attempt(&source, &mut endpoint, &client_cfg) => r,
                 _ = shutdown.cancelled() => break Ok(()),
@@ -128,9 +130,16 @@ impl Runner {
                 }
             };
             self.session.set_offline();
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = shutdown.cancelled() => break Ok(()),
+            let wake = tokio::time::Instant::now() + delay;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(wake) => break,
+                    Ok(()) = desired.changed() => {
+                        let now = desired.borrow_and_update().clone();
+                        self.session.show_tunnels(&now);
+                    }
+                    _ = shutdown.cancelled() => break 'attempts Ok(()),
+                }
             }
         };
         status.send_modify(|s| {

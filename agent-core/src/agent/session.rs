@@ -2,19 +2,20 @@
 //! for names the relay could not decide yet), routing data streams to their local targets,
 //! running the replay jobs the relay sends, until the session closes.
 
+use super::live::{BoundAnswer, LiveTunnels, Step};
+use super::tunnels::TunnelSet;
 use crate::bind_retry::BindRetries;
 use crate::config::ResolvedTunnel;
 use crate::forward::{LocalTarget, Targets, accept_streams};
 use crate::inspect::Inspector;
 use crate::replay::{JobResult, ReplayJobs};
-use crate::status::{AgentStatus, Counters, SessionState};
+use crate::status::{AgentStatus, Counters, SessionState, TunnelStatus};
 use crate::version::AGENT_VERSION;
 use anyhow::Context;
 use fdt_proto::frame::FrameReader;
 use fdt_proto::session::{AgentEvent, AgentSession, CloseReason, Timing};
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
@@ -22,8 +23,10 @@ use tokio_util::sync::CancellationToken;
 /// What every session of one agent shares and what outlives each of them: the tunnels to
 /// bind, the status, the counters, the bound targets and the replay jobs.
 pub(super) struct SessionDriver {
-    /// Tunnels to bind on every session.
-    pub(super) tunnels: Vec<ResolvedTunnel>,
+    /// The tunnels wanted now; every session follows it live.
+    pub(super) tunnels: TunnelSet,
+    /// The definitions the status's tunnel lines show (see [`Self::show_tunnels`]).
+    pub(super) shown: Mutex<Vec<ResolvedTunnel>>,
     /// The status the handle watches.
     pub(super) status: watch::Sender<AgentStatus>,
     /// Traffic counters.
@@ -70,6 +73,78 @@ impl SessionDriver {
         });
     }
 
+    /// Makes the status's tunnel lines match `desired`, in its order: a new or redefined
+    /// tunnel gets a fresh line (no URL yet, no error), the others keep theirs.
+    pub(super) fn show_tunnels(&self, desired: &[ResolvedTunnel]) {
+        let mut shown = self.shown.lock().unwrap_or_else(|e| e.into_inner());
+        if *shown == desired {
+            return;
+        }
+        self.status.send_modify(|s| {
+            let mut old = std::mem::take(&mut s.tunnels);
+            s.tunnels = desired
+                .iter()
+                .map(|t| {
+                    let same = shown.iter().any(|o| o == t);
+                    match old.iter().position(|l| l.name == t.spec.name) {
+                        Some(i) if same => old.swap_remove(i),
+                        _ => TunnelStatus::offline(t),
+                    }
+                })
+                .collect();
+        });
+        *shown = desired.to_vec();
+    }
+
+    /// Performs `steps` on `session`: binds, and releases (whose local targets go at once,
+    /// so no new stream reaches a tunnel being released).
+    fn apply(&self, session: &mut AgentSession, steps: Vec<Step>) {
+        let now = Instant::now();
+        for step in steps {
+            match step {
+                Step::Bind(t) => session.bind(now, t.spec),
+                Step::Unbind(id) => {
+                    let gone = self
+                        .targets
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&id);
+                    if let Some(t) = gone {
+                        tracing::info!(name = %t.tunnel.spec.name, "tunnel stopped");
+                    }
+                    session.unbind(id);
+                }
+            }
+        }
+    }
+
+    /// Serves bound tunnel `t` as `id`: its local target, its line in the status.
+    fn serve(
+        &self,
+        t: &ResolvedTunnel,
+        id: fdt_proto::TunnelId,
+        public_url: &str,
+    ) -> anyhow::Result<()> {
+        let name = &t.spec.name;
+        let target = LocalTarget::new(t.clone())
+            .map_err(|e| anyhow::anyhow!("TLS set-up for {name}: {e}"))?
+            .with_inspector(self.inspector.clone());
+        self.targets
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, Arc::new(target));
+        self.bound.notify_waiters();
+        tracing::info!(%name, url = %public_url, addr = %t.upstream.display(), "tunnel online");
+        self.status.send_modify(|s| {
+            if let Some(ts) = s.tunnels.iter_mut().find(|x| x.name == *name) {
+                ts.public_url = Some(public_url.to_string());
+                ts.error = None;
+                ts.error_code = None;
+            }
+        });
+        Ok(())
+    }
+
     /// One connection's life. `Ok((reason, was_ready))` once the session ends.
     pub(super) async fn run(
         &self,
@@ -80,14 +155,12 @@ impl SessionDriver {
         let (mut send, mut recv) = conn.open_bi().await.context("opening control stream")?;
         let now = Instant::now();
         let mut session = AgentSession::new(now, Timing::default(), token, AGENT_VERSION.into());
-        let by_name: HashMap<String, ResolvedTunnel> = self
-            .tunnels
-            .iter()
-            .map(|t| (t.spec.name.clone(), t.clone()))
-            .collect();
-        for t in &self.tunnels {
-            session.bind(now, t.spec.clone());
-        }
+        let mut desired_rx = self.tunnels.subscribe();
+        let mut desired = desired_rx.borrow_and_update().clone();
+        self.show_tunnels(&desired);
+        let mut live = LiveTunnels::default();
+        let steps = live.reconcile(&desired);
+        self.apply(&mut session, steps);
         let (job_tx, mut job_rx) = tokio::sync::mpsc::channel::<JobResult>(64);
         let streams = tokio::spawn(accept_streams(
             conn.clone(),
@@ -100,13 +173,6 @@ impl SessionDriver {
         let mut was_ready = false;
         let mut retries = BindRetries::default();
         let result = 'outer: loop {
-            let mut out = bytes::BytesMut::new();
-            session.encode_transmits(&mut out)?;
-            if !out.is_empty() {
-                send.write_all(&out)
-                    .await
-                    .context("writing control stream")?;
-            }
             while let Some(ev) = session.poll_event() {
                 match ev {
                     AgentEvent::Ready { session: id } => {
@@ -122,46 +188,43 @@ impl SessionDriver {
                         name,
                         tunnel,
                         public_url,
-                    } => {
-                        if retries.succeeded(&name) {
-                            self.status.send_modify(|s| s.last_error = None);
-                        }
-                        if let Some(t) = by_name.get(&name) {
-                            let target = LocalTarget::new(t.clone())
-                                .map_err(|e| anyhow::anyhow!("TLS set-up for {name}: {e}"))?
-                                .with_inspector(self.inspector.clone());
-                            self.targets
-                                .write()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .insert(tunnel, Arc::new(target));
-                            self.bound.notify_waiters();
-                            tracing::info!(%name, url = %public_url, addr = %t.upstream.display(), "tunnel online");
-                            self.status.send_modify(|s| {
-                                if let Some(ts) = s.tunnels.iter_mut().find(|x| x.name == name) {
-                                    ts.public_url = Some(public_url.clone());
-                                    ts.error = None;
-                                }
-                            });
-                        }
-                    }
-                    AgentEvent::BindFailed { name, error }
-                        if BindRetries::is_retryable(error.code) =>
-                    {
-                        // The relay could not decide (e.g. its control plane is down): ask
-                        // again later on this session instead of giving the name up.
-                        let delay = retries.schedule(&name, Instant::now(), rand::random());
-                        tracing::warn!(%name, %error, retry_in = ?delay, "relay could not bind the tunnel yet; retrying");
-                        self.status.send_modify(|s| {
-                            s.last_error = Some(format!("tunnel {name}: {error}; retrying"));
-                        });
-                    }
-                    AgentEvent::BindFailed { name, error } => {
-                        tracing::error!(%name, %error, "relay refused the tunnel");
-                        self.status.send_modify(|s| {
-                            if let Some(ts) = s.tunnels.iter_mut().find(|x| x.name == name) {
-                                ts.error = Some(error.to_string());
+                    } => match live.bound(&name, tunnel, &desired) {
+                        BoundAnswer::Serve(t) => {
+                            if retries.succeeded(&name) {
+                                self.status.send_modify(|s| s.last_error = None);
                             }
-                        });
+                            self.serve(&t, tunnel, &public_url)?;
+                        }
+                        BoundAnswer::Release(steps) => self.apply(&mut session, steps),
+                    },
+                    AgentEvent::BindFailed { name, error } => {
+                        // Retryable: the relay could not decide (e.g. its control plane is
+                        // down); ask again later on this session instead of giving up.
+                        let retry = BindRetries::is_retryable(error.code);
+                        let (shown, steps) = live.refused(&name, retry, &desired);
+                        self.apply(&mut session, steps);
+                        match (shown, retry) {
+                            // The answer to a bind superseded since: nothing to show.
+                            (None, _) => {}
+                            (Some(_), true) => {
+                                let delay = retries.schedule(&name, Instant::now(), rand::random());
+                                tracing::warn!(%name, %error, retry_in = ?delay, "relay could not bind the tunnel yet; retrying");
+                                self.status.send_modify(|s| {
+                                    s.last_error =
+                                        Some(format!("tunnel {name}: {error}; retrying"));
+                                });
+                            }
+                            (Some(_), false) => {
+                                tracing::error!(%name, %error, "relay refused the tunnel");
+                                self.status.send_modify(|s| {
+                                    if let Some(ts) = s.tunnels.iter_mut().find(|x| x.name == name)
+                                    {
+                                        ts.error = Some(error.to_string());
+                                        ts.error_code = Some(error.code);
+                                    }
+                                });
+                            }
+                        }
                     }
                     AgentEvent::Unbound {
                         name,
@@ -171,6 +234,7 @@ impl SessionDriver {
                         // Closed on the relay's side (stopped from the console, or bound
                         // again elsewhere): not re-bound on this session.
                         tracing::warn!(%name, %reason, "relay closed the tunnel");
+                        live.closed(&name);
                         self.targets
                             .write()
                             .unwrap_or_else(|e| e.into_inner())
@@ -204,6 +268,14 @@ impl SessionDriver {
                     AgentEvent::Closed(reason) => break 'outer Ok((reason, was_ready)),
                 }
             }
+            // Written after the events: handling them may bind or release tunnels.
+            let mut out = bytes::BytesMut::new();
+            session.encode_transmits(&mut out)?;
+            if !out.is_empty() {
+                send.write_all(&out)
+                    .await
+                    .context("writing control stream")?;
+            }
             // Saturates after ~584,000 years; the cast cannot matter.
             let rtt_us = u64::try_from(conn.rtt().as_micros()).unwrap_or(u64::MAX);
             self.counters
@@ -227,11 +299,19 @@ impl SessionDriver {
                 _ = tokio::time::sleep_until(deadline.into()) => {
                     let now = Instant::now();
                     session.handle_timeout(now);
-                    for name in retries.take_due(now) {
-                        if let Some(t) = by_name.get(&name) {
-                            session.bind(now, t.spec.clone());
-                        }
+                    let steps = retries.take_due(now).iter().filter_map(|n| live.retry(n)).collect();
+                    self.apply(&mut session, steps);
+                }
+                r = desired_rx.changed() => {
+                    if r.is_err() {
+                        // The set is gone with the agent: nothing left to follow.
+                        session.close(CloseReason::Local);
+                        continue;
                     }
+                    desired = desired_rx.borrow_and_update().clone();
+                    self.show_tunnels(&desired);
+                    let steps = live.reconcile(&desired);
+                    self.apply(&mut session, steps);
                 }
                 Some(r) = job_rx.recv() => {
                     session.replay_result(r.job, r.status, r.error);

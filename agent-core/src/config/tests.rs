@@ -66,3 +66,27 @@ fn config_file_rejects_unknown_keys() {
             .is_err()
     );
 }
+
+#[test]
+fn names_ports_and_remote_ports_are_checked() {
+    let ok = TunnelConfig::new(Proto::Http, "8000");
+    assert!(ok.resolve("command_line (http)").is_ok());
+    assert!(ok.resolve(&"a".repeat(MAX_NAME_LEN)).is_ok());
+    for bad in ["", "a/b", "é", "line\nbreak"] {
+        assert!(ok.resolve(bad).is_err(), "name {bad:?} must be refused");
+    }
+    let long = ok.resolve(&"a".repeat(200)).expect_err("200 characters");
+    assert!(
+        long.to_string().contains("1 to 64 characters, not 200"),
+        "{long}"
+    );
+    for addr in ["0", "localhost:0", "http://localhost:0"] {
+        let e = TunnelConfig::new(Proto::Http, addr)
+            .resolve("web")
+            .expect_err("port 0");
+        assert!(e.to_string().contains("no valid port"), "{e}");
+    }
+    let mut tcp = TunnelConfig::new(Proto::Tcp, "22");
+    tcp.remote_port = Some(0);
+    assert!(tcp.resolve("ssh").is_err());
+}

@@ -26,6 +26,7 @@ async fn handle() -> AgentHandle {
         shutdown: CancellationToken::new(),
         inspector: Some(inspector),
         replays: Arc::default(),
+        tunnels: None,
     }
 }
 

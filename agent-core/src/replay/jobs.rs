@@ -1,13 +1,13 @@
 //! Replay jobs from the relay (replays queued in the cloud): each job runs once, through the
 //! same guard and capture as the local API's replays, and its result goes back to the session.
 
-use super::{ReplayError, ReplaySpec, ReplayTarget, refused};
+use super::{ReplayError, ReplaySpec, refused};
 use crate::inspect::Inspector;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::{HashSet, VecDeque};
+use std::sync::Mutex;
 
 /// How a replay job asked for by the relay (queued in the cloud) ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,17 +26,14 @@ const REMEMBERED_JOBS: usize = 4096;
 /// Runs replay jobs from the relay: each job once, through the same guard as local replays.
 #[derive(Debug)]
 pub(crate) struct ReplayJobs {
-    targets: Arc<HashMap<String, Arc<ReplayTarget>>>,
+    targets: crate::agent::Replays,
     inspector: Option<Inspector>,
     seen: Mutex<(HashSet<String>, VecDeque<String>)>,
 }
 
 impl ReplayJobs {
     /// Jobs for `targets`, captured into `inspector`.
-    pub(crate) fn new(
-        targets: Arc<HashMap<String, Arc<ReplayTarget>>>,
-        inspector: Option<Inspector>,
-    ) -> Self {
+    pub(crate) fn new(targets: crate::agent::Replays, inspector: Option<Inspector>) -> Self {
         Self {
             targets,
             inspector,
@@ -74,7 +71,12 @@ impl ReplayJobs {
             tracing::debug!(%job, "replay job delivered again; already run");
             return;
         }
-        let target = self.targets.get(&tunnel_name).cloned();
+        let target = self
+            .targets
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&tunnel_name)
+            .cloned();
         let inspector = self.inspector.clone();
         tokio::spawn(async move {
             let outcome = match target {
@@ -124,7 +126,7 @@ mod tests {
 
     #[test]
     fn a_job_delivered_twice_runs_once_and_memory_stays_bounded() {
-        let jobs = ReplayJobs::new(Arc::default(), None);
+        let jobs = ReplayJobs::new(crate::agent::Replays::default(), None);
         assert!(jobs.first_time("j1"));
         assert!(!jobs.first_time("j1"));
         for i in 0..REMEMBERED_JOBS + 10 {
