@@ -12,6 +12,7 @@ pub mod config;
 pub mod config_edit;
 pub mod idle;
 pub mod inspect;
+pub mod login;
 pub mod status;
 pub mod status_view;
 

@@ -117,6 +117,13 @@ enum Command {
         /// Tunnel names.
         names: Vec<String>,
     },
+    /// Sign this machine in through the browser (device sign-in, needs --api-url or
+    /// `api_url`): saves a new authtoken in the config file.
+    Login {
+        /// Print the link instead of opening a browser.
+        #[arg(long)]
+        no_browser: bool,
+    },
     /// Edit the configuration file.
     Config {
         #[command(subcommand)]
@@ -204,6 +211,29 @@ impl TunnelFlags {
     }
 }
 
+/// `fdt login`.
+async fn login(cli: &Cli, browser: bool) -> anyhow::Result<()> {
+    let path = cli
+        .config
+        .clone()
+        .or_else(default_config_path)
+        .context("no config file location: set HOME or pass --config")?;
+    let file = if path.exists() {
+        ConfigFile::load(&path)?
+    } else {
+        ConfigFile::default()
+    };
+    let api_url = cli.api_url.clone().or(file.api_url).context(
+        "no control plane to sign in at: pass --api-url URL (or set api_url in the config file)",
+    )?;
+    let prefix = fdt_agent_core::login::run(&api_url, &path, browser).await?;
+    println!(
+        "Signed in. Authtoken {prefix}... saved to {}",
+        path.display()
+    );
+    Ok(())
+}
+
 fn load_file(cli: &Cli) -> anyhow::Result<ConfigFile> {
     match &cli.config {
         Some(p) => Ok(ConfigFile::load(p)?),
@@ -231,7 +261,9 @@ fn tunnels(cli: Cli, file: &ConfigFile) -> anyhow::Result<Vec<ResolvedTunnel>> {
             pooling_enabled,
             opts,
         } => vec![opts.into_config(Proto::Tls, addr, None, pooling_enabled)],
-        Command::Config { .. } => bail!("`fdt config` starts no tunnels"),
+        Command::Config { .. } | Command::Login { .. } => {
+            bail!("`fdt config` and `fdt login` start no tunnels")
+        }
         Command::Start { names } => {
             if file.tunnels.is_empty() {
                 bail!("no tunnels defined: add [tunnels.NAME] tables to the config file");
@@ -366,6 +398,9 @@ async fn run() -> anyhow::Result<()> {
         fdt_agent_core::config_edit::set_authtoken(&path, token)?;
         println!("Authtoken saved to configuration file: {}", path.display());
         return Ok(());
+    }
+    if let Command::Login { no_browser } = &cli.command {
+        return login(&cli, !no_browser).await;
     }
     let file = load_file(&cli)?;
     let api_access = check_api_access(&cli, &file)?;

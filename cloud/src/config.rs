@@ -188,6 +188,15 @@ impl Config {
         if !(60..=30 * 86_400).contains(&self.console.session_ttl_secs) {
             return invalid("console.session_ttl_secs must be between 60 and 2592000".into());
         }
+        if let Some(url) = &self.console.public_url
+            && !((url.starts_with("https://") || url.starts_with("http://"))
+                && url.len() <= 2048
+                && url.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return invalid(format!(
+                "console.public_url must be an http:// or https:// URL, not {url:?}"
+            ));
+        }
         if !(1..=86_400).contains(&a.access_ttl_secs) {
             return invalid("auth.access_ttl_secs must be between 1 and 86400".into());
         }

@@ -1,5 +1,6 @@
 //! The retention worker: deletes traffic-log records older than their account's plan keeps
-//! them (`inspection_retention_days`), and their bodies in the object store.
+//! them (`inspection_retention_days`), and their bodies in the object store; and expired
+//! device sign-in codes.
 
 use crate::state::AppState;
 use fdt_api::Plan;
@@ -45,6 +46,14 @@ pub async fn sweep(state: &AppState) -> Result<u64, crate::store::StoreError> {
                 break;
             }
         }
+    }
+    // Device sign-in codes live minutes; a day later nobody can ask about them.
+    let stale_codes = state
+        .store()
+        .purge_device_codes(now - time::Duration::days(1))
+        .await?;
+    if stale_codes > 0 {
+        tracing::debug!(stale_codes, "expired device codes deleted");
     }
     Ok(deleted)
 }

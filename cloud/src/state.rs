@@ -29,6 +29,10 @@ pub struct AppState {
     inner: Arc<Inner>,
 }
 
+/// Device sign-in codes plus decisions one client address may make in 10 minutes: a person
+/// signing in a few machines needs a handful; guessing user codes needs millions.
+const DEVICE_ATTEMPTS_PER_IP: u32 = 30;
+
 #[derive(Debug)]
 struct Inner {
     store: Store,
@@ -41,6 +45,8 @@ struct Inner {
     passwords: PasswordHasher,
     login_limiter: LoginLimiter,
     register_limiter: RegisterLimiter,
+    /// Device sign-in codes and decisions, per client address.
+    device_limiter: RegisterLimiter,
     trusted_proxies: TrustedProxies,
     clock: Arc<dyn Clock>,
     events: crate::events::Events,
@@ -85,6 +91,10 @@ impl AppState {
                     .map_err(StateError::Password)?,
                 login_limiter: LoginLimiter::new(&auth.login_limit),
                 register_limiter: RegisterLimiter::new(&auth.register_limit),
+                device_limiter: RegisterLimiter::new(&crate::config::RegisterLimitConfig {
+                    window_secs: 600,
+                    max_per_ip: DEVICE_ATTEMPTS_PER_IP,
+                }),
                 trusted_proxies: config.trusted_proxies.clone(),
                 clock,
                 events: crate::events::Events::default(),
@@ -167,6 +177,11 @@ impl AppState {
     /// The registration limiter.
     pub fn register_limiter(&self) -> &RegisterLimiter {
         &self.inner.register_limiter
+    }
+
+    /// The device sign-in limiter: new codes and decisions per client address.
+    pub fn device_limiter(&self) -> &RegisterLimiter {
+        &self.inner.device_limiter
     }
 
     /// The proxies whose `X-Forwarded-For` names the client.

@@ -14,6 +14,7 @@ mod api {
     mod bad_input;
     mod client;
     mod console;
+    mod device;
     mod fleet;
     mod jwt;
     mod names;

@@ -15,18 +15,7 @@ pub fn app_binary() -> anyhow::Result<PathBuf> {
     if let Some(bin) = std::env::var_os("FDT_DESKTOP_BIN").filter(|b| !b.is_empty()) {
         return Ok(PathBuf::from(bin));
     }
-    let exe = std::env::current_exe()?;
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("test binary has no target directory")?;
-    let bin = dir.join("fdt-desktop");
-    anyhow::ensure!(
-        bin.exists(),
-        "{} is missing: build it first (cargo build -p fdt-desktop)",
-        bin.display()
-    );
-    Ok(bin)
+    crate::workspace_binary("fdt-desktop")
 }
 
 /// An Xvfb server on a free display; stopped when dropped.

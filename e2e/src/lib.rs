@@ -91,3 +91,22 @@ pub fn hex(bytes: &[u8]) -> String {
             s
         })
 }
+
+/// `target/<profile>/NAME`, a binary of this workspace next to the directory holding the test
+/// executable (`target/<profile>/deps/<test>-<hash>`): build it with the same
+/// `CARGO_TARGET_DIR` and profile as the tests (the test command builds every binary).
+pub fn workspace_binary(name: &str) -> anyhow::Result<std::path::PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .ok_or_else(|| anyhow::anyhow!("no target directory above {}", exe.display()))?;
+    let bin = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    anyhow::ensure!(
+        bin.is_file(),
+        "{} is missing: build it first with `cargo build --bins` (same CARGO_TARGET_DIR and \
+         profile as the tests)",
+        bin.display()
+    );
+    Ok(bin)
+}

@@ -199,20 +199,7 @@ impl Drop for RelayProcess {
 
 /// `target/<profile>/fdt-relay`, next to the directory holding the test executable.
 pub fn relay_binary() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    // target/<profile>/deps/<test>-<hash> → target/<profile>/fdt-relay
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .ok_or_else(|| anyhow::anyhow!("no target directory above {}", exe.display()))?;
-    let bin = profile_dir.join(format!("fdt-relay{}", std::env::consts::EXE_SUFFIX));
-    anyhow::ensure!(
-        bin.is_file(),
-        "{} is missing: build it first with `cargo build -p fdt-relay --bin fdt-relay` \
-         (same CARGO_TARGET_DIR and profile as the tests)",
-        bin.display()
-    );
-    Ok(bin)
+    crate::workspace_binary("fdt-relay")
 }
 
 /// The relay logs at `info` (its "relay listening" line is needed); `FDT_LOG` of the test,

@@ -13,6 +13,7 @@ mod adversarial;
 mod cloud;
 mod console;
 mod desktop_app;
+mod device_login;
 mod errors;
 mod failover;
 mod hold;

@@ -33,6 +33,8 @@ pub enum Page {
     Usage,
     /// Account settings.
     Settings,
+    /// Approve a device's sign-in by its user code.
+    Device,
     /// The admin panel.
     Admin(AdminPage),
     /// Anything else.
@@ -51,6 +53,7 @@ impl Page {
             "/traffic" => Self::Traffic,
             "/usage" => Self::Usage,
             "/settings" => Self::Settings,
+            "/device" => Self::Device,
             "/admin" | "/admin/users" => Self::Admin(AdminPage::Users),
             "/admin/tunnels" => Self::Admin(AdminPage::Tunnels),
             "/admin/relays" => Self::Admin(AdminPage::Relays),
@@ -83,6 +86,7 @@ impl Page {
             Self::Request(_) => "Request",
             Self::Usage => "Plan and usage",
             Self::Settings => "Settings",
+            Self::Device => "Sign in a device",
             Self::Admin(AdminPage::Users) => "Admin · Users",
             Self::Admin(AdminPage::Tunnels) => "Admin · Tunnels",
             Self::Admin(AdminPage::Relays) => "Admin · Relays",
@@ -103,6 +107,7 @@ pub const CONSOLE_PATHS: &[&str] = &[
     "/traffic/{id}",
     "/usage",
     "/settings",
+    "/device",
     "/admin",
     "/admin/users",
     "/admin/tunnels",

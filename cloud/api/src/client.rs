@@ -12,6 +12,10 @@ use crate::auth::{
 };
 use crate::authtoken_format::Authtoken;
 use crate::authtokens::{AuthtokenInfo, AuthtokenList, CreateAuthtokenRequest, CreatedAuthtoken};
+use crate::device::{
+    DeviceCodeRequest, DeviceCodeResponse, DeviceDecision, DevicePollError, DevicePollErrorBody,
+    DeviceTokenRequest,
+};
 use crate::error::{ErrorBody, ErrorCode};
 use crate::ids::AuthtokenId;
 use crate::jwks::Jwks;
@@ -284,6 +288,45 @@ impl FdtClient {
         self.decode(rb).await
     }
 
+    /// `POST /v1/device/code`: starts a device sign-in (RFC 8628).
+    pub async fn device_code(
+        &self,
+        req: &DeviceCodeRequest,
+    ) -> Result<DeviceCodeResponse, ClientError> {
+        let rb = self.request_as(Method::POST, "v1/device/code", Some(req), None)?;
+        self.decode(rb).await
+    }
+
+    /// `POST /v1/device/token`: one poll. `Ok(Err(e))` is the server's RFC 8628 answer that
+    /// there is no token yet (or ever: `access_denied`, `expired_token`).
+    pub async fn device_token(
+        &self,
+        device_code: &str,
+    ) -> Result<Result<CreatedAuthtoken, DevicePollError>, ClientError> {
+        let req = DeviceTokenRequest {
+            device_code: device_code.to_owned(),
+        };
+        let rb = self.request_as(Method::POST, "v1/device/token", Some(&req), None)?;
+        let resp = rb.send().await?;
+        let status = resp.status();
+        let body = read_capped(resp, self.max_response_bytes).await?;
+        if status.is_success() {
+            return Ok(Ok(serde_json::from_slice(&body)?));
+        }
+        if status == reqwest::StatusCode::BAD_REQUEST
+            && let Ok(poll) = serde_json::from_slice::<DevicePollErrorBody>(&body)
+        {
+            return Ok(Err(poll.error));
+        }
+        Err(error_of(status, &body))
+    }
+
+    /// `POST /v1/device/approve`: approves or denies a user code for the signed-in account.
+    pub async fn device_approve(&self, decision: &DeviceDecision) -> Result<(), ClientError> {
+        self.send_empty(Method::POST, "v1/device/approve", Some(decision))
+            .await
+    }
+
     /// `GET /v1/jwks`: the public keys agent tokens are signed with.
     pub async fn jwks(&self) -> Result<Jwks, ClientError> {
         let rb = self.request_as::<()>(Method::GET, "v1/jwks", None, None)?;
@@ -350,22 +393,27 @@ impl FdtClient {
         if status.is_success() {
             return Ok(body);
         }
-        Err(match serde_json::from_slice::<ErrorBody>(&body) {
-            Ok(body) => ClientError::Api {
-                status: status.as_u16(),
-                body,
-            },
-            Err(_) => ClientError::UnexpectedStatus {
-                status: status.as_u16(),
-                body: String::from_utf8_lossy(&body).chars().take(512).collect(),
-            },
-        })
+        Err(error_of(status, &body))
     }
 
     /// Sends `rb` and decodes a 2xx answer as `T`.
     async fn decode<T: DeserializeOwned>(&self, rb: RequestBuilder) -> Result<T, ClientError> {
         let body = self.send_checked(rb).await?;
         Ok(serde_json::from_slice(&body)?)
+    }
+}
+
+/// The error a non-2xx answer stands for: the API's error body, or its first 512 characters.
+fn error_of(status: reqwest::StatusCode, body: &[u8]) -> ClientError {
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(body) => ClientError::Api {
+            status: status.as_u16(),
+            body,
+        },
+        Err(_) => ClientError::UnexpectedStatus {
+            status: status.as_u16(),
+            body: String::from_utf8_lossy(body).chars().take(512).collect(),
+        },
     }
 }
 

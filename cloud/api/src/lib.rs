@@ -44,6 +44,7 @@ pub mod authtoken_format;
 pub mod authtokens;
 #[cfg(feature = "client")]
 pub mod client;
+pub mod device;
 pub mod error;
 pub mod ids;
 pub mod jwks;
@@ -70,6 +71,10 @@ pub use authtoken_format::{Authtoken, AuthtokenFormatError, parse_authtoken};
 pub use authtokens::{AuthtokenInfo, AuthtokenList, CreateAuthtokenRequest, CreatedAuthtoken};
 #[cfg(feature = "client")]
 pub use client::{ClientError, FdtClient};
+pub use device::{
+    DeviceCodeRequest, DeviceCodeResponse, DeviceDecision, DevicePollError, DevicePollErrorBody,
+    DeviceTokenRequest, DeviceTokenResponse,
+};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use ids::{
     AccountId, AuthtokenId, IdError, ReplayId, RequestId, ReservedNameId, SessionId, TunnelId,

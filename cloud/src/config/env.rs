@@ -58,6 +58,10 @@ const ENV_VARS: &[(&str, Setter)] = &[
         c.console.secure_cookies = parse(v)?;
         Ok(())
     }),
+    ("FDT_CONSOLE_PUBLIC_URL", |c, v| {
+        c.console.public_url = Some(v.to_owned()).filter(|v| !v.is_empty());
+        Ok(())
+    }),
     ("FDT_DATA_DIR", |c, v| {
         c.data_dir = PathBuf::from(v);
         Ok(())

@@ -19,6 +19,9 @@ pub struct ConsoleConfig {
     /// Directory holding the built UI bundle (`pkg/`); found next to the executable when
     /// empty (see `fdt_ui::site::Site::discover`), or from `FDT_UI_SITE`.
     pub site_dir: Option<PathBuf>,
+    /// The console's address as people reach it (`https://console.example.com`), for links
+    /// the API hands out (device sign-in). Unset: the request's `Host`.
+    pub public_url: Option<String>,
 }
 
 impl Default for ConsoleConfig {
@@ -27,6 +30,7 @@ impl Default for ConsoleConfig {
             session_ttl_secs: 12 * 3600,
             secure_cookies: false,
             site_dir: None,
+            public_url: None,
         }
     }
 }

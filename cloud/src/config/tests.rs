@@ -79,6 +79,8 @@ fn validation_rejects_inconsistent_values() {
         ("FDT_REGISTER_MAX_PER_IP", "0"),
         ("FDT_PASSWORD_HASHING_MAX_CONCURRENT", "0"),
         ("FDT_DATABASE_URL", "mysql://x"),
+        ("FDT_CONSOLE_PUBLIC_URL", "console.example.com"),
+        ("FDT_CONSOLE_PUBLIC_URL", "https://console.example.com/a b"),
     ] {
         let e = env(&[("HOME", "/h"), (var, value)]);
         assert!(
@@ -177,4 +179,17 @@ fn debug_hides_the_database_url() {
     ]);
     let c = Config::load(&e, &Overrides::default()).unwrap();
     assert!(!format!("{c:?}").contains("hunter2"));
+}
+
+#[test]
+fn the_console_public_url_is_read() {
+    let e = env(&[
+        ("HOME", "/h"),
+        ("FDT_CONSOLE_PUBLIC_URL", "https://console.example.com"),
+    ]);
+    let c = Config::load(&e, &Overrides::default()).unwrap();
+    assert_eq!(
+        c.console.public_url.as_deref(),
+        Some("https://console.example.com")
+    );
 }

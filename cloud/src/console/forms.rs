@@ -32,6 +32,15 @@ pub(crate) struct SignupForm {
     password: String,
 }
 
+/// The device sign-in form: the user code and which button was pressed.
+#[derive(Deserialize)]
+pub(crate) struct DeviceForm {
+    #[serde(default)]
+    user_code: String,
+    #[serde(default)]
+    decision: String,
+}
+
 /// Whether a form post comes from a page of this site. Browsers send `Origin` with every
 /// POST (and `Sec-Fetch-Site`); a mismatch is a cross-site form, refused. A request with
 /// neither (curl, old clients) is allowed: it carries no ambient credentials to abuse.
@@ -224,6 +233,46 @@ pub(crate) async fn signup(
     }
     .await;
     result.unwrap_or_else(|e| back(error_code(&e)))
+}
+
+/// `POST /device`: the signed-in user approves or denies a device's user code, then sees the
+/// outcome on `/device`.
+pub(crate) async fn device(
+    State(c): State<Console>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Form(form): Form<DeviceForm>,
+) -> Response {
+    // Echoed back into the form: a code is 9 characters, so anything longer is cut (by
+    // characters, never inside one).
+    let echoed: String = form.user_code.chars().take(16).collect();
+    let back = |key: &str, value: &str| {
+        see_other(&with_query(
+            "/device",
+            &[(key, Some(value)), ("code", Some(&echoed))],
+        ))
+    };
+    if !same_origin(&headers) {
+        return back("error", "bad_origin");
+    }
+    let who = match signed_in(&c.app, &headers).await {
+        Ok(Some(who)) => who,
+        Ok(None) => {
+            let next = with_query("/device", &[("code", Some(&echoed))]);
+            return see_other(&with_query("/login", &[("next", Some(&next))]));
+        }
+        Err(_) => return back("error", "error"),
+    };
+    let approve = match form.decision.as_str() {
+        "approve" => true,
+        "deny" => false,
+        _ => return back("error", "error"),
+    };
+    match crate::http::device::decide(&c.app, &who.account, ip, &form.user_code, approve).await {
+        Ok(()) => back("done", if approve { "approved" } else { "denied" }),
+        Err(ApiError::NotFound) => back("error", "unknown_code"),
+        Err(e) => back("error", error_code(&e)),
+    }
 }
 
 /// `POST /logout`: ends the session (every token of it) and clears the cookie.

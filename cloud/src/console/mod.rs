@@ -62,6 +62,7 @@ pub fn router(app: AppState, api: Router) -> Router {
         .route("/login", post(forms::login))
         .route("/signup", post(forms::signup))
         .route("/logout", post(forms::logout))
+        .route("/device", post(forms::device))
         .with_state(state)
         .merge(site.router())
 }

@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use fdt_api::validate::check_description;
-use fdt_api::{AuthtokenId, AuthtokenList, CreateAuthtokenRequest, CreatedAuthtoken};
+use fdt_api::{AccountId, AuthtokenId, AuthtokenList, CreateAuthtokenRequest, CreatedAuthtoken};
 
 /// `POST /v1/authtokens` → 201 with the token and its secret.
 pub async fn create(
@@ -28,26 +28,36 @@ pub async fn create(
     if let Some(d) = &description {
         check_description(d)?;
     }
+    let body = issue(&st, &who.account_id, description.as_deref()).await?;
+    Ok(no_store((StatusCode::CREATED, Json(body)).into_response()))
+}
+
+/// Creates an authtoken for `account` (its secret is in the answer, and nowhere else): the
+/// API's create and the device sign-in's approved poll.
+pub(crate) async fn issue(
+    st: &AppState,
+    account: &AccountId,
+    description: Option<&str>,
+) -> Result<CreatedAuthtoken, ApiError> {
     let token = new_authtoken();
     let id = new_authtoken_id();
     let record = st
         .store()
         .create_authtoken(NewAuthtoken {
             id: &id,
-            account_id: &who.account_id,
+            account_id: account,
             token_hash: &secret_hash(token.expose_secret()),
             prefix: token.display_prefix(),
-            description: description.as_deref(),
+            description,
             created_at: st.clock().now(),
         })
         .await?;
-    tracing::info!(account = %who.account_id, authtoken = %id, "authtoken created");
-    st.events().publish(&who.account_id, Topic::Authtokens);
-    let body = CreatedAuthtoken {
+    tracing::info!(%account, authtoken = %id, "authtoken created");
+    st.events().publish(account, Topic::Authtokens);
+    Ok(CreatedAuthtoken {
         info: record.to_api(),
         token,
-    };
-    Ok(no_store((StatusCode::CREATED, Json(body)).into_response()))
+    })
 }
 
 /// `GET /v1/authtokens` → the caller's live tokens.

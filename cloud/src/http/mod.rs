@@ -5,6 +5,7 @@ mod admin;
 mod agent_sessions;
 pub(crate) mod auth;
 mod authtokens;
+pub(crate) mod device;
 mod events;
 pub mod extract;
 mod jwks;
@@ -28,6 +29,9 @@ use fdt_api::{
     TunnelList, UpdateReservedName, UsageList,
 };
 use fdt_api::{AdminTunnelList, AdminUser, AdminUserList, AuditList, DrainRequest, SetPlanRequest};
+use fdt_api::{
+    DeviceCodeRequest, DeviceCodeResponse, DeviceDecision, DeviceTokenRequest, DeviceTokenResponse,
+};
 use fdt_api::{ReplayJob, ReplayRequest, RequestList, RequestRecord, TrafficAck, TrafficBatch};
 use openapi::{Auth, Endpoint, OPENAPI_PATH};
 
@@ -108,6 +112,19 @@ fn endpoints() -> Vec<Endpoint> {
         .summary("Revoke an authtoken")
         .auth(Auth::AccessToken)
         .empty(204),
+        Endpoint::new(M::POST, "/v1/device/code", "deviceCode", device::code)
+            .summary("Device sign-in (RFC 8628): a device code, a user code and where to approve it")
+            .request::<DeviceCodeRequest>()
+            .json::<DeviceCodeResponse>(200),
+        Endpoint::new(M::POST, "/v1/device/token", "deviceToken", device::token)
+            .summary("Poll a device code: a new authtoken once approved (once), else 400 with the RFC 8628 error")
+            .request::<DeviceTokenRequest>()
+            .json::<DeviceTokenResponse>(200),
+        Endpoint::new(M::POST, "/v1/device/approve", "deviceApprove", device::approve)
+            .summary("Approve or deny a user code for the caller's account")
+            .auth(Auth::AccessToken)
+            .request::<DeviceDecision>()
+            .empty(204),
         Endpoint::new(
             M::POST,
             "/v1/agent/sessions",

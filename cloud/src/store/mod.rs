@@ -10,6 +10,7 @@
 mod accounts;
 mod admin;
 mod authtokens;
+mod device;
 mod fleet;
 mod reserved;
 mod sessions;
@@ -19,6 +20,7 @@ mod usage;
 
 pub use accounts::AccountRecord;
 pub use authtokens::{AuthtokenRecord, NewAuthtoken};
+pub use device::{DevicePoll, NewDeviceCode};
 pub use fleet::{HeartbeatOutcome, RelayRecord};
 pub use reserved::{ReserveOutcome, ReservedRecord};
 pub use sessions::{RefreshOutcome, RevokeReason};

@@ -3,6 +3,7 @@
 
 mod auth;
 mod authtokens;
+mod device;
 mod settings;
 mod traffic;
 mod tunnels;
@@ -119,6 +120,7 @@ pub fn ConsoleApp(
         Page::Request(id) => view! { <traffic::RequestPage id=id/> }.into_any(),
         Page::Usage => view! { <usage::UsagePage/> }.into_any(),
         Page::Settings => view! { <settings::SettingsPage/> }.into_any(),
+        Page::Device => view! { <device::DevicePage/> }.into_any(),
         _ => view! { <tunnels::TunnelsPage/> }.into_any(),
     };
     view! {
