@@ -102,22 +102,6 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Whether `user_code` is pending and unexpired (the console shows it before deciding).
-    pub async fn device_code_pending(
-        &self,
-        user_code: &str,
-        now: OffsetDateTime,
-    ) -> Result<Option<String>, StoreError> {
-        const SQL: &str = "SELECT client_name FROM device_codes \
-                           WHERE user_code = $1 AND state = 'pending' AND expires_at > $2";
-        let row: Option<(String,)> = on_pool!(self, pool => sqlx::query_as(SQL)
-            .bind(user_code)
-            .bind(to_millis(now))
-            .fetch_optional(pool)
-            .await?);
-        Ok(row.map(|r| r.0))
-    }
-
     /// One poll of the device code whose hash is `device_hash`, paced by its interval.
     pub async fn poll_device_code(
         &self,
