@@ -91,12 +91,21 @@ pub async fn login(
     }
 }
 
-/// `fdt login`: signs this machine in at `api_url`, printing the code and (with `browser`)
-/// opening the approval page, then saves the new authtoken and `api_url` in the config file
-/// at `config`. Returns the authtoken's display prefix.
-pub async fn run(api_url: &str, config: &Path, browser: bool) -> Result<String, LoginRunError> {
+/// `fdt login`: signs this machine in at `api_url` (else the config file's `api_url`),
+/// printing the code and (with `browser`) opening the approval page, then saves the new
+/// authtoken and the API URL in the config file at `config`.
+pub async fn run(api_url: Option<&str>, config: &Path, browser: bool) -> Result<(), LoginRunError> {
+    let file = if config.exists() {
+        crate::config::ConfigFile::load(config)?
+    } else {
+        crate::config::ConfigFile::default()
+    };
+    let api_url = api_url
+        .map(str::to_owned)
+        .or(file.api_url)
+        .ok_or(LoginRunError::NoApiUrl)?;
     let name = machine_name();
-    let created = login(api_url, &name, |code| {
+    let created = login(&api_url, &name, |code| {
         println!(
             "To sign in this machine ({name}), open {} and enter the code {}",
             code.verification_uri, code.user_code
@@ -112,15 +121,28 @@ pub async fn run(api_url: &str, config: &Path, browser: bool) -> Result<String, 
         config,
         &[
             ("authtoken", created.token.expose_secret()),
-            ("api_url", api_url),
+            ("api_url", &api_url),
         ],
     )?;
-    Ok(created.info.prefix)
+    println!(
+        "Signed in. Authtoken {}... saved to {}",
+        created.info.prefix,
+        config.display()
+    );
+    Ok(())
 }
 
 /// Why `fdt login` failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LoginRunError {
+    /// No control plane to sign in at.
+    #[error(
+        "no control plane to sign in at: pass --api-url URL (or set api_url in the config file)"
+    )]
+    NoApiUrl,
+    /// The existing config file cannot be read.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// The sign-in itself.
     #[error(transparent)]
     Login(#[from] LoginError),

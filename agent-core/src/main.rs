@@ -211,27 +211,12 @@ impl TunnelFlags {
     }
 }
 
-/// `fdt login`.
-async fn login(cli: &Cli, browser: bool) -> anyhow::Result<()> {
-    let path = cli
-        .config
+/// Where `fdt config` and `fdt login` write: `--config`, else the default location.
+fn config_path(cli: &Cli) -> anyhow::Result<PathBuf> {
+    cli.config
         .clone()
         .or_else(default_config_path)
-        .context("no config file location: set HOME or pass --config")?;
-    let file = if path.exists() {
-        ConfigFile::load(&path)?
-    } else {
-        ConfigFile::default()
-    };
-    let api_url = cli.api_url.clone().or(file.api_url).context(
-        "no control plane to sign in at: pass --api-url URL (or set api_url in the config file)",
-    )?;
-    let prefix = fdt_agent_core::login::run(&api_url, &path, browser).await?;
-    println!(
-        "Signed in. Authtoken {prefix}... saved to {}",
-        path.display()
-    );
-    Ok(())
+        .context("no config file location: set HOME or pass --config")
 }
 
 fn load_file(cli: &Cli) -> anyhow::Result<ConfigFile> {
@@ -348,12 +333,6 @@ fn check_api_access(cli: &Cli, file: &ConfigFile) -> anyhow::Result<ApiAccess> {
     )?)
 }
 
-async fn bind_api(addr: &str) -> anyhow::Result<Option<tokio::net::TcpListener>> {
-    fdt_agent_core::api::bind(addr)
-        .await
-        .with_context(|| format!("--api-addr {addr:?}"))
-}
-
 /// One runtime thread. The agent's work is one QUIC connection, whose driver is a single task
 /// anyway, plus the exchanges it carries: on one thread every hand-off between those tasks is
 /// a local wake instead of a cross-thread one (futex, context switch). Measured beside the
@@ -390,17 +369,15 @@ async fn run() -> anyhow::Result<()> {
         action: ConfigAction::AddAuthtoken { token },
     } = &cli.command
     {
-        let path = cli
-            .config
-            .clone()
-            .or_else(default_config_path)
-            .context("no config file location: set HOME or pass --config")?;
+        let path = config_path(&cli)?;
         fdt_agent_core::config_edit::set_authtoken(&path, token)?;
         println!("Authtoken saved to configuration file: {}", path.display());
         return Ok(());
     }
     if let Command::Login { no_browser } = &cli.command {
-        return login(&cli, !no_browser).await;
+        let path = config_path(&cli)?;
+        fdt_agent_core::login::run(cli.api_url.as_deref(), &path, !no_browser).await?;
+        return Ok(());
     }
     let file = load_file(&cli)?;
     let api_access = check_api_access(&cli, &file)?;
@@ -441,7 +418,9 @@ async fn run() -> anyhow::Result<()> {
     };
     let tunnels = tunnels(cli, &file)?;
     let (handle, join) = fdt_agent_core::spawn_with(AgentOptions { connect, tunnels }, inspector);
-    let api = bind_api(&api_addr).await?;
+    let api = fdt_agent_core::api::bind(&api_addr)
+        .await
+        .with_context(|| format!("--api-addr {api_addr:?}"))?;
     let api_shown = api
         .as_ref()
         .and_then(|l| l.local_addr().ok())
