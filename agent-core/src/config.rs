@@ -198,6 +198,8 @@ pub struct ResolvedTunnel {
     pub upstream_insecure: bool,
     /// The address as the user wrote it.
     pub addr: String,
+    /// Set when the control plane defines this tunnel (cloud-managed): the definition's ID.
+    pub managed_id: Option<String>,
 }
 
 fn parse_header_pairs(
@@ -387,6 +389,7 @@ impl TunnelConfig {
             upstream,
             upstream_insecure: self.upstream_insecure,
             addr: self.addr.clone(),
+            managed_id: None,
         })
     }
 }

@@ -116,6 +116,11 @@ enum Command {
     Start {
         /// Tunnel names.
         names: Vec<String>,
+        /// Run the account's cloud-managed tunnels (defined in the console or at
+        /// /v1/tunnel-configs), applying every change live; local tunnels start only when
+        /// named. Needs --api-url or `api_url`.
+        #[arg(long)]
+        managed: bool,
     },
     /// Sign this machine in through the browser (device sign-in, needs --api-url or
     /// `api_url`): saves a new authtoken in the config file.
@@ -249,7 +254,8 @@ fn tunnels(cli: Cli, file: &ConfigFile) -> anyhow::Result<Vec<ResolvedTunnel>> {
         Command::Config { .. } | Command::Login { .. } => {
             bail!("`fdt config` and `fdt login` start no tunnels")
         }
-        Command::Start { names } => {
+        Command::Start { names, managed } if managed && names.is_empty() => Vec::new(),
+        Command::Start { names, .. } => {
             if file.tunnels.is_empty() {
                 bail!("no tunnels defined: add [tunnels.NAME] tables to the config file");
             }
@@ -416,8 +422,21 @@ async fn run() -> anyhow::Result<()> {
         }
         None => None,
     };
+    let managed = matches!(cli.command, Command::Start { managed: true, .. });
+    if managed && !matches!(connect, Connect::Cloud(_)) {
+        bail!(
+            "--managed needs the control plane: pass --api-url or set api_url in the config file"
+        );
+    }
     let tunnels = tunnels(cli, &file)?;
-    let (handle, join) = fdt_agent_core::spawn_with(AgentOptions { connect, tunnels }, inspector);
+    let (handle, join) = fdt_agent_core::spawn_with(
+        AgentOptions {
+            connect,
+            tunnels,
+            managed,
+        },
+        inspector,
+    );
     let api = fdt_agent_core::api::bind(&api_addr)
         .await
         .with_context(|| format!("--api-addr {api_addr:?}"))?;

@@ -33,6 +33,9 @@ pub struct TunnelStatus {
     /// The relay's stable code for that error (`name_in_use`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_code: Option<fdt_proto::ErrorCode>,
+    /// The control plane's ID of a cloud-managed tunnel's definition (`tcf_…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_id: Option<String>,
 }
 
 impl TunnelStatus {
@@ -45,6 +48,7 @@ impl TunnelStatus {
             addr: t.upstream.display(),
             error: None,
             error_code: None,
+            managed_id: t.managed_id.clone(),
         }
     }
 }

@@ -123,6 +123,7 @@ mod tests {
                     addr: "http://localhost:3000".into(),
                     error: None,
                     error_code: None,
+                    managed_id: None,
                 },
                 TunnelStatus {
                     name: "db".into(),
@@ -131,6 +132,7 @@ mod tests {
                     addr: "localhost:5432".into(),
                     error: Some("name_in_use".into()),
                     error_code: None,
+                    managed_id: None,
                 },
             ],
             last_error: None,

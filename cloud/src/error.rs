@@ -31,6 +31,14 @@ pub enum ApiError {
     /// A field's value breaks a rule.
     #[error(transparent)]
     Validation(#[from] ValidationError),
+    /// One field's value breaks a rule (the path names it: `definition.addr`).
+    #[error("{field}: {message}")]
+    InvalidField {
+        /// Path of the field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
     /// Missing, malformed, expired or revoked access token.
     #[error("{0}")]
     Unauthorized(&'static str),
@@ -105,7 +113,7 @@ impl ApiError {
             Self::InvalidJson(_) | Self::InvalidBody(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Validation(_) | Self::InvalidField { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized(_) | Self::InvalidCredentials | Self::InvalidRefreshToken => {
                 StatusCode::UNAUTHORIZED
             }
@@ -129,7 +137,7 @@ impl ApiError {
             Self::InvalidBody(_) => ErrorCode::InvalidBody,
             Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
             Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
-            Self::Validation(_) => ErrorCode::ValidationFailed,
+            Self::Validation(_) | Self::InvalidField { .. } => ErrorCode::ValidationFailed,
             Self::Unauthorized(_) => ErrorCode::Unauthorized,
             Self::InvalidCredentials => ErrorCode::InvalidCredentials,
             Self::InvalidRefreshToken => ErrorCode::InvalidRefreshToken,
@@ -153,8 +161,10 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = ErrorBody::new(self.code(), self.to_string());
-        if let Self::LimitExceeded { limit, .. } = &self {
-            body.error.limit = Some((*limit).to_owned());
+        match &self {
+            Self::LimitExceeded { limit, .. } => body.error.limit = Some((*limit).to_owned()),
+            Self::InvalidField { field, .. } => body.error.field = Some(field.clone()),
+            _ => {}
         }
         let mut resp = (self.status(), Json(body)).into_response();
         let headers = resp.headers_mut();

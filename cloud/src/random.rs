@@ -69,6 +69,12 @@ pub fn new_reserved_name_id() -> ReservedNameId {
         .expect("generated suffix is valid")
 }
 
+/// A new tunnel definition ID.
+pub fn new_tunnel_config_id() -> fdt_api::TunnelConfigId {
+    fdt_api::TunnelConfigId::from_suffix(&random_base62(fdt_api::ids::ID_SUFFIX_LEN))
+        .expect("generated suffix is valid")
+}
+
 /// A new authtoken secret (prefix, random part, checksum).
 pub fn new_authtoken() -> Authtoken {
     Authtoken::from_random_part(&random_base62(

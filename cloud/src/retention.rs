@@ -1,6 +1,6 @@
 //! The retention worker: deletes traffic-log records older than their account's plan keeps
-//! them (`inspection_retention_days`), and their bodies in the object store; and expired
-//! device sign-in codes.
+//! them (`inspection_retention_days`), and their bodies in the object store; expired device
+//! sign-in codes; and old entries of the tunnel-config feed.
 
 use crate::state::AppState;
 use fdt_api::Plan;
@@ -54,6 +54,15 @@ pub async fn sweep(state: &AppState) -> Result<u64, crate::store::StoreError> {
         .await?;
     if stale_codes > 0 {
         tracing::debug!(stale_codes, "expired device codes deleted");
+    }
+    // Relays read the tunnel-config feed every two seconds; a day-old entry has been read.
+    // Each account's newest stays: it is the version of its definitions.
+    let old_changes = state
+        .store()
+        .purge_tunnel_config_changes(now - time::Duration::days(1))
+        .await?;
+    if old_changes > 0 {
+        tracing::debug!(old_changes, "old tunnel-config feed entries deleted");
     }
     Ok(deleted)
 }

@@ -19,4 +19,5 @@ mod api {
     mod jwt;
     mod names;
     mod traffic;
+    mod tunnel_configs;
 }

@@ -189,6 +189,7 @@ async fn dev_writes_an_agent_config_that_alone_opens_a_tunnel() {
     let (handle, _join) = fdt_agent_core::spawn(AgentOptions {
         connect: Connect::Cloud(login),
         tunnels: vec![tunnel.resolve("http").unwrap()],
+        managed: false,
     });
 
     let http_port = dev.edge_port("http edge");
@@ -229,6 +230,7 @@ async fn dev_writes_an_agent_config_that_alone_opens_a_tunnel() {
             relay_ca: file.relay_ca.clone(),
         }),
         tunnels: vec![tunnel.resolve("http").unwrap()],
+        managed: false,
     });
     let http_port = again.edge_port("http edge");
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -234,6 +234,7 @@ impl Supervisor {
             AgentOptions {
                 connect: Connect::Cloud(login.clone()),
                 tunnels,
+                managed: false,
             },
             Some(self.inspector.clone()),
         );
@@ -390,6 +391,7 @@ mod tests {
                 addr: "localhost:3000".into(),
                 error: error.map(Into::into),
                 error_code: None,
+                managed_id: None,
             }],
             last_error: None,
             reconnects: 0,

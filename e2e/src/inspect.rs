@@ -78,8 +78,14 @@ pub async fn inspected_agent(
         .into_iter()
         .map(|(name, t)| t.resolve(name))
         .collect::<Result<Vec<_>, _>>()?;
-    let (mut handle, _join) =
-        fdt_agent_core::spawn_with(AgentOptions { connect, tunnels }, Some(inspector));
+    let (mut handle, _join) = fdt_agent_core::spawn_with(
+        AgentOptions {
+            connect,
+            tunnels,
+            managed: false,
+        },
+        Some(inspector),
+    );
     handle.wait_bound(BIND_TIMEOUT).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let api_addr = listener.local_addr()?;

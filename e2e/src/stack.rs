@@ -344,7 +344,11 @@ impl Agent {
             .into_iter()
             .map(|(name, t)| t.resolve(name))
             .collect::<Result<Vec<_>, _>>()?;
-        let (handle, join) = fdt_agent_core::spawn(AgentOptions { connect, tunnels });
+        let (handle, join) = fdt_agent_core::spawn(AgentOptions {
+            connect,
+            tunnels,
+            managed: false,
+        });
         Ok(Agent {
             handle,
             join: Some(join),

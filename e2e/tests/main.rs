@@ -23,6 +23,7 @@ mod inspector_ui;
 mod interstitial;
 mod lifecycle;
 mod live_tunnels;
+mod managed_tunnels;
 mod operators;
 mod policy;
 mod pooling;

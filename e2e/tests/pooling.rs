@@ -201,6 +201,7 @@ async fn tcp_tunnels_cannot_pool() {
             token: stack.token("e2e"),
         },
         tunnels: vec![resolved],
+        managed: false,
     });
     let err = handle
         .wait_bound(Duration::from_secs(15))

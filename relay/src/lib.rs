@@ -24,4 +24,11 @@ pub mod tls;
 mod usage;
 
 pub use config::RelayConfig;
+pub use edge::policy::PolicyError;
 pub use server::{Listeners, Relay};
+
+/// Checks an edge policy as a bind does; the control plane checks managed tunnel definitions
+/// with it, so a bad one is refused when it is saved rather than when an agent binds it.
+pub fn check_edge_policy(policy: &fdt_proto::EdgePolicy) -> Result<(), PolicyError> {
+    edge::policy::CompiledPolicy::compile(policy).map(|_| ())
+}

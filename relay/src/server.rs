@@ -146,6 +146,7 @@ impl Relay {
             tunnels: tunnels.clone(),
             usage: Arc::clone(&usage),
             revocations: Default::default(),
+            managed: Default::default(),
             sessions: sessions.clone(),
             reporter: reporter.clone(),
             control: control.clone(),
@@ -166,6 +167,11 @@ impl Relay {
             tasks.spawn(crate::control::revocations::run_poller(
                 control.clone(),
                 agents.revocations.clone(),
+                lifecycle.shutdown.clone(),
+            ));
+            tasks.spawn(crate::control::managed::run_poller(
+                control.clone(),
+                agents.managed.clone(),
                 lifecycle.shutdown.clone(),
             ));
             tasks.spawn(crate::control::traffic_log::run_shipper(

@@ -23,6 +23,8 @@ pub enum Page {
     Signup,
     /// Live tunnels and reserved names (also `/`).
     Tunnels,
+    /// Cloud-managed tunnel definitions.
+    Managed,
     /// Authtokens.
     Authtokens,
     /// The traffic log.
@@ -47,6 +49,7 @@ impl Page {
         let path = path.trim_end_matches('/');
         match path {
             "" | "/tunnels" => Self::Tunnels,
+            "/managed" => Self::Managed,
             "/login" => Self::Login,
             "/signup" => Self::Signup,
             "/authtokens" => Self::Authtokens,
@@ -81,6 +84,7 @@ impl Page {
             Self::Login => "Sign in",
             Self::Signup => "Create your account",
             Self::Tunnels => "Tunnels",
+            Self::Managed => "Managed tunnels",
             Self::Authtokens => "Authtokens",
             Self::Traffic => "Traffic log",
             Self::Request(_) => "Request",
@@ -100,6 +104,7 @@ impl Page {
 pub const CONSOLE_PATHS: &[&str] = &[
     "/",
     "/tunnels",
+    "/managed",
     "/login",
     "/signup",
     "/authtokens",

@@ -133,11 +133,23 @@ impl AgentHandle {
     }
 
     /// Stops tunnel `name`: the relay releases it and new visitors get the offline page.
-    /// `false` when the agent has no such tunnel (or cannot stop tunnels).
+    /// `false` when the agent has no such tunnel, cannot stop tunnels, or the tunnel is
+    /// cloud-managed (stopped in the control plane).
     pub fn stop_tunnel(&self, name: &str) -> bool {
+        if self.is_managed(name) {
+            return false;
+        }
         self.tunnels
             .as_ref()
             .is_some_and(|set| set.remove(name).is_some())
+    }
+
+    /// Whether tunnel `name` is cloud-managed: started and stopped in the control plane, so
+    /// [`Self::stop_tunnel`] leaves it alone.
+    pub fn is_managed(&self, name: &str) -> bool {
+        self.tunnels
+            .as_ref()
+            .is_some_and(|set| set.is_managed(name))
     }
 
     /// Replays `spec` to the configured local upstream of http tunnel `tunnel_name` (and

@@ -10,12 +10,17 @@
 //! session follows it live on its one QUIC connection ([`live`] works out the binds and
 //! releases), so nothing reconnects and the other tunnels keep serving.
 //!
+//! With [`AgentOptions::managed`] the session also asks the relay for the account's
+//! cloud-managed tunnels; each pushed set goes into the same [`tunnels`] set ([`managed`]
+//! reads the definitions), so a change in the control plane is applied live the same way.
+//!
 //! The rooms, top down: this file builds the state and spawns the [`runner`] (the reconnect
 //! loop), which runs one [`session`] per connection; [`options`] holds what an agent is
 //! started with and [`handle`] what its caller holds.
 
 mod handle;
 mod live;
+pub mod managed;
 mod options;
 mod runner;
 mod session;
@@ -86,6 +91,7 @@ pub fn spawn_with(
             targets: Arc::default(),
             bound: Arc::new(Notify::new()),
             inspector: handle.inspector.clone(),
+            managed: opts.managed,
         },
     };
     let join = tokio::spawn(runner.run());

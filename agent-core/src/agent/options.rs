@@ -59,6 +59,9 @@ pub struct AgentOptions {
     pub connect: Connect,
     /// Tunnels to bind.
     pub tunnels: Vec<ResolvedTunnel>,
+    /// Also run the account's cloud-managed tunnels, as the control plane defines them now
+    /// and after every change (`fdt start --managed`; needs [`Connect::Cloud`]).
+    pub managed: bool,
 }
 
 /// Why the agent stopped for good.

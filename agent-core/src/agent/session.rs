@@ -41,6 +41,8 @@ pub(super) struct SessionDriver {
     pub(super) inspector: Option<Inspector>,
     /// Replays the relay asks for (queued in the cloud).
     pub(super) jobs: Arc<ReplayJobs>,
+    /// Ask for the account's cloud-managed tunnels.
+    pub(super) managed: bool,
 }
 
 impl SessionDriver {
@@ -145,6 +147,31 @@ impl SessionDriver {
         Ok(())
     }
 
+    /// Runs the enabled cloud-managed definitions (the set's change reaches every session
+    /// through `desired_rx`); definitions that cannot run are logged and shown.
+    fn apply_definitions(&self, version: u64, tunnels: &[fdt_proto::ManagedTunnel]) {
+        let (run, bad) = super::managed::enabled(tunnels);
+        tracing::info!(
+            version,
+            defined = tunnels.len(),
+            running = run.len(),
+            "cloud-managed tunnels updated"
+        );
+        let refused = self.tunnels.apply_managed(run);
+        let mut problems: Vec<String> = bad.iter().map(ToString::to_string).collect();
+        problems.extend(
+            refused
+                .iter()
+                .map(|e| format!("managed tunnel not started: {e}")),
+        );
+        for p in &problems {
+            tracing::warn!("{p}");
+        }
+        if let Some(first) = problems.into_iter().next() {
+            self.status.send_modify(|s| s.last_error = Some(first));
+        }
+    }
+
     /// One connection's life. `Ok((reason, was_ready))` once the session ends.
     pub(super) async fn run(
         &self,
@@ -155,6 +182,9 @@ impl SessionDriver {
         let (mut send, mut recv) = conn.open_bi().await.context("opening control stream")?;
         let now = Instant::now();
         let mut session = AgentSession::new(now, Timing::default(), token, AGENT_VERSION.into());
+        if self.managed {
+            session = session.managed();
+        }
         let mut desired_rx = self.tunnels.subscribe();
         let mut desired = desired_rx.borrow_and_update().clone();
         self.show_tunnels(&desired);
@@ -264,6 +294,9 @@ impl SessionDriver {
                         let name = name.unwrap_or_else(|| tunnel.to_string());
                         self.jobs
                             .start(job, name, public_host, request, job_tx.clone());
+                    }
+                    AgentEvent::Definitions { version, tunnels } => {
+                        self.apply_definitions(version, &tunnels);
                     }
                     AgentEvent::Closed(reason) => break 'outer Ok((reason, was_ready)),
                 }

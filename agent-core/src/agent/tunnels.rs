@@ -62,6 +62,58 @@ impl TunnelSet {
         result
     }
 
+    /// Makes the cloud-managed part of the set exactly `managed` (each with a `managed_id`),
+    /// in one change: definitions gone or disabled are removed, changed ones replaced in
+    /// place, new ones added. A local tunnel keeps its name: a managed one of the same name
+    /// is left out, as are those past [`MAX_TUNNELS`]; both come back as errors.
+    pub fn apply_managed(&self, managed: Vec<ResolvedTunnel>) -> Vec<TunnelSetError> {
+        let mut errors = Vec::new();
+        let mut gone = Vec::new();
+        self.desired.send_if_modified(|list| {
+            let before = list.clone();
+            list.retain(|t| {
+                let keep =
+                    t.managed_id.is_none() || managed.iter().any(|m| m.spec.name == t.spec.name);
+                if !keep {
+                    gone.push(t.spec.name.clone());
+                }
+                keep
+            });
+            for m in &managed {
+                match list.iter().position(|t| t.spec.name == m.spec.name) {
+                    Some(i) if list[i].managed_id.is_none() => {
+                        errors.push(TunnelSetError::NameInUse(m.spec.name.clone()));
+                    }
+                    Some(i) => {
+                        if list[i] != *m {
+                            self.set_replay(m);
+                            list[i] = m.clone();
+                        }
+                    }
+                    None if list.len() >= MAX_TUNNELS => errors.push(TunnelSetError::TooMany),
+                    None => {
+                        self.set_replay(m);
+                        list.push(m.clone());
+                    }
+                }
+            }
+            *list != before
+        });
+        let mut replays = self.replays.write().unwrap_or_else(|e| e.into_inner());
+        for name in gone {
+            replays.remove(&name);
+        }
+        errors
+    }
+
+    /// Whether tunnel `name` is cloud-managed (changed in the control plane, not locally).
+    pub fn is_managed(&self, name: &str) -> bool {
+        self.desired
+            .borrow()
+            .iter()
+            .any(|t| t.spec.name == name && t.managed_id.is_some())
+    }
+
     /// Removes the tunnel `name`; running sessions release it. `None` if there is none.
     pub fn remove(&self, name: &str) -> Option<ResolvedTunnel> {
         let mut removed = None;
@@ -181,5 +233,57 @@ mod tests {
             set.add(tunnel("one-too-many", Proto::Tcp)),
             Err(TunnelSetError::TooMany)
         );
+    }
+
+    fn managed(name: &str, addr: &str) -> ResolvedTunnel {
+        let mut t = TunnelConfig::new(Proto::Http, addr)
+            .resolve(name)
+            .expect("valid");
+        t.managed_id = Some(format!("tcf_{name}"));
+        t
+    }
+
+    #[test]
+    fn managed_tunnels_follow_their_definitions_and_never_displace_local_ones() {
+        let set = TunnelSet::default();
+        assert!(set.add(tunnel("local", Proto::Http)).is_ok());
+        let errors = set.apply_managed(vec![managed("a", "8001"), managed("b", "8002")]);
+        assert!(errors.is_empty());
+        let names = |set: &TunnelSet| -> Vec<String> {
+            set.snapshot().into_iter().map(|t| t.spec.name).collect()
+        };
+        assert_eq!(names(&set), ["local", "a", "b"]);
+        assert!(set.is_managed("a") && !set.is_managed("local"));
+
+        // Same set again: no change for the sessions to follow.
+        let mut changes = set.subscribe();
+        changes.borrow_and_update();
+        assert!(
+            set.apply_managed(vec![managed("a", "8001"), managed("b", "8002")])
+                .is_empty()
+        );
+        assert!(!changes.has_changed().unwrap_or(true));
+
+        // b edited in place, a removed, c added; a managed "local" is refused.
+        let errors = set.apply_managed(vec![
+            managed("b", "9002"),
+            managed("c", "8003"),
+            managed("local", "8004"),
+        ]);
+        assert_eq!(errors, [TunnelSetError::NameInUse("local".into())]);
+        assert_eq!(names(&set), ["local", "b", "c"]);
+        assert_eq!(set.get("b").map(|t| t.addr), Some("9002".into()));
+        assert_eq!(set.get("local").and_then(|t| t.managed_id), None);
+        let replays = set.replays();
+        assert!(
+            !replays
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains_key("a")
+        );
+
+        // Nothing defined any more: only the local tunnel stays.
+        assert!(set.apply_managed(Vec::new()).is_empty());
+        assert_eq!(names(&set), ["local"]);
     }
 }

@@ -218,6 +218,16 @@ pub(super) async fn stop(
     State(agent): State<AgentHandle>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    if agent.is_managed(&name) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "managed_tunnel",
+            format!(
+                "tunnel {name:?} is managed by the control plane: stop it there \
+                 (POST /v1/tunnels/{{id}}/stop)"
+            ),
+        ));
+    }
     if agent.stop_tunnel(&name) {
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -240,6 +240,31 @@ impl FdtClient {
         self.decode(rb).await
     }
 
+    /// `GET /v1/relay/tunnel-configs?account_id=…`: an account's cloud-managed tunnel
+    /// definitions and their version. Authenticated by a relay secret.
+    pub async fn relay_tunnel_configs(
+        &self,
+        relay_secret: &str,
+        account: &crate::AccountId,
+    ) -> Result<crate::RelayTunnelConfigs, ClientError> {
+        // An account ID is a prefix and base62: nothing to escape in a query.
+        let path = format!("v1/relay/tunnel-configs?account_id={account}");
+        let rb = self.request_as::<()>(Method::GET, &path, None, Some(relay_secret))?;
+        self.decode(rb).await
+    }
+
+    /// `GET /v1/relay/tunnel-config-changes?after=<cursor>`: accounts whose definitions
+    /// changed after the cursor. Authenticated by a relay secret.
+    pub async fn relay_tunnel_config_changes(
+        &self,
+        relay_secret: &str,
+        after: i64,
+    ) -> Result<crate::TunnelConfigChanges, ClientError> {
+        let path = format!("v1/relay/tunnel-config-changes?after={after}");
+        let rb = self.request_as::<()>(Method::GET, &path, None, Some(relay_secret))?;
+        self.decode(rb).await
+    }
+
     /// `POST /v1/relay/bindings`: asks whether an agent may bind a name on this relay.
     /// Authenticated by a relay secret.
     pub async fn relay_binding(

@@ -24,6 +24,9 @@ pub struct ErrorDetail {
     /// With `limit_exceeded`: the plan limit that was hit (`online_tunnels`, `bandwidth`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<String>,
+    /// With `validation_failed`, when one field is at fault: its path (`definition.addr`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 impl ErrorBody {
@@ -34,6 +37,7 @@ impl ErrorBody {
                 code,
                 message: message.into(),
                 limit: None,
+                field: None,
             },
         }
     }

@@ -157,6 +157,11 @@ prefixed_id!(
     ReplayId,
     "rpl_"
 );
+prefixed_id!(
+    /// A cloud-managed tunnel definition.
+    TunnelConfigId,
+    "tcf_"
+);
 
 #[cfg(test)]
 mod tests {

@@ -55,6 +55,7 @@ pub mod relays;
 #[cfg(feature = "schema")]
 mod schema;
 pub mod traffic;
+pub mod tunnel_configs;
 pub mod tunnels;
 pub mod validate;
 
@@ -77,7 +78,8 @@ pub use device::{
 };
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use ids::{
-    AccountId, AuthtokenId, IdError, ReplayId, RequestId, ReservedNameId, SessionId, TunnelId,
+    AccountId, AuthtokenId, IdError, ReplayId, RequestId, ReservedNameId, SessionId,
+    TunnelConfigId, TunnelId,
 };
 pub use jwks::{Jwk, Jwks};
 pub use plans::{
@@ -90,6 +92,11 @@ pub use relays::{
 pub use traffic::{
     ReplayJob, ReplayModify, ReplayOrder, ReplayOutcome, ReplayRequest, ReplayState, RequestList,
     RequestQuery, RequestRecord, TrafficAck, TrafficBatch, TrafficReport,
+};
+pub use tunnel_configs::{
+    MAX_DEFINITION_BYTES, MAX_TUNNEL_CONFIGS, RelayTunnelConfig, RelayTunnelConfigs,
+    RelayTunnelConfigsQuery, TunnelConfig, TunnelConfigChanges, TunnelConfigChangesQuery,
+    TunnelConfigList, TunnelConfigRequest, TunnelDefinition,
 };
 pub use tunnels::{
     CreateReservedName, ReservedKind, ReservedName, ReservedNameList, TunnelInfo, TunnelList,

@@ -13,6 +13,7 @@ pub mod openapi;
 mod plans;
 mod relays;
 mod traffic;
+mod tunnel_configs;
 mod tunnels;
 
 use crate::error::ApiError;
@@ -31,6 +32,9 @@ use fdt_api::{
 use fdt_api::{AdminTunnelList, AdminUser, AdminUserList, AuditList, DrainRequest, SetPlanRequest};
 use fdt_api::{
     DeviceCodeRequest, DeviceCodeResponse, DeviceDecision, DeviceTokenRequest, DeviceTokenResponse,
+};
+use fdt_api::{
+    RelayTunnelConfigs, TunnelConfig, TunnelConfigChanges, TunnelConfigList, TunnelConfigRequest,
 };
 use fdt_api::{ReplayJob, ReplayRequest, RequestList, RequestRecord, TrafficAck, TrafficBatch};
 use openapi::{Auth, Endpoint, OPENAPI_PATH};
@@ -229,6 +233,89 @@ fn endpoints() -> Vec<Endpoint> {
             .empty(204),
         Endpoint::new(
             M::POST,
+            "/v1/tunnels/{id}/start",
+            "startTunnel",
+            tunnel_configs::start,
+        )
+        .summary("Start a cloud-managed tunnel (a tunnel config's ID): its account's managed agents bind it")
+        .auth(Auth::AccessToken)
+        .json::<TunnelConfig>(200),
+        Endpoint::new(
+            M::POST,
+            "/v1/tunnels/{id}/stop",
+            "stopManagedTunnel",
+            tunnel_configs::stop,
+        )
+        .summary("Stop a cloud-managed tunnel (a tunnel config's ID): its agents release it")
+        .auth(Auth::AccessToken)
+        .json::<TunnelConfig>(200),
+        Endpoint::new(
+            M::POST,
+            "/v1/tunnel-configs",
+            "createTunnelConfig",
+            tunnel_configs::create,
+        )
+        .summary("Define a cloud-managed tunnel (run by the account's `fdt start --managed` agents)")
+        .auth(Auth::AccessToken)
+        .request::<TunnelConfigRequest>()
+        .json::<TunnelConfig>(201),
+        Endpoint::new(
+            M::GET,
+            "/v1/tunnel-configs",
+            "listTunnelConfigs",
+            tunnel_configs::list,
+        )
+        .summary("The caller's cloud-managed tunnel definitions")
+        .auth(Auth::AccessToken)
+        .json::<TunnelConfigList>(200),
+        Endpoint::new(
+            M::GET,
+            "/v1/tunnel-configs/{id}",
+            "getTunnelConfig",
+            tunnel_configs::get,
+        )
+        .summary("One cloud-managed tunnel definition")
+        .auth(Auth::AccessToken)
+        .json::<TunnelConfig>(200),
+        Endpoint::new(
+            M::PUT,
+            "/v1/tunnel-configs/{id}",
+            "replaceTunnelConfig",
+            tunnel_configs::replace,
+        )
+        .summary("Replace a cloud-managed tunnel definition (agents apply it live)")
+        .auth(Auth::AccessToken)
+        .request::<TunnelConfigRequest>()
+        .json::<TunnelConfig>(200),
+        Endpoint::new(
+            M::DELETE,
+            "/v1/tunnel-configs/{id}",
+            "deleteTunnelConfig",
+            tunnel_configs::delete,
+        )
+        .summary("Delete a cloud-managed tunnel definition (agents stop the tunnel)")
+        .auth(Auth::AccessToken)
+        .empty(204),
+        Endpoint::new(
+            M::GET,
+            "/v1/relay/tunnel-configs",
+            "relayTunnelConfigs",
+            tunnel_configs::for_relay,
+        )
+        .summary("An account's cloud-managed tunnel definitions, whole, for relays to push")
+        .auth(Auth::RelaySecret)
+        .json::<RelayTunnelConfigs>(200),
+        Endpoint::new(
+            M::GET,
+            "/v1/relay/tunnel-config-changes",
+            "relayTunnelConfigChanges",
+            tunnel_configs::changes,
+        )
+        .summary("Accounts whose tunnel definitions changed after the `after` cursor")
+        .auth(Auth::RelaySecret)
+        .json::<TunnelConfigChanges>(200),
+        Endpoint::new(
+            M::POST,
             "/v1/reserved-names",
             "reserveName",
             tunnels::reserve,
@@ -396,6 +483,7 @@ mod tests {
             ("http/jwks.rs", include_str!("jwks.rs")),
             ("http/relays.rs", include_str!("relays.rs")),
             ("http/tunnels.rs", include_str!("tunnels.rs")),
+            ("http/tunnel_configs.rs", include_str!("tunnel_configs.rs")),
             ("http/plans.rs", include_str!("plans.rs")),
             ("http/traffic.rs", include_str!("traffic.rs")),
             ("http/admin.rs", include_str!("admin.rs")),

@@ -15,6 +15,7 @@ mod fleet;
 mod reserved;
 mod sessions;
 mod traffic;
+mod tunnel_configs;
 mod tunnels;
 mod usage;
 
@@ -25,6 +26,7 @@ pub use fleet::{HeartbeatOutcome, RelayRecord};
 pub use reserved::{ReserveOutcome, ReservedRecord};
 pub use sessions::{RefreshOutcome, RevokeReason};
 pub use traffic::{DueReplay, MAX_REPLAY_ATTEMPTS, NewRequest, RequestFilter, StoredRequest};
+pub use tunnel_configs::{ConfigWrite, NewTunnelConfig, TunnelConfigRecord};
 pub use tunnels::{BindLimits, BindOutcome, NewBinding, ReservationKey, name_key};
 pub use usage::ReservationCounts;
 

@@ -211,7 +211,27 @@ impl TestApp {
         body: serde_json::Value,
         bearer: Option<&str>,
     ) -> TestResponse {
-        let req = Self::request(Method::PATCH, path, bearer, None)
+        self.send_json(Method::PATCH, path, body, bearer).await
+    }
+
+    /// PUTs `body` as JSON to `path`.
+    pub async fn put(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+        bearer: Option<&str>,
+    ) -> TestResponse {
+        self.send_json(Method::PUT, path, body, bearer).await
+    }
+
+    async fn send_json(
+        &self,
+        method: Method,
+        path: &str,
+        body: serde_json::Value,
+        bearer: Option<&str>,
+    ) -> TestResponse {
+        let req = Self::request(method, path, bearer, None)
             .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from(body.to_string()))
             .unwrap();

@@ -21,8 +21,8 @@ pub mod wire;
 pub use backoff::Backoff;
 pub use frame::{DecodeError, Frame, FrameKind, MAX_FRAME_LEN};
 pub use message::{
-    ClientMessage, EdgePolicy, ErrorCode, HeaderRules, Proto, ProtoError, ReplaySpec,
-    ServerMessage, TunnelId, TunnelSpec,
+    ClientMessage, EdgePolicy, ErrorCode, HeaderRules, MAX_MANAGED_TUNNELS, ManagedTunnel, Proto,
+    ProtoError, ReplaySpec, ServerMessage, TunnelId, TunnelSpec,
 };
 pub use stream::StreamHeader;
 

@@ -222,6 +222,11 @@ pub enum ClientMessage {
         token: String,
         /// Agent software, e.g. `fdt/0.1.0`.
         agent: String,
+        /// The agent runs its account's cloud-managed tunnels: the relay pushes their
+        /// definitions ([`ServerMessage::TunnelDefinitions`]) now and after every change.
+        /// Absent (false) from agents that predate it, and ignored by relays that do.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        managed: bool,
     },
     /// Asks for a tunnel; answered by `Bound` or `BindFailed` carrying the same `req`.
     Bind {
@@ -268,6 +273,25 @@ pub struct ReplaySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
 }
+
+/// One cloud-managed tunnel as the control plane defines it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManagedTunnel {
+    /// The definition's ID in the control plane (`tcf_…`).
+    pub id: String,
+    /// The tunnel's name (unique per account).
+    pub name: String,
+    /// Whether it should run now (`/v1/tunnels/{id}/start` and `/stop`).
+    pub enabled: bool,
+    /// The definition: the keys of an `fdt.toml` `[tunnels.NAME]` table as a JSON object,
+    /// checked by the control plane with the agent's own code, and read by the agent the same
+    /// way. A JSON object rather than typed fields so that both ends share one definition of
+    /// the keys (the agent's config) instead of a third copy here.
+    pub config: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Most managed tunnels one push carries in total (over all its parts).
+pub const MAX_MANAGED_TUNNELS: usize = 256;
 
 /// Relay → agent control messages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -338,6 +362,18 @@ pub enum ServerMessage {
         tunnel: TunnelId,
         /// The request.
         request: ReplaySpec,
+    },
+    /// The account's cloud-managed tunnels (only to agents whose `Hello` asked for them): the
+    /// whole set, sent after `Welcome` and again after every change. A set too large for one
+    /// frame comes in parts with the same `version`; the last has `complete`. The agent
+    /// applies a version once complete, and never one older than what it applied.
+    TunnelDefinitions {
+        /// Increases with every change of the account's definitions.
+        version: u64,
+        /// This part's definitions.
+        tunnels: Vec<ManagedTunnel>,
+        /// Whether this is the last part of `version`.
+        complete: bool,
     },
 }
 

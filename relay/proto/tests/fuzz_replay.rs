@@ -15,8 +15,8 @@ mod session;
 
 use bytes::BytesMut;
 use fdt_proto::{
-    ClientMessage, ErrorCode, Frame, FrameKind, MAX_FRAME_LEN, PROTOCOL_VERSION, Proto, ProtoError,
-    ServerMessage, StreamHeader, TunnelId, TunnelSpec,
+    ClientMessage, ErrorCode, Frame, FrameKind, MAX_FRAME_LEN, ManagedTunnel, PROTOCOL_VERSION,
+    Proto, ProtoError, ServerMessage, StreamHeader, TunnelId, TunnelSpec,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -49,6 +49,24 @@ fn hello() -> ClientMessage {
         version: PROTOCOL_VERSION,
         token: "eyJhbGciOiJFZERTQSJ9.e30.c2ln".into(),
         agent: "fdt/0.1.0".into(),
+        managed: false,
+    }
+}
+
+fn managed_hello() -> ClientMessage {
+    match hello() {
+        ClientMessage::Hello {
+            version,
+            token,
+            agent,
+            ..
+        } => ClientMessage::Hello {
+            version,
+            token,
+            agent,
+            managed: true,
+        },
+        other => other,
     }
 }
 
@@ -78,6 +96,16 @@ fn server_messages() -> Vec<u8> {
         ServerMessage::GoingAway {
             reason: "restart".into(),
             retry_after_ms: 500,
+        },
+        ServerMessage::TunnelDefinitions {
+            version: 4,
+            tunnels: vec![ManagedTunnel {
+                id: "tcf_1".into(),
+                name: "web".into(),
+                enabled: true,
+                config: serde_json::from_str(r#"{"proto":"http","addr":"8080"}"#).unwrap(),
+            }],
+            complete: true,
         },
     ];
     msgs.iter()
@@ -167,6 +195,11 @@ impl Program {
     fn send(self, m: &ClientMessage) -> Self {
         self.feed(&client(m))
     }
+    /// Operand bytes of the previous op.
+    fn feed_raw(mut self, bytes: &[u8]) -> Self {
+        self.0.extend_from_slice(bytes);
+        self
+    }
     fn op(mut self, op: u8) -> Self {
         self.0.push(op);
         self
@@ -184,6 +217,7 @@ const BOUND: u8 = 4;
 const BIND_FAILED: u8 = 5;
 const GOING_AWAY: u8 = 6;
 const REVOKE: u8 = 7;
+const DEFINITIONS: u8 = 8;
 
 fn session_seeds() -> Vec<(&'static str, Vec<u8>)> {
     let start = || Program::default().send(&hello()).op(ACCEPT);
@@ -233,6 +267,18 @@ fn session_seeds() -> Vec<(&'static str, Vec<u8>)> {
         (
             "garbage_after_hello",
             start().feed(b"\x01\x01\x00\x00\x00\x02{}").0,
+        ),
+        (
+            "managed_definitions",
+            Program::default()
+                .send(&managed_hello())
+                .op(ACCEPT)
+                // 40 definitions of 2.5 KiB: three parts.
+                .op(DEFINITIONS)
+                .feed_raw(&[20, 5])
+                .op(DEFINITIONS)
+                .feed_raw(&[1, 0])
+                .0,
         ),
         (
             "replay_result",

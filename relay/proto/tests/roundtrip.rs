@@ -7,7 +7,8 @@ use bytes::BytesMut;
 use fdt_proto::frame::{FrameReader, HEADER_LEN};
 use fdt_proto::{
     ClientMessage, DecodeError, EdgePolicy, ErrorCode, Frame, FrameKind, HeaderRules,
-    MAX_FRAME_LEN, Proto, ProtoError, ServerMessage, StreamHeader, TunnelId, TunnelSpec,
+    MAX_FRAME_LEN, ManagedTunnel, Proto, ProtoError, ServerMessage, StreamHeader, TunnelId,
+    TunnelSpec,
 };
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use proptest::collection::vec;
@@ -119,13 +120,14 @@ fn tunnel_id() -> impl Strategy<Value = TunnelId> {
 
 fn client_message() -> impl Strategy<Value = ClientMessage> {
     prop_oneof![
-        (any::<u16>(), text(), text()).prop_map(|(version, token, agent)| {
-            ClientMessage::Hello {
+        (any::<u16>(), text(), text(), any::<bool>()).prop_map(
+            |(version, token, agent, managed)| ClientMessage::Hello {
                 version,
                 token,
                 agent,
+                managed,
             }
-        }),
+        ),
         (any::<u32>(), tunnel_spec()).prop_map(|(req, spec)| ClientMessage::Bind { req, spec }),
         tunnel_id().prop_map(|tunnel| ClientMessage::Unbind { tunnel }),
         any::<u64>().prop_map(|seq| ClientMessage::Heartbeat { seq }),
@@ -183,6 +185,31 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
                 request,
             }
         }),
+        (
+            any::<u64>(),
+            vec((text(), text(), any::<bool>(), text()), 0..4),
+            any::<bool>()
+        )
+            .prop_map(|(version, defs, complete)| {
+                let tunnels = defs
+                    .into_iter()
+                    .map(|(id, name, enabled, addr)| {
+                        let mut config = serde_json::Map::new();
+                        config.insert("addr".into(), addr.into());
+                        ManagedTunnel {
+                            id,
+                            name,
+                            enabled,
+                            config,
+                        }
+                    })
+                    .collect();
+                ServerMessage::TunnelDefinitions {
+                    version,
+                    tunnels,
+                    complete,
+                }
+            }),
     ]
 }
 

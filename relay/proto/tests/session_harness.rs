@@ -8,7 +8,9 @@
 mod sim;
 
 use fdt_proto::session::{AgentEvent, AgentState, CloseReason, RelayEvent, RelayState, Timing};
-use fdt_proto::{ClientMessage, ErrorCode, PROTOCOL_VERSION, ServerMessage, TunnelId};
+use fdt_proto::{
+    ClientMessage, ErrorCode, ManagedTunnel, PROTOCOL_VERSION, ServerMessage, TunnelId,
+};
 use sim::{Fate, GOOD_TOKEN, Sim};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -79,6 +81,7 @@ fn wrong_protocol_version_is_unsupported() {
         version: PROTOCOL_VERSION + 1,
         token: GOOD_TOKEN.into(),
         agent: "fdt/9".into(),
+        managed: false,
     };
     sim.a2r.send(sim.now, &mut sim.rng, &hello);
     sim.run_for(secs(1));
@@ -412,4 +415,98 @@ fn relay_closing_a_tunnel_tells_the_agent_once() {
     assert_eq!(sim.relay.tunnels().len(), 1);
     assert_eq!(sim.agent.bound().len(), 1);
     assert_eq!(sim.agent.state(), &AgentState::Ready);
+}
+
+fn managed_tunnels(n: usize, addr_len: usize) -> Vec<ManagedTunnel> {
+    (0..n)
+        .map(|i| {
+            let mut config = serde_json::Map::new();
+            config.insert("proto".into(), "http".into());
+            config.insert("addr".into(), "8".repeat(addr_len).into());
+            ManagedTunnel {
+                id: format!("tcf_{i}"),
+                name: format!("t{i}"),
+                enabled: i % 3 != 0,
+                config,
+            }
+        })
+        .collect()
+}
+
+fn definitions_events(sim: &Sim) -> Vec<(u64, Vec<ManagedTunnel>)> {
+    (sim.agent_events.iter())
+        .filter_map(|(_, e)| match e {
+            AgentEvent::Definitions { version, tunnels } => Some((*version, tunnels.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_managed_agent_gets_its_definitions_whole_even_when_they_span_frames() {
+    // 60 definitions of ~2 KiB: three or more frames on the wire, one event at the agent.
+    let tunnels = managed_tunnels(60, 2000);
+    let mut sim = Sim::managed(21, (7, tunnels.clone()));
+    sim.run_for(secs(1));
+    assert_eq!(definitions_events(&sim), vec![(7, tunnels.clone())]);
+
+    // A newer version replaces it; an older or equal one (a late duplicate) is ignored.
+    let newer = managed_tunnels(2, 4);
+    assert_eq!(sim.relay.definitions(9, newer.clone()), 0);
+    assert_eq!(sim.relay.definitions(8, managed_tunnels(1, 4)), 0);
+    assert_eq!(sim.relay.definitions(9, Vec::new()), 0);
+    sim.run_for(secs(1));
+    assert_eq!(definitions_events(&sim), vec![(7, tunnels), (9, newer)]);
+    assert_eq!(sim.agent.state(), &AgentState::Ready);
+}
+
+#[test]
+fn definitions_go_only_to_agents_that_asked_and_are_refused_by_the_others() {
+    let mut sim = Sim::ok(22);
+    sim.run_for(secs(1));
+    assert!(!sim.relay.is_managed());
+    assert_eq!(sim.relay.definitions(1, managed_tunnels(3, 4)), 0);
+    sim.run_for(secs(1));
+    assert!(definitions_events(&sim).is_empty());
+    assert_eq!(sim.agent.state(), &AgentState::Ready);
+
+    // A relay that pushes them anyway breaks the protocol.
+    let msg = ServerMessage::TunnelDefinitions {
+        version: 1,
+        tunnels: managed_tunnels(1, 4),
+        complete: true,
+    };
+    sim.r2a.send(sim.now, &mut sim.rng, &msg);
+    sim.run_for(secs(1));
+    let (_, reason) = sim.agent_closed().unwrap();
+    assert_eq!(error_code(&reason), Some(ErrorCode::ProtocolViolation));
+}
+
+#[test]
+fn the_relay_leaves_out_what_cannot_be_sent_and_the_agent_caps_the_set() {
+    // One definition larger than a frame part is left out, not sent as an oversized frame.
+    let mut sim = Sim::managed(23, (0, Vec::new()));
+    sim.run_for(secs(1));
+    let mut big = managed_tunnels(1, 60 * 1024);
+    big.extend(managed_tunnels(2, 4));
+    assert_eq!(sim.relay.definitions(1, big), 1);
+    sim.run_for(secs(1));
+    assert_eq!(
+        definitions_events(&sim),
+        vec![(0, Vec::new()), (1, managed_tunnels(2, 4))]
+    );
+
+    // A relay sending more than MAX_MANAGED_TUNNELS in parts is cut off by the agent.
+    for part in 0..3 {
+        let msg = ServerMessage::TunnelDefinitions {
+            version: 2,
+            tunnels: managed_tunnels(100, 1),
+            complete: part == 2,
+        };
+        sim.r2a.send(sim.now, &mut sim.rng, &msg);
+    }
+    sim.run_for(secs(1));
+    let (_, reason) = sim.agent_closed().unwrap();
+    assert_eq!(error_code(&reason), Some(ErrorCode::ProtocolViolation));
+    assert_eq!(definitions_events(&sim).len(), 2);
 }

@@ -3,6 +3,7 @@
 use crate::auth::TokenVerifier;
 use crate::config::RelayConfig;
 use crate::control::client::ControlClient;
+use crate::control::managed::ManagedIndex;
 use crate::control::reporter::Reporter;
 use crate::control::revocations::SessionIndex;
 use crate::edge::Edge;
@@ -30,6 +31,8 @@ pub(crate) struct Agents {
     pub usage: Arc<UsageMeter>,
     /// Sessions by authtoken, closed when it is revoked.
     pub revocations: Arc<SessionIndex>,
+    /// Managed sessions by account, woken when its tunnel definitions change.
+    pub managed: Arc<ManagedIndex>,
     /// Live sessions, for the load report.
     pub sessions: Arc<SessionCount>,
     /// Replay results for the next heartbeat (relays with a control plane).

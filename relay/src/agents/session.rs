@@ -4,6 +4,7 @@
 use crate::agents::bind::Binder;
 use crate::agents::context::{Agents, CLOSE_ERROR, CLOSE_GOING_AWAY, CLOSE_NORMAL};
 use crate::auth::AgentClaims;
+use crate::control::managed::{Watch, run_fetcher};
 use crate::control::revocations::Registration;
 use crate::registry::{SessionCommand, Tunnel};
 use fdt_proto::DecodeError;
@@ -50,6 +51,9 @@ struct SessionIo {
     claims: Option<AgentClaims>,
     tunnels: HashMap<TunnelId, Arc<Tunnel>>,
     session_streams: Arc<Semaphore>,
+    /// A managed session's place in the index, and its fetcher's stop signal (both end with
+    /// the session).
+    managed: Option<(Watch, tokio_util::sync::DropGuard)>,
 }
 
 /// Runs one agent's session on `conn` until it ends, then releases its tunnels.
@@ -83,6 +87,7 @@ pub(crate) async fn run_session(
         conn: conn.clone(),
         claims: None,
         tunnels: HashMap::new(),
+        managed: None,
     };
     let mut reader = FrameReader::new();
     let mut buf = vec![0u8; 16 * 1024];
@@ -164,11 +169,20 @@ pub(crate) async fn run_session(
                     }
                     session.unbound(tunnel, reason);
                 }
+                SessionCommand::Definitions { version, tunnels } => {
+                    let count = tunnels.len();
+                    let left_out = session.definitions(version, tunnels);
+                    tracing::info!(session = %session_id, version, count, "tunnel definitions pushed");
+                    if left_out > 0 {
+                        tracing::warn!(session = %session_id, left_out, "tunnel definitions too large for the protocol were left out");
+                    }
+                }
             },
             _ = conn.closed() => break Ok(()),
         }
     };
     drop(registration);
+    io.managed = None;
     for t in io.tunnels.values() {
         agents.tunnels.release(t);
     }
@@ -186,20 +200,25 @@ pub(crate) async fn run_session(
 impl SessionIo {
     async fn handle_event(&mut self, session: &mut RelaySession, ev: RelayEvent) {
         match ev {
-            RelayEvent::Authenticate { token, agent } => {
-                match self.agents.verifier.verify_fresh(&token).await {
-                    Ok(claims) => {
-                        tracing::info!(account = %claims.sub, %agent, remote = %self.conn.remote_address(), "agent authenticated");
-                        self.claims = Some(claims);
-                        self.agent = agent;
-                        session.accept();
+            RelayEvent::Authenticate {
+                token,
+                agent,
+                managed,
+            } => match self.agents.verifier.verify_fresh(&token).await {
+                Ok(claims) => {
+                    tracing::info!(account = %claims.sub, %agent, managed, remote = %self.conn.remote_address(), "agent authenticated");
+                    if managed {
+                        self.watch_definitions(&claims.sub);
                     }
-                    Err(e) => {
-                        tracing::info!(remote = %self.conn.remote_address(), error = %e, "agent token refused");
-                        session.reject(ProtoError::new(ErrorCode::AuthFailed, e.to_string()));
-                    }
+                    self.claims = Some(claims);
+                    self.agent = agent;
+                    session.accept();
                 }
-            }
+                Err(e) => {
+                    tracing::info!(remote = %self.conn.remote_address(), error = %e, "agent token refused");
+                    session.reject(ProtoError::new(ErrorCode::AuthFailed, e.to_string()));
+                }
+            },
             RelayEvent::Bind { req, spec } => match self.bind(spec).await {
                 Ok(t) => {
                     tracing::info!(url = %t.public_url, name = %t.name, "tunnel bound");
@@ -221,6 +240,28 @@ impl SessionIo {
             }
             RelayEvent::Closed(_) => {}
         }
+    }
+
+    /// Starts pushing `account`'s cloud-managed tunnels to this session: registers it for the
+    /// change feed's wake-ups and spawns its fetcher. Without a control plane (or with a
+    /// token that names no cloud account) there are none to push.
+    fn watch_definitions(&mut self, account: &str) {
+        let (Some(control), Ok(account)) =
+            (&self.agents.control, account.parse::<fdt_api::AccountId>())
+        else {
+            tracing::info!(%account, "managed tunnels asked for, but this relay has no control plane account for them");
+            return;
+        };
+        let watch = self.agents.managed.register(account.clone());
+        let stop = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(run_fetcher(
+            control.clone(),
+            account,
+            watch.changed.clone(),
+            self.commands.clone(),
+            stop.clone(),
+        ));
+        self.managed = Some((watch, stop.drop_guard()));
     }
 
     /// Binds a tunnel for this session's agent.

@@ -119,6 +119,24 @@ impl ControlClient {
         self.api.relay_requests(&self.secret, batch).await
     }
 
+    /// `GET /v1/relay/tunnel-configs?account_id=<account>`.
+    pub async fn tunnel_configs(
+        &self,
+        account: &fdt_api::AccountId,
+    ) -> Result<fdt_api::RelayTunnelConfigs, ClientError> {
+        self.api.relay_tunnel_configs(&self.secret, account).await
+    }
+
+    /// `GET /v1/relay/tunnel-config-changes?after=<after>`.
+    pub async fn tunnel_config_changes(
+        &self,
+        after: i64,
+    ) -> Result<fdt_api::TunnelConfigChanges, ClientError> {
+        self.api
+            .relay_tunnel_config_changes(&self.secret, after)
+            .await
+    }
+
     /// `GET /v1/relay/revocations?after=<after>`.
     pub async fn revocations(&self, after: i64) -> Result<RevocationList, ClientError> {
         self.api.relay_revocations(&self.secret, after).await

@@ -13,7 +13,7 @@ pub(crate) mod http;
 pub mod interstitial;
 pub(crate) mod io;
 pub(crate) mod listener;
-pub(crate) mod policy;
+pub mod policy;
 pub(crate) mod sni;
 pub(crate) mod tcp;
 pub(crate) mod tls;

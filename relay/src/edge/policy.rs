@@ -146,7 +146,9 @@ impl CompiledPolicy {
             .iter()
             .enumerate()
             .map(|(i, entry)| match entry.split_once(':') {
-                Some((user, _)) if !user.is_empty() => Ok(Sha256::digest(entry).into()),
+                Some((user, pass)) if !user.is_empty() => {
+                    Ok(prehashed(pass).unwrap_or_else(|| Sha256::digest(entry).into()))
+                }
                 _ => Err(PolicyError::BadCredential(i)),
             })
             .collect::<Result<_, _>>()?;
@@ -220,6 +222,24 @@ impl CompiledPolicy {
     pub fn has_basic_auth(&self) -> bool {
         !self.credentials.is_empty()
     }
+}
+
+/// Marks a basic-auth password given as the SHA-256 of `user:password` (lower-case hex):
+/// the control plane keeps managed tunnels' credentials only in this form, and it is the very
+/// digest the edge compares, so the password itself never reaches the relay or the agent.
+pub const PREHASHED_PREFIX: &str = "{sha256}";
+
+/// The digest in a `{sha256}<64 hex>` password, if it is one.
+fn prehashed(pass: &str) -> Option<[u8; 32]> {
+    let hex = pass.strip_prefix(PREHASHED_PREFIX)?;
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
 }
 
 /// Parses a header name from the rules and refuses the protected ones.

@@ -74,6 +74,13 @@ pub enum SessionCommand {
         /// Why, for people.
         reason: &'static str,
     },
+    /// Push the account's cloud-managed tunnels to a managed session's agent.
+    Definitions {
+        /// Their version.
+        version: u64,
+        /// The definitions.
+        tunnels: Vec<fdt_proto::ManagedTunnel>,
+    },
 }
 
 impl Tunnel {

@@ -4,6 +4,7 @@
 mod auth;
 mod authtokens;
 mod device;
+mod managed;
 mod settings;
 mod traffic;
 mod tunnels;
@@ -27,6 +28,10 @@ pub fn console_nav(is_admin: bool) -> Vec<NavItem> {
         NavItem {
             href: "/",
             label: "Tunnels",
+        },
+        NavItem {
+            href: "/managed",
+            label: "Managed",
         },
         NavItem {
             href: "/authtokens",
@@ -121,6 +126,7 @@ pub fn ConsoleApp(
         Page::Usage => view! { <usage::UsagePage/> }.into_any(),
         Page::Settings => view! { <settings::SettingsPage/> }.into_any(),
         Page::Device => view! { <device::DevicePage/> }.into_any(),
+        Page::Managed => view! { <managed::ManagedPage/> }.into_any(),
         _ => view! { <tunnels::TunnelsPage/> }.into_any(),
     };
     view! {

@@ -31,6 +31,7 @@ fn handle() -> (AgentHandle, watch::Sender<AgentStatus>) {
             addr: "http://localhost:8000".into(),
             error: None,
             error_code: None,
+            managed_id: None,
         }],
         last_error: None,
         reconnects: 0,

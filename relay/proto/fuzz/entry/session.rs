@@ -1,6 +1,6 @@
 //! Drives a `RelaySession` from fuzz input: a byte program whose instructions feed frame bytes
 //! to the control stream, advance a virtual clock, and make the relay I/O layer's calls
-//! (accept, reject, answer binds, shut down, revoke) in any order.
+//! (accept, reject, answer binds, shut down, revoke, push managed definitions) in any order.
 //!
 //! Checked on every step: nothing panics, timers are never in the past after they fire, a
 //! closed session has no timer and reports `Closed` once, the tunnel limit holds, and every
@@ -12,7 +12,10 @@
 use bytes::BytesMut;
 use fdt_proto::frame::FrameReader;
 use fdt_proto::session::{RelayEvent, RelaySession, RelayState, Timing};
-use fdt_proto::{ClientMessage, ErrorCode, Frame, FrameKind, ProtoError, ServerMessage, TunnelId};
+use fdt_proto::{
+    ClientMessage, ErrorCode, Frame, FrameKind, MAX_FRAME_LEN, ManagedTunnel, ProtoError,
+    ServerMessage, TunnelId,
+};
 use std::time::{Duration, Instant};
 
 const MAX_TUNNELS: usize = 3;
@@ -32,6 +35,7 @@ impl Driver {
         while let Some(msg) = self.relay.poll_transmit() {
             let mut buf = BytesMut::new();
             Frame::encode(FrameKind::Server, &msg, &mut buf).expect("relay output encodes");
+            assert!(buf.len() <= MAX_FRAME_LEN + 16, "a frame over the limit");
             let frame = Frame::decode(&mut buf).expect("decodes").expect("complete");
             let back: ServerMessage = frame.parse(FrameKind::Server).expect("parses");
             assert_eq!(back, msg);
@@ -106,7 +110,7 @@ pub fn run(data: &[u8]) {
     let mut input = data;
     while let Some((&op, rest)) = input.split_first() {
         input = rest;
-        match op % 8 {
+        match op % 9 {
             0 => {
                 let (&hi, rest) = input.split_first().unwrap_or((&0, &[]));
                 input = rest;
@@ -142,7 +146,28 @@ pub fn run(data: &[u8]) {
             6 => d
                 .relay
                 .going_away("fuzz", Duration::from_millis(u64::from(op))),
-            _ => d.relay.revoke("fuzz"),
+            7 => d.relay.revoke("fuzz"),
+            _ => {
+                // Push `count` managed definitions of `size` × 512 bytes each (parts split by
+                // size; oversized ones left out).
+                let (&count, rest) = input.split_first().unwrap_or((&0, &[]));
+                let (&size, rest) = rest.split_first().unwrap_or((&0, &[]));
+                input = rest;
+                let tunnels = (0..u32::from(count) * 2)
+                    .map(|i| {
+                        let mut config = serde_json::Map::new();
+                        config.insert("addr".into(), "x".repeat(usize::from(size) * 512).into());
+                        ManagedTunnel {
+                            id: format!("tcf_{i}"),
+                            name: format!("t{i}"),
+                            enabled: i % 2 == 0,
+                            config,
+                        }
+                    })
+                    .collect();
+                let left_out = d.relay.definitions(u64::from(op), tunnels);
+                assert!(left_out <= usize::from(count) * 2);
+            }
         }
         d.drain();
     }

@@ -4,7 +4,8 @@ use super::{CloseReason, Timing};
 use crate::PROTOCOL_VERSION;
 use crate::frame::{DecodeError, Frame, FrameKind, FrameReader};
 use crate::message::{
-    ClientMessage, ErrorCode, ProtoError, ReplaySpec, ServerMessage, TunnelId, TunnelSpec,
+    ClientMessage, ErrorCode, MAX_MANAGED_TUNNELS, ManagedTunnel, ProtoError, ReplaySpec,
+    ServerMessage, TunnelId, TunnelSpec,
 };
 use bytes::BytesMut;
 use std::collections::{BTreeMap, VecDeque};
@@ -52,6 +53,14 @@ pub enum AgentEvent {
         /// The request.
         request: ReplaySpec,
     },
+    /// The account's cloud-managed tunnels changed (sessions made with
+    /// [`AgentSession::managed`] only): the whole set, newer than any reported before.
+    Definitions {
+        /// The set's version.
+        version: u64,
+        /// Every definition.
+        tunnels: Vec<ManagedTunnel>,
+    },
     /// The session is over; the I/O layer closes the connection.
     Closed(CloseReason),
 }
@@ -85,6 +94,12 @@ pub struct AgentSession {
     handshake_deadline: Instant,
     last_heard: Instant,
     next_heartbeat: Instant,
+    /// The hello asked for managed tunnels.
+    managed: bool,
+    /// Newest definitions version reported.
+    definitions_version: Option<u64>,
+    /// Parts of a definitions version still arriving.
+    definitions_parts: Option<(u64, Vec<ManagedTunnel>)>,
 }
 
 impl AgentSession {
@@ -95,6 +110,7 @@ impl AgentSession {
             version: PROTOCOL_VERSION,
             token,
             agent,
+            managed: false,
         });
         Self {
             timing,
@@ -109,7 +125,22 @@ impl AgentSession {
             handshake_deadline: now + timing.handshake_timeout,
             last_heard: now,
             next_heartbeat: now + timing.heartbeat_interval,
+            managed: false,
+            definitions_version: None,
+            definitions_parts: None,
         }
+    }
+
+    /// Asks the relay for the account's cloud-managed tunnels ([`AgentEvent::Definitions`]).
+    /// Call before the hello is transmitted.
+    pub fn managed(mut self) -> Self {
+        self.managed = true;
+        for msg in &mut self.outbox {
+            if let ClientMessage::Hello { managed, .. } = msg {
+                *managed = true;
+            }
+        }
+        self
     }
 
     /// Current state.
@@ -236,6 +267,14 @@ impl AgentSession {
                 tunnel,
                 request,
             }),
+            (
+                ServerMessage::TunnelDefinitions {
+                    version,
+                    tunnels,
+                    complete,
+                },
+                AgentState::Ready,
+            ) if self.managed => self.definitions(version, tunnels, complete),
             (ServerMessage::Error { error }, _) => self.close(CloseReason::Error(error)),
             (ServerMessage::GoingAway { retry_after_ms, .. }, _) => {
                 self.close(CloseReason::GoingAway {
@@ -250,6 +289,32 @@ impl AgentSession {
                     message_name_server(&other)
                 ),
             ))),
+        }
+    }
+
+    /// Collects a part of a definitions push; reports the set once complete and newer.
+    fn definitions(&mut self, version: u64, tunnels: Vec<ManagedTunnel>, complete: bool) {
+        if self.definitions_version.is_some_and(|v| version <= v) {
+            return;
+        }
+        // A part of another version than the one collecting starts over: the relay sends a
+        // version's parts back to back, so the older one is abandoned.
+        let parts = match &mut self.definitions_parts {
+            Some((v, parts)) if *v == version => parts,
+            slot => &mut slot.insert((version, Vec::new())).1,
+        };
+        if parts.len() + tunnels.len() > MAX_MANAGED_TUNNELS {
+            self.close(CloseReason::Error(ProtoError::new(
+                ErrorCode::ProtocolViolation,
+                format!("more than {MAX_MANAGED_TUNNELS} managed tunnels"),
+            )));
+            return;
+        }
+        parts.extend(tunnels);
+        if complete && let Some((version, tunnels)) = self.definitions_parts.take() {
+            self.definitions_version = Some(version);
+            self.events
+                .push_back(AgentEvent::Definitions { version, tunnels });
         }
     }
 
@@ -357,5 +422,6 @@ fn message_name_server(m: &ServerMessage) -> &'static str {
         ServerMessage::Revoked { .. } => "revoked",
         ServerMessage::Replay { .. } => "replay",
         ServerMessage::Unbound { .. } => "unbound",
+        ServerMessage::TunnelDefinitions { .. } => "tunnel_definitions",
     }
 }

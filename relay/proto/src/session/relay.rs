@@ -4,7 +4,8 @@ use super::{CloseReason, Timing};
 use crate::PROTOCOL_VERSION;
 use crate::frame::{DecodeError, Frame, FrameKind, FrameReader};
 use crate::message::{
-    ClientMessage, ErrorCode, ProtoError, ReplaySpec, ServerMessage, TunnelId, TunnelSpec,
+    ClientMessage, ErrorCode, MAX_MANAGED_TUNNELS, ManagedTunnel, ProtoError, ReplaySpec,
+    ServerMessage, TunnelId, TunnelSpec,
 };
 use bytes::BytesMut;
 use std::collections::VecDeque;
@@ -12,6 +13,10 @@ use std::time::{Duration, Instant};
 
 /// Replay jobs a session keeps open (sent, not answered) at once.
 pub const MAX_OPEN_REPLAYS: usize = 64;
+
+/// Encoded bytes of definitions in one `TunnelDefinitions` part: well under
+/// [`crate::MAX_FRAME_LEN`], leaving room for the envelope.
+pub const DEFINITIONS_PART_BYTES: usize = 48 * 1024;
 
 /// Events a [`RelaySession`] reports to its I/O layer.
 #[allow(
@@ -27,6 +32,9 @@ pub enum RelayEvent {
         token: String,
         /// Agent software version.
         agent: String,
+        /// The agent asks for its account's cloud-managed tunnels: once accepted, push them
+        /// with [`RelaySession::definitions`].
+        managed: bool,
     },
     /// The agent asks for a tunnel: answer with [`RelaySession::bound`] or
     /// [`RelaySession::bind_failed`].
@@ -86,6 +94,8 @@ pub struct RelaySession {
     open_replays: VecDeque<String>,
     hello_deadline: Instant,
     last_heard: Instant,
+    /// The agent's hello asked for managed tunnels.
+    managed: bool,
 }
 
 impl RelaySession {
@@ -110,6 +120,7 @@ impl RelaySession {
             open_replays: VecDeque::new(),
             hello_deadline: now + timing.handshake_timeout,
             last_heard: now,
+            managed: false,
         }
     }
 
@@ -135,6 +146,7 @@ impl RelaySession {
                     version,
                     token,
                     agent,
+                    managed,
                 },
                 RelayState::AwaitingHello,
             ) => {
@@ -146,8 +158,12 @@ impl RelaySession {
                     return;
                 }
                 self.state = RelayState::Authenticating;
-                self.events
-                    .push_back(RelayEvent::Authenticate { token, agent });
+                self.managed = managed;
+                self.events.push_back(RelayEvent::Authenticate {
+                    token,
+                    agent,
+                    managed,
+                });
             }
             (ClientMessage::Bind { req, spec }, RelayState::Ready) => {
                 if self.pending.contains(&req) {
@@ -302,6 +318,49 @@ impl RelaySession {
         }
     }
 
+    /// Whether the agent asked for its account's managed tunnels.
+    pub fn is_managed(&self) -> bool {
+        self.managed
+    }
+
+    /// Pushes the account's managed tunnels, `version` of them, in as many parts as their
+    /// size needs. Ignored unless the session is ready and its agent asked for them. Returns
+    /// how many definitions were left out: past [`MAX_MANAGED_TUNNELS`], or one alone larger
+    /// than [`DEFINITIONS_PART_BYTES`] (the control plane refuses both, so this is a guard).
+    pub fn definitions(&mut self, version: u64, tunnels: Vec<ManagedTunnel>) -> usize {
+        if self.state != RelayState::Ready || !self.managed {
+            return 0;
+        }
+        let total = tunnels.len();
+        let mut parts: Vec<Vec<ManagedTunnel>> = vec![Vec::new()];
+        let mut part_bytes = 0;
+        let mut kept = 0;
+        for t in tunnels.into_iter().take(MAX_MANAGED_TUNNELS) {
+            let len = serde_json::to_vec(&t).map_or(usize::MAX, |v| v.len());
+            if len > DEFINITIONS_PART_BYTES {
+                continue;
+            }
+            if part_bytes + len > DEFINITIONS_PART_BYTES {
+                parts.push(Vec::new());
+                part_bytes = 0;
+            }
+            part_bytes += len + 1;
+            kept += 1;
+            if let Some(p) = parts.last_mut() {
+                p.push(t);
+            }
+        }
+        let last = parts.len() - 1;
+        for (i, tunnels) in parts.into_iter().enumerate() {
+            self.outbox.push_back(ServerMessage::TunnelDefinitions {
+                version,
+                tunnels,
+                complete: i == last,
+            });
+        }
+        total - kept
+    }
+
     /// Tells the agent its credentials were revoked and ends the session.
     pub fn revoke(&mut self, reason: &str) {
         if matches!(self.state, RelayState::Closed(_)) {
@@ -383,5 +442,64 @@ impl RelaySession {
     /// Next event for the I/O layer.
     pub fn poll_event(&mut self) -> Option<RelayEvent> {
         self.events.pop_front()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MAX_FRAME_LEN;
+
+    #[test]
+    fn definitions_are_split_into_parts_that_fit_a_frame() {
+        let now = Instant::now();
+        let mut relay = RelaySession::new(now, Timing::default(), "s".into(), 8, 8);
+        relay.handle_message(
+            now,
+            ClientMessage::Hello {
+                version: PROTOCOL_VERSION,
+                token: "t".into(),
+                agent: "a".into(),
+                managed: true,
+            },
+        );
+        relay.accept();
+        let _welcome = relay.poll_transmit();
+        let tunnels: Vec<ManagedTunnel> = (0..60)
+            .map(|i| {
+                let mut config = serde_json::Map::new();
+                config.insert("addr".into(), "8".repeat(2000).into());
+                ManagedTunnel {
+                    id: format!("tcf_{i}"),
+                    name: format!("t{i}"),
+                    enabled: true,
+                    config,
+                }
+            })
+            .collect();
+        assert_eq!(relay.definitions(3, tunnels.clone()), 0);
+        let mut parts = Vec::new();
+        while let Some(msg) = relay.poll_transmit() {
+            let mut buf = BytesMut::new();
+            assert!(Frame::encode(FrameKind::Server, &msg, &mut buf).is_ok());
+            assert!(buf.len() <= MAX_FRAME_LEN);
+            parts.push(msg);
+        }
+        assert!(parts.len() >= 3, "{} parts", parts.len());
+        let mut got = Vec::new();
+        for (i, p) in parts.iter().enumerate() {
+            match p {
+                ServerMessage::TunnelDefinitions {
+                    version: 3,
+                    tunnels,
+                    complete,
+                } => {
+                    assert_eq!(*complete, i == parts.len() - 1);
+                    got.extend(tunnels.iter().cloned());
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(got, tunnels);
     }
 }

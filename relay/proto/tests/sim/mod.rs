@@ -10,8 +10,8 @@ use bytes::BytesMut;
 use fdt_proto::frame::FrameReader;
 use fdt_proto::session::{AgentEvent, AgentSession, CloseReason, RelayEvent, RelaySession, Timing};
 use fdt_proto::{
-    ClientMessage, ErrorCode, Frame, FrameKind, Proto, ProtoError, ServerMessage, TunnelId,
-    TunnelSpec,
+    ClientMessage, ErrorCode, Frame, FrameKind, ManagedTunnel, Proto, ProtoError, ServerMessage,
+    TunnelId, TunnelSpec,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use std::collections::{BTreeMap, BTreeSet};
@@ -160,6 +160,8 @@ pub struct Sim {
     pub reported: BTreeSet<TunnelId>,
     /// The current agent session has reported `Closed`.
     pub agent_done: bool,
+    /// The managed definitions the relay I/O layer pushes to a managed agent it accepts.
+    pub definitions: Option<(u64, Vec<ManagedTunnel>)>,
 }
 
 impl Sim {
@@ -182,7 +184,17 @@ impl Sim {
             next_tunnel: 1,
             reported: BTreeSet::new(),
             agent_done: false,
+            definitions: None,
         }
+    }
+
+    /// A sim whose agent asks for managed tunnels; the relay answers with `definitions`.
+    pub fn managed(seed: u64, definitions: (u64, Vec<ManagedTunnel>)) -> Self {
+        let mut sim = Self::ok(seed);
+        let t = Timing::default();
+        sim.agent = AgentSession::new(sim.base, t, GOOD_TOKEN.into(), "fdt/test".into()).managed();
+        sim.definitions = Some(definitions);
+        sim
     }
 
     pub fn ok(seed: u64) -> Self {
@@ -230,7 +242,12 @@ impl Sim {
     /// Plays the relay I/O layer: verifies tokens, answers binds from the registry.
     fn on_relay_event(&mut self, e: RelayEvent) {
         match &e {
-            RelayEvent::Authenticate { token, .. } if token == GOOD_TOKEN => self.relay.accept(),
+            RelayEvent::Authenticate { token, managed, .. } if token == GOOD_TOKEN => {
+                self.relay.accept();
+                if let (true, Some((version, tunnels))) = (*managed, self.definitions.clone()) {
+                    assert_eq!(self.relay.definitions(version, tunnels), 0);
+                }
+            }
             RelayEvent::Authenticate { .. } => self
                 .relay
                 .reject(ProtoError::new(ErrorCode::AuthFailed, "bad token")),

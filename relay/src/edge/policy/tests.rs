@@ -106,6 +106,28 @@ fn basic_auth_accepts_only_configured_pairs() {
 }
 
 #[test]
+fn basic_auth_takes_prehashed_passwords() {
+    // The control plane stores sha256("carol:hunter2") and sends it as the password.
+    let hex: String = Sha256::digest("carol:hunter2")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let p = compile(EdgePolicy {
+        basic_auth: vec![format!("carol:{PREHASHED_PREFIX}{hex}")],
+        ..EdgePolicy::default()
+    });
+    assert!(p.check_basic_auth(Some(&basic("carol:hunter2"))));
+    assert!(!p.check_basic_auth(Some(&basic("carol:hunter3"))));
+    assert!(!p.check_basic_auth(Some(&basic(&format!("carol:{PREHASHED_PREFIX}{hex}")))));
+    // Not 64 hex digits: a literal password that happens to start with the marker.
+    let p = compile(EdgePolicy {
+        basic_auth: vec![format!("dave:{PREHASHED_PREFIX}xyz")],
+        ..EdgePolicy::default()
+    });
+    assert!(p.check_basic_auth(Some(&basic(&format!("dave:{PREHASHED_PREFIX}xyz")))));
+}
+
+#[test]
 fn basic_auth_scheme_is_case_insensitive() {
     let p = compile(EdgePolicy {
         basic_auth: vec!["alice:s3cret".into()],
