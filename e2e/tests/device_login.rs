@@ -63,6 +63,12 @@ async fn fdt_login_approved_in_chromium_binds_a_tunnel() {
         .await
         .unwrap();
     assert_eq!(shown, code.as_str());
+    // It names the device that asks (the machine's name), so a stranger's code stands out.
+    let device = b
+        .js("return document.querySelector('#device-name').textContent;")
+        .await
+        .unwrap();
+    assert_eq!(device, fdt_agent_core::login::machine_name());
     b.screenshot("device-approve").await.unwrap();
     let problems = b.accessibility_problems().await.unwrap();
     assert!(problems.is_empty(), "accessibility: {problems:#?}");

@@ -238,3 +238,66 @@ async fn cloud_defined_tunnels_are_applied_live_by_fdt_start_managed() {
     fdt.start_kill().unwrap();
     let _ = fdt.wait().await;
 }
+
+/// The console's `/managed` page in Chromium: define, edit, stop and delete a managed tunnel,
+/// the list following each step live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_defines_edits_stops_and_deletes_managed_tunnels() {
+    fdt_e2e::init_tracing();
+    let db = fdt_cloud::testing::TestDb::sqlite().await;
+    let store = db.store.clone();
+    let cloud = Cloud::start(
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        store,
+        Vec::new(),
+    );
+    let base = cloud.url.clone();
+    let b = fdt_e2e::browser::Browser::start().await.unwrap();
+    b.open(&format!("{base}/signup")).await.unwrap();
+    b.fill("#f-email", "managed-ui@example.com").await.unwrap();
+    b.fill("#f-password", "a long managed password")
+        .await
+        .unwrap();
+    b.click("main form button[type=submit]").await.unwrap();
+    b.wait_text("h1", "Tunnels").await.unwrap();
+
+    b.open(&format!("{base}/managed")).await.unwrap();
+    b.wait_text("h1", "Managed tunnels").await.unwrap();
+    b.fill("#f-managed-name", "web-ui").await.unwrap();
+    b.fill("#f-managed-addr", "0").await.unwrap();
+    b.click("#managed-save").await.unwrap();
+    // The server's check names the problem; nothing is saved.
+    b.wait_text("#managed-error", "port").await.unwrap();
+    b.fill("#f-managed-addr", "8080").await.unwrap();
+    b.fill("#f-managed-subdomain", "web-ui").await.unwrap();
+    b.fill("#f-managed-basic-auth", "alice:secret-pass")
+        .await
+        .unwrap();
+    b.click("#managed-save").await.unwrap();
+    b.wait_text("table", "web-ui").await.unwrap();
+    b.wait_text("table", "running").await.unwrap();
+    let problems = b.accessibility_problems().await.unwrap();
+    assert!(problems.is_empty(), "accessibility: {problems:#?}");
+    b.screenshot("managed-tunnels").await.unwrap();
+
+    // Edit: the form fills in, the change is saved over the same definition.
+    b.click("button[aria-label='Edit web-ui']").await.unwrap();
+    b.wait_text("#managed-form h2", "Edit managed tunnel")
+        .await
+        .unwrap();
+    b.fill("#f-managed-addr", "9090").await.unwrap();
+    b.click("#managed-save").await.unwrap();
+    b.wait_text("table", "9090").await.unwrap();
+
+    // Stop, then delete (the confirmation answered yes).
+    b.js("[...document.querySelectorAll('table button')].find(x => x.textContent === 'Stop').click(); return true;")
+        .await
+        .unwrap();
+    b.wait_text("table", "stopped").await.unwrap();
+    b.js("window.confirm = () => true; [...document.querySelectorAll('table button')].find(x => x.textContent === 'Delete').click(); return true;")
+        .await
+        .unwrap();
+    b.wait_text(".state-title", "No managed tunnels")
+        .await
+        .unwrap();
+}

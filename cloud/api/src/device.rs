@@ -119,6 +119,32 @@ pub struct DeviceDecision {
     pub approve: bool,
 }
 
+/// `GET /v1/device/pending?user_code=…`: the query.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DevicePendingQuery {
+    /// The code as typed or linked.
+    pub user_code: String,
+}
+
+/// `GET /v1/device/pending`: which device waits for a user code, so the person approving can
+/// check it is theirs before deciding (RFC 8628 §5.4, remote phishing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct DevicePending {
+    /// The device's name as it gave it (its host name).
+    pub client_name: String,
+    /// When it asked.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
+    pub created_at: time::OffsetDateTime,
+    /// When the code expires.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
+    pub expires_at: time::OffsetDateTime,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

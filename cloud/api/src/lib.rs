@@ -73,8 +73,8 @@ pub use authtokens::{AuthtokenInfo, AuthtokenList, CreateAuthtokenRequest, Creat
 #[cfg(feature = "client")]
 pub use client::{ClientError, FdtClient};
 pub use device::{
-    DeviceCodeRequest, DeviceCodeResponse, DeviceDecision, DevicePollError, DevicePollErrorBody,
-    DeviceTokenRequest, DeviceTokenResponse,
+    DeviceCodeRequest, DeviceCodeResponse, DeviceDecision, DevicePending, DevicePendingQuery,
+    DevicePollError, DevicePollErrorBody, DeviceTokenRequest, DeviceTokenResponse,
 };
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use ids::{

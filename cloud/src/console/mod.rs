@@ -192,9 +192,18 @@ async fn page(State(c): State<Console>, req: Request<Body>) -> Response {
         theme,
         live_url: who.as_ref().map(|_| EVENTS_PATH.to_owned()),
     };
+    let client = (
+        req.extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .cloned(),
+        req.headers()
+            .get(crate::http::extract::X_FORWARDED_FOR)
+            .cloned(),
+    );
     let api = Api::new(render::InProcess {
         api: c.api.clone(),
         token: who.map(|w| w.token),
+        client,
     });
     let mut resp = render::page(req, api, boot, c.site.assets(), status).await;
     harden(&mut resp);

@@ -1,8 +1,10 @@
 //! Server-side rendering of console pages: the `fdt-ui` app rendered to HTML after all its
 //! data has loaded (so the page reads without JavaScript), with the API called in process.
 
+use crate::http::extract::X_FORWARDED_FOR;
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{HeaderName, HeaderValue, Request, StatusCode};
 use axum::response::Response;
@@ -12,6 +14,7 @@ use fdt_ui::console::ConsoleApp;
 use fdt_ui::route::Page;
 use fdt_ui::shell::{Assets, Document};
 use leptos::prelude::*;
+use std::net::SocketAddr;
 use tower::ServiceExt;
 
 /// Largest API answer a page render reads (a stored body is at most a few MiB).
@@ -24,14 +27,25 @@ pub struct InProcess {
     pub api: Router,
     /// The user's access token, if signed in.
     pub token: Option<String>,
+    /// The page request's client: its TCP peer and `X-Forwarded-For`, passed on so that the
+    /// API's per-address limits count a page's calls against the visitor who asked for it
+    /// (not against nobody).
+    pub client: (Option<ConnectInfo<SocketAddr>>, Option<HeaderValue>),
 }
 
 impl Transport for InProcess {
     fn call(&self, req: ApiRequest) -> ApiFuture {
         let api = self.api.clone();
         let token = self.token.clone();
+        let (peer, forwarded) = self.client.clone();
         Box::pin(async move {
             let mut b = Request::builder().method(req.method).uri(&req.path);
+            if let Some(peer) = peer {
+                b = b.extension(peer);
+            }
+            if let Some(f) = forwarded {
+                b = b.header(X_FORWARDED_FOR, f);
+            }
             if let Some(t) = token {
                 b = b.header(AUTHORIZATION, format!("Bearer {t}"));
             }

@@ -4,7 +4,9 @@
 //! `/device` form); the approved poll gets a new authtoken of that user's account, once.
 //!
 //! Codes expire after [`CODE_TTL_SECS`]; polls faster than the interval get `slow_down` and
-//! a longer interval; new codes and decisions are rate limited per client address. The device
+//! a longer interval; new codes, decisions, lookups of a pending code (`pending`, which shows
+//! the approver which device asks) and polls with unknown codes are rate limited per client
+//! address. The device
 //! code is stored hashed; the user code (34.6 bits, minutes long) is only useful to a
 //! signed-in user, who could only attach the device to their own account with it.
 
@@ -16,15 +18,15 @@ use crate::random::{random_base62, secret_hash};
 use crate::state::AppState;
 use crate::store::{DevicePoll, NewDeviceCode};
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use fdt_api::device::{
     MAX_CLIENT_NAME, USER_CODE_ALPHABET, USER_CODE_LEN, display_user_code, normalize_user_code,
 };
 use fdt_api::{
-    AccountId, DeviceCodeRequest, DeviceCodeResponse, DeviceDecision, DevicePollError,
-    DevicePollErrorBody, DeviceTokenRequest,
+    AccountId, DeviceCodeRequest, DeviceCodeResponse, DeviceDecision, DevicePending,
+    DevicePendingQuery, DevicePollError, DevicePollErrorBody, DeviceTokenRequest,
 };
 use rand::Rng;
 
@@ -92,10 +94,18 @@ pub async fn code(
 /// `authorization_pending`, `slow_down`, `access_denied` or `expired_token`.
 pub async fn token(
     State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<DeviceTokenRequest>,
 ) -> Result<Response, ApiError> {
     let hash = secret_hash(&req.device_code);
-    let poll = st.store().poll_device_code(&hash, st.clock().now()).await?;
+    let now = st.clock().now();
+    let poll = st.store().poll_device_code(&hash, now).await?;
+    if poll == DevicePoll::Expired {
+        // Unknown or spent codes count against the address like new codes and decisions:
+        // a client cycling through made-up codes is slowed down (a real device sees this
+        // once, when its code expires).
+        count_attempt(&st, ip, now)?;
+    }
     let error = match poll {
         DevicePoll::Approved {
             account_id,
@@ -118,6 +128,30 @@ pub async fn token(
     Ok(no_store(
         (StatusCode::BAD_REQUEST, Json(body)).into_response(),
     ))
+}
+
+/// `GET /v1/device/pending?user_code=…` → the device waiting for that code; 404 when none
+/// is. Counted with decisions per client address, so it cannot be used to scan codes.
+pub async fn pending(
+    State(st): State<AppState>,
+    _who: Authenticated,
+    ClientIp(ip): ClientIp,
+    query: Result<Query<DevicePendingQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<DevicePending>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::InvalidBody(e.body_text()))?;
+    let now = st.clock().now();
+    count_attempt(&st, ip, now)?;
+    let code = normalize_user_code(&q.user_code).ok_or(ApiError::NotFound)?;
+    let (client_name, created_at, expires_at) = st
+        .store()
+        .device_code_pending(&code, now)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(DevicePending {
+        client_name,
+        created_at,
+        expires_at,
+    }))
 }
 
 /// `POST /v1/device/approve` → 204 once the caller approved or denied the code; 404 when

@@ -219,7 +219,7 @@ impl FromRequestParts<AppState> for RelayCaller {
 
 /// `X-Forwarded-For`: the addresses a request came through, each proxy adding the one it
 /// heard from on the right.
-const X_FORWARDED_FOR: &str = "x-forwarded-for";
+pub(crate) const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
 fn bearer_token(parts: &Parts) -> Option<&str> {

@@ -31,7 +31,8 @@ use fdt_api::{
 };
 use fdt_api::{AdminTunnelList, AdminUser, AdminUserList, AuditList, DrainRequest, SetPlanRequest};
 use fdt_api::{
-    DeviceCodeRequest, DeviceCodeResponse, DeviceDecision, DeviceTokenRequest, DeviceTokenResponse,
+    DeviceCodeRequest, DeviceCodeResponse, DeviceDecision, DevicePending, DeviceTokenRequest,
+    DeviceTokenResponse,
 };
 use fdt_api::{
     RelayTunnelConfigs, TunnelConfig, TunnelConfigChanges, TunnelConfigList, TunnelConfigRequest,
@@ -124,6 +125,10 @@ fn endpoints() -> Vec<Endpoint> {
             .summary("Poll a device code: a new authtoken once approved (once), else 400 with the RFC 8628 error")
             .request::<DeviceTokenRequest>()
             .json::<DeviceTokenResponse>(200),
+        Endpoint::new(M::GET, "/v1/device/pending", "devicePending", device::pending)
+            .summary("Which device waits for a user code (shown before approving, RFC 8628 §5.4)")
+            .auth(Auth::AccessToken)
+            .json::<DevicePending>(200),
         Endpoint::new(M::POST, "/v1/device/approve", "deviceApprove", device::approve)
             .summary("Approve or deny a user code for the caller's account")
             .auth(Auth::AccessToken)

@@ -4,7 +4,7 @@
 //! Every change is one conditional `UPDATE`, so concurrent polls and decisions cannot both
 //! win: a code is decided once, and its authtoken handed out once.
 
-use super::{Store, StoreError, on_pool, parse_id, to_millis};
+use super::{Store, StoreError, from_millis, on_pool, parse_id, to_millis};
 use fdt_api::AccountId;
 use time::OffsetDateTime;
 
@@ -100,6 +100,24 @@ impl Store {
             .await?
             .rows_affected());
         Ok(n == 1)
+    }
+
+    /// The device waiting for `user_code` (pending, unexpired): its name, when it asked and
+    /// when the code expires.
+    pub async fn device_code_pending(
+        &self,
+        user_code: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<(String, OffsetDateTime, OffsetDateTime)>, StoreError> {
+        const SQL: &str = "SELECT client_name, created_at, expires_at FROM device_codes \
+                           WHERE user_code = $1 AND state = 'pending' AND expires_at > $2";
+        let row: Option<(String, i64, i64)> = on_pool!(self, pool => sqlx::query_as(SQL)
+            .bind(user_code)
+            .bind(to_millis(now))
+            .fetch_optional(pool)
+            .await?);
+        row.map(|(name, created, expires)| Ok((name, from_millis(created)?, from_millis(expires)?)))
+            .transpose()
     }
 
     /// One poll of the device code whose hash is `device_hash`, paced by its interval.

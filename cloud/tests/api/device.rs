@@ -1,5 +1,6 @@
 //! `/v1/device/*`: device sign-in (RFC 8628) from code to authtoken — pacing, denial, expiry,
-//! single use under concurrent polls, and the rate limit per client address.
+//! single use under concurrent polls, the rate limit per client address (new codes, and
+//! polls with unknown codes), and the lookup that shows the approver which device asks.
 
 use crate::common::{TestApp, TestDb};
 use axum::http::StatusCode;
@@ -75,6 +76,22 @@ async fn approved_code_yields_one_authtoken(db: &TestDb) {
         (status, body["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("authorization_pending"))
     );
+
+    // The approver can see which device asks (signed in only); an unknown code is 404.
+    let pending = app
+        .get(
+            &format!("/v1/device/pending?user_code={user_code}"),
+            Some(&t.access),
+        )
+        .await;
+    assert_eq!(pending.status, StatusCode::OK, "{}", pending.json);
+    assert_eq!(pending.json["client_name"], json!("laptop"));
+    app.get(&format!("/v1/device/pending?user_code={user_code}"), None)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    app.get("/v1/device/pending?user_code=BCDF-GHJK", Some(&t.access))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
 
     // Approval needs a signed-in user and a real pending code; case and hyphen do not matter.
     app.post(
@@ -209,4 +226,26 @@ async fn new_codes_are_rate_limited_per_address(db: &TestDb) {
         .post_from(other, "/v1/device/code", json!({}), &[])
         .await;
     assert_eq!(r.status, StatusCode::OK);
+
+    // Polls with made-up device codes count too: past the limit they get 429, not a lookup.
+    let guesser: std::net::SocketAddr = "198.51.100.9:5000".parse().unwrap();
+    for i in 0..30 {
+        let r = app
+            .post_from(
+                guesser,
+                "/v1/device/token",
+                json!({"device_code": format!("fdd_guess{i}")}),
+                &[],
+            )
+            .await;
+        assert_eq!(r.json["error"], json!("expired_token"), "{}", r.json);
+    }
+    app.post_from(
+        guesser,
+        "/v1/device/token",
+        json!({"device_code": "fdd_one_more"}),
+        &[],
+    )
+    .await
+    .assert_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
 }

@@ -2,7 +2,10 @@
 //! code. A plain HTML form posted to the server, like sign-in: it works before and without
 //! JavaScript. The code comes filled in from the link the device shows (`?code=`).
 
+use crate::api::{ApiResult, use_api, with_query};
 use crate::boot::Boot;
+use crate::format::utc;
+use fdt_api::DevicePending;
 use leptos::prelude::*;
 
 /// The message for an outcome the server put in `?done=` or `?error=`.
@@ -42,6 +45,24 @@ pub fn DevicePage() -> impl IntoView {
     let error = boot.param("error");
     let message = device_message(done.as_deref(), error.as_deref())
         .map(|(class, text)| view! { <p class=class role="status">{text}</p> });
+    // Which device asks, so a code pasted from someone else's message is recognised as not
+    // yours (RFC 8628 §5.4). Only while undecided: after a decision the code is spent.
+    let asking = (!code.is_empty() && done.is_none()).then(|| {
+        let api = use_api();
+        let path = with_query("/v1/device/pending", &[("user_code", Some(&code))]);
+        let pending = Resource::new(
+            || (),
+            move |()| {
+                let (api, path) = (api.clone(), path.clone());
+                async move { api.get::<DevicePending>(path).await }
+            },
+        );
+        view! {
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move { asking_device(pending.await) })}
+            </Transition>
+        }
+    });
     view! {
         <section class="page">
             <h1>"Sign in a device"</h1>
@@ -50,6 +71,7 @@ pub fn DevicePage() -> impl IntoView {
                 "Check that the code below is the one your terminal or the desktop app shows. "
                 "Approving gives that device a new authtoken for your account."
             </p>
+            {asking}
             <form method="post" action="/device" class="form">
                 <label class="field">
                     <span class="label">"Code"</span>
@@ -65,6 +87,26 @@ pub fn DevicePage() -> impl IntoView {
                 </div>
             </form>
         </section>
+    }
+}
+
+fn asking_device(result: ApiResult<DevicePending>) -> AnyView {
+    match result {
+        Ok(p) => view! {
+            <p class="alert" id="device-asking">
+                "The device "<strong id="device-name">{p.client_name}</strong>
+                {format!(" asked at {}; the code expires at {}.", utc(p.created_at), utc(p.expires_at))}
+                " Approve only if you started the sign-in on it."
+            </p>
+        }
+        .into_any(),
+        Err(e) if e.status == 404 => view! {
+            <p class="alert alert-error" id="device-asking">
+                "No device is waiting for this code. It may have expired, been used, or been mistyped."
+            </p>
+        }
+        .into_any(),
+        Err(e) => view! { <p class="alert alert-error" id="device-asking">{e.message}</p> }.into_any(),
     }
 }
 
