@@ -2,11 +2,12 @@
 # Tests the installers for real, on a throwaway Debian machine, as root: builds both .debs from
 # the debug binaries already in $CARGO_TARGET_DIR (installers/deb/build.sh, FDT_DEB_PROFILE=dev),
 # checks their metadata and contents, installs them with apt, runs what they installed, runs
-# install-agent.sh into a temporary root, then removes and purges the packages.
+# install-agent.sh into a temporary root, then removes and purges the packages; last,
+# `fdt service` against a real systemd (installers/service-test.sh).
 #
-# Needs: $CARGO_TARGET_DIR/debug/fdt and fdt-desktop built (the test suite builds them) and
-# the UI bundle in $CARGO_TARGET_DIR/site (scripts/build-ui.sh; built here when missing).
-# About 15 s on a warm target dir. Every check runs; the failures are listed at the end.
+# Needs: $CARGO_TARGET_DIR/debug/fdt, fdt-desktop and fdt-cloud built (the test suite builds
+# them) and the UI bundle in $CARGO_TARGET_DIR/site (scripts/build-ui.sh; built here when
+# missing). About 25 s on a warm target dir. Every check runs; the failures are listed at the end.
 # `cond && ok … || fail …` is used throughout: ok only prints, so fail runs exactly when cond fails.
 # shellcheck disable=SC2015
 set -euo pipefail
@@ -281,6 +282,19 @@ dpkg -r fdt-desktop fdt-agent >/dev/null || fail "dpkg -r failed"
 dpkg --purge fdt-agent >/dev/null || fail "dpkg --purge failed"
 [ ! -e /etc/fdt ] && ok "purged: /etc/fdt gone" || fail "dpkg --purge left /etc/fdt"
 installed=false
+
+# --- fdt service, against a real systemd --------------------------------------------------
+# A systemd user manager of the test's own (this machine need not boot systemd); see the
+# script's header. It uses the debug fdt and fdt-cloud and prints its own checks.
+echo "==> installers/service-test.sh: fdt service install/start/status/stop/uninstall"
+rc=0
+installers/service-test.sh "$CARGO_TARGET_DIR/debug/fdt" "$CARGO_TARGET_DIR/debug/fdt-cloud" || rc=$?
+case $rc in
+  0) ok "fdt service runs its unit under systemd" ;;
+  # Skipped: it said why, loudly. Not a failure of the product, but not a pass either.
+  77) echo "    SKIPPED: fdt service was not run under systemd (see the message above)" ;;
+  *) fail "installers/service-test.sh exited $rc" ;;
+esac
 
 if [ ${#failures[@]} -gt 0 ]; then
   printf '\ninstallers/test.sh: %d check(s) failed:\n' "${#failures[@]}" >&2

@@ -13,8 +13,10 @@ pub mod config_edit;
 pub mod idle;
 pub mod inspect;
 pub mod login;
+pub mod service;
 pub mod status;
 pub mod status_view;
+pub mod tunnel_flags;
 
 mod bind_retry;
 mod dial;

@@ -1,12 +1,12 @@
 //! `fdt`: expose local services through a FlyingDarkDevTunnel relay.
 
 use anyhow::{Context, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use fdt_agent_core::api::ApiAccess;
 use fdt_agent_core::config::{ConfigFile, ResolvedTunnel, TunnelConfig, default_config_path};
+use fdt_agent_core::tunnel_flags::TunnelFlags;
 use fdt_agent_core::{AgentOptions, CloudLogin, Connect, InspectConfig, Inspector, RelayTarget};
 use fdt_proto::Proto;
-use ipnet::IpNet;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -134,6 +134,7 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    Service(fdt_agent_core::service::ServiceArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -143,77 +144,6 @@ enum ConfigAction {
         /// The authtoken.
         token: String,
     },
-}
-
-#[derive(Args, Debug, Default)]
-struct TunnelFlags {
-    /// Name of this tunnel (for the API and logs).
-    #[arg(long)]
-    name: Option<String>,
-    /// Subdomain to ask for.
-    #[arg(long)]
-    subdomain: Option<String>,
-    /// Require HTTP basic auth user:pass (repeatable).
-    #[arg(long = "basic-auth")]
-    basic_auth: Vec<String>,
-    /// Allow only these visitor networks (repeatable).
-    #[arg(long = "cidr-allow")]
-    cidr_allow: Vec<IpNet>,
-    /// Refuse these visitor networks (repeatable).
-    #[arg(long = "cidr-deny")]
-    cidr_deny: Vec<IpNet>,
-    /// `rewrite` to send the local address as Host, or a literal host.
-    #[arg(long)]
-    host_header: Option<String>,
-    /// Add a request header `Name: value` (repeatable).
-    #[arg(long = "request-header-add")]
-    request_header_add: Vec<String>,
-    /// Remove a request header (repeatable).
-    #[arg(long = "request-header-remove")]
-    request_header_remove: Vec<String>,
-    /// Add a response header `Name: value` (repeatable).
-    #[arg(long = "response-header-add")]
-    response_header_add: Vec<String>,
-    /// Remove a response header (repeatable).
-    #[arg(long = "response-header-remove")]
-    response_header_remove: Vec<String>,
-    /// Do not verify an https:// upstream's certificate.
-    #[arg(long)]
-    upstream_insecure: bool,
-    /// Keep HTTP request and response bodies (up to 64 KiB each) in the cloud traffic log,
-    /// when your plan includes it; metadata is logged either way.
-    #[arg(long)]
-    log_bodies: bool,
-}
-
-impl TunnelFlags {
-    fn into_config(
-        self,
-        proto: Proto,
-        addr: String,
-        remote_port: Option<u16>,
-        pooling_enabled: bool,
-    ) -> (String, TunnelConfig) {
-        let name = self.name.unwrap_or_else(|| proto.as_str().to_string());
-        let cfg = TunnelConfig {
-            proto,
-            addr,
-            subdomain: self.subdomain,
-            remote_port,
-            basic_auth: self.basic_auth,
-            cidr_allow: self.cidr_allow,
-            cidr_deny: self.cidr_deny,
-            host_header: self.host_header,
-            request_header_add: self.request_header_add,
-            request_header_remove: self.request_header_remove,
-            response_header_add: self.response_header_add,
-            response_header_remove: self.response_header_remove,
-            upstream_insecure: self.upstream_insecure,
-            pooling_enabled,
-            log_bodies: self.log_bodies,
-        };
-        (name, cfg)
-    }
 }
 
 /// Where `fdt config` and `fdt login` write: `--config`, else the default location.
@@ -251,8 +181,8 @@ fn tunnels(cli: Cli, file: &ConfigFile) -> anyhow::Result<Vec<ResolvedTunnel>> {
             pooling_enabled,
             opts,
         } => vec![opts.into_config(Proto::Tls, addr, None, pooling_enabled)],
-        Command::Config { .. } | Command::Login { .. } => {
-            bail!("`fdt config` and `fdt login` start no tunnels")
+        Command::Config { .. } | Command::Login { .. } | Command::Service(_) => {
+            bail!("`fdt config`, `fdt login` and `fdt service` start no tunnels")
         }
         Command::Start { names, managed } if managed && names.is_empty() => Vec::new(),
         Command::Start { names, .. } => {
@@ -348,17 +278,18 @@ fn check_api_access(cli: &Cli, file: &ConfigFile) -> anyhow::Result<ApiAccess> {
 /// terminal writes) runs on threads of its own.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
-    match run().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("fdt: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
+    let cli = Cli::parse();
+    if let Command::Service(args) = &cli.command {
+        return fdt_agent_core::service::run(args, cli.config.as_deref());
     }
+    let Err(e) = run(cli).await else {
+        return std::process::ExitCode::SUCCESS;
+    };
+    eprintln!("fdt: {e:#}");
+    std::process::ExitCode::FAILURE
 }
 
-async fn run() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FDT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let tty = std::io::stdout().is_terminal();
