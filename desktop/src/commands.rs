@@ -6,7 +6,7 @@
 use crate::state::AppState;
 use fdt_desktop_ipc::{
     ApiAnswer, ApiCall, DesktopError, DesktopState, ErrorKind, OpenUrl, SetEnabled, SetFlag,
-    SignInPassword, SignInToken, TunnelInput, TunnelRef,
+    SignInDevice, SignInPassword, SignInToken, TunnelInput, TunnelRef,
 };
 use tauri::State;
 
@@ -22,6 +22,12 @@ pub async fn state(app: State<'_, AppState>) -> Answer<DesktopState> {
 #[tauri::command]
 pub async fn sign_in_token(app: State<'_, AppState>, input: SignInToken) -> Answer<DesktopState> {
     app.sign_in_token(input).await
+}
+
+/// `sign_in_device`.
+#[tauri::command]
+pub async fn sign_in_device(app: State<'_, AppState>, input: SignInDevice) -> Answer<DesktopState> {
+    app.sign_in_device(input).await
 }
 
 /// `sign_in_password`.

@@ -83,6 +83,7 @@ pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::state,
             commands::sign_in_token,
             commands::sign_in_password,
+            commands::sign_in_device,
             commands::sign_out,
             commands::save_tunnel,
             commands::remove_tunnel,

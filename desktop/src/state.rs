@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::watch;
 
+mod device;
 mod session;
 
 /// Where the state lives and what it talks to.
@@ -55,6 +56,10 @@ struct Inner {
     creds: Option<(Credentials, Backend)>,
     /// The API session's access token (after an email sign-in), refreshed on demand.
     access: Option<AccessToken>,
+    /// A device sign-in in progress: its attempt number and what the window shows.
+    device: Option<(u64, fdt_desktop_ipc::DeviceSignInView)>,
+    /// Device sign-ins started; an older attempt's outcome is ignored.
+    device_attempts: u64,
 }
 
 /// Shared app state (cheap to clone).
@@ -119,6 +124,8 @@ impl AppState {
                 settings,
                 creds,
                 access: None,
+                device: None,
+                device_attempts: 0,
             })),
             ops: Arc::default(),
             session: Arc::default(),
@@ -200,6 +207,11 @@ impl AppState {
             overall: Overall::of(tunnels.iter().map(|t| &t.state)),
             tunnels,
             start_at_login: self.autostart.is_enabled(),
+            device_sign_in: inner
+                .device
+                .as_ref()
+                .filter(|_| inner.creds.is_none())
+                .map(|(_, v)| v.clone()),
         }
     }
 
@@ -349,6 +361,7 @@ impl AppState {
             let mut inner = self.lock();
             inner.creds = None;
             inner.access = None;
+            inner.device = None;
         }
         self.changed();
         Ok(self.snapshot())

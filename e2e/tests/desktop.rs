@@ -465,3 +465,86 @@ async fn concurrent_cloud_calls_after_a_restart_do_not_revoke_the_session() {
     assert_eq!(again.cloud_api(get_plan()).await.unwrap().status, 200);
     again.quit().await;
 }
+
+/// Device sign-in from the app: the code it shows is approved in the console (here through
+/// the API as the signed-in user), and the app signs in with an authtoken made for this
+/// computer. A denied attempt shows why; a new attempt supersedes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_signs_in_through_the_browser() {
+    fdt_e2e::init_tracing();
+    fdt_e2e::install_crypto();
+    let db = fdt_cloud::testing::TestDb::sqlite().await;
+    let cloud = Cloud::start(
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        db.store.clone(),
+        Vec::new(),
+    );
+    let account = cloud.account("browser@example.com").await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let state = open_state(home.path(), &cloud.url).await;
+    let decide = |code: String, approve: bool| {
+        let client = account.client.clone();
+        async move {
+            client
+                .device_approve(&fdt_api::DeviceDecision {
+                    user_code: code,
+                    approve,
+                })
+                .await
+                .unwrap();
+        }
+    };
+
+    // Denied: the window is told, and stays signed out.
+    let s = state
+        .sign_in_device(fdt_desktop_ipc::SignInDevice::default())
+        .await
+        .unwrap();
+    let first = s.device_sign_in.unwrap();
+    assert!(first.error.is_none());
+    assert!(
+        first
+            .verification_uri_complete
+            .ends_with(&format!("/device?code={}", first.user_code)),
+        "{first:?}"
+    );
+    assert!(state.external_url(&first.verification_uri_complete).is_ok());
+    decide(first.user_code.clone(), false).await;
+    let denied = poll_until(Duration::from_secs(20), "the denial shown", || async {
+        state.snapshot().device_sign_in.and_then(|d| d.error)
+    })
+    .await
+    .unwrap();
+    assert!(denied.contains("denied"), "{denied}");
+    assert!(state.snapshot().account.is_none());
+
+    // Approved: signed in, with an authtoken described after this computer.
+    let s = state
+        .sign_in_device(fdt_desktop_ipc::SignInDevice::default())
+        .await
+        .unwrap();
+    let second = s.device_sign_in.unwrap();
+    assert_ne!(second.user_code, first.user_code);
+    assert!(second.error.is_none(), "a new attempt starts clean");
+    decide(second.user_code, true).await;
+    let acct = poll_until(Duration::from_secs(20), "signed in", || async {
+        state.snapshot().account
+    })
+    .await
+    .unwrap();
+    assert!(!acct.has_api_session);
+    assert!(state.snapshot().device_sign_in.is_none());
+    let tokens = account.client.list_authtokens().await.unwrap();
+    let made = tokens
+        .iter()
+        .find(|t| {
+            t.prefix
+                .starts_with(acct.authtoken_hint.trim_end_matches('…'))
+        })
+        .expect("the app's authtoken is the account's");
+    assert_eq!(
+        made.description.as_deref(),
+        Some(format!("fdt login on {}", fdt_agent_core::login::machine_name()).as_str())
+    );
+    state.quit().await;
+}

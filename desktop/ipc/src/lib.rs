@@ -15,6 +15,9 @@ pub mod command {
     pub const SIGN_IN_TOKEN: &str = "sign_in_token";
     /// `SignInPassword -> DesktopState`.
     pub const SIGN_IN_PASSWORD: &str = "sign_in_password";
+    /// [`super::SignInDevice`] → [`super::DesktopState`]: starts a device sign-in (RFC 8628);
+    /// the state then carries the code until the console approves it.
+    pub const SIGN_IN_DEVICE: &str = "sign_in_device";
     /// `() -> DesktopState`.
     pub const SIGN_OUT: &str = "sign_out";
     /// `TunnelInput -> DesktopState`.
@@ -58,6 +61,24 @@ pub struct DesktopState {
     pub start_at_login: bool,
     /// Summary shown by the tray icon.
     pub overall: Overall,
+    /// A device sign-in waiting for approval in the console (signed out only).
+    #[serde(default)]
+    pub device_sign_in: Option<DeviceSignInView>,
+}
+
+/// A device sign-in in progress: the code to approve in the console, and how it ended if it
+/// failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceSignInView {
+    /// The code the console asks for (`XXXX-XXXX`).
+    pub user_code: String,
+    /// The console page where it is approved.
+    pub verification_uri: String,
+    /// The same page with the code filled in (opened in the browser).
+    pub verification_uri_complete: String,
+    /// Why it stopped (denied, expired, refused); `None` while waiting.
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 /// Who is signed in.
@@ -178,6 +199,15 @@ pub struct TunnelInput {
 pub struct SignInToken {
     /// The authtoken copied from the console.
     pub authtoken: String,
+    /// Control plane to use instead of the current one.
+    #[serde(default)]
+    pub api_url: Option<String>,
+}
+
+/// `sign_in_device` input: signs in through the browser (device sign-in), which creates an
+/// authtoken for this computer once approved in the console.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInDevice {
     /// Control plane to use instead of the current one.
     #[serde(default)]
     pub api_url: Option<String>,

@@ -1,11 +1,15 @@
-//! The signed-out window: sign in by pasting an authtoken, or with email and password (which
-//! makes an authtoken for this computer). Both can point the app at another control plane.
+//! The signed-out window: sign in through the browser first (device sign-in: approve a code
+//! in the web console, as `fdt login` does), else by pasting an authtoken, or with email and
+//! password. Each makes or takes an authtoken for this computer, and each can point the app at
+//! another control plane.
 
 use super::bridge::use_desktop;
 use crate::components::form::TextField;
 use crate::components::layout::ThemeToggle;
 use crate::platform;
-use fdt_desktop_ipc::{DesktopError, SignInPassword, SignInToken, command};
+use fdt_desktop_ipc::{
+    DesktopError, DeviceSignInView, OpenUrl, SignInDevice, SignInPassword, SignInToken, command,
+};
 use leptos::prelude::*;
 
 /// The control plane to ask the app to switch to: `None` when the field is empty or still
@@ -41,6 +45,35 @@ fn sign_in(
     });
 }
 
+/// Opens a console page in the system browser (failures are only logged: the code on the
+/// page is enough to finish by hand).
+async fn open_page(url: String) {
+    let opened: Result<(), DesktopError> =
+        super::bridge::invoke_with(command::OPEN_EXTERNAL, &OpenUrl { url }).await;
+    if let Err(e) = opened {
+        platform::log_error(&e.message);
+    }
+}
+
+/// A device sign-in's code and where to approve it, or why it stopped.
+fn device_status(d: DeviceSignInView) -> impl IntoView {
+    let link = d.verification_uri_complete.clone();
+    match d.error {
+        Some(e) => view! { <p class="alert alert-error" role="alert" id="device-error">{e}</p> }.into_any(),
+        None => view! {
+            <div class="alert" role="status" id="device-waiting">
+                <p>"Approve this code in the web console: "<strong id="device-user-code">{d.user_code}</strong></p>
+                <p class="muted">{format!("Waiting for approval at {} …", d.verification_uri)}</p>
+                <button type="button" class="btn btn-small"
+                    on:click=move |_| { let url = link.clone(); leptos::task::spawn_local(open_page(url)); }>
+                    "Open the page again"
+                </button>
+            </div>
+        }
+        .into_any(),
+    }
+}
+
 /// The sign-in page.
 #[component]
 pub fn SignInPage() -> impl IntoView {
@@ -51,6 +84,7 @@ pub fn SignInPage() -> impl IntoView {
     let email = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let token_error = RwSignal::new(None::<String>);
+    let device_error = RwSignal::new(None::<String>);
     let password_error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     let no_error = Signal::derive(|| None::<String>);
@@ -72,6 +106,29 @@ pub fn SignInPage() -> impl IntoView {
             });
         }
     };
+    let on_device = {
+        let current_api = current_api.clone();
+        move |ev: leptos::ev::SubmitEvent| {
+            ev.prevent_default();
+            let input = SignInDevice {
+                api_url: api_url_override(&api_url.get_untracked(), &current_api),
+            };
+            sign_in(busy, device_error, async move {
+                desktop.apply_with(command::SIGN_IN_DEVICE, &input).await?;
+                // Open the console's approval page with the code filled in.
+                let url = desktop.read(None, |s| {
+                    s.device_sign_in
+                        .as_ref()
+                        .map(|d| d.verification_uri_complete.clone())
+                });
+                if let Some(url) = url {
+                    open_page(url).await;
+                }
+                Ok(())
+            });
+        }
+    };
+    let device = move || desktop.read(None, |s| s.device_sign_in.clone());
     let on_password = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let input = SignInPassword {
@@ -92,6 +149,17 @@ pub fn SignInPage() -> impl IntoView {
         <main id="main" class="center-card sign-in">
             <p class="brand"><span class="logo" aria-hidden="true">"◆"</span>" FlyingDarkDevTunnel"</p>
             <h1>"Sign in"</h1>
+            <section aria-labelledby="device-h">
+                <h2 id="device-h">"With your browser"</h2>
+                <form class="form" on:submit=on_device novalidate>
+                    {form_error(device_error)}
+                    {move || device().map(device_status)}
+                    <button type="submit" id="sign-in-device" class="btn btn-primary btn-block"
+                        disabled=move || busy.get()>
+                        {move || if device().is_some() { "Start again" } else { "Sign in with the browser" }}
+                    </button>
+                </form>
+            </section>
             <section aria-labelledby="token-h">
                 <h2 id="token-h">"With an authtoken"</h2>
                 <form class="form" on:submit=on_token novalidate>
