@@ -66,6 +66,12 @@ pub async fn set_tunnel_enabled(
     app.set_tunnel_enabled(input).await
 }
 
+/// `set_run_managed`.
+#[tauri::command]
+pub async fn set_run_managed(app: State<'_, AppState>, input: SetFlag) -> Answer<DesktopState> {
+    app.set_run_managed(input.enabled).await
+}
+
 /// `set_start_at_login`.
 #[tauri::command]
 pub async fn set_start_at_login(app: State<'_, AppState>, input: SetFlag) -> Answer<DesktopState> {

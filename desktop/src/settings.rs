@@ -34,6 +34,8 @@ pub struct Settings {
     pub last_id: u64,
     /// Tunnels, in the order they were added.
     pub tunnels: Vec<StoredTunnel>,
+    /// Run the account's cloud-managed tunnels too (`fdt start --managed`).
+    pub run_managed: bool,
 }
 
 impl Default for Settings {
@@ -46,6 +48,7 @@ impl Default for Settings {
             inspector_addr: "127.0.0.1:4040".into(),
             last_id: 0,
             tunnels: vec![],
+            run_managed: false,
         }
     }
 }

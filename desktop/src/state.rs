@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::watch;
 
 mod device;
+mod managed;
 mod session;
 
 /// Where the state lives and what it talks to.
@@ -207,6 +208,8 @@ impl AppState {
             overall: Overall::of(tunnels.iter().map(|t| &t.state)),
             tunnels,
             start_at_login: self.autostart.is_enabled(),
+            run_managed: inner.settings.run_managed,
+            managed_tunnels: self.supervisor.managed_live(),
             device_sign_in: inner
                 .device
                 .as_ref()
@@ -231,7 +234,7 @@ impl AppState {
 
     /// (Re)starts every switched-on tunnel; stops the rest.
     async fn start_enabled(&self) {
-        let (login, wanted) = {
+        let (login, wanted, run_managed) = {
             let inner = self.lock();
             let wanted: Vec<_> = inner
                 .settings
@@ -240,10 +243,13 @@ impl AppState {
                 .filter(|t| t.enabled)
                 .map(|t| (t.id.clone(), settings::resolve(&t.def)))
                 .collect();
-            (Self::login(&inner), wanted)
+            (Self::login(&inner), wanted, inner.settings.run_managed)
         };
         self.supervisor.stop_all_and_wait(STOP_GRACE).await;
         let Some(login) = login else { return };
+        if run_managed {
+            self.supervisor.set_managed(Some(login.clone())).await;
+        }
         for (id, resolved) in wanted {
             match resolved {
                 Ok(r) => self.supervisor.start(&id, login.clone(), r).await,
@@ -256,7 +262,7 @@ impl AppState {
     /// Reconnects the running tunnels now (after sleep or a network change).
     pub async fn reconnect_all(&self) {
         let _op = self.ops.lock().await;
-        if !self.supervisor.running().is_empty() {
+        if !self.supervisor.running().is_empty() || self.lock().settings.run_managed {
             self.start_enabled().await;
         }
     }

@@ -2,13 +2,17 @@
 //! carrying every tunnel. Tunnels are started and stopped in it live (agent-core's tunnel
 //! set), so switching one off never drops the others' connections or changes their URLs. The
 //! agent's local API (the inspector's page and `/api`) is the app's.
+//!
+//! With "run managed tunnels" on, the same agent also asks for the account's cloud-managed
+//! tunnels and runs them (agent-core applies the console's changes live); it then runs even
+//! while no tunnel of the app's own is switched on.
 
 use fdt_agent_core::agent::AgentError;
 use fdt_agent_core::config::ResolvedTunnel;
 use fdt_agent_core::idle::idle_status;
-use fdt_agent_core::status::{AgentStatus, SessionState, TunnelStatus};
+use fdt_agent_core::status::AgentStatus;
 use fdt_agent_core::{AgentHandle, AgentOptions, CloudLogin, Connect, Inspector};
-use fdt_desktop_ipc::TunnelState;
+use fdt_desktop_ipc::{ManagedTunnelView, TunnelState};
 use fdt_ui::site as fdt_ui_site;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,88 +23,18 @@ use tokio::task::JoinHandle;
 /// How long a stopping agent may take to leave its relay before its replacement starts.
 pub const STOP_GRACE: Duration = Duration::from_secs(1);
 
-/// A running tunnel's live state, as the window and tray show it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Live {
-    /// State.
-    pub state: TunnelState,
-    /// Public URL while online.
-    pub public_url: Option<String>,
-    /// Why it is failing or reconnecting.
-    pub error: Option<String>,
-}
+mod live;
 
-/// How an agent's task ended badly.
-#[derive(Debug, thiserror::Error)]
-pub enum AgentExitError {
-    /// The agent stopped for good (refused, or its set-up failed).
-    #[error(transparent)]
-    Stopped(#[from] AgentError),
-    /// The agent's task panicked or was aborted.
-    #[error("the agent task ended: {0}")]
-    Task(#[from] tokio::task::JoinError),
-}
-
-impl Live {
-    /// The live state of tunnel `name` from its agent's status; `exit` is how the agent
-    /// ended, once it has.
-    pub fn from_status(
-        s: &AgentStatus,
-        name: &str,
-        exit: Option<&Result<(), AgentExitError>>,
-    ) -> Self {
-        let t: Option<&TunnelStatus> = s.tunnels.iter().find(|t| t.name == name);
-        let bind_error = t.and_then(|t| t.error.clone());
-        match s.state {
-            SessionState::Stopped => match exit {
-                Some(Ok(())) => Self::default(),
-                Some(Err(e)) => Self::failed(e.to_string()),
-                None => Self::failed(
-                    s.last_error
-                        .clone()
-                        .unwrap_or_else(|| "the agent stopped".into()),
-                ),
-            },
-            SessionState::Connecting => Self {
-                state: TunnelState::Connecting,
-                public_url: None,
-                error: s.last_error.clone(),
-            },
-            SessionState::Reconnecting => Self {
-                state: TunnelState::Reconnecting,
-                public_url: None,
-                error: s.last_error.clone(),
-            },
-            SessionState::Online => match (t.and_then(|t| t.public_url.clone()), bind_error) {
-                (Some(url), _) => Self {
-                    state: TunnelState::Online,
-                    public_url: Some(url),
-                    error: None,
-                },
-                (None, Some(e)) => Self::failed(e),
-                (None, None) => Self {
-                    state: TunnelState::Connecting,
-                    public_url: None,
-                    error: None,
-                },
-            },
-        }
-    }
-
-    fn failed(e: String) -> Self {
-        Self {
-            state: TunnelState::Error,
-            public_url: None,
-            error: Some(e),
-        }
-    }
-}
+use live::managed_lines;
+pub use live::{AgentExitError, Live};
 
 /// The one agent and how it was started.
 struct Running {
     handle: AgentHandle,
     /// The account it signed in with: another login needs another agent.
     login: CloudLogin,
+    /// Whether it asked for the account's managed tunnels.
+    managed: bool,
     /// Which agent this is: a stopped agent's last words must not overwrite the state of the
     /// agent that replaced it.
     generation: u64,
@@ -115,6 +49,10 @@ struct Inner {
     /// The switched-on tunnels, by the app's tunnel id.
     tunnels: BTreeMap<String, ResolvedTunnel>,
     live: BTreeMap<String, Live>,
+    /// Run the account's cloud-managed tunnels (with a login).
+    managed: Option<CloudLogin>,
+    /// The managed tunnels' lines, as last published.
+    managed_live: Vec<ManagedTunnelView>,
     /// The local API over the current agent; rebuilt when the agent changes.
     router: Option<axum::Router>,
 }
@@ -197,10 +135,11 @@ impl Supervisor {
                     ..Live::default()
                 },
             );
+            let wants_managed = inner.managed.is_some();
             let same_login = inner
                 .agent
                 .as_ref()
-                .filter(|a| a.login == login)
+                .filter(|a| a.login == login && a.managed == wants_managed)
                 .and_then(|a| a.handle.tunnels().cloned());
             match same_login {
                 Some(set) => {
@@ -230,11 +169,12 @@ impl Supervisor {
     fn spawn_agent(&self, login: CloudLogin) {
         let mut inner = self.lock();
         let tunnels: Vec<ResolvedTunnel> = inner.tunnels.values().cloned().collect();
+        let managed = inner.managed.is_some();
         let (handle, join) = fdt_agent_core::spawn_with(
             AgentOptions {
                 connect: Connect::Cloud(login.clone()),
                 tunnels,
-                managed: false,
+                managed,
             },
             Some(self.inspector.clone()),
         );
@@ -245,6 +185,7 @@ impl Supervisor {
         inner.agent = Some(Running {
             handle,
             login,
+            managed,
             generation,
             watcher: Some(watcher),
         });
@@ -266,7 +207,7 @@ impl Supervisor {
         let Some(t) = inner.tunnels.remove(id) else {
             return;
         };
-        if inner.tunnels.is_empty() {
+        if inner.tunnels.is_empty() && inner.managed.is_none() {
             let _ = Self::take_agent(&mut inner);
         } else if let Some(set) = inner.agent.as_ref().and_then(|a| a.handle.tunnels()) {
             set.remove(&t.spec.name);
@@ -284,6 +225,8 @@ impl Supervisor {
         let mut inner = self.lock();
         inner.tunnels.clear();
         inner.live.clear();
+        inner.managed = None;
+        inner.managed_live.clear();
         let watcher = Self::take_agent(&mut inner);
         drop(inner);
         self.publish();
@@ -296,6 +239,40 @@ impl Supervisor {
         if let Some(w) = self.stop_everything() {
             let _ = tokio::time::timeout(limit, w).await;
         }
+    }
+
+    /// Runs the account's cloud-managed tunnels as `login` (`Some`), or stops running them
+    /// (`None`). The agent restarts with the change (its hello says whether it wants them);
+    /// with nothing left to run it stops.
+    pub async fn set_managed(&self, login: Option<CloudLogin>) {
+        let (replaced, previous) = {
+            let mut inner = self.lock();
+            if inner.managed == login {
+                return;
+            }
+            inner.managed = login.clone();
+            inner.managed_live.clear();
+            let previous = inner.agent.as_ref().map(|a| a.login.clone());
+            (Self::take_agent(&mut inner), previous)
+        };
+        if let Some(old) = replaced {
+            let _ = tokio::time::timeout(STOP_GRACE, old).await;
+        }
+        let relogin = {
+            let inner = self.lock();
+            (!inner.tunnels.is_empty() || inner.managed.is_some())
+                .then(|| login.or(previous))
+                .flatten()
+        };
+        if let Some(l) = relogin {
+            self.spawn_agent(l);
+        }
+        self.publish();
+    }
+
+    /// The managed tunnels' lines.
+    pub fn managed_live(&self) -> Vec<ManagedTunnelView> {
+        self.lock().managed_live.clone()
     }
 
     /// Ids of the running tunnels.
@@ -346,7 +323,9 @@ impl Supervisor {
             .iter()
             .map(|(id, t)| (id.clone(), Live::from_status(status, &t.spec.name, exit)))
             .collect();
-        let mut changed = false;
+        let managed = managed_lines(status, exit);
+        let mut changed = inner.managed_live != managed;
+        inner.managed_live = managed;
         for (id, live) in lives {
             if inner.live.get(&id) != Some(&live) {
                 inner.live.insert(id, live);
@@ -371,68 +350,4 @@ fn site_dir() -> Option<std::path::PathBuf> {
         let own = std::path::PathBuf::from("/usr/share/fdt-desktop/site");
         own.join("pkg").is_dir().then_some(own)
     })
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-    use fdt_agent_core::status::TunnelStatus;
-
-    fn status(state: SessionState, url: Option<&str>, error: Option<&str>) -> AgentStatus {
-        AgentStatus {
-            state,
-            relay: "relay".into(),
-            session: None,
-            tunnels: vec![TunnelStatus {
-                name: "web".into(),
-                proto: "http".into(),
-                public_url: url.map(Into::into),
-                addr: "localhost:3000".into(),
-                error: error.map(Into::into),
-                error_code: None,
-                managed_id: None,
-            }],
-            last_error: None,
-            reconnects: 0,
-        }
-    }
-
-    #[test]
-    fn agent_statuses_map_to_tunnel_states() {
-        use SessionState as S;
-        use TunnelState as T;
-        let cases = [
-            (status(S::Connecting, None, None), None, T::Connecting),
-            (status(S::Online, None, None), None, T::Connecting),
-            (
-                status(S::Online, Some("https://w.example"), None),
-                None,
-                T::Online,
-            ),
-            (
-                status(S::Online, None, Some("subdomain taken")),
-                None,
-                T::Error,
-            ),
-            (status(S::Reconnecting, None, None), None, T::Reconnecting),
-            (status(S::Stopped, None, None), Some(Ok(())), T::Off),
-            (
-                status(S::Stopped, None, None),
-                Some(Err(AgentError::Refused("refused".into()).into())),
-                T::Error,
-            ),
-        ];
-        for (s, exit, want) in cases {
-            let live = Live::from_status(&s, "web", exit.as_ref());
-            assert_eq!(live.state, want, "{s:?} {exit:?}");
-            assert_eq!(live.public_url.is_some(), want == T::Online);
-        }
-        let failed = Live::from_status(
-            &status(S::Online, None, Some("subdomain taken")),
-            "web",
-            None,
-        );
-        assert_eq!(failed.error.as_deref(), Some("subdomain taken"));
-    }
 }

@@ -548,3 +548,145 @@ async fn the_app_signs_in_through_the_browser() {
     );
     state.quit().await;
 }
+
+/// Managed tunnels in the app: with "run my managed tunnels" on, the tunnels defined in the
+/// console run beside the app's own, on its one connection, and follow the console's start
+/// and stop; switching it off leaves the app's own tunnel serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_runs_managed_tunnels_beside_its_own() {
+    fdt_e2e::init_tracing();
+    let db = fdt_cloud::testing::TestDb::sqlite().await;
+    let (cloud, stack) = Cloud::with_attached_relay(db.store.clone()).await.unwrap();
+    let account = cloud.account("managed-desk@example.com").await.unwrap();
+    let (own, managed) = (
+        HttpOrigin::start().await.unwrap(),
+        HttpOrigin::start().await.unwrap(),
+    );
+    let home = tempfile::tempdir().unwrap();
+    let state = AppState::open(StateConfig {
+        config_dir: home.path().join("fdt-desktop"),
+        xdg_config_home: home.path().to_path_buf(),
+        use_keyring: false,
+        exe: "/usr/bin/fdt-desktop".into(),
+        api_url: Some(cloud.url.clone()),
+        relay_ca: Some(stack.ca_path()),
+        inspector_addr: Some("127.0.0.1:0".into()),
+    })
+    .await
+    .unwrap();
+    // Refused while signed out.
+    assert!(state.set_run_managed(true).await.is_err());
+    state
+        .sign_in_token(fdt_desktop_ipc::SignInToken {
+            authtoken: account.authtoken_secret(),
+            api_url: None,
+        })
+        .await
+        .unwrap();
+    let s = state
+        .save_tunnel(fdt_desktop_ipc::TunnelInput {
+            id: None,
+            name: "own".into(),
+            proto: "http".into(),
+            addr: own.addr.to_string(),
+            subdomain: Some("desk-own".into()),
+            basic_auth: vec![],
+            cidr_allow: vec![],
+            cidr_deny: vec![],
+        })
+        .await
+        .unwrap();
+    let id = s.tunnels[0].id.clone();
+    state
+        .set_tunnel_enabled(fdt_desktop_ipc::SetEnabled {
+            id: id.clone(),
+            enabled: true,
+        })
+        .await
+        .unwrap();
+    let served = |sub: &'static str| {
+        let stack = &stack;
+        async move {
+            poll_until(Duration::from_secs(20), sub, || async {
+                let r = stack.curl(&stack.http_url(sub, "/echo")).run().await.ok()?;
+                (r.status == 200).then_some(())
+            })
+            .await
+            .unwrap();
+        }
+    };
+    served("desk-own").await;
+
+    // Defined in the console (its API here), run once the switch is on.
+    let bearer = format!(
+        "Authorization: Bearer {}",
+        account.access_token.expose_secret()
+    );
+    let created = fdt_e2e::Curl::new(&format!("{}/v1/tunnel-configs", cloud.url))
+        .header(&bearer)
+        .header("content-type: application/json")
+        .arg("--data-binary")
+        .arg(
+            json!({"name": "web-managed", "definition": {"proto": "http", "addr": managed.addr.to_string(), "subdomain": "desk-managed"}})
+                .to_string(),
+        )
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(created.status, 201, "{}", created.text());
+    let config_id = serde_json::from_slice::<Value>(&created.body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let s = state.set_run_managed(true).await.unwrap();
+    assert!(s.run_managed);
+    served("desk-managed").await;
+    let line = poll_until(
+        Duration::from_secs(20),
+        "the managed line online",
+        || async {
+            state
+                .snapshot()
+                .managed_tunnels
+                .into_iter()
+                .find(|t| t.name == "web-managed" && t.state == TunnelState::Online)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(line.id, config_id);
+    assert!(line.public_url.unwrap().contains("desk-managed"));
+    served("desk-own").await;
+    let agent = state.supervisor().agent().unwrap();
+    // One connection for both (the agent restarted with the switch: the old one may take a
+    // moment to be gone at the relay).
+    let relay = stack.relay().unwrap();
+    poll_until(Duration::from_secs(10), "one agent connection", || async {
+        (relay.agent_connections() == 1).then_some(())
+    })
+    .await
+    .unwrap();
+    // The app's local API will not stop a managed tunnel.
+    assert!(!agent.stop_tunnel("web-managed"));
+
+    // Stopped in the console: it leaves the app, the app's own stays.
+    let stopped = fdt_e2e::Curl::new(&format!("{}/v1/tunnels/{config_id}/stop", cloud.url))
+        .args(["-X", "POST"])
+        .header(&bearer)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(stopped.status, 200, "{}", stopped.text());
+    poll_until(Duration::from_secs(20), "the managed line gone", || async {
+        state.snapshot().managed_tunnels.is_empty().then_some(())
+    })
+    .await
+    .unwrap();
+    served("desk-own").await;
+
+    // Switched off: the app's own tunnel still serves; the setting is remembered off.
+    let s = state.set_run_managed(false).await.unwrap();
+    assert!(!s.run_managed && s.managed_tunnels.is_empty());
+    served("desk-own").await;
+    state.quit().await;
+}

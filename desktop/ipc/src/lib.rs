@@ -18,6 +18,8 @@ pub mod command {
     /// [`super::SignInDevice`] → [`super::DesktopState`]: starts a device sign-in (RFC 8628);
     /// the state then carries the code until the console approves it.
     pub const SIGN_IN_DEVICE: &str = "sign_in_device";
+    /// [`super::SetFlag`] → [`super::DesktopState`]: run the account's cloud-managed tunnels.
+    pub const SET_RUN_MANAGED: &str = "set_run_managed";
     /// `() -> DesktopState`.
     pub const SIGN_OUT: &str = "sign_out";
     /// `TunnelInput -> DesktopState`.
@@ -64,6 +66,33 @@ pub struct DesktopState {
     /// A device sign-in waiting for approval in the console (signed out only).
     #[serde(default)]
     pub device_sign_in: Option<DeviceSignInView>,
+    /// Whether the app runs the account's cloud-managed tunnels (defined in the console).
+    #[serde(default)]
+    pub run_managed: bool,
+    /// The cloud-managed tunnels running now, beside the app's own.
+    #[serde(default)]
+    pub managed_tunnels: Vec<ManagedTunnelView>,
+}
+
+/// A cloud-managed tunnel the app runs: defined, started and stopped in the console.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManagedTunnelView {
+    /// The definition's ID in the control plane (`tcf_…`).
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// `http`, `tcp` or `tls`.
+    pub proto: String,
+    /// The local address it forwards to.
+    pub addr: String,
+    /// Live state.
+    pub state: TunnelState,
+    /// Public URL while online.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Why it is failing.
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 /// A device sign-in in progress: the code to approve in the console, and how it ended if it

@@ -31,6 +31,17 @@ pub fn SettingsPage() -> impl IntoView {
             }
         });
     };
+    let on_run_managed = move |ev: leptos::ev::Event| {
+        let enabled = event_target_checked(&ev);
+        let input: leptos::web_sys::HtmlInputElement = event_target(&ev);
+        leptos::task::spawn_local(async move {
+            let flag = SetFlag { enabled };
+            if let Err(e) = desktop.apply_with(command::SET_RUN_MANAGED, &flag).await {
+                input.set_checked(!enabled);
+                toasts.error(e.message);
+            }
+        });
+    };
     let on_sign_out = move |_| {
         leptos::task::spawn_local(async move {
             if let Err(e) = desktop.apply(command::SIGN_OUT).await {
@@ -51,6 +62,13 @@ pub fn SettingsPage() -> impl IntoView {
                     on:change=on_start_at_login/>
                 <label for="start-at-login">"Start at login"</label>
             </p>
+            <p class="switch-row">
+                <input type="checkbox" role="switch" class="switch" id="run-managed"
+                    prop:checked=move || desktop.read(false, |s| s.run_managed)
+                    on:change=on_run_managed/>
+                <label for="run-managed">"Run my managed tunnels"</label>
+            </p>
+            <p class="muted">"Managed tunnels are defined, started and stopped in the web console (Managed); this computer serves them while the app runs."</p>
         </section>
         <section class="card" aria-labelledby="account-h">
             <h2 id="account-h">"Account"</h2>

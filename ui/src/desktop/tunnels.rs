@@ -8,7 +8,7 @@ use crate::components::layout::PageHeader;
 use crate::components::states::EmptyState;
 use crate::components::toast::use_toasts;
 use crate::platform;
-use fdt_desktop_ipc::{SetEnabled, TunnelRef, TunnelState, TunnelView, command};
+use fdt_desktop_ipc::{ManagedTunnelView, SetEnabled, TunnelRef, TunnelState, TunnelView, command};
 use leptos::prelude::*;
 
 /// The words and badge class of a tunnel's state.
@@ -56,6 +56,34 @@ pub fn TunnelsPage() -> impl IntoView {
                 <TunnelRow id=id editing=editing/>
             </For>
         </div>
+        {move || {
+            let managed = desktop.read(Vec::new(), |s| s.managed_tunnels.clone());
+            (!managed.is_empty()).then(|| view! {
+                <section class="managed-tunnels" aria-labelledby="managed-h">
+                    <h2 id="managed-h">"Managed in the console"</h2>
+                    <div class="tunnel-list">{managed.into_iter().map(managed_row).collect_view()}</div>
+                </section>
+            })
+        }}
+    }
+}
+
+/// A cloud-managed tunnel's line: read-only here (the console starts, stops and edits it).
+fn managed_row(t: ManagedTunnelView) -> impl IntoView {
+    let (word, class) = state_badge(t.state);
+    let heading_id = format!("managed-{}-h", t.id);
+    let labelled_by = heading_id.clone();
+    view! {
+        <article class="card tunnel-row managed-row" data-managed=t.name.clone()
+            aria-labelledby=labelled_by>
+            <div class="tunnel-head">
+                <h3 class="tunnel-name" id=heading_id>{t.name.clone()}</h3>
+                <span class=class data-state=word>{word}</span>
+                <span class="muted">{format!("{} → {}", t.proto, t.addr)}</span>
+            </div>
+            {t.public_url.map(|url| view! { <p class="tunnel-url"><span class="public-url mono">{url}</span></p> })}
+            {t.error.map(|e| view! { <p class="error-text tunnel-error">{e}</p> })}
+        </article>
     }
 }
 
