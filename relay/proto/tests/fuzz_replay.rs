@@ -273,11 +273,11 @@ fn session_seeds() -> Vec<(&'static str, Vec<u8>)> {
             Program::default()
                 .send(&managed_hello())
                 .op(ACCEPT)
-                // 40 definitions of 2.5 KiB: three parts.
+                // 6 definitions of 20 KiB: three parts; then 2 of 60 KiB: left out.
                 .op(DEFINITIONS)
-                .feed_raw(&[20, 5])
+                .feed_raw(&[6, 220])
                 .op(DEFINITIONS)
-                .feed_raw(&[1, 0])
+                .feed_raw(&[2, 255])
                 .0,
         ),
         (

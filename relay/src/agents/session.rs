@@ -207,12 +207,13 @@ impl SessionIo {
             } => match self.agents.verifier.verify_fresh(&token).await {
                 Ok(claims) => {
                     tracing::info!(account = %claims.sub, %agent, managed, remote = %self.conn.remote_address(), "agent authenticated");
+                    // Accepted first: the session pushes definitions only once ready.
+                    session.accept();
                     if managed {
                         self.watch_definitions(&claims.sub);
                     }
                     self.claims = Some(claims);
                     self.agent = agent;
-                    session.accept();
                 }
                 Err(e) => {
                     tracing::info!(remote = %self.conn.remote_address(), error = %e, "agent token refused");

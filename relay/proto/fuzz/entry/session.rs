@@ -28,6 +28,8 @@ struct Driver {
     unanswered: Vec<u32>,
     closed: bool,
     next_tunnel: u64,
+    /// Definitions pushes left in this program (each costs real encoding work).
+    pushes_left: u8,
 }
 
 impl Driver {
@@ -106,6 +108,7 @@ pub fn run(data: &[u8]) {
         unanswered: Vec::new(),
         closed: false,
         next_tunnel: 1,
+        pushes_left: 2,
     };
     let mut input = data;
     while let Some((&op, rest)) = input.split_first() {
@@ -148,15 +151,25 @@ pub fn run(data: &[u8]) {
                 .going_away("fuzz", Duration::from_millis(u64::from(op))),
             7 => d.relay.revoke("fuzz"),
             _ => {
-                // Push `count` managed definitions of `size` × 512 bytes each (parts split by
-                // size; oversized ones left out).
+                // Push up to 7 managed definitions, each small (`size` × 16 bytes), 20 KiB
+                // (`size` ≥ 200: a few make several parts) or 60 KiB (≥ 250: left out, too
+                // large for a frame). At most two pushes per program: they are the costly op.
                 let (&count, rest) = input.split_first().unwrap_or((&0, &[]));
                 let (&size, rest) = rest.split_first().unwrap_or((&0, &[]));
                 input = rest;
-                let tunnels = (0..u32::from(count) * 2)
+                if d.pushes_left == 0 {
+                    continue;
+                }
+                d.pushes_left -= 1;
+                let bytes = match size {
+                    250.. => 60 * 1024,
+                    200.. => 20 * 1024,
+                    n => usize::from(n) * 16,
+                };
+                let tunnels: Vec<ManagedTunnel> = (0..u32::from(count % 8))
                     .map(|i| {
                         let mut config = serde_json::Map::new();
-                        config.insert("addr".into(), "x".repeat(usize::from(size) * 512).into());
+                        config.insert("addr".into(), "x".repeat(bytes).into());
                         ManagedTunnel {
                             id: format!("tcf_{i}"),
                             name: format!("t{i}"),
@@ -165,8 +178,9 @@ pub fn run(data: &[u8]) {
                         }
                     })
                     .collect();
+                let n = tunnels.len();
                 let left_out = d.relay.definitions(u64::from(op), tunnels);
-                assert!(left_out <= usize::from(count) * 2);
+                assert!(left_out <= n);
             }
         }
         d.drain();
