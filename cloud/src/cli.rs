@@ -81,6 +81,31 @@ enum Command {
         /// The account's email.
         email: String,
     },
+    /// The audit log: verify its chains and checkpoints, sign a checkpoint, export it.
+    Audit {
+        #[command(subcommand)]
+        action: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check every row's hash chains and every checkpoint (the kept ones and those given);
+    /// exits 1 naming the first broken row, or the checkpoint the log no longer matches.
+    Verify {
+        /// An exported checkpoint (the `token` of POST /v1/admin/audit/checkpoints, or of
+        /// `fdt-cloud audit checkpoint`) in a file; repeatable.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Vec<PathBuf>,
+    },
+    /// Sign a checkpoint of the head, keep it, and print its token (keep a copy elsewhere).
+    Checkpoint,
+    /// Write every row, oldest first, as JSON lines (to stdout without --out).
+    Export {
+        /// The file to write.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// Entry point of the `fdt-cloud` binary.
@@ -113,7 +138,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let listen = match &cli.command {
         Command::Serve { listen } => *listen,
         Command::Dev { listen, .. } => *listen,
-        Command::Migrate | Command::RotateAgentKey | Command::GrantAdmin { .. } => None,
+        Command::Migrate
+        | Command::RotateAgentKey
+        | Command::GrantAdmin { .. }
+        | Command::Audit { .. } => None,
     };
     let mut data_dir = cli.data_dir;
     if matches!(cli.command, Command::Dev { .. })
@@ -157,6 +185,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{email} is now an operator");
             Ok(())
         }
+        Command::Audit { action } => audit(config, action).await,
         Command::RotateAgentKey => {
             let dir = config.data_dir.join(AGENT_KEYS_DIR);
             let kid = AgentKeyring::rotate(&dir).context("rotating the agent signing key")?;
@@ -164,6 +193,68 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn audit(config: Config, action: AuditCommand) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let keyring = AgentKeyring::load_or_create(&config.data_dir.join(AGENT_KEYS_DIR))
+        .context("loading the signing keys")?;
+    let result = match action {
+        AuditCommand::Verify { checkpoint } => {
+            let mut extra = Vec::new();
+            for path in &checkpoint {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                extra.push(text.trim().to_owned());
+            }
+            let keys: Vec<_> = keyring.keys().collect();
+            let v = crate::audit::verify(&store, &keys, &extra).await?;
+            println!("{}", serde_json::to_string_pretty(&v)?);
+            match (&v.first_broken, &v.checkpoint_error) {
+                (Some(b), _) => Err(anyhow::anyhow!(
+                    "the audit log is broken at row {} ({} chain): {}",
+                    b.seq,
+                    b.chain,
+                    b.reason
+                )),
+                (None, Some(e)) => Err(anyhow::anyhow!("the audit log fails a checkpoint: {e}")),
+                (None, None) => Ok(()),
+            }
+        }
+        AuditCommand::Checkpoint => {
+            let now = time::OffsetDateTime::now_utc();
+            match crate::audit::checkpoint(&store, keyring.signing_key(), now).await? {
+                Ok(c) => {
+                    println!("{}", c.token);
+                    eprintln!("checkpoint of row {} ({})", c.seq, c.hash);
+                    Ok(())
+                }
+                Err(b) => Err(anyhow::anyhow!(
+                    "not signed: the audit log is broken at row {} ({} chain): {}",
+                    b.seq,
+                    b.chain,
+                    b.reason
+                )),
+            }
+        }
+        AuditCommand::Export { out } => {
+            let n = match &out {
+                Some(path) => {
+                    let file = std::fs::File::create(path)
+                        .with_context(|| format!("creating {}", path.display()))?;
+                    let mut w = std::io::BufWriter::new(file);
+                    let n = crate::audit::export(&store, &mut w).await?;
+                    std::io::Write::flush(&mut w)?;
+                    n
+                }
+                None => crate::audit::export(&store, &mut std::io::stdout().lock()).await?,
+            };
+            eprintln!("{n} audit rows exported");
+            Ok(())
+        }
+    };
+    store.close().await;
+    result
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Store> {

@@ -92,6 +92,9 @@ pub enum ApiError {
     /// The account is suspended.
     #[error("this account is suspended; contact support")]
     AccountSuspended,
+    /// The request conflicts with the resource's state.
+    #[error("{0}")]
+    Conflict(String),
     /// Nothing left to allocate (all reservable ports taken).
     #[error("{0}")]
     Exhausted(String),
@@ -122,7 +125,9 @@ impl ApiError {
             Self::EmailTaken => StatusCode::CONFLICT,
             Self::RateLimited { .. } | Self::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NoRelayAvailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::NameInUse(_) | Self::NameReserved(_) | Self::Exhausted(_) => StatusCode::CONFLICT,
+            Self::NameInUse(_) | Self::NameReserved(_) | Self::Exhausted(_) | Self::Conflict(_) => {
+                StatusCode::CONFLICT
+            }
             Self::LimitExceeded { .. } | Self::Forbidden(_) | Self::AccountSuspended => {
                 StatusCode::FORBIDDEN
             }
@@ -151,6 +156,7 @@ impl ApiError {
             Self::NameReserved(_) => ErrorCode::NameReserved,
             Self::LimitExceeded { .. } => ErrorCode::LimitExceeded,
             Self::Exhausted(_) => ErrorCode::Exhausted,
+            Self::Conflict(_) => ErrorCode::Conflict,
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::AccountSuspended => ErrorCode::AccountSuspended,
             Self::Internal => ErrorCode::Internal,

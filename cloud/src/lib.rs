@@ -9,6 +9,7 @@
 //! `fdt-api`, shared with the agent, the UI and the tests.
 
 // Modules other crates use (the binary, the e2e harness, this crate's integration tests).
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod clock;

@@ -9,6 +9,7 @@ mod common;
 mod api {
     mod admin;
     mod agent_sessions;
+    mod audit;
     mod auth;
     mod authtokens;
     mod bad_input;

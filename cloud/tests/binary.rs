@@ -13,7 +13,10 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-on_both_databases!(migrate_then_serve_answers_the_typed_client);
+on_both_databases!(
+    migrate_then_serve_answers_the_typed_client,
+    audit_commands_sign_verify_and_export_the_log,
+);
 
 /// The binary with an empty environment except for `vars`, so the developer's own `FDT_…`
 /// settings cannot leak into the test.
@@ -204,4 +207,110 @@ fn rotate_agent_key_names_the_new_key_and_keeps_the_previous_one() {
     let third = keys();
     assert_eq!(third.len(), 2);
     assert_eq!(third[1], second[0]);
+}
+
+/// `fdt-cloud audit checkpoint|verify|export`: a signed checkpoint printed, the log verified
+/// against it (exit 0), then a row edited in the database: exit 1 naming the row.
+async fn audit_commands_sign_verify_and_export_the_log(db: &TestDb) {
+    let out = fdt_cloud(db, &["migrate"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The binary's own database (for SQLite, its file in the data directory).
+    let store = match db.postgres_url() {
+        Some(_) => db.store.clone(),
+        None => fdt_cloud::store::Store::connect(&fdt_cloud::config::DatabaseTarget::SqliteFile(
+            db.dir().join("fdt-cloud.db"),
+        ))
+        .await
+        .unwrap(),
+    };
+    for i in 0..3 {
+        let ev = fdt_cloud::store::NewAudit {
+            scope: "acc_aaaaaaaaaaaaaaaaaaaaaa",
+            actor: "tester",
+            action: "test.action",
+            target: &format!("t{i}"),
+            detail: serde_json::json!({}),
+            ip: None,
+            user_agent: None,
+        };
+        store
+            .append_audit(&ev, time::OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+    }
+    let out = fdt_cloud(db, &["audit", "checkpoint"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap();
+    let kept = db.dir().join("checkpoint.jwt");
+    std::fs::write(&kept, &token).unwrap();
+    let checkpoint = kept.to_str().unwrap();
+    let out = fdt_cloud(db, &["audit", "verify", "--checkpoint", checkpoint])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            report["ok"].as_bool(),
+            report["rows"].as_u64(),
+            report["checkpoints"].as_u64()
+        ),
+        (Some(true), Some(3), Some(2))
+    );
+    let export = db.dir().join("audit.jsonl");
+    let out = fdt_cloud(db, &["audit", "export", "--out", export.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&export).unwrap().lines().count(), 3);
+
+    // Tampered with (the guard trigger dropped first, as someone with the database could).
+    let tamper = match &store {
+        fdt_cloud::store::Store::Sqlite(_) => {
+            "DROP TRIGGER audit_log_no_update; UPDATE audit_log SET target = 'x' WHERE seq = 2;"
+        }
+        fdt_cloud::store::Store::Postgres(_) => {
+            "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only; \
+             UPDATE audit_log SET target = 'x' WHERE seq = 2;"
+        }
+    };
+    match &store {
+        fdt_cloud::store::Store::Sqlite(p) => {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(tamper))
+                .execute(p)
+                .await
+                .unwrap();
+        }
+        fdt_cloud::store::Store::Postgres(p) => {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(tamper))
+                .execute(p)
+                .await
+                .unwrap();
+        }
+    }
+    let out = fdt_cloud(db, &["audit", "verify", "--checkpoint", checkpoint])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("broken at row 2") && err.contains("edited"),
+        "{err}"
+    );
 }

@@ -96,14 +96,74 @@ pub struct AuditEntry {
     #[serde(with = "time::serde::rfc3339")]
     #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
     pub at: OffsetDateTime,
-    /// The admin who acted.
-    pub actor: AccountId,
-    /// What (`user.suspend`, `user.unsuspend`, `user.plan`, `tunnel.close`, `relay.drain`).
+    /// Who acted: an account ID, or `anonymous` (a failed sign-in).
+    pub actor: String,
+    /// The organisation (today: the account) whose chain the entry is also in; empty for
+    /// operators' actions on the fleet.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+    /// What (`auth.login`, `auth.login_failed`, `authtoken.create`, `authtoken.revoke`,
+    /// `device.approve`, `device.deny`, `user.suspend`, `user.unsuspend`, `user.plan`,
+    /// `tunnel.close`, `relay.drain`, `audit.checkpoint`).
     pub action: String,
     /// On what (an account, tunnel or relay ID).
     pub target: String,
     /// Details (JSON).
     pub detail: serde_json::Value,
+    /// The client's address, when known.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ip: String,
+    /// The client's user agent, when known.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub user_agent: String,
+}
+
+/// `GET /v1/admin/audit/verify`: whether the audit log's chains and checkpoints hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct AuditVerification {
+    /// Every chain links and every checkpoint matches.
+    pub ok: bool,
+    /// Rows checked.
+    pub rows: u64,
+    /// The last row's `seq` (0 for an empty log).
+    pub head_seq: i64,
+    /// The last row's hash, hex.
+    pub head_hash: String,
+    /// The first broken row, when a chain is broken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_broken: Option<AuditBreak>,
+    /// Signed checkpoints checked against the log.
+    pub checkpoints: u64,
+    /// The first checkpoint the log does not match (a cut tail, or rewritten rows), in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_error: Option<String>,
+}
+
+/// Where and why a chain is broken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct AuditBreak {
+    /// The row's `seq` (its index in the log).
+    pub seq: i64,
+    /// `global`, or the scope whose chain breaks there.
+    pub chain: String,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// `POST /v1/admin/audit/checkpoints`: a signed checkpoint of the log's head, to keep
+/// elsewhere; `fdt-cloud audit verify --checkpoint` checks the log against it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct AuditCheckpoint {
+    /// The head row's `seq`.
+    pub seq: i64,
+    /// Its hash, hex.
+    pub hash: String,
+    /// The same, signed by the control plane's key (an EdDSA JWT: claims `seq`, `hash`,
+    /// `iat`, `sub` = `audit-checkpoint`); its public key is in `/v1/jwks`.
+    pub token: String,
 }
 
 /// `GET /v1/admin/audit?before=&limit=`: newest first.

@@ -111,6 +111,8 @@ error_codes! {
     LimitExceeded => "limit_exceeded",
     /// No free name or port is left to allocate.
     Exhausted => "exhausted",
+    /// The request conflicts with the resource's state (the message says how).
+    Conflict => "conflict",
     /// No relay is available to serve the agent right now; retry later.
     NoRelayAvailable => "no_relay_available",
     /// Something failed on the server; details are in its log, not in the response.

@@ -60,8 +60,9 @@ pub mod tunnels;
 pub mod validate;
 
 pub use admin::{
-    AdminTunnel, AdminTunnelList, AdminUser, AdminUserList, AdminUserQuery, AuditEntry, AuditList,
-    AuditQuery, DrainRequest, SetPlanRequest,
+    AdminTunnel, AdminTunnelList, AdminUser, AdminUserList, AdminUserQuery, AuditBreak,
+    AuditCheckpoint, AuditEntry, AuditList, AuditQuery, AuditVerification, DrainRequest,
+    SetPlanRequest,
 };
 pub use agent_sessions::{AgentSessionRequest, AgentSessionResponse, AgentToken, RelayInfo};
 pub use auth::{

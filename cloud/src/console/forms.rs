@@ -5,7 +5,7 @@
 use super::{Console, see_other, session, signed_in};
 use crate::error::ApiError;
 use crate::http::auth::{check_login, create_account, open_session};
-use crate::http::extract::ClientIp;
+use crate::http::extract::{Client, ClientIp};
 use crate::store::RevokeReason;
 use axum::Form;
 use axum::extract::State;
@@ -169,7 +169,7 @@ fn signed_in_response(
 /// `POST /login`.
 pub(crate) async fn login(
     State(c): State<Console>,
-    ClientIp(ip): ClientIp,
+    client: Client,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
@@ -191,7 +191,7 @@ pub(crate) async fn login(
     let result = async {
         let account = check_login(
             &c.app,
-            ip,
+            &client,
             &form.email,
             Password::new(form.password.clone()),
         )
@@ -239,7 +239,7 @@ pub(crate) async fn signup(
 /// outcome on `/device`.
 pub(crate) async fn device(
     State(c): State<Console>,
-    ClientIp(ip): ClientIp,
+    client: Client,
     headers: HeaderMap,
     Form(form): Form<DeviceForm>,
 ) -> Response {
@@ -268,7 +268,8 @@ pub(crate) async fn device(
         "deny" => false,
         _ => return back("error", "error"),
     };
-    match crate::http::device::decide(&c.app, &who.account, ip, &form.user_code, approve).await {
+    match crate::http::device::decide(&c.app, &who.account, &client, &form.user_code, approve).await
+    {
         Ok(()) => back("done", if approve { "approved" } else { "denied" }),
         Err(ApiError::NotFound) => back("error", "unknown_code"),
         Err(e) => back("error", error_code(&e)),

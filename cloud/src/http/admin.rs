@@ -2,7 +2,7 @@
 //! (checked on every call, on the server); every action is written to the audit log before it
 //! is answered.
 
-use super::extract::{ApiJson, ApiPath, Authenticated};
+use super::extract::{ApiJson, ApiPath, Authenticated, Client};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Json;
@@ -10,14 +10,15 @@ use axum::extract::{FromRequestParts, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use fdt_api::{
-    AccountId, AdminTunnel, AdminTunnelList, AdminUser, AdminUserList, AdminUserQuery, AuditList,
-    AuditQuery, DrainRequest, SetPlanRequest, TunnelId,
+    AccountId, AdminTunnel, AdminTunnelList, AdminUser, AdminUserList, AdminUserQuery,
+    AuditCheckpoint, AuditList, AuditQuery, AuditVerification, DrainRequest, SetPlanRequest,
+    TunnelId,
 };
 use serde_json::json;
 
-/// A caller proven to be an operator.
+/// A caller proven to be an operator, and where it calls from (for the audit log).
 #[derive(Debug, Clone)]
-pub struct AdminCaller(pub Authenticated);
+pub struct AdminCaller(pub Authenticated, pub Client);
 
 impl FromRequestParts<AppState> for AdminCaller {
     type Rejection = ApiError;
@@ -25,7 +26,8 @@ impl FromRequestParts<AppState> for AdminCaller {
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
         let who = Authenticated::from_request_parts(parts, st).await?;
         if st.store().is_admin(&who.account_id).await? {
-            Ok(Self(who))
+            let Ok(client) = Client::from_request_parts(parts, st).await;
+            Ok(Self(who, client))
         } else {
             tracing::warn!(account = %who.account_id, path = %parts.uri.path(), "admin route refused");
             Err(ApiError::Forbidden("operators only"))
@@ -49,16 +51,15 @@ async fn audited(
     tracing::info!(admin = %admin.0.account_id, action, target, %detail, "admin action");
     // Admins' pages (users, audit log, tunnels, relays) refetch.
     st.events().publish_all(crate::events::Topic::Admin);
-    st.store()
-        .audit(
-            &admin.0.account_id,
-            action,
-            target,
-            &detail,
-            st.clock().now(),
-        )
-        .await?;
-    Ok(())
+    let actor = admin.0.account_id.to_string();
+    let a = crate::audit::Action {
+        scope: "",
+        actor: &actor,
+        action,
+        target,
+        detail,
+    };
+    crate::audit::action(st, &admin.1, a).await
 }
 
 /// The account as operators see it; 404 when there is none.
@@ -234,4 +235,49 @@ pub async fn audit(
         .audit_entries(q.before, q.limit.unwrap_or(100).clamp(1, 1000))
         .await?;
     Ok(Json(AuditList { entries }))
+}
+
+/// `GET /v1/admin/audit/verify`: both chains of every row, and every kept checkpoint against
+/// the log; names the first broken row.
+pub async fn audit_verify(
+    State(st): State<AppState>,
+    _admin: AdminCaller,
+) -> Result<Json<AuditVerification>, ApiError> {
+    let keys: Vec<_> = st.agent_tokens().keyring().keys().collect();
+    let v = crate::audit::verify(st.store(), &keys, &[])
+        .await
+        .map_err(|e| ApiError::internal("audit verification failed", &e))?;
+    if !v.ok {
+        tracing::error!(first_broken = ?v.first_broken, checkpoint = ?v.checkpoint_error, "the audit log does not verify");
+    }
+    Ok(Json(v))
+}
+
+/// `POST /v1/admin/audit/checkpoints` → 201 with a signed checkpoint of the head (kept here,
+/// and to keep elsewhere); 409 when the log does not verify (a checkpoint would bless it).
+pub async fn audit_checkpoint(
+    State(st): State<AppState>,
+    admin: AdminCaller,
+) -> Result<(StatusCode, Json<AuditCheckpoint>), ApiError> {
+    let key = st.agent_tokens().keyring().signing_key();
+    let made = crate::audit::checkpoint(st.store(), key, st.clock().now())
+        .await
+        .map_err(|e| ApiError::internal("audit checkpoint failed", &e))?;
+    match made {
+        Ok(c) => {
+            audited(
+                &st,
+                &admin,
+                "audit.checkpoint",
+                &c.seq.to_string(),
+                json!({"hash": c.hash}),
+            )
+            .await?;
+            Ok((StatusCode::CREATED, Json(c)))
+        }
+        Err(b) => Err(ApiError::Conflict(format!(
+            "the audit log does not verify (row {}, {} chain: {}); no checkpoint was signed",
+            b.seq, b.chain, b.reason
+        ))),
+    }
 }

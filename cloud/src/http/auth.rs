@@ -1,7 +1,8 @@
 //! `/v1/auth`: register, login, refresh, logout, me.
 
-use super::extract::{ApiJson, Authenticated, ClientIp};
+use super::extract::{ApiJson, Authenticated, Client, ClientIp};
 use super::no_store;
+use crate::audit;
 use crate::error::ApiError;
 use crate::random::{
     looks_like_refresh_token, new_account_id, new_refresh_token, new_session_id, secret_hash,
@@ -65,11 +66,11 @@ pub(crate) async fn create_account(
 /// the client address has failed too often, for any email or for this one.
 pub async fn login(
     State(st): State<AppState>,
-    ClientIp(ip): ClientIp,
+    client: Client,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let now = st.clock().now();
-    let account = check_login(&st, ip, &req.email, req.password).await?;
+    let account = check_login(&st, &client, &req.email, req.password).await?;
     let (session_id, refresh) = open_session(&st, &account, now).await?;
     token_response(&st, &account, session_id, refresh, now)
 }
@@ -79,10 +80,11 @@ pub async fn login(
 /// form.
 pub(crate) async fn check_login(
     st: &AppState,
-    ip: Option<IpAddr>,
+    client: &Client,
     email: &str,
     password: fdt_api::Password,
 ) -> Result<AccountId, ApiError> {
+    let ip = client.ip;
     let email = normalize_email(email);
     let now = st.clock().now();
     let delay = st
@@ -101,18 +103,46 @@ pub(crate) async fn check_login(
     let account = st.store().account_by_email(&email).await?;
     let hash = account.as_ref().map(|a| a.password_hash.clone());
     // Unknown email and wrong password take the same time and get the same answer.
-    if !st.passwords().verify(password, hash).await? {
-        return Err(ApiError::InvalidCredentials);
-    }
-    let Some(account) = account else {
+    let proven = st.passwords().verify(password, hash).await?;
+    let (Some(account), true) = (account.as_ref(), proven) else {
+        // In the account's chain when there is one: its owner can see attempts on it.
+        let scope = account
+            .as_ref()
+            .map(|a| a.id.to_string())
+            .unwrap_or_default();
+        let a = audit::Action {
+            scope: &scope,
+            actor: "anonymous",
+            action: "auth.login_failed",
+            target: &email,
+            detail: serde_json::json!({"reason": "wrong email or password"}),
+        };
+        audit::action(st, client, a).await?;
         return Err(ApiError::InvalidCredentials);
     };
     st.login_limiter().succeeded(&email, ip);
+    let id = account.id.to_string();
     // Told only to someone who proved the password: suspension is not an oracle for emails.
     if st.store().is_suspended(&account.id).await? {
+        let a = audit::Action {
+            scope: &id,
+            actor: &id,
+            action: "auth.login_failed",
+            target: &email,
+            detail: serde_json::json!({"reason": "suspended"}),
+        };
+        audit::action(st, client, a).await?;
         return Err(ApiError::AccountSuspended);
     }
-    Ok(account.id)
+    let a = audit::Action {
+        scope: &id,
+        actor: &id,
+        action: "auth.login",
+        target: &email,
+        detail: serde_json::json!({}),
+    };
+    audit::action(st, client, a).await?;
+    Ok(account.id.clone())
 }
 
 /// Opens a session for `account`: its ID and first refresh token.

@@ -1,8 +1,9 @@
 //! `/v1/authtokens`: create (the secret is in the answer, once), list, revoke — always within
 //! the caller's own account.
 
-use super::extract::{ApiJson, ApiPath, Authenticated};
+use super::extract::{ApiJson, ApiPath, Authenticated, Client};
 use super::no_store;
+use crate::audit;
 use crate::error::ApiError;
 use crate::events::Topic;
 use crate::random::{new_authtoken, new_authtoken_id, secret_hash};
@@ -19,6 +20,7 @@ use fdt_api::{AccountId, AuthtokenId, AuthtokenList, CreateAuthtokenRequest, Cre
 pub async fn create(
     State(st): State<AppState>,
     who: Authenticated,
+    client: Client,
     ApiJson(req): ApiJson<CreateAuthtokenRequest>,
 ) -> Result<Response, ApiError> {
     let description = req
@@ -28,7 +30,7 @@ pub async fn create(
     if let Some(d) = &description {
         check_description(d)?;
     }
-    let body = issue(&st, &who.account_id, description.as_deref()).await?;
+    let body = issue(&st, &client, &who.account_id, description.as_deref()).await?;
     Ok(no_store((StatusCode::CREATED, Json(body)).into_response()))
 }
 
@@ -36,6 +38,7 @@ pub async fn create(
 /// API's create and the device sign-in's approved poll.
 pub(crate) async fn issue(
     st: &AppState,
+    client: &Client,
     account: &AccountId,
     description: Option<&str>,
 ) -> Result<CreatedAuthtoken, ApiError> {
@@ -53,6 +56,15 @@ pub(crate) async fn issue(
         })
         .await?;
     tracing::info!(%account, authtoken = %id, "authtoken created");
+    let acc = account.to_string();
+    let a = audit::Action {
+        scope: &acc,
+        actor: &acc,
+        action: "authtoken.create",
+        target: id.as_str(),
+        detail: serde_json::json!({"description": description}),
+    };
+    audit::action(st, client, a).await?;
     st.events().publish(account, Topic::Authtokens);
     Ok(CreatedAuthtoken {
         info: record.to_api(),
@@ -76,6 +88,7 @@ pub async fn list(
 pub async fn revoke(
     State(st): State<AppState>,
     who: Authenticated,
+    client: Client,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let id: AuthtokenId = id.parse().map_err(|_| ApiError::NotFound)?;
@@ -85,6 +98,15 @@ pub async fn revoke(
         .await?
     {
         tracing::info!(account = %who.account_id, authtoken = %id, "authtoken revoked");
+        let acc = who.account_id.to_string();
+        let a = audit::Action {
+            scope: &acc,
+            actor: &acc,
+            action: "authtoken.revoke",
+            target: id.as_str(),
+            detail: serde_json::json!({}),
+        };
+        audit::action(&st, &client, a).await?;
         st.events().publish(&who.account_id, Topic::Authtokens);
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -11,7 +11,7 @@
 //! signed-in user, who could only attach the device to their own account with it.
 
 use super::authtokens;
-use super::extract::{ApiJson, Authenticated, ClientIp};
+use super::extract::{ApiJson, Authenticated, Client, ClientIp};
 use super::no_store;
 use crate::error::ApiError;
 use crate::random::{random_base62, secret_hash};
@@ -94,7 +94,7 @@ pub async fn code(
 /// `authorization_pending`, `slow_down`, `access_denied` or `expired_token`.
 pub async fn token(
     State(st): State<AppState>,
-    ClientIp(ip): ClientIp,
+    client: Client,
     ApiJson(req): ApiJson<DeviceTokenRequest>,
 ) -> Result<Response, ApiError> {
     let hash = secret_hash(&req.device_code);
@@ -104,7 +104,7 @@ pub async fn token(
         // Unknown or spent codes count against the address like new codes and decisions:
         // a client cycling through made-up codes is slowed down (a real device sees this
         // once, when its code expires).
-        count_attempt(&st, ip, now)?;
+        count_attempt(&st, client.ip, now)?;
     }
     let error = match poll {
         DevicePoll::Approved {
@@ -112,7 +112,7 @@ pub async fn token(
             client_name,
         } => {
             let description = format!("fdt login on {client_name}");
-            let created = authtokens::issue(&st, &account_id, Some(&description)).await?;
+            let created = authtokens::issue(&st, &client, &account_id, Some(&description)).await?;
             tracing::info!(account = %account_id, client = %client_name, "device signed in");
             return Ok(no_store(Json(created).into_response()));
         }
@@ -159,10 +159,10 @@ pub async fn pending(
 pub async fn approve(
     State(st): State<AppState>,
     who: Authenticated,
-    ClientIp(ip): ClientIp,
+    client: Client,
     ApiJson(req): ApiJson<DeviceDecision>,
 ) -> Result<StatusCode, ApiError> {
-    decide(&st, &who.account_id, ip, &req.user_code, req.approve).await?;
+    decide(&st, &who.account_id, &client, &req.user_code, req.approve).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -171,19 +171,32 @@ pub async fn approve(
 pub(crate) async fn decide(
     st: &AppState,
     account: &AccountId,
-    ip: Option<std::net::IpAddr>,
+    client: &Client,
     typed: &str,
     approve: bool,
 ) -> Result<(), ApiError> {
     let now = st.clock().now();
     // Counted before the lookup, so guessing codes is bounded per address.
-    count_attempt(st, ip, now)?;
+    count_attempt(st, client.ip, now)?;
     let code = normalize_user_code(typed).ok_or(ApiError::NotFound)?;
     let approver = approve.then_some(account);
     if !st.store().decide_device_code(&code, approver, now).await? {
         return Err(ApiError::NotFound);
     }
     tracing::info!(%account, approve, "device sign-in decided");
+    let acc = account.to_string();
+    let a = crate::audit::Action {
+        scope: &acc,
+        actor: &acc,
+        action: if approve {
+            "device.approve"
+        } else {
+            "device.deny"
+        },
+        target: &code,
+        detail: serde_json::json!({}),
+    };
+    crate::audit::action(st, client, a).await?;
     Ok(())
 }
 

@@ -74,6 +74,33 @@ where
     }
 }
 
+/// Who is at the other end, as the audit log records it: the client's address (as
+/// [`ClientIp`] finds it) and its `User-Agent`.
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    /// The client's address.
+    pub ip: Option<IpAddr>,
+    /// Its user agent.
+    pub user_agent: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Client
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
+        let user_agent = parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(Self { ip, user_agent })
+    }
+}
+
 /// The address the client limits count a request against: the TCP peer's, unless the peer
 /// is a trusted proxy — then the right-most `X-Forwarded-For` entry that is not a trusted
 /// proxy (entries further left were written by whoever the proxy heard from, and can be

@@ -29,7 +29,10 @@ use fdt_api::{
     RelayList, ReservedName, ReservedNameList, RevocationList, TokenResponse, TunnelInfo,
     TunnelList, UpdateReservedName, UsageList,
 };
-use fdt_api::{AdminTunnelList, AdminUser, AdminUserList, AuditList, DrainRequest, SetPlanRequest};
+use fdt_api::{
+    AdminTunnelList, AdminUser, AdminUserList, AuditCheckpoint, AuditList, AuditVerification,
+    DrainRequest, SetPlanRequest,
+};
 use fdt_api::{
     DeviceCodeRequest, DeviceCodeResponse, DeviceDecision, DevicePending, DeviceTokenRequest,
     DeviceTokenResponse,
@@ -433,9 +436,27 @@ fn endpoints() -> Vec<Endpoint> {
         .request::<DrainRequest>()
         .empty(204),
         Endpoint::new(M::GET, "/v1/admin/audit", "adminAudit", admin::audit)
-            .summary("Operators: the audit log of admin actions, newest first")
+            .summary("Operators: the audit log (sign-ins, authtokens, device sign-ins, admin actions), newest first")
             .auth(Auth::AccessToken)
             .json::<AuditList>(200),
+        Endpoint::new(
+            M::GET,
+            "/v1/admin/audit/verify",
+            "adminAuditVerify",
+            admin::audit_verify,
+        )
+        .summary("Operators: check the audit log's hash chains and signed checkpoints; names the first broken row")
+        .auth(Auth::AccessToken)
+        .json::<AuditVerification>(200),
+        Endpoint::new(
+            M::POST,
+            "/v1/admin/audit/checkpoints",
+            "adminAuditCheckpoint",
+            admin::audit_checkpoint,
+        )
+        .summary("Operators: sign a checkpoint of the audit log's head (kept, and to keep elsewhere)")
+        .auth(Auth::AccessToken)
+        .json::<AuditCheckpoint>(201),
         Endpoint::new(M::GET, "/v1/events", "events", events::stream)
             .summary("Live change events for the caller's pages (Server-Sent Events: data {\"topic\"})")
             .auth(Auth::AccessToken)

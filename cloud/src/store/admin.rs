@@ -1,8 +1,9 @@
-//! Operators' storage: admin flag, suspension, relay drain requests and the audit log.
+//! Operators' storage: admin flag, suspension and relay drain requests (the audit log is
+//! [`super::audit`]).
 
 use super::tunnels::{GRACE_NAME, RELEASE_NAME};
 use super::{Store, StoreError, from_millis, on_pool, parse_id, to_millis};
-use fdt_api::{AccountId, AdminUser, AuditEntry, Plan};
+use fdt_api::{AccountId, AdminUser, Plan};
 use time::OffsetDateTime;
 
 #[derive(sqlx::FromRow)]
@@ -31,16 +32,6 @@ impl TryFrom<UserRow> for AdminUser {
             created_at: from_millis(r.created_at)?,
         })
     }
-}
-
-#[derive(sqlx::FromRow)]
-struct AuditRow {
-    seq: i64,
-    at: i64,
-    actor: String,
-    action: String,
-    target: String,
-    detail: String,
 }
 
 const USER_COLUMNS: &str = "id, email, plan, is_admin, suspended_at, created_at";
@@ -195,55 +186,5 @@ impl Store {
             .fetch_optional(pool)
             .await?);
         Ok(row.is_some_and(|(d,)| d != 0))
-    }
-
-    /// Appends an admin action to the audit log.
-    pub async fn audit(
-        &self,
-        actor: &AccountId,
-        action: &str,
-        target: &str,
-        detail: &serde_json::Value,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        const SQL: &str =
-            "INSERT INTO audit_log (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)";
-        on_pool!(self, pool => sqlx::query(SQL)
-            .bind(to_millis(now))
-            .bind(actor.as_str())
-            .bind(action)
-            .bind(target)
-            .bind(detail.to_string())
-            .execute(pool)
-            .await
-            .map(|_| ())?);
-        Ok(())
-    }
-
-    /// Audit entries with `seq` below `before` (all when `None`), newest first.
-    pub async fn audit_entries(
-        &self,
-        before: Option<i64>,
-        limit: u32,
-    ) -> Result<Vec<AuditEntry>, StoreError> {
-        const SQL: &str = "SELECT seq, at, actor, action, target, detail FROM audit_log \
-             WHERE seq < $1 ORDER BY seq DESC LIMIT $2";
-        let rows: Vec<AuditRow> = on_pool!(self, pool => sqlx::query_as(SQL)
-            .bind(before.unwrap_or(i64::MAX))
-            .bind(i64::from(limit))
-            .fetch_all(pool)
-            .await?);
-        rows.into_iter()
-            .map(|r| {
-                Ok(AuditEntry {
-                    seq: r.seq,
-                    at: from_millis(r.at)?,
-                    actor: parse_id(&r.actor)?,
-                    action: r.action,
-                    target: r.target,
-                    detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::Null),
-                })
-            })
-            .collect()
     }
 }

@@ -9,6 +9,7 @@
 
 mod accounts;
 mod admin;
+mod audit;
 mod authtokens;
 mod device;
 mod fleet;
@@ -20,6 +21,7 @@ mod tunnels;
 mod usage;
 
 pub use accounts::AccountRecord;
+pub use audit::NewAudit;
 pub use authtokens::{AuthtokenRecord, NewAuthtoken};
 pub use device::{DevicePoll, NewDeviceCode};
 pub use fleet::{HeartbeatOutcome, RelayRecord};

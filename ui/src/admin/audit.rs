@@ -1,4 +1,5 @@
-//! `/admin/audit`: what operators did, newest first.
+//! `/admin/audit`: the audit log, newest first, and whether its hash chains and signed
+//! checkpoints still hold.
 
 use crate::api::use_api;
 use crate::components::layout::PageHeader;
@@ -6,7 +7,7 @@ use crate::components::states::{EmptyState, ErrorState, Loading};
 use crate::components::table::{Column, DataTable, SortKey};
 use crate::format::utc;
 use crate::live::use_live;
-use fdt_api::{AuditEntry, AuditList};
+use fdt_api::{AuditEntry, AuditList, AuditVerification};
 use leptos::prelude::*;
 
 /// The audit log page.
@@ -21,8 +22,19 @@ pub fn AuditPage() -> impl IntoView {
             async move { api.get::<AuditList>("/v1/admin/audit?limit=200").await }
         },
     );
+    let api = use_api();
+    let verification = Resource::new(
+        move || live.admin.get(),
+        move |_| {
+            let api = api.clone();
+            async move { api.get::<AuditVerification>("/v1/admin/audit/verify").await }
+        },
+    );
     view! {
-        <PageHeader title="Audit log" lede="Every admin action, newest first."/>
+        <PageHeader title="Audit log" lede="Sign-ins, authtokens, device sign-ins and admin actions, newest first."/>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move { verdict(verification.await.ok()) })}
+        </Transition>
         <Transition fallback=|| view! { <Loading/> }>
             {move || Suspend::new(async move {
                 match list.await {
@@ -32,6 +44,28 @@ pub fn AuditPage() -> impl IntoView {
                 }
             })}
         </Transition>
+    }
+}
+
+/// Whether the log still proves itself, in one line.
+fn verdict(v: Option<AuditVerification>) -> AnyView {
+    match v {
+        Some(v) if v.ok => view! {
+            <p class="alert alert-success" role="status" id="audit-verdict">
+                {format!("Intact: {} rows link up to row {}, and {} signed checkpoints match.", v.rows, v.head_seq, v.checkpoints)}
+            </p>
+        }
+        .into_any(),
+        Some(v) => {
+            let what = match (&v.first_broken, &v.checkpoint_error) {
+                (Some(b), _) => format!("Row {} ({} chain) is {}", b.seq, b.chain, b.reason),
+                (None, Some(e)) => e.clone(),
+                (None, None) => "unknown".to_owned(),
+            };
+            view! { <p class="alert alert-error" role="alert" id="audit-verdict">{format!("Tampered with: {what}.")}</p> }
+                .into_any()
+        }
+        None => ().into_any(),
     }
 }
 
@@ -53,7 +87,10 @@ fn columns() -> Vec<Column<AuditEntry>> {
             |e| view! { <code>{e.target.clone()}</code> }.into_any(),
         ),
         Column::new("By", |e| {
-            view! { <code>{e.actor.to_string()}</code> }.into_any()
+            view! { <code>{e.actor.clone()}</code> }.into_any()
+        }),
+        Column::new("From", |e| {
+            view! { <span title=e.user_agent.clone()>{e.ip.clone()}</span> }.into_any()
         }),
         Column::new("Detail", |e| {
             view! { <code class="detail">{e.detail.to_string()}</code> }.into_any()
