@@ -48,6 +48,7 @@ pub mod device;
 pub mod error;
 pub mod ids;
 pub mod jwks;
+pub mod permissions;
 pub mod plans;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod private_file;
@@ -83,6 +84,7 @@ pub use ids::{
     TunnelConfigId, TunnelId,
 };
 pub use jwks::{Jwk, Jwks};
+pub use permissions::{Permission, RoleTemplate};
 pub use plans::{
     AccountPlan, Entitlements, Plan, PlanInfo, PlanList, PlanUsage, UsageDay, UsageList, UsageQuery,
 };

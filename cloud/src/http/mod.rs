@@ -10,6 +10,7 @@ mod events;
 pub mod extract;
 mod jwks;
 pub mod openapi;
+mod permit;
 mod plans;
 mod relays;
 mod traffic;
@@ -55,8 +56,16 @@ pub fn api(state: AppState) -> Router {
     let max_body = state.max_body_bytes();
     let mut router = Router::new();
     for ep in endpoints() {
+        let handler = match ep.auth {
+            // The permission is checked before the handler runs (see `permit`).
+            openapi::Auth::User(p) => ep.handler.route_layer(axum::middleware::from_fn_with_state(
+                (state.clone(), p),
+                permit::require,
+            )),
+            _ => ep.handler,
+        };
         // Two entries on one path merge (each carries only its own method).
-        router = router.route(ep.path, ep.handler);
+        router = router.route(ep.path, handler);
     }
     router
         // Unknown paths and methods get the JSON error body too.
@@ -70,6 +79,7 @@ pub fn api(state: AppState) -> Router {
 /// Add routes here, never with `Router::route` elsewhere.
 fn endpoints() -> Vec<Endpoint> {
     use Method as M;
+    use fdt_api::Permission as P;
     vec![
         Endpoint::new(M::GET, "/healthz", "healthz", healthz)
             .summary("Liveness probe")
@@ -95,7 +105,7 @@ fn endpoints() -> Vec<Endpoint> {
             .empty(204),
         Endpoint::new(M::GET, "/v1/auth/me", "me", auth::me)
             .summary("The caller's account")
-            .auth(Auth::AccessToken)
+            .auth(Auth::User(P::AccountRead))
             .json::<Account>(200),
         Endpoint::new(
             M::POST,
@@ -104,12 +114,12 @@ fn endpoints() -> Vec<Endpoint> {
             authtokens::create,
         )
         .summary("Create an authtoken (its secret is shown only here)")
-        .auth(Auth::AccessToken)
+        .auth(Auth::User(P::AuthtokensWrite))
         .request::<CreateAuthtokenRequest>()
         .json::<CreatedAuthtoken>(201),
         Endpoint::new(M::GET, "/v1/authtokens", "listAuthtokens", authtokens::list)
             .summary("List the caller's live authtokens")
-            .auth(Auth::AccessToken)
+            .auth(Auth::User(P::AuthtokensRead))
             .json::<AuthtokenList>(200),
         Endpoint::new(
             M::DELETE,
@@ -118,7 +128,7 @@ fn endpoints() -> Vec<Endpoint> {
             authtokens::revoke,
         )
         .summary("Revoke an authtoken")
-        .auth(Auth::AccessToken)
+        .auth(Auth::User(P::AuthtokensWrite))
         .empty(204),
         Endpoint::new(M::POST, "/v1/device/code", "deviceCode", device::code)
             .summary("Device sign-in (RFC 8628): a device code, a user code and where to approve it")
@@ -130,11 +140,11 @@ fn endpoints() -> Vec<Endpoint> {
             .json::<DeviceTokenResponse>(200),
         Endpoint::new(M::GET, "/v1/device/pending", "devicePending", device::pending)
             .summary("Which device waits for a user code (shown before approving, RFC 8628 §5.4)")
-            .auth(Auth::AccessToken)
+            .auth(Auth::User(P::AuthtokensWrite))
             .json::<DevicePending>(200),
         Endpoint::new(M::POST, "/v1/device/approve", "deviceApprove", device::approve)
             .summary("Approve or deny a user code for the caller's account")
-            .auth(Auth::AccessToken)
+            .auth(Auth::User(P::AuthtokensWrite))
             .request::<DeviceDecision>()
             .empty(204),
         Endpoint::new(
@@ -185,11 +195,11 @@ fn endpoints() -> Vec<Endpoint> {
         .json::<TrafficAck>(200),
         Endpoint::new(M::GET, "/v1/requests", "listRequests", traffic::list)
             .summary("The caller's traffic log, newest first (filters: tunnel_id, host, method, status, path; paging: limit, before)")
-            .auth(Auth::AccessToken)
+            .auth(Auth::User(P::TrafficRead))
             .json::<RequestList>(200),
         Endpoint::new(M::GET, "/v1/requests/{id}", "getRequest", traffic::get)
             .summary("One logged request")
-            .auth(Auth::AccessToken)
+            .auth(Auth::User(P::TrafficRead))
             .json::<RequestRecord>(200),
         Endpoint::new(
             M::GET,
@@ -198,7 +208,7 @@ fn endpoints() -> Vec<Endpoint> {
             traffic::request_body,
         )
         .summary("The stored request body")
-        .auth(Auth::AccessToken)
+        .auth(Auth::User(P::TrafficRead))
         .bytes(200),
         Endpoint::new(
             M::GET,
@@ -207,7 +217,7 @@ fn endpoints() -> Vec<Endpoint> {
             traffic::response_body,
         )
         .summary("The stored response body")
-        .auth(Auth::AccessToken)
+        .auth(Auth::User(P::TrafficRead))
         .bytes(200),
         Endpoint::new(
             M::POST,
@@ -216,28 +226,28 @@ fn endpoints() -> Vec<Endpoint> {
             traffic::replay,
         )
         .summary("Queue a replay of a logged request to its agent's local service (Idempotency-Key supported)")
-        .auth(Auth::AccessToken)
+        .auth(Auth::User(P::TrafficReplay))
         .request::<ReplayRequest>()
         .json::<ReplayJob>(202),
         Endpoint::new(M::GET, "/v1/replays/{id}", "getReplay", traffic::job)
             .summary("A replay job's state and result")
-            .auth(Auth::AccessToken)
+            .auth(Auth::User(P::TrafficRead))
             .json::<ReplayJob>(200),
         Endpoint::new(M::GET, "/v1/relays", "listRelays", relays::list)
             .summary("The relay fleet and its health")
-            .auth(Auth::AccessToken)
+            .auth(Auth::User(P::TunnelsRead))
             .json::<RelayList>(200),
         Endpoint::new(M::GET, "/v1/tunnels", "listTunnels", tunnels::list)
             .summary("The caller's tunnels online now")
-            .auth(Auth::AccessToken)
+            .auth(Auth::User(P::TunnelsRead))
             .json::<TunnelList>(200),
         Endpoint::new(M::GET, "/v1/tunnels/{id}", "getTunnel", tunnels::get)
             .summary("One live tunnel")
-            .auth(Auth::AccessToken)
+            .auth(Auth::User(P::TunnelsRead))
             .json::<TunnelInfo>(200),
         Endpoint::new(M::DELETE, "/v1/tunnels/{id}", "stopTunnel", tunnels::stop)
             .summary("Stop a live tunnel (its relay closes it within a heartbeat)")
-            .auth(Auth::AccessToken)
+            .auth(Auth::User(P::TunnelsWrite))
             .empty(204),
         Endpoint::new(
             M::POST,
@@ -246,7 +256,7 @@ fn endpoints() -> Vec<Endpoint> {
             tunnel_configs::start,
         )
         .summary("Start a cloud-managed tunnel (a tunnel config's ID): its account's managed agents bind it")
-        .auth(Auth::AccessToken)
+        .auth(Auth::User(P::TunnelsWrite))
         .json::<TunnelConfig>(200),
         Endpoint::new(
             M::POST,
@@ -255,7 +265,7 @@ fn endpoints() -> Vec<Endpoint> {
             tunnel_configs::stop,
         )
         .summary("Stop a cloud-managed tunnel (a tunnel config's ID): its agents release it")
-        .auth(Auth::AccessToken)
+        .auth(Auth::User(P::TunnelsWrite))
         .json::<TunnelConfig>(200),
         Endpoint::new(
             M::POST,
@@ -264,7 +274,7 @@ fn endpoints() -> Vec<Endpoint> {
             tunnel_configs::create,
         )
         .summary("Define a cloud-managed tunnel (run by the account's `fdt start --managed` agents)")
-        .auth(Auth::AccessToken)
+        .auth(Auth::User(P::TunnelsWrite))
         .request::<TunnelConfigRequest>()
         .json::<TunnelConfig>(201),
         Endpoint::new(
@@ -274,7 +284,7 @@ fn endpoints() -> Vec<Endpoint> {
             tunnel_configs::list,
         )
         .summary("The caller's cloud-managed tunnel definitions")
-        .auth(Auth::AccessToken)
+        .auth(Auth::User(P::TunnelsRead))
         .json::<TunnelConfigList>(200),
         Endpoint::new(
             M::GET,
@@ -283,7 +293,7 @@ fn endpoints() -> Vec<Endpoint> {
             tunnel_configs::get,
         )
         .summary("One cloud-managed tunnel definition")
-        .auth(Auth::AccessToken)
+        .auth(Auth::User(P::TunnelsRead))
         .json::<TunnelConfig>(200),
         Endpoint::new(
             M::PUT,
@@ -292,7 +302,7 @@ fn endpoints() -> Vec<Endpoint> {
             tunnel_configs::replace,
         )
         .summary("Replace a cloud-managed tunnel definition (agents apply it live)")
-        .auth(Auth::AccessToken)
+        .auth(Auth::User(P::TunnelsWrite))
         .request::<TunnelConfigRequest>()
         .json::<TunnelConfig>(200),
         Endpoint::new(
@@ -302,7 +312,7 @@ fn endpoints() -> Vec<Endpoint> {
             tunnel_configs::delete,
         )
         .summary("Delete a cloud-managed tunnel definition (agents stop the tunnel)")
-        .auth(Auth::AccessToken)
+        .auth(Auth::User(P::TunnelsWrite))
         .empty(204),
         Endpoint::new(
             M::GET,
@@ -329,7 +339,7 @@ fn endpoints() -> Vec<Endpoint> {
             tunnels::reserve,
         )
         .summary("Reserve a subdomain or a TCP address")
-        .auth(Auth::AccessToken)
+        .auth(Auth::User(P::TunnelsWrite))
         .request::<CreateReservedName>()
         .json::<ReservedName>(201),
         Endpoint::new(
@@ -339,7 +349,7 @@ fn endpoints() -> Vec<Endpoint> {
             tunnels::list_reserved,
         )
         .summary("The caller's reserved names, with their live tunnels")
-        .auth(Auth::AccessToken)
+        .auth(Auth::User(P::TunnelsRead))
         .json::<ReservedNameList>(200),
         Endpoint::new(
             M::GET,
@@ -348,7 +358,7 @@ fn endpoints() -> Vec<Endpoint> {
             tunnels::get_reserved,
         )
         .summary("One reserved name")
-        .auth(Auth::AccessToken)
+        .auth(Auth::User(P::TunnelsRead))
         .json::<ReservedName>(200),
         Endpoint::new(
             M::PATCH,
@@ -357,7 +367,7 @@ fn endpoints() -> Vec<Endpoint> {
             tunnels::update_reserved,
         )
         .summary("Change a reserved name's description")
-        .auth(Auth::AccessToken)
+        .auth(Auth::User(P::TunnelsWrite))
         .request::<UpdateReservedName>()
         .json::<ReservedName>(200),
         Endpoint::new(
@@ -367,22 +377,22 @@ fn endpoints() -> Vec<Endpoint> {
             tunnels::release,
         )
         .summary("Release a reserved name")
-        .auth(Auth::AccessToken)
+        .auth(Auth::User(P::TunnelsWrite))
         .empty(204),
         Endpoint::new(M::GET, "/v1/plans", "listPlans", plans::catalogue)
             .summary("Plans and their limits")
             .json::<PlanList>(200),
         Endpoint::new(M::GET, "/v1/plan", "myPlan", plans::mine)
             .summary("The caller's plan, limits and current use")
-            .auth(Auth::AccessToken)
+            .auth(Auth::User(P::BillingRead))
             .json::<AccountPlan>(200),
         Endpoint::new(M::GET, "/v1/usage", "usage", plans::usage)
             .summary("Traffic per UTC day (`from`, `to`: YYYY-MM-DD; default the last 30 days)")
-            .auth(Auth::AccessToken)
+            .auth(Auth::User(P::BillingRead))
             .json::<UsageList>(200),
         Endpoint::new(M::GET, "/v1/admin/users", "adminUsers", admin::users)
             .summary("Operators: search accounts by email (q), limit")
-            .auth(Auth::AccessToken)
+            .auth(Auth::User(P::Operator))
             .json::<AdminUserList>(200),
         Endpoint::new(
             M::POST,
@@ -391,7 +401,7 @@ fn endpoints() -> Vec<Endpoint> {
             admin::suspend,
         )
         .summary("Operators: suspend an account (sessions ended, tunnels closed)")
-        .auth(Auth::AccessToken)
+        .auth(Auth::User(P::Operator))
         .json::<AdminUser>(200),
         Endpoint::new(
             M::POST,
@@ -400,7 +410,7 @@ fn endpoints() -> Vec<Endpoint> {
             admin::unsuspend,
         )
         .summary("Operators: reinstate an account")
-        .auth(Auth::AccessToken)
+        .auth(Auth::User(P::Operator))
         .json::<AdminUser>(200),
         Endpoint::new(
             M::PUT,
@@ -409,12 +419,12 @@ fn endpoints() -> Vec<Endpoint> {
             admin::set_plan,
         )
         .summary("Operators: change an account's plan")
-        .auth(Auth::AccessToken)
+        .auth(Auth::User(P::Operator))
         .request::<SetPlanRequest>()
         .json::<AdminUser>(200),
         Endpoint::new(M::GET, "/v1/admin/tunnels", "adminTunnels", admin::tunnels)
             .summary("Operators: every live tunnel")
-            .auth(Auth::AccessToken)
+            .auth(Auth::User(P::Operator))
             .json::<AdminTunnelList>(200),
         Endpoint::new(
             M::DELETE,
@@ -423,7 +433,7 @@ fn endpoints() -> Vec<Endpoint> {
             admin::close_tunnel,
         )
         .summary("Operators: force-close a tunnel")
-        .auth(Auth::AccessToken)
+        .auth(Auth::User(P::Operator))
         .empty(204),
         Endpoint::new(
             M::PUT,
@@ -432,12 +442,12 @@ fn endpoints() -> Vec<Endpoint> {
             admin::drain,
         )
         .summary("Operators: drain a relay (no new agents) or undo")
-        .auth(Auth::AccessToken)
+        .auth(Auth::User(P::Operator))
         .request::<DrainRequest>()
         .empty(204),
         Endpoint::new(M::GET, "/v1/admin/audit", "adminAudit", admin::audit)
             .summary("Operators: the audit log (sign-ins, authtokens, device sign-ins, admin actions), newest first")
-            .auth(Auth::AccessToken)
+            .auth(Auth::User(P::Operator))
             .json::<AuditList>(200),
         Endpoint::new(
             M::GET,
@@ -446,7 +456,7 @@ fn endpoints() -> Vec<Endpoint> {
             admin::audit_verify,
         )
         .summary("Operators: check the audit log's hash chains and signed checkpoints; names the first broken row")
-        .auth(Auth::AccessToken)
+        .auth(Auth::User(P::Operator))
         .json::<AuditVerification>(200),
         Endpoint::new(
             M::POST,
@@ -455,11 +465,11 @@ fn endpoints() -> Vec<Endpoint> {
             admin::audit_checkpoint,
         )
         .summary("Operators: sign a checkpoint of the audit log's head (kept, and to keep elsewhere)")
-        .auth(Auth::AccessToken)
+        .auth(Auth::User(P::Operator))
         .json::<AuditCheckpoint>(201),
         Endpoint::new(M::GET, "/v1/events", "events", events::stream)
             .summary("Live change events for the caller's pages (Server-Sent Events: data {\"topic\"})")
-            .auth(Auth::AccessToken)
+            .auth(Auth::User(P::AccountRead))
             .text(200),
         Endpoint::new(M::GET, "/v1/jwks", "jwks", jwks::jwks)
             .summary("Public keys that verify agent tokens")
@@ -496,6 +506,54 @@ pub(crate) fn no_store(mut resp: Response) -> Response {
 
 #[cfg(test)]
 mod tests {
+    use super::openapi::Auth;
+    use axum::http::Method;
+
+    /// Routes anyone may call: sign-up and sign-in, the device flow's unauthenticated half,
+    /// public keys, plans, health and this document.
+    const PUBLIC: &[&str] = &[
+        "/healthz",
+        super::openapi::OPENAPI_PATH,
+        "/v1/auth/register",
+        "/v1/auth/login",
+        "/v1/auth/refresh",
+        "/v1/auth/logout",
+        "/v1/device/code",
+        "/v1/device/token",
+        "/v1/plans",
+        "/v1/jwks",
+        "/.well-known/jwks.json",
+    ];
+
+    /// Every route names what it needs: a person's permission, a machine credential
+    /// (authtoken, relay secret), or it is in [`PUBLIC`]. A read permission is never enough
+    /// to change something, and only `/v1/admin` needs the operator permission.
+    #[test]
+    fn every_route_names_its_permission_or_is_public() {
+        let mut people = 0;
+        for ep in super::endpoints() {
+            let route = format!("{} {}", ep.method, ep.path);
+            match ep.auth {
+                Auth::None => assert!(PUBLIC.contains(&ep.path), "{route} is not marked public"),
+                Auth::Authtoken => assert!(ep.path.starts_with("/v1/agent/"), "{route}"),
+                Auth::RelaySecret => assert!(ep.path.starts_with("/v1/relay/"), "{route}"),
+                Auth::User(p) => {
+                    people += 1;
+                    assert!(!PUBLIC.contains(&ep.path), "{route}");
+                    let writes = ep.method != Method::GET;
+                    assert!(!(writes && p.is_read()), "{route} changes things with {}", p.as_str());
+                    assert_eq!(
+                        p == fdt_api::Permission::Operator,
+                        ep.path.starts_with("/v1/admin/"),
+                        "{route}: {}",
+                        p.as_str()
+                    );
+                }
+            }
+        }
+        assert!(people > 30, "{people} routes for people");
+    }
+
     /// The router is built only from the route table, so the OpenAPI document cannot miss a
     /// route: no `Router::route` call may appear outside [`super::app`]'s loop.
     #[test]
@@ -515,6 +573,7 @@ mod tests {
             ("http/admin.rs", include_str!("admin.rs")),
             ("http/extract.rs", include_str!("extract.rs")),
             ("http/openapi.rs", include_str!("openapi.rs")),
+            ("http/permit.rs", include_str!("permit.rs")),
             ("server.rs", include_str!("../server.rs")),
             ("dev.rs", include_str!("../dev.rs")),
         ] {

@@ -30,8 +30,9 @@ fn schema<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
 pub(crate) enum Auth {
     /// Anyone may call.
     None,
-    /// `Authorization: Bearer <access token>` from login or refresh.
-    AccessToken,
+    /// `Authorization: Bearer <access token>` from login or refresh, of a caller whose role
+    /// grants this permission (checked by the router before the handler runs).
+    User(fdt_api::Permission),
     /// `Authorization: Bearer fdt_…`, an agent's authtoken.
     Authtoken,
     /// `Authorization: Bearer <relay secret>`, a relay of this control plane.
@@ -173,7 +174,10 @@ pub fn document() -> Value {
         }
         match ep.auth {
             Auth::None => op.insert("security".into(), json!([])),
-            Auth::AccessToken => op.insert("security".into(), json!([{"accessToken": []}])),
+            Auth::User(p) => {
+                op.insert("x-permission".into(), json!(p.as_str()));
+                op.insert("security".into(), json!([{"accessToken": []}]))
+            }
             Auth::Authtoken => op.insert("security".into(), json!([{"authtoken": []}])),
             Auth::RelaySecret => op.insert("security".into(), json!([{"relaySecret": []}])),
         };

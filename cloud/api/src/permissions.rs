@@ -1,0 +1,162 @@
+//! Permissions and the built-in role templates. Every `/v1` route a person calls names the
+//! permission it needs in the control plane's route table; a caller's role grants a set of
+//! them. Until organisations exist each account is the owner of its own resources, and
+//! operators (admin accounts) also hold [`Permission::Operator`].
+
+use serde::{Deserialize, Serialize};
+
+/// One thing a caller may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub enum Permission {
+    /// See the account (or organisation) itself and its live events.
+    #[serde(rename = "account:read")]
+    AccountRead,
+    /// See tunnels, reserved names, managed tunnel definitions and relays.
+    #[serde(rename = "tunnels:read")]
+    TunnelsRead,
+    /// Start, stop, define, reserve and release them.
+    #[serde(rename = "tunnels:write")]
+    TunnelsWrite,
+    /// See authtokens.
+    #[serde(rename = "authtokens:read")]
+    AuthtokensRead,
+    /// Create and revoke authtokens, and approve device sign-ins (which create one).
+    #[serde(rename = "authtokens:write")]
+    AuthtokensWrite,
+    /// Read the traffic log.
+    #[serde(rename = "traffic:read")]
+    TrafficRead,
+    /// Replay logged requests to the agent.
+    #[serde(rename = "traffic:replay")]
+    TrafficReplay,
+    /// See the plan, limits and usage.
+    #[serde(rename = "billing:read")]
+    BillingRead,
+    /// Operate the service: every account, tunnel and relay, and the audit log.
+    #[serde(rename = "operator")]
+    Operator,
+}
+
+impl Permission {
+    /// Every permission.
+    pub const ALL: [Permission; 9] = [
+        Self::AccountRead,
+        Self::TunnelsRead,
+        Self::TunnelsWrite,
+        Self::AuthtokensRead,
+        Self::AuthtokensWrite,
+        Self::TrafficRead,
+        Self::TrafficReplay,
+        Self::BillingRead,
+        Self::Operator,
+    ];
+
+    /// The name as sent (`tunnels:write`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AccountRead => "account:read",
+            Self::TunnelsRead => "tunnels:read",
+            Self::TunnelsWrite => "tunnels:write",
+            Self::AuthtokensRead => "authtokens:read",
+            Self::AuthtokensWrite => "authtokens:write",
+            Self::TrafficRead => "traffic:read",
+            Self::TrafficReplay => "traffic:replay",
+            Self::BillingRead => "billing:read",
+            Self::Operator => "operator",
+        }
+    }
+
+    /// Whether it only lets a caller look (`…:read`).
+    pub fn is_read(self) -> bool {
+        self.as_str().ends_with(":read")
+    }
+}
+
+/// A built-in role template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RoleTemplate {
+    /// Everything in the organisation.
+    Owner,
+    /// Everything in the organisation (members and roles too, once those exist).
+    Admin,
+    /// Tunnels, authtokens and the traffic log.
+    Developer,
+    /// Reads everything, changes nothing.
+    Viewer,
+    /// The plan, invoices and usage.
+    Billing,
+}
+
+impl RoleTemplate {
+    /// Every built-in template.
+    pub const ALL: [RoleTemplate; 5] = [
+        Self::Owner,
+        Self::Admin,
+        Self::Developer,
+        Self::Viewer,
+        Self::Billing,
+    ];
+
+    /// What it grants. [`Permission::Operator`] is never granted by a role: it belongs to
+    /// the service's own operators.
+    pub fn permissions(self) -> Vec<Permission> {
+        use Permission as P;
+        let org = P::ALL.into_iter().filter(|p| *p != P::Operator);
+        match self {
+            Self::Owner | Self::Admin => org.collect(),
+            Self::Developer => vec![
+                P::AccountRead,
+                P::TunnelsRead,
+                P::TunnelsWrite,
+                P::AuthtokensRead,
+                P::AuthtokensWrite,
+                P::TrafficRead,
+                P::TrafficReplay,
+            ],
+            Self::Viewer => org.filter(|p| p.is_read()).collect(),
+            Self::Billing => vec![P::AccountRead, P::BillingRead],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_the_wire_and_templates_grant_what_they_say() {
+        for p in Permission::ALL {
+            assert_eq!(
+                serde_json::to_string(&p).unwrap_or_default(),
+                format!("\"{}\"", p.as_str())
+            );
+        }
+        for t in RoleTemplate::ALL {
+            assert!(!t.permissions().contains(&Permission::Operator), "{t:?}");
+            assert!(t.permissions().contains(&Permission::AccountRead), "{t:?}");
+        }
+        assert!(
+            RoleTemplate::Viewer
+                .permissions()
+                .iter()
+                .all(|p| p.is_read())
+        );
+        assert!(
+            !RoleTemplate::Developer
+                .permissions()
+                .contains(&Permission::BillingRead)
+        );
+        assert!(
+            !RoleTemplate::Billing
+                .permissions()
+                .contains(&Permission::TunnelsRead)
+        );
+        assert_eq!(
+            RoleTemplate::Owner.permissions().len(),
+            Permission::ALL.len() - 1
+        );
+    }
+}
