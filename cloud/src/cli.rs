@@ -76,6 +76,12 @@ enum Command {
     /// Start signing agent tokens with a new key. The previous key stays published until the
     /// next rotation, so rotate at most once per agent-token lifetime; restart `serve` after.
     RotateAgentKey,
+    /// Replace the access-token signing key (signed-in clients renew their access tokens with
+    /// their refresh tokens); restart `serve` after.
+    RotateAccessKey,
+    /// Make a new relay secret and print it: add it to `relay_secrets`, give it to the relays,
+    /// then remove the old one.
+    RotateRelaySecret,
     /// Make an existing account an operator (admin API, admin panel).
     GrantAdmin {
         /// The account's email.
@@ -140,6 +146,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dev { listen, .. } => *listen,
         Command::Migrate
         | Command::RotateAgentKey
+        | Command::RotateAccessKey
+        | Command::RotateRelaySecret
         | Command::GrantAdmin { .. }
         | Command::Audit { .. } => None,
     };
@@ -189,10 +197,45 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::RotateAgentKey => {
             let dir = config.data_dir.join(AGENT_KEYS_DIR);
             let kid = AgentKeyring::rotate(&dir).context("rotating the agent signing key")?;
+            audit_rotation(&config, crate::rotation::AGENT_TOKEN_KEY, &kid).await?;
             println!("agent tokens are now signed with key {kid}; restart fdt-cloud serve");
             Ok(())
         }
+        Command::RotateAccessKey => {
+            let kid = SigningKey::rotate(&config.data_dir)
+                .context("rotating the access-token signing key")?;
+            audit_rotation(&config, crate::rotation::ACCESS_TOKEN_KEY, &kid).await?;
+            println!("access tokens are now signed with key {kid}; restart fdt-cloud serve");
+            Ok(())
+        }
+        Command::RotateRelaySecret => {
+            let secret = crate::random::random_base62(43);
+            let fp = crate::rotation::fingerprint(&secret);
+            audit_rotation(&config, crate::rotation::RELAY_SECRET, &fp).await?;
+            println!("{secret}");
+            eprintln!(
+                "new relay secret {fp}: add it to relay_secrets (FDT_RELAY_SECRETS), restart \
+                 fdt-cloud serve, set it on every relay, then remove the old one"
+            );
+            Ok(())
+        }
     }
+}
+
+/// Records a rotation done from the command line in the audit log (the secret's public
+/// fingerprint, never the secret).
+async fn audit_rotation(config: &Config, kind: &str, id: &str) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let ev = crate::store::NewAudit {
+        actor: "fdt-cloud",
+        action: "secret.rotate",
+        target: id,
+        detail: serde_json::json!({ "kind": kind }),
+        ..Default::default()
+    };
+    let done = crate::audit::record(&store, ev, time::OffsetDateTime::now_utc()).await;
+    store.close().await;
+    done.context("recording the rotation in the audit log")
 }
 
 async fn audit(config: Config, action: AuditCommand) -> anyhow::Result<()> {

@@ -14,8 +14,8 @@ mod sections;
 pub use env::{Env, ProcessEnv};
 pub use sections::{
     AgentTokenConfig, Argon2Config, AuthConfig, ConsoleConfig, FleetConfig, LoginLimitConfig,
-    PasswordHashingConfig, RegisterLimitConfig, RelayEntry, TrafficConfig, TrustedProxies,
-    TrustedProxiesError,
+    PasswordHashingConfig, RegisterLimitConfig, RelayEntry, SecretRotationConfig, TrafficConfig,
+    TrustedProxies, TrustedProxiesError,
 };
 
 /// Environment variable naming the config file when `--config` is not given. (`FDT_CONFIG` is
@@ -53,6 +53,8 @@ pub struct Config {
     /// Secrets relays present (`Authorization: Bearer …`) to read `/v1/relay/…`, such as the
     /// authtoken revocation feed. None configured: those routes refuse everyone.
     pub relay_secrets: Vec<Secret<String>>,
+    /// Maximum ages of the signing keys and relay secrets.
+    pub secret_rotation: SecretRotationConfig,
 }
 
 impl Default for Config {
@@ -70,6 +72,7 @@ impl Default for Config {
             traffic: TrafficConfig::default(),
             console: ConsoleConfig::default(),
             relay_secrets: Vec::new(),
+            secret_rotation: SecretRotationConfig::default(),
         }
     }
 }
@@ -181,6 +184,10 @@ impl Config {
     /// Checks ranges and consistency, with messages that say what to change.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
+        let r = &self.secret_rotation;
+        if r.signing_key_max_days == 0 || r.relay_secret_max_days == 0 {
+            return invalid("secret_rotation maximum ages must be at least 1 day".into());
+        }
         let a = &self.auth;
         if a.issuer.trim().is_empty() || a.audience.trim().is_empty() {
             return invalid("auth.issuer and auth.audience must not be empty".into());

@@ -16,6 +16,7 @@ pub mod clock;
 pub mod config;
 pub mod random;
 pub mod retention;
+pub mod rotation;
 pub mod secret;
 pub mod server;
 pub mod store;

@@ -55,6 +55,8 @@ struct Inner {
     max_body_bytes: usize,
     /// SHA-256 of each configured relay secret.
     relay_secret_hashes: Vec<Vec<u8>>,
+    /// Maximum ages of the signing keys and relay secrets.
+    secret_rotation: crate::config::SecretRotationConfig,
 }
 
 impl AppState {
@@ -108,6 +110,7 @@ impl AppState {
                     .iter()
                     .map(|s| crate::random::secret_hash(s.expose()))
                     .collect(),
+                secret_rotation: config.secret_rotation.clone(),
             }),
         })
     }
@@ -202,6 +205,20 @@ impl AppState {
     /// Largest request body accepted.
     pub fn max_body_bytes(&self) -> usize {
         self.inner.max_body_bytes
+    }
+
+    /// Maximum ages of the signing keys and relay secrets.
+    pub fn secret_rotation(&self) -> &crate::config::SecretRotationConfig {
+        &self.inner.secret_rotation
+    }
+
+    /// Public fingerprints of the configured relay secrets (never the secrets).
+    pub fn relay_secret_fingerprints(&self) -> Vec<String> {
+        self.inner
+            .relay_secret_hashes
+            .iter()
+            .map(|h| crate::rotation::fingerprint_of_hash(h))
+            .collect()
     }
 
     /// Whether `presented` is one of the configured relay secrets. Compares SHA-256 digests

@@ -314,3 +314,56 @@ async fn audit_commands_sign_verify_and_export_the_log(db: &TestDb) {
         "{err}"
     );
 }
+
+/// `rotate-access-key`, `rotate-relay-secret` and `rotate-agent-key` each record themselves in
+/// the audit log by the secret's public fingerprint, never the secret.
+#[test]
+fn rotations_are_audited_without_their_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_fdt-cloud"))
+            .env_clear()
+            .env("RUST_LOG", "warn")
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let key_file = dir.path().join(fdt_cloud::auth::jwt::SIGNING_KEY_FILE);
+    run(&["migrate"]);
+    let before = fdt_cloud::auth::jwt::SigningKey::load_or_create(dir.path())
+        .unwrap()
+        .kid()
+        .to_owned();
+    let said = run(&["rotate-access-key"]);
+    let after = fdt_cloud::auth::jwt::SigningKey::load_file(&key_file).unwrap();
+    assert_ne!(after.kid(), before);
+    assert!(said.contains(after.kid()), "{said}");
+    let secret = run(&["rotate-relay-secret"]).trim().to_owned();
+    assert_eq!(secret.len(), 43);
+    run(&["rotate-agent-key"]);
+
+    let export = run(&["audit", "export"]);
+    let rows: Vec<serde_json::Value> = export
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let rotated: Vec<(&str, &str)> = rows
+        .iter()
+        .filter(|r| r["action"] == "secret.rotate")
+        .map(|r| (r["target"].as_str().unwrap(), r["detail"].as_str().unwrap()))
+        .collect();
+    assert_eq!(rotated.len(), 3, "{export}");
+    assert_eq!(rotated[0].0, after.kid());
+    assert_eq!(rotated[1].0, fdt_cloud::rotation::fingerprint(&secret));
+    assert!(rotated[2].1.contains("agent_token_key"));
+    assert!(!export.contains(&secret));
+    run(&["audit", "verify"]);
+}

@@ -263,8 +263,17 @@ async fn console_end_to_end_in_chromium() {
         b.open(&format!("{base}/admin/audit")).await.unwrap(),
     ));
     b.wait_text("table", "relay.drain").await.unwrap();
+    b.wait_text("#audit-verdict", "Intact").await.unwrap();
     b.screenshot("13-admin-audit").await.unwrap();
     a11y.push(("13-admin-audit", b.accessibility_problems().await.unwrap()));
+    load_ms.push((
+        "admin-secrets",
+        b.open(&format!("{base}/admin/secrets")).await.unwrap(),
+    ));
+    b.wait_text("table", "access_token_key").await.unwrap();
+    b.wait_text("table", "rotate-agent-key").await.unwrap();
+    b.screenshot("14-admin-secrets").await.unwrap();
+    a11y.push(("14-admin-secrets", b.accessibility_problems().await.unwrap()));
 
     // Sign out ends the session: the pages send the browser back to sign in.
     b.open(&format!("{base}/settings")).await.unwrap();

@@ -12,6 +12,8 @@ pub enum AdminPage {
     Relays,
     /// What operators did.
     Audit,
+    /// The age of each signing key and relay secret.
+    Secrets,
 }
 
 /// A page of the web console.
@@ -61,6 +63,7 @@ impl Page {
             "/admin/tunnels" => Self::Admin(AdminPage::Tunnels),
             "/admin/relays" => Self::Admin(AdminPage::Relays),
             "/admin/audit" => Self::Admin(AdminPage::Audit),
+            "/admin/secrets" => Self::Admin(AdminPage::Secrets),
             _ => match path.strip_prefix("/traffic/") {
                 Some(id) if is_id(id) => Self::Request(id.to_owned()),
                 _ => Self::NotFound,
@@ -95,6 +98,7 @@ impl Page {
             Self::Admin(AdminPage::Tunnels) => "Admin · Tunnels",
             Self::Admin(AdminPage::Relays) => "Admin · Relays",
             Self::Admin(AdminPage::Audit) => "Admin · Audit log",
+            Self::Admin(AdminPage::Secrets) => "Admin · Secrets",
             Self::NotFound => "Not found",
         }
     }
@@ -118,6 +122,7 @@ pub const CONSOLE_PATHS: &[&str] = &[
     "/admin/tunnels",
     "/admin/relays",
     "/admin/audit",
+    "/admin/secrets",
 ];
 
 fn is_id(s: &str) -> bool {

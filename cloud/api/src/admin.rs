@@ -186,3 +186,44 @@ pub struct AuditQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
 }
+
+/// How a secret stands against its maximum age.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SecretHealth {
+    /// Well within its maximum age.
+    Green,
+    /// Four fifths of its maximum age or more: rotate soon.
+    Amber,
+    /// Past its maximum age.
+    Red,
+}
+
+/// One of the control plane's secrets, by a public fingerprint (never the secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct SecretAge {
+    /// `access_token_key`, `agent_token_key` or `relay_secret`.
+    pub kind: String,
+    /// A key's `kid`, or `sha256:` and the start of a relay secret's digest.
+    pub id: String,
+    /// Whether it signs or is presented now (an agent key kept only to verify is not).
+    pub current: bool,
+    /// Whole days since it was created (keys) or first seen (relay secrets).
+    pub age_days: u32,
+    /// The configured maximum.
+    pub max_age_days: u32,
+    /// Green, amber or red.
+    pub health: SecretHealth,
+    /// How to rotate it.
+    pub rotate_with: String,
+}
+
+/// `GET /v1/admin/secrets`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct SecretAgeList {
+    /// The secrets, worst first.
+    pub secrets: Vec<SecretAge>,
+}

@@ -62,8 +62,8 @@ pub mod validate;
 
 pub use admin::{
     AdminTunnel, AdminTunnelList, AdminUser, AdminUserList, AdminUserQuery, AuditBreak,
-    AuditCheckpoint, AuditEntry, AuditList, AuditQuery, AuditVerification, DrainRequest,
-    SetPlanRequest,
+    AuditCheckpoint, AuditEntry, AuditList, AuditQuery, AuditVerification, DrainRequest, SecretAge,
+    SecretAgeList, SecretHealth, SetPlanRequest,
 };
 pub use agent_sessions::{AgentSessionRequest, AgentSessionResponse, AgentToken, RelayInfo};
 pub use auth::{

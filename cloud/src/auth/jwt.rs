@@ -49,6 +49,8 @@ pub struct SigningKey {
     kid: String,
     public_pem: String,
     public_raw: Vec<u8>,
+    /// When its file was written (`None` for a key made in memory).
+    created: Option<time::OffsetDateTime>,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -79,6 +81,23 @@ impl SigningKey {
         Ok(key)
     }
 
+    /// Replaces the access-token signing key in `dir` with a new one (the file swapped
+    /// atomically, owner-only) and returns its `kid`. Access tokens signed with the old key
+    /// stop verifying: clients get new ones with their refresh tokens.
+    pub fn rotate(dir: &Path) -> Result<String, KeyError> {
+        let path = dir.join(SIGNING_KEY_FILE);
+        let shown = path.display().to_string();
+        let pem = generate_pem(&shown)?;
+        let key = Self::from_private_pem(&pem, &shown)?;
+        fdt_api::private_file::write_private(&path, pem.as_bytes()).map_err(|source| {
+            KeyError::Io {
+                path: shown,
+                source,
+            }
+        })?;
+        Self::load_or_create(dir).map(|_| key.kid().to_owned())
+    }
+
     /// Loads the PKCS#8 PEM key at `path`, or generates one there (mode 0600, never
     /// overwriting a file that appeared meanwhile).
     pub fn load_or_create_file(path: &Path) -> Result<Self, KeyError> {
@@ -100,7 +119,7 @@ impl SigningKey {
                 });
             }
         };
-        Self::from_private_pem(&pem, &shown)
+        Ok(Self::from_private_pem(&pem, &shown)?.with_file_time(path))
     }
 
     /// Loads the PKCS#8 PEM key at `path`, which must exist.
@@ -110,7 +129,7 @@ impl SigningKey {
             path: shown.clone(),
             source,
         })?;
-        Self::from_private_pem(&pem, &shown)
+        Ok(Self::from_private_pem(&pem, &shown)?.with_file_time(path))
     }
 
     fn from_private_pem(pem: &str, path: &str) -> Result<Self, KeyError> {
@@ -137,7 +156,22 @@ impl SigningKey {
             kid,
             public_pem,
             public_raw,
+            created: None,
         })
+    }
+
+    /// When the key's file was written (its age is what rotation health judges); `None` for
+    /// a key that lives in memory.
+    pub fn created(&self) -> Option<time::OffsetDateTime> {
+        self.created
+    }
+
+    fn with_file_time(mut self, path: &Path) -> Self {
+        self.created = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .map(time::OffsetDateTime::from);
+        self
     }
 
     /// The key ID put in every token header.

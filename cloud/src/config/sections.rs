@@ -333,3 +333,23 @@ impl Default for RegisterLimitConfig {
         }
     }
 }
+
+/// How old the control plane's secrets may grow before they are due for rotation
+/// (`GET /v1/admin/secrets`): amber from four fifths of the maximum, red past it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretRotationConfig {
+    /// Days the access-token and agent-token signing keys may live.
+    pub signing_key_max_days: u32,
+    /// Days a relay secret may live.
+    pub relay_secret_max_days: u32,
+}
+
+impl Default for SecretRotationConfig {
+    fn default() -> Self {
+        Self {
+            signing_key_max_days: 90,
+            relay_secret_max_days: 180,
+        }
+    }
+}

@@ -11,8 +11,8 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use fdt_api::{
     AccountId, AdminTunnel, AdminTunnelList, AdminUser, AdminUserList, AdminUserQuery,
-    AuditCheckpoint, AuditList, AuditQuery, AuditVerification, DrainRequest, SetPlanRequest,
-    TunnelId,
+    AuditCheckpoint, AuditList, AuditQuery, AuditVerification, DrainRequest, SecretAgeList,
+    SetPlanRequest, TunnelId,
 };
 use serde_json::json;
 
@@ -280,4 +280,21 @@ pub async fn audit_checkpoint(
             b.seq, b.chain, b.reason
         ))),
     }
+}
+
+/// `GET /v1/admin/secrets`: the age of each signing key and relay secret against its
+/// configured maximum (green, amber, red), worst first, and how to rotate it.
+pub async fn secrets(
+    State(st): State<AppState>,
+    _admin: AdminCaller,
+) -> Result<Json<SecretAgeList>, ApiError> {
+    let secrets = crate::rotation::Secrets {
+        access_key: st.access_tokens().signing_key(),
+        agent_keys: st.agent_tokens().keyring().keys().collect(),
+        relay_secrets: st.relay_secret_fingerprints(),
+        max: st.secret_rotation(),
+    };
+    Ok(Json(
+        crate::rotation::report(st.store(), &secrets, st.clock().now()).await?,
+    ))
 }

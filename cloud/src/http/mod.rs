@@ -32,7 +32,7 @@ use fdt_api::{
 };
 use fdt_api::{
     AdminTunnelList, AdminUser, AdminUserList, AuditCheckpoint, AuditList, AuditVerification,
-    DrainRequest, SetPlanRequest,
+    DrainRequest, SecretAgeList, SetPlanRequest,
 };
 use fdt_api::{
     DeviceCodeRequest, DeviceCodeResponse, DeviceDecision, DevicePending, DeviceTokenRequest,
@@ -449,6 +449,10 @@ fn endpoints() -> Vec<Endpoint> {
             .summary("Operators: the audit log (sign-ins, authtokens, device sign-ins, admin actions), newest first")
             .auth(Auth::User(P::Operator))
             .json::<AuditList>(200),
+        Endpoint::new(M::GET, "/v1/admin/secrets", "adminSecrets", admin::secrets)
+            .summary("Operators: the age of each signing key and relay secret against its maximum (green, amber, red)")
+            .auth(Auth::User(P::Operator))
+            .json::<SecretAgeList>(200),
         Endpoint::new(
             M::GET,
             "/v1/admin/audit/verify",
@@ -541,7 +545,11 @@ mod tests {
                     people += 1;
                     assert!(!PUBLIC.contains(&ep.path), "{route}");
                     let writes = ep.method != Method::GET;
-                    assert!(!(writes && p.is_read()), "{route} changes things with {}", p.as_str());
+                    assert!(
+                        !(writes && p.is_read()),
+                        "{route} changes things with {}",
+                        p.as_str()
+                    );
                     assert_eq!(
                         p == fdt_api::Permission::Operator,
                         ep.path.starts_with("/v1/admin/"),

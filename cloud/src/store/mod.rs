@@ -14,6 +14,7 @@ mod authtokens;
 mod device;
 mod fleet;
 mod reserved;
+mod secret_ages;
 mod sessions;
 mod traffic;
 mod tunnel_configs;

@@ -11,6 +11,7 @@ on_both_databases!(
     only_admins_get_in,
     suspension_closes_every_door_and_is_audited,
     tunnels_are_force_closed_and_relays_drained,
+    secret_ages_turn_amber_then_red,
 );
 
 async fn admin(app: &TestApp, email: &str) -> (crate::common::Tokens, String) {
@@ -283,4 +284,69 @@ async fn tunnels_are_force_closed_and_relays_drained(db: &TestDb) {
         .filter(|a| a.starts_with("relay.") || a.starts_with("tunnel."))
         .collect();
     assert_eq!(actions, ["relay.drain", "relay.drain", "tunnel.close"]);
+}
+
+/// `GET /v1/admin/secrets`: each signing key and relay secret with its age, green while
+/// young, amber from four fifths of its maximum, red past it; operators only.
+async fn secret_ages_turn_amber_then_red(db: &TestDb) {
+    let app = TestApp::with_config(db, |c| {
+        c.relay_secrets = vec![fdt_cloud::secret::Secret::new(
+            "relay-secret-for-tests-0123456789".into(),
+        )];
+    });
+    let (user, _) = account(&app, "user@example.com").await;
+    app.get("/v1/admin/secrets", Some(&user.access))
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "forbidden");
+    let (ops, _) = admin(&app, "ops@example.com").await;
+    let health = |r: &crate::common::TestResponse| -> Vec<(String, String)> {
+        r.json["secrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["kind"].as_str().unwrap().to_owned(),
+                    s["health"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let r = app.get("/v1/admin/secrets", Some(&ops.access)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    let now = health(&r);
+    assert_eq!(now.len(), 3, "{}", r.json);
+    assert!(now.iter().all(|(_, h)| h == "green"), "{now:?}");
+    let relay = r.json["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "relay_secret")
+        .unwrap();
+    assert!(relay["id"].as_str().unwrap().starts_with("sha256:"));
+    assert!(!r.raw.windows(22).any(|w| w == b"relay-secret-for-tests"));
+
+    // 150 days on: signing keys (90 days) are red, the relay secret (180) amber.
+    app.clock.advance(time::Duration::days(150));
+    let (ops, _) = account(&app, "ops2@example.com").await;
+    assert!(
+        app.state
+            .store()
+            .grant_admin("ops2@example.com")
+            .await
+            .unwrap()
+    );
+    let r = app.get("/v1/admin/secrets", Some(&ops.access)).await;
+    let later = health(&r);
+    assert_eq!(
+        later,
+        [
+            ("access_token_key".to_owned(), "red".to_owned()),
+            ("agent_token_key".to_owned(), "red".to_owned()),
+            ("relay_secret".to_owned(), "amber".to_owned()),
+        ],
+        "{}",
+        r.json
+    );
+    assert_eq!(r.json["secrets"][0]["age_days"], json!(150));
 }

@@ -3,6 +3,7 @@
 
 mod audit;
 mod relays;
+mod secrets;
 mod tunnels;
 mod users;
 
@@ -20,6 +21,7 @@ pub fn AdminPanel(
         AdminPage::Tunnels => view! { <tunnels::AdminTunnelsPage/> }.into_any(),
         AdminPage::Relays => view! { <relays::RelaysPage/> }.into_any(),
         AdminPage::Audit => view! { <audit::AuditPage/> }.into_any(),
+        AdminPage::Secrets => view! { <secrets::SecretsPage/> }.into_any(),
     }
 }
 

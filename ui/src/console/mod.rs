@@ -103,6 +103,10 @@ pub fn ConsoleApp(
                 label: "Audit log",
             },
             NavItem {
+                href: "/admin/secrets",
+                label: "Secrets",
+            },
+            NavItem {
                 href: "/",
                 label: "← Console",
             },
