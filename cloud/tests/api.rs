@@ -19,6 +19,7 @@ mod api {
     mod fleet;
     mod jwt;
     mod names;
+    mod orgs;
     mod traffic;
     mod tunnel_configs;
 }

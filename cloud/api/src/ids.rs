@@ -162,6 +162,11 @@ prefixed_id!(
     TunnelConfigId,
     "tcf_"
 );
+prefixed_id!(
+    /// An organisation: what owns tunnels, authtokens and the plan; people are its members.
+    OrgId,
+    "org_"
+);
 
 #[cfg(test)]
 mod tests {

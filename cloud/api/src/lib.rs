@@ -80,11 +80,11 @@ pub use device::{
 };
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use ids::{
-    AccountId, AuthtokenId, IdError, ReplayId, RequestId, ReservedNameId, SessionId,
+    AccountId, AuthtokenId, IdError, OrgId, ReplayId, RequestId, ReservedNameId, SessionId,
     TunnelConfigId, TunnelId,
 };
 pub use jwks::{Jwk, Jwks};
-pub use permissions::{Permission, RoleTemplate};
+pub use permissions::{OrgList, OrgMembership, Permission, RoleTemplate};
 pub use plans::{
     AccountPlan, Entitlements, Plan, PlanInfo, PlanList, PlanUsage, UsageDay, UsageList, UsageQuery,
 };

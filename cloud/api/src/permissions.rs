@@ -122,6 +122,30 @@ impl RoleTemplate {
     }
 }
 
+/// An organisation the caller belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct OrgMembership {
+    /// The organisation.
+    pub id: crate::ids::OrgId,
+    /// Its name.
+    pub name: String,
+    /// The caller's role there (absent: a role this server does not know, which grants
+    /// nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<RoleTemplate>,
+    /// What that role allows.
+    pub permissions: Vec<Permission>,
+}
+
+/// `GET /v1/orgs`: the caller's organisations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct OrgList {
+    /// By name.
+    pub orgs: Vec<OrgMembership>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

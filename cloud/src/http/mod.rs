@@ -10,6 +10,7 @@ mod events;
 pub mod extract;
 mod jwks;
 pub mod openapi;
+mod orgs;
 mod permit;
 mod plans;
 mod relays;
@@ -107,6 +108,10 @@ fn endpoints() -> Vec<Endpoint> {
             .summary("The caller's account")
             .auth(Auth::User(P::AccountRead))
             .json::<Account>(200),
+        Endpoint::new(M::GET, "/v1/orgs", "listOrgs", orgs::list)
+            .summary("The caller's organisations, with its role and permissions in each")
+            .auth(Auth::User(P::AccountRead))
+            .json::<fdt_api::OrgList>(200),
         Endpoint::new(
             M::POST,
             "/v1/authtokens",
@@ -582,6 +587,7 @@ mod tests {
             ("http/extract.rs", include_str!("extract.rs")),
             ("http/openapi.rs", include_str!("openapi.rs")),
             ("http/permit.rs", include_str!("permit.rs")),
+            ("http/orgs.rs", include_str!("orgs.rs")),
             ("server.rs", include_str!("../server.rs")),
             ("dev.rs", include_str!("../dev.rs")),
         ] {

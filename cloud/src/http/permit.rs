@@ -3,8 +3,10 @@
 //! its role must grant that permission, else 403. The handler's own [`Authenticated`] then
 //! reuses this check's result.
 //!
-//! Until organisations exist, every account is the owner of its own resources (the
-//! [`RoleTemplate::Owner`] permissions), and only operators hold [`Permission::Operator`].
+//! A caller acts in its own organisation (every account has one, `acc_X` → `org_X`; the
+//! resources it owns move under it as organisations grow members), with the permissions of
+//! the role it holds there. Only operators hold [`Permission::Operator`], from the admin
+//! flag, never from a role.
 
 use super::extract::Authenticated;
 use crate::error::ApiError;
@@ -23,7 +25,11 @@ pub(crate) async fn granted(
     if needed == Permission::Operator {
         return Ok(st.store().is_admin(account).await?);
     }
-    Ok(RoleTemplate::Owner.permissions().contains(&needed))
+    let role = st
+        .store()
+        .role_in(&crate::store::own_org(account), account)
+        .await?;
+    Ok(role.is_some_and(|r: RoleTemplate| r.permissions().contains(&needed)))
 }
 
 /// The middleware: authenticates the caller and checks `needed`.

@@ -71,14 +71,35 @@ impl Store {
     ) -> Result<AccountRecord, StoreError> {
         const SQL: &str = "INSERT INTO accounts (id, email, password_hash, created_at) \
                            VALUES ($1, $2, $3, $4)";
-        let result = on_pool!(self, pool => sqlx::query(SQL)
-            .bind(id.as_str())
-            .bind(email)
-            .bind(password_hash)
-            .bind(to_millis(now))
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()));
+        // The account and its own organisation (it is the owner) come into being together.
+        const ORG: &str = "INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)";
+        const OWNER: &str = "INSERT INTO memberships (org_id, account_id, role, created_at) \
+                             VALUES ($1, $2, 'owner', $3)";
+        let org = super::orgs::own_org(id);
+        let result = on_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            sqlx::query(SQL)
+                .bind(id.as_str())
+                .bind(email)
+                .bind(password_hash)
+                .bind(to_millis(now))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(ORG)
+                .bind(org.as_str())
+                .bind(email)
+                .bind(to_millis(now))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(OWNER)
+                .bind(org.as_str())
+                .bind(id.as_str())
+                .bind(to_millis(now))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        }
+        .await);
         match result {
             Ok(_) => Ok(AccountRecord {
                 id: id.clone(),
