@@ -268,6 +268,7 @@ async fn dev_authtoken(
             token_hash: &secret_hash(token.expose_secret()),
             prefix: token.display_prefix(),
             description: Some("fdt-cloud dev"),
+            created_by: &account.id,
             created_at: st.clock().now(),
         })
         .await

@@ -279,6 +279,7 @@ async fn authtokens_are_scoped_to_their_account(db: &TestDb) {
             token_hash: &hash,
             prefix: "fdt_abcdefgh",
             description: Some("laptop"),
+            created_by: &alice,
             created_at: t,
         })
         .await

@@ -84,7 +84,10 @@ pub use ids::{
     TunnelConfigId, TunnelId,
 };
 pub use jwks::{Jwk, Jwks};
-pub use permissions::{OrgList, OrgMembership, Permission, RoleTemplate};
+pub use permissions::{
+    AcceptInvitation, CreateInvitation, Invitation, Member, MemberList, OrgList, OrgMembership,
+    Permission, RoleTemplate, SetMemberRole,
+};
 pub use plans::{
     AccountPlan, Entitlements, Plan, PlanInfo, PlanList, PlanUsage, UsageDay, UsageList, UsageQuery,
 };

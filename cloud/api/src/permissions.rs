@@ -33,6 +33,12 @@ pub enum Permission {
     /// See the plan, limits and usage.
     #[serde(rename = "billing:read")]
     BillingRead,
+    /// See the organisation's members.
+    #[serde(rename = "members:read")]
+    MembersRead,
+    /// Invite, remove and change the roles of members.
+    #[serde(rename = "members:write")]
+    MembersWrite,
     /// Operate the service: every account, tunnel and relay, and the audit log.
     #[serde(rename = "operator")]
     Operator,
@@ -40,7 +46,7 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 9] = [
+    pub const ALL: [Permission; 11] = [
         Self::AccountRead,
         Self::TunnelsRead,
         Self::TunnelsWrite,
@@ -49,6 +55,8 @@ impl Permission {
         Self::TrafficRead,
         Self::TrafficReplay,
         Self::BillingRead,
+        Self::MembersRead,
+        Self::MembersWrite,
         Self::Operator,
     ];
 
@@ -63,6 +71,8 @@ impl Permission {
             Self::TrafficRead => "traffic:read",
             Self::TrafficReplay => "traffic:replay",
             Self::BillingRead => "billing:read",
+            Self::MembersRead => "members:read",
+            Self::MembersWrite => "members:write",
             Self::Operator => "operator",
         }
     }
@@ -136,6 +146,72 @@ pub struct OrgMembership {
     pub role: Option<RoleTemplate>,
     /// What that role allows.
     pub permissions: Vec<Permission>,
+}
+
+/// A member of the organisation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Member {
+    /// The member's account.
+    pub account_id: crate::ids::AccountId,
+    /// Its email.
+    pub email: String,
+    /// Its role (absent: one this server does not know).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<RoleTemplate>,
+}
+
+/// `GET /v1/members`: the members of the organisation the call acts in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct MemberList {
+    /// By email.
+    pub members: Vec<Member>,
+}
+
+/// `POST /v1/invitations`: invite someone by email, with a role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateInvitation {
+    /// Who (the address their account signs in with).
+    pub email: String,
+    /// The role they get on accepting.
+    pub role: RoleTemplate,
+}
+
+/// An invitation sent (its token went by email only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Invitation {
+    /// The organisation.
+    pub org_id: crate::ids::OrgId,
+    /// Who.
+    pub email: String,
+    /// The role on accepting.
+    pub role: RoleTemplate,
+    /// Until when it can be accepted.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
+    pub expires_at: time::OffsetDateTime,
+}
+
+/// `POST /v1/invitations/accept`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInvitation {
+    /// The token from the invitation email.
+    pub token: String,
+}
+
+/// `PUT /v1/members/{id}/role`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SetMemberRole {
+    /// The new role.
+    pub role: RoleTemplate,
 }
 
 /// `GET /v1/orgs`: the caller's organisations.

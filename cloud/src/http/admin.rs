@@ -25,11 +25,11 @@ impl FromRequestParts<AppState> for AdminCaller {
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
         let who = Authenticated::from_request_parts(parts, st).await?;
-        if st.store().is_admin(&who.account_id).await? {
+        if st.store().is_admin(&who.person).await? {
             let Ok(client) = Client::from_request_parts(parts, st).await;
             Ok(Self(who, client))
         } else {
-            tracing::warn!(account = %who.account_id, path = %parts.uri.path(), "admin route refused");
+            tracing::warn!(account = %who.person, path = %parts.uri.path(), "admin route refused");
             Err(ApiError::Forbidden("operators only"))
         }
     }
@@ -48,10 +48,10 @@ async fn audited(
     target: &str,
     detail: serde_json::Value,
 ) -> Result<(), ApiError> {
-    tracing::info!(admin = %admin.0.account_id, action, target, %detail, "admin action");
+    tracing::info!(admin = %admin.0.person, action, target, %detail, "admin action");
     // Admins' pages (users, audit log, tunnels, relays) refetch.
     st.events().publish_all(crate::events::Topic::Admin);
-    let actor = admin.0.account_id.to_string();
+    let actor = admin.0.person.to_string();
     let a = crate::audit::Action {
         scope: "",
         actor: &actor,
@@ -99,7 +99,7 @@ async fn suspend_or_not(
     suspend: bool,
 ) -> Result<Json<AdminUser>, ApiError> {
     let id = account_id(id)?;
-    if suspend && id == admin.0.account_id {
+    if suspend && id == admin.0.person {
         return Err(ApiError::InvalidBody(
             "operators cannot suspend themselves".into(),
         ));

@@ -225,7 +225,7 @@ pub async fn logout(
 
 /// `GET /v1/auth/me` → the caller's account.
 pub async fn me(State(st): State<AppState>, who: Authenticated) -> Result<Json<Account>, ApiError> {
-    match st.store().account_by_id(&who.account_id).await? {
+    match st.store().account_by_id(&who.person).await? {
         Some(account) => Ok(Json(account.to_api())),
         // The account was deleted under a live token.
         None => Err(ApiError::Unauthorized("account no longer exists")),

@@ -30,7 +30,14 @@ pub async fn create(
     if let Some(d) = &description {
         check_description(d)?;
     }
-    let body = issue(&st, &client, &who.account_id, description.as_deref()).await?;
+    let body = issue(
+        &st,
+        &client,
+        &who.account_id,
+        &who.person,
+        description.as_deref(),
+    )
+    .await?;
     Ok(no_store((StatusCode::CREATED, Json(body)).into_response()))
 }
 
@@ -40,6 +47,7 @@ pub(crate) async fn issue(
     st: &AppState,
     client: &Client,
     account: &AccountId,
+    created_by: &AccountId,
     description: Option<&str>,
 ) -> Result<CreatedAuthtoken, ApiError> {
     let token = new_authtoken();
@@ -52,14 +60,16 @@ pub(crate) async fn issue(
             token_hash: &secret_hash(token.expose_secret()),
             prefix: token.display_prefix(),
             description,
+            created_by,
             created_at: st.clock().now(),
         })
         .await?;
     tracing::info!(%account, authtoken = %id, "authtoken created");
     let acc = account.to_string();
+    let by = created_by.to_string();
     let a = audit::Action {
         scope: &acc,
-        actor: &acc,
+        actor: &by,
         action: "authtoken.create",
         target: id.as_str(),
         detail: serde_json::json!({"description": description}),
@@ -98,10 +108,10 @@ pub async fn revoke(
         .await?
     {
         tracing::info!(account = %who.account_id, authtoken = %id, "authtoken revoked");
-        let acc = who.account_id.to_string();
+        let (acc, by) = (who.account_id.to_string(), who.person.to_string());
         let a = audit::Action {
             scope: &acc,
-            actor: &acc,
+            actor: &by,
             action: "authtoken.revoke",
             target: id.as_str(),
             detail: serde_json::json!({}),

@@ -112,7 +112,9 @@ pub async fn token(
             client_name,
         } => {
             let description = format!("fdt login on {client_name}");
-            let created = authtokens::issue(&st, &client, &account_id, Some(&description)).await?;
+            let created =
+                authtokens::issue(&st, &client, &account_id, &account_id, Some(&description))
+                    .await?;
             tracing::info!(account = %account_id, client = %client_name, "device signed in");
             return Ok(no_store(Json(created).into_response()));
         }

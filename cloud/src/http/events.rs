@@ -102,7 +102,7 @@ pub async fn stream(
     State(st): State<AppState>,
     who: Authenticated,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let is_admin = st.store().is_admin(&who.account_id).await?;
+    let is_admin = st.store().is_admin(&who.person).await?;
     let rx = st.events().subscribe();
     let mut tick = tokio::time::interval(CHECK_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

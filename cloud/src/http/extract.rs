@@ -148,8 +148,11 @@ fn forwarded_addr(entry: &str) -> Option<IpAddr> {
 /// The caller, proven by a valid access token from a live session.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
-    /// The account acting.
+    /// Whose resources the call acts on: the caller's own account, or — with `X-FDT-Org` —
+    /// the founding account of that organisation, whose resources its members share.
     pub account_id: AccountId,
+    /// The person signed in (for who did what, operator rights, and their own account).
+    pub person: AccountId,
     /// The session the access token was issued in.
     pub session_id: SessionId,
 }
@@ -199,6 +202,7 @@ impl FromRequestParts<AppState> for Authenticated {
         // and refresh-token reuse revoke the session, and its access tokens with it.
         match state.store().live_session_account(&claims.sid).await? {
             Some(account) if account == claims.sub => Ok(Self {
+                person: claims.sub.clone(),
                 account_id: claims.sub,
                 session_id: claims.sid,
             }),

@@ -112,6 +112,44 @@ fn endpoints() -> Vec<Endpoint> {
             .summary("The caller's organisations, with its role and permissions in each")
             .auth(Auth::User(P::AccountRead))
             .json::<fdt_api::OrgList>(200),
+        Endpoint::new(M::GET, "/v1/members", "listMembers", orgs::members)
+            .summary("The members of the organisation the call acts in (X-FDT-Org, else the caller's own)")
+            .auth(Auth::User(P::MembersRead))
+            .json::<fdt_api::MemberList>(200),
+        Endpoint::new(M::POST, "/v1/invitations", "inviteMember", orgs::invite)
+            .summary("Invite an address with a role (the single-use token goes by email only)")
+            .auth(Auth::User(P::MembersWrite))
+            .request::<fdt_api::CreateInvitation>()
+            .json::<fdt_api::Invitation>(201),
+        Endpoint::new(
+            M::POST,
+            "/v1/invitations/accept",
+            "acceptInvitation",
+            orgs::accept,
+        )
+        .summary("Accept an invitation sent to the caller's address; answers the caller's organisations")
+        .auth(Auth::User(P::AccountRead))
+        .request::<fdt_api::AcceptInvitation>()
+        .json::<fdt_api::OrgList>(200),
+        Endpoint::new(
+            M::PUT,
+            "/v1/members/{id}/role",
+            "setMemberRole",
+            orgs::set_role,
+        )
+        .summary("Change a member's role (only owners make or unmake owners)")
+        .auth(Auth::User(P::MembersWrite))
+        .request::<fdt_api::SetMemberRole>()
+        .json::<fdt_api::MemberList>(200),
+        Endpoint::new(
+            M::DELETE,
+            "/v1/members/{id}",
+            "removeMember",
+            orgs::remove,
+        )
+        .summary("Remove a member: its authtokens for the organisation are revoked and its sessions end")
+        .auth(Auth::User(P::MembersWrite))
+        .empty(204),
         Endpoint::new(
             M::POST,
             "/v1/authtokens",
@@ -549,7 +587,9 @@ mod tests {
                 Auth::User(p) => {
                     people += 1;
                     assert!(!PUBLIC.contains(&ep.path), "{route}");
-                    let writes = ep.method != Method::GET;
+                    // Accepting an invitation changes the caller's own memberships, proven by
+                    // the emailed token and the caller's address, not by a role.
+                    let writes = ep.method != Method::GET && ep.path != "/v1/invitations/accept";
                     assert!(
                         !(writes && p.is_read()),
                         "{route} changes things with {}",

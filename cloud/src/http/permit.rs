@@ -3,9 +3,11 @@
 //! its role must grant that permission, else 403. The handler's own [`Authenticated`] then
 //! reuses this check's result.
 //!
-//! A caller acts in its own organisation (every account has one, `acc_X` → `org_X`; the
-//! resources it owns move under it as organisations grow members), with the permissions of
-//! the role it holds there. Only operators hold [`Permission::Operator`], from the admin
+//! A caller acts in its own organisation (every account has one, `acc_X` → `org_X`), or in
+//! the one it names in `X-FDT-Org` if it is a member there (else 404), with the permissions of
+//! the role it holds there. An organisation's resources are those of its founding account
+//! (`org_X` → `acc_X`) until they move to organisation IDs, so the handlers act on
+//! [`Authenticated::account_id`] = that account and record [`Authenticated::person`] as actor. Only operators hold [`Permission::Operator`], from the admin
 //! flag, never from a role.
 
 use super::extract::Authenticated;
@@ -14,22 +16,41 @@ use crate::state::AppState;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use fdt_api::{AccountId, Permission, RoleTemplate};
+use fdt_api::{AccountId, OrgId, Permission, RoleTemplate};
 
-/// Whether `account` holds `needed`.
+/// The header naming the organisation a call acts in (default: the caller's own).
+pub const ORG_HEADER: &str = "x-fdt-org";
+
+/// Whether `person` holds `needed` in `org`; `None` when it is not a member.
 pub(crate) async fn granted(
     st: &AppState,
-    account: &AccountId,
+    person: &AccountId,
+    org: &OrgId,
     needed: Permission,
-) -> Result<bool, ApiError> {
+) -> Result<Option<bool>, ApiError> {
     if needed == Permission::Operator {
-        return Ok(st.store().is_admin(account).await?);
+        return Ok(Some(st.store().is_admin(person).await?));
     }
-    let role = st
-        .store()
-        .role_in(&crate::store::own_org(account), account)
-        .await?;
-    Ok(role.is_some_and(|r: RoleTemplate| r.permissions().contains(&needed)))
+    let Some(role) = st.store().member_role(org, person).await? else {
+        return Ok(None);
+    };
+    let role: Option<RoleTemplate> = crate::store::parse_role(&role);
+    Ok(Some(
+        role.is_some_and(|r| r.permissions().contains(&needed)),
+    ))
+}
+
+/// The organisation a request names in [`ORG_HEADER`]: `Ok(None)` without the header, and
+/// `Err` (404, as for any ID that is not the caller's) when it is not an organisation ID.
+fn named_org(parts: &axum::http::request::Parts) -> Result<Option<OrgId>, ApiError> {
+    let Some(v) = parts.headers.get(ORG_HEADER) else {
+        return Ok(None);
+    };
+    v.to_str()
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .map(Some)
+        .ok_or(ApiError::NotFound)
 }
 
 /// The middleware: authenticates the caller and checks `needed`.
@@ -39,17 +60,29 @@ pub(crate) async fn require(
     next: Next,
 ) -> Response {
     let (mut parts, body) = req.into_parts();
-    let who = match Authenticated::from_request_parts(&mut parts, &st).await {
+    let mut who = match Authenticated::from_request_parts(&mut parts, &st).await {
         Ok(who) => who,
         Err(e) => return e.into_response(),
     };
-    match granted(&st, &who.account_id, needed).await {
-        Ok(true) => {}
-        Ok(false) => {
-            tracing::warn!(account = %who.account_id, permission = needed.as_str(), path = %parts.uri.path(), "permission refused");
+    let named = match named_org(&parts) {
+        Ok(n) => n,
+        Err(e) => return e.into_response(),
+    };
+    let org = named
+        .clone()
+        .unwrap_or_else(|| crate::store::own_org(&who.person));
+    match granted(&st, &who.person, &org, needed).await {
+        Ok(Some(true)) => {}
+        // Not a member of the organisation named: as if it did not exist.
+        Ok(None) if named.is_some() => return ApiError::NotFound.into_response(),
+        Ok(_) => {
+            tracing::warn!(account = %who.person, %org, permission = needed.as_str(), path = %parts.uri.path(), "permission refused");
             return ApiError::Forbidden(refusal(needed)).into_response();
         }
         Err(e) => return e.into_response(),
+    }
+    if needed != Permission::Operator {
+        who.account_id = crate::store::org_owner(&org);
     }
     parts.extensions.insert(who);
     next.run(Request::from_parts(parts, body)).await

@@ -21,6 +21,8 @@ pub struct NewAuthtoken<'a> {
     pub prefix: &'a str,
     /// Description.
     pub description: Option<&'a str>,
+    /// The person who made it (a member of the owning organisation).
+    pub created_by: &'a AccountId,
     /// Creation time.
     pub created_at: OffsetDateTime,
 }
@@ -86,8 +88,8 @@ impl Store {
         &self,
         t: NewAuthtoken<'_>,
     ) -> Result<AuthtokenRecord, StoreError> {
-        const SQL: &str = "INSERT INTO authtokens (id, account_id, token_hash, prefix, description, created_at) \
-                           VALUES ($1, $2, $3, $4, $5, $6)";
+        const SQL: &str = "INSERT INTO authtokens (id, account_id, token_hash, prefix, description, created_at, created_by) \
+                           VALUES ($1, $2, $3, $4, $5, $6, $7)";
         on_pool!(self, pool => {
             sqlx::query(SQL)
                 .bind(t.id.as_str())
@@ -96,6 +98,7 @@ impl Store {
                 .bind(t.prefix)
                 .bind(t.description)
                 .bind(to_millis(t.created_at))
+                .bind(t.created_by.as_str())
                 .execute(pool)
                 .await?;
         });

@@ -15,6 +15,13 @@ pub fn own_org(account: &AccountId) -> OrgId {
     OrgId::from_suffix(suffix).unwrap_or_else(|_| unreachable!("account IDs have valid suffixes"))
 }
 
+/// The account whose resources an organisation's are (its founder: `org_X` → `acc_X`), until
+/// resources carry organisation IDs.
+pub fn org_owner(org: &OrgId) -> AccountId {
+    let suffix = org.as_str().strip_prefix(OrgId::PREFIX).unwrap_or_default();
+    AccountId::from_suffix(suffix).unwrap_or_else(|_| unreachable!("org IDs have valid suffixes"))
+}
+
 /// An organisation as one of its members sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Membership {
@@ -26,7 +33,8 @@ pub struct Membership {
     pub role: Option<RoleTemplate>,
 }
 
-fn parse_role(role: &str) -> Option<RoleTemplate> {
+/// A stored role's template, if it names one this server knows.
+pub fn parse_role(role: &str) -> Option<RoleTemplate> {
     serde_json::from_value(serde_json::Value::String(role.to_owned())).ok()
 }
 
@@ -45,6 +53,21 @@ impl Store {
             .fetch_optional(pool)
             .await?);
         Ok(row.and_then(|(r,)| parse_role(&r)))
+    }
+
+    /// The role `account` holds in `org` as stored; `None` when it is not a member.
+    pub async fn member_role(
+        &self,
+        org: &OrgId,
+        account: &AccountId,
+    ) -> Result<Option<String>, StoreError> {
+        const SQL: &str = "SELECT role FROM memberships WHERE org_id = $1 AND account_id = $2";
+        let row: Option<(String,)> = on_pool!(self, pool => sqlx::query_as(SQL)
+            .bind(org.as_str())
+            .bind(account.as_str())
+            .fetch_optional(pool)
+            .await?);
+        Ok(row.map(|(r,)| r))
     }
 
     /// Gives `account` the role `role` in `org` (it must be a member); `false` if it is not.

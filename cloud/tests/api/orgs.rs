@@ -11,6 +11,7 @@ use serde_json::json;
 on_both_databases!(
     roles_decide_which_calls_go_through,
     the_migration_gives_every_existing_account_its_organisation,
+    members_are_invited_act_in_the_organisation_and_are_removed,
 );
 
 async fn raw(store: &Store, sql: &str) {
@@ -132,8 +133,10 @@ async fn the_migration_gives_every_existing_account_its_organisation(db: &TestDb
     // Back to the schema before organisations, with these accounts in it.
     raw(
         app.state.store(),
-        "DROP TABLE memberships; DROP TABLE organizations; \
-         DELETE FROM _sqlx_migrations WHERE version = 11;",
+        "DROP TABLE email_outbox; DROP TABLE invitations; \
+         ALTER TABLE authtokens DROP COLUMN created_by; \
+         DROP TABLE memberships; DROP TABLE organizations; \
+         DELETE FROM _sqlx_migrations WHERE version IN (11, 12);",
     )
     .await;
     app.state.store().migrate().await.unwrap();
@@ -152,4 +155,220 @@ async fn the_migration_gives_every_existing_account_its_organisation(db: &TestDb
         assert_eq!(r.status, StatusCode::OK, "{}", r.json);
         assert_eq!(r.json["authtokens"].as_array().unwrap().len(), 1);
     }
+}
+
+/// A call in organisation `org` (the `X-FDT-Org` header).
+async fn in_org(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    bearer: &str,
+    org: &str,
+    body: Option<serde_json::Value>,
+) -> crate::common::TestResponse {
+    let mut req = TestApp::request(method.parse().unwrap(), path, Some(bearer), None)
+        .header("x-fdt-org", org);
+    let body = match body {
+        Some(b) => {
+            req = req.header("content-type", "application/json");
+            axum::body::Body::from(b.to_string())
+        }
+        None => axum::body::Body::empty(),
+    };
+    app.call(req.body(body).unwrap()).await
+}
+
+async fn members_are_invited_act_in_the_organisation_and_are_removed(db: &TestDb) {
+    let app = TestApp::new(db);
+    let owner = app.signed_up("owner@example.com").await;
+    let dev = app.signed_up("dev@example.com").await;
+    let stranger = app.signed_up("stranger@example.com").await;
+    let owner_id = me(&app, &owner.access).await;
+    let dev_id = me(&app, &dev.access).await;
+    let org = own_org(&owner_id).to_string();
+
+    // The invitation's token goes by email only.
+    let inv = app
+        .post(
+            "/v1/invitations",
+            json!({"email": "Dev@Example.com", "role": "developer"}),
+            Some(&owner.access),
+        )
+        .await;
+    assert_eq!(inv.status, StatusCode::CREATED, "{}", inv.json);
+    assert_eq!(inv.json["email"], json!("dev@example.com"));
+    assert!(!inv.raw.windows(4).any(|w| w == b"fdi_"));
+    let mail = app
+        .state
+        .store()
+        .outbox_for("dev@example.com")
+        .await
+        .unwrap();
+    assert_eq!(mail.len(), 1);
+    let token = mail[0]
+        .1
+        .split_whitespace()
+        .find(|w| w.starts_with("fdi_"))
+        .unwrap()
+        .to_owned();
+
+    // Only the invited address can accept it, and only once.
+    app.post(
+        "/v1/invitations/accept",
+        json!({"token": token}),
+        Some(&stranger.access),
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "not_found");
+    let joined = app
+        .post(
+            "/v1/invitations/accept",
+            json!({"token": token}),
+            Some(&dev.access),
+        )
+        .await;
+    assert_eq!(joined.status, StatusCode::OK, "{}", joined.json);
+    let orgs = joined.json["orgs"].as_array().unwrap();
+    assert_eq!(orgs.len(), 2);
+    assert!(
+        orgs.iter()
+            .any(|o| o["id"] == json!(org) && o["role"] == json!("developer"))
+    );
+    app.post(
+        "/v1/invitations/accept",
+        json!({"token": token}),
+        Some(&dev.access),
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "not_found");
+
+    // In the organisation, the developer's authtoken is the organisation's: the owner sees it.
+    let made = in_org(
+        &app,
+        "POST",
+        "/v1/authtokens",
+        &dev.access,
+        &org,
+        Some(json!({"description": "dev laptop"})),
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.json);
+    let atk = made.json["id"].as_str().unwrap().to_owned();
+    let listed = app.get("/v1/authtokens", Some(&owner.access)).await;
+    assert!(
+        listed.json["authtokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == json!(atk))
+    );
+    in_org(&app, "GET", "/v1/plan", &dev.access, &org, None)
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "forbidden");
+    in_org(&app, "GET", "/v1/members", &dev.access, &org, None)
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "forbidden");
+    // Outsiders and malformed organisation IDs: 404, as for anything not theirs.
+    in_org(&app, "GET", "/v1/authtokens", &stranger.access, &org, None)
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+    in_org(&app, "GET", "/v1/authtokens", &dev.access, "org_nope", None)
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+
+    // Roles: the owner makes the developer a viewer; the founder stays an owner.
+    let members = app.get("/v1/members", Some(&owner.access)).await;
+    assert_eq!(members.json["members"].as_array().unwrap().len(), 2);
+    let r = app
+        .put(
+            &format!("/v1/members/{dev_id}/role"),
+            json!({"role": "viewer"}),
+            Some(&owner.access),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    in_org(
+        &app,
+        "POST",
+        "/v1/authtokens",
+        &dev.access,
+        &org,
+        Some(json!({})),
+    )
+    .await
+    .assert_error(StatusCode::FORBIDDEN, "forbidden");
+    app.put(
+        &format!("/v1/members/{owner_id}/role"),
+        json!({"role": "viewer"}),
+        Some(&owner.access),
+    )
+    .await
+    .assert_error(StatusCode::CONFLICT, "conflict");
+    in_org(
+        &app,
+        "DELETE",
+        &format!("/v1/members/{owner_id}"),
+        &dev.access,
+        &org,
+        None,
+    )
+    .await
+    .assert_error(StatusCode::FORBIDDEN, "forbidden");
+
+    // Removal: the member's authtokens for the organisation are revoked (the relays' feed
+    // has it), and its sessions end.
+    let feed_before = app
+        .state
+        .store()
+        .revocations_after(0, 1000)
+        .await
+        .unwrap()
+        .0;
+    let r = app
+        .delete(&format!("/v1/members/{dev_id}"), Some(&owner.access))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.json);
+    let listed = app.get("/v1/authtokens", Some(&owner.access)).await;
+    assert!(
+        !listed.json["authtokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == json!(atk))
+    );
+    let feed = app
+        .state
+        .store()
+        .revocations_after(0, 1000)
+        .await
+        .unwrap()
+        .0;
+    assert_eq!(feed.len(), feed_before.len() + 1);
+    assert_eq!(feed.last().map(ToString::to_string), Some(atk));
+    app.get("/v1/auth/me", Some(&dev.access))
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    app.delete(&format!("/v1/members/{owner_id}"), Some(&owner.access))
+        .await
+        .assert_error(StatusCode::CONFLICT, "conflict");
+
+    let actions: Vec<String> = app
+        .state
+        .store()
+        .audit_entries(None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .filter(|a| a.starts_with("member."))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "member.remove",
+            "member.role",
+            "member.join",
+            "member.invite"
+        ]
+    );
 }
