@@ -48,6 +48,17 @@ fn acting_org(who: &Authenticated) -> OrgId {
     own_org(&who.account_id)
 }
 
+/// Member `id` of `org` and its stored role; 404 when it is not one.
+async fn member_of(st: &AppState, org: &OrgId, id: &str) -> Result<(AccountId, String), ApiError> {
+    let member: AccountId = id.parse().map_err(|_| ApiError::NotFound)?;
+    let role = st
+        .store()
+        .member_role(org, &member)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok((member, role))
+}
+
 /// Whether the caller is an owner of `org` (only owners make or unmake owners).
 async fn caller_is_owner(
     st: &AppState,
@@ -194,12 +205,7 @@ pub async fn set_role(
     ApiJson(req): ApiJson<SetMemberRole>,
 ) -> Result<Json<MemberList>, ApiError> {
     let org = acting_org(&who);
-    let member: AccountId = id.parse().map_err(|_| ApiError::NotFound)?;
-    let current = st
-        .store()
-        .member_role(&org, &member)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let (member, current) = member_of(&st, &org, &id).await?;
     if member == org_owner(&org) && req.role != RoleTemplate::Owner {
         return Err(ApiError::Conflict(
             "the organisation's founder stays an owner".into(),
@@ -233,12 +239,7 @@ pub async fn remove(
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let org = acting_org(&who);
-    let member: AccountId = id.parse().map_err(|_| ApiError::NotFound)?;
-    let current = st
-        .store()
-        .member_role(&org, &member)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let (member, current) = member_of(&st, &org, &id).await?;
     if member == org_owner(&org) {
         return Err(ApiError::Conflict(
             "the organisation's founder cannot be removed".into(),

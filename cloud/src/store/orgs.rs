@@ -39,22 +39,6 @@ pub fn parse_role(role: &str) -> Option<RoleTemplate> {
 }
 
 impl Store {
-    /// The role `account` holds in `org`; `None` when it is not a member (or the role is not
-    /// a template this server knows, which grants nothing).
-    pub async fn role_in(
-        &self,
-        org: &OrgId,
-        account: &AccountId,
-    ) -> Result<Option<RoleTemplate>, StoreError> {
-        const SQL: &str = "SELECT role FROM memberships WHERE org_id = $1 AND account_id = $2";
-        let row: Option<(String,)> = on_pool!(self, pool => sqlx::query_as(SQL)
-            .bind(org.as_str())
-            .bind(account.as_str())
-            .fetch_optional(pool)
-            .await?);
-        Ok(row.and_then(|(r,)| parse_role(&r)))
-    }
-
     /// The role `account` holds in `org` as stored; `None` when it is not a member.
     pub async fn member_role(
         &self,
@@ -78,10 +62,7 @@ impl Store {
         role: RoleTemplate,
     ) -> Result<bool, StoreError> {
         const SQL: &str = "UPDATE memberships SET role = $1 WHERE org_id = $2 AND account_id = $3";
-        let name = serde_json::to_value(role)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let name = super::members::role_name(role);
         let n = on_pool!(self, pool => sqlx::query(SQL)
             .bind(name)
             .bind(org.as_str())
