@@ -273,7 +273,10 @@ async fn console_end_to_end_in_chromium() {
     b.wait_text("table", "access_token_key").await.unwrap();
     b.wait_text("table", "rotate-agent-key").await.unwrap();
     b.screenshot("14-admin-secrets").await.unwrap();
-    a11y.push(("14-admin-secrets", b.accessibility_problems().await.unwrap()));
+    a11y.push((
+        "14-admin-secrets",
+        b.accessibility_problems().await.unwrap(),
+    ));
 
     // Sign out ends the session: the pages send the browser back to sign in.
     b.open(&format!("{base}/settings")).await.unwrap();

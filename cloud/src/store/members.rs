@@ -3,18 +3,10 @@
 //! authtokens the member made for the organisation (through the relays' revocation feed) and
 //! ends the member's sessions, in one transaction.
 
-use super::orgs::{org_owner, parse_role};
+use super::orgs::{org_owner, parse_role, role_name};
 use super::{Store, StoreError, on_pool, parse_id, to_millis};
 use fdt_api::{AccountId, Member, OrgId, RoleTemplate};
 use time::OffsetDateTime;
-
-/// The stored name of a role template.
-pub fn role_name(role: RoleTemplate) -> String {
-    serde_json::to_value(role)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
 
 /// An invitation to store, with its email.
 #[derive(Debug, Clone)]

@@ -33,6 +33,14 @@ pub struct Membership {
     pub role: Option<RoleTemplate>,
 }
 
+/// The stored name of a role template.
+pub fn role_name(role: RoleTemplate) -> String {
+    serde_json::to_value(role)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 /// A stored role's template, if it names one this server knows.
 pub fn parse_role(role: &str) -> Option<RoleTemplate> {
     serde_json::from_value(serde_json::Value::String(role.to_owned())).ok()
@@ -62,7 +70,7 @@ impl Store {
         role: RoleTemplate,
     ) -> Result<bool, StoreError> {
         const SQL: &str = "UPDATE memberships SET role = $1 WHERE org_id = $2 AND account_id = $3";
-        let name = super::members::role_name(role);
+        let name = role_name(role);
         let n = on_pool!(self, pool => sqlx::query(SQL)
             .bind(name)
             .bind(org.as_str())
