@@ -47,6 +47,17 @@ if ! command -v moto_server >/dev/null; then
   fi
   export PATH="$venv/bin:$PATH"
 fi
+# SCIM compliance checks (scim2-cli, from PyPI), run against the control plane by the e2e suite.
+if ! command -v scim2 >/dev/null; then
+  venv=/var/tmp/fdt-tools/scim2
+  if [ ! -x "$venv/bin/scim2" ]; then
+    echo "==> installing scim2-cli (SCIM compliance checks) into $venv"
+    mkdir -p /var/tmp/fdt-tools
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q 'scim2-cli==0.6.0'
+  fi
+  export PATH="$venv/bin:$PATH"
+fi
 if ! command -v cargo-nextest >/dev/null; then
   echo "==> installing cargo-nextest"
   cargo install cargo-nextest --locked

@@ -30,6 +30,7 @@ mod error;
 mod events;
 mod fleet;
 mod http;
+mod scim;
 mod shutdown;
 mod state;
 mod traffic;

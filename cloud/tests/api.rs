@@ -20,6 +20,7 @@ mod api {
     mod jwt;
     mod names;
     mod orgs;
+    mod scim;
     mod traffic;
     mod tunnel_configs;
 }

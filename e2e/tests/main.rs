@@ -29,6 +29,7 @@ mod policy;
 mod pooling;
 mod quic_edge;
 mod rules;
+mod scim;
 mod streaming;
 mod tcp_tls;
 mod traffic_log;

@@ -85,8 +85,9 @@ pub use ids::{
 };
 pub use jwks::{Jwk, Jwks};
 pub use permissions::{
-    AcceptInvitation, CreateInvitation, Invitation, Member, MemberList, OrgList, OrgMembership,
-    Permission, RoleTemplate, SetMemberRole,
+    AcceptInvitation, CreateInvitation, CreateScimToken, CreatedScimToken, Invitation, Member,
+    MemberList, OrgList, OrgMembership, Permission, RoleTemplate, ScimSettings, ScimToken,
+    ScimTokenList, SetMemberRole,
 };
 pub use plans::{
     AccountPlan, Entitlements, Plan, PlanInfo, PlanList, PlanUsage, UsageDay, UsageList, UsageQuery,

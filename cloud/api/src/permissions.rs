@@ -39,6 +39,9 @@ pub enum Permission {
     /// Invite, remove and change the roles of members.
     #[serde(rename = "members:write")]
     MembersWrite,
+    /// Manage how people arrive: SCIM tokens and group-to-role mappings, single sign-on.
+    #[serde(rename = "identity:write")]
+    IdentityWrite,
     /// Operate the service: every account, tunnel and relay, and the audit log.
     #[serde(rename = "operator")]
     Operator,
@@ -46,7 +49,7 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 11] = [
+    pub const ALL: [Permission; 12] = [
         Self::AccountRead,
         Self::TunnelsRead,
         Self::TunnelsWrite,
@@ -57,6 +60,7 @@ impl Permission {
         Self::BillingRead,
         Self::MembersRead,
         Self::MembersWrite,
+        Self::IdentityWrite,
         Self::Operator,
     ];
 
@@ -73,6 +77,7 @@ impl Permission {
             Self::BillingRead => "billing:read",
             Self::MembersRead => "members:read",
             Self::MembersWrite => "members:write",
+            Self::IdentityWrite => "identity:write",
             Self::Operator => "operator",
         }
     }
@@ -212,6 +217,65 @@ pub struct AcceptInvitation {
 pub struct SetMemberRole {
     /// The new role.
     pub role: RoleTemplate,
+}
+
+/// `POST /v1/scim/tokens`: a SCIM token for the organisation the call acts in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateScimToken {
+    /// What to call it (the identity provider's name, say).
+    pub name: String,
+}
+
+/// A SCIM token as listed (its secret is shown once, at creation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct ScimToken {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// The account that made it.
+    pub created_by: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
+    pub created_at: time::OffsetDateTime,
+}
+
+/// A new SCIM token, with its secret (`fdt_scim_…`), shown only here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct CreatedScimToken {
+    /// The token.
+    #[serde(flatten)]
+    pub info: ScimToken,
+    /// The bearer secret for `Authorization: Bearer …` at `/scim/v2`.
+    pub token: String,
+    /// The SCIM base URL to give the identity provider.
+    pub scim_url: String,
+}
+
+/// `GET /v1/scim/tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct ScimTokenList {
+    /// Newest first.
+    pub tokens: Vec<ScimToken>,
+}
+
+/// `GET`/`PUT /v1/scim/settings`: the role of a provisioned member, by its groups.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ScimSettings {
+    /// The role of a member in no mapped group (never owner).
+    pub default_role: RoleTemplate,
+    /// Group displayName (case-insensitive) → role (never owner); a member in several
+    /// mapped groups gets the strongest (admin, developer, billing, viewer).
+    #[serde(default)]
+    pub group_roles: std::collections::BTreeMap<String, RoleTemplate>,
 }
 
 /// `GET /v1/orgs`: the caller's organisations.

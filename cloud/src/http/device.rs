@@ -241,7 +241,7 @@ fn client_name(given: Option<&str>) -> Result<String, ApiError> {
 
 /// Where people reach the console: `console.public_url` when set, else this request's
 /// `Host` (https when the console's cookies are marked secure).
-fn console_base(st: &AppState, headers: &HeaderMap) -> String {
+pub(crate) fn console_base(st: &AppState, headers: &HeaderMap) -> String {
     if let Some(url) = &st.console().public_url {
         return url.trim_end_matches('/').to_owned();
     }

@@ -14,11 +14,13 @@ mod orgs;
 mod permit;
 mod plans;
 mod relays;
+mod scim_admin;
 mod traffic;
 mod tunnel_configs;
 mod tunnels;
 
 use crate::error::ApiError;
+use crate::scim;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -150,6 +152,33 @@ fn endpoints() -> Vec<Endpoint> {
         .summary("Remove a member: its authtokens for the organisation are revoked and its sessions end")
         .auth(Auth::User(P::MembersWrite))
         .empty(204),
+        Endpoint::new(M::POST, "/v1/scim/tokens", "createScimToken", scim_admin::create_token)
+            .summary("A SCIM token for the organisation's identity provider (its secret is shown only here)")
+            .auth(Auth::User(P::IdentityWrite))
+            .request::<fdt_api::CreateScimToken>()
+            .json::<fdt_api::CreatedScimToken>(201),
+        Endpoint::new(M::GET, "/v1/scim/tokens", "listScimTokens", scim_admin::list_tokens)
+            .summary("The organisation's live SCIM tokens")
+            .auth(Auth::User(P::MembersRead))
+            .json::<fdt_api::ScimTokenList>(200),
+        Endpoint::new(
+            M::DELETE,
+            "/v1/scim/tokens/{id}",
+            "revokeScimToken",
+            scim_admin::revoke_token,
+        )
+        .summary("Revoke a SCIM token")
+        .auth(Auth::User(P::IdentityWrite))
+        .empty(204),
+        Endpoint::new(M::GET, "/v1/scim/settings", "scimSettings", scim_admin::settings)
+            .summary("Which SCIM groups map to which roles")
+            .auth(Auth::User(P::MembersRead))
+            .json::<fdt_api::ScimSettings>(200),
+        Endpoint::new(M::PUT, "/v1/scim/settings", "setScimSettings", scim_admin::set_settings)
+            .summary("Map SCIM groups to roles (never owner); provisioned members' roles follow")
+            .auth(Auth::User(P::IdentityWrite))
+            .request::<fdt_api::ScimSettings>()
+            .json::<fdt_api::ScimSettings>(200),
         Endpoint::new(
             M::POST,
             "/v1/authtokens",
@@ -529,6 +558,64 @@ fn endpoints() -> Vec<Endpoint> {
         )
         .summary("Public keys that verify agent tokens")
         .json::<Jwks>(200),
+        // SCIM 2.0 (RFC 7644), for identity providers holding an organisation's SCIM token.
+        Endpoint::new(M::GET, "/scim/v2/ServiceProviderConfig", "scimConfig", scim::discovery::service_provider_config)
+            .summary("SCIM: what this service provider supports")
+            .auth(Auth::ScimToken)
+            .json::<serde_json::Value>(200),
+        Endpoint::new(M::GET, "/scim/v2/ResourceTypes", "scimResourceTypes", scim::discovery::resource_types)
+            .summary("SCIM: the resource types (User, Group)")
+            .auth(Auth::ScimToken)
+            .json::<serde_json::Value>(200),
+        Endpoint::new(M::GET, "/scim/v2/ResourceTypes/{id}", "scimResourceType", scim::discovery::resource_type)
+            .summary("SCIM: one resource type")
+            .auth(Auth::ScimToken)
+            .json::<serde_json::Value>(200),
+        Endpoint::new(M::GET, "/scim/v2/Schemas", "scimSchemas", scim::discovery::schemas)
+            .summary("SCIM: the schemas")
+            .auth(Auth::ScimToken)
+            .json::<serde_json::Value>(200),
+        Endpoint::new(M::GET, "/scim/v2/Schemas/{id}", "scimSchema", scim::discovery::schema)
+            .summary("SCIM: one schema")
+            .auth(Auth::ScimToken)
+            .json::<serde_json::Value>(200),
+        Endpoint::new(M::POST, "/scim/v2/.search", "scimSearchAll", scim::resources::search_all)
+            .summary("SCIM: search Users and Groups at once with a SearchRequest body")
+            .auth(Auth::ScimToken)
+            .body_limit(scim::schema::MAX_BODY_BYTES)
+            .json::<serde_json::Value>(200),
+        Endpoint::new(M::GET, "/scim/v2/{resource}", "scimList", scim::resources::list)
+            .summary("SCIM: list Users or Groups (filter, startIndex, count, attributes)")
+            .auth(Auth::ScimToken)
+            .json::<serde_json::Value>(200),
+        Endpoint::new(M::POST, "/scim/v2/{resource}", "scimCreate", scim::resources::create)
+            .summary("SCIM: provision a User or Group")
+            .auth(Auth::ScimToken)
+            .body_limit(scim::schema::MAX_BODY_BYTES)
+            .json::<serde_json::Value>(201),
+        Endpoint::new(M::POST, "/scim/v2/{resource}/.search", "scimSearch", scim::resources::search_post)
+            .summary("SCIM: list with a SearchRequest body")
+            .auth(Auth::ScimToken)
+            .body_limit(scim::schema::MAX_BODY_BYTES)
+            .json::<serde_json::Value>(200),
+        Endpoint::new(M::GET, "/scim/v2/{resource}/{id}", "scimGet", scim::resources::get)
+            .summary("SCIM: one User or Group")
+            .auth(Auth::ScimToken)
+            .json::<serde_json::Value>(200),
+        Endpoint::new(M::PUT, "/scim/v2/{resource}/{id}", "scimReplace", scim::resources::replace)
+            .summary("SCIM: replace a User or Group")
+            .auth(Auth::ScimToken)
+            .body_limit(scim::schema::MAX_BODY_BYTES)
+            .json::<serde_json::Value>(200),
+        Endpoint::new(M::PATCH, "/scim/v2/{resource}/{id}", "scimPatch", scim::resources::modify)
+            .summary("SCIM: PATCH a User or Group (active=false deprovisions)")
+            .auth(Auth::ScimToken)
+            .body_limit(scim::schema::MAX_BODY_BYTES)
+            .json::<serde_json::Value>(200),
+        Endpoint::new(M::DELETE, "/scim/v2/{resource}/{id}", "scimDelete", scim::resources::delete)
+            .summary("SCIM: delete a User (deprovisioned) or Group")
+            .auth(Auth::ScimToken)
+            .empty(204),
     ]
 }
 
@@ -536,12 +623,23 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn not_found() -> ApiError {
-    ApiError::NotFound
+/// Unknown paths: SCIM clients get SCIM's error body (RFC 7644 §3.12), others ours.
+async fn not_found(uri: axum::http::Uri) -> Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with(scim::PREFIX) {
+        return scim::ScimError::not_found(format!("nothing at {}", uri.path())).into_response();
+    }
+    ApiError::NotFound.into_response()
 }
 
-async fn method_not_allowed() -> ApiError {
-    ApiError::MethodNotAllowed
+async fn method_not_allowed(uri: axum::http::Uri) -> Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with(scim::PREFIX) {
+        let mut e = scim::ScimError::not_found("method not allowed here");
+        e.status = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+        return e.into_response();
+    }
+    ApiError::MethodNotAllowed.into_response()
 }
 
 /// Marks a response holding secrets as not cacheable (RFC 6749 §5.1).
@@ -584,6 +682,7 @@ mod tests {
                 Auth::None => assert!(PUBLIC.contains(&ep.path), "{route} is not marked public"),
                 Auth::Authtoken => assert!(ep.path.starts_with("/v1/agent/"), "{route}"),
                 Auth::RelaySecret => assert!(ep.path.starts_with("/v1/relay/"), "{route}"),
+                Auth::ScimToken => assert!(ep.path.starts_with("/scim/v2/"), "{route}"),
                 Auth::User(p) => {
                     people += 1;
                     assert!(!PUBLIC.contains(&ep.path), "{route}");
@@ -628,6 +727,10 @@ mod tests {
             ("http/openapi.rs", include_str!("openapi.rs")),
             ("http/permit.rs", include_str!("permit.rs")),
             ("http/orgs.rs", include_str!("orgs.rs")),
+            ("http/scim_admin.rs", include_str!("scim_admin.rs")),
+            ("scim/mod.rs", include_str!("../scim/mod.rs")),
+            ("scim/resources.rs", include_str!("../scim/resources.rs")),
+            ("scim/discovery.rs", include_str!("../scim/discovery.rs")),
             ("server.rs", include_str!("../server.rs")),
             ("dev.rs", include_str!("../dev.rs")),
         ] {

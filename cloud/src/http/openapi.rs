@@ -37,6 +37,8 @@ pub(crate) enum Auth {
     Authtoken,
     /// `Authorization: Bearer <relay secret>`, a relay of this control plane.
     RelaySecret,
+    /// `Authorization: Bearer fdt_scim_…`, an organisation's SCIM token (`/scim/v2`).
+    ScimToken,
 }
 
 /// The body of the success response.
@@ -180,6 +182,7 @@ pub fn document() -> Value {
             }
             Auth::Authtoken => op.insert("security".into(), json!([{"authtoken": []}])),
             Auth::RelaySecret => op.insert("security".into(), json!([{"relaySecret": []}])),
+            Auth::ScimToken => op.insert("security".into(), json!([{"scimToken": []}])),
         };
         if let Some(request) = ep.request {
             op.insert(
@@ -227,6 +230,7 @@ pub fn document() -> Value {
                 "accessToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
                 "authtoken": {"type": "http", "scheme": "bearer", "description": "An authtoken, `fdt_…`"},
                 "relaySecret": {"type": "http", "scheme": "bearer", "description": "A relay secret (`relay_secrets`)"},
+                "scimToken": {"type": "http", "scheme": "bearer", "description": "An organisation's SCIM token, `fdt_scim_…`"},
             },
         },
     })

@@ -44,7 +44,7 @@ pub async fn list(
 const INVITATION_DAYS: i64 = 7;
 
 /// The organisation the call acts in (its resources are those of `who.account_id`).
-fn acting_org(who: &Authenticated) -> OrgId {
+pub(crate) fn acting_org(who: &Authenticated) -> OrgId {
     own_org(&who.account_id)
 }
 
@@ -69,7 +69,8 @@ async fn caller_is_owner(
     Ok(role.as_deref().and_then(parse_role) == Some(RoleTemplate::Owner))
 }
 
-async fn audited(
+/// Records `action` by the signed-in person, in the acting organisation's chain.
+pub(crate) async fn audited(
     st: &AppState,
     client: &Client,
     who: &Authenticated,

@@ -133,10 +133,12 @@ async fn the_migration_gives_every_existing_account_its_organisation(db: &TestDb
     // Back to the schema before organisations, with these accounts in it.
     raw(
         app.state.store(),
-        "DROP TABLE email_outbox; DROP TABLE invitations; \
+        "DROP TABLE scim_settings; DROP TABLE scim_resources; DROP TABLE scim_tokens; \
+         ALTER TABLE accounts DROP COLUMN provisioned_by; \
+         DROP TABLE email_outbox; DROP TABLE invitations; \
          ALTER TABLE authtokens DROP COLUMN created_by; \
          DROP TABLE memberships; DROP TABLE organizations; \
-         DELETE FROM _sqlx_migrations WHERE version IN (11, 12);",
+         DELETE FROM _sqlx_migrations WHERE version IN (11, 12, 13);",
     )
     .await;
     app.state.store().migrate().await.unwrap();
@@ -158,7 +160,7 @@ async fn the_migration_gives_every_existing_account_its_organisation(db: &TestDb
 }
 
 /// A call in organisation `org` (the `X-FDT-Org` header).
-async fn in_org(
+pub(crate) async fn in_org(
     app: &TestApp,
     method: &str,
     path: &str,
