@@ -33,31 +33,28 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # curl must speak HTTP/2 for the h2 edge tests.
 curl --version | grep -q HTTP2 || { echo "curl without HTTP/2 support" >&2; exit 1; }
-# A local S3-compatible server (moto, from PyPI) for the traffic log's S3 body store.
-if ! command -v moto_server >/dev/null; then
-  venv=/var/tmp/fdt-tools/moto
-  if [ ! -x "$venv/bin/moto_server" ]; then
-    echo "==> installing moto (S3 test server) into $venv"
+# Test servers and checkers from PyPI, each in its own venv under /var/tmp/fdt-tools:
+# pip_tool COMMAND VENV REQUIREMENT WHAT puts COMMAND on PATH, installing it if it is missing.
+pip_tool() {
+  local cmd=$1 venv=/var/tmp/fdt-tools/$2 req=$3 what=$4
+  command -v "$cmd" >/dev/null && return
+  if [ ! -x "$venv/bin/$cmd" ]; then
+    echo "==> installing $what into $venv"
     mkdir -p /var/tmp/fdt-tools
     python3 -m venv "$venv" 2>/dev/null || {
       apt-get update -qq && apt-get install -y -qq -o DPkg::Lock::Timeout=900 python3-venv
       python3 -m venv "$venv"
     }
-    "$venv/bin/pip" install -q 'moto[server]'
+    "$venv/bin/pip" install -q "$req"
   fi
   export PATH="$venv/bin:$PATH"
-fi
-# SCIM compliance checks (scim2-cli, from PyPI), run against the control plane by the e2e suite.
-if ! command -v scim2 >/dev/null; then
-  venv=/var/tmp/fdt-tools/scim2
-  if [ ! -x "$venv/bin/scim2" ]; then
-    echo "==> installing scim2-cli (SCIM compliance checks) into $venv"
-    mkdir -p /var/tmp/fdt-tools
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q 'scim2-cli==0.6.0'
-  fi
-  export PATH="$venv/bin:$PATH"
-fi
+}
+# A local S3-compatible server for the traffic log's S3 body store.
+pip_tool moto_server moto 'moto[server]' "moto (S3 test server)"
+# SCIM compliance checks, run against the control plane by the e2e suite.
+pip_tool scim2 scim2 'scim2-cli==0.6.0' "scim2-cli (SCIM compliance checks)"
+# An OpenID Connect provider for the single sign-on stories.
+pip_tool oidc-provider-mock oidc 'oidc-provider-mock==0.3.4' "oidc-provider-mock (OpenID Connect test provider)"
 if ! command -v cargo-nextest >/dev/null; then
   echo "==> installing cargo-nextest"
   cargo install cargo-nextest --locked

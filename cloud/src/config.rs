@@ -14,8 +14,8 @@ mod sections;
 pub use env::{Env, ProcessEnv};
 pub use sections::{
     AgentTokenConfig, Argon2Config, AuthConfig, ConsoleConfig, FleetConfig, LoginLimitConfig,
-    PasswordHashingConfig, RegisterLimitConfig, RelayEntry, SecretRotationConfig, TrafficConfig,
-    TrustedProxies, TrustedProxiesError,
+    PasswordHashingConfig, RegisterLimitConfig, RelayEntry, SecretRotationConfig, SsoOptions,
+    TrafficConfig, TrustedProxies, TrustedProxiesError,
 };
 
 /// Environment variable naming the config file when `--config` is not given. (`FDT_CONFIG` is
@@ -55,6 +55,8 @@ pub struct Config {
     pub relay_secrets: Vec<Secret<String>>,
     /// Maximum ages of the signing keys and relay secrets.
     pub secret_rotation: SecretRotationConfig,
+    /// Single sign-on.
+    pub sso: SsoOptions,
 }
 
 impl Default for Config {
@@ -73,6 +75,7 @@ impl Default for Config {
             console: ConsoleConfig::default(),
             relay_secrets: Vec::new(),
             secret_rotation: SecretRotationConfig::default(),
+            sso: SsoOptions::default(),
         }
     }
 }

@@ -32,6 +32,7 @@ mod fleet;
 mod http;
 mod scim;
 mod shutdown;
+mod sso;
 mod state;
 mod traffic;
 

@@ -57,6 +57,10 @@ struct Inner {
     relay_secret_hashes: Vec<Vec<u8>>,
     /// Maximum ages of the signing keys and relay secrets.
     secret_rotation: crate::config::SecretRotationConfig,
+    /// Single sign-on options.
+    sso: crate::config::SsoOptions,
+    /// Providers' discovery documents and keys, cached.
+    sso_providers: crate::sso::provider::Providers,
 }
 
 impl AppState {
@@ -111,6 +115,8 @@ impl AppState {
                     .map(|s| crate::random::secret_hash(s.expose()))
                     .collect(),
                 secret_rotation: config.secret_rotation.clone(),
+                sso: config.sso.clone(),
+                sso_providers: crate::sso::provider::Providers::default(),
             }),
         })
     }
@@ -210,6 +216,16 @@ impl AppState {
     /// Maximum ages of the signing keys and relay secrets.
     pub fn secret_rotation(&self) -> &crate::config::SecretRotationConfig {
         &self.inner.secret_rotation
+    }
+
+    /// Single sign-on options.
+    pub fn sso(&self) -> &crate::config::SsoOptions {
+        &self.inner.sso
+    }
+
+    /// Cached identity-provider metadata and keys.
+    pub fn sso_providers(&self) -> &crate::sso::provider::Providers {
+        &self.inner.sso_providers
     }
 
     /// Public fingerprints of the configured relay secrets (never the secrets).

@@ -21,6 +21,7 @@ mod api {
     mod names;
     mod orgs;
     mod scim;
+    mod sso;
     mod traffic;
     mod tunnel_configs;
 }

@@ -30,6 +30,7 @@ mod pooling;
 mod quic_edge;
 mod rules;
 mod scim;
+mod sso;
 mod streaming;
 mod tcp_tls;
 mod traffic_log;

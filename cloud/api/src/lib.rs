@@ -55,6 +55,7 @@ pub mod private_file;
 pub mod relays;
 #[cfg(feature = "schema")]
 mod schema;
+pub mod sso;
 pub mod traffic;
 pub mod tunnel_configs;
 pub mod tunnels;
@@ -96,6 +97,7 @@ pub use relays::{
     BindingGranted, BindingRequest, RelayHeartbeat, RelayHeartbeatAck, RelayList, RelayLoad,
     RelayStatus, RevocationList, RevocationsQuery, UsageReport,
 };
+pub use sso::{SsoConfig, SsoConfigRequest};
 pub use traffic::{
     ReplayJob, ReplayModify, ReplayOrder, ReplayOutcome, ReplayRequest, ReplayState, RequestList,
     RequestQuery, RequestRecord, TrafficAck, TrafficBatch, TrafficReport,

@@ -353,3 +353,13 @@ impl Default for SecretRotationConfig {
         }
     }
 }
+
+/// Single sign-on (`[sso]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SsoOptions {
+    /// Accept `http://` issuers, and issuers on loopback or private addresses. Off in
+    /// production: an organisation's issuer URL is fetched by the control plane, so it must
+    /// not reach the control plane's own network. Tests against a local provider turn it on.
+    pub allow_insecure_issuers: bool,
+}

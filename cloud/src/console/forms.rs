@@ -139,7 +139,7 @@ fn error_code(e: &ApiError) -> &'static str {
     }
 }
 
-fn signed_in_response(
+pub(crate) fn signed_in_response(
     c: &Console,
     account: &fdt_api::AccountId,
     session: &fdt_api::SessionId,

@@ -8,6 +8,7 @@
 mod forms;
 mod render;
 pub mod session;
+mod sso;
 
 use crate::state::AppState;
 use axum::Router;
@@ -63,6 +64,8 @@ pub fn router(app: AppState, api: Router) -> Router {
         .route("/signup", post(forms::signup))
         .route("/logout", post(forms::logout))
         .route("/device", post(forms::device))
+        .route(sso::PATHS.0, get(sso::start).post(sso::start_form))
+        .route(sso::PATHS.1, get(sso::callback))
         .with_state(state)
         .merge(site.router())
 }

@@ -15,6 +15,7 @@ mod permit;
 mod plans;
 mod relays;
 mod scim_admin;
+mod sso_admin;
 mod traffic;
 mod tunnel_configs;
 mod tunnels;
@@ -170,6 +171,19 @@ fn endpoints() -> Vec<Endpoint> {
         .summary("Revoke a SCIM token")
         .auth(Auth::User(P::IdentityWrite))
         .empty(204),
+        Endpoint::new(M::GET, "/v1/sso", "ssoConfig", sso_admin::get)
+            .summary("The organisation's single sign-on provider (OpenID Connect; never its secret)")
+            .auth(Auth::User(P::MembersRead))
+            .json::<fdt_api::SsoConfig>(200),
+        Endpoint::new(M::PUT, "/v1/sso", "setSsoConfig", sso_admin::put)
+            .summary("Set the organisation's OpenID Connect provider, allowed domains and group roles")
+            .auth(Auth::User(P::IdentityWrite))
+            .request::<fdt_api::SsoConfigRequest>()
+            .json::<fdt_api::SsoConfig>(200),
+        Endpoint::new(M::DELETE, "/v1/sso", "deleteSsoConfig", sso_admin::delete)
+            .summary("Turn single sign-on off")
+            .auth(Auth::User(P::IdentityWrite))
+            .empty(204),
         Endpoint::new(M::GET, "/v1/scim/settings", "scimSettings", scim_admin::settings)
             .summary("Which SCIM groups map to which roles")
             .auth(Auth::User(P::MembersRead))
@@ -728,6 +742,7 @@ mod tests {
             ("http/permit.rs", include_str!("permit.rs")),
             ("http/orgs.rs", include_str!("orgs.rs")),
             ("http/scim_admin.rs", include_str!("scim_admin.rs")),
+            ("http/sso_admin.rs", include_str!("sso_admin.rs")),
             ("scim/mod.rs", include_str!("../scim/mod.rs")),
             ("scim/resources.rs", include_str!("../scim/resources.rs")),
             ("scim/discovery.rs", include_str!("../scim/discovery.rs")),

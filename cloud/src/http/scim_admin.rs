@@ -6,7 +6,7 @@ use super::extract::{ApiJson, ApiPath, Authenticated, Client};
 use super::orgs::{acting_org, audited};
 use crate::error::ApiError;
 use crate::random::{random_base62, secret_hash};
-use crate::scim::provision::{check_settings, load_settings, sync_members};
+use crate::scim::provision::{check_role_map, load_settings, sync_members};
 use crate::scim::{PREFIX, TOKEN_PREFIX};
 use crate::state::AppState;
 use crate::store::role_name;
@@ -120,9 +120,11 @@ pub async fn set_settings(
     client: Client,
     ApiJson(req): ApiJson<ScimSettings>,
 ) -> Result<Json<ScimSettings>, ApiError> {
-    check_settings(&req).map_err(|message| ApiError::InvalidField {
-        field: "group_roles".into(),
-        message: message.into(),
+    check_role_map(req.default_role, &req.group_roles).map_err(|message| {
+        ApiError::InvalidField {
+            field: "group_roles".into(),
+            message: message.into(),
+        }
     })?;
     let org = acting_org(&who);
     let groups: std::collections::BTreeMap<&str, String> = req

@@ -21,20 +21,19 @@ use std::collections::{BTreeMap, HashSet};
 /// The most group mappings an organisation keeps.
 pub const MAX_GROUP_ROLES: usize = 200;
 
-/// Refuses settings that would grant what provisioning must not: ownership.
-pub fn check_settings(s: &ScimSettings) -> Result<(), &'static str> {
-    if s.default_role == RoleTemplate::Owner
-        || s.group_roles.values().any(|r| *r == RoleTemplate::Owner)
-    {
+/// Refuses a group-to-role mapping that would grant what provisioning and single sign-on
+/// must not: ownership.
+pub fn check_role_map(
+    default: RoleTemplate,
+    mapped: &BTreeMap<String, RoleTemplate>,
+) -> Result<(), &'static str> {
+    if default == RoleTemplate::Owner || mapped.values().any(|r| *r == RoleTemplate::Owner) {
         return Err("provisioning does not make owners: map groups to admin at most");
     }
-    if s.group_roles.len() > MAX_GROUP_ROLES {
+    if mapped.len() > MAX_GROUP_ROLES {
         return Err("at most 200 group mappings");
     }
-    if s.group_roles
-        .keys()
-        .any(|k| k.trim().is_empty() || k.len() > 256)
-    {
+    if mapped.keys().any(|k| k.trim().is_empty() || k.len() > 256) {
         return Err("a group name is 1 to 256 bytes");
     }
     Ok(())
@@ -59,9 +58,13 @@ pub async fn load_settings(st: &AppState, org: &OrgId) -> Result<ScimSettings, S
     })
 }
 
-/// The role a User in the groups named `groups` gets: the strongest mapped one, else the
-/// default.
-pub fn role_for<'a>(s: &ScimSettings, groups: impl IntoIterator<Item = &'a str>) -> RoleTemplate {
+/// The role of someone in the groups named `groups`: the strongest one `mapped` names, else
+/// `default` (SCIM groups and single sign-on group claims alike).
+pub fn role_for<'a>(
+    default: RoleTemplate,
+    mapped: &BTreeMap<String, RoleTemplate>,
+    groups: impl IntoIterator<Item = &'a str>,
+) -> RoleTemplate {
     fn rank(r: RoleTemplate) -> u8 {
         match r {
             RoleTemplate::Owner => 5,
@@ -74,13 +77,13 @@ pub fn role_for<'a>(s: &ScimSettings, groups: impl IntoIterator<Item = &'a str>)
     groups
         .into_iter()
         .filter_map(|g| {
-            s.group_roles
+            mapped
                 .iter()
                 .find(|(name, _)| name.eq_ignore_ascii_case(g))
                 .map(|(_, r)| *r)
         })
         .max_by_key(|r| rank(*r))
-        .unwrap_or(s.default_role)
+        .unwrap_or(default)
 }
 
 /// A stored document as a JSON object.
@@ -236,7 +239,11 @@ pub async fn sync_members(
                 .get(&user.id)
                 .map(Vec::as_slice)
                 .unwrap_or(&[]);
-            let role = role_for(&settings, names.iter().map(String::as_str));
+            let role = role_for(
+                settings.default_role,
+                &settings.group_roles,
+                names.iter().map(String::as_str),
+            );
             st.store()
                 .provision_member(org, account, &role_name(role), now)
                 .await?;
@@ -282,22 +289,34 @@ mod tests {
             ]
             .into(),
         };
-        assert_eq!(role_for(&s, []), RoleTemplate::Viewer);
-        assert_eq!(role_for(&s, ["unmapped"]), RoleTemplate::Viewer);
-        assert_eq!(role_for(&s, ["finance"]), RoleTemplate::Billing);
         assert_eq!(
-            role_for(&s, ["Finance", "ENGINEERING"]),
+            role_for(s.default_role, &s.group_roles, []),
+            RoleTemplate::Viewer
+        );
+        assert_eq!(
+            role_for(s.default_role, &s.group_roles, ["unmapped"]),
+            RoleTemplate::Viewer
+        );
+        assert_eq!(
+            role_for(s.default_role, &s.group_roles, ["finance"]),
+            RoleTemplate::Billing
+        );
+        assert_eq!(
+            role_for(s.default_role, &s.group_roles, ["Finance", "ENGINEERING"]),
             RoleTemplate::Developer
         );
-        assert_eq!(role_for(&s, ["engineering", "OPS"]), RoleTemplate::Admin);
-        assert!(check_settings(&s).is_ok());
+        assert_eq!(
+            role_for(s.default_role, &s.group_roles, ["engineering", "OPS"]),
+            RoleTemplate::Admin
+        );
+        assert!(check_role_map(s.default_role, &s.group_roles).is_ok());
         let mut owner = s.clone();
         owner.default_role = RoleTemplate::Owner;
-        assert!(check_settings(&owner).is_err());
+        assert!(check_role_map(owner.default_role, &owner.group_roles).is_err());
         let mut mapped = s;
         mapped
             .group_roles
             .insert("root".into(), RoleTemplate::Owner);
-        assert!(check_settings(&mapped).is_err());
+        assert!(check_role_map(mapped.default_role, &mapped.group_roles).is_err());
     }
 }

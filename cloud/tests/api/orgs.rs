@@ -133,12 +133,13 @@ async fn the_migration_gives_every_existing_account_its_organisation(db: &TestDb
     // Back to the schema before organisations, with these accounts in it.
     raw(
         app.state.store(),
-        "DROP TABLE scim_settings; DROP TABLE scim_resources; DROP TABLE scim_tokens; \
+        "DROP TABLE sso_identities; DROP TABLE sso_logins; DROP TABLE sso_configs; \
+         DROP TABLE scim_settings; DROP TABLE scim_resources; DROP TABLE scim_tokens; \
          ALTER TABLE accounts DROP COLUMN provisioned_by; \
          DROP TABLE email_outbox; DROP TABLE invitations; \
          ALTER TABLE authtokens DROP COLUMN created_by; \
          DROP TABLE memberships; DROP TABLE organizations; \
-         DELETE FROM _sqlx_migrations WHERE version IN (11, 12, 13);",
+         DELETE FROM _sqlx_migrations WHERE version IN (11, 12, 13, 14);",
     )
     .await;
     app.state.store().migrate().await.unwrap();

@@ -18,6 +18,14 @@ pub fn auth_error_text(code: &str) -> &'static str {
         "invalid_email" => "Enter a valid email address.",
         "weak_password" | "invalid_password" => "Choose a longer password.",
         "bad_origin" => "The form was sent from another site and was refused.",
+        "sso_unknown" => "That organisation does not use single sign-on.",
+        "sso_expired" => "That sign-in took too long or was used already. Start again.",
+        "sso_denied" => "Your identity provider did not sign you in.",
+        "sso_domain" => "Your identity provider's email address may not sign in here.",
+        "sso_account_exists" => {
+            "An account with your email exists already: sign in with its password."
+        }
+        "sso_failed" => "Single sign-on did not work. Try again, or ask your administrator.",
         _ => "That did not work. Try again.",
     }
 }
@@ -56,6 +64,8 @@ pub fn LoginPage() -> impl IntoView {
     let email_err = RwSignal::new(None::<String>);
     let form_err = boot.param("error").map(|c| auth_error_text(&c));
     let next = boot.param("next").unwrap_or_else(|| "/".into());
+    let org = RwSignal::new(boot.param("org").unwrap_or_default());
+    let sso_next = next.clone();
     let on_submit = move |ev: SubmitEvent| {
         let e = email_error(&email.get_untracked());
         if e.is_some() {
@@ -73,6 +83,14 @@ pub fn LoginPage() -> impl IntoView {
                 <TextField label="Password" name="password" kind="password" autocomplete="current-password"
                     value=password error=Signal::derive(|| None::<String>) required=true/>
                 <button type="submit" class="btn btn-primary btn-block">"Sign in"</button>
+            </form>
+            // Single sign-on: the organisation's identity provider (OpenID Connect).
+            <form method="post" action="/sso/start" class="form" id="sso-form">
+                <input type="hidden" name="next" value=sso_next/>
+                <TextField label="Organisation ID" name="org" value=org
+                    error=Signal::derive(|| None::<String>) placeholder="org_…"
+                    hint="For organisations that sign in with their identity provider."/>
+                <button type="submit" class="btn btn-block">"Sign in with single sign-on"</button>
             </form>
             <p class="muted">"New here? " <a href="/signup">"Create an account"</a></p>
         </AuthCard>

@@ -1,0 +1,76 @@
+//! Setting up single sign-on: who may, and what is refused before any provider is called.
+//! (Sign-ins themselves run against a real provider in the e2e suite.)
+
+use crate::common::{TestApp, TestDb};
+use axum::http::StatusCode;
+use fdt_cloud::store::own_org;
+use serde_json::json;
+
+on_both_databases!(sso_settings_are_checked_and_guarded);
+
+async fn sso_settings_are_checked_and_guarded(db: &TestDb) {
+    let app = TestApp::new(db);
+    let o = app.signed_up("owner@corp.test").await;
+    let bearer = Some(o.access.as_str());
+    app.get("/v1/sso", bearer)
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+    let good = json!({
+        "issuer": "https://idp.corp.test", "client_id": "fdt",
+        "allowed_domains": ["corp.test"], "default_role": "viewer"
+    });
+    let with = |k: &str, v: serde_json::Value| {
+        let mut b = good.clone();
+        b[k] = v;
+        b
+    };
+    for (body, field) in [
+        // Plain HTTP and private addresses: the control plane would fetch them.
+        (with("issuer", json!("http://idp.corp.test")), "issuer"),
+        (with("issuer", json!("https://169.254.169.254")), "issuer"),
+        (with("issuer", json!("https://localhost:8443")), "issuer"),
+        (with("client_id", json!("")), "client_id"),
+        (with("allowed_domains", json!([])), "allowed_domains"),
+        (
+            with("allowed_domains", json!(["not a domain"])),
+            "allowed_domains",
+        ),
+        (with("default_role", json!("owner")), "group_roles"),
+        (with("group_roles", json!({"root": "owner"})), "group_roles"),
+    ] {
+        let r = app.put("/v1/sso", body.clone(), bearer).await;
+        r.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert!(
+            r.json["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with(field),
+            "{body}: {}",
+            r.json
+        );
+    }
+    // A public issuer that cannot be reached: refused with what went wrong, nothing stored.
+    let r = app.put("/v1/sso", good, bearer).await;
+    r.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    app.get("/v1/sso", bearer)
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+    app.delete("/v1/sso", bearer)
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+
+    // Viewers read, never set.
+    let id: fdt_api::AccountId = app.get("/v1/auth/me", bearer).await.json["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    app.state
+        .store()
+        .set_role(&own_org(&id), &id, fdt_api::RoleTemplate::Viewer)
+        .await
+        .unwrap();
+    app.put("/v1/sso", json!({}), bearer)
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "forbidden");
+}
