@@ -53,6 +53,7 @@ pub mod plans;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod private_file;
 pub mod relays;
+pub mod roles;
 #[cfg(feature = "schema")]
 mod schema;
 pub mod sso;
@@ -97,6 +98,7 @@ pub use relays::{
     BindingGranted, BindingRequest, RelayHeartbeat, RelayHeartbeatAck, RelayList, RelayLoad,
     RelayStatus, RevocationList, RevocationsQuery, UsageReport,
 };
+pub use roles::{PutRole, Role, RoleInfo, RoleList};
 pub use sso::{SsoConfig, SsoConfigRequest};
 pub use traffic::{
     ReplayJob, ReplayModify, ReplayOrder, ReplayOutcome, ReplayRequest, ReplayState, RequestList,

@@ -145,11 +145,12 @@ pub struct OrgMembership {
     pub id: crate::ids::OrgId,
     /// Its name.
     pub name: String,
-    /// The caller's role there (absent: a role this server does not know, which grants
-    /// nothing).
+    /// The caller's role there, when it is a built-in template.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<RoleTemplate>,
-    /// What that role allows.
+    /// The caller's role's name there (`developer`, `custom:deployers`).
+    pub role_name: String,
+    /// What that role allows (nothing for a role this server does not know).
     pub permissions: Vec<Permission>,
 }
 
@@ -161,9 +162,11 @@ pub struct Member {
     pub account_id: crate::ids::AccountId,
     /// Its email.
     pub email: String,
-    /// Its role (absent: one this server does not know).
+    /// Its role, when it is a built-in template.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<RoleTemplate>,
+    /// Its role's name (`developer`, `custom:deployers`).
+    pub role_name: String,
 }
 
 /// `GET /v1/members`: the members of the organisation the call acts in.
@@ -181,8 +184,8 @@ pub struct MemberList {
 pub struct CreateInvitation {
     /// Who (the address their account signs in with).
     pub email: String,
-    /// The role they get on accepting.
-    pub role: RoleTemplate,
+    /// The role they get on accepting (built-in, or `custom:<name>`).
+    pub role: crate::roles::Role,
 }
 
 /// An invitation sent (its token went by email only).
@@ -194,7 +197,7 @@ pub struct Invitation {
     /// Who.
     pub email: String,
     /// The role on accepting.
-    pub role: RoleTemplate,
+    pub role: crate::roles::Role,
     /// Until when it can be accepted.
     #[serde(with = "time::serde::rfc3339")]
     #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
@@ -215,8 +218,8 @@ pub struct AcceptInvitation {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SetMemberRole {
-    /// The new role.
-    pub role: RoleTemplate,
+    /// The new role (built-in, or `custom:<name>`).
+    pub role: crate::roles::Role,
 }
 
 /// `POST /v1/scim/tokens`: a SCIM token for the organisation the call acts in.

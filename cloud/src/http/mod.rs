@@ -14,6 +14,7 @@ mod orgs;
 mod permit;
 mod plans;
 mod relays;
+mod roles;
 mod scim_admin;
 mod sso_admin;
 mod traffic;
@@ -171,6 +172,19 @@ fn endpoints() -> Vec<Endpoint> {
         .summary("Revoke a SCIM token")
         .auth(Auth::User(P::IdentityWrite))
         .empty(204),
+        Endpoint::new(M::GET, "/v1/roles", "listRoles", roles::list)
+            .summary("The roles members can hold: the built-in templates and the organisation's own")
+            .auth(Auth::User(P::MembersRead))
+            .json::<fdt_api::RoleList>(200),
+        Endpoint::new(M::PUT, "/v1/roles/{name}", "putRole", roles::put)
+            .summary("Create or change one of the organisation's own roles, custom:<name> (owners only)")
+            .auth(Auth::User(P::MembersWrite))
+            .request::<fdt_api::PutRole>()
+            .json::<fdt_api::RoleInfo>(200),
+        Endpoint::new(M::DELETE, "/v1/roles/{name}", "deleteRole", roles::delete)
+            .summary("Delete one of the organisation's own roles (owners only; 409 while held)")
+            .auth(Auth::User(P::MembersWrite))
+            .empty(204),
         Endpoint::new(M::GET, "/v1/sso", "ssoConfig", sso_admin::get)
             .summary("The organisation's single sign-on provider (OpenID Connect; never its secret)")
             .auth(Auth::User(P::MembersRead))
@@ -743,6 +757,7 @@ mod tests {
             ("http/orgs.rs", include_str!("orgs.rs")),
             ("http/scim_admin.rs", include_str!("scim_admin.rs")),
             ("http/sso_admin.rs", include_str!("sso_admin.rs")),
+            ("http/roles.rs", include_str!("roles.rs")),
             ("scim/mod.rs", include_str!("../scim/mod.rs")),
             ("scim/resources.rs", include_str!("../scim/resources.rs")),
             ("scim/discovery.rs", include_str!("../scim/discovery.rs")),

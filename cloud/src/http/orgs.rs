@@ -9,14 +9,14 @@ use crate::error::ApiError;
 use crate::events::Topic;
 use crate::random::{random_base62, secret_hash};
 use crate::state::AppState;
-use crate::store::{Accepted, NewInvitation, org_owner, own_org, parse_role, role_name};
+use crate::store::{Accepted, NewInvitation, org_owner, own_org, parse_role};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use fdt_api::validate::{check_email, normalize_email};
 use fdt_api::{
     AcceptInvitation, AccountId, CreateInvitation, Invitation, MemberList, OrgId, OrgList,
-    OrgMembership, RoleTemplate, SetMemberRole,
+    OrgMembership, Role, RoleTemplate, SetMemberRole,
 };
 use serde_json::json;
 
@@ -25,18 +25,18 @@ pub async fn list(
     State(st): State<AppState>,
     who: Authenticated,
 ) -> Result<Json<OrgList>, ApiError> {
-    let orgs = st
-        .store()
-        .memberships(&who.person)
-        .await?
-        .into_iter()
-        .map(|m| OrgMembership {
-            permissions: m.role.map(|r| r.permissions()).unwrap_or_default(),
+    let mut orgs = Vec::new();
+    for m in st.store().memberships(&who.person).await? {
+        // A custom role's permissions are its organisation's to say.
+        let permissions = st.store().role_permissions(&m.org_id, &m.role_name).await?;
+        orgs.push(OrgMembership {
+            permissions,
             id: m.org_id,
             name: m.name,
             role: m.role,
-        })
-        .collect();
+            role_name: m.role_name,
+        });
+    }
     Ok(Json(OrgList { orgs }))
 }
 
@@ -60,7 +60,7 @@ async fn member_of(st: &AppState, org: &OrgId, id: &str) -> Result<(AccountId, S
 }
 
 /// Whether the caller is an owner of `org` (only owners make or unmake owners).
-async fn caller_is_owner(
+pub(crate) async fn caller_is_owner(
     st: &AppState,
     org: &OrgId,
     who: &Authenticated,
@@ -89,6 +89,19 @@ pub(crate) async fn audited(
     audit::action(st, client, a).await
 }
 
+/// Refuses a custom role the organisation does not have.
+async fn known_role(st: &AppState, org: &OrgId, role: &Role) -> Result<(), ApiError> {
+    if let Role::Custom(name) = role
+        && st.store().custom_role(org, name).await?.is_none()
+    {
+        return Err(ApiError::InvalidField {
+            field: "role".into(),
+            message: format!("the organisation has no role {}", role.name()),
+        });
+    }
+    Ok(())
+}
+
 /// `GET /v1/members` → the members of the organisation the call acts in.
 pub async fn members(
     State(st): State<AppState>,
@@ -109,13 +122,14 @@ pub async fn invite(
     let org = acting_org(&who);
     let email = normalize_email(&req.email);
     check_email(&email)?;
-    if req.role == RoleTemplate::Owner && !caller_is_owner(&st, &org, &who).await? {
+    if req.role.builtin() == Some(RoleTemplate::Owner) && !caller_is_owner(&st, &org, &who).await? {
         return Err(ApiError::Forbidden("only owners can invite owners"));
     }
+    known_role(&st, &org, &req.role).await?;
     let now = st.clock().now();
     let expires_at = now + time::Duration::days(INVITATION_DAYS);
     let token = format!("fdi_{}", random_base62(32));
-    let role = role_name(req.role);
+    let role = req.role.name();
     let body = format!(
         "You are invited to join the organisation {org} on FlyingDarkDevTunnel as {role}.\n\n\
          Sign in as {email} and accept within {INVITATION_DAYS} days with this code:\n\n    {token}\n\n\
@@ -127,7 +141,7 @@ pub async fn invite(
             id: &id,
             org: &org,
             email: &email,
-            role: req.role,
+            role: &req.role,
             token_hash: &secret_hash(&token),
             created_by: &who.person,
             now,
@@ -207,24 +221,25 @@ pub async fn set_role(
 ) -> Result<Json<MemberList>, ApiError> {
     let org = acting_org(&who);
     let (member, current) = member_of(&st, &org, &id).await?;
-    if member == org_owner(&org) && req.role != RoleTemplate::Owner {
+    let to_owner = req.role.builtin() == Some(RoleTemplate::Owner);
+    if member == org_owner(&org) && !to_owner {
         return Err(ApiError::Conflict(
             "the organisation's founder stays an owner".into(),
         ));
     }
-    let touches_owner =
-        req.role == RoleTemplate::Owner || parse_role(&current) == Some(RoleTemplate::Owner);
+    let touches_owner = to_owner || parse_role(&current) == Some(RoleTemplate::Owner);
     if touches_owner && !caller_is_owner(&st, &org, &who).await? {
         return Err(ApiError::Forbidden("only owners can make or unmake owners"));
     }
-    st.store().set_role(&org, &member, req.role).await?;
+    known_role(&st, &org, &req.role).await?;
+    st.store().set_role(&org, &member, req.role.clone()).await?;
     audited(
         &st,
         &client,
         &who,
         "member.role",
         member.as_str(),
-        json!({"from": current, "to": role_name(req.role)}),
+        json!({"from": current, "to": req.role.name()}),
     )
     .await?;
     members(State(st), who).await

@@ -16,7 +16,7 @@ use crate::state::AppState;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use fdt_api::{AccountId, OrgId, Permission, RoleTemplate};
+use fdt_api::{AccountId, OrgId, Permission};
 
 /// The header naming the organisation a call acts in (default: the caller's own).
 pub const ORG_HEADER: &str = "x-fdt-org";
@@ -34,9 +34,13 @@ pub(crate) async fn granted(
     let Some(role) = st.store().member_role(org, person).await? else {
         return Ok(None);
     };
-    let role: Option<RoleTemplate> = crate::store::parse_role(&role);
+    // A built-in template's permissions, or the organisation's own role's (a custom role
+    // the organisation no longer has grants nothing).
     Ok(Some(
-        role.is_some_and(|r| r.permissions().contains(&needed)),
+        st.store()
+            .role_permissions(org, &role)
+            .await?
+            .contains(&needed),
     ))
 }
 

@@ -3,9 +3,9 @@
 //! authtokens the member made for the organisation (through the relays' revocation feed) and
 //! ends the member's sessions, in one transaction.
 
-use super::orgs::{org_owner, parse_role, role_name};
+use super::orgs::{org_owner, parse_role};
 use super::{Store, StoreError, on_pool, parse_id, to_millis};
-use fdt_api::{AccountId, Member, OrgId, RoleTemplate};
+use fdt_api::{AccountId, Member, OrgId};
 use time::OffsetDateTime;
 
 /// An invitation to store, with its email.
@@ -18,7 +18,7 @@ pub struct NewInvitation<'a> {
     /// The (normalized) address invited.
     pub email: &'a str,
     /// The role on accepting.
-    pub role: RoleTemplate,
+    pub role: &'a fdt_api::Role,
     /// SHA-256 of the token.
     pub token_hash: &'a [u8],
     /// Who invited.
@@ -61,6 +61,7 @@ impl Store {
                     account_id: parse_id(&id)?,
                     email,
                     role: parse_role(&role),
+                    role_name: role,
                 })
             })
             .collect()
@@ -78,7 +79,7 @@ impl Store {
                 .bind(inv.id)
                 .bind(inv.org.as_str())
                 .bind(inv.email)
-                .bind(role_name(inv.role))
+                .bind(inv.role.name())
                 .bind(inv.token_hash)
                 .bind(inv.created_by.as_str())
                 .bind(to_millis(inv.now))

@@ -31,6 +31,8 @@ pub struct Membership {
     pub name: String,
     /// The member's role, when it names a built-in template.
     pub role: Option<RoleTemplate>,
+    /// The role as stored (`developer`, `custom:deployers`).
+    pub role_name: String,
 }
 
 /// The stored name of a role template.
@@ -67,10 +69,10 @@ impl Store {
         &self,
         org: &OrgId,
         account: &AccountId,
-        role: RoleTemplate,
+        role: impl Into<fdt_api::Role>,
     ) -> Result<bool, StoreError> {
         const SQL: &str = "UPDATE memberships SET role = $1 WHERE org_id = $2 AND account_id = $3";
-        let name = role_name(role);
+        let name = role.into().name();
         let n = on_pool!(self, pool => sqlx::query(SQL)
             .bind(name)
             .bind(org.as_str())
@@ -96,6 +98,7 @@ impl Store {
                     org_id: parse_id(&id)?,
                     name,
                     role: parse_role(&role),
+                    role_name: role,
                 })
             })
             .collect()

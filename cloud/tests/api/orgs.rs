@@ -12,6 +12,7 @@ on_both_databases!(
     roles_decide_which_calls_go_through,
     the_migration_gives_every_existing_account_its_organisation,
     members_are_invited_act_in_the_organisation_and_are_removed,
+    custom_roles_grant_what_they_name,
 );
 
 async fn raw(store: &Store, sql: &str) {
@@ -133,13 +134,13 @@ async fn the_migration_gives_every_existing_account_its_organisation(db: &TestDb
     // Back to the schema before organisations, with these accounts in it.
     raw(
         app.state.store(),
-        "DROP TABLE sso_identities; DROP TABLE sso_logins; DROP TABLE sso_configs; \
+        "DROP TABLE role_templates; DROP TABLE sso_identities; DROP TABLE sso_logins; DROP TABLE sso_configs; \
          DROP TABLE scim_settings; DROP TABLE scim_resources; DROP TABLE scim_tokens; \
          ALTER TABLE accounts DROP COLUMN provisioned_by; \
          DROP TABLE email_outbox; DROP TABLE invitations; \
          ALTER TABLE authtokens DROP COLUMN created_by; \
          DROP TABLE memberships; DROP TABLE organizations; \
-         DELETE FROM _sqlx_migrations WHERE version IN (11, 12, 13, 14);",
+         DELETE FROM _sqlx_migrations WHERE version IN (11, 12, 13, 14, 15);",
     )
     .await;
     app.state.store().migrate().await.unwrap();
@@ -374,4 +375,144 @@ async fn members_are_invited_act_in_the_organisation_and_are_removed(db: &TestDb
             "member.invite"
         ]
     );
+}
+
+/// Makes `who` a member of `org` with the stored role `role`.
+async fn join(app: &TestApp, org: &fdt_api::OrgId, who: &AccountId, role: &str) {
+    app.state
+        .store()
+        .provision_member(org, who, role, time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+}
+
+/// An organisation's own roles: sets of named permissions, made by owners, held by members,
+/// deciding their calls like the built-in ones.
+async fn custom_roles_grant_what_they_name(db: &TestDb) {
+    let app = TestApp::new(db);
+    let owner = app.signed_up("owner@example.com").await;
+    let dep = app.signed_up("deployer@example.com").await;
+    let owner_id = me(&app, &owner.access).await;
+    let dep_id = me(&app, &dep.access).await;
+    let org = own_org(&owner_id);
+    let o = Some(owner.access.as_str());
+
+    // The built-in templates are listed and cannot change.
+    let roles = app.get("/v1/roles", o).await;
+    assert_eq!(roles.status, StatusCode::OK);
+    assert_eq!(roles.json["roles"].as_array().unwrap().len(), 5);
+    app.put("/v1/roles/developer", json!({"permissions": []}), o)
+        .await
+        .assert_error(StatusCode::CONFLICT, "conflict");
+    for (path, body) in [
+        ("/v1/roles/custom:Bad", json!({"permissions": []})),
+        ("/v1/roles/custom:", json!({"permissions": []})),
+        ("/v1/roles/custom:x", json!({"permissions": ["operator"]})),
+        ("/v1/roles/custom:x", json!({"permissions": ["root"]})),
+    ] {
+        let r = app.put(path, body.clone(), o).await;
+        assert!(
+            r.status == StatusCode::UNPROCESSABLE_ENTITY || r.status == StatusCode::BAD_REQUEST,
+            "{path} {body}: {} {}",
+            r.status,
+            r.json
+        );
+    }
+
+    // Deployers see and start tunnels, and nothing else.
+    let made = app
+        .put(
+            "/v1/roles/custom:deployers",
+            json!({"permissions": ["tunnels:write", "tunnels:read", "tunnels:read", "account:read"]}),
+            o,
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.json);
+    assert_eq!(
+        made.json["permissions"],
+        json!(["account:read", "tunnels:read", "tunnels:write"])
+    );
+    join(&app, &org, &dep_id, "viewer").await;
+    let r = app
+        .put(
+            &format!("/v1/members/{dep_id}/role"),
+            json!({"role": "custom:deployers"}),
+            o,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert!(
+        r.json["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["role_name"] == json!("custom:deployers") && m.get("role").is_none())
+    );
+    let orgs = app.get("/v1/orgs", Some(&dep.access)).await;
+    let theirs = orgs.json["orgs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == json!(org.to_string()))
+        .unwrap()
+        .clone();
+    assert_eq!(theirs["role_name"], json!("custom:deployers"));
+    assert_eq!(
+        theirs["permissions"],
+        json!(["account:read", "tunnels:read", "tunnels:write"])
+    );
+    let org_s = org.to_string();
+    assert_eq!(
+        in_org(&app, "GET", "/v1/tunnels", &dep.access, &org_s, None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    in_org(&app, "GET", "/v1/authtokens", &dep.access, &org_s, None)
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "forbidden");
+    in_org(
+        &app,
+        "POST",
+        "/v1/authtokens",
+        &dep.access,
+        &org_s,
+        Some(json!({})),
+    )
+    .await
+    .assert_error(StatusCode::FORBIDDEN, "forbidden");
+
+    // Unknown custom roles are refused; held ones are not deleted; only owners manage them.
+    app.put(
+        &format!("/v1/members/{dep_id}/role"),
+        json!({"role": "custom:nosuch"}),
+        o,
+    )
+    .await
+    .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    app.delete("/v1/roles/custom:deployers", o)
+        .await
+        .assert_error(StatusCode::CONFLICT, "conflict");
+    join(&app, &org, &dep_id, "admin").await;
+    in_org(
+        &app,
+        "PUT",
+        "/v1/roles/custom:deployers",
+        &dep.access,
+        &org_s,
+        Some(json!({"permissions": ["members:write"]})),
+    )
+    .await
+    .assert_error(StatusCode::FORBIDDEN, "forbidden");
+    join(&app, &org, &dep_id, "viewer").await;
+    assert_eq!(
+        app.delete("/v1/roles/custom:deployers", o).await.status,
+        StatusCode::NO_CONTENT
+    );
+    app.delete("/v1/roles/custom:deployers", o)
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+    let audit = app.state.store().audit_entries(None, 100).await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "role.put"));
+    assert!(audit.iter().any(|e| e.action == "role.delete"));
 }
