@@ -25,6 +25,7 @@ mod lifecycle;
 mod live_tunnels;
 mod managed_tunnels;
 mod operators;
+mod orgs_console;
 mod policy;
 mod pooling;
 mod quic_edge;

@@ -287,6 +287,9 @@ pub struct ScimSettings {
 pub struct OrgList {
     /// By name.
     pub orgs: Vec<OrgMembership>,
+    /// The organisation this call acted in (`X-FDT-Org`, the console's choice, or the
+    /// caller's own).
+    pub acting: crate::ids::OrgId,
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! an admin page for a non-admin → 403 (the `/v1/admin` API refuses them too).
 
 mod forms;
+mod orgs;
 mod render;
 pub mod session;
 mod sso;
@@ -64,6 +65,8 @@ pub fn router(app: AppState, api: Router) -> Router {
         .route("/signup", post(forms::signup))
         .route("/logout", post(forms::logout))
         .route("/device", post(forms::device))
+        .route("/org", post(orgs::switch))
+        .route("/join", post(orgs::join))
         .route(sso::PATHS.0, get(sso::start).post(sso::start_form))
         .route(sso::PATHS.1, get(sso::callback))
         .with_state(state)
@@ -203,10 +206,22 @@ async fn page(State(c): State<Console>, req: Request<Body>) -> Response {
             .get(crate::http::extract::X_FORWARDED_FOR)
             .cloned(),
     );
+    // The organisation the pages act in, when the person is still a member there.
+    let mut org = None;
+    if let Some(w) = &who
+        && let Some(chosen) = session::SessionCookie::of(c.app.console()).org(req.headers())
+        && matches!(
+            c.app.store().member_role(&chosen, &w.account).await,
+            Ok(Some(_))
+        )
+    {
+        org = HeaderValue::from_str(chosen.as_str()).ok();
+    }
     let api = Api::new(render::InProcess {
         api: c.api.clone(),
         token: who.map(|w| w.token),
         client,
+        org,
     });
     let mut resp = render::page(req, api, boot, c.site.assets(), status).await;
     harden(&mut resp);

@@ -31,6 +31,8 @@ pub struct InProcess {
     /// API's per-address limits count a page's calls against the visitor who asked for it
     /// (not against nobody).
     pub client: (Option<ConnectInfo<SocketAddr>>, Option<HeaderValue>),
+    /// The organisation the page acts in (`X-FDT-Org`), when not the person's own.
+    pub org: Option<HeaderValue>,
 }
 
 impl Transport for InProcess {
@@ -38,6 +40,7 @@ impl Transport for InProcess {
         let api = self.api.clone();
         let token = self.token.clone();
         let (peer, forwarded) = self.client.clone();
+        let org = self.org.clone();
         Box::pin(async move {
             let mut b = Request::builder().method(req.method).uri(&req.path);
             if let Some(peer) = peer {
@@ -48,6 +51,9 @@ impl Transport for InProcess {
             }
             if let Some(t) = token {
                 b = b.header(AUTHORIZATION, format!("Bearer {t}"));
+            }
+            if let Some(o) = org {
+                b = b.header(crate::http::permit::ORG_HEADER, o);
             }
             if req.body.is_some() {
                 b = b.header(CONTENT_TYPE, "application/json");

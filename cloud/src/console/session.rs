@@ -16,6 +16,12 @@ pub const COOKIE_NAME: &str = "fdt_session";
 /// The cookie's name behind HTTPS.
 pub const SECURE_COOKIE_NAME: &str = "__Host-fdt_session";
 
+/// The cookie naming the organisation the console acts in, on plain HTTP.
+pub const ORG_COOKIE_NAME: &str = "fdt_org";
+
+/// The same behind HTTPS.
+pub const SECURE_ORG_COOKIE_NAME: &str = "__Host-fdt_org";
+
 /// The header that cookie-authenticated writes must carry (any value).
 pub const CSRF_HEADER: &str = "x-fdt-csrf";
 
@@ -61,6 +67,33 @@ impl SessionCookie {
     /// `Set-Cookie` that removes the sign-in.
     pub fn clear(self) -> String {
         self.set("", 0)
+    }
+
+    /// The organisation cookie's name.
+    pub fn org_name(self) -> &'static str {
+        if self.secure {
+            SECURE_ORG_COOKIE_NAME
+        } else {
+            ORG_COOKIE_NAME
+        }
+    }
+
+    /// The organisation a request's console cookie names, if any (unchecked).
+    pub fn org(self, headers: &HeaderMap) -> Option<fdt_api::OrgId> {
+        cookie(headers, self.org_name()).and_then(|v| v.parse().ok())
+    }
+
+    /// `Set-Cookie` choosing `org` (`None`: back to the person's own).
+    pub fn set_org(self, org: Option<&fdt_api::OrgId>) -> String {
+        let (value, age) = match org {
+            Some(o) => (o.to_string(), 400 * 24 * 3600),
+            None => (String::new(), 0),
+        };
+        format!(
+            "{}={value}; Path=/; Max-Age={age}; HttpOnly; SameSite=Lax{}",
+            self.org_name(),
+            if self.secure { "; Secure" } else { "" }
+        )
     }
 }
 

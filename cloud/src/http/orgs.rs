@@ -37,7 +37,10 @@ pub async fn list(
             role_name: m.role_name,
         });
     }
-    Ok(Json(OrgList { orgs }))
+    Ok(Json(OrgList {
+        orgs,
+        acting: acting_org(&who),
+    }))
 }
 
 /// How long an invitation can be accepted.
@@ -117,6 +120,7 @@ pub async fn invite(
     State(st): State<AppState>,
     who: Authenticated,
     client: Client,
+    headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<CreateInvitation>,
 ) -> Result<(StatusCode, Json<Invitation>), ApiError> {
     let org = acting_org(&who);
@@ -130,9 +134,14 @@ pub async fn invite(
     let expires_at = now + time::Duration::days(INVITATION_DAYS);
     let token = format!("fdi_{}", random_base62(32));
     let role = req.role.name();
+    let link = format!(
+        "{}/settings?invite={token}",
+        super::device::console_base(&st, &headers)
+    );
     let body = format!(
         "You are invited to join the organisation {org} on FlyingDarkDevTunnel as {role}.\n\n\
-         Sign in as {email} and accept within {INVITATION_DAYS} days with this code:\n\n    {token}\n\n\
+         Sign in as {email} and accept within {INVITATION_DAYS} days:\n\n    {link}\n\n\
+         or with this code in Settings, \"Join an organisation\":\n\n    {token}\n\n\
          (POST /v1/invitations/accept {{\"token\": \"…\"}})\n"
     );
     let id = format!("inv_{}", random_base62(fdt_api::ids::ID_SUFFIX_LEN));
@@ -177,6 +186,19 @@ pub async fn accept(
     client: Client,
     ApiJson(req): ApiJson<AcceptInvitation>,
 ) -> Result<Json<OrgList>, ApiError> {
+    join(&st, &client, &who, &req.token).await?;
+    list(State(st), who).await
+}
+
+/// Accepts the invitation `token` for the signed-in person (the API's and the console's
+/// way): the organisation joined; 404 when no live invitation to the person's address has
+/// that token.
+pub(crate) async fn join(
+    st: &AppState,
+    client: &Client,
+    who: &Authenticated,
+    token: &str,
+) -> Result<OrgId, ApiError> {
     let account = st
         .store()
         .account_by_id(&who.person)
@@ -185,7 +207,7 @@ pub async fn accept(
     let outcome = st
         .store()
         .accept_invitation(
-            &secret_hash(req.token.trim()),
+            &secret_hash(token.trim()),
             &who.person,
             &account.email,
             st.clock().now(),
@@ -199,15 +221,15 @@ pub async fn accept(
         ..who.clone()
     };
     audited(
-        &st,
-        &client,
+        st,
+        client,
         &in_org,
         "member.join",
         who.person.as_str(),
         json!({"role": role}),
     )
     .await?;
-    list(State(st), who).await
+    Ok(org)
 }
 
 /// `PUT /v1/members/{id}/role` → the member list. The founder stays an owner; only owners

@@ -57,6 +57,29 @@ fn named_org(parts: &axum::http::request::Parts) -> Result<Option<OrgId>, ApiErr
         .ok_or(ApiError::NotFound)
 }
 
+/// The organisation a console page acts in: the one its organisation cookie names, for calls
+/// the browser makes with its sign-in cookie (no `Authorization`), while the person is a
+/// member there; else the person's own. A stale cookie (the person left) is ignored rather
+/// than turning every page into a 404.
+async fn console_org(
+    st: &AppState,
+    parts: &axum::http::request::Parts,
+    person: &AccountId,
+) -> Result<OrgId, ApiError> {
+    let own = crate::store::own_org(person);
+    if parts
+        .headers
+        .contains_key(axum::http::header::AUTHORIZATION)
+    {
+        return Ok(own);
+    }
+    let cookie = crate::console::session::SessionCookie::of(st.console());
+    match cookie.org(&parts.headers) {
+        Some(org) if st.store().member_role(&org, person).await?.is_some() => Ok(org),
+        _ => Ok(own),
+    }
+}
+
 /// The middleware: authenticates the caller and checks `needed`.
 pub(crate) async fn require(
     State((st, needed)): State<(AppState, Permission)>,
@@ -72,9 +95,13 @@ pub(crate) async fn require(
         Ok(n) => n,
         Err(e) => return e.into_response(),
     };
-    let org = named
-        .clone()
-        .unwrap_or_else(|| crate::store::own_org(&who.person));
+    let org = match &named {
+        Some(o) => o.clone(),
+        None => match console_org(&st, &parts, &who.person).await {
+            Ok(o) => o,
+            Err(e) => return e.into_response(),
+        },
+    };
     match granted(&st, &who.person, &org, needed).await {
         Ok(Some(true)) => {}
         // Not a member of the organisation named: as if it did not exist.
