@@ -1,6 +1,7 @@
 //! SCIM 2.0 end to end: PyPI's `scim2-cli` compliance checks (`scim2 test`, scim2-tester)
-//! against a served control plane. The provisioning stories (roles from groups,
-//! deprovisioning, organisation scoping) are in the cloud crate's API tests.
+//! against a served control plane, and deprovisioning closing a member's live agent through
+//! a real relay (SQLite and PostgreSQL). The other provisioning stories (roles from groups,
+//! organisation scoping, refusals) are in the cloud crate's API tests.
 
 use fdt_api::{AccessToken, CreatedScimToken};
 use fdt_e2e::Cloud;
@@ -65,3 +66,160 @@ async fn scim2_cli_compliance_checks_pass() {
     assert!(out.status.success(), "scim2 test: {}\n{stdout}", out.status);
     assert!(passed > 60, "{passed} checks passed:\n{stdout}");
 }
+
+/// Deprovisioning through SCIM closes the member's live agent: its authtoken for the
+/// organisation is revoked, and the relay, reading the revocation feed, ends the session.
+async fn scim_deprovisioning_closes_the_members_live_agent(db: &fdt_e2e::cloud::TestDb) {
+    use fdt_agent_core::config::TunnelConfig;
+    use fdt_agent_core::status::SessionState;
+    use fdt_agent_core::{CloudLogin, Connect};
+    use fdt_cloud::config::RelayEntry;
+    use fdt_e2e::{HttpOrigin, Stack, StackOptions};
+    use std::time::Duration;
+
+    fdt_e2e::install_crypto();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_url = format!("http://{}", listener.local_addr().unwrap());
+    let stack = Stack::start(StackOptions::attached_to(&api_url))
+        .await
+        .unwrap();
+    let relays = vec![RelayEntry {
+        id: "local-1".into(),
+        region: "local".into(),
+        addr: stack.agent_addr.to_string(),
+        server_name: fdt_e2e::stack::BASE_DOMAIN.into(),
+    }];
+    let cloud = Cloud::start(listener, db.store.clone(), relays);
+    let owner = cloud.account("owner@corp.test").await.unwrap();
+    let dev = cloud.account("dev@corp.test").await.unwrap();
+    let http = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: &str, who: &AccessToken| {
+        http.request(method, format!("{}{path}", cloud.url))
+            .bearer_auth(who.expose_secret().to_owned())
+    };
+
+    // The developer joins by invitation and makes an authtoken for the organisation.
+    let invited = call(
+        reqwest::Method::POST,
+        "/v1/invitations",
+        &owner.access_token,
+    )
+    .json(&json!({"email": "dev@corp.test", "role": "developer"}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(invited.status(), 201);
+    let org = invited.json::<serde_json::Value>().await.unwrap()["org_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mail = cloud
+        .state
+        .store()
+        .outbox_for("dev@corp.test")
+        .await
+        .unwrap();
+    let code = mail[0]
+        .1
+        .split_whitespace()
+        .find(|w| w.starts_with("fdi_"))
+        .unwrap()
+        .to_owned();
+    let joined = call(
+        reqwest::Method::POST,
+        "/v1/invitations/accept",
+        &dev.access_token,
+    )
+    .json(&json!({"token": code}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(joined.status(), 200);
+    let made = call(reqwest::Method::POST, "/v1/authtokens", &dev.access_token)
+        .header("x-fdt-org", &org)
+        .json(&json!({"description": "dev laptop"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201);
+    let secret = made.json::<serde_json::Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The identity provider links the member.
+    let token = scim_token(&cloud, &owner.access_token).await;
+    let user = http
+        .post(format!("{}/Users", token.scim_url))
+        .bearer_auth(&token.token)
+        .header("content-type", "application/scim+json")
+        .body(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "dev@corp.test"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(user.status(), 201);
+    let user_id = user.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The member's agent serves.
+    let origin = HttpOrigin::start().await.unwrap();
+    let mut tunnel = TunnelConfig::new(fdt_proto::Proto::Http, origin.addr.to_string());
+    tunnel.subdomain = Some("scimmy".into());
+    let mut agent = stack
+        .spawn_agent_via(
+            Connect::Cloud(CloudLogin {
+                api_url: cloud.url.clone(),
+                authtoken: secret,
+                region: None,
+                relay_ca: Some(stack.ca_path()),
+            }),
+            vec![("web", tunnel)],
+        )
+        .unwrap();
+    agent.wait_bound().await.unwrap();
+    let r = stack
+        .curl(&stack.http_url("scimmy", "/echo"))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // Deprovisioned (Okta's PATCH active=false): the agent is closed for good.
+    let patched = http
+        .patch(format!("{}/Users/{user_id}", token.scim_url))
+        .bearer_auth(&token.token)
+        .header("content-type", "application/scim+json")
+        .body(
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "active", "value": false}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+    let status = fdt_e2e::poll_until(
+        Duration::from_secs(15),
+        "agent stopped by deprovisioning",
+        || {
+            let s = agent.status();
+            async move { (s.state == SessionState::Stopped).then_some(s) }
+        },
+    )
+    .await
+    .unwrap();
+    let why = status.last_error.unwrap_or_default();
+    assert!(why.contains("revoked"), "{why}");
+    let r = stack
+        .curl(&stack.http_url("scimmy", "/echo"))
+        .run()
+        .await
+        .unwrap();
+    assert!(matches!(r.status, 404 | 502), "{} {}", r.status, r.text());
+    cloud.shutdown.cancel();
+    stack.shutdown().await.unwrap();
+}
+
+fdt_cloud::on_both_databases!(scim_deprovisioning_closes_the_members_live_agent);
