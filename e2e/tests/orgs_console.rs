@@ -1,11 +1,11 @@
-//! Organisations in the console, in Chromium: a person follows the invitation link from the
-//! email, joins, and the pages act in the organisation joined (its authtokens are theirs to
-//! see); switching back to their own organisation shows their own again.
+//! Organisations in the console, in Chromium: an owner invites a teammate from Settings; the
+//! teammate follows the invitation link from the email, joins, and the pages act in the
+//! organisation joined (its authtokens are theirs to see); switching back to their own
+//! organisation shows their own again.
 
 use fdt_api::CreateAuthtokenRequest;
 use fdt_e2e::Cloud;
 use fdt_e2e::browser::Browser;
-use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_joins_by_the_emailed_link_and_switches_organisations() {
@@ -23,14 +23,38 @@ async fn a_member_joins_by_the_emailed_link_and_switches_organisations() {
         })
         .await
         .unwrap();
-    let invited = reqwest::Client::new()
-        .post(format!("{}/v1/invitations", cloud.url))
-        .bearer_auth(owner.access_token.expose_secret())
-        .json(&json!({"email": "dev@team.test", "role": "developer"}))
-        .send()
+    let b = Browser::start().await.unwrap();
+    let sign_in = |email: &'static str| {
+        let b = &b;
+        let url = cloud.url.clone();
+        async move {
+            b.open(&format!("{url}/login")).await.unwrap();
+            b.fill("#f-email", email).await.unwrap();
+            b.fill("#f-password", fdt_e2e::cloud::PASSWORD)
+                .await
+                .unwrap();
+            b.click("main form button[type=submit]").await.unwrap();
+            b.wait_text("h1", "Tunnels").await.unwrap();
+        }
+    };
+
+    // The owner invites from Settings → Members.
+    sign_in("owner@team.test").await;
+    b.open(&format!("{}/settings", cloud.url)).await.unwrap();
+    b.wait_text("#members-table", "owner@team.test")
         .await
         .unwrap();
-    assert_eq!(invited.status(), 201);
+    b.fill("#f-invite-email", "dev@team.test").await.unwrap();
+    b.click("#invite-form button[type=submit]").await.unwrap();
+    b.wait_text(
+        "[role=status]",
+        "Invitation sent to dev@team.test as developer",
+    )
+    .await
+    .unwrap();
+    b.click("header form button[type=submit]").await.unwrap();
+    b.wait_text("h1", "Sign in").await.unwrap();
+
     let mail = cloud
         .state
         .store()
@@ -45,14 +69,7 @@ async fn a_member_joins_by_the_emailed_link_and_switches_organisations() {
         .to_owned();
     assert!(link.starts_with(&cloud.url), "{link}");
 
-    let b = Browser::start().await.unwrap();
-    b.open(&format!("{}/login", cloud.url)).await.unwrap();
-    b.fill("#f-email", "dev@team.test").await.unwrap();
-    b.fill("#f-password", fdt_e2e::cloud::PASSWORD)
-        .await
-        .unwrap();
-    b.click("main form button[type=submit]").await.unwrap();
-    b.wait_text("h1", "Tunnels").await.unwrap();
+    sign_in("dev@team.test").await;
 
     // The emailed link fills the code in; joining switches to the organisation.
     b.open(&link).await.unwrap();
@@ -64,6 +81,10 @@ async fn a_member_joins_by_the_emailed_link_and_switches_organisations() {
     b.open(&format!("{}/settings", cloud.url)).await.unwrap();
     b.wait_text("#orgs-table", "Acting here").await.unwrap();
     b.wait_text("#orgs-table", "developer").await.unwrap();
+    // A developer may not list the members: the section says so.
+    b.wait_text("section[aria-labelledby=members-h]", "cannot see")
+        .await
+        .unwrap();
     b.screenshot("orgs-acting-in-team").await.unwrap();
     let a11y = b.accessibility_problems().await.unwrap();
     assert!(a11y.is_empty(), "{a11y:#?}");

@@ -1,12 +1,14 @@
 //! `/settings`: the account, the organisations (switch, join by invitation), the theme,
 //! signing out.
 
+use crate::api::ApiResult;
 use crate::api::use_api;
 use crate::boot::Boot;
+use crate::components::form::TextField;
 use crate::components::layout::{PageHeader, ThemeToggle};
 use crate::components::states::{ErrorState, Loading};
 use crate::format::utc;
-use fdt_api::{Account, OrgList};
+use fdt_api::{Account, CreateInvitation, Invitation, MemberList, OrgList, Role, RoleList};
 use leptos::prelude::*;
 
 /// The settings page.
@@ -98,6 +100,7 @@ pub fn SettingsPage() -> impl IntoView {
                 <button type="submit" class="btn">"Join"</button>
             </form>
         </section>
+        <Members/>
         <section class="card" aria-labelledby="look-h">
             <h2 id="look-h">"Appearance"</h2>
             <p><ThemeToggle initial=boot.theme/></p>
@@ -120,5 +123,113 @@ fn org_error_text(code: &str) -> &'static str {
         }
         "bad_origin" => "The form was sent from another site and was refused.",
         _ => "That did not work. Try again.",
+    }
+}
+
+/// The members of the organisation the pages act in, and inviting more (for roles that may).
+#[component]
+fn Members() -> impl IntoView {
+    let api = use_api();
+    let sent = RwSignal::new(0u32);
+    let members = Resource::new(move || sent.get(), {
+        let api = api.clone();
+        move |_| {
+            let api = api.clone();
+            async move { api.get::<MemberList>("/v1/members").await }
+        }
+    });
+    let roles = Resource::new(|| (), {
+        let api = api.clone();
+        move |_| {
+            let api = api.clone();
+            async move { api.get::<RoleList>("/v1/roles").await }
+        }
+    });
+    let email = RwSignal::new(String::new());
+    let role = RwSignal::new("developer".to_owned());
+    let error = RwSignal::new(None::<String>);
+    let done = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Some(r) = Role::parse(&role.get_untracked()) else {
+            error.set(Some("Choose a role.".into()));
+            return;
+        };
+        let body = CreateInvitation {
+            email: email.get_untracked().trim().to_owned(),
+            role: r,
+        };
+        error.set(None);
+        done.set(None);
+        busy.set(true);
+        let api = api.clone();
+        leptos::task::spawn_local(async move {
+            let answer: ApiResult<Invitation> = api.send("POST", "/v1/invitations", &body).await;
+            busy.set(false);
+            match answer {
+                Ok(i) => {
+                    done.set(Some(format!(
+                        "Invitation sent to {} as {}.",
+                        i.email,
+                        i.role.name()
+                    )));
+                    email.set(String::new());
+                    sent.update(|n| *n += 1);
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+    view! {
+        <section class="card" aria-labelledby="members-h">
+            <h2 id="members-h">"Members"</h2>
+            <Suspense fallback=|| view! { <Loading/> }>
+                {move || Suspend::new(async move {
+                    match members.await {
+                        Ok(list) => {
+                            let rows = list.members.into_iter().map(|m| view! {
+                                <tr><td>{m.email}</td><td>{m.role_name}</td></tr>
+                            }).collect_view();
+                            view! {
+                                <table class="table" id="members-table">
+                                    <thead><tr><th>"Email"</th><th>"Role"</th></tr></thead>
+                                    <tbody>{rows}</tbody>
+                                </table>
+                            }.into_any()
+                        }
+                        Err(e) if e.code == "forbidden" => view! {
+                            <p class="muted">"Your role cannot see the members of this organisation."</p>
+                        }.into_any(),
+                        Err(e) => view! { <ErrorState error=e/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+            <h3 id="invite-h">"Invite someone"</h3>
+            <form class="form" id="invite-form" aria-labelledby="invite-h" on:submit=on_submit novalidate>
+                <TextField label="Email" name="invite-email" kind="email" value=email error=error
+                    placeholder="teammate@example.com"/>
+                <div class="field">
+                    <label for="f-invite-role">"Role"</label>
+                    <select id="f-invite-role" name="invite-role"
+                        on:change=move |ev| role.set(event_target_value(&ev))>
+                        <Suspense fallback=|| view! { <option value="developer">"developer"</option> }>
+                            {move || Suspend::new(async move {
+                                let names: Vec<String> = match roles.await {
+                                    Ok(l) => l.roles.into_iter().map(|r| r.name.name()).collect(),
+                                    Err(_) => vec!["developer".into()],
+                                };
+                                names.into_iter().map(|n| {
+                                    let selected = n == "developer";
+                                    view! { <option value=n.clone() selected=selected>{n.clone()}</option> }
+                                }).collect_view()
+                            })}
+                        </Suspense>
+                    </select>
+                </div>
+                <button type="submit" class="btn btn-primary" disabled=move || busy.get()>"Send invitation"</button>
+            </form>
+            {move || done.get().map(|m| view! { <p class="alert alert-ok" role="status">{m}</p> })}
+        </section>
     }
 }
