@@ -47,6 +47,9 @@ pub enum AuditError {
     /// Writing the export failed.
     #[error("writing the export: {0}")]
     Io(#[from] std::io::Error),
+    /// The object store refused the export, or its location is wrong.
+    #[error("exporting to the object store: {0}")]
+    ObjectStore(String),
 }
 
 /// Records `ev`; a failure is the caller's to report (an action must not go unaudited
@@ -228,34 +231,83 @@ pub async fn verify(
     })
 }
 
-/// Writes every row, oldest first, as JSON lines (the fields and both chains' hashes, hex).
+/// Writes every row, oldest first, as JSON lines to `out`; returns how many.
 pub async fn export(store: &Store, out: &mut impl Write) -> Result<u64, AuditError> {
-    let mut after = 0;
     let mut n = 0;
-    loop {
-        let rows = store.audit_rows(after, PAGE).await?;
-        let Some(last) = rows.last() else { break };
-        after = last.fields.seq;
-        for r in rows {
-            let f = &r.fields;
-            let line = serde_json::json!({
-                "seq": f.seq,
-                "at_ms": f.at_ms,
-                "scope": f.scope,
-                "actor": f.actor,
-                "action": f.action,
-                "target": f.target,
-                "detail": f.detail,
-                "ip": f.ip,
-                "user_agent": f.user_agent,
-                "prev_hash": r.prev_hash.as_deref().map(hex),
-                "hash": r.hash.as_deref().map(hex),
-                "scope_prev_hash": r.scope_prev_hash.as_deref().map(hex),
-                "scope_hash": r.scope_hash.as_deref().map(hex),
-            });
-            writeln!(out, "{line}")?;
-            n += 1;
-        }
+    let mut after = 0;
+    while let Some(page) = export_page(store, &mut after).await? {
+        out.write_all(&page.0)?;
+        n += page.1;
     }
     Ok(n)
+}
+
+/// Writes every row, oldest first, as JSON lines to an object store location:
+/// `s3://bucket/key` (a key ending in `/` gets `audit-<unix time>.jsonl`), with the `AWS_*`
+/// settings in `env`. The upload is multipart, so memory stays bounded whatever the log's
+/// size. Returns how many rows, and the key written.
+pub async fn export_to_object_store(
+    store: &Store,
+    location: &str,
+    env: impl IntoIterator<Item = (String, String)>,
+    now: OffsetDateTime,
+) -> Result<(u64, String), AuditError> {
+    let rest = location
+        .strip_prefix("s3://")
+        .ok_or_else(|| AuditError::ObjectStore(format!("{location}: not s3://bucket/key")))?;
+    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+    let key = if key.is_empty() || key.ends_with('/') {
+        format!("{key}audit-{}.jsonl", now.unix_timestamp())
+    } else {
+        key.to_owned()
+    };
+    use object_store::ObjectStoreExt as _;
+    let (objects, _) = crate::bodies::open_store(&format!("s3://{bucket}"), env)
+        .map_err(|e| AuditError::ObjectStore(e.to_string()))?;
+    let failed = |e: object_store::Error| AuditError::ObjectStore(e.to_string());
+    let upload = objects
+        .put_multipart(&object_store::path::Path::from(key.as_str()))
+        .await
+        .map_err(failed)?;
+    let mut w = object_store::WriteMultipart::new(upload);
+    let mut n = 0;
+    let mut after = 0;
+    while let Some((bytes, rows)) = export_page(store, &mut after).await? {
+        // At most a few parts in flight: a big log does not pile up in memory.
+        w.wait_for_capacity(4).await.map_err(failed)?;
+        w.write(&bytes);
+        n += rows;
+    }
+    w.finish().await.map_err(failed)?;
+    Ok((n, key))
+}
+
+/// The next page of rows after `after` as JSON lines, and how many; `None` at the end.
+async fn export_page(store: &Store, after: &mut i64) -> Result<Option<(Vec<u8>, u64)>, AuditError> {
+    let rows = store.audit_rows(*after, PAGE).await?;
+    let Some(last) = rows.last() else {
+        return Ok(None);
+    };
+    *after = last.fields.seq;
+    let mut out = Vec::new();
+    for r in &rows {
+        let f = &r.fields;
+        let line = serde_json::json!({
+            "seq": f.seq,
+            "at_ms": f.at_ms,
+            "scope": f.scope,
+            "actor": f.actor,
+            "action": f.action,
+            "target": f.target,
+            "detail": f.detail,
+            "ip": f.ip,
+            "user_agent": f.user_agent,
+            "prev_hash": r.prev_hash.as_deref().map(hex),
+            "hash": r.hash.as_deref().map(hex),
+            "scope_prev_hash": r.scope_prev_hash.as_deref().map(hex),
+            "scope_hash": r.scope_hash.as_deref().map(hex),
+        });
+        writeln!(out, "{line}")?;
+    }
+    Ok(Some((out, rows.len() as u64)))
 }

@@ -40,38 +40,8 @@ impl BodyStore {
         location: &str,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, BodyError> {
-        if let Some(rest) = location.strip_prefix("s3://") {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
-                return Err(BodyError::Config("s3:// needs a bucket name".into()));
-            }
-            let mut builder = object_store::aws::AmazonS3Builder::new();
-            for (k, v) in env {
-                if !k.starts_with("AWS_") {
-                    continue;
-                }
-                if let Ok(key) = k.to_ascii_lowercase().parse() {
-                    builder = builder.with_config(key, v);
-                }
-            }
-            let s3 = builder
-                .with_bucket_name(bucket)
-                .with_http_connector(object_store::client::ReqwestConnector::default())
-                .build()
-                .map_err(|e| BodyError::Config(e.to_string()))?;
-            return Ok(Self {
-                store: Arc::new(s3),
-                prefix: prefix.trim_matches('/').to_owned(),
-            });
-        }
-        std::fs::create_dir_all(location)
-            .map_err(|e| BodyError::Config(format!("creating {location}: {e}")))?;
-        let fs = object_store::local::LocalFileSystem::new_with_prefix(location)
-            .map_err(|e| BodyError::Config(e.to_string()))?;
-        Ok(Self {
-            store: Arc::new(fs),
-            prefix: String::new(),
-        })
+        let (store, prefix) = open_store(location, env)?;
+        Ok(Self { store, prefix })
     }
 
     /// The key of one body of one request (`request` or `response`).
@@ -108,6 +78,40 @@ impl BodyStore {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// An object store for `location`: a directory (created if missing) or `s3://bucket[/prefix]`
+/// configured from the `AWS_*` pairs in `env`; with the prefix keys go under.
+pub(crate) fn open_store(
+    location: &str,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(Arc<dyn ObjectStore>, String), BodyError> {
+    if let Some(rest) = location.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(BodyError::Config("s3:// needs a bucket name".into()));
+        }
+        let mut builder = object_store::aws::AmazonS3Builder::new();
+        for (k, v) in env {
+            if !k.starts_with("AWS_") {
+                continue;
+            }
+            if let Ok(key) = k.to_ascii_lowercase().parse() {
+                builder = builder.with_config(key, v);
+            }
+        }
+        let s3 = builder
+            .with_bucket_name(bucket)
+            .with_http_connector(object_store::client::ReqwestConnector::default())
+            .build()
+            .map_err(|e| BodyError::Config(e.to_string()))?;
+        return Ok((Arc::new(s3), prefix.trim_matches('/').to_owned()));
+    }
+    std::fs::create_dir_all(location)
+        .map_err(|e| BodyError::Config(format!("creating {location}: {e}")))?;
+    let fs = object_store::local::LocalFileSystem::new_with_prefix(location)
+        .map_err(|e| BodyError::Config(e.to_string()))?;
+    Ok((Arc::new(fs), String::new()))
 }
 
 #[cfg(test)]

@@ -108,8 +108,10 @@ enum AuditCommand {
     Checkpoint,
     /// Write every row, oldest first, as JSON lines (to stdout without --out).
     Export {
-        /// The file to write.
-        #[arg(long, value_name = "FILE")]
+        /// The file to write, or an object store location `s3://bucket/key` (a key ending in
+        /// `/` gets `audit-<unix time>.jsonl`; credentials, region and endpoint from the
+        /// `AWS_*` environment variables).
+        #[arg(long, value_name = "FILE|s3://BUCKET/KEY")]
         out: Option<PathBuf>,
     },
 }
@@ -281,6 +283,19 @@ async fn audit(config: Config, action: AuditCommand) -> anyhow::Result<()> {
             }
         }
         AuditCommand::Export { out } => {
+            let s3 = out
+                .as_deref()
+                .and_then(|p| p.to_str())
+                .filter(|p| p.starts_with("s3://"));
+            if let Some(location) = s3 {
+                let now = time::OffsetDateTime::now_utc();
+                let (n, key) =
+                    crate::audit::export_to_object_store(&store, location, std::env::vars(), now)
+                        .await?;
+                eprintln!("{n} audit rows exported to {key}");
+                store.close().await;
+                return Ok(());
+            }
             let n = match &out {
                 Some(path) => {
                     let file = std::fs::File::create(path)

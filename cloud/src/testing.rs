@@ -145,6 +145,75 @@ macro_rules! on_both_databases {
     };
 }
 
+/// A local S3-compatible server (moto, from PyPI; the test command installs it) with one
+/// bucket, killed when dropped.
+pub struct Moto {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+}
+
+impl Moto {
+    /// Starts moto on a free port and creates `bucket` (moto accepts unsigned requests).
+    ///
+    /// # Panics
+    /// When `moto_server` is not installed or does not come up: the test cannot run.
+    pub async fn start(bucket: &str) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let child = std::process::Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("moto_server (pip install 'moto[server]') is needed for the S3 tests");
+        let moto = Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let client = reqwest::Client::new();
+        for _ in 0..100 {
+            if let Ok(r) = client
+                .put(format!("{}/{bucket}", moto.endpoint))
+                .send()
+                .await
+            {
+                assert!(
+                    r.status().is_success(),
+                    "bucket {bucket} not created on moto"
+                );
+                return moto;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("moto did not start at {}", moto.endpoint);
+    }
+
+    /// The `AWS_*` settings that point object_store at this server.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT", self.endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ALLOW_HTTP", "true"),
+            ("HOME", "/ignored"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .to_vec()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database;

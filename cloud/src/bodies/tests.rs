@@ -21,49 +21,8 @@ async fn bodies_round_trip_in_a_directory() {
 /// installs it): put, get, overwrite, delete, missing keys.
 #[tokio::test]
 async fn bodies_round_trip_in_an_s3_bucket() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    /// Kills the server when the test ends, passing or not.
-    struct Server(std::process::Child);
-    impl Drop for Server {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _server = Server(
-        std::process::Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("moto_server (pip install 'moto[server]') is needed for the S3 test"),
-    );
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    // Wait for the server, then create the bucket (moto accepts unsigned requests).
-    let mut created = false;
-    for _ in 0..100 {
-        if let Ok(r) = client.put(format!("{endpoint}/fdt-bodies")).send().await {
-            created = r.status().is_success();
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(created, "bucket not created on moto at {endpoint}");
-    let env = [
-        ("AWS_ENDPOINT", endpoint.as_str()),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ALLOW_HTTP", "true"),
-        ("HOME", "/ignored"),
-    ]
-    .map(|(k, v)| (k.to_string(), v.to_string()));
+    let moto = crate::testing::Moto::start("fdt-bodies").await;
+    let env = moto.env();
     let store = BodyStore::open_with_env("s3://fdt-bodies/log", env.clone()).unwrap();
     let key = store.key("acc_x", "req_y", "response");
     assert!(key.starts_with("log/requests/"), "{key}");

@@ -1,7 +1,7 @@
 //! The audit log proves itself: security-relevant actions go in with who, from where and on
 //! what; every kind of tampering done straight in the database (edit, delete, reorder, a cut
 //! tail) is caught and named; the database refuses updates and deletes; rows written before
-//! the chain existed are sealed into it; export writes every row.
+//! the chain existed are sealed into it; export writes every row, to a file or an S3 bucket.
 
 use crate::common::{TestApp, TestDb};
 use axum::http::StatusCode;
@@ -16,6 +16,7 @@ on_both_databases!(
     reordered_rows_are_named,
     a_cut_tail_is_caught_by_a_checkpoint,
     the_database_refuses_changes_and_old_rows_are_sealed,
+    export_reaches_an_object_store,
 );
 
 /// Runs raw SQL as someone with access to the database would (no binds).
@@ -307,4 +308,46 @@ async fn one_row_after(app: &TestApp, existing: i64) {
         .await
         .unwrap();
     assert_eq!(seq, existing + 1);
+}
+
+/// `fdt-cloud audit export --out s3://…`: the same JSON lines as the file export, in an S3
+/// bucket (a local moto server), under a dated name when the key is a folder.
+async fn export_reaches_an_object_store(db: &TestDb) {
+    let app = TestApp::new(db);
+    for i in 0..3 {
+        app.signed_up(&format!("exported{i}@example.com")).await;
+    }
+    let mut local = Vec::new();
+    let n = fdt_cloud::audit::export(app.state.store(), &mut local)
+        .await
+        .unwrap();
+    assert!(n >= 3, "{n} rows");
+    let moto = fdt_cloud::testing::Moto::start("fdt-audit").await;
+    let now = time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+    let (m, key) = fdt_cloud::audit::export_to_object_store(
+        app.state.store(),
+        "s3://fdt-audit/exports/",
+        moto.env(),
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!((m, key.as_str()), (n, "exports/audit-1800000000.jsonl"));
+    let stored = reqwest::Client::new()
+        .get(format!("{}/fdt-audit/{key}", moto.endpoint))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(stored.as_ref(), local.as_slice());
+    for bad in ["s3://", "file:///tmp/x", "fdt-audit/x"] {
+        assert!(
+            fdt_cloud::audit::export_to_object_store(app.state.store(), bad, moto.env(), now)
+                .await
+                .is_err(),
+            "{bad}"
+        );
+    }
 }
