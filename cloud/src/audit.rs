@@ -311,3 +311,52 @@ async fn export_page(store: &Store, after: &mut i64) -> Result<Option<(Vec<u8>, 
     }
     Ok(Some((out, rows.len() as u64)))
 }
+
+/// Takes a signed checkpoint when rows were added since the last one: `Ok(None)` when there
+/// was nothing new, `Ok(Some(Err(break)))` when the log does not verify (no checkpoint then:
+/// it would bless the tampering).
+pub async fn scheduled_checkpoint(
+    st: &crate::state::AppState,
+) -> Result<Option<Result<AuditCheckpoint, AuditBreak>>, AuditError> {
+    let last = st.store().last_audit_checkpoint_seq().await?;
+    let newest = st.store().audit_rows(last, 1).await?;
+    if newest.is_empty() {
+        return Ok(None);
+    }
+    let key = st.agent_tokens().keyring().signing_key();
+    checkpoint(st.store(), key, st.clock().now())
+        .await
+        .map(Some)
+}
+
+/// Runs [`scheduled_checkpoint`] every `[audit] checkpoint_interval_secs` until `shutdown`;
+/// a log that no longer verifies is logged as an error at every round until it is seen to.
+pub async fn run_checkpoints(
+    st: crate::state::AppState,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let secs = st.audit().checkpoint_interval_secs;
+    if secs == 0 {
+        return;
+    }
+    let every = std::time::Duration::from_secs(secs);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        match scheduled_checkpoint(&st).await {
+            Ok(None) => {}
+            Ok(Some(Ok(c))) => {
+                tracing::info!(seq = c.seq, hash = %c.hash, "audit log checkpointed")
+            }
+            Ok(Some(Err(b))) => tracing::error!(
+                seq = b.seq,
+                chain = %b.chain,
+                reason = %b.reason,
+                "the audit log does not verify: no checkpoint signed"
+            ),
+            Err(e) => tracing::warn!(error = %e, "audit checkpoint failed"),
+        }
+    }
+}

@@ -13,9 +13,9 @@ mod env;
 mod sections;
 pub use env::{Env, ProcessEnv};
 pub use sections::{
-    AgentTokenConfig, Argon2Config, AuthConfig, ConsoleConfig, FleetConfig, LoginLimitConfig,
-    PasswordHashingConfig, RegisterLimitConfig, RelayEntry, SecretRotationConfig, SsoOptions,
-    TrafficConfig, TrustedProxies, TrustedProxiesError,
+    AgentTokenConfig, Argon2Config, AuditConfig, AuthConfig, ConsoleConfig, FleetConfig,
+    LoginLimitConfig, PasswordHashingConfig, RegisterLimitConfig, RelayEntry, SecretRotationConfig,
+    SsoOptions, TrafficConfig, TrustedProxies, TrustedProxiesError,
 };
 
 /// Environment variable naming the config file when `--config` is not given. (`FDT_CONFIG` is
@@ -57,6 +57,8 @@ pub struct Config {
     pub secret_rotation: SecretRotationConfig,
     /// Single sign-on.
     pub sso: SsoOptions,
+    /// The audit log.
+    pub audit: AuditConfig,
 }
 
 impl Default for Config {
@@ -76,6 +78,7 @@ impl Default for Config {
             relay_secrets: Vec::new(),
             secret_rotation: SecretRotationConfig::default(),
             sso: SsoOptions::default(),
+            audit: AuditConfig::default(),
         }
     }
 }

@@ -14,6 +14,10 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     tokio::spawn(crate::retention::run(state.clone(), shutdown.clone()));
+    tokio::spawn(crate::audit::run_checkpoints(
+        state.clone(),
+        shutdown.clone(),
+    ));
     // Connect info gives handlers the peer address (per-IP login limits).
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service)

@@ -59,6 +59,8 @@ struct Inner {
     secret_rotation: crate::config::SecretRotationConfig,
     /// Single sign-on options.
     sso: crate::config::SsoOptions,
+    /// Audit log options.
+    audit: crate::config::AuditConfig,
     /// Providers' discovery documents and keys, cached.
     sso_providers: crate::sso::provider::Providers,
 }
@@ -116,6 +118,7 @@ impl AppState {
                     .collect(),
                 secret_rotation: config.secret_rotation.clone(),
                 sso: config.sso.clone(),
+                audit: config.audit.clone(),
                 sso_providers: crate::sso::provider::Providers::default(),
             }),
         })
@@ -216,6 +219,11 @@ impl AppState {
     /// Maximum ages of the signing keys and relay secrets.
     pub fn secret_rotation(&self) -> &crate::config::SecretRotationConfig {
         &self.inner.secret_rotation
+    }
+
+    /// Audit log options.
+    pub fn audit(&self) -> &crate::config::AuditConfig {
+        &self.inner.audit
     }
 
     /// Single sign-on options.

@@ -354,6 +354,23 @@ impl Default for SecretRotationConfig {
     }
 }
 
+/// The audit log (`[audit]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Seconds between signed checkpoints of the log's head, taken when rows were added since
+    /// the last one (0: only by hand).
+    pub checkpoint_interval_secs: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            checkpoint_interval_secs: 3600,
+        }
+    }
+}
+
 /// Single sign-on (`[sso]`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]

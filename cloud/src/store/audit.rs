@@ -280,6 +280,14 @@ impl Store {
     }
 
     /// The signed checkpoints kept, oldest first.
+    /// The row the newest checkpoint covers (0 with none).
+    pub async fn last_audit_checkpoint_seq(&self) -> Result<i64, StoreError> {
+        const SQL: &str = "SELECT COALESCE(MAX(seq), 0) FROM audit_checkpoints";
+        let (seq,): (i64,) = on_pool!(self, pool => sqlx::query_as(SQL).fetch_one(pool).await?);
+        Ok(seq)
+    }
+
+    /// Every kept checkpoint's token, oldest first.
     pub async fn audit_checkpoints(&self) -> Result<Vec<String>, StoreError> {
         const SQL: &str = "SELECT token FROM audit_checkpoints ORDER BY id";
         let rows: Vec<(String,)> =

@@ -17,6 +17,7 @@ on_both_databases!(
     a_cut_tail_is_caught_by_a_checkpoint,
     the_database_refuses_changes_and_old_rows_are_sealed,
     export_reaches_an_object_store,
+    scheduled_checkpoints_follow_new_rows_and_refuse_a_broken_log,
 );
 
 /// Runs raw SQL as someone with access to the database would (no binds).
@@ -350,4 +351,52 @@ async fn export_reaches_an_object_store(db: &TestDb) {
             "{bad}"
         );
     }
+}
+
+/// The checkpoint worker's round: a checkpoint when rows were added since the last one,
+/// nothing otherwise, and none over a tampered log.
+async fn scheduled_checkpoints_follow_new_rows_and_refuse_a_broken_log(db: &TestDb) {
+    let app = TestApp::new(db);
+    ten_rows(&app).await;
+    let first = fdt_cloud::audit::scheduled_checkpoint(&app.state)
+        .await
+        .unwrap()
+        .expect("rows were added")
+        .unwrap();
+    assert!(first.seq >= 10);
+    assert!(
+        fdt_cloud::audit::scheduled_checkpoint(&app.state)
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing new, no checkpoint"
+    );
+    app.signed_up("later@example.com").await;
+    let second = fdt_cloud::audit::scheduled_checkpoint(&app.state)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(second.seq > first.seq);
+    assert_eq!(
+        app.state.store().audit_checkpoints().await.unwrap().len(),
+        2
+    );
+    drop_guards(app.state.store()).await;
+    raw(
+        app.state.store(),
+        "UPDATE audit_log SET actor = 'nobody' WHERE seq = 3",
+    )
+    .await
+    .unwrap();
+    app.signed_up("after-tampering@example.com").await;
+    let refused = fdt_cloud::audit::scheduled_checkpoint(&app.state)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(refused.map_err(|b| b.seq), Err(3));
+    assert_eq!(
+        app.state.store().audit_checkpoints().await.unwrap().len(),
+        2
+    );
 }
