@@ -125,7 +125,7 @@ pub async fn sign_in_password(
 }
 
 /// This computer's name, for the authtoken's description.
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/etc/hostname")
         .ok()
         .map(|s| s.trim().to_string())
@@ -182,6 +182,7 @@ pub async fn call(
     api_url: &str,
     access: &AccessToken,
     call: &ApiCall,
+    org: Option<&str>,
 ) -> Result<Option<ApiAnswer>, DesktopError> {
     let method = check_call(call)?;
     let http = http_client().map_err(|e| DesktopError::new(ErrorKind::Internal, e.to_string()))?;
@@ -190,6 +191,9 @@ pub async fn call(
         .request(method, &url)
         .bearer_auth(access.expose_secret())
         .header("accept", "application/json");
+    if let Some(org) = org {
+        rb = rb.header("x-fdt-org", org);
+    }
     if let Some(body) = &call.body {
         rb = rb
             .header("content-type", "application/json")

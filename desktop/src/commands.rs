@@ -6,7 +6,7 @@
 use crate::state::AppState;
 use fdt_desktop_ipc::{
     ApiAnswer, ApiCall, DesktopError, DesktopState, ErrorKind, OpenUrl, SetEnabled, SetFlag,
-    SignInDevice, SignInPassword, SignInToken, TunnelInput, TunnelRef,
+    SignInDevice, SignInPassword, SignInToken, SwitchOrg, TunnelInput, TunnelRef,
 };
 use tauri::State;
 
@@ -64,6 +64,12 @@ pub async fn set_tunnel_enabled(
     input: SetEnabled,
 ) -> Answer<DesktopState> {
     app.set_tunnel_enabled(input).await
+}
+
+/// `switch_org`.
+#[tauri::command]
+pub async fn switch_org(app: State<'_, AppState>, input: SwitchOrg) -> Answer<DesktopState> {
+    app.switch_org(input).await
 }
 
 /// `set_run_managed`.

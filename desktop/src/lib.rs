@@ -90,6 +90,7 @@ pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::set_tunnel_enabled,
             commands::set_start_at_login,
             commands::set_run_managed,
+            commands::switch_org,
             commands::agent_api,
             commands::cloud_api,
             commands::open_external,

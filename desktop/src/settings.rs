@@ -36,6 +36,9 @@ pub struct Settings {
     pub tunnels: Vec<StoredTunnel>,
     /// Run the account's cloud-managed tunnels too (`fdt start --managed`).
     pub run_managed: bool,
+    /// The organisation the app acts in (`org_…`); `None`: the account's own.
+    #[serde(default)]
+    pub org: Option<String>,
 }
 
 impl Default for Settings {
@@ -49,6 +52,7 @@ impl Default for Settings {
             last_id: 0,
             tunnels: vec![],
             run_managed: false,
+            org: None,
         }
     }
 }

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 
 mod device;
 mod managed;
+mod orgs;
 mod session;
 
 /// Where the state lives and what it talks to.
@@ -209,6 +210,7 @@ impl AppState {
             tunnels,
             start_at_login: self.autostart.is_enabled(),
             run_managed: inner.settings.run_managed,
+            org: inner.settings.org.clone(),
             managed_tunnels: self.supervisor.managed_live(),
             device_sign_in: inner
                 .device

@@ -690,3 +690,141 @@ async fn the_app_runs_managed_tunnels_beside_its_own() {
     served("desk-own").await;
     state.quit().await;
 }
+
+/// Switching organisations in the app: it makes an authtoken of the organisation for this
+/// computer (its tunnels then serve there) and its window's calls act there; a role that
+/// cannot make authtokens, and an organisation the account is not in, are refused; switching
+/// back returns to the account's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_switches_organisations() {
+    use fdt_desktop_ipc::SwitchOrg;
+    fdt_e2e::init_tracing();
+    fdt_e2e::install_crypto();
+    let db = fdt_cloud::testing::TestDb::sqlite().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let cloud = Cloud::start(listener, db.store.clone(), vec![]);
+    let owner = cloud.account("owner@team.test").await.unwrap();
+    let dev = cloud.account("dev@team.test").await.unwrap();
+    let http = reqwest::Client::new();
+    let invite = |role: &'static str| {
+        let http = http.clone();
+        let url = cloud.url.clone();
+        let owner = owner.access_token.expose_secret().to_owned();
+        async move {
+            let r = http
+                .post(format!("{url}/v1/invitations"))
+                .bearer_auth(owner)
+                .json(&json!({"email": "dev@team.test", "role": role}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+            r.json::<Value>().await.unwrap()["org_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let team = invite("viewer").await;
+    let mail = cloud
+        .state
+        .store()
+        .outbox_for("dev@team.test")
+        .await
+        .unwrap();
+    let code = mail[0]
+        .1
+        .split_whitespace()
+        .find(|w| w.starts_with("fdi_"))
+        .unwrap()
+        .to_owned();
+    let joined = http
+        .post(format!("{}/v1/invitations/accept", cloud.url))
+        .bearer_auth(dev.access_token.expose_secret())
+        .json(&json!({"token": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(joined.status(), 200);
+
+    let home = tempfile::tempdir().unwrap();
+    let state = open_state(home.path(), &cloud.url).await;
+    state
+        .sign_in_password(SignInPassword {
+            email: "dev@team.test".into(),
+            password: fdt_e2e::cloud::PASSWORD.into(),
+            api_url: None,
+        })
+        .await
+        .unwrap();
+    let orgs_call = ApiCall {
+        method: "GET".into(),
+        path: "/v1/orgs".into(),
+        body: None,
+    };
+    let own: Value =
+        serde_json::from_str(&state.cloud_api(orgs_call.clone()).await.unwrap().body).unwrap();
+    let own = own["acting"].as_str().unwrap().to_owned();
+
+    // A viewer cannot make the authtoken the tunnels need; a stranger's organisation is refused.
+    let e = state
+        .switch_org(SwitchOrg { org: team.clone() })
+        .await
+        .unwrap_err();
+    assert!(
+        e.message.contains("cannot create authtokens"),
+        "{}",
+        e.message
+    );
+    let e = state
+        .switch_org(SwitchOrg {
+            org: "org_nope".into(),
+        })
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("not a member"), "{}", e.message);
+    assert_eq!(state.snapshot().org, None);
+
+    // As a developer it switches: a team authtoken for this computer, the window acting there.
+    let dev_id = dev.client.me().await.unwrap().id;
+    let r = http
+        .put(format!("{}/v1/members/{dev_id}/role", cloud.url))
+        .bearer_auth(owner.access_token.expose_secret())
+        .json(&json!({"role": "developer"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let s = state
+        .switch_org(SwitchOrg { org: team.clone() })
+        .await
+        .unwrap();
+    assert_eq!(s.org.as_deref(), Some(team.as_str()));
+    let acting: Value =
+        serde_json::from_str(&state.cloud_api(orgs_call.clone()).await.unwrap().body).unwrap();
+    assert_eq!(acting["acting"], json!(team));
+    let team_tokens = owner.client.list_authtokens().await.unwrap();
+    assert!(
+        team_tokens.iter().any(|t| t
+            .description
+            .as_deref()
+            .is_some_and(|d| d.starts_with("Desktop app on"))),
+        "{team_tokens:?}"
+    );
+    // It stays after a restart.
+    state.quit().await;
+    drop(state);
+    let state = open_state(home.path(), &cloud.url).await;
+    assert_eq!(state.snapshot().org.as_deref(), Some(team.as_str()));
+
+    // And back to the account's own.
+    let s = state
+        .switch_org(SwitchOrg { org: own.clone() })
+        .await
+        .unwrap();
+    assert_eq!(s.org, None);
+    let acting: Value =
+        serde_json::from_str(&state.cloud_api(orgs_call).await.unwrap().body).unwrap();
+    assert_eq!(acting["acting"], json!(own));
+    state.quit().await;
+}

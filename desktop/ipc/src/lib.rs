@@ -22,6 +22,9 @@ pub mod command {
     pub const SET_RUN_MANAGED: &str = "set_run_managed";
     /// `() -> DesktopState`.
     pub const SIGN_OUT: &str = "sign_out";
+    /// [`super::SwitchOrg`] → [`super::DesktopState`]: act in another organisation (an
+    /// authtoken of that organisation for this computer; the window's calls go there too).
+    pub const SWITCH_ORG: &str = "switch_org";
     /// `TunnelInput -> DesktopState`.
     pub const SAVE_TUNNEL: &str = "save_tunnel";
     /// `TunnelRef -> DesktopState`.
@@ -72,6 +75,9 @@ pub struct DesktopState {
     /// The cloud-managed tunnels running now, beside the app's own.
     #[serde(default)]
     pub managed_tunnels: Vec<ManagedTunnelView>,
+    /// The organisation the app acts in (`org_…`); absent: the account's own.
+    #[serde(default)]
+    pub org: Option<String>,
 }
 
 /// A cloud-managed tunnel the app runs: defined, started and stopped in the console.
@@ -268,6 +274,13 @@ pub struct SetEnabled {
     pub id: String,
     /// On or off.
     pub enabled: bool,
+}
+
+/// `switch_org`'s input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwitchOrg {
+    /// The organisation's ID (`org_…`), one the account is a member of.
+    pub org: String,
 }
 
 /// Input of a command that switches a setting.

@@ -20,8 +20,19 @@ struct Session {
 }
 
 impl AppState {
-    /// `cloud_api`: a `/v1` call as the signed-in account, refreshing the session once.
+    /// `cloud_api`: a `/v1` call as the signed-in account, in the organisation the app acts
+    /// in, refreshing the session once.
     pub async fn cloud_api(&self, call: ApiCall) -> Result<ApiAnswer, DesktopError> {
+        let org = self.lock().settings.org.clone();
+        self.cloud_api_in(call, org.as_deref()).await
+    }
+
+    /// A `/v1` call in organisation `org` (`None`: the account's own).
+    pub(crate) async fn cloud_api_in(
+        &self,
+        call: ApiCall,
+        org: Option<&str>,
+    ) -> Result<ApiAnswer, DesktopError> {
         cloud::check_call(&call)?;
         let mut session = self.api_session()?;
         for _ in 0..2 {
@@ -29,7 +40,7 @@ impl AppState {
                 session = self.refreshed(&session).await?;
             }
             let Some(access) = &session.access else { break };
-            if let Some(answer) = cloud::call(&session.api_url, access, &call).await? {
+            if let Some(answer) = cloud::call(&session.api_url, access, &call, org).await? {
                 return Ok(answer);
             }
             session.access = None;

@@ -1,9 +1,11 @@
-//! The Settings page: start at login, the signed-in account, the control plane, signing out.
+//! The Settings page: start at login, the signed-in account, the organisation the app acts
+//! in, the control plane, signing out.
 
-use super::bridge::use_desktop;
+use super::bridge::{invoke_with, use_desktop};
 use crate::components::layout::PageHeader;
 use crate::components::toast::use_toasts;
-use fdt_desktop_ipc::{SetFlag, command};
+use fdt_api::OrgList;
+use fdt_desktop_ipc::{ApiAnswer, ApiCall, SetFlag, SwitchOrg, command};
 use leptos::prelude::*;
 
 /// Where the authtoken is kept, in words.
@@ -83,6 +85,7 @@ pub fn SettingsPage() -> impl IntoView {
             })}
             <button type="button" class="btn btn-danger" on:click=on_sign_out>"Sign out"</button>
         </section>
+        {move || account().filter(|a| a.has_api_session).map(|_| view! { <Organisations/> })}
         <section class="card" aria-labelledby="server-h">
             <h2 id="server-h">"Control plane"</h2>
             <dl class="facts">
@@ -90,6 +93,69 @@ pub fn SettingsPage() -> impl IntoView {
                 <dt>"Web console"</dt><dd><code>{console_url}</code></dd>
             </dl>
             <p class="muted">"To use another control plane, sign out and set it on the sign-in page."</p>
+        </section>
+    }
+}
+
+/// The organisations the account belongs to, and switching the app between them.
+#[component]
+fn Organisations() -> impl IntoView {
+    let desktop = use_desktop();
+    let toasts = use_toasts();
+    // Loaded again whenever the app switches.
+    let orgs = LocalResource::new(move || {
+        let _ = desktop.read(None, |s| s.org.clone());
+        async move {
+            let call = ApiCall {
+                method: "GET".into(),
+                path: "/v1/orgs".into(),
+                body: None,
+            };
+            let a: ApiAnswer = invoke_with(command::CLOUD_API, &call).await.ok()?;
+            serde_json::from_str::<OrgList>(&a.body).ok()
+        }
+    });
+    let switch = move |org: String| {
+        leptos::task::spawn_local(async move {
+            if let Err(e) = desktop.apply_with(command::SWITCH_ORG, &SwitchOrg { org }).await {
+                toasts.error(e.message);
+            }
+        });
+    };
+    view! {
+        <section class="card" aria-labelledby="orgs-h">
+            <h2 id="orgs-h">"Organisation"</h2>
+            <p class="muted">"The app's tunnels serve, and Plan & usage shows, the organisation it acts in."</p>
+            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || orgs.get().flatten().map(|list| {
+                    let acting = list.acting.clone();
+                    let rows = list.orgs.into_iter().map(|o| {
+                        let here = o.id == acting;
+                        let id = o.id.to_string();
+                        view! {
+                            <tr>
+                                <td>{o.name}</td>
+                                <td>{o.role_name}</td>
+                                <td>{if here {
+                                    view! { <span class="badge">"Acting here"</span> }.into_any()
+                                } else {
+                                    let id = id.clone();
+                                    view! {
+                                        <button type="button" class="btn btn-small"
+                                            on:click=move |_| switch(id.clone())>"Switch"</button>
+                                    }.into_any()
+                                }}</td>
+                            </tr>
+                        }
+                    }).collect_view();
+                    view! {
+                        <table class="table" id="orgs-table">
+                            <thead><tr><th>"Name"</th><th>"Your role"</th><th><span class="sr-only">"Switch"</span></th></tr></thead>
+                            <tbody>{rows}</tbody>
+                        </table>
+                    }
+                })}
+            </Suspense>
         </section>
     }
 }
