@@ -117,7 +117,10 @@ fn Organisations() -> impl IntoView {
     });
     let switch = move |org: String| {
         leptos::task::spawn_local(async move {
-            if let Err(e) = desktop.apply_with(command::SWITCH_ORG, &SwitchOrg { org }).await {
+            if let Err(e) = desktop
+                .apply_with(command::SWITCH_ORG, &SwitchOrg { org })
+                .await
+            {
                 toasts.error(e.message);
             }
         });
