@@ -48,6 +48,7 @@ pub mod device;
 pub mod error;
 pub mod ids;
 pub mod jwks;
+pub mod orgs;
 pub mod permissions;
 pub mod plans;
 #[cfg(not(target_arch = "wasm32"))]
@@ -86,11 +87,11 @@ pub use ids::{
     TunnelConfigId, TunnelId,
 };
 pub use jwks::{Jwk, Jwks};
-pub use permissions::{
+pub use orgs::{
     AcceptInvitation, CreateInvitation, CreateScimToken, CreatedScimToken, Invitation, Member,
-    MemberList, OrgList, OrgMembership, Permission, RoleTemplate, ScimSettings, ScimToken,
-    ScimTokenList, SetMemberRole,
+    MemberList, OrgList, OrgMembership, ScimSettings, ScimToken, ScimTokenList, SetMemberRole,
 };
+pub use permissions::{Permission, RoleTemplate};
 pub use plans::{
     AccountPlan, Entitlements, Plan, PlanInfo, PlanList, PlanUsage, UsageDay, UsageList, UsageQuery,
 };
