@@ -32,6 +32,8 @@ pub struct AppState {
 /// Device sign-in codes plus decisions one client address may make in 10 minutes: a person
 /// signing in a few machines needs a handful; guessing user codes needs millions.
 const DEVICE_ATTEMPTS_PER_IP: u32 = 30;
+/// Single sign-on starts per client address per 10 minutes.
+const SSO_STARTS_PER_IP: u32 = 60;
 
 #[derive(Debug)]
 struct Inner {
@@ -47,6 +49,8 @@ struct Inner {
     register_limiter: RegisterLimiter,
     /// Device sign-in codes and decisions, per client address.
     device_limiter: RegisterLimiter,
+    /// Single sign-on starts per client address (each stores a sign-in in flight).
+    sso_limiter: RegisterLimiter,
     trusted_proxies: TrustedProxies,
     clock: Arc<dyn Clock>,
     events: crate::events::Events,
@@ -102,6 +106,10 @@ impl AppState {
                 device_limiter: RegisterLimiter::new(&crate::config::RegisterLimitConfig {
                     window_secs: 600,
                     max_per_ip: DEVICE_ATTEMPTS_PER_IP,
+                }),
+                sso_limiter: RegisterLimiter::new(&crate::config::RegisterLimitConfig {
+                    window_secs: 600,
+                    max_per_ip: SSO_STARTS_PER_IP,
                 }),
                 trusted_proxies: config.trusted_proxies.clone(),
                 clock,
@@ -189,6 +197,11 @@ impl AppState {
     /// The registration limiter.
     pub fn register_limiter(&self) -> &RegisterLimiter {
         &self.inner.register_limiter
+    }
+
+    /// Single sign-on starts per client address.
+    pub fn sso_limiter(&self) -> &RegisterLimiter {
+        &self.inner.sso_limiter
     }
 
     /// The device sign-in limiter: new codes and decisions per client address.

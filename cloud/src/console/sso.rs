@@ -3,7 +3,7 @@
 //! `/login?error=…` saying why not.
 
 use super::{Console, see_other};
-use crate::http::extract::Client;
+use crate::http::extract::{Client, ClientIp};
 use crate::sso::signin::{self, Callback};
 use crate::sso::{CALLBACK_PATH, START_PATH};
 use axum::Form;
@@ -43,23 +43,25 @@ fn back(code: &str, org: &str) -> Response {
 /// `GET /sso/start` (a link an organisation hands its people).
 pub(crate) async fn start(
     State(c): State<Console>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Query(q): Query<StartQuery>,
 ) -> Response {
-    begin(&c, &headers, &q, Via::Redirect).await
+    begin(&c, ip, &headers, &q, Via::Redirect).await
 }
 
 /// `POST /sso/start`, the sign-in page's form (a GET form would be taken over by the page's
 /// client-side router).
 pub(crate) async fn start_form(
     State(c): State<Console>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Form(q): Form<StartQuery>,
 ) -> Response {
     if !super::forms::same_origin(&headers) {
         return back("bad_origin", "");
     }
-    begin(&c, &headers, &q, Via::Page).await
+    begin(&c, ip, &headers, &q, Via::Page).await
 }
 
 /// How the browser is sent on to the provider.
@@ -94,7 +96,23 @@ fn onward_page(url: &str) -> Response {
     resp
 }
 
-async fn begin(c: &Console, headers: &HeaderMap, q: &StartQuery, via: Via) -> Response {
+async fn begin(
+    c: &Console,
+    ip: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+    q: &StartQuery,
+    via: Via,
+) -> Response {
+    // Each start stores a sign-in in flight (until it expires): limited per address before
+    // anything is looked up.
+    if c.app
+        .sso_limiter()
+        .attempt(ip, c.app.clock().now())
+        .is_err()
+    {
+        tracing::warn!(?ip, "sso: starts rate limited");
+        return back("rate_limited", "");
+    }
     let Ok(org) = q.org.trim().parse::<OrgId>() else {
         return back("sso_unknown", "");
     };

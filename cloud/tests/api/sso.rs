@@ -6,7 +6,10 @@ use axum::http::StatusCode;
 use fdt_cloud::store::own_org;
 use serde_json::json;
 
-on_both_databases!(sso_settings_are_checked_and_guarded);
+on_both_databases!(
+    sso_settings_are_checked_and_guarded,
+    sso_starts_are_limited_per_address,
+);
 
 async fn sso_settings_are_checked_and_guarded(db: &TestDb) {
     let app = TestApp::new(db);
@@ -73,4 +76,41 @@ async fn sso_settings_are_checked_and_guarded(db: &TestDb) {
     app.put("/v1/sso", json!({}), bearer)
         .await
         .assert_error(StatusCode::FORBIDDEN, "forbidden");
+}
+
+/// Every start stores a sign-in in flight, so one address may start only so many: the 61st
+/// in ten minutes is sent back to the sign-in page, and another address is not affected.
+async fn sso_starts_are_limited_per_address(db: &TestDb) {
+    let app = TestApp::new(db);
+    let start = |peer: &'static str| {
+        let app = &app;
+        async move {
+            let req = TestApp::request(
+                axum::http::Method::GET,
+                "/sso/start?org=org_nope",
+                None,
+                Some(peer.parse().unwrap()),
+            )
+            .body(axum::body::Body::empty())
+            .unwrap();
+            let r = app.call(req).await;
+            r.headers["location"].to_str().unwrap().to_owned()
+        }
+    };
+    for _ in 0..60 {
+        assert!(
+            start("198.51.100.7:1000")
+                .await
+                .contains("error=sso_unknown")
+        );
+    }
+    assert_eq!(
+        start("198.51.100.7:1000").await,
+        "/login?error=rate_limited"
+    );
+    assert!(
+        start("198.51.100.8:1000")
+            .await
+            .contains("error=sso_unknown")
+    );
 }
