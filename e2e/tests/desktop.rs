@@ -811,6 +811,15 @@ async fn the_app_switches_organisations() {
             .is_some_and(|d| d.starts_with("Desktop app on"))),
         "{team_tokens:?}"
     );
+    // The app's authtoken in the account's own organisation is kept nowhere now: revoked.
+    let own_tokens = dev.client.list_authtokens().await.unwrap();
+    assert!(
+        !own_tokens.iter().any(|t| t
+            .description
+            .as_deref()
+            .is_some_and(|d| d.starts_with("Desktop app on"))),
+        "{own_tokens:?}"
+    );
     // It stays after a restart.
     state.quit().await;
     drop(state);
@@ -826,5 +835,13 @@ async fn the_app_switches_organisations() {
     let acting: Value =
         serde_json::from_str(&state.cloud_api(orgs_call).await.unwrap().body).unwrap();
     assert_eq!(acting["acting"], json!(own));
+    let team_tokens = owner.client.list_authtokens().await.unwrap();
+    assert!(
+        !team_tokens.iter().any(|t| t
+            .description
+            .as_deref()
+            .is_some_and(|d| d.starts_with("Desktop app on"))),
+        "the team's authtoken for this computer is revoked: {team_tokens:?}"
+    );
     state.quit().await;
 }

@@ -5,7 +5,7 @@
 
 use super::{AppState, storage};
 use crate::cloud;
-use fdt_api::{CreateAuthtokenRequest, CreatedAuthtoken, OrgList, Permission};
+use fdt_api::{AuthtokenList, CreateAuthtokenRequest, CreatedAuthtoken, OrgList, Permission};
 use fdt_desktop_ipc::{ApiAnswer, ApiCall, DesktopError, DesktopState, ErrorKind, SwitchOrg};
 use serde::de::DeserializeOwned;
 
@@ -76,8 +76,9 @@ impl AppState {
             201,
         )?;
         let own = orgs.acting == member.id;
-        let (api_url, creds, access) = {
+        let (api_url, creds, access, previous) = {
             let mut inner = self.lock();
+            let previous_org = inner.settings.org.clone();
             let mut next = inner.settings.clone();
             next.org = (!own).then_some(target.clone());
             next.save(&self.settings_path).map_err(storage)?;
@@ -86,10 +87,67 @@ impl AppState {
                 return Err(DesktopError::new(ErrorKind::NotSignedIn, "Sign in first."));
             };
             let mut creds = c.clone();
+            let previous = (c.authtoken.clone(), previous_org);
             creds.authtoken = created.token.expose_secret().to_owned();
-            (inner.settings.api_url.clone(), creds, inner.access.clone())
+            (
+                inner.settings.api_url.clone(),
+                creds,
+                inner.access.clone(),
+                previous,
+            )
         };
         tracing::info!(org = %target, "the app now acts in another organisation");
-        self.keep_credentials(api_url, creds, access).await
+        let state = self.keep_credentials(api_url, creds, access).await?;
+        // The tunnels run on the new authtoken now; the old one is kept nowhere, so it goes.
+        if let Err(e) = self
+            .revoke_previous(&previous.0, previous.1.as_deref())
+            .await
+        {
+            tracing::warn!(error = %e.message, "the app's previous authtoken was not revoked");
+        }
+        Ok(state)
+    }
+
+    /// Revokes the authtoken whose secret is `secret`, in organisation `org`, when its listed
+    /// prefix tells it apart from the organisation's others (else it is left alone).
+    async fn revoke_previous(&self, secret: &str, org: Option<&str>) -> Result<(), DesktopError> {
+        let list: AuthtokenList = answer(
+            &self
+                .cloud_api_in(
+                    ApiCall {
+                        method: "GET".into(),
+                        path: "/v1/authtokens".into(),
+                        body: None,
+                    },
+                    org,
+                )
+                .await?,
+            200,
+        )?;
+        let hits: Vec<_> = list
+            .authtokens
+            .iter()
+            .filter(|t| secret.starts_with(&t.prefix))
+            .collect();
+        let [old] = hits.as_slice() else {
+            return Ok(());
+        };
+        let gone = self
+            .cloud_api_in(
+                ApiCall {
+                    method: "DELETE".into(),
+                    path: format!("/v1/authtokens/{}", old.id),
+                    body: None,
+                },
+                org,
+            )
+            .await?;
+        if gone.status != 204 {
+            return Err(DesktopError::new(
+                ErrorKind::Refused,
+                format!("the control plane answered {}", gone.status),
+            ));
+        }
+        Ok(())
     }
 }
