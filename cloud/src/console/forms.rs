@@ -268,7 +268,14 @@ pub(crate) async fn device(
         "deny" => false,
         _ => return back("error", "error"),
     };
-    match crate::http::device::decide(&c.app, &who.account, &client, &form.user_code, approve).await
+    match crate::http::device::decide(
+        &c.app,
+        (&who.account, &who.account),
+        &client,
+        &form.user_code,
+        approve,
+    )
+    .await
     {
         Ok(()) => back("done", if approve { "approved" } else { "denied" }),
         Err(ApiError::NotFound) => back("error", "unknown_code"),

@@ -109,11 +109,12 @@ pub async fn token(
     let error = match poll {
         DevicePoll::Approved {
             account_id,
+            approved_by,
             client_name,
         } => {
             let description = format!("fdt login on {client_name}");
             let created =
-                authtokens::issue(&st, &client, &account_id, &account_id, Some(&description))
+                authtokens::issue(&st, &client, &account_id, &approved_by, Some(&description))
                     .await?;
             tracing::info!(account = %account_id, client = %client_name, "device signed in");
             return Ok(no_store(Json(created).into_response()));
@@ -164,15 +165,23 @@ pub async fn approve(
     client: Client,
     ApiJson(req): ApiJson<DeviceDecision>,
 ) -> Result<StatusCode, ApiError> {
-    decide(&st, &who.account_id, &client, &req.user_code, req.approve).await?;
+    decide(
+        &st,
+        (&who.account_id, &who.person),
+        &client,
+        &req.user_code,
+        req.approve,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Approves or denies `typed` (a user code as typed) for `account`: the API's and the
-/// console form's decision. [`ApiError::NotFound`] when no pending code matches.
+/// Approves or denies `typed` (a user code as typed) for `(account, person)`: the account the
+/// sign-in is for and the person deciding (the API's and the console form's decision).
+/// [`ApiError::NotFound`] when no pending code matches.
 pub(crate) async fn decide(
     st: &AppState,
-    account: &AccountId,
+    (account, person): (&AccountId, &AccountId),
     client: &Client,
     typed: &str,
     approve: bool,
@@ -181,15 +190,15 @@ pub(crate) async fn decide(
     // Counted before the lookup, so guessing codes is bounded per address.
     count_attempt(st, client.ip, now)?;
     let code = normalize_user_code(typed).ok_or(ApiError::NotFound)?;
-    let approver = approve.then_some(account);
+    let approver = approve.then_some((account, person));
     if !st.store().decide_device_code(&code, approver, now).await? {
         return Err(ApiError::NotFound);
     }
-    tracing::info!(%account, approve, "device sign-in decided");
-    let acc = account.to_string();
+    tracing::info!(%account, %person, approve, "device sign-in decided");
+    let (acc, by) = (account.to_string(), person.to_string());
     let a = crate::audit::Action {
         scope: &acc,
-        actor: &acc,
+        actor: &by,
         action: if approve {
             "device.approve"
         } else {

@@ -36,10 +36,12 @@ pub enum DevicePoll {
     Denied,
     /// Unknown, expired, or its token already handed out.
     Expired,
-    /// Approved by this account, for the device of this name; the code is now used up.
+    /// Approved for this account, for the device of this name; the code is now used up.
     Approved {
-        /// The approving account.
+        /// The account the sign-in is for (an organisation's, when approved inside one).
         account_id: AccountId,
+        /// The person who approved it (the authtoken's maker).
+        approved_by: AccountId,
         /// The device's name.
         client_name: String,
     },
@@ -52,6 +54,7 @@ const SLOW_DOWN_SECS: i64 = 5;
 struct PollRow {
     state: String,
     account_id: Option<String>,
+    approved_by: Option<String>,
     client_name: String,
     expires_at: i64,
 }
@@ -76,15 +79,16 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Approves (`Some(account)`) or denies (`None`) the pending, unexpired code `user_code`;
-    /// `false` when there is no such code (unknown, expired or already decided).
+    /// Approves (`Some((account, person))`: for `account`, by `person`) or denies (`None`)
+    /// the pending, unexpired code `user_code`; `false` when there is no such code (unknown,
+    /// expired or already decided).
     pub async fn decide_device_code(
         &self,
         user_code: &str,
-        approver: Option<&AccountId>,
+        approver: Option<(&AccountId, &AccountId)>,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        const SQL: &str = "UPDATE device_codes SET state = $1, account_id = $2 \
+        const SQL: &str = "UPDATE device_codes SET state = $1, account_id = $2, approved_by = $5 \
                            WHERE user_code = $3 AND state = 'pending' AND expires_at > $4";
         let state = if approver.is_some() {
             "approved"
@@ -93,9 +97,10 @@ impl Store {
         };
         let n = on_pool!(self, pool => sqlx::query(SQL)
             .bind(state)
-            .bind(approver.map(AccountId::as_str))
+            .bind(approver.map(|(a, _)| a.as_str()))
             .bind(user_code)
             .bind(to_millis(now))
+            .bind(approver.map(|(_, p)| p.as_str()))
             .execute(pool)
             .await?
             .rows_affected());
@@ -126,7 +131,7 @@ impl Store {
         device_hash: &[u8],
         now: OffsetDateTime,
     ) -> Result<DevicePoll, StoreError> {
-        const READ: &str = "SELECT state, account_id, client_name, expires_at \
+        const READ: &str = "SELECT state, account_id, approved_by, client_name, expires_at \
                             FROM device_codes WHERE device_hash = $1";
         // Counts the poll only when the interval has passed since the last one.
         const PACE: &str = "UPDATE device_codes SET last_poll_at = $1 WHERE device_hash = $2 \
@@ -175,6 +180,8 @@ impl Store {
                 match (used, row.account_id) {
                     (1, Some(account)) => Ok(DevicePoll::Approved {
                         account_id: parse_id(&account)?,
+                        // Codes approved before `approved_by` existed: by the account itself.
+                        approved_by: parse_id(row.approved_by.as_deref().unwrap_or(&account))?,
                         client_name: row.client_name,
                     }),
                     // Another poll took it first.

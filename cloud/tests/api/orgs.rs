@@ -13,6 +13,7 @@ on_both_databases!(
     the_migration_gives_every_existing_account_its_organisation,
     members_are_invited_act_in_the_organisation_and_are_removed,
     custom_roles_grant_what_they_name,
+    a_device_approved_inside_an_organisation_is_its_approvers,
 );
 
 async fn raw(store: &Store, sql: &str) {
@@ -515,4 +516,65 @@ async fn custom_roles_grant_what_they_name(db: &TestDb) {
     let audit = app.state.store().audit_entries(None, 100).await.unwrap();
     assert!(audit.iter().any(|e| e.action == "role.put"));
     assert!(audit.iter().any(|e| e.action == "role.delete"));
+}
+
+/// A member approving a device sign-in inside the organisation makes the device's authtoken
+/// the organisation's and the member's: removing the member revokes it, and the audit log
+/// names the member.
+async fn a_device_approved_inside_an_organisation_is_its_approvers(db: &TestDb) {
+    let app = TestApp::new(db);
+    let owner = app.signed_up("owner@example.com").await;
+    let dev = app.signed_up("dev@example.com").await;
+    let owner_id = me(&app, &owner.access).await;
+    let dev_id = me(&app, &dev.access).await;
+    let org = own_org(&owner_id);
+    join(&app, &org, &dev_id, "developer").await;
+    let code = app
+        .post("/v1/device/code", json!({"client_name": "ci-box"}), None)
+        .await;
+    let device_code = code.json["device_code"].as_str().unwrap().to_owned();
+    let user_code = code.json["user_code"].as_str().unwrap().to_owned();
+    let r = in_org(
+        &app,
+        "POST",
+        "/v1/device/approve",
+        &dev.access,
+        org.as_str(),
+        Some(json!({"user_code": user_code, "approve": true})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.json);
+    let token = app
+        .post(
+            "/v1/device/token",
+            json!({"device_code": device_code}),
+            None,
+        )
+        .await;
+    assert_eq!(token.status, StatusCode::OK, "{}", token.json);
+    let device_token = |list: &serde_json::Value| {
+        list["authtokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["description"] == json!("fdt login on ci-box"))
+    };
+    let listed = app.get("/v1/authtokens", Some(&owner.access)).await;
+    assert!(device_token(&listed.json), "{}", listed.json);
+    let audit = app.state.store().audit_entries(None, 50).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "device.approve" && e.actor == dev_id.to_string())
+    );
+    let removed = app
+        .delete(&format!("/v1/members/{dev_id}"), Some(&owner.access))
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    let listed = app.get("/v1/authtokens", Some(&owner.access)).await;
+    assert!(
+        !device_token(&listed.json),
+        "the approver's device authtoken is revoked with it: {}",
+        listed.json
+    );
 }
