@@ -134,6 +134,45 @@ impl Cloud {
     }
 }
 
+impl Cloud {
+    /// `owner` invites `email` (the account of `member`) with `role`, and `member` accepts
+    /// with the code from the invitation's email in the outbox: the organisation's ID.
+    pub async fn invite_and_join(
+        &self,
+        owner: &CloudAccount,
+        member: &CloudAccount,
+        email: &str,
+        role: &str,
+    ) -> anyhow::Result<String> {
+        let http = reqwest::Client::new();
+        let invited = http
+            .post(format!("{}/v1/invitations", self.url))
+            .bearer_auth(owner.access_token.expose_secret())
+            .json(&serde_json::json!({"email": email, "role": role}))
+            .send()
+            .await?;
+        anyhow::ensure!(invited.status() == 201, "invitation: {}", invited.status());
+        let org = invited.json::<serde_json::Value>().await?["org_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let mail = self.state.store().outbox_for(email).await?;
+        let code = mail
+            .last()
+            .and_then(|(_, body)| body.split_whitespace().find(|w| w.starts_with("fdi_")))
+            .ok_or_else(|| anyhow::anyhow!("no invitation code in {email}'s mail"))?
+            .to_owned();
+        let joined = http
+            .post(format!("{}/v1/invitations/accept", self.url))
+            .bearer_auth(member.access_token.expose_secret())
+            .json(&serde_json::json!({"token": code}))
+            .send()
+            .await?;
+        anyhow::ensure!(joined.status() == 200, "accepting: {}", joined.status());
+        Ok(org)
+    }
+}
+
 impl Drop for Cloud {
     fn drop(&mut self) {
         self.shutdown.cancel();

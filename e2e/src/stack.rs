@@ -360,6 +360,17 @@ impl Agent {
         self.handle.wait_bound(BIND_TIMEOUT).await
     }
 
+    /// Waits (15 s at most) until the agent has stopped for good, as a revoked authtoken
+    /// stops it: why it stopped.
+    pub async fn wait_stopped(&self) -> anyhow::Result<String> {
+        let status = crate::poll_until(std::time::Duration::from_secs(15), "agent stopped", || {
+            let s = self.status();
+            async move { (s.state == fdt_agent_core::status::SessionState::Stopped).then_some(s) }
+        })
+        .await?;
+        Ok(status.last_error.unwrap_or_default())
+    }
+
     /// Current status.
     pub fn status(&self) -> AgentStatus {
         self.handle.status.borrow().clone()

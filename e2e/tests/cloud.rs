@@ -6,7 +6,6 @@
 //! JWKS does not publish are refused by the relay.
 
 use fdt_agent_core::config::TunnelConfig;
-use fdt_agent_core::status::SessionState;
 use fdt_agent_core::{CloudLogin, Connect, RelayTarget};
 use fdt_api::{AccountId, AgentSessionRequest, AuthtokenId, ErrorCode};
 use fdt_cloud::auth::agent_keys::AgentKeyring;
@@ -17,7 +16,6 @@ use fdt_e2e::{Cloud, HttpOrigin, Stack, StackOptions};
 use fdt_proto::Proto;
 use fdt_relay::auth::TokenSigner;
 use fdt_relay::registry::HostLookup;
-use std::time::Duration;
 
 use fdt_e2e::cloud::TestDb as Db;
 
@@ -86,17 +84,7 @@ async fn authtoken_exchange_binds_and_revocation_closes_the_session(db: &Db) {
     // Revoked: the relay learns it from the cloud's feed and closes the live session; the
     // agent stops for good and the tunnel's URL no longer reaches the origin.
     client.revoke_authtoken(&created.info.id).await.unwrap();
-    let status = fdt_e2e::poll_until(
-        Duration::from_secs(15),
-        "agent stopped by revocation",
-        || {
-            let s = agent.status();
-            async move { (s.state == SessionState::Stopped).then_some(s) }
-        },
-    )
-    .await
-    .unwrap();
-    let why = status.last_error.unwrap_or_default();
+    let why = agent.wait_stopped().await.unwrap();
     assert!(why.contains("revoked"), "{why}");
     let r = stack
         .curl(&stack.http_url("cloudy", "/echo"))

@@ -706,46 +706,10 @@ async fn the_app_switches_organisations() {
     let owner = cloud.account("owner@team.test").await.unwrap();
     let dev = cloud.account("dev@team.test").await.unwrap();
     let http = reqwest::Client::new();
-    let invite = |role: &'static str| {
-        let http = http.clone();
-        let url = cloud.url.clone();
-        let owner = owner.access_token.expose_secret().to_owned();
-        async move {
-            let r = http
-                .post(format!("{url}/v1/invitations"))
-                .bearer_auth(owner)
-                .json(&json!({"email": "dev@team.test", "role": role}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 201);
-            r.json::<Value>().await.unwrap()["org_id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        }
-    };
-    let team = invite("viewer").await;
-    let mail = cloud
-        .state
-        .store()
-        .outbox_for("dev@team.test")
+    let team = cloud
+        .invite_and_join(&owner, &dev, "dev@team.test", "viewer")
         .await
         .unwrap();
-    let code = mail[0]
-        .1
-        .split_whitespace()
-        .find(|w| w.starts_with("fdi_"))
-        .unwrap()
-        .to_owned();
-    let joined = http
-        .post(format!("{}/v1/invitations/accept", cloud.url))
-        .bearer_auth(dev.access_token.expose_secret())
-        .json(&json!({"token": code}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(joined.status(), 200);
 
     let home = tempfile::tempdir().unwrap();
     let state = open_state(home.path(), &cloud.url).await;

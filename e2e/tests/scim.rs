@@ -71,11 +71,9 @@ async fn scim2_cli_compliance_checks_pass() {
 /// organisation is revoked, and the relay, reading the revocation feed, ends the session.
 async fn scim_deprovisioning_closes_the_members_live_agent(db: &fdt_e2e::cloud::TestDb) {
     use fdt_agent_core::config::TunnelConfig;
-    use fdt_agent_core::status::SessionState;
     use fdt_agent_core::{CloudLogin, Connect};
     use fdt_cloud::config::RelayEntry;
     use fdt_e2e::{HttpOrigin, Stack, StackOptions};
-    use std::time::Duration;
 
     fdt_e2e::install_crypto();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -99,42 +97,10 @@ async fn scim_deprovisioning_closes_the_members_live_agent(db: &fdt_e2e::cloud::
     };
 
     // The developer joins by invitation and makes an authtoken for the organisation.
-    let invited = call(
-        reqwest::Method::POST,
-        "/v1/invitations",
-        &owner.access_token,
-    )
-    .json(&json!({"email": "dev@corp.test", "role": "developer"}))
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(invited.status(), 201);
-    let org = invited.json::<serde_json::Value>().await.unwrap()["org_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let mail = cloud
-        .state
-        .store()
-        .outbox_for("dev@corp.test")
+    let org = cloud
+        .invite_and_join(&owner, &dev, "dev@corp.test", "developer")
         .await
         .unwrap();
-    let code = mail[0]
-        .1
-        .split_whitespace()
-        .find(|w| w.starts_with("fdi_"))
-        .unwrap()
-        .to_owned();
-    let joined = call(
-        reqwest::Method::POST,
-        "/v1/invitations/accept",
-        &dev.access_token,
-    )
-    .json(&json!({"token": code}))
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(joined.status(), 200);
     let made = call(reqwest::Method::POST, "/v1/authtokens", &dev.access_token)
         .header("x-fdt-org", &org)
         .json(&json!({"description": "dev laptop"}))
@@ -200,17 +166,7 @@ async fn scim_deprovisioning_closes_the_members_live_agent(db: &fdt_e2e::cloud::
         .await
         .unwrap();
     assert_eq!(patched.status(), 200);
-    let status = fdt_e2e::poll_until(
-        Duration::from_secs(15),
-        "agent stopped by deprovisioning",
-        || {
-            let s = agent.status();
-            async move { (s.state == SessionState::Stopped).then_some(s) }
-        },
-    )
-    .await
-    .unwrap();
-    let why = status.last_error.unwrap_or_default();
+    let why = agent.wait_stopped().await.unwrap();
     assert!(why.contains("revoked"), "{why}");
     let r = stack
         .curl(&stack.http_url("scimmy", "/echo"))
