@@ -8,8 +8,10 @@ mod authtokens;
 pub(crate) mod device;
 mod events;
 pub mod extract;
+mod identity;
 mod jwks;
 pub mod openapi;
+mod operators;
 pub(crate) mod orgs;
 pub(crate) mod permit;
 mod plans;
@@ -34,10 +36,6 @@ use fdt_api::{
     LoginRequest, PlanList, RefreshRequest, RegisterRequest, RelayHeartbeat, RelayHeartbeatAck,
     RelayList, ReservedName, ReservedNameList, RevocationList, TokenResponse, TunnelInfo,
     TunnelList, UpdateReservedName, UsageList,
-};
-use fdt_api::{
-    AdminTunnelList, AdminUser, AdminUserList, AuditCheckpoint, AuditList, AuditVerification,
-    DrainRequest, SecretAgeList, SetPlanRequest,
 };
 use fdt_api::{
     DeviceCodeRequest, DeviceCodeResponse, DeviceDecision, DevicePending, DeviceTokenRequest,
@@ -85,7 +83,7 @@ pub fn api(state: AppState) -> Router {
 fn endpoints() -> Vec<Endpoint> {
     use Method as M;
     use fdt_api::Permission as P;
-    vec![
+    let mut table = vec![
         Endpoint::new(M::GET, "/healthz", "healthz", healthz)
             .summary("Liveness probe")
             .text(200),
@@ -154,59 +152,6 @@ fn endpoints() -> Vec<Endpoint> {
         .summary("Remove a member: its authtokens for the organisation are revoked and its sessions end")
         .auth(Auth::User(P::MembersWrite))
         .empty(204),
-        Endpoint::new(M::POST, "/v1/scim/tokens", "createScimToken", scim_admin::create_token)
-            .summary("A SCIM token for the organisation's identity provider (its secret is shown only here)")
-            .auth(Auth::User(P::IdentityWrite))
-            .request::<fdt_api::CreateScimToken>()
-            .json::<fdt_api::CreatedScimToken>(201),
-        Endpoint::new(M::GET, "/v1/scim/tokens", "listScimTokens", scim_admin::list_tokens)
-            .summary("The organisation's live SCIM tokens")
-            .auth(Auth::User(P::MembersRead))
-            .json::<fdt_api::ScimTokenList>(200),
-        Endpoint::new(
-            M::DELETE,
-            "/v1/scim/tokens/{id}",
-            "revokeScimToken",
-            scim_admin::revoke_token,
-        )
-        .summary("Revoke a SCIM token")
-        .auth(Auth::User(P::IdentityWrite))
-        .empty(204),
-        Endpoint::new(M::GET, "/v1/roles", "listRoles", roles::list)
-            .summary("The roles members can hold: the built-in templates and the organisation's own")
-            .auth(Auth::User(P::MembersRead))
-            .json::<fdt_api::RoleList>(200),
-        Endpoint::new(M::PUT, "/v1/roles/{name}", "putRole", roles::put)
-            .summary("Create or change one of the organisation's own roles, custom:<name> (owners only)")
-            .auth(Auth::User(P::MembersWrite))
-            .request::<fdt_api::PutRole>()
-            .json::<fdt_api::RoleInfo>(200),
-        Endpoint::new(M::DELETE, "/v1/roles/{name}", "deleteRole", roles::delete)
-            .summary("Delete one of the organisation's own roles (owners only; 409 while held)")
-            .auth(Auth::User(P::MembersWrite))
-            .empty(204),
-        Endpoint::new(M::GET, "/v1/sso", "ssoConfig", sso_admin::get)
-            .summary("The organisation's single sign-on provider (OpenID Connect; never its secret)")
-            .auth(Auth::User(P::MembersRead))
-            .json::<fdt_api::SsoConfig>(200),
-        Endpoint::new(M::PUT, "/v1/sso", "setSsoConfig", sso_admin::put)
-            .summary("Set the organisation's OpenID Connect provider, allowed domains and group roles")
-            .auth(Auth::User(P::IdentityWrite))
-            .request::<fdt_api::SsoConfigRequest>()
-            .json::<fdt_api::SsoConfig>(200),
-        Endpoint::new(M::DELETE, "/v1/sso", "deleteSsoConfig", sso_admin::delete)
-            .summary("Turn single sign-on off")
-            .auth(Auth::User(P::IdentityWrite))
-            .empty(204),
-        Endpoint::new(M::GET, "/v1/scim/settings", "scimSettings", scim_admin::settings)
-            .summary("Which SCIM groups map to which roles")
-            .auth(Auth::User(P::MembersRead))
-            .json::<fdt_api::ScimSettings>(200),
-        Endpoint::new(M::PUT, "/v1/scim/settings", "setScimSettings", scim_admin::set_settings)
-            .summary("Map SCIM groups to roles (never owner); provisioned members' roles follow")
-            .auth(Auth::User(P::IdentityWrite))
-            .request::<fdt_api::ScimSettings>()
-            .json::<fdt_api::ScimSettings>(200),
         Endpoint::new(
             M::POST,
             "/v1/authtokens",
@@ -490,87 +435,6 @@ fn endpoints() -> Vec<Endpoint> {
             .summary("Traffic per UTC day (`from`, `to`: YYYY-MM-DD; default the last 30 days)")
             .auth(Auth::User(P::BillingRead))
             .json::<UsageList>(200),
-        Endpoint::new(M::GET, "/v1/admin/users", "adminUsers", admin::users)
-            .summary("Operators: search accounts by email (q), limit")
-            .auth(Auth::User(P::Operator))
-            .json::<AdminUserList>(200),
-        Endpoint::new(
-            M::POST,
-            "/v1/admin/users/{id}/suspend",
-            "adminSuspend",
-            admin::suspend,
-        )
-        .summary("Operators: suspend an account (sessions ended, tunnels closed)")
-        .auth(Auth::User(P::Operator))
-        .json::<AdminUser>(200),
-        Endpoint::new(
-            M::POST,
-            "/v1/admin/users/{id}/unsuspend",
-            "adminUnsuspend",
-            admin::unsuspend,
-        )
-        .summary("Operators: reinstate an account")
-        .auth(Auth::User(P::Operator))
-        .json::<AdminUser>(200),
-        Endpoint::new(
-            M::PUT,
-            "/v1/admin/users/{id}/plan",
-            "adminSetPlan",
-            admin::set_plan,
-        )
-        .summary("Operators: change an account's plan")
-        .auth(Auth::User(P::Operator))
-        .request::<SetPlanRequest>()
-        .json::<AdminUser>(200),
-        Endpoint::new(M::GET, "/v1/admin/tunnels", "adminTunnels", admin::tunnels)
-            .summary("Operators: every live tunnel")
-            .auth(Auth::User(P::Operator))
-            .json::<AdminTunnelList>(200),
-        Endpoint::new(
-            M::DELETE,
-            "/v1/admin/tunnels/{id}",
-            "adminCloseTunnel",
-            admin::close_tunnel,
-        )
-        .summary("Operators: force-close a tunnel")
-        .auth(Auth::User(P::Operator))
-        .empty(204),
-        Endpoint::new(
-            M::PUT,
-            "/v1/admin/relays/{id}/drain",
-            "adminDrainRelay",
-            admin::drain,
-        )
-        .summary("Operators: drain a relay (no new agents) or undo")
-        .auth(Auth::User(P::Operator))
-        .request::<DrainRequest>()
-        .empty(204),
-        Endpoint::new(M::GET, "/v1/admin/audit", "adminAudit", admin::audit)
-            .summary("Operators: the audit log (sign-ins, authtokens, device sign-ins, admin actions), newest first")
-            .auth(Auth::User(P::Operator))
-            .json::<AuditList>(200),
-        Endpoint::new(M::GET, "/v1/admin/secrets", "adminSecrets", admin::secrets)
-            .summary("Operators: the age of each signing key and relay secret against its maximum (green, amber, red)")
-            .auth(Auth::User(P::Operator))
-            .json::<SecretAgeList>(200),
-        Endpoint::new(
-            M::GET,
-            "/v1/admin/audit/verify",
-            "adminAuditVerify",
-            admin::audit_verify,
-        )
-        .summary("Operators: check the audit log's hash chains and signed checkpoints; names the first broken row")
-        .auth(Auth::User(P::Operator))
-        .json::<AuditVerification>(200),
-        Endpoint::new(
-            M::POST,
-            "/v1/admin/audit/checkpoints",
-            "adminAuditCheckpoint",
-            admin::audit_checkpoint,
-        )
-        .summary("Operators: sign a checkpoint of the audit log's head (kept, and to keep elsewhere)")
-        .auth(Auth::User(P::Operator))
-        .json::<AuditCheckpoint>(201),
         Endpoint::new(M::GET, "/v1/events", "events", events::stream)
             .summary("Live change events for the caller's pages (Server-Sent Events: data {\"topic\"})")
             .auth(Auth::User(P::AccountRead))
@@ -586,65 +450,10 @@ fn endpoints() -> Vec<Endpoint> {
         )
         .summary("Public keys that verify agent tokens")
         .json::<Jwks>(200),
-        // SCIM 2.0 (RFC 7644), for identity providers holding an organisation's SCIM token.
-        Endpoint::new(M::GET, "/scim/v2/ServiceProviderConfig", "scimConfig", scim::discovery::service_provider_config)
-            .summary("SCIM: what this service provider supports")
-            .auth(Auth::ScimToken)
-            .json::<serde_json::Value>(200),
-        Endpoint::new(M::GET, "/scim/v2/ResourceTypes", "scimResourceTypes", scim::discovery::resource_types)
-            .summary("SCIM: the resource types (User, Group)")
-            .auth(Auth::ScimToken)
-            .json::<serde_json::Value>(200),
-        Endpoint::new(M::GET, "/scim/v2/ResourceTypes/{id}", "scimResourceType", scim::discovery::resource_type)
-            .summary("SCIM: one resource type")
-            .auth(Auth::ScimToken)
-            .json::<serde_json::Value>(200),
-        Endpoint::new(M::GET, "/scim/v2/Schemas", "scimSchemas", scim::discovery::schemas)
-            .summary("SCIM: the schemas")
-            .auth(Auth::ScimToken)
-            .json::<serde_json::Value>(200),
-        Endpoint::new(M::GET, "/scim/v2/Schemas/{id}", "scimSchema", scim::discovery::schema)
-            .summary("SCIM: one schema")
-            .auth(Auth::ScimToken)
-            .json::<serde_json::Value>(200),
-        Endpoint::new(M::POST, "/scim/v2/.search", "scimSearchAll", scim::resources::search_all)
-            .summary("SCIM: search Users and Groups at once with a SearchRequest body")
-            .auth(Auth::ScimToken)
-            .body_limit(scim::schema::MAX_BODY_BYTES)
-            .json::<serde_json::Value>(200),
-        Endpoint::new(M::GET, "/scim/v2/{resource}", "scimList", scim::resources::list)
-            .summary("SCIM: list Users or Groups (filter, startIndex, count, attributes)")
-            .auth(Auth::ScimToken)
-            .json::<serde_json::Value>(200),
-        Endpoint::new(M::POST, "/scim/v2/{resource}", "scimCreate", scim::resources::create)
-            .summary("SCIM: provision a User or Group")
-            .auth(Auth::ScimToken)
-            .body_limit(scim::schema::MAX_BODY_BYTES)
-            .json::<serde_json::Value>(201),
-        Endpoint::new(M::POST, "/scim/v2/{resource}/.search", "scimSearch", scim::resources::search_post)
-            .summary("SCIM: list with a SearchRequest body")
-            .auth(Auth::ScimToken)
-            .body_limit(scim::schema::MAX_BODY_BYTES)
-            .json::<serde_json::Value>(200),
-        Endpoint::new(M::GET, "/scim/v2/{resource}/{id}", "scimGet", scim::resources::get)
-            .summary("SCIM: one User or Group")
-            .auth(Auth::ScimToken)
-            .json::<serde_json::Value>(200),
-        Endpoint::new(M::PUT, "/scim/v2/{resource}/{id}", "scimReplace", scim::resources::replace)
-            .summary("SCIM: replace a User or Group")
-            .auth(Auth::ScimToken)
-            .body_limit(scim::schema::MAX_BODY_BYTES)
-            .json::<serde_json::Value>(200),
-        Endpoint::new(M::PATCH, "/scim/v2/{resource}/{id}", "scimPatch", scim::resources::modify)
-            .summary("SCIM: PATCH a User or Group (active=false deprovisions)")
-            .auth(Auth::ScimToken)
-            .body_limit(scim::schema::MAX_BODY_BYTES)
-            .json::<serde_json::Value>(200),
-        Endpoint::new(M::DELETE, "/scim/v2/{resource}/{id}", "scimDelete", scim::resources::delete)
-            .summary("SCIM: delete a User (deprovisioned) or Group")
-            .auth(Auth::ScimToken)
-            .empty(204),
-    ]
+    ];
+    table.extend(identity::endpoints());
+    table.extend(operators::endpoints());
+    table
 }
 
 async fn healthz() -> &'static str {
@@ -678,101 +487,4 @@ pub(crate) fn no_store(mut resp: Response) -> Response {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::openapi::Auth;
-    use axum::http::Method;
-
-    /// Routes anyone may call: sign-up and sign-in, the device flow's unauthenticated half,
-    /// public keys, plans, health and this document.
-    const PUBLIC: &[&str] = &[
-        "/healthz",
-        super::openapi::OPENAPI_PATH,
-        "/v1/auth/register",
-        "/v1/auth/login",
-        "/v1/auth/refresh",
-        "/v1/auth/logout",
-        "/v1/device/code",
-        "/v1/device/token",
-        "/v1/plans",
-        "/v1/jwks",
-        "/.well-known/jwks.json",
-    ];
-
-    /// Every route names what it needs: a person's permission, a machine credential
-    /// (authtoken, relay secret), or it is in [`PUBLIC`]. A read permission is never enough
-    /// to change something, and only `/v1/admin` needs the operator permission.
-    #[test]
-    fn every_route_names_its_permission_or_is_public() {
-        let mut people = 0;
-        for ep in super::endpoints() {
-            let route = format!("{} {}", ep.method, ep.path);
-            match ep.auth {
-                Auth::None => assert!(PUBLIC.contains(&ep.path), "{route} is not marked public"),
-                Auth::Authtoken => assert!(ep.path.starts_with("/v1/agent/"), "{route}"),
-                Auth::RelaySecret => assert!(ep.path.starts_with("/v1/relay/"), "{route}"),
-                Auth::ScimToken => assert!(ep.path.starts_with("/scim/v2/"), "{route}"),
-                Auth::User(p) => {
-                    people += 1;
-                    assert!(!PUBLIC.contains(&ep.path), "{route}");
-                    // Accepting an invitation changes the caller's own memberships, proven by
-                    // the emailed token and the caller's address, not by a role.
-                    let writes = ep.method != Method::GET && ep.path != "/v1/invitations/accept";
-                    assert!(
-                        !(writes && p.is_read()),
-                        "{route} changes things with {}",
-                        p.as_str()
-                    );
-                    assert_eq!(
-                        p == fdt_api::Permission::Operator,
-                        ep.path.starts_with("/v1/admin/"),
-                        "{route}: {}",
-                        p.as_str()
-                    );
-                }
-            }
-        }
-        assert!(people > 30, "{people} routes for people");
-    }
-
-    /// The router is built only from the route table, so the OpenAPI document cannot miss a
-    /// route: no `Router::route` call may appear outside [`super::app`]'s loop.
-    #[test]
-    fn routes_come_only_from_the_table() {
-        let call = concat!(".rou", "te(");
-        for (file, src) in [
-            ("http/mod.rs", include_str!("mod.rs")),
-            ("http/auth.rs", include_str!("auth.rs")),
-            ("http/authtokens.rs", include_str!("authtokens.rs")),
-            ("http/agent_sessions.rs", include_str!("agent_sessions.rs")),
-            ("http/jwks.rs", include_str!("jwks.rs")),
-            ("http/relays.rs", include_str!("relays.rs")),
-            ("http/tunnels.rs", include_str!("tunnels.rs")),
-            ("http/tunnel_configs.rs", include_str!("tunnel_configs.rs")),
-            ("http/plans.rs", include_str!("plans.rs")),
-            ("http/traffic.rs", include_str!("traffic.rs")),
-            ("http/admin.rs", include_str!("admin.rs")),
-            ("http/extract.rs", include_str!("extract.rs")),
-            ("http/openapi.rs", include_str!("openapi.rs")),
-            ("http/permit.rs", include_str!("permit.rs")),
-            ("http/orgs.rs", include_str!("orgs.rs")),
-            ("http/scim_admin.rs", include_str!("scim_admin.rs")),
-            ("http/sso_admin.rs", include_str!("sso_admin.rs")),
-            ("http/roles.rs", include_str!("roles.rs")),
-            ("scim/mod.rs", include_str!("../scim/mod.rs")),
-            ("scim/resources.rs", include_str!("../scim/resources.rs")),
-            ("scim/discovery.rs", include_str!("../scim/discovery.rs")),
-            ("server.rs", include_str!("../server.rs")),
-            ("dev.rs", include_str!("../dev.rs")),
-        ] {
-            let expected = usize::from(file == "http/mod.rs");
-            assert_eq!(src.matches(call).count(), expected, "{file}");
-            for other in [
-                concat!(".route", "_service("),
-                concat!(".ne", "st("),
-                concat!(".nest", "_service("),
-            ] {
-                assert_eq!(src.matches(other).count(), 0, "{file}: {other}");
-            }
-        }
-    }
-}
+mod tests;

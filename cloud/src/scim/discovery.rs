@@ -1,7 +1,8 @@
 //! `GET /scim/v2/ServiceProviderConfig`, `/ResourceTypes[/{id}]` and `/Schemas[/{id}]`
-//! (RFC 7644 §4), from [`super::schema`].
+//! (RFC 7644 §4), from [`super::meta`].
 
-use super::schema::{self, urn};
+use super::meta;
+use super::schema::urn;
 use super::{ScimCaller, ScimError, scim_json};
 use axum::extract::Path;
 use axum::http::StatusCode;
@@ -29,29 +30,29 @@ fn one_of(items: Vec<Value>, id: &str, what: &str) -> Result<Response, ScimError
 
 /// `GET /scim/v2/ServiceProviderConfig`.
 pub async fn service_provider_config(who: ScimCaller) -> Response {
-    scim_json(StatusCode::OK, &schema::service_provider_config(&who.base))
+    scim_json(StatusCode::OK, &meta::service_provider_config(&who.base))
 }
 
 /// `GET /scim/v2/ResourceTypes`.
 pub async fn resource_types(who: ScimCaller) -> Response {
-    let all = schema::resource_types(&who.base);
+    let all = meta::resource_types(&who.base);
     let n = all.len();
     scim_json(StatusCode::OK, &list_response(all, n, 1))
 }
 
 /// `GET /scim/v2/ResourceTypes/{id}`.
 pub async fn resource_type(who: ScimCaller, Path(id): Path<String>) -> Result<Response, ScimError> {
-    one_of(schema::resource_types(&who.base), &id, "resource type")
+    one_of(meta::resource_types(&who.base), &id, "resource type")
 }
 
 /// `GET /scim/v2/Schemas`.
 pub async fn schemas(who: ScimCaller) -> Response {
-    let all = schema::schemas(&who.base);
+    let all = meta::schemas(&who.base);
     let n = all.len();
     scim_json(StatusCode::OK, &list_response(all, n, 1))
 }
 
 /// `GET /scim/v2/Schemas/{id}`.
 pub async fn schema(who: ScimCaller, Path(id): Path<String>) -> Result<Response, ScimError> {
-    one_of(schema::schemas(&who.base), &id, "schema")
+    one_of(meta::schemas(&who.base), &id, "schema")
 }

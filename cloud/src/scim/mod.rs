@@ -12,8 +12,10 @@ pub mod discovery;
 pub mod doc;
 pub mod error;
 pub mod filter;
+pub mod meta;
 pub mod patch;
 pub mod provision;
+pub mod reads;
 pub mod resources;
 pub mod schema;
 

@@ -106,6 +106,24 @@ pub fn member_ids(doc: &Map<String, Value>) -> Vec<String> {
     }
 }
 
+/// Which groups each User of `org` is in: `user id → [(group id, displayName)]`.
+pub type GroupsOf = BTreeMap<String, Vec<(String, String)>>;
+
+/// The groups of every User of `org`, from the groups' member lists.
+pub async fn groups_of(st: &AppState, org: &OrgId) -> Result<GroupsOf, ScimError> {
+    let mut out = GroupsOf::new();
+    for g in st.store().scim_resources(org, "Group").await? {
+        let doc = parse_doc(&g)?;
+        let name = string_attr(&doc, "displayName").unwrap_or_default();
+        for m in member_ids(&doc) {
+            out.entry(m)
+                .or_default()
+                .push((g.id.clone(), name.to_owned()));
+        }
+    }
+    Ok(out)
+}
+
 /// A User's userName as its account's sign-in address.
 pub fn user_key(doc: &Map<String, Value>) -> Result<String, ScimError> {
     let name = string_attr(doc, "userName").unwrap_or_default().trim();
@@ -210,17 +228,7 @@ pub async fn sync_members(
     ids: Option<&HashSet<String>>,
 ) -> Result<u64, ScimError> {
     let settings = load_settings(st, org).await?;
-    let groups = st.store().scim_resources(org, "Group").await?;
-    let mut names_by_member: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for g in &groups {
-        let doc = parse_doc(g)?;
-        let name = string_attr(&doc, "displayName")
-            .unwrap_or_default()
-            .to_owned();
-        for m in member_ids(&doc) {
-            names_by_member.entry(m).or_default().push(name.clone());
-        }
-    }
+    let groups = groups_of(st, org).await?;
     let now = st.clock().now();
     let mut revoked = 0;
     for user in st.store().scim_resources(org, "User").await? {
@@ -235,14 +243,11 @@ pub async fn sync_members(
         }
         let doc = parse_doc(&user)?;
         if is_active(&doc) {
-            let names = names_by_member
-                .get(&user.id)
-                .map(Vec::as_slice)
-                .unwrap_or(&[]);
+            let names = groups.get(&user.id).map(Vec::as_slice).unwrap_or(&[]);
             let role = role_for(
                 settings.default_role,
                 &settings.group_roles,
-                names.iter().map(String::as_str),
+                names.iter().map(|(_, name)| name.as_str()),
             );
             st.store()
                 .provision_member(org, account, &role_name(role), now)

@@ -14,12 +14,16 @@ use std::time::{Duration, Instant};
 
 /// How long one call to the provider may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
-/// The largest answer read from the provider.
-const MAX_BYTES: usize = 256 * 1024;
+/// The largest answer read from the provider (real discovery documents and key sets are a
+/// few KiB; this also bounds what the cache below holds).
+const MAX_BYTES: usize = 64 * 1024;
 /// How long discovery documents and keys are kept.
 const CACHE_TTL: Duration = Duration::from_secs(3600);
 /// Keys are fetched again for an unknown `kid` at most this often (a key rolled over).
 const REFETCH_AFTER: Duration = Duration::from_secs(30);
+/// Issuers kept at once (one per organisation with single sign-on, plus trial set-ups); the
+/// oldest goes first. With [`MAX_BYTES`] per document, at most 32 MiB.
+const MAX_CACHED: usize = 256;
 
 /// Why the provider could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -201,6 +205,15 @@ impl Providers {
         let keys: JwkSet = get_json(&check_url(&meta.jwks_uri, insecure)?).await?;
         let keys = Arc::new(keys);
         if let Ok(mut c) = self.cache.lock() {
+            if c.len() >= MAX_CACHED && !c.contains_key(issuer) {
+                let oldest = c
+                    .iter()
+                    .min_by_key(|(_, v)| v.fetched)
+                    .map(|(k, _)| k.clone());
+                if let Some(k) = oldest {
+                    c.remove(&k);
+                }
+            }
             c.insert(
                 issuer.to_owned(),
                 Cached {

@@ -30,7 +30,7 @@ async fn raw(store: &Store, sql: &str) {
     .unwrap();
 }
 
-async fn me(app: &TestApp, access: &str) -> AccountId {
+pub(crate) async fn me(app: &TestApp, access: &str) -> AccountId {
     let r = app.get("/v1/auth/me", Some(access)).await;
     r.json["id"].as_str().unwrap().parse().unwrap()
 }
@@ -375,6 +375,18 @@ async fn members_are_invited_act_in_the_organisation_and_are_removed(db: &TestDb
             "member.join",
             "member.invite"
         ]
+    );
+}
+
+/// Gives the signed-in caller of `access` the role `role` in its own organisation.
+pub(crate) async fn set_own_role(app: &TestApp, access: &str, role: RoleTemplate) {
+    let id = me(app, access).await;
+    assert!(
+        app.state
+            .store()
+            .set_role(&own_org(&id), &id, role)
+            .await
+            .unwrap()
     );
 }
 

@@ -3,7 +3,7 @@
 //! and never reaches another organisation or an outsider's account. The compliance checks
 //! (`scim2 test`) run in the e2e suite against a served control plane.
 
-use super::orgs::in_org;
+use super::orgs::{in_org, set_own_role};
 use crate::common::{TestApp, TestDb};
 use axum::body::Body;
 use axum::http::{Method, StatusCode, header};
@@ -433,16 +433,7 @@ async fn tokens_are_scoped_to_their_organisation(db: &TestDb) {
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     let (s, e) = scim(&app, &ta, Method::GET, "/Users", None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{e}");
-    let a_id: fdt_api::AccountId = app.get("/v1/auth/me", Some(&a.access)).await.json["id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    app.state
-        .store()
-        .set_role(&own_org(&a_id), &a_id, fdt_api::RoleTemplate::Viewer)
-        .await
-        .unwrap();
+    set_own_role(&app, &a.access, fdt_api::RoleTemplate::Viewer).await;
     app.post("/v1/scim/tokens", json!({"name": "x"}), Some(&a.access))
         .await
         .assert_error(StatusCode::FORBIDDEN, "forbidden");

@@ -1,9 +1,9 @@
 //! Setting up single sign-on: who may, and what is refused before any provider is called.
 //! (Sign-ins themselves run against a real provider in the e2e suite.)
 
+use super::orgs::set_own_role;
 use crate::common::{TestApp, TestDb};
 use axum::http::StatusCode;
-use fdt_cloud::store::own_org;
 use serde_json::json;
 
 on_both_databases!(
@@ -63,16 +63,7 @@ async fn sso_settings_are_checked_and_guarded(db: &TestDb) {
         .assert_error(StatusCode::NOT_FOUND, "not_found");
 
     // Viewers read, never set.
-    let id: fdt_api::AccountId = app.get("/v1/auth/me", bearer).await.json["id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    app.state
-        .store()
-        .set_role(&own_org(&id), &id, fdt_api::RoleTemplate::Viewer)
-        .await
-        .unwrap();
+    set_own_role(&app, &o.access, fdt_api::RoleTemplate::Viewer).await;
     app.put("/v1/sso", json!({}), bearer)
         .await
         .assert_error(StatusCode::FORBIDDEN, "forbidden");
