@@ -8,7 +8,18 @@ use tokio::net::TcpStream;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_connections_are_closed_within_the_header_timeout() {
-    let (stack, web, _other, _agent) = two_tunnels().await;
+    // A name no other story uses: stories run in parallel processes, and one that keeps
+    // sending `web.` requests to a relay port it no longer owns (a killed relay's) could reach
+    // this stack's tunnel when the port is reused here, and be counted as a forwarded request.
+    const NAME: &str = "silent-conns";
+    let stack = fdt_e2e::Stack::start(fdt_e2e::StackOptions::default())
+        .await
+        .unwrap();
+    let web = fdt_e2e::HttpOrigin::start().await.unwrap();
+    let _agent = stack
+        .agent(vec![("web", super::http_tunnel(&web, NAME))])
+        .await
+        .unwrap();
     // Plain HTTP: not one byte.
     let mut sock = TcpStream::connect(stack.http_addr).await.unwrap();
     assert_eq!(read_to_close(&mut sock).await, "");
@@ -19,7 +30,7 @@ async fn silent_connections_are_closed_within_the_header_timeout() {
     // HTTPS: a full handshake, then silence.
     let tls = tls_client_config(&std::fs::read_to_string(stack.ca_path()).unwrap()).unwrap();
     let sock = TcpStream::connect(stack.https_addr).await.unwrap();
-    let name = rustls::pki_types::ServerName::try_from(stack.host("web")).unwrap();
+    let name = rustls::pki_types::ServerName::try_from(stack.host(NAME)).unwrap();
     let mut tls = tokio_rustls::TlsConnector::from(tls)
         .connect(name, sock)
         .await
