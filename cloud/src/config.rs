@@ -13,9 +13,9 @@ mod env;
 mod sections;
 pub use env::{Env, ProcessEnv};
 pub use sections::{
-    AgentTokenConfig, Argon2Config, AuditConfig, AuthConfig, ConsoleConfig, FleetConfig,
-    LoginLimitConfig, PasswordHashingConfig, RegisterLimitConfig, RelayEntry, SecretRotationConfig,
-    SsoOptions, TrafficConfig, TrustedProxies, TrustedProxiesError,
+    AgentTokenConfig, Argon2Config, AuditConfig, AuthConfig, ConsoleConfig, DomainsConfig,
+    FleetConfig, LoginLimitConfig, PasswordHashingConfig, RegisterLimitConfig, RelayEntry,
+    SecretRotationConfig, SsoOptions, TrafficConfig, TrustedProxies, TrustedProxiesError,
 };
 
 /// Environment variable naming the config file when `--config` is not given. (`FDT_CONFIG` is
@@ -59,6 +59,8 @@ pub struct Config {
     pub sso: SsoOptions,
     /// The audit log.
     pub audit: AuditConfig,
+    /// Custom domains and certificates.
+    pub domains: DomainsConfig,
 }
 
 impl Default for Config {
@@ -79,6 +81,7 @@ impl Default for Config {
             secret_rotation: SecretRotationConfig::default(),
             sso: SsoOptions::default(),
             audit: AuditConfig::default(),
+            domains: DomainsConfig::default(),
         }
     }
 }
@@ -193,6 +196,28 @@ impl Config {
         let r = &self.secret_rotation;
         if r.signing_key_max_days == 0 || r.relay_secret_max_days == 0 {
             return invalid("secret_rotation maximum ages must be at least 1 day".into());
+        }
+        let d = &self.domains;
+        if fdt_api::domains::normalize_domain(&d.cname_zone).as_deref() != Ok(d.cname_zone.as_str())
+            || d.cname_zone.starts_with('*')
+        {
+            return invalid(format!(
+                "domains.cname_zone must be a lower-case domain name, not {:?}",
+                d.cname_zone
+            ));
+        }
+        if d.pending_check_secs == 0 || d.recheck_secs == 0 || d.worker_interval_secs == 0 {
+            return invalid("domains: check intervals must be at least 1 s".into());
+        }
+        if d.lost_after_misses == 0 {
+            return invalid("domains.lost_after_misses must be at least 1".into());
+        }
+        if let Some(url) = &d.acme_directory
+            && !url.starts_with("https://")
+        {
+            return invalid(format!(
+                "domains.acme_directory must be an https:// URL, not {url:?}"
+            ));
         }
         let a = &self.auth;
         if a.issuer.trim().is_empty() || a.audience.trim().is_empty() {

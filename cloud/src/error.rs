@@ -39,6 +39,15 @@ pub enum ApiError {
         /// What is wrong.
         message: String,
     },
+    /// One field's value is malformed (400 rather than 422: the value can never be right,
+    /// whatever the state; the path names the field).
+    #[error("{field}: {message}")]
+    BadField {
+        /// Path of the field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
     /// Missing, malformed, expired or revoked access token.
     #[error("{0}")]
     Unauthorized(&'static str),
@@ -113,7 +122,9 @@ impl ApiError {
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::InvalidJson(_) | Self::InvalidBody(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidJson(_) | Self::InvalidBody(_) | Self::BadField { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Validation(_) | Self::InvalidField { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -142,7 +153,9 @@ impl ApiError {
             Self::InvalidBody(_) => ErrorCode::InvalidBody,
             Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
             Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
-            Self::Validation(_) | Self::InvalidField { .. } => ErrorCode::ValidationFailed,
+            Self::Validation(_) | Self::InvalidField { .. } | Self::BadField { .. } => {
+                ErrorCode::ValidationFailed
+            }
             Self::Unauthorized(_) => ErrorCode::Unauthorized,
             Self::InvalidCredentials => ErrorCode::InvalidCredentials,
             Self::InvalidRefreshToken => ErrorCode::InvalidRefreshToken,
@@ -169,7 +182,9 @@ impl IntoResponse for ApiError {
         let mut body = ErrorBody::new(self.code(), self.to_string());
         match &self {
             Self::LimitExceeded { limit, .. } => body.error.limit = Some((*limit).to_owned()),
-            Self::InvalidField { field, .. } => body.error.field = Some(field.clone()),
+            Self::InvalidField { field, .. } | Self::BadField { field, .. } => {
+                body.error.field = Some(field.clone())
+            }
             _ => {}
         }
         let mut resp = (self.status(), Json(body)).into_response();

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod domains;
 pub mod random;
 pub mod retention;
 pub mod rotation;

@@ -21,6 +21,9 @@ pub enum StateError {
     /// The traffic log's body store could not be opened.
     #[error(transparent)]
     BodyStore(crate::bodies::BodyError),
+    /// The key that seals certificate private keys could not be loaded.
+    #[error(transparent)]
+    DomainKey(crate::domains::seal::SealError),
 }
 
 /// Shared state of the HTTP app. Cheap to clone (one `Arc`).
@@ -67,6 +70,10 @@ struct Inner {
     audit: crate::config::AuditConfig,
     /// Providers' discovery documents and keys, cached.
     sso_providers: crate::sso::provider::Providers,
+    /// Custom domains options.
+    domains: crate::config::DomainsConfig,
+    /// Seals certificate private keys and the ACME account at rest.
+    sealer: crate::domains::seal::Sealer,
 }
 
 impl AppState {
@@ -90,6 +97,17 @@ impl AppState {
             config.traffic.body_store.clone()
         };
         let bodies = crate::bodies::BodyStore::open(&location).map_err(StateError::BodyStore)?;
+        let key_file = config.domains.key_file.clone().or_else(|| {
+            (!config.data_dir.as_os_str().is_empty())
+                .then(|| config.data_dir.join("domain-keys.key"))
+        });
+        let sealer = match key_file {
+            Some(path) => crate::domains::seal::Sealer::load_or_create(&path)
+                .map_err(StateError::DomainKey)?,
+            // No data directory (an in-memory test state): keys sealed now cannot be opened
+            // after a restart, which such a state does not have.
+            None => crate::domains::seal::Sealer::ephemeral().map_err(StateError::DomainKey)?,
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -128,6 +146,8 @@ impl AppState {
                 sso: config.sso.clone(),
                 audit: config.audit.clone(),
                 sso_providers: crate::sso::provider::Providers::default(),
+                domains: config.domains.clone(),
+                sealer,
             }),
         })
     }
@@ -237,6 +257,16 @@ impl AppState {
     /// Audit log options.
     pub fn audit(&self) -> &crate::config::AuditConfig {
         &self.inner.audit
+    }
+
+    /// Custom domains options.
+    pub fn domains(&self) -> &crate::config::DomainsConfig {
+        &self.inner.domains
+    }
+
+    /// Seals certificate private keys at rest.
+    pub fn sealer(&self) -> &crate::domains::seal::Sealer {
+        &self.inner.sealer
     }
 
     /// Single sign-on options.

@@ -10,6 +10,8 @@ use rand::Rng;
 use sqlx::Connection;
 use tempfile::TempDir;
 
+pub mod acme;
+
 /// Environment variable naming the PostgreSQL server for tests.
 pub const PG_URL_ENV: &str = "FDT_TEST_PG_URL";
 

@@ -16,6 +16,7 @@ mod api {
     mod client;
     mod console;
     mod device;
+    mod domains;
     mod fleet;
     mod jwt;
     mod names;

@@ -14,6 +14,7 @@ mod cloud;
 mod console;
 mod desktop_app;
 mod device_login;
+mod domains;
 mod errors;
 mod failover;
 mod hold;

@@ -323,6 +323,14 @@ impl RelayConfig {
     pub fn public_host(&self) -> &str {
         self.public_host.as_deref().unwrap_or(&self.base_domain)
     }
+
+    /// Whether `host` (lower case) is the base domain or a name under it.
+    pub fn is_under_base(&self, host: &str) -> bool {
+        host == self.base_domain
+            || host
+                .strip_suffix(self.base_domain.as_str())
+                .is_some_and(|rest| rest.ends_with('.'))
+    }
 }
 
 /// `$XDG_DATA_HOME/fdt-relay`, `~/.local/share/fdt-relay`, or `./fdt-relay-data`.

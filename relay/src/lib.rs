@@ -16,6 +16,7 @@ mod agents;
 pub mod auth;
 pub mod config;
 mod control;
+pub mod domains;
 pub mod edge;
 pub mod registry;
 mod server;

@@ -102,8 +102,12 @@ impl Relay {
             .as_ref()
             .map(|l| l.local_addr())
             .transpose()?;
+        let domains = Arc::new(crate::domains::CustomDomains::default());
         let edge_tls = crate::tls::certs::server_config(
-            certs.clone(),
+            Arc::new(crate::domains::DomainResolver::new(
+                domains.clone(),
+                certs.clone(),
+            )),
             vec![b"h2".to_vec(), b"http/1.1".to_vec()],
         );
         let endpoint = crate::agents::quic::server_endpoint(&cfg, listeners.agent, certs)?;
@@ -138,6 +142,8 @@ impl Relay {
             traffic: traffic.clone(),
             consent_key: ConsentKey::random(),
             tls: edge_tls,
+            domains: domains.clone(),
+            control: control.clone(),
             lifecycle: lifecycle.clone(),
         });
         let agents = Arc::new(Agents {
@@ -167,6 +173,11 @@ impl Relay {
             tasks.spawn(crate::control::revocations::run_poller(
                 control.clone(),
                 agents.revocations.clone(),
+                lifecycle.shutdown.clone(),
+            ));
+            tasks.spawn(crate::control::domains::run_poller(
+                control.clone(),
+                domains,
                 lifecycle.shutdown.clone(),
             ));
             tasks.spawn(crate::control::managed::run_poller(

@@ -265,6 +265,40 @@ impl FdtClient {
         self.decode(rb).await
     }
 
+    /// `GET /v1/relay/domains`: every verified custom domain. Authenticated by a relay secret.
+    pub async fn relay_domains(
+        &self,
+        relay_secret: &str,
+    ) -> Result<crate::RelayDomains, ClientError> {
+        let rb =
+            self.request_as::<()>(Method::GET, "v1/relay/domains", None, Some(relay_secret))?;
+        self.decode(rb).await
+    }
+
+    /// `GET /v1/relay/domains/{id}/certificate`: a verified domain's newest certificate and
+    /// key. Authenticated by a relay secret.
+    pub async fn relay_domain_certificate(
+        &self,
+        relay_secret: &str,
+        id: &crate::DomainId,
+    ) -> Result<crate::RelayCertificate, ClientError> {
+        let path = format!("v1/relay/domains/{id}/certificate");
+        let rb = self.request_as::<()>(Method::GET, &path, None, Some(relay_secret))?;
+        self.decode(rb).await
+    }
+
+    /// `GET /v1/relay/acme-challenge/{token}`: the answer to a pending ACME HTTP-01 challenge.
+    /// The caller passes a token of base64url characters only. Authenticated by a relay secret.
+    pub async fn relay_acme_challenge(
+        &self,
+        relay_secret: &str,
+        token: &str,
+    ) -> Result<crate::AcmeHttpChallenge, ClientError> {
+        let path = format!("v1/relay/acme-challenge/{token}");
+        let rb = self.request_as::<()>(Method::GET, &path, None, Some(relay_secret))?;
+        self.decode(rb).await
+    }
+
     /// `POST /v1/relay/bindings`: asks whether an agent may bind a name on this relay.
     /// Authenticated by a relay secret.
     pub async fn relay_binding(

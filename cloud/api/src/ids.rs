@@ -167,6 +167,11 @@ prefixed_id!(
     OrgId,
     "org_"
 );
+prefixed_id!(
+    /// A custom domain (`app.example.com`) an account routes to its tunnels.
+    DomainId,
+    "dom_"
+);
 
 #[cfg(test)]
 mod tests {

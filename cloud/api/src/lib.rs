@@ -45,6 +45,7 @@ pub mod authtokens;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod device;
+pub mod domains;
 pub mod error;
 pub mod ids;
 pub mod jwks;
@@ -81,10 +82,15 @@ pub use device::{
     DeviceCodeRequest, DeviceCodeResponse, DeviceDecision, DevicePending, DevicePendingQuery,
     DevicePollError, DevicePollErrorBody, DeviceTokenRequest, DeviceTokenResponse,
 };
+pub use domains::{
+    AcmeHttpChallenge, CertificateInfo, CreateDomain, DnsRecord, Domain, DomainList, DomainMode,
+    DomainRoute, FailurePolicy, RelayCertificate, RelayDomain, RelayDomains, UpdateDomain,
+    UploadCertificate, VerificationState,
+};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use ids::{
-    AccountId, AuthtokenId, IdError, OrgId, ReplayId, RequestId, ReservedNameId, SessionId,
-    TunnelConfigId, TunnelId,
+    AccountId, AuthtokenId, DomainId, IdError, OrgId, ReplayId, RequestId, ReservedNameId,
+    SessionId, TunnelConfigId, TunnelId,
 };
 pub use jwks::{Jwk, Jwks};
 pub use orgs::{

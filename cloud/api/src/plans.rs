@@ -133,6 +133,8 @@ pub mod limit {
     pub const RESERVED_SUBDOMAINS: &str = "reserved_subdomains";
     /// [`super::Entitlements::tcp_addresses`].
     pub const TCP_ADDRESSES: &str = "tcp_addresses";
+    /// [`super::Entitlements::custom_domains`].
+    pub const CUSTOM_DOMAINS: &str = "custom_domains";
     /// [`super::Entitlements::bandwidth_bytes_per_month`].
     pub const BANDWIDTH: &str = "bandwidth";
 }

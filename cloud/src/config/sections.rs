@@ -380,3 +380,51 @@ pub struct SsoOptions {
     /// not reach the control plane's own network. Tests against a local provider turn it on.
     pub allow_insecure_issuers: bool,
 }
+
+/// Custom domains and their certificates (`[domains]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DomainsConfig {
+    /// Zone under which each domain gets its own CNAME target (`<random>.<random>.<zone>`). It
+    /// must resolve to the relays (a wildcard record), and is never itself a tunnel's name.
+    pub cname_zone: String,
+    /// The base domain tunnels are named under: custom domains inside it are refused.
+    pub base_domain: String,
+    /// DNS servers (`ip:port`) asked for TXT records; empty: the system's resolver.
+    pub nameservers: Vec<std::net::SocketAddr>,
+    /// First wait between checks of a pending domain; doubled per miss up to an hour.
+    pub pending_check_secs: u64,
+    /// Wait between re-checks of a verified domain.
+    pub recheck_secs: u64,
+    /// Misses in a row after which a verified domain is no longer served.
+    pub lost_after_misses: u32,
+    /// How often the worker looks for due checks and certificate orders.
+    pub worker_interval_secs: u64,
+    /// File with the 32-byte key (hex) that seals certificate private keys at rest; created in
+    /// the data directory when unset.
+    pub key_file: Option<PathBuf>,
+    /// ACME directory URL; none: no certificates are ordered (uploads only).
+    pub acme_directory: Option<String>,
+    /// Contact for the ACME account (`mailto:…`).
+    pub acme_contact: Option<String>,
+    /// Extra PEM roots trusted for the ACME directory (a test CA such as pebble's).
+    pub acme_roots: Option<PathBuf>,
+}
+
+impl Default for DomainsConfig {
+    fn default() -> Self {
+        Self {
+            cname_zone: "cname.localhost".into(),
+            base_domain: "localhost".into(),
+            nameservers: Vec::new(),
+            pending_check_secs: 30,
+            recheck_secs: 6 * 3600,
+            lost_after_misses: 3,
+            worker_interval_secs: 10,
+            key_file: None,
+            acme_directory: None,
+            acme_contact: None,
+            acme_roots: None,
+        }
+    }
+}

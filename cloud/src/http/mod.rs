@@ -6,6 +6,7 @@ mod agent_sessions;
 pub(crate) mod auth;
 mod authtokens;
 pub(crate) mod device;
+mod domains;
 mod events;
 pub mod extract;
 mod identity;
@@ -453,6 +454,7 @@ fn endpoints() -> Vec<Endpoint> {
     ];
     table.extend(identity::endpoints());
     table.extend(operators::endpoints());
+    table.extend(domains::endpoints());
     table
 }
 

@@ -12,6 +12,7 @@ mod admin;
 mod audit;
 mod authtokens;
 mod device;
+mod domains;
 mod fleet;
 mod members;
 mod orgs;
@@ -30,6 +31,10 @@ pub use accounts::AccountRecord;
 pub use audit::NewAudit;
 pub use authtokens::{AuthtokenRecord, NewAuthtoken};
 pub use device::{DevicePoll, NewDeviceCode};
+pub use domains::{
+    CertificateRecord, CheckRecorded, CheckResult, CreateDomainOutcome, DomainRecord,
+    MAX_SERVED_DOMAINS, NewCertificate, NewDomain, ServedDomain,
+};
 pub use fleet::{HeartbeatOutcome, RelayRecord};
 pub use members::{Accepted, NewInvitation};
 pub use orgs::{Membership, org_owner, own_org, parse_role, role_name};

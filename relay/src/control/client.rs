@@ -137,6 +137,27 @@ impl ControlClient {
             .await
     }
 
+    /// `GET /v1/relay/domains`.
+    pub async fn domains(&self) -> Result<fdt_api::RelayDomains, ClientError> {
+        self.api.relay_domains(&self.secret).await
+    }
+
+    /// `GET /v1/relay/domains/{id}/certificate`.
+    pub async fn domain_certificate(
+        &self,
+        id: &fdt_api::DomainId,
+    ) -> Result<fdt_api::RelayCertificate, ClientError> {
+        self.api.relay_domain_certificate(&self.secret, id).await
+    }
+
+    /// `GET /v1/relay/acme-challenge/{token}` (`token` already checked to be base64url).
+    pub async fn acme_challenge(
+        &self,
+        token: &str,
+    ) -> Result<fdt_api::AcmeHttpChallenge, ClientError> {
+        self.api.relay_acme_challenge(&self.secret, token).await
+    }
+
     /// `GET /v1/relay/revocations?after=<after>`.
     pub async fn revocations(&self, after: i64) -> Result<RevocationList, ClientError> {
         self.api.relay_revocations(&self.secret, after).await

@@ -3,6 +3,7 @@
 //! traffic-log shipping, the revocation feed, and the tunnel-definition feed of managed agents.
 
 pub(crate) mod client;
+pub(crate) mod domains;
 pub(crate) mod heartbeat;
 pub(crate) mod managed;
 pub(crate) mod report_queue;

@@ -27,6 +27,10 @@ pub(crate) struct Edge {
     pub consent_key: ConsentKey,
     /// TLS configuration of the HTTPS edge.
     pub tls: Arc<rustls::ServerConfig>,
+    /// Verified custom domains and their certificates.
+    pub domains: Arc<crate::domains::CustomDomains>,
+    /// The control plane (answers to ACME HTTP-01 challenges), when the relay has one.
+    pub control: Option<crate::control::client::ControlClient>,
     /// Stop signals and the task set.
     pub lifecycle: Lifecycle,
 }

@@ -7,6 +7,7 @@
 use crate::agents::streams::OpenError;
 use crate::edge::body::{PermitBody, RequestTap, UpstreamBody};
 use crate::edge::context::Edge;
+use crate::edge::custom;
 use crate::edge::error::{Body, EdgeError, full, wants_html};
 use crate::edge::headers::{
     build_upstream_request, check_framing, request_host, strip_hop_by_hop, upgrade_protocol,
@@ -145,26 +146,48 @@ async fn route(
     {
         return Err(EdgeError::Misdirected);
     }
-    let (tunnel, mut req) = match edge.registry.lookup_host(&host) {
-        HostLookup::Online(t) => (t, req.map(|b| Either::Left(RequestTap::new(b, None)))),
-        HostLookup::Offline => match edge.cfg.limits.hold_window() {
-            // Holding disabled, or the agent left long ago (it is not reconnecting).
-            None => return Err(EdgeError::TunnelOffline(host)),
-            Some(_)
-                if edge
-                    .registry
-                    .offline_owner(&host)
-                    .is_none_or(|(_, age)| age > crate::edge::hold::HOLD_RECENT) =>
-            {
-                return Err(EdgeError::TunnelOffline(host));
-            }
-            Some(window) => {
-                let (t, held) =
-                    crate::edge::hold::hold(edge, &host, req, window, ctx.peer.ip()).await?;
-                (t, held.map(Either::Right))
-            }
+    // ACME HTTP-01 for any name outside the base domain (a domain's first order can come
+    // before this relay has polled the domain in): the control plane only answers a token
+    // for the domain it was issued for.
+    if !ctx.tls
+        && !edge.cfg.is_under_base(&host)
+        && let Some(resp) = custom::acme_http01(edge, &host, req.uri().path()).await
+    {
+        return Ok(resp);
+    }
+    let custom = edge.domains.lookup(&host);
+    if custom
+        .as_ref()
+        .is_some_and(|d| d.mode == fdt_api::DomainMode::Passthrough)
+    {
+        return Err(EdgeError::BadRequest(
+            "this domain is TLS passthrough; connect with TLS",
+        ));
+    }
+    let (tunnel, mut req) = match custom.as_ref().map(|d| (d, custom::online_tunnel(edge, d))) {
+        Some((_, Some(t))) => (t, req.map(|b| Either::Left(RequestTap::new(b, None)))),
+        Some((d, None)) => return custom::failure(d, &host),
+        None => match edge.registry.lookup_host(&host) {
+            HostLookup::Online(t) => (t, req.map(|b| Either::Left(RequestTap::new(b, None)))),
+            HostLookup::Offline => match edge.cfg.limits.hold_window() {
+                // Holding disabled, or the agent left long ago (it is not reconnecting).
+                None => return Err(EdgeError::TunnelOffline(host)),
+                Some(_)
+                    if edge
+                        .registry
+                        .offline_owner(&host)
+                        .is_none_or(|(_, age)| age > crate::edge::hold::HOLD_RECENT) =>
+                {
+                    return Err(EdgeError::TunnelOffline(host));
+                }
+                Some(window) => {
+                    let (t, held) =
+                        crate::edge::hold::hold(edge, &host, req, window, ctx.peer.ip()).await?;
+                    (t, held.map(Either::Right))
+                }
+            },
+            HostLookup::Unknown => return Err(EdgeError::UnknownHost(host)),
         },
-        HostLookup::Unknown => return Err(EdgeError::UnknownHost(host)),
     };
     if tunnel.proto != Proto::Http {
         return Err(EdgeError::BadRequest(

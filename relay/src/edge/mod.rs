@@ -5,6 +5,7 @@
 pub(crate) mod body;
 pub(crate) mod conn_limit;
 pub(crate) mod context;
+pub(crate) mod custom;
 pub(crate) mod error;
 pub(crate) mod headers;
 pub(crate) mod hold;

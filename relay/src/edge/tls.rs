@@ -2,11 +2,13 @@
 //! raw bytes to a `tls` tunnel or terminates TLS here and serves HTTP.
 
 use crate::edge::context::Edge;
+use crate::edge::custom;
 use crate::edge::http::{ConnCtx, serve_conn};
 use crate::edge::io::{PrefixedIo, splice};
 use crate::edge::sni::{SniPeek, peek_sni};
-use crate::registry::HostLookup;
+use crate::registry::{HostLookup, Tunnel};
 use bytes::Bytes;
+use fdt_api::DomainMode;
 use fdt_proto::Proto;
 use hyper_util::server::graceful::Watcher;
 use std::net::SocketAddr;
@@ -17,6 +19,25 @@ use tokio::net::TcpStream;
 
 /// Largest ClientHello we buffer while looking for the SNI (the parser caps at 16 KiB + records).
 const MAX_HELLO: usize = 20 * 1024;
+
+/// The `tls` tunnel SNI `name` is passed through to: a custom domain in passthrough mode
+/// (its route's tunnel, only while it is the domain's account's), or a `tls` tunnel's own
+/// name. `None` inside: terminate here. `None` outside: close (a passthrough domain whose
+/// tunnel is offline: there is no certificate here to answer with).
+fn passthrough_tunnel(edge: &Edge, name: &str) -> Option<Option<Arc<Tunnel>>> {
+    let name = name.to_ascii_lowercase();
+    match edge.domains.lookup(&name) {
+        Some(d) if d.mode == DomainMode::Passthrough => {
+            let t = custom::online_tunnel(edge, &d).filter(|t| t.proto == Proto::Tls)?;
+            Some(Some(t))
+        }
+        Some(_) => Some(None),
+        None => match edge.registry.lookup_host(&name) {
+            HostLookup::Online(t) if t.proto == Proto::Tls => Some(Some(t)),
+            _ => Some(None),
+        },
+    }
+}
 
 /// Handles one TCP connection accepted on the HTTPS port.
 pub async fn handle_conn(edge: Arc<Edge>, mut sock: TcpStream, peer: SocketAddr, watcher: Watcher) {
@@ -32,10 +53,18 @@ pub async fn handle_conn(edge: Arc<Edge>, mut sock: TcpStream, peer: SocketAddr,
             return;
         }
     };
-    if let Some(name) = &sni
-        && let HostLookup::Online(tunnel) = edge.registry.lookup_host(name)
-        && tunnel.proto == Proto::Tls
-    {
+    let pass = match &sni {
+        Some(name) => match passthrough_tunnel(&edge, name) {
+            Some(t) => t,
+            None => {
+                tracing::debug!(%peer, host = %name, "passthrough domain offline: closed");
+                return;
+            }
+        },
+        None => None,
+    };
+    if let Some(tunnel) = pass {
+        let name = sni.as_deref().unwrap_or_default();
         if tunnel.policy.check_ip(peer.ip()).is_err() {
             tracing::debug!(%peer, host = %name, "passthrough refused by IP policy");
             return;

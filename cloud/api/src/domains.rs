@@ -1,0 +1,445 @@
+//! `/v1/domains`: custom domains an account proves it controls (a TXT record) and routes to one
+//! of its names, and the relays' view of them (`/v1/relay/domains`).
+
+use crate::ids::{DomainId, ReservedNameId};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// Most bytes a domain name may have (RFC 1035's 255 on the wire, less the length octets).
+pub const MAX_DOMAIN_BYTES: usize = 253;
+/// Most bytes one label may have (RFC 1035).
+pub const MAX_LABEL_BYTES: usize = 63;
+/// Name of the TXT record that proves control, prefixed to the domain (its parent for a
+/// wildcard).
+pub const CHALLENGE_LABEL: &str = "_fdt-challenge";
+/// Most bytes of a redirect URL in a failure policy.
+pub const MAX_REDIRECT_BYTES: usize = 2048;
+
+/// Where the relay terminates TLS for a domain.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum DomainMode {
+    /// The relay holds the certificate and serves HTTP to an `http` tunnel.
+    #[default]
+    Terminate,
+    /// The relay routes on SNI and passes the TLS bytes to a `tls` tunnel's own server.
+    Passthrough,
+}
+
+impl DomainMode {
+    /// The name as stored and sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Terminate => "terminate",
+            Self::Passthrough => "passthrough",
+        }
+    }
+
+    /// Parses [`DomainMode::as_str`]'s output.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Terminate, Self::Passthrough]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+}
+
+/// Which of the account's names a domain serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum DomainRoute {
+    /// One of the account's reserved subdomains (and whichever of its tunnels holds it).
+    ReservedName(ReservedNameId),
+    /// A subdomain the account's tunnels bind (`myapp` for `myapp.<base domain>`); the relay
+    /// serves it only while the tunnel on it is the account's.
+    Subdomain(String),
+}
+
+/// What visitors see while the domain's tunnel is offline (or it has no route).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FailurePolicy {
+    /// The relay's own "tunnel offline" page (502).
+    #[default]
+    ErrorPage,
+    /// An empty answer with this status (400–599).
+    Status {
+        /// The status code.
+        status: u16,
+    },
+    /// A `302` to this `https://` or `http://` URL.
+    Redirect {
+        /// Where to send visitors.
+        url: String,
+    },
+}
+
+/// `POST /v1/domains`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateDomain {
+    /// `app.example.com`, or `*.example.com` for every name one label under it.
+    pub domain: String,
+    /// Where TLS ends (default `terminate`).
+    #[serde(default)]
+    pub mode: DomainMode,
+    /// The name it serves; none until set.
+    #[serde(default)]
+    pub route: Option<DomainRoute>,
+    /// What visitors see while that name is offline.
+    #[serde(default)]
+    pub failure: FailurePolicy,
+}
+
+/// `PATCH /v1/domains/{id}`: fields left out keep their value.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateDomain {
+    /// New mode.
+    #[serde(default)]
+    pub mode: Option<DomainMode>,
+    /// New route; `null` is "leave as is" (send the route to change it).
+    #[serde(default)]
+    pub route: Option<DomainRoute>,
+    /// New failure policy.
+    #[serde(default)]
+    pub failure: Option<FailurePolicy>,
+}
+
+/// Whether the account has proven control of the domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum VerificationState {
+    /// The TXT record has not been seen yet; checked again with backoff.
+    Pending,
+    /// The TXT record carries this domain's token: the relays serve it.
+    Verified,
+    /// It was verified, but the record has gone for several checks: no longer served.
+    Lost,
+}
+
+/// A DNS record the owner must create.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct DnsRecord {
+    /// `TXT` or `CNAME`.
+    pub kind: String,
+    /// Fully qualified name of the record.
+    pub name: String,
+    /// Its value.
+    pub value: String,
+}
+
+/// The certificate a relay serves for a domain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct CertificateInfo {
+    /// Increases with every new certificate of the domain.
+    pub version: i64,
+    /// `acme` or `upload`.
+    pub source: String,
+    /// Start of validity.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
+    pub not_before: OffsetDateTime,
+    /// End of validity.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
+    pub not_after: OffsetDateTime,
+    /// When the next renewal is due.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
+    pub renew_after: OffsetDateTime,
+}
+
+/// A custom domain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Domain {
+    /// ID.
+    pub id: DomainId,
+    /// The name, lower case (`*.example.com` for a wildcard).
+    pub domain: String,
+    /// Where TLS ends.
+    pub mode: DomainMode,
+    /// The name it serves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<DomainRoute>,
+    /// What visitors see while it is offline.
+    pub failure: FailurePolicy,
+    /// Verification state.
+    pub state: VerificationState,
+    /// The TXT record that proves control (`_fdt-challenge.<domain>`).
+    pub txt: DnsRecord,
+    /// The CNAME to point the domain at: unique to this domain, never the shared base domain.
+    pub cname: DnsRecord,
+    /// Why the last check failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// When it was verified.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
+    pub verified_at: Option<OffsetDateTime>,
+    /// When DNS is read next.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
+    pub next_check_at: OffsetDateTime,
+    /// The certificate served (terminate mode), once issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertificateInfo>,
+    /// Why the last certificate order failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_error: Option<String>,
+    /// Creation time.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
+    pub created_at: OffsetDateTime,
+}
+
+/// `GET /v1/domains`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct DomainList {
+    /// The caller's domains, oldest first.
+    pub domains: Vec<Domain>,
+}
+
+/// One verified domain as relays route it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RelayDomain {
+    /// ID (to fetch its certificate).
+    pub id: DomainId,
+    /// The name, lower case; `*.example.com` covers one label under `example.com`.
+    pub domain: String,
+    /// The owning account: the tunnel serving it must be this account's.
+    pub account: crate::AccountId,
+    /// Where TLS ends.
+    pub mode: DomainMode,
+    /// The subdomain (under the relay's base domain) it serves, if routed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// What visitors see while it is offline.
+    pub failure: FailurePolicy,
+    /// Version of its certificate (terminate mode), if one is issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_version: Option<i64>,
+}
+
+/// `GET /v1/relay/domains`: every verified domain, with a version that changes whenever any
+/// of them does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RelayDomains {
+    /// Changes whenever the set does.
+    pub version: i64,
+    /// The domains.
+    pub domains: Vec<RelayDomain>,
+}
+
+/// `GET /v1/relay/domains/{id}/certificate`: the certificate and key a relay installs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RelayCertificate {
+    /// Version (matches [`RelayDomain::cert_version`]).
+    pub version: i64,
+    /// PEM chain, leaf first.
+    pub chain_pem: String,
+    /// PEM private key (PKCS#8).
+    pub key_pem: String,
+}
+
+/// `GET /v1/relay/acme-challenge/{token}`: the key authorization a relay answers an ACME
+/// HTTP-01 request with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct AcmeHttpChallenge {
+    /// The domain it was issued for (the relay checks the request's Host).
+    pub domain: String,
+    /// The body to answer with.
+    pub key_authorization: String,
+}
+
+/// `PUT /v1/domains/{id}/certificate`: a certificate the owner brings (instead of ACME).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UploadCertificate {
+    /// PEM chain, leaf first.
+    pub chain_pem: String,
+    /// PEM private key of the leaf.
+    pub key_pem: String,
+}
+
+/// Why a domain name was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainNameError {
+    /// Longer than [`MAX_DOMAIN_BYTES`].
+    #[error("must be at most {MAX_DOMAIN_BYTES} bytes")]
+    TooLong,
+    /// A label is empty or longer than [`MAX_LABEL_BYTES`].
+    #[error("every label must be 1 to {MAX_LABEL_BYTES} bytes")]
+    LabelLength,
+    /// A label has a character other than `a-z 0-9 -`, or starts or ends with `-`.
+    #[error("labels must be a-z, 0-9 and '-', not starting or ending with '-'")]
+    LabelShape,
+    /// Fewer than two labels (`localhost`, `com`).
+    #[error("must have at least two labels, like example.com")]
+    TooFewLabels,
+    /// An IPv4 or IPv6 literal.
+    #[error("must be a name, not an IP address")]
+    IpLiteral,
+    /// `*` anywhere but as the whole first label, or a wildcard of a single label.
+    #[error("a wildcard must be '*.' followed by a domain of two or more labels")]
+    Wildcard,
+    /// The top-level label is all digits (no such TLD exists; it reads as an address).
+    #[error("the last label must not be all digits")]
+    NumericTld,
+}
+
+/// Normalises a domain as typed (trimmed, lower case, one trailing dot dropped) and checks it:
+/// a host name of at most 253 bytes with LDH labels of 1–63 bytes and at least two labels, or
+/// `*.` followed by one. Internationalised names must be sent in their `xn--` form.
+pub fn normalize_domain(input: &str) -> Result<String, DomainNameError> {
+    let name = input.trim();
+    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    if name.len() > MAX_DOMAIN_BYTES {
+        return Err(DomainNameError::TooLong);
+    }
+    if name.parse::<std::net::IpAddr>().is_ok() || name.starts_with('[') {
+        return Err(DomainNameError::IpLiteral);
+    }
+    let (wildcard, rest) = match name.strip_prefix("*.") {
+        Some(rest) => (true, rest),
+        None => (false, name.as_str()),
+    };
+    if rest.contains('*') {
+        return Err(DomainNameError::Wildcard);
+    }
+    let labels: Vec<&str> = rest.split('.').collect();
+    for label in &labels {
+        if label.is_empty() || label.len() > MAX_LABEL_BYTES {
+            return Err(DomainNameError::LabelLength);
+        }
+        let ldh = label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !ldh || label.starts_with('-') || label.ends_with('-') {
+            return Err(DomainNameError::LabelShape);
+        }
+    }
+    if labels.len() < 2 {
+        return Err(if wildcard {
+            DomainNameError::Wildcard
+        } else {
+            DomainNameError::TooFewLabels
+        });
+    }
+    if labels
+        .last()
+        .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(DomainNameError::NumericTld);
+    }
+    Ok(name)
+}
+
+/// The name of the TXT record that proves control of `domain` (its parent for a wildcard).
+pub fn challenge_name(domain: &str) -> String {
+    let base = domain.strip_prefix("*.").unwrap_or(domain);
+    format!("{CHALLENGE_LABEL}.{base}")
+}
+
+/// The TXT value that proves control, for a domain's token.
+pub fn challenge_value(token: &str) -> String {
+    format!("fdt-verify={token}")
+}
+
+/// Whether `host` is `domain` itself, or (for `*.parent`) exactly one label under `parent`.
+pub fn domain_matches(domain: &str, host: &str) -> bool {
+    match domain.strip_prefix("*.") {
+        Some(parent) => host
+            .split_once('.')
+            .is_some_and(|(label, rest)| !label.is_empty() && rest == parent),
+        None => domain == host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains_are_normalised_and_checked() {
+        assert_eq!(
+            normalize_domain(" App.Example.COM. ").as_deref(),
+            Ok("app.example.com")
+        );
+        assert_eq!(
+            normalize_domain("*.example.com").as_deref(),
+            Ok("*.example.com")
+        );
+        assert_eq!(
+            normalize_domain("xn--bcher-kva.example").as_deref(),
+            Ok("xn--bcher-kva.example")
+        );
+        let long = format!("{}.com", ["a"; 150].join("."));
+        assert_eq!(normalize_domain(&long), Err(DomainNameError::TooLong));
+        let label64 = format!("{}.example.com", "a".repeat(64));
+        assert_eq!(
+            normalize_domain(&label64),
+            Err(DomainNameError::LabelLength)
+        );
+        assert_eq!(
+            normalize_domain("*.*.example.com"),
+            Err(DomainNameError::Wildcard)
+        );
+        assert_eq!(
+            normalize_domain("a.*.example.com"),
+            Err(DomainNameError::Wildcard)
+        );
+        assert_eq!(normalize_domain("*.com"), Err(DomainNameError::Wildcard));
+        assert_eq!(
+            normalize_domain("10.0.0.1"),
+            Err(DomainNameError::IpLiteral)
+        );
+        assert_eq!(normalize_domain("::1"), Err(DomainNameError::IpLiteral));
+        assert_eq!(normalize_domain("[::1]"), Err(DomainNameError::IpLiteral));
+        assert_eq!(
+            normalize_domain("1.2.3.999"),
+            Err(DomainNameError::NumericTld)
+        );
+        assert_eq!(
+            normalize_domain("localhost"),
+            Err(DomainNameError::TooFewLabels)
+        );
+        assert_eq!(
+            normalize_domain("a..com"),
+            Err(DomainNameError::LabelLength)
+        );
+        assert_eq!(normalize_domain("-a.com"), Err(DomainNameError::LabelShape));
+        assert_eq!(
+            normalize_domain("a_b.com"),
+            Err(DomainNameError::LabelShape)
+        );
+        assert_eq!(normalize_domain("é.com"), Err(DomainNameError::LabelShape));
+    }
+
+    #[test]
+    fn wildcards_match_one_label() {
+        assert!(domain_matches("*.example.com", "a.example.com"));
+        assert!(!domain_matches("*.example.com", "a.b.example.com"));
+        assert!(!domain_matches("*.example.com", "example.com"));
+        assert!(!domain_matches("*.example.com", "aexample.com"));
+        assert!(domain_matches("app.example.com", "app.example.com"));
+        assert_eq!(
+            challenge_name("*.example.com"),
+            "_fdt-challenge.example.com"
+        );
+    }
+}

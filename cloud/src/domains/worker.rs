@@ -1,0 +1,155 @@
+//! The domains worker: reads DNS for domains whose check is due, and orders certificates for
+//! verified `terminate` domains that have none or whose renewal is due. One pass per
+//! `worker_interval_secs`, bounded in how much it takes on, until shutdown.
+
+use crate::domains::acme::{Acme, retry_delay};
+use crate::domains::{DomainError, install_certificate, verify};
+use crate::events::Topic;
+use crate::state::AppState;
+use crate::store::{CheckRecorded, CheckResult, DomainRecord, StoreError};
+use fdt_api::VerificationState;
+use hickory_resolver::TokioResolver;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Most domains checked per pass.
+const CHECKS_PER_PASS: i64 = 50;
+/// Most certificates ordered per pass (orders are slow and the CA limits them).
+const ORDERS_PER_PASS: i64 = 5;
+/// Longest wait between checks of a pending domain.
+const MAX_PENDING_WAIT_SECS: u64 = 3600;
+
+/// When to read DNS again after a check that found `found` on a domain with `misses` misses.
+fn next_wait(st: &AppState, found: bool, misses: u32) -> time::Duration {
+    let cfg = st.domains();
+    let secs = if found {
+        cfg.recheck_secs
+    } else {
+        cfg.pending_check_secs
+            .saturating_mul(1u64 << misses.min(7))
+            .min(MAX_PENDING_WAIT_SECS.max(cfg.pending_check_secs))
+    };
+    time::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 2))
+}
+
+/// Reads the domain's TXT record now and records what was seen.
+pub async fn check_one(
+    st: &AppState,
+    resolver: &TokioResolver,
+    d: &DomainRecord,
+) -> Result<CheckRecorded, StoreError> {
+    let result = verify::check_txt(resolver, &d.domain, &d.txt_token).await;
+    let found = result == CheckResult::Found;
+    let misses = if found { 0 } else { d.misses.saturating_add(1) };
+    let now = st.clock().now();
+    let next = now + next_wait(st, found, misses);
+    let recorded = st
+        .store()
+        .record_domain_check(
+            &d.id,
+            &d.txt_token,
+            &result,
+            now,
+            next,
+            st.domains().lost_after_misses,
+        )
+        .await?;
+    match (recorded, d.state) {
+        (CheckRecorded::Verified, VerificationState::Verified) | (CheckRecorded::Unchanged, _) => {}
+        (CheckRecorded::Gone, _) => {}
+        (r, _) => {
+            tracing::info!(domain = %d.domain, id = %d.id, outcome = ?r, "domain verification changed");
+            st.events().publish(&d.account, Topic::Tunnels);
+        }
+    }
+    Ok(recorded)
+}
+
+/// One pass of DNS checks; returns how many domains were checked.
+pub async fn check_due(st: &AppState) -> Result<usize, StoreError> {
+    let due = st
+        .store()
+        .due_domain_checks(st.clock().now(), CHECKS_PER_PASS)
+        .await?;
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let resolver = match verify::resolver(st.domains()) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "no DNS resolver: domain checks wait");
+            return Ok(0);
+        }
+    };
+    for d in &due {
+        check_one(st, &resolver, d).await?;
+    }
+    Ok(due.len())
+}
+
+/// One pass of certificate orders; returns how many certificates were issued.
+pub async fn issue_due(st: &AppState) -> Result<usize, StoreError> {
+    let Some(acme) = Acme::from_config(st.domains()) else {
+        return Ok(0);
+    };
+    let due = st
+        .store()
+        .domains_needing_certificates(st.clock().now(), ORDERS_PER_PASS)
+        .await?;
+    let mut issued = 0;
+    for d in &due {
+        let started = std::time::Instant::now();
+        let result = match acme.order(st.store(), st.sealer(), &d.domain).await {
+            Ok(cert) => install_certificate(st, d, &cert.chain_pem, &cert.key_pem, "acme")
+                .await
+                .map_err(|e| match e {
+                    DomainError::Store(e) => Err(e),
+                    other => Ok(other.to_string()),
+                }),
+            Err(crate::domains::acme::AcmeError::Store(e)) => return Err(e),
+            Err(e) => {
+                let wait = retry_delay(&e, d.cert_failures);
+                let retry_at = st.clock().now() + wait;
+                tracing::warn!(domain = %d.domain, error = %e, retry_in_s = wait.whole_seconds(), "certificate order failed");
+                st.store()
+                    .record_certificate_failure(&d.id, &e.to_string(), retry_at)
+                    .await?;
+                st.events().publish(&d.account, Topic::Tunnels);
+                continue;
+            }
+        };
+        match result {
+            Ok(version) => {
+                issued += 1;
+                tracing::info!(domain = %d.domain, version, elapsed_ms = started.elapsed().as_millis() as u64, "certificate issued");
+            }
+            Err(Err(e)) => return Err(e),
+            Err(Ok(why)) => {
+                let retry_at = st.clock().now() + time::Duration::hours(1);
+                tracing::warn!(domain = %d.domain, error = %why, "the CA's certificate was refused");
+                st.store()
+                    .record_certificate_failure(&d.id, &why, retry_at)
+                    .await?;
+            }
+        }
+        st.events().publish(&d.account, Topic::Tunnels);
+    }
+    Ok(issued)
+}
+
+/// Runs DNS checks and certificate orders every `worker_interval_secs` until `shutdown`.
+pub async fn run(st: AppState, shutdown: CancellationToken) {
+    let interval = Duration::from_secs(st.domains().worker_interval_secs);
+    loop {
+        if let Err(e) = check_due(&st).await {
+            tracing::warn!(error = %e, "domain checks failed");
+        }
+        if let Err(e) = issue_due(&st).await {
+            tracing::warn!(error = %e, "certificate orders failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}

@@ -1,0 +1,401 @@
+//! Custom domains: created with their own TXT token and CNAME target, verified only by their
+//! own token (read from a real DNS server, pebble-challtestsrv), routed, limited by plan,
+//! deleted; relays see only verified domains; certificates are checked and sealed.
+
+use super::fleet::{SECRET, account};
+use crate::common::{TestApp, TestDb};
+use axum::http::StatusCode;
+use fdt_api::{AccountId, Plan};
+use fdt_cloud::testing::acme::ChallTestSrv;
+use serde_json::{Value, json};
+
+on_both_databases!(
+    a_domain_verifies_only_with_its_own_token_and_relays_see_it_then,
+    a_deleted_domain_is_not_served_until_the_new_owners_token_verifies,
+    malformed_domains_are_refused_naming_the_field,
+    the_plan_limits_custom_domains,
+    uploaded_certificates_are_checked_sealed_and_handed_to_relays,
+);
+
+fn app(db: &TestDb, dns: &ChallTestSrv) -> TestApp {
+    let dns = dns.dns;
+    TestApp::with_config(db, |c| {
+        c.relay_secrets = vec![fdt_cloud::secret::Secret::new(SECRET.into())];
+        c.domains.nameservers = vec![dns];
+        c.domains.base_domain = "fdt.test".into();
+        c.domains.cname_zone = "cname.fdt.test".into();
+    })
+}
+
+/// A signed-up account on the pro plan (5 custom domains): its access token and ID.
+async fn pro(app: &TestApp, email: &str) -> (String, AccountId) {
+    let (t, id) = account(app, email).await;
+    let id: AccountId = id.parse().unwrap();
+    assert!(
+        app.state
+            .store()
+            .set_account_plan(&id, Plan::Pro)
+            .await
+            .unwrap()
+    );
+    (t.access, id)
+}
+
+async fn create(app: &TestApp, token: &str, body: Value) -> Value {
+    let r = app.post("/v1/domains", body, Some(token)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+    r.json
+}
+
+async fn verify(app: &TestApp, token: &str, id: &str) -> Value {
+    let r = app
+        .post(&format!("/v1/domains/{id}/verify"), json!({}), Some(token))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    r.json
+}
+
+async fn served(app: &TestApp) -> Value {
+    let r = app.get("/v1/relay/domains", Some(SECRET)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    r.json
+}
+
+async fn a_domain_verifies_only_with_its_own_token_and_relays_see_it_then(db: &TestDb) {
+    let dns = ChallTestSrv::start().await;
+    let app = app(db, &dns);
+    let (ta, a) = pro(&app, "a@example.com").await;
+    let (tb, _) = pro(&app, "b@example.com").await;
+    let da = create(
+        &app,
+        &ta,
+        json!({"domain": "App.Example.test.", "route": {"subdomain": "myapp"}}),
+    )
+    .await;
+    assert_eq!(da["domain"], "app.example.test");
+    assert_eq!(da["state"], "pending");
+    assert_eq!(da["mode"], "terminate");
+    assert_eq!(da["txt"]["name"], "_fdt-challenge.app.example.test");
+    let cname = da["cname"]["value"].as_str().unwrap();
+    assert!(cname.ends_with(".cname.fdt.test"), "{cname}");
+    assert_eq!(
+        cname.split('.').count(),
+        5,
+        "two random labels under the zone: {cname}"
+    );
+    // B claims the same name: its own row, its own token and CNAME target.
+    let db_ = create(&app, &tb, json!({"domain": "app.example.test"})).await;
+    assert_ne!(db_["txt"]["value"], da["txt"]["value"]);
+    assert_ne!(db_["cname"]["value"], da["cname"]["value"]);
+
+    // Nothing in DNS yet: pending, with the reason.
+    let id_a = da["id"].as_str().unwrap();
+    let id_b = db_["id"].as_str().unwrap();
+    let v = verify(&app, &ta, id_a).await;
+    assert_eq!(v["state"], "pending");
+    assert!(
+        v["last_error"].as_str().unwrap().contains("no TXT record"),
+        "{v}"
+    );
+
+    // The record carries A's token: B's domain does not verify with it.
+    dns.set_txt(
+        "_fdt-challenge.app.example.test",
+        da["txt"]["value"].as_str().unwrap(),
+    )
+    .await;
+    let vb = verify(&app, &tb, id_b).await;
+    assert_eq!(vb["state"], "pending", "{vb}");
+    assert!(
+        vb["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("does not carry this domain's token"),
+        "{vb}"
+    );
+    assert_eq!(served(&app).await["domains"], json!([]));
+    // A's does.
+    let v = verify(&app, &ta, id_a).await;
+    assert_eq!(v["state"], "verified", "{v}");
+    assert!(v["verified_at"].is_string());
+    let s = served(&app).await;
+    assert_eq!(s["domains"].as_array().unwrap().len(), 1, "{s}");
+    assert_eq!(s["domains"][0]["domain"], "app.example.test");
+    assert_eq!(s["domains"][0]["account"], a.as_str());
+    assert_eq!(s["domains"][0]["target"], "myapp");
+
+    // B's record now appears too, but the name is A's while A's stays verified.
+    dns.set_txt(
+        "_fdt-challenge.app.example.test",
+        db_["txt"]["value"].as_str().unwrap(),
+    )
+    .await;
+    let vb = verify(&app, &tb, id_b).await;
+    assert_eq!(vb["state"], "pending", "{vb}");
+    assert!(
+        vb["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("another account"),
+        "{vb}"
+    );
+
+    // A route change moves the relays' version; B cannot see or change A's domain.
+    let before = served(&app).await["version"].as_i64().unwrap();
+    let r = app
+        .patch(
+            &format!("/v1/domains/{id_a}"),
+            json!({"route": {"subdomain": "other"}, "failure": {"kind": "redirect", "url": "https://status.example.test/"}}),
+            Some(&ta),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    let s = served(&app).await;
+    assert!(s["version"].as_i64().unwrap() > before);
+    assert_eq!(s["domains"][0]["target"], "other");
+    assert_eq!(s["domains"][0]["failure"]["kind"], "redirect");
+    app.get(&format!("/v1/domains/{id_a}"), Some(&tb))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+    app.delete(&format!("/v1/domains/{id_a}"), Some(&tb))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+    // A route to a reservation must be the account's own.
+    let r = app
+        .post(
+            "/v1/reserved-names",
+            json!({"kind": "subdomain", "subdomain": "bee"}),
+            Some(&tb),
+        )
+        .await;
+    let rsv = r.json["id"].as_str().unwrap().to_owned();
+    app.patch(
+        &format!("/v1/domains/{id_a}"),
+        json!({"route": {"reserved_name": rsv}}),
+        Some(&ta),
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "validation_failed");
+
+    // Relays' routes need the relay secret.
+    app.get("/v1/relay/domains", Some(&ta))
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+}
+
+async fn a_deleted_domain_is_not_served_until_the_new_owners_token_verifies(db: &TestDb) {
+    let dns = ChallTestSrv::start().await;
+    let app = app(db, &dns);
+    let (ta, _) = pro(&app, "a@example.com").await;
+    let (tb, b) = pro(&app, "b@example.com").await;
+    let da = create(&app, &ta, json!({"domain": "shop.example.test"})).await;
+    let id_a = da["id"].as_str().unwrap();
+    dns.set_txt(
+        "_fdt-challenge.shop.example.test",
+        da["txt"]["value"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(verify(&app, &ta, id_a).await["state"], "verified");
+    let r = app.delete(&format!("/v1/domains/{id_a}"), Some(&ta)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(served(&app).await["domains"], json!([]));
+
+    // B claims it while A's record (and the CNAME to us) is still in DNS: not served.
+    let db_ = create(&app, &tb, json!({"domain": "shop.example.test"})).await;
+    let id_b = db_["id"].as_str().unwrap();
+    assert_eq!(verify(&app, &tb, id_b).await["state"], "pending");
+    assert_eq!(served(&app).await["domains"], json!([]));
+    // Only B's own token makes it B's.
+    dns.set_txt(
+        "_fdt-challenge.shop.example.test",
+        db_["txt"]["value"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(verify(&app, &tb, id_b).await["state"], "verified");
+    let s = served(&app).await;
+    assert_eq!(s["domains"][0]["account"], b.as_str());
+
+    // The worker re-checks: once the record is gone for `lost_after_misses` checks, the domain
+    // is lost and no longer served.
+    dns.clear_txt("_fdt-challenge.shop.example.test").await;
+    for _ in 0..app.config.domains.lost_after_misses {
+        verify(&app, &tb, id_b).await;
+    }
+    let r = app.get(&format!("/v1/domains/{id_b}"), Some(&tb)).await;
+    assert_eq!(r.json["state"], "lost", "{}", r.json);
+    assert_eq!(served(&app).await["domains"], json!([]));
+}
+
+async fn malformed_domains_are_refused_naming_the_field(db: &TestDb) {
+    let dns = ChallTestSrv::start().await;
+    let app = app(db, &dns);
+    let (ta, _) = pro(&app, "a@example.com").await;
+    let long = format!("{}.example.test", ["abcdefghij"; 26].join("."));
+    assert!(long.len() > 290, "{}", long.len());
+    let label64 = format!("{}.example.test", "a".repeat(64));
+    for bad in [
+        long.as_str(),
+        label64.as_str(),
+        "192.0.2.7",
+        "[2001:db8::1]",
+        "*.*.example.test",
+        "a.*.example.test",
+        "*.test",
+        "under_score.example.test",
+        "",
+        "app.fdt.test",
+        "x.y.cname.fdt.test",
+    ] {
+        let r = app
+            .post("/v1/domains", json!({"domain": bad}), Some(&ta))
+            .await;
+        r.assert_error(StatusCode::BAD_REQUEST, "validation_failed");
+        assert_eq!(r.json["error"]["field"], "domain", "{bad}: {}", r.json);
+    }
+    for (body, field) in [
+        (
+            json!({"domain": "a.example.test", "failure": {"kind": "status", "status": 302}}),
+            "failure.status",
+        ),
+        (
+            json!({"domain": "a.example.test", "failure": {"kind": "redirect", "url": "javascript:x"}}),
+            "failure.url",
+        ),
+        (
+            json!({"domain": "a.example.test", "route": {"subdomain": "-x"}}),
+            "route.subdomain",
+        ),
+    ] {
+        let r = app.post("/v1/domains", body, Some(&ta)).await;
+        r.assert_error(StatusCode::BAD_REQUEST, "validation_failed");
+        assert_eq!(r.json["error"]["field"], field, "{}", r.json);
+    }
+    let r = app
+        .post(
+            "/v1/domains",
+            json!({"domain": "a.example.test", "mode": "sideways"}),
+            Some(&ta),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    // Nothing was stored.
+    let r = app.get("/v1/domains", Some(&ta)).await;
+    assert_eq!(r.json["domains"], json!([]));
+    // A wildcard is fine, and its TXT record sits on the parent.
+    let w = create(&app, &ta, json!({"domain": "*.wild.example.test"})).await;
+    assert_eq!(w["txt"]["name"], "_fdt-challenge.wild.example.test");
+    // The same name twice in one account: 409.
+    app.post(
+        "/v1/domains",
+        json!({"domain": "*.wild.example.test"}),
+        Some(&ta),
+    )
+    .await
+    .assert_error(StatusCode::CONFLICT, "conflict");
+}
+
+async fn the_plan_limits_custom_domains(db: &TestDb) {
+    let dns = ChallTestSrv::start().await;
+    let app = app(db, &dns);
+    // The free plan has none.
+    let (t, _) = account(&app, "free@example.com").await;
+    let r = app
+        .post(
+            "/v1/domains",
+            json!({"domain": "a.example.test"}),
+            Some(&t.access),
+        )
+        .await;
+    r.assert_error(StatusCode::FORBIDDEN, "limit_exceeded");
+    assert_eq!(r.json["error"]["limit"], "custom_domains");
+    // Pro has five.
+    let (ta, _) = pro(&app, "a@example.com").await;
+    let max = Plan::Pro.entitlements().custom_domains;
+    for i in 0..max {
+        create(&app, &ta, json!({"domain": format!("d{i}.example.test")})).await;
+    }
+    let r = app
+        .post(
+            "/v1/domains",
+            json!({"domain": "one-more.example.test"}),
+            Some(&ta),
+        )
+        .await;
+    r.assert_error(StatusCode::FORBIDDEN, "limit_exceeded");
+}
+
+/// A self-signed certificate for `names`, and its key, valid from now on.
+fn self_signed(names: &[&str]) -> (String, String) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params =
+        rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .unwrap();
+    (params.self_signed(&key).unwrap().pem(), key.serialize_pem())
+}
+
+async fn uploaded_certificates_are_checked_sealed_and_handed_to_relays(db: &TestDb) {
+    let dns = ChallTestSrv::start().await;
+    let app = app(db, &dns);
+    let (ta, _) = pro(&app, "a@example.com").await;
+    let d = create(&app, &ta, json!({"domain": "secure.example.test"})).await;
+    let id = d["id"].as_str().unwrap();
+    let path = format!("/v1/domains/{id}/certificate");
+    // The wrong name, or a key of another certificate: refused, nothing stored.
+    let (other_chain, other_key) = self_signed(&["other.example.test"]);
+    let r = app
+        .put(
+            &path,
+            json!({"chain_pem": other_chain, "key_pem": other_key}),
+            Some(&ta),
+        )
+        .await;
+    r.assert_error(StatusCode::BAD_REQUEST, "validation_failed");
+    assert_eq!(r.json["error"]["field"], "chain_pem");
+    let (chain, key) = self_signed(&["secure.example.test"]);
+    let r = app
+        .put(
+            &path,
+            json!({"chain_pem": chain, "key_pem": other_key}),
+            Some(&ta),
+        )
+        .await;
+    r.assert_error(StatusCode::BAD_REQUEST, "validation_failed");
+    // The right pair: version 1, and the key is not stored in the clear.
+    let r = app
+        .put(
+            &path,
+            json!({"chain_pem": chain, "key_pem": key}),
+            Some(&ta),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.json["certificate"]["version"], 1);
+    assert_eq!(r.json["certificate"]["source"], "upload");
+    let did: fdt_api::DomainId = id.parse().unwrap();
+    let stored = app
+        .state
+        .store()
+        .latest_certificate(&did)
+        .await
+        .unwrap()
+        .unwrap();
+    let body = key.lines().nth(1).unwrap();
+    assert!(!String::from_utf8_lossy(&stored.key_sealed).contains(body));
+    // Relays get it only once the domain is verified.
+    let cert_path = format!("/v1/relay/domains/{id}/certificate");
+    app.get(&cert_path, Some(SECRET))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+    dns.set_txt(
+        "_fdt-challenge.secure.example.test",
+        d["txt"]["value"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(verify(&app, &ta, id).await["state"], "verified");
+    let s = served(&app).await;
+    assert_eq!(s["domains"][0]["cert_version"], 1);
+    let r = app.get(&cert_path, Some(SECRET)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.json["key_pem"], key.as_str());
+    assert_eq!(r.json["version"], 1);
+}

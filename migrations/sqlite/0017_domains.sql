@@ -1,0 +1,64 @@
+-- Custom domains: an account proves control with a TXT record carrying the row's own token and
+-- routes the name to one of its subdomains. Several accounts may hold the same name pending;
+-- only one row per name is verified (and served) at a time.
+CREATE TABLE domains (
+    id               TEXT PRIMARY KEY,
+    account_id       TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    domain           TEXT NOT NULL,
+    txt_token        TEXT NOT NULL,
+    cname_target     TEXT NOT NULL UNIQUE,
+    mode             TEXT NOT NULL,
+    route_kind       TEXT,
+    route_ref        TEXT,
+    failure          TEXT NOT NULL,
+    state            TEXT NOT NULL,
+    verified_at      INTEGER,
+    misses           INTEGER NOT NULL DEFAULT 0,
+    next_check_at    INTEGER NOT NULL,
+    last_error       TEXT,
+    cert_error       TEXT,
+    cert_next_at     INTEGER,
+    cert_failures    INTEGER NOT NULL DEFAULT 0,
+    created_at       INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX domains_served ON domains (domain) WHERE state = 'verified';
+CREATE INDEX domains_account ON domains (account_id, created_at);
+CREATE INDEX domains_due ON domains (next_check_at);
+
+-- Certificates served for a domain, newest version last. Private keys are sealed with the
+-- configured key (AES-256-GCM), never stored in the clear.
+CREATE TABLE domain_certificates (
+    domain_id   TEXT NOT NULL REFERENCES domains (id) ON DELETE CASCADE,
+    version     INTEGER NOT NULL,
+    source      TEXT NOT NULL,
+    chain_pem   TEXT NOT NULL,
+    key_sealed  BLOB NOT NULL,
+    not_before  INTEGER NOT NULL,
+    not_after   INTEGER NOT NULL,
+    renew_after INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (domain_id, version)
+) STRICT;
+
+-- Pending ACME HTTP-01 challenges, answered by relays for the domain they name.
+CREATE TABLE acme_http_challenges (
+    token             TEXT PRIMARY KEY,
+    domain            TEXT NOT NULL,
+    key_authorization TEXT NOT NULL,
+    expires_at        INTEGER NOT NULL
+) STRICT;
+
+-- The ACME account per directory URL (its credentials sealed like certificate keys).
+CREATE TABLE acme_accounts (
+    directory   TEXT PRIMARY KEY,
+    credentials BLOB NOT NULL,
+    created_at  INTEGER NOT NULL
+) STRICT;
+
+-- One row whose counter moves whenever anything relays serve changes, so relays can ask
+-- "anything new?" cheaply.
+CREATE TABLE domain_epoch (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL
+) STRICT;
+INSERT INTO domain_epoch (id, version) VALUES (1, 0);
