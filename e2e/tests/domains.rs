@@ -239,6 +239,23 @@ async fn a_domain_is_verified_certified_served_and_renewed_through_pebble(db: &D
     );
     let d = w.get(&id).await;
     assert!(d["certificate"]["version"].as_i64().unwrap() > v1, "{d}");
+    let (_, ev) = w
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/domains/{id}/events"),
+            None,
+        )
+        .await;
+    let kinds: Vec<&str> = ev["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.ends_with(&["issued", "verified"]) && kinds.contains(&"renewed"),
+        "{ev}"
+    );
 
     // SNI and Host that disagree: 421.
     let r = fdt_e2e::Curl::new(&format!("https://app.example.test:{https_port}/echo"))

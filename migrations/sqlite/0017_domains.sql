@@ -62,3 +62,14 @@ CREATE TABLE domain_epoch (
     version INTEGER NOT NULL
 ) STRICT;
 INSERT INTO domain_epoch (id, version) VALUES (1, 0);
+
+-- What happened to each domain (verified, lost, certificate issued, renewed, failed), newest
+-- last, for its owner's event list.
+CREATE TABLE domain_events (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    domain_id  TEXT NOT NULL REFERENCES domains (id) ON DELETE CASCADE,
+    at         INTEGER NOT NULL,
+    kind       TEXT NOT NULL,
+    detail     TEXT NOT NULL
+) STRICT;
+CREATE INDEX domain_events_domain ON domain_events (domain_id, seq);

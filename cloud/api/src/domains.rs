@@ -265,6 +265,28 @@ pub struct AcmeHttpChallenge {
     pub key_authorization: String,
 }
 
+/// Something that happened to a domain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct DomainEvent {
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
+    pub at: OffsetDateTime,
+    /// `verified`, `lost`, `issued`, `renewed`, `uploaded` or `failed`.
+    pub kind: String,
+    /// Details (the certificate version and expiry, or why it failed).
+    pub detail: String,
+}
+
+/// `GET /v1/domains/{id}/events`: newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct DomainEventList {
+    /// The events.
+    pub events: Vec<DomainEvent>,
+}
+
 /// `PUT /v1/domains/{id}/certificate`: a certificate the owner brings (instead of ACME).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

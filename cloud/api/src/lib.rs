@@ -83,9 +83,9 @@ pub use device::{
     DevicePollError, DevicePollErrorBody, DeviceTokenRequest, DeviceTokenResponse,
 };
 pub use domains::{
-    AcmeHttpChallenge, CertificateInfo, CreateDomain, DnsRecord, Domain, DomainList, DomainMode,
-    DomainRoute, FailurePolicy, RelayCertificate, RelayDomain, RelayDomains, UpdateDomain,
-    UploadCertificate, VerificationState,
+    AcmeHttpChallenge, CertificateInfo, CreateDomain, DnsRecord, Domain, DomainEvent,
+    DomainEventList, DomainList, DomainMode, DomainRoute, FailurePolicy, RelayCertificate,
+    RelayDomain, RelayDomains, UpdateDomain, UploadCertificate, VerificationState,
 };
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use ids::{

@@ -301,8 +301,24 @@ pub async fn install_certificate(
         not_after: checked.not_after,
         renew_after,
     };
-    Ok(st
+    let version = st
         .store()
         .insert_certificate(&domain.id, &cert, now)
-        .await?)
+        .await?;
+    let kind = match (source, version) {
+        ("acme", 1) => "issued",
+        ("acme", _) => "renewed",
+        _ => "uploaded",
+    };
+    let detail = format!(
+        "version {version}, valid until {}",
+        checked
+            .not_after
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    );
+    st.store()
+        .add_domain_event(&domain.id, kind, &detail, now)
+        .await?;
+    Ok(version)
 }

@@ -59,6 +59,16 @@ pub async fn check_one(
         (CheckRecorded::Gone, _) => {}
         (r, _) => {
             tracing::info!(domain = %d.domain, id = %d.id, outcome = ?r, "domain verification changed");
+            let event = match (r, &result) {
+                (CheckRecorded::Verified, _) => Some(("verified", String::new())),
+                (CheckRecorded::Lost, CheckResult::Missing(why)) => Some(("lost", why.clone())),
+                _ => None,
+            };
+            if let Some((kind, detail)) = event {
+                st.store()
+                    .add_domain_event(&d.id, kind, &detail, now)
+                    .await?;
+            }
             st.events().publish(&d.account, Topic::Tunnels);
         }
     }
@@ -114,6 +124,9 @@ pub async fn issue_due(st: &AppState) -> Result<usize, StoreError> {
                 st.store()
                     .record_certificate_failure(&d.id, &e.to_string(), retry_at)
                     .await?;
+                st.store()
+                    .add_domain_event(&d.id, "failed", &e.to_string(), st.clock().now())
+                    .await?;
                 st.events().publish(&d.account, Topic::Tunnels);
                 continue;
             }
@@ -129,6 +142,9 @@ pub async fn issue_due(st: &AppState) -> Result<usize, StoreError> {
                 tracing::warn!(domain = %d.domain, error = %why, "the CA's certificate was refused");
                 st.store()
                     .record_certificate_failure(&d.id, &why, retry_at)
+                    .await?;
+                st.store()
+                    .add_domain_event(&d.id, "failed", &why, st.clock().now())
                     .await?;
             }
         }

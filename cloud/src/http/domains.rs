@@ -15,8 +15,8 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use fdt_api::plans::limit;
 use fdt_api::{
-    AcmeHttpChallenge, CreateDomain, Domain, DomainId, DomainList, RelayCertificate, RelayDomain,
-    RelayDomains, UpdateDomain, UploadCertificate,
+    AcmeHttpChallenge, CreateDomain, Domain, DomainEvent, DomainEventList, DomainId, DomainList,
+    RelayCertificate, RelayDomain, RelayDomains, UpdateDomain, UploadCertificate,
 };
 
 /// Largest certificate upload (a chain of 8 large certificates and a key fit easily).
@@ -58,6 +58,15 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .summary("Read the domain's TXT record now")
         .auth(Auth::User(P::TunnelsWrite))
         .json::<Domain>(200),
+        Endpoint::new(
+            M::GET,
+            "/v1/domains/{id}/events",
+            "listDomainEvents",
+            events,
+        )
+        .summary("What happened to a domain, newest first: verified, lost, certificates")
+        .auth(Auth::User(P::TunnelsRead))
+        .json::<DomainEventList>(200),
         Endpoint::new(
             M::PUT,
             "/v1/domains/{id}/certificate",
@@ -185,6 +194,27 @@ async fn get(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Domain>, ApiError> {
     one(&st, &who, &parse_id(&id)?).await.map(Json)
+}
+
+/// `GET /v1/domains/{id}/events` → newest first; 404 when not the caller's.
+async fn events(
+    State(st): State<AppState>,
+    who: Authenticated,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<DomainEventList>, ApiError> {
+    let id = parse_id(&id)?;
+    st.store()
+        .domain(&who.account_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let events = st
+        .store()
+        .domain_events(&who.account_id, &id)
+        .await?
+        .into_iter()
+        .map(|(at, kind, detail)| DomainEvent { at, kind, detail })
+        .collect();
+    Ok(Json(DomainEventList { events }))
 }
 
 /// `PATCH /v1/domains/{id}`.

@@ -249,6 +249,9 @@ pub struct NewCertificate<'a> {
 
 const BUMP_EPOCH: &str = "UPDATE domain_epoch SET version = version + 1 WHERE id = 1";
 
+/// Events kept per domain.
+pub const MAX_DOMAIN_EVENTS: i64 = 200;
+
 /// Most verified domains handed to relays in one answer.
 pub const MAX_SERVED_DOMAINS: i64 = 100_000;
 
@@ -375,12 +378,17 @@ impl Store {
     ) -> Result<bool, StoreError> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query("DELETE FROM domain_certificates WHERE domain_id = \
-                         (SELECT id FROM domains WHERE id = $1 AND account_id = $2)")
-                .bind(id.as_str())
-                .bind(account.as_str())
-                .execute(&mut *tx)
-                .await?;
+            for table in ["domain_certificates", "domain_events"] {
+                let sql = format!(
+                    "DELETE FROM {table} WHERE domain_id = \
+                     (SELECT id FROM domains WHERE id = $1 AND account_id = $2)"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                    .bind(id.as_str())
+                    .bind(account.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
             let n = sqlx::query("DELETE FROM domains WHERE id = $1 AND account_id = $2")
                 .bind(id.as_str())
                 .bind(account.as_str())
@@ -736,5 +744,58 @@ impl Store {
             .await?;
         });
         Ok(())
+    }
+
+    /// Records an event of domain `id` (`kind`: verified, lost, issued, renewed, uploaded,
+    /// failed) and keeps only its newest [`MAX_DOMAIN_EVENTS`].
+    pub async fn add_domain_event(
+        &self,
+        id: &DomainId,
+        kind: &str,
+        detail: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("INSERT INTO domain_events (domain_id, at, kind, detail) VALUES ($1, $2, $3, $4)")
+                .bind(id.as_str())
+                .bind(to_millis(now))
+                .bind(kind)
+                .bind(detail)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "DELETE FROM domain_events WHERE domain_id = $1 AND seq <= \
+                 (SELECT seq FROM domain_events WHERE domain_id = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2)",
+            )
+            .bind(id.as_str())
+            .bind(MAX_DOMAIN_EVENTS)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The events of the account's domain `id`, newest first: `(at, kind, detail)`.
+    pub async fn domain_events(
+        &self,
+        account: &AccountId,
+        id: &DomainId,
+    ) -> Result<Vec<(OffsetDateTime, String, String)>, StoreError> {
+        let rows: Vec<(i64, String, String)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT e.at, e.kind, e.detail FROM domain_events e JOIN domains d ON d.id = e.domain_id \
+                 WHERE e.domain_id = $1 AND d.account_id = $2 ORDER BY e.seq DESC LIMIT $3",
+            )
+            .bind(id.as_str())
+            .bind(account.as_str())
+            .bind(MAX_DOMAIN_EVENTS)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(at, k, d)| Ok((from_millis(at)?, k, d)))
+            .collect()
     }
 }

@@ -223,6 +223,20 @@ async fn a_deleted_domain_is_not_served_until_the_new_owners_token_verifies(db: 
     }
     let r = app.get(&format!("/v1/domains/{id_b}"), Some(&tb)).await;
     assert_eq!(r.json["state"], "lost", "{}", r.json);
+    let ev = app
+        .get(&format!("/v1/domains/{id_b}/events"), Some(&tb))
+        .await;
+    let kinds: Vec<&str> = ev.json["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["lost", "verified"], "{}", ev.json);
+    // The events of another account's domain are not found.
+    app.get(&format!("/v1/domains/{id_b}/events"), Some(&ta))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
     assert_eq!(served(&app).await["domains"], json!([]));
 }
 
@@ -398,4 +412,15 @@ async fn uploaded_certificates_are_checked_sealed_and_handed_to_relays(db: &Test
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
     assert_eq!(r.json["key_pem"], key.as_str());
     assert_eq!(r.json["version"], 1);
+    let ev = app
+        .get(&format!("/v1/domains/{id}/events"), Some(&ta))
+        .await;
+    assert_eq!(ev.json["events"][0]["kind"], "verified", "{}", ev.json);
+    assert_eq!(ev.json["events"][1]["kind"], "uploaded", "{}", ev.json);
+    assert!(
+        ev.json["events"][1]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("version 1, valid until")
+    );
 }
