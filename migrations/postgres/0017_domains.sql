@@ -73,3 +73,17 @@ CREATE TABLE domain_events (
     detail     TEXT NOT NULL
 );
 CREATE INDEX domain_events_domain ON domain_events (domain_id, seq);
+
+-- Incidents an owner acknowledges and resolves: a renewal that failed, a certificate expiring
+-- in under 7 days (or expired), validation lost. One open incident per domain and kind.
+CREATE TABLE domain_incidents (
+    seq         BIGSERIAL PRIMARY KEY,
+    domain_id   TEXT NOT NULL REFERENCES domains (id) ON DELETE CASCADE,
+    kind        TEXT NOT NULL,
+    detail      TEXT NOT NULL,
+    opened_at   BIGINT NOT NULL,
+    acked_at    BIGINT,
+    acked_by    TEXT,
+    resolved_at BIGINT
+);
+CREATE UNIQUE INDEX domain_incidents_open ON domain_incidents (domain_id, kind) WHERE resolved_at IS NULL;

@@ -287,6 +287,41 @@ pub struct DomainEventList {
     pub events: Vec<DomainEvent>,
 }
 
+/// Something wrong with a domain that its owner should look at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct DomainIncident {
+    /// Number (for ack and resolve).
+    pub id: i64,
+    /// `renewal_failed`, `expiring` (under 7 days left, or expired) or `validation_lost`.
+    pub kind: String,
+    /// What was seen.
+    pub detail: String,
+    /// When it was opened.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
+    pub opened_at: OffsetDateTime,
+    /// When it was acknowledged.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
+    pub acked_at: Option<OffsetDateTime>,
+    /// Who acknowledged it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acked_by: Option<String>,
+    /// When it was resolved (by the owner, or because its cause went away).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
+    pub resolved_at: Option<OffsetDateTime>,
+}
+
+/// `GET /v1/domains/{id}/incidents`: newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct DomainIncidentList {
+    /// The incidents.
+    pub incidents: Vec<DomainIncident>,
+}
+
 /// `PUT /v1/domains/{id}/certificate`: a certificate the owner brings (instead of ACME).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

@@ -84,8 +84,9 @@ pub use device::{
 };
 pub use domains::{
     AcmeHttpChallenge, CertificateInfo, CreateDomain, DnsRecord, Domain, DomainEvent,
-    DomainEventList, DomainList, DomainMode, DomainRoute, FailurePolicy, RelayCertificate,
-    RelayDomain, RelayDomains, UpdateDomain, UploadCertificate, VerificationState,
+    DomainEventList, DomainIncident, DomainIncidentList, DomainList, DomainMode, DomainRoute,
+    FailurePolicy, RelayCertificate, RelayDomain, RelayDomains, UpdateDomain, UploadCertificate,
+    VerificationState,
 };
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use ids::{

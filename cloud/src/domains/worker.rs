@@ -16,6 +16,16 @@ use tokio_util::sync::CancellationToken;
 const CHECKS_PER_PASS: i64 = 50;
 /// Most certificates ordered per pass (orders are slow and the CA limits them).
 const ORDERS_PER_PASS: i64 = 5;
+/// Incident: a certificate order failed.
+const RENEWAL_FAILED: &str = "renewal_failed";
+/// Incident: the certificate in service has under [`EXPIRY_WARNING`] left, or none.
+const EXPIRING: &str = "expiring";
+/// Incident: a verified domain's TXT record is gone.
+const VALIDATION_LOST: &str = "validation_lost";
+/// A certificate with less than this left raises an `expiring` incident.
+const EXPIRY_WARNING: time::Duration = time::Duration::days(7);
+/// Most certificates looked at per expiry sweep.
+const EXPIRY_SWEEP_LIMIT: i64 = 100_000;
 /// Longest wait between checks of a pending domain.
 const MAX_PENDING_WAIT_SECS: u64 = 3600;
 
@@ -69,6 +79,19 @@ pub async fn check_one(
                     .add_domain_event(&d.id, kind, &detail, now)
                     .await?;
             }
+            match (r, &result) {
+                (CheckRecorded::Lost, CheckResult::Missing(why)) => {
+                    st.store()
+                        .open_domain_incident(&d.id, VALIDATION_LOST, why, now)
+                        .await?;
+                }
+                (CheckRecorded::Verified, _) => {
+                    st.store()
+                        .close_domain_incident(&d.id, VALIDATION_LOST, now)
+                        .await?;
+                }
+                _ => {}
+            }
             st.events().publish(&d.account, Topic::Tunnels);
         }
     }
@@ -97,6 +120,25 @@ pub async fn check_due(st: &AppState) -> Result<usize, StoreError> {
     Ok(due.len())
 }
 
+/// Records a failed order of `d`: its error and next attempt, an event, an incident.
+async fn order_failed(
+    st: &AppState,
+    d: &DomainRecord,
+    why: &str,
+    retry_at: time::OffsetDateTime,
+) -> Result<(), StoreError> {
+    let now = st.clock().now();
+    let store = st.store();
+    store
+        .record_certificate_failure(&d.id, why, retry_at)
+        .await?;
+    store.add_domain_event(&d.id, "failed", why, now).await?;
+    store
+        .open_domain_incident(&d.id, RENEWAL_FAILED, why, now)
+        .await?;
+    Ok(())
+}
+
 /// One pass of certificate orders; returns how many certificates were issued.
 pub async fn issue_due(st: &AppState) -> Result<usize, StoreError> {
     let Some(acme) = Acme::from_config(st.domains()) else {
@@ -121,12 +163,7 @@ pub async fn issue_due(st: &AppState) -> Result<usize, StoreError> {
                 let wait = retry_delay(&e, d.cert_failures);
                 let retry_at = st.clock().now() + wait;
                 tracing::warn!(domain = %d.domain, error = %e, retry_in_s = wait.whole_seconds(), "certificate order failed");
-                st.store()
-                    .record_certificate_failure(&d.id, &e.to_string(), retry_at)
-                    .await?;
-                st.store()
-                    .add_domain_event(&d.id, "failed", &e.to_string(), st.clock().now())
-                    .await?;
+                order_failed(st, d, &e.to_string(), retry_at).await?;
                 st.events().publish(&d.account, Topic::Tunnels);
                 continue;
             }
@@ -134,23 +171,48 @@ pub async fn issue_due(st: &AppState) -> Result<usize, StoreError> {
         match result {
             Ok(version) => {
                 issued += 1;
+                st.store()
+                    .close_domain_incident(&d.id, RENEWAL_FAILED, st.clock().now())
+                    .await?;
                 tracing::info!(domain = %d.domain, version, elapsed_ms = started.elapsed().as_millis() as u64, "certificate issued");
             }
             Err(Err(e)) => return Err(e),
             Err(Ok(why)) => {
                 let retry_at = st.clock().now() + time::Duration::hours(1);
                 tracing::warn!(domain = %d.domain, error = %why, "the CA's certificate was refused");
-                st.store()
-                    .record_certificate_failure(&d.id, &why, retry_at)
-                    .await?;
-                st.store()
-                    .add_domain_event(&d.id, "failed", &why, st.clock().now())
-                    .await?;
+                order_failed(st, d, &why, retry_at).await?;
             }
         }
         st.events().publish(&d.account, Topic::Tunnels);
     }
     Ok(issued)
+}
+
+/// Opens an `expiring` incident for each served certificate with under [`EXPIRY_WARNING`]
+/// left (or already expired), and closes it once a newer certificate is in service. Returns
+/// how many are open after the pass.
+pub async fn sweep_expiry(st: &AppState) -> Result<usize, StoreError> {
+    let now = st.clock().now();
+    let mut open = 0;
+    for (id, not_after) in st.store().certificate_expiries(EXPIRY_SWEEP_LIMIT).await? {
+        if not_after - now < EXPIRY_WARNING {
+            let when = not_after
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            let detail = if not_after <= now {
+                format!("the certificate in service expired at {when}")
+            } else {
+                format!("the certificate in service expires at {when}")
+            };
+            st.store()
+                .open_domain_incident(&id, EXPIRING, &detail, now)
+                .await?;
+            open += 1;
+        } else {
+            st.store().close_domain_incident(&id, EXPIRING, now).await?;
+        }
+    }
+    Ok(open)
 }
 
 /// Runs DNS checks and certificate orders every `worker_interval_secs` until `shutdown`.
@@ -162,6 +224,9 @@ pub async fn run(st: AppState, shutdown: CancellationToken) {
         }
         if let Err(e) = issue_due(&st).await {
             tracing::warn!(error = %e, "certificate orders failed");
+        }
+        if let Err(e) = sweep_expiry(&st).await {
+            tracing::warn!(error = %e, "certificate expiry sweep failed");
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}

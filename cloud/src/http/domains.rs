@@ -2,6 +2,7 @@
 //! certificate) and the relays' view (`/v1/relay/domains`, certificates, ACME HTTP-01 answers).
 //! Part of [`super::endpoints`], as every route is.
 
+use super::domain_incidents;
 use super::extract::{ApiJson, ApiPath, Authenticated, Client, RelayCaller};
 use super::openapi::{Auth, Endpoint};
 use crate::audit;
@@ -67,6 +68,33 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .summary("What happened to a domain, newest first: verified, lost, certificates")
         .auth(Auth::User(P::TunnelsRead))
         .json::<DomainEventList>(200),
+        Endpoint::new(
+            M::GET,
+            "/v1/domains/{id}/incidents",
+            "listDomainIncidents",
+            domain_incidents::list,
+        )
+        .summary("A domain's incidents, newest first: renewal failed, expiring, validation lost")
+        .auth(Auth::User(P::TunnelsRead))
+        .json::<fdt_api::DomainIncidentList>(200),
+        Endpoint::new(
+            M::POST,
+            "/v1/domains/{id}/incidents/{n}/ack",
+            "ackDomainIncident",
+            domain_incidents::ack,
+        )
+        .summary("Acknowledge a domain incident")
+        .auth(Auth::User(P::TunnelsWrite))
+        .json::<fdt_api::DomainIncidentList>(200),
+        Endpoint::new(
+            M::POST,
+            "/v1/domains/{id}/incidents/{n}/resolve",
+            "resolveDomainIncident",
+            domain_incidents::resolve,
+        )
+        .summary("Resolve a domain incident")
+        .auth(Auth::User(P::TunnelsWrite))
+        .json::<fdt_api::DomainIncidentList>(200),
         Endpoint::new(
             M::PUT,
             "/v1/domains/{id}/certificate",

@@ -6,6 +6,7 @@ mod agent_sessions;
 pub(crate) mod auth;
 mod authtokens;
 pub(crate) mod device;
+mod domain_incidents;
 mod domains;
 mod events;
 pub mod extract;

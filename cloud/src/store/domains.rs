@@ -378,7 +378,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            for table in ["domain_certificates", "domain_events"] {
+            for table in ["domain_certificates", "domain_events", "domain_incidents"] {
                 let sql = format!(
                     "DELETE FROM {table} WHERE domain_id = \
                      (SELECT id FROM domains WHERE id = $1 AND account_id = $2)"

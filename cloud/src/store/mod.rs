@@ -12,6 +12,7 @@ mod admin;
 mod audit;
 mod authtokens;
 mod device;
+mod domain_incidents;
 mod domains;
 mod fleet;
 mod members;
@@ -31,6 +32,7 @@ pub use accounts::AccountRecord;
 pub use audit::NewAudit;
 pub use authtokens::{AuthtokenRecord, NewAuthtoken};
 pub use device::{DevicePoll, NewDeviceCode};
+pub use domain_incidents::IncidentRecord;
 pub use domains::{
     CertificateRecord, CheckRecorded, CheckResult, CreateDomainOutcome, DomainRecord,
     MAX_SERVED_DOMAINS, NewCertificate, NewDomain, ServedDomain,

@@ -15,6 +15,7 @@ on_both_databases!(
     malformed_domains_are_refused_naming_the_field,
     the_plan_limits_custom_domains,
     uploaded_certificates_are_checked_sealed_and_handed_to_relays,
+    an_expiring_certificate_raises_an_incident_until_a_newer_one_is_served,
 );
 
 fn app(db: &TestDb, dns: &ChallTestSrv) -> TestApp {
@@ -422,5 +423,140 @@ async fn uploaded_certificates_are_checked_sealed_and_handed_to_relays(db: &Test
             .as_str()
             .unwrap()
             .starts_with("version 1, valid until")
+    );
+}
+
+/// A self-signed certificate for `name` valid from a day ago until `until`, and its key.
+fn short_lived(name: &str, until: time::OffsetDateTime) -> (String, String) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
+    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+    params.not_after = until;
+    (params.self_signed(&key).unwrap().pem(), key.serialize_pem())
+}
+
+async fn incidents(app: &TestApp, token: &str, id: &str) -> Vec<Value> {
+    let r = app
+        .get(&format!("/v1/domains/{id}/incidents"), Some(token))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    r.json["incidents"].as_array().unwrap().clone()
+}
+
+async fn an_expiring_certificate_raises_an_incident_until_a_newer_one_is_served(db: &TestDb) {
+    use fdt_cloud::domains::worker::sweep_expiry;
+    let dns = ChallTestSrv::start().await;
+    let app = app(db, &dns);
+    let (ta, a) = pro(&app, "a@example.com").await;
+    pro(&app, "b@example.com").await;
+    let d = create(&app, &ta, json!({"domain": "exp.example.test"})).await;
+    let id = d["id"].as_str().unwrap();
+    dns.set_txt(
+        "_fdt-challenge.exp.example.test",
+        d["txt"]["value"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(verify(&app, &ta, id).await["state"], "verified");
+    let path = format!("/v1/domains/{id}/certificate");
+    let (chain, key) = short_lived(
+        "exp.example.test",
+        time::OffsetDateTime::now_utc() + time::Duration::days(2),
+    );
+    let r = app
+        .put(
+            &path,
+            json!({"chain_pem": chain, "key_pem": key}),
+            Some(&ta),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+
+    // Two days left: an `expiring` incident, opened once however often the sweep runs.
+    assert_eq!(sweep_expiry(&app.state).await.unwrap(), 1);
+    assert_eq!(sweep_expiry(&app.state).await.unwrap(), 1);
+    let open = incidents(&app, &ta, id).await;
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0]["kind"], "expiring");
+    assert!(open[0]["detail"].as_str().unwrap().contains("expires at"));
+    assert!(open[0]["resolved_at"].is_null());
+    // Past expiry it stays open (one incident), and the expired certificate is still the
+    // only one relays can serve.
+    app.clock.advance(time::Duration::days(3));
+    // Access tokens have expired meanwhile: sign in again.
+    let mut fresh = Vec::new();
+    for email in ["a@example.com", "b@example.com"] {
+        let r = app.login(email, crate::common::PASSWORD).await;
+        fresh.push(r.json["access_token"].as_str().unwrap().to_owned());
+    }
+    let (ta, tb) = (fresh[0].clone(), fresh[1].clone());
+    assert_eq!(sweep_expiry(&app.state).await.unwrap(), 1);
+    assert_eq!(incidents(&app, &ta, id).await.len(), 1);
+    let cert_path = format!("/v1/relay/domains/{id}/certificate");
+    assert_eq!(app.get(&cert_path, Some(SECRET)).await.json["version"], 1);
+
+    // A newer certificate: relays get it, the incident closes at the next sweep.
+    let (chain, key) = short_lived(
+        "exp.example.test",
+        time::OffsetDateTime::now_utc() + time::Duration::days(365),
+    );
+    let r = app
+        .put(
+            &path,
+            json!({"chain_pem": chain, "key_pem": key}),
+            Some(&ta),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(served(&app).await["domains"][0]["cert_version"], 2);
+    let r = app.get(&cert_path, Some(SECRET)).await;
+    assert_eq!(r.json["version"], 2);
+    assert_eq!(r.json["key_pem"], key.as_str());
+    assert_eq!(sweep_expiry(&app.state).await.unwrap(), 0);
+    let closed = incidents(&app, &ta, id).await;
+    assert!(closed[0]["resolved_at"].is_string(), "{closed:?}");
+
+    // Validation lost: an incident the owner acknowledges and resolves; nobody else can.
+    dns.clear_txt("_fdt-challenge.exp.example.test").await;
+    for _ in 0..app.config.domains.lost_after_misses {
+        verify(&app, &ta, id).await;
+    }
+    let list = incidents(&app, &ta, id).await;
+    assert_eq!(list[0]["kind"], "validation_lost", "{list:?}");
+    let n = list[0]["id"].as_i64().unwrap();
+    app.post(
+        &format!("/v1/domains/{id}/incidents/{n}/ack"),
+        json!({}),
+        Some(&tb),
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "not_found");
+    app.post(
+        &format!("/v1/domains/{id}/incidents/999999/ack"),
+        json!({}),
+        Some(&ta),
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "not_found");
+    let r = app
+        .post(
+            &format!("/v1/domains/{id}/incidents/{n}/ack"),
+            json!({}),
+            Some(&ta),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.json["incidents"][0]["acked_by"], a.as_str());
+    assert!(r.json["incidents"][0]["resolved_at"].is_null());
+    let r = app
+        .post(
+            &format!("/v1/domains/{id}/incidents/{n}/resolve"),
+            json!({}),
+            Some(&ta),
+        )
+        .await;
+    assert!(
+        r.json["incidents"][0]["resolved_at"].is_string(),
+        "{}",
+        r.json
     );
 }

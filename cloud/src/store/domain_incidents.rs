@@ -1,0 +1,180 @@
+//! Custom-domain incidents: opened by the domains worker (a renewal failed, a certificate
+//! expiring or expired, validation lost), closed by it when the cause is gone, acknowledged
+//! and resolved by the owner. At most one open incident per domain and kind (a unique index).
+
+use super::{Store, StoreError, from_millis, is_unique_violation, on_pool, parse_id, to_millis};
+use fdt_api::{AccountId, DomainId};
+use time::OffsetDateTime;
+
+/// A stored incident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentRecord {
+    /// Number.
+    pub seq: i64,
+    /// `renewal_failed`, `expiring` or `validation_lost`.
+    pub kind: String,
+    /// What was seen.
+    pub detail: String,
+    /// Opened.
+    pub opened_at: OffsetDateTime,
+    /// Acknowledged, and by whom.
+    pub acked: Option<(OffsetDateTime, String)>,
+    /// Resolved.
+    pub resolved_at: Option<OffsetDateTime>,
+}
+
+type Row = (
+    i64,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+);
+
+fn record(r: Row) -> Result<IncidentRecord, StoreError> {
+    let acked = match (r.4, r.5) {
+        (Some(at), Some(by)) => Some((from_millis(at)?, by)),
+        _ => None,
+    };
+    Ok(IncidentRecord {
+        seq: r.0,
+        kind: r.1,
+        detail: r.2,
+        opened_at: from_millis(r.3)?,
+        acked,
+        resolved_at: r.6.map(from_millis).transpose()?,
+    })
+}
+
+/// Most incidents listed per domain.
+const MAX_LISTED: i64 = 200;
+
+impl Store {
+    /// Opens a `kind` incident on domain `id` unless one is open; returns whether it opened.
+    pub async fn open_domain_incident(
+        &self,
+        id: &DomainId,
+        kind: &str,
+        detail: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let inserted = on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO domain_incidents (domain_id, kind, detail, opened_at) \
+                 SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM domain_incidents \
+                 WHERE domain_id = $1 AND kind = $2 AND resolved_at IS NULL)",
+            )
+            .bind(id.as_str())
+            .bind(kind)
+            .bind(detail)
+            .bind(to_millis(now))
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        });
+        match inserted {
+            Ok(n) => Ok(n == 1),
+            // Another writer opened it between the check and the insert.
+            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Resolves the open `kind` incident of domain `id`, if any; returns whether one was open.
+    pub async fn close_domain_incident(
+        &self,
+        id: &DomainId,
+        kind: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let n = on_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE domain_incidents SET resolved_at = $1 \
+                 WHERE domain_id = $2 AND kind = $3 AND resolved_at IS NULL",
+            )
+            .bind(to_millis(now))
+            .bind(id.as_str())
+            .bind(kind)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(n > 0)
+    }
+
+    /// The incidents of the account's domain `id`, newest first.
+    pub async fn domain_incidents(
+        &self,
+        account: &AccountId,
+        id: &DomainId,
+    ) -> Result<Vec<IncidentRecord>, StoreError> {
+        let rows: Vec<Row> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT i.seq, i.kind, i.detail, i.opened_at, i.acked_at, i.acked_by, i.resolved_at \
+                 FROM domain_incidents i JOIN domains d ON d.id = i.domain_id \
+                 WHERE i.domain_id = $1 AND d.account_id = $2 ORDER BY i.seq DESC LIMIT $3",
+            )
+            .bind(id.as_str())
+            .bind(account.as_str())
+            .bind(MAX_LISTED)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(record).collect()
+    }
+
+    /// Acknowledges (by `person`) or resolves incident `seq` of the account's domain `id`;
+    /// returns whether it exists (acknowledging twice keeps the first).
+    pub async fn update_domain_incident(
+        &self,
+        account: &AccountId,
+        id: &DomainId,
+        seq: i64,
+        resolve: bool,
+        person: &AccountId,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        // Only the account's own domain's incident: the subquery ties it to the owner.
+        const RESOLVE: &str = "UPDATE domain_incidents SET resolved_at = COALESCE(resolved_at, $1) \
+             WHERE seq = $2 AND domain_id = $3 AND domain_id IN \
+             (SELECT id FROM domains WHERE account_id = $4)";
+        const ACK: &str = "UPDATE domain_incidents SET acked_at = COALESCE(acked_at, $1), \
+             acked_by = COALESCE(acked_by, $5) \
+             WHERE seq = $2 AND domain_id = $3 AND domain_id IN \
+             (SELECT id FROM domains WHERE account_id = $4)";
+        let n = on_pool!(self, pool => {
+            let q = sqlx::query(if resolve { RESOLVE } else { ACK })
+                .bind(to_millis(now))
+                .bind(seq)
+                .bind(id.as_str())
+                .bind(account.as_str());
+            let q = if resolve { q } else { q.bind(person.as_str()) };
+            q.execute(pool).await?.rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    /// Verified `terminate` domains with a certificate: the domain and its newest
+    /// certificate's end of validity, at most `limit`.
+    pub async fn certificate_expiries(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(DomainId, OffsetDateTime)>, StoreError> {
+        let rows: Vec<(String, i64)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT d.id, c.not_after FROM domains d JOIN domain_certificates c \
+                 ON c.domain_id = d.id AND c.version = \
+                    (SELECT MAX(version) FROM domain_certificates WHERE domain_id = d.id) \
+                 WHERE d.state = 'verified' AND d.mode = 'terminate' ORDER BY d.id LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(id, na)| Ok((parse_id(&id)?, from_millis(na)?)))
+            .collect()
+    }
+}
