@@ -322,6 +322,39 @@ pub struct DomainIncidentList {
     pub incidents: Vec<DomainIncident>,
 }
 
+/// `GET /v1/admin/domains?q&limit`: query.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AdminDomainQuery {
+    /// Part of the domain name to look for.
+    #[serde(default)]
+    pub q: Option<String>,
+    /// Most rows (1–500, default 100).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// A domain as operators see it: any account's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct AdminDomain {
+    /// The owning account.
+    pub account: crate::AccountId,
+    /// Incidents open now.
+    pub open_incidents: i64,
+    /// The domain.
+    pub domain: Domain,
+}
+
+/// `GET /v1/admin/domains`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct AdminDomainList {
+    /// Domains, by name.
+    pub domains: Vec<AdminDomain>,
+}
+
 /// `PUT /v1/domains/{id}/certificate`: a certificate the owner brings (instead of ACME).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

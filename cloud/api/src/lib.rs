@@ -83,10 +83,10 @@ pub use device::{
     DevicePollError, DevicePollErrorBody, DeviceTokenRequest, DeviceTokenResponse,
 };
 pub use domains::{
-    AcmeHttpChallenge, CertificateInfo, CreateDomain, DnsRecord, Domain, DomainEvent,
-    DomainEventList, DomainIncident, DomainIncidentList, DomainList, DomainMode, DomainRoute,
-    FailurePolicy, RelayCertificate, RelayDomain, RelayDomains, UpdateDomain, UploadCertificate,
-    VerificationState,
+    AcmeHttpChallenge, AdminDomain, AdminDomainList, AdminDomainQuery, CertificateInfo,
+    CreateDomain, DnsRecord, Domain, DomainEvent, DomainEventList, DomainIncident,
+    DomainIncidentList, DomainList, DomainMode, DomainRoute, FailurePolicy, RelayCertificate,
+    RelayDomain, RelayDomains, UpdateDomain, UploadCertificate, VerificationState,
 };
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use ids::{

@@ -35,7 +35,9 @@ impl FromRequestParts<AppState> for AdminCaller {
     }
 }
 
-fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Result<T, ApiError> {
+pub(super) fn query<T>(
+    q: Result<Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, ApiError> {
     q.map(|Query(t)| t)
         .map_err(|e| ApiError::InvalidBody(e.body_text()))
 }

@@ -2,6 +2,7 @@
 //! (`tower::ServiceExt::oneshot`) and the server only adds a listener.
 
 mod admin;
+mod admin_domains;
 mod agent_sessions;
 pub(crate) mod auth;
 mod authtokens;

@@ -1,8 +1,8 @@
 //! The route table's operator part: `/v1/admin/…`, every account, tunnel and relay, and the
 //! audit log, for operators only. Part of [`super::endpoints`], as every route is.
 
-use super::admin;
 use super::openapi::{Auth, Endpoint};
+use super::{admin, admin_domains};
 use axum::http::Method;
 use fdt_api::{
     AdminTunnelList, AdminUser, AdminUserList, AuditCheckpoint, AuditList, AuditVerification,
@@ -46,6 +46,10 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .auth(Auth::User(P::Operator))
         .request::<SetPlanRequest>()
         .json::<AdminUser>(200),
+        Endpoint::new(M::GET, "/v1/admin/domains", "adminDomains", admin_domains::list)
+            .summary("Operators: every account's custom domains (q: part of the name), limit")
+            .auth(Auth::User(P::Operator))
+            .json::<fdt_api::AdminDomainList>(200),
         Endpoint::new(M::GET, "/v1/admin/tunnels", "adminTunnels", admin::tunnels)
             .summary("Operators: every live tunnel")
             .auth(Auth::User(P::Operator))

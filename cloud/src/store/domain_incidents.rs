@@ -177,4 +177,39 @@ impl Store {
             .map(|(id, na)| Ok((parse_id(&id)?, from_millis(na)?)))
             .collect()
     }
+
+    /// Every account's domains whose name contains `q` (any when `None`), by name, at most
+    /// `limit`, each with its count of open incidents.
+    pub async fn search_domains(
+        &self,
+        q: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<(super::DomainRecord, i64)>, StoreError> {
+        // `q` is matched literally: LIKE's wildcards in it are escaped.
+        let pattern = q.map(|q| {
+            let escaped = q
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{}%", escaped.to_ascii_lowercase())
+        });
+        let ids: Vec<(String, i64)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT d.id, (SELECT COUNT(*) FROM domain_incidents i WHERE i.domain_id = d.id \
+                 AND i.resolved_at IS NULL) FROM domains d \
+                 WHERE $1 IS NULL OR d.domain LIKE $1 ESCAPE '\\' ORDER BY d.domain, d.id LIMIT $2",
+            )
+            .bind(pattern)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        let mut out = Vec::with_capacity(ids.len());
+        for (id, open) in ids {
+            if let Some(d) = self.domain_by_id(&parse_id(&id)?).await? {
+                out.push((d, open));
+            }
+        }
+        Ok(out)
+    }
 }

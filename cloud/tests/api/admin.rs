@@ -27,6 +27,7 @@ async fn only_admins_get_in(db: &TestDb) {
     let routes = [
         ("GET", "/v1/admin/users".to_string()),
         ("GET", "/v1/admin/tunnels".to_string()),
+        ("GET", "/v1/admin/domains".to_string()),
         ("GET", "/v1/admin/audit".to_string()),
         ("POST", format!("/v1/admin/users/{uid}/suspend")),
         ("PUT", format!("/v1/admin/users/{uid}/plan")),

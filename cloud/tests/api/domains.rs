@@ -178,6 +178,42 @@ async fn a_domain_verifies_only_with_its_own_token_and_relays_see_it_then(db: &T
     .await
     .assert_error(StatusCode::BAD_REQUEST, "validation_failed");
 
+    // Operators see every account's domains; the search is literal (`_` is no wildcard).
+    let ops = app.signed_up("ops@example.com").await;
+    assert!(
+        app.state
+            .store()
+            .grant_admin("ops@example.com")
+            .await
+            .unwrap()
+    );
+    let all = app.get("/v1/admin/domains", Some(&ops.access)).await;
+    assert_eq!(all.status, StatusCode::OK, "{}", all.json);
+    let accounts: Vec<&str> = all.json["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["account"].as_str().unwrap())
+        .collect();
+    assert_eq!(accounts.len(), 2, "{}", all.json);
+    assert!(accounts.contains(&a.as_str()));
+    let found = app
+        .get("/v1/admin/domains?q=APP.example", Some(&ops.access))
+        .await;
+    assert_eq!(
+        found.json["domains"].as_array().unwrap().len(),
+        2,
+        "{}",
+        found.json
+    );
+    let none = app
+        .get("/v1/admin/domains?q=app_example", Some(&ops.access))
+        .await;
+    assert_eq!(none.json["domains"], json!([]), "{}", none.json);
+    app.get("/v1/admin/domains", Some(&ta))
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "forbidden");
+
     // Relays' routes need the relay secret.
     app.get("/v1/relay/domains", Some(&ta))
         .await
