@@ -144,6 +144,9 @@ impl Relay {
             tls: edge_tls,
             domains: domains.clone(),
             control: control.clone(),
+            acme_lookups: Arc::new(tokio::sync::Semaphore::new(
+                crate::edge::custom::MAX_ACME_LOOKUPS,
+            )),
             lifecycle: lifecycle.clone(),
         });
         let agents = Arc::new(Agents {

@@ -31,6 +31,9 @@ pub(crate) struct Edge {
     pub domains: Arc<crate::domains::CustomDomains>,
     /// The control plane (answers to ACME HTTP-01 challenges), when the relay has one.
     pub control: Option<crate::control::client::ControlClient>,
+    /// Slots for ACME HTTP-01 lookups at the control plane: visitors choose the path, so
+    /// how many lookups they can cause at once is capped.
+    pub acme_lookups: Arc<tokio::sync::Semaphore>,
     /// Stop signals and the task set.
     pub lifecycle: Lifecycle,
 }

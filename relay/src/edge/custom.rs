@@ -14,6 +14,8 @@ use std::time::Duration;
 
 /// Path prefix of ACME HTTP-01 challenges (RFC 8555 §8.3).
 const ACME_PREFIX: &str = "/.well-known/acme-challenge/";
+/// Most ACME challenge lookups in flight at once; more get 404 (a CA validates a handful).
+pub(crate) const MAX_ACME_LOOKUPS: usize = 32;
 /// How long the control plane has to answer a challenge lookup.
 const ACME_LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -60,7 +62,8 @@ pub(crate) async fn acme_http01(edge: &Edge, host: &str, path: &str) -> Option<R
         && token
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    let answer = match (&edge.control, well_formed) {
+    let slot = edge.acme_lookups.try_acquire();
+    let answer = match (&edge.control, well_formed && slot.is_ok()) {
         (Some(control), true) => {
             match tokio::time::timeout(ACME_LOOKUP_TIMEOUT, control.acme_challenge(token)).await {
                 Ok(Ok(a)) if a.domain == host => Some(a.key_authorization),
