@@ -1,4 +1,4 @@
-//! Custom-domain incidents: opened by the domains worker (a renewal failed, a certificate
+//! Custom-domain history: events (what happened, for the owner's list) and incidents: opened by the domains worker (a renewal failed, a certificate
 //! expiring or expired, validation lost), closed by it when the cause is gone, acknowledged
 //! and resolved by the owner. At most one open incident per domain and kind (a unique index).
 
@@ -47,6 +47,17 @@ fn record(r: Row) -> Result<IncidentRecord, StoreError> {
         resolved_at: r.6.map(from_millis).transpose()?,
     })
 }
+
+/// A domain row with its count of open incidents.
+#[derive(sqlx::FromRow)]
+struct SearchRow {
+    #[sqlx(flatten)]
+    domain: super::domains::DomainRow,
+    open_incidents: i64,
+}
+
+/// Events kept per domain.
+pub const MAX_DOMAIN_EVENTS: i64 = 200;
 
 /// Most incidents listed per domain.
 const MAX_LISTED: i64 = 200;
@@ -193,23 +204,78 @@ impl Store {
                 .replace('_', "\\_");
             format!("%{}%", escaped.to_ascii_lowercase())
         });
-        let ids: Vec<(String, i64)> = on_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT d.id, (SELECT COUNT(*) FROM domain_incidents i WHERE i.domain_id = d.id \
-                 AND i.resolved_at IS NULL) FROM domains d \
-                 WHERE $1 IS NULL OR d.domain LIKE $1 ESCAPE '\\' ORDER BY d.domain, d.id LIMIT $2",
+        let cols = super::domains::COLUMNS
+            .split(", ")
+            .map(|c| format!("d.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {cols}, (SELECT COUNT(*) FROM domain_incidents i WHERE i.domain_id = d.id \
+             AND i.resolved_at IS NULL) AS open_incidents FROM domains d \
+             WHERE $1 IS NULL OR d.domain LIKE $1 ESCAPE '\\' ORDER BY d.domain, d.id LIMIT $2"
+        );
+        let rows: Vec<SearchRow> = on_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(pattern)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter()
+            .map(|r| Ok((r.domain.try_into()?, r.open_incidents)))
+            .collect()
+    }
+
+    /// Records an event of domain `id` (`kind`: verified, lost, issued, renewed, uploaded,
+    /// failed) and keeps only its newest [`MAX_DOMAIN_EVENTS`].
+    pub async fn add_domain_event(
+        &self,
+        id: &DomainId,
+        kind: &str,
+        detail: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("INSERT INTO domain_events (domain_id, at, kind, detail) VALUES ($1, $2, $3, $4)")
+                .bind(id.as_str())
+                .bind(to_millis(now))
+                .bind(kind)
+                .bind(detail)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "DELETE FROM domain_events WHERE domain_id = $1 AND seq <= \
+                 (SELECT seq FROM domain_events WHERE domain_id = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2)",
             )
-            .bind(pattern)
-            .bind(limit)
+            .bind(id.as_str())
+            .bind(MAX_DOMAIN_EVENTS)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The events of the account's domain `id`, newest first: `(at, kind, detail)`.
+    pub async fn domain_events(
+        &self,
+        account: &AccountId,
+        id: &DomainId,
+    ) -> Result<Vec<(OffsetDateTime, String, String)>, StoreError> {
+        let rows: Vec<(i64, String, String)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT e.at, e.kind, e.detail FROM domain_events e JOIN domains d ON d.id = e.domain_id \
+                 WHERE e.domain_id = $1 AND d.account_id = $2 ORDER BY e.seq DESC LIMIT $3",
+            )
+            .bind(id.as_str())
+            .bind(account.as_str())
+            .bind(MAX_DOMAIN_EVENTS)
             .fetch_all(pool)
             .await?
         });
-        let mut out = Vec::with_capacity(ids.len());
-        for (id, open) in ids {
-            if let Some(d) = self.domain_by_id(&parse_id(&id)?).await? {
-                out.push((d, open));
-            }
-        }
-        Ok(out)
+        rows.into_iter()
+            .map(|(at, k, d)| Ok((from_millis(at)?, k, d)))
+            .collect()
     }
 }

@@ -47,7 +47,7 @@ pub struct DomainRecord {
 }
 
 #[derive(sqlx::FromRow)]
-struct DomainRow {
+pub(super) struct DomainRow {
     id: String,
     account_id: String,
     domain: String,
@@ -67,7 +67,7 @@ struct DomainRow {
     created_at: i64,
 }
 
-const COLUMNS: &str = "id, account_id, domain, txt_token, cname_target, mode, route_kind, \
+pub(super) const COLUMNS: &str = "id, account_id, domain, txt_token, cname_target, mode, route_kind, \
                        route_ref, failure, state, verified_at, misses, next_check_at, last_error, \
                        cert_error, cert_failures, created_at";
 
@@ -184,73 +184,7 @@ pub struct ServedDomain {
     pub cert_version: Option<i64>,
 }
 
-/// A stored certificate.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CertificateRecord {
-    /// Version.
-    pub version: i64,
-    /// `acme` or `upload`.
-    pub source: String,
-    /// PEM chain.
-    pub chain_pem: String,
-    /// The sealed private key.
-    pub key_sealed: Vec<u8>,
-    /// Validity start.
-    pub not_before: OffsetDateTime,
-    /// Validity end.
-    pub not_after: OffsetDateTime,
-    /// When to renew.
-    pub renew_after: OffsetDateTime,
-}
-
-#[derive(sqlx::FromRow)]
-struct CertRow {
-    version: i64,
-    source: String,
-    chain_pem: String,
-    key_sealed: Vec<u8>,
-    not_before: i64,
-    not_after: i64,
-    renew_after: i64,
-}
-
-impl TryFrom<CertRow> for CertificateRecord {
-    type Error = StoreError;
-
-    fn try_from(r: CertRow) -> Result<Self, StoreError> {
-        Ok(Self {
-            version: r.version,
-            source: r.source,
-            chain_pem: r.chain_pem,
-            key_sealed: r.key_sealed,
-            not_before: from_millis(r.not_before)?,
-            not_after: from_millis(r.not_after)?,
-            renew_after: from_millis(r.renew_after)?,
-        })
-    }
-}
-
-/// A certificate to store.
-#[derive(Debug, Clone)]
-pub struct NewCertificate<'a> {
-    /// `acme` or `upload`.
-    pub source: &'a str,
-    /// PEM chain.
-    pub chain_pem: &'a str,
-    /// Sealed key.
-    pub key_sealed: &'a [u8],
-    /// Validity start.
-    pub not_before: OffsetDateTime,
-    /// Validity end.
-    pub not_after: OffsetDateTime,
-    /// When to renew.
-    pub renew_after: OffsetDateTime,
-}
-
-const BUMP_EPOCH: &str = "UPDATE domain_epoch SET version = version + 1 WHERE id = 1";
-
-/// Events kept per domain.
-pub const MAX_DOMAIN_EVENTS: i64 = 200;
+pub(super) const BUMP_EPOCH: &str = "UPDATE domain_epoch SET version = version + 1 WHERE id = 1";
 
 /// Most verified domains handed to relays in one answer.
 pub const MAX_SERVED_DOMAINS: i64 = 100_000;
@@ -338,7 +272,8 @@ impl Store {
         row.map(TryInto::try_into).transpose()
     }
 
-    /// Changes the mode, route and failure policy of one of the account's domains.
+    /// Changes the mode, route and failure policy of one of the account's domains, and lets
+    /// certificate orders that gave up start again (the owner may have fixed the cause).
     pub async fn update_domain(
         &self,
         account: &AccountId,
@@ -352,7 +287,8 @@ impl Store {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let n = sqlx::query(
-                "UPDATE domains SET mode = $1, route_kind = $2, route_ref = $3, failure = $4 \
+                "UPDATE domains SET mode = $1, route_kind = $2, route_ref = $3, failure = $4, \
+                 cert_failures = 0, cert_next_at = NULL \
                  WHERE id = $5 AND account_id = $6",
             )
             .bind(mode.as_str())
@@ -543,259 +479,5 @@ impl Store {
             });
         }
         Ok((epoch, out))
-    }
-
-    /// Stores a new certificate for domain `id` as its next version; clears its order errors.
-    pub async fn insert_certificate(
-        &self,
-        id: &DomainId,
-        c: &NewCertificate<'_>,
-        now: OffsetDateTime,
-    ) -> Result<i64, StoreError> {
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let (next,): (i64,) = sqlx::query_as(
-                "SELECT COALESCE(MAX(version), 0) + 1 FROM domain_certificates WHERE domain_id = $1",
-            )
-            .bind(id.as_str())
-            .fetch_one(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO domain_certificates (domain_id, version, source, chain_pem, key_sealed, \
-                 not_before, not_after, renew_after, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(id.as_str())
-            .bind(next)
-            .bind(c.source)
-            .bind(c.chain_pem)
-            .bind(c.key_sealed)
-            .bind(to_millis(c.not_before))
-            .bind(to_millis(c.not_after))
-            .bind(to_millis(c.renew_after))
-            .bind(to_millis(now))
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "UPDATE domains SET cert_error = NULL, cert_failures = 0, cert_next_at = NULL WHERE id = $1",
-            )
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
-            // Keep the two newest versions: the one relays serve and the one before it.
-            sqlx::query("DELETE FROM domain_certificates WHERE domain_id = $1 AND version < $2 - 1")
-                .bind(id.as_str())
-                .bind(next)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(BUMP_EPOCH).execute(&mut *tx).await?;
-            tx.commit().await?;
-            Ok(next)
-        })
-    }
-
-    /// The newest certificate of domain `id`.
-    pub async fn latest_certificate(
-        &self,
-        id: &DomainId,
-    ) -> Result<Option<CertificateRecord>, StoreError> {
-        let row: Option<CertRow> = on_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT version, source, chain_pem, key_sealed, not_before, not_after, renew_after \
-                 FROM domain_certificates WHERE domain_id = $1 ORDER BY version DESC LIMIT 1",
-            )
-            .bind(id.as_str())
-            .fetch_optional(pool)
-            .await?
-        });
-        row.map(TryInto::try_into).transpose()
-    }
-
-    /// Verified `terminate` domains that need a certificate at `now`: none yet, or the newest
-    /// is due for renewal, and no failed order asked to wait past `now`. At most `limit`.
-    pub async fn domains_needing_certificates(
-        &self,
-        now: OffsetDateTime,
-        limit: i64,
-    ) -> Result<Vec<DomainRecord>, StoreError> {
-        let cols = COLUMNS
-            .split(", ")
-            .map(|c| format!("d.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "SELECT {cols} FROM domains d WHERE d.state = 'verified' AND d.mode = 'terminate' \
-             AND (d.cert_next_at IS NULL OR d.cert_next_at <= $1) \
-             AND NOT EXISTS (SELECT 1 FROM domain_certificates c WHERE c.domain_id = d.id \
-                             AND c.renew_after > $1) \
-             ORDER BY d.id LIMIT $2"
-        );
-        let rows: Vec<DomainRow> = on_pool!(self, pool => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(to_millis(now)).bind(limit).fetch_all(pool).await?
-        });
-        rows.into_iter().map(TryInto::try_into).collect()
-    }
-
-    /// Records a failed certificate order: the error shown to the owner, and when to try again.
-    pub async fn record_certificate_failure(
-        &self,
-        id: &DomainId,
-        error: &str,
-        retry_at: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        on_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE domains SET cert_error = $1, cert_failures = cert_failures + 1, \
-                 cert_next_at = $2 WHERE id = $3",
-            )
-            .bind(error)
-            .bind(to_millis(retry_at))
-            .bind(id.as_str())
-            .execute(pool)
-            .await?;
-        });
-        Ok(())
-    }
-
-    /// Stores the answer to an ACME HTTP-01 challenge for `domain`.
-    pub async fn put_http_challenge(
-        &self,
-        token: &str,
-        domain: &str,
-        key_authorization: &str,
-        expires_at: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        on_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO acme_http_challenges (token, domain, key_authorization, expires_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (token) DO UPDATE SET domain = $2, \
-                 key_authorization = $3, expires_at = $4",
-            )
-            .bind(token)
-            .bind(domain)
-            .bind(key_authorization)
-            .bind(to_millis(expires_at))
-            .execute(pool)
-            .await?;
-        });
-        Ok(())
-    }
-
-    /// The unexpired answer to HTTP-01 challenge `token`: its domain and key authorization.
-    pub async fn http_challenge(
-        &self,
-        token: &str,
-        now: OffsetDateTime,
-    ) -> Result<Option<(String, String)>, StoreError> {
-        Ok(on_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT domain, key_authorization FROM acme_http_challenges \
-                 WHERE token = $1 AND expires_at > $2",
-            )
-            .bind(token)
-            .bind(to_millis(now))
-            .fetch_optional(pool)
-            .await?
-        }))
-    }
-
-    /// Forgets challenge `token`, and every expired one.
-    pub async fn delete_http_challenge(
-        &self,
-        token: &str,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        on_pool!(self, pool => {
-            sqlx::query("DELETE FROM acme_http_challenges WHERE token = $1 OR expires_at <= $2")
-                .bind(token)
-                .bind(to_millis(now))
-                .execute(pool)
-                .await?;
-        });
-        Ok(())
-    }
-
-    /// The sealed ACME account credentials for `directory`.
-    pub async fn acme_account(&self, directory: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let row: Option<(Vec<u8>,)> = on_pool!(self, pool => {
-            sqlx::query_as("SELECT credentials FROM acme_accounts WHERE directory = $1")
-                .bind(directory)
-                .fetch_optional(pool)
-                .await?
-        });
-        Ok(row.map(|(c,)| c))
-    }
-
-    /// Stores the sealed ACME account credentials for `directory` (first writer wins).
-    pub async fn put_acme_account(
-        &self,
-        directory: &str,
-        sealed: &[u8],
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        on_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO acme_accounts (directory, credentials, created_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (directory) DO NOTHING",
-            )
-            .bind(directory)
-            .bind(sealed)
-            .bind(to_millis(now))
-            .execute(pool)
-            .await?;
-        });
-        Ok(())
-    }
-
-    /// Records an event of domain `id` (`kind`: verified, lost, issued, renewed, uploaded,
-    /// failed) and keeps only its newest [`MAX_DOMAIN_EVENTS`].
-    pub async fn add_domain_event(
-        &self,
-        id: &DomainId,
-        kind: &str,
-        detail: &str,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query("INSERT INTO domain_events (domain_id, at, kind, detail) VALUES ($1, $2, $3, $4)")
-                .bind(id.as_str())
-                .bind(to_millis(now))
-                .bind(kind)
-                .bind(detail)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "DELETE FROM domain_events WHERE domain_id = $1 AND seq <= \
-                 (SELECT seq FROM domain_events WHERE domain_id = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2)",
-            )
-            .bind(id.as_str())
-            .bind(MAX_DOMAIN_EVENTS)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-        });
-        Ok(())
-    }
-
-    /// The events of the account's domain `id`, newest first: `(at, kind, detail)`.
-    pub async fn domain_events(
-        &self,
-        account: &AccountId,
-        id: &DomainId,
-    ) -> Result<Vec<(OffsetDateTime, String, String)>, StoreError> {
-        let rows: Vec<(i64, String, String)> = on_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT e.at, e.kind, e.detail FROM domain_events e JOIN domains d ON d.id = e.domain_id \
-                 WHERE e.domain_id = $1 AND d.account_id = $2 ORDER BY e.seq DESC LIMIT $3",
-            )
-            .bind(id.as_str())
-            .bind(account.as_str())
-            .bind(MAX_DOMAIN_EVENTS)
-            .fetch_all(pool)
-            .await?
-        });
-        rows.into_iter()
-            .map(|(at, k, d)| Ok((from_millis(at)?, k, d)))
-            .collect()
     }
 }

@@ -12,6 +12,7 @@ mod admin;
 mod audit;
 mod authtokens;
 mod device;
+mod domain_certs;
 mod domain_incidents;
 mod domains;
 mod fleet;
@@ -32,10 +33,11 @@ pub use accounts::AccountRecord;
 pub use audit::NewAudit;
 pub use authtokens::{AuthtokenRecord, NewAuthtoken};
 pub use device::{DevicePoll, NewDeviceCode};
+pub use domain_certs::{CertificateRecord, MAX_CERT_FAILURES, NewCertificate};
 pub use domain_incidents::IncidentRecord;
 pub use domains::{
-    CertificateRecord, CheckRecorded, CheckResult, CreateDomainOutcome, DomainRecord,
-    MAX_SERVED_DOMAINS, NewCertificate, NewDomain, ServedDomain,
+    CheckRecorded, CheckResult, CreateDomainOutcome, DomainRecord, MAX_SERVED_DOMAINS, NewDomain,
+    ServedDomain,
 };
 pub use fleet::{HeartbeatOutcome, RelayRecord};
 pub use members::{Accepted, NewInvitation};

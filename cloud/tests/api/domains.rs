@@ -141,6 +141,28 @@ async fn a_domain_verifies_only_with_its_own_token_and_relays_see_it_then(db: &T
         "{vb}"
     );
 
+    // Certificate orders give up after MAX_CERT_FAILURES failures in a row, until the owner
+    // changes the domain.
+    let store = app.state.store();
+    let due = |now| async move {
+        store
+            .domains_needing_certificates(now, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|d| d.id.to_string())
+            .collect::<Vec<_>>()
+    };
+    let now = app.state.clock().now();
+    assert_eq!(due(now).await, [id_a]);
+    let did: fdt_api::DomainId = id_a.parse().unwrap();
+    for _ in 0..fdt_cloud::store::MAX_CERT_FAILURES {
+        store
+            .record_certificate_failure(&did, "refused", now)
+            .await
+            .unwrap();
+    }
+    assert!(due(now).await.is_empty());
     // A route change moves the relays' version; B cannot see or change A's domain.
     let before = served(&app).await["version"].as_i64().unwrap();
     let r = app
@@ -153,6 +175,7 @@ async fn a_domain_verifies_only_with_its_own_token_and_relays_see_it_then(db: &T
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
     let s = served(&app).await;
     assert!(s["version"].as_i64().unwrap() > before);
+    assert_eq!(due(now).await, [id_a], "a change lets orders start again");
     assert_eq!(s["domains"][0]["target"], "other");
     assert_eq!(s["domains"][0]["failure"]["kind"], "redirect");
     app.get(&format!("/v1/domains/{id_a}"), Some(&tb))
