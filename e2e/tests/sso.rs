@@ -189,6 +189,19 @@ async fn setup() -> (
     let owner = cloud.account("owner@corp.test").await.unwrap();
     put_sso(&cloud, &owner.access_token, &p.url).await;
     let org = own_org(&cloud, &owner.access_token).await;
+    // The client secret is sealed at rest (the sign-ins below prove it still opens).
+    let stored = cloud
+        .state
+        .store()
+        .sso_config(&org.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let secret = stored.client_secret.unwrap();
+    assert!(
+        secret.starts_with("sealed:v1:") && !secret.contains("s3cret"),
+        "{secret}"
+    );
     (p, db, cloud, owner, org)
 }
 

@@ -5,6 +5,7 @@ use super::extract::{ApiJson, Authenticated, Client};
 use super::orgs::{acting_org, audited};
 use crate::error::ApiError;
 use crate::scim::provision::check_role_map;
+use crate::sso::client_secret;
 use crate::sso::provider::check_url;
 use crate::sso::signin::provider;
 use crate::sso::{CALLBACK_PATH, START_PATH};
@@ -117,15 +118,28 @@ pub async fn put(
         .get(&issuer, insecure, true)
         .await
         .map_err(|e| invalid("issuer", format!("its discovery document: {e}")))?;
-    let kept = match req.client_secret {
+    // The secret is sealed at rest; one kept from before is opened and sealed again (a row
+    // written before sealing gets sealed now).
+    let plain = match req.client_secret {
         Some(s) if s.is_empty() => None,
         Some(s) => Some(s),
-        None => st
+        None => match st
             .store()
             .sso_config(&org)
             .await?
-            .and_then(|c| c.client_secret),
+            .and_then(|c| c.client_secret)
+        {
+            Some(stored) => Some(
+                client_secret::open(st.sealer(), &org, &stored)
+                    .map_err(|e| ApiError::internal("opening the stored client secret", &e))?,
+            ),
+            None => None,
+        },
     };
+    let kept = plain
+        .map(|p| client_secret::seal(st.sealer(), &org, &p))
+        .transpose()
+        .map_err(|e| ApiError::internal("sealing the client secret", &e))?;
     let roles: BTreeMap<&str, String> = req
         .group_roles
         .iter()

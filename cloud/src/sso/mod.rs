@@ -8,6 +8,7 @@
 //! crate: the id_token checks are a page of code here, tested against fixed keys, and the
 //! control plane gains no new dependency tree.
 
+pub mod client_secret;
 pub mod id_token;
 pub mod provider;
 pub mod signin;

@@ -88,11 +88,16 @@ pub struct Provider {
 
 /// `org`'s provider.
 pub async fn provider(st: &AppState, org: &OrgId) -> Result<Provider, SsoError> {
-    let row = st
+    let mut row = st
         .store()
         .sso_config(org)
         .await?
         .ok_or(SsoError::NotConfigured)?;
+    row.client_secret = row
+        .client_secret
+        .map(|s| super::client_secret::open(st.sealer(), org, &s))
+        .transpose()
+        .map_err(|e| SsoError::Internal(e.to_string()))?;
     let domains: Vec<String> = serde_json::from_str(&row.allowed_domains).unwrap_or_default();
     let roles: BTreeMap<String, String> =
         serde_json::from_str(&row.group_roles).unwrap_or_default();
