@@ -13,9 +13,10 @@ mod env;
 mod sections;
 pub use env::{Env, ProcessEnv};
 pub use sections::{
-    AgentTokenConfig, Argon2Config, AuditConfig, AuthConfig, ConsoleConfig, DomainsConfig,
-    FleetConfig, LoginLimitConfig, PasswordHashingConfig, RegisterLimitConfig, RelayEntry,
-    SecretRotationConfig, SsoOptions, TrafficConfig, TrustedProxies, TrustedProxiesError,
+    AcmeChallenge, AgentTokenConfig, Argon2Config, AuditConfig, AuthConfig, ConsoleConfig,
+    Dns01Config, Dns01Provider, DomainsConfig, EventCluster, FleetConfig, LoginLimitConfig,
+    PasswordHashingConfig, RegisterLimitConfig, RelayEntry, SecretRotationConfig, SsoOptions,
+    TrafficConfig, TrustedProxies, TrustedProxiesError,
 };
 
 /// Environment variable naming the config file when `--config` is not given. (`FDT_CONFIG` is
@@ -218,6 +219,33 @@ impl Config {
             return invalid(format!(
                 "domains.acme_directory must be an https:// URL, not {url:?}"
             ));
+        }
+        if let Some(dns) = &d.dns01 {
+            let base = &dns.api_base;
+            let loopback = ["http://127.0.0.1:", "http://[::1]:", "http://localhost:"];
+            if !(base.starts_with("https://") || loopback.iter().any(|p| base.starts_with(p))) {
+                return invalid(format!(
+                    "domains.dns01.api_base must be an https:// URL (http only on loopback), not {base:?}"
+                ));
+            }
+            if dns.api_token.expose().trim().is_empty() {
+                return invalid("domains.dns01.api_token must not be empty".into());
+            }
+        }
+        let mut clusters = std::collections::HashSet::new();
+        for c in &d.clusters {
+            if !fdt_api::domains::cert_event::is_label(&c.name) || !clusters.insert(&c.name) {
+                return invalid(format!(
+                    "domains.clusters: {:?} must be a unique name of 1–64 [A-Za-z0-9._-]",
+                    c.name
+                ));
+            }
+            if c.keys.is_empty() || c.keys.iter().any(|k| k.expose().len() < 32) {
+                return invalid(format!(
+                    "domains.clusters {:?}: at least one key, each at least 32 characters",
+                    c.name
+                ));
+            }
         }
         let a = &self.auth;
         if a.issuer.trim().is_empty() || a.audience.trim().is_empty() {

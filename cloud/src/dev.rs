@@ -102,6 +102,12 @@ pub async fn run(mut config: Config, opts: DevOptions) -> anyhow::Result<()> {
     // relay, with a secret made up for this run.
     let relay_secret = random_base62(40);
     config.relay_secrets = vec![Secret::new(relay_secret.clone())];
+    // It reports the custom-domain certificates it installs as its region's cluster.
+    let cert_event_key = random_base62(40);
+    config.domains.clusters = vec![crate::config::EventCluster {
+        name: "local".into(),
+        keys: vec![Secret::new(cert_event_key.clone())],
+    }];
     // It registers by heartbeat under the same ID as the `[[relays]]` entry below, which
     // covers the moment before its first heartbeat lands.
     let relay_cfg = RelayConfig {
@@ -109,6 +115,7 @@ pub async fn run(mut config: Config, opts: DevOptions) -> anyhow::Result<()> {
         region: "local".into(),
         cloud_url: Some(format!("http://{api_addr}")),
         relay_secret: Some(fdt_relay::config::RelaySecret::new(relay_secret)),
+        cert_event_key: Some(fdt_relay::config::RelaySecret::new(cert_event_key)),
         ..relay_cfg
     };
     let verifier = verifier(&agent_keys)?.with_issuer(&config.auth.issuer);

@@ -74,6 +74,8 @@ struct Inner {
     domains: crate::config::DomainsConfig,
     /// Seals certificate private keys and the ACME account at rest.
     sealer: crate::domains::seal::Sealer,
+    /// Certificate events refused, by reason.
+    cert_event_refusals: crate::domains::refusals::Refusals,
 }
 
 impl AppState {
@@ -148,6 +150,7 @@ impl AppState {
                 sso_providers: crate::sso::provider::Providers::default(),
                 domains: config.domains.clone(),
                 sealer,
+                cert_event_refusals: Default::default(),
             }),
         })
     }
@@ -262,6 +265,11 @@ impl AppState {
     /// Custom domains options.
     pub fn domains(&self) -> &crate::config::DomainsConfig {
         &self.inner.domains
+    }
+
+    /// Certificate events refused since start, by reason.
+    pub fn cert_event_refusals(&self) -> &crate::domains::refusals::Refusals {
+        &self.inner.cert_event_refusals
     }
 
     /// Seals certificate private keys at rest.

@@ -11,6 +11,7 @@ use sqlx::Connection;
 use tempfile::TempDir;
 
 pub mod acme;
+pub mod cloudflare;
 
 /// Environment variable naming the PostgreSQL server for tests.
 pub const PG_URL_ENV: &str = "FDT_TEST_PG_URL";

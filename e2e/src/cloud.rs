@@ -55,6 +55,11 @@ impl Cloud {
             relay_secrets: vec![Secret::new(RELAY_SECRET.into())],
             ..Config::default()
         };
+        // The e2e relays' region, whose certificate events they sign with CERT_EVENT_KEY.
+        config.domains.clusters = vec![fdt_cloud::config::EventCluster {
+            name: "local".into(),
+            keys: vec![Secret::new(crate::stack::CERT_EVENT_KEY.into())],
+        }];
         // Cheap hashing: the tests are about tunnels, not password storage.
         config.auth.argon2 = Argon2Config {
             memory_kib: 8,

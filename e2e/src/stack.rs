@@ -22,6 +22,8 @@ pub const BASE_DOMAIN: &str = "localhost";
 /// The secret a relay attached to the in-process control plane presents to it (heartbeats,
 /// bind checks, revocation feed); [`crate::Cloud`] accepts it.
 pub const RELAY_SECRET: &str = "e2e-relay-secret-0123456789";
+/// The key of the e2e relays' cluster (their region, `local`) for certificate events.
+pub const CERT_EVENT_KEY: &str = "e2e-cert-event-key-0123456789abcdef";
 /// Account of the tokens minted by [`Stack::agent`].
 pub const DEFAULT_ACCOUNT: &str = "e2e";
 /// How long an agent gets to connect and bind its tunnels.
@@ -40,6 +42,8 @@ pub struct StackOptions {
     pub cloud_url: Option<String>,
     /// The relay's secret for `cloud_url`.
     pub relay_secret: Option<String>,
+    /// The relay's cluster key for certificate events (reports of installed certificates).
+    pub cert_event_key: Option<String>,
 }
 
 impl StackOptions {
@@ -50,6 +54,7 @@ impl StackOptions {
             jwks_url: Some(format!("{api_url}/v1/jwks")),
             cloud_url: Some(api_url.to_owned()),
             relay_secret: Some(RELAY_SECRET.into()),
+            cert_event_key: Some(CERT_EVENT_KEY.into()),
             ..Self::default()
         }
     }
@@ -62,6 +67,7 @@ impl Default for StackOptions {
             jwks_url: None,
             cloud_url: None,
             relay_secret: None,
+            cert_event_key: None,
         }
     }
 }
@@ -120,6 +126,7 @@ impl Stack {
             jwks_url: opts.jwks_url,
             cloud_url: opts.cloud_url,
             relay_secret: opts.relay_secret.map(fdt_relay::config::RelaySecret::new),
+            cert_event_key: opts.cert_event_key.map(fdt_relay::config::RelaySecret::new),
             ..RelayConfig::default()
         };
         let listeners = bind_listeners(any, any, any)?;

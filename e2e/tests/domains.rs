@@ -3,19 +3,22 @@
 //! plane orders its certificate from a real ACME CA (Debian's pebble, nonce rejection left on)
 //! with HTTP-01 answered by the relay, the relay serves it with that certificate, renews it
 //! with no failed request during the swap, and passes a passthrough domain's TLS to the
-//! agent's own server. SNI and Host that disagree get 421.
+//! agent's own server. SNI and Host that disagree get 421. A wildcard domain's certificate
+//! comes through DNS-01, its record placed at a local server speaking Cloudflare's API.
 
 use fdt_agent_core::config::TunnelConfig;
 use fdt_agent_core::{CloudLogin, Connect};
 use fdt_api::{AccountId, Plan};
-use fdt_cloud::config::RelayEntry;
+use fdt_cloud::config::{AcmeChallenge, RelayEntry};
 use fdt_cloud::testing::acme::{ChallTestSrv, Pebble};
+use fdt_cloud::testing::cloudflare::FakeCloudflare;
 use fdt_e2e::client::tls_client_config;
 use fdt_e2e::stack::BASE_DOMAIN;
 use fdt_e2e::{Cloud, HttpOrigin, Stack, StackOptions, TlsEcho, poll_until};
 use fdt_proto::Proto;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -24,14 +27,20 @@ use fdt_e2e::cloud::TestDb as Db;
 fdt_cloud::on_both_databases!(
     a_domain_is_verified_certified_served_and_renewed_through_pebble,
     a_passthrough_domain_reaches_the_agents_own_certificate,
+    a_wildcard_domain_is_certified_through_dns01_at_the_dns_provider,
+    a_domain_is_certified_through_tls_alpn01_on_the_relays_https_port,
 );
+
+/// The fake DNS provider's API token.
+const CF_TOKEN: &str = "cf-test-token";
 
 /// Certificates pebble issues live this long, so the renewal (at about two thirds) comes
 /// within the test.
 const VALIDITY_SECS: u64 = 30;
 
 struct World {
-    dns: ChallTestSrv,
+    dns: Arc<ChallTestSrv>,
+    cloudflare: FakeCloudflare,
     pebble: Pebble,
     stack: Stack,
     cloud: Cloud,
@@ -40,17 +49,30 @@ struct World {
     login: CloudLogin,
 }
 
-/// DNS, pebble (answering HTTP-01 on the relay's HTTP port), a relay attached to a control
+/// DNS, pebble (validating on the relay's HTTP and HTTPS ports), a relay attached to a control
 /// plane that orders from pebble, and a pro account.
 async fn world(db: &Db) -> World {
+    world_with(db, AcmeChallenge::Http01).await
+}
+
+/// [`world`] with the relays answering `challenge` for non-wildcard names. With TLS-ALPN-01,
+/// pebble's HTTP-01 port is one nothing listens on, so only the relay's HTTPS port can prove
+/// control.
+async fn world_with(db: &Db, challenge: AcmeChallenge) -> World {
     fdt_e2e::install_crypto();
-    let dns = ChallTestSrv::start().await;
+    let dns = Arc::new(ChallTestSrv::start().await);
+    let cloudflare = FakeCloudflare::start(dns.clone(), CF_TOKEN, &["example.test"]).await;
+    let cf_api = cloudflare.api_base.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api_url = format!("http://{}", listener.local_addr().unwrap());
     let stack = Stack::start(StackOptions::attached_to(&api_url))
         .await
         .unwrap();
-    let pebble = Pebble::start(dns.dns, stack.http_addr.port(), VALIDITY_SECS).await;
+    let http_port = match challenge {
+        AcmeChallenge::Http01 => stack.http_addr.port(),
+        AcmeChallenge::TlsAlpn01 => fdt_cloud::testing::acme::free_port(),
+    };
+    let pebble = Pebble::start(dns.dns, http_port, stack.https_addr.port(), VALIDITY_SECS).await;
     let relay = RelayEntry {
         id: "local".into(),
         region: "local".into(),
@@ -72,6 +94,14 @@ async fn world(db: &Db) -> World {
         c.domains.worker_interval_secs = 1;
         c.domains.acme_directory = Some(directory);
         c.domains.acme_roots = Some(roots);
+        c.domains.acme_challenge = challenge;
+        c.domains.dns01 = Some(fdt_cloud::config::Dns01Config {
+            provider: fdt_cloud::config::Dns01Provider::Cloudflare,
+            api_base: cf_api,
+            api_token: fdt_cloud::secret::Secret::new(CF_TOKEN.into()),
+            for_all: false,
+            propagation_secs: 0,
+        });
     });
     let account = cloud.account("domains@example.com").await.unwrap();
     let me: AccountId = account.client.me().await.unwrap().id;
@@ -91,6 +121,7 @@ async fn world(db: &Db) -> World {
     };
     World {
         dns,
+        cloudflare,
         pebble,
         stack,
         api: reqwest::Client::new(),
@@ -135,6 +166,39 @@ impl World {
         d
     }
 
+    /// An agent (through the cloud) serving a new HTTP origin on `subdomain`, bound; the
+    /// origin must outlive it.
+    async fn http_tunnel(&self, subdomain: &str) -> (fdt_e2e::Agent, HttpOrigin) {
+        let origin = HttpOrigin::start().await.unwrap();
+        let mut t = TunnelConfig::new(Proto::Http, origin.addr.to_string());
+        t.subdomain = Some(subdomain.into());
+        let mut agent = self
+            .stack
+            .spawn_agent_via(Connect::Cloud(self.login.clone()), vec![("web", t)])
+            .unwrap();
+        agent.wait_bound().await.unwrap();
+        (agent, origin)
+    }
+
+    /// curl `https://<host>/echo` through the relay, trusting `root`, until it answers 200
+    /// (within 90 s).
+    async fn first_https_200(&self, host: &str, root: &str) -> fdt_e2e::CurlResponse {
+        let https_port = self.stack.https_addr.port();
+        let ca = write_pem(self, "root.pem", root);
+        let what = format!("the first HTTPS 200 from {host}");
+        poll_until(Duration::from_secs(90), &what, || async {
+            let r = fdt_e2e::Curl::new(&format!("https://{host}:{https_port}/echo"))
+                .resolve(host, https_port)
+                .cacert(&ca)
+                .run()
+                .await
+                .ok()?;
+            (r.status == 200).then_some(r)
+        })
+        .await
+        .unwrap()
+    }
+
     async fn get(&self, id: &str) -> Value {
         self.call(reqwest::Method::GET, &format!("/v1/domains/{id}"), None)
             .await
@@ -164,14 +228,7 @@ async fn fetch(
 
 async fn a_domain_is_verified_certified_served_and_renewed_through_pebble(db: &Db) {
     let w = world(db).await;
-    let origin = HttpOrigin::start().await.unwrap();
-    let mut t = TunnelConfig::new(Proto::Http, origin.addr.to_string());
-    t.subdomain = Some("shop".into());
-    let mut agent = w
-        .stack
-        .spawn_agent_via(Connect::Cloud(w.login.clone()), vec![("web", t)])
-        .unwrap();
-    agent.wait_bound().await.unwrap();
+    let (mut agent, _origin) = w.http_tunnel("shop").await;
 
     let started = Instant::now();
     let d = w.domain("app.example.test", "terminate", "shop").await;
@@ -179,17 +236,7 @@ async fn a_domain_is_verified_certified_served_and_renewed_through_pebble(db: &D
     let root = w.pebble.issuing_root().await;
     // The first HTTPS 200 through the relay, with pebble's certificate.
     let https_port = w.stack.https_addr.port();
-    let first = poll_until(Duration::from_secs(90), "the first HTTPS 200", || async {
-        let r = fdt_e2e::Curl::new(&format!("https://app.example.test:{https_port}/echo"))
-            .resolve("app.example.test", https_port)
-            .cacert(&write_pem(&w, "root.pem", &root))
-            .run()
-            .await
-            .ok()?;
-        (r.status == 200).then_some(r)
-    })
-    .await
-    .unwrap();
+    let first = w.first_https_200("app.example.test", &root).await;
     let elapsed = started.elapsed();
     eprintln!(
         "domain create → first HTTPS 200 through pebble: {} ms",
@@ -256,6 +303,28 @@ async fn a_domain_is_verified_certified_served_and_renewed_through_pebble(db: &D
         kinds.ends_with(&["issued", "verified"]) && kinds.contains(&"renewed"),
         "{ev}"
     );
+    // The relay reported the renewed version in service (a signed certificate event): the
+    // domain's replication status says so.
+    let newest = d["certificate"]["version"].as_i64().unwrap();
+    let rep = poll_until(
+        Duration::from_secs(10),
+        "the relay's install report",
+        || async {
+            let (_, r) = w
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/v1/domains/{id}/replication"),
+                    None,
+                )
+                .await;
+            (r["replicas"][0]["version"].as_i64() >= Some(newest)).then_some(r)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(rep["replicas"][0]["cluster"], "local", "{rep}");
+    assert_eq!(rep["replicas"][0]["source"], "local", "{rep}");
+    assert_eq!(rep["current_clusters"], json!(["local"]), "{rep}");
 
     // SNI and Host that disagree: 421.
     let r = fdt_e2e::Curl::new(&format!("https://app.example.test:{https_port}/echo"))
@@ -337,5 +406,56 @@ async fn a_passthrough_domain_reaches_the_agents_own_certificate(db: &Db) {
     );
     // No certificate is ordered for a passthrough domain.
     assert!(w.get(&id).await["certificate"].is_null());
+    agent.stop().await.unwrap();
+}
+
+async fn a_wildcard_domain_is_certified_through_dns01_at_the_dns_provider(db: &Db) {
+    let w = world(db).await;
+    let (mut agent, _origin) = w.http_tunnel("wild").await;
+    let d = w.domain("*.wild.example.test", "terminate", "wild").await;
+    let id = d["id"].as_str().unwrap().to_owned();
+    let root = w.pebble.issuing_root().await;
+    // Any name under the wildcard is served with the certificate pebble issued after checking
+    // `_acme-challenge.wild.example.test`, which only the provider's API could have placed.
+    let first = w.first_https_200("a.wild.example.test", &root).await;
+    assert!(
+        first.text().contains("a.wild.example.test"),
+        "{}",
+        first.text()
+    );
+    let (_, body) = fetch(&w.stack, "b.wild.example.test", &root).await.unwrap();
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    let d = w.get(&id).await;
+    assert_eq!(d["certificate"]["source"], "acme", "{d}");
+    // Every record placed at the provider is removed once its order is over.
+    poll_until(
+        Duration::from_secs(30),
+        "the DNS-01 records removed",
+        || async {
+            let (created, deleted) = w.cloudflare.counts();
+            (created >= 1 && created == deleted && w.cloudflare.records().is_empty()).then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    agent.stop().await.unwrap();
+}
+
+async fn a_domain_is_certified_through_tls_alpn01_on_the_relays_https_port(db: &Db) {
+    let w = world_with(db, AcmeChallenge::TlsAlpn01).await;
+    let (mut agent, _origin) = w.http_tunnel("alpn").await;
+    let d = w.domain("alpn.example.test", "terminate", "alpn").await;
+    let id = d["id"].as_str().unwrap().to_owned();
+    let root = w.pebble.issuing_root().await;
+    // Pebble cannot reach an HTTP-01 answer (its HTTP port is closed): the certificate it
+    // issues proves the relay answered `acme-tls/1` with the challenge certificate.
+    let first = w.first_https_200("alpn.example.test", &root).await;
+    assert!(
+        first.text().contains("alpn.example.test"),
+        "{}",
+        first.text()
+    );
+    let d = w.get(&id).await;
+    assert_eq!(d["certificate"]["source"], "acme", "{d}");
     agent.stop().await.unwrap();
 }

@@ -129,6 +129,10 @@ pub struct RelayConfig {
     pub cloud_url: Option<String>,
     /// Secret the relay presents to the control plane (one of its `relay_secrets`).
     pub relay_secret: Option<RelaySecret>,
+    /// Key of this relay's cluster (its region) for certificate events: with `cloud_url`, the
+    /// relay reports each custom-domain certificate version it puts in service, signed with it
+    /// (the control plane lists the key under `[[domains.clusters]]` with `name = region`).
+    pub cert_event_key: Option<RelaySecret>,
     /// This relay's ID in the fleet (`a-z 0-9 -`); with `cloud_url` it registers under it.
     pub relay_id: String,
     /// Region it serves (`eu`, `us-east`, …).
@@ -170,6 +174,7 @@ impl Default for RelayConfig {
             agent_token_issuer: DEFAULT_CLOUD_ISSUER.into(),
             cloud_url: None,
             relay_secret: None,
+            cert_event_key: None,
             relay_id: "local".into(),
             region: "local".into(),
             advertise_agent_addr: None,
@@ -248,6 +253,16 @@ impl RelayConfig {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         if self.cloud_url.is_some() != self.relay_secret.is_some() {
             return bad("cloud_url and relay_secret go together: set both or neither".into());
+        }
+        if self.cert_event_key.is_some() && self.cloud_url.is_none() {
+            return bad("cert_event_key needs cloud_url (the events go there)".into());
+        }
+        if self
+            .cert_event_key
+            .as_ref()
+            .is_some_and(|k| k.expose().len() < 32)
+        {
+            return bad("cert_event_key must be at least 32 characters".into());
         }
         if fdt_api::validate::check_label("relay_id", &self.relay_id).is_err() {
             return bad(format!(

@@ -145,7 +145,7 @@ impl Relay {
             domains: domains.clone(),
             control: control.clone(),
             acme_lookups: Arc::new(tokio::sync::Semaphore::new(
-                crate::edge::custom::MAX_ACME_LOOKUPS,
+                crate::edge::acme::MAX_ACME_LOOKUPS,
             )),
             lifecycle: lifecycle.clone(),
         });

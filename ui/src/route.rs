@@ -14,6 +14,8 @@ pub enum AdminPage {
     Audit,
     /// The age of each signing key and relay secret.
     Secrets,
+    /// Every account's custom domains and the certificate events, with replay.
+    Domains,
 }
 
 /// A page of the web console.
@@ -29,6 +31,8 @@ pub enum Page {
     Managed,
     /// Authtokens.
     Authtokens,
+    /// Custom domains.
+    Domains,
     /// The traffic log.
     Traffic,
     /// One logged request, with replay.
@@ -55,6 +59,7 @@ impl Page {
             "/login" => Self::Login,
             "/signup" => Self::Signup,
             "/authtokens" => Self::Authtokens,
+            "/domains" => Self::Domains,
             "/traffic" => Self::Traffic,
             "/usage" => Self::Usage,
             "/settings" => Self::Settings,
@@ -64,6 +69,7 @@ impl Page {
             "/admin/relays" => Self::Admin(AdminPage::Relays),
             "/admin/audit" => Self::Admin(AdminPage::Audit),
             "/admin/secrets" => Self::Admin(AdminPage::Secrets),
+            "/admin/domains" => Self::Admin(AdminPage::Domains),
             _ => match path.strip_prefix("/traffic/") {
                 Some(id) if is_id(id) => Self::Request(id.to_owned()),
                 _ => Self::NotFound,
@@ -89,6 +95,7 @@ impl Page {
             Self::Tunnels => "Tunnels",
             Self::Managed => "Managed tunnels",
             Self::Authtokens => "Authtokens",
+            Self::Domains => "Custom domains",
             Self::Traffic => "Traffic log",
             Self::Request(_) => "Request",
             Self::Usage => "Plan and usage",
@@ -99,6 +106,7 @@ impl Page {
             Self::Admin(AdminPage::Relays) => "Admin · Relays",
             Self::Admin(AdminPage::Audit) => "Admin · Audit log",
             Self::Admin(AdminPage::Secrets) => "Admin · Secrets",
+            Self::Admin(AdminPage::Domains) => "Admin · Domains",
             Self::NotFound => "Not found",
         }
     }
@@ -112,6 +120,7 @@ pub const CONSOLE_PATHS: &[&str] = &[
     "/login",
     "/signup",
     "/authtokens",
+    "/domains",
     "/traffic",
     "/traffic/{id}",
     "/usage",
@@ -123,6 +132,7 @@ pub const CONSOLE_PATHS: &[&str] = &[
     "/admin/relays",
     "/admin/audit",
     "/admin/secrets",
+    "/admin/domains",
 ];
 
 fn is_id(s: &str) -> bool {

@@ -19,13 +19,11 @@ use crate::device::{
 use crate::error::{ErrorBody, ErrorCode};
 use crate::ids::AuthtokenId;
 use crate::jwks::Jwks;
-use crate::relays::{
-    BindingGranted, BindingRequest, RelayHeartbeat, RelayHeartbeatAck, RevocationList,
-};
-use crate::traffic::{TrafficAck, TrafficBatch};
 use reqwest::{Method, RequestBuilder, Response, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+mod relay;
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -224,125 +222,6 @@ impl FdtClient {
             "v1/agent/sessions",
             Some(req),
             Some(authtoken.expose_secret()),
-        )?;
-        self.decode(rb).await
-    }
-
-    /// `GET /v1/relay/revocations?after=<after>`: authtokens revoked after the cursor.
-    /// Authenticated by a relay secret, not by this client's access token.
-    pub async fn relay_revocations(
-        &self,
-        relay_secret: &str,
-        after: i64,
-    ) -> Result<RevocationList, ClientError> {
-        let path = format!("v1/relay/revocations?after={after}");
-        let rb = self.request_as::<()>(Method::GET, &path, None, Some(relay_secret))?;
-        self.decode(rb).await
-    }
-
-    /// `GET /v1/relay/tunnel-configs?account_id=…`: an account's cloud-managed tunnel
-    /// definitions and their version. Authenticated by a relay secret.
-    pub async fn relay_tunnel_configs(
-        &self,
-        relay_secret: &str,
-        account: &crate::AccountId,
-    ) -> Result<crate::RelayTunnelConfigs, ClientError> {
-        // An account ID is a prefix and base62: nothing to escape in a query.
-        let path = format!("v1/relay/tunnel-configs?account_id={account}");
-        let rb = self.request_as::<()>(Method::GET, &path, None, Some(relay_secret))?;
-        self.decode(rb).await
-    }
-
-    /// `GET /v1/relay/tunnel-config-changes?after=<cursor>`: accounts whose definitions
-    /// changed after the cursor. Authenticated by a relay secret.
-    pub async fn relay_tunnel_config_changes(
-        &self,
-        relay_secret: &str,
-        after: i64,
-    ) -> Result<crate::TunnelConfigChanges, ClientError> {
-        let path = format!("v1/relay/tunnel-config-changes?after={after}");
-        let rb = self.request_as::<()>(Method::GET, &path, None, Some(relay_secret))?;
-        self.decode(rb).await
-    }
-
-    /// `GET /v1/relay/domains`: every verified custom domain. Authenticated by a relay secret.
-    pub async fn relay_domains(
-        &self,
-        relay_secret: &str,
-    ) -> Result<crate::RelayDomains, ClientError> {
-        let rb =
-            self.request_as::<()>(Method::GET, "v1/relay/domains", None, Some(relay_secret))?;
-        self.decode(rb).await
-    }
-
-    /// `GET /v1/relay/domains/{id}/certificate`: a verified domain's newest certificate and
-    /// key. Authenticated by a relay secret.
-    pub async fn relay_domain_certificate(
-        &self,
-        relay_secret: &str,
-        id: &crate::DomainId,
-    ) -> Result<crate::RelayCertificate, ClientError> {
-        let path = format!("v1/relay/domains/{id}/certificate");
-        let rb = self.request_as::<()>(Method::GET, &path, None, Some(relay_secret))?;
-        self.decode(rb).await
-    }
-
-    /// `GET /v1/relay/acme-challenge/{token}`: the answer to a pending ACME HTTP-01 challenge.
-    /// The caller passes a token of base64url characters only. Authenticated by a relay secret.
-    pub async fn relay_acme_challenge(
-        &self,
-        relay_secret: &str,
-        token: &str,
-    ) -> Result<crate::AcmeHttpChallenge, ClientError> {
-        let path = format!("v1/relay/acme-challenge/{token}");
-        let rb = self.request_as::<()>(Method::GET, &path, None, Some(relay_secret))?;
-        self.decode(rb).await
-    }
-
-    /// `POST /v1/relay/bindings`: asks whether an agent may bind a name on this relay.
-    /// Authenticated by a relay secret.
-    pub async fn relay_binding(
-        &self,
-        relay_secret: &str,
-        req: &BindingRequest,
-    ) -> Result<BindingGranted, ClientError> {
-        let rb = self.request_as(
-            Method::POST,
-            "v1/relay/bindings",
-            Some(req),
-            Some(relay_secret),
-        )?;
-        self.decode(rb).await
-    }
-
-    /// `POST /v1/relay/heartbeat`: registers the relay and reports its load and lists.
-    /// Authenticated by a relay secret.
-    pub async fn relay_heartbeat(
-        &self,
-        relay_secret: &str,
-        hb: &RelayHeartbeat,
-    ) -> Result<RelayHeartbeatAck, ClientError> {
-        let rb = self.request_as(
-            Method::POST,
-            "v1/relay/heartbeat",
-            Some(hb),
-            Some(relay_secret),
-        )?;
-        self.decode(rb).await
-    }
-
-    /// `POST /v1/relay/requests`: ships a batch of traffic-log records. Authenticated by a
-    /// relay secret.
-    pub async fn relay_requests(
-        &self,
-        relay_secret: &str,
-        batch: &TrafficBatch,
-    ) -> Result<TrafficAck, ClientError> {
-        let rb = self.request_as(
-            Method::POST,
-            "v1/relay/requests",
-            Some(batch),
-            Some(relay_secret),
         )?;
         self.decode(rb).await
     }

@@ -238,8 +238,22 @@ pub struct RelayDomain {
 pub struct RelayDomains {
     /// Changes whenever the set does.
     pub version: i64,
+    /// The relay already has `version` (it sent `?known=version`): `domains` is empty and the
+    /// relay keeps what it has.
+    #[serde(default)]
+    pub unchanged: bool,
     /// The domains.
     pub domains: Vec<RelayDomain>,
+}
+
+/// `GET /v1/relay/domains?known=<version>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RelayDomainsQuery {
+    /// The version the relay has; when it is current, the answer says `unchanged`.
+    #[serde(default)]
+    pub known: Option<i64>,
 }
 
 /// `GET /v1/relay/domains/{id}/certificate`: the certificate and key a relay installs.
@@ -263,6 +277,17 @@ pub struct AcmeHttpChallenge {
     pub domain: String,
     /// The body to answer with.
     pub key_authorization: String,
+}
+
+/// `GET /v1/relay/acme-tls-alpn/{domain}`: the certificate a relay presents to the CA for
+/// ALPN `acme-tls/1` (RFC 8737).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct AcmeTlsAlpnCertificate {
+    /// The self-signed challenge certificate.
+    pub chain_pem: String,
+    /// Its key (made for this one answer).
+    pub key_pem: String,
 }
 
 /// Something that happened to a domain.
@@ -366,6 +391,7 @@ pub struct UploadCertificate {
     pub key_pem: String,
 }
 
+pub mod cert_event;
 mod name;
 
 pub use name::{

@@ -82,11 +82,16 @@ pub use device::{
     DeviceCodeRequest, DeviceCodeResponse, DeviceDecision, DevicePending, DevicePendingQuery,
     DevicePollError, DevicePollErrorBody, DeviceTokenRequest, DeviceTokenResponse,
 };
+pub use domains::cert_event::{
+    CertEvent, CertEventKind, CertEventList, CertEventQuery, CertEventReceipt, CertEventRefusals,
+    CertReplica, DomainReplication, StoredCertEvent,
+};
 pub use domains::{
-    AcmeHttpChallenge, AdminDomain, AdminDomainList, AdminDomainQuery, CertificateInfo,
-    CreateDomain, DnsRecord, Domain, DomainEvent, DomainEventList, DomainIncident,
+    AcmeHttpChallenge, AcmeTlsAlpnCertificate, AdminDomain, AdminDomainList, AdminDomainQuery,
+    CertificateInfo, CreateDomain, DnsRecord, Domain, DomainEvent, DomainEventList, DomainIncident,
     DomainIncidentList, DomainList, DomainMode, DomainRoute, FailurePolicy, RelayCertificate,
-    RelayDomain, RelayDomains, UpdateDomain, UploadCertificate, VerificationState,
+    RelayDomain, RelayDomains, RelayDomainsQuery, UpdateDomain, UploadCertificate,
+    VerificationState,
 };
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use ids::{

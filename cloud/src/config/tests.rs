@@ -193,3 +193,41 @@ fn the_console_public_url_is_read() {
         Some("https://console.example.com")
     );
 }
+
+#[test]
+fn event_clusters_and_the_dns_provider_are_checked() {
+    let check = |toml: &str| Config::from_toml(toml).unwrap().validate();
+    let key = "k".repeat(32);
+    assert!(
+        check(&format!(
+            "[[domains.clusters]]\nname = \"eu\"\nkeys = [\"{key}\"]\n"
+        ))
+        .is_ok()
+    );
+    for (toml, says) in [
+        (format!("[[domains.clusters]]\nname = \"e:u\"\nkeys = [\"{key}\"]\n"), "unique name"),
+        (
+            format!("[[domains.clusters]]\nname = \"eu\"\nkeys = [\"{key}\"]\n[[domains.clusters]]\nname = \"eu\"\nkeys = [\"{key}\"]\n"),
+            "unique name",
+        ),
+        ("[[domains.clusters]]\nname = \"eu\"\nkeys = [\"short\"]\n".into(), "32 characters"),
+        ("[[domains.clusters]]\nname = \"eu\"\nkeys = []\n".into(), "at least one key"),
+        (
+            "[domains.dns01]\nprovider = \"cloudflare\"\napi_base = \"http://dns.example\"\napi_token = \"t\"\n".into(),
+            "https://",
+        ),
+        ("[domains.dns01]\nprovider = \"cloudflare\"\napi_token = \" \"\n".into(), "api_token"),
+    ] {
+        let err = check(&toml).unwrap_err().to_string();
+        assert!(err.contains(says), "{toml}: {err}");
+    }
+    let c = Config::from_toml("[domains.dns01]\nprovider = \"cloudflare\"\napi_token = \"t\"\n")
+        .unwrap();
+    c.validate().unwrap();
+    let dns = c.domains.dns01.unwrap();
+    assert_eq!(dns.api_base, "https://api.cloudflare.com/client/v4");
+    assert_eq!(dns.propagation_secs, 10);
+    assert!(
+        Config::from_toml("[domains.dns01]\nprovider = \"route53\"\napi_token = \"t\"\n").is_err()
+    );
+}

@@ -3,10 +3,14 @@
 //! which fetch the key authorization from the control plane by token
 //! (`GET /v1/relay/acme-challenge/{token}`) for the domain it was issued for.
 //!
+//! Wildcards (and every order, with `[domains.dns01] for_all`) use DNS-01 instead: the record
+//! is placed through the DNS provider's API ([`crate::domains::dns01`]) and removed after.
+//!
 //! instant-acme retries `badNonce` itself; every other failure ends the order and the worker
 //! schedules the next attempt ([`retry_delay`]), longer for the CA's rate limits.
 
-use crate::config::DomainsConfig;
+use crate::config::{AcmeChallenge, DomainsConfig};
+use crate::domains::dns01::{Dns01, Dns01Error, Placed};
 use crate::domains::seal::Sealer;
 use crate::store::Store;
 use instant_acme::{
@@ -47,6 +51,9 @@ pub enum AcmeError {
     /// Sealing or opening the account failed.
     #[error(transparent)]
     Seal(#[from] crate::domains::seal::SealError),
+    /// The DNS provider could not place a DNS-01 record.
+    #[error(transparent)]
+    Dns(#[from] Dns01Error),
 }
 
 impl From<instant_acme::Error> for AcmeError {
@@ -90,21 +97,44 @@ pub struct Issued {
     pub key_pem: String,
 }
 
+/// The DNS-01 provider and when to use it.
+#[derive(Debug, Clone)]
+struct DnsChallenges {
+    provider: Dns01,
+    for_all: bool,
+    propagation: Duration,
+}
+
 /// The ACME client for one directory.
 #[derive(Debug, Clone)]
 pub struct Acme {
     directory: String,
     contact: Option<String>,
     roots: Option<std::path::PathBuf>,
+    dns01: Option<DnsChallenges>,
+    challenge: AcmeChallenge,
 }
 
 impl Acme {
     /// The client `cfg` asks for, if it names a directory.
     pub fn from_config(cfg: &DomainsConfig) -> Option<Self> {
+        let dns01 = cfg.dns01.as_ref().and_then(|d| match Dns01::from_config(d) {
+            Ok(provider) => Some(DnsChallenges {
+                provider,
+                for_all: d.for_all,
+                propagation: Duration::from_secs(d.propagation_secs),
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "DNS-01 provider unusable; wildcards get no certificates");
+                None
+            }
+        });
         Some(Self {
             directory: cfg.acme_directory.clone()?,
             contact: cfg.acme_contact.clone(),
             roots: cfg.acme_roots.clone(),
+            dns01,
+            challenge: cfg.acme_challenge,
         })
     }
 
@@ -158,40 +188,73 @@ impl Acme {
         }
     }
 
-    /// Orders a certificate for `domain` with HTTP-01, answered through the relays.
+    /// Orders a certificate for `domain`: HTTP-01 answered through the relays, or DNS-01
+    /// through the DNS provider for a wildcard (or for all, if so configured).
     pub async fn order(
         &self,
         store: &Store,
         sealer: &Sealer,
         domain: &str,
     ) -> Result<Issued, AcmeError> {
-        if domain.starts_with("*.") {
+        let wildcard = domain.starts_with("*.");
+        let dns = self.dns01.as_ref().filter(|d| wildcard || d.for_all);
+        if wildcard && dns.is_none() {
             return Err(AcmeError::Unsupported(
-                "a wildcard needs a DNS-01 provider, which is not configured; upload a certificate instead",
+                "a wildcard needs a DNS-01 provider ([domains.dns01]), which is not configured; upload a certificate instead",
             ));
         }
         let account = self.account(store, sealer).await?;
         let ids = [Identifier::Dns(domain.to_owned())];
         let mut order = account.new_order(&NewOrder::new(&ids)).await?;
-        let mut tokens = Vec::new();
-        let result = answer_and_finish(store, domain, &mut order, &mut tokens).await;
+        let mut answers = Answers::default();
+        let how = match dns {
+            Some(dns) => How::Dns(dns),
+            None => How::Relays(self.challenge),
+        };
+        let result = answer_and_finish(store, &mut order, how, &mut answers).await;
         let now = OffsetDateTime::now_utc();
-        for token in &tokens {
+        for token in &answers.tokens {
             if let Err(e) = store.delete_http_challenge(token, now).await {
                 tracing::warn!(%domain, error = %e, "could not forget an ACME challenge");
+            }
+        }
+        if let Some(dns) = dns {
+            for placed in &answers.records {
+                if let Err(e) = dns.provider.remove(placed).await {
+                    tracing::warn!(%domain, record = %placed.name, error = %e, "could not remove a DNS-01 record");
+                }
             }
         }
         result
     }
 }
 
+/// How an order's challenges are answered.
+#[derive(Debug, Clone, Copy)]
+enum How<'a> {
+    /// DNS-01 records at the DNS provider.
+    Dns(&'a DnsChallenges),
+    /// HTTP-01 or TLS-ALPN-01, by the relays.
+    Relays(AcmeChallenge),
+}
+
+/// What was put in place to answer challenges, to take away after the order.
+#[derive(Debug, Default)]
+struct Answers {
+    /// HTTP-01 tokens stored for the relays.
+    tokens: Vec<String>,
+    /// DNS-01 records placed at the provider.
+    records: Vec<Placed>,
+}
+
 async fn answer_and_finish(
     store: &Store,
-    domain: &str,
     order: &mut instant_acme::Order,
-    tokens: &mut Vec<String>,
+    how: How<'_>,
+    answers: &mut Answers,
 ) -> Result<Issued, AcmeError> {
     let mut authorizations = order.authorizations();
+    let mut waiting = Vec::new();
     while let Some(authz) = authorizations.next().await {
         let mut authz = authz?;
         match authz.status {
@@ -199,17 +262,57 @@ async fn answer_and_finish(
             AuthorizationStatus::Pending => {}
             other => return Err(AcmeError::Invalid(format!("authorization is {other:?}"))),
         }
-        let mut challenge = authz
-            .challenge(ChallengeType::Http01)
-            .ok_or(AcmeError::Unsupported("the CA offers no HTTP-01 challenge"))?;
-        let token = challenge.token.clone();
-        let key_authorization = challenge.key_authorization().as_str().to_owned();
-        let expires = OffsetDateTime::now_utc() + CHALLENGE_TTL;
-        store
-            .put_http_challenge(&token, domain, &key_authorization, expires)
-            .await?;
-        tokens.push(token);
-        challenge.set_ready().await?;
+        // The name without a wildcard's `*.`: DNS-01 records sit at `_acme-challenge.<it>`.
+        let Identifier::Dns(name) = authz.identifier().identifier.clone() else {
+            return Err(AcmeError::Unsupported("only DNS names are ordered"));
+        };
+        match how {
+            How::Dns(dns) => {
+                let challenge = authz
+                    .challenge(ChallengeType::Dns01)
+                    .ok_or(AcmeError::Unsupported("the CA offers no DNS-01 challenge"))?;
+                let value = challenge.key_authorization().dns_value();
+                answers
+                    .records
+                    .push(dns.provider.place(&name, &value).await?);
+                waiting.push(challenge.url.clone());
+            }
+            How::Relays(kind) => {
+                let (ty, missing) = match kind {
+                    AcmeChallenge::Http01 => {
+                        (ChallengeType::Http01, "the CA offers no HTTP-01 challenge")
+                    }
+                    AcmeChallenge::TlsAlpn01 => (
+                        ChallengeType::TlsAlpn01,
+                        "the CA offers no TLS-ALPN-01 challenge",
+                    ),
+                };
+                let mut challenge = authz.challenge(ty).ok_or(AcmeError::Unsupported(missing))?;
+                let token = challenge.token.clone();
+                let key_authorization = challenge.key_authorization().as_str().to_owned();
+                let expires = OffsetDateTime::now_utc() + CHALLENGE_TTL;
+                store
+                    .put_acme_challenge(kind.as_str(), &token, &name, &key_authorization, expires)
+                    .await?;
+                answers.tokens.push(token);
+                challenge.set_ready().await?;
+            }
+        }
+    }
+    if let How::Dns(dns) = how
+        && !waiting.is_empty()
+    {
+        // Every record first, then one wait for the provider's name servers, then the CA.
+        tokio::time::sleep(dns.propagation).await;
+        let mut authorizations = order.authorizations();
+        while let Some(authz) = authorizations.next().await {
+            let mut authz = authz?;
+            if let Some(mut challenge) = authz.challenge(ChallengeType::Dns01)
+                && waiting.contains(&challenge.url)
+            {
+                challenge.set_ready().await?;
+            }
+        }
     }
     let retries = RetryPolicy::new().timeout(ORDER_TIMEOUT);
     let status = order.poll_ready(&retries).await?;

@@ -110,10 +110,62 @@ pub fn renew_after(
     not_before + life * 2 / 3 - early
 }
 
+/// The self-signed certificate that answers a TLS-ALPN-01 challenge for `domain` (RFC 8737):
+/// its only name is `domain`, and its critical `acmeIdentifier` extension holds the SHA-256 of
+/// the key authorization. Returns the certificate and its fresh key, as PEM.
+pub fn tls_alpn_certificate(
+    domain: &str,
+    key_authorization: &str,
+) -> Result<(String, String), rcgen::Error> {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(key_authorization.as_bytes());
+    let mut params = rcgen::CertificateParams::new(vec![domain.to_owned()])?;
+    params.custom_extensions = vec![rcgen::CustomExtension::new_acme_identifier(&digest)];
+    let key = rcgen::KeyPair::generate()?;
+    let cert = params.self_signed(&key)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_tls_alpn_certificate_names_the_domain_and_carries_the_digest_critically() {
+        use sha2::Digest;
+        let (pem, key) = tls_alpn_certificate("app.example.com", "token.thumbprint").unwrap();
+        // Its key signs: a PKCS#8 key ring takes.
+        let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+        rustls::crypto::ring::sign::any_supported_type(&key).unwrap();
+        let der = CertificateDer::pem_slice_iter(pem.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap();
+        let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).unwrap();
+        let names: Vec<String> = cert
+            .subject_alternative_name()
+            .unwrap()
+            .unwrap()
+            .value
+            .general_names
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(names, ["DNSName(app.example.com)"]);
+        // id-pe-acmeIdentifier (RFC 8737 §3): critical, an OCTET STRING of the SHA-256 of the
+        // key authorization.
+        let ext = cert
+            .extensions()
+            .iter()
+            .find(|e| e.oid.to_id_string() == "1.3.6.1.5.5.7.1.31")
+            .unwrap();
+        assert!(ext.critical);
+        let digest = sha2::Sha256::digest(b"token.thumbprint");
+        let mut expected = vec![0x04, 0x20];
+        expected.extend_from_slice(&digest);
+        assert_eq!(ext.value, expected.as_slice());
+    }
 
     fn issue(names: &[&str]) -> (String, String) {
         let key = rcgen::KeyPair::generate().unwrap();

@@ -7,7 +7,10 @@
 //! name is served again only once a new row's own token is seen in DNS.
 
 pub mod acme;
+pub mod cert_events;
 pub mod certs;
+pub mod dns01;
+pub mod refusals;
 pub mod seal;
 pub mod verify;
 pub mod worker;
@@ -319,6 +322,10 @@ pub async fn install_certificate(
     );
     st.store()
         .add_domain_event(&domain.id, kind, &detail, now)
+        .await?;
+    // A new certificate replaces one reported revoked.
+    st.store()
+        .close_domain_incident(&domain.id, cert_events::REVOKED, now)
         .await?;
     Ok(version)
 }

@@ -43,7 +43,7 @@ pub(super) fn query<T>(
 }
 
 /// Writes an admin action to the audit log (before the action is answered).
-async fn audited(
+pub(super) async fn audited(
     st: &AppState,
     admin: &AdminCaller,
     action: &str,

@@ -15,6 +15,19 @@ fn parse(id: &str) -> Result<DomainId, ApiError> {
     id.parse().map_err(|_| ApiError::NotFound)
 }
 
+/// An incident as the API shows it.
+pub(super) fn to_api(i: crate::store::IncidentRecord) -> DomainIncident {
+    DomainIncident {
+        id: i.seq,
+        kind: i.kind,
+        detail: i.detail,
+        opened_at: i.opened_at,
+        acked_at: i.acked.as_ref().map(|a| a.0),
+        acked_by: i.acked.map(|a| a.1),
+        resolved_at: i.resolved_at,
+    }
+}
+
 /// `GET /v1/domains/{id}/incidents` → newest first; 404 when the domain is not the caller's.
 pub(super) async fn list(
     State(st): State<AppState>,
@@ -26,20 +39,21 @@ pub(super) async fn list(
         .domain(&who.account_id, &id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    listed(&st, Some(&who.account_id), &id).await
+}
+
+/// Domain `id`'s incidents, newest first: `owner`'s domain, or any account's (operators).
+pub(super) async fn listed(
+    st: &AppState,
+    owner: Option<&fdt_api::AccountId>,
+    id: &DomainId,
+) -> Result<Json<DomainIncidentList>, ApiError> {
     let incidents = st
         .store()
-        .domain_incidents(&who.account_id, &id)
+        .domain_incidents(owner, id)
         .await?
         .into_iter()
-        .map(|i| DomainIncident {
-            id: i.seq,
-            kind: i.kind,
-            detail: i.detail,
-            opened_at: i.opened_at,
-            acked_at: i.acked.as_ref().map(|a| a.0),
-            acked_by: i.acked.map(|a| a.1),
-            resolved_at: i.resolved_at,
-        })
+        .map(to_api)
         .collect();
     Ok(Json(DomainIncidentList { incidents }))
 }
@@ -55,7 +69,14 @@ async fn update(
     let now = st.clock().now();
     if !st
         .store()
-        .update_domain_incident(&who.account_id, &domain, seq, resolve, &who.person, now)
+        .update_domain_incident(
+            Some(&who.account_id),
+            &domain,
+            seq,
+            resolve,
+            &who.person,
+            now,
+        )
         .await?
     {
         return Err(ApiError::NotFound);

@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::events::Topic;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use fdt_api::plans::limit;
@@ -128,6 +128,15 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .summary("The answer to a pending ACME HTTP-01 challenge")
         .auth(Auth::RelaySecret)
         .json::<AcmeHttpChallenge>(200),
+        Endpoint::new(
+            M::GET,
+            "/v1/relay/acme-tls-alpn/{domain}",
+            "relayAcmeTlsAlpn",
+            relay_acme_tls_alpn,
+        )
+        .summary("The challenge certificate for a pending ACME TLS-ALPN-01 challenge")
+        .auth(Auth::RelaySecret)
+        .json::<fdt_api::AcmeTlsAlpnCertificate>(200),
     ]
 }
 
@@ -332,11 +341,26 @@ async fn upload(
     one(&st, &who, &id).await.map(Json)
 }
 
-/// `GET /v1/relay/domains`.
+/// `GET /v1/relay/domains[?known=<version>]`: with the current version, `unchanged` after
+/// one read of the epoch (relays poll every two seconds; most polls change nothing).
 async fn relay_domains(
     State(st): State<AppState>,
     _relay: RelayCaller,
+    q: Result<Query<fdt_api::RelayDomainsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<RelayDomains>, ApiError> {
+    let q = q
+        .map(|Query(q)| q)
+        .map_err(|e| ApiError::InvalidBody(e.body_text()))?;
+    if let Some(known) = q.known {
+        let epoch = st.store().domain_epoch().await?;
+        if known == epoch {
+            return Ok(Json(RelayDomains {
+                version: epoch,
+                unchanged: true,
+                domains: Vec::new(),
+            }));
+        }
+    }
     let (version, served) = st.store().served_domains().await?;
     let domains = served
         .into_iter()
@@ -350,7 +374,11 @@ async fn relay_domains(
             cert_version: s.cert_version,
         })
         .collect();
-    Ok(Json(RelayDomains { version, domains }))
+    Ok(Json(RelayDomains {
+        version,
+        unchanged: false,
+        domains,
+    }))
 }
 
 /// `GET /v1/relay/domains/{id}/certificate` → 404 unless the domain is verified and has one.
@@ -410,4 +438,24 @@ async fn relay_acme_challenge(
         domain,
         key_authorization,
     }))
+}
+
+/// `GET /v1/relay/acme-tls-alpn/{domain}` → a challenge certificate made now for the domain's
+/// pending TLS-ALPN-01 challenge; 404 when there is none.
+async fn relay_acme_tls_alpn(
+    State(st): State<AppState>,
+    _relay: RelayCaller,
+    ApiPath(domain): ApiPath<String>,
+) -> Result<Json<fdt_api::AcmeTlsAlpnCertificate>, ApiError> {
+    let Ok(domain) = fdt_api::domains::normalize_domain(&domain) else {
+        return Err(ApiError::NotFound);
+    };
+    let key_authorization = st
+        .store()
+        .tls_alpn_challenge(&domain, st.clock().now())
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let (chain_pem, key_pem) = domains::certs::tls_alpn_certificate(&domain, &key_authorization)
+        .map_err(|e| ApiError::internal("making a TLS-ALPN-01 certificate", &e))?;
+    Ok(Json(fdt_api::AcmeTlsAlpnCertificate { chain_pem, key_pem }))
 }

@@ -6,6 +6,7 @@ mod admin_domains;
 mod agent_sessions;
 pub(crate) mod auth;
 mod authtokens;
+mod cert_events;
 pub(crate) mod device;
 mod domain_incidents;
 mod domains;
@@ -457,6 +458,7 @@ fn endpoints() -> Vec<Endpoint> {
     table.extend(identity::endpoints());
     table.extend(operators::endpoints());
     table.extend(domains::endpoints());
+    table.extend(cert_events::endpoints());
     table
 }
 

@@ -50,6 +50,33 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             .summary("Operators: every account's custom domains (q: part of the name), limit")
             .auth(Auth::User(P::Operator))
             .json::<fdt_api::AdminDomainList>(200),
+        Endpoint::new(
+            M::GET,
+            "/v1/admin/domains/{id}/incidents",
+            "adminDomainIncidents",
+            admin_domains::incidents,
+        )
+        .summary("Operators: any account's domain's incidents")
+        .auth(Auth::User(P::Operator))
+        .json::<fdt_api::DomainIncidentList>(200),
+        Endpoint::new(
+            M::POST,
+            "/v1/admin/domains/{id}/incidents/{n}/ack",
+            "adminAckDomainIncident",
+            admin_domains::ack,
+        )
+        .summary("Operators: acknowledge a domain incident (audited)")
+        .auth(Auth::User(P::Operator))
+        .json::<fdt_api::DomainIncidentList>(200),
+        Endpoint::new(
+            M::POST,
+            "/v1/admin/domains/{id}/incidents/{n}/resolve",
+            "adminResolveDomainIncident",
+            admin_domains::resolve,
+        )
+        .summary("Operators: resolve a domain incident (audited)")
+        .auth(Auth::User(P::Operator))
+        .json::<fdt_api::DomainIncidentList>(200),
         Endpoint::new(M::GET, "/v1/admin/tunnels", "adminTunnels", admin::tunnels)
             .summary("Operators: every live tunnel")
             .auth(Auth::User(P::Operator))

@@ -18,6 +18,7 @@ const PUBLIC: &[&str] = &[
     "/v1/plans",
     "/v1/jwks",
     "/.well-known/jwks.json",
+    "/v1/cert-events",
 ];
 
 /// Every route names what it needs: a person's permission, a machine credential

@@ -156,7 +156,8 @@ impl Store {
             "SELECT {cols} FROM domains d WHERE d.state = 'verified' AND d.mode = 'terminate' \
              AND (d.cert_next_at IS NULL OR d.cert_next_at <= $1) AND d.cert_failures < $3 \
              AND NOT EXISTS (SELECT 1 FROM domain_certificates c WHERE c.domain_id = d.id \
-                             AND c.renew_after > $1) \
+                             AND c.renew_after > $1 AND c.version = (SELECT MAX(version) \
+                             FROM domain_certificates WHERE domain_id = d.id)) \
              ORDER BY d.id LIMIT $2"
         );
         let rows: Vec<DomainRow> = on_pool!(self, pool => {
@@ -186,9 +187,11 @@ impl Store {
         Ok(())
     }
 
-    /// Stores the answer to an ACME HTTP-01 challenge for `domain`.
-    pub async fn put_http_challenge(
+    /// Stores the answer to an ACME challenge of `kind` (`http-01` or `tls-alpn-01`) for
+    /// relays, until `expires_at`.
+    pub async fn put_acme_challenge(
         &self,
+        kind: &str,
         token: &str,
         domain: &str,
         key_authorization: &str,
@@ -196,18 +199,38 @@ impl Store {
     ) -> Result<(), StoreError> {
         on_pool!(self, pool => {
             sqlx::query(
-                "INSERT INTO acme_http_challenges (token, domain, key_authorization, expires_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (token) DO UPDATE SET domain = $2, \
-                 key_authorization = $3, expires_at = $4",
+                "INSERT INTO acme_http_challenges (token, domain, key_authorization, expires_at, kind) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (token) DO UPDATE SET domain = $2, \
+                 key_authorization = $3, expires_at = $4, kind = $5",
             )
             .bind(token)
             .bind(domain)
             .bind(key_authorization)
             .bind(to_millis(expires_at))
+            .bind(kind)
             .execute(pool)
             .await?;
         });
         Ok(())
+    }
+
+    /// The key authorization of the newest unexpired TLS-ALPN-01 challenge of `domain`.
+    pub async fn tls_alpn_challenge(
+        &self,
+        domain: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<String>, StoreError> {
+        let row: Option<(String,)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT key_authorization FROM acme_http_challenges WHERE domain = $1 \
+                 AND kind = 'tls-alpn-01' AND expires_at > $2 ORDER BY expires_at DESC LIMIT 1",
+            )
+            .bind(domain)
+            .bind(to_millis(now))
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(|(k,)| k))
     }
 
     /// The unexpired answer to HTTP-01 challenge `token`: its domain and key authorization.
@@ -219,7 +242,7 @@ impl Store {
         Ok(on_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT domain, key_authorization FROM acme_http_challenges \
-                 WHERE token = $1 AND expires_at > $2",
+                 WHERE token = $1 AND kind = 'http-01' AND expires_at > $2",
             )
             .bind(token)
             .bind(to_millis(now))

@@ -115,20 +115,22 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// The incidents of the account's domain `id`, newest first.
+    /// The incidents of domain `id`, newest first: the `owner` account's domain, or any
+    /// account's when `None` (operators).
     pub async fn domain_incidents(
         &self,
-        account: &AccountId,
+        owner: Option<&AccountId>,
         id: &DomainId,
     ) -> Result<Vec<IncidentRecord>, StoreError> {
         let rows: Vec<Row> = on_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT i.seq, i.kind, i.detail, i.opened_at, i.acked_at, i.acked_by, i.resolved_at \
                  FROM domain_incidents i JOIN domains d ON d.id = i.domain_id \
-                 WHERE i.domain_id = $1 AND d.account_id = $2 ORDER BY i.seq DESC LIMIT $3",
+                 WHERE i.domain_id = $1 AND ($2 IS NULL OR d.account_id = $2) \
+                 ORDER BY i.seq DESC LIMIT $3",
             )
             .bind(id.as_str())
-            .bind(account.as_str())
+            .bind(owner.map(AccountId::as_str))
             .bind(MAX_LISTED)
             .fetch_all(pool)
             .await?
@@ -136,31 +138,32 @@ impl Store {
         rows.into_iter().map(record).collect()
     }
 
-    /// Acknowledges (by `person`) or resolves incident `seq` of the account's domain `id`;
-    /// returns whether it exists (acknowledging twice keeps the first).
+    /// Acknowledges (by `person`) or resolves incident `seq` of domain `id`: the `owner`
+    /// account's domain, or any account's when `None` (operators). Returns whether it exists
+    /// (acknowledging twice keeps the first).
     pub async fn update_domain_incident(
         &self,
-        account: &AccountId,
+        owner: Option<&AccountId>,
         id: &DomainId,
         seq: i64,
         resolve: bool,
         person: &AccountId,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        // Only the account's own domain's incident: the subquery ties it to the owner.
+        // Only the owner's domain's incident: the subquery ties it to the owner.
         const RESOLVE: &str = "UPDATE domain_incidents SET resolved_at = COALESCE(resolved_at, $1) \
-             WHERE seq = $2 AND domain_id = $3 AND domain_id IN \
-             (SELECT id FROM domains WHERE account_id = $4)";
+             WHERE seq = $2 AND domain_id = $3 AND ($4 IS NULL OR domain_id IN \
+             (SELECT id FROM domains WHERE account_id = $4))";
         const ACK: &str = "UPDATE domain_incidents SET acked_at = COALESCE(acked_at, $1), \
              acked_by = COALESCE(acked_by, $5) \
-             WHERE seq = $2 AND domain_id = $3 AND domain_id IN \
-             (SELECT id FROM domains WHERE account_id = $4)";
+             WHERE seq = $2 AND domain_id = $3 AND ($4 IS NULL OR domain_id IN \
+             (SELECT id FROM domains WHERE account_id = $4))";
         let n = on_pool!(self, pool => {
             let q = sqlx::query(if resolve { RESOLVE } else { ACK })
                 .bind(to_millis(now))
                 .bind(seq)
                 .bind(id.as_str())
-                .bind(account.as_str());
+                .bind(owner.map(AccountId::as_str));
             let q = if resolve { q } else { q.bind(person.as_str()) };
             q.execute(pool).await?.rows_affected()
         });

@@ -430,6 +430,14 @@ impl Store {
         })
     }
 
+    /// The current `domain_epoch` version.
+    pub async fn domain_epoch(&self) -> Result<i64, StoreError> {
+        let (v,): (i64,) = on_pool!(self, pool => {
+            sqlx::query_as("SELECT version FROM domain_epoch WHERE id = 1").fetch_one(pool).await?
+        });
+        Ok(v)
+    }
+
     /// Every verified domain with its route's subdomain and latest certificate version, and the
     /// epoch they were read at.
     pub async fn served_domains(&self) -> Result<(i64, Vec<ServedDomain>), StoreError> {

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// A free local port (TCP; the DNS server also binds the same UDP port).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     loop {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -130,13 +130,13 @@ pub struct Pebble {
 }
 
 impl Pebble {
-    /// Starts pebble, answering HTTP-01 on `http_port` and resolving names through `dns`.
-    /// Certificates are valid for `validity_secs`. Nonce rejection is left at pebble's default
+    /// Starts pebble, validating HTTP-01 on `http_port` and TLS-ALPN-01 on `tls_port`, and
+    /// resolving names through `dns`. Certificates are valid for `validity_secs`. Nonce rejection is left at pebble's default
     /// (5 % of nonces refused), so clients must retry `badNonce`.
     ///
     /// # Panics
     /// When the binary is missing (`apt-get install pebble`) or does not come up.
-    pub async fn start(dns: SocketAddr, http_port: u16, validity_secs: u64) -> Self {
+    pub async fn start(dns: SocketAddr, http_port: u16, tls_port: u16, validity_secs: u64) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let ca_key = rcgen::KeyPair::generate().expect("key");
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
@@ -166,7 +166,7 @@ impl Pebble {
             "certificate": cert,
             "privateKey": key,
             "httpPort": http_port,
-            "tlsPort": free_port(),
+            "tlsPort": tls_port,
             "ocspResponderURL": "",
             "externalAccountBindingRequired": false,
             "certificateValidityPeriod": validity_secs,

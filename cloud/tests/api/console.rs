@@ -9,6 +9,7 @@ use axum::http::{Request, StatusCode, header};
 
 on_both_databases!(
     pages_are_rendered_with_their_data_for_the_signed_in_user,
+    the_domains_page_shows_records_state_and_certificate_state,
     forms_refuse_cross_site_posts_and_bad_input,
     sign_in_next_with_a_tab_or_encoded_slash_stays_on_the_site,
     session_cookie_on_plain_http_keeps_its_plain_name,
@@ -369,4 +370,58 @@ async fn session_cookie_behind_https_is_secure_with_the_host_prefix(db: &TestDb)
             && cleared.contains("; Secure"),
         "{cleared}"
     );
+}
+
+async fn the_domains_page_shows_records_state_and_certificate_state(db: &TestDb) {
+    let app = TestApp::new(db);
+    let cookie = sign_up(&app).await;
+    let me = app
+        .state
+        .store()
+        .account_by_email(EMAIL)
+        .await
+        .unwrap()
+        .unwrap();
+    app.state
+        .store()
+        .set_account_plan(&me.id, fdt_api::Plan::Pro)
+        .await
+        .unwrap();
+    let r = app.call(page("/domains", Some(&cookie))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(html(&r).contains("No custom domains"), "{}", html(&r));
+    let create = Request::post("/v1/domains")
+        .header(header::COOKIE, &cookie)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("x-fdt-csrf", "1")
+        .body(Body::from(
+            r#"{"domain":"shop.example.test","route":{"subdomain":"shop"}}"#,
+        ))
+        .unwrap();
+    let created = app.call(create).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.json);
+    let r = app.call(page("/domains", Some(&cookie))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let body = html(&r);
+    // The two records to create, with this domain's own values, its state and certificate.
+    for part in [
+        "shop.example.test",
+        "_fdt-challenge.shop.example.test",
+        created.json["txt"]["value"].as_str().unwrap(),
+        created.json["cname"]["value"].as_str().unwrap(),
+        "pending",
+        "subdomain shop",
+        "ordered once the domain is verified",
+    ] {
+        assert!(body.contains(part), "{part} missing from the page");
+    }
+    // Operators see it on the admin panel's domains page, with the certificate events list.
+    let r = app.call(page("/admin/domains", Some(&cookie))).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(app.state.store().grant_admin(EMAIL).await.unwrap());
+    let r = app.call(page("/admin/domains", Some(&cookie))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let body = html(&r);
+    assert!(body.contains("shop.example.test"), "{body}");
+    assert!(body.contains("No certificate events"), "{body}");
 }

@@ -124,6 +124,23 @@ async fn a_domain_verifies_only_with_its_own_token_and_relays_see_it_then(db: &T
     assert_eq!(s["domains"][0]["domain"], "app.example.test");
     assert_eq!(s["domains"][0]["account"], a.as_str());
     assert_eq!(s["domains"][0]["target"], "myapp");
+    // A relay that has this version is told so, without the list; an older one gets it.
+    let v = s["version"].as_i64().unwrap();
+    let same = app
+        .get(&format!("/v1/relay/domains?known={v}"), Some(SECRET))
+        .await;
+    assert_eq!(
+        (&same.json["unchanged"], &same.json["domains"]),
+        (&json!(true), &json!([]))
+    );
+    let older = app
+        .get(&format!("/v1/relay/domains?known={}", v - 1), Some(SECRET))
+        .await;
+    assert_eq!(older.json["unchanged"], false);
+    assert_eq!(older.json["domains"], s["domains"]);
+    app.get("/v1/relay/domains?known=x", Some(SECRET))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_body");
 
     // B's record now appears too, but the name is A's while A's stays verified.
     dns.set_txt(
@@ -494,7 +511,7 @@ fn short_lived(name: &str, until: time::OffsetDateTime) -> (String, String) {
     (params.self_signed(&key).unwrap().pem(), key.serialize_pem())
 }
 
-async fn incidents(app: &TestApp, token: &str, id: &str) -> Vec<Value> {
+pub(crate) async fn incidents(app: &TestApp, token: &str, id: &str) -> Vec<Value> {
     let r = app
         .get(&format!("/v1/domains/{id}/incidents"), Some(token))
         .await;
@@ -618,4 +635,55 @@ async fn an_expiring_certificate_raises_an_incident_until_a_newer_one_is_served(
         "{}",
         r.json
     );
+}
+
+/// The DNS-01 provider client against a local server speaking Cloudflare's API: records are
+/// placed in the zone that holds the name and removed by ID; a wrong token, a name in no zone
+/// and a record already gone are refused, with the provider's message.
+#[tokio::test]
+async fn the_dns_provider_client_places_and_removes_records_and_reports_refusals() {
+    use fdt_cloud::config::{Dns01Config, Dns01Provider};
+    use fdt_cloud::domains::dns01::{Dns01, Dns01Error};
+    use fdt_cloud::testing::cloudflare::FakeCloudflare;
+    let dns = std::sync::Arc::new(ChallTestSrv::start().await);
+    let cf = FakeCloudflare::start(dns.clone(), "right-token", &["example.test"]).await;
+    let client = |token: &str| {
+        Dns01::from_config(&Dns01Config {
+            provider: Dns01Provider::Cloudflare,
+            api_base: cf.api_base.clone(),
+            api_token: fdt_cloud::secret::Secret::new(token.into()),
+            for_all: false,
+            propagation_secs: 0,
+        })
+        .unwrap()
+    };
+    let ok = client("right-token");
+    let placed = ok.place("deep.app.example.test", "v4lue").await.unwrap();
+    assert_eq!(placed.name, "_acme-challenge.deep.app.example.test");
+    let held = cf.records();
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(
+        (held[0].name.as_str(), held[0].content.as_str()),
+        ("_acme-challenge.deep.app.example.test", "v4lue")
+    );
+    ok.remove(&placed).await.unwrap();
+    assert!(cf.records().is_empty());
+    match ok.remove(&placed).await {
+        Err(Dns01Error::Refused { status: 404, .. }) => {}
+        other => panic!("removing twice: {other:?}"),
+    }
+    match client("wrong-token").place("app.example.test", "v").await {
+        Err(Dns01Error::Refused {
+            status: 403,
+            message,
+        }) => {
+            assert!(message.contains("Authentication error"), "{message}")
+        }
+        other => panic!("wrong token: {other:?}"),
+    }
+    match ok.place("app.elsewhere.test", "v").await {
+        Err(Dns01Error::NoZone(name)) => assert_eq!(name, "app.elsewhere.test"),
+        other => panic!("no zone: {other:?}"),
+    }
+    assert_eq!(cf.counts(), (1, 1));
 }

@@ -65,6 +65,8 @@ pub struct ControlClient {
     region: Arc<str>,
     /// Random per process: the cloud tells a restarted relay from a resent heartbeat.
     boot_id: Arc<str>,
+    /// The region's key for certificate events, when installs are reported.
+    cert_event_key: Option<Arc<str>>,
 }
 
 impl ControlClient {
@@ -86,6 +88,7 @@ impl ControlClient {
             relay_id: cfg.relay_id.as_str().into(),
             region: cfg.region.as_str().into(),
             boot_id: boot_id.into(),
+            cert_event_key: cfg.cert_event_key.as_ref().map(|k| k.expose().into()),
         }))
     }
 
@@ -137,9 +140,9 @@ impl ControlClient {
             .await
     }
 
-    /// `GET /v1/relay/domains`.
-    pub async fn domains(&self) -> Result<fdt_api::RelayDomains, ClientError> {
-        self.api.relay_domains(&self.secret).await
+    /// `GET /v1/relay/domains[?known=<version>]`.
+    pub async fn domains(&self, known: Option<i64>) -> Result<fdt_api::RelayDomains, ClientError> {
+        self.api.relay_domains(&self.secret, known).await
     }
 
     /// `GET /v1/relay/domains/{id}/certificate`.
@@ -156,6 +159,39 @@ impl ControlClient {
         token: &str,
     ) -> Result<fdt_api::AcmeHttpChallenge, ClientError> {
         self.api.relay_acme_challenge(&self.secret, token).await
+    }
+
+    /// `GET /v1/relay/acme-tls-alpn/{domain}` (`domain` already checked to be a DNS name).
+    pub async fn acme_tls_alpn(
+        &self,
+        domain: &str,
+    ) -> Result<fdt_api::AcmeTlsAlpnCertificate, ClientError> {
+        self.api.relay_acme_tls_alpn(&self.secret, domain).await
+    }
+
+    /// Whether this relay reports the certificates it installs.
+    pub fn reports_installs(&self) -> bool {
+        self.cert_event_key.is_some()
+    }
+
+    /// `POST /v1/cert-events`: `event` signed as this relay (source) of its region (cluster)
+    /// at `unix_now`; `None` when no `cert_event_key` is configured.
+    pub async fn cert_event(
+        &self,
+        event: &fdt_api::CertEvent,
+        unix_now: i64,
+    ) -> Option<Result<fdt_api::CertEventReceipt, ClientError>> {
+        let key = self.cert_event_key.as_deref()?;
+        let provenance = fdt_api::domains::cert_event::Provenance {
+            cluster: self.region.to_string(),
+            source: self.relay_id.to_string(),
+            timestamp: unix_now,
+        };
+        Some(
+            self.api
+                .send_cert_event(&provenance, key.as_bytes(), event)
+                .await,
+        )
     }
 
     /// `GET /v1/relay/revocations?after=<after>`.

@@ -3,16 +3,18 @@
 //! certificates whose version changed (`GET /v1/relay/domains/{id}/certificate`).
 //!
 //! A certificate that fails to load keeps its previous version in service (if any) and is
-//! fetched again at the next poll.
+//! fetched again at the next poll. With a `cert_event_key`, each version put in service is
+//! reported to the control plane ([`InstallReports`]).
 
+use crate::control::cert_reports::{InService, InstallReports};
 use crate::control::client::ControlClient;
 use crate::domains::{CustomDomain, CustomDomains};
+use crate::tls::certs::CertStore;
 use fdt_api::{DomainId, DomainMode, RelayCertificate};
 use fdt_proto::Backoff;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -22,23 +24,18 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// Longest wait between polls after repeated errors.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-/// A certificate in service: its version and key.
-type Installed = HashMap<DomainId, (i64, Arc<CertifiedKey>)>;
+/// A certificate in service: its version, the domain's name and the key.
+type Installed = HashMap<DomainId, (i64, String, Arc<CertifiedKey>)>;
 
 /// Parses a certificate answer into a signing key whose key matches its leaf.
 fn certified(c: &RelayCertificate) -> Result<Arc<CertifiedKey>, String> {
-    let chain = CertificateDer::pem_slice_iter(c.chain_pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("chain: {e}"))?;
-    if chain.is_empty() {
-        return Err("empty chain".into());
-    }
-    let key =
-        PrivateKeyDer::from_pem_slice(c.key_pem.as_bytes()).map_err(|e| format!("key: {e}"))?;
-    let signer = rustls::crypto::ring::sign::any_supported_type(&key).map_err(|e| e.to_string())?;
-    let ck = CertifiedKey::new(chain, signer);
-    ck.keys_match().map_err(|e| e.to_string())?;
-    Ok(Arc::new(ck))
+    CertStore::from_pem(
+        c.chain_pem.as_bytes(),
+        c.key_pem.as_bytes(),
+        Path::new("<control plane: chain>"),
+        Path::new("<control plane: key>"),
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// One poll: installs the domains and brings certificates to their versions. Returns whether
@@ -56,14 +53,14 @@ async fn sync(
         let Some(want) = d.cert_version.filter(|_| d.mode == DomainMode::Terminate) else {
             continue;
         };
-        let current = installed.get(&d.id).filter(|(v, _)| *v == want).cloned();
+        let current = installed.get(&d.id).filter(|(v, _, _)| *v == want).cloned();
         let entry = match current {
             Some(e) => Some(e),
             None => match client.domain_certificate(&d.id).await {
                 Ok(c) => match certified(&c) {
                     Ok(key) => {
                         tracing::info!(domain = %d.domain, version = c.version, "certificate installed");
-                        Some((c.version, key))
+                        Some((c.version, d.domain.clone(), key))
                     }
                     Err(e) => {
                         tracing::warn!(domain = %d.domain, error = %e, "unusable certificate from the control plane");
@@ -79,7 +76,7 @@ async fn sync(
             },
         };
         if let Some(e) = entry {
-            names.push((d.domain.clone(), e.1.clone()));
+            names.push((d.domain.clone(), e.2.clone()));
             next.insert(d.id.clone(), e);
         }
     }
@@ -101,22 +98,28 @@ pub async fn run_poller(
     let mut installed = Installed::new();
     let mut wait = Duration::ZERO;
     let mut backoff = Backoff::new(POLL_INTERVAL, MAX_BACKOFF);
+    let mut reports = InstallReports::default();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.cancelled() => return,
         }
-        match client.domains().await {
+        match client.domains(seen).await {
             Ok(page) => {
                 backoff.reset();
                 wait = POLL_INTERVAL;
-                if seen == Some(page.version) {
-                    continue;
+                if !page.unchanged && seen != Some(page.version) {
+                    let version = page.version;
+                    if sync(&client, &domains, &mut installed, page).await {
+                        seen = Some(version);
+                    }
                 }
-                let version = page.version;
-                if sync(&client, &domains, &mut installed, page).await {
-                    seen = Some(version);
-                }
+                // Every poll: a report that failed is sent again.
+                let in_service: Vec<InService<'_>> = installed
+                    .iter()
+                    .map(|(id, (v, name, _))| (id, name.as_str(), *v))
+                    .collect();
+                reports.send(&client, &in_service).await;
             }
             Err(e) => {
                 wait = backoff.next_delay(rand::random());

@@ -2,6 +2,7 @@
 //! typed client ([`client`]) and the tasks that use it — heartbeats with their reports,
 //! traffic-log shipping, the revocation feed, and the tunnel-definition feed of managed agents.
 
+pub(crate) mod cert_reports;
 pub(crate) mod client;
 pub(crate) mod domains;
 pub(crate) mod heartbeat;

@@ -1,7 +1,7 @@
 //! Serving custom domains at the edge: which live tunnel a verified domain's request goes to
 //! (its route's name, and only while that name's tunnel belongs to the domain's account), what
-//! visitors see otherwise (the domain's failure policy), and the ACME HTTP-01 answers the
-//! control plane's certificate orders need.
+//! visitors see otherwise (the domain's failure policy). The ACME answers are in
+//! [`super::acme`].
 
 use crate::domains::CustomDomain;
 use crate::edge::context::Edge;
@@ -10,14 +10,6 @@ use crate::registry::{HostLookup, Tunnel};
 use fdt_api::FailurePolicy;
 use http::{HeaderValue, Response, StatusCode, header};
 use std::sync::Arc;
-use std::time::Duration;
-
-/// Path prefix of ACME HTTP-01 challenges (RFC 8555 §8.3).
-const ACME_PREFIX: &str = "/.well-known/acme-challenge/";
-/// Most ACME challenge lookups in flight at once; more get 404 (a CA validates a handful).
-pub(crate) const MAX_ACME_LOOKUPS: usize = 32;
-/// How long the control plane has to answer a challenge lookup.
-const ACME_LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The live tunnel serving `d`: its route's name under the base domain, held by a tunnel of the
 /// domain's own account. A name another account holds is never served under this domain.
@@ -50,52 +42,4 @@ pub(crate) fn failure(d: &CustomDomain, host: &str) -> Result<Response<Body>, Ed
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)
-}
-
-/// The answer to an ACME HTTP-01 request for `host` at `path`, when it is one: the key
-/// authorization the control plane holds for that token, if it was issued for this very
-/// domain; 404 otherwise.
-pub(crate) async fn acme_http01(edge: &Edge, host: &str, path: &str) -> Option<Response<Body>> {
-    let token = path.strip_prefix(ACME_PREFIX)?;
-    let well_formed = !token.is_empty()
-        && token.len() <= 128
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    let slot = edge.acme_lookups.try_acquire();
-    let answer = match (&edge.control, well_formed && slot.is_ok()) {
-        (Some(control), true) => {
-            match tokio::time::timeout(ACME_LOOKUP_TIMEOUT, control.acme_challenge(token)).await {
-                Ok(Ok(a)) if a.domain == host => Some(a.key_authorization),
-                Ok(Ok(a)) => {
-                    tracing::warn!(%host, issued_for = %a.domain, "ACME challenge asked on another domain");
-                    None
-                }
-                Ok(Err(e)) => {
-                    tracing::debug!(%host, error = %e, "no ACME challenge for this token");
-                    None
-                }
-                Err(_) => None,
-            }
-        }
-        _ => None,
-    };
-    let mut resp = match answer {
-        Some(body) => {
-            let mut r = Response::new(full(body));
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/octet-stream"),
-            );
-            r
-        }
-        None => {
-            let mut r = Response::new(full("no such ACME challenge\n"));
-            *r.status_mut() = StatusCode::NOT_FOUND;
-            r
-        }
-    };
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Some(resp)
 }

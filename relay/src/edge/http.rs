@@ -151,7 +151,7 @@ async fn route(
     // for the domain it was issued for.
     if !ctx.tls
         && !edge.cfg.is_under_base(&host)
-        && let Some(resp) = custom::acme_http01(edge, &host, req.uri().path()).await
+        && let Some(resp) = crate::edge::acme::acme_http01(edge, &host, req.uri().path()).await
     {
         return Ok(resp);
     }

@@ -2,6 +2,7 @@
 //! SNI), raw TCP listeners per tunnel, and what they enforce on the way (connection limits,
 //! policy, the browser warning, hold and forward).
 
+pub(crate) mod acme;
 pub(crate) mod body;
 pub(crate) mod conn_limit;
 pub(crate) mod context;

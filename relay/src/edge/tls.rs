@@ -82,11 +82,34 @@ pub async fn handle_conn(edge: Arc<Edge>, mut sock: TcpStream, peer: SocketAddr,
         }
         return;
     }
-    let acceptor = tokio_rustls::TlsAcceptor::from(edge.tls.clone());
     let io = PrefixedIo::new(Bytes::from(buf), sock);
-    let tls = match tokio::time::timeout(hello_timeout, acceptor.accept(io)).await {
-        Ok(Ok(tls)) => tls,
-        _ => return,
+    // A name outside the base domain is a custom domain, maybe one a CA is validating with
+    // TLS-ALPN-01 (before this relay has polled it as verified): look at the ALPN list first.
+    // Tunnels' own names keep the direct path below.
+    let custom = sni.as_deref().filter(|name| !edge.cfg.is_under_base(name));
+    let tls = if let Some(host) = custom {
+        let lazy = tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io);
+        let Ok(Ok(start)) = tokio::time::timeout(hello_timeout, lazy).await else {
+            return;
+        };
+        if start
+            .client_hello()
+            .alpn()
+            .is_some_and(crate::edge::acme::asks_acme_tls)
+        {
+            crate::edge::acme::tls_alpn01(&edge, host, start, hello_timeout).await;
+            return;
+        }
+        match tokio::time::timeout(hello_timeout, start.into_stream(edge.tls.clone())).await {
+            Ok(Ok(tls)) => tls,
+            _ => return,
+        }
+    } else {
+        let acceptor = tokio_rustls::TlsAcceptor::from(edge.tls.clone());
+        match tokio::time::timeout(hello_timeout, acceptor.accept(io)).await {
+            Ok(Ok(tls)) => tls,
+            _ => return,
+        }
     };
     let ctx = ConnCtx {
         peer,

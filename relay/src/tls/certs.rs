@@ -109,8 +109,18 @@ impl CertStore {
 
     /// Reads a PEM certificate chain and private key into a [`CertifiedKey`] (ring signer).
     pub fn load_pem_files(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, CertError> {
-        let cert_pem = read(cert)?;
-        let chain = rustls_pemfile::certs(&mut cert_pem.as_slice())
+        Self::from_pem(&read(cert)?, &read(key)?, cert, key)
+    }
+
+    /// Parses a PEM chain and private key into a [`CertifiedKey`] whose key matches its leaf;
+    /// errors name `cert` and `key` as where they came from.
+    pub fn from_pem(
+        cert_pem: &[u8],
+        key_pem: &[u8],
+        cert: &Path,
+        key: &Path,
+    ) -> Result<Arc<CertifiedKey>, CertError> {
+        let chain = rustls_pemfile::certs(&mut &*cert_pem)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|source| CertError::Pem {
                 path: cert.to_path_buf(),
@@ -119,8 +129,7 @@ impl CertStore {
         if chain.is_empty() {
             return Err(CertError::NoCertificate(cert.to_path_buf()));
         }
-        let key_pem = read(key)?;
-        let key_der = rustls_pemfile::private_key(&mut key_pem.as_slice())
+        let key_der = rustls_pemfile::private_key(&mut &*key_pem)
             .map_err(|source| CertError::Pem {
                 path: key.to_path_buf(),
                 source,
@@ -134,7 +143,7 @@ impl CertStore {
                 }
             })?;
         let certified = CertifiedKey::new(chain, signer);
-        // Catch a swapped key file at startup rather than at the first handshake.
+        // Catch a swapped key before the first handshake does.
         certified
             .keys_match()
             .map_err(|source| CertError::KeyMismatch {

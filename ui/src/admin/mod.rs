@@ -1,7 +1,8 @@
-//! The admin panel (`/admin`): users, live tunnels, relays and the audit log. The server
+//! The admin panel (`/admin`): users, live tunnels, relays, custom domains and the audit log. The server
 //! refuses these pages and their API to non-admins; the UI only reflects that.
 
 mod audit;
+mod domains;
 mod relays;
 mod secrets;
 mod tunnels;
@@ -22,6 +23,7 @@ pub fn AdminPanel(
         AdminPage::Relays => view! { <relays::RelaysPage/> }.into_any(),
         AdminPage::Audit => view! { <audit::AuditPage/> }.into_any(),
         AdminPage::Secrets => view! { <secrets::SecretsPage/> }.into_any(),
+        AdminPage::Domains => view! { <domains::AdminDomainsPage/> }.into_any(),
     }
 }
 

@@ -4,6 +4,7 @@
 mod auth;
 mod authtokens;
 mod device;
+mod domains;
 mod managed;
 mod settings;
 mod traffic;
@@ -36,6 +37,10 @@ pub fn console_nav(is_admin: bool) -> Vec<NavItem> {
         NavItem {
             href: "/authtokens",
             label: "Authtokens",
+        },
+        NavItem {
+            href: "/domains",
+            label: "Domains",
         },
         NavItem {
             href: "/traffic",
@@ -107,6 +112,10 @@ pub fn ConsoleApp(
                 label: "Secrets",
             },
             NavItem {
+                href: "/admin/domains",
+                label: "Domains",
+            },
+            NavItem {
                 href: "/",
                 label: "← Console",
             },
@@ -125,6 +134,7 @@ pub fn ConsoleApp(
     }
     let body = match page {
         Page::Authtokens => view! { <authtokens::AuthtokensPage/> }.into_any(),
+        Page::Domains => view! { <domains::DomainsPage/> }.into_any(),
         Page::Traffic => view! { <traffic::TrafficPage/> }.into_any(),
         Page::Request(id) => view! { <traffic::RequestPage id=id/> }.into_any(),
         Page::Usage => view! { <usage::UsagePage/> }.into_any(),
