@@ -13,10 +13,11 @@ mod env;
 mod sections;
 pub use env::{Env, ProcessEnv};
 pub use sections::{
-    AcmeChallenge, AgentTokenConfig, Argon2Config, AuditConfig, AuthConfig, ConsoleConfig,
-    Dns01Config, Dns01Provider, DomainsConfig, EventCluster, FleetConfig, LoginLimitConfig,
-    PasswordHashingConfig, RegisterLimitConfig, RelayEntry, SecretRotationConfig, SsoOptions,
-    TrafficConfig, TrustedProxies, TrustedProxiesError,
+    AcmeChallenge, AgentTokenConfig, Argon2Config, AuditConfig, AuthConfig, BillingConfig,
+    ConsoleConfig, Dns01Config, Dns01Provider, DomainsConfig, EventCluster, FleetConfig,
+    LoginLimitConfig, PasswordHashingConfig, RazorpayConfig, RegisterLimitConfig, RelayEntry,
+    SecretRotationConfig, SsoOptions, StripeConfig, TrafficConfig, TrustedProxies,
+    TrustedProxiesError,
 };
 
 /// Environment variable naming the config file when `--config` is not given. (`FDT_CONFIG` is
@@ -62,6 +63,8 @@ pub struct Config {
     pub audit: AuditConfig,
     /// Custom domains and certificates.
     pub domains: DomainsConfig,
+    /// Payment providers.
+    pub billing: BillingConfig,
 }
 
 impl Default for Config {
@@ -83,6 +86,7 @@ impl Default for Config {
             sso: SsoOptions::default(),
             audit: AuditConfig::default(),
             domains: DomainsConfig::default(),
+            billing: BillingConfig::default(),
         }
     }
 }
@@ -247,6 +251,7 @@ impl Config {
                 ));
             }
         }
+        self.validate_billing()?;
         let a = &self.auth;
         if a.issuer.trim().is_empty() || a.audience.trim().is_empty() {
             return invalid("auth.issuer and auth.audience must not be empty".into());
@@ -338,6 +343,39 @@ impl Config {
                     "database_url must start with sqlite:, postgres:// or postgresql://".into(),
                 );
             }
+        }
+        Ok(())
+    }
+
+    fn validate_billing(&self) -> Result<(), ConfigError> {
+        let b = &self.billing;
+        let plans = |what: &str, m: &std::collections::BTreeMap<String, String>| match m
+            .values()
+            .find(|p| !matches!(p.parse::<fdt_api::Plan>(), Ok(p) if p != fdt_api::Plan::Free))
+        {
+            Some(p) => Err(ConfigError::Invalid(format!(
+                "billing.{what}: {p:?} is not a paid plan (pro, team)"
+            ))),
+            None => Ok(()),
+        };
+        if let Some(s) = &b.stripe {
+            if s.webhook_secrets.is_empty()
+                || s.webhook_secrets.iter().any(|k| k.expose().len() < 16)
+            {
+                return Err(ConfigError::Invalid(
+                    "billing.stripe.webhook_secrets: at least one, each at least 16 characters"
+                        .into(),
+                ));
+            }
+            plans("stripe.prices", &s.prices)?;
+        }
+        if let Some(r) = &b.razorpay {
+            if r.webhook_secret.expose().len() < 16 {
+                return Err(ConfigError::Invalid(
+                    "billing.razorpay.webhook_secret must be at least 16 characters".into(),
+                ));
+            }
+            plans("razorpay.plans", &r.plans)?;
         }
         Ok(())
     }

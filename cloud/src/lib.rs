@@ -11,6 +11,7 @@
 // Modules other crates use (the binary, the e2e harness, this crate's integration tests).
 pub mod audit;
 pub mod auth;
+pub mod billing;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -76,6 +76,10 @@ struct Inner {
     sealer: crate::domains::seal::Sealer,
     /// Certificate events refused, by reason.
     cert_event_refusals: crate::domains::refusals::Refusals,
+    /// Payment providers.
+    billing: crate::config::BillingConfig,
+    /// Webhook deliveries refused for their signature.
+    webhook_rejections: crate::billing::rejections::Rejections,
 }
 
 impl AppState {
@@ -151,6 +155,8 @@ impl AppState {
                 domains: config.domains.clone(),
                 sealer,
                 cert_event_refusals: Default::default(),
+                billing: config.billing.clone(),
+                webhook_rejections: Default::default(),
             }),
         })
     }
@@ -265,6 +271,16 @@ impl AppState {
     /// Custom domains options.
     pub fn domains(&self) -> &crate::config::DomainsConfig {
         &self.inner.domains
+    }
+
+    /// Payment providers.
+    pub fn billing(&self) -> &crate::config::BillingConfig {
+        &self.inner.billing
+    }
+
+    /// Webhook deliveries refused for their signature since start.
+    pub fn webhook_rejections(&self) -> &crate::billing::rejections::Rejections {
+        &self.inner.webhook_rejections
     }
 
     /// Certificate events refused since start, by reason.

@@ -13,6 +13,7 @@ mod api {
     mod auth;
     mod authtokens;
     mod bad_input;
+    mod billing;
     mod cert_events;
     mod client;
     mod console;

@@ -42,11 +42,13 @@ pub mod agent_sessions;
 pub mod auth;
 pub mod authtoken_format;
 pub mod authtokens;
+pub mod billing;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod device;
 pub mod domains;
 pub mod error;
+pub mod hex;
 pub mod ids;
 pub mod jwks;
 pub mod orgs;
@@ -76,6 +78,9 @@ pub use auth::{
 };
 pub use authtoken_format::{Authtoken, AuthtokenFormatError, parse_authtoken};
 pub use authtokens::{AuthtokenInfo, AuthtokenList, CreateAuthtokenRequest, CreatedAuthtoken};
+pub use billing::{
+    Subscription, SubscriptionList, WebhookReceipt, WebhookRejectionList, WebhookRejections,
+};
 #[cfg(feature = "client")]
 pub use client::{ClientError, FdtClient};
 pub use device::{

@@ -456,6 +456,38 @@ pub enum Dns01Provider {
     Cloudflare,
 }
 
+/// Payment providers (`[billing]`); a provider without a table is not accepted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BillingConfig {
+    /// Stripe (`[billing.stripe]`).
+    pub stripe: Option<StripeConfig>,
+    /// Razorpay (`[billing.razorpay]`).
+    pub razorpay: Option<RazorpayConfig>,
+}
+
+/// Stripe's webhook endpoint and prices.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeConfig {
+    /// The endpoint's signing secrets (`whsec_…`); any may sign (a secret rolls).
+    pub webhook_secrets: Vec<Secret<String>>,
+    /// Price ID → plan (`pro`, `team`).
+    #[serde(default)]
+    pub prices: std::collections::BTreeMap<String, String>,
+}
+
+/// Razorpay's webhook secret, API key secret and plans.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RazorpayConfig {
+    /// The webhook secret.
+    pub webhook_secret: Secret<String>,
+    /// Razorpay plan ID → plan (`pro`, `team`).
+    #[serde(default)]
+    pub plans: std::collections::BTreeMap<String, String>,
+}
+
 /// The ACME challenge relays answer for non-wildcard names.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 pub enum AcmeChallenge {

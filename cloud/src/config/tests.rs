@@ -231,3 +231,42 @@ fn event_clusters_and_the_dns_provider_are_checked() {
         Config::from_toml("[domains.dns01]\nprovider = \"route53\"\napi_token = \"t\"\n").is_err()
     );
 }
+
+#[test]
+fn billing_providers_are_checked() {
+    let check = |toml: &str| Config::from_toml(toml).unwrap().validate();
+    let secret = "s".repeat(16);
+    assert!(check(&format!(
+        "[billing.stripe]\nwebhook_secrets = [\"{secret}\"]\n[billing.stripe.prices]\nprice_1 = \"pro\"\n"
+    ))
+    .is_ok());
+    for (toml, says) in [
+        (
+            "[billing.stripe]\nwebhook_secrets = []\n".to_owned(),
+            "at least one",
+        ),
+        (
+            "[billing.stripe]\nwebhook_secrets = [\"short\"]\n".to_owned(),
+            "16 characters",
+        ),
+        (
+            format!(
+                "[billing.stripe]\nwebhook_secrets = [\"{secret}\"]\n[billing.stripe.prices]\nprice_1 = \"free\"\n"
+            ),
+            "not a paid plan",
+        ),
+        (
+            format!(
+                "[billing.razorpay]\nwebhook_secret = \"{secret}\"\n[billing.razorpay.plans]\nplan_1 = \"gold\"\n"
+            ),
+            "not a paid plan",
+        ),
+        (
+            "[billing.razorpay]\nwebhook_secret = \"short\"\n".to_owned(),
+            "16 characters",
+        ),
+    ] {
+        let err = check(&toml).unwrap_err().to_string();
+        assert!(err.contains(says), "{toml}: {err}");
+    }
+}

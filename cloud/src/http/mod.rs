@@ -6,6 +6,7 @@ mod admin_domains;
 mod agent_sessions;
 pub(crate) mod auth;
 mod authtokens;
+mod billing;
 mod cert_events;
 pub(crate) mod device;
 mod domain_incidents;
@@ -459,6 +460,7 @@ fn endpoints() -> Vec<Endpoint> {
     table.extend(operators::endpoints());
     table.extend(domains::endpoints());
     table.extend(cert_events::endpoints());
+    table.extend(billing::endpoints());
     table
 }
 

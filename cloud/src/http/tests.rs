@@ -19,6 +19,7 @@ const PUBLIC: &[&str] = &[
     "/v1/jwks",
     "/.well-known/jwks.json",
     "/v1/cert-events",
+    "/v1/billing/webhooks/{provider}",
 ];
 
 /// Every route names what it needs: a person's permission, a machine credential

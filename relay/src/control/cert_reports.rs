@@ -25,8 +25,7 @@ pub(crate) struct InstallReports {
 /// restart, so a report sent again is a duplicate at the control plane, not a second event.
 fn event_id(relay: &str, id: &DomainId, version: i64) -> String {
     let digest = Sha256::digest(format!("{relay}\n{id}\n{version}").as_bytes());
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("inst-{hex}")
+    format!("inst-{}", fdt_api::hex::encode(&digest[..16]))
 }
 
 impl InstallReports {

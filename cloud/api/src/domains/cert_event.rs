@@ -172,12 +172,7 @@ impl Provenance {
     /// The signature header's value for `body` under `key`: `v1=<hex>`.
     pub fn sign(&self, key: &[u8], body: &[u8]) -> String {
         let tag = self.mac(key, body).finalize().into_bytes();
-        let mut out = String::with_capacity(3 + 2 * tag.len());
-        out.push_str("v1=");
-        for b in tag {
-            out.push_str(&format!("{b:02x}"));
-        }
-        out
+        format!("v1={}", crate::hex::encode(&tag))
     }
 
     /// Whether the timestamp is within [`TOLERANCE_SECS`] of `now` (Unix seconds).
@@ -193,23 +188,13 @@ impl Provenance {
             .split(',')
             .take(4)
             .filter_map(|p| p.trim().strip_prefix("v1="))
-            .filter_map(decode_hex)
+            .filter_map(crate::hex::decode_sha256)
             .collect();
         keys.iter().any(|key| {
             tags.iter()
                 .any(|tag| self.mac(key.as_ref(), body).verify_slice(tag).is_ok())
         })
     }
-}
-
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() != 64 || !s.is_ascii() {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
-        .collect()
 }
 
 impl CertEvent {

@@ -1,0 +1,41 @@
+//! Billing: payment providers' webhooks, verified on their raw bytes as each provider
+//! documents ([`verify`]), read into subscription states ([`events`]), stored before they are
+//! processed and processed once ([`webhooks`]); the account's plan follows its subscriptions.
+//!
+//! Built so far: Stripe and Razorpay webhooks and subscriptions. Not yet: checkout, PayPal,
+//! dunning, invoices, the ledger and settlements (issue 17).
+
+pub mod events;
+pub mod rejections;
+pub mod verify;
+pub mod webhooks;
+
+/// A payment provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// Stripe.
+    Stripe = 0,
+    /// Razorpay.
+    Razorpay = 1,
+    /// PayPal.
+    Paypal = 2,
+}
+
+impl Provider {
+    /// Every provider.
+    pub const ALL: [Provider; 3] = [Provider::Stripe, Provider::Razorpay, Provider::Paypal];
+
+    /// The name in paths and rows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stripe => "stripe",
+            Self::Razorpay => "razorpay",
+            Self::Paypal => "paypal",
+        }
+    }
+
+    /// The provider named `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}

@@ -1,0 +1,198 @@
+//! `POST /v1/billing/webhooks/{provider}`: a delivery is verified on its raw bytes, stored
+//! before it is processed (one row per provider and event ID: a redelivery, however
+//! concurrent, has one effect), then processed: a subscription event moves the subscription
+//! (never backwards in the provider's time, never to another account) and the account's plan
+//! follows its subscriptions. Refused signatures store nothing and are counted.
+
+use super::Provider;
+use super::events::{self, EventError, ProviderEvent, SubStatus};
+use super::verify::{self, SignatureError};
+use crate::state::AppState;
+use crate::store::{NewBillingEvent, StoreError, SubscriptionApplied, SubscriptionState};
+use axum::http::HeaderMap;
+use fdt_api::{AccountId, Plan, WebhookReceipt};
+
+/// Why a delivery was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// The provider is not configured here.
+    #[error("{0} is not configured")]
+    NotConfigured(&'static str),
+    /// The signature does not hold: counted, nothing stored.
+    #[error("{0}")]
+    Signature(SignatureError),
+    /// Signed, but not an event.
+    #[error(transparent)]
+    Event(#[from] EventError),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Verifies and reads a delivery.
+fn verified(
+    st: &AppState,
+    provider: Provider,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<ProviderEvent, WebhookError> {
+    let cfg = st.billing();
+    let checked = match provider {
+        Provider::Stripe => {
+            let c = cfg
+                .stripe
+                .as_ref()
+                .ok_or(WebhookError::NotConfigured("stripe"))?;
+            let secrets: Vec<&[u8]> = c
+                .webhook_secrets
+                .iter()
+                .map(|s| s.expose().as_bytes())
+                .collect();
+            let now = st.clock().now().unix_timestamp();
+            verify::stripe(header(headers, "stripe-signature"), body, &secrets, now)
+                .map(|_| events::stripe(body, &c.prices))
+        }
+        Provider::Razorpay => {
+            let c = cfg
+                .razorpay
+                .as_ref()
+                .ok_or(WebhookError::NotConfigured("razorpay"))?;
+            verify::razorpay_webhook(
+                header(headers, "x-razorpay-signature"),
+                body,
+                c.webhook_secret.expose().as_bytes(),
+            )
+            .map(|()| events::razorpay(header(headers, "x-razorpay-event-id"), body, &c.plans))
+        }
+        Provider::Paypal => return Err(WebhookError::NotConfigured("paypal")),
+    };
+    match checked {
+        Ok(event) => Ok(event?),
+        Err(e) => {
+            st.webhook_rejections().count(provider, e);
+            tracing::warn!(
+                provider = provider.as_str(),
+                reason = e.reason(),
+                "webhook signature refused"
+            );
+            Err(WebhookError::Signature(e))
+        }
+    }
+}
+
+/// Verifies, stores and processes one delivery.
+pub async fn ingest(
+    st: &AppState,
+    provider: Provider,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<WebhookReceipt, WebhookError> {
+    let event = verified(st, provider, headers, body)?;
+    let raw = std::str::from_utf8(body).map_err(|_| EventError("the body is not UTF-8"))?;
+    let stored = st
+        .store()
+        .insert_billing_event(
+            &NewBillingEvent {
+                provider: provider.as_str(),
+                event_id: &event.id,
+                event_type: &event.kind,
+                created: event.created,
+                body: raw,
+            },
+            st.clock().now(),
+        )
+        .await?;
+    let Some(seq) = stored else {
+        // Already received: answered with what it did then, and not processed again.
+        let (state, detail) = st
+            .store()
+            .billing_event_state(provider.as_str(), &event.id)
+            .await?
+            .unwrap_or_default();
+        return Ok(WebhookReceipt {
+            duplicate: true,
+            state,
+            detail,
+        });
+    };
+    let (state, detail) = process(st, provider, &event).await?;
+    st.store()
+        .set_billing_event_state(seq, state, &detail)
+        .await?;
+    tracing::info!(provider = provider.as_str(), event = %event.id, kind = %event.kind, state, %detail, "billing event");
+    Ok(WebhookReceipt {
+        duplicate: false,
+        state: state.into(),
+        detail,
+    })
+}
+
+/// What an event does: `(state, detail)`.
+async fn process(
+    st: &AppState,
+    provider: Provider,
+    event: &ProviderEvent,
+) -> Result<(&'static str, String), StoreError> {
+    let s = match &event.subscription {
+        None => return Ok(("ignored", format!("{} is not acted on", event.kind))),
+        Some(Err(why)) => return Ok(("ignored", why.clone())),
+        Some(Ok(s)) => s,
+    };
+    let Some(account) = st.store().account_exists(&s.account).await? else {
+        return Ok(("failed", format!("no account {}", s.account)));
+    };
+    let applied = st
+        .store()
+        .apply_subscription(
+            &SubscriptionState {
+                provider: provider.as_str(),
+                subscription_id: &s.id,
+                account: &account,
+                plan: &s.plan,
+                status: s.status.as_str(),
+                period_end: s.period_end,
+                event_at: event.created,
+            },
+            st.clock().now(),
+        )
+        .await?;
+    Ok(match applied {
+        SubscriptionApplied::Applied => {
+            let plan = entitled_plan(st, &account).await?;
+            st.store().set_account_plan(&account, plan).await?;
+            st.events().publish(&account, crate::events::Topic::Tunnels);
+            (
+                "processed",
+                format!(
+                    "subscription {} is {}; plan {plan}",
+                    s.id,
+                    s.status.as_str()
+                ),
+            )
+        }
+        SubscriptionApplied::Stale => (
+            "ignored",
+            "a newer event already set this subscription".to_owned(),
+        ),
+        SubscriptionApplied::OtherAccount => (
+            "failed",
+            "the subscription belongs to another account".to_owned(),
+        ),
+    })
+}
+
+/// The best plan among the account's subscriptions that entitle it; free without one.
+pub async fn entitled_plan(st: &AppState, account: &AccountId) -> Result<Plan, StoreError> {
+    let subs = st.store().subscriptions(account).await?;
+    let rank = |p: Plan| Plan::ALL.iter().position(|x| *x == p).unwrap_or(0);
+    Ok(subs
+        .iter()
+        .filter(|s| s.status != SubStatus::Canceled.as_str())
+        .filter_map(|s| s.plan.parse::<Plan>().ok())
+        .max_by_key(|p| rank(*p))
+        .unwrap_or(Plan::Free))
+}

@@ -1,0 +1,110 @@
+//! `/v1/billing`: providers' webhooks (no bearer token: the provider's signature is the
+//! authentication), the caller's subscriptions, and the operators' count of refused
+//! deliveries.
+
+use super::admin::AdminCaller;
+use super::extract::{ApiPath, Authenticated};
+use super::openapi::{Auth, Endpoint};
+use crate::billing::Provider;
+use crate::billing::webhooks::{self, WebhookError};
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method};
+use bytes::Bytes;
+use fdt_api::{Plan, Subscription, SubscriptionList, WebhookReceipt, WebhookRejectionList};
+
+/// Largest webhook body (Stripe's events are a few KiB; a large invoice stays well inside).
+const MAX_WEBHOOK_BYTES: usize = 256 * 1024;
+
+/// The billing routes.
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    use Method as M;
+    use fdt_api::Permission as P;
+    vec![
+        Endpoint::new(
+            M::POST,
+            "/v1/billing/webhooks/{provider}",
+            "billingWebhook",
+            webhook,
+        )
+        .summary("A payment provider's webhook (stripe, razorpay), verified on the raw body")
+        .body_limit(MAX_WEBHOOK_BYTES)
+        .json::<WebhookReceipt>(200),
+        Endpoint::new(
+            M::GET,
+            "/v1/billing/subscriptions",
+            "billingSubscriptions",
+            subscriptions,
+        )
+        .summary("The caller's subscriptions at payment providers")
+        .auth(Auth::User(P::BillingRead))
+        .json::<SubscriptionList>(200),
+        Endpoint::new(
+            M::GET,
+            "/v1/admin/billing/webhook-rejections",
+            "adminWebhookRejections",
+            rejections,
+        )
+        .summary("Operators: webhook deliveries refused for their signature since start")
+        .auth(Auth::User(P::Operator))
+        .json::<WebhookRejectionList>(200),
+    ]
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(e: WebhookError) -> Self {
+        match e {
+            WebhookError::NotConfigured(_) => Self::NotFound,
+            WebhookError::Signature(s) => Self::InvalidBody(format!("webhook refused: {s}")),
+            WebhookError::Event(e) => Self::InvalidBody(e.to_string()),
+            WebhookError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// `POST /v1/billing/webhooks/{provider}` → 200 with what it did (a duplicate does nothing);
+/// 400 for a bad signature (counted, nothing stored) or a body that is not an event; 404 for a
+/// provider not configured here.
+async fn webhook(
+    State(st): State<AppState>,
+    ApiPath(provider): ApiPath<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<WebhookReceipt>, ApiError> {
+    let provider = Provider::parse(&provider).ok_or(ApiError::NotFound)?;
+    Ok(Json(
+        webhooks::ingest(&st, provider, &headers, &body).await?,
+    ))
+}
+
+/// `GET /v1/billing/subscriptions`.
+async fn subscriptions(
+    State(st): State<AppState>,
+    who: Authenticated,
+) -> Result<Json<SubscriptionList>, ApiError> {
+    let subscriptions = st
+        .store()
+        .subscriptions(&who.account_id)
+        .await?
+        .into_iter()
+        .map(|s| Subscription {
+            plan: s.plan.parse().unwrap_or(Plan::Free),
+            period_end: s
+                .period_end
+                .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok()),
+            provider: s.provider,
+            subscription_id: s.subscription_id,
+            status: s.status,
+        })
+        .collect();
+    Ok(Json(SubscriptionList { subscriptions }))
+}
+
+/// `GET /v1/admin/billing/webhook-rejections`.
+async fn rejections(State(st): State<AppState>, _admin: AdminCaller) -> Json<WebhookRejectionList> {
+    Json(WebhookRejectionList {
+        providers: st.webhook_rejections().snapshot(),
+    })
+}

@@ -1,0 +1,216 @@
+//! Billing state: providers' webhook events (stored before processing, once per provider and
+//! event ID) and the subscriptions they describe (newest event wins, never moved to another
+//! account).
+
+use super::{Store, StoreError, is_unique_violation, on_pool, parse_id, to_millis};
+use fdt_api::AccountId;
+use time::OffsetDateTime;
+
+/// Events kept in all (the oldest go first).
+pub const MAX_BILLING_EVENTS: i64 = 100_000;
+
+/// A webhook event to store.
+#[derive(Debug, Clone)]
+pub struct NewBillingEvent<'a> {
+    /// `stripe`, `razorpay` or `paypal`.
+    pub provider: &'a str,
+    /// The provider's event ID.
+    pub event_id: &'a str,
+    /// Its type (`customer.subscription.updated`, …).
+    pub event_type: &'a str,
+    /// When the provider created it (Unix seconds).
+    pub created: i64,
+    /// The raw body.
+    pub body: &'a str,
+}
+
+/// A subscription as an event describes it.
+#[derive(Debug, Clone)]
+pub struct SubscriptionState<'a> {
+    /// Provider.
+    pub provider: &'a str,
+    /// The provider's subscription ID.
+    pub subscription_id: &'a str,
+    /// The account it was created for.
+    pub account: &'a AccountId,
+    /// Plan name.
+    pub plan: &'a str,
+    /// `trialing`, `active`, `past_due` or `canceled`.
+    pub status: &'a str,
+    /// End of the paid period (Unix seconds).
+    pub period_end: Option<i64>,
+    /// When the provider created the event (Unix seconds).
+    pub event_at: i64,
+}
+
+/// What storing a subscription state did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscriptionApplied {
+    /// It is the subscription's state now.
+    Applied,
+    /// A newer event was applied before: nothing changed.
+    Stale,
+    /// The subscription belongs to another account: nothing changed.
+    OtherAccount,
+}
+
+/// A stored subscription.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SubscriptionRecord {
+    /// Provider.
+    pub provider: String,
+    /// The provider's ID.
+    pub subscription_id: String,
+    /// Plan name.
+    pub plan: String,
+    /// Status.
+    pub status: String,
+    /// End of the paid period (Unix seconds).
+    pub period_end: Option<i64>,
+    /// The provider's time of the event that set it (Unix seconds).
+    pub event_at: i64,
+}
+
+impl Store {
+    /// Stores a received event; `None` when the provider already sent one with its ID.
+    pub async fn insert_billing_event(
+        &self,
+        e: &NewBillingEvent<'_>,
+        now: OffsetDateTime,
+    ) -> Result<Option<i64>, StoreError> {
+        let inserted: Result<i64, sqlx::Error> = on_pool!(self, pool => {
+            async {
+                let mut tx = pool.begin().await?;
+                let (seq,): (i64,) = sqlx::query_as(
+                    "INSERT INTO billing_events (provider, event_id, event_type, created, body, \
+                     received_at, state) VALUES ($1, $2, $3, $4, $5, $6, 'received') RETURNING seq",
+                )
+                .bind(e.provider)
+                .bind(e.event_id)
+                .bind(e.event_type)
+                .bind(e.created)
+                .bind(e.body)
+                .bind(to_millis(now))
+                .fetch_one(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM billing_events WHERE seq <= $1")
+                    .bind(seq - MAX_BILLING_EVENTS)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(seq)
+            }
+            .await
+        });
+        match inserted {
+            Ok(seq) => Ok(Some(seq)),
+            Err(e) if is_unique_violation(&e) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Records what processing event `seq` did (`processed`, `ignored`, `failed`).
+    pub async fn set_billing_event_state(
+        &self,
+        seq: i64,
+        state: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query("UPDATE billing_events SET state = $1, detail = $2 WHERE seq = $3")
+                .bind(state)
+                .bind(detail)
+                .bind(seq)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The state of event (`provider`, `event_id`): `(state, detail)`.
+    pub async fn billing_event_state(
+        &self,
+        provider: &str,
+        event_id: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        Ok(on_pool!(self, pool => {
+            sqlx::query_as("SELECT state, detail FROM billing_events WHERE provider = $1 AND event_id = $2")
+                .bind(provider)
+                .bind(event_id)
+                .fetch_optional(pool)
+                .await?
+        }))
+    }
+
+    /// Stores a subscription's state unless a newer event set it already, or it belongs to
+    /// another account. One statement: concurrent events cannot interleave.
+    pub async fn apply_subscription(
+        &self,
+        s: &SubscriptionState<'_>,
+        now: OffsetDateTime,
+    ) -> Result<SubscriptionApplied, StoreError> {
+        let n = on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO subscriptions (provider, subscription_id, account_id, plan, status, \
+                 period_end, event_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (provider, subscription_id) DO UPDATE SET plan = excluded.plan, \
+                 status = excluded.status, period_end = excluded.period_end, \
+                 event_at = excluded.event_at, updated_at = excluded.updated_at \
+                 WHERE subscriptions.account_id = excluded.account_id \
+                 AND subscriptions.event_at <= excluded.event_at",
+            )
+            .bind(s.provider)
+            .bind(s.subscription_id)
+            .bind(s.account.as_str())
+            .bind(s.plan)
+            .bind(s.status)
+            .bind(s.period_end)
+            .bind(s.event_at)
+            .bind(to_millis(now))
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if n == 1 {
+            return Ok(SubscriptionApplied::Applied);
+        }
+        let owner: Option<(String,)> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT account_id FROM subscriptions WHERE provider = $1 AND subscription_id = $2")
+                .bind(s.provider)
+                .bind(s.subscription_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        match owner {
+            Some((a,)) if a != s.account.as_str() => Ok(SubscriptionApplied::OtherAccount),
+            _ => Ok(SubscriptionApplied::Stale),
+        }
+    }
+
+    /// The account's subscriptions, newest event first.
+    pub async fn subscriptions(
+        &self,
+        account: &AccountId,
+    ) -> Result<Vec<SubscriptionRecord>, StoreError> {
+        Ok(on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT provider, subscription_id, plan, status, period_end, event_at \
+                 FROM subscriptions WHERE account_id = $1 ORDER BY event_at DESC, subscription_id",
+            )
+            .bind(account.as_str())
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// Whether account `id` exists.
+    pub async fn account_exists(&self, id: &str) -> Result<Option<AccountId>, StoreError> {
+        let row: Option<(String,)> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT id FROM accounts WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(|(id,)| parse_id(&id)).transpose()
+    }
+}
