@@ -15,8 +15,8 @@ pub use env::{Env, ProcessEnv};
 pub use sections::{
     AcmeChallenge, AgentTokenConfig, Argon2Config, AuditConfig, AuthConfig, BillingConfig,
     ConsoleConfig, Dns01Config, Dns01Provider, DomainsConfig, EventCluster, FleetConfig,
-    LoginLimitConfig, PasswordHashingConfig, RazorpayConfig, RegisterLimitConfig, RelayEntry,
-    SecretRotationConfig, SsoOptions, StripeConfig, TrafficConfig, TrustedProxies,
+    LoginLimitConfig, PasswordHashingConfig, PaypalConfig, RazorpayConfig, RegisterLimitConfig,
+    RelayEntry, SecretRotationConfig, SsoOptions, StripeConfig, TrafficConfig, TrustedProxies,
     TrustedProxiesError,
 };
 
@@ -376,6 +376,14 @@ impl Config {
                 ));
             }
             plans("razorpay.plans", &r.plans)?;
+        }
+        if let Some(p) = &b.paypal {
+            if p.webhook_id.trim().is_empty() || p.cert_hosts.is_empty() {
+                return Err(ConfigError::Invalid(
+                    "billing.paypal: webhook_id and cert_hosts must not be empty".into(),
+                ));
+            }
+            plans("paypal.plans", &p.plans)?;
         }
         Ok(())
     }

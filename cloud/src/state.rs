@@ -24,6 +24,9 @@ pub enum StateError {
     /// The key that seals certificate private keys could not be loaded.
     #[error(transparent)]
     DomainKey(crate::domains::seal::SealError),
+    /// PayPal's verifier could not be set up (its roots, its certificate name).
+    #[error("billing.paypal: {0}")]
+    Paypal(String),
 }
 
 /// Shared state of the HTTP app. Cheap to clone (one `Arc`).
@@ -80,6 +83,8 @@ struct Inner {
     billing: crate::config::BillingConfig,
     /// Webhook deliveries refused for their signature.
     webhook_rejections: crate::billing::rejections::Rejections,
+    /// PayPal's signature checks and certificate cache, when PayPal is configured.
+    paypal: Option<crate::billing::paypal::PaypalVerifier>,
 }
 
 impl AppState {
@@ -113,6 +118,12 @@ impl AppState {
             // No data directory (an in-memory test state): keys sealed now cannot be opened
             // after a restart, which such a state does not have.
             None => crate::domains::seal::Sealer::ephemeral().map_err(StateError::DomainKey)?,
+        };
+        let paypal = match &config.billing.paypal {
+            Some(c) => {
+                Some(crate::billing::paypal::PaypalVerifier::new(c).map_err(StateError::Paypal)?)
+            }
+            None => None,
         };
         Ok(Self {
             inner: Arc::new(Inner {
@@ -157,6 +168,7 @@ impl AppState {
                 cert_event_refusals: Default::default(),
                 billing: config.billing.clone(),
                 webhook_rejections: Default::default(),
+                paypal,
             }),
         })
     }
@@ -276,6 +288,11 @@ impl AppState {
     /// Payment providers.
     pub fn billing(&self) -> &crate::config::BillingConfig {
         &self.inner.billing
+    }
+
+    /// PayPal's webhook verifier, when PayPal is configured.
+    pub fn paypal(&self) -> Option<&crate::billing::paypal::PaypalVerifier> {
+        self.inner.paypal.as_ref()
     }
 
     /// Webhook deliveries refused for their signature since start.

@@ -143,6 +143,59 @@ pub fn stripe(body: &[u8], prices: &BTreeMap<String, String>) -> Result<Provider
     })
 }
 
+fn paypal_status(s: &str) -> Option<SubStatus> {
+    Some(match s {
+        "ACTIVE" => SubStatus::Active,
+        "SUSPENDED" => SubStatus::PastDue,
+        "CANCELLED" | "EXPIRED" => SubStatus::Canceled,
+        // `APPROVAL_PENDING`, `APPROVED`: not charged yet.
+        _ => return None,
+    })
+}
+
+fn rfc3339(v: &Value) -> Option<i64> {
+    let s = v.as_str()?;
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp())
+}
+
+/// Reads a PayPal event; `plans` maps PayPal plan IDs to plan names. The subscription is in
+/// `resource` (our account in `custom_id`), for `BILLING.SUBSCRIPTION.*` events.
+pub fn paypal(body: &[u8], plans: &BTreeMap<String, String>) -> Result<ProviderEvent, EventError> {
+    let v: Value = serde_json::from_slice(body).map_err(|_| EventError("invalid JSON"))?;
+    let id = id_of(&v["id"]).ok_or(EventError("no id"))?;
+    let kind = id_of(&v["event_type"]).ok_or(EventError("no event_type"))?;
+    let created = rfc3339(&v["create_time"]).ok_or(EventError("no create_time"))?;
+    let subscription = kind
+        .starts_with("BILLING.SUBSCRIPTION.")
+        .then(|| {
+            let o = &v["resource"];
+            let sub_id = id_of(&o["id"]).ok_or("no subscription id")?;
+            let account = id_of(&o["custom_id"]).ok_or("no custom_id")?;
+            let plan_id = id_of(&o["plan_id"]).ok_or("no plan_id")?;
+            let plan = plans
+                .get(&plan_id)
+                .ok_or_else(|| format!("plan {plan_id} is not a configured plan"))?;
+            let s = o["status"].as_str().unwrap_or_default();
+            let status = paypal_status(s).ok_or_else(|| format!("status {s:?} is not acted on"))?;
+            Ok(SubscriptionEvent {
+                id: sub_id,
+                account,
+                plan: plan.clone(),
+                status,
+                period_end: rfc3339(&o["billing_info"]["next_billing_time"]),
+            })
+        })
+        .map(|r: Result<_, String>| r);
+    Ok(ProviderEvent {
+        id,
+        kind,
+        created,
+        subscription,
+    })
+}
+
 /// Reads a Razorpay event with ID `event_id` (its header); `plans` maps Razorpay plan IDs to
 /// plan names.
 pub fn razorpay(

@@ -2,10 +2,11 @@
 //! documents ([`verify`]), read into subscription states ([`events`]), stored before they are
 //! processed and processed once ([`webhooks`]); the account's plan follows its subscriptions.
 //!
-//! Built so far: Stripe and Razorpay webhooks and subscriptions. Not yet: checkout, PayPal,
+//! Built so far: Stripe, Razorpay and PayPal webhooks and subscriptions. Not yet: checkout,
 //! dunning, invoices, the ledger and settlements (issue 17).
 
 pub mod events;
+pub mod paypal;
 pub mod rejections;
 pub mod verify;
 pub mod webhooks;

@@ -6,6 +6,7 @@
 
 use super::Provider;
 use super::events::{self, EventError, ProviderEvent, SubStatus};
+use super::paypal::PaypalError;
 use super::verify::{self, SignatureError};
 use crate::state::AppState;
 use crate::store::{NewBillingEvent, StoreError, SubscriptionApplied, SubscriptionState};
@@ -24,6 +25,9 @@ pub enum WebhookError {
     /// Signed, but not an event.
     #[error(transparent)]
     Event(#[from] EventError),
+    /// The provider's certificate could not be fetched; the provider will send again.
+    #[error("the provider could not be reached: {0}")]
+    Upstream(String),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -34,7 +38,7 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// Verifies and reads a delivery.
-fn verified(
+async fn verified(
     st: &AppState,
     provider: Provider,
     headers: &HeaderMap,
@@ -68,7 +72,23 @@ fn verified(
             )
             .map(|()| events::razorpay(header(headers, "x-razorpay-event-id"), body, &c.plans))
         }
-        Provider::Paypal => return Err(WebhookError::NotConfigured("paypal")),
+        Provider::Paypal => {
+            let (Some(c), Some(v)) = (cfg.paypal.as_ref(), st.paypal()) else {
+                return Err(WebhookError::NotConfigured("paypal"));
+            };
+            match v.verify(headers, body).await {
+                Ok(()) => Ok(events::paypal(body, &c.plans)),
+                // PayPal could not be reached: not the sender's fault, and it sends again.
+                Err(PaypalError::Fetch(e)) => return Err(WebhookError::Upstream(e)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "PayPal webhook refused");
+                    Err(match e {
+                        PaypalError::Mismatch | PaypalError::Cert(_) => SignatureError::Mismatch,
+                        _ => SignatureError::Malformed,
+                    })
+                }
+            }
+        }
     };
     match checked {
         Ok(event) => Ok(event?),
@@ -91,7 +111,7 @@ pub async fn ingest(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<WebhookReceipt, WebhookError> {
-    let event = verified(st, provider, headers, body)?;
+    let event = verified(st, provider, headers, body).await?;
     let raw = std::str::from_utf8(body).map_err(|_| EventError("the body is not UTF-8"))?;
     let stored = st
         .store()

@@ -464,6 +464,43 @@ pub struct BillingConfig {
     pub stripe: Option<StripeConfig>,
     /// Razorpay (`[billing.razorpay]`).
     pub razorpay: Option<RazorpayConfig>,
+    /// PayPal (`[billing.paypal]`).
+    pub paypal: Option<PaypalConfig>,
+}
+
+/// PayPal's webhook and plans.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaypalConfig {
+    /// The webhook's ID (part of every signed string).
+    pub webhook_id: String,
+    /// Hosts (`host` or `host:port`) signing certificates may be fetched from.
+    #[serde(default = "paypal_cert_hosts")]
+    pub cert_hosts: Vec<String>,
+    /// The name PayPal's signing certificate is checked for.
+    #[serde(default = "paypal_cert_name")]
+    pub cert_name: String,
+    /// PEM roots trusted besides the public ones (a test CA).
+    #[serde(default)]
+    pub extra_roots: Option<PathBuf>,
+    /// PayPal plan ID → plan (`pro`, `team`).
+    #[serde(default)]
+    pub plans: std::collections::BTreeMap<String, String>,
+}
+
+fn paypal_cert_hosts() -> Vec<String> {
+    [
+        "api.paypal.com",
+        "api-m.paypal.com",
+        "api.sandbox.paypal.com",
+        "api-m.sandbox.paypal.com",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+fn paypal_cert_name() -> String {
+    "messageverificationcerts.paypal.com".into()
 }
 
 /// Stripe's webhook endpoint and prices.

@@ -29,7 +29,9 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "billingWebhook",
             webhook,
         )
-        .summary("A payment provider's webhook (stripe, razorpay), verified on the raw body")
+        .summary(
+            "A payment provider's webhook (stripe, razorpay, paypal), verified on the raw body",
+        )
         .body_limit(MAX_WEBHOOK_BYTES)
         .json::<WebhookReceipt>(200),
         Endpoint::new(
@@ -59,6 +61,10 @@ impl From<WebhookError> for ApiError {
             WebhookError::NotConfigured(_) => Self::NotFound,
             WebhookError::Signature(s) => Self::InvalidBody(format!("webhook refused: {s}")),
             WebhookError::Event(e) => Self::InvalidBody(e.to_string()),
+            WebhookError::Upstream(e) => {
+                tracing::warn!(error = %e, "webhook: the provider could not be reached");
+                Self::Internal
+            }
             WebhookError::Store(e) => e.into(),
         }
     }

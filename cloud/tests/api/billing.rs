@@ -43,7 +43,7 @@ fn app(db: &TestDb) -> TestApp {
     })
 }
 
-async fn account(app: &TestApp, email: &str) -> (String, AccountId) {
+pub(crate) async fn account(app: &TestApp, email: &str) -> (String, AccountId) {
     let t = app.signed_up(email).await;
     let id = app
         .state
@@ -75,7 +75,7 @@ fn subscription_event(
     .to_string()
 }
 
-async fn post(
+pub(crate) async fn post(
     app: &TestApp,
     provider: &str,
     headers: &[(&str, String)],
@@ -105,7 +105,7 @@ fn stripe_header(secret: &str, t: i64, body: &str) -> String {
     )
 }
 
-async fn plan(app: &TestApp, id: &AccountId) -> Plan {
+pub(crate) async fn plan(app: &TestApp, id: &AccountId) -> Plan {
     app.state.store().account_plan(id).await.unwrap().unwrap()
 }
 
