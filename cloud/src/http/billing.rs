@@ -58,7 +58,10 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
 impl From<WebhookError> for ApiError {
     fn from(e: WebhookError) -> Self {
         match e {
-            WebhookError::NotConfigured(_) => Self::NotFound,
+            WebhookError::NotConfigured(p) => Self::BadField {
+                field: "provider".into(),
+                message: format!("{p} is not configured here"),
+            },
             WebhookError::Signature(s) => Self::InvalidBody(format!("webhook refused: {s}")),
             WebhookError::Event(e) => Self::InvalidBody(e.to_string()),
             WebhookError::Upstream(e) => {
@@ -71,15 +74,18 @@ impl From<WebhookError> for ApiError {
 }
 
 /// `POST /v1/billing/webhooks/{provider}` → 200 with what it did (a duplicate does nothing);
-/// 400 for a bad signature (counted, nothing stored) or a body that is not an event; 404 for a
-/// provider not configured here.
+/// 400 for a bad signature (counted, nothing stored), a body that is not an event, or a
+/// provider that is unknown or not configured here (naming the field).
 async fn webhook(
     State(st): State<AppState>,
     ApiPath(provider): ApiPath<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<WebhookReceipt>, ApiError> {
-    let provider = Provider::parse(&provider).ok_or(ApiError::NotFound)?;
+    let provider = Provider::parse(&provider).ok_or_else(|| ApiError::BadField {
+        field: "provider".into(),
+        message: "stripe, razorpay or paypal".into(),
+    })?;
     Ok(Json(
         webhooks::ingest(&st, provider, &headers, &body).await?,
     ))

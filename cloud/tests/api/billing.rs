@@ -274,10 +274,12 @@ async fn stripe_webhooks_are_verified_on_raw_bytes_and_move_the_plan(db: &TestDb
         "processed"
     );
     assert_eq!(plan(&app, &a).await, Plan::Free);
-    // A provider with no configuration here: 404.
-    post(&app, "paypal", &[], "{}")
-        .await
-        .assert_error(StatusCode::NOT_FOUND, "not_found");
+    // A provider with no configuration here, or none at all: 400 naming the field.
+    for p in ["paypal", "bitcoin"] {
+        let r = post(&app, p, &[], "{}").await;
+        r.assert_error(StatusCode::BAD_REQUEST, "validation_failed");
+        assert_eq!(r.json["error"]["field"], "provider", "{}", r.json);
+    }
 }
 
 async fn the_same_stripe_event_ten_times_at_once_has_one_effect(db: &TestDb) {
