@@ -63,3 +63,103 @@ pub struct SubscriptionList {
     /// The account's subscriptions.
     pub subscriptions: Vec<Subscription>,
 }
+
+/// `GET /v1/admin/ledger?from&to&format`: the range (UTC dates, `to` exclusive) and the form.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LedgerQuery {
+    /// First day (`YYYY-MM-DD`), default 30 days ago.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Day after the last (`YYYY-MM-DD`), default tomorrow.
+    #[serde(default)]
+    pub to: Option<String>,
+    /// `json` (default) or `csv`.
+    #[serde(default)]
+    pub format: Option<String>,
+}
+
+/// One line of the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct LedgerLine {
+    /// Its transaction.
+    pub txn: i64,
+    /// When the transaction was recorded.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
+    pub at: OffsetDateTime,
+    /// `charge`, `refund` or `payout`.
+    pub kind: String,
+    /// The provider.
+    pub provider: String,
+    /// The provider's reference.
+    pub reference: String,
+    /// The customer, when known.
+    pub account: Option<crate::AccountId>,
+    /// The book (`revenue`, `refunds`, `fees`, `bank`, `provider:<name>`).
+    pub book: String,
+    /// Minor units: positive debits, negative credits.
+    pub amount: i64,
+    /// ISO 4217 currency.
+    pub currency: String,
+}
+
+/// `GET /v1/admin/ledger` (JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct LedgerExport {
+    /// The lines, by transaction.
+    pub lines: Vec<LedgerLine>,
+}
+
+/// A ledger transaction, for acknowledgement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct LedgerTxn {
+    /// Number.
+    pub id: i64,
+    /// `charge`, `refund` or `payout`.
+    pub kind: String,
+    /// The provider.
+    pub provider: String,
+    /// The provider's reference.
+    pub reference: String,
+    /// The customer, when known.
+    pub account: Option<crate::AccountId>,
+    /// Minor units.
+    pub amount: i64,
+    /// Refunded so far (charges).
+    pub refunded: i64,
+    /// ISO 4217 currency.
+    pub currency: String,
+    /// When it was recorded.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
+    pub at: OffsetDateTime,
+    /// When an operator acknowledged it.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
+    pub acked_at: Option<OffsetDateTime>,
+    /// Who.
+    pub acked_by: Option<String>,
+}
+
+/// `GET /v1/admin/ledger/transactions?pending`: newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct LedgerTxnList {
+    /// The transactions.
+    pub transactions: Vec<LedgerTxn>,
+}
+
+/// `GET /v1/admin/ledger/transactions?pending=true`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LedgerTxnQuery {
+    /// Only those not acknowledged yet.
+    #[serde(default)]
+    pub pending: bool,
+}

@@ -79,7 +79,8 @@ pub use auth::{
 pub use authtoken_format::{Authtoken, AuthtokenFormatError, parse_authtoken};
 pub use authtokens::{AuthtokenInfo, AuthtokenList, CreateAuthtokenRequest, CreatedAuthtoken};
 pub use billing::{
-    Subscription, SubscriptionList, WebhookReceipt, WebhookRejectionList, WebhookRejections,
+    LedgerExport, LedgerLine, LedgerQuery, LedgerTxn, LedgerTxnList, LedgerTxnQuery, Subscription,
+    SubscriptionList, WebhookReceipt, WebhookRejectionList, WebhookRejections,
 };
 #[cfg(feature = "client")]
 pub use client::{ClientError, FdtClient};

@@ -7,6 +7,7 @@
 //!   in `notes.account_id`, the plan in `plan_id`); the event ID is the `x-razorpay-event-id`
 //!   header, the time `created_at`.
 
+use super::money::{Currency, Money};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -53,6 +54,38 @@ pub struct SubscriptionEvent {
     pub period_end: Option<i64>,
 }
 
+/// Money moving, as a provider reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MoneyEvent {
+    /// A payment captured.
+    Charge {
+        /// The provider's charge or payment ID.
+        id: String,
+        /// Our account, when the metadata names one.
+        account: Option<String>,
+        /// The amount.
+        amount: Money,
+        /// The provider's fee, in the same currency.
+        fee: Option<i64>,
+    },
+    /// A refund of a charge.
+    Refund {
+        /// The provider's refund ID.
+        id: String,
+        /// The charge it refunds.
+        charge: String,
+        /// The amount.
+        amount: Money,
+    },
+    /// A payout to our bank.
+    Payout {
+        /// The provider's payout ID.
+        id: String,
+        /// The amount.
+        amount: Money,
+    },
+}
+
 /// An event, read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderEvent {
@@ -64,6 +97,8 @@ pub struct ProviderEvent {
     pub created: i64,
     /// The subscription it describes, if it is a subscription event we act on.
     pub subscription: Option<Result<SubscriptionEvent, String>>,
+    /// The money it moves, if it is a charge, refund or payout event.
+    pub money: Option<Result<MoneyEvent, String>>,
 }
 
 /// Why a body is not an event.
@@ -76,6 +111,121 @@ fn id_of(v: &Value) -> Option<String> {
         .filter(|s| !s.is_empty() && s.len() <= MAX_ID_BYTES)
         .filter(|s| s.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
+}
+
+fn minor_money(amount: &Value, currency: &Value) -> Result<Money, String> {
+    let minor = amount
+        .as_i64()
+        .filter(|a| *a > 0)
+        .ok_or("no positive amount")?;
+    let currency =
+        Currency::parse(currency.as_str().unwrap_or_default()).map_err(|e| e.to_string())?;
+    Ok(Money::minor(minor, currency))
+}
+
+fn decimal_money(v: &Value) -> Result<Money, String> {
+    let currency = v["currency"]
+        .as_str()
+        .or_else(|| v["currency_code"].as_str())
+        .unwrap_or_default();
+    let currency = Currency::parse(currency).map_err(|e| e.to_string())?;
+    let total = v["total"]
+        .as_str()
+        .or_else(|| v["value"].as_str())
+        .unwrap_or_default();
+    let m = Money::parse_decimal(total, currency).map_err(|e| e.to_string())?;
+    if m.minor > 0 {
+        Ok(m)
+    } else {
+        Err("no positive amount".into())
+    }
+}
+
+fn stripe_money(kind: &str, o: &Value) -> Option<Result<MoneyEvent, String>> {
+    let id = || id_of(&o["id"]).ok_or_else(|| "no id".to_owned());
+    Some(match kind {
+        "charge.succeeded" => (|| {
+            Ok(MoneyEvent::Charge {
+                id: id()?,
+                account: id_of(&o["metadata"]["account_id"]),
+                amount: minor_money(&o["amount"], &o["currency"])?,
+                fee: None,
+            })
+        })(),
+        "refund.created" => (|| {
+            Ok(MoneyEvent::Refund {
+                id: id()?,
+                charge: id_of(&o["charge"]).ok_or("no charge")?,
+                amount: minor_money(&o["amount"], &o["currency"])?,
+            })
+        })(),
+        "payout.paid" => (|| {
+            Ok(MoneyEvent::Payout {
+                id: id()?,
+                amount: minor_money(&o["amount"], &o["currency"])?,
+            })
+        })(),
+        _ => return None,
+    })
+}
+
+fn razorpay_money(kind: &str, v: &Value) -> Option<Result<MoneyEvent, String>> {
+    Some(match kind {
+        "payment.captured" => {
+            let o = &v["payload"]["payment"]["entity"];
+            (|| {
+                Ok(MoneyEvent::Charge {
+                    id: id_of(&o["id"]).ok_or("no payment id")?,
+                    account: id_of(&o["notes"]["account_id"]),
+                    amount: minor_money(&o["amount"], &o["currency"])?,
+                    fee: o["fee"].as_i64(),
+                })
+            })()
+        }
+        "refund.processed" => {
+            let o = &v["payload"]["refund"]["entity"];
+            (|| {
+                Ok(MoneyEvent::Refund {
+                    id: id_of(&o["id"]).ok_or("no refund id")?,
+                    charge: id_of(&o["payment_id"]).ok_or("no payment_id")?,
+                    amount: minor_money(&o["amount"], &o["currency"])?,
+                })
+            })()
+        }
+        _ => return None,
+    })
+}
+
+fn paypal_money(kind: &str, o: &Value) -> Option<Result<MoneyEvent, String>> {
+    Some(match kind {
+        "PAYMENT.SALE.COMPLETED" => (|| {
+            let amount = decimal_money(&o["amount"])?;
+            let fee = match o.get("transaction_fee") {
+                Some(f) => {
+                    let f = decimal_money(f)?;
+                    if f.currency != amount.currency {
+                        return Err("fee in another currency".into());
+                    }
+                    Some(f.minor)
+                }
+                None => None,
+            };
+            Ok(MoneyEvent::Charge {
+                id: id_of(&o["id"]).ok_or("no sale id")?,
+                account: id_of(&o["custom"]),
+                amount,
+                fee,
+            })
+        })(),
+        "PAYMENT.SALE.REFUNDED" => (|| {
+            Ok(MoneyEvent::Refund {
+                id: id_of(&o["id"]).ok_or("no refund id")?,
+                charge: id_of(&o["sale_id"]).ok_or("no sale_id")?,
+                amount: decimal_money(&o["amount"])?,
+            })
+        })(),
+        _ => return None,
+    })
 }
 
 fn stripe_status(s: &str) -> Option<SubStatus> {
@@ -135,11 +285,13 @@ pub fn stripe(body: &[u8], prices: &BTreeMap<String, String>) -> Result<Provider
             })
         })
         .map(|r: Result<_, String>| r);
+    let money = stripe_money(&kind, &v["data"]["object"]);
     Ok(ProviderEvent {
         id,
         kind,
         created,
         subscription,
+        money,
     })
 }
 
@@ -188,11 +340,13 @@ pub fn paypal(body: &[u8], plans: &BTreeMap<String, String>) -> Result<ProviderE
             })
         })
         .map(|r: Result<_, String>| r);
+    let money = paypal_money(&kind, &v["resource"]);
     Ok(ProviderEvent {
         id,
         kind,
         created,
         subscription,
+        money,
     })
 }
 
@@ -233,12 +387,91 @@ pub fn razorpay(
             })
         })
         .map(|r: Result<_, String>| r);
+    let money = razorpay_money(&kind, &v);
     Ok(ProviderEvent {
         id,
         kind,
         created,
         subscription,
+        money,
     })
+}
+
+#[cfg(test)]
+mod money_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn charges_refunds_and_payouts_are_read_in_minor_units() {
+        let none = BTreeMap::new();
+        let charge = json!({"id": "evt_c", "type": "charge.succeeded", "created": 1,
+            "data": {"object": {"id": "ch_1", "amount": 1999, "currency": "usd", "metadata": {"account_id": "acc_x"}}}});
+        let m = stripe(charge.to_string().as_bytes(), &none)
+            .unwrap()
+            .money
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            m,
+            MoneyEvent::Charge {
+                id: "ch_1".into(),
+                account: Some("acc_x".into()),
+                amount: Money::minor(1999, Currency::parse("USD").unwrap()),
+                fee: None
+            }
+        );
+        let refund = json!({"id": "evt_r", "type": "refund.created", "created": 2,
+            "data": {"object": {"id": "re_1", "amount": 500, "currency": "usd", "charge": "ch_1"}}});
+        assert!(matches!(
+            stripe(refund.to_string().as_bytes(), &none).unwrap().money,
+            Some(Ok(MoneyEvent::Refund { .. }))
+        ));
+        let negative = json!({"id": "evt_n", "type": "payout.paid", "created": 2,
+            "data": {"object": {"id": "po_1", "amount": -5, "currency": "usd"}}});
+        assert!(
+            stripe(negative.to_string().as_bytes(), &none)
+                .unwrap()
+                .money
+                .unwrap()
+                .is_err()
+        );
+        let sale = json!({"id": "WH-S", "event_type": "PAYMENT.SALE.COMPLETED", "create_time": "2026-12-06T00:00:00Z",
+            "resource": {"id": "SALE-1", "amount": {"total": "10.00", "currency": "USD"},
+                "transaction_fee": {"value": "0.59", "currency": "USD"}, "custom": "acc_x"}});
+        let m = paypal(sale.to_string().as_bytes(), &none)
+            .unwrap()
+            .money
+            .unwrap()
+            .unwrap();
+        assert!(
+            matches!(
+                m,
+                MoneyEvent::Charge {
+                    fee: Some(59),
+                    amount: Money { minor: 1000, .. },
+                    ..
+                }
+            ),
+            "{m:?}"
+        );
+        let captured = json!({"entity": "event", "event": "payment.captured", "created_at": 3,
+            "payload": {"payment": {"entity": {"id": "pay_1", "amount": 49900, "currency": "INR", "fee": 1180,
+                "notes": {"account_id": "acc_x"}}}}});
+        let m = razorpay(Some("e1"), captured.to_string().as_bytes(), &none)
+            .unwrap()
+            .money
+            .unwrap()
+            .unwrap();
+        assert!(matches!(
+            m,
+            MoneyEvent::Charge {
+                fee: Some(1180),
+                ..
+            }
+        ));
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 //! dunning, invoices, the ledger and settlements (issue 17).
 
 pub mod events;
+pub mod ledger;
+pub mod money;
 pub mod paypal;
 pub mod rejections;
 pub mod verify;

@@ -5,11 +5,14 @@
 //! follows its subscriptions. Refused signatures store nothing and are counted.
 
 use super::Provider;
-use super::events::{self, EventError, ProviderEvent, SubStatus};
+use super::events::{self, EventError, MoneyEvent, ProviderEvent, SubStatus};
+use super::ledger;
 use super::paypal::PaypalError;
 use super::verify::{self, SignatureError};
 use crate::state::AppState;
-use crate::store::{NewBillingEvent, StoreError, SubscriptionApplied, SubscriptionState};
+use crate::store::{
+    NewBillingEvent, NewLedgerTxn, Recorded, StoreError, SubscriptionApplied, SubscriptionState,
+};
 use axum::http::HeaderMap;
 use fdt_api::{AccountId, Plan, WebhookReceipt};
 
@@ -25,6 +28,10 @@ pub enum WebhookError {
     /// Signed, but not an event.
     #[error(transparent)]
     Event(#[from] EventError),
+    /// Signed and stored, but inconsistent with the ledger (a refund over its charge, in
+    /// another currency, of an unknown charge): nothing was recorded.
+    #[error("{0}")]
+    Rejected(String),
     /// The provider's certificate could not be fetched; the provider will send again.
     #[error("the provider could not be reached: {0}")]
     Upstream(String),
@@ -139,15 +146,102 @@ pub async fn ingest(
             detail,
         });
     };
-    let (state, detail) = process(st, provider, &event).await?;
+    let (state, detail) = match &event.money {
+        Some(money) => record_money(st, provider, &event.id, money).await?,
+        None => process(st, provider, &event).await?,
+    };
     st.store()
         .set_billing_event_state(seq, state, &detail)
         .await?;
     tracing::info!(provider = provider.as_str(), event = %event.id, kind = %event.kind, state, %detail, "billing event");
+    if state == REJECTED {
+        return Err(WebhookError::Rejected(detail));
+    }
     Ok(WebhookReceipt {
         duplicate: false,
         state: state.into(),
         detail,
+    })
+}
+
+/// The state of an event refused for its content (a 400 to the provider).
+const REJECTED: &str = "rejected";
+
+/// Records a money event in the ledger: `(state, detail)`.
+async fn record_money(
+    st: &AppState,
+    provider: Provider,
+    event_id: &str,
+    money: &Result<MoneyEvent, String>,
+) -> Result<(&'static str, String), StoreError> {
+    let m = match money {
+        Ok(m) => m,
+        Err(why) => return Ok((REJECTED, why.clone())),
+    };
+    let (kind, reference, parent, account, amount, entries) = match m {
+        MoneyEvent::Charge {
+            id,
+            account,
+            amount,
+            fee,
+        } => {
+            let account = match account {
+                Some(a) => st.store().account_exists(a).await?,
+                None => None,
+            };
+            let entries = ledger::charge(provider, amount.minor, *fee);
+            ("charge", id, None, account, amount, entries)
+        }
+        MoneyEvent::Refund { id, charge, amount } => (
+            "refund",
+            id,
+            Some(charge.as_str()),
+            None,
+            amount,
+            ledger::refund(provider, amount.minor),
+        ),
+        MoneyEvent::Payout { id, amount } => (
+            "payout",
+            id,
+            None,
+            None,
+            amount,
+            ledger::payout(provider, amount.minor),
+        ),
+    };
+    let recorded = st
+        .store()
+        .record_ledger_txn(
+            &NewLedgerTxn {
+                provider: provider.as_str(),
+                kind,
+                reference,
+                parent,
+                account: account.as_ref(),
+                currency: amount.currency.as_str(),
+                amount: amount.minor,
+                event_id,
+            },
+            &entries,
+            st.clock().now(),
+        )
+        .await?;
+    let what = format!(
+        "{kind} {reference} of {} {}",
+        amount.decimal(),
+        amount.currency.as_str()
+    );
+    Ok(match recorded {
+        Recorded::Txn(seq) => ("processed", format!("{what}: ledger transaction {seq}")),
+        Recorded::Duplicate => ("ignored", format!("{what}: already in the ledger")),
+        Recorded::NoCharge => (REJECTED, format!("{what}: no such charge in the ledger")),
+        Recorded::TooLarge(charged, refunded) => (
+            REJECTED,
+            format!(
+                "{what}: more than is left of the charge ({charged} charged, {refunded} refunded, minor units)"
+            ),
+        ),
+        Recorded::CurrencyMismatch(c) => (REJECTED, format!("{what}: the charge is in {c}")),
     })
 }
 

@@ -64,6 +64,7 @@ impl From<WebhookError> for ApiError {
             },
             WebhookError::Signature(s) => Self::InvalidBody(format!("webhook refused: {s}")),
             WebhookError::Event(e) => Self::InvalidBody(e.to_string()),
+            WebhookError::Rejected(why) => Self::InvalidBody(why),
             WebhookError::Upstream(e) => {
                 tracing::warn!(error = %e, "webhook: the provider could not be reached");
                 Self::Internal

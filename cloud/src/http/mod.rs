@@ -15,6 +15,7 @@ mod events;
 pub mod extract;
 mod identity;
 mod jwks;
+mod ledger;
 pub mod openapi;
 mod operators;
 pub(crate) mod orgs;
@@ -461,6 +462,7 @@ fn endpoints() -> Vec<Endpoint> {
     table.extend(domains::endpoints());
     table.extend(cert_events::endpoints());
     table.extend(billing::endpoints());
+    table.extend(ledger::endpoints());
     table
 }
 

@@ -18,6 +18,7 @@ mod domain_certs;
 mod domain_incidents;
 mod domains;
 mod fleet;
+mod ledger;
 mod members;
 mod orgs;
 mod reserved;
@@ -44,6 +45,7 @@ pub use domains::{
     ServedDomain,
 };
 pub use fleet::{HeartbeatOutcome, RelayRecord};
+pub use ledger::{LedgerLine, LedgerTxnRecord, NewLedgerTxn, Recorded};
 pub use members::{Accepted, NewInvitation};
 pub use orgs::{Membership, org_owner, own_org, parse_role, role_name};
 pub use reserved::{ReserveOutcome, ReservedRecord};

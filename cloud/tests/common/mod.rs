@@ -277,6 +277,23 @@ impl TestApp {
         Tokens::from(&r)
     }
 
+    /// The operators' audit log, newest first, as `(action, target)` (read with `token`).
+    pub async fn audit_actions(&self, token: &str) -> Vec<(String, String)> {
+        let r = self.get("/v1/admin/audit", Some(token)).await;
+        assert_eq!(r.status, StatusCode::OK, "audit: {}", r.json);
+        r.json["entries"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| {
+                        let f = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
+                        (f("action"), f("target"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Row counts.
     pub async fn stats(&self) -> StoreStats {
         self.state.store().stats().await.unwrap()
