@@ -349,6 +349,11 @@ impl Config {
 
     fn validate_billing(&self) -> Result<(), ConfigError> {
         let b = &self.billing;
+        if !(1..=60).contains(&b.grace_days) {
+            return Err(ConfigError::Invalid(
+                "billing.grace_days must be between 1 and 60".into(),
+            ));
+        }
         let plans = |what: &str, m: &std::collections::BTreeMap<String, String>| match m
             .values()
             .find(|p| !matches!(p.parse::<fdt_api::Plan>(), Ok(p) if p != fdt_api::Plan::Free))

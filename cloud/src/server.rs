@@ -19,6 +19,10 @@ pub async fn run(
         shutdown.clone(),
     ));
     tokio::spawn(crate::domains::worker::run(state.clone(), shutdown.clone()));
+    tokio::spawn(crate::billing::dunning::run(
+        state.clone(),
+        shutdown.clone(),
+    ));
     // Connect info gives handlers the peer address (per-IP login limits).
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service)

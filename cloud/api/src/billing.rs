@@ -163,3 +163,78 @@ pub struct LedgerTxnQuery {
     #[serde(default)]
     pub pending: bool,
 }
+
+/// A dunning case: a past-due subscription's reminders and grace period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct DunningCase {
+    /// The account.
+    pub account: crate::AccountId,
+    /// The provider.
+    pub provider: String,
+    /// The subscription past due.
+    pub subscription_id: String,
+    /// `open`, `recovered`, `canceled` or `downgraded`.
+    pub state: String,
+    /// Opened.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
+    pub started_at: OffsetDateTime,
+    /// When the plan moves to free unless a payment goes through.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
+    pub grace_ends_at: OffsetDateTime,
+    /// The next reminder.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
+    pub next_reminder_at: Option<OffsetDateTime>,
+    /// Reminders written.
+    pub reminders_sent: i64,
+    /// Closed.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
+    pub closed_at: Option<OffsetDateTime>,
+}
+
+/// `GET /v1/billing/dunning` (the caller's cases) and `GET /v1/admin/billing/dunning` (every
+/// open case): newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct DunningList {
+    /// The cases.
+    pub cases: Vec<DunningCase>,
+}
+
+/// An email in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct OutboxEmail {
+    /// Number.
+    pub id: i64,
+    /// The account it is about.
+    pub account: Option<crate::AccountId>,
+    /// Recipient.
+    pub to: String,
+    /// `dunning_reminder`, `payment_recovered`, `downgraded`.
+    pub kind: String,
+    /// Subject.
+    pub subject: String,
+    /// Text body.
+    pub body: String,
+    /// Written.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
+    pub created_at: OffsetDateTime,
+    /// Sent (none yet: no mailer is configured).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
+    pub sent_at: Option<OffsetDateTime>,
+}
+
+/// `GET /v1/admin/billing/outbox`: newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct OutboxList {
+    /// The emails.
+    pub emails: Vec<OutboxEmail>,
+}

@@ -2,9 +2,12 @@
 //! documents ([`verify`]), read into subscription states ([`events`]), stored before they are
 //! processed and processed once ([`webhooks`]); the account's plan follows its subscriptions.
 //!
-//! Built so far: Stripe, Razorpay and PayPal webhooks and subscriptions. Not yet: checkout,
-//! dunning, invoices, the ledger and settlements (issue 17).
+//! Built so far: Stripe, Razorpay and PayPal webhooks and subscriptions, the ledger
+//! ([`ledger`]) and dunning ([`dunning`]). Not yet: checkout, invoices and settlements
+//! (issue 17).
 
+pub mod dunning;
+pub mod entitlement;
 pub mod events;
 pub mod ledger;
 pub mod money;

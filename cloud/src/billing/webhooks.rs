@@ -5,7 +5,7 @@
 //! follows its subscriptions. Refused signatures store nothing and are counted.
 
 use super::Provider;
-use super::events::{self, EventError, MoneyEvent, ProviderEvent, SubStatus};
+use super::events::{self, EventError, MoneyEvent, ProviderEvent};
 use super::ledger;
 use super::paypal::PaypalError;
 use super::verify::{self, SignatureError};
@@ -14,7 +14,7 @@ use crate::store::{
     NewBillingEvent, NewLedgerTxn, Recorded, StoreError, SubscriptionApplied, SubscriptionState,
 };
 use axum::http::HeaderMap;
-use fdt_api::{AccountId, Plan, WebhookReceipt};
+use fdt_api::WebhookReceipt;
 
 /// Why a delivery was refused.
 #[derive(Debug, thiserror::Error)]
@@ -276,7 +276,8 @@ async fn process(
         .await?;
     Ok(match applied {
         SubscriptionApplied::Applied => {
-            let plan = entitled_plan(st, &account).await?;
+            super::dunning::on_status(st, &account, provider.as_str(), &s.id, s.status).await?;
+            let plan = super::entitlement::entitled_plan(st, &account).await?;
             st.store().set_account_plan(&account, plan).await?;
             st.events().publish(&account, crate::events::Topic::Tunnels);
             (
@@ -297,16 +298,4 @@ async fn process(
             "the subscription belongs to another account".to_owned(),
         ),
     })
-}
-
-/// The best plan among the account's subscriptions that entitle it; free without one.
-pub async fn entitled_plan(st: &AppState, account: &AccountId) -> Result<Plan, StoreError> {
-    let subs = st.store().subscriptions(account).await?;
-    let rank = |p: Plan| Plan::ALL.iter().position(|x| *x == p).unwrap_or(0);
-    Ok(subs
-        .iter()
-        .filter(|s| s.status != SubStatus::Canceled.as_str())
-        .filter_map(|s| s.plan.parse::<Plan>().ok())
-        .max_by_key(|p| rank(*p))
-        .unwrap_or(Plan::Free))
 }

@@ -457,9 +457,11 @@ pub enum Dns01Provider {
 }
 
 /// Payment providers (`[billing]`); a provider without a table is not accepted.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BillingConfig {
+    /// Days a past-due account keeps its plan before it moves to free.
+    pub grace_days: u32,
     /// Stripe (`[billing.stripe]`).
     pub stripe: Option<StripeConfig>,
     /// Razorpay (`[billing.razorpay]`).
@@ -501,6 +503,17 @@ fn paypal_cert_hosts() -> Vec<String> {
 
 fn paypal_cert_name() -> String {
     "messageverificationcerts.paypal.com".into()
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        Self {
+            grace_days: 7,
+            stripe: None,
+            razorpay: None,
+            paypal: None,
+        }
+    }
 }
 
 /// Stripe's webhook endpoint and prices.

@@ -9,11 +9,15 @@ use crate::billing::Provider;
 use crate::billing::webhooks::{self, WebhookError};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::store::DunningRecord;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method};
 use bytes::Bytes;
-use fdt_api::{Plan, Subscription, SubscriptionList, WebhookReceipt, WebhookRejectionList};
+use fdt_api::{
+    DunningCase, DunningList, OutboxEmail, OutboxList, Plan, Subscription, SubscriptionList,
+    WebhookReceipt, WebhookRejectionList,
+};
 
 /// Largest webhook body (Stripe's events are a few KiB; a large invoice stays well inside).
 const MAX_WEBHOOK_BYTES: usize = 256 * 1024;
@@ -43,6 +47,30 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .summary("The caller's subscriptions at payment providers")
         .auth(Auth::User(P::BillingRead))
         .json::<SubscriptionList>(200),
+        Endpoint::new(M::GET, "/v1/billing/dunning", "billingDunning", dunning)
+            .summary(
+                "The caller's dunning cases: reminders and grace period of a past-due subscription",
+            )
+            .auth(Auth::User(P::BillingRead))
+            .json::<DunningList>(200),
+        Endpoint::new(
+            M::GET,
+            "/v1/admin/billing/dunning",
+            "adminBillingDunning",
+            dunning_queue,
+        )
+        .summary("Operators: every open dunning case")
+        .auth(Auth::User(P::Operator))
+        .json::<DunningList>(200),
+        Endpoint::new(
+            M::GET,
+            "/v1/admin/billing/outbox",
+            "adminBillingOutbox",
+            outbox,
+        )
+        .summary("Operators: billing emails in the outbox (reminders, recoveries, downgrades), newest first")
+        .auth(Auth::User(P::Operator))
+        .json::<OutboxList>(200),
         Endpoint::new(
             M::GET,
             "/v1/admin/billing/webhook-rejections",
@@ -120,4 +148,67 @@ async fn rejections(State(st): State<AppState>, _admin: AdminCaller) -> Json<Web
     Json(WebhookRejectionList {
         providers: st.webhook_rejections().snapshot(),
     })
+}
+
+fn case(d: DunningRecord) -> DunningCase {
+    DunningCase {
+        account: d.account,
+        provider: d.provider,
+        subscription_id: d.subscription_id,
+        state: d.state,
+        started_at: d.started_at,
+        grace_ends_at: d.grace_ends_at,
+        next_reminder_at: d.next_reminder_at,
+        reminders_sent: d.reminders_sent,
+        closed_at: d.closed_at,
+    }
+}
+
+/// `GET /v1/billing/dunning`.
+async fn dunning(
+    State(st): State<AppState>,
+    who: Authenticated,
+) -> Result<Json<DunningList>, ApiError> {
+    let cases = st.store().dunning_cases(Some(&who.account_id), 50).await?;
+    Ok(Json(DunningList {
+        cases: cases.into_iter().map(case).collect(),
+    }))
+}
+
+/// `GET /v1/admin/billing/dunning`.
+async fn dunning_queue(
+    State(st): State<AppState>,
+    _admin: AdminCaller,
+) -> Result<Json<DunningList>, ApiError> {
+    let cases = st.store().dunning_cases(None, 500).await?;
+    Ok(Json(DunningList {
+        cases: cases.into_iter().map(case).collect(),
+    }))
+}
+
+/// `GET /v1/admin/billing/outbox`.
+async fn outbox(
+    State(st): State<AppState>,
+    _admin: AdminCaller,
+) -> Result<Json<OutboxList>, ApiError> {
+    let at = |ms| crate::store::from_millis(ms).map_err(ApiError::from);
+    let emails = st
+        .store()
+        .outbox(500)
+        .await?
+        .into_iter()
+        .map(|e| {
+            Ok(OutboxEmail {
+                id: e.seq,
+                account: e.account_id.and_then(|a| a.parse().ok()),
+                to: e.recipient,
+                kind: e.kind,
+                subject: e.subject,
+                body: e.body,
+                created_at: at(e.created_at)?,
+                sent_at: e.sent_at.map(at).transpose()?,
+            })
+        })
+        .collect::<Result<_, ApiError>>()?;
+    Ok(Json(OutboxList { emails }))
 }

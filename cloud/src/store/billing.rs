@@ -6,9 +6,6 @@ use super::{Store, StoreError, is_unique_violation, on_pool, parse_id, to_millis
 use fdt_api::AccountId;
 use time::OffsetDateTime;
 
-/// Events kept in all (the oldest go first).
-pub const MAX_BILLING_EVENTS: i64 = 100_000;
-
 /// A webhook event to store.
 #[derive(Debug, Clone)]
 pub struct NewBillingEvent<'a> {
@@ -72,38 +69,30 @@ pub struct SubscriptionRecord {
 }
 
 impl Store {
-    /// Stores a received event; `None` when the provider already sent one with its ID.
+    /// Stores a received event; `None` when the provider already sent one with its ID. Events
+    /// are kept (they are the finance record, and what deduplicates redeliveries); only signed
+    /// deliveries reach here, each at most 256 KiB.
     pub async fn insert_billing_event(
         &self,
         e: &NewBillingEvent<'_>,
         now: OffsetDateTime,
     ) -> Result<Option<i64>, StoreError> {
-        let inserted: Result<i64, sqlx::Error> = on_pool!(self, pool => {
-            async {
-                let mut tx = pool.begin().await?;
-                let (seq,): (i64,) = sqlx::query_as(
-                    "INSERT INTO billing_events (provider, event_id, event_type, created, body, \
-                     received_at, state) VALUES ($1, $2, $3, $4, $5, $6, 'received') RETURNING seq",
-                )
-                .bind(e.provider)
-                .bind(e.event_id)
-                .bind(e.event_type)
-                .bind(e.created)
-                .bind(e.body)
-                .bind(to_millis(now))
-                .fetch_one(&mut *tx)
-                .await?;
-                sqlx::query("DELETE FROM billing_events WHERE seq <= $1")
-                    .bind(seq - MAX_BILLING_EVENTS)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(seq)
-            }
+        let inserted: Result<(i64,), sqlx::Error> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "INSERT INTO billing_events (provider, event_id, event_type, created, body, \
+                 received_at, state) VALUES ($1, $2, $3, $4, $5, $6, 'received') RETURNING seq",
+            )
+            .bind(e.provider)
+            .bind(e.event_id)
+            .bind(e.event_type)
+            .bind(e.created)
+            .bind(e.body)
+            .bind(to_millis(now))
+            .fetch_one(pool)
             .await
         });
         match inserted {
-            Ok(seq) => Ok(Some(seq)),
+            Ok((seq,)) => Ok(Some(seq)),
             Err(e) if is_unique_violation(&e) => Ok(None),
             Err(e) => Err(e.into()),
         }

@@ -17,6 +17,7 @@ mod device;
 mod domain_certs;
 mod domain_incidents;
 mod domains;
+mod dunning;
 mod fleet;
 mod ledger;
 mod members;
@@ -44,6 +45,7 @@ pub use domains::{
     CheckRecorded, CheckResult, CreateDomainOutcome, DomainRecord, MAX_SERVED_DOMAINS, NewDomain,
     ServedDomain,
 };
+pub use dunning::{DunningRecord, NewEmail, OutboxRecord};
 pub use fleet::{HeartbeatOutcome, RelayRecord};
 pub use ledger::{LedgerLine, LedgerTxnRecord, NewLedgerTxn, Recorded};
 pub use members::{Accepted, NewInvitation};
