@@ -1,7 +1,8 @@
 //! The web console and admin panel in a real browser (headless Chromium over WebDriver),
 //! against a cloud with an attached relay and a real agent: sign up, create an authtoken,
 //! watch the tunnel come online live, find a request in the traffic log, replay it with an
-//! edited header and see it reach the local service; a non-admin is refused the admin panel
+//! edited header and see it reach the local service; add a custom domain and see the records
+//! to create; a non-admin is refused the admin panel
 //! and its API; an admin uses it. Screenshots of each page: `e2e/output/screenshots/`.
 //!
 //! Needs the UI bundle (`scripts/build-ui.sh`, run by the test command) and Debian's chromium
@@ -91,6 +92,24 @@ async fn console_end_to_end_in_chromium() {
     b.wait_text("table", "browser test").await.unwrap();
     b.screenshot("03-authtokens").await.unwrap();
     a11y.push(("03-authtokens", b.accessibility_problems().await.unwrap()));
+
+    // A custom domain: the two records to create, with this domain's own values.
+    load_ms.push(("domains", b.open(&format!("{base}/domains")).await.unwrap()));
+    b.wait_text(".state-title", "No custom domains")
+        .await
+        .unwrap();
+    b.fill("#f-domain-name", "shop.example.test").await.unwrap();
+    b.fill("#f-domain-subdomain", "browser").await.unwrap();
+    b.click("#domain-form button[type=submit]").await.unwrap();
+    b.wait_text(".domain-card", "_fdt-challenge.shop.example.test")
+        .await
+        .unwrap();
+    b.wait_text(".domain-card", "pending").await.unwrap();
+    b.wait_text(".domain-card", "subdomain browser")
+        .await
+        .unwrap();
+    b.screenshot("03b-domains").await.unwrap();
+    a11y.push(("03b-domains", b.accessibility_problems().await.unwrap()));
 
     // The tunnels page, open before the agent starts, shows the tunnel without a reload.
     load_ms.push(("tunnels", b.open(&format!("{base}/")).await.unwrap()));
@@ -275,6 +294,20 @@ async fn console_end_to_end_in_chromium() {
     b.screenshot("14-admin-secrets").await.unwrap();
     a11y.push((
         "14-admin-secrets",
+        b.accessibility_problems().await.unwrap(),
+    ));
+
+    load_ms.push((
+        "admin-domains",
+        b.open(&format!("{base}/admin/domains")).await.unwrap(),
+    ));
+    b.wait_text("table", "shop.example.test").await.unwrap();
+    b.wait_text(".state-title", "No certificate events")
+        .await
+        .unwrap();
+    b.screenshot("15-admin-domains").await.unwrap();
+    a11y.push((
+        "15-admin-domains",
         b.accessibility_problems().await.unwrap(),
     ));
 

@@ -134,7 +134,7 @@ fn DomainCard(domain: Domain) -> impl IntoView {
             {error.map(|e| view! { <p class="alert alert-warn domain-error">{e}</p> })}
             <table class="table dns-records">
                 <caption>"DNS records to create"</caption>
-                <thead><tr><th>"Type"</th><th>"Name"</th><th>"Value"</th><th></th></tr></thead>
+                <thead><tr><th>"Type"</th><th>"Name"</th><th>"Value"</th><th><span class="sr-only">"Copy"</span></th></tr></thead>
                 <tbody>
                     {record_row(domain.txt.clone())}
                     {record_row(domain.cname.clone())}
