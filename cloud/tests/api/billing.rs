@@ -121,14 +121,7 @@ async fn stripe_webhooks_are_verified_on_raw_bytes_and_move_the_plan(db: &TestDb
     let app = app(db);
     let (ta, a) = account(&app, "a@example.com").await;
     let (_, b) = account(&app, "b@example.com").await;
-    let (ops, _) = account(&app, "ops@example.com").await;
-    assert!(
-        app.state
-            .store()
-            .grant_admin("ops@example.com")
-            .await
-            .unwrap()
-    );
+    let ops = app.operator("ops@example.com").await;
     let now = app.state.clock().now().unix_timestamp();
     let created = subscription_event(
         "evt_1",

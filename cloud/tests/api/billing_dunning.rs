@@ -67,14 +67,7 @@ async fn a_past_due_subscription_gets_reminders_then_moves_to_free_after_its_gra
         });
     });
     let (ta, a) = account(&app, "a@example.com").await;
-    let (_, _) = account(&app, "ops@example.com").await;
-    assert!(
-        app.state
-            .store()
-            .grant_admin("ops@example.com")
-            .await
-            .unwrap()
-    );
+    app.operator("ops@example.com").await;
     let t0 = 1_800_000_000;
     assert_eq!(
         status(&app, &a, "evt_1", t0, "active").await["state"],

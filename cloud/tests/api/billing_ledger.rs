@@ -61,22 +61,10 @@ fn sum(lines: &[Value]) -> i64 {
     lines.iter().map(|l| l["amount"].as_i64().unwrap()).sum()
 }
 
-async fn operator(app: &TestApp) -> String {
-    let (t, _) = account(app, "ops@example.com").await;
-    assert!(
-        app.state
-            .store()
-            .grant_admin("ops@example.com")
-            .await
-            .unwrap()
-    );
-    t
-}
-
 async fn charges_refunds_and_payouts_keep_the_ledger_balanced(db: &TestDb) {
     let app = app(db);
     let (ta, a) = account(&app, "a@example.com").await;
-    let ops = operator(&app).await;
+    let ops = app.operator("ops@example.com").await;
     let charge = stripe_event(
         "evt_c1",
         "charge.succeeded",
@@ -263,7 +251,7 @@ async fn charges_refunds_and_payouts_keep_the_ledger_balanced(db: &TestDb) {
 
 async fn two_refunds_at_once_never_exceed_their_charge(db: &TestDb) {
     let app = app(db);
-    let ops = operator(&app).await;
+    let ops = app.operator("ops@example.com").await;
     let charge = stripe_event(
         "evt_c",
         "charge.succeeded",

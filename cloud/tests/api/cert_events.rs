@@ -128,12 +128,6 @@ async fn upload(app: &TestApp, token: &str, id: &str, name: &str) -> i64 {
     r.json["certificate"]["version"].as_i64().unwrap()
 }
 
-async fn operator(app: &TestApp, email: &str) -> String {
-    let (t, _) = super::fleet::account(app, email).await;
-    assert!(app.state.store().grant_admin(email).await.unwrap());
-    t.access
-}
-
 async fn admin_events(app: &TestApp, ops: &str) -> Vec<Value> {
     let r = app.get("/v1/admin/cert-events", Some(ops)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
@@ -143,7 +137,7 @@ async fn admin_events(app: &TestApp, ops: &str) -> Vec<Value> {
 async fn events_with_bad_provenance_are_refused_counted_and_not_stored(db: &TestDb) {
     let dns = ChallTestSrv::start().await;
     let app = app(db, &dns);
-    let ops = operator(&app, "ops@example.com").await;
+    let ops = app.operator("ops@example.com").await;
     let (ta, id) = certified(&app, &dns, "a@example.com", "app.example.test").await;
     let (_, b_domain) = certified(&app, &dns, "b@example.com", "b.example.test").await;
     let body = |eid: &str| {
@@ -315,7 +309,7 @@ async fn events_with_bad_provenance_are_refused_counted_and_not_stored(db: &Test
 async fn installs_give_replication_status_and_operators_replay_events(db: &TestDb) {
     let dns = ChallTestSrv::start().await;
     let app = app(db, &dns);
-    let ops = operator(&app, "ops@example.com").await;
+    let ops = app.operator("ops@example.com").await;
     let (ta, id) = certified(&app, &dns, "a@example.com", "rep.example.test").await;
     let (tb, _) = certified(&app, &dns, "b@example.com", "other.example.test").await;
     let t = now(&app);

@@ -277,6 +277,13 @@ impl TestApp {
         Tokens::from(&r)
     }
 
+    /// A signed-up operator (admin) account: its access token.
+    pub async fn operator(&self, email: &str) -> String {
+        let t = self.signed_up(email).await;
+        assert!(self.state.store().grant_admin(email).await.unwrap());
+        t.access
+    }
+
     /// The operators' audit log, newest first, as `(action, target)` (read with `token`).
     pub async fn audit_actions(&self, token: &str) -> Vec<(String, String)> {
         let r = self.get("/v1/admin/audit", Some(token)).await;
