@@ -238,3 +238,37 @@ pub struct OutboxList {
     /// The emails.
     pub emails: Vec<OutboxEmail>,
 }
+
+/// A received webhook event, as operators see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct BillingEvent {
+    /// Number (for replay).
+    pub id: i64,
+    /// The provider.
+    pub provider: String,
+    /// The provider's event ID.
+    pub event_id: String,
+    /// Its type.
+    pub event_type: String,
+    /// When the provider created it.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
+    pub created: OffsetDateTime,
+    /// When it arrived.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
+    pub received_at: OffsetDateTime,
+    /// `processed`, `ignored`, `failed` or `rejected`.
+    pub state: String,
+    /// What processing did, or why not.
+    pub detail: String,
+}
+
+/// `GET /v1/admin/billing/events`: newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct BillingEventList {
+    /// The events.
+    pub events: Vec<BillingEvent>,
+}

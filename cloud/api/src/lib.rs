@@ -79,9 +79,9 @@ pub use auth::{
 pub use authtoken_format::{Authtoken, AuthtokenFormatError, parse_authtoken};
 pub use authtokens::{AuthtokenInfo, AuthtokenList, CreateAuthtokenRequest, CreatedAuthtoken};
 pub use billing::{
-    DunningCase, DunningList, LedgerExport, LedgerLine, LedgerQuery, LedgerTxn, LedgerTxnList,
-    LedgerTxnQuery, OutboxEmail, OutboxList, Subscription, SubscriptionList, WebhookReceipt,
-    WebhookRejectionList, WebhookRejections,
+    BillingEvent, BillingEventList, DunningCase, DunningList, LedgerExport, LedgerLine,
+    LedgerQuery, LedgerTxn, LedgerTxnList, LedgerTxnQuery, OutboxEmail, OutboxList, Subscription,
+    SubscriptionList, WebhookReceipt, WebhookRejectionList, WebhookRejections,
 };
 #[cfg(feature = "client")]
 pub use client::{ClientError, FdtClient};

@@ -146,10 +146,7 @@ pub async fn ingest(
             detail,
         });
     };
-    let (state, detail) = match &event.money {
-        Some(money) => record_money(st, provider, &event.id, money).await?,
-        None => process(st, provider, &event).await?,
-    };
+    let (state, detail) = apply(st, provider, &event).await?;
     st.store()
         .set_billing_event_state(seq, state, &detail)
         .await?;
@@ -162,6 +159,63 @@ pub async fn ingest(
         state: state.into(),
         detail,
     })
+}
+
+/// What an event does, by kind: `(state, detail)`.
+async fn apply(
+    st: &AppState,
+    provider: Provider,
+    event: &ProviderEvent,
+) -> Result<(&'static str, String), StoreError> {
+    match &event.money {
+        Some(money) => record_money(st, provider, &event.id, money).await,
+        None => process(st, provider, event).await,
+    }
+}
+
+/// Processes stored event `seq` again for an operator (after a configuration fix, say): read
+/// from its stored body with today's price and plan maps; every effect is idempotent (a ledger
+/// transaction is recorded once, a subscription never moves back). Its signature was checked
+/// when it arrived. `None` when there is no such event.
+pub async fn replay(st: &AppState, seq: i64) -> Result<Option<WebhookReceipt>, WebhookError> {
+    let Some((provider, event_id, body)) = st.store().billing_event_body(seq).await? else {
+        return Ok(None);
+    };
+    let provider =
+        Provider::parse(&provider).ok_or(EventError("stored with an unknown provider"))?;
+    let cfg = st.billing();
+    let event = match provider {
+        Provider::Stripe => {
+            let c = cfg
+                .stripe
+                .as_ref()
+                .ok_or(WebhookError::NotConfigured("stripe"))?;
+            events::stripe(body.as_bytes(), &c.prices)?
+        }
+        Provider::Razorpay => {
+            let c = cfg
+                .razorpay
+                .as_ref()
+                .ok_or(WebhookError::NotConfigured("razorpay"))?;
+            events::razorpay(Some(&event_id), body.as_bytes(), &c.plans)?
+        }
+        Provider::Paypal => {
+            let c = cfg
+                .paypal
+                .as_ref()
+                .ok_or(WebhookError::NotConfigured("paypal"))?;
+            events::paypal(body.as_bytes(), &c.plans)?
+        }
+    };
+    let (state, detail) = apply(st, provider, &event).await?;
+    st.store()
+        .set_billing_event_state(seq, state, &detail)
+        .await?;
+    Ok(Some(WebhookReceipt {
+        duplicate: false,
+        state: state.into(),
+        detail,
+    }))
 }
 
 /// The state of an event refused for its content (a 400 to the provider).

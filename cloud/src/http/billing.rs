@@ -2,7 +2,7 @@
 //! authentication), the caller's subscriptions, and the operators' count of refused
 //! deliveries.
 
-use super::admin::AdminCaller;
+use super::admin::{AdminCaller, audited};
 use super::extract::{ApiPath, Authenticated};
 use super::openapi::{Auth, Endpoint};
 use crate::billing::Provider;
@@ -15,8 +15,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method};
 use bytes::Bytes;
 use fdt_api::{
-    DunningCase, DunningList, OutboxEmail, OutboxList, Plan, Subscription, SubscriptionList,
-    WebhookReceipt, WebhookRejectionList,
+    BillingEvent, BillingEventList, DunningCase, DunningList, OutboxEmail, OutboxList, Plan,
+    Subscription, SubscriptionList, WebhookReceipt, WebhookRejectionList,
 };
 
 /// Largest webhook body (Stripe's events are a few KiB; a large invoice stays well inside).
@@ -71,6 +71,24 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .summary("Operators: billing emails in the outbox (reminders, recoveries, downgrades), newest first")
         .auth(Auth::User(P::Operator))
         .json::<OutboxList>(200),
+        Endpoint::new(
+            M::GET,
+            "/v1/admin/billing/events",
+            "adminBillingEvents",
+            billing_events,
+        )
+        .summary("Operators: received webhook events and what processing did, newest first")
+        .auth(Auth::User(P::Operator))
+        .json::<BillingEventList>(200),
+        Endpoint::new(
+            M::POST,
+            "/v1/admin/billing/events/{id}/replay",
+            "adminReplayBillingEvent",
+            replay_event,
+        )
+        .summary("Operators: process a stored webhook event again (idempotent; audited)")
+        .auth(Auth::User(P::Operator))
+        .json::<WebhookReceipt>(200),
         Endpoint::new(
             M::GET,
             "/v1/admin/billing/webhook-rejections",
@@ -211,4 +229,54 @@ async fn outbox(
         })
         .collect::<Result<_, ApiError>>()?;
     Ok(Json(OutboxList { emails }))
+}
+
+/// `GET /v1/admin/billing/events`.
+async fn billing_events(
+    State(st): State<AppState>,
+    _admin: AdminCaller,
+) -> Result<Json<BillingEventList>, ApiError> {
+    let at = |ms| crate::store::from_millis(ms).map_err(ApiError::from);
+    let events = st
+        .store()
+        .billing_events(500)
+        .await?
+        .into_iter()
+        .map(|e| {
+            Ok(BillingEvent {
+                id: e.seq,
+                created: time::OffsetDateTime::from_unix_timestamp(e.created)
+                    .map_err(|_| ApiError::Internal)?,
+                received_at: at(e.received_at)?,
+                provider: e.provider,
+                event_id: e.event_id,
+                event_type: e.event_type,
+                state: e.state,
+                detail: e.detail,
+            })
+        })
+        .collect::<Result<_, ApiError>>()?;
+    Ok(Json(BillingEventList { events }))
+}
+
+/// `POST /v1/admin/billing/events/{id}/replay` → what processing did now; 404 when there is
+/// no such event.
+async fn replay_event(
+    State(st): State<AppState>,
+    admin: AdminCaller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<WebhookReceipt>, ApiError> {
+    let seq: i64 = id.parse().map_err(|_| ApiError::NotFound)?;
+    audited(
+        &st,
+        &admin,
+        "billing.event.replay",
+        &id,
+        serde_json::json!({}),
+    )
+    .await?;
+    webhooks::replay(&st, seq)
+        .await?
+        .map(Json)
+        .ok_or(ApiError::NotFound)
 }

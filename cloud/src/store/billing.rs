@@ -21,6 +21,27 @@ pub struct NewBillingEvent<'a> {
     pub body: &'a str,
 }
 
+/// A stored webhook event, for operators.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct BillingEventRecord {
+    /// Number.
+    pub seq: i64,
+    /// Provider.
+    pub provider: String,
+    /// The provider's event ID.
+    pub event_id: String,
+    /// Its type.
+    pub event_type: String,
+    /// The provider's creation time (Unix seconds).
+    pub created: i64,
+    /// Reception (ms).
+    pub received_at: i64,
+    /// `processed`, `ignored`, `failed`, `rejected`.
+    pub state: String,
+    /// What processing did.
+    pub detail: String,
+}
+
 /// A subscription as an event describes it.
 #[derive(Debug, Clone)]
 pub struct SubscriptionState<'a> {
@@ -114,6 +135,32 @@ impl Store {
                 .await?;
         });
         Ok(())
+    }
+
+    /// Events, newest first, at most `limit`.
+    pub async fn billing_events(&self, limit: i64) -> Result<Vec<BillingEventRecord>, StoreError> {
+        Ok(on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT seq, provider, event_id, event_type, created, received_at, state, detail \
+                 FROM billing_events ORDER BY seq DESC LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// Event `seq`'s provider, ID and raw body.
+    pub async fn billing_event_body(
+        &self,
+        seq: i64,
+    ) -> Result<Option<(String, String, String)>, StoreError> {
+        Ok(on_pool!(self, pool => {
+            sqlx::query_as("SELECT provider, event_id, body FROM billing_events WHERE seq = $1")
+                .bind(seq)
+                .fetch_optional(pool)
+                .await?
+        }))
     }
 
     /// The state of event (`provider`, `event_id`): `(state, detail)`.

@@ -267,6 +267,52 @@ async fn stripe_webhooks_are_verified_on_raw_bytes_and_move_the_plan(db: &TestDb
         "processed"
     );
     assert_eq!(plan(&app, &a).await, Plan::Free);
+    // Operators see every stored event with what processing did, and replay one: idempotent
+    // (the upgrade is applied again, changing nothing), audited, operators only.
+    let events = app.get("/v1/admin/billing/events", Some(&ops)).await;
+    assert_eq!(events.status, StatusCode::OK, "{}", events.json);
+    let listed = events.json["events"].as_array().unwrap();
+    let state_of = |id: &str| {
+        listed
+            .iter()
+            .find(|e| e["event_id"] == id)
+            .map(|e| {
+                (
+                    e["state"].as_str().unwrap().to_owned(),
+                    e["id"].as_i64().unwrap(),
+                )
+            })
+            .unwrap()
+    };
+    assert_eq!(state_of("evt_0").0, "ignored");
+    assert_eq!(state_of("evt_3").0, "failed");
+    let (state, seq) = state_of("evt_5");
+    assert_eq!(state, "processed");
+    assert_eq!(
+        listed.len(),
+        6,
+        "refused deliveries are not stored: {listed:?}"
+    );
+    let path = format!("/v1/admin/billing/events/{seq}/replay");
+    app.post(&path, json!({}), Some(&ta))
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "forbidden");
+    let r = app.post(&path, json!({}), Some(&ops)).await;
+    assert_eq!(r.json["state"], "processed", "{}", r.json);
+    assert_eq!(plan(&app, &a).await, Plan::Free);
+    app.post(
+        "/v1/admin/billing/events/999999/replay",
+        json!({}),
+        Some(&ops),
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "not_found");
+    assert!(
+        app.audit_actions(&ops)
+            .await
+            .contains(&("billing.event.replay".into(), seq.to_string()))
+    );
+
     // A provider with no configuration here, or none at all: 400 naming the field.
     for p in ["paypal", "bitcoin"] {
         let r = post(&app, p, &[], "{}").await;
