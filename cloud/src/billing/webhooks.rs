@@ -134,15 +134,33 @@ pub async fn ingest(
         )
         .await?;
     let Some(seq) = stored else {
-        // Already received: answered with what it did then, and not processed again.
-        let (state, detail) = st
+        // Already received: answered with what it did then, and not processed again, unless
+        // its processing never finished (the process stopped between storing and processing)
+        // and is long past any delivery still in flight. Every effect is idempotent.
+        let Some((seq, state, detail, received_at)) = st
             .store()
             .billing_event_state(provider.as_str(), &event.id)
             .await?
-            .unwrap_or_default();
+        else {
+            return Err(EventError("the event vanished while it was received").into());
+        };
+        let stuck = state == RECEIVED
+            && crate::store::from_millis(received_at)? + STUCK_AFTER < st.clock().now();
+        if !stuck {
+            return Ok(WebhookReceipt {
+                duplicate: true,
+                state,
+                detail,
+            });
+        }
+        tracing::warn!(provider = provider.as_str(), event = %event.id, "processing an event whose processing never finished");
+        let (state, detail) = apply(st, provider, &event).await?;
+        st.store()
+            .set_billing_event_state(seq, state, &detail)
+            .await?;
         return Ok(WebhookReceipt {
             duplicate: true,
-            state,
+            state: state.into(),
             detail,
         });
     };
@@ -217,6 +235,12 @@ pub async fn replay(st: &AppState, seq: i64) -> Result<Option<WebhookReceipt>, W
         detail,
     }))
 }
+
+/// The state of an event stored and not processed yet.
+const RECEIVED: &str = "received";
+/// How long after its reception an unprocessed event counts as stuck (its first processing
+/// can no longer be running).
+const STUCK_AFTER: time::Duration = time::Duration::minutes(5);
 
 /// The state of an event refused for its content (a 400 to the provider).
 const REJECTED: &str = "rejected";

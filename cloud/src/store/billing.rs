@@ -163,18 +163,21 @@ impl Store {
         }))
     }
 
-    /// The state of event (`provider`, `event_id`): `(state, detail)`.
+    /// The state of event (`provider`, `event_id`): `(seq, state, detail, received_at ms)`.
     pub async fn billing_event_state(
         &self,
         provider: &str,
         event_id: &str,
-    ) -> Result<Option<(String, String)>, StoreError> {
+    ) -> Result<Option<(i64, String, String, i64)>, StoreError> {
         Ok(on_pool!(self, pool => {
-            sqlx::query_as("SELECT state, detail FROM billing_events WHERE provider = $1 AND event_id = $2")
-                .bind(provider)
-                .bind(event_id)
-                .fetch_optional(pool)
-                .await?
+            sqlx::query_as(
+                "SELECT seq, state, detail, received_at FROM billing_events \
+                 WHERE provider = $1 AND event_id = $2",
+            )
+            .bind(provider)
+            .bind(event_id)
+            .fetch_optional(pool)
+            .await?
         }))
     }
 

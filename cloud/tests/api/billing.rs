@@ -13,6 +13,7 @@ use fdt_cloud::secret::Secret;
 use serde_json::{Value, json};
 
 on_both_databases!(
+    an_event_whose_processing_never_finished_is_processed_on_redelivery,
     stripe_webhooks_are_verified_on_raw_bytes_and_move_the_plan,
     the_same_stripe_event_ten_times_at_once_has_one_effect,
     razorpay_webhooks_are_verified_and_deduplicated,
@@ -413,4 +414,60 @@ async fn razorpay_webhooks_are_verified_and_deduplicated(db: &TestDb) {
     post(&app, "razorpay", &no_id, &halted)
         .await
         .assert_error(StatusCode::BAD_REQUEST, "invalid_body");
+}
+
+async fn an_event_whose_processing_never_finished_is_processed_on_redelivery(db: &TestDb) {
+    let app = app(db);
+    let (_, a) = account(&app, "a@example.com").await;
+    let now = app.state.clock().now().unix_timestamp();
+    let body = subscription_event(
+        "evt_stuck",
+        "customer.subscription.created",
+        now,
+        "sub_s",
+        &a,
+        "active",
+        "price_pro",
+    );
+    // Stored, and the process stopped before processing it.
+    let stored = app
+        .state
+        .store()
+        .insert_billing_event(
+            &fdt_cloud::store::NewBillingEvent {
+                provider: "stripe",
+                event_id: "evt_stuck",
+                event_type: "customer.subscription.created",
+                created: now,
+                body: &body,
+            },
+            app.state.clock().now(),
+        )
+        .await
+        .unwrap();
+    assert!(stored.is_some());
+    let sign = |app: &TestApp| {
+        let t = app.state.clock().now().unix_timestamp();
+        vec![("stripe-signature", stripe_header(STRIPE_SECRET, t, &body))]
+    };
+    // A redelivery soon after: the first processing may still be running; left alone.
+    let r = post(&app, "stripe", &sign(&app), &body).await;
+    assert_eq!(
+        (r.json["duplicate"].as_bool(), r.json["state"].as_str()),
+        (Some(true), Some("received")),
+        "{}",
+        r.json
+    );
+    assert_eq!(plan(&app, &a).await, Plan::Free);
+    // Later, the provider's retry is processed.
+    app.clock.advance(time::Duration::minutes(6));
+    let r = post(&app, "stripe", &sign(&app), &body).await;
+    assert_eq!(r.json["state"], "processed", "{}", r.json);
+    assert_eq!(plan(&app, &a).await, Plan::Pro);
+    // And only once.
+    let r = post(&app, "stripe", &sign(&app), &body).await;
+    assert_eq!(
+        (r.json["duplicate"].as_bool(), r.json["state"].as_str()),
+        (Some(true), Some("processed"))
+    );
 }
