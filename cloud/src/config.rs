@@ -9,15 +9,17 @@ use serde::Deserialize;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+mod billing;
+mod domains;
 mod env;
 mod sections;
+pub use billing::{BillingConfig, PaypalConfig, RazorpayConfig, StripeConfig};
+pub use domains::{AcmeChallenge, Dns01Config, Dns01Provider, DomainsConfig, EventCluster};
 pub use env::{Env, ProcessEnv};
 pub use sections::{
-    AcmeChallenge, AgentTokenConfig, Argon2Config, AuditConfig, AuthConfig, BillingConfig,
-    ConsoleConfig, Dns01Config, Dns01Provider, DomainsConfig, EventCluster, FleetConfig,
-    LoginLimitConfig, PasswordHashingConfig, PaypalConfig, RazorpayConfig, RegisterLimitConfig,
-    RelayEntry, SecretRotationConfig, SsoOptions, StripeConfig, TrafficConfig, TrustedProxies,
-    TrustedProxiesError,
+    AgentTokenConfig, Argon2Config, AuditConfig, AuthConfig, ConsoleConfig, FleetConfig,
+    LoginLimitConfig, PasswordHashingConfig, RegisterLimitConfig, RelayEntry, SecretRotationConfig,
+    SsoOptions, TrafficConfig, TrustedProxies, TrustedProxiesError,
 };
 
 /// Environment variable naming the config file when `--config` is not given. (`FDT_CONFIG` is

@@ -228,6 +228,13 @@ fn paypal_money(kind: &str, o: &Value) -> Option<Result<MoneyEvent, String>> {
     })
 }
 
+/// The plan `map` maps the provider's `what` ID `id` to.
+fn plan_for(map: &BTreeMap<String, String>, what: &str, id: &str) -> Result<String, String> {
+    map.get(id)
+        .cloned()
+        .ok_or_else(|| format!("{what} {id} is not a configured plan"))
+}
+
 fn stripe_status(s: &str) -> Option<SubStatus> {
     Some(match s {
         "trialing" => SubStatus::Trialing,
@@ -263,9 +270,7 @@ pub fn stripe(body: &[u8], prices: &BTreeMap<String, String>) -> Result<Provider
             let account = id_of(&o["metadata"]["account_id"]).ok_or("no metadata.account_id")?;
             let item = &o["items"]["data"][0];
             let price = id_of(&item["price"]["id"]).ok_or("no price")?;
-            let plan = prices
-                .get(&price)
-                .ok_or_else(|| format!("price {price} is not a configured plan"))?;
+            let plan = plan_for(prices, "price", &price)?;
             let status = if kind == "customer.subscription.deleted" {
                 SubStatus::Canceled
             } else {
@@ -279,7 +284,7 @@ pub fn stripe(body: &[u8], prices: &BTreeMap<String, String>) -> Result<Provider
             Ok(SubscriptionEvent {
                 id: sub_id,
                 account,
-                plan: plan.clone(),
+                plan,
                 status,
                 period_end,
             })
@@ -326,15 +331,13 @@ pub fn paypal(body: &[u8], plans: &BTreeMap<String, String>) -> Result<ProviderE
             let sub_id = id_of(&o["id"]).ok_or("no subscription id")?;
             let account = id_of(&o["custom_id"]).ok_or("no custom_id")?;
             let plan_id = id_of(&o["plan_id"]).ok_or("no plan_id")?;
-            let plan = plans
-                .get(&plan_id)
-                .ok_or_else(|| format!("plan {plan_id} is not a configured plan"))?;
+            let plan = plan_for(plans, "plan", &plan_id)?;
             let s = o["status"].as_str().unwrap_or_default();
             let status = paypal_status(s).ok_or_else(|| format!("status {s:?} is not acted on"))?;
             Ok(SubscriptionEvent {
                 id: sub_id,
                 account,
-                plan: plan.clone(),
+                plan,
                 status,
                 period_end: rfc3339(&o["billing_info"]["next_billing_time"]),
             })
@@ -372,16 +375,14 @@ pub fn razorpay(
             let sub_id = id_of(&o["id"]).ok_or("no subscription id")?;
             let account = id_of(&o["notes"]["account_id"]).ok_or("no notes.account_id")?;
             let plan_id = id_of(&o["plan_id"]).ok_or("no plan_id")?;
-            let plan = plans
-                .get(&plan_id)
-                .ok_or_else(|| format!("plan {plan_id} is not a configured plan"))?;
+            let plan = plan_for(plans, "plan", &plan_id)?;
             let s = o["status"].as_str().unwrap_or_default();
             let status =
                 razorpay_status(s).ok_or_else(|| format!("status {s:?} is not acted on"))?;
             Ok(SubscriptionEvent {
                 id: sub_id,
                 account,
-                plan: plan.clone(),
+                plan,
                 status,
                 period_end: o["current_end"].as_i64(),
             })
@@ -398,144 +399,4 @@ pub fn razorpay(
 }
 
 #[cfg(test)]
-mod money_tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn charges_refunds_and_payouts_are_read_in_minor_units() {
-        let none = BTreeMap::new();
-        let charge = json!({"id": "evt_c", "type": "charge.succeeded", "created": 1,
-            "data": {"object": {"id": "ch_1", "amount": 1999, "currency": "usd", "metadata": {"account_id": "acc_x"}}}});
-        let m = stripe(charge.to_string().as_bytes(), &none)
-            .unwrap()
-            .money
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            m,
-            MoneyEvent::Charge {
-                id: "ch_1".into(),
-                account: Some("acc_x".into()),
-                amount: Money::minor(1999, Currency::parse("USD").unwrap()),
-                fee: None
-            }
-        );
-        let refund = json!({"id": "evt_r", "type": "refund.created", "created": 2,
-            "data": {"object": {"id": "re_1", "amount": 500, "currency": "usd", "charge": "ch_1"}}});
-        assert!(matches!(
-            stripe(refund.to_string().as_bytes(), &none).unwrap().money,
-            Some(Ok(MoneyEvent::Refund { .. }))
-        ));
-        let negative = json!({"id": "evt_n", "type": "payout.paid", "created": 2,
-            "data": {"object": {"id": "po_1", "amount": -5, "currency": "usd"}}});
-        assert!(
-            stripe(negative.to_string().as_bytes(), &none)
-                .unwrap()
-                .money
-                .unwrap()
-                .is_err()
-        );
-        let sale = json!({"id": "WH-S", "event_type": "PAYMENT.SALE.COMPLETED", "create_time": "2026-12-06T00:00:00Z",
-            "resource": {"id": "SALE-1", "amount": {"total": "10.00", "currency": "USD"},
-                "transaction_fee": {"value": "0.59", "currency": "USD"}, "custom": "acc_x"}});
-        let m = paypal(sale.to_string().as_bytes(), &none)
-            .unwrap()
-            .money
-            .unwrap()
-            .unwrap();
-        assert!(
-            matches!(
-                m,
-                MoneyEvent::Charge {
-                    fee: Some(59),
-                    amount: Money { minor: 1000, .. },
-                    ..
-                }
-            ),
-            "{m:?}"
-        );
-        let captured = json!({"entity": "event", "event": "payment.captured", "created_at": 3,
-            "payload": {"payment": {"entity": {"id": "pay_1", "amount": 49900, "currency": "INR", "fee": 1180,
-                "notes": {"account_id": "acc_x"}}}}});
-        let m = razorpay(Some("e1"), captured.to_string().as_bytes(), &none)
-            .unwrap()
-            .money
-            .unwrap()
-            .unwrap();
-        assert!(matches!(
-            m,
-            MoneyEvent::Charge {
-                fee: Some(1180),
-                ..
-            }
-        ));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-    use serde_json::json;
-
-    fn prices() -> BTreeMap<String, String> {
-        BTreeMap::from([("price_pro".to_owned(), "pro".to_owned())])
-    }
-
-    #[test]
-    fn stripe_subscription_events_are_read() {
-        let body = json!({"id": "evt_1", "type": "customer.subscription.updated", "created": 1700000000,
-            "data": {"object": {"id": "sub_1", "status": "past_due", "current_period_end": 1702592000,
-                "metadata": {"account_id": "acc_x"}, "items": {"data": [{"price": {"id": "price_pro"}}]}}}});
-        let e = stripe(body.to_string().as_bytes(), &prices()).unwrap();
-        assert_eq!((e.id.as_str(), e.created), ("evt_1", 1700000000));
-        let s = e.subscription.unwrap().unwrap();
-        assert_eq!(s.status, SubStatus::PastDue);
-        assert_eq!(
-            (s.plan.as_str(), s.account.as_str(), s.period_end),
-            ("pro", "acc_x", Some(1702592000))
-        );
-        // Deleted means canceled whatever the status says; an unknown price is named.
-        let mut deleted = body.clone();
-        deleted["type"] = json!("customer.subscription.deleted");
-        let s = stripe(deleted.to_string().as_bytes(), &prices())
-            .unwrap()
-            .subscription
-            .unwrap()
-            .unwrap();
-        assert_eq!(s.status, SubStatus::Canceled);
-        let mut other = body.clone();
-        other["data"]["object"]["items"]["data"][0]["price"]["id"] = json!("price_gold");
-        let why = stripe(other.to_string().as_bytes(), &prices())
-            .unwrap()
-            .subscription
-            .unwrap()
-            .unwrap_err();
-        assert!(why.contains("price_gold"), "{why}");
-        // Other event types carry no subscription; a body without an ID is not an event.
-        let invoice = json!({"id": "evt_2", "type": "invoice.paid", "created": 1});
-        assert_eq!(
-            stripe(invoice.to_string().as_bytes(), &prices())
-                .unwrap()
-                .subscription,
-            None
-        );
-        assert!(stripe(b"{\"type\":\"x\",\"created\":1}", &prices()).is_err());
-        assert!(stripe(b"not json", &prices()).is_err());
-    }
-
-    #[test]
-    fn razorpay_subscription_events_are_read() {
-        let plans = BTreeMap::from([("plan_pro".to_owned(), "pro".to_owned())]);
-        let body = json!({"entity": "event", "event": "subscription.halted", "created_at": 1700000000,
-            "payload": {"subscription": {"entity": {"id": "sub_R1", "plan_id": "plan_pro", "status": "halted",
-                "current_end": 1702592000, "notes": {"account_id": "acc_x"}}}}});
-        let e = razorpay(Some("evt_R1"), body.to_string().as_bytes(), &plans).unwrap();
-        let s = e.subscription.unwrap().unwrap();
-        assert_eq!((s.status, s.id.as_str()), (SubStatus::PastDue, "sub_R1"));
-        assert!(razorpay(None, body.to_string().as_bytes(), &plans).is_err());
-        assert!(razorpay(Some(""), body.to_string().as_bytes(), &plans).is_err());
-    }
-}
+mod tests;
