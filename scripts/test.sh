@@ -57,6 +57,8 @@ pip_tool moto_server moto 'moto[server]' "moto (S3 test server)"
 pip_tool scim2 scim2 'scim2-cli==0.6.0' "scim2-cli (SCIM compliance checks)"
 # An OpenID Connect provider for the single sign-on stories.
 pip_tool oidc-provider-mock oidc 'oidc-provider-mock==0.3.4' "oidc-provider-mock (OpenID Connect test provider)"
+# Stripe's API for the checkout stories (customers, subscriptions, refunds, signed webhooks).
+pip_tool localstripe localstripe 'localstripe==1.15.10' "localstripe (Stripe test server)"
 if ! command -v cargo-nextest >/dev/null; then
   echo "==> installing cargo-nextest"
   cargo install cargo-nextest --locked

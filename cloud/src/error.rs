@@ -107,6 +107,10 @@ pub enum ApiError {
     /// Nothing left to allocate (all reservable ports taken).
     #[error("{0}")]
     Exhausted(String),
+    /// A payment provider (or another service the request needed) refused or could not be
+    /// reached; the message says which and what it answered.
+    #[error("{0}")]
+    Upstream(String),
     /// A server-side failure, already logged.
     #[error("an internal error occurred")]
     Internal,
@@ -142,6 +146,7 @@ impl ApiError {
             Self::LimitExceeded { .. } | Self::Forbidden(_) | Self::AccountSuspended => {
                 StatusCode::FORBIDDEN
             }
+            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -172,6 +177,7 @@ impl ApiError {
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::AccountSuspended => ErrorCode::AccountSuspended,
+            Self::Upstream(_) => ErrorCode::Upstream,
             Self::Internal => ErrorCode::Internal,
         }
     }

@@ -27,6 +27,9 @@ pub enum StateError {
     /// PayPal's verifier could not be set up (its roots, its certificate name).
     #[error("billing.paypal: {0}")]
     Paypal(String),
+    /// A checkout adapter could not be set up.
+    #[error("billing: {0}")]
+    Checkout(crate::billing::checkout::CheckoutError),
 }
 
 /// Shared state of the HTTP app. Cheap to clone (one `Arc`).
@@ -85,6 +88,8 @@ struct Inner {
     webhook_rejections: crate::billing::rejections::Rejections,
     /// PayPal's signature checks and certificate cache, when PayPal is configured.
     paypal: Option<crate::billing::paypal::PaypalVerifier>,
+    /// Checkout at the providers that have API keys.
+    checkouts: crate::billing::checkout::Checkouts,
 }
 
 impl AppState {
@@ -125,6 +130,8 @@ impl AppState {
             }
             None => None,
         };
+        let checkouts = crate::billing::checkout::Checkouts::from_config(&config.billing)
+            .map_err(StateError::Checkout)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -169,6 +176,7 @@ impl AppState {
                 billing: config.billing.clone(),
                 webhook_rejections: Default::default(),
                 paypal,
+                checkouts,
             }),
         })
     }
@@ -293,6 +301,11 @@ impl AppState {
     /// PayPal's webhook verifier, when PayPal is configured.
     pub fn paypal(&self) -> Option<&crate::billing::paypal::PaypalVerifier> {
         self.inner.paypal.as_ref()
+    }
+
+    /// Checkout adapters.
+    pub fn checkouts(&self) -> &crate::billing::checkout::Checkouts {
+        &self.inner.checkouts
     }
 
     /// Webhook deliveries refused for their signature since start.

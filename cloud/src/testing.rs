@@ -12,6 +12,7 @@ use tempfile::TempDir;
 
 pub mod acme;
 pub mod cloudflare;
+pub mod stripe;
 
 /// Environment variable naming the PostgreSQL server for tests.
 pub const PG_URL_ENV: &str = "FDT_TEST_PG_URL";

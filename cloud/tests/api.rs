@@ -14,6 +14,7 @@ mod api {
     mod authtokens;
     mod bad_input;
     mod billing;
+    mod billing_checkout;
     mod billing_dunning;
     mod billing_ledger;
     mod billing_paypal;

@@ -115,6 +115,9 @@ error_codes! {
     Conflict => "conflict",
     /// No relay is available to serve the agent right now; retry later.
     NoRelayAvailable => "no_relay_available",
+    /// A service the request needed (a payment provider) refused or could not be reached;
+    /// the message says which and what it answered.
+    Upstream => "upstream",
     /// Something failed on the server; details are in its log, not in the response.
     Internal => "internal",
 }

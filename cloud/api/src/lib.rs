@@ -43,6 +43,7 @@ pub mod auth;
 pub mod authtoken_format;
 pub mod authtokens;
 pub mod billing;
+pub mod checkout;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod device;
@@ -82,6 +83,10 @@ pub use billing::{
     BillingEvent, BillingEventList, DunningCase, DunningList, LedgerExport, LedgerLine,
     LedgerQuery, LedgerTxn, LedgerTxnList, LedgerTxnQuery, OutboxEmail, OutboxList, Subscription,
     SubscriptionList, WebhookReceipt, WebhookRejectionList, WebhookRejections,
+};
+pub use checkout::{
+    CheckoutRequest, CheckoutStarted, CheckoutStatus, PortalLink, RazorpayPayment, RefundIssued,
+    RefundRequest,
 };
 #[cfg(feature = "client")]
 pub use client::{ClientError, FdtClient};

@@ -33,6 +33,9 @@ pub enum Permission {
     /// See the plan, limits and usage.
     #[serde(rename = "billing:read")]
     BillingRead,
+    /// Change the plan: start a checkout, cancel a subscription, open the provider's portal.
+    #[serde(rename = "billing:write")]
+    BillingWrite,
     /// See the organisation's members.
     #[serde(rename = "members:read")]
     MembersRead,
@@ -49,7 +52,7 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 12] = [
+    pub const ALL: [Permission; 13] = [
         Self::AccountRead,
         Self::TunnelsRead,
         Self::TunnelsWrite,
@@ -58,6 +61,7 @@ impl Permission {
         Self::TrafficRead,
         Self::TrafficReplay,
         Self::BillingRead,
+        Self::BillingWrite,
         Self::MembersRead,
         Self::MembersWrite,
         Self::IdentityWrite,
@@ -75,6 +79,7 @@ impl Permission {
             Self::TrafficRead => "traffic:read",
             Self::TrafficReplay => "traffic:replay",
             Self::BillingRead => "billing:read",
+            Self::BillingWrite => "billing:write",
             Self::MembersRead => "members:read",
             Self::MembersWrite => "members:write",
             Self::IdentityWrite => "identity:write",
@@ -132,7 +137,7 @@ impl RoleTemplate {
                 P::TrafficReplay,
             ],
             Self::Viewer => org.filter(|p| p.is_read()).collect(),
-            Self::Billing => vec![P::AccountRead, P::BillingRead],
+            Self::Billing => vec![P::AccountRead, P::BillingRead, P::BillingWrite],
         }
     }
 }

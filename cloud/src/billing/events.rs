@@ -269,7 +269,11 @@ pub fn stripe(body: &[u8], prices: &BTreeMap<String, String>) -> Result<Provider
             let sub_id = id_of(&o["id"]).ok_or("no subscription id")?;
             let account = id_of(&o["metadata"]["account_id"]).ok_or("no metadata.account_id")?;
             let item = &o["items"]["data"][0];
-            let price = id_of(&item["price"]["id"]).ok_or("no price")?;
+            // Stripe sends the item's recurring price twice: as `price` and as the older
+            // `plan` (same ID); older API versions and localstripe have only `plan`.
+            let price = id_of(&item["price"]["id"])
+                .or_else(|| id_of(&item["plan"]["id"]))
+                .ok_or("no price")?;
             let plan = plan_for(prices, "price", &price)?;
             let status = if kind == "customer.subscription.deleted" {
                 SubStatus::Canceled

@@ -2,16 +2,18 @@
 //! documents ([`verify`]), read into subscription states ([`events`]), stored before they are
 //! processed and processed once ([`webhooks`]); the account's plan follows its subscriptions.
 //!
-//! Built so far: Stripe, Razorpay and PayPal webhooks and subscriptions, the ledger
-//! ([`ledger`]) and dunning ([`dunning`]). Not yet: checkout, invoices and settlements
-//! (issue 17).
+//! Built so far: Stripe, Razorpay and PayPal webhooks and subscriptions, checkout, cancelling
+//! and refunds ([`checkout`] adapters, [`purchase`] on top), the ledger ([`ledger`]) and
+//! dunning ([`dunning`]). Not yet: invoices and settlements (issue 17).
 
+pub mod checkout;
 pub mod dunning;
 pub mod entitlement;
 pub mod events;
 pub mod ledger;
 pub mod money;
 pub mod paypal;
+pub mod purchase;
 pub mod rejections;
 pub mod verify;
 pub mod webhooks;

@@ -131,17 +131,38 @@ pub fn razorpay_webhook(
     }
 }
 
-/// Checks a Razorpay checkout payment signature: HMAC-SHA256 of `order_id|payment_id` under
-/// the API `key_secret`, with `order_id` the one we stored for the order (never the one the
-/// browser sends).
+/// Checks a Razorpay checkout payment signature for an order: HMAC-SHA256 of
+/// `order_id|payment_id` under the API `key_secret`, with `order_id` the one we stored for the
+/// order (never the one the browser sends).
 pub fn razorpay_payment(
     stored_order_id: &str,
     payment_id: &str,
     signature: &str,
     key_secret: &[u8],
 ) -> Result<(), SignatureError> {
+    razorpay_pair(stored_order_id, payment_id, signature, key_secret)
+}
+
+/// Checks a Razorpay checkout payment signature for a subscription: HMAC-SHA256 of
+/// `payment_id|subscription_id` (Razorpay's documented order for subscriptions) under the API
+/// `key_secret`, with `subscription_id` the one we stored.
+pub fn razorpay_subscription_payment(
+    stored_subscription_id: &str,
+    payment_id: &str,
+    signature: &str,
+    key_secret: &[u8],
+) -> Result<(), SignatureError> {
+    razorpay_pair(payment_id, stored_subscription_id, signature, key_secret)
+}
+
+fn razorpay_pair(
+    first: &str,
+    second: &str,
+    signature: &str,
+    key_secret: &[u8],
+) -> Result<(), SignatureError> {
     let tag = fdt_api::hex::decode_sha256(signature.trim()).ok_or(SignatureError::Malformed)?;
-    let parts: [&[u8]; 3] = [stored_order_id.as_bytes(), b"|", payment_id.as_bytes()];
+    let parts: [&[u8]; 3] = [first.as_bytes(), b"|", second.as_bytes()];
     if matches(key_secret, &parts, &tag) {
         Ok(())
     } else {

@@ -36,6 +36,22 @@ pub struct PaypalConfig {
     /// PayPal plan ID → plan (`pro`, `team`).
     #[serde(default)]
     pub plans: std::collections::BTreeMap<String, String>,
+    /// The REST app's client ID; checkout needs it and [`PaypalConfig::client_secret`].
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// The REST app's secret (OAuth client credentials).
+    #[serde(default)]
+    pub client_secret: Option<Secret<String>>,
+    /// The REST API's base URL.
+    #[serde(default = "paypal_api_base")]
+    pub api_base: String,
+    /// Plan (`pro`, `team`) → the PayPal plan ID a checkout subscribes to.
+    #[serde(default)]
+    pub checkout: std::collections::BTreeMap<String, String>,
+}
+
+fn paypal_api_base() -> String {
+    "https://api-m.paypal.com".into()
 }
 
 fn paypal_cert_hosts() -> Vec<String> {
@@ -73,6 +89,19 @@ pub struct StripeConfig {
     /// Price ID → plan (`pro`, `team`).
     #[serde(default)]
     pub prices: std::collections::BTreeMap<String, String>,
+    /// The secret API key (`sk_…`); checkout, the portal, cancelling and refunds need it.
+    #[serde(default)]
+    pub secret_key: Option<Secret<String>>,
+    /// The API's base URL.
+    #[serde(default = "stripe_api_base")]
+    pub api_base: String,
+    /// Plan (`pro`, `team`) → the price a checkout subscribes to.
+    #[serde(default)]
+    pub checkout: std::collections::BTreeMap<String, String>,
+}
+
+fn stripe_api_base() -> String {
+    "https://api.stripe.com".into()
 }
 
 /// Razorpay's webhook secret, API key secret and plans.
@@ -84,4 +113,64 @@ pub struct RazorpayConfig {
     /// Razorpay plan ID → plan (`pro`, `team`).
     #[serde(default)]
     pub plans: std::collections::BTreeMap<String, String>,
+    /// The API key ID (`rzp_…`); checkout needs it and [`RazorpayConfig::key_secret`].
+    #[serde(default)]
+    pub key_id: Option<String>,
+    /// The API key secret: Basic auth for the API, and the key of checkout's payment
+    /// signatures (not the webhook secret).
+    #[serde(default)]
+    pub key_secret: Option<Secret<String>>,
+    /// The API's base URL.
+    #[serde(default = "razorpay_api_base")]
+    pub api_base: String,
+    /// Plan (`pro`, `team`) → the Razorpay plan ID a checkout subscribes to.
+    #[serde(default)]
+    pub checkout: std::collections::BTreeMap<String, String>,
+}
+
+fn razorpay_api_base() -> String {
+    "https://api.razorpay.com".into()
+}
+
+// Defaults for building configurations in code (tests, `fdt-cloud dev`); a file must name
+// the secrets and IDs (serde requires them).
+impl Default for StripeConfig {
+    fn default() -> Self {
+        Self {
+            webhook_secrets: Vec::new(),
+            prices: Default::default(),
+            secret_key: None,
+            api_base: stripe_api_base(),
+            checkout: Default::default(),
+        }
+    }
+}
+
+impl Default for RazorpayConfig {
+    fn default() -> Self {
+        Self {
+            webhook_secret: Secret::new(String::new()),
+            plans: Default::default(),
+            key_id: None,
+            key_secret: None,
+            api_base: razorpay_api_base(),
+            checkout: Default::default(),
+        }
+    }
+}
+
+impl Default for PaypalConfig {
+    fn default() -> Self {
+        Self {
+            webhook_id: String::new(),
+            cert_hosts: paypal_cert_hosts(),
+            cert_name: paypal_cert_name(),
+            extra_roots: None,
+            plans: Default::default(),
+            client_id: None,
+            client_secret: None,
+            api_base: paypal_api_base(),
+            checkout: Default::default(),
+        }
+    }
 }

@@ -8,6 +8,7 @@ pub(crate) mod auth;
 mod authtokens;
 mod billing;
 mod cert_events;
+mod checkout;
 pub(crate) mod device;
 mod domain_incidents;
 mod domains;
@@ -462,6 +463,7 @@ fn endpoints() -> Vec<Endpoint> {
     table.extend(domains::endpoints());
     table.extend(cert_events::endpoints());
     table.extend(billing::endpoints());
+    table.extend(checkout::endpoints());
     table.extend(ledger::endpoints());
     table
 }

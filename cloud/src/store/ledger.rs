@@ -182,6 +182,24 @@ impl Store {
         }
     }
 
+    /// A charge's currency, amount and refunded total (minor units).
+    pub async fn ledger_charge(
+        &self,
+        provider: &str,
+        reference: &str,
+    ) -> Result<Option<(String, i64, i64)>, StoreError> {
+        Ok(on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT currency, amount, refunded FROM ledger_txns \
+                 WHERE provider = $1 AND kind = 'charge' AND ref = $2",
+            )
+            .bind(provider)
+            .bind(reference)
+            .fetch_optional(pool)
+            .await?
+        }))
+    }
+
     /// Entries of transactions created in `[from, to)`, in order.
     pub async fn ledger_lines(
         &self,

@@ -34,12 +34,14 @@ fn app(db: &TestDb) -> TestApp {
                 .into_iter()
                 .map(|(a, b)| (a.to_owned(), b.to_owned()))
                 .collect(),
+            ..Default::default()
         });
         c.billing.razorpay = Some(RazorpayConfig {
             webhook_secret: Secret::new(RZP_SECRET.into()),
             plans: [("plan_pro".to_owned(), "pro".to_owned())]
                 .into_iter()
                 .collect(),
+            ..Default::default()
         });
     })
 }
@@ -96,7 +98,7 @@ pub(crate) async fn post(
         .await
 }
 
-fn stripe_header(secret: &str, t: i64, body: &str) -> String {
+pub(crate) fn stripe_header(secret: &str, t: i64, body: &str) -> String {
     format!(
         "t={t},v1={}",
         hmac_hex(

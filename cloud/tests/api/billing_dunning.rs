@@ -64,6 +64,7 @@ async fn a_past_due_subscription_gets_reminders_then_moves_to_free_after_its_gra
             prices: [("price_pro".to_owned(), "pro".to_owned())]
                 .into_iter()
                 .collect(),
+            ..Default::default()
         });
     });
     let (ta, a) = account(&app, "a@example.com").await;

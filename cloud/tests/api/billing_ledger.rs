@@ -24,10 +24,12 @@ fn app(db: &TestDb) -> TestApp {
         c.billing.stripe = Some(StripeConfig {
             webhook_secrets: vec![Secret::new(STRIPE_SECRET.into())],
             prices: Default::default(),
+            ..Default::default()
         });
         c.billing.razorpay = Some(RazorpayConfig {
             webhook_secret: Secret::new(RZP_SECRET.into()),
             plans: Default::default(),
+            ..Default::default()
         });
     })
 }

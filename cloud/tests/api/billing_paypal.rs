@@ -172,6 +172,7 @@ async fn paypal_webhooks_are_verified_offline_with_a_certificate_from_an_allowed
             plans: [("P-PRO".to_owned(), "pro".to_owned())]
                 .into_iter()
                 .collect(),
+            ..Default::default()
         });
     });
     let (_, a) = account(&app, "a@example.com").await;

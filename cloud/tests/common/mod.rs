@@ -128,6 +128,21 @@ impl TestApp {
         }
     }
 
+    /// Serves the app on a loopback port (for callers that need a real address: providers'
+    /// webhooks); the server stops with the runtime. Returns `http://127.0.0.1:PORT`.
+    pub async fn serve(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = self
+            .router
+            .clone()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        format!("http://{addr}")
+    }
+
     /// Sends `req` through the router.
     pub async fn call(&self, req: Request<Body>) -> TestResponse {
         let resp = self.router.clone().oneshot(req).await.unwrap();

@@ -1,0 +1,102 @@
+//! `/v1/billing/checkout` and friends: paying for a plan at a provider, cancelling, the
+//! provider's portal, and operators' refunds.
+
+use serde::{Deserialize, Serialize};
+
+/// `POST /v1/billing/checkout`: start paying for `plan` at `provider`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutRequest {
+    /// `stripe`, `razorpay` or `paypal`.
+    pub provider: String,
+    /// The plan to pay for (`pro`, `team`).
+    pub plan: crate::Plan,
+}
+
+/// `POST /v1/billing/checkout` → 201: where the person pays.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct CheckoutStarted {
+    /// Our checkout's ID.
+    pub id: String,
+    /// The provider.
+    pub provider: String,
+    /// The plan.
+    pub plan: crate::Plan,
+    /// The provider's page to send the person to.
+    pub url: String,
+    /// The provider's reference (Stripe session, Razorpay or PayPal subscription).
+    pub reference: String,
+}
+
+/// A checkout as the account sees it (the desktop and console poll it after sending the
+/// person to the provider).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct CheckoutStatus {
+    /// Our checkout's ID.
+    pub id: String,
+    /// The provider.
+    pub provider: String,
+    /// The plan.
+    pub plan: crate::Plan,
+    /// `open` (waiting for the person), `paid` (the provider confirmed the payment),
+    /// `active` (the subscription is in force).
+    pub state: String,
+    /// The plan the account is entitled to now.
+    pub entitled_plan: crate::Plan,
+}
+
+/// `POST /v1/billing/razorpay/payments`: what Razorpay's checkout handed the page after
+/// payment, to be checked against the subscription we created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RazorpayPayment {
+    /// `razorpay_subscription_id`.
+    pub razorpay_subscription_id: String,
+    /// `razorpay_payment_id`.
+    pub razorpay_payment_id: String,
+    /// `razorpay_signature`: hex HMAC-SHA256 of `payment_id|subscription_id` under the key
+    /// secret.
+    pub razorpay_signature: String,
+}
+
+/// `POST /v1/billing/portal` → the provider's page where the person manages payment methods
+/// and invoices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct PortalLink {
+    /// Where to send the person.
+    pub url: String,
+}
+
+/// `POST /v1/admin/billing/refunds`: refund (part of) a charge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    /// `stripe`, `razorpay` or `paypal`.
+    pub provider: String,
+    /// The provider's charge (Stripe charge, Razorpay payment, PayPal capture) ID.
+    pub charge: String,
+    /// Minor units; the charge's remainder when absent.
+    #[serde(default)]
+    pub amount: Option<i64>,
+    /// ISO 4217 code; must be the charge's.
+    pub currency: String,
+}
+
+/// `POST /v1/admin/billing/refunds` → 201.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RefundIssued {
+    /// The provider's refund ID. The ledger records it when the provider's refund event
+    /// arrives.
+    pub refund_id: String,
+    /// Minor units refunded.
+    pub amount: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+}

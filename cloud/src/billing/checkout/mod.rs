@@ -1,0 +1,208 @@
+//! Checkout at the payment providers: one trait ([`CheckoutProvider`]), three adapters
+//! ([`stripe`], [`razorpay`], [`paypal`]) that speak each provider's documented REST API
+//! with plain reqwest (no SDKs: the Rust ones are stale or enormous).
+//!
+//! A checkout creates the provider's object (Stripe Checkout Session, Razorpay or PayPal
+//! subscription) with our account ID in its metadata, so the webhooks that follow name the
+//! account; the person pays on the provider's page. Cancelling ends a subscription at the end
+//! of its period; refunds go back through the charge's provider. No call here is retried:
+//! a 4xx is the provider refusing, reported as it said it.
+
+mod api;
+pub mod paypal;
+pub mod razorpay;
+pub mod stripe;
+
+use super::Provider;
+use super::money::Money;
+use crate::config::BillingConfig;
+use fdt_api::AccountId;
+
+/// Why a provider call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckoutError {
+    /// The provider is not set up for checkout here (no API keys).
+    #[error("{} checkout is not configured here", .0.as_str())]
+    NotConfigured(Provider),
+    /// The plan has no price at the provider.
+    #[error("{} has no price for plan {plan}", .provider.as_str())]
+    NoPrice {
+        /// The provider.
+        provider: Provider,
+        /// The plan asked for.
+        plan: String,
+    },
+    /// The provider refused the request (its status and message).
+    #[error("{} refused the request ({status}): {message}", .provider.as_str())]
+    Refused {
+        /// The provider.
+        provider: Provider,
+        /// Its HTTP status.
+        status: u16,
+        /// Its message.
+        message: String,
+    },
+    /// The provider could not be reached.
+    #[error("{provider} could not be reached: {detail}", provider = .0.as_str(), detail = .1)]
+    Unreachable(Provider, String),
+    /// The provider answered something we cannot read.
+    #[error("{provider}: {detail}", provider = .0.as_str(), detail = .1)]
+    Answer(Provider, String),
+}
+
+/// What a checkout is for.
+#[derive(Debug, Clone)]
+pub struct StartCheckout<'a> {
+    /// Our checkout ID (also the idempotency key of the provider call).
+    pub id: &'a str,
+    /// The paying account.
+    pub account: &'a AccountId,
+    /// Its email (prefilled on the provider's page).
+    pub email: &'a str,
+    /// The plan (`pro`, `team`).
+    pub plan: &'a str,
+    /// The account's customer at this provider, if it has one.
+    pub customer: Option<&'a str>,
+    /// Where the provider sends the person after paying.
+    pub return_url: &'a str,
+    /// Where it sends them when they give up.
+    pub cancel_url: &'a str,
+}
+
+/// A checkout started at the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    /// The provider's reference (session or subscription ID).
+    pub reference: String,
+    /// Its page, where the person pays.
+    pub url: String,
+    /// The customer created for the account, to be stored (Stripe).
+    pub new_customer: Option<String>,
+}
+
+/// One payment provider's checkout API.
+pub trait CheckoutProvider {
+    /// Starts paying for `c.plan`.
+    fn start(
+        &self,
+        c: &StartCheckout<'_>,
+    ) -> impl Future<Output = Result<Started, CheckoutError>> + Send;
+
+    /// Cancels subscription `id` at the end of its paid period.
+    fn cancel(&self, id: &str) -> impl Future<Output = Result<(), CheckoutError>> + Send;
+
+    /// Refunds `amount` of charge `charge`; the provider's refund ID. `key` is the same for
+    /// a repeated request (the provider does it once where it supports idempotency keys).
+    fn refund(
+        &self,
+        charge: &str,
+        amount: &Money,
+        key: &str,
+    ) -> impl Future<Output = Result<String, CheckoutError>> + Send;
+}
+
+/// The configured checkout adapters.
+#[derive(Debug, Default)]
+pub struct Checkouts {
+    /// Stripe, when `[billing.stripe]` has a secret key.
+    pub stripe: Option<stripe::StripeCheckout>,
+    /// Razorpay, when `[billing.razorpay]` has an API key.
+    pub razorpay: Option<razorpay::RazorpayCheckout>,
+    /// PayPal, when `[billing.paypal]` has client credentials.
+    pub paypal: Option<paypal::PaypalCheckout>,
+}
+
+impl Checkouts {
+    /// The adapters `cfg` sets up.
+    pub fn from_config(cfg: &BillingConfig) -> Result<Self, CheckoutError> {
+        Ok(Self {
+            stripe: cfg
+                .stripe
+                .as_ref()
+                .map(stripe::StripeCheckout::from_config)
+                .transpose()?
+                .flatten(),
+            razorpay: cfg
+                .razorpay
+                .as_ref()
+                .map(razorpay::RazorpayCheckout::from_config)
+                .transpose()?
+                .flatten(),
+            paypal: cfg
+                .paypal
+                .as_ref()
+                .map(paypal::PaypalCheckout::from_config)
+                .transpose()?
+                .flatten(),
+        })
+    }
+
+    /// `provider`'s adapter.
+    pub fn get(&self, provider: Provider) -> Result<&dyn Adapter, CheckoutError> {
+        let adapter: Option<&dyn Adapter> = match provider {
+            Provider::Stripe => self.stripe.as_ref().map(|a| a as &dyn Adapter),
+            Provider::Razorpay => self.razorpay.as_ref().map(|a| a as &dyn Adapter),
+            Provider::Paypal => self.paypal.as_ref().map(|a| a as &dyn Adapter),
+        };
+        adapter.ok_or(CheckoutError::NotConfigured(provider))
+    }
+}
+
+/// The object-safe face of [`CheckoutProvider`] (boxed futures), for picking an adapter at
+/// run time.
+pub trait Adapter: Send + Sync {
+    /// See [`CheckoutProvider::start`].
+    fn start<'a>(
+        &'a self,
+        c: &'a StartCheckout<'a>,
+    ) -> futures_util::future::BoxFuture<'a, Result<Started, CheckoutError>>;
+    /// See [`CheckoutProvider::cancel`].
+    fn cancel<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, Result<(), CheckoutError>>;
+    /// See [`CheckoutProvider::refund`].
+    fn refund<'a>(
+        &'a self,
+        charge: &'a str,
+        amount: &'a Money,
+        key: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, Result<String, CheckoutError>>;
+}
+
+impl<T: CheckoutProvider + Send + Sync> Adapter for T {
+    fn start<'a>(
+        &'a self,
+        c: &'a StartCheckout<'a>,
+    ) -> futures_util::future::BoxFuture<'a, Result<Started, CheckoutError>> {
+        Box::pin(CheckoutProvider::start(self, c))
+    }
+    fn cancel<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, Result<(), CheckoutError>> {
+        Box::pin(CheckoutProvider::cancel(self, id))
+    }
+    fn refund<'a>(
+        &'a self,
+        charge: &'a str,
+        amount: &'a Money,
+        key: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, Result<String, CheckoutError>> {
+        Box::pin(CheckoutProvider::refund(self, charge, amount, key))
+    }
+}
+
+/// The price (or provider plan) `map` gives `plan`.
+fn price_for(
+    provider: Provider,
+    map: &std::collections::BTreeMap<String, String>,
+    plan: &str,
+) -> Result<String, CheckoutError> {
+    map.get(plan)
+        .cloned()
+        .ok_or_else(|| CheckoutError::NoPrice {
+            provider,
+            plan: plan.to_owned(),
+        })
+}

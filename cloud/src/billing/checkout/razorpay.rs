@@ -1,0 +1,116 @@
+//! Razorpay: a subscription per checkout (our account in its `notes`), paid on its hosted
+//! page (`short_url`); Checkout's payment signature is checked against the subscription ID we
+//! stored ([`crate::billing::verify::razorpay_subscription_payment`]). Cancelling at the end
+//! of the cycle, refunds of payments. JSON bodies, Basic auth with the API key.
+
+use super::api::Api;
+use super::stripe::urlencoding;
+use super::{CheckoutError, CheckoutProvider, StartCheckout, Started, price_for};
+use crate::billing::Provider;
+use crate::billing::money::Money;
+use crate::config::RazorpayConfig;
+use crate::secret::Secret;
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// Billing cycles a subscription runs for (Razorpay needs a count; ten years of months).
+const TOTAL_COUNT: u32 = 120;
+
+/// Razorpay's checkout.
+#[derive(Debug)]
+pub struct RazorpayCheckout {
+    api: Api,
+    key_id: String,
+    key_secret: Secret<String>,
+    plans: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct Object {
+    id: String,
+    #[serde(default)]
+    short_url: Option<String>,
+}
+
+impl RazorpayCheckout {
+    /// The adapter, when `cfg` has an API key.
+    pub fn from_config(cfg: &RazorpayConfig) -> Result<Option<Self>, CheckoutError> {
+        let (Some(key_id), Some(key_secret)) = (&cfg.key_id, &cfg.key_secret) else {
+            return Ok(None);
+        };
+        Ok(Some(Self {
+            api: Api::new(Provider::Razorpay, &cfg.api_base)?,
+            key_id: key_id.clone(),
+            key_secret: key_secret.clone(),
+            plans: cfg.checkout.clone(),
+        }))
+    }
+
+    /// The key secret, which signs Checkout's payment callbacks.
+    pub fn key_secret(&self) -> &[u8] {
+        self.key_secret.expose().as_bytes()
+    }
+
+    async fn post(&self, path: &str, body: serde_json::Value) -> Result<Object, CheckoutError> {
+        let rb = self
+            .api
+            .request(Method::POST, path)
+            .basic_auth(&self.key_id, Some(self.key_secret.expose()))
+            .json(&body);
+        self.api.call(rb).await
+    }
+}
+
+impl CheckoutProvider for RazorpayCheckout {
+    async fn start(&self, c: &StartCheckout<'_>) -> Result<Started, CheckoutError> {
+        let plan_id = price_for(Provider::Razorpay, &self.plans, c.plan)?;
+        let o = self
+            .post(
+                "/v1/subscriptions",
+                json!({
+                    "plan_id": plan_id,
+                    "total_count": TOTAL_COUNT,
+                    "quantity": 1,
+                    "customer_notify": 1,
+                    "notes": {"account_id": c.account.as_str(), "checkout_id": c.id},
+                }),
+            )
+            .await?;
+        let url = o.short_url.ok_or_else(|| {
+            CheckoutError::Answer(
+                Provider::Razorpay,
+                "a subscription without a short_url".into(),
+            )
+        })?;
+        Ok(Started {
+            reference: o.id,
+            url,
+            new_customer: None,
+        })
+    }
+
+    async fn cancel(&self, id: &str) -> Result<(), CheckoutError> {
+        let path = format!("/v1/subscriptions/{}/cancel", urlencoding(id));
+        self.post(&path, json!({"cancel_at_cycle_end": 1}))
+            .await
+            .map(drop)
+    }
+
+    async fn refund(
+        &self,
+        charge: &str,
+        amount: &Money,
+        key: &str,
+    ) -> Result<String, CheckoutError> {
+        let path = format!("/v1/payments/{}/refund", urlencoding(charge));
+        let o = self
+            .post(
+                &path,
+                json!({"amount": amount.minor, "notes": {"refund_key": key}}),
+            )
+            .await?;
+        Ok(o.id)
+    }
+}

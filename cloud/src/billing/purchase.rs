@@ -1,0 +1,269 @@
+//! Paying for a plan, on top of the [`super::checkout`] adapters: checkouts are stored per
+//! account (a provider's callback is honoured only for the account that started it),
+//! subscriptions are cancelled only by their own account, and refunds are checked against the
+//! ledger before the provider is asked. Entitlements never move here: they follow the
+//! provider's signed subscription events ([`super::webhooks`]).
+
+use super::Provider;
+use super::checkout::{CheckoutError, StartCheckout};
+use super::events::SubStatus;
+use super::money::{Currency, Money};
+use super::verify::{self, SignatureError};
+use crate::random::random_base62;
+use crate::state::AppState;
+use crate::store::{NewCheckout, StoreError};
+use fdt_api::{AccountId, CheckoutStarted, CheckoutStatus, Plan, RefundIssued, RefundRequest};
+
+/// Random characters in a checkout ID.
+const CHECKOUT_ID_LEN: usize = 24;
+
+/// Why a purchase step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PurchaseError {
+    /// The provider refused, could not be reached, or is not configured.
+    #[error(transparent)]
+    Checkout(#[from] CheckoutError),
+    /// A field of the request is refused.
+    #[error("{field}: {message}")]
+    Field {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// No such checkout, subscription or charge for this caller.
+    #[error("not found")]
+    NotFound,
+    /// The request conflicts with the state (a charge refunded in full).
+    #[error("{0}")]
+    Conflict(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn field(field: &'static str, message: impl Into<String>) -> PurchaseError {
+    PurchaseError::Field {
+        field,
+        message: message.into(),
+    }
+}
+
+/// Starts a checkout of `plan` at `provider` for `account`; the provider sends the person back
+/// to `{console}/billing?checkout=<id>`.
+pub async fn start(
+    st: &AppState,
+    account: &AccountId,
+    provider: Provider,
+    plan: Plan,
+    console: &str,
+) -> Result<CheckoutStarted, PurchaseError> {
+    if plan == Plan::Free {
+        return Err(field(
+            "plan",
+            "free needs no checkout: cancel the subscription instead",
+        ));
+    }
+    let adapter = st.checkouts().get(provider)?;
+    let record = st
+        .store()
+        .account_by_id(account)
+        .await?
+        .ok_or(PurchaseError::NotFound)?;
+    let customer = st
+        .store()
+        .billing_customer(account, provider.as_str())
+        .await?;
+    let id = format!("chk_{}", random_base62(CHECKOUT_ID_LEN));
+    let return_url = format!("{console}/billing?checkout={id}");
+    let cancel_url = format!("{return_url}&canceled=1");
+    let started = adapter
+        .start(&StartCheckout {
+            id: &id,
+            account,
+            email: &record.email,
+            plan: plan.as_str(),
+            customer: customer.as_deref(),
+            return_url: &return_url,
+            cancel_url: &cancel_url,
+        })
+        .await?;
+    if let Some(c) = &started.new_customer {
+        st.store()
+            .set_billing_customer(account, provider.as_str(), c)
+            .await?;
+    }
+    st.store()
+        .insert_checkout(
+            &NewCheckout {
+                id: &id,
+                account,
+                provider: provider.as_str(),
+                plan: plan.as_str(),
+                reference: &started.reference,
+            },
+            st.clock().now(),
+        )
+        .await?;
+    tracing::info!(account = %account, provider = provider.as_str(), %plan, checkout = %id, "checkout started");
+    Ok(CheckoutStarted {
+        id,
+        provider: provider.as_str().into(),
+        plan,
+        url: started.url,
+        reference: started.reference,
+    })
+}
+
+/// Where `account`'s checkout `id` stands.
+pub async fn status(
+    st: &AppState,
+    account: &AccountId,
+    id: &str,
+) -> Result<CheckoutStatus, PurchaseError> {
+    let c = st
+        .store()
+        .checkout(account, id)
+        .await?
+        .ok_or(PurchaseError::NotFound)?;
+    let subscribed = st.store().subscriptions(account).await?.iter().any(|s| {
+        s.provider == c.provider
+            && s.plan == c.plan
+            && (s.status == SubStatus::Active.as_str() || s.status == SubStatus::Trialing.as_str())
+    });
+    let state = if subscribed {
+        "active"
+    } else {
+        c.state.as_str()
+    };
+    Ok(CheckoutStatus {
+        id: c.id.clone(),
+        provider: c.provider.clone(),
+        plan: c.plan.parse().unwrap_or(Plan::Free),
+        state: state.to_owned(),
+        entitled_plan: super::entitlement::entitled_plan(st, account).await?,
+    })
+}
+
+/// Razorpay Checkout's callback: the payment signature is checked against the subscription
+/// we created for this account (another account's subscription is not found), under the API
+/// key secret (not the webhook secret).
+pub async fn razorpay_paid(
+    st: &AppState,
+    account: &AccountId,
+    p: &fdt_api::RazorpayPayment,
+) -> Result<CheckoutStatus, PurchaseError> {
+    let adapter = st
+        .checkouts()
+        .razorpay
+        .as_ref()
+        .ok_or(CheckoutError::NotConfigured(Provider::Razorpay))?;
+    let c = st
+        .store()
+        .checkout_by_reference(account, "razorpay", &p.razorpay_subscription_id)
+        .await?
+        .ok_or(PurchaseError::NotFound)?;
+    verify::razorpay_subscription_payment(
+        &c.reference,
+        &p.razorpay_payment_id,
+        &p.razorpay_signature,
+        adapter.key_secret(),
+    )
+    .map_err(|e| match e {
+        SignatureError::Malformed => field("razorpay_signature", "not a hex HMAC-SHA256"),
+        _ => field("razorpay_signature", "does not match the payment"),
+    })?;
+    st.store()
+        .mark_checkout_paid(&c.id, &p.razorpay_payment_id, st.clock().now())
+        .await?;
+    status(st, account, &c.id).await
+}
+
+/// Cancels `account`'s subscription `id` at `provider` at the end of its period; another
+/// account's (or a canceled one) is not found.
+pub async fn cancel(
+    st: &AppState,
+    account: &AccountId,
+    provider: Provider,
+    id: &str,
+) -> Result<(), PurchaseError> {
+    let adapter = st.checkouts().get(provider)?;
+    let owned = st
+        .store()
+        .subscriptions(account)
+        .await?
+        .into_iter()
+        .any(|s| {
+            s.provider == provider.as_str()
+                && s.subscription_id == id
+                && s.status != SubStatus::Canceled.as_str()
+        });
+    if !owned {
+        return Err(PurchaseError::NotFound);
+    }
+    adapter.cancel(id).await?;
+    tracing::info!(account = %account, provider = provider.as_str(), subscription = id, "subscription cancelled at period end");
+    Ok(())
+}
+
+/// A Stripe customer-portal link for `account`, returning to `return_url`.
+pub async fn portal(
+    st: &AppState,
+    account: &AccountId,
+    return_url: &str,
+) -> Result<String, PurchaseError> {
+    let adapter = st
+        .checkouts()
+        .stripe
+        .as_ref()
+        .ok_or(CheckoutError::NotConfigured(Provider::Stripe))?;
+    let customer = st
+        .store()
+        .billing_customer(account, Provider::Stripe.as_str())
+        .await?
+        .ok_or_else(|| PurchaseError::Conflict("no Stripe customer yet: check out first".into()))?;
+    Ok(adapter.portal(&customer, return_url).await?)
+}
+
+/// Refunds (part of) a charge: refused when the ledger does not know the charge, the currency
+/// is not the charge's, or the amount is more than is left of it. The ledger records the
+/// refund when the provider's refund event arrives.
+pub async fn refund(st: &AppState, r: &RefundRequest) -> Result<RefundIssued, PurchaseError> {
+    let provider = Provider::parse(&r.provider)
+        .ok_or_else(|| field("provider", "stripe, razorpay or paypal"))?;
+    let currency = Currency::parse(&r.currency).map_err(|e| field("currency", e.to_string()))?;
+    let adapter = st.checkouts().get(provider)?;
+    let (charge_currency, amount, refunded) = st
+        .store()
+        .ledger_charge(provider.as_str(), &r.charge)
+        .await?
+        .ok_or(PurchaseError::NotFound)?;
+    if charge_currency != currency.as_str() {
+        return Err(field(
+            "currency",
+            format!("the charge is in {charge_currency}"),
+        ));
+    }
+    let left = amount - refunded;
+    if left <= 0 {
+        return Err(PurchaseError::Conflict(
+            "the charge is refunded in full".into(),
+        ));
+    }
+    let minor = r.amount.unwrap_or(left);
+    if minor <= 0 || minor > left {
+        return Err(field(
+            "amount",
+            format!("between 1 and {left} (what is left of the charge, minor units)"),
+        ));
+    }
+    let money = Money::minor(minor, currency);
+    // The same request against the same ledger state is one refund at the provider.
+    let key = format!("refund-{}-{refunded}-{minor}", r.charge);
+    let refund_id = adapter.refund(&r.charge, &money, &key).await?;
+    Ok(RefundIssued {
+        refund_id,
+        amount: minor,
+        currency: currency.as_str().into(),
+    })
+}

@@ -1,0 +1,453 @@
+//! Stripe for tests: PyPI's `localstripe` (customers, plans as prices, subscriptions,
+//! invoices, refunds and signed webhooks; the test command installs it), and in front of it a
+//! small emulator of what localstripe lacks, with Stripe's documented shapes:
+//! `POST /v1/checkout/sessions` (subscription mode), the hosted page it links to, and
+//! `POST /v1/billing_portal/sessions`. Everything else is passed through to localstripe.
+//!
+//! Paying on the hosted page does what Stripe does after a successful Checkout: the card is
+//! attached to the session's customer and the subscription is created with the session's
+//! `subscription_data[metadata]`, so localstripe sends the signed
+//! `customer.subscription.created` event to the registered webhook URL.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{any, get, post};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+/// A `localstripe` process on a free port, killed when dropped.
+pub struct LocalStripe {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl LocalStripe {
+    /// Starts `localstripe --from-scratch` and waits until it answers.
+    ///
+    /// # Panics
+    /// When `localstripe` is not installed or does not come up: the test cannot run.
+    pub async fn start() -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let child = std::process::Command::new("localstripe")
+            .args(["--port", &port.to_string(), "--from-scratch"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("localstripe (pip install localstripe) is needed for the Stripe tests");
+        let ls = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let client = reqwest::Client::new();
+        for _ in 0..150 {
+            if client
+                .get(format!("{}/v1/plans", ls.url))
+                .basic_auth("sk_test_fdt", None::<&str>)
+                .send()
+                .await
+                .is_ok()
+            {
+                return ls;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("localstripe did not start at {}", ls.url);
+    }
+
+    /// Creates a monthly price (a localstripe plan) with ID `id`.
+    pub async fn price(&self, id: &str, amount: i64, currency: &str) {
+        let r = reqwest::Client::new()
+            .post(format!("{}/v1/plans", self.url))
+            .basic_auth("sk_test_fdt", None::<&str>)
+            .form(&[
+                ("id", id),
+                ("amount", &amount.to_string()),
+                ("currency", currency),
+                ("interval", "month"),
+                ("product[name]", id),
+            ])
+            .send()
+            .await
+            .expect("localstripe: create a plan");
+        assert!(r.status().is_success(), "localstripe refused plan {id}");
+    }
+
+    /// Sends every event to `url`, signed with `secret` (as `stripe listen` would).
+    pub async fn webhook(&self, url: &str, secret: &str) {
+        let r = reqwest::Client::new()
+            .post(format!("{}/_config/webhooks/fdt", self.url))
+            .form(&[("url", url), ("secret", secret)])
+            .send()
+            .await
+            .expect("localstripe: register a webhook");
+        assert!(r.status().is_success(), "localstripe refused the webhook");
+    }
+}
+
+impl Drop for LocalStripe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Session {
+    customer: String,
+    price: String,
+    metadata: Vec<(String, String)>,
+    success_url: String,
+    cancel_url: String,
+    status: &'static str,
+    body: Value,
+}
+
+#[derive(Default)]
+struct Inner {
+    sessions: HashMap<String, Session>,
+    /// Idempotency key → session ID.
+    keys: HashMap<String, String>,
+    next: u64,
+}
+
+#[derive(Clone)]
+struct Emu {
+    upstream: String,
+    base: String,
+    http: reqwest::Client,
+    inner: Arc<Mutex<Inner>>,
+}
+
+/// The emulator, in front of a [`LocalStripe`].
+pub struct StripeEmulator {
+    /// Base URL to configure as `api_base`.
+    pub url: String,
+    emu: Emu,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({"error": {"type": "invalid_request_error", "message": message}})),
+    )
+        .into_response()
+}
+
+fn secret_key(h: &HeaderMap) -> Option<String> {
+    use base64::Engine as _;
+    let v = h.get("authorization")?.to_str().ok()?;
+    let key = if let Some(b) = v.strip_prefix("Basic ") {
+        let raw = base64::engine::general_purpose::STANDARD.decode(b).ok()?;
+        String::from_utf8(raw)
+            .ok()?
+            .trim_end_matches(':')
+            .to_owned()
+    } else {
+        v.strip_prefix("Bearer ")?.to_owned()
+    };
+    key.starts_with("sk_").then_some(key)
+}
+
+impl StripeEmulator {
+    /// Serves the emulator in front of `upstream` (a [`LocalStripe`]'s URL).
+    pub async fn start(upstream: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("Stripe emulator listener");
+        let addr = listener.local_addr().expect("Stripe emulator address");
+        let emu = Emu {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            inner: Arc::default(),
+        };
+        let app = Router::new()
+            .route("/v1/checkout/sessions", post(create_session))
+            .route("/v1/checkout/sessions/{id}", get(get_session))
+            .route("/v1/billing_portal/sessions", post(portal))
+            .route("/pay/{id}", get(pay_page).post(pay))
+            .fallback(any(pass))
+            .with_state(emu.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self {
+            url: format!("http://{addr}"),
+            emu,
+            task,
+        }
+    }
+
+    /// Sessions created so far.
+    pub fn sessions(&self) -> usize {
+        self.emu.inner.lock().map(|i| i.sessions.len()).unwrap_or(0)
+    }
+}
+
+impl Drop for StripeEmulator {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn form(body: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
+
+fn field<'a>(f: &'a [(String, String)], k: &str) -> Option<&'a str> {
+    f.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str())
+}
+
+/// `POST /v1/checkout/sessions`.
+async fn create_session(State(e): State<Emu>, h: HeaderMap, body: Bytes) -> Response {
+    let Some(key) = secret_key(&h) else {
+        return error(StatusCode::UNAUTHORIZED, "Invalid API Key provided");
+    };
+    let f = form(&body);
+    let idem = h
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(k) = &idem
+        && let Ok(i) = e.inner.lock()
+        && let Some(s) = i.keys.get(k).and_then(|id| i.sessions.get(id))
+    {
+        return axum::Json(s.body.clone()).into_response();
+    }
+    if field(&f, "mode") != Some("subscription") {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "mode: only subscription is emulated",
+        );
+    }
+    let (Some(customer), Some(price), Some(success), Some(cancel)) = (
+        field(&f, "customer"),
+        field(&f, "line_items[0][price]"),
+        field(&f, "success_url"),
+        field(&f, "cancel_url"),
+    ) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Missing required param: customer, line_items[0][price], success_url or cancel_url",
+        );
+    };
+    // The price and customer must exist, as at Stripe.
+    for path in [
+        format!("/v1/plans/{price}"),
+        format!("/v1/customers/{customer}"),
+    ] {
+        match e
+            .http
+            .get(format!("{}{path}", e.upstream))
+            .basic_auth(&key, None::<&str>)
+            .send()
+            .await
+        {
+            Ok(r) if r.status().is_success() => {}
+            _ => return error(StatusCode::BAD_REQUEST, &format!("No such object: {path}")),
+        }
+    }
+    let metadata: Vec<(String, String)> = f
+        .iter()
+        .filter_map(|(k, v)| {
+            k.strip_prefix("subscription_data[metadata][")
+                .and_then(|k| k.strip_suffix(']'))
+                .map(|k| (k.to_owned(), v.clone()))
+        })
+        .collect();
+    let Ok(mut i) = e.inner.lock() else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "poisoned");
+    };
+    i.next += 1;
+    let id = format!("cs_test_{:024}", i.next);
+    let body = json!({
+        "id": id, "object": "checkout.session", "mode": "subscription", "status": "open",
+        "customer": customer, "client_reference_id": field(&f, "client_reference_id"),
+        "success_url": success, "cancel_url": cancel,
+        "url": format!("{}/pay/{id}", e.base),
+    });
+    i.sessions.insert(
+        id.clone(),
+        Session {
+            customer: customer.to_owned(),
+            price: price.to_owned(),
+            metadata,
+            success_url: success.to_owned(),
+            cancel_url: cancel.to_owned(),
+            status: "open",
+            body: body.clone(),
+        },
+    );
+    if let Some(k) = idem {
+        i.keys.insert(k, id);
+    }
+    axum::Json(body).into_response()
+}
+
+/// `GET /v1/checkout/sessions/{id}`.
+async fn get_session(State(e): State<Emu>, Path(id): Path<String>) -> Response {
+    match e
+        .inner
+        .lock()
+        .ok()
+        .and_then(|i| i.sessions.get(&id).cloned())
+    {
+        Some(s) => {
+            let mut b = s.body;
+            b["status"] = json!(s.status);
+            axum::Json(b).into_response()
+        }
+        None => error(StatusCode::NOT_FOUND, "No such checkout.session"),
+    }
+}
+
+/// `POST /v1/billing_portal/sessions`.
+async fn portal(State(e): State<Emu>, h: HeaderMap, body: Bytes) -> Response {
+    if secret_key(&h).is_none() {
+        return error(StatusCode::UNAUTHORIZED, "Invalid API Key provided");
+    }
+    let f = form(&body);
+    let Some(customer) = field(&f, "customer") else {
+        return error(StatusCode::BAD_REQUEST, "Missing required param: customer");
+    };
+    axum::Json(json!({
+        "id": "bps_test_1", "object": "billing_portal.session", "customer": customer,
+        "return_url": field(&f, "return_url"), "url": format!("{}/portal/{customer}", e.base),
+    }))
+    .into_response()
+}
+
+/// The hosted payment page.
+async fn pay_page(State(e): State<Emu>, Path(id): Path<String>) -> Response {
+    let Some(s) = e
+        .inner
+        .lock()
+        .ok()
+        .and_then(|i| i.sessions.get(&id).cloned())
+    else {
+        return error(StatusCode::NOT_FOUND, "No such checkout.session");
+    };
+    Html(format!(
+        "<!doctype html><title>Stripe Checkout (test)</title><h1>Pay for {price}</h1>\
+         <form method=post><button id=pay type=submit>Pay</button></form>\
+         <a id=cancel href=\"{cancel}\">Cancel</a>",
+        price = s.price,
+        cancel = s.cancel_url
+    ))
+    .into_response()
+}
+
+/// Paying: card 4242… attached to the customer, the subscription created at localstripe
+/// (which sends its signed events), and back to the success URL.
+async fn pay(State(e): State<Emu>, Path(id): Path<String>) -> Response {
+    let Some(s) = e
+        .inner
+        .lock()
+        .ok()
+        .and_then(|i| i.sessions.get(&id).cloned())
+    else {
+        return error(StatusCode::NOT_FOUND, "No such checkout.session");
+    };
+    if s.status != "open" {
+        return error(StatusCode::BAD_REQUEST, "This Checkout Session is complete");
+    }
+    let key = "sk_test_fdt";
+    let call = |path: String, form: Vec<(String, String)>| {
+        let e = e.clone();
+        async move {
+            let r = e
+                .http
+                .post(format!("{}{path}", e.upstream))
+                .basic_auth(key, None::<&str>)
+                .form(&form)
+                .send()
+                .await
+                .map_err(|err| err.to_string())?;
+            let ok = r.status().is_success();
+            let v: Value = r.json().await.map_err(|err| err.to_string())?;
+            if ok { Ok(v) } else { Err(v.to_string()) }
+        }
+    };
+    let pairs = |p: &[(&str, &str)]| {
+        p.iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect::<Vec<_>>()
+    };
+    let result = async {
+        let token = call(
+            "/v1/tokens".into(),
+            pairs(&[
+                ("card[number]", "4242424242424242"),
+                ("card[exp_month]", "12"),
+                ("card[exp_year]", "2040"),
+                ("card[cvc]", "123"),
+            ]),
+        )
+        .await?;
+        let token = token["id"].as_str().unwrap_or_default().to_owned();
+        call(
+            format!("/v1/customers/{}/sources", s.customer),
+            pairs(&[("source", &token)]),
+        )
+        .await?;
+        let mut sub = pairs(&[("customer", &s.customer), ("items[0][plan]", &s.price)]);
+        sub.extend(
+            s.metadata
+                .iter()
+                .map(|(k, v)| (format!("metadata[{k}]"), v.clone())),
+        );
+        call("/v1/subscriptions".into(), sub).await
+    }
+    .await;
+    match result {
+        Ok(_) => {
+            if let Ok(mut i) = e.inner.lock()
+                && let Some(s) = i.sessions.get_mut(&id)
+            {
+                s.status = "complete";
+            }
+            Redirect::to(&s.success_url).into_response()
+        }
+        Err(why) => error(StatusCode::PAYMENT_REQUIRED, &why),
+    }
+}
+
+/// Everything else goes to localstripe as it came.
+async fn pass(
+    State(e): State<Emu>,
+    method: Method,
+    uri: Uri,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let mut rb = e
+        .http
+        .request(method, format!("{}{path}", e.upstream))
+        .body(body);
+    for name in ["authorization", "content-type", "idempotency-key"] {
+        if let Some(v) = h.get(name) {
+            rb = rb.header(name, v);
+        }
+    }
+    match rb.send().await {
+        Ok(r) => {
+            let status =
+                StatusCode::from_u16(r.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            let bytes = r.bytes().await.unwrap_or_default();
+            (status, [("content-type", "application/json")], bytes).into_response()
+        }
+        Err(err) => error(StatusCode::BAD_GATEWAY, &err.to_string()),
+    }
+}
