@@ -282,4 +282,26 @@ mod tests {
             Err(SignatureError::Mismatch)
         );
     }
+
+    #[test]
+    fn razorpay_subscription_signatures_sign_payment_then_subscription() {
+        // printf 'pay_29QQoUBi66xm2f|sub_00000000000001' |
+        //   openssl dgst -sha256 -hmac 'EnLs21M47BllR3X8PSFtjtbd'
+        const SIG: &str = "a22d92267211eb5cdd37a2edd35297b1f6751f19bed62544b064b8b0ff5aa3e7";
+        const KEY: &[u8] = b"EnLs21M47BllR3X8PSFtjtbd";
+        let check = |sub, pay, sig| razorpay_subscription_payment(sub, pay, sig, KEY);
+        assert_eq!(
+            check("sub_00000000000001", "pay_29QQoUBi66xm2f", SIG),
+            Ok(())
+        );
+        // Another subscription, or the order form's order (subscription first): refused.
+        assert_eq!(
+            check("sub_00000000000002", "pay_29QQoUBi66xm2f", SIG),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            razorpay_payment("sub_00000000000001", "pay_29QQoUBi66xm2f", SIG, KEY),
+            Err(SignatureError::Mismatch)
+        );
+    }
 }

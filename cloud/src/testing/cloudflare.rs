@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 /// A record the fake holds.
@@ -175,13 +174,8 @@ impl FakeCloudflare {
             .route("/client/v4/zones/{zone}/dns_records", post(create))
             .route("/client/v4/zones/{zone}/dns_records/{id}", delete(remove))
             .with_state(fake.clone());
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .expect("fake Cloudflare listener");
-        let addr = listener.local_addr().expect("fake Cloudflare address");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (listener, addr) = super::fake_listener("fake Cloudflare").await;
+        let task = super::serve_fake(listener, app);
         Self {
             api_base: format!("http://{addr}/client/v4"),
             fake,

@@ -17,7 +17,6 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{any, get, post};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 /// A `localstripe` process on a free port, killed when dropped.
@@ -162,10 +161,7 @@ fn secret_key(h: &HeaderMap) -> Option<String> {
 impl StripeEmulator {
     /// Serves the emulator in front of `upstream` (a [`LocalStripe`]'s URL).
     pub async fn start(upstream: &str) -> Self {
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .expect("Stripe emulator listener");
-        let addr = listener.local_addr().expect("Stripe emulator address");
+        let (listener, addr) = super::fake_listener("Stripe emulator").await;
         let emu = Emu {
             upstream: upstream.trim_end_matches('/').to_owned(),
             base: format!("http://{addr}"),
@@ -179,9 +175,7 @@ impl StripeEmulator {
             .route("/pay/{id}", get(pay_page).post(pay))
             .fallback(any(pass))
             .with_state(emu.clone());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let task = super::serve_fake(listener, app);
         Self {
             url: format!("http://{addr}"),
             emu,

@@ -8,13 +8,22 @@ use super::billing::{account, plan, post, stripe_header};
 use crate::common::{TestApp, TestDb};
 use axum::http::StatusCode;
 use fdt_api::Plan;
-use fdt_cloud::config::StripeConfig;
+use fdt_cloud::billing::Provider;
+use fdt_cloud::billing::verify::hmac_hex;
+use fdt_cloud::config::{PaypalConfig, RazorpayConfig, StripeConfig};
 use fdt_cloud::secret::Secret;
+use fdt_cloud::store::{NewLedgerTxn, SubscriptionState};
+use fdt_cloud::testing::paypal::FakePaypal;
+use fdt_cloud::testing::razorpay::FakeRazorpay;
 use fdt_cloud::testing::stripe::{LocalStripe, StripeEmulator};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-on_both_databases!(a_stripe_checkout_pays_for_pro_and_can_be_cancelled_and_refunded);
+on_both_databases!(
+    a_stripe_checkout_pays_for_pro_and_can_be_cancelled_and_refunded,
+    a_razorpay_checkout_is_proven_by_its_payment_signature,
+    a_paypal_checkout_uses_one_oauth_token_and_cancels_and_refunds,
+);
 
 const SECRET: &str = "whsec_checkout_tests";
 
@@ -28,6 +37,29 @@ fn stripe_app(db: &TestDb, api_base: &str) -> TestApp {
             checkout: [("pro".to_owned(), "price_pro".to_owned())].into(),
         });
     })
+}
+
+/// Two customers and an operator.
+struct People {
+    ta: String,
+    a: fdt_api::AccountId,
+    tb: String,
+    ops: String,
+}
+
+async fn people(app: &TestApp) -> People {
+    let (ta, a) = account(app, "a@example.com").await;
+    let (tb, _) = account(app, "b@example.com").await;
+    let ops = app.operator("ops@example.com").await;
+    People { ta, a, tb, ops }
+}
+
+/// Starts a checkout of pro at `provider`; asserts 201.
+async fn checkout(app: &TestApp, token: &str, provider: &str) -> crate::common::TestResponse {
+    let body = json!({"provider": provider, "plan": "pro"});
+    let r = app.post("/v1/billing/checkout", body, Some(token)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+    r
 }
 
 /// GETs a Stripe-shaped URL with the test secret key.
@@ -59,9 +91,7 @@ async fn a_stripe_checkout_pays_for_pro_and_can_be_cancelled_and_refunded(db: &T
     let base = app.serve().await;
     ls.webhook(&format!("{base}/v1/billing/webhooks/stripe"), SECRET)
         .await;
-    let (ta, a) = account(&app, "a@example.com").await;
-    let (tb, _) = account(&app, "b@example.com").await;
-    let ops = app.operator("ops@example.com").await;
+    let People { ta, a, tb, ops } = people(&app).await;
 
     // What cannot be bought is refused before any provider call, naming the field.
     for (body, field) in [
@@ -253,4 +283,241 @@ async fn a_stripe_checkout_pays_for_pro_and_can_be_cancelled_and_refunded(db: &T
         audit.iter().any(|(a, t)| a == "billing.refund" && *t == re),
         "{audit:?}"
     );
+}
+
+const RZP_KEY_SECRET: &str = "rzp_key_secret_for_checkout_tests";
+const RZP_WEBHOOK_SECRET: &str = "rzp_webhook_secret_for_checkout";
+
+async fn a_razorpay_checkout_is_proven_by_its_payment_signature(db: &TestDb) {
+    let rzp = FakeRazorpay::start(
+        "rzp_test_key",
+        RZP_KEY_SECRET,
+        RZP_WEBHOOK_SECRET,
+        &[("plan_pro", 49900, "INR")],
+    )
+    .await;
+    let app = TestApp::with_config(db, |c| {
+        c.billing.razorpay = Some(RazorpayConfig {
+            webhook_secret: Secret::new(RZP_WEBHOOK_SECRET.into()),
+            plans: [("plan_pro".to_owned(), "pro".to_owned())].into(),
+            key_id: Some("rzp_test_key".into()),
+            key_secret: Some(Secret::new(RZP_KEY_SECRET.into())),
+            api_base: rzp.url.clone(),
+            checkout: [("pro".to_owned(), "plan_pro".to_owned())].into(),
+        });
+    });
+    let base = app.serve().await;
+    rzp.set_webhook(&format!("{base}/v1/billing/webhooks/razorpay"));
+    let People { ta, a, tb, ops } = people(&app).await;
+
+    let r = checkout(&app, &ta, "razorpay").await;
+    let sub = r.json["reference"].as_str().unwrap().to_owned();
+    let url = r.json["url"].as_str().unwrap().to_owned();
+    let held = rzp.subscription(&sub).unwrap();
+    assert_eq!(held["notes"]["account_id"], a.as_str(), "{held}");
+
+    // The person pays; Checkout's handler gets the three fields.
+    let proof: Value = reqwest::Client::new()
+        .post(&url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pay_id = proof["razorpay_payment_id"].as_str().unwrap().to_owned();
+    let send = |token: &str, body: Value| {
+        let app = &app;
+        let token = token.to_owned();
+        async move {
+            app.post("/v1/billing/razorpay/payments", body, Some(&token))
+                .await
+        }
+    };
+    // A signature made with the webhook secret, or over another payment, is refused.
+    let forged = hmac_hex(
+        RZP_WEBHOOK_SECRET.as_bytes(),
+        &[pay_id.as_bytes(), b"|", sub.as_bytes()],
+    );
+    for body in [
+        json!({"razorpay_subscription_id": sub, "razorpay_payment_id": pay_id,
+            "razorpay_signature": forged}),
+        json!({"razorpay_subscription_id": sub, "razorpay_payment_id": "pay_other",
+            "razorpay_signature": proof["razorpay_signature"]}),
+        json!({"razorpay_subscription_id": sub, "razorpay_payment_id": pay_id,
+            "razorpay_signature": "zz"}),
+    ] {
+        let r = send(&ta, body).await;
+        r.assert_error(StatusCode::BAD_REQUEST, "validation_failed");
+        assert_eq!(r.json["error"]["field"], "razorpay_signature");
+    }
+    // Another account cannot claim this subscription's payment.
+    send(&tb, proof.clone())
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+    let r = send(&ta, proof.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    // The webhooks were delivered before the page answered: the plan is in force.
+    assert_eq!(r.json["state"], "active", "{}", r.json);
+    assert_eq!(r.json["entitled_plan"], "pro");
+    assert_eq!(plan(&app, &a).await, Plan::Pro);
+
+    // Cancel at the end of the cycle.
+    let r = app
+        .post(
+            &format!("/v1/billing/subscriptions/razorpay/{sub}/cancel"),
+            json!({}),
+            Some(&ta),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.json);
+    assert_eq!(rzp.cancels(), vec![(sub.clone(), true)]);
+
+    // A refund of the captured payment; Razorpay's refund event puts it in the ledger.
+    let refund = |body: Value| {
+        let app = &app;
+        let ops = ops.clone();
+        async move {
+            app.post("/v1/admin/billing/refunds", body, Some(&ops))
+                .await
+        }
+    };
+    let r = refund(
+        json!({"provider": "razorpay", "charge": pay_id, "currency": "INR",
+        "amount": 50000}),
+    )
+    .await;
+    r.assert_error(StatusCode::BAD_REQUEST, "validation_failed");
+    let r = refund(
+        json!({"provider": "razorpay", "charge": pay_id, "currency": "INR",
+        "amount": 10000}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+    let txns = app.get("/v1/admin/ledger/transactions", Some(&ops)).await;
+    let charge = txns.json["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["kind"] == "charge" && t["reference"] == pay_id.as_str())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(charge["amount"], 49900, "{}", txns.json);
+    assert_eq!(charge["refunded"], 10000, "{}", txns.json);
+    // What is left is refundable; more than that is not.
+    let r = refund(
+        json!({"provider": "razorpay", "charge": pay_id, "currency": "INR",
+        "amount": 39901}),
+    )
+    .await;
+    r.assert_error(StatusCode::BAD_REQUEST, "validation_failed");
+    assert_eq!(r.json["error"]["field"], "amount");
+}
+
+async fn a_paypal_checkout_uses_one_oauth_token_and_cancels_and_refunds(db: &TestDb) {
+    let pp = FakePaypal::start("pp-client", "pp-secret", &["P-PRO"]).await;
+    let app = TestApp::with_config(db, |c| {
+        c.billing.paypal = Some(PaypalConfig {
+            webhook_id: "WH-CHECKOUT".into(),
+            plans: [("P-PRO".to_owned(), "pro".to_owned())].into(),
+            client_id: Some("pp-client".into()),
+            client_secret: Some(Secret::new("pp-secret".into())),
+            api_base: pp.url.clone(),
+            checkout: [("pro".to_owned(), "P-PRO".to_owned())].into(),
+            ..Default::default()
+        });
+    });
+    let People { ta, a, tb, ops } = people(&app).await;
+
+    let r = checkout(&app, &ta, "paypal").await;
+    let sub = r.json["reference"].as_str().unwrap().to_owned();
+    let checkout = r.json["id"].as_str().unwrap().to_owned();
+    let held = pp.subscription(&sub).unwrap();
+    assert_eq!(held["custom_id"], a.as_str(), "{held}");
+    assert_eq!(held["subscriber"]["email_address"], "a@example.com");
+
+    // Approving sends the person back to the console's billing page for this checkout.
+    let approved = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(r.json["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let back = approved.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        back.contains(&format!(
+            "/billing?checkout={checkout}&subscription_id={sub}"
+        )),
+        "{back}"
+    );
+
+    // PayPal's BILLING.SUBSCRIPTION.ACTIVATED (its signature is tested in billing_paypal.rs)
+    // makes the subscription the account's.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    app.state
+        .store()
+        .apply_subscription(
+            &SubscriptionState {
+                provider: "paypal",
+                subscription_id: &sub,
+                account: &a,
+                plan: "pro",
+                status: "active",
+                period_end: Some(now + 30 * 86400),
+                event_at: now,
+            },
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    let cancel = format!("/v1/billing/subscriptions/paypal/{sub}/cancel");
+    app.post(&cancel, json!({}), Some(&tb))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+    let r = app.post(&cancel, json!({}), Some(&ta)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.json);
+    assert_eq!(pp.subscription(&sub).unwrap()["status"], "CANCELLED");
+    // PayPal refuses a second cancel (the subscription is not active there any more): its
+    // message comes back as a 502, and nothing is retried.
+    let r = app.post(&cancel, json!({}), Some(&ta)).await;
+    r.assert_error(StatusCode::BAD_GATEWAY, "upstream");
+    assert!(
+        r.json["error"]["message"].as_str().unwrap().contains("422"),
+        "{}",
+        r.json
+    );
+
+    // A refund of a sale the ledger knows.
+    pp.sale("SALE-1", "15.00", "USD");
+    app.state
+        .store()
+        .record_ledger_txn(
+            &NewLedgerTxn {
+                provider: "paypal",
+                kind: "charge",
+                reference: "SALE-1",
+                parent: None,
+                account: Some(&a),
+                currency: "USD",
+                amount: 1500,
+                event_id: "WH-SALE-1",
+            },
+            &fdt_cloud::billing::ledger::charge(Provider::Paypal, 1500, None),
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    let r = app
+        .post(
+            "/v1/admin/billing/refunds",
+            json!({"provider": "paypal", "charge": "SALE-1", "currency": "USD", "amount": 250}),
+            Some(&ops),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+    assert!(r.json["refund_id"].as_str().unwrap().starts_with("REF-"));
+    // Three calls (subscribe, cancel twice, refund), one token.
+    assert_eq!(pp.tokens_issued(), 1);
 }
