@@ -11,6 +11,7 @@ use std::time::Duration;
 fdt_cloud::on_both_databases!(
     a_drained_relay_gets_no_new_agents,
     a_force_closed_tunnel_is_announced_to_its_agent,
+    a_smaller_plan_stops_the_newest_tunnels_over_its_limit_with_the_reason,
 );
 
 async fn relay_draining(cloud: &Cloud) -> Option<bool> {
@@ -138,5 +139,107 @@ async fn a_force_closed_tunnel_is_announced_to_its_agent(db: &Db) {
         "the closed tunnel no longer reaches the origin"
     );
     let _ = agent.stop().await;
+    stack.shutdown().await.unwrap();
+}
+
+/// A plan that shrinks (here an operator's change; a subscription's end does the same through
+/// `billing::entitlement::set_plan`) stops the tunnels over its online limit at once, the
+/// newest first; each agent is told why, and the others keep serving.
+async fn a_smaller_plan_stops_the_newest_tunnels_over_its_limit_with_the_reason(db: &Db) {
+    let (cloud, stack) = Cloud::with_attached_relay(db.store.clone()).await.unwrap();
+    let ops = cloud.account("ops@example.com").await.unwrap();
+    assert!(
+        cloud
+            .state
+            .store()
+            .grant_admin("ops@example.com")
+            .await
+            .unwrap()
+    );
+    let owner = cloud.account("owner@example.com").await.unwrap();
+    let id = cloud
+        .state
+        .store()
+        .account_by_email("owner@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    cloud
+        .state
+        .store()
+        .set_account_plan(&id, fdt_api::Plan::Pro)
+        .await
+        .unwrap();
+    let origin = fdt_e2e::HttpOrigin::start().await.unwrap();
+    let login = || {
+        fdt_agent_core::Connect::Cloud(fdt_agent_core::CloudLogin {
+            api_url: cloud.url.clone(),
+            authtoken: owner.authtoken_secret(),
+            region: None,
+            relay_ca: Some(stack.ca_path()),
+        })
+    };
+    // Four agents, one tunnel each, started one after another (free allows three).
+    let mut agents = Vec::new();
+    for n in 1..=4 {
+        let mut t = fdt_agent_core::config::TunnelConfig::new(
+            fdt_proto::Proto::Http,
+            origin.addr.to_string(),
+        );
+        t.subdomain = Some(format!("plan{n}"));
+        let mut agent = stack.spawn_agent_via(login(), vec![("web", t)]).unwrap();
+        agent.wait_bound().await.unwrap();
+        agents.push(agent);
+    }
+    for n in 1..=4 {
+        let url = stack.http_url(&format!("plan{n}"), "/echo");
+        assert_eq!(stack.curl(&url).run().await.unwrap().status, 200);
+    }
+
+    let r = fdt_e2e::client::Curl::new(&format!("{}/v1/admin/users/{id}/plan", cloud.url))
+        .header(&format!(
+            "Authorization: Bearer {}",
+            ops.access_token.expose_secret()
+        ))
+        .header("Content-Type: application/json")
+        .arg("-X")
+        .arg("PUT")
+        .arg("--data")
+        .arg(r#"{"plan":"free"}"#)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Within a heartbeat the newest tunnel's agent is told why.
+    let newest = &agents[3];
+    let error = fdt_e2e::poll_until(Duration::from_secs(10), "agent told of the limit", || {
+        let s = newest.status();
+        async move { s.tunnels.iter().find_map(|t| t.error.clone()) }
+    })
+    .await
+    .unwrap();
+    assert!(
+        error.contains("plan is now free, which allows 3 online tunnels"),
+        "{error}"
+    );
+    let r = stack
+        .curl(&stack.http_url("plan4", "/echo"))
+        .run()
+        .await
+        .unwrap();
+    assert_ne!(
+        r.status, 200,
+        "the stopped tunnel no longer reaches the origin"
+    );
+    for (n, agent) in agents.iter().enumerate().take(3) {
+        let url = stack.http_url(&format!("plan{}", n + 1), "/echo");
+        assert_eq!(stack.curl(&url).run().await.unwrap().status, 200, "{url}");
+        assert!(agent.status().tunnels.iter().all(|t| t.error.is_none()));
+    }
+    assert_eq!(owner.live_tunnels().await.unwrap().len(), 3);
+    for mut agent in agents {
+        let _ = agent.stop().await;
+    }
     stack.shutdown().await.unwrap();
 }

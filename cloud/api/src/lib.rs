@@ -120,8 +120,8 @@ pub use plans::{
     AccountPlan, Entitlements, Plan, PlanInfo, PlanList, PlanUsage, UsageDay, UsageList, UsageQuery,
 };
 pub use relays::{
-    BindingGranted, BindingRequest, RelayHeartbeat, RelayHeartbeatAck, RelayList, RelayLoad,
-    RelayStatus, RevocationList, RevocationsQuery, UsageReport,
+    BindingGranted, BindingRequest, EvictReason, RelayHeartbeat, RelayHeartbeatAck, RelayList,
+    RelayLoad, RelayStatus, RevocationList, RevocationsQuery, UsageReport,
 };
 pub use roles::{PutRole, Role, RoleInfo, RoleList};
 pub use sso::{SsoConfig, SsoConfigRequest};

@@ -107,6 +107,16 @@ pub struct UsageReport {
     pub connections: u64,
 }
 
+/// Why the cloud ends a tunnel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct EvictReason {
+    /// The tunnel.
+    pub tunnel: TunnelId,
+    /// What the agent is told (at most 200 bytes).
+    pub reason: String,
+}
+
 /// The answer to a heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -115,6 +125,10 @@ pub struct RelayHeartbeatAck {
     pub interval_secs: u64,
     /// Tunnels the relay must close: taken over on another relay, or stopped by their owner.
     pub evict: Vec<TunnelId>,
+    /// Why, for those of [`RelayHeartbeatAck::evict`] the cloud gives a reason for (a plan
+    /// that no longer allows them), to pass on to the agent. Absent from older clouds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evict_reasons: Vec<EvictReason>,
     /// Replays for tunnels on this relay, to hand to their agents.
     #[serde(default)]
     pub replays: Vec<crate::traffic::ReplayOrder>,

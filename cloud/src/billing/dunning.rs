@@ -113,7 +113,7 @@ pub async fn sweep(st: &AppState) -> Result<usize, StoreError> {
                 .cancel_subscriptions_locally(&d.account, &d.provider, &d.subscription_id, now)
                 .await?;
             let plan = entitled_plan(st, &d.account).await?;
-            st.store().set_account_plan(&d.account, plan).await?;
+            super::entitlement::set_plan(st, &d.account, plan).await?;
             email(
                 st,
                 &d.account,

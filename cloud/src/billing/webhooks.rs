@@ -356,8 +356,7 @@ async fn process(
         SubscriptionApplied::Applied => {
             super::dunning::on_status(st, &account, provider.as_str(), &s.id, s.status).await?;
             let plan = super::entitlement::entitled_plan(st, &account).await?;
-            st.store().set_account_plan(&account, plan).await?;
-            st.events().publish(&account, crate::events::Topic::Tunnels);
+            super::entitlement::set_plan(st, &account, plan).await?;
             (
                 "processed",
                 format!(

@@ -13,6 +13,8 @@ use fdt_api::{RelayHeartbeat, TunnelId};
 pub struct Reply {
     /// Tunnels it must close.
     pub evict: Vec<TunnelId>,
+    /// Reasons given for some of them.
+    pub reasons: Vec<(TunnelId, String)>,
     /// Replays due on its tunnels.
     pub replays: Vec<PreparedReplay>,
     /// Whether an operator asked it to drain.
@@ -58,6 +60,7 @@ pub async fn ingest(st: &AppState, hb: &RelayHeartbeat) -> Result<Reply, Heartbe
     }
     Ok(Reply {
         evict: outcome.evict,
+        reasons: outcome.reasons,
         replays,
         drain,
     })

@@ -156,7 +156,7 @@ pub async fn set_plan(
 ) -> Result<Json<AdminUser>, ApiError> {
     let id = account_id(&id)?;
     let before = user_of(&st, &id).await?.0;
-    st.store().set_account_plan(&id, req.plan).await?;
+    crate::billing::entitlement::set_plan(&st, &id, req.plan).await?;
     let detail = json!({"from": before.plan, "to": req.plan});
     audited(&st, &admin, "user.plan", id.as_str(), detail).await?;
     user_of(&st, &id).await

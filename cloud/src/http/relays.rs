@@ -85,6 +85,11 @@ pub async fn heartbeat(
     Ok(Json(RelayHeartbeatAck {
         interval_secs: st.fleet().heartbeat_secs,
         evict: reply.evict,
+        evict_reasons: reply
+            .reasons
+            .into_iter()
+            .map(|(tunnel, reason)| fdt_api::EvictReason { tunnel, reason })
+            .collect(),
         replays: reply.replays.into_iter().map(replay_order).collect(),
         drain: reply.drain,
     }))

@@ -90,6 +90,8 @@ pub struct HeartbeatOutcome {
     pub restarted: bool,
     /// Tunnels the relay must close.
     pub evict: Vec<TunnelId>,
+    /// Reasons given for some of them.
+    pub reasons: Vec<(TunnelId, String)>,
 }
 
 /// Most evictions handed out per heartbeat.
@@ -212,8 +214,8 @@ impl Store {
                     .await?;
                 }
             }
-            let evict: Vec<(String,)> = sqlx::query_as(
-                "SELECT binding_id FROM binding_evictions WHERE relay_id = $1 \
+            let evict: Vec<(String, Option<String>)> = sqlx::query_as(
+                "SELECT binding_id, reason FROM binding_evictions WHERE relay_id = $1 \
                  ORDER BY created_at LIMIT $2",
             )
             .bind(&hb.relay_id)
@@ -224,7 +226,12 @@ impl Store {
             Ok(HeartbeatOutcome {
                 applied: !duplicate,
                 restarted,
-                evict: evict.iter().map(|(id,)| parse_id(id)).collect::<Result<_, _>>()?,
+                evict: evict.iter().map(|(id, _)| parse_id(id)).collect::<Result<_, _>>()?,
+                reasons: evict
+                    .iter()
+                    .filter_map(|(id, r)| Some((id, r.as_ref()?)))
+                    .map(|(id, r)| Ok((parse_id(id)?, r.clone())))
+                    .collect::<Result<_, StoreError>>()?,
             })
         })
     }

@@ -23,6 +23,7 @@ mod fleet;
 mod ledger;
 mod members;
 mod orgs;
+mod plan_limits;
 mod reserved;
 mod roles;
 mod scim;

@@ -161,7 +161,7 @@ const EVICT: &str = "INSERT INTO binding_evictions (relay_id, binding_id, create
 
 /// Bindings on healthy relays (current boot), with their relay's region. `$1` = health cutoff.
 /// Queries extend it with constant text only (hence `AssertSqlSafe` where they are built).
-const LIVE_BINDINGS: &str = "SELECT b.id, b.name_key, b.authtoken_id, b.relay_id, r.region, \
+pub(crate) const LIVE_BINDINGS: &str = "SELECT b.id, b.name_key, b.authtoken_id, b.relay_id, r.region, \
      b.proto, b.public_url, b.pooling, b.agent_version, b.started_at \
      FROM bindings b JOIN relays r ON r.id = b.relay_id AND r.boot_id = b.boot_id \
      WHERE r.last_seen_at >= $1";

@@ -167,7 +167,7 @@ pub(crate) async fn run_session(
                     if let Some(t) = io.tunnels.remove(&tunnel) {
                         agents.tunnels.release(&t);
                     }
-                    session.unbound(tunnel, reason);
+                    session.unbound(tunnel, &reason);
                 }
                 SessionCommand::Definitions { version, tunnels } => {
                     let count = tunnels.len();

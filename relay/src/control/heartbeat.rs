@@ -15,6 +15,9 @@ use crate::usage::UsageMeter;
 use fdt_api::{RelayHeartbeat, RelayLoad, TunnelId};
 use fdt_proto::Backoff;
 use std::sync::Arc;
+
+/// Most bytes of a reason the cloud gives for closing a tunnel that reach the agent.
+const MAX_EVICT_REASON_BYTES: usize = 200;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -126,8 +129,14 @@ impl Heartbeats {
                     for order in ack.replays {
                         self.deliver_replay(order);
                     }
+                    let mut reasons: std::collections::HashMap<_, _> = ack
+                        .evict_reasons
+                        .into_iter()
+                        .map(|r| (r.tunnel, r.reason))
+                        .collect();
                     for id in ack.evict {
-                        self.evict(id);
+                        let reason = reasons.remove(&id);
+                        self.evict(id, reason);
                     }
                 }
                 Err(e) if is_final(&e) => {
@@ -193,15 +202,22 @@ impl Heartbeats {
     /// Closes a tunnel the control plane ended (stopped by its owner or an operator, or taken
     /// over by the same agent on another relay): its session tells the agent; a tunnel no
     /// longer here is reported ended so the cloud stops asking.
-    fn evict(&self, id: TunnelId) {
+    fn evict(&self, id: TunnelId, reason: Option<String>) {
         let Some(tunnel) = self.tunnels.registry.by_cloud_id(id.as_str()) else {
             self.reporter.ended(id);
             return;
         };
         tracing::info!(url = %tunnel.public_url, tunnel = %id, "tunnel closed by the control plane");
+        let reason = match reason {
+            // The cloud's words, cut to what an agent's log line holds.
+            Some(r) => std::borrow::Cow::Owned(
+                fdt_api::validate::cut(&r, MAX_EVICT_REASON_BYTES).to_owned(),
+            ),
+            None => "closed by the control plane (stopped, or bound again elsewhere)".into(),
+        };
         let cmd = SessionCommand::Unbind {
             tunnel: tunnel.id,
-            reason: "closed by the control plane (stopped, or bound again elsewhere)",
+            reason,
         };
         if tunnel.commands.try_send(cmd).is_err() {
             // The session is gone or swamped: close the tunnel here; the agent learns it later.

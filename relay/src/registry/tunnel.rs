@@ -72,7 +72,7 @@ pub enum SessionCommand {
         /// The tunnel.
         tunnel: TunnelId,
         /// Why, for people.
-        reason: &'static str,
+        reason: std::borrow::Cow<'static, str>,
     },
     /// Push the account's cloud-managed tunnels to a managed session's agent.
     Definitions {
