@@ -14,13 +14,8 @@ fdt_cloud::on_both_databases!(
     a_smaller_plan_stops_the_newest_tunnels_over_its_limit_with_the_reason,
 );
 
-async fn relay_draining(cloud: &Cloud) -> Option<bool> {
-    let relays = cloud.state.store().list_relays().await.unwrap();
-    relays.iter().find(|r| r.id == "local").map(|r| r.draining)
-}
-
-async fn a_drained_relay_gets_no_new_agents(db: &Db) {
-    let (cloud, stack) = Cloud::with_attached_relay(db.store.clone()).await.unwrap();
+/// An account made an operator.
+async fn operator(cloud: &Cloud) -> fdt_e2e::cloud::CloudAccount {
     let ops = cloud.account("ops@example.com").await.unwrap();
     assert!(
         cloud
@@ -30,6 +25,17 @@ async fn a_drained_relay_gets_no_new_agents(db: &Db) {
             .await
             .unwrap()
     );
+    ops
+}
+
+async fn relay_draining(cloud: &Cloud) -> Option<bool> {
+    let relays = cloud.state.store().list_relays().await.unwrap();
+    relays.iter().find(|r| r.id == "local").map(|r| r.draining)
+}
+
+async fn a_drained_relay_gets_no_new_agents(db: &Db) {
+    let (cloud, stack) = Cloud::with_attached_relay(db.store.clone()).await.unwrap();
+    let ops = operator(&cloud).await;
     let token = ops.access_token.expose_secret().to_owned();
     fdt_e2e::poll_until(Duration::from_secs(10), "relay registered", || async {
         (relay_draining(&cloud).await == Some(false)).then_some(())
@@ -79,15 +85,7 @@ async fn a_drained_relay_gets_no_new_agents(db: &Db) {
 
 async fn a_force_closed_tunnel_is_announced_to_its_agent(db: &Db) {
     let (cloud, stack) = Cloud::with_attached_relay(db.store.clone()).await.unwrap();
-    let ops = cloud.account("ops@example.com").await.unwrap();
-    assert!(
-        cloud
-            .state
-            .store()
-            .grant_admin("ops@example.com")
-            .await
-            .unwrap()
-    );
+    let ops = operator(&cloud).await;
     let owner = cloud.account("owner@example.com").await.unwrap();
     let origin = fdt_e2e::HttpOrigin::start().await.unwrap();
     let mut t =
@@ -147,15 +145,7 @@ async fn a_force_closed_tunnel_is_announced_to_its_agent(db: &Db) {
 /// newest first; each agent is told why, and the others keep serving.
 async fn a_smaller_plan_stops_the_newest_tunnels_over_its_limit_with_the_reason(db: &Db) {
     let (cloud, stack) = Cloud::with_attached_relay(db.store.clone()).await.unwrap();
-    let ops = cloud.account("ops@example.com").await.unwrap();
-    assert!(
-        cloud
-            .state
-            .store()
-            .grant_admin("ops@example.com")
-            .await
-            .unwrap()
-    );
+    let ops = operator(&cloud).await;
     let owner = cloud.account("owner@example.com").await.unwrap();
     let id = cloud
         .state
