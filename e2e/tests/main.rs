@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod adversarial;
+mod billing_console;
 mod cloud;
 mod console;
 mod desktop_app;

@@ -39,6 +39,8 @@ pub enum Page {
     Request(String),
     /// Plan, limits and usage over time.
     Usage,
+    /// Plans, checkout, subscriptions.
+    Billing,
     /// Account settings.
     Settings,
     /// Approve a device's sign-in by its user code.
@@ -62,6 +64,7 @@ impl Page {
             "/domains" => Self::Domains,
             "/traffic" => Self::Traffic,
             "/usage" => Self::Usage,
+            "/billing" => Self::Billing,
             "/settings" => Self::Settings,
             "/device" => Self::Device,
             "/admin" | "/admin/users" => Self::Admin(AdminPage::Users),
@@ -99,6 +102,7 @@ impl Page {
             Self::Traffic => "Traffic log",
             Self::Request(_) => "Request",
             Self::Usage => "Plan and usage",
+            Self::Billing => "Billing",
             Self::Settings => "Settings",
             Self::Device => "Sign in a device",
             Self::Admin(AdminPage::Users) => "Admin · Users",
@@ -124,6 +128,7 @@ pub const CONSOLE_PATHS: &[&str] = &[
     "/traffic",
     "/traffic/{id}",
     "/usage",
+    "/billing",
     "/settings",
     "/device",
     "/admin",

@@ -44,7 +44,7 @@ pub struct CheckoutStatus {
     /// `open` (waiting for the person), `paid` (the provider confirmed the payment),
     /// `active` (the subscription is in force).
     pub state: String,
-    /// The plan the account is entitled to now.
+    /// The plan in force for the account now.
     pub entitled_plan: crate::Plan,
 }
 
@@ -99,4 +99,24 @@ pub struct RefundIssued {
     pub amount: i64,
     /// ISO 4217 code.
     pub currency: String,
+}
+
+/// A provider the caller can pay with, and the plans it sells.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct ProviderOption {
+    /// `stripe`, `razorpay` or `paypal`.
+    pub provider: String,
+    /// Plans with a price there.
+    pub plans: Vec<crate::Plan>,
+}
+
+/// `GET /v1/billing/options`: where a checkout can start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct BillingOptions {
+    /// Providers with checkout set up here.
+    pub providers: Vec<ProviderOption>,
+    /// The plan in force.
+    pub plan: crate::Plan,
 }

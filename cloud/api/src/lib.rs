@@ -85,8 +85,8 @@ pub use billing::{
     SubscriptionList, WebhookReceipt, WebhookRejectionList, WebhookRejections,
 };
 pub use checkout::{
-    CheckoutRequest, CheckoutStarted, CheckoutStatus, PortalLink, RazorpayPayment, RefundIssued,
-    RefundRequest,
+    BillingOptions, CheckoutRequest, CheckoutStarted, CheckoutStatus, PortalLink, ProviderOption,
+    RazorpayPayment, RefundIssued, RefundRequest,
 };
 #[cfg(feature = "client")]
 pub use client::{ClientError, FdtClient};

@@ -141,7 +141,11 @@ pub async fn status(
         provider: c.provider.clone(),
         plan: c.plan.parse().unwrap_or(Plan::Free),
         state: state.to_owned(),
-        entitled_plan: super::entitlement::entitled_plan(st, account).await?,
+        entitled_plan: st
+            .store()
+            .account_plan(account)
+            .await?
+            .unwrap_or(Plan::Free),
     })
 }
 

@@ -7,7 +7,7 @@ use super::extract::{ApiJson, ApiPath, Authenticated, Client};
 use super::openapi::{Auth, Endpoint};
 use super::orgs::audited;
 use crate::billing::Provider;
-use crate::billing::checkout::CheckoutError;
+use crate::billing::checkout::{CheckoutError, Checkouts};
 use crate::billing::purchase::{self, PurchaseError};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -16,8 +16,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use fdt_api::{
-    CheckoutRequest, CheckoutStarted, CheckoutStatus, PortalLink, RazorpayPayment, RefundIssued,
-    RefundRequest,
+    BillingOptions, CheckoutRequest, CheckoutStarted, CheckoutStatus, Plan, PortalLink,
+    ProviderOption, RazorpayPayment, RefundIssued, RefundRequest,
 };
 
 /// The checkout routes.
@@ -30,6 +30,10 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             .auth(Auth::User(P::BillingWrite))
             .request::<CheckoutRequest>()
             .json::<CheckoutStarted>(201),
+        Endpoint::new(M::GET, "/v1/billing/options", "billingOptions", options)
+            .summary("Providers a checkout can start at, with the plans each sells, and the plan in force")
+            .auth(Auth::User(P::BillingRead))
+            .json::<BillingOptions>(200),
         Endpoint::new(M::GET, "/v1/billing/checkout/{id}", "getCheckout", status)
             .summary("Where a checkout stands (open, paid, active) and the plan in force")
             .auth(Auth::User(P::BillingRead))
@@ -114,6 +118,29 @@ async fn start(
     let detail = serde_json::json!({"provider": started.provider, "plan": started.plan});
     audited(&st, &client, &who, "billing.checkout", &started.id, detail).await?;
     Ok((StatusCode::CREATED, Json(started)).into_response())
+}
+
+/// `GET /v1/billing/options`.
+async fn options(
+    State(st): State<AppState>,
+    who: Authenticated,
+) -> Result<Json<BillingOptions>, ApiError> {
+    let providers = Checkouts::offered(st.billing())
+        .into_iter()
+        .map(|(p, plans)| ProviderOption {
+            provider: p.as_str().into(),
+            plans: plans
+                .iter()
+                .filter_map(|p| p.parse::<Plan>().ok())
+                .collect(),
+        })
+        .collect();
+    let plan = st
+        .store()
+        .account_plan(&who.account_id)
+        .await?
+        .unwrap_or(Plan::Free);
+    Ok(Json(BillingOptions { providers, plan }))
 }
 
 /// `GET /v1/billing/checkout/{id}`.

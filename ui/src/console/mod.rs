@@ -3,6 +3,7 @@
 
 mod auth;
 mod authtokens;
+mod billing;
 mod device;
 mod domains;
 mod managed;
@@ -49,6 +50,10 @@ pub fn console_nav(is_admin: bool) -> Vec<NavItem> {
         NavItem {
             href: "/usage",
             label: "Plan & usage",
+        },
+        NavItem {
+            href: "/billing",
+            label: "Billing",
         },
         NavItem {
             href: "/settings",
@@ -138,6 +143,7 @@ pub fn ConsoleApp(
         Page::Traffic => view! { <traffic::TrafficPage/> }.into_any(),
         Page::Request(id) => view! { <traffic::RequestPage id=id/> }.into_any(),
         Page::Usage => view! { <usage::UsagePage/> }.into_any(),
+        Page::Billing => view! { <billing::BillingPage/> }.into_any(),
         Page::Settings => view! { <settings::SettingsPage/> }.into_any(),
         Page::Device => view! { <device::DevicePage/> }.into_any(),
         Page::Managed => view! { <managed::ManagedPage/> }.into_any(),

@@ -61,7 +61,7 @@ pub fn PlanPage() -> impl IntoView {
         if has_session.get() {
             Either::Left(view! {
                 <UsagePage>
-                    <OpenConsole label="Upgrade" path="/usage" primary=true/>
+                    <OpenConsole label="Upgrade" path="/billing" primary=true/>
                 </UsagePage>
             })
         } else {

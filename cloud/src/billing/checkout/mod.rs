@@ -137,6 +137,30 @@ impl Checkouts {
         })
     }
 
+    /// The providers set up for checkout, each with the plans it sells (from its config's
+    /// `checkout` map).
+    pub fn offered(cfg: &BillingConfig) -> Vec<(Provider, Vec<String>)> {
+        let mut out = Vec::new();
+        if let Some(c) = cfg.stripe.as_ref().filter(|c| c.secret_key.is_some()) {
+            out.push((Provider::Stripe, c.checkout.keys().cloned().collect()));
+        }
+        if let Some(c) = cfg
+            .razorpay
+            .as_ref()
+            .filter(|c| c.key_id.is_some() && c.key_secret.is_some())
+        {
+            out.push((Provider::Razorpay, c.checkout.keys().cloned().collect()));
+        }
+        if let Some(c) = cfg
+            .paypal
+            .as_ref()
+            .filter(|c| c.client_id.is_some() && c.client_secret.is_some())
+        {
+            out.push((Provider::Paypal, c.checkout.keys().cloned().collect()));
+        }
+        out
+    }
+
     /// `provider`'s adapter.
     pub fn get(&self, provider: Provider) -> Result<&dyn Adapter, CheckoutError> {
         let adapter: Option<&dyn Adapter> = match provider {
