@@ -13,7 +13,7 @@ mod billing;
 mod domains;
 mod env;
 mod sections;
-pub use billing::{BillingConfig, PaypalConfig, RazorpayConfig, StripeConfig};
+pub use billing::{BillingConfig, InvoiceConfig, PaypalConfig, RazorpayConfig, StripeConfig};
 pub use domains::{AcmeChallenge, Dns01Config, Dns01Provider, DomainsConfig, EventCluster};
 pub use env::{Env, ProcessEnv};
 pub use sections::{
@@ -391,6 +391,46 @@ impl Config {
                 ));
             }
             plans("paypal.plans", &p.plans)?;
+        }
+        // Checkout maps name paid plans as keys.
+        let sold = [
+            ("stripe.checkout", b.stripe.as_ref().map(|c| &c.checkout)),
+            (
+                "razorpay.checkout",
+                b.razorpay.as_ref().map(|c| &c.checkout),
+            ),
+            ("paypal.checkout", b.paypal.as_ref().map(|c| &c.checkout)),
+        ];
+        for (what, map) in sold {
+            if let Some(m) = map {
+                let as_values: std::collections::BTreeMap<String, String> =
+                    m.keys().map(|k| (k.clone(), k.clone())).collect();
+                plans(what, &as_values)?;
+            }
+        }
+        let i = &b.invoices;
+        let country = |c: &str| c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase());
+        if !country(&i.seller_country) || i.tax_rates.keys().any(|c| !country(c)) {
+            return Err(ConfigError::Invalid(
+                "billing.invoices: countries are ISO 3166-1 alpha-2 codes in capitals (DE, IN)"
+                    .into(),
+            ));
+        }
+        if i.tax_rates.values().any(|r| *r > 10_000) {
+            return Err(ConfigError::Invalid(
+                "billing.invoices.tax_rates: basis points, at most 10000 (100 %)".into(),
+            ));
+        }
+        if i.series.is_empty()
+            || i.series.len() > 16
+            || !i
+                .series
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(ConfigError::Invalid(
+                "billing.invoices.series: 1 to 16 of A-Z, 0-9 and '-'".into(),
+            ));
         }
         Ok(())
     }

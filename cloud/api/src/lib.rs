@@ -51,6 +51,7 @@ pub mod domains;
 pub mod error;
 pub mod hex;
 pub mod ids;
+pub mod invoices;
 pub mod jwks;
 pub mod orgs;
 pub mod permissions;
@@ -110,6 +111,7 @@ pub use ids::{
     AccountId, AuthtokenId, DomainId, IdError, OrgId, ReplayId, RequestId, ReservedNameId,
     SessionId, TunnelConfigId, TunnelId,
 };
+pub use invoices::{BillingProfile, Invoice, InvoiceList};
 pub use jwks::{Jwk, Jwks};
 pub use orgs::{
     AcceptInvitation, CreateInvitation, CreateScimToken, CreatedScimToken, Invitation, Member,

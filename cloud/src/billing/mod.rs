@@ -10,11 +10,14 @@ pub mod checkout;
 pub mod dunning;
 pub mod entitlement;
 pub mod events;
+pub mod invoice_pdf;
+pub mod invoices;
 pub mod ledger;
 pub mod money;
 pub mod paypal;
 pub mod purchase;
 pub mod rejections;
+pub mod tax;
 pub mod verify;
 pub mod webhooks;
 
@@ -39,6 +42,15 @@ impl Provider {
             Self::Stripe => "stripe",
             Self::Razorpay => "razorpay",
             Self::Paypal => "paypal",
+        }
+    }
+
+    /// The name for people (`PayPal`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Stripe => "Stripe",
+            Self::Razorpay => "Razorpay",
+            Self::Paypal => "PayPal",
         }
     }
 

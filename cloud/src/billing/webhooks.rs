@@ -11,7 +11,8 @@ use super::paypal::PaypalError;
 use super::verify::{self, SignatureError};
 use crate::state::AppState;
 use crate::store::{
-    NewBillingEvent, NewLedgerTxn, Recorded, StoreError, SubscriptionApplied, SubscriptionState,
+    Issued, NewBillingEvent, NewLedgerTxn, Recorded, StoreError, SubscriptionApplied,
+    SubscriptionState,
 };
 use axum::http::HeaderMap;
 use fdt_api::WebhookReceipt;
@@ -309,6 +310,23 @@ async fn record_money(
         amount.decimal(),
         amount.currency.as_str()
     );
+    // Invoices follow the ledger; a redelivery (a duplicate here) issues what a failure in
+    // between left out, and nothing twice.
+    let invoice = match (&recorded, kind, &account, parent) {
+        (Recorded::Txn(_) | Recorded::Duplicate, "charge", Some(a), _) => {
+            super::invoices::on_charge(st, provider, reference, a, amount)
+                .await
+                .map(Some)?
+        }
+        (Recorded::Txn(_) | Recorded::Duplicate, "refund", _, Some(charge)) => {
+            super::invoices::on_refund(st, provider, reference, charge, amount).await?
+        }
+        _ => None,
+    };
+    let what = match invoice {
+        Some(Issued::New(n)) => format!("{what}; document number {n} issued"),
+        _ => what,
+    };
     Ok(match recorded {
         Recorded::Txn(seq) => ("processed", format!("{what}: ledger transaction {seq}")),
         Recorded::Duplicate => ("ignored", format!("{what}: already in the ledger")),

@@ -16,6 +16,40 @@ pub struct BillingConfig {
     pub razorpay: Option<RazorpayConfig>,
     /// PayPal (`[billing.paypal]`).
     pub paypal: Option<PaypalConfig>,
+    /// Who invoices, and the tax table (`[billing.invoices]`).
+    pub invoices: InvoiceConfig,
+}
+
+/// The seller on invoices, their numbering and the tax table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InvoiceConfig {
+    /// The seller's name.
+    pub seller_name: String,
+    /// The seller's address (lines separated by `\n`).
+    pub seller_address: String,
+    /// The seller's country (ISO 3166-1 alpha-2).
+    pub seller_country: String,
+    /// The seller's VAT ID.
+    pub seller_vat_id: Option<String>,
+    /// The invoice series' prefix; credit notes are numbered in `<series>-CN`.
+    pub series: String,
+    /// Country → tax rate in basis points (`DE = 1900` is 19 %); countries not listed pay
+    /// none.
+    pub tax_rates: std::collections::BTreeMap<String, u32>,
+}
+
+impl Default for InvoiceConfig {
+    fn default() -> Self {
+        Self {
+            seller_name: "FlyingDarkDevTunnel".into(),
+            seller_address: String::new(),
+            seller_country: "IE".into(),
+            seller_vat_id: None,
+            series: "FDT".into(),
+            tax_rates: Default::default(),
+        }
+    }
 }
 
 /// PayPal's webhook and plans.
@@ -76,6 +110,7 @@ impl Default for BillingConfig {
             stripe: None,
             razorpay: None,
             paypal: None,
+            invoices: InvoiceConfig::default(),
         }
     }
 }

@@ -15,6 +15,7 @@ mod domains;
 mod events;
 pub mod extract;
 mod identity;
+mod invoices;
 mod jwks;
 mod ledger;
 pub mod openapi;
@@ -464,6 +465,7 @@ fn endpoints() -> Vec<Endpoint> {
     table.extend(cert_events::endpoints());
     table.extend(billing::endpoints());
     table.extend(checkout::endpoints());
+    table.extend(invoices::endpoints());
     table.extend(ledger::endpoints());
     table
 }

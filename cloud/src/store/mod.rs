@@ -20,6 +20,7 @@ mod domain_incidents;
 mod domains;
 mod dunning;
 mod fleet;
+mod invoices;
 mod ledger;
 mod members;
 mod orgs;
@@ -50,6 +51,7 @@ pub use domains::{
 };
 pub use dunning::{DunningRecord, NewEmail, OutboxRecord};
 pub use fleet::{HeartbeatOutcome, RelayRecord};
+pub use invoices::{InvoiceRecord, Issued, NewInvoice, ProfileRecord};
 pub use ledger::{LedgerLine, LedgerTxnRecord, NewLedgerTxn, Recorded};
 pub use members::{Accepted, NewInvitation};
 pub use orgs::{Membership, org_owner, own_org, parse_role, role_name};
