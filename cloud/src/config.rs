@@ -408,6 +408,11 @@ impl Config {
                 plans(what, &as_values)?;
             }
         }
+        if b.settlement_keys.iter().any(|k| k.expose().len() < 16) {
+            return Err(ConfigError::Invalid(
+                "billing.settlement_keys: each at least 16 characters".into(),
+            ));
+        }
         let i = &b.invoices;
         let country = |c: &str| c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase());
         if !country(&i.seller_country) || i.tax_rates.keys().any(|c| !country(c)) {

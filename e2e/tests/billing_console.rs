@@ -154,6 +154,16 @@ async fn sign_up_pay_for_pro_with_stripe_and_the_relay_takes_more_tunnels() {
         .unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
 
+    // The operators' billing page lists the provider's events and the invoice they produced.
+    assert!(cloud.state.store().grant_admin(EMAIL).await.unwrap());
+    b.open(&format!("{base}/admin/billing")).await.unwrap();
+    b.interactive().await.unwrap();
+    b.wait_text("table", "customer.subscription.created")
+        .await
+        .unwrap();
+    b.screenshot("billing-4-admin").await.unwrap();
+    a11y.push(("billing-4-admin", b.accessibility_problems().await.unwrap()));
+
     for (page, problems) in a11y {
         assert!(problems.is_empty(), "{page}: {problems:?}");
     }

@@ -16,6 +16,8 @@ pub enum AdminPage {
     Secrets,
     /// Every account's custom domains and the certificate events, with replay.
     Domains,
+    /// Reconciliation incidents, webhook events, dunning, invoices, settlements.
+    Billing,
 }
 
 /// A page of the web console.
@@ -73,6 +75,7 @@ impl Page {
             "/admin/audit" => Self::Admin(AdminPage::Audit),
             "/admin/secrets" => Self::Admin(AdminPage::Secrets),
             "/admin/domains" => Self::Admin(AdminPage::Domains),
+            "/admin/billing" => Self::Admin(AdminPage::Billing),
             _ => match path.strip_prefix("/traffic/") {
                 Some(id) if is_id(id) => Self::Request(id.to_owned()),
                 _ => Self::NotFound,
@@ -111,6 +114,7 @@ impl Page {
             Self::Admin(AdminPage::Audit) => "Admin · Audit log",
             Self::Admin(AdminPage::Secrets) => "Admin · Secrets",
             Self::Admin(AdminPage::Domains) => "Admin · Domains",
+            Self::Admin(AdminPage::Billing) => "Admin · Billing",
             Self::NotFound => "Not found",
         }
     }
@@ -138,6 +142,7 @@ pub const CONSOLE_PATHS: &[&str] = &[
     "/admin/audit",
     "/admin/secrets",
     "/admin/domains",
+    "/admin/billing",
 ];
 
 fn is_id(s: &str) -> bool {

@@ -62,6 +62,7 @@ pub mod relays;
 pub mod roles;
 #[cfg(feature = "schema")]
 mod schema;
+pub mod settlements;
 pub mod sso;
 pub mod traffic;
 pub mod tunnel_configs;
@@ -126,6 +127,10 @@ pub use relays::{
     RelayLoad, RelayStatus, RevocationList, RevocationsQuery, UsageReport,
 };
 pub use roles::{PutRole, Role, RoleInfo, RoleList};
+pub use settlements::{
+    BillingIncident, BillingIncidentList, ResolveIncident, Settlement, SettlementAck,
+    SettlementList,
+};
 pub use sso::{SsoConfig, SsoConfigRequest};
 pub use traffic::{
     ReplayJob, ReplayModify, ReplayOrder, ReplayOutcome, ReplayRequest, ReplayState, RequestList,

@@ -17,6 +17,7 @@ pub mod money;
 pub mod paypal;
 pub mod purchase;
 pub mod rejections;
+pub mod settlement;
 pub mod tax;
 pub mod verify;
 pub mod webhooks;

@@ -65,6 +65,22 @@ pub async fn start(
         ));
     }
     let adapter = st.checkouts().get(provider)?;
+    // Paying twice for what a subscription already gives is refused; a higher plan is an
+    // upgrade (the older subscription is cancelled by its owner, or in the portal).
+    let rank = |p: Plan| Plan::ALL.iter().position(|x| *x == p);
+    let held = st
+        .store()
+        .subscriptions(account)
+        .await?
+        .into_iter()
+        .filter(|s| s.status != SubStatus::Canceled.as_str())
+        .filter_map(|s| s.plan.parse::<Plan>().ok())
+        .find(|p| rank(*p) >= rank(plan));
+    if let Some(p) = held {
+        return Err(PurchaseError::Conflict(format!(
+            "a subscription already gives this account the {p} plan: cancel it first to change to {plan}"
+        )));
+    }
     let record = st
         .store()
         .account_by_id(account)

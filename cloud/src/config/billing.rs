@@ -18,6 +18,9 @@ pub struct BillingConfig {
     pub paypal: Option<PaypalConfig>,
     /// Who invoices, and the tax table (`[billing.invoices]`).
     pub invoices: InvoiceConfig,
+    /// Keys that sign settlement receipts (`POST /v1/billing/settlements`); any may sign, so
+    /// a key rolls. None: receipts are refused.
+    pub settlement_keys: Vec<Secret<String>>,
 }
 
 /// The seller on invoices, their numbering and the tax table.
@@ -111,6 +114,7 @@ impl Default for BillingConfig {
             razorpay: None,
             paypal: None,
             invoices: InvoiceConfig::default(),
+            settlement_keys: Vec::new(),
         }
     }
 }

@@ -26,6 +26,7 @@ mod plans;
 mod relays;
 mod roles;
 mod scim_admin;
+mod settlements;
 mod sso_admin;
 mod traffic;
 mod tunnel_configs;
@@ -466,6 +467,7 @@ fn endpoints() -> Vec<Endpoint> {
     table.extend(billing::endpoints());
     table.extend(checkout::endpoints());
     table.extend(invoices::endpoints());
+    table.extend(settlements::endpoints());
     table.extend(ledger::endpoints());
     table
 }

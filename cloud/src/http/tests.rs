@@ -20,6 +20,7 @@ const PUBLIC: &[&str] = &[
     "/.well-known/jwks.json",
     "/v1/cert-events",
     "/v1/billing/webhooks/{provider}",
+    "/v1/billing/settlements",
 ];
 
 /// Every route names what it needs: a person's permission, a machine credential

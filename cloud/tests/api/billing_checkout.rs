@@ -114,7 +114,7 @@ async fn a_stripe_checkout_pays_for_pro_and_can_be_cancelled_and_refunded(db: &T
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
-    let checkout = r.json["id"].as_str().unwrap().to_owned();
+    let checkout_id = r.json["id"].as_str().unwrap().to_owned();
     let url = r.json["url"].as_str().unwrap().to_owned();
     let session = r.json["reference"].as_str().unwrap().to_owned();
     assert!(url.starts_with(&emu.url), "{url}");
@@ -126,11 +126,11 @@ async fn a_stripe_checkout_pays_for_pro_and_can_be_cancelled_and_refunded(db: &T
 
     // Another account cannot see the checkout.
     let r = app
-        .get(&format!("/v1/billing/checkout/{checkout}"), Some(&tb))
+        .get(&format!("/v1/billing/checkout/{checkout_id}"), Some(&tb))
         .await;
     r.assert_error(StatusCode::NOT_FOUND, "not_found");
     let r = app
-        .get(&format!("/v1/billing/checkout/{checkout}"), Some(&ta))
+        .get(&format!("/v1/billing/checkout/{checkout_id}"), Some(&ta))
         .await;
     assert_eq!(r.json["state"], "open", "{}", r.json);
     assert_eq!(r.json["entitled_plan"], "free");
@@ -146,7 +146,7 @@ async fn a_stripe_checkout_pays_for_pro_and_can_be_cancelled_and_refunded(db: &T
     assert_eq!(paid.status(), 303, "{:?}", paid.text().await);
     let back = paid.headers()["location"].to_str().unwrap().to_owned();
     assert!(
-        back.ends_with(&format!("/billing?checkout={checkout}")),
+        back.ends_with(&format!("/billing?checkout={checkout_id}")),
         "{back}"
     );
 
@@ -154,7 +154,7 @@ async fn a_stripe_checkout_pays_for_pro_and_can_be_cancelled_and_refunded(db: &T
     let mut state = Value::Null;
     for _ in 0..100 {
         let r = app
-            .get(&format!("/v1/billing/checkout/{checkout}"), Some(&ta))
+            .get(&format!("/v1/billing/checkout/{checkout_id}"), Some(&ta))
             .await;
         state = r.json;
         if state["state"] == "active" {
@@ -172,7 +172,7 @@ async fn a_stripe_checkout_pays_for_pro_and_can_be_cancelled_and_refunded(db: &T
         .to_owned();
     assert!(sub.starts_with("sub_"), "{}", subs.json);
 
-    // A second checkout uses the same customer; so does the portal.
+    // Paying for pro again is refused while the subscription gives it.
     let r = app
         .post(
             "/v1/billing/checkout",
@@ -180,16 +180,24 @@ async fn a_stripe_checkout_pays_for_pro_and_can_be_cancelled_and_refunded(db: &T
             Some(&ta),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+    r.assert_error(StatusCode::CONFLICT, "conflict");
+    // The portal uses the customer the checkout created.
     let first = upstream_session(&emu, &session).await;
-    let second = upstream_session(&emu, r.json["reference"].as_str().unwrap()).await;
-    assert_eq!(first["customer"], second["customer"]);
     let customer = first["customer"].as_str().unwrap().to_owned();
+    let held = upstream(&ls, &format!("/v1/customers/{customer}")).await;
+    assert_eq!(held["metadata"]["account_id"], a.as_str(), "{held}");
     let r = app.post("/v1/billing/portal", json!({}), Some(&ta)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
     assert!(r.json["url"].as_str().unwrap().ends_with(&customer));
     let r = app.post("/v1/billing/portal", json!({}), Some(&tb)).await;
     r.assert_error(StatusCode::CONFLICT, "conflict");
+    // Two checkouts of one account use one customer.
+    let one = checkout(&app, &tb, "stripe").await;
+    let two = checkout(&app, &tb, "stripe").await;
+    let one = upstream_session(&emu, one.json["reference"].as_str().unwrap()).await;
+    let two = upstream_session(&emu, two.json["reference"].as_str().unwrap()).await;
+    assert_eq!(one["customer"], two["customer"]);
+    assert_ne!(one["customer"], first["customer"]);
 
     // Cancelling: not by another account; by the owner, at the end of the period.
     let cancel = format!("/v1/billing/subscriptions/stripe/{sub}/cancel");
@@ -210,7 +218,7 @@ async fn a_stripe_checkout_pays_for_pro_and_can_be_cancelled_and_refunded(db: &T
     assert!(
         audit
             .iter()
-            .any(|(a, t)| a == "billing.checkout" && *t == checkout)
+            .any(|(a, t)| a == "billing.checkout" && *t == checkout_id)
     );
 
     // Refunds: of the charge localstripe made, once the ledger has it.

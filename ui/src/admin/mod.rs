@@ -2,6 +2,7 @@
 //! refuses these pages and their API to non-admins; the UI only reflects that.
 
 mod audit;
+mod billing;
 mod domains;
 mod relays;
 mod secrets;
@@ -24,6 +25,7 @@ pub fn AdminPanel(
         AdminPage::Audit => view! { <audit::AuditPage/> }.into_any(),
         AdminPage::Secrets => view! { <secrets::SecretsPage/> }.into_any(),
         AdminPage::Domains => view! { <domains::AdminDomainsPage/> }.into_any(),
+        AdminPage::Billing => view! { <billing::AdminBillingPage/> }.into_any(),
     }
 }
 

@@ -121,6 +121,10 @@ pub fn ConsoleApp(
                 label: "Domains",
             },
             NavItem {
+                href: "/admin/billing",
+                label: "Billing",
+            },
+            NavItem {
                 href: "/",
                 label: "← Console",
             },

@@ -1,0 +1,265 @@
+//! `/admin/billing`: reconciliation incidents (resolve), webhook events (replay), the dunning
+//! queue, invoices and settlement receipts.
+
+use super::run_action;
+use crate::api::use_api;
+use crate::components::layout::PageHeader;
+use crate::components::states::{EmptyState, ErrorState, Loading};
+use crate::components::table::{Column, DataTable, SortKey};
+use crate::format::utc;
+use crate::live::use_live;
+use fdt_api::{
+    BillingEvent, BillingEventList, BillingIncident, BillingIncidentList, DunningCase, DunningList,
+    Invoice, InvoiceList, Settlement, SettlementList,
+};
+use leptos::prelude::*;
+use serde::de::DeserializeOwned;
+
+/// A table of what `path` lists, refetched when operators act.
+#[component]
+fn Listed<L, T>(
+    path: &'static str,
+    caption: &'static str,
+    empty: &'static str,
+    rows: fn(L) -> Vec<T>,
+    columns: fn() -> Vec<Column<T>>,
+) -> impl IntoView
+where
+    L: DeserializeOwned + Clone + Send + Sync + serde::Serialize + 'static,
+    T: Clone + Send + Sync + 'static,
+{
+    let api = use_api();
+    let live = use_live();
+    let list = Resource::new(
+        move || live.admin.get(),
+        move |_| {
+            let api = api.clone();
+            async move { api.get::<L>(path).await }
+        },
+    );
+    view! {
+        <h2>{caption}</h2>
+        <Transition fallback=|| view! { <Loading/> }>
+            {move || Suspend::new(async move {
+                match list.await {
+                    Ok(l) => {
+                        let rows = rows(l);
+                        if rows.is_empty() {
+                            view! { <EmptyState title=empty hint=""/> }.into_any()
+                        } else {
+                            view! { <DataTable caption=caption columns=columns() rows=rows/> }.into_any()
+                        }
+                    }
+                    Err(e) => view! { <ErrorState error=e/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// The admin billing page.
+#[component]
+pub fn AdminBillingPage() -> impl IntoView {
+    view! {
+        <PageHeader title="Billing" lede="Reconciliation incidents, providers' webhook events, dunning, invoices and settlements."/>
+        <Listed path="/v1/admin/billing/incidents?open=true" caption="Open reconciliation incidents"
+            empty="No open incidents" rows=|l: BillingIncidentList| l.incidents columns=incident_columns/>
+        <Listed path="/v1/admin/billing/events" caption="Webhook events"
+            empty="No webhook events" rows=|l: BillingEventList| l.events columns=event_columns/>
+        <Listed path="/v1/admin/billing/dunning" caption="Dunning queue"
+            empty="No open dunning cases" rows=|l: DunningList| l.cases columns=dunning_columns/>
+        <Listed path="/v1/admin/billing/invoices" caption="Invoices and credit notes"
+            empty="No invoices yet" rows=|l: InvoiceList| l.invoices columns=invoice_columns/>
+        <Listed path="/v1/admin/billing/settlements" caption="Settlement receipts"
+            empty="No settlement receipts" rows=|l: SettlementList| l.settlements columns=settlement_columns/>
+    }
+}
+
+fn money(minor: i64, currency: &str) -> String {
+    format!("{minor} {currency} (minor units)")
+}
+
+fn incident_columns() -> Vec<Column<BillingIncident>> {
+    vec![
+        Column::sorted(
+            "Opened",
+            |i| SortKey::Num(i.opened_at.unix_timestamp().into()),
+            |i| utc(i.opened_at).into_any(),
+        ),
+        Column::sorted(
+            "Kind",
+            |i| SortKey::Text(i.kind.clone()),
+            |i| view! { <span class="badge badge-err">{i.kind.clone()}</span> }.into_any(),
+        ),
+        Column::sorted(
+            "Reference",
+            |i| SortKey::Text(i.reference.clone()),
+            |i| view! { <code>{format!("{} / {}", i.settlement, i.reference)}</code> }.into_any(),
+        ),
+        Column::sorted(
+            "Difference",
+            |i| SortKey::Num(i.difference.into()),
+            |i| {
+                format!(
+                    "{} (ledger {}, receipt {})",
+                    money(i.difference, &i.currency),
+                    i.expected,
+                    i.actual
+                )
+                .into_any()
+            },
+        ),
+        Column::new("", |i| {
+            let path = format!("/v1/admin/billing/incidents/{}/resolve", i.id);
+            let on_click = move |_| {
+                run_action(
+                    "POST",
+                    path.clone(),
+                    Some(serde_json::json!({})),
+                    "Incident resolved.",
+                    "admin",
+                )
+            };
+            view! { <button type="button" class="btn btn-small" on:click=on_click>"Resolve"</button> }
+                .into_any()
+        }),
+    ]
+}
+
+fn event_columns() -> Vec<Column<BillingEvent>> {
+    vec![
+        Column::sorted(
+            "Received",
+            |e| SortKey::Num(e.received_at.unix_timestamp().into()),
+            |e| utc(e.received_at).into_any(),
+        ),
+        Column::sorted(
+            "Event",
+            |e| SortKey::Text(format!("{} {}", e.provider, e.event_type)),
+            |e| {
+                view! { <code>{format!("{} {} {}", e.provider, e.event_type, e.event_id)}</code> }
+                    .into_any()
+            },
+        ),
+        Column::sorted(
+            "State",
+            |e| SortKey::Text(e.state.clone()),
+            |e| format!("{}: {}", e.state, e.detail).into_any(),
+        ),
+        Column::new("", |e| {
+            let path = format!("/v1/admin/billing/events/{}/replay", e.id);
+            let on_click = move |_| {
+                run_action(
+                    "POST",
+                    path.clone(),
+                    Some(serde_json::json!({})),
+                    "Event processed again.",
+                    "admin",
+                )
+            };
+            view! { <button type="button" class="btn btn-small" on:click=on_click>"Replay"</button> }
+                .into_any()
+        }),
+    ]
+}
+
+fn dunning_columns() -> Vec<Column<DunningCase>> {
+    vec![
+        Column::sorted(
+            "Account",
+            |d| SortKey::Text(d.account.to_string()),
+            |d| view! { <code>{d.account.to_string()}</code> }.into_any(),
+        ),
+        Column::sorted(
+            "Subscription",
+            |d| SortKey::Text(d.subscription_id.clone()),
+            |d| format!("{} {}", d.provider, d.subscription_id).into_any(),
+        ),
+        Column::sorted(
+            "Grace ends",
+            |d| SortKey::Num(d.grace_ends_at.unix_timestamp().into()),
+            |d| utc(d.grace_ends_at).into_any(),
+        ),
+        Column::sorted(
+            "Reminders",
+            |d| SortKey::Num(d.reminders_sent.into()),
+            |d| d.reminders_sent.to_string().into_any(),
+        ),
+    ]
+}
+
+fn invoice_columns() -> Vec<Column<Invoice>> {
+    vec![
+        Column::sorted(
+            "Number",
+            |i| SortKey::Text(i.number.clone()),
+            |i| view! { <code>{i.number.clone()}</code> }.into_any(),
+        ),
+        Column::sorted(
+            "Issued",
+            |i| SortKey::Num(i.issued_at.unix_timestamp().into()),
+            |i| utc(i.issued_at).into_any(),
+        ),
+        Column::sorted(
+            "Account",
+            |i| {
+                SortKey::Text(
+                    i.account
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                )
+            },
+            |i| {
+                view! { <code>{i.account.as_ref().map(ToString::to_string).unwrap_or_default()}</code> }.into_any()
+            },
+        ),
+        Column::sorted(
+            "Total",
+            |i| SortKey::Num(i.total.into()),
+            |i| {
+                let rc = if i.reverse_charge {
+                    " · reverse charge"
+                } else {
+                    ""
+                };
+                format!("{} (tax {}){rc}", money(i.total, &i.currency), i.tax).into_any()
+            },
+        ),
+    ]
+}
+
+fn settlement_columns() -> Vec<Column<Settlement>> {
+    vec![
+        Column::sorted(
+            "Received",
+            |s| SortKey::Num(s.received_at.unix_timestamp().into()),
+            |s| utc(s.received_at).into_any(),
+        ),
+        Column::sorted(
+            "Payout",
+            |s| SortKey::Text(s.payout.clone()),
+            |s| {
+                view! { <code>{format!("{} {} ({})", s.provider, s.payout, s.id)}</code> }
+                    .into_any()
+            },
+        ),
+        Column::sorted(
+            "Amount",
+            |s| SortKey::Num(s.amount.into()),
+            |s| money(s.amount, &s.currency).into_any(),
+        ),
+        Column::sorted(
+            "Mismatches",
+            |s| SortKey::Num(s.mismatches.into()),
+            |s| {
+                let class = if s.mismatches > 0 {
+                    "badge badge-err"
+                } else {
+                    "badge badge-ok"
+                };
+                view! { <span class=class>{s.mismatches}</span> }.into_any()
+            },
+        ),
+    ]
+}
