@@ -1,7 +1,7 @@
 //! `/admin/billing`: reconciliation incidents (resolve), webhook events (replay), the dunning
 //! queue, invoices and settlement receipts.
 
-use super::run_action;
+use super::post_button;
 use crate::api::use_api;
 use crate::components::layout::PageHeader;
 use crate::components::states::{EmptyState, ErrorState, Loading};
@@ -111,17 +111,7 @@ fn incident_columns() -> Vec<Column<BillingIncident>> {
         ),
         Column::new("", |i| {
             let path = format!("/v1/admin/billing/incidents/{}/resolve", i.id);
-            let on_click = move |_| {
-                run_action(
-                    "POST",
-                    path.clone(),
-                    Some(serde_json::json!({})),
-                    "Incident resolved.",
-                    "admin",
-                )
-            };
-            view! { <button type="button" class="btn btn-small" on:click=on_click>"Resolve"</button> }
-                .into_any()
+            post_button("Resolve", path, "Incident resolved.")
         }),
     ]
 }
@@ -148,17 +138,7 @@ fn event_columns() -> Vec<Column<BillingEvent>> {
         ),
         Column::new("", |e| {
             let path = format!("/v1/admin/billing/events/{}/replay", e.id);
-            let on_click = move |_| {
-                run_action(
-                    "POST",
-                    path.clone(),
-                    Some(serde_json::json!({})),
-                    "Event processed again.",
-                    "admin",
-                )
-            };
-            view! { <button type="button" class="btn btn-small" on:click=on_click>"Replay"</button> }
-                .into_any()
+            post_button("Replay", path, "Event processed again.")
         }),
     ]
 }

@@ -2,7 +2,7 @@
 //! incidents, and the certificate events other clusters sent, with their provenance and a
 //! replay button.
 
-use super::run_action;
+use super::post_button;
 use crate::api::use_api;
 use crate::components::layout::PageHeader;
 use crate::components::states::{EmptyState, ErrorState, Loading};
@@ -145,17 +145,7 @@ fn event_columns() -> Vec<Column<StoredCertEvent>> {
         ),
         Column::new("", |e| {
             let path = format!("/v1/admin/cert-events/{}/replay", e.id);
-            let on_click = move |_| {
-                run_action(
-                    "POST",
-                    path.clone(),
-                    Some(serde_json::json!({})),
-                    "Event replayed.",
-                    "admin",
-                )
-            };
-            view! { <button type="button" class="btn btn-small" on:click=on_click>"Replay"</button> }
-                .into_any()
+            post_button("Replay", path, "Event replayed.")
         }),
     ]
 }

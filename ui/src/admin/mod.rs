@@ -29,6 +29,21 @@ pub fn AdminPanel(
     }
 }
 
+/// A small button that POSTs `{}` to `path` as an admin action (replay, resolve).
+pub(crate) fn post_button(label: &'static str, path: String, done: &'static str) -> AnyView {
+    let on_click = move |_| {
+        run_action(
+            "POST",
+            path.clone(),
+            Some(serde_json::json!({})),
+            done,
+            "admin",
+        )
+    };
+    view! { <button type="button" class="btn btn-small" on:click=on_click>{label}</button> }
+        .into_any()
+}
+
 /// Runs an admin action, then toasts its outcome and bumps `topic` so lists refetch.
 pub(crate) fn run_action(
     method: &'static str,
