@@ -53,6 +53,7 @@ pub mod hex;
 pub mod ids;
 pub mod invoices;
 pub mod jwks;
+pub mod money;
 pub mod orgs;
 pub mod permissions;
 pub mod plans;

@@ -67,6 +67,9 @@ pub enum MoneyEvent {
         amount: Money,
         /// The provider's fee, in the same currency.
         fee: Option<i64>,
+        /// The subscription it pays for, when the event names one: the account is then the
+        /// subscription's (as stored here) when the metadata names none.
+        subscription: Option<String>,
     },
     /// A refund of a charge.
     Refund {
@@ -150,8 +153,35 @@ fn stripe_money(kind: &str, o: &Value) -> Option<Result<MoneyEvent, String>> {
                 account: id_of(&o["metadata"]["account_id"]),
                 amount: minor_money(&o["amount"], &o["currency"])?,
                 fee: None,
+                subscription: None,
             })
         })(),
+        // A subscription's invoice paid: its charge (an ID, or the object when expanded),
+        // the amount paid, and the subscription (older API versions name it at the top, newer
+        // under `parent.subscription_details`). An invoice of nothing (a trial) is no charge.
+        "invoice.paid" | "invoice.payment_succeeded" => {
+            if o["amount_paid"].as_i64() == Some(0) {
+                return None;
+            }
+            (|| {
+                let charge = id_of(&o["charge"])
+                    .or_else(|| id_of(&o["charge"]["id"]))
+                    .ok_or("no charge")?;
+                let details = if o["subscription_details"].is_object() {
+                    &o["subscription_details"]
+                } else {
+                    &o["parent"]["subscription_details"]
+                };
+                Ok(MoneyEvent::Charge {
+                    id: charge,
+                    account: id_of(&details["metadata"]["account_id"]),
+                    amount: minor_money(&o["amount_paid"], &o["currency"])?,
+                    fee: None,
+                    subscription: id_of(&o["subscription"])
+                        .or_else(|| id_of(&details["subscription"])),
+                })
+            })()
+        }
         "refund.created" => (|| {
             Ok(MoneyEvent::Refund {
                 id: id()?,
@@ -179,6 +209,7 @@ fn razorpay_money(kind: &str, v: &Value) -> Option<Result<MoneyEvent, String>> {
                     account: id_of(&o["notes"]["account_id"]),
                     amount: minor_money(&o["amount"], &o["currency"])?,
                     fee: o["fee"].as_i64(),
+                    subscription: None,
                 })
             })()
         }
@@ -215,6 +246,8 @@ fn paypal_money(kind: &str, o: &Value) -> Option<Result<MoneyEvent, String>> {
                 account: id_of(&o["custom"]),
                 amount,
                 fee,
+                // A subscription's payment names it as its billing agreement.
+                subscription: id_of(&o["billing_agreement_id"]),
             })
         })(),
         "PAYMENT.SALE.REFUNDED" => (|| {

@@ -2,9 +2,9 @@
 //! standard Helvetica font (nothing embedded). Text is WinAnsi (Latin-1 here): a character
 //! outside it prints as `?` rather than as mojibake.
 
-use super::money::{Currency, Money};
 use crate::config::InvoiceConfig;
 use crate::store::InvoiceRecord;
+use fdt_api::money::display;
 use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str};
 
 /// Most bytes of one printed line (longer ones are cut at a character boundary).
@@ -23,14 +23,6 @@ fn win_ansi(text: &str) -> Vec<u8> {
                 .unwrap_or(b'?')
         })
         .collect()
-}
-
-/// `minor` in `currency` as `12.34 USD`.
-fn amount(minor: i64, currency: &str) -> String {
-    match Currency::parse(currency) {
-        Ok(c) => format!("{} {currency}", Money::minor(minor, c).decimal()),
-        Err(_) => format!("{minor} (minor units) {currency}"),
-    }
 }
 
 /// Renders `inv` issued by the seller in `cfg`.
@@ -70,13 +62,16 @@ pub fn render(inv: &InvoiceRecord, cfg: &InvoiceConfig) -> Vec<u8> {
     }
     lines.push((10.0, String::new()));
     lines.push((10.0, inv.description.clone()));
-    lines.push((10.0, format!("Net: {}", amount(inv.net, &inv.currency))));
+    lines.push((10.0, format!("Net: {}", display(inv.net, &inv.currency))));
     let rate = format!("{}.{:02} %", inv.tax_rate_bp / 100, inv.tax_rate_bp % 100);
     lines.push((
         10.0,
-        format!("VAT {rate}: {}", amount(inv.tax, &inv.currency)),
+        format!("VAT {rate}: {}", display(inv.tax, &inv.currency)),
     ));
-    lines.push((12.0, format!("Total: {}", amount(inv.total, &inv.currency))));
+    lines.push((
+        12.0,
+        format!("Total: {}", display(inv.total, &inv.currency)),
+    ));
     if inv.reverse_charge {
         lines.push((10.0, String::new()));
         lines.push((10.0, super::tax::REVERSE_CHARGE_NOTE.into()));
@@ -125,12 +120,5 @@ mod tests {
         assert_eq!(win_ansi("Müller GmbH"), b"M\xfcller GmbH");
         assert_eq!(win_ansi("日本 Ltd\n"), b"?? Ltd");
         assert_eq!(win_ansi(&"x".repeat(500)).len(), MAX_LINE);
-    }
-
-    #[test]
-    fn amounts_print_in_major_units() {
-        assert_eq!(amount(1008, "USD"), "10.08 USD");
-        assert_eq!(amount(-1000, "EUR"), "-10.00 EUR");
-        assert_eq!(amount(500, "JPY"), "500 JPY");
     }
 }

@@ -29,14 +29,6 @@ pub enum MoneyError {
     Amount(String),
 }
 
-/// Currencies without minor units (ISO 4217 exponent 0) that providers use.
-const ZERO_DECIMAL: &[&str] = &[
-    "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV",
-    "XAF", "XOF", "XPF",
-];
-/// Currencies with three decimals.
-const THREE_DECIMAL: &[&str] = &["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"];
-
 impl Currency {
     /// Parses a code, any case.
     pub fn parse(s: &str) -> Result<Self, MoneyError> {
@@ -59,13 +51,7 @@ impl Currency {
 
     /// Decimals of its minor unit.
     pub fn exponent(&self) -> u32 {
-        if ZERO_DECIMAL.contains(&self.as_str()) {
-            0
-        } else if THREE_DECIMAL.contains(&self.as_str()) {
-            3
-        } else {
-            2
-        }
+        fdt_api::money::exponent(self.as_str())
     }
 }
 
@@ -116,20 +102,7 @@ impl Money {
 
     /// The amount as a decimal string in its currency ("10.00").
     pub fn decimal(&self) -> String {
-        let exp = self.currency.exponent();
-        if exp == 0 {
-            return self.minor.to_string();
-        }
-        let div = 10i64.pow(exp);
-        let sign = if self.minor < 0 { "-" } else { "" };
-        let abs = self.minor.unsigned_abs();
-        let div = div.unsigned_abs();
-        format!(
-            "{sign}{}.{:0width$}",
-            abs / div,
-            abs % div,
-            width = exp as usize
-        )
+        fdt_api::money::decimal(self.minor, self.currency.as_str())
     }
 }
 

@@ -147,7 +147,16 @@ pub async fn status(
             && s.plan == c.plan
             && (s.status == SubStatus::Active.as_str() || s.status == SubStatus::Trialing.as_str())
     });
-    let state = if subscribed {
+    let plan: Plan = c.plan.parse().unwrap_or(Plan::Free);
+    let in_force = st
+        .store()
+        .account_plan(account)
+        .await?
+        .unwrap_or(Plan::Free);
+    // Active once the plan in force has followed the subscription too (the two are written
+    // one after the other): a window that stops polling at `active` shows the new plan.
+    let rank = |p: Plan| Plan::ALL.iter().position(|x| *x == p);
+    let state = if subscribed && rank(in_force) >= rank(plan) {
         "active"
     } else {
         c.state.as_str()
@@ -155,13 +164,9 @@ pub async fn status(
     Ok(CheckoutStatus {
         id: c.id.clone(),
         provider: c.provider.clone(),
-        plan: c.plan.parse().unwrap_or(Plan::Free),
+        plan,
         state: state.to_owned(),
-        entitled_plan: st
-            .store()
-            .account_plan(account)
-            .await?
-            .unwrap_or(Plan::Free),
+        entitled_plan: in_force,
     })
 }
 

@@ -263,10 +263,22 @@ async fn record_money(
             account,
             amount,
             fee,
+            subscription,
         } => {
-            let account = match account {
-                Some(a) => st.store().account_exists(a).await?,
+            // A subscription we hold decides whose charge it is (it never changes account);
+            // otherwise the metadata we set at checkout.
+            let owner = match subscription {
+                Some(s) => {
+                    st.store()
+                        .subscription_account(provider.as_str(), s)
+                        .await?
+                }
                 None => None,
+            };
+            let account = match (owner, account) {
+                (Some(o), _) => Some(o),
+                (None, Some(a)) => st.store().account_exists(a).await?,
+                (None, None) => None,
             };
             let entries = ledger::charge(provider, amount.minor, *fee);
             ("charge", id, None, account, amount, entries)

@@ -242,6 +242,24 @@ impl Store {
         }))
     }
 
+    /// The account a stored subscription belongs to.
+    pub async fn subscription_account(
+        &self,
+        provider: &str,
+        subscription_id: &str,
+    ) -> Result<Option<AccountId>, StoreError> {
+        let row: Option<(String,)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT account_id FROM subscriptions WHERE provider = $1 AND subscription_id = $2",
+            )
+            .bind(provider)
+            .bind(subscription_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        row.map(|(a,)| parse_id(&a)).transpose()
+    }
+
     /// Whether account `id` exists.
     pub async fn account_exists(&self, id: &str) -> Result<Option<AccountId>, StoreError> {
         let row: Option<(String,)> = on_pool!(self, pool => {

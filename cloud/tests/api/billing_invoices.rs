@@ -19,6 +19,7 @@ fn app(db: &TestDb) -> TestApp {
     TestApp::with_config(db, |c| {
         c.billing.stripe = Some(StripeConfig {
             webhook_secrets: vec![Secret::new(SECRET.into())],
+            prices: [("price_pro".to_owned(), "pro".to_owned())].into(),
             ..Default::default()
         });
         let i = &mut c.billing.invoices;
@@ -177,6 +178,44 @@ async fn invoices_are_numbered_without_gaps_taxed_and_credited(db: &TestDb) {
     let want: Vec<String> = (1..=12).map(|n| format!("FDT-{n:06}")).collect();
     assert_eq!(invoices, want);
     assert!(all.json["invoices"][0]["account"].is_string());
+
+    // A subscription's paid invoice without metadata: the stored subscription says whose.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let sub = json!({"id": "evt_sub_a", "object": "event", "type": "customer.subscription.created",
+        "created": now, "data": {"object": {"id": "sub_a", "object": "subscription",
+        "status": "active", "current_period_end": now + 86400,
+        "metadata": {"account_id": a.as_str()},
+        "items": {"data": [{"price": {"id": "price_pro"}}]}}}})
+    .to_string();
+    let r = post(
+        &app,
+        "stripe",
+        &[("stripe-signature", stripe_header(SECRET, now, &sub))],
+        &sub,
+    )
+    .await;
+    assert_eq!(r.json["state"], "processed", "{}", r.json);
+    let paid = json!({"id": "evt_inv_a", "object": "event", "type": "invoice.paid",
+        "created": now, "data": {"object": {"id": "in_a", "charge": "ch_sub_a",
+        "amount_paid": 1190, "currency": "eur", "subscription": "sub_a"}}})
+    .to_string();
+    let r = post(
+        &app,
+        "stripe",
+        &[("stripe-signature", stripe_header(SECRET, now, &paid))],
+        &paid,
+    )
+    .await;
+    assert!(
+        r.json["detail"]
+            .as_str()
+            .unwrap()
+            .contains("document number 13 issued"),
+        "{}",
+        r.json
+    );
+    let la = app.get("/v1/billing/invoices", Some(&ta)).await;
+    assert_eq!(numbers(&la.json), ["FDT-000001", "FDT-000013"]);
 
     // The PDF: the account's own only, and it says what the invoice says.
     let id = ia["id"].as_str().unwrap();

@@ -75,10 +75,6 @@ pub fn AdminBillingPage() -> impl IntoView {
     }
 }
 
-fn money(minor: i64, currency: &str) -> String {
-    format!("{minor} {currency} (minor units)")
-}
-
 fn incident_columns() -> Vec<Column<BillingIncident>> {
     vec![
         Column::sorted(
@@ -102,7 +98,7 @@ fn incident_columns() -> Vec<Column<BillingIncident>> {
             |i| {
                 format!(
                     "{} (ledger {}, receipt {})",
-                    money(i.difference, &i.currency),
+                    fdt_api::money::display(i.difference, &i.currency),
                     i.expected,
                     i.actual
                 )
@@ -203,7 +199,12 @@ fn invoice_columns() -> Vec<Column<Invoice>> {
                 } else {
                     ""
                 };
-                format!("{} (tax {}){rc}", money(i.total, &i.currency), i.tax).into_any()
+                format!(
+                    "{} (tax {}){rc}",
+                    fdt_api::money::display(i.total, &i.currency),
+                    i.tax
+                )
+                .into_any()
             },
         ),
     ]
@@ -227,7 +228,7 @@ fn settlement_columns() -> Vec<Column<Settlement>> {
         Column::sorted(
             "Amount",
             |s| SortKey::Num(s.amount.into()),
-            |s| money(s.amount, &s.currency).into_any(),
+            |s| fdt_api::money::display(s.amount, &s.currency).into_any(),
         ),
         Column::sorted(
             "Mismatches",

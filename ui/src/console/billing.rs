@@ -11,9 +11,10 @@ use crate::components::toast::use_toasts;
 use crate::format::utc;
 use crate::live::use_live;
 use crate::platform;
+use fdt_api::money::display;
 use fdt_api::{
-    BillingOptions, CheckoutRequest, CheckoutStarted, CheckoutStatus, DunningList, Plan,
-    PortalLink, SubscriptionList,
+    BillingOptions, CheckoutRequest, CheckoutStarted, CheckoutStatus, DunningList, InvoiceList,
+    Plan, PortalLink, SubscriptionList,
 };
 use leptos::prelude::*;
 
@@ -56,6 +57,57 @@ pub fn BillingPage() -> impl IntoView {
         {returning.map(|(id, canceled)| view! { <CheckoutReturn id=id canceled=canceled/> })}
         <Plans/>
         <Subscriptions/>
+        <Invoices/>
+    }
+}
+
+/// The account's invoices and credit notes, each with its PDF.
+#[component]
+fn Invoices() -> impl IntoView {
+    let api = use_api();
+    let live = use_live();
+    let list = Resource::new(
+        move || live.tunnels.get(),
+        move |_| {
+            let api = api.clone();
+            async move { api.get::<InvoiceList>("/v1/billing/invoices").await }
+        },
+    );
+    view! {
+        <section class="card" aria-labelledby="inv-h">
+            <h2 id="inv-h">"Invoices"</h2>
+            <Transition fallback=|| view! { <Loading/> }>
+                {move || Suspend::new(async move {
+                    match list.await {
+                        Ok(l) if l.invoices.is_empty() => view! {
+                            <p class="muted">"None yet: each payment gets one."</p>
+                        }.into_any(),
+                        Ok(l) => view! {
+                            <table class="table invoices">
+                                <thead><tr><th>"Number"</th><th>"Issued"</th><th>"Total"</th><th>"VAT"</th><th><span class="sr-only">"PDF"</span></th></tr></thead>
+                                <tbody>
+                                    {l.invoices.into_iter().map(|i| {
+                                        let pdf = format!("/v1/billing/invoices/{}/pdf", i.id);
+                                        let vat = if i.reverse_charge { "reverse charge".to_owned() } else { display(i.tax, &i.currency) };
+                                        let label = format!("PDF of {}", i.number);
+                                        view! {
+                                            <tr>
+                                                <td><code>{i.number.clone()}</code></td>
+                                                <td>{utc(i.issued_at)}</td>
+                                                <td>{display(i.total, &i.currency)}</td>
+                                                <td>{vat}</td>
+                                                <td><a href=pdf download aria-label=label>"PDF"</a></td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                        Err(e) => view! { <ErrorState error=e/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
     }
 }
 

@@ -20,7 +20,8 @@ fn charges_refunds_and_payouts_are_read_in_minor_units() {
             id: "ch_1".into(),
             account: Some("acc_x".into()),
             amount: Money::minor(1999, Currency::parse("USD").unwrap()),
-            fee: None
+            fee: None,
+            subscription: None,
         }
     );
     let refund = json!({"id": "evt_r", "type": "refund.created", "created": 2,
@@ -72,6 +73,45 @@ fn charges_refunds_and_payouts_are_read_in_minor_units() {
             ..
         }
     ));
+}
+
+#[test]
+fn a_paid_subscription_invoice_is_its_charge() {
+    let none = BTreeMap::new();
+    // Newer API versions: the charge as an ID, the subscription under `parent`.
+    let paid = json!({"id": "evt_i", "type": "invoice.paid", "created": 1,
+        "data": {"object": {"id": "in_1", "charge": "ch_9", "amount_paid": 1200, "currency": "usd",
+            "parent": {"type": "subscription_details", "subscription_details": {
+                "subscription": "sub_1", "metadata": {"account_id": "acc_x"}}}}}});
+    let m = stripe(paid.to_string().as_bytes(), &none).unwrap().money;
+    assert_eq!(
+        m,
+        Some(Ok(MoneyEvent::Charge {
+            id: "ch_9".into(),
+            account: Some("acc_x".into()),
+            amount: Money::minor(1200, Currency::parse("USD").unwrap()),
+            fee: None,
+            subscription: Some("sub_1".into()),
+        }))
+    );
+    // Older versions (and localstripe): the charge expanded, the subscription at the top, no
+    // metadata (the account is then the stored subscription's).
+    let older = json!({"id": "evt_j", "type": "invoice.payment_succeeded", "created": 1,
+        "data": {"object": {"id": "in_2", "charge": {"id": "ch_8", "object": "charge"},
+            "amount_paid": 1200, "currency": "usd", "subscription": "sub_2"}}});
+    let m = stripe(older.to_string().as_bytes(), &none).unwrap().money;
+    assert!(
+        matches!(&m, Some(Ok(MoneyEvent::Charge { id, account: None, subscription: Some(s), .. }))
+            if id == "ch_8" && s == "sub_2"),
+        "{m:?}"
+    );
+    // A trial's invoice of nothing is not a charge.
+    let trial = json!({"id": "evt_t", "type": "invoice.paid", "created": 1,
+        "data": {"object": {"id": "in_3", "charge": null, "amount_paid": 0, "currency": "usd"}}});
+    assert_eq!(
+        stripe(trial.to_string().as_bytes(), &none).unwrap().money,
+        None
+    );
 }
 
 fn prices() -> BTreeMap<String, String> {
