@@ -128,6 +128,10 @@ pub async fn run(mut config: Config, opts: DevOptions) -> anyhow::Result<()> {
         addr: relay.agent_addr.to_string(),
         server_name: DEV_DOMAIN.into(),
     }];
+    let api_url = format!("http://{api_addr}");
+    let billing = crate::dev_billing::start(&mut config, &data_dir, &api_url)
+        .await
+        .context("starting the test-mode payment providers")?;
     config.validate().context("dev configuration")?;
     let state = AppState::new(
         &config,
@@ -140,7 +144,6 @@ pub async fn run(mut config: Config, opts: DevOptions) -> anyhow::Result<()> {
 
     let account = dev_account(&state, &data_dir).await?;
     let (token, token_reused) = dev_authtoken(&state, &account, &data_dir).await?;
-    let api_url = format!("http://{api_addr}");
     let agent_config = opts
         .agent_config
         .or_else(fdt_agent_core::config::default_config_path);
@@ -183,6 +186,10 @@ pub async fn run(mut config: Config, opts: DevOptions) -> anyhow::Result<()> {
     );
     let how = if token_reused { "reused" } else { "new" };
     out += &format!("  authtoken:    {} ({how})\n", token.expose_secret());
+    for l in &billing.lines {
+        out += l;
+        out += "\n";
+    }
     match &agent_config {
         Some(p) => {
             out += &format!(
@@ -209,6 +216,7 @@ pub async fn run(mut config: Config, opts: DevOptions) -> anyhow::Result<()> {
     let shutdown = crate::shutdown::cancel_on_signal("shutting down: API and relay");
     let served = crate::server::run(api_listener, state, shutdown).await;
     relay.shutdown().await;
+    drop(billing);
     store.close().await;
     served.context("serving HTTP")
 }

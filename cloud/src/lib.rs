@@ -28,6 +28,8 @@ pub mod testing;
 mod bodies;
 mod console;
 mod dev;
+mod dev_billing;
+pub mod dev_providers;
 mod error;
 mod events;
 mod fleet;

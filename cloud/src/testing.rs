@@ -12,9 +12,9 @@ use tempfile::TempDir;
 
 pub mod acme;
 pub mod cloudflare;
-pub mod paypal;
-pub mod razorpay;
-pub mod stripe;
+
+// The payment providers' fakes serve `fdt-cloud dev` too, so they live outside this module.
+pub use crate::dev_providers::{fake_listener, paypal, razorpay, serve_fake, stripe};
 
 /// Environment variable naming the PostgreSQL server for tests.
 pub const PG_URL_ENV: &str = "FDT_TEST_PG_URL";
@@ -149,28 +149,6 @@ macro_rules! on_both_databases {
             )*
         }
     };
-}
-
-/// A listener on a free loopback port for a fake server, and its address (which the fake
-/// needs before its routes exist: it links to itself).
-pub async fn fake_listener(what: &str) -> (tokio::net::TcpListener, std::net::SocketAddr) {
-    let listener = tokio::net::TcpListener::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap_or_else(|e| panic!("{what} listener: {e}"));
-    let addr = listener
-        .local_addr()
-        .unwrap_or_else(|e| panic!("{what} address: {e}"));
-    (listener, addr)
-}
-
-/// Serves `app` on `listener` until the task is aborted.
-pub fn serve_fake(
-    listener: tokio::net::TcpListener,
-    app: axum::Router,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    })
 }
 
 /// A local S3-compatible server (moto, from PyPI; the test command installs it) with one

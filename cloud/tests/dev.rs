@@ -272,3 +272,80 @@ async fn dev_writes_an_agent_config_that_alone_opens_a_tunnel() {
     assert!(!resp.starts_with("HTTP/1.1 200"), "{resp}");
     stop(again).await;
 }
+
+/// Test-mode billing: the secrets file has its three tables (private), and checkout through
+/// the Razorpay test server moves the dev account to pro by a signed webhook, as a developer
+/// clicking through would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_runs_the_payment_providers_in_test_mode() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let home = tempfile::tempdir().unwrap();
+    let dev = start_dev(home.path()).await;
+    let data_dir = home.path().join("xdg-data/fdt-cloud-dev");
+    let secrets = data_dir.join("billing-webhook-secrets.toml");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&secrets).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} must be private", secrets.display());
+    }
+    let table: toml::Table = toml::from_str(&std::fs::read_to_string(&secrets).unwrap()).unwrap();
+    assert!(
+        table["stripe"]["webhook_secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("whsec_")
+    );
+    assert!(table["razorpay"]["webhook_secret"].is_str());
+    assert!(table["paypal"]["webhook_id"].is_str());
+    for label in ["razorpay:", "paypal:"] {
+        assert!(
+            dev.lines
+                .iter()
+                .any(|l| l.trim().starts_with(label) && l.contains("test server http://127.0.0.1:")),
+            "{label} {:#?}",
+            dev.lines
+        );
+    }
+
+    let api = dev.value("api").trim_end_matches("/v1").to_owned();
+    let password = std::fs::read_to_string(data_dir.join("dev-password")).unwrap();
+    let http = reqwest::Client::new();
+    let login: serde_json::Value = http
+        .post(format!("{api}/v1/auth/login"))
+        .json(&serde_json::json!({"email": "dev@fdt.localhost", "password": password.trim()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap().to_owned();
+    let started: serde_json::Value = http
+        .post(format!("{api}/v1/billing/checkout"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"provider": "razorpay", "plan": "pro"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = started["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{started}"));
+    // Paying on the test server's page: its signed webhooks reach the control plane first.
+    let proof: serde_json::Value = http.post(url).send().await.unwrap().json().await.unwrap();
+    let r: serde_json::Value = http
+        .post(format!("{api}/v1/billing/razorpay/payments"))
+        .bearer_auth(&token)
+        .json(&proof)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["state"], "active", "{r}");
+    assert_eq!(r["entitled_plan"], "pro", "{r}");
+    stop(dev).await;
+}

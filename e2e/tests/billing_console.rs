@@ -28,8 +28,8 @@ async fn sign_up_pay_for_pro_with_stripe_and_the_relay_takes_more_tunnels() {
     fdt_e2e::install_crypto();
     let db = fdt_cloud::testing::TestDb::sqlite().await;
     let ls = LocalStripe::start().await;
-    ls.price("price_pro", 1200, "usd").await;
-    let emu = StripeEmulator::start(&ls.url).await;
+    ls.price("price_pro", 1200, "usd").await.unwrap();
+    let emu = StripeEmulator::start(&ls.url).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api_url = format!("http://{}", listener.local_addr().unwrap());
     let stack = Stack::start(StackOptions::attached_to(&api_url))
@@ -50,7 +50,8 @@ async fn sign_up_pay_for_pro_with_stripe_and_the_relay_takes_more_tunnels() {
         &format!("{}/v1/billing/webhooks/stripe", cloud.url),
         WEBHOOK_SECRET,
     )
-    .await;
+    .await
+    .unwrap();
     let base = cloud.url.clone();
     let b = Browser::start().await.unwrap();
     let mut a11y = Vec::new();

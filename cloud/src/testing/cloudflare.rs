@@ -174,7 +174,9 @@ impl FakeCloudflare {
             .route("/client/v4/zones/{zone}/dns_records", post(create))
             .route("/client/v4/zones/{zone}/dns_records/{id}", delete(remove))
             .with_state(fake.clone());
-        let (listener, addr) = super::fake_listener("fake Cloudflare").await;
+        let (listener, addr) = super::fake_listener("fake Cloudflare")
+            .await
+            .expect("fake Cloudflare listener");
         let task = super::serve_fake(listener, app);
         Self {
             api_base: format!("http://{addr}/client/v4"),

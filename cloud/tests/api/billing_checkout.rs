@@ -85,12 +85,13 @@ async fn upstream_session(emu: &StripeEmulator, id: &str) -> Value {
 
 async fn a_stripe_checkout_pays_for_pro_and_can_be_cancelled_and_refunded(db: &TestDb) {
     let ls = LocalStripe::start().await;
-    ls.price("price_pro", 1200, "usd").await;
-    let emu = StripeEmulator::start(&ls.url).await;
+    ls.price("price_pro", 1200, "usd").await.unwrap();
+    let emu = StripeEmulator::start(&ls.url).await.unwrap();
     let app = stripe_app(db, &emu.url);
     let base = app.serve().await;
     ls.webhook(&format!("{base}/v1/billing/webhooks/stripe"), SECRET)
-        .await;
+        .await
+        .unwrap();
     let People { ta, a, tb, ops } = people(&app).await;
 
     // What cannot be bought is refused before any provider call, naming the field.
@@ -312,7 +313,8 @@ async fn a_razorpay_checkout_is_proven_by_its_payment_signature(db: &TestDb) {
         RZP_WEBHOOK_SECRET,
         &[("plan_pro", 49900, "INR")],
     )
-    .await;
+    .await
+    .unwrap();
     let app = TestApp::with_config(db, |c| {
         c.billing.razorpay = Some(RazorpayConfig {
             webhook_secret: Secret::new(RZP_WEBHOOK_SECRET.into()),
@@ -432,7 +434,9 @@ async fn a_razorpay_checkout_is_proven_by_its_payment_signature(db: &TestDb) {
 }
 
 async fn a_paypal_checkout_uses_one_oauth_token_and_cancels_and_refunds(db: &TestDb) {
-    let pp = FakePaypal::start("pp-client", "pp-secret", &["P-PRO"]).await;
+    let pp = FakePaypal::start("pp-client", "pp-secret", &["P-PRO"])
+        .await
+        .unwrap();
     let app = TestApp::with_config(db, |c| {
         c.billing.paypal = Some(PaypalConfig {
             webhook_id: "WH-CHECKOUT".into(),

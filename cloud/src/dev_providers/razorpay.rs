@@ -66,9 +66,9 @@ impl FakeRazorpay {
         key_secret: &str,
         webhook_secret: &str,
         plans: &[(&str, i64, &str)],
-    ) -> Self {
+    ) -> std::io::Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let (listener, addr) = super::fake_listener("fake Razorpay").await;
+        let (listener, addr) = super::fake_listener("fake Razorpay").await?;
         let fake = Fake {
             key_id: key_id.to_owned(),
             key_secret: key_secret.to_owned(),
@@ -88,11 +88,11 @@ impl FakeRazorpay {
             .route("/pay/{id}", get(page).post(pay))
             .with_state(fake.clone());
         let task = super::serve_fake(listener, app);
-        Self {
+        Ok(Self {
             url: format!("http://{addr}"),
             fake,
             task,
-        }
+        })
     }
 
     /// Where webhooks go.

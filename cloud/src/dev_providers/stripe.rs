@@ -19,6 +19,10 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+/// The secret key the emulator and localstripe are called with (localstripe takes any
+/// `sk_…`).
+pub const SECRET_KEY: &str = "sk_test_fdt";
+
 /// A `localstripe` process on a free port, killed when dropped.
 pub struct LocalStripe {
     child: std::process::Child,
@@ -27,22 +31,18 @@ pub struct LocalStripe {
 }
 
 impl LocalStripe {
-    /// Starts `localstripe --from-scratch` and waits until it answers.
-    ///
-    /// # Panics
-    /// When `localstripe` is not installed or does not come up: the test cannot run.
-    pub async fn start() -> Self {
+    /// Starts `localstripe --from-scratch` on a free port and waits (15 s at most) until it
+    /// answers; an error when it is not installed or does not come up.
+    pub async fn spawn() -> std::io::Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
+            .map(|a| a.port())?;
         let child = std::process::Command::new("localstripe")
             .args(["--port", &port.to_string(), "--from-scratch"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("localstripe (pip install localstripe) is needed for the Stripe tests");
+            .spawn()?;
         let ls = Self {
             child,
             url: format!("http://127.0.0.1:{port}"),
@@ -51,45 +51,66 @@ impl LocalStripe {
         for _ in 0..150 {
             if client
                 .get(format!("{}/v1/plans", ls.url))
-                .basic_auth("sk_test_fdt", None::<&str>)
+                .basic_auth(SECRET_KEY, None::<&str>)
                 .send()
                 .await
                 .is_ok()
             {
-                return ls;
+                return Ok(ls);
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        panic!("localstripe did not start at {}", ls.url);
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("localstripe did not start at {}", ls.url),
+        ))
+    }
+
+    /// [`LocalStripe::spawn`] for tests.
+    ///
+    /// # Panics
+    /// When `localstripe` is not installed or does not come up: the test cannot run.
+    pub async fn start() -> Self {
+        Self::spawn()
+            .await
+            .expect("localstripe (pip install localstripe) is needed for the Stripe tests")
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Result<(), String> {
+        let r = reqwest::Client::new()
+            .post(format!("{}{path}", self.url))
+            .basic_auth(SECRET_KEY, None::<&str>)
+            .form(form)
+            .send()
+            .await
+            .map_err(|e| format!("localstripe {path}: {e}"))?;
+        if r.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("localstripe {path}: {}", r.status()))
+        }
     }
 
     /// Creates a monthly price (a localstripe plan) with ID `id`.
-    pub async fn price(&self, id: &str, amount: i64, currency: &str) {
-        let r = reqwest::Client::new()
-            .post(format!("{}/v1/plans", self.url))
-            .basic_auth("sk_test_fdt", None::<&str>)
-            .form(&[
+    pub async fn price(&self, id: &str, amount: i64, currency: &str) -> Result<(), String> {
+        let amount = amount.to_string();
+        self.post(
+            "/v1/plans",
+            &[
                 ("id", id),
-                ("amount", &amount.to_string()),
+                ("amount", &amount),
                 ("currency", currency),
                 ("interval", "month"),
                 ("product[name]", id),
-            ])
-            .send()
-            .await
-            .expect("localstripe: create a plan");
-        assert!(r.status().is_success(), "localstripe refused plan {id}");
+            ],
+        )
+        .await
     }
 
     /// Sends every event to `url`, signed with `secret` (as `stripe listen` would).
-    pub async fn webhook(&self, url: &str, secret: &str) {
-        let r = reqwest::Client::new()
-            .post(format!("{}/_config/webhooks/fdt", self.url))
-            .form(&[("url", url), ("secret", secret)])
-            .send()
+    pub async fn webhook(&self, url: &str, secret: &str) -> Result<(), String> {
+        self.post("/_config/webhooks/fdt", &[("url", url), ("secret", secret)])
             .await
-            .expect("localstripe: register a webhook");
-        assert!(r.status().is_success(), "localstripe refused the webhook");
     }
 }
 
@@ -160,8 +181,8 @@ fn secret_key(h: &HeaderMap) -> Option<String> {
 
 impl StripeEmulator {
     /// Serves the emulator in front of `upstream` (a [`LocalStripe`]'s URL).
-    pub async fn start(upstream: &str) -> Self {
-        let (listener, addr) = super::fake_listener("Stripe emulator").await;
+    pub async fn start(upstream: &str) -> std::io::Result<Self> {
+        let (listener, addr) = super::fake_listener("Stripe emulator").await?;
         let emu = Emu {
             upstream: upstream.trim_end_matches('/').to_owned(),
             base: format!("http://{addr}"),
@@ -176,11 +197,11 @@ impl StripeEmulator {
             .fallback(any(pass))
             .with_state(emu.clone());
         let task = super::serve_fake(listener, app);
-        Self {
+        Ok(Self {
             url: format!("http://{addr}"),
             emu,
             task,
-        }
+        })
     }
 
     /// Sessions created so far.
@@ -356,7 +377,7 @@ async fn pay(State(e): State<Emu>, Path(id): Path<String>) -> Response {
     if s.status != "open" {
         return error(StatusCode::BAD_REQUEST, "This Checkout Session is complete");
     }
-    let key = "sk_test_fdt";
+    let key = SECRET_KEY;
     let call = |path: String, form: Vec<(String, String)>| {
         let e = e.clone();
         async move {

@@ -51,8 +51,8 @@ fn error(status: StatusCode, name: &str, message: &str) -> Response {
 
 impl FakePaypal {
     /// Serves the fake for REST app `client_id`/`secret`, with billing plans `plans`.
-    pub async fn start(client_id: &str, secret: &str, plans: &[&str]) -> Self {
-        let (listener, addr) = super::fake_listener("fake PayPal").await;
+    pub async fn start(client_id: &str, secret: &str, plans: &[&str]) -> std::io::Result<Self> {
+        let (listener, addr) = super::fake_listener("fake PayPal").await?;
         let fake = Fake {
             client_id: client_id.to_owned(),
             secret: secret.to_owned(),
@@ -68,11 +68,11 @@ impl FakePaypal {
             .route("/approve/{id}", post(approve))
             .with_state(fake.clone());
         let task = super::serve_fake(listener, app);
-        Self {
+        Ok(Self {
             url: format!("http://{addr}"),
             fake,
             task,
-        }
+        })
     }
 
     /// Access tokens issued so far.
