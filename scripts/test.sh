@@ -59,6 +59,8 @@ pip_tool scim2 scim2 'scim2-cli==0.6.0' "scim2-cli (SCIM compliance checks)"
 pip_tool oidc-provider-mock oidc 'oidc-provider-mock==0.3.4' "oidc-provider-mock (OpenID Connect test provider)"
 # Stripe's API for the checkout stories (customers, subscriptions, refunds, signed webhooks).
 pip_tool localstripe localstripe 'localstripe==1.15.10' "localstripe (Stripe test server)"
+# A real SMTP server for the outbox stories (files what it accepts into a Maildir).
+pip_tool aiosmtpd aiosmtpd 'aiosmtpd==1.4.6' "aiosmtpd (SMTP test server)"
 if ! command -v cargo-nextest >/dev/null; then
   echo "==> installing cargo-nextest"
   cargo install cargo-nextest --locked

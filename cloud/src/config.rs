@@ -13,6 +13,7 @@ mod billing;
 mod domains;
 mod env;
 mod sections;
+mod smtp;
 pub use billing::{BillingConfig, InvoiceConfig, PaypalConfig, RazorpayConfig, StripeConfig};
 pub use domains::{AcmeChallenge, Dns01Config, Dns01Provider, DomainsConfig, EventCluster};
 pub use env::{Env, ProcessEnv};
@@ -21,6 +22,7 @@ pub use sections::{
     LoginLimitConfig, PasswordHashingConfig, RegisterLimitConfig, RelayEntry, SecretRotationConfig,
     SsoOptions, TrafficConfig, TrustedProxies, TrustedProxiesError,
 };
+pub use smtp::{SmtpConfig, SmtpSecurity};
 
 /// Environment variable naming the config file when `--config` is not given. (`FDT_CONFIG` is
 /// the agent's.)
@@ -67,6 +69,8 @@ pub struct Config {
     pub domains: DomainsConfig,
     /// Payment providers.
     pub billing: BillingConfig,
+    /// Where the email outbox is sent (`[smtp]`); unset: written, not sent.
+    pub smtp: Option<SmtpConfig>,
 }
 
 impl Default for Config {
@@ -89,6 +93,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             domains: DomainsConfig::default(),
             billing: BillingConfig::default(),
+            smtp: None,
         }
     }
 }
@@ -254,6 +259,24 @@ impl Config {
             }
         }
         self.validate_billing()?;
+        if let Some(s) = &self.smtp {
+            if s.host.trim().is_empty() || s.from.trim().is_empty() {
+                return Err(ConfigError::Invalid(
+                    "smtp: host and from are required".into(),
+                ));
+            }
+            if s.security == SmtpSecurity::None && !s.is_loopback() {
+                return Err(ConfigError::Invalid(
+                    "smtp.security = \"none\" only to a loopback host: passwords and mail would cross the network in clear"
+                        .into(),
+                ));
+            }
+            if s.from.parse::<lettre::message::Mailbox>().is_err() {
+                return Err(ConfigError::Invalid(
+                    "smtp.from: an address, optionally with a name (Name <a@b.example>)".into(),
+                ));
+            }
+        }
         let a = &self.auth;
         if a.issuer.trim().is_empty() || a.audience.trim().is_empty() {
             return invalid("auth.issuer and auth.audience must not be empty".into());

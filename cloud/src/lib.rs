@@ -16,6 +16,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domains;
+pub mod mailer;
 pub mod random;
 pub mod retention;
 pub mod rotation;

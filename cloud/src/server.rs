@@ -23,6 +23,16 @@ pub async fn run(
         state.clone(),
         shutdown.clone(),
     ));
+    if let Some(cfg) = state.smtp() {
+        match crate::mailer::Mailer::new(cfg) {
+            Ok(m) => {
+                tokio::spawn(crate::mailer::run(state.clone(), m, shutdown.clone()));
+            }
+            // Validated at start; a transport that still cannot be built leaves the outbox
+            // unsent (and listed), not the API down.
+            Err(e) => tracing::error!(error = %e, "the outbox will not be sent"),
+        }
+    }
     // Connect info gives handlers the peer address (per-IP login limits).
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service)

@@ -90,6 +90,8 @@ struct Inner {
     paypal: Option<crate::billing::paypal::PaypalVerifier>,
     /// Checkout at the providers that have API keys.
     checkouts: crate::billing::checkout::Checkouts,
+    /// Where the outbox is sent.
+    smtp: Option<crate::config::SmtpConfig>,
 }
 
 impl AppState {
@@ -177,6 +179,7 @@ impl AppState {
                 webhook_rejections: Default::default(),
                 paypal,
                 checkouts,
+                smtp: config.smtp.clone(),
             }),
         })
     }
@@ -301,6 +304,11 @@ impl AppState {
     /// PayPal's webhook verifier, when PayPal is configured.
     pub fn paypal(&self) -> Option<&crate::billing::paypal::PaypalVerifier> {
         self.inner.paypal.as_ref()
+    }
+
+    /// Where the outbox is sent, when it is.
+    pub fn smtp(&self) -> Option<&crate::config::SmtpConfig> {
+        self.inner.smtp.as_ref()
     }
 
     /// Checkout adapters.

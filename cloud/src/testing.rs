@@ -151,6 +151,74 @@ macro_rules! on_both_databases {
     };
 }
 
+/// A local SMTP server (PyPI's aiosmtpd; the test command installs it) that files every
+/// message it accepts into a Maildir, killed when dropped.
+pub struct SmtpSink {
+    child: std::process::Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// The Maildir (`new/` holds the messages).
+    pub maildir: tempfile::TempDir,
+}
+
+impl SmtpSink {
+    /// Starts aiosmtpd on a free port.
+    ///
+    /// # Panics
+    /// When `aiosmtpd` is not installed or does not come up: the test cannot run.
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let maildir = tempfile::tempdir().expect("a Maildir");
+        let child = std::process::Command::new("aiosmtpd")
+            .args(["-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir.path().join("mail"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("aiosmtpd (pip install aiosmtpd) is needed for the SMTP tests");
+        let sink = Self {
+            child,
+            port,
+            maildir,
+        };
+        for _ in 0..150 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return sink;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("aiosmtpd did not start on port {port}");
+    }
+
+    /// The messages received so far, raw.
+    pub fn messages(&self) -> Vec<String> {
+        let dir = self.maildir.path().join("mail/new");
+        let mut out: Vec<String> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort();
+        out
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A local S3-compatible server (moto, from PyPI; the test command installs it) with one
 /// bucket, killed when dropped.
 pub struct Moto {

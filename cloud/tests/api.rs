@@ -27,6 +27,7 @@ mod api {
     mod domains;
     mod fleet;
     mod jwt;
+    mod mailer;
     mod names;
     mod orgs;
     mod scim;

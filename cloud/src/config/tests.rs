@@ -270,3 +270,26 @@ fn billing_providers_are_checked() {
         assert!(err.contains(says), "{toml}: {err}");
     }
 }
+
+#[test]
+fn smtp_in_clear_only_to_loopback_and_a_sender_is_an_address() {
+    let parse = |text: &str| {
+        let mut c: Config = toml::from_str(text).unwrap();
+        c.data_dir = PathBuf::from("/tmp/x");
+        c.validate()
+    };
+    let ok = "[smtp]\nhost = \"smtp.example.com\"\nfrom = \"FDT <billing@example.com>\"\n";
+    parse(ok).unwrap();
+    let c: Config = toml::from_str(ok).unwrap();
+    let s = c.smtp.unwrap();
+    assert_eq!((s.port, s.security), (587, SmtpSecurity::Starttls));
+    parse("[smtp]\nhost = \"127.0.0.1\"\nport = 2525\nsecurity = \"none\"\nfrom = \"a@b.test\"\n")
+        .unwrap();
+    for bad in [
+        "[smtp]\nhost = \"smtp.example.com\"\nsecurity = \"none\"\nfrom = \"a@b.test\"\n",
+        "[smtp]\nhost = \"smtp.example.com\"\nfrom = \"not an address\"\n",
+        "[smtp]\nhost = \"\"\nfrom = \"a@b.test\"\n",
+    ] {
+        assert!(parse(bad).is_err(), "{bad}");
+    }
+}
