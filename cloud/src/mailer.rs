@@ -94,7 +94,7 @@ pub fn next_attempt(attempts: i64, now: time::OffsetDateTime) -> Option<time::Of
     Some(now + time::Duration::minutes(minutes.min(60)))
 }
 
-/// One pass: sends what is due; the number sent.
+/// One pass: sends what is due, stopping at the first temporary failure; the number sent.
 pub async fn send_due(st: &AppState, mailer: &Mailer) -> Result<usize, StoreError> {
     let due = st.store().due_emails(st.clock().now(), BATCH).await?;
     let mut sent = 0;
@@ -114,6 +114,11 @@ pub async fn send_due(st: &AppState, mailer: &Mailer) -> Result<usize, StoreErro
                 let why = fdt_api::validate::cut(&why, MAX_ERROR);
                 tracing::warn!(email = e.seq, permanent, retry = retry.is_some(), error = %why, "email not sent");
                 st.store().email_failed(e.seq, why, retry, now).await?;
+                // A temporary failure is most likely the server's (down, blackholed, busy):
+                // the rest wait for the next pass rather than each for its own timeout.
+                if !permanent {
+                    break;
+                }
             }
         }
     }
