@@ -258,24 +258,9 @@ impl Config {
                 ));
             }
         }
-        self.validate_billing()?;
+        self.billing.validate().map_err(ConfigError::Invalid)?;
         if let Some(s) = &self.smtp {
-            if s.host.trim().is_empty() || s.from.trim().is_empty() {
-                return Err(ConfigError::Invalid(
-                    "smtp: host and from are required".into(),
-                ));
-            }
-            if s.security == SmtpSecurity::None && !s.is_loopback() {
-                return Err(ConfigError::Invalid(
-                    "smtp.security = \"none\" only to a loopback host: passwords and mail would cross the network in clear"
-                        .into(),
-                ));
-            }
-            if s.from.parse::<lettre::message::Mailbox>().is_err() {
-                return Err(ConfigError::Invalid(
-                    "smtp.from: an address, optionally with a name (Name <a@b.example>)".into(),
-                ));
-            }
+            s.validate().map_err(ConfigError::Invalid)?;
         }
         let a = &self.auth;
         if a.issuer.trim().is_empty() || a.audience.trim().is_empty() {
@@ -368,97 +353,6 @@ impl Config {
                     "database_url must start with sqlite:, postgres:// or postgresql://".into(),
                 );
             }
-        }
-        Ok(())
-    }
-
-    fn validate_billing(&self) -> Result<(), ConfigError> {
-        let b = &self.billing;
-        if !(1..=60).contains(&b.grace_days) {
-            return Err(ConfigError::Invalid(
-                "billing.grace_days must be between 1 and 60".into(),
-            ));
-        }
-        let plans = |what: &str, m: &std::collections::BTreeMap<String, String>| match m
-            .values()
-            .find(|p| !matches!(p.parse::<fdt_api::Plan>(), Ok(p) if p != fdt_api::Plan::Free))
-        {
-            Some(p) => Err(ConfigError::Invalid(format!(
-                "billing.{what}: {p:?} is not a paid plan (pro, team)"
-            ))),
-            None => Ok(()),
-        };
-        if let Some(s) = &b.stripe {
-            if s.webhook_secrets.is_empty()
-                || s.webhook_secrets.iter().any(|k| k.expose().len() < 16)
-            {
-                return Err(ConfigError::Invalid(
-                    "billing.stripe.webhook_secrets: at least one, each at least 16 characters"
-                        .into(),
-                ));
-            }
-            plans("stripe.prices", &s.prices)?;
-        }
-        if let Some(r) = &b.razorpay {
-            if r.webhook_secret.expose().len() < 16 {
-                return Err(ConfigError::Invalid(
-                    "billing.razorpay.webhook_secret must be at least 16 characters".into(),
-                ));
-            }
-            plans("razorpay.plans", &r.plans)?;
-        }
-        if let Some(p) = &b.paypal {
-            if p.webhook_id.trim().is_empty() || p.cert_hosts.is_empty() {
-                return Err(ConfigError::Invalid(
-                    "billing.paypal: webhook_id and cert_hosts must not be empty".into(),
-                ));
-            }
-            plans("paypal.plans", &p.plans)?;
-        }
-        // Checkout maps name paid plans as keys.
-        let sold = [
-            ("stripe.checkout", b.stripe.as_ref().map(|c| &c.checkout)),
-            (
-                "razorpay.checkout",
-                b.razorpay.as_ref().map(|c| &c.checkout),
-            ),
-            ("paypal.checkout", b.paypal.as_ref().map(|c| &c.checkout)),
-        ];
-        for (what, map) in sold {
-            if let Some(m) = map {
-                let as_values: std::collections::BTreeMap<String, String> =
-                    m.keys().map(|k| (k.clone(), k.clone())).collect();
-                plans(what, &as_values)?;
-            }
-        }
-        if b.settlement_keys.iter().any(|k| k.expose().len() < 16) {
-            return Err(ConfigError::Invalid(
-                "billing.settlement_keys: each at least 16 characters".into(),
-            ));
-        }
-        let i = &b.invoices;
-        let country = |c: &str| c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase());
-        if !country(&i.seller_country) || i.tax_rates.keys().any(|c| !country(c)) {
-            return Err(ConfigError::Invalid(
-                "billing.invoices: countries are ISO 3166-1 alpha-2 codes in capitals (DE, IN)"
-                    .into(),
-            ));
-        }
-        if i.tax_rates.values().any(|r| *r > 10_000) {
-            return Err(ConfigError::Invalid(
-                "billing.invoices.tax_rates: basis points, at most 10000 (100 %)".into(),
-            ));
-        }
-        if i.series.is_empty()
-            || i.series.len() > 16
-            || !i
-                .series
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
-        {
-            return Err(ConfigError::Invalid(
-                "billing.invoices.series: 1 to 16 of A-Z, 0-9 and '-'".into(),
-            ));
         }
         Ok(())
     }

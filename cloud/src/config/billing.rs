@@ -213,3 +213,82 @@ impl Default for PaypalConfig {
         }
     }
 }
+
+impl BillingConfig {
+    /// Checks the providers' secrets and maps, the settlement keys and the invoice settings;
+    /// the message names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=60).contains(&self.grace_days) {
+            return Err("billing.grace_days must be between 1 and 60".into());
+        }
+        // Every plan a map names (as values for the providers' IDs, as keys for checkout) is
+        // a paid one.
+        fn paid<'a>(what: &str, mut plans: impl Iterator<Item = &'a String>) -> Result<(), String> {
+            match plans
+                .find(|p| !matches!(p.parse::<fdt_api::Plan>(), Ok(p) if p != fdt_api::Plan::Free))
+            {
+                Some(p) => Err(format!(
+                    "billing.{what}: {p:?} is not a paid plan (pro, team)"
+                )),
+                None => Ok(()),
+            }
+        }
+        if let Some(s) = &self.stripe {
+            if s.webhook_secrets.is_empty()
+                || s.webhook_secrets.iter().any(|k| k.expose().len() < 16)
+            {
+                return Err(
+                    "billing.stripe.webhook_secrets: at least one, each at least 16 characters"
+                        .into(),
+                );
+            }
+            paid("stripe.prices", s.prices.values())?;
+            paid("stripe.checkout", s.checkout.keys())?;
+        }
+        if let Some(r) = &self.razorpay {
+            if r.webhook_secret.expose().len() < 16 {
+                return Err(
+                    "billing.razorpay.webhook_secret must be at least 16 characters".into(),
+                );
+            }
+            paid("razorpay.plans", r.plans.values())?;
+            paid("razorpay.checkout", r.checkout.keys())?;
+        }
+        if let Some(p) = &self.paypal {
+            if p.webhook_id.trim().is_empty() || p.cert_hosts.is_empty() {
+                return Err("billing.paypal: webhook_id and cert_hosts must not be empty".into());
+            }
+            paid("paypal.plans", p.plans.values())?;
+            paid("paypal.checkout", p.checkout.keys())?;
+        }
+        if self.settlement_keys.iter().any(|k| k.expose().len() < 16) {
+            return Err("billing.settlement_keys: each at least 16 characters".into());
+        }
+        self.invoices.validate()
+    }
+}
+
+impl InvoiceConfig {
+    /// Checks the countries, rates and series.
+    pub fn validate(&self) -> Result<(), String> {
+        let country = |c: &str| c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase());
+        if !country(&self.seller_country) || self.tax_rates.keys().any(|c| !country(c)) {
+            return Err(
+                "billing.invoices: countries are ISO 3166-1 alpha-2 codes in capitals (DE, IN)"
+                    .into(),
+            );
+        }
+        if self.tax_rates.values().any(|r| *r > 10_000) {
+            return Err("billing.invoices.tax_rates: basis points, at most 10000 (100 %)".into());
+        }
+        let series_ok = (1..=16).contains(&self.series.len())
+            && self
+                .series
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-');
+        if !series_ok {
+            return Err("billing.invoices.series: 1 to 16 of A-Z, 0-9 and '-'".into());
+        }
+        Ok(())
+    }
+}

@@ -44,6 +44,22 @@ fn default_port() -> u16 {
 }
 
 impl SmtpConfig {
+    /// Checks the section; the message names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.host.trim().is_empty() || self.from.trim().is_empty() {
+            return Err("smtp: host and from are required".into());
+        }
+        if self.security == SmtpSecurity::None && !self.is_loopback() {
+            return Err("smtp.security = \"none\" only to a loopback host: passwords and mail would cross the network in clear".into());
+        }
+        if self.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(
+                "smtp.from: an address, optionally with a name (Name <a@b.example>)".into(),
+            );
+        }
+        Ok(())
+    }
+
     /// Whether `host` is a loopback name or address.
     pub fn is_loopback(&self) -> bool {
         self.host == "localhost"

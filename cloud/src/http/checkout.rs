@@ -7,7 +7,7 @@ use super::extract::{ApiJson, ApiPath, Authenticated, Client};
 use super::openapi::{Auth, Endpoint};
 use super::orgs::audited;
 use crate::billing::Provider;
-use crate::billing::checkout::{CheckoutError, Checkouts};
+use crate::billing::checkout::CheckoutError;
 use crate::billing::purchase::{self, PurchaseError};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -125,7 +125,9 @@ async fn options(
     State(st): State<AppState>,
     who: Authenticated,
 ) -> Result<Json<BillingOptions>, ApiError> {
-    let providers = Checkouts::offered(st.billing())
+    let providers = st
+        .checkouts()
+        .offered()
         .into_iter()
         .map(|(p, plans)| ProviderOption {
             provider: p.as_str().into(),

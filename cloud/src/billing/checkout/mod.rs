@@ -17,6 +17,7 @@ use super::Provider;
 use super::money::Money;
 use crate::config::BillingConfig;
 use fdt_api::AccountId;
+use std::collections::BTreeMap;
 
 /// Why a provider call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -137,26 +138,18 @@ impl Checkouts {
         })
     }
 
-    /// The providers set up for checkout, each with the plans it sells (from its config's
-    /// `checkout` map).
-    pub fn offered(cfg: &BillingConfig) -> Vec<(Provider, Vec<String>)> {
+    /// The providers set up for checkout, each with the plans it sells.
+    pub fn offered(&self) -> Vec<(Provider, Vec<String>)> {
+        let plans = |m: &BTreeMap<String, String>| m.keys().cloned().collect();
         let mut out = Vec::new();
-        if let Some(c) = cfg.stripe.as_ref().filter(|c| c.secret_key.is_some()) {
-            out.push((Provider::Stripe, c.checkout.keys().cloned().collect()));
+        if let Some(a) = &self.stripe {
+            out.push((Provider::Stripe, plans(&a.prices)));
         }
-        if let Some(c) = cfg
-            .razorpay
-            .as_ref()
-            .filter(|c| c.key_id.is_some() && c.key_secret.is_some())
-        {
-            out.push((Provider::Razorpay, c.checkout.keys().cloned().collect()));
+        if let Some(a) = &self.razorpay {
+            out.push((Provider::Razorpay, plans(&a.plans)));
         }
-        if let Some(c) = cfg
-            .paypal
-            .as_ref()
-            .filter(|c| c.client_id.is_some() && c.client_secret.is_some())
-        {
-            out.push((Provider::Paypal, c.checkout.keys().cloned().collect()));
+        if let Some(a) = &self.paypal {
+            out.push((Provider::Paypal, plans(&a.plans)));
         }
         out
     }
@@ -220,7 +213,7 @@ impl<T: CheckoutProvider + Send + Sync> Adapter for T {
 /// The price (or provider plan) `map` gives `plan`.
 fn price_for(
     provider: Provider,
-    map: &std::collections::BTreeMap<String, String>,
+    map: &BTreeMap<String, String>,
     plan: &str,
 ) -> Result<String, CheckoutError> {
     map.get(plan)

@@ -26,7 +26,8 @@ pub struct PaypalCheckout {
     api: Api,
     client_id: String,
     client_secret: Secret<String>,
-    plans: BTreeMap<String, String>,
+    /// Plan → PayPal plan ID.
+    pub(super) plans: BTreeMap<String, String>,
     token: Mutex<Option<(Secret<String>, Instant)>>,
 }
 

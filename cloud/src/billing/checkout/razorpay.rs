@@ -24,7 +24,8 @@ pub struct RazorpayCheckout {
     api: Api,
     key_id: String,
     key_secret: Secret<String>,
-    plans: BTreeMap<String, String>,
+    /// Plan → Razorpay plan ID.
+    pub(super) plans: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]

@@ -18,7 +18,8 @@ use std::collections::BTreeMap;
 pub struct StripeCheckout {
     api: Api,
     key: Secret<String>,
-    prices: BTreeMap<String, String>,
+    /// Plan → price.
+    pub(super) prices: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
