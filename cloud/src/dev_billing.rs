@@ -182,12 +182,12 @@ pub async fn start(
             ls.price("price_dev_team", 4900, "usd")
                 .await
                 .map_err(anyhow::Error::msg)?;
-            ls.webhook(&hook("stripe"), &s.stripe.webhook_secret)
-                .await
-                .map_err(anyhow::Error::msg)?;
             let emu = StripeEmulator::start(&ls.url)
                 .await
                 .context("starting the Stripe Checkout emulator")?;
+            emu.webhook(&ls, &hook("stripe"), &s.stripe.webhook_secret)
+                .await
+                .map_err(anyhow::Error::msg)?;
             config.billing.stripe = Some(StripeConfig {
                 webhook_secrets: vec![Secret::new(s.stripe.webhook_secret.clone())],
                 prices: map(&[("price_dev_pro", "pro"), ("price_dev_team", "team")]),

@@ -60,6 +60,7 @@ struct Inner {
     device_limiter: RegisterLimiter,
     /// Single sign-on starts per client address (each stores a sign-in in flight).
     sso_limiter: RegisterLimiter,
+    billing_limiter: crate::billing::limit::ProviderCallLimiter,
     trusted_proxies: TrustedProxies,
     clock: Arc<dyn Clock>,
     events: crate::events::Events,
@@ -155,6 +156,7 @@ impl AppState {
                     window_secs: 600,
                     max_per_ip: SSO_STARTS_PER_IP,
                 }),
+                billing_limiter: crate::billing::limit::ProviderCallLimiter::default(),
                 trusted_proxies: config.trusted_proxies.clone(),
                 clock,
                 events: crate::events::Events::default(),
@@ -254,6 +256,11 @@ impl AppState {
     /// Single sign-on starts per client address.
     pub fn sso_limiter(&self) -> &RegisterLimiter {
         &self.inner.sso_limiter
+    }
+
+    /// Requests that call a payment provider, per account.
+    pub fn billing_limiter(&self) -> &crate::billing::limit::ProviderCallLimiter {
+        &self.inner.billing_limiter
     }
 
     /// The device sign-in limiter: new codes and decisions per client address.

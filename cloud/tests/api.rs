@@ -19,6 +19,7 @@ mod api {
     mod billing_invoices;
     mod billing_ledger;
     mod billing_paypal;
+    mod billing_plan_change;
     mod billing_settlements;
     mod cert_events;
     mod client;

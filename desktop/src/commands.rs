@@ -96,6 +96,22 @@ pub async fn cloud_api(app: State<'_, AppState>, input: ApiCall) -> Answer<ApiAn
     app.cloud_api(input).await
 }
 
+/// `billing_redirect`: the provider's page opens in the system browser; the answer goes to
+/// the window, which follows the outcome.
+#[tauri::command]
+pub async fn billing_redirect(app: State<'_, AppState>, input: ApiCall) -> Answer<ApiAnswer> {
+    let (answer, page) = app.billing_redirect(input).await?;
+    if let Some(url) = page {
+        tauri_plugin_opener::open_url(&url, None::<&str>).map_err(|e| {
+            DesktopError::new(
+                ErrorKind::Internal,
+                format!("Cannot open the browser: {e}."),
+            )
+        })?;
+    }
+    Ok(answer)
+}
+
 /// `open_external`.
 #[tauri::command]
 pub async fn open_external(app: State<'_, AppState>, input: OpenUrl) -> Answer<()> {

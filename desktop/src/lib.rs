@@ -5,6 +5,7 @@
 //! [`main`] is the real app: arguments, logging, plugins, tray, window, background tasks.
 
 pub mod autostart;
+pub mod billing;
 pub mod cloud;
 pub mod commands;
 pub mod local_api;
@@ -94,6 +95,7 @@ pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::agent_api,
             commands::cloud_api,
             commands::open_external,
+            commands::billing_redirect,
         ])
         .on_window_event(|window, ev| {
             if let tauri::WindowEvent::CloseRequested { api, .. } = ev {

@@ -3,7 +3,10 @@
 //! pro with Stripe", pay on the provider's page (PyPI's localstripe behind the in-repo
 //! Checkout emulator), come back to Billing, which shows the confirmation once localstripe's
 //! signed `customer.subscription.created` has reached the cloud; then the relay takes the
-//! fourth tunnel. Screenshots: `e2e/output/screenshots/billing-*`.
+//! fourth tunnel. With the subscription live, "Upgrade to team" changes its plan (no second
+//! checkout) and the page follows until Stripe's event moves it; operators see the
+//! subscription, the charge waiting for their acknowledgement and the ledger export on their
+//! billing page. Screenshots: `e2e/output/screenshots/billing-*`.
 //!
 //! Needs the UI bundle, Debian's chromium and chromium-driver, and localstripe (all set up
 //! by the test command).
@@ -29,6 +32,7 @@ async fn sign_up_pay_for_pro_with_stripe_and_the_relay_takes_more_tunnels() {
     let db = fdt_cloud::testing::TestDb::sqlite().await;
     let ls = LocalStripe::start().await;
     ls.price("price_pro", 1200, "usd").await.unwrap();
+    ls.price("price_team", 4900, "usd").await.unwrap();
     let emu = StripeEmulator::start(&ls.url).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api_url = format!("http://{}", listener.local_addr().unwrap());
@@ -40,13 +44,22 @@ async fn sign_up_pay_for_pro_with_stripe_and_the_relay_takes_more_tunnels() {
         c.fleet.unhealthy_after_secs = 5;
         c.billing.stripe = Some(StripeConfig {
             webhook_secrets: vec![Secret::new(WEBHOOK_SECRET.into())],
-            prices: [("price_pro".to_owned(), "pro".to_owned())].into(),
+            prices: [
+                ("price_pro".to_owned(), "pro".to_owned()),
+                ("price_team".to_owned(), "team".to_owned()),
+            ]
+            .into(),
             secret_key: Some(Secret::new("sk_test_fdt".into())),
             api_base: emu.url.clone(),
-            checkout: [("pro".to_owned(), "price_pro".to_owned())].into(),
+            checkout: [
+                ("pro".to_owned(), "price_pro".to_owned()),
+                ("team".to_owned(), "price_team".to_owned()),
+            ]
+            .into(),
         });
     });
-    ls.webhook(
+    emu.webhook(
+        &ls,
         &format!("{}/v1/billing/webhooks/stripe", cloud.url),
         WEBHOOK_SECRET,
     )
@@ -117,6 +130,37 @@ async fn sign_up_pay_for_pro_with_stripe_and_the_relay_takes_more_tunnels() {
     b.wait_text("section[data-plan=free] h2", "current")
         .await
         .unwrap();
+    // Billing details: a refused field says why under it; saved ones come back normalised.
+    b.fill("#f-profile-name", "Payer GmbH").await.unwrap();
+    b.fill("#f-profile-country", "Germany").await.unwrap();
+    b.click("form.billing-profile button[type=submit]")
+        .await
+        .unwrap();
+    b.wait_text("#f-profile-country-error", "alpha-2")
+        .await
+        .unwrap();
+    b.fill("#f-profile-country", "de").await.unwrap();
+    b.click("form.billing-profile button[type=submit]")
+        .await
+        .unwrap();
+    let page = &b;
+    b.until(
+        Duration::from_secs(20),
+        "the country saved as DE",
+        || async move {
+            let v = page
+                .js("return document.querySelector('#f-profile-country').value")
+                .await
+                .ok()?;
+            (v == "DE").then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    let store = cloud.state.store();
+    let payer = store.account_by_email(EMAIL).await.unwrap().unwrap();
+    let saved = store.billing_profile(&payer.id).await.unwrap().unwrap();
+    assert_eq!(saved.country.as_deref(), Some("DE"));
     b.screenshot("billing-1-plans").await.unwrap();
     a11y.push(("billing-1-plans", b.accessibility_problems().await.unwrap()));
     b.click("section[data-plan=pro] button.upgrade[data-provider=stripe]")
@@ -155,6 +199,31 @@ async fn sign_up_pay_for_pro_with_stripe_and_the_relay_takes_more_tunnels() {
         .unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
 
+    // With a subscription, another plan is a change of its plan, not a second checkout: up to
+    // team at once, the page following until Stripe's event moves the plan.
+    b.open(&format!("{base}/billing")).await.unwrap();
+    b.interactive().await.unwrap();
+    b.wait_text("section[data-plan=pro] h2", "current")
+        .await
+        .unwrap();
+    let checkouts = b
+        .js("return document.querySelectorAll('section[data-plan=team] button.upgrade').length")
+        .await
+        .unwrap();
+    assert_eq!(checkouts, 0, "no second checkout is offered");
+    b.click("section[data-plan=team] button.change-plan")
+        .await
+        .unwrap();
+    b.wait_text("section[data-plan=team] h2", "current")
+        .await
+        .unwrap();
+    b.wait_text("table.subscriptions", "team").await.unwrap();
+    b.screenshot("billing-4-changed").await.unwrap();
+    a11y.push((
+        "billing-4-changed",
+        b.accessibility_problems().await.unwrap(),
+    ));
+
     // The operators' billing page lists the provider's events and the invoice they produced.
     assert!(cloud.state.store().grant_admin(EMAIL).await.unwrap());
     b.open(&format!("{base}/admin/billing")).await.unwrap();
@@ -162,8 +231,22 @@ async fn sign_up_pay_for_pro_with_stripe_and_the_relay_takes_more_tunnels() {
     b.wait_text("table", "customer.subscription.created")
         .await
         .unwrap();
-    b.screenshot("billing-4-admin").await.unwrap();
-    a11y.push(("billing-4-admin", b.accessibility_problems().await.unwrap()));
+    b.wait_text("table", "stripe / sub_").await.unwrap();
+    // The charge waits for an operator's acknowledgement; the export downloads the ledger
+    // with the page's own sign-in.
+    b.wait_text("table", "Acknowledge").await.unwrap();
+    let csv = b
+        .js("return fetch(document.querySelector('#ledger-download').href).then(r => r.text())")
+        .await
+        .unwrap();
+    let csv = csv.as_str().unwrap_or_default();
+    assert!(
+        csv.starts_with("txn,at,kind,provider,reference,account,book,amount,currency\n"),
+        "{csv}"
+    );
+    assert!(csv.contains(",charge,stripe,"), "{csv}");
+    b.screenshot("billing-5-admin").await.unwrap();
+    a11y.push(("billing-5-admin", b.accessibility_problems().await.unwrap()));
 
     for (page, problems) in a11y {
         assert!(problems.is_empty(), "{page}: {problems:?}");

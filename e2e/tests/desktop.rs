@@ -809,3 +809,100 @@ async fn the_app_switches_organisations() {
     );
     state.quit().await;
 }
+
+/// Paying from the app: the checkout's page opens in the system browser (paid here by an HTTP
+/// client), and the window follows the checkout over `cloud_api` until the provider confirms
+/// it and the plan moves. Only billing calls may open a provider's page, and a refused call
+/// opens nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_opens_checkout_in_the_browser_and_follows_it() {
+    use fdt_cloud::config::StripeConfig;
+    use fdt_cloud::secret::Secret;
+    use fdt_cloud::testing::stripe::{LocalStripe, StripeEmulator};
+    use fdt_desktop_ipc::ErrorKind;
+    const SECRET: &str = "whsec_desktop_checkout";
+    fdt_e2e::init_tracing();
+    fdt_e2e::install_crypto();
+    let db = fdt_cloud::testing::TestDb::sqlite().await;
+    let ls = LocalStripe::start().await;
+    ls.price("price_pro", 1200, "usd").await.unwrap();
+    let emu = StripeEmulator::start(&ls.url).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let cloud = Cloud::start_with(listener, db.store.clone(), |c| {
+        c.billing.stripe = Some(StripeConfig {
+            webhook_secrets: vec![Secret::new(SECRET.into())],
+            prices: [("price_pro".to_owned(), "pro".to_owned())].into(),
+            secret_key: Some(Secret::new("sk_test_fdt".into())),
+            api_base: emu.url.clone(),
+            checkout: [("pro".to_owned(), "price_pro".to_owned())].into(),
+        });
+    });
+    emu.webhook(
+        &ls,
+        &format!("{}/v1/billing/webhooks/stripe", cloud.url),
+        SECRET,
+    )
+    .await
+    .unwrap();
+    cloud.account("payer@example.com").await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let state = open_state(home.path(), &cloud.url).await;
+    state
+        .sign_in_password(SignInPassword {
+            email: "payer@example.com".into(),
+            password: fdt_e2e::cloud::PASSWORD.into(),
+            api_url: None,
+        })
+        .await
+        .unwrap();
+
+    // Other calls cannot open a page this way.
+    let e = state.billing_redirect(get_plan()).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidInput, "{e:?}");
+    let checkout = || ApiCall {
+        method: "POST".into(),
+        path: "/v1/billing/checkout".into(),
+        body: Some(json!({"provider": "stripe", "plan": "pro"}).to_string()),
+    };
+    let (answer, page) = state.billing_redirect(checkout()).await.unwrap();
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let started: Value = serde_json::from_str(&answer.body).unwrap();
+    let page = page.expect("the checkout's page is opened");
+    assert_eq!(started["url"], page.as_str());
+    assert!(page.starts_with(&emu.url), "{page}");
+
+    // The person pays in the browser; the window follows the checkout until it is active.
+    let paid = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(&page)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status(), 303);
+    let path = format!("/v1/billing/checkout/{}", started["id"].as_str().unwrap());
+    let status = poll_until(Duration::from_secs(20), "the checkout is active", || {
+        let call = ApiCall {
+            method: "GET".into(),
+            path: path.clone(),
+            body: None,
+        };
+        let state = &state;
+        async move {
+            let a = state.cloud_api(call).await.ok()?;
+            let v: Value = serde_json::from_str(&a.body).ok()?;
+            (v["state"] == "active").then_some(v)
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(status["entitled_plan"], "pro", "{status}");
+
+    // A refused call (the subscription already gives pro) opens nothing.
+    let (answer, page) = state.billing_redirect(checkout()).await.unwrap();
+    assert_eq!(answer.status, 409, "{}", answer.body);
+    assert_eq!(page, None);
+    state.quit().await;
+    drop(emu);
+}

@@ -68,6 +68,9 @@ pub struct ApiFailure {
     pub code: String,
     /// What to tell the user.
     pub message: String,
+    /// The request field the API refused, when it named one (a form shows the message there).
+    #[serde(default)]
+    pub field: Option<String>,
 }
 
 impl ApiFailure {
@@ -75,6 +78,7 @@ impl ApiFailure {
         Self {
             status: 0,
             code: "network".into(),
+            field: None,
             message: format!("the server could not be reached ({detail})"),
         }
     }
@@ -95,6 +99,7 @@ impl ApiFailure {
             code: field("code").unwrap_or_else(|| "http_error".into()),
             message: field("message")
                 .unwrap_or_else(|| format!("the server answered HTTP {}", reply.status)),
+            field: field("field"),
         }
     }
 }
@@ -142,6 +147,7 @@ impl Api {
             status: 0,
             code: "encode".into(),
             message: e.to_string(),
+            field: None,
         })?;
         let reply = self.raw(method, path.into(), Some(body)).await?;
         decode(&reply)
@@ -183,6 +189,7 @@ fn decode<T: DeserializeOwned>(reply: &ApiReply) -> ApiResult<T> {
         status: reply.status,
         code: "decode".into(),
         message: format!("unexpected answer from the server: {e}"),
+        field: None,
     })
 }
 

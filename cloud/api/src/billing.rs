@@ -56,6 +56,30 @@ pub struct Subscription {
     pub period_end: Option<OffsetDateTime>,
 }
 
+/// A subscription with its account, as operators see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct AccountSubscription {
+    /// The account.
+    pub account_id: String,
+    /// Its email.
+    pub email: String,
+    /// The subscription.
+    pub subscription: Subscription,
+    /// When the provider's last event changed it.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
+    pub updated_at: OffsetDateTime,
+}
+
+/// `GET /v1/admin/billing/subscriptions?canceled=`: the most recently changed first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct AccountSubscriptionList {
+    /// The subscriptions (at most 500).
+    pub subscriptions: Vec<AccountSubscription>,
+}
+
 /// `GET /v1/billing/subscriptions`: newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

@@ -119,4 +119,36 @@ pub struct BillingOptions {
     pub providers: Vec<ProviderOption>,
     /// The plan in force.
     pub plan: crate::Plan,
+    /// The live subscription, if any: another plan is a change of its plan, not a checkout.
+    #[serde(default)]
+    pub subscription: Option<crate::Subscription>,
+}
+
+/// `POST /v1/billing/subscriptions/{provider}/{id}/plan`: move a subscription to another paid
+/// plan (free is a cancel).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PlanChangeRequest {
+    /// The plan to move to.
+    pub plan: crate::Plan,
+}
+
+/// A plan change the provider accepted. The plan in force follows the provider's subscription
+/// event, as for a checkout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct PlanChange {
+    /// `stripe`, `razorpay` or `paypal`.
+    pub provider: String,
+    /// The provider's subscription ID.
+    pub subscription: String,
+    /// The plan it moves to.
+    pub plan: crate::Plan,
+    /// `now` (charged or credited pro rata), `cycle_end` (when the paid cycle ends), or
+    /// `approval` (once the person approves it at `url`, PayPal).
+    pub effective: String,
+    /// The provider's page where the person approves the change, for `approval`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }

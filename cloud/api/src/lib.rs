@@ -83,13 +83,14 @@ pub use auth::{
 pub use authtoken_format::{Authtoken, AuthtokenFormatError, parse_authtoken};
 pub use authtokens::{AuthtokenInfo, AuthtokenList, CreateAuthtokenRequest, CreatedAuthtoken};
 pub use billing::{
-    BillingEvent, BillingEventList, DunningCase, DunningList, LedgerExport, LedgerLine,
-    LedgerQuery, LedgerTxn, LedgerTxnList, LedgerTxnQuery, OutboxEmail, OutboxList, Subscription,
-    SubscriptionList, WebhookReceipt, WebhookRejectionList, WebhookRejections,
+    AccountSubscription, AccountSubscriptionList, BillingEvent, BillingEventList, DunningCase,
+    DunningList, LedgerExport, LedgerLine, LedgerQuery, LedgerTxn, LedgerTxnList, LedgerTxnQuery,
+    OutboxEmail, OutboxList, Subscription, SubscriptionList, WebhookReceipt, WebhookRejectionList,
+    WebhookRejections,
 };
 pub use checkout::{
-    BillingOptions, CheckoutRequest, CheckoutStarted, CheckoutStatus, PortalLink, ProviderOption,
-    RazorpayPayment, RefundIssued, RefundRequest,
+    BillingOptions, CheckoutRequest, CheckoutStarted, CheckoutStatus, PlanChange,
+    PlanChangeRequest, PortalLink, ProviderOption, RazorpayPayment, RefundIssued, RefundRequest,
 };
 #[cfg(feature = "client")]
 pub use client::{ClientError, FdtClient};

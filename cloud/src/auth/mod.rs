@@ -7,4 +7,4 @@ pub mod agent_tokens;
 pub mod jwt;
 pub(crate) mod limiter;
 pub(crate) mod password;
-mod window;
+pub(crate) mod window;

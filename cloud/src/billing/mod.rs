@@ -2,9 +2,10 @@
 //! documents ([`verify`]), read into subscription states ([`events`]), stored before they are
 //! processed and processed once ([`webhooks`]); the account's plan follows its subscriptions.
 //!
-//! Built so far: Stripe, Razorpay and PayPal webhooks and subscriptions, checkout, cancelling
-//! and refunds ([`checkout`] adapters, [`purchase`] on top), the ledger ([`ledger`]) and
-//! dunning ([`dunning`]). Not yet: invoices and settlements (issue 17).
+//! Stripe, Razorpay and PayPal webhooks and subscriptions; checkout, plan changes, cancelling
+//! and refunds ([`checkout`] adapters, [`purchase`] on top, [`limit`] on how often an account
+//! may call the providers); the ledger ([`ledger`]), dunning ([`dunning`]), invoices
+//! ([`invoices`], [`tax`], [`invoice_pdf`]) and settlement receipts ([`settlement`]).
 
 pub mod checkout;
 pub mod dunning;
@@ -13,6 +14,7 @@ pub mod events;
 pub mod invoice_pdf;
 pub mod invoices;
 pub mod ledger;
+pub mod limit;
 pub mod money;
 pub mod paypal;
 pub mod purchase;

@@ -5,14 +5,16 @@
 //! provider's signed subscription events ([`super::webhooks`]).
 
 use super::Provider;
-use super::checkout::{CheckoutError, StartCheckout};
+use super::checkout::{ChangePlan, CheckoutError, PlanChanged, StartCheckout};
 use super::events::SubStatus;
 use super::money::{Currency, Money};
 use super::verify::{self, SignatureError};
 use crate::random::random_base62;
 use crate::state::AppState;
 use crate::store::{NewCheckout, StoreError};
-use fdt_api::{AccountId, CheckoutStarted, CheckoutStatus, Plan, RefundIssued, RefundRequest};
+use fdt_api::{
+    AccountId, CheckoutStarted, CheckoutStatus, Plan, PlanChange, RefundIssued, RefundRequest,
+};
 
 /// Random characters in a checkout ID.
 const CHECKOUT_ID_LEN: usize = 24;
@@ -65,20 +67,21 @@ pub async fn start(
         ));
     }
     let adapter = st.checkouts().get(provider)?;
-    // Paying twice for what a subscription already gives is refused; a higher plan is an
-    // upgrade (the older subscription is cancelled by its owner, or in the portal).
-    let rank = |p: Plan| Plan::ALL.iter().position(|x| *x == p);
+    // One live subscription per account: paying again would charge twice for what it gives
+    // (a lower plan) or alongside it (a higher one). Its plan is changed instead; a canceled
+    // one no longer counts.
     let held = st
         .store()
         .subscriptions(account)
         .await?
         .into_iter()
-        .filter(|s| s.status != SubStatus::Canceled.as_str())
-        .filter_map(|s| s.plan.parse::<Plan>().ok())
-        .find(|p| rank(*p) >= rank(plan));
-    if let Some(p) = held {
+        .find(|s| s.status != SubStatus::Canceled.as_str());
+    if let Some(s) = held {
         return Err(PurchaseError::Conflict(format!(
-            "a subscription already gives this account the {p} plan: cancel it first to change to {plan}"
+            "the account already has a {} subscription at {} ({}): change its plan with \
+             POST /v1/billing/subscriptions/{}/{}/plan; a new checkout is possible once it \
+             has ended",
+            s.plan, s.provider, s.subscription_id, s.provider, s.subscription_id
         )));
     }
     let record = st
@@ -229,6 +232,66 @@ pub async fn cancel(
     adapter.cancel(id).await?;
     tracing::info!(account = %account, provider = provider.as_str(), subscription = id, "subscription cancelled at period end");
     Ok(())
+}
+
+/// Moves `account`'s subscription `id` at `provider` to `plan`; another account's (or a
+/// canceled one) is not found. The plan in force follows the provider's event.
+pub async fn change_plan(
+    st: &AppState,
+    account: &AccountId,
+    provider: Provider,
+    id: &str,
+    plan: Plan,
+    console: &str,
+) -> Result<PlanChange, PurchaseError> {
+    if plan == Plan::Free {
+        return Err(field(
+            "plan",
+            "free is no subscription: cancel this one instead",
+        ));
+    }
+    let adapter = st.checkouts().get(provider)?;
+    let sub = st
+        .store()
+        .subscriptions(account)
+        .await?
+        .into_iter()
+        .find(|s| {
+            s.provider == provider.as_str()
+                && s.subscription_id == id
+                && s.status != SubStatus::Canceled.as_str()
+        })
+        .ok_or(PurchaseError::NotFound)?;
+    let current: Plan = sub.plan.parse().unwrap_or(Plan::Free);
+    if current == plan {
+        return Err(PurchaseError::Conflict(format!(
+            "the subscription is already on the {plan} plan"
+        )));
+    }
+    let rank = |p: Plan| Plan::ALL.iter().position(|x| *x == p);
+    let back = format!("{console}/billing?changed={}", provider.as_str());
+    let changed = adapter
+        .change_plan(&ChangePlan {
+            subscription: id,
+            plan: plan.as_str(),
+            upgrade: rank(plan) > rank(current),
+            return_url: &back,
+            cancel_url: &format!("{back}&canceled=1"),
+        })
+        .await?;
+    tracing::info!(account = %account, provider = provider.as_str(), subscription = id, from = %current, to = %plan, "plan change requested");
+    let (effective, url) = match changed {
+        PlanChanged::Now => ("now", None),
+        PlanChanged::AtCycleEnd => ("cycle_end", None),
+        PlanChanged::Approve(url) => ("approval", Some(url)),
+    };
+    Ok(PlanChange {
+        provider: provider.as_str().into(),
+        subscription: id.to_owned(),
+        plan,
+        effective: effective.into(),
+        url,
+    })
 }
 
 /// A Stripe customer-portal link for `account`, returning to `return_url`.

@@ -64,6 +64,8 @@ impl FakePaypal {
             .route("/v1/oauth2/token", post(token))
             .route("/v1/billing/subscriptions", post(create))
             .route("/v1/billing/subscriptions/{id}/cancel", post(cancel))
+            .route("/v1/billing/subscriptions/{id}/revise", post(revise))
+            .route("/approve-revision/{id}", post(approve_revision))
             .route("/v1/payments/sale/{id}/refund", post(refund))
             .route("/approve/{id}", post(approve))
             .with_state(fake.clone());
@@ -229,6 +231,88 @@ async fn approve(State(f): State<Fake>, Path(id): Path<String>) -> Response {
         "{back}{sep}subscription_id={id}&ba_token=BA-TEST&token=TEST"
     ))
     .into_response()
+}
+
+/// `POST /v1/billing/subscriptions/{id}/revise`: an active subscription's plan change, waiting
+/// for the subscriber's approval.
+async fn revise(
+    State(f): State<Fake>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Json(b): Json<Value>,
+) -> Response {
+    if !f.bearer_ok(&h) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "AUTHENTICATION_FAILURE",
+            "Authentication failed",
+        );
+    }
+    let Some(plan) = b["plan_id"]
+        .as_str()
+        .filter(|p| f.plans.iter().any(|x| x == p))
+    else {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "UNPROCESSABLE_ENTITY",
+            "The requested action could not be performed, semantically incorrect, or failed business validation.",
+        );
+    };
+    let Ok(mut i) = f.inner.lock() else {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_SERVER_ERROR",
+            "poisoned",
+        );
+    };
+    match i.subscriptions.get_mut(&id) {
+        Some(s) if s["status"] == "ACTIVE" => {
+            s["pending_plan_id"] = json!(plan);
+            s["revision_context"] = b["application_context"].clone();
+            Json(json!({"plan_id": plan, "plan_overridden": false, "links": [
+                {"href": format!("{}/approve-revision/{id}", f.base), "rel": "approve", "method": "GET"},
+            ]}))
+            .into_response()
+        }
+        Some(_) => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "UNPROCESSABLE_ENTITY",
+            "Invalid subscription status for revise action; subscription status should be active.",
+        ),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "RESOURCE_NOT_FOUND",
+            "The specified resource does not exist.",
+        ),
+    }
+}
+
+/// The revision's approval page: the plan moves, and back to its `return_url`.
+async fn approve_revision(State(f): State<Fake>, Path(id): Path<String>) -> Response {
+    let Ok(mut i) = f.inner.lock() else {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_SERVER_ERROR",
+            "poisoned",
+        );
+    };
+    let Some(s) = i
+        .subscriptions
+        .get_mut(&id)
+        .filter(|s| s["pending_plan_id"].is_string())
+    else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "RESOURCE_NOT_FOUND",
+            "The specified resource does not exist.",
+        );
+    };
+    s["plan_id"] = s["pending_plan_id"].take();
+    let back = s["revision_context"]["return_url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    Redirect::to(&back).into_response()
 }
 
 /// `POST /v1/billing/subscriptions/{id}/cancel` → 204.

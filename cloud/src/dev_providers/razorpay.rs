@@ -1,6 +1,8 @@
 //! A local server speaking the part of Razorpay's API that checkout uses, as documented:
 //! Basic auth with the key ID and secret, `POST /v1/subscriptions` (with `short_url`, the
-//! hosted page), `POST /v1/subscriptions/{id}/cancel`, `POST /v1/payments/{id}/refund`, and
+//! hosted page), `PATCH /v1/subscriptions/{id}` (a plan change `now`, announced by a signed
+//! `subscription.updated`, or at `cycle_end`, kept as the scheduled change),
+//! `POST /v1/subscriptions/{id}/cancel`, `POST /v1/payments/{id}/refund`, and
 //! errors as `{"error":{"code","description"}}`. Paying on the hosted page does what Razorpay
 //! does: it answers Checkout's handler fields (`razorpay_payment_id`,
 //! `razorpay_subscription_id`, `razorpay_signature` = hex HMAC-SHA256 of
@@ -83,6 +85,7 @@ impl FakeRazorpay {
         };
         let app = Router::new()
             .route("/v1/subscriptions", post(create))
+            .route("/v1/subscriptions/{id}", axum::routing::patch(update))
             .route("/v1/subscriptions/{id}/cancel", post(cancel))
             .route("/v1/payments/{id}/refund", post(refund))
             .route("/pay/{id}", get(page).post(pay))
@@ -234,6 +237,58 @@ async fn pay(State(f): State<Fake>, Path(id): Path<String>) -> Response {
         "razorpay_signature": signature}),
     )
     .into_response()
+}
+
+/// `PATCH /v1/subscriptions/{id}`: only an active subscription's plan can change.
+async fn update(
+    State(f): State<Fake>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Json(b): Json<Value>,
+) -> Response {
+    if !f.authorized(&h) {
+        return error(StatusCode::UNAUTHORIZED, "Authentication failed");
+    }
+    let Some(plan) = b["plan_id"].as_str().filter(|p| f.plans.contains_key(*p)) else {
+        return error(StatusCode::BAD_REQUEST, "The id provided does not exist");
+    };
+    let at = b["schedule_change_at"].as_str().unwrap_or("now");
+    if at != "now" && at != "cycle_end" {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "The selected schedule change at is invalid.",
+        );
+    }
+    let s = {
+        let Ok(mut i) = f.inner.lock() else {
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "poisoned");
+        };
+        let Some(s) = i.subscriptions.get_mut(&id) else {
+            return error(StatusCode::BAD_REQUEST, "The id provided does not exist");
+        };
+        if s["status"] != "active" {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "Subscription can be updated only when it is in active state",
+            );
+        }
+        if at == "now" {
+            s["plan_id"] = json!(plan);
+        } else {
+            s["has_scheduled_changes"] = json!(true);
+            s["change_scheduled_at"] = s["current_end"].clone();
+            s["scheduled_plan_id"] = json!(plan);
+        }
+        s.clone()
+    };
+    if at == "now" {
+        f.send(
+            "subscription.updated",
+            json!({"subscription": {"entity": s}}),
+        )
+        .await;
+    }
+    Json(s).into_response()
 }
 
 /// `POST /v1/subscriptions/{id}/cancel`.

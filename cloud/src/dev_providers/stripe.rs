@@ -2,7 +2,11 @@
 //! invoices, refunds and signed webhooks; the test command installs it), and in front of it a
 //! small emulator of what localstripe lacks, with Stripe's documented shapes:
 //! `POST /v1/checkout/sessions` (subscription mode), the hosted page it links to, and
-//! `POST /v1/billing_portal/sessions`. Everything else is passed through to localstripe.
+//! `POST /v1/billing_portal/sessions`. Everything else is passed through to localstripe, except
+//! that a subscription update's `items[0][price]` is given to localstripe as `items[0][plan]`
+//! (its name for a price) without `proration_behavior` (it prorates anyway), and the
+//! `customer.subscription.updated` event it never sends is sent here, signed as Stripe signs
+//! (`Stripe-Signature: t=…,v1=…`), to the webhook registered through [`StripeEmulator::webhook`].
 //!
 //! Paying on the hosted page does what Stripe does after a successful Checkout: the card is
 //! attached to the session's customer and the subscription is created with the session's
@@ -134,6 +138,8 @@ struct Session {
 
 #[derive(Default)]
 struct Inner {
+    /// The webhook URL and its signing secret.
+    webhook: Option<(String, String)>,
     sessions: HashMap<String, Session>,
     /// Idempotency key → session ID.
     keys: HashMap<String, String>,
@@ -194,6 +200,10 @@ impl StripeEmulator {
             .route("/v1/checkout/sessions/{id}", get(get_session))
             .route("/v1/billing_portal/sessions", post(portal))
             .route("/pay/{id}", get(pay_page).post(pay))
+            .route(
+                "/v1/subscriptions/{id}",
+                post(update_subscription).fallback(pass),
+            )
             .fallback(any(pass))
             .with_state(emu.clone());
         let task = super::serve_fake(listener, app);
@@ -202,6 +212,21 @@ impl StripeEmulator {
             emu,
             task,
         })
+    }
+
+    /// Sends every event to `url`, signed with `secret`: localstripe's own, and the ones the
+    /// emulator sends for what localstripe lacks.
+    pub async fn webhook(
+        &self,
+        upstream: &LocalStripe,
+        url: &str,
+        secret: &str,
+    ) -> Result<(), String> {
+        upstream.webhook(url, secret).await?;
+        if let Ok(mut i) = self.emu.inner.lock() {
+            i.webhook = Some((url.to_owned(), secret.to_owned()));
+        }
+        Ok(())
     }
 
     /// Sessions created so far.
@@ -438,15 +463,80 @@ async fn pay(State(e): State<Emu>, Path(id): Path<String>) -> Response {
     }
 }
 
-/// Everything else goes to localstripe as it came.
-async fn pass(
+/// `POST /v1/subscriptions/{id}`: to localstripe in its words; a change of items is then
+/// announced as `customer.subscription.updated`.
+async fn update_subscription(
     State(e): State<Emu>,
-    method: Method,
-    uri: Uri,
+    Path(id): Path<String>,
     h: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let mut f = form(&body);
+    f.retain(|(k, _)| k != "proration_behavior");
+    let items = f.iter().any(|(k, _)| k.starts_with("items["));
+    for (k, _) in f.iter_mut() {
+        if let Some(n) = k
+            .strip_prefix("items[")
+            .and_then(|r| r.strip_suffix("][price]"))
+        {
+            *k = format!("items[{n}][plan]");
+        }
+    }
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&f)
+        .finish();
+    let path = format!(
+        "/v1/subscriptions/{}",
+        url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
+    );
+    let (status, bytes) = forward(&e, Method::POST, &path, &h, body.into()).await;
+    if status.is_success()
+        && items
+        && let Ok(sub) = serde_json::from_slice::<Value>(&bytes)
+    {
+        e.send_event("customer.subscription.updated", sub).await;
+    }
+    (status, [("content-type", "application/json")], bytes).into_response()
+}
+
+impl Emu {
+    /// Sends `object` as a signed event of type `kind` to the registered webhook, and waits
+    /// for the answer (events arrive in order).
+    async fn send_event(&self, kind: &str, object: Value) {
+        let (hook, n) = {
+            let Ok(mut i) = self.inner.lock() else { return };
+            i.next += 1;
+            (i.webhook.clone(), i.next)
+        };
+        let Some((url, secret)) = hook else { return };
+        let t = time::OffsetDateTime::now_utc().unix_timestamp();
+        let body = json!({"id": format!("evt_emu_{n:020}"), "object": "event", "type": kind,
+            "created": t, "data": {"object": object}})
+        .to_string();
+        let t = t.to_string();
+        let v1 = crate::billing::verify::hmac_hex(
+            secret.as_bytes(),
+            &[t.as_bytes(), b".", body.as_bytes()],
+        );
+        let _ = self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .header("stripe-signature", format!("t={t},v1={v1}"))
+            .body(body)
+            .send()
+            .await;
+    }
+}
+
+/// Sends a request to localstripe with the caller's credentials; its status and body.
+async fn forward(
+    e: &Emu,
+    method: Method,
+    path: &str,
+    h: &HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Bytes) {
     let mut rb = e
         .http
         .request(method, format!("{}{path}", e.upstream))
@@ -460,9 +550,24 @@ async fn pass(
         Ok(r) => {
             let status =
                 StatusCode::from_u16(r.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-            let bytes = r.bytes().await.unwrap_or_default();
-            (status, [("content-type", "application/json")], bytes).into_response()
+            (status, r.bytes().await.unwrap_or_default())
         }
-        Err(err) => error(StatusCode::BAD_GATEWAY, &err.to_string()),
+        Err(err) => {
+            let body = json!({"error": {"type": "api_error", "message": err.to_string()}});
+            (StatusCode::BAD_GATEWAY, body.to_string().into())
+        }
     }
+}
+
+/// Everything else goes to localstripe as it came.
+async fn pass(
+    State(e): State<Emu>,
+    method: Method,
+    uri: Uri,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let (status, bytes) = forward(&e, method, path, &h, body).await;
+    (status, [("content-type", "application/json")], bytes).into_response()
 }

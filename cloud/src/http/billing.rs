@@ -15,9 +15,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method};
 use bytes::Bytes;
 use fdt_api::{
-    BillingEvent, BillingEventList, DunningCase, DunningList, OutboxEmail, OutboxList, Plan,
-    Subscription, SubscriptionList, WebhookReceipt, WebhookRejectionList,
+    AccountSubscription, AccountSubscriptionList, BillingEvent, BillingEventList, DunningCase,
+    DunningList, OutboxEmail, OutboxList, Plan, Subscription, SubscriptionList, WebhookReceipt,
+    WebhookRejectionList,
 };
+use serde::Deserialize;
+
+/// Most subscriptions an operators' list shows.
+const ADMIN_LIST_LIMIT: i64 = 500;
 
 /// Largest webhook body (Stripe's events are a few KiB; a large invoice stays well inside).
 const MAX_WEBHOOK_BYTES: usize = 256 * 1024;
@@ -62,6 +67,15 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .summary("Operators: every open dunning case")
         .auth(Auth::User(P::Operator))
         .json::<DunningList>(200),
+        Endpoint::new(
+            M::GET,
+            "/v1/admin/billing/subscriptions",
+            "adminBillingSubscriptions",
+            all_subscriptions,
+        )
+        .summary("Operators: every account's live subscriptions (?canceled=true: ended ones too), most recently changed first")
+        .auth(Auth::User(P::Operator))
+        .json::<AccountSubscriptionList>(200),
         Endpoint::new(
             M::GET,
             "/v1/admin/billing/outbox",
@@ -148,17 +162,22 @@ async fn subscriptions(
         .subscriptions(&who.account_id)
         .await?
         .into_iter()
-        .map(|s| Subscription {
-            plan: s.plan.parse().unwrap_or(Plan::Free),
-            period_end: s
-                .period_end
-                .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok()),
-            provider: s.provider,
-            subscription_id: s.subscription_id,
-            status: s.status,
-        })
+        .map(subscription)
         .collect();
     Ok(Json(SubscriptionList { subscriptions }))
+}
+
+/// A stored subscription as the API shows it.
+pub(super) fn subscription(s: crate::store::SubscriptionRecord) -> Subscription {
+    Subscription {
+        plan: s.plan.parse().unwrap_or(Plan::Free),
+        period_end: s
+            .period_end
+            .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok()),
+        provider: s.provider,
+        subscription_id: s.subscription_id,
+        status: s.status,
+    }
 }
 
 /// `GET /v1/admin/billing/webhook-rejections`.
@@ -202,6 +221,38 @@ async fn dunning_queue(
     Ok(Json(DunningList {
         cases: cases.into_iter().map(case).collect(),
     }))
+}
+
+/// `?canceled=true`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubscriptionQuery {
+    #[serde(default)]
+    canceled: bool,
+}
+
+/// `GET /v1/admin/billing/subscriptions`.
+async fn all_subscriptions(
+    State(st): State<AppState>,
+    _admin: AdminCaller,
+    q: Result<axum::extract::Query<SubscriptionQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AccountSubscriptionList>, ApiError> {
+    let q = super::admin::query(q)?;
+    let subscriptions = st
+        .store()
+        .all_subscriptions(q.canceled, ADMIN_LIST_LIMIT)
+        .await?
+        .into_iter()
+        .map(|s| {
+            Ok(AccountSubscription {
+                account_id: s.account_id,
+                email: s.email,
+                subscription: subscription(s.subscription),
+                updated_at: crate::store::from_millis(s.updated_at)?,
+            })
+        })
+        .collect::<Result<_, crate::store::StoreError>>()?;
+    Ok(Json(AccountSubscriptionList { subscriptions }))
 }
 
 /// `GET /v1/admin/billing/outbox`.

@@ -1,4 +1,4 @@
-//! `/v1/billing/checkout`, the Razorpay payment callback, cancelling, the Stripe portal, and
+//! `/v1/billing/checkout`, the Razorpay payment callback, plan changes, cancelling, the Stripe portal, and
 //! operators' refunds. The work is in [`crate::billing::purchase`].
 
 use super::admin::{self, AdminCaller};
@@ -8,6 +8,7 @@ use super::openapi::{Auth, Endpoint};
 use super::orgs::audited;
 use crate::billing::Provider;
 use crate::billing::checkout::CheckoutError;
+use crate::billing::events::SubStatus;
 use crate::billing::purchase::{self, PurchaseError};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -16,8 +17,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use fdt_api::{
-    BillingOptions, CheckoutRequest, CheckoutStarted, CheckoutStatus, Plan, PortalLink,
-    ProviderOption, RazorpayPayment, RefundIssued, RefundRequest,
+    BillingOptions, CheckoutRequest, CheckoutStarted, CheckoutStatus, Plan, PlanChange,
+    PlanChangeRequest, PortalLink, ProviderOption, RazorpayPayment, RefundIssued, RefundRequest,
 };
 
 /// The checkout routes.
@@ -59,6 +60,16 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .summary("Cancel a subscription at the end of its paid period")
         .auth(Auth::User(P::BillingWrite))
         .empty(204),
+        Endpoint::new(
+            M::POST,
+            "/v1/billing/subscriptions/{provider}/{id}/plan",
+            "changePlan",
+            change_plan,
+        )
+        .summary("Move a subscription to another paid plan (upgrade or downgrade)")
+        .auth(Auth::User(P::BillingWrite))
+        .request::<PlanChangeRequest>()
+        .json::<PlanChange>(200),
         Endpoint::new(M::POST, "/v1/billing/portal", "billingPortal", portal)
             .summary("A link to Stripe's customer portal (payment methods, invoices)")
             .auth(Auth::User(P::BillingWrite))
@@ -97,6 +108,18 @@ impl From<PurchaseError> for ApiError {
     }
 }
 
+/// Counts a request that calls a provider against the caller's account; 429 past the limit.
+fn provider_call(st: &AppState, who: &Authenticated) -> Result<(), ApiError> {
+    st.billing_limiter()
+        .attempt(&who.account_id, st.clock().now())
+        .map_err(|wait| {
+            tracing::warn!(account = %who.account_id, "billing provider calls rate limited");
+            ApiError::RateLimited {
+                retry_after_secs: wait.secs,
+            }
+        })
+}
+
 fn provider(name: &str) -> Result<Provider, ApiError> {
     Provider::parse(name).ok_or_else(|| ApiError::BadField {
         field: "provider".into(),
@@ -112,6 +135,7 @@ async fn start(
     headers: HeaderMap,
     ApiJson(req): ApiJson<CheckoutRequest>,
 ) -> Result<Response, ApiError> {
+    provider_call(&st, &who)?;
     let p = provider(&req.provider)?;
     let console = console_base(&st, &headers);
     let started = purchase::start(&st, &who.account_id, p, req.plan, &console).await?;
@@ -142,7 +166,18 @@ async fn options(
         .account_plan(&who.account_id)
         .await?
         .unwrap_or(Plan::Free);
-    Ok(Json(BillingOptions { providers, plan }))
+    let subscription = st
+        .store()
+        .subscriptions(&who.account_id)
+        .await?
+        .into_iter()
+        .find(|s| s.status != SubStatus::Canceled.as_str())
+        .map(super::billing::subscription);
+    Ok(Json(BillingOptions {
+        providers,
+        plan,
+        subscription,
+    }))
 }
 
 /// `GET /v1/billing/checkout/{id}`.
@@ -173,11 +208,32 @@ async fn cancel(
     client: Client,
     ApiPath((p, id)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
+    provider_call(&st, &who)?;
     let p = provider(&p)?;
     purchase::cancel(&st, &who.account_id, p, &id).await?;
     let detail = serde_json::json!({"provider": p.as_str()});
     audited(&st, &client, &who, "billing.cancel", &id, detail).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/billing/subscriptions/{provider}/{id}/plan` → 200.
+async fn change_plan(
+    State(st): State<AppState>,
+    who: Authenticated,
+    client: Client,
+    headers: HeaderMap,
+    ApiPath((p, id)): ApiPath<(String, String)>,
+    ApiJson(req): ApiJson<PlanChangeRequest>,
+) -> Result<Json<PlanChange>, ApiError> {
+    provider_call(&st, &who)?;
+    let p = provider(&p)?;
+    let console = console_base(&st, &headers);
+    let change = purchase::change_plan(&st, &who.account_id, p, &id, req.plan, &console).await?;
+    let detail = serde_json::json!({
+        "provider": p.as_str(), "plan": change.plan, "effective": change.effective,
+    });
+    audited(&st, &client, &who, "billing.change_plan", &id, detail).await?;
+    Ok(Json(change))
 }
 
 /// `POST /v1/billing/portal`.
@@ -186,6 +242,7 @@ async fn portal(
     who: Authenticated,
     headers: HeaderMap,
 ) -> Result<Json<PortalLink>, ApiError> {
+    provider_call(&st, &who)?;
     let back = format!("{}/billing", console_base(&st, &headers));
     let url = purchase::portal(&st, &who.account_id, &back).await?;
     Ok(Json(PortalLink { url }))

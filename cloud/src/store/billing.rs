@@ -89,6 +89,20 @@ pub struct SubscriptionRecord {
     pub event_at: i64,
 }
 
+/// A stored subscription with its account, for operators.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AccountSubscription {
+    /// The account.
+    pub account_id: String,
+    /// Its email.
+    pub email: String,
+    /// The subscription.
+    #[sqlx(flatten)]
+    pub subscription: SubscriptionRecord,
+    /// When an event last changed it (Unix milliseconds).
+    pub updated_at: i64,
+}
+
 impl Store {
     /// Stores a received event; `None` when the provider already sent one with its ID. Events
     /// are kept (they are the finance record, and what deduplicates redeliveries); only signed
@@ -237,6 +251,28 @@ impl Store {
                  FROM subscriptions WHERE account_id = $1 ORDER BY event_at DESC, subscription_id",
             )
             .bind(account.as_str())
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// Every account's subscriptions, the most recently changed first (`limit` at most),
+    /// the canceled ones only when `canceled`.
+    pub async fn all_subscriptions(
+        &self,
+        canceled: bool,
+        limit: i64,
+    ) -> Result<Vec<AccountSubscription>, StoreError> {
+        Ok(on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT s.account_id, a.email, s.provider, s.subscription_id, s.plan, s.status, \
+                 s.period_end, s.event_at, s.updated_at \
+                 FROM subscriptions s JOIN accounts a ON a.id = s.account_id \
+                 WHERE $1 OR s.status <> 'canceled' \
+                 ORDER BY s.updated_at DESC, s.subscription_id LIMIT $2",
+            )
+            .bind(canceled)
+            .bind(limit)
             .fetch_all(pool)
             .await?
         }))

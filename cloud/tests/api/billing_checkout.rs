@@ -40,22 +40,48 @@ fn stripe_app(db: &TestDb, api_base: &str) -> TestApp {
 }
 
 /// Two customers and an operator.
-struct People {
-    ta: String,
-    a: fdt_api::AccountId,
-    tb: String,
-    ops: String,
+pub(super) struct People {
+    pub(super) ta: String,
+    pub(super) a: fdt_api::AccountId,
+    pub(super) tb: String,
+    pub(super) ops: String,
 }
 
-async fn people(app: &TestApp) -> People {
+pub(super) async fn people(app: &TestApp) -> People {
     let (ta, a) = account(app, "a@example.com").await;
     let (tb, _) = account(app, "b@example.com").await;
     let ops = app.operator("ops@example.com").await;
     People { ta, a, tb, ops }
 }
 
+/// What PayPal's BILLING.SUBSCRIPTION.ACTIVATED for `sub` does (its signature is tested in
+/// billing_paypal.rs): the subscription is `account`'s, active, on pro.
+pub(super) async fn paypal_activated(app: &TestApp, sub: &str, account: &fdt_api::AccountId) {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    app.state
+        .store()
+        .apply_subscription(
+            &SubscriptionState {
+                provider: "paypal",
+                subscription_id: sub,
+                account,
+                plan: "pro",
+                status: "active",
+                period_end: Some(now + 30 * 86400),
+                event_at: now,
+            },
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+}
+
 /// Starts a checkout of pro at `provider`; asserts 201.
-async fn checkout(app: &TestApp, token: &str, provider: &str) -> crate::common::TestResponse {
+pub(super) async fn checkout(
+    app: &TestApp,
+    token: &str,
+    provider: &str,
+) -> crate::common::TestResponse {
     let body = json!({"provider": provider, "plan": "pro"});
     let r = app.post("/v1/billing/checkout", body, Some(token)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
@@ -75,7 +101,7 @@ async fn stripe_get(url: String) -> Value {
         .unwrap()
 }
 
-async fn upstream(ls: &LocalStripe, path: &str) -> Value {
+pub(super) async fn upstream(ls: &LocalStripe, path: &str) -> Value {
     stripe_get(format!("{}{path}", ls.url)).await
 }
 
@@ -89,7 +115,7 @@ async fn a_stripe_checkout_pays_for_pro_and_can_be_cancelled_and_refunded(db: &T
     let emu = StripeEmulator::start(&ls.url).await.unwrap();
     let app = stripe_app(db, &emu.url);
     let base = app.serve().await;
-    ls.webhook(&format!("{base}/v1/billing/webhooks/stripe"), SECRET)
+    emu.webhook(&ls, &format!("{base}/v1/billing/webhooks/stripe"), SECRET)
         .await
         .unwrap();
     let People { ta, a, tb, ops } = people(&app).await;
@@ -476,23 +502,7 @@ async fn a_paypal_checkout_uses_one_oauth_token_and_cancels_and_refunds(db: &Tes
 
     // PayPal's BILLING.SUBSCRIPTION.ACTIVATED (its signature is tested in billing_paypal.rs)
     // makes the subscription the account's.
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    app.state
-        .store()
-        .apply_subscription(
-            &SubscriptionState {
-                provider: "paypal",
-                subscription_id: &sub,
-                account: &a,
-                plan: "pro",
-                status: "active",
-                period_end: Some(now + 30 * 86400),
-                event_at: now,
-            },
-            time::OffsetDateTime::now_utc(),
-        )
-        .await
-        .unwrap();
+    paypal_activated(&app, &sub, &a).await;
     let cancel = format!("/v1/billing/subscriptions/paypal/{sub}/cancel");
     app.post(&cancel, json!({}), Some(&tb))
         .await

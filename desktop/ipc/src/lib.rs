@@ -37,8 +37,12 @@ pub mod command {
     pub const AGENT_API: &str = "agent_api";
     /// `ApiCall -> ApiAnswer`: the control plane's `/v1` API as the signed-in account.
     pub const CLOUD_API: &str = "cloud_api";
-    /// `OpenUrl -> ()`: opens a console or checkout page in the system browser.
+    /// `OpenUrl -> ()`: opens a console page in the system browser.
     pub const OPEN_EXTERNAL: &str = "open_external";
+    /// `ApiCall -> ApiAnswer`: a billing call whose answer names a payment provider's page (a
+    /// checkout, a plan change to approve, Stripe's portal), as the signed-in account; that
+    /// page opens in the system browser and the window stays to follow the outcome.
+    pub const BILLING_REDIRECT: &str = "billing_redirect";
 }
 
 /// Event names the Rust side emits to the window.

@@ -27,6 +27,18 @@ impl AppState {
         self.cloud_api_in(call, org.as_deref()).await
     }
 
+    /// `billing_redirect`'s call: a checkout, plan change or portal call (nothing else), and
+    /// the provider's page its answer names, to be opened in the system browser.
+    pub async fn billing_redirect(
+        &self,
+        call: ApiCall,
+    ) -> Result<(ApiAnswer, Option<String>), DesktopError> {
+        crate::billing::check_redirect_call(&call)?;
+        let answer = self.cloud_api(call).await?;
+        let page = crate::billing::provider_page(&answer)?;
+        Ok((answer, page))
+    }
+
     /// A `/v1` call in organisation `org` (`None`: the account's own).
     pub(crate) async fn cloud_api_in(
         &self,

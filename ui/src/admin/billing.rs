@@ -1,5 +1,7 @@
-//! `/admin/billing`: reconciliation incidents (resolve), webhook events (replay), the dunning
-//! queue, invoices and settlement receipts.
+//! `/admin/billing`: reconciliation incidents (resolve), finance transactions waiting for an
+//! operator's acknowledgement (acknowledge), ledger exports (CSV or JSON over a date range),
+//! live subscriptions, webhook events (replay), the dunning queue, invoices and settlement
+//! receipts.
 
 use super::post_button;
 use crate::api::use_api;
@@ -9,8 +11,9 @@ use crate::components::table::{Column, DataTable, SortKey};
 use crate::format::utc;
 use crate::live::use_live;
 use fdt_api::{
-    BillingEvent, BillingEventList, BillingIncident, BillingIncidentList, DunningCase, DunningList,
-    Invoice, InvoiceList, Settlement, SettlementList,
+    AccountSubscription, AccountSubscriptionList, BillingEvent, BillingEventList, BillingIncident,
+    BillingIncidentList, DunningCase, DunningList, Invoice, InvoiceList, LedgerTxn, LedgerTxnList,
+    Settlement, SettlementList,
 };
 use leptos::prelude::*;
 use serde::de::DeserializeOwned;
@@ -61,9 +64,14 @@ where
 #[component]
 pub fn AdminBillingPage() -> impl IntoView {
     view! {
-        <PageHeader title="Billing" lede="Reconciliation incidents, providers' webhook events, dunning, invoices and settlements."/>
+        <PageHeader title="Billing" lede="Reconciliation incidents, finance acknowledgements and exports, subscriptions, providers' webhook events, dunning, invoices and settlements."/>
         <Listed path="/v1/admin/billing/incidents?open=true" caption="Open reconciliation incidents"
             empty="No open incidents" rows=|l: BillingIncidentList| l.incidents columns=incident_columns/>
+        <Listed path="/v1/admin/ledger/transactions?pending=true" caption="Finance transactions awaiting acknowledgement"
+            empty="Nothing waiting for acknowledgement" rows=|l: LedgerTxnList| l.transactions columns=ledger_columns/>
+        <LedgerExport/>
+        <Listed path="/v1/admin/billing/subscriptions" caption="Subscriptions"
+            empty="No live subscriptions" rows=|l: AccountSubscriptionList| l.subscriptions columns=subscription_columns/>
         <Listed path="/v1/admin/billing/events" caption="Webhook events"
             empty="No webhook events" rows=|l: BillingEventList| l.events columns=event_columns/>
         <Listed path="/v1/admin/billing/dunning" caption="Dunning queue"
@@ -109,6 +117,127 @@ fn incident_columns() -> Vec<Column<BillingIncident>> {
             let path = format!("/v1/admin/billing/incidents/{}/resolve", i.id);
             post_button("Resolve", path, "Incident resolved.")
         }),
+    ]
+}
+
+/// The ledger's lines over a date range, as a CSV or JSON download.
+#[component]
+fn LedgerExport() -> impl IntoView {
+    let from = RwSignal::new(String::new());
+    let to = RwSignal::new(String::new());
+    let csv = RwSignal::new(true);
+    // Empty dates take the API's defaults (the last 30 days).
+    let href = move || {
+        let mut q = vec![format!("format={}", if csv.get() { "csv" } else { "json" })];
+        for (name, v) in [("from", from.get()), ("to", to.get())] {
+            if !v.is_empty() {
+                q.push(format!("{name}={v}"));
+            }
+        }
+        format!("/v1/admin/ledger?{}", q.join("&"))
+    };
+    view! {
+        <h2>"Ledger export"</h2>
+        <form class="ledger-export" on:submit=|ev| ev.prevent_default()>
+            <label for="ledger-from">"From"</label>
+            <input id="ledger-from" type="date" prop:value=move || from.get()
+                on:input=move |ev| from.set(event_target_value(&ev))/>
+            <label for="ledger-to">"Until (not included)"</label>
+            <input id="ledger-to" type="date" prop:value=move || to.get()
+                on:input=move |ev| to.set(event_target_value(&ev))/>
+            <label for="ledger-format">"Format"</label>
+            <select id="ledger-format" on:change=move |ev| csv.set(event_target_value(&ev) == "csv")>
+                <option value="csv" selected>"CSV"</option>
+                <option value="json">"JSON"</option>
+            </select>
+            <a class="btn" id="ledger-download" href=href download>"Download"</a>
+        </form>
+    }
+}
+
+fn ledger_columns() -> Vec<Column<LedgerTxn>> {
+    vec![
+        Column::sorted(
+            "Recorded",
+            |t| SortKey::Num(t.at.unix_timestamp().into()),
+            |t| utc(t.at).into_any(),
+        ),
+        Column::sorted(
+            "Kind",
+            |t| SortKey::Text(t.kind.clone()),
+            |t| t.kind.clone().into_any(),
+        ),
+        Column::sorted(
+            "Reference",
+            |t| SortKey::Text(t.reference.clone()),
+            |t| view! { <code>{format!("{} / {}", t.provider, t.reference)}</code> }.into_any(),
+        ),
+        Column::sorted(
+            "Amount",
+            |t| SortKey::Num(t.amount.into()),
+            |t| fdt_api::money::display(t.amount, &t.currency).into_any(),
+        ),
+        Column::new("", |t| {
+            let path = format!("/v1/admin/ledger/transactions/{}/ack", t.id);
+            post_button("Acknowledge", path, "Acknowledged.")
+        }),
+    ]
+}
+
+fn subscription_columns() -> Vec<Column<AccountSubscription>> {
+    vec![
+        Column::sorted(
+            "Account",
+            |s| SortKey::Text(s.email.clone()),
+            |s| s.email.clone().into_any(),
+        ),
+        Column::sorted(
+            "Provider",
+            |s| SortKey::Text(s.subscription.provider.clone()),
+            |s| {
+                view! { <code>{format!("{} / {}", s.subscription.provider, s.subscription.subscription_id)}</code> }.into_any()
+            },
+        ),
+        Column::sorted(
+            "Plan",
+            |s| SortKey::Text(s.subscription.plan.as_str().to_owned()),
+            |s| s.subscription.plan.as_str().into_any(),
+        ),
+        Column::sorted(
+            "Status",
+            |s| SortKey::Text(s.subscription.status.clone()),
+            |s| {
+                let class = match s.subscription.status.as_str() {
+                    "active" | "trialing" => "badge badge-ok",
+                    "past_due" => "badge badge-warn",
+                    _ => "badge",
+                };
+                view! { <span class=class>{s.subscription.status.clone()}</span> }.into_any()
+            },
+        ),
+        Column::sorted(
+            "Paid until",
+            |s| {
+                SortKey::Num(
+                    s.subscription
+                        .period_end
+                        .map_or(0, |t| t.unix_timestamp())
+                        .into(),
+                )
+            },
+            |s| {
+                s.subscription
+                    .period_end
+                    .map(utc)
+                    .unwrap_or_else(|| "—".into())
+                    .into_any()
+            },
+        ),
+        Column::sorted(
+            "Changed",
+            |s| SortKey::Num(s.updated_at.unix_timestamp().into()),
+            |s| utc(s.updated_at).into_any(),
+        ),
     ]
 }
 

@@ -1,10 +1,12 @@
 //! `/billing`: the plan in force and what each plan allows, upgrading through a provider's
 //! checkout (the provider's page, then back here with `?checkout=<id>`, where the page waits
-//! for the provider's confirmation), the subscriptions with cancel and the provider's portal,
+//! for the provider's confirmation), moving a live subscription up or down (`?changed=` after
+//! approving at PayPal), the details invoices are made out to, the subscriptions with cancel and the provider's portal,
 //! and a banner while a payment is past due.
 
-use crate::api::{ApiResult, use_api};
+use crate::api::{Api, ApiResult, use_api};
 use crate::boot::Boot;
+use crate::components::form::TextField;
 use crate::components::layout::PageHeader;
 use crate::components::states::{ErrorState, Loading};
 use crate::components::toast::use_toasts;
@@ -13,8 +15,8 @@ use crate::live::use_live;
 use crate::platform;
 use fdt_api::money::display;
 use fdt_api::{
-    BillingOptions, CheckoutRequest, CheckoutStarted, CheckoutStatus, DunningList, InvoiceList,
-    Plan, PortalLink, SubscriptionList,
+    BillingOptions, BillingProfile, CheckoutRequest, CheckoutStarted, CheckoutStatus, DunningList,
+    InvoiceList, Plan, PlanChange, PlanChangeRequest, PortalLink, SubscriptionList,
 };
 use leptos::prelude::*;
 
@@ -44,6 +46,26 @@ pub fn plan_summary(plan: Plan) -> String {
     )
 }
 
+/// Where providers' pages open. Without this in context (the console) the page goes there and
+/// the provider sends the person back with `?checkout=`; the desktop app provides it: the
+/// system browser opens the page (the app's `billing_redirect`) and the window stays,
+/// following the checkout.
+#[derive(Clone)]
+pub struct ProviderPages {
+    /// The API whose answers' provider page the app opens itself.
+    pub api: Api,
+    /// The checkout the window follows.
+    pub following: RwSignal<Option<String>>,
+}
+
+/// The API for calls that lead to a provider's page, and whether the app opens that page.
+fn redirecting_api() -> (Api, bool) {
+    match use_context::<ProviderPages>() {
+        Some(p) => (p.api, true),
+        None => (use_api(), false),
+    }
+}
+
 /// The billing page.
 #[component]
 pub fn BillingPage() -> impl IntoView {
@@ -51,13 +73,126 @@ pub fn BillingPage() -> impl IntoView {
     let returning = boot
         .param("checkout")
         .map(|id| (id, boot.param("canceled").is_some()));
+    // Back from approving a plan change at the provider (PayPal).
+    let changed = boot.param("changed").map(|p| {
+        let text = if boot.param("canceled").is_some() {
+            "Plan change declined: the subscription stays as it was.".to_owned()
+        } else {
+            format!(
+                "{} has your approval: the plan changes when it confirms the revision.",
+                provider_label(&p)
+            )
+        };
+        view! { <p class="alert" role="status" id="change-status">{text}</p> }
+    });
     view! {
         <PageHeader title="Billing"/>
-        <DunningBanner/>
         {returning.map(|(id, canceled)| view! { <CheckoutReturn id=id canceled=canceled/> })}
+        {changed}
+        <BillingSections/>
+        <ProfileForm/>
+        <Invoices/>
+    }
+}
+
+/// What invoices are made out to: name, country, VAT ID, address. A refused field shows the
+/// API's reason under it.
+#[component]
+fn ProfileForm() -> impl IntoView {
+    let api = use_api();
+    let toasts = use_toasts();
+    let name = RwSignal::new(String::new());
+    let country = RwSignal::new(String::new());
+    let vat = RwSignal::new(String::new());
+    let address = RwSignal::new(String::new());
+    let refused = RwSignal::new(None::<(String, String)>);
+    let busy = RwSignal::new(false);
+    // The stored profile fills the form once, in the browser.
+    {
+        let api = api.clone();
+        Effect::new(move |_| {
+            let api = api.clone();
+            leptos::task::spawn_local(async move {
+                if let Ok(p) = api.get::<BillingProfile>("/v1/billing/profile").await {
+                    name.set(p.name);
+                    country.set(p.country.unwrap_or_default());
+                    vat.set(p.vat_id.unwrap_or_default());
+                    address.set(p.address);
+                }
+            });
+        });
+    }
+    let error_for = move |f: &'static str| {
+        Signal::derive(move || {
+            refused
+                .get()
+                .filter(|(field, _)| field == f)
+                .map(|(_, m)| m)
+        })
+    };
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let api = api.clone();
+        let optional = |v: String| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
+        let profile = BillingProfile {
+            name: name.get(),
+            country: optional(country.get()),
+            vat_id: optional(vat.get()),
+            address: address.get(),
+        };
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            let r: ApiResult<BillingProfile> =
+                api.send("PUT", "/v1/billing/profile", &profile).await;
+            busy.set(false);
+            match r {
+                Ok(p) => {
+                    refused.set(None);
+                    // Shown as the API normalised it (capitals, no spaces).
+                    country.set(p.country.unwrap_or_default());
+                    vat.set(p.vat_id.unwrap_or_default());
+                    toasts.ok("Saved: invoices issued from now on use these details.");
+                }
+                Err(e) => match e.field {
+                    Some(f) => refused.set(Some((f, e.message))),
+                    None => toasts.error(e.message),
+                },
+            }
+        });
+    };
+    view! {
+        <section class="card" aria-labelledby="profile-h">
+            <h2 id="profile-h">"Billing details"</h2>
+            <p class="muted">"What invoices are made out to. A VAT ID of another EU country than ours means reverse charge: no VAT."</p>
+            <form class="billing-profile" on:submit=on_submit>
+                <TextField label="Name or company" name="profile-name" value=name
+                    error=error_for("name") autocomplete="organization" required=true/>
+                <TextField label="Country (two letters, e.g. DE)" name="profile-country" value=country
+                    error=error_for("country") autocomplete="country"/>
+                <TextField label="VAT ID (businesses)" name="profile-vat" value=vat
+                    error=error_for("vat_id")/>
+                <TextField label="Address" name="profile-address" value=address
+                    error=error_for("address") autocomplete="street-address"/>
+                <button type="submit" class="btn btn-primary" disabled=move || busy.get()>"Save details"</button>
+            </form>
+        </section>
+    }
+}
+
+/// The plans with their upgrade, downgrade and checkout buttons, the subscriptions, a banner
+/// while a payment is past due, and (in the app) the checkout the window follows.
+#[component]
+pub fn BillingSections() -> impl IntoView {
+    let following = use_context::<ProviderPages>().map(|p| p.following);
+    view! {
+        <DunningBanner/>
+        {move || {
+            following
+                .and_then(|f| f.get())
+                .map(|id| view! { <CheckoutReturn id=id canceled=false/> })
+        }}
         <Plans/>
         <Subscriptions/>
-        <Invoices/>
     }
 }
 
@@ -235,13 +370,34 @@ fn Plans() -> impl IntoView {
 fn PlanCard(plan: Plan, options: BillingOptions) -> impl IntoView {
     let current = options.plan == plan;
     let rank = |p: Plan| Plan::ALL.iter().position(|x| *x == p);
-    let upgrade = rank(plan) > rank(options.plan);
-    let buttons = options
-        .providers
-        .into_iter()
-        .filter(|o| upgrade && o.plans.contains(&plan))
-        .map(|o| view! { <UpgradeButton plan=plan provider=o.provider/> })
-        .collect_view();
+    let buttons = match options.subscription {
+        // A live subscription moves to another plan its provider sells; free is its cancel
+        // button below.
+        Some(s) => {
+            let sells = options
+                .providers
+                .iter()
+                .any(|o| o.provider == s.provider && o.plans.contains(&plan));
+            let upgrade = rank(plan) > rank(s.plan);
+            (plan != s.plan && plan != Plan::Free && sells)
+                .then(|| {
+                    view! {
+                        <ChangeButton plan=plan provider=s.provider id=s.subscription_id upgrade=upgrade/>
+                    }
+                })
+                .into_any()
+        }
+        None => {
+            let upgrade = rank(plan) > rank(options.plan);
+            options
+                .providers
+                .into_iter()
+                .filter(|o| upgrade && o.plans.contains(&plan))
+                .map(|o| view! { <UpgradeButton plan=plan provider=o.provider/> })
+                .collect_view()
+                .into_any()
+        }
+    };
     view! {
         <section class="card plan-card" class:plan-current=current data-plan=plan.as_str()>
             <h2>
@@ -254,9 +410,78 @@ fn PlanCard(plan: Plan, options: BillingOptions) -> impl IntoView {
     }
 }
 
+/// Moves the live subscription to `plan`: at once (the page follows until the provider's
+/// event moves the plan in force), at the end of the paid cycle, or after approval on the
+/// provider's page.
+#[component]
+fn ChangeButton(plan: Plan, provider: String, id: String, upgrade: bool) -> impl IntoView {
+    let api = use_api();
+    let (via, app_opens) = redirecting_api();
+    let toasts = use_toasts();
+    let live = use_live();
+    let busy = RwSignal::new(false);
+    let label = format!(
+        "{} to {plan}",
+        if upgrade { "Upgrade" } else { "Downgrade" }
+    );
+    let who = provider_label(&provider);
+    let path = format!("/v1/billing/subscriptions/{provider}/{id}/plan");
+    let on_click = move |_| {
+        let (api, via, path) = (api.clone(), via.clone(), path.clone());
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            let r: ApiResult<PlanChange> =
+                via.send("POST", path, &PlanChangeRequest { plan }).await;
+            match r {
+                Ok(c) if c.effective == "approval" && app_opens => {
+                    busy.set(false);
+                    toasts.ok(format!(
+                        "Approve the change on {who}'s page in your browser."
+                    ));
+                }
+                Ok(c) if c.effective == "approval" => match c.url {
+                    Some(url) => platform::go_to(&url),
+                    None => busy.set(false),
+                },
+                Ok(c) if c.effective == "cycle_end" => {
+                    busy.set(false);
+                    toasts.ok(format!(
+                        "The subscription moves to {plan} when its paid period ends."
+                    ));
+                }
+                Ok(_) => {
+                    toasts.ok(format!(
+                        "Moving to {plan}: the plan changes once {who} confirms."
+                    ));
+                    for _ in 0..CHECKOUT_POLLS {
+                        let o: ApiResult<BillingOptions> = api.get("/v1/billing/options").await;
+                        if o.is_ok_and(|o| o.plan == plan) {
+                            break;
+                        }
+                        platform::sleep_ms(1500).await;
+                    }
+                    busy.set(false);
+                    live.bump("tunnels");
+                }
+                Err(e) => {
+                    busy.set(false);
+                    toasts.error(e.message);
+                }
+            }
+        });
+    };
+    view! {
+        <button type="button" class="btn btn-primary change-plan" data-plan=plan.as_str()
+            disabled=move || busy.get() on:click=on_click>
+            {label}
+        </button>
+    }
+}
+
 #[component]
 fn UpgradeButton(plan: Plan, provider: String) -> impl IntoView {
-    let api = use_api();
+    let (api, app_opens) = redirecting_api();
+    let following = use_context::<ProviderPages>().map(|p| p.following);
     let toasts = use_toasts();
     let busy = RwSignal::new(false);
     let label = format!("Upgrade to {plan} with {}", provider_label(&provider));
@@ -274,6 +499,13 @@ fn UpgradeButton(plan: Plan, provider: String) -> impl IntoView {
                     )
                     .await;
                 match r {
+                    // The app opened the provider's page in the browser: follow it here.
+                    Ok(c) if app_opens => {
+                        busy.set(false);
+                        if let Some(f) = following {
+                            f.set(Some(c.id));
+                        }
+                    }
                     // To the provider's page; it sends the person back to /billing.
                     Ok(c) => platform::go_to(&c.url),
                     Err(e) => {
@@ -376,7 +608,7 @@ fn CancelButton(provider: String, id: String) -> impl IntoView {
 
 #[component]
 fn PortalButton() -> impl IntoView {
-    let api = use_api();
+    let (api, app_opens) = redirecting_api();
     let toasts = use_toasts();
     let on_click = move |_| {
         let api = api.clone();
@@ -385,6 +617,8 @@ fn PortalButton() -> impl IntoView {
                 .send("POST", "/v1/billing/portal", &serde_json::json!({}))
                 .await;
             match r {
+                // The app opened it in the browser.
+                Ok(_) if app_opens => {}
                 Ok(l) => platform::go_to(&l.url),
                 Err(e) => toasts.error(e.message),
             }

@@ -1,12 +1,15 @@
 //! The Plan & usage page: the console's plan and usage view over the `cloud_api` command when
-//! the app holds an API session (an email sign-in), otherwise the way to get one.
+//! the app holds an API session (an email sign-in), otherwise the way to get one; below it the
+//! console's billing sections. A checkout, a plan change to approve or Stripe's portal opens
+//! in the system browser (`billing_redirect`), and the window follows the checkout until the
+//! provider confirms it.
 
 use super::bridge::use_desktop;
 use super::transport::TauriTransport;
 use crate::api::Api;
 use crate::components::layout::PageHeader;
 use crate::components::toast::use_toasts;
-use crate::console::UsagePage;
+use crate::console::{BillingSections, ProviderPages, UsagePage};
 use fdt_desktop_ipc::{OpenUrl, command};
 use leptos::either::Either;
 use leptos::prelude::*;
@@ -18,11 +21,7 @@ pub fn console_link(base: &str, path: &str) -> String {
 
 /// A button opening `path` of the web console in the system browser.
 #[component]
-fn OpenConsole(
-    label: &'static str,
-    path: &'static str,
-    #[prop(optional)] primary: bool,
-) -> impl IntoView {
+fn OpenConsole(label: &'static str, path: &'static str) -> impl IntoView {
     let desktop = use_desktop();
     let toasts = use_toasts();
     let on_click = move |_| {
@@ -39,7 +38,7 @@ fn OpenConsole(
         });
     };
     view! {
-        <button type="button" class=if primary { "btn btn-primary" } else { "btn" } on:click=on_click>
+        <button type="button" class="btn" on:click=on_click>
             {label}
         </button>
     }
@@ -52,6 +51,12 @@ pub fn PlanPage() -> impl IntoView {
     provide_context(Api::new(TauriTransport {
         command: command::CLOUD_API,
     }));
+    provide_context(ProviderPages {
+        api: Api::new(TauriTransport {
+            command: command::BILLING_REDIRECT,
+        }),
+        following: RwSignal::new(None),
+    });
     let has_session = Memo::new(move |_| {
         desktop.read(false, |s| {
             s.account.as_ref().is_some_and(|a| a.has_api_session)
@@ -61,8 +66,9 @@ pub fn PlanPage() -> impl IntoView {
         if has_session.get() {
             Either::Left(view! {
                 <UsagePage>
-                    <OpenConsole label="Upgrade" path="/billing" primary=true/>
+                    <OpenConsole label="Invoices in the console" path="/billing"/>
                 </UsagePage>
+                <BillingSections/>
             })
         } else {
             Either::Right(view! {

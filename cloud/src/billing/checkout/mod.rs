@@ -4,8 +4,9 @@
 //!
 //! A checkout creates the provider's object (Stripe Checkout Session, Razorpay or PayPal
 //! subscription) with our account ID in its metadata, so the webhooks that follow name the
-//! account; the person pays on the provider's page. Cancelling ends a subscription at the end
-//! of its period; refunds go back through the charge's provider. No call here is retried:
+//! account; the person pays on the provider's page. A plan change moves the subscription
+//! (upgrades at once, pro rata; PayPal after the person approves it); cancelling ends it at the
+//! end of its period; refunds go back through the charge's provider. No call here is retried:
 //! a 4xx is the provider refusing, reported as it said it.
 
 mod api;
@@ -81,6 +82,34 @@ pub struct Started {
     pub new_customer: Option<String>,
 }
 
+/// A subscription moving to another plan.
+#[derive(Debug, Clone)]
+pub struct ChangePlan<'a> {
+    /// The provider's subscription ID.
+    pub subscription: &'a str,
+    /// The plan it moves to.
+    pub plan: &'a str,
+    /// A higher plan than the one it has (upgrades apply at once, downgrades where the
+    /// provider allows it at the end of the paid cycle).
+    pub upgrade: bool,
+    /// Where the provider sends the person after approving (PayPal).
+    pub return_url: &'a str,
+    /// Where it sends them when they decline.
+    pub cancel_url: &'a str,
+}
+
+/// When a plan change takes effect. Entitlements follow the provider's subscription event
+/// either way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanChanged {
+    /// Now, charged or credited pro rata.
+    Now,
+    /// At the end of the paid cycle.
+    AtCycleEnd,
+    /// Once the person approves it on the provider's page at this URL.
+    Approve(String),
+}
+
 /// One payment provider's checkout API.
 pub trait CheckoutProvider {
     /// Starts paying for `c.plan`.
@@ -91,6 +120,12 @@ pub trait CheckoutProvider {
 
     /// Cancels subscription `id` at the end of its paid period.
     fn cancel(&self, id: &str) -> impl Future<Output = Result<(), CheckoutError>> + Send;
+
+    /// Moves a subscription to another plan.
+    fn change_plan(
+        &self,
+        c: &ChangePlan<'_>,
+    ) -> impl Future<Output = Result<PlanChanged, CheckoutError>> + Send;
 
     /// Refunds `amount` of charge `charge`; the provider's refund ID. `key` is the same for
     /// a repeated request (the provider does it once where it supports idempotency keys).
@@ -178,6 +213,11 @@ pub trait Adapter: Send + Sync {
         &'a self,
         id: &'a str,
     ) -> futures_util::future::BoxFuture<'a, Result<(), CheckoutError>>;
+    /// See [`CheckoutProvider::change_plan`].
+    fn change_plan<'a>(
+        &'a self,
+        c: &'a ChangePlan<'a>,
+    ) -> futures_util::future::BoxFuture<'a, Result<PlanChanged, CheckoutError>>;
     /// See [`CheckoutProvider::refund`].
     fn refund<'a>(
         &'a self,
@@ -199,6 +239,12 @@ impl<T: CheckoutProvider + Send + Sync> Adapter for T {
         id: &'a str,
     ) -> futures_util::future::BoxFuture<'a, Result<(), CheckoutError>> {
         Box::pin(CheckoutProvider::cancel(self, id))
+    }
+    fn change_plan<'a>(
+        &'a self,
+        c: &'a ChangePlan<'a>,
+    ) -> futures_util::future::BoxFuture<'a, Result<PlanChanged, CheckoutError>> {
+        Box::pin(CheckoutProvider::change_plan(self, c))
     }
     fn refund<'a>(
         &'a self,

@@ -1,11 +1,13 @@
 //! PayPal: an OAuth client-credentials token (cached until shortly before it expires), a
-//! subscription per checkout (our account in `custom_id`) approved on PayPal's page,
-//! cancelling, refunds of sales. JSON bodies; calls that create things carry
+//! subscription per checkout (our account in `custom_id`) approved on PayPal's page, plan
+//! revisions (approved there too), cancelling, refunds of sales. JSON bodies; calls that create things carry
 //! `PayPal-Request-Id` so a repeat does them once.
 
 use super::api::Api;
 use super::stripe::urlencoding;
-use super::{CheckoutError, CheckoutProvider, StartCheckout, Started, price_for};
+use super::{
+    ChangePlan, CheckoutError, CheckoutProvider, PlanChanged, StartCheckout, Started, price_for,
+};
 use crate::billing::Provider;
 use crate::billing::money::Money;
 use crate::config::PaypalConfig;
@@ -48,6 +50,24 @@ struct Object {
     id: String,
     #[serde(default)]
     links: Vec<Link>,
+}
+
+/// `revise`'s answer: the plan and the approval link (no ID of its own).
+#[derive(Deserialize)]
+struct Revision {
+    #[serde(default)]
+    links: Vec<Link>,
+}
+
+/// The `approve` link among `links`.
+fn approve_link(links: Vec<Link>) -> Result<String, CheckoutError> {
+    links
+        .into_iter()
+        .find(|l| l.rel == "approve")
+        .map(|l| l.href)
+        .ok_or_else(|| {
+            CheckoutError::Answer(Provider::Paypal, "an answer without an approve link".into())
+        })
 }
 
 impl PaypalCheckout {
@@ -124,22 +144,37 @@ impl CheckoutProvider for PaypalCheckout {
             )
             .await?;
         let o: Object = self.api.call(rb).await?;
-        let url = o
-            .links
-            .into_iter()
-            .find(|l| l.rel == "approve")
-            .map(|l| l.href)
-            .ok_or_else(|| {
-                CheckoutError::Answer(
-                    Provider::Paypal,
-                    "a subscription without an approve link".into(),
-                )
-            })?;
+        let url = approve_link(o.links)?;
         Ok(Started {
             reference: o.id,
             url,
             new_customer: None,
         })
+    }
+
+    async fn change_plan(&self, c: &ChangePlan<'_>) -> Result<PlanChanged, CheckoutError> {
+        let plan_id = price_for(Provider::Paypal, &self.plans, c.plan)?;
+        let path = format!(
+            "/v1/billing/subscriptions/{}/revise",
+            urlencoding(c.subscription)
+        );
+        // A revision at PayPal always waits for the subscriber's approval on PayPal's page;
+        // the new price applies from the next billing cycle.
+        let rb = self
+            .request(
+                &path,
+                None,
+                json!({
+                    "plan_id": plan_id,
+                    "application_context": {
+                        "return_url": c.return_url,
+                        "cancel_url": c.cancel_url,
+                    },
+                }),
+            )
+            .await?;
+        let o: Revision = self.api.call(rb).await?;
+        Ok(PlanChanged::Approve(approve_link(o.links)?))
     }
 
     async fn cancel(&self, id: &str) -> Result<(), CheckoutError> {

@@ -1,11 +1,14 @@
 //! Razorpay: a subscription per checkout (our account in its `notes`), paid on its hosted
 //! page (`short_url`); Checkout's payment signature is checked against the subscription ID we
-//! stored ([`crate::billing::verify::razorpay_subscription_payment`]). Cancelling at the end
-//! of the cycle, refunds of payments. JSON bodies, Basic auth with the API key.
+//! stored ([`crate::billing::verify::razorpay_subscription_payment`]). Plan changes (upgrades
+//! now, downgrades at the cycle's end), cancelling at the end of the cycle, refunds of
+//! payments. JSON bodies, Basic auth with the API key.
 
 use super::api::Api;
 use super::stripe::urlencoding;
-use super::{CheckoutError, CheckoutProvider, StartCheckout, Started, price_for};
+use super::{
+    ChangePlan, CheckoutError, CheckoutProvider, PlanChanged, StartCheckout, Started, price_for,
+};
 use crate::billing::Provider;
 use crate::billing::money::Money;
 use crate::config::RazorpayConfig;
@@ -55,9 +58,18 @@ impl RazorpayCheckout {
     }
 
     async fn post(&self, path: &str, body: serde_json::Value) -> Result<Object, CheckoutError> {
+        self.send(Method::POST, path, body).await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: serde_json::Value,
+    ) -> Result<Object, CheckoutError> {
         let rb = self
             .api
-            .request(Method::POST, path)
+            .request(method, path)
             .basic_auth(&self.key_id, Some(self.key_secret.expose()))
             .json(&body);
         self.api.call(rb).await
@@ -97,6 +109,25 @@ impl CheckoutProvider for RazorpayCheckout {
         self.post(&path, json!({"cancel_at_cycle_end": 1}))
             .await
             .map(drop)
+    }
+
+    async fn change_plan(&self, c: &ChangePlan<'_>) -> Result<PlanChanged, CheckoutError> {
+        let plan_id = price_for(Provider::Razorpay, &self.plans, c.plan)?;
+        let path = format!("/v1/subscriptions/{}", urlencoding(c.subscription));
+        // Razorpay charges an upgrade pro rata now; a downgrade waits for the cycle's end
+        // (what was paid for this cycle is kept).
+        let (at, changed) = if c.upgrade {
+            ("now", PlanChanged::Now)
+        } else {
+            ("cycle_end", PlanChanged::AtCycleEnd)
+        };
+        self.send(
+            Method::PATCH,
+            &path,
+            json!({"plan_id": plan_id, "schedule_change_at": at, "customer_notify": 1}),
+        )
+        .await?;
+        Ok(changed)
     }
 
     async fn refund(

@@ -4,7 +4,9 @@
 //! serializer crate would add nothing. Calls that create things carry an `Idempotency-Key`.
 
 use super::api::Api;
-use super::{CheckoutError, CheckoutProvider, StartCheckout, Started, price_for};
+use super::{
+    ChangePlan, CheckoutError, CheckoutProvider, PlanChanged, StartCheckout, Started, price_for,
+};
 use crate::billing::Provider;
 use crate::billing::money::Money;
 use crate::config::StripeConfig;
@@ -27,6 +29,17 @@ struct Object {
     id: String,
     #[serde(default)]
     url: Option<String>,
+}
+
+/// A subscription's items (the one item our checkouts create).
+#[derive(Deserialize)]
+struct Subscription {
+    items: Items,
+}
+
+#[derive(Deserialize)]
+struct Items {
+    data: Vec<Object>,
 }
 
 impl StripeCheckout {
@@ -61,7 +74,9 @@ impl StripeCheckout {
 
     /// A customer for the account (its email, our account ID in the metadata).
     async fn customer(&self, c: &StartCheckout<'_>) -> Result<String, CheckoutError> {
-        let key = format!("{}-customer", c.id);
+        // Keyed by account, not by checkout: two first checkouts at once (two tabs) get one
+        // customer from Stripe, and the store keeps the first it is told of.
+        let key = format!("customer-{}", c.account.as_str());
         let o = self
             .post(
                 "/v1/customers",
@@ -136,6 +151,39 @@ impl CheckoutProvider for StripeCheckout {
         self.post(&path, None, &[("cancel_at_period_end", "true")])
             .await
             .map(drop)
+    }
+
+    async fn change_plan(&self, c: &ChangePlan<'_>) -> Result<PlanChanged, CheckoutError> {
+        let price = price_for(Provider::Stripe, &self.prices, c.plan)?;
+        let path = format!("/v1/subscriptions/{}", urlencoding(c.subscription));
+        let rb = self
+            .api
+            .request(Method::GET, &path)
+            .basic_auth(self.key.expose(), None::<&str>);
+        let sub: Subscription = self.api.call(rb).await?;
+        let item = sub.items.data.into_iter().next().ok_or_else(|| {
+            CheckoutError::Answer(Provider::Stripe, "a subscription without items".into())
+        })?;
+        // An upgrade is invoiced at once for the rest of the period; a downgrade leaves the
+        // unused time as a credit on the next invoice.
+        let proration = if c.upgrade {
+            "always_invoice"
+        } else {
+            "create_prorations"
+        };
+        // No idempotency key: setting the price is idempotent in itself, and a key reused
+        // for pro → team → pro within Stripe's 24 hours would replay the first answer.
+        self.post(
+            &path,
+            None,
+            &[
+                ("items[0][id]", &item.id),
+                ("items[0][price]", &price),
+                ("proration_behavior", proration),
+            ],
+        )
+        .await?;
+        Ok(PlanChanged::Now)
     }
 
     async fn refund(
