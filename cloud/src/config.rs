@@ -14,7 +14,9 @@ mod domains;
 mod env;
 mod sections;
 mod smtp;
-pub use billing::{BillingConfig, InvoiceConfig, PaypalConfig, RazorpayConfig, StripeConfig};
+pub use billing::{
+    BillingConfig, InvoiceConfig, OncePrice, PaypalConfig, RazorpayConfig, StripeConfig,
+};
 pub use domains::{AcmeChallenge, Dns01Config, Dns01Provider, DomainsConfig, EventCluster};
 pub use env::{Env, ProcessEnv};
 pub use sections::{

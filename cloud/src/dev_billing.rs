@@ -5,7 +5,7 @@
 //! (`[stripe]`, `[razorpay]`, `[paypal]` tables), so local events can be signed by hand, as
 //! with `stripe listen`.
 
-use crate::config::{Config, PaypalConfig, RazorpayConfig, StripeConfig};
+use crate::config::{Config, OncePrice, PaypalConfig, RazorpayConfig, StripeConfig};
 use crate::dev_providers::paypal::FakePaypal;
 use crate::dev_providers::razorpay::FakeRazorpay;
 use crate::dev_providers::stripe::{LocalStripe, SECRET_KEY, StripeEmulator};
@@ -118,6 +118,19 @@ fn map(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
         .collect()
 }
 
+fn once(prices: &[(&str, i64, &str)]) -> std::collections::BTreeMap<String, OncePrice> {
+    prices
+        .iter()
+        .map(|(plan, amount, currency)| {
+            let price = OncePrice {
+                amount: *amount,
+                currency: (*currency).to_owned(),
+            };
+            ((*plan).to_owned(), price)
+        })
+        .collect()
+}
+
 /// Starts the providers and points `config.billing` at them; webhooks go to `api_url`.
 pub async fn start(
     config: &mut Config,
@@ -147,6 +160,7 @@ pub async fn start(
         key_secret: Some(Secret::new(s.razorpay.key_secret.clone())),
         api_base: rzp.url.clone(),
         checkout: map(&[("pro", "plan_dev_pro"), ("team", "plan_dev_team")]),
+        orders: once(&[("pro", 49_900, "INR"), ("team", 199_900, "INR")]),
     });
     lines.push(format!(
         "  razorpay:     test server {} (signed webhooks)",
@@ -167,6 +181,7 @@ pub async fn start(
         client_secret: Some(Secret::new(s.paypal.client_secret.clone())),
         api_base: paypal.url.clone(),
         checkout: map(&[("pro", "P-DEV-PRO"), ("team", "P-DEV-TEAM")]),
+        orders: once(&[("pro", 1_200, "USD"), ("team", 4_900, "USD")]),
         ..PaypalConfig::default()
     });
     lines.push(format!(

@@ -18,6 +18,7 @@ mod api {
     mod billing_dunning;
     mod billing_invoices;
     mod billing_ledger;
+    mod billing_orders;
     mod billing_paypal;
     mod billing_plan_change;
     mod billing_settlements;

@@ -54,6 +54,13 @@ pub struct Subscription {
     #[serde(default, with = "time::serde::rfc3339::option")]
     #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
     pub period_end: Option<OffsetDateTime>,
+    /// Renews at the provider; `false` for a one-time payment, which ends at `period_end`.
+    #[serde(default = "renews_by_default")]
+    pub renews: bool,
+}
+
+fn renews_by_default() -> bool {
+    true
 }
 
 /// A subscription with its account, as operators see it.

@@ -12,6 +12,9 @@ pub struct CheckoutRequest {
     pub provider: String,
     /// The plan to pay for (`pro`, `team`).
     pub plan: crate::Plan,
+    /// Pay once for 30 days (an order; Razorpay and PayPal) instead of subscribing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub once: bool,
 }
 
 /// `POST /v1/billing/checkout` → 201: where the person pays.
@@ -109,6 +112,9 @@ pub struct ProviderOption {
     pub provider: String,
     /// Plans with a price there.
     pub plans: Vec<crate::Plan>,
+    /// Plans it sells once (30 days, no renewal).
+    #[serde(default)]
+    pub once: Vec<crate::Plan>,
 }
 
 /// `GET /v1/billing/options`: where a checkout can start.

@@ -158,11 +158,15 @@ pub async fn sweep(st: &AppState) -> Result<usize, StoreError> {
     Ok(acted)
 }
 
-/// Sweeps every minute until `shutdown`.
+/// Sweeps every minute until `shutdown`, ending one-time payments whose period is over too.
 pub async fn run(st: AppState, shutdown: CancellationToken) {
     loop {
         if let Err(e) = sweep(&st).await {
             tracing::warn!(error = %e, "dunning sweep failed");
+        }
+        // One-time payments end on the same beat.
+        if let Err(e) = super::orders::expire(&st).await {
+            tracing::warn!(error = %e, "ending one-time payments failed");
         }
         tokio::select! {
             _ = tokio::time::sleep(SWEEP_EVERY) => {}

@@ -5,7 +5,8 @@
 //!   `data.object` (our account in `metadata.account_id`, the price in `items.data[0].price.id`).
 //! - Razorpay: `subscription.*`, the subscription in `payload.subscription.entity` (our account
 //!   in `notes.account_id`, the plan in `plan_id`); the event ID is the `x-razorpay-event-id`
-//!   header, the time `created_at`.
+//!   header, the time `created_at`; `order.paid` names a one-time payment (the order, our
+//!   account in its `notes.account_id`, the payment).
 
 use super::money::{Currency, Money};
 use serde_json::Value;
@@ -89,6 +90,17 @@ pub enum MoneyEvent {
     },
 }
 
+/// An order paid (Razorpay's `order.paid`): a one-time payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderPaid {
+    /// The provider's order ID.
+    pub id: String,
+    /// `account_id` from the order's notes.
+    pub account: String,
+    /// The payment that paid it.
+    pub payment: String,
+}
+
 /// An event, read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderEvent {
@@ -102,6 +114,8 @@ pub struct ProviderEvent {
     pub subscription: Option<Result<SubscriptionEvent, String>>,
     /// The money it moves, if it is a charge, refund or payout event.
     pub money: Option<Result<MoneyEvent, String>>,
+    /// The order it says is paid, if it is an order event we act on.
+    pub order: Option<Result<OrderPaid, String>>,
 }
 
 /// Why a body is not an event.
@@ -227,20 +241,21 @@ fn razorpay_money(kind: &str, v: &Value) -> Option<Result<MoneyEvent, String>> {
     })
 }
 
+/// PayPal's fee `f` (a decimal amount), in minor units of `amount`'s currency.
+fn fee_in(f: Option<&Value>, amount: &Money) -> Result<Option<i64>, String> {
+    let Some(f) = f else { return Ok(None) };
+    let f = decimal_money(f)?;
+    if f.currency != amount.currency {
+        return Err("fee in another currency".into());
+    }
+    Ok(Some(f.minor))
+}
+
 fn paypal_money(kind: &str, o: &Value) -> Option<Result<MoneyEvent, String>> {
     Some(match kind {
         "PAYMENT.SALE.COMPLETED" => (|| {
             let amount = decimal_money(&o["amount"])?;
-            let fee = match o.get("transaction_fee") {
-                Some(f) => {
-                    let f = decimal_money(f)?;
-                    if f.currency != amount.currency {
-                        return Err("fee in another currency".into());
-                    }
-                    Some(f.minor)
-                }
-                None => None,
-            };
+            let fee = fee_in(o.get("transaction_fee"), &amount)?;
             Ok(MoneyEvent::Charge {
                 id: id_of(&o["id"]).ok_or("no sale id")?,
                 account: id_of(&o["custom"]),
@@ -248,6 +263,19 @@ fn paypal_money(kind: &str, o: &Value) -> Option<Result<MoneyEvent, String>> {
                 fee,
                 // A subscription's payment names it as its billing agreement.
                 subscription: id_of(&o["billing_agreement_id"]),
+            })
+        })(),
+        // An order's capture (Orders v2: a one-time payment); our account is its unit's
+        // `custom_id`, PayPal's fee in `seller_receivable_breakdown`.
+        "PAYMENT.CAPTURE.COMPLETED" => (|| {
+            let amount = decimal_money(&o["amount"])?;
+            let fee = fee_in(o["seller_receivable_breakdown"].get("paypal_fee"), &amount)?;
+            Ok(MoneyEvent::Charge {
+                id: id_of(&o["id"]).ok_or("no capture id")?,
+                account: id_of(&o["custom_id"]),
+                amount,
+                fee,
+                subscription: None,
             })
         })(),
         "PAYMENT.SALE.REFUNDED" => (|| {
@@ -334,6 +362,7 @@ pub fn stripe(body: &[u8], prices: &BTreeMap<String, String>) -> Result<Provider
         created,
         subscription,
         money,
+        order: None,
     })
 }
 
@@ -387,6 +416,7 @@ pub fn paypal(body: &[u8], plans: &BTreeMap<String, String>) -> Result<ProviderE
         created,
         subscription,
         money,
+        order: None,
     })
 }
 
@@ -426,12 +456,21 @@ pub fn razorpay(
         })
         .map(|r: Result<_, String>| r);
     let money = razorpay_money(&kind, &v);
+    let order = (kind == "order.paid").then(|| {
+        let o = &v["payload"]["order"]["entity"];
+        Ok(OrderPaid {
+            id: id_of(&o["id"]).ok_or("no order id")?,
+            account: id_of(&o["notes"]["account_id"]).ok_or("no notes.account_id")?,
+            payment: id_of(&v["payload"]["payment"]["entity"]["id"]).ok_or("no payment id")?,
+        })
+    });
     Ok(ProviderEvent {
         id,
         kind,
         created,
         subscription,
         money,
+        order,
     })
 }
 

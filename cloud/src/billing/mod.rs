@@ -2,7 +2,8 @@
 //! documents ([`verify`]), read into subscription states ([`events`]), stored before they are
 //! processed and processed once ([`webhooks`]); the account's plan follows its subscriptions.
 //!
-//! Stripe, Razorpay and PayPal webhooks and subscriptions; checkout, plan changes, cancelling
+//! Stripe, Razorpay and PayPal webhooks and subscriptions; checkout, one-time payments
+//! ([`orders`]), plan changes, cancelling
 //! and refunds ([`checkout`] adapters, [`purchase`] on top, [`limit`] on how often an account
 //! may call the providers); the ledger ([`ledger`]), dunning ([`dunning`]), invoices
 //! ([`invoices`], [`tax`], [`invoice_pdf`]) and settlement receipts ([`settlement`]).
@@ -16,6 +17,7 @@ pub mod invoices;
 pub mod ledger;
 pub mod limit;
 pub mod money;
+pub mod orders;
 pub mod paypal;
 pub mod purchase;
 pub mod rejections;

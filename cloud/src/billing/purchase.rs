@@ -51,13 +51,22 @@ fn field(field: &'static str, message: impl Into<String>) -> PurchaseError {
     }
 }
 
-/// Starts a checkout of `plan` at `provider` for `account`; the provider sends the person back
-/// to `{console}/billing?checkout=<id>`.
+/// A one-time payment has nothing to cancel or change at the provider.
+fn one_time() -> PurchaseError {
+    PurchaseError::Conflict(
+        "a one-time payment does not renew: it ends by itself at the end of its period".into(),
+    )
+}
+
+/// Starts a checkout of `plan` at `provider` for `account`, a subscription or (`once`) an
+/// order paying for [`super::orders::PASS_DAYS`] days; the provider sends the person back to
+/// `{console}/billing?checkout=<id>`.
 pub async fn start(
     st: &AppState,
     account: &AccountId,
     provider: Provider,
     plan: Plan,
+    once: bool,
     console: &str,
 ) -> Result<CheckoutStarted, PurchaseError> {
     if plan == Plan::Free {
@@ -96,17 +105,30 @@ pub async fn start(
     let id = format!("chk_{}", random_base62(CHECKOUT_ID_LEN));
     let return_url = format!("{console}/billing?checkout={id}");
     let cancel_url = format!("{return_url}&canceled=1");
-    let started = adapter
-        .start(&StartCheckout {
-            id: &id,
+    let started = if once {
+        super::orders::create(
+            st,
+            provider,
+            &id,
             account,
-            email: &record.email,
-            plan: plan.as_str(),
-            customer: customer.as_deref(),
-            return_url: &return_url,
-            cancel_url: &cancel_url,
-        })
-        .await?;
+            &record.email,
+            plan.as_str(),
+            console,
+        )
+        .await?
+    } else {
+        adapter
+            .start(&StartCheckout {
+                id: &id,
+                account,
+                email: &record.email,
+                plan: plan.as_str(),
+                customer: customer.as_deref(),
+                return_url: &return_url,
+                cancel_url: &cancel_url,
+            })
+            .await?
+    };
     if let Some(c) = &started.new_customer {
         st.store()
             .set_billing_customer(account, provider.as_str(), c)
@@ -120,6 +142,7 @@ pub async fn start(
                 provider: provider.as_str(),
                 plan: plan.as_str(),
                 reference: &started.reference,
+                once,
             },
             st.clock().now(),
         )
@@ -181,11 +204,7 @@ pub async fn razorpay_paid(
     account: &AccountId,
     p: &fdt_api::RazorpayPayment,
 ) -> Result<CheckoutStatus, PurchaseError> {
-    let adapter = st
-        .checkouts()
-        .razorpay
-        .as_ref()
-        .ok_or(CheckoutError::NotConfigured(Provider::Razorpay))?;
+    let adapter = st.checkouts().razorpay_api()?;
     let c = st
         .store()
         .checkout_by_reference(account, "razorpay", &p.razorpay_subscription_id)
@@ -221,13 +240,14 @@ pub async fn cancel(
         .subscriptions(account)
         .await?
         .into_iter()
-        .any(|s| {
+        .find(|s| {
             s.provider == provider.as_str()
                 && s.subscription_id == id
                 && s.status != SubStatus::Canceled.as_str()
-        });
-    if !owned {
-        return Err(PurchaseError::NotFound);
+        })
+        .ok_or(PurchaseError::NotFound)?;
+    if !owned.renews {
+        return Err(one_time());
     }
     adapter.cancel(id).await?;
     tracing::info!(account = %account, provider = provider.as_str(), subscription = id, "subscription cancelled at period end");
@@ -262,6 +282,9 @@ pub async fn change_plan(
                 && s.status != SubStatus::Canceled.as_str()
         })
         .ok_or(PurchaseError::NotFound)?;
+    if !sub.renews {
+        return Err(one_time());
+    }
     let current: Plan = sub.plan.parse().unwrap_or(Plan::Free);
     if current == plan {
         return Err(PurchaseError::Conflict(format!(
@@ -300,11 +323,7 @@ pub async fn portal(
     account: &AccountId,
     return_url: &str,
 ) -> Result<String, PurchaseError> {
-    let adapter = st
-        .checkouts()
-        .stripe
-        .as_ref()
-        .ok_or(CheckoutError::NotConfigured(Provider::Stripe))?;
+    let adapter = st.checkouts().stripe_api()?;
     let customer = st
         .store()
         .billing_customer(account, Provider::Stripe.as_str())

@@ -186,9 +186,17 @@ async fn apply(
     provider: Provider,
     event: &ProviderEvent,
 ) -> Result<(&'static str, String), StoreError> {
-    match &event.money {
-        Some(money) => record_money(st, provider, &event.id, money).await,
-        None => process(st, provider, event).await,
+    match (&event.money, &event.order) {
+        (Some(money), _) => record_money(st, provider, &event.id, money).await,
+        (None, Some(Err(why))) => Ok(("ignored", why.clone())),
+        (None, Some(Ok(o))) => Ok(
+            match super::orders::razorpay_order_paid(st, &o.id, &o.account, &o.payment).await? {
+                Ok(true) => ("processed", format!("order {} paid: plan given", o.id)),
+                Ok(false) => ("ignored", format!("order {} was already given", o.id)),
+                Err(why) => ("failed", why),
+            },
+        ),
+        (None, None) => process(st, provider, event).await,
     }
 }
 

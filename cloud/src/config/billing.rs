@@ -55,6 +55,17 @@ impl Default for InvoiceConfig {
     }
 }
 
+/// What paying once for a plan costs: an order buying [`crate::billing::orders::PASS_DAYS`]
+/// days of it, without renewal.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OncePrice {
+    /// Minor units (paise, cents).
+    pub amount: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+}
+
 /// PayPal's webhook and plans.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,6 +96,9 @@ pub struct PaypalConfig {
     /// Plan (`pro`, `team`) → the PayPal plan ID a checkout subscribes to.
     #[serde(default)]
     pub checkout: std::collections::BTreeMap<String, String>,
+    /// Plan → its price paid once (a PayPal order, captured on return).
+    #[serde(default)]
+    pub orders: std::collections::BTreeMap<String, OncePrice>,
 }
 
 fn paypal_api_base() -> String {
@@ -165,6 +179,9 @@ pub struct RazorpayConfig {
     /// Plan (`pro`, `team`) → the Razorpay plan ID a checkout subscribes to.
     #[serde(default)]
     pub checkout: std::collections::BTreeMap<String, String>,
+    /// Plan → its price paid once (a Razorpay order, paid in Razorpay's hosted checkout).
+    #[serde(default)]
+    pub orders: std::collections::BTreeMap<String, OncePrice>,
 }
 
 fn razorpay_api_base() -> String {
@@ -194,6 +211,7 @@ impl Default for RazorpayConfig {
             key_secret: None,
             api_base: razorpay_api_base(),
             checkout: Default::default(),
+            orders: Default::default(),
         }
     }
 }
@@ -210,6 +228,7 @@ impl Default for PaypalConfig {
             client_secret: None,
             api_base: paypal_api_base(),
             checkout: Default::default(),
+            orders: Default::default(),
         }
     }
 }
@@ -253,6 +272,8 @@ impl BillingConfig {
             }
             paid("razorpay.plans", r.plans.values())?;
             paid("razorpay.checkout", r.checkout.keys())?;
+            paid("razorpay.orders", r.orders.keys())?;
+            once_prices("razorpay.orders", &r.orders)?;
         }
         if let Some(p) = &self.paypal {
             if p.webhook_id.trim().is_empty() || p.cert_hosts.is_empty() {
@@ -260,12 +281,31 @@ impl BillingConfig {
             }
             paid("paypal.plans", p.plans.values())?;
             paid("paypal.checkout", p.checkout.keys())?;
+            paid("paypal.orders", p.orders.keys())?;
+            once_prices("paypal.orders", &p.orders)?;
         }
         if self.settlement_keys.iter().any(|k| k.expose().len() < 16) {
             return Err("billing.settlement_keys: each at least 16 characters".into());
         }
         self.invoices.validate()
     }
+}
+
+/// Each one-time price is a positive amount in a known currency.
+fn once_prices(
+    what: &str,
+    prices: &std::collections::BTreeMap<String, OncePrice>,
+) -> Result<(), String> {
+    for (plan, p) in prices {
+        if p.amount <= 0 {
+            return Err(format!(
+                "billing.{what}.{plan}.amount must be positive (minor units)"
+            ));
+        }
+        crate::billing::money::Currency::parse(&p.currency)
+            .map_err(|e| format!("billing.{what}.{plan}.currency: {e}"))?;
+    }
+    Ok(())
 }
 
 impl InvoiceConfig {

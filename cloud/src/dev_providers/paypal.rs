@@ -25,6 +25,9 @@ struct Inner {
     requests: HashMap<String, String>,
     /// Sale ID → (total, currency).
     sales: HashMap<String, (String, String)>,
+    orders: HashMap<String, Value>,
+    /// Capture `PayPal-Request-Id` → the answer given.
+    captures: HashMap<String, Value>,
     next: u64,
 }
 
@@ -66,6 +69,9 @@ impl FakePaypal {
             .route("/v1/billing/subscriptions/{id}/cancel", post(cancel))
             .route("/v1/billing/subscriptions/{id}/revise", post(revise))
             .route("/approve-revision/{id}", post(approve_revision))
+            .route("/v2/checkout/orders", post(create_order))
+            .route("/v2/checkout/orders/{id}/capture", post(capture_order))
+            .route("/checkoutnow/{id}", post(approve_order))
             .route("/v1/payments/sale/{id}/refund", post(refund))
             .route("/approve/{id}", post(approve))
             .with_state(fake.clone());
@@ -85,6 +91,11 @@ impl FakePaypal {
     /// A subscription as the fake holds it.
     pub fn subscription(&self, id: &str) -> Option<Value> {
         self.fake.inner.lock().ok()?.subscriptions.get(id).cloned()
+    }
+
+    /// An order as the fake holds it.
+    pub fn order(&self, id: &str) -> Option<Value> {
+        self.fake.inner.lock().ok()?.orders.get(id).cloned()
     }
 
     /// Records a completed sale (what a subscription's payment is in PayPal's v1 API).
@@ -208,18 +219,10 @@ async fn create(State(f): State<Fake>, h: HeaderMap, Json(b): Json<Value>) -> Re
 /// The approval page's "Agree & Subscribe": active, and back to `return_url`.
 async fn approve(State(f): State<Fake>, Path(id): Path<String>) -> Response {
     let Ok(mut i) = f.inner.lock() else {
-        return error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL_SERVER_ERROR",
-            "poisoned",
-        );
+        return poisoned();
     };
     let Some(s) = i.subscriptions.get_mut(&id) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "RESOURCE_NOT_FOUND",
-            "The specified resource does not exist.",
-        );
+        return not_found();
     };
     s["status"] = json!("ACTIVE");
     let back = s["application_context"]["return_url"]
@@ -242,11 +245,7 @@ async fn revise(
     Json(b): Json<Value>,
 ) -> Response {
     if !f.bearer_ok(&h) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "AUTHENTICATION_FAILURE",
-            "Authentication failed",
-        );
+        return unauthorized();
     }
     let Some(plan) = b["plan_id"]
         .as_str()
@@ -259,11 +258,7 @@ async fn revise(
         );
     };
     let Ok(mut i) = f.inner.lock() else {
-        return error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL_SERVER_ERROR",
-            "poisoned",
-        );
+        return poisoned();
     };
     match i.subscriptions.get_mut(&id) {
         Some(s) if s["status"] == "ACTIVE" => {
@@ -279,33 +274,21 @@ async fn revise(
             "UNPROCESSABLE_ENTITY",
             "Invalid subscription status for revise action; subscription status should be active.",
         ),
-        None => error(
-            StatusCode::NOT_FOUND,
-            "RESOURCE_NOT_FOUND",
-            "The specified resource does not exist.",
-        ),
+        None => not_found(),
     }
 }
 
 /// The revision's approval page: the plan moves, and back to its `return_url`.
 async fn approve_revision(State(f): State<Fake>, Path(id): Path<String>) -> Response {
     let Ok(mut i) = f.inner.lock() else {
-        return error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL_SERVER_ERROR",
-            "poisoned",
-        );
+        return poisoned();
     };
     let Some(s) = i
         .subscriptions
         .get_mut(&id)
         .filter(|s| s["pending_plan_id"].is_string())
     else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "RESOURCE_NOT_FOUND",
-            "The specified resource does not exist.",
-        );
+        return not_found();
     };
     s["plan_id"] = s["pending_plan_id"].take();
     let back = s["revision_context"]["return_url"]
@@ -315,21 +298,142 @@ async fn approve_revision(State(f): State<Fake>, Path(id): Path<String>) -> Resp
     Redirect::to(&back).into_response()
 }
 
+fn unauthorized() -> Response {
+    error(
+        StatusCode::UNAUTHORIZED,
+        "AUTHENTICATION_FAILURE",
+        "Authentication failed",
+    )
+}
+
+fn poisoned() -> Response {
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "INTERNAL_SERVER_ERROR",
+        "poisoned",
+    )
+}
+
+fn not_found() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "RESOURCE_NOT_FOUND",
+        "The specified resource does not exist.",
+    )
+}
+
+fn unprocessable(issue: &str) -> Response {
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Json(json!({"name": "UNPROCESSABLE_ENTITY", "message":
+            "The requested action could not be performed, semantically incorrect, or failed business validation.",
+            "details": [{"issue": issue}]})),
+    )
+        .into_response()
+}
+
+/// `POST /v2/checkout/orders` → 200 with the `payer-action` link (idempotent on
+/// `PayPal-Request-Id`).
+async fn create_order(State(f): State<Fake>, h: HeaderMap, Json(b): Json<Value>) -> Response {
+    if !f.bearer_ok(&h) {
+        return unauthorized();
+    }
+    let request_id = h
+        .get("paypal-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(r) = &request_id
+        && let Ok(i) = f.inner.lock()
+        && let Some(o) = i.requests.get(r).and_then(|id| i.orders.get(id))
+    {
+        return Json(o.clone()).into_response();
+    }
+    let unit = &b["purchase_units"][0];
+    if b["intent"] != "CAPTURE"
+        || unit["amount"]["currency_code"].as_str().is_none()
+        || unit["amount"]["value"].as_str().is_none()
+    {
+        return unprocessable("INVALID_PARAMETER_VALUE");
+    }
+    let id = f.next("ORDER");
+    let ctx = &b["payment_source"]["paypal"]["experience_context"];
+    let o = json!({"id": id, "intent": "CAPTURE", "status": "PAYER_ACTION_REQUIRED",
+    "purchase_units": [unit], "experience_context": ctx,
+    "links": [
+        {"href": format!("{}/v2/checkout/orders/{id}", f.base), "rel": "self", "method": "GET"},
+        {"href": format!("{}/checkoutnow/{id}", f.base), "rel": "payer-action", "method": "GET"},
+    ]});
+    if let Ok(mut i) = f.inner.lock() {
+        i.orders.insert(id.clone(), o.clone());
+        if let Some(r) = request_id {
+            i.requests.insert(r, id);
+        }
+    }
+    Json(o).into_response()
+}
+
+/// The approval page's "Pay now": approved, and back to `return_url` with the order's token.
+async fn approve_order(State(f): State<Fake>, Path(id): Path<String>) -> Response {
+    let Ok(mut i) = f.inner.lock() else {
+        return poisoned();
+    };
+    let Some(o) = i.orders.get_mut(&id) else {
+        return not_found();
+    };
+    o["status"] = json!("APPROVED");
+    let back = o["experience_context"]["return_url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let sep = if back.contains('?') { '&' } else { '?' };
+    Redirect::to(&format!("{back}{sep}token={id}&PayerID=TESTPAYER1")).into_response()
+}
+
+/// `POST /v2/checkout/orders/{id}/capture`.
+async fn capture_order(State(f): State<Fake>, h: HeaderMap, Path(id): Path<String>) -> Response {
+    if !f.bearer_ok(&h) {
+        return unauthorized();
+    }
+    let request_id = h
+        .get("paypal-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let Ok(mut i) = f.inner.lock() else {
+        return poisoned();
+    };
+    if let Some(done) = request_id.as_ref().and_then(|r| i.captures.get(r)) {
+        return (StatusCode::CREATED, Json(done.clone())).into_response();
+    }
+    let n = i.next + 1;
+    i.next = n;
+    let Some(o) = i.orders.get_mut(&id) else {
+        return not_found();
+    };
+    match o["status"].as_str() {
+        Some("APPROVED") => {}
+        Some("COMPLETED") => return unprocessable("ORDER_ALREADY_CAPTURED"),
+        _ => return unprocessable("ORDER_NOT_APPROVED"),
+    }
+    o["status"] = json!("COMPLETED");
+    let unit = o["purchase_units"][0].clone();
+    let answer = json!({"id": id, "status": "COMPLETED", "purchase_units": [{
+        "reference_id": unit["reference_id"],
+        "payments": {"captures": [{"id": format!("CAP-{n:012}"), "status": "COMPLETED",
+            "amount": unit["amount"], "custom_id": unit["custom_id"],
+            "final_capture": true}]}}]});
+    if let Some(r) = request_id {
+        i.captures.insert(r, answer.clone());
+    }
+    (StatusCode::CREATED, Json(answer)).into_response()
+}
+
 /// `POST /v1/billing/subscriptions/{id}/cancel` → 204.
 async fn cancel(State(f): State<Fake>, h: HeaderMap, Path(id): Path<String>) -> Response {
     if !f.bearer_ok(&h) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "AUTHENTICATION_FAILURE",
-            "Authentication failed",
-        );
+        return unauthorized();
     }
     let Ok(mut i) = f.inner.lock() else {
-        return error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL_SERVER_ERROR",
-            "poisoned",
-        );
+        return poisoned();
     };
     match i.subscriptions.get_mut(&id) {
         Some(s) if s["status"] == "ACTIVE" => {
@@ -341,11 +445,7 @@ async fn cancel(State(f): State<Fake>, h: HeaderMap, Path(id): Path<String>) -> 
             "UNPROCESSABLE_ENTITY",
             "Invalid subscription status for cancel action; subscription status should be active or suspended.",
         ),
-        None => error(
-            StatusCode::NOT_FOUND,
-            "RESOURCE_NOT_FOUND",
-            "The specified resource does not exist.",
-        ),
+        None => not_found(),
     }
 }
 
@@ -357,11 +457,7 @@ async fn refund(
     Json(b): Json<Value>,
 ) -> Response {
     if !f.bearer_ok(&h) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "AUTHENTICATION_FAILURE",
-            "Authentication failed",
-        );
+        return unauthorized();
     }
     let Some((_, currency)) = f.inner.lock().ok().and_then(|i| i.sales.get(&id).cloned()) else {
         return error(

@@ -2,7 +2,11 @@
 //! Basic auth with the key ID and secret, `POST /v1/subscriptions` (with `short_url`, the
 //! hosted page), `PATCH /v1/subscriptions/{id}` (a plan change `now`, announced by a signed
 //! `subscription.updated`, or at `cycle_end`, kept as the scheduled change),
-//! `POST /v1/subscriptions/{id}/cancel`, `POST /v1/payments/{id}/refund`, and
+//! `POST /v1/subscriptions/{id}/cancel`, `POST /v1/orders` and the hosted checkout
+//! (`POST /v1/checkout/embedded` with the order, then paying: the signed `payment.captured` and
+//! `order.paid` webhooks go out and the browser is posted back to `callback_url` with
+//! `razorpay_payment_id`, `razorpay_order_id` and `razorpay_signature` = hex HMAC-SHA256 of
+//! `order_id|payment_id` under the key secret; asked for JSON, the page answers those fields), `POST /v1/payments/{id}/refund`, and
 //! errors as `{"error":{"code","description"}}`. Paying on the hosted page does what Razorpay
 //! does: it answers Checkout's handler fields (`razorpay_payment_id`,
 //! `razorpay_subscription_id`, `razorpay_signature` = hex HMAC-SHA256 of
@@ -26,6 +30,7 @@ use std::sync::{Arc, Mutex};
 struct Inner {
     webhook: Option<String>,
     subscriptions: HashMap<String, Value>,
+    orders: HashMap<String, Value>,
     payments: HashMap<String, Value>,
     /// Cancel requests: (subscription, at cycle end).
     cancels: Vec<(String, bool)>,
@@ -88,6 +93,9 @@ impl FakeRazorpay {
             .route("/v1/subscriptions/{id}", axum::routing::patch(update))
             .route("/v1/subscriptions/{id}/cancel", post(cancel))
             .route("/v1/payments/{id}/refund", post(refund))
+            .route("/v1/orders", post(create_order))
+            .route("/v1/checkout/embedded", post(embedded))
+            .route("/checkout/{order}/pay", post(pay_order))
             .route("/pay/{id}", get(page).post(pay))
             .with_state(fake.clone());
         let task = super::serve_fake(listener, app);
@@ -108,6 +116,11 @@ impl FakeRazorpay {
     /// A subscription as the fake holds it.
     pub fn subscription(&self, id: &str) -> Option<Value> {
         self.fake.inner.lock().ok()?.subscriptions.get(id).cloned()
+    }
+
+    /// An order as the fake holds it.
+    pub fn order(&self, id: &str) -> Option<Value> {
+        self.fake.inner.lock().ok()?.orders.get(id).cloned()
     }
 
     /// Cancel requests received: (subscription, at cycle end).
@@ -313,6 +326,141 @@ async fn cancel(
         s["status"] = json!("cancelled");
     }
     Json(s.clone()).into_response()
+}
+
+/// `POST /v1/orders`.
+async fn create_order(State(f): State<Fake>, h: HeaderMap, Json(b): Json<Value>) -> Response {
+    if !f.authorized(&h) {
+        return error(StatusCode::UNAUTHORIZED, "Authentication failed");
+    }
+    let (Some(amount), Some(currency)) = (
+        b["amount"].as_i64().filter(|a| *a >= 100),
+        b["currency"].as_str().filter(|c| c.len() == 3),
+    ) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "The amount must be at least INR 1.00 and the currency a valid code.",
+        );
+    };
+    let id = f.next("order");
+    let o = json!({"id": id, "entity": "order", "amount": amount, "amount_paid": 0,
+        "amount_due": amount, "currency": currency, "receipt": b["receipt"], "status": "created",
+        "attempts": 0, "notes": b["notes"]});
+    if let Ok(mut i) = f.inner.lock() {
+        i.orders.insert(id, o.clone());
+    }
+    Json(o).into_response()
+}
+
+fn form(body: &[u8]) -> HashMap<String, String> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
+
+/// `POST /v1/checkout/embedded`: the hosted checkout for an order, opened by a form post
+/// with the API key ID.
+async fn embedded(State(f): State<Fake>, body: axum::body::Bytes) -> Response {
+    let b = form(&body);
+    let order = b.get("order_id").cloned().unwrap_or_default();
+    let known = f
+        .inner
+        .lock()
+        .ok()
+        .and_then(|i| i.orders.get(&order).map(|o| o["status"] == "created"));
+    if b.get("key_id") != Some(&f.key_id) || known != Some(true) {
+        return error(StatusCode::BAD_REQUEST, "The id provided does not exist");
+    }
+    let callback = b.get("callback_url").cloned().unwrap_or_default();
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('"', "&quot;")
+            .replace('<', "&lt;")
+    };
+    Html(format!(
+        "<!doctype html><title>Razorpay Checkout (test)</title><h1>Pay order {order}</h1>\
+         <form method=post action=\"/checkout/{order}/pay\">\
+         <input type=hidden name=callback_url value=\"{}\">\
+         <button id=pay type=submit>Pay</button></form>",
+        esc(&callback)
+    ))
+    .into_response()
+}
+
+/// Paying an order: captured, the webhooks sent, and the browser posted back to
+/// `callback_url` with the signed fields (or the fields as JSON, when asked for JSON).
+async fn pay_order(
+    State(f): State<Fake>,
+    Path(order): Path<String>,
+    h: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let callback = form(&body).remove("callback_url").unwrap_or_default();
+    let Some(mut o) = f
+        .inner
+        .lock()
+        .ok()
+        .and_then(|i| i.orders.get(&order).cloned())
+        .filter(|o| o["status"] == "created")
+    else {
+        return error(StatusCode::BAD_REQUEST, "The id provided does not exist");
+    };
+    let payment_id = f.next("pay");
+    let amount = o["amount"].as_i64().unwrap_or(0);
+    let payment = json!({"id": payment_id, "entity": "payment", "amount": amount,
+        "currency": o["currency"], "status": "captured", "order_id": order,
+        "fee": amount / 50, "notes": []});
+    o["status"] = json!("paid");
+    o["amount_paid"] = json!(amount);
+    o["amount_due"] = json!(0);
+    if let Ok(mut i) = f.inner.lock() {
+        i.orders.insert(order.clone(), o.clone());
+        i.payments.insert(payment_id.clone(), payment.clone());
+    }
+    f.send("payment.captured", json!({"payment": {"entity": payment}}))
+        .await;
+    f.send(
+        "order.paid",
+        json!({"order": {"entity": o}, "payment": {"entity": payment}}),
+    )
+    .await;
+    let signature = hmac_hex(
+        f.key_secret.as_bytes(),
+        &[order.as_bytes(), b"|", payment_id.as_bytes()],
+    );
+    let fields = json!({"razorpay_payment_id": payment_id, "razorpay_order_id": order,
+        "razorpay_signature": signature});
+    let wants_json = h
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
+    if wants_json {
+        return Json(json!({"callback_url": callback, "fields": fields})).into_response();
+    }
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('"', "&quot;")
+            .replace('<', "&lt;")
+    };
+    let inputs: String = [
+        "razorpay_payment_id",
+        "razorpay_order_id",
+        "razorpay_signature",
+    ]
+    .iter()
+    .map(|k| {
+        format!(
+            "<input type=hidden name={k} value=\"{}\">",
+            esc(fields[*k].as_str().unwrap_or_default())
+        )
+    })
+    .collect();
+    Html(format!(
+        "<!doctype html><title>Razorpay Checkout (test)</title>\
+         <form id=back method=post action=\"{}\">{inputs}\
+         <button id=return type=submit>Return to the merchant</button></form>\
+         <script>document.getElementById('back').submit()</script>",
+        esc(&callback)
+    ))
+    .into_response()
 }
 
 /// `POST /v1/payments/{id}/refund`.

@@ -177,6 +177,7 @@ pub(super) fn subscription(s: crate::store::SubscriptionRecord) -> Subscription 
         provider: s.provider,
         subscription_id: s.subscription_id,
         status: s.status,
+        renews: s.renews,
     }
 }
 

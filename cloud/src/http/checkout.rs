@@ -93,6 +93,10 @@ impl From<PurchaseError> for ApiError {
                 field: "plan".into(),
                 message: e.to_string(),
             },
+            PurchaseError::Checkout(e @ CheckoutError::NoOrders(_)) => Self::BadField {
+                field: "once".into(),
+                message: e.to_string(),
+            },
             PurchaseError::Checkout(e) => {
                 tracing::warn!(error = %e, "billing: provider call failed");
                 Self::Upstream(e.to_string())
@@ -138,8 +142,9 @@ async fn start(
     provider_call(&st, &who)?;
     let p = provider(&req.provider)?;
     let console = console_base(&st, &headers);
-    let started = purchase::start(&st, &who.account_id, p, req.plan, &console).await?;
-    let detail = serde_json::json!({"provider": started.provider, "plan": started.plan});
+    let started = purchase::start(&st, &who.account_id, p, req.plan, req.once, &console).await?;
+    let detail =
+        serde_json::json!({"provider": started.provider, "plan": started.plan, "once": req.once});
     audited(&st, &client, &who, "billing.checkout", &started.id, detail).await?;
     Ok((StatusCode::CREATED, Json(started)).into_response())
 }
@@ -153,12 +158,13 @@ async fn options(
         .checkouts()
         .offered()
         .into_iter()
-        .map(|(p, plans)| ProviderOption {
+        .map(|(p, plans, once)| ProviderOption {
             provider: p.as_str().into(),
             plans: plans
                 .iter()
                 .filter_map(|p| p.parse::<Plan>().ok())
                 .collect(),
+            once: once.iter().filter_map(|p| p.parse::<Plan>().ok()).collect(),
         })
         .collect();
     let plan = st

@@ -20,6 +20,7 @@ mod jwks;
 mod ledger;
 pub mod openapi;
 mod operators;
+mod orders;
 pub(crate) mod orgs;
 pub(crate) mod permit;
 mod plans;
@@ -466,6 +467,7 @@ fn endpoints() -> Vec<Endpoint> {
     table.extend(cert_events::endpoints());
     table.extend(billing::endpoints());
     table.extend(checkout::endpoints());
+    table.extend(orders::endpoints());
     table.extend(invoices::endpoints());
     table.extend(settlements::endpoints());
     table.extend(ledger::endpoints());

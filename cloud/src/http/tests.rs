@@ -21,6 +21,9 @@ const PUBLIC: &[&str] = &[
     "/v1/cert-events",
     "/v1/billing/webhooks/{provider}",
     "/v1/billing/settlements",
+    "/v1/billing/razorpay/orders/callback",
+    "/v1/billing/razorpay/orders/{id}/pay",
+    "/v1/billing/paypal/orders/return",
 ];
 
 /// Every route names what it needs: a person's permission, a machine credential

@@ -87,6 +87,8 @@ pub struct SubscriptionRecord {
     pub period_end: Option<i64>,
     /// The provider's time of the event that set it (Unix seconds).
     pub event_at: i64,
+    /// Renews at the provider (a subscription); a one-time purchase ends at `period_end`.
+    pub renews: bool,
 }
 
 /// A stored subscription with its account, for operators.
@@ -247,7 +249,7 @@ impl Store {
     ) -> Result<Vec<SubscriptionRecord>, StoreError> {
         Ok(on_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT provider, subscription_id, plan, status, period_end, event_at \
+                "SELECT provider, subscription_id, plan, status, period_end, event_at, renews \
                  FROM subscriptions WHERE account_id = $1 ORDER BY event_at DESC, subscription_id",
             )
             .bind(account.as_str())
@@ -266,7 +268,7 @@ impl Store {
         Ok(on_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT s.account_id, a.email, s.provider, s.subscription_id, s.plan, s.status, \
-                 s.period_end, s.event_at, s.updated_at \
+                 s.period_end, s.event_at, s.renews, s.updated_at \
                  FROM subscriptions s JOIN accounts a ON a.id = s.account_id \
                  WHERE $1 OR s.status <> 'canceled' \
                  ORDER BY s.updated_at DESC, s.subscription_id LIMIT $2",
@@ -276,6 +278,69 @@ impl Store {
             .fetch_all(pool)
             .await?
         }))
+    }
+
+    /// Gives `account` `plan` until `period_end` (Unix seconds) for order `order_id` at
+    /// `provider`: a row that does not renew. Once per order: `false` when it was given.
+    pub async fn grant_pass(
+        &self,
+        provider: &str,
+        order_id: &str,
+        account: &AccountId,
+        plan: &str,
+        period_end: i64,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let n = on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO subscriptions (provider, subscription_id, account_id, plan, status, \
+                 period_end, event_at, updated_at, renews) \
+                 VALUES ($1, $2, $3, $4, 'active', $5, $6, $7, $8) \
+                 ON CONFLICT (provider, subscription_id) DO NOTHING",
+            )
+            .bind(provider)
+            .bind(order_id)
+            .bind(account.as_str())
+            .bind(plan)
+            .bind(period_end)
+            .bind(now.unix_timestamp())
+            .bind(to_millis(now))
+            .bind(false)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    /// Ends one-time purchases whose period is over at `now` (at most `limit`); the accounts
+    /// they belonged to.
+    pub async fn expire_passes(
+        &self,
+        now: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<AccountId>, StoreError> {
+        let rows: Vec<(String,)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "UPDATE subscriptions SET status = 'canceled', updated_at = $1 \
+                 WHERE (provider, subscription_id) IN (SELECT provider, subscription_id \
+                 FROM subscriptions WHERE renews = $2 AND status <> 'canceled' \
+                 AND period_end <= $3 LIMIT $4) RETURNING account_id",
+            )
+            .bind(to_millis(now))
+            .bind(false)
+            .bind(now.unix_timestamp())
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        let mut accounts: Vec<AccountId> = rows
+            .iter()
+            .map(|(a,)| parse_id(a))
+            .collect::<Result<_, _>>()?;
+        accounts.sort();
+        accounts.dedup();
+        Ok(accounts)
     }
 
     /// The account a stored subscription belongs to.

@@ -21,6 +21,8 @@ pub struct CheckoutRecord {
     pub state: String,
     /// Started (ms).
     pub created_at: i64,
+    /// An order (paying once) rather than a subscription.
+    pub once: bool,
 }
 
 /// A checkout to store.
@@ -36,11 +38,13 @@ pub struct NewCheckout<'a> {
     pub plan: &'a str,
     /// The provider's reference.
     pub reference: &'a str,
+    /// An order (paying once) rather than a subscription.
+    pub once: bool,
 }
 
-type Row = (String, String, String, String, String, String, i64);
+type Row = (String, String, String, String, String, String, i64, bool);
 
-const COLUMNS: &str = "id, account_id, provider, plan, reference, state, created_at";
+const COLUMNS: &str = "id, account_id, provider, plan, reference, state, created_at, once";
 
 fn record(r: Row) -> Result<CheckoutRecord, StoreError> {
     Ok(CheckoutRecord {
@@ -51,6 +55,7 @@ fn record(r: Row) -> Result<CheckoutRecord, StoreError> {
         reference: r.4,
         state: r.5,
         created_at: r.6,
+        once: r.7,
     })
 }
 
@@ -64,7 +69,7 @@ impl Store {
         on_pool!(self, pool => {
             sqlx::query(
                 "INSERT INTO billing_checkouts (id, account_id, provider, plan, reference, state, \
-                 created_at) VALUES ($1, $2, $3, $4, $5, 'open', $6)",
+                 created_at, once) VALUES ($1, $2, $3, $4, $5, 'open', $6, $7)",
             )
             .bind(c.id)
             .bind(c.account.as_str())
@@ -72,6 +77,7 @@ impl Store {
             .bind(c.plan)
             .bind(c.reference)
             .bind(to_millis(now))
+            .bind(c.once)
             .execute(pool)
             .await?
             .rows_affected()
@@ -114,6 +120,40 @@ impl Store {
                 .bind(provider)
                 .bind(reference)
                 .bind(account.as_str())
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(record).transpose()
+    }
+
+    /// The order (a checkout paying once) at `provider` with the provider's `reference`,
+    /// whoever's it is: the provider's signed word about the order is what names it.
+    pub async fn order_by_reference(
+        &self,
+        provider: &str,
+        reference: &str,
+    ) -> Result<Option<CheckoutRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM billing_checkouts \
+             WHERE provider = $1 AND reference = $2 AND once = $3"
+        );
+        let row: Option<Row> = on_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(provider)
+                .bind(reference)
+                .bind(true)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(record).transpose()
+    }
+
+    /// Checkout `id`, whoever's it is (the provider's return to an order names it).
+    pub async fn checkout_by_id(&self, id: &str) -> Result<Option<CheckoutRecord>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM billing_checkouts WHERE id = $1");
+        let row: Option<Row> = on_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(id)
                 .fetch_optional(pool)
                 .await?
         });

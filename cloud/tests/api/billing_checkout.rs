@@ -349,6 +349,7 @@ async fn a_razorpay_checkout_is_proven_by_its_payment_signature(db: &TestDb) {
             key_secret: Some(Secret::new(RZP_KEY_SECRET.into())),
             api_base: rzp.url.clone(),
             checkout: [("pro".to_owned(), "plan_pro".to_owned())].into(),
+            orders: Default::default(),
         });
     });
     let base = app.serve().await;

@@ -204,6 +204,7 @@ async fn a_razorpay_upgrade_is_now_and_a_downgrade_waits_for_the_cycle_end(db: &
             key_secret: Some(Secret::new(RZP_KEY_SECRET.into())),
             api_base: rzp.url.clone(),
             checkout: pairs(&[("pro", "plan_pro"), ("team", "plan_team")]),
+            orders: Default::default(),
         });
     });
     let base = app.serve().await;

@@ -73,6 +73,14 @@ pub fn BillingPage() -> impl IntoView {
     let returning = boot
         .param("checkout")
         .map(|id| (id, boot.param("canceled").is_some()));
+    let failed = (boot.param("failed").is_some() || boot.param("payment_failed").is_some())
+        .then(|| {
+            view! {
+                <p class="alert alert-error" role="alert" id="payment-failed">
+                    "The payment did not go through, and nothing was charged. Try again, or with another provider."
+                </p>
+            }
+        });
     // Back from approving a plan change at the provider (PayPal).
     let changed = boot.param("changed").map(|p| {
         let text = if boot.param("canceled").is_some() {
@@ -87,6 +95,7 @@ pub fn BillingPage() -> impl IntoView {
     });
     view! {
         <PageHeader title="Billing"/>
+        {failed}
         {returning.map(|(id, canceled)| view! { <CheckoutReturn id=id canceled=canceled/> })}
         {changed}
         <BillingSections/>
@@ -389,13 +398,20 @@ fn PlanCard(plan: Plan, options: BillingOptions) -> impl IntoView {
         }
         None => {
             let upgrade = rank(plan) > rank(options.plan);
-            options
-                .providers
-                .into_iter()
+            let providers = options.providers;
+            let subscribe = providers
+                .iter()
                 .filter(|o| upgrade && o.plans.contains(&plan))
-                .map(|o| view! { <UpgradeButton plan=plan provider=o.provider/> })
-                .collect_view()
-                .into_any()
+                .map(
+                    |o| view! { <UpgradeButton plan=plan provider=o.provider.clone() once=false/> },
+                )
+                .collect_view();
+            let once = providers
+                .iter()
+                .filter(|o| upgrade && o.once.contains(&plan))
+                .map(|o| view! { <UpgradeButton plan=plan provider=o.provider.clone() once=true/> })
+                .collect_view();
+            view! { {subscribe}{once} }.into_any()
         }
     };
     view! {
@@ -478,13 +494,21 @@ fn ChangeButton(plan: Plan, provider: String, id: String, upgrade: bool) -> impl
     }
 }
 
+/// Starts a checkout of `plan` at `provider`: a subscription, or (`once`) 30 days paid once.
 #[component]
-fn UpgradeButton(plan: Plan, provider: String) -> impl IntoView {
+fn UpgradeButton(plan: Plan, provider: String, once: bool) -> impl IntoView {
     let (api, app_opens) = redirecting_api();
     let following = use_context::<ProviderPages>().map(|p| p.following);
     let toasts = use_toasts();
     let busy = RwSignal::new(false);
-    let label = format!("Upgrade to {plan} with {}", provider_label(&provider));
+    let label = if once {
+        format!(
+            "Pay 30 days of {plan} once with {}",
+            provider_label(&provider)
+        )
+    } else {
+        format!("Upgrade to {plan} with {}", provider_label(&provider))
+    };
     let on_click = {
         let provider = provider.clone();
         move |_| {
@@ -495,7 +519,11 @@ fn UpgradeButton(plan: Plan, provider: String) -> impl IntoView {
                     .send(
                         "POST",
                         "/v1/billing/checkout",
-                        &CheckoutRequest { provider, plan },
+                        &CheckoutRequest {
+                            provider,
+                            plan,
+                            once,
+                        },
                     )
                     .await;
                 match r {
@@ -517,7 +545,7 @@ fn UpgradeButton(plan: Plan, provider: String) -> impl IntoView {
         }
     };
     view! {
-        <button type="button" class="btn btn-primary upgrade" data-provider=provider
+        <button type="button" class="btn btn-primary upgrade" class:once=once data-provider=provider
             disabled=move || busy.get() on:click=on_click>
             {label}
         </button>" "
@@ -556,12 +584,14 @@ fn Subscriptions() -> impl IntoView {
                                     <tbody>
                                         {l.subscriptions.into_iter().map(|s| {
                                             let until = s.period_end.map(utc).unwrap_or_else(|| "—".into());
-                                            let live_sub = s.status != "canceled";
+                                            // A one-time payment has nothing to cancel: it ends by itself.
+                                            let live_sub = s.status != "canceled" && s.renews;
+                                            let status = if s.renews { s.status.clone() } else { format!("{} (paid once, no renewal)", s.status) };
                                             view! {
                                                 <tr>
                                                     <td>{provider_label(&s.provider)}</td>
                                                     <td>{s.plan.as_str()}</td>
-                                                    <td>{s.status.clone()}</td>
+                                                    <td>{status}</td>
                                                     <td>{until}</td>
                                                     <td>{live_sub.then(|| view! { <CancelButton provider=s.provider.clone() id=s.subscription_id.clone()/> })}</td>
                                                 </tr>

@@ -38,6 +38,11 @@ impl Api {
         })
     }
 
+    /// The full URL of `path` (which starts with `/`).
+    pub(super) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
     /// A request to `path` (which starts with `/`).
     pub(super) fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.http.request(method, format!("{}{path}", self.base))

@@ -50,6 +50,9 @@ pub enum CheckoutError {
     /// The provider answered something we cannot read.
     #[error("{provider}: {detail}", provider = .0.as_str(), detail = .1)]
     Answer(Provider, String),
+    /// The provider sells no one-time payments here (Stripe: subscriptions only).
+    #[error("{} takes no one-time payments here", .0.as_str())]
+    NoOrders(Provider),
 }
 
 /// What a checkout is for.
@@ -69,6 +72,41 @@ pub struct StartCheckout<'a> {
     pub return_url: &'a str,
     /// Where it sends them when they give up.
     pub cancel_url: &'a str,
+}
+
+/// An order: paying once for a plan's period, without renewal.
+#[derive(Debug, Clone)]
+pub struct NewOrder<'a> {
+    /// Our checkout ID (the provider's receipt or reference, and the idempotency key).
+    pub id: &'a str,
+    /// The paying account.
+    pub account: &'a AccountId,
+    /// Its email (prefilled on the provider's page).
+    pub email: &'a str,
+    /// The plan (its one-time price is the adapter's).
+    pub plan: &'a str,
+    /// What the person is told they buy.
+    pub description: &'a str,
+    /// Where the provider sends the person after paying (PayPal: approving; Razorpay: its
+    /// signed callback).
+    pub return_url: &'a str,
+    /// Where it sends them when they give up.
+    pub cancel_url: &'a str,
+}
+
+/// The one-time price of `plan` in `prices`.
+fn once_price(
+    provider: Provider,
+    prices: &BTreeMap<String, crate::config::OncePrice>,
+    plan: &str,
+) -> Result<Money, CheckoutError> {
+    let p = prices.get(plan).ok_or_else(|| CheckoutError::NoPrice {
+        provider,
+        plan: plan.to_owned(),
+    })?;
+    let currency = super::money::Currency::parse(&p.currency)
+        .map_err(|e| CheckoutError::Answer(provider, format!("configured currency: {e}")))?;
+    Ok(Money::minor(p.amount, currency))
 }
 
 /// A checkout started at the provider.
@@ -173,20 +211,43 @@ impl Checkouts {
         })
     }
 
-    /// The providers set up for checkout, each with the plans it sells.
-    pub fn offered(&self) -> Vec<(Provider, Vec<String>)> {
+    /// The providers set up for checkout, each with the plans it sells as subscriptions and
+    /// the plans it sells once.
+    pub fn offered(&self) -> Vec<(Provider, Vec<String>, Vec<String>)> {
         let plans = |m: &BTreeMap<String, String>| m.keys().cloned().collect();
+        let once = |m: &BTreeMap<String, crate::config::OncePrice>| m.keys().cloned().collect();
         let mut out = Vec::new();
         if let Some(a) = &self.stripe {
-            out.push((Provider::Stripe, plans(&a.prices)));
+            out.push((Provider::Stripe, plans(&a.prices), Vec::new()));
         }
         if let Some(a) = &self.razorpay {
-            out.push((Provider::Razorpay, plans(&a.plans)));
+            out.push((Provider::Razorpay, plans(&a.plans), once(&a.orders)));
         }
         if let Some(a) = &self.paypal {
-            out.push((Provider::Paypal, plans(&a.plans)));
+            out.push((Provider::Paypal, plans(&a.plans), once(&a.orders)));
         }
         out
+    }
+
+    /// The Stripe adapter, or why there is none.
+    pub fn stripe_api(&self) -> Result<&stripe::StripeCheckout, CheckoutError> {
+        self.stripe
+            .as_ref()
+            .ok_or(CheckoutError::NotConfigured(Provider::Stripe))
+    }
+
+    /// The Razorpay adapter, or why there is none.
+    pub fn razorpay_api(&self) -> Result<&razorpay::RazorpayCheckout, CheckoutError> {
+        self.razorpay
+            .as_ref()
+            .ok_or(CheckoutError::NotConfigured(Provider::Razorpay))
+    }
+
+    /// The PayPal adapter, or why there is none.
+    pub fn paypal_api(&self) -> Result<&paypal::PaypalCheckout, CheckoutError> {
+        self.paypal
+            .as_ref()
+            .ok_or(CheckoutError::NotConfigured(Provider::Paypal))
     }
 
     /// `provider`'s adapter.

@@ -1,12 +1,14 @@
 //! PayPal: an OAuth client-credentials token (cached until shortly before it expires), a
 //! subscription per checkout (our account in `custom_id`) approved on PayPal's page, plan
-//! revisions (approved there too), cancelling, refunds of sales. JSON bodies; calls that create things carry
+//! revisions (approved there too), orders (paying once: approved there, captured on return),
+//! cancelling, refunds of sales. JSON bodies; calls that create things carry
 //! `PayPal-Request-Id` so a repeat does them once.
 
 use super::api::Api;
 use super::stripe::urlencoding;
 use super::{
-    ChangePlan, CheckoutError, CheckoutProvider, PlanChanged, StartCheckout, Started, price_for,
+    ChangePlan, CheckoutError, CheckoutProvider, NewOrder, PlanChanged, StartCheckout, Started,
+    once_price, price_for,
 };
 use crate::billing::Provider;
 use crate::billing::money::Money;
@@ -30,6 +32,8 @@ pub struct PaypalCheckout {
     client_secret: Secret<String>,
     /// Plan → PayPal plan ID.
     pub(super) plans: BTreeMap<String, String>,
+    /// Plan → its one-time price.
+    pub(super) orders: BTreeMap<String, crate::config::OncePrice>,
     token: Mutex<Option<(Secret<String>, Instant)>>,
 }
 
@@ -52,6 +56,15 @@ struct Object {
     links: Vec<Link>,
 }
 
+/// A captured order: the capture's ID and amount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Captured {
+    /// The capture's ID (what a refund names).
+    pub id: String,
+    /// What was captured.
+    pub amount: Money,
+}
+
 /// `revise`'s answer: the plan and the approval link (no ID of its own).
 #[derive(Deserialize)]
 struct Revision {
@@ -63,7 +76,8 @@ struct Revision {
 fn approve_link(links: Vec<Link>) -> Result<String, CheckoutError> {
     links
         .into_iter()
-        .find(|l| l.rel == "approve")
+        // Orders name it `payer-action`, subscriptions `approve`.
+        .find(|l| l.rel == "approve" || l.rel == "payer-action")
         .map(|l| l.href)
         .ok_or_else(|| {
             CheckoutError::Answer(Provider::Paypal, "an answer without an approve link".into())
@@ -81,6 +95,7 @@ impl PaypalCheckout {
             client_id: id.clone(),
             client_secret: secret.clone(),
             plans: cfg.checkout.clone(),
+            orders: cfg.orders.clone(),
             token: Mutex::new(None),
         }))
     }
@@ -121,6 +136,75 @@ impl PaypalCheckout {
             rb = rb.header("paypal-request-id", id);
         }
         Ok(rb)
+    }
+}
+
+impl PaypalCheckout {
+    /// Creates an order for `o` (Orders v2, intent `CAPTURE`; our checkout ID as the unit's
+    /// reference, the account as its `custom_id`): its ID and approval page. Nothing
+    /// is charged until [`PaypalCheckout::capture_order`].
+    pub async fn create_order(&self, o: &NewOrder<'_>) -> Result<Started, CheckoutError> {
+        let price = once_price(Provider::Paypal, &self.orders, o.plan)?;
+        let rb = self
+            .request(
+                "/v2/checkout/orders",
+                Some(o.id),
+                json!({
+                    "intent": "CAPTURE",
+                    "purchase_units": [{
+                        "reference_id": o.id,
+                        "custom_id": o.account.as_str(),
+                        "description": o.description,
+                        "amount": {"currency_code": price.currency.as_str(), "value": price.decimal()},
+                    }],
+                    "payment_source": {"paypal": {
+                        "email_address": o.email,
+                        "experience_context": {
+                            "user_action": "PAY_NOW",
+                            "shipping_preference": "NO_SHIPPING",
+                            "return_url": o.return_url,
+                            "cancel_url": o.cancel_url,
+                        },
+                    }},
+                }),
+            )
+            .await?;
+        let order: Object = self.api.call(rb).await?;
+        let url = approve_link(order.links)?;
+        Ok(Started {
+            reference: order.id,
+            url,
+            new_customer: None,
+        })
+    }
+
+    /// Captures approved order `id` (once per `key`: a repeat answers the same capture).
+    pub async fn capture_order(&self, id: &str, key: &str) -> Result<Captured, CheckoutError> {
+        let path = format!("/v2/checkout/orders/{}/capture", urlencoding(id));
+        let rb = self.request(&path, Some(key), json!({})).await?;
+        let v: serde_json::Value = self.api.call(rb).await?;
+        let bad = |why: &str| CheckoutError::Answer(Provider::Paypal, why.to_owned());
+        if v["status"] != "COMPLETED" {
+            return Err(bad("the order's capture is not COMPLETED"));
+        }
+        let c = &v["purchase_units"][0]["payments"]["captures"][0];
+        if c["status"] != "COMPLETED" {
+            return Err(bad("the capture is not COMPLETED"));
+        }
+        let id = c["id"]
+            .as_str()
+            .ok_or_else(|| bad("a capture without an id"))?;
+        let currency = crate::billing::money::Currency::parse(
+            c["amount"]["currency_code"].as_str().unwrap_or_default(),
+        )
+        .map_err(|e| bad(&e.to_string()))?;
+        let amount =
+            Money::parse_decimal(c["amount"]["value"].as_str().unwrap_or_default(), currency)
+                .map_err(|e| bad(&e.to_string()))?;
+        Ok(Captured {
+            id: id.to_owned(),
+            amount,
+        })
     }
 }
 

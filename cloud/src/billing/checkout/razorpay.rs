@@ -1,13 +1,15 @@
 //! Razorpay: a subscription per checkout (our account in its `notes`), paid on its hosted
 //! page (`short_url`); Checkout's payment signature is checked against the subscription ID we
-//! stored ([`crate::billing::verify::razorpay_subscription_payment`]). Plan changes (upgrades
+//! stored ([`crate::billing::verify::razorpay_subscription_payment`]). Orders (paying once)
+//! are paid in Razorpay's hosted checkout, whose callback carries the order's signature. Plan changes (upgrades
 //! now, downgrades at the cycle's end), cancelling at the end of the cycle, refunds of
 //! payments. JSON bodies, Basic auth with the API key.
 
 use super::api::Api;
 use super::stripe::urlencoding;
 use super::{
-    ChangePlan, CheckoutError, CheckoutProvider, PlanChanged, StartCheckout, Started, price_for,
+    ChangePlan, CheckoutError, CheckoutProvider, NewOrder, PlanChanged, StartCheckout, Started,
+    once_price, price_for,
 };
 use crate::billing::Provider;
 use crate::billing::money::Money;
@@ -29,6 +31,8 @@ pub struct RazorpayCheckout {
     key_secret: Secret<String>,
     /// Plan → Razorpay plan ID.
     pub(super) plans: BTreeMap<String, String>,
+    /// Plan → its one-time price.
+    pub(super) orders: BTreeMap<String, crate::config::OncePrice>,
 }
 
 #[derive(Deserialize)]
@@ -49,7 +53,37 @@ impl RazorpayCheckout {
             key_id: key_id.clone(),
             key_secret: key_secret.clone(),
             plans: cfg.checkout.clone(),
+            orders: cfg.orders.clone(),
         }))
+    }
+
+    /// The API key ID (public: Razorpay's checkout page is opened with it).
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// Razorpay's hosted checkout, which a form posts an order to.
+    pub fn hosted_checkout(&self) -> String {
+        self.api.url("/v1/checkout/embedded")
+    }
+
+    /// Creates an order for `o` (our checkout ID as its receipt, the account in its notes);
+    /// the order's ID. The person pays it in Razorpay's hosted checkout, which posts the
+    /// signed outcome to `o.return_url`.
+    pub async fn create_order(&self, o: &NewOrder<'_>) -> Result<String, CheckoutError> {
+        let price = once_price(Provider::Razorpay, &self.orders, o.plan)?;
+        let order = self
+            .post(
+                "/v1/orders",
+                json!({
+                    "amount": price.minor,
+                    "currency": price.currency.as_str(),
+                    "receipt": o.id,
+                    "notes": {"account_id": o.account.as_str(), "checkout_id": o.id, "plan": o.plan},
+                }),
+            )
+            .await?;
+        Ok(order.id)
     }
 
     /// The key secret, which signs Checkout's payment callbacks.

@@ -172,3 +172,62 @@ fn razorpay_subscription_events_are_read() {
     assert!(razorpay(None, body.to_string().as_bytes(), &plans).is_err());
     assert!(razorpay(Some(""), body.to_string().as_bytes(), &plans).is_err());
 }
+
+/// Razorpay's `order.paid` (payload as documented: the order and the payment entities) names a
+/// one-time payment; without the account in its notes it is refused in words.
+#[test]
+fn razorpay_order_paid_names_the_order_account_and_payment() {
+    let none = BTreeMap::new();
+    let body = json!({"entity": "event", "event": "order.paid", "created_at": 1_700_000_000,
+        "payload": {
+            "payment": {"entity": {"id": "pay_29QQoUBi66xm2f", "entity": "payment",
+                "amount": 49900, "currency": "INR", "status": "captured",
+                "order_id": "order_9A33XWu170gUtm"}},
+            "order": {"entity": {"id": "order_9A33XWu170gUtm", "entity": "order",
+                "amount": 49900, "amount_paid": 49900, "currency": "INR", "status": "paid",
+                "notes": {"account_id": "acc_x", "checkout_id": "chk_1"}}}}});
+    let e = razorpay(Some("evt_o"), body.to_string().as_bytes(), &none).unwrap();
+    assert_eq!(
+        e.order,
+        Some(Ok(OrderPaid {
+            id: "order_9A33XWu170gUtm".into(),
+            account: "acc_x".into(),
+            payment: "pay_29QQoUBi66xm2f".into(),
+        }))
+    );
+    assert!(e.money.is_none() && e.subscription.is_none());
+    let mut anonymous = body.clone();
+    anonymous["payload"]["order"]["entity"]["notes"] = json!([]);
+    let e = razorpay(Some("evt_o2"), anonymous.to_string().as_bytes(), &none).unwrap();
+    assert!(matches!(e.order, Some(Err(_))), "{:?}", e.order);
+}
+
+/// PayPal's `PAYMENT.CAPTURE.COMPLETED` (Orders v2): the capture is the charge, in minor
+/// units, with PayPal's fee from `seller_receivable_breakdown`.
+#[test]
+fn paypal_capture_completed_is_a_charge_with_its_fee() {
+    let none = BTreeMap::new();
+    let body = json!({"id": "WH-58D329510W468432D-8HN650336L201105X",
+        "event_type": "PAYMENT.CAPTURE.COMPLETED", "create_time": "2026-12-06T10:00:00Z",
+        "resource": {"id": "2GG279541U471931P", "status": "COMPLETED", "custom_id": "acc_x",
+            "amount": {"currency_code": "USD", "value": "12.00"},
+            "seller_receivable_breakdown": {
+                "gross_amount": {"currency_code": "USD", "value": "12.00"},
+                "paypal_fee": {"currency_code": "USD", "value": "0.77"},
+                "net_amount": {"currency_code": "USD", "value": "11.23"}}}});
+    let m = paypal(body.to_string().as_bytes(), &none)
+        .unwrap()
+        .money
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        m,
+        MoneyEvent::Charge {
+            id: "2GG279541U471931P".into(),
+            account: Some("acc_x".into()),
+            amount: Money::minor(1200, Currency::parse("USD").unwrap()),
+            fee: Some(77),
+            subscription: None,
+        }
+    );
+}
