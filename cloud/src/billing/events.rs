@@ -278,6 +278,20 @@ fn paypal_money(kind: &str, o: &Value) -> Option<Result<MoneyEvent, String>> {
                 subscription: None,
             })
         })(),
+        // An order capture's refund: the capture is the `up` link's last segment.
+        "PAYMENT.CAPTURE.REFUNDED" => (|| {
+            let up = o["links"]
+                .as_array()
+                .and_then(|l| l.iter().find(|l| l["rel"] == "up"))
+                .and_then(|l| l["href"].as_str())
+                .and_then(|h| h.rsplit('/').next())
+                .ok_or("no capture link")?;
+            Ok(MoneyEvent::Refund {
+                id: id_of(&o["id"]).ok_or("no refund id")?,
+                charge: id_of(&Value::from(up)).ok_or("no capture id")?,
+                amount: decimal_money(&o["amount"])?,
+            })
+        })(),
         "PAYMENT.SALE.REFUNDED" => (|| {
             Ok(MoneyEvent::Refund {
                 id: id_of(&o["id"]).ok_or("no refund id")?,

@@ -367,7 +367,22 @@ pub async fn refund(st: &AppState, r: &RefundRequest) -> Result<RefundIssued, Pu
     let money = Money::minor(minor, currency);
     // The same request against the same ledger state is one refund at the provider.
     let key = format!("refund-{}-{refunded}-{minor}", r.charge);
-    let refund_id = adapter.refund(&r.charge, &money, &key).await?;
+    // A PayPal order's payment is a v2 capture, refunded by another route than a
+    // subscription's v1 sale; our order record says which it is.
+    let capture = provider == Provider::Paypal
+        && st
+            .store()
+            .order_by_payment(provider.as_str(), &r.charge)
+            .await?
+            .is_some();
+    let refund_id = if capture {
+        st.checkouts()
+            .paypal_api()?
+            .refund_capture(&r.charge, &money, &key)
+            .await?
+    } else {
+        adapter.refund(&r.charge, &money, &key).await?
+    };
     Ok(RefundIssued {
         refund_id,
         amount: minor,

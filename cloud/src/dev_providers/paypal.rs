@@ -6,6 +6,7 @@
 //! errors as `{"name","message"}`. Webhooks and their signatures are tested on their own
 //! (`cloud/tests/api/billing_paypal.rs`).
 
+use crate::billing::money::{Currency, Money};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
@@ -72,6 +73,7 @@ impl FakePaypal {
             .route("/v2/checkout/orders", post(create_order))
             .route("/v2/checkout/orders/{id}/capture", post(capture_order))
             .route("/checkoutnow/{id}", post(approve_order))
+            .route("/v2/payments/captures/{id}/refund", post(refund_capture))
             .route("/v1/payments/sale/{id}/refund", post(refund))
             .route("/approve/{id}", post(approve))
             .with_state(fake.clone());
@@ -415,6 +417,7 @@ async fn capture_order(State(f): State<Fake>, h: HeaderMap, Path(id): Path<Strin
         _ => return unprocessable("ORDER_NOT_APPROVED"),
     }
     o["status"] = json!("COMPLETED");
+    o["capture_id"] = json!(format!("CAP-{n:012}"));
     let unit = o["purchase_units"][0].clone();
     let answer = json!({"id": id, "status": "COMPLETED", "purchase_units": [{
         "reference_id": unit["reference_id"],
@@ -425,6 +428,45 @@ async fn capture_order(State(f): State<Fake>, h: HeaderMap, Path(id): Path<Strin
         i.captures.insert(r, answer.clone());
     }
     (StatusCode::CREATED, Json(answer)).into_response()
+}
+
+/// `POST /v2/payments/captures/{id}/refund`: up to what the capture took, in its currency.
+async fn refund_capture(
+    State(f): State<Fake>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Json(b): Json<Value>,
+) -> Response {
+    if !f.bearer_ok(&h) {
+        return unauthorized();
+    }
+    let captured = f.inner.lock().ok().and_then(|i| {
+        i.captures.values().find_map(|answer| {
+            let c = &answer["purchase_units"][0]["payments"]["captures"][0];
+            (c["id"] == id.as_str()).then(|| c["amount"].clone())
+        })
+    });
+    let Some(captured) = captured else {
+        return not_found();
+    };
+    let asked = &b["amount"];
+    // Minor units, as PayPal compares them (never floats).
+    let minor = |v: &Value| {
+        let currency = Currency::parse(v["currency_code"].as_str().unwrap_or_default()).ok()?;
+        Money::parse_decimal(v["value"].as_str().unwrap_or_default(), currency)
+            .ok()
+            .map(|m| m.minor)
+    };
+    let fits = asked["currency_code"] == captured["currency_code"]
+        && matches!((minor(asked), minor(&captured)), (Some(a), Some(c)) if a > 0 && a <= c);
+    if !fits {
+        return unprocessable("REFUND_AMOUNT_EXCEEDED");
+    }
+    (
+        StatusCode::CREATED,
+        Json(json!({"id": f.next("REFUND"), "status": "COMPLETED", "amount": asked})),
+    )
+        .into_response()
 }
 
 /// `POST /v1/billing/subscriptions/{id}/cancel` → 204.

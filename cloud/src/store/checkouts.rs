@@ -44,6 +44,15 @@ pub struct NewCheckout<'a> {
 
 type Row = (String, String, String, String, String, String, i64, bool);
 
+/// What an order is looked up by.
+#[derive(Debug, Clone, Copy)]
+enum OrderKey {
+    /// The provider's order ID.
+    Reference,
+    /// The payment (capture) that paid it.
+    Payment,
+}
+
 const COLUMNS: &str = "id, account_id, provider, plan, reference, state, created_at, once";
 
 fn record(r: Row) -> Result<CheckoutRecord, StoreError> {
@@ -133,14 +142,39 @@ impl Store {
         provider: &str,
         reference: &str,
     ) -> Result<Option<CheckoutRecord>, StoreError> {
+        self.order_where(provider, OrderKey::Reference, reference)
+            .await
+    }
+
+    /// The order at `provider` that payment (or capture) `payment_id` paid, if one did.
+    pub async fn order_by_payment(
+        &self,
+        provider: &str,
+        payment_id: &str,
+    ) -> Result<Option<CheckoutRecord>, StoreError> {
+        self.order_where(provider, OrderKey::Payment, payment_id)
+            .await
+    }
+
+    async fn order_where(
+        &self,
+        provider: &str,
+        key: OrderKey,
+        value: &str,
+    ) -> Result<Option<CheckoutRecord>, StoreError> {
+        // The column comes from the enum, never from input.
+        let column = match key {
+            OrderKey::Reference => "reference",
+            OrderKey::Payment => "payment_id",
+        };
         let sql = format!(
             "SELECT {COLUMNS} FROM billing_checkouts \
-             WHERE provider = $1 AND reference = $2 AND once = $3"
+             WHERE provider = $1 AND {column} = $2 AND once = $3"
         );
         let row: Option<Row> = on_pool!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(provider)
-                .bind(reference)
+                .bind(value)
                 .bind(true)
                 .fetch_optional(pool)
                 .await?

@@ -76,6 +76,33 @@ pub(super) async fn paypal_activated(app: &TestApp, sub: &str, account: &fdt_api
         .unwrap();
 }
 
+/// What PayPal's payment event books: a charge of `amount` cents (USD) for `account`.
+pub(super) async fn paypal_charge(
+    app: &TestApp,
+    reference: &str,
+    account: &fdt_api::AccountId,
+    amount: i64,
+) {
+    app.state
+        .store()
+        .record_ledger_txn(
+            &NewLedgerTxn {
+                provider: "paypal",
+                kind: "charge",
+                reference,
+                parent: None,
+                account: Some(account),
+                currency: "USD",
+                amount,
+                event_id: &format!("WH-{reference}"),
+            },
+            &fdt_cloud::billing::ledger::charge(Provider::Paypal, amount, None),
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+}
+
 /// Starts a checkout of pro at `provider`; asserts 201.
 pub(super) async fn checkout(
     app: &TestApp,
@@ -523,24 +550,7 @@ async fn a_paypal_checkout_uses_one_oauth_token_and_cancels_and_refunds(db: &Tes
 
     // A refund of a sale the ledger knows.
     pp.sale("SALE-1", "15.00", "USD");
-    app.state
-        .store()
-        .record_ledger_txn(
-            &NewLedgerTxn {
-                provider: "paypal",
-                kind: "charge",
-                reference: "SALE-1",
-                parent: None,
-                account: Some(&a),
-                currency: "USD",
-                amount: 1500,
-                event_id: "WH-SALE-1",
-            },
-            &fdt_cloud::billing::ledger::charge(Provider::Paypal, 1500, None),
-            time::OffsetDateTime::now_utc(),
-        )
-        .await
-        .unwrap();
+    paypal_charge(&app, "SALE-1", &a, 1500).await;
     let r = app
         .post(
             "/v1/admin/billing/refunds",

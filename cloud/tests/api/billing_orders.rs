@@ -4,7 +4,7 @@
 //! subscription, cannot be cancelled or changed (it does not renew), and ends by itself.
 
 use super::billing::plan;
-use super::billing_checkout::{People, people};
+use super::billing_checkout::{People, paypal_charge, people};
 use crate::common::{TestApp, TestDb};
 use axum::http::StatusCode;
 use fdt_api::Plan;
@@ -305,7 +305,7 @@ async fn a_paypal_order_is_captured_when_the_person_returns(db: &TestDb) {
         });
     });
     let base = app.serve().await;
-    let People { ta, a, .. } = people(&app).await;
+    let People { ta, a, ops, .. } = people(&app).await;
     let r = order_checkout(&base, &ta, "paypal").await;
     let checkout = r["id"].as_str().unwrap().to_owned();
     let order = r["reference"].as_str().unwrap().to_owned();
@@ -374,4 +374,32 @@ async fn a_paypal_order_is_captured_when_the_person_returns(db: &TestDb) {
         .get(&format!("/v1/billing/checkout/{checkout}"), Some(&ta))
         .await;
     assert_eq!(status.json["state"], "active", "{}", status.json);
+
+    // An operator refunds part of it: an order's capture goes back by PayPal's v2 capture
+    // refund (a subscription's sale by v1), once the ledger has the charge
+    // (PAYMENT.CAPTURE.COMPLETED; its reading is tested with the event readers).
+    let capture = pp.order(&order).unwrap()["capture_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    paypal_charge(&app, &capture, &a, 1200).await;
+    let refund = |amount: i64| {
+        let (app, ops) = (&app, ops.clone());
+        let body = json!({"provider": "paypal", "charge": capture, "currency": "USD",
+            "amount": amount});
+        async move {
+            app.post("/v1/admin/billing/refunds", body, Some(&ops))
+                .await
+        }
+    };
+    refund(1201)
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "validation_failed");
+    let r = refund(500).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+    assert!(
+        r.json["refund_id"].as_str().unwrap().starts_with("REFUND-"),
+        "{}",
+        r.json
+    );
 }

@@ -178,6 +178,26 @@ impl PaypalCheckout {
         })
     }
 
+    /// Refunds `amount` of an order's capture (Orders v2; a subscription's payments are v1
+    /// sales, see [`CheckoutProvider::refund`]); the refund's ID.
+    pub async fn refund_capture(
+        &self,
+        capture: &str,
+        amount: &Money,
+        key: &str,
+    ) -> Result<String, CheckoutError> {
+        let path = format!("/v2/payments/captures/{}/refund", urlencoding(capture));
+        let rb = self
+            .request(
+                &path,
+                Some(key),
+                json!({"amount": {"value": amount.decimal(), "currency_code": amount.currency.as_str()}}),
+            )
+            .await?;
+        let o: Object = self.api.call(rb).await?;
+        Ok(o.id)
+    }
+
     /// Captures approved order `id` (once per `key`: a repeat answers the same capture).
     pub async fn capture_order(&self, id: &str, key: &str) -> Result<Captured, CheckoutError> {
         let path = format!("/v2/checkout/orders/{}/capture", urlencoding(id));

@@ -231,3 +231,29 @@ fn paypal_capture_completed_is_a_charge_with_its_fee() {
         }
     );
 }
+
+/// PayPal's `PAYMENT.CAPTURE.REFUNDED`: the refund of the capture its `up` link names.
+#[test]
+fn paypal_capture_refunded_names_its_capture() {
+    let none = BTreeMap::new();
+    let body = json!({"id": "WH-1GE84257G0350133W-6RW800890C634293G",
+        "event_type": "PAYMENT.CAPTURE.REFUNDED", "create_time": "2026-12-06T11:00:00Z",
+        "resource": {"id": "1Y107995YT783435V", "status": "COMPLETED",
+            "amount": {"currency_code": "USD", "value": "5.00"},
+            "links": [
+                {"href": "https://api.paypal.com/v2/payments/refunds/1Y107995YT783435V", "rel": "self", "method": "GET"},
+                {"href": "https://api.paypal.com/v2/payments/captures/2GG279541U471931P", "rel": "up", "method": "GET"}]}});
+    let m = paypal(body.to_string().as_bytes(), &none)
+        .unwrap()
+        .money
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        m,
+        MoneyEvent::Refund {
+            id: "1Y107995YT783435V".into(),
+            charge: "2GG279541U471931P".into(),
+            amount: Money::minor(500, Currency::parse("USD").unwrap()),
+        }
+    );
+}
