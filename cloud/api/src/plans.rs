@@ -27,6 +27,15 @@ impl Plan {
     /// Every plan, cheapest first.
     pub const ALL: [Plan; 3] = [Plan::Free, Plan::Pro, Plan::Team];
 
+    /// Its place in [`Plan::ALL`]: a higher plan has a higher rank (upgrades go up).
+    pub fn rank(self) -> usize {
+        match self {
+            Plan::Free => 0,
+            Plan::Pro => 1,
+            Plan::Team => 2,
+        }
+    }
+
     /// The name as stored and sent (`free`, `pro`, `team`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -228,8 +237,9 @@ mod tests {
 
     #[test]
     fn plans_round_trip_and_grow() {
-        for p in Plan::ALL {
+        for (i, p) in Plan::ALL.into_iter().enumerate() {
             assert_eq!(p.as_str().parse::<Plan>().unwrap(), p);
+            assert_eq!(p.rank(), i, "rank is the place in ALL");
         }
         assert!("gold".parse::<Plan>().is_err());
         // Each plan allows at least what the cheaper one does.

@@ -10,12 +10,11 @@ use fdt_api::{AccountId, Plan, TunnelId};
 /// The best plan among the account's subscriptions that entitle it; free without one.
 pub async fn entitled_plan(st: &AppState, account: &AccountId) -> Result<Plan, StoreError> {
     let subs = st.store().subscriptions(account).await?;
-    let rank = |p: Plan| Plan::ALL.iter().position(|x| *x == p).unwrap_or(0);
     Ok(subs
         .iter()
         .filter(|s| s.status != SubStatus::Canceled.as_str())
         .filter_map(|s| s.plan.parse::<Plan>().ok())
-        .max_by_key(|p| rank(*p))
+        .max_by_key(|p| p.rank())
         .unwrap_or(Plan::Free))
 }
 

@@ -51,11 +51,32 @@ fn field(field: &'static str, message: impl Into<String>) -> PurchaseError {
     }
 }
 
-/// A one-time payment has nothing to cancel or change at the provider.
-fn one_time() -> PurchaseError {
-    PurchaseError::Conflict(
-        "a one-time payment does not renew: it ends by itself at the end of its period".into(),
-    )
+/// `account`'s own live subscription `id` at `provider` (another account's, or a canceled
+/// one, is not found), when it renews: a one-time payment has nothing to cancel or change at
+/// the provider.
+async fn own_renewing(
+    st: &AppState,
+    account: &AccountId,
+    provider: Provider,
+    id: &str,
+) -> Result<crate::store::SubscriptionRecord, PurchaseError> {
+    let sub = st
+        .store()
+        .subscriptions(account)
+        .await?
+        .into_iter()
+        .find(|s| {
+            s.provider == provider.as_str()
+                && s.subscription_id == id
+                && s.status != SubStatus::Canceled.as_str()
+        })
+        .ok_or(PurchaseError::NotFound)?;
+    if !sub.renews {
+        return Err(PurchaseError::Conflict(
+            "a one-time payment does not renew: it ends by itself at the end of its period".into(),
+        ));
+    }
+    Ok(sub)
 }
 
 /// Starts a checkout of `plan` at `provider` for `account`, a subscription or (`once`) an
@@ -181,8 +202,7 @@ pub async fn status(
         .unwrap_or(Plan::Free);
     // Active once the plan in force has followed the subscription too (the two are written
     // one after the other): a window that stops polling at `active` shows the new plan.
-    let rank = |p: Plan| Plan::ALL.iter().position(|x| *x == p);
-    let state = if subscribed && rank(in_force) >= rank(plan) {
+    let state = if subscribed && in_force.rank() >= plan.rank() {
         "active"
     } else {
         c.state.as_str()
@@ -235,20 +255,7 @@ pub async fn cancel(
     id: &str,
 ) -> Result<(), PurchaseError> {
     let adapter = st.checkouts().get(provider)?;
-    let owned = st
-        .store()
-        .subscriptions(account)
-        .await?
-        .into_iter()
-        .find(|s| {
-            s.provider == provider.as_str()
-                && s.subscription_id == id
-                && s.status != SubStatus::Canceled.as_str()
-        })
-        .ok_or(PurchaseError::NotFound)?;
-    if !owned.renews {
-        return Err(one_time());
-    }
+    own_renewing(st, account, provider, id).await?;
     adapter.cancel(id).await?;
     tracing::info!(account = %account, provider = provider.as_str(), subscription = id, "subscription cancelled at period end");
     Ok(())
@@ -271,33 +278,19 @@ pub async fn change_plan(
         ));
     }
     let adapter = st.checkouts().get(provider)?;
-    let sub = st
-        .store()
-        .subscriptions(account)
-        .await?
-        .into_iter()
-        .find(|s| {
-            s.provider == provider.as_str()
-                && s.subscription_id == id
-                && s.status != SubStatus::Canceled.as_str()
-        })
-        .ok_or(PurchaseError::NotFound)?;
-    if !sub.renews {
-        return Err(one_time());
-    }
+    let sub = own_renewing(st, account, provider, id).await?;
     let current: Plan = sub.plan.parse().unwrap_or(Plan::Free);
     if current == plan {
         return Err(PurchaseError::Conflict(format!(
             "the subscription is already on the {plan} plan"
         )));
     }
-    let rank = |p: Plan| Plan::ALL.iter().position(|x| *x == p);
     let back = format!("{console}/billing?changed={}", provider.as_str());
     let changed = adapter
         .change_plan(&ChangePlan {
             subscription: id,
             plan: plan.as_str(),
-            upgrade: rank(plan) > rank(current),
+            upgrade: plan.rank() > current.rank(),
             return_url: &back,
             cancel_url: &format!("{back}&canceled=1"),
         })
