@@ -18,6 +18,10 @@ use std::path::Path;
 
 /// The secrets file's name in the data directory.
 pub const SECRETS_FILE: &str = "billing-webhook-secrets.toml";
+/// The PayPal fake's test CA (PEM) in the data directory, rewritten on every start.
+pub const PAYPAL_CA_FILE: &str = "paypal-test-ca.pem";
+/// The PayPal fake's signing certificate (PEM) in the data directory, rewritten on every start.
+pub const PAYPAL_CERT_FILE: &str = "paypal-test-signing-cert.pem";
 
 /// `[stripe]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -42,8 +46,9 @@ pub struct RazorpaySecrets {
 pub struct PaypalSecrets {
     /// The webhook's ID (part of the signed string).
     pub webhook_id: String,
-    /// The test signing certificate: none is made in dev mode (PayPal's webhooks are
-    /// verified against a certificate fetched over https from an allowlisted host).
+    /// The test signing certificate's path (PEM; its key is the committed test key
+    /// `TEST_SIGNING_KEY`). The fake makes it anew on every start, with a new CA, and serves
+    /// it over https from the host the verifier allows.
     #[serde(default)]
     pub certificate: Option<String>,
     /// The REST app's client ID.
@@ -64,7 +69,7 @@ pub struct Secrets {
 }
 
 impl Secrets {
-    fn generate() -> Self {
+    fn generate(data_dir: &Path) -> Self {
         Self {
             stripe: StripeSecrets {
                 webhook_secret: format!("whsec_{}", random_base62(32)),
@@ -76,7 +81,7 @@ impl Secrets {
             },
             paypal: PaypalSecrets {
                 webhook_id: format!("WH-DEV-{}", random_base62(16)),
-                certificate: None,
+                certificate: Some(data_dir.join(PAYPAL_CERT_FILE).display().to_string()),
                 client_id: format!("dev-{}", random_base62(20)),
                 client_secret: random_base62(32),
             },
@@ -91,7 +96,7 @@ impl Secrets {
                 toml::from_str(&text).with_context(|| format!("reading {}", path.display()))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let s = Self::generate();
+                let s = Self::generate(data_dir);
                 let text = toml::to_string(&s).context("writing the billing secrets")?;
                 write_private(&path, text.as_bytes())
                     .with_context(|| format!("writing {}", path.display()))?;
@@ -170,12 +175,26 @@ pub async fn start(
     let paypal = FakePaypal::start(
         &s.paypal.client_id,
         &s.paypal.client_secret,
-        &["P-DEV-PRO", "P-DEV-TEAM"],
+        &[
+            ("P-DEV-PRO", "12.00", "USD"),
+            ("P-DEV-TEAM", "49.00", "USD"),
+        ],
     )
     .await
     .context("starting the PayPal test server")?;
+    paypal.set_webhook(&hook("paypal"), &s.paypal.webhook_id);
+    // The fake's CA and signing certificate are made anew on every start: the verifier trusts
+    // this CA and fetches from this host only.
+    let ca = data_dir.join(PAYPAL_CA_FILE);
+    write_private(&ca, paypal.ca_pem().as_bytes())
+        .with_context(|| format!("writing {}", ca.display()))?;
+    let cert = data_dir.join(PAYPAL_CERT_FILE);
+    write_private(&cert, paypal.signing_cert_pem().as_bytes())
+        .with_context(|| format!("writing {}", cert.display()))?;
     config.billing.paypal = Some(PaypalConfig {
         webhook_id: s.paypal.webhook_id.clone(),
+        cert_hosts: vec![paypal.cert_host()],
+        extra_roots: Some(ca),
         plans: map(&[("P-DEV-PRO", "pro"), ("P-DEV-TEAM", "team")]),
         client_id: Some(s.paypal.client_id.clone()),
         client_secret: Some(Secret::new(s.paypal.client_secret.clone())),
@@ -185,8 +204,9 @@ pub async fn start(
         ..PaypalConfig::default()
     });
     lines.push(format!(
-        "  paypal:       test server {} (checkout and approval; no webhooks)",
-        paypal.url
+        "  paypal:       test server {} (signed webhooks; certificate served from https://{})",
+        paypal.url,
+        paypal.cert_host()
     ));
 
     let stripe = match LocalStripe::spawn().await {

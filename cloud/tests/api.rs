@@ -16,6 +16,7 @@ mod api {
     mod billing;
     mod billing_checkout;
     mod billing_dunning;
+    mod billing_duplicates;
     mod billing_invoices;
     mod billing_ledger;
     mod billing_orders;

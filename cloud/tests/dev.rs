@@ -274,8 +274,8 @@ async fn dev_writes_an_agent_config_that_alone_opens_a_tunnel() {
 }
 
 /// Test-mode billing: the secrets file has its three tables (private), and checkout through
-/// the Razorpay test server moves the dev account to pro by a signed webhook, as a developer
-/// clicking through would.
+/// the Razorpay and PayPal test servers moves accounts to pro by signed webhooks, as a
+/// developer clicking through would.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_runs_the_payment_providers_in_test_mode() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -310,29 +310,9 @@ async fn dev_runs_the_payment_providers_in_test_mode() {
     let api = dev.value("api").trim_end_matches("/v1").to_owned();
     let password = std::fs::read_to_string(data_dir.join("dev-password")).unwrap();
     let http = reqwest::Client::new();
-    let login: serde_json::Value = http
-        .post(format!("{api}/v1/auth/login"))
-        .json(&serde_json::json!({"email": "dev@fdt.localhost", "password": password.trim()}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().unwrap().to_owned();
-    let started: serde_json::Value = http
-        .post(format!("{api}/v1/billing/checkout"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"provider": "razorpay", "plan": "pro"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let url = started["url"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{started}"));
+    let token = log_in(&http, &api, "dev@fdt.localhost", password.trim()).await;
+    let started = start_checkout(&http, &api, &token, "razorpay").await;
+    let url = started["url"].as_str().unwrap();
     // Paying on the test server's page: its signed webhooks reach the control plane first.
     let proof: serde_json::Value = http.post(url).send().await.unwrap().json().await.unwrap();
     let r: serde_json::Value = http
@@ -347,5 +327,93 @@ async fn dev_runs_the_payment_providers_in_test_mode() {
         .unwrap();
     assert_eq!(r["state"], "active", "{r}");
     assert_eq!(r["entitled_plan"], "pro", "{r}");
+
+    // PayPal's test server signs its webhooks as PayPal does (the committed test key, its
+    // certificate served over https from the host the dev config allows, its CA trusted):
+    // approving on its page moves a second account to pro by those webhooks alone.
+    let cert = table["paypal"]["certificate"].as_str().unwrap();
+    assert!(
+        std::fs::read_to_string(cert)
+            .unwrap()
+            .contains("BEGIN CERTIFICATE")
+    );
+    let creds =
+        serde_json::json!({"email": "paypal@fdt.localhost", "password": "correct horse battery"});
+    let r = http
+        .post(format!("{api}/v1/auth/register"))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let token = log_in(&http, &api, "paypal@fdt.localhost", "correct horse battery").await;
+    let started = start_checkout(&http, &api, &token, "paypal").await;
+    let url = started["url"].as_str().unwrap();
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let approved = no_redirects.post(url).send().await.unwrap();
+    assert_eq!(approved.status(), 303);
+    let status = format!(
+        "{api}/v1/billing/checkout/{}",
+        started["id"].as_str().unwrap()
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let r = loop {
+        let r: serde_json::Value = http
+            .get(&status)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if r["state"] == "active" || Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(r["state"], "active", "{r}");
+    assert_eq!(r["entitled_plan"], "pro", "{r}");
     stop(dev).await;
+}
+
+/// Logs `email` in at the dev stack's `api`: the access token.
+async fn log_in(http: &reqwest::Client, api: &str, email: &str, password: &str) -> String {
+    let login: serde_json::Value = http
+        .post(format!("{api}/v1/auth/login"))
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    login["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{login}"))
+        .to_owned()
+}
+
+/// Starts a checkout of pro at `provider` as `token`: the answer, which has a `url`.
+async fn start_checkout(
+    http: &reqwest::Client,
+    api: &str,
+    token: &str,
+    provider: &str,
+) -> serde_json::Value {
+    let started: serde_json::Value = http
+        .post(format!("{api}/v1/billing/checkout"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"provider": provider, "plan": "pro"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(started["url"].is_string(), "{started}");
+    started
 }

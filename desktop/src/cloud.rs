@@ -176,6 +176,20 @@ pub fn check_call(call: &ApiCall) -> Result<reqwest::Method, DesktopError> {
     crate::local_api::http_method(&call.method).ok_or_else(|| bad("Unknown HTTP method."))
 }
 
+/// Largest answer read for the window (JSON pages are far smaller).
+const MAX_ANSWER: usize = 16 * 1024 * 1024;
+
+/// One answer of the control plane, read whole.
+#[derive(Debug)]
+pub struct Fetched {
+    /// Its status.
+    pub status: u16,
+    /// Its `Content-Disposition`, when it names a file.
+    pub disposition: Option<String>,
+    /// Its body.
+    pub body: Vec<u8>,
+}
+
 /// Sends one window call to the control plane with `access` as bearer. `Ok(None)` when the
 /// access token was refused (the caller refreshes and retries once).
 pub async fn call(
@@ -184,13 +198,29 @@ pub async fn call(
     call: &ApiCall,
     org: Option<&str>,
 ) -> Result<Option<ApiAnswer>, DesktopError> {
+    let answer = fetch(api_url, access, call, org, "application/json", MAX_ANSWER).await?;
+    Ok(answer.map(|f| ApiAnswer {
+        status: f.status,
+        body: String::from_utf8_lossy(&f.body).into_owned(),
+    }))
+}
+
+/// As [`call`], for a file of at most `max` bytes of type `accept` (an invoice's PDF).
+pub async fn fetch(
+    api_url: &str,
+    access: &AccessToken,
+    call: &ApiCall,
+    org: Option<&str>,
+    accept: &str,
+    max: usize,
+) -> Result<Option<Fetched>, DesktopError> {
     let method = check_call(call)?;
     let http = http_client().map_err(|e| DesktopError::new(ErrorKind::Internal, e.to_string()))?;
     let url = format!("{}{}", api_url.trim_end_matches('/'), call.path);
     let mut rb = http
         .request(method, &url)
         .bearer_auth(access.expose_secret())
-        .header("accept", "application/json");
+        .header("accept", accept);
     if let Some(org) = org {
         rb = rb.header("x-fdt-org", org);
     }
@@ -199,7 +229,7 @@ pub async fn call(
             .header("content-type", "application/json")
             .body(body.clone());
     }
-    let resp = rb.send().await.map_err(|e| {
+    let mut resp = rb.send().await.map_err(|e| {
         DesktopError::new(
             ErrorKind::Unreachable,
             format!("Cannot reach the control plane at {api_url}: {e}."),
@@ -209,13 +239,32 @@ pub async fn call(
     if status == 401 {
         return Ok(None);
     }
-    let body = resp.text().await.map_err(|e| {
+    let disposition = resp
+        .headers()
+        .get("content-disposition")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let cut = |e: String| {
         DesktopError::new(
             ErrorKind::Unreachable,
             format!("The control plane's answer was cut off: {e}."),
         )
-    })?;
-    Ok(Some(ApiAnswer { status, body }))
+    };
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| cut(e.to_string()))? {
+        if body.len() + chunk.len() > max {
+            return Err(DesktopError::new(
+                ErrorKind::Internal,
+                format!("The control plane's answer is larger than {max} bytes."),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(Fetched {
+        status,
+        disposition,
+        body,
+    }))
 }
 
 #[cfg(test)]

@@ -5,8 +5,9 @@
 
 use crate::state::AppState;
 use fdt_desktop_ipc::{
-    ApiAnswer, ApiCall, DesktopError, DesktopState, ErrorKind, OpenUrl, SetEnabled, SetFlag,
-    SignInDevice, SignInPassword, SignInToken, SwitchOrg, TunnelInput, TunnelRef,
+    ApiAnswer, ApiCall, DesktopError, DesktopState, ErrorKind, InvoiceRef, OpenUrl, SavedFile,
+    SetEnabled, SetFlag, SignInDevice, SignInPassword, SignInToken, SwitchOrg, TunnelInput,
+    TunnelRef,
 };
 use tauri::State;
 
@@ -110,6 +111,12 @@ pub async fn billing_redirect(app: State<'_, AppState>, input: ApiCall) -> Answe
         })?;
     }
     Ok(answer)
+}
+
+/// `save_invoice_pdf`.
+#[tauri::command]
+pub async fn save_invoice_pdf(app: State<'_, AppState>, input: InvoiceRef) -> Answer<SavedFile> {
+    app.save_invoice_pdf(&input.id).await
 }
 
 /// `open_external`.

@@ -8,6 +8,7 @@ pub mod autostart;
 pub mod billing;
 pub mod cloud;
 pub mod commands;
+pub mod invoices;
 pub mod local_api;
 pub mod netwatch;
 pub mod paths;
@@ -96,6 +97,7 @@ pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::cloud_api,
             commands::open_external,
             commands::billing_redirect,
+            commands::save_invoice_pdf,
         ])
         .on_window_event(|window, ev| {
             if let tauri::WindowEvent::CloseRequested { api, .. } = ev {
@@ -292,6 +294,7 @@ pub fn main() -> ExitCode {
         api_url: None,
         relay_ca: None,
         inspector_addr: None,
+        downloads_dir: paths::downloads_dir(),
     }
     .with_env_overrides();
     let builder = tauri::Builder::default()

@@ -18,3 +18,9 @@ pub fn config_dir_from_env() -> Option<PathBuf> {
 pub fn xdg_config_home() -> Option<PathBuf> {
     fdt_agent_core::config::xdg_base("XDG_CONFIG_HOME", ".config")
 }
+
+/// Where saved files go: the user's Downloads folder (XDG's `XDG_DOWNLOAD_DIR`, or the OS's),
+/// else `~/Downloads`.
+pub fn downloads_dir() -> Option<PathBuf> {
+    dirs::download_dir().or_else(|| dirs::home_dir().map(|h| h.join("Downloads")))
+}

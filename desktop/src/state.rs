@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::watch;
 
 mod device;
+mod invoices;
 mod managed;
 mod orgs;
 mod session;
@@ -39,6 +40,8 @@ pub struct StateConfig {
     pub relay_ca: Option<PathBuf>,
     /// Local API address instead of the saved one (`127.0.0.1:0` in tests).
     pub inspector_addr: Option<String>,
+    /// Where invoices' PDFs are saved (the Downloads folder); `None`: nowhere known.
+    pub downloads_dir: Option<PathBuf>,
 }
 
 impl StateConfig {
@@ -74,6 +77,7 @@ pub struct AppState {
     /// concurrent `cloud_api` calls share one refresh (see [`session`]).
     session: Arc<tokio::sync::Mutex<()>>,
     settings_path: PathBuf,
+    downloads_dir: Option<PathBuf>,
     secrets: SecretStore,
     autostart: Autostart,
     supervisor: Supervisor,
@@ -132,6 +136,7 @@ impl AppState {
             ops: Arc::default(),
             session: Arc::default(),
             settings_path,
+            downloads_dir: cfg.downloads_dir,
             secrets,
             autostart: Autostart::new(&cfg.xdg_config_home, cfg.exe),
             supervisor,

@@ -65,6 +65,7 @@ async fn desktop_commands_drive_a_real_tunnel() {
         api_url: Some(cloud.url.clone()),
         relay_ca: Some(stack.ca_path()),
         inspector_addr: Some("127.0.0.1:0".into()),
+        downloads_dir: Some(home.path().join("Downloads")),
     })
     .await
     .unwrap();
@@ -411,6 +412,7 @@ async fn open_state(home: &std::path::Path, api_url: &str) -> AppState {
         api_url: Some(api_url.into()),
         relay_ca: None,
         inspector_addr: Some("127.0.0.1:0".into()),
+        downloads_dir: Some(home.join("Downloads")),
     })
     .await
     .unwrap()
@@ -571,6 +573,7 @@ async fn the_app_runs_managed_tunnels_beside_its_own() {
         api_url: Some(cloud.url.clone()),
         relay_ca: Some(stack.ca_path()),
         inspector_addr: Some("127.0.0.1:0".into()),
+        downloads_dir: Some(home.path().join("Downloads")),
     })
     .await
     .unwrap();
@@ -903,6 +906,48 @@ async fn the_app_opens_checkout_in_the_browser_and_follows_it() {
     let (answer, page) = state.billing_redirect(checkout()).await.unwrap();
     assert_eq!(answer.status, 409, "{}", answer.body);
     assert_eq!(page, None);
+
+    // The payment's invoice is saved as a PDF into the Downloads folder, under its number,
+    // next to (never over) a file of that name.
+    let invoices = poll_until(Duration::from_secs(20), "the invoice is issued", || {
+        let call = ApiCall {
+            method: "GET".into(),
+            path: "/v1/billing/invoices".into(),
+            body: None,
+        };
+        let state = &state;
+        async move {
+            let a = state.cloud_api(call).await.ok()?;
+            let v: Value = serde_json::from_str(&a.body).ok()?;
+            (!v["invoices"].as_array()?.is_empty()).then_some(v)
+        }
+    })
+    .await
+    .unwrap();
+    let invoice = &invoices["invoices"][0];
+    let id = invoice["id"].as_str().unwrap();
+    let number = invoice["number"].as_str().unwrap();
+    let downloads = home.path().join("Downloads");
+    let first = state.save_invoice_pdf(id).await.unwrap();
+    assert_eq!(
+        std::path::Path::new(&first.path),
+        downloads.join(format!("{number}.pdf"))
+    );
+    let second = state.save_invoice_pdf(id).await.unwrap();
+    assert_eq!(
+        std::path::Path::new(&second.path),
+        downloads.join(format!("{number} (2).pdf"))
+    );
+    for saved in [&first, &second] {
+        let bytes = std::fs::read(&saved.path).unwrap();
+        assert!(bytes.starts_with(b"%PDF-"), "{}", saved.path);
+    }
+    // Not an invoice ID, or not one of this account's: refused, nothing written.
+    let e = state.save_invoice_pdf("inv_../../x").await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidInput, "{e:?}");
+    let e = state.save_invoice_pdf("inv_notmine").await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound, "{e:?}");
+    assert_eq!(std::fs::read_dir(&downloads).unwrap().count(), 2);
     state.quit().await;
     drop(emu);
 }

@@ -256,10 +256,21 @@ pub struct OutboxEmail {
     #[serde(with = "time::serde::rfc3339")]
     #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
     pub created_at: OffsetDateTime,
-    /// Sent (none yet: no mailer is configured).
+    /// Sent (none yet: not sent, or no mailer is configured).
     #[serde(default, with = "time::serde::rfc3339::option")]
     #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
     pub sent_at: Option<OffsetDateTime>,
+    /// Sending attempts so far.
+    #[serde(default)]
+    pub attempts: u32,
+    /// The last attempt's error (the mail server's answer).
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// Given up: refused for good, or out of attempts (`POST …/outbox/{id}/retry` sends it
+    /// again).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::schema::date_time"))]
+    pub failed_at: Option<OffsetDateTime>,
 }
 
 /// `GET /v1/admin/billing/outbox`: newest first.

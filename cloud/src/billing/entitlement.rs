@@ -13,6 +13,8 @@ pub async fn entitled_plan(st: &AppState, account: &AccountId) -> Result<Plan, S
     Ok(subs
         .iter()
         .filter(|s| s.status != SubStatus::Canceled.as_str())
+        // A duplicate is being cancelled and refunded: the subscription it duplicates counts.
+        .filter(|s| s.duplicate_of.is_none())
         .filter_map(|s| s.plan.parse::<Plan>().ok())
         .max_by_key(|p| p.rank())
         .unwrap_or(Plan::Free))

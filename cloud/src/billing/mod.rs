@@ -10,6 +10,8 @@
 
 pub mod checkout;
 pub mod dunning;
+pub mod duplicates;
+mod effects;
 pub mod entitlement;
 pub mod events;
 pub mod invoice_pdf;

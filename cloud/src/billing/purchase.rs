@@ -5,7 +5,7 @@
 //! provider's signed subscription events ([`super::webhooks`]).
 
 use super::Provider;
-use super::checkout::{ChangePlan, CheckoutError, PlanChanged, StartCheckout};
+use super::checkout::{CancelAt, ChangePlan, CheckoutError, PlanChanged, StartCheckout};
 use super::events::SubStatus;
 use super::money::{Currency, Money};
 use super::verify::{self, SignatureError};
@@ -256,7 +256,7 @@ pub async fn cancel(
 ) -> Result<(), PurchaseError> {
     let adapter = st.checkouts().get(provider)?;
     own_renewing(st, account, provider, id).await?;
-    adapter.cancel(id).await?;
+    adapter.cancel(id, CancelAt::PeriodEnd).await?;
     tracing::info!(account = %account, provider = provider.as_str(), subscription = id, "subscription cancelled at period end");
     Ok(())
 }

@@ -1,19 +1,15 @@
 //! `POST /v1/billing/webhooks/{provider}`: a delivery is verified on its raw bytes, stored
 //! before it is processed (one row per provider and event ID: a redelivery, however
-//! concurrent, has one effect), then processed: a subscription event moves the subscription
-//! (never backwards in the provider's time, never to another account) and the account's plan
-//! follows its subscriptions. Refused signatures store nothing and are counted.
+//! concurrent, has one effect), then processed ([`super::effects`]). Refused signatures store
+//! nothing and are counted.
 
 use super::Provider;
-use super::events::{self, EventError, MoneyEvent, ProviderEvent};
-use super::ledger;
+use super::effects;
+use super::events::{self, EventError, ProviderEvent};
 use super::paypal::PaypalError;
 use super::verify::{self, SignatureError};
 use crate::state::AppState;
-use crate::store::{
-    Issued, NewBillingEvent, NewLedgerTxn, Recorded, StoreError, SubscriptionApplied,
-    SubscriptionState,
-};
+use crate::store::{NewBillingEvent, StoreError};
 use axum::http::HeaderMap;
 use fdt_api::WebhookReceipt;
 
@@ -155,7 +151,7 @@ pub async fn ingest(
             });
         }
         tracing::warn!(provider = provider.as_str(), event = %event.id, "processing an event whose processing never finished");
-        let (state, detail) = apply(st, provider, &event).await?;
+        let (state, detail) = effects::apply(st, provider, &event).await?;
         st.store()
             .set_billing_event_state(seq, state, &detail)
             .await?;
@@ -165,12 +161,12 @@ pub async fn ingest(
             detail,
         });
     };
-    let (state, detail) = apply(st, provider, &event).await?;
+    let (state, detail) = effects::apply(st, provider, &event).await?;
     st.store()
         .set_billing_event_state(seq, state, &detail)
         .await?;
     tracing::info!(provider = provider.as_str(), event = %event.id, kind = %event.kind, state, %detail, "billing event");
-    if state == REJECTED {
+    if state == effects::REJECTED {
         return Err(WebhookError::Rejected(detail));
     }
     Ok(WebhookReceipt {
@@ -178,26 +174,6 @@ pub async fn ingest(
         state: state.into(),
         detail,
     })
-}
-
-/// What an event does, by kind: `(state, detail)`.
-async fn apply(
-    st: &AppState,
-    provider: Provider,
-    event: &ProviderEvent,
-) -> Result<(&'static str, String), StoreError> {
-    match (&event.money, &event.order) {
-        (Some(money), _) => record_money(st, provider, &event.id, money).await,
-        (None, Some(Err(why))) => Ok(("ignored", why.clone())),
-        (None, Some(Ok(o))) => Ok(
-            match super::orders::razorpay_order_paid(st, &o.id, &o.account, &o.payment).await? {
-                Ok(true) => ("processed", format!("order {} paid: plan given", o.id)),
-                Ok(false) => ("ignored", format!("order {} was already given", o.id)),
-                Err(why) => ("failed", why),
-            },
-        ),
-        (None, None) => process(st, provider, event).await,
-    }
 }
 
 /// Processes stored event `seq` again for an operator (after a configuration fix, say): read
@@ -234,7 +210,7 @@ pub async fn replay(st: &AppState, seq: i64) -> Result<Option<WebhookReceipt>, W
             events::paypal(body.as_bytes(), &c.plans)?
         }
     };
-    let (state, detail) = apply(st, provider, &event).await?;
+    let (state, detail) = effects::apply(st, provider, &event).await?;
     st.store()
         .set_billing_event_state(seq, state, &detail)
         .await?;
@@ -250,167 +226,3 @@ const RECEIVED: &str = "received";
 /// How long after its reception an unprocessed event counts as stuck (its first processing
 /// can no longer be running).
 const STUCK_AFTER: time::Duration = time::Duration::minutes(5);
-
-/// The state of an event refused for its content (a 400 to the provider).
-const REJECTED: &str = "rejected";
-
-/// Records a money event in the ledger: `(state, detail)`.
-async fn record_money(
-    st: &AppState,
-    provider: Provider,
-    event_id: &str,
-    money: &Result<MoneyEvent, String>,
-) -> Result<(&'static str, String), StoreError> {
-    let m = match money {
-        Ok(m) => m,
-        Err(why) => return Ok((REJECTED, why.clone())),
-    };
-    let (kind, reference, parent, account, amount, entries) = match m {
-        MoneyEvent::Charge {
-            id,
-            account,
-            amount,
-            fee,
-            subscription,
-        } => {
-            // A subscription we hold decides whose charge it is (it never changes account);
-            // otherwise the metadata we set at checkout.
-            let owner = match subscription {
-                Some(s) => {
-                    st.store()
-                        .subscription_account(provider.as_str(), s)
-                        .await?
-                }
-                None => None,
-            };
-            let account = match (owner, account) {
-                (Some(o), _) => Some(o),
-                (None, Some(a)) => st.store().account_exists(a).await?,
-                (None, None) => None,
-            };
-            let entries = ledger::charge(provider, amount.minor, *fee);
-            ("charge", id, None, account, amount, entries)
-        }
-        MoneyEvent::Refund { id, charge, amount } => (
-            "refund",
-            id,
-            Some(charge.as_str()),
-            None,
-            amount,
-            ledger::refund(provider, amount.minor),
-        ),
-        MoneyEvent::Payout { id, amount } => (
-            "payout",
-            id,
-            None,
-            None,
-            amount,
-            ledger::payout(provider, amount.minor),
-        ),
-    };
-    let recorded = st
-        .store()
-        .record_ledger_txn(
-            &NewLedgerTxn {
-                provider: provider.as_str(),
-                kind,
-                reference,
-                parent,
-                account: account.as_ref(),
-                currency: amount.currency.as_str(),
-                amount: amount.minor,
-                event_id,
-            },
-            &entries,
-            st.clock().now(),
-        )
-        .await?;
-    let what = format!(
-        "{kind} {reference} of {} {}",
-        amount.decimal(),
-        amount.currency.as_str()
-    );
-    // Invoices follow the ledger; a redelivery (a duplicate here) issues what a failure in
-    // between left out, and nothing twice.
-    let invoice = match (&recorded, kind, &account, parent) {
-        (Recorded::Txn(_) | Recorded::Duplicate, "charge", Some(a), _) => {
-            super::invoices::on_charge(st, provider, reference, a, amount)
-                .await
-                .map(Some)?
-        }
-        (Recorded::Txn(_) | Recorded::Duplicate, "refund", _, Some(charge)) => {
-            super::invoices::on_refund(st, provider, reference, charge, amount).await?
-        }
-        _ => None,
-    };
-    let what = match invoice {
-        Some(Issued::New(n)) => format!("{what}; document number {n} issued"),
-        _ => what,
-    };
-    Ok(match recorded {
-        Recorded::Txn(seq) => ("processed", format!("{what}: ledger transaction {seq}")),
-        Recorded::Duplicate => ("ignored", format!("{what}: already in the ledger")),
-        Recorded::NoCharge => (REJECTED, format!("{what}: no such charge in the ledger")),
-        Recorded::TooLarge(charged, refunded) => (
-            REJECTED,
-            format!(
-                "{what}: more than is left of the charge ({charged} charged, {refunded} refunded, minor units)"
-            ),
-        ),
-        Recorded::CurrencyMismatch(c) => (REJECTED, format!("{what}: the charge is in {c}")),
-    })
-}
-
-/// What an event does: `(state, detail)`.
-async fn process(
-    st: &AppState,
-    provider: Provider,
-    event: &ProviderEvent,
-) -> Result<(&'static str, String), StoreError> {
-    let s = match &event.subscription {
-        None => return Ok(("ignored", format!("{} is not acted on", event.kind))),
-        Some(Err(why)) => return Ok(("ignored", why.clone())),
-        Some(Ok(s)) => s,
-    };
-    let Some(account) = st.store().account_exists(&s.account).await? else {
-        return Ok(("failed", format!("no account {}", s.account)));
-    };
-    let applied = st
-        .store()
-        .apply_subscription(
-            &SubscriptionState {
-                provider: provider.as_str(),
-                subscription_id: &s.id,
-                account: &account,
-                plan: &s.plan,
-                status: s.status.as_str(),
-                period_end: s.period_end,
-                event_at: event.created,
-            },
-            st.clock().now(),
-        )
-        .await?;
-    Ok(match applied {
-        SubscriptionApplied::Applied => {
-            super::dunning::on_status(st, &account, provider.as_str(), &s.id, s.status).await?;
-            let plan = super::entitlement::entitled_plan(st, &account).await?;
-            super::entitlement::set_plan(st, &account, plan).await?;
-            (
-                "processed",
-                format!(
-                    "subscription {} is {}; plan {plan}",
-                    s.id,
-                    s.status.as_str()
-                ),
-            )
-        }
-        SubscriptionApplied::Stale => (
-            "ignored",
-            "a newer event already set this subscription".to_owned(),
-        ),
-        SubscriptionApplied::OtherAccount => (
-            "failed",
-            "the subscription belongs to another account".to_owned(),
-        ),
-    })
-}

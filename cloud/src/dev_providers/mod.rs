@@ -29,3 +29,13 @@ pub fn serve_fake(
         let _ = axum::serve(listener, app).await;
     })
 }
+
+/// The HTTP client a fake calls out with (its webhooks, the emulator's upstream): bounded in
+/// time, so a receiver that hangs holds a fake's delivery up for 10 s at most.
+pub fn fake_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .build()
+        .unwrap_or_default()
+}

@@ -2,11 +2,21 @@
 //! `POST /v1/oauth2/token` (client credentials, Basic auth) and bearer tokens on everything
 //! else, `POST /v1/billing/subscriptions` (idempotent on `PayPal-Request-Id`, with the
 //! `approve` link), the approval page that sends the person back to `return_url`, `POST
-//! /v1/billing/subscriptions/{id}/cancel` (204), `POST /v1/payments/sale/{id}/refund`, and
-//! errors as `{"name","message"}`. Webhooks and their signatures are tested on their own
-//! (`cloud/tests/api/billing_paypal.rs`).
+//! /v1/billing/subscriptions/{id}/cancel` (204), `POST /v1/payments/sale/{id}/refund`, Orders
+//! v2 ([`orders`]), and errors as `{"name","message"}`.
+//!
+//! Once [`FakePaypal::set_webhook`] names a receiver, what happens is announced as PayPal
+//! announces it, signed with the committed test key and its certificate served over https
+//! ([`signing`], [`deliver`]): `BILLING.SUBSCRIPTION.ACTIVATED` and the first
+//! `PAYMENT.SALE.COMPLETED` on approval, `BILLING.SUBSCRIPTION.UPDATED` when a revision is
+//! approved, `BILLING.SUBSCRIPTION.CANCELLED`, `PAYMENT.CAPTURE.COMPLETED` for an order's
+//! capture, and `PAYMENT.SALE.REFUNDED` / `PAYMENT.CAPTURE.REFUNDED`.
 
+mod deliver;
 mod orders;
+pub mod signing;
+
+pub use deliver::Delivered;
 
 use axum::Json;
 use axum::Router;
@@ -19,6 +29,9 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+/// The name the fake's signing certificate is made for: PayPal's own (the verifier's default).
+pub const CERT_NAME: &str = "messageverificationcerts.paypal.com";
+
 #[derive(Default)]
 struct Inner {
     tokens: Vec<String>,
@@ -27,6 +40,8 @@ struct Inner {
     requests: HashMap<String, String>,
     /// Sale ID → (total, currency).
     sales: HashMap<String, (String, String)>,
+    /// Subscription ID → the sale its approval took.
+    first_sales: HashMap<String, String>,
     orders: HashMap<String, Value>,
     /// Capture `PayPal-Request-Id` → the answer given.
     captures: HashMap<String, Value>,
@@ -37,9 +52,11 @@ struct Inner {
 struct Fake {
     client_id: String,
     secret: String,
-    plans: Vec<String>,
+    /// Plan ID → (price as a decimal, currency).
+    plans: HashMap<String, (String, String)>,
     base: String,
     inner: Arc<Mutex<Inner>>,
+    outbox: Arc<deliver::Outbox>,
 }
 
 /// The running fake.
@@ -47,7 +64,9 @@ pub struct FakePaypal {
     /// Base URL to configure as `api_base`.
     pub url: String,
     fake: Fake,
+    signer: Arc<signing::Signer>,
     task: tokio::task::JoinHandle<()>,
+    deliverer: tokio::task::JoinHandle<()>,
 }
 
 fn error(status: StatusCode, name: &str, message: &str) -> Response {
@@ -55,15 +74,28 @@ fn error(status: StatusCode, name: &str, message: &str) -> Response {
 }
 
 impl FakePaypal {
-    /// Serves the fake for REST app `client_id`/`secret`, with billing plans `plans`.
-    pub async fn start(client_id: &str, secret: &str, plans: &[&str]) -> std::io::Result<Self> {
+    /// Serves the fake for REST app `client_id`/`secret`, with billing plans `plans` (ID,
+    /// price as a decimal such as `"12.00"`, currency).
+    pub async fn start(
+        client_id: &str,
+        secret: &str,
+        plans: &[(&str, &str, &str)],
+    ) -> std::io::Result<Self> {
         let (listener, addr) = super::fake_listener("fake PayPal").await?;
+        let signer = Arc::new(signing::Signer::start(CERT_NAME).await?);
+        let (outbox, deliverer) = deliver::Outbox::start(signer.clone());
         let fake = Fake {
             client_id: client_id.to_owned(),
             secret: secret.to_owned(),
-            plans: plans.iter().map(|p| (*p).to_owned()).collect(),
+            plans: plans
+                .iter()
+                .map(|(id, price, cur)| {
+                    ((*id).to_owned(), ((*price).to_owned(), (*cur).to_owned()))
+                })
+                .collect(),
             base: format!("http://{addr}"),
             inner: Arc::default(),
+            outbox: Arc::new(outbox),
         };
         let app = Router::new()
             .route("/v1/oauth2/token", post(token))
@@ -88,8 +120,60 @@ impl FakePaypal {
         Ok(Self {
             url: format!("http://{addr}"),
             fake,
+            signer,
             task,
+            deliverer,
         })
+    }
+
+    /// Announces what happens to `url`, signed for the webhook `webhook_id`.
+    pub fn set_webhook(&self, url: &str, webhook_id: &str) {
+        self.fake.outbox.set_target(url, webhook_id);
+    }
+
+    /// The events delivered so far (the last 1024), in order.
+    pub fn delivered(&self) -> Vec<Delivered> {
+        self.fake.outbox.delivered()
+    }
+
+    /// The events delivered once `n` are (or after 20 s, however many were).
+    pub async fn wait_delivered(&self, n: usize) -> Vec<Delivered> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let d = self.delivered();
+            if d.len() >= n || tokio::time::Instant::now() >= deadline {
+                return d;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The sale (payment) subscription `id` was approved with.
+    pub fn sale_of(&self, id: &str) -> Option<String> {
+        self.fake.inner.lock().ok()?.first_sales.get(id).cloned()
+    }
+
+    /// Stops announcing events (until [`FakePaypal::set_webhook`] again): what happens
+    /// meanwhile is not sent.
+    pub fn stop_webhooks(&self) {
+        self.fake.outbox.clear_target();
+    }
+
+    /// The CA (PEM) of the signing certificate and of the https host serving it: what a
+    /// receiver adds to its roots (`extra_roots`).
+    pub fn ca_pem(&self) -> &str {
+        &self.signer.pki.ca_pem
+    }
+
+    /// The signing certificate (PEM).
+    pub fn signing_cert_pem(&self) -> &str {
+        &self.signer.pki.signing_cert_pem
+    }
+
+    /// The https host serving the signing certificate, as `cert_hosts` lists it
+    /// (`127.0.0.1:port`).
+    pub fn cert_host(&self) -> String {
+        self.signer.host.addr.to_string()
     }
 
     /// Access tokens issued so far.
@@ -119,6 +203,7 @@ impl FakePaypal {
 impl Drop for FakePaypal {
     fn drop(&mut self) {
         self.task.abort();
+        self.deliverer.abort();
     }
 }
 
@@ -197,10 +282,7 @@ async fn create(State(f): State<Fake>, h: HeaderMap, Json(b): Json<Value>) -> Re
     {
         return (StatusCode::CREATED, Json(s.clone())).into_response();
     }
-    let Some(plan) = b["plan_id"]
-        .as_str()
-        .filter(|p| f.plans.iter().any(|x| x == p))
-    else {
+    let Some(plan) = b["plan_id"].as_str().filter(|p| f.plans.contains_key(*p)) else {
         return error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "UNPROCESSABLE_ENTITY",
@@ -225,19 +307,68 @@ async fn create(State(f): State<Fake>, h: HeaderMap, Json(b): Json<Value>) -> Re
     (StatusCode::CREATED, Json(s)).into_response()
 }
 
-/// The approval page's "Agree & Subscribe": active, and back to `return_url`.
+/// The approval page's "Agree & Subscribe": active, the first cycle paid (a sale), both
+/// announced, and back to `return_url`.
 async fn approve(State(f): State<Fake>, Path(id): Path<String>) -> Response {
+    let sale_id = f.next("SALE");
     let Ok(mut i) = f.inner.lock() else {
         return poisoned();
     };
     let Some(s) = i.subscriptions.get_mut(&id) else {
         return not_found();
     };
+    if s["status"] != "APPROVAL_PENDING" {
+        return unprocessable("SUBSCRIPTION_STATUS_INVALID");
+    }
     s["status"] = json!("ACTIVE");
+    s["billing_info"] = json!({"next_billing_time": rfc3339_in(30 * 86_400)});
+    let s = s.clone();
+    let (price, currency) = f
+        .plans
+        .get(s["plan_id"].as_str().unwrap_or_default())
+        .cloned()
+        .unwrap_or_default();
+    i.sales
+        .insert(sale_id.clone(), (price.clone(), currency.clone()));
+    i.first_sales.insert(id.clone(), sale_id.clone());
+    drop(i);
+    f.outbox
+        .emit("BILLING.SUBSCRIPTION.ACTIVATED", "subscription", s.clone());
+    let sale = json!({"id": sale_id, "state": "completed",
+        "amount": {"total": price, "currency": currency},
+        "transaction_fee": {"value": fee(&price, &currency), "currency": currency},
+        "billing_agreement_id": id, "custom": s["custom_id"],
+        "create_time": rfc3339_in(0)});
+    f.outbox.emit("PAYMENT.SALE.COMPLETED", "sale", sale);
     back_to(
         &s["application_context"]["return_url"],
         &format!("subscription_id={id}&ba_token=BA-TEST&token=TEST"),
     )
+}
+
+/// PayPal's fee on `price` (a decimal in `currency`): 3.49 % plus 0.49, in minor units
+/// throughout (never floats).
+fn fee(price: &str, currency: &str) -> String {
+    use crate::billing::money::{Currency, Money};
+    let Ok(c) = Currency::parse(currency) else {
+        return "0".into();
+    };
+    match Money::parse_decimal(price, c) {
+        Ok(m) => Money::minor(m.minor.saturating_mul(349) / 10_000 + 49, c).decimal(),
+        Err(_) => "0".into(),
+    }
+}
+
+/// Now plus `secs`, as PayPal writes times (RFC 3339, UTC, whole seconds).
+fn rfc3339_in(secs: i64) -> String {
+    (time::OffsetDateTime::now_utc() + time::Duration::seconds(secs))
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
 }
 
 /// `POST /v1/billing/subscriptions/{id}/revise`: an active subscription's plan change, waiting
@@ -251,10 +382,7 @@ async fn revise(
     if !f.bearer_ok(&h) {
         return unauthorized();
     }
-    let Some(plan) = b["plan_id"]
-        .as_str()
-        .filter(|p| f.plans.iter().any(|x| x == p))
-    else {
+    let Some(plan) = b["plan_id"].as_str().filter(|p| f.plans.contains_key(*p)) else {
         return error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "UNPROCESSABLE_ENTITY",
@@ -299,6 +427,10 @@ async fn approve_revision(State(f): State<Fake>, Path(id): Path<String>) -> Resp
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    let s = s.clone();
+    drop(i);
+    f.outbox
+        .emit("BILLING.SUBSCRIPTION.UPDATED", "subscription", s);
     Redirect::to(&back).into_response()
 }
 
@@ -354,6 +486,10 @@ async fn cancel(State(f): State<Fake>, h: HeaderMap, Path(id): Path<String>) -> 
     match i.subscriptions.get_mut(&id) {
         Some(s) if s["status"] == "ACTIVE" => {
             s["status"] = json!("CANCELLED");
+            let s = s.clone();
+            drop(i);
+            f.outbox
+                .emit("BILLING.SUBSCRIPTION.CANCELLED", "subscription", s);
             StatusCode::NO_CONTENT.into_response()
         }
         Some(_) => error(
@@ -389,9 +525,9 @@ async fn refund(
             "Invalid request - see details",
         );
     }
-    Json(
-        json!({"id": f.next("REF"), "state": "completed", "sale_id": id,
-        "amount": b["amount"]}),
-    )
-    .into_response()
+    let refund = json!({"id": f.next("REF"), "state": "completed", "sale_id": id,
+        "amount": b["amount"], "create_time": rfc3339_in(0)});
+    f.outbox
+        .emit("PAYMENT.SALE.REFUNDED", "refund", refund.clone());
+    Json(refund).into_response()
 }

@@ -85,7 +85,7 @@ impl FakeRazorpay {
                 .map(|(id, a, c)| ((*id).to_owned(), (*a, (*c).to_owned())))
                 .collect(),
             base: format!("http://{addr}"),
-            http: reqwest::Client::new(),
+            http: super::fake_client(),
             inner: Arc::default(),
         };
         let app = Router::new()

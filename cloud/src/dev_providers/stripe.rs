@@ -98,7 +98,7 @@ impl StripeEmulator {
         let emu = Emu {
             upstream: upstream.trim_end_matches('/').to_owned(),
             base: format!("http://{addr}"),
-            http: reqwest::Client::new(),
+            http: super::fake_client(),
             inner: Arc::default(),
         };
         let app = Router::new()

@@ -12,7 +12,7 @@ use crate::state::AppState;
 use crate::store::DunningRecord;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderMap, Method, StatusCode};
 use bytes::Bytes;
 use fdt_api::{
     AccountSubscription, AccountSubscriptionList, BillingEvent, BillingEventList, DunningCase,
@@ -85,6 +85,15 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .summary("Operators: billing emails in the outbox (reminders, recoveries, downgrades), newest first")
         .auth(Auth::User(P::Operator))
         .json::<OutboxList>(200),
+        Endpoint::new(
+            M::POST,
+            "/v1/admin/billing/outbox/{id}/retry",
+            "adminRetryBillingEmail",
+            retry_email,
+        )
+        .summary("Operators: send an email that was given up again, from its first attempt (audited)")
+        .auth(Auth::User(P::Operator))
+        .empty(204),
         Endpoint::new(
             M::GET,
             "/v1/admin/billing/events",
@@ -277,6 +286,9 @@ async fn outbox(
                 body: e.body,
                 created_at: at(e.created_at)?,
                 sent_at: e.sent_at.map(at).transpose()?,
+                attempts: u32::try_from(e.attempts).unwrap_or(u32::MAX),
+                last_error: e.last_error,
+                failed_at: e.failed_at.map(at).transpose()?,
             })
         })
         .collect::<Result<_, ApiError>>()?;
@@ -331,4 +343,26 @@ async fn replay_event(
         .await?
         .map(Json)
         .ok_or(ApiError::NotFound)
+}
+
+/// `POST /v1/admin/billing/outbox/{id}/retry`: 404 unless the email was given up.
+async fn retry_email(
+    State(st): State<AppState>,
+    admin: AdminCaller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let seq: i64 = id.parse().map_err(|_| ApiError::NotFound)?;
+    audited(
+        &st,
+        &admin,
+        "billing.email.retry",
+        &id,
+        serde_json::json!({}),
+    )
+    .await?;
+    if st.store().retry_email(seq, st.clock().now()).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound)
+    }
 }

@@ -89,6 +89,9 @@ pub struct SubscriptionRecord {
     pub event_at: i64,
     /// Renews at the provider (a subscription); a one-time purchase ends at `period_end`.
     pub renews: bool,
+    /// The subscription kept instead of this one (`provider/id`), when this one duplicates
+    /// it (see [`crate::billing::duplicates`]).
+    pub duplicate_of: Option<String>,
 }
 
 /// A stored subscription with its account, for operators.
@@ -207,10 +210,12 @@ impl Store {
         let n = on_pool!(self, pool => {
             sqlx::query(
                 "INSERT INTO subscriptions (provider, subscription_id, account_id, plan, status, \
-                 period_end, event_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 period_end, event_at, updated_at, live_since) VALUES ($1, $2, $3, $4, $5, $6, \
+                 $7, $8, CASE WHEN $5 IN ('trialing', 'active', 'past_due') THEN $8 END) \
                  ON CONFLICT (provider, subscription_id) DO UPDATE SET plan = excluded.plan, \
                  status = excluded.status, period_end = excluded.period_end, \
-                 event_at = excluded.event_at, updated_at = excluded.updated_at \
+                 event_at = excluded.event_at, updated_at = excluded.updated_at, \
+                 live_since = COALESCE(subscriptions.live_since, excluded.live_since) \
                  WHERE subscriptions.account_id = excluded.account_id \
                  AND subscriptions.event_at <= excluded.event_at",
             )
@@ -249,7 +254,8 @@ impl Store {
     ) -> Result<Vec<SubscriptionRecord>, StoreError> {
         Ok(on_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT provider, subscription_id, plan, status, period_end, event_at, renews \
+                "SELECT provider, subscription_id, plan, status, period_end, event_at, renews, \
+                 duplicate_of \
                  FROM subscriptions WHERE account_id = $1 ORDER BY event_at DESC, subscription_id",
             )
             .bind(account.as_str())
@@ -268,7 +274,7 @@ impl Store {
         Ok(on_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT s.account_id, a.email, s.provider, s.subscription_id, s.plan, s.status, \
-                 s.period_end, s.event_at, s.renews, s.updated_at \
+                 s.period_end, s.event_at, s.renews, s.duplicate_of, s.updated_at \
                  FROM subscriptions s JOIN accounts a ON a.id = s.account_id \
                  WHERE $1 OR s.status <> 'canceled' \
                  ORDER BY s.updated_at DESC, s.subscription_id LIMIT $2",

@@ -79,6 +79,12 @@ pub struct OutboxRecord {
     pub created_at: i64,
     /// Sent (ms).
     pub sent_at: Option<i64>,
+    /// Sending attempts so far.
+    pub attempts: i64,
+    /// The last attempt's error.
+    pub last_error: Option<String>,
+    /// Given up (ms): refused for good, or out of attempts.
+    pub failed_at: Option<i64>,
 }
 
 /// An email to write.
@@ -257,7 +263,8 @@ impl Store {
     pub async fn outbox(&self, limit: i64) -> Result<Vec<OutboxRecord>, StoreError> {
         Ok(on_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT id AS seq, account_id, recipient, kind, subject, body, created_at, sent_at \
+                "SELECT id AS seq, account_id, recipient, kind, subject, body, created_at, sent_at, \
+                 attempts, last_error, failed_at \
                  FROM email_outbox WHERE kind <> 'invitation' ORDER BY id DESC LIMIT $1",
             )
             .bind(limit)

@@ -26,6 +26,8 @@ pub struct NewLedgerTxn<'a> {
     pub amount: i64,
     /// The webhook event it came from.
     pub event_id: &'a str,
+    /// For a charge, the subscription it paid, when the provider names it.
+    pub subscription: Option<&'a str>,
 }
 
 /// What recording did.
@@ -143,8 +145,8 @@ impl Store {
                 }
                 let (seq,): (i64,) = sqlx::query_as(
                     "INSERT INTO ledger_txns (provider, kind, ref, parent_ref, account_id, \
-                     currency, amount, event_id, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq",
+                     currency, amount, event_id, created_at, subscription_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq",
                 )
                 .bind(t.provider)
                 .bind(t.kind)
@@ -155,6 +157,7 @@ impl Store {
                 .bind(t.amount)
                 .bind(t.event_id)
                 .bind(to_millis(now))
+                .bind(t.subscription)
                 .fetch_one(&mut *tx)
                 .await?;
                 for e in entries {

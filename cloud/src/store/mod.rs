@@ -19,6 +19,7 @@ mod domain_certs;
 mod domain_incidents;
 mod domains;
 mod dunning;
+mod duplicates;
 mod fleet;
 mod invoices;
 mod ledger;
@@ -52,6 +53,7 @@ pub use domains::{
     ServedDomain,
 };
 pub use dunning::{DunningRecord, NewEmail, OutboxRecord};
+pub use duplicates::{DuplicateCharge, MarkedDuplicate};
 pub use fleet::{HeartbeatOutcome, RelayRecord};
 pub use invoices::{InvoiceRecord, Issued, NewInvoice, ProfileRecord};
 pub use ledger::{LedgerLine, LedgerTxnRecord, NewLedgerTxn, Recorded};

@@ -54,6 +54,23 @@ impl Store {
         Ok(())
     }
 
+    /// Sends given-up email `seq` again, from its first attempt, at `now` (an operator's call,
+    /// once the cause is fixed). `false` when there is no such email given up.
+    pub async fn retry_email(&self, seq: i64, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let n = on_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE email_outbox SET attempts = 0, failed_at = NULL, next_attempt_at = $1 \
+                 WHERE id = $2 AND failed_at IS NOT NULL AND sent_at IS NULL",
+            )
+            .bind(to_millis(now))
+            .bind(seq)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
     /// Records a failed attempt: retried at `retry_at`, or given up when that is `None`.
     pub async fn email_failed(
         &self,

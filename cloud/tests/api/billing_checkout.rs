@@ -8,12 +8,11 @@ use super::billing::{account, plan};
 use crate::common::{TestApp, TestDb};
 use axum::http::StatusCode;
 use fdt_api::Plan;
-use fdt_cloud::billing::Provider;
 use fdt_cloud::billing::verify::hmac_hex;
 use fdt_cloud::config::{PaypalConfig, RazorpayConfig, StripeConfig};
 use fdt_cloud::secret::Secret;
-use fdt_cloud::store::{NewLedgerTxn, SubscriptionState};
 use fdt_cloud::testing::paypal::FakePaypal;
+use fdt_cloud::testing::paypal::signing::{TEST_SIGNING_KEY, signed_headers};
 use fdt_cloud::testing::razorpay::FakeRazorpay;
 use fdt_cloud::testing::stripe::{LocalStripe, StripeEmulator};
 use serde_json::{Value, json};
@@ -54,53 +53,124 @@ pub(super) async fn people(app: &TestApp) -> People {
     People { ta, a, tb, ops }
 }
 
-/// What PayPal's BILLING.SUBSCRIPTION.ACTIVATED for `sub` does (its signature is tested in
-/// billing_paypal.rs): the subscription is `account`'s, active, on pro.
-pub(super) async fn paypal_activated(app: &TestApp, sub: &str, account: &fdt_api::AccountId) {
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    app.state
-        .store()
-        .apply_subscription(
-            &SubscriptionState {
-                provider: "paypal",
-                subscription_id: sub,
-                account,
-                plan: "pro",
-                status: "active",
-                period_end: Some(now + 30 * 86400),
-                event_at: now,
-            },
-            time::OffsetDateTime::now_utc(),
-        )
-        .await
-        .unwrap();
+/// The webhook ID the PayPal fake signs for in these tests.
+const PAYPAL_WEBHOOK_ID: &str = "WH-TEST-CHECKOUT";
+
+/// The PayPal fake, and what the app needs to verify the webhooks it signs: its CA (written
+/// to a scratch directory) trusted, its certificate host allowed.
+pub(super) struct Paypal {
+    pub(super) fake: FakePaypal,
+    ca: tempfile::TempDir,
 }
 
-/// What PayPal's payment event books: a charge of `amount` cents (USD) for `account`.
-pub(super) async fn paypal_charge(
-    app: &TestApp,
-    reference: &str,
-    account: &fdt_api::AccountId,
-    amount: i64,
-) {
-    app.state
-        .store()
-        .record_ledger_txn(
-            &NewLedgerTxn {
-                provider: "paypal",
-                kind: "charge",
-                reference,
-                parent: None,
-                account: Some(account),
-                currency: "USD",
-                amount,
-                event_id: &format!("WH-{reference}"),
-            },
-            &fdt_cloud::billing::ledger::charge(Provider::Paypal, amount, None),
-            time::OffsetDateTime::now_utc(),
+impl Paypal {
+    /// The fake with `plans` (ID, price, currency), REST app `pp-client`/`pp-secret`.
+    pub(super) async fn start(plans: &[(&str, &str, &str)]) -> Self {
+        let fake = FakePaypal::start("pp-client", "pp-secret", plans)
+            .await
+            .unwrap();
+        let ca = tempfile::tempdir().unwrap();
+        std::fs::write(ca.path().join("paypal-ca.pem"), fake.ca_pem()).unwrap();
+        Self { fake, ca }
+    }
+
+    /// `[billing.paypal]` for the fake, without plans.
+    pub(super) fn config(&self) -> PaypalConfig {
+        PaypalConfig {
+            webhook_id: PAYPAL_WEBHOOK_ID.into(),
+            cert_hosts: vec![self.fake.cert_host()],
+            extra_roots: Some(self.ca.path().join("paypal-ca.pem")),
+            client_id: Some("pp-client".into()),
+            client_secret: Some(Secret::new("pp-secret".into())),
+            api_base: self.fake.url.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// An app that sells pro through the fake's plan `P-PRO`.
+    pub(super) fn app_selling_pro(&self, db: &TestDb) -> TestApp {
+        TestApp::with_config(db, |c| {
+            c.billing.paypal = Some(PaypalConfig {
+                plans: [("P-PRO".to_owned(), "pro".to_owned())].into(),
+                checkout: [("pro".to_owned(), "P-PRO".to_owned())].into(),
+                ..self.config()
+            });
+        })
+    }
+
+    /// Serves `app` and sends the fake's webhooks to it; the app's base URL.
+    pub(super) async fn hook(&self, app: &TestApp) -> String {
+        let base = app.serve().await;
+        self.fake.set_webhook(
+            &format!("{base}/v1/billing/webhooks/paypal"),
+            PAYPAL_WEBHOOK_ID,
+        );
+        base
+    }
+
+    /// The types of the first `n` events delivered, once they are; each was accepted.
+    pub(super) async fn delivered(&self, n: usize) -> Vec<String> {
+        let d = self.fake.wait_delivered(n).await;
+        assert_eq!(d.len(), n, "{d:?}");
+        assert!(d.iter().all(|d| d.status == 200), "{d:?}");
+        d.into_iter().map(|d| d.event_type).collect()
+    }
+
+    /// Delivers event `id` of type `kind` about `resource` (a `kind_of`) to the app at `base`
+    /// by hand, created `at` and signed as the fake signs (the committed test key, the
+    /// certificate on the fake's host); asserts it is accepted.
+    pub(super) async fn deliver(
+        &self,
+        base: &str,
+        at: time::OffsetDateTime,
+        id: &str,
+        kind: &str,
+        kind_of: &str,
+        resource: Value,
+    ) {
+        let at = at
+            .replace_nanosecond(0)
+            .unwrap()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        let body = json!({"id": id, "event_version": "1.0", "create_time": at,
+            "resource_type": kind_of, "event_type": kind, "resource": resource})
+        .to_string();
+        let cert = format!(
+            "https://{}/v1/notifications/certs/CERT-1",
+            self.fake.cert_host()
+        );
+        let headers = signed_headers(
+            body.as_bytes(),
+            TEST_SIGNING_KEY,
+            PAYPAL_WEBHOOK_ID,
+            &cert,
+            id,
+            &at,
         )
-        .await
         .unwrap();
+        let mut req = reqwest::Client::new()
+            .post(format!("{base}/v1/billing/webhooks/paypal"))
+            .header("content-type", "application/json")
+            .body(body);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+}
+
+/// The ledger's charge `reference`, as operators list it (`null` when it is not there).
+pub(super) async fn ledger_charge(app: &TestApp, ops: &str, reference: &str) -> Value {
+    let txns = app.get("/v1/admin/ledger/transactions", Some(ops)).await;
+    txns.json["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["kind"] == "charge" && t["reference"] == reference)
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// Starts a checkout of pro at `provider`; asserts 201.
@@ -310,6 +380,21 @@ async fn a_stripe_checkout_pays_for_pro_and_can_be_cancelled_and_refunded(db: &T
     }
     assert_eq!(booked["amount"], 1200, "{booked}");
     assert_eq!(booked["currency"], "USD");
+    // The account has its invoice, whichever of the payment and the subscription localstripe
+    // announced first (a payment booked before its subscription was known is invoiced when
+    // the subscription arrives).
+    let mut invoices = Value::Null;
+    for _ in 0..100 {
+        invoices = app.get("/v1/billing/invoices", Some(&ta)).await.json;
+        if invoices["invoices"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(invoices["invoices"][0]["total"], 1200, "{invoices}");
     for (body, field) in [
         (
             json!({"provider": "stripe", "charge": charge, "currency": "usd", "amount": 1201}),
@@ -467,16 +552,9 @@ async fn a_razorpay_checkout_is_proven_by_its_payment_signature(db: &TestDb) {
     )
     .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
-    let txns = app.get("/v1/admin/ledger/transactions", Some(&ops)).await;
-    let charge = txns.json["transactions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["kind"] == "charge" && t["reference"] == pay_id.as_str())
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(charge["amount"], 49900, "{}", txns.json);
-    assert_eq!(charge["refunded"], 10000, "{}", txns.json);
+    let charge = ledger_charge(&app, &ops, &pay_id).await;
+    assert_eq!(charge["amount"], 49900, "{charge}");
+    assert_eq!(charge["refunded"], 10000, "{charge}");
     // What is left is refundable; more than that is not.
     let r = refund(
         json!({"provider": "razorpay", "charge": pay_id, "currency": "INR",
@@ -488,26 +566,15 @@ async fn a_razorpay_checkout_is_proven_by_its_payment_signature(db: &TestDb) {
 }
 
 async fn a_paypal_checkout_uses_one_oauth_token_and_cancels_and_refunds(db: &TestDb) {
-    let pp = FakePaypal::start("pp-client", "pp-secret", &["P-PRO"])
-        .await
-        .unwrap();
-    let app = TestApp::with_config(db, |c| {
-        c.billing.paypal = Some(PaypalConfig {
-            webhook_id: "WH-CHECKOUT".into(),
-            plans: [("P-PRO".to_owned(), "pro".to_owned())].into(),
-            client_id: Some("pp-client".into()),
-            client_secret: Some(Secret::new("pp-secret".into())),
-            api_base: pp.url.clone(),
-            checkout: [("pro".to_owned(), "P-PRO".to_owned())].into(),
-            ..Default::default()
-        });
-    });
+    let pp = Paypal::start(&[("P-PRO", "15.00", "USD")]).await;
+    let app = pp.app_selling_pro(db);
+    let base = pp.hook(&app).await;
     let People { ta, a, tb, ops } = people(&app).await;
 
     let r = checkout(&app, &ta, "paypal").await;
     let sub = r.json["reference"].as_str().unwrap().to_owned();
     let checkout = r.json["id"].as_str().unwrap().to_owned();
-    let held = pp.subscription(&sub).unwrap();
+    let held = pp.fake.subscription(&sub).unwrap();
     assert_eq!(held["custom_id"], a.as_str(), "{held}");
     assert_eq!(held["subscriber"]["email_address"], "a@example.com");
 
@@ -528,18 +595,34 @@ async fn a_paypal_checkout_uses_one_oauth_token_and_cancels_and_refunds(db: &Tes
         "{back}"
     );
 
-    // PayPal's BILLING.SUBSCRIPTION.ACTIVATED (its signature is tested in billing_paypal.rs)
-    // makes the subscription the account's.
-    paypal_activated(&app, &sub, &a).await;
+    // PayPal announces the subscription and its first payment, signed with its certificate
+    // (fetched over https from the allowed host): the account is on pro, the sale in the
+    // ledger with PayPal's fee.
+    assert_eq!(
+        pp.delivered(2).await,
+        ["BILLING.SUBSCRIPTION.ACTIVATED", "PAYMENT.SALE.COMPLETED"]
+    );
+    assert_eq!(plan(&app, &a).await, Plan::Pro);
+    let status = app
+        .get(&format!("/v1/billing/checkout/{checkout}"), Some(&ta))
+        .await;
+    assert_eq!(status.json["state"], "active", "{}", status.json);
+    let sale = pp.fake.sale_of(&sub).unwrap();
+    let charge = ledger_charge(&app, &ops, &sale).await;
+    assert_eq!(charge["amount"], 1500, "{charge}");
+
     let cancel = format!("/v1/billing/subscriptions/paypal/{sub}/cancel");
     app.post(&cancel, json!({}), Some(&tb))
         .await
         .assert_error(StatusCode::NOT_FOUND, "not_found");
+    // PayPal's event about the cancel is late (held back here): the subscription is still
+    // live in the app, so a second cancel goes to PayPal, which refuses it (not active there
+    // any more). Its message comes back as a 502, and nothing is retried.
+    pp.fake.stop_webhooks();
     let r = app.post(&cancel, json!({}), Some(&ta)).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.json);
-    assert_eq!(pp.subscription(&sub).unwrap()["status"], "CANCELLED");
-    // PayPal refuses a second cancel (the subscription is not active there any more): its
-    // message comes back as a 502, and nothing is retried.
+    let cancelled = pp.fake.subscription(&sub).unwrap();
+    assert_eq!(cancelled["status"], "CANCELLED");
     let r = app.post(&cancel, json!({}), Some(&ta)).await;
     r.assert_error(StatusCode::BAD_GATEWAY, "upstream");
     assert!(
@@ -547,19 +630,37 @@ async fn a_paypal_checkout_uses_one_oauth_token_and_cancels_and_refunds(db: &Tes
         "{}",
         r.json
     );
+    // The event arrives: the subscription is cancelled here too, and a third cancel is a 404
+    // without a call to PayPal.
+    pp.deliver(
+        &base,
+        time::OffsetDateTime::now_utc() + time::Duration::seconds(1),
+        "WH-LATE-CANCEL",
+        "BILLING.SUBSCRIPTION.CANCELLED",
+        "subscription",
+        cancelled,
+    )
+    .await;
+    let subs = app.state.store().subscriptions(&a).await.unwrap();
+    assert_eq!(subs[0].status, "canceled", "{subs:?}");
+    app.post(&cancel, json!({}), Some(&ta))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+    pp.hook(&app).await;
 
-    // A refund of a sale the ledger knows.
-    pp.sale("SALE-1", "15.00", "USD");
-    paypal_charge(&app, "SALE-1", &a, 1500).await;
+    // A refund of the sale; PayPal's PAYMENT.SALE.REFUNDED puts it in the ledger.
     let r = app
         .post(
             "/v1/admin/billing/refunds",
-            json!({"provider": "paypal", "charge": "SALE-1", "currency": "USD", "amount": 250}),
+            json!({"provider": "paypal", "charge": sale, "currency": "USD", "amount": 250}),
             Some(&ops),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
     assert!(r.json["refund_id"].as_str().unwrap().starts_with("REF-"));
-    // Three calls (subscribe, cancel twice, refund), one token.
-    assert_eq!(pp.tokens_issued(), 1);
+    assert_eq!(pp.delivered(3).await[2], "PAYMENT.SALE.REFUNDED");
+    let charge = ledger_charge(&app, &ops, &sale).await;
+    assert_eq!(charge["refunded"], 250, "{charge}");
+    // Four calls (subscribe, cancel twice, refund), one token.
+    assert_eq!(pp.fake.tokens_issued(), 1);
 }

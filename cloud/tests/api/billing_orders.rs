@@ -4,14 +4,13 @@
 //! subscription, cannot be cancelled or changed (it does not renew), and ends by itself.
 
 use super::billing::plan;
-use super::billing_checkout::{People, paypal_charge, people};
+use super::billing_checkout::{Paypal, People, ledger_charge, people};
 use crate::common::{TestApp, TestDb};
 use axum::http::StatusCode;
 use fdt_api::Plan;
 use fdt_cloud::billing::verify::hmac_hex;
 use fdt_cloud::config::{OncePrice, PaypalConfig, RazorpayConfig};
 use fdt_cloud::secret::Secret;
-use fdt_cloud::testing::paypal::FakePaypal;
 use fdt_cloud::testing::razorpay::FakeRazorpay;
 use serde_json::{Value, json};
 
@@ -289,29 +288,23 @@ async fn a_razorpay_order_gives_thirty_days_once(db: &TestDb) {
 }
 
 async fn a_paypal_order_is_captured_when_the_person_returns(db: &TestDb) {
-    let pp = FakePaypal::start("pp-client", "pp-secret", &["P-PRO"])
-        .await
-        .unwrap();
+    let pp = Paypal::start(&[("P-PRO", "12.00", "USD")]).await;
     let app = TestApp::with_config(db, |c| {
         c.billing.paypal = Some(PaypalConfig {
-            webhook_id: "WH-ORDERS".into(),
             plans: [("P-PRO".to_owned(), "pro".to_owned())].into(),
-            client_id: Some("pp-client".into()),
-            client_secret: Some(Secret::new("pp-secret".into())),
-            api_base: pp.url.clone(),
             checkout: [("pro".to_owned(), "P-PRO".to_owned())].into(),
             orders: once("pro", 1200, "USD"),
-            ..Default::default()
+            ..pp.config()
         });
     });
-    let base = app.serve().await;
+    let base = pp.hook(&app).await;
     let People { ta, a, ops, .. } = people(&app).await;
     let r = order_checkout(&base, &ta, "paypal").await;
     let checkout = r["id"].as_str().unwrap().to_owned();
     let order = r["reference"].as_str().unwrap().to_owned();
     let url = r["url"].as_str().unwrap().to_owned();
-    assert!(url.starts_with(&pp.url), "{url}");
-    let held = pp.order(&order).unwrap();
+    assert!(url.starts_with(&pp.fake.url), "{url}");
+    let held = pp.fake.order(&order).unwrap();
     let unit = &held["purchase_units"][0];
     assert_eq!(
         unit["amount"],
@@ -366,7 +359,7 @@ async fn a_paypal_order_is_captured_when_the_person_returns(db: &TestDb) {
             format!("{base}/billing?checkout={checkout}")
         );
     }
-    assert_eq!(pp.order(&order).unwrap()["status"], "COMPLETED");
+    assert_eq!(pp.fake.order(&order).unwrap()["status"], "COMPLETED");
     assert_eq!(plan(&app, &a).await, Plan::Pro);
     let rows = one_time_rows(&app, &ta).await;
     assert_eq!(rows.len(), 1, "one purchase for two returns: {rows:?}");
@@ -375,14 +368,16 @@ async fn a_paypal_order_is_captured_when_the_person_returns(db: &TestDb) {
         .await;
     assert_eq!(status.json["state"], "active", "{}", status.json);
 
-    // An operator refunds part of it: an order's capture goes back by PayPal's v2 capture
-    // refund (a subscription's sale by v1), once the ledger has the charge
-    // (PAYMENT.CAPTURE.COMPLETED; its reading is tested with the event readers).
-    let capture = pp.order(&order).unwrap()["capture_id"]
+    // PayPal announces the capture (signed): the ledger has the charge.
+    let capture = pp.fake.order(&order).unwrap()["capture_id"]
         .as_str()
         .unwrap()
         .to_owned();
-    paypal_charge(&app, &capture, &a, 1200).await;
+    assert_eq!(pp.delivered(1).await, ["PAYMENT.CAPTURE.COMPLETED"]);
+    let charge = ledger_charge(&app, &ops, &capture).await;
+    assert_eq!(charge["amount"], 1200, "{charge}");
+    // An operator refunds part of it: an order's capture goes back by PayPal's v2 capture
+    // refund (a subscription's sale by v1).
     let refund = |amount: i64| {
         let (app, ops) = (&app, ops.clone());
         let body = json!({"provider": "paypal", "charge": capture, "currency": "USD",
@@ -402,4 +397,8 @@ async fn a_paypal_order_is_captured_when_the_person_returns(db: &TestDb) {
         "{}",
         r.json
     );
+    // PAYMENT.CAPTURE.REFUNDED books it.
+    assert_eq!(pp.delivered(2).await[1], "PAYMENT.CAPTURE.REFUNDED");
+    let charge = ledger_charge(&app, &ops, &capture).await;
+    assert_eq!(charge["refunded"], 500, "{charge}");
 }

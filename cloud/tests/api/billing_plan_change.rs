@@ -5,13 +5,12 @@
 //! second checkout is refused while a subscription is live.
 
 use super::billing::plan;
-use super::billing_checkout::{People, checkout, paypal_activated, people, upstream};
+use super::billing_checkout::{Paypal, People, checkout, people, upstream};
 use crate::common::{TestApp, TestDb};
 use axum::http::StatusCode;
 use fdt_api::Plan;
 use fdt_cloud::config::{PaypalConfig, RazorpayConfig, StripeConfig};
 use fdt_cloud::secret::Secret;
-use fdt_cloud::testing::paypal::FakePaypal;
 use fdt_cloud::testing::razorpay::FakeRazorpay;
 use fdt_cloud::testing::stripe::{LocalStripe, StripeEmulator};
 use serde_json::{Value, json};
@@ -248,20 +247,15 @@ async fn a_razorpay_upgrade_is_now_and_a_downgrade_waits_for_the_cycle_end(db: &
 }
 
 async fn a_paypal_plan_change_waits_for_the_persons_approval(db: &TestDb) {
-    let pp = FakePaypal::start("pp-client", "pp-secret", &["P-PRO", "P-TEAM"])
-        .await
-        .unwrap();
+    let pp = Paypal::start(&[("P-PRO", "12.00", "USD"), ("P-TEAM", "49.00", "USD")]).await;
     let app = TestApp::with_config(db, |c| {
         c.billing.paypal = Some(PaypalConfig {
-            webhook_id: "WH-PLAN-CHANGE".into(),
             plans: pairs(&[("P-PRO", "pro"), ("P-TEAM", "team")]),
-            client_id: Some("pp-client".into()),
-            client_secret: Some(Secret::new("pp-secret".into())),
-            api_base: pp.url.clone(),
             checkout: pairs(&[("pro", "P-PRO"), ("team", "P-TEAM")]),
-            ..Default::default()
+            ..pp.config()
         });
     });
+    pp.hook(&app).await;
     let People { ta, a, tb, .. } = people(&app).await;
     let r = checkout(&app, &ta, "paypal").await;
     let sub = r.json["reference"].as_str().unwrap().to_owned();
@@ -274,9 +268,10 @@ async fn a_paypal_plan_change_waits_for_the_persons_approval(db: &TestDb) {
         .send()
         .await
         .unwrap();
-    paypal_activated(&app, &sub, &a).await;
+    // BILLING.SUBSCRIPTION.ACTIVATED and the first sale.
+    pp.delivered(2).await;
+    assert_eq!(plan(&app, &a).await, Plan::Pro);
 
-    let before = plan(&app, &a).await;
     change(&app, &tb, "paypal", &sub, "team")
         .await
         .assert_error(StatusCode::NOT_FOUND, "not_found");
@@ -284,15 +279,18 @@ async fn a_paypal_plan_change_waits_for_the_persons_approval(db: &TestDb) {
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
     assert_eq!(r.json["effective"], "approval");
     let url = r.json["url"].as_str().unwrap().to_owned();
-    assert!(url.starts_with(&pp.url), "{url}");
+    assert!(url.starts_with(&pp.fake.url), "{url}");
     // Nothing moves until the person approves.
-    assert_eq!(pp.subscription(&sub).unwrap()["plan_id"], "P-PRO");
+    assert_eq!(pp.fake.subscription(&sub).unwrap()["plan_id"], "P-PRO");
+    assert_eq!(pp.fake.delivered().len(), 2);
+    assert_eq!(plan(&app, &a).await, Plan::Pro);
     let approved = browser.post(&url).send().await.unwrap();
     let back = approved.headers()["location"].to_str().unwrap().to_owned();
     assert!(back.ends_with("/billing?changed=paypal"), "{back}");
-    assert_eq!(pp.subscription(&sub).unwrap()["plan_id"], "P-TEAM");
-    // The plan in force moves with PayPal's BILLING.SUBSCRIPTION.UPDATED, not with the answer.
-    assert_eq!(plan(&app, &a).await, before);
+    assert_eq!(pp.fake.subscription(&sub).unwrap()["plan_id"], "P-TEAM");
+    // The plan in force moves with PayPal's BILLING.SUBSCRIPTION.UPDATED.
+    assert_eq!(pp.delivered(3).await[2], "BILLING.SUBSCRIPTION.UPDATED");
+    assert_eq!(plan(&app, &a).await, Plan::Team);
 }
 
 /// Each checkout, plan change, cancel or portal request may call a provider: thirty per account

@@ -42,6 +42,7 @@ async fn book(
                 currency: "USD",
                 amount,
                 event_id: &format!("evt_{reference}"),
+                subscription: None,
             },
             &entries,
             time::OffsetDateTime::now_utc(),

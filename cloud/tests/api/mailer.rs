@@ -1,16 +1,21 @@
 //! The outbox through SMTP, against a real SMTP server (aiosmtpd filing into a Maildir):
 //! due emails are sent once, with the sender, recipient, subject and body; a server that
-//! cannot be reached leaves the email unsent with its error, retried after a backoff.
+//! cannot be reached leaves the email unsent with its error, retried after a backoff; an
+//! email given up is shown to operators, who can send it again.
 
 use super::billing::account;
 use crate::common::{TestApp, TestDb};
+use axum::http::StatusCode;
 use fdt_cloud::clock::Clock;
 use fdt_cloud::config::{SmtpConfig, SmtpSecurity};
 use fdt_cloud::mailer::{Mailer, send_due};
 use fdt_cloud::store::NewEmail;
 use fdt_cloud::testing::SmtpSink;
 
-on_both_databases!(the_outbox_is_sent_through_smtp_once_and_retried_when_the_server_is_down);
+on_both_databases!(
+    the_outbox_is_sent_through_smtp_once_and_retried_when_the_server_is_down,
+    operators_see_an_email_given_up_and_can_send_it_again
+);
 
 fn smtp(port: u16) -> SmtpConfig {
     SmtpConfig {
@@ -106,4 +111,63 @@ async fn the_outbox_is_sent_through_smtp_once_and_retried_when_the_server_is_dow
     // Back up: both delivered.
     assert_eq!(send_due(&app.state, &mailer).await.unwrap(), 2);
     assert_eq!(sink.messages().len(), 4);
+}
+
+async fn operators_see_an_email_given_up_and_can_send_it_again(db: &TestDb) {
+    let sink = SmtpSink::start().await;
+    let app = TestApp::new(db);
+    let (ta, a) = account(&app, "a@example.com").await;
+    let ops = app.operator("ops@example.com").await;
+    queue(&app, &a, "Payment past due").await;
+    let outbox = app.get("/v1/admin/billing/outbox", Some(&ops)).await;
+    let id = outbox.json["emails"][0]["id"].as_i64().unwrap();
+    let retry = format!("/v1/admin/billing/outbox/{id}/retry");
+    // Not given up: nothing to send again.
+    app.post(&retry, serde_json::json!({}), Some(&ops))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+    // The mail server refused it for good (what the mailer records on a 5xx).
+    app.state
+        .store()
+        .email_failed(id, "550 5.1.1 mailbox unavailable", None, app.clock.now())
+        .await
+        .unwrap();
+    let mailer = Mailer::new(&smtp(sink.port)).unwrap();
+    assert_eq!(send_due(&app.state, &mailer).await.unwrap(), 0);
+    let outbox = app.get("/v1/admin/billing/outbox", Some(&ops)).await;
+    let e = &outbox.json["emails"][0];
+    assert!(e["failed_at"].is_string(), "{e}");
+    assert_eq!(e["attempts"], 1, "{e}");
+    assert_eq!(e["last_error"], "550 5.1.1 mailbox unavailable", "{e}");
+    assert!(e["sent_at"].is_null(), "{e}");
+
+    // Only operators may send it again; then it goes out on the next pass, once.
+    app.post(&retry, serde_json::json!({}), Some(&ta))
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "forbidden");
+    for bad in [
+        "/v1/admin/billing/outbox/999999/retry",
+        "/v1/admin/billing/outbox/x/retry",
+    ] {
+        app.post(bad, serde_json::json!({}), Some(&ops))
+            .await
+            .assert_error(StatusCode::NOT_FOUND, "not_found");
+    }
+    let r = app.post(&retry, serde_json::json!({}), Some(&ops)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.json);
+    assert_eq!(send_due(&app.state, &mailer).await.unwrap(), 1);
+    assert_eq!(sink.messages().len(), 1);
+    let outbox = app.get("/v1/admin/billing/outbox", Some(&ops)).await;
+    let e = &outbox.json["emails"][0];
+    assert!(e["sent_at"].is_string() && e["failed_at"].is_null(), "{e}");
+    app.post(&retry, serde_json::json!({}), Some(&ops))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+    let audit = app.audit_actions(&ops).await;
+    assert!(
+        audit
+            .iter()
+            .any(|(a, t)| a == "billing.email.retry" && *t == id.to_string()),
+        "{audit:?}"
+    );
 }

@@ -43,6 +43,9 @@ pub mod command {
     /// checkout, a plan change to approve, Stripe's portal), as the signed-in account; that
     /// page opens in the system browser and the window stays to follow the outcome.
     pub const BILLING_REDIRECT: &str = "billing_redirect";
+    /// [`super::InvoiceRef`] → [`super::SavedFile`]: the signed-in account's invoice as a PDF
+    /// in the Downloads folder (never over an existing file).
+    pub const SAVE_INVOICE_PDF: &str = "save_invoice_pdf";
 }
 
 /// Event names the Rust side emits to the window.
@@ -322,6 +325,20 @@ pub struct OpenUrl {
     pub url: String,
 }
 
+/// `save_invoice_pdf` input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceRef {
+    /// The invoice's ID (`inv_…`), as `/v1/billing/invoices` lists it.
+    pub id: String,
+}
+
+/// A file the app wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedFile {
+    /// Where, in full.
+    pub path: String,
+}
+
 /// Why a command failed; `message` is written for the user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DesktopError {
@@ -343,7 +360,7 @@ pub enum ErrorKind {
     Refused,
     /// The control plane could not be reached.
     Unreachable,
-    /// No such tunnel.
+    /// No such tunnel or invoice.
     NotFound,
     /// Settings or the authtoken could not be read or written.
     Storage,

@@ -46,13 +46,30 @@ impl AppState {
         org: Option<&str>,
     ) -> Result<ApiAnswer, DesktopError> {
         cloud::check_call(&call)?;
+        let call = &call;
+        self.as_account(
+            |api_url, access| async move { cloud::call(&api_url, &access, call, org).await },
+        )
+        .await
+    }
+
+    /// `send(api_url, access token)` as the signed-in account: with the session's access
+    /// token, refreshed first when there is none, and once more when `send` finds it refused
+    /// (`Ok(None)`).
+    pub(crate) async fn as_account<T, F, Fut>(&self, mut send: F) -> Result<T, DesktopError>
+    where
+        F: FnMut(String, AccessToken) -> Fut,
+        Fut: std::future::Future<Output = Result<Option<T>, DesktopError>>,
+    {
         let mut session = self.api_session()?;
         for _ in 0..2 {
             if session.access.is_none() {
                 session = self.refreshed(&session).await?;
             }
-            let Some(access) = &session.access else { break };
-            if let Some(answer) = cloud::call(&session.api_url, access, &call, org).await? {
+            let Some(access) = session.access.clone() else {
+                break;
+            };
+            if let Some(answer) = send(session.api_url.clone(), access).await? {
                 return Ok(answer);
             }
             session.access = None;

@@ -1,7 +1,7 @@
 //! `/admin/billing`: reconciliation incidents (resolve), finance transactions waiting for an
 //! operator's acknowledgement (acknowledge), ledger exports (CSV or JSON over a date range),
-//! live subscriptions, webhook events (replay), the dunning queue, invoices and settlement
-//! receipts.
+//! live subscriptions, webhook events (replay), the dunning queue, billing emails (send again
+//! one that was given up), invoices and settlement receipts.
 
 use super::post_button;
 use crate::api::use_api;
@@ -13,7 +13,7 @@ use crate::live::use_live;
 use fdt_api::{
     AccountSubscription, AccountSubscriptionList, BillingEvent, BillingEventList, BillingIncident,
     BillingIncidentList, DunningCase, DunningList, Invoice, InvoiceList, LedgerTxn, LedgerTxnList,
-    Settlement, SettlementList,
+    OutboxEmail, OutboxList, Settlement, SettlementList,
 };
 use leptos::prelude::*;
 use serde::de::DeserializeOwned;
@@ -76,6 +76,8 @@ pub fn AdminBillingPage() -> impl IntoView {
             empty="No webhook events" rows=|l: BillingEventList| l.events columns=event_columns/>
         <Listed path="/v1/admin/billing/dunning" caption="Dunning queue"
             empty="No open dunning cases" rows=|l: DunningList| l.cases columns=dunning_columns/>
+        <Listed path="/v1/admin/billing/outbox" caption="Billing emails"
+            empty="No billing emails" rows=|l: OutboxList| l.emails columns=email_columns/>
         <Listed path="/v1/admin/billing/invoices" caption="Invoices and credit notes"
             empty="No invoices yet" rows=|l: InvoiceList| l.invoices columns=invoice_columns/>
         <Listed path="/v1/admin/billing/settlements" caption="Settlement receipts"
@@ -291,6 +293,55 @@ fn dunning_columns() -> Vec<Column<DunningCase>> {
             |d| d.reminders_sent.to_string().into_any(),
         ),
     ]
+}
+
+fn email_columns() -> Vec<Column<OutboxEmail>> {
+    vec![
+        Column::sorted(
+            "Written",
+            |e| SortKey::Num(e.created_at.unix_timestamp().into()),
+            |e| utc(e.created_at).into_any(),
+        ),
+        Column::sorted(
+            "To",
+            |e| SortKey::Text(e.to.clone()),
+            |e| format!("{}: {}", e.to, e.subject).into_any(),
+        ),
+        Column::sorted(
+            "State",
+            |e| SortKey::Text(email_state(e)),
+            |e| {
+                let class = if e.failed_at.is_some() {
+                    "badge badge-err"
+                } else {
+                    "badge"
+                };
+                view! { <span class=class>{email_state(e)}</span> }.into_any()
+            },
+        ),
+        Column::new("", |e| {
+            if e.failed_at.is_some() {
+                let path = format!("/v1/admin/billing/outbox/{}/retry", e.id);
+                post_button("Send again", path, "The email will be sent again.")
+            } else {
+                ().into_any()
+            }
+        }),
+    ]
+}
+
+/// Sent, given up (with the mail server's answer), or waiting (attempts so far).
+fn email_state(e: &OutboxEmail) -> String {
+    match (e.sent_at, e.failed_at, &e.last_error) {
+        (Some(at), _, _) => format!("sent {}", at.date()),
+        (None, Some(_), err) => format!(
+            "given up after {} attempts: {}",
+            e.attempts,
+            err.as_deref().unwrap_or("no answer")
+        ),
+        (None, None, Some(err)) => format!("waiting (attempt {} failed: {err})", e.attempts),
+        (None, None, None) => "waiting".to_owned(),
+    }
 }
 
 fn invoice_columns() -> Vec<Column<Invoice>> {

@@ -17,7 +17,8 @@ use crate::format::utc;
 use crate::live::use_live;
 use crate::platform;
 use fdt_api::{CheckoutStatus, DunningList, Plan, PortalLink, SubscriptionList};
-use invoices::{Invoices, ProfileForm};
+use invoices::ProfileForm;
+pub use invoices::{Invoices, SaveInvoicePdf};
 use leptos::prelude::*;
 use plans::Plans;
 

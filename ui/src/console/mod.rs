@@ -22,7 +22,7 @@ use crate::route::Page;
 use leptos::prelude::*;
 
 pub use auth::{LoginPage, SignupPage};
-pub use billing::{BillingSections, ProviderPages};
+pub use billing::{BillingSections, Invoices, ProviderPages, SaveInvoicePdf};
 pub use usage::UsagePage;
 
 /// The console's navigation.

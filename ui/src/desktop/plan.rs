@@ -1,16 +1,17 @@
 //! The Plan & usage page: the console's plan and usage view over the `cloud_api` command when
 //! the app holds an API session (an email sign-in), otherwise the way to get one; below it the
-//! console's billing sections. A checkout, a plan change to approve or Stripe's portal opens
-//! in the system browser (`billing_redirect`), and the window follows the checkout until the
-//! provider confirms it.
+//! console's billing sections and invoices. A checkout, a plan change to approve or Stripe's
+//! portal opens in the system browser (`billing_redirect`), and the window follows the
+//! checkout until the provider confirms it; an invoice's PDF is saved into the Downloads
+//! folder (`save_invoice_pdf`).
 
 use super::bridge::use_desktop;
 use super::transport::TauriTransport;
 use crate::api::Api;
 use crate::components::layout::PageHeader;
 use crate::components::toast::use_toasts;
-use crate::console::{BillingSections, ProviderPages, UsagePage};
-use fdt_desktop_ipc::{OpenUrl, command};
+use crate::console::{BillingSections, Invoices, ProviderPages, SaveInvoicePdf, UsagePage};
+use fdt_desktop_ipc::{InvoiceRef, OpenUrl, SavedFile, command};
 use leptos::either::Either;
 use leptos::prelude::*;
 
@@ -57,6 +58,17 @@ pub fn PlanPage() -> impl IntoView {
         }),
         following: RwSignal::new(None),
     });
+    let toasts = use_toasts();
+    provide_context(SaveInvoicePdf(Callback::new(move |id: String| {
+        leptos::task::spawn_local(async move {
+            let saved: Result<SavedFile, _> =
+                super::bridge::invoke_with(command::SAVE_INVOICE_PDF, &InvoiceRef { id }).await;
+            match saved {
+                Ok(f) => toasts.ok(format!("Saved to {}", f.path)),
+                Err(e) => toasts.error(e.message),
+            }
+        });
+    })));
     let has_session = Memo::new(move |_| {
         desktop.read(false, |s| {
             s.account.as_ref().is_some_and(|a| a.has_api_session)
@@ -65,10 +77,9 @@ pub fn PlanPage() -> impl IntoView {
     move || {
         if has_session.get() {
             Either::Left(view! {
-                <UsagePage>
-                    <OpenConsole label="Invoices in the console" path="/billing"/>
-                </UsagePage>
+                <UsagePage/>
                 <BillingSections/>
+                <Invoices/>
             })
         } else {
             Either::Right(view! {

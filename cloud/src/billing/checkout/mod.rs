@@ -148,6 +148,15 @@ pub enum PlanChanged {
     Approve(String),
 }
 
+/// When a cancelled subscription ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelAt {
+    /// At the end of the paid period (a customer's cancel: what was paid for is kept).
+    PeriodEnd,
+    /// Now (a duplicate subscription, whose charges are refunded).
+    Now,
+}
+
 /// One payment provider's checkout API.
 pub trait CheckoutProvider {
     /// Starts paying for `c.plan`.
@@ -156,8 +165,13 @@ pub trait CheckoutProvider {
         c: &StartCheckout<'_>,
     ) -> impl Future<Output = Result<Started, CheckoutError>> + Send;
 
-    /// Cancels subscription `id` at the end of its paid period.
-    fn cancel(&self, id: &str) -> impl Future<Output = Result<(), CheckoutError>> + Send;
+    /// Cancels subscription `id`, at the end of its paid period or now. (PayPal's
+    /// subscriptions end when cancelled either way.)
+    fn cancel(
+        &self,
+        id: &str,
+        at: CancelAt,
+    ) -> impl Future<Output = Result<(), CheckoutError>> + Send;
 
     /// Moves a subscription to another plan.
     fn change_plan(
@@ -273,6 +287,7 @@ pub trait Adapter: Send + Sync {
     fn cancel<'a>(
         &'a self,
         id: &'a str,
+        at: CancelAt,
     ) -> futures_util::future::BoxFuture<'a, Result<(), CheckoutError>>;
     /// See [`CheckoutProvider::change_plan`].
     fn change_plan<'a>(
@@ -298,8 +313,9 @@ impl<T: CheckoutProvider + Send + Sync> Adapter for T {
     fn cancel<'a>(
         &'a self,
         id: &'a str,
+        at: CancelAt,
     ) -> futures_util::future::BoxFuture<'a, Result<(), CheckoutError>> {
-        Box::pin(CheckoutProvider::cancel(self, id))
+        Box::pin(CheckoutProvider::cancel(self, id, at))
     }
     fn change_plan<'a>(
         &'a self,

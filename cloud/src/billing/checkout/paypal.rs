@@ -7,8 +7,8 @@
 use super::api::Api;
 use super::stripe::urlencoding;
 use super::{
-    ChangePlan, CheckoutError, CheckoutProvider, NewOrder, PlanChanged, StartCheckout, Started,
-    once_price, price_for,
+    CancelAt, ChangePlan, CheckoutError, CheckoutProvider, NewOrder, PlanChanged, StartCheckout,
+    Started, once_price, price_for,
 };
 use crate::billing::Provider;
 use crate::billing::money::Money;
@@ -281,7 +281,7 @@ impl CheckoutProvider for PaypalCheckout {
         Ok(PlanChanged::Approve(approve_link(o.links)?))
     }
 
-    async fn cancel(&self, id: &str) -> Result<(), CheckoutError> {
+    async fn cancel(&self, id: &str, _at: CancelAt) -> Result<(), CheckoutError> {
         let path = format!("/v1/billing/subscriptions/{}/cancel", urlencoding(id));
         let rb = self
             .request(&path, None, json!({"reason": "Cancelled by the customer"}))

@@ -8,8 +8,8 @@
 use super::api::Api;
 use super::stripe::urlencoding;
 use super::{
-    ChangePlan, CheckoutError, CheckoutProvider, NewOrder, PlanChanged, StartCheckout, Started,
-    once_price, price_for,
+    CancelAt, ChangePlan, CheckoutError, CheckoutProvider, NewOrder, PlanChanged, StartCheckout,
+    Started, once_price, price_for,
 };
 use crate::billing::Provider;
 use crate::billing::money::Money;
@@ -138,9 +138,10 @@ impl CheckoutProvider for RazorpayCheckout {
         })
     }
 
-    async fn cancel(&self, id: &str) -> Result<(), CheckoutError> {
+    async fn cancel(&self, id: &str, at: CancelAt) -> Result<(), CheckoutError> {
         let path = format!("/v1/subscriptions/{}/cancel", urlencoding(id));
-        self.post(&path, json!({"cancel_at_cycle_end": 1}))
+        let at_cycle_end = u8::from(at == CancelAt::PeriodEnd);
+        self.post(&path, json!({"cancel_at_cycle_end": at_cycle_end}))
             .await
             .map(drop)
     }

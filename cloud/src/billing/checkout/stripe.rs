@@ -5,7 +5,8 @@
 
 use super::api::Api;
 use super::{
-    ChangePlan, CheckoutError, CheckoutProvider, PlanChanged, StartCheckout, Started, price_for,
+    CancelAt, ChangePlan, CheckoutError, CheckoutProvider, PlanChanged, StartCheckout, Started,
+    price_for,
 };
 use crate::billing::Provider;
 use crate::billing::money::Money;
@@ -146,11 +147,22 @@ impl CheckoutProvider for StripeCheckout {
         })
     }
 
-    async fn cancel(&self, id: &str) -> Result<(), CheckoutError> {
+    async fn cancel(&self, id: &str, at: CancelAt) -> Result<(), CheckoutError> {
         let path = format!("/v1/subscriptions/{}", urlencoding(id));
-        self.post(&path, None, &[("cancel_at_period_end", "true")])
-            .await
-            .map(drop)
+        match at {
+            CancelAt::PeriodEnd => self
+                .post(&path, None, &[("cancel_at_period_end", "true")])
+                .await
+                .map(drop),
+            // `DELETE /v1/subscriptions/{id}` ends it at once.
+            CancelAt::Now => {
+                let rb = self
+                    .api
+                    .request(Method::DELETE, &path)
+                    .basic_auth(self.key.expose(), None::<&str>);
+                self.api.call::<Object>(rb).await.map(drop)
+            }
+        }
     }
 
     async fn change_plan(&self, c: &ChangePlan<'_>) -> Result<PlanChanged, CheckoutError> {

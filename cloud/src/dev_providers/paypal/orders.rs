@@ -1,7 +1,7 @@
 //! The fake's Orders v2: creating an order, its approval page, capturing it, refunding a
 //! capture.
 
-use super::{Fake, back_to, not_found, poisoned, unauthorized, unprocessable};
+use super::{Fake, back_to, fee, not_found, poisoned, unauthorized, unprocessable};
 use crate::billing::money::{Currency, Money};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -108,6 +108,19 @@ pub(super) async fn capture_order(
     if let Some(r) = request_id {
         i.captures.insert(r, answer.clone());
     }
+    drop(i);
+    let amount = &unit["amount"];
+    let (value, currency) = (
+        amount["value"].as_str().unwrap_or_default(),
+        amount["currency_code"].as_str().unwrap_or_default(),
+    );
+    let capture = json!({"id": format!("CAP-{n:012}"), "status": "COMPLETED",
+        "amount": amount, "custom_id": unit["custom_id"], "final_capture": true,
+        "seller_receivable_breakdown": {"gross_amount": amount,
+            "paypal_fee": {"currency_code": currency, "value": fee(value, currency)}},
+        "supplementary_data": {"related_ids": {"order_id": id}}});
+    f.outbox
+        .emit("PAYMENT.CAPTURE.COMPLETED", "capture", capture);
     (StatusCode::CREATED, Json(answer)).into_response()
 }
 
@@ -143,9 +156,10 @@ pub(super) async fn refund_capture(
     if !fits {
         return unprocessable("REFUND_AMOUNT_EXCEEDED");
     }
-    (
-        StatusCode::CREATED,
-        Json(json!({"id": f.next("REFUND"), "status": "COMPLETED", "amount": asked})),
-    )
-        .into_response()
+    let refund = json!({"id": f.next("REFUND"), "status": "COMPLETED", "amount": asked,
+        "links": [{"rel": "up", "method": "GET",
+            "href": format!("{}/v2/payments/captures/{id}", f.base)}]});
+    f.outbox
+        .emit("PAYMENT.CAPTURE.REFUNDED", "refund", refund.clone());
+    (StatusCode::CREATED, Json(refund)).into_response()
 }

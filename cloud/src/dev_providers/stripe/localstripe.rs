@@ -27,7 +27,7 @@ impl LocalStripe {
             child,
             url: format!("http://127.0.0.1:{port}"),
         };
-        let client = reqwest::Client::new();
+        let client = super::super::fake_client();
         for _ in 0..150 {
             if client
                 .get(format!("{}/v1/plans", ls.url))
@@ -57,7 +57,7 @@ impl LocalStripe {
     }
 
     async fn post(&self, path: &str, form: &[(&str, &str)]) -> Result<(), String> {
-        let r = reqwest::Client::new()
+        let r = super::super::fake_client()
             .post(format!("{}{path}", self.url))
             .basic_auth(SECRET_KEY, None::<&str>)
             .form(form)

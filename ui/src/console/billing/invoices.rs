@@ -95,10 +95,17 @@ pub(super) fn ProfileForm() -> impl IntoView {
     }
 }
 
+/// How the desktop app saves an invoice's PDF (given its ID): into the Downloads folder, as
+/// the window cannot download a link. Without it (the console) the PDF is a link the browser
+/// downloads with the page's own sign-in.
+#[derive(Clone, Copy)]
+pub struct SaveInvoicePdf(pub Callback<String>);
+
 /// The account's invoices and credit notes, each with its PDF.
 #[component]
-pub(super) fn Invoices() -> impl IntoView {
+pub fn Invoices() -> impl IntoView {
     let api = use_api();
+    let save = use_context::<SaveInvoicePdf>();
     let live = use_live();
     let list = Resource::new(
         move || live.tunnels.get(),
@@ -124,13 +131,21 @@ pub(super) fn Invoices() -> impl IntoView {
                                         let pdf = format!("/v1/billing/invoices/{}/pdf", i.id);
                                         let vat = if i.reverse_charge { "reverse charge".to_owned() } else { display(i.tax, &i.currency) };
                                         let label = format!("PDF of {}", i.number);
+                                        let id = i.id.clone();
+                                        let pdf = match save {
+                                            Some(SaveInvoicePdf(cb)) => view! {
+                                                <button type="button" class="btn btn-small" aria-label=label
+                                                    on:click=move |_| cb.run(id.clone())>"Save PDF"</button>
+                                            }.into_any(),
+                                            None => view! { <a href=pdf download aria-label=label>"PDF"</a> }.into_any(),
+                                        };
                                         view! {
                                             <tr>
                                                 <td><code>{i.number.clone()}</code></td>
                                                 <td>{utc(i.issued_at)}</td>
                                                 <td>{display(i.total, &i.currency)}</td>
                                                 <td>{vat}</td>
-                                                <td><a href=pdf download aria-label=label>"PDF"</a></td>
+                                                <td>{pdf}</td>
                                             </tr>
                                         }
                                     }).collect_view()}
