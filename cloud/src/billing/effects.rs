@@ -5,7 +5,7 @@
 //! duplicate ([`super::duplicates`]).
 
 use super::Provider;
-use super::events::{MoneyEvent, ProviderEvent, SubStatus};
+use super::events::{MoneyEvent, ProviderEvent, SubStatus, SubscriptionEvent};
 use super::ledger;
 use crate::state::AppState;
 use crate::store::{
@@ -234,11 +234,22 @@ async fn process(
     provider: Provider,
     event: &ProviderEvent,
 ) -> Result<(&'static str, String), StoreError> {
-    let s = match &event.subscription {
-        None => return Ok(("ignored", format!("{} is not acted on", event.kind))),
-        Some(Err(why)) => return Ok(("ignored", why.clone())),
-        Some(Ok(s)) => s,
-    };
+    match &event.subscription {
+        None => Ok(("ignored", format!("{} is not acted on", event.kind))),
+        Some(Err(why)) => Ok(("ignored", why.clone())),
+        Some(Ok(s)) => set_subscription(st, provider, s, event.created).await,
+    }
+}
+
+/// Sets subscription `s` as the provider said at `event_at` (Unix seconds; an older state
+/// never overwrites a newer one), and everything that follows: dunning, charges booked
+/// before it, duplicates, the account's plan. `(state, detail)`.
+pub(super) async fn set_subscription(
+    st: &AppState,
+    provider: Provider,
+    s: &SubscriptionEvent,
+    event_at: i64,
+) -> Result<(&'static str, String), StoreError> {
     let Some(account) = st.store().account_exists(&s.account).await? else {
         return Ok(("failed", format!("no account {}", s.account)));
     };
@@ -252,7 +263,7 @@ async fn process(
                 plan: &s.plan,
                 status: s.status.as_str(),
                 period_end: s.period_end,
-                event_at: event.created,
+                event_at,
             },
             st.clock().now(),
         )

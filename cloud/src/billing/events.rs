@@ -331,44 +331,54 @@ fn razorpay_status(s: &str) -> Option<SubStatus> {
     })
 }
 
+/// Reads a Stripe subscription object (an event's `data.object`, or `GET
+/// /v1/subscriptions/{id}`); `deleted` when the event says it was deleted.
+pub fn stripe_subscription(
+    o: &Value,
+    prices: &BTreeMap<String, String>,
+    deleted: bool,
+) -> Result<SubscriptionEvent, String> {
+    let sub_id = id_of(&o["id"]).ok_or("no subscription id")?;
+    let account = id_of(&o["metadata"]["account_id"]).ok_or("no metadata.account_id")?;
+    let item = &o["items"]["data"][0];
+    // Stripe sends the item's recurring price twice: as `price` and as the older `plan`
+    // (same ID); older API versions and localstripe have only `plan`.
+    let price = id_of(&item["price"]["id"])
+        .or_else(|| id_of(&item["plan"]["id"]))
+        .ok_or("no price")?;
+    let plan = plan_for(prices, "price", &price)?;
+    let status = if deleted {
+        SubStatus::Canceled
+    } else {
+        let s = o["status"].as_str().unwrap_or_default();
+        stripe_status(s).ok_or_else(|| format!("status {s:?} is not acted on"))?
+    };
+    // Newer API versions carry the period on the item.
+    let period_end = o["current_period_end"]
+        .as_i64()
+        .or_else(|| item["current_period_end"].as_i64());
+    Ok(SubscriptionEvent {
+        id: sub_id,
+        account,
+        plan,
+        status,
+        period_end,
+    })
+}
+
 /// Reads a Stripe event; `prices` maps price IDs to plan names.
 pub fn stripe(body: &[u8], prices: &BTreeMap<String, String>) -> Result<ProviderEvent, EventError> {
     let v: Value = serde_json::from_slice(body).map_err(|_| EventError("invalid JSON"))?;
     let id = id_of(&v["id"]).ok_or(EventError("no id"))?;
     let kind = id_of(&v["type"]).ok_or(EventError("no type"))?;
     let created = v["created"].as_i64().ok_or(EventError("no created"))?;
-    let subscription = kind
-        .starts_with("customer.subscription.")
-        .then(|| {
-            let o = &v["data"]["object"];
-            let sub_id = id_of(&o["id"]).ok_or("no subscription id")?;
-            let account = id_of(&o["metadata"]["account_id"]).ok_or("no metadata.account_id")?;
-            let item = &o["items"]["data"][0];
-            // Stripe sends the item's recurring price twice: as `price` and as the older
-            // `plan` (same ID); older API versions and localstripe have only `plan`.
-            let price = id_of(&item["price"]["id"])
-                .or_else(|| id_of(&item["plan"]["id"]))
-                .ok_or("no price")?;
-            let plan = plan_for(prices, "price", &price)?;
-            let status = if kind == "customer.subscription.deleted" {
-                SubStatus::Canceled
-            } else {
-                let s = o["status"].as_str().unwrap_or_default();
-                stripe_status(s).ok_or_else(|| format!("status {s:?} is not acted on"))?
-            };
-            // Newer API versions carry the period on the item.
-            let period_end = o["current_period_end"]
-                .as_i64()
-                .or_else(|| item["current_period_end"].as_i64());
-            Ok(SubscriptionEvent {
-                id: sub_id,
-                account,
-                plan,
-                status,
-                period_end,
-            })
-        })
-        .map(|r: Result<_, String>| r);
+    let subscription = kind.starts_with("customer.subscription.").then(|| {
+        stripe_subscription(
+            &v["data"]["object"],
+            prices,
+            kind == "customer.subscription.deleted",
+        )
+    });
     let money = stripe_money(&kind, &v["data"]["object"]);
     Ok(ProviderEvent {
         id,
@@ -397,6 +407,27 @@ fn rfc3339(v: &Value) -> Option<i64> {
         .map(|t| t.unix_timestamp())
 }
 
+/// Reads a PayPal subscription (an event's `resource`, or `GET
+/// /v1/billing/subscriptions/{id}`): our account in `custom_id`.
+pub fn paypal_subscription(
+    o: &Value,
+    plans: &BTreeMap<String, String>,
+) -> Result<SubscriptionEvent, String> {
+    let sub_id = id_of(&o["id"]).ok_or("no subscription id")?;
+    let account = id_of(&o["custom_id"]).ok_or("no custom_id")?;
+    let plan_id = id_of(&o["plan_id"]).ok_or("no plan_id")?;
+    let plan = plan_for(plans, "plan", &plan_id)?;
+    let s = o["status"].as_str().unwrap_or_default();
+    let status = paypal_status(s).ok_or_else(|| format!("status {s:?} is not acted on"))?;
+    Ok(SubscriptionEvent {
+        id: sub_id,
+        account,
+        plan,
+        status,
+        period_end: rfc3339(&o["billing_info"]["next_billing_time"]),
+    })
+}
+
 /// Reads a PayPal event; `plans` maps PayPal plan IDs to plan names. The subscription is in
 /// `resource` (our account in `custom_id`), for `BILLING.SUBSCRIPTION.*` events.
 pub fn paypal(body: &[u8], plans: &BTreeMap<String, String>) -> Result<ProviderEvent, EventError> {
@@ -406,23 +437,7 @@ pub fn paypal(body: &[u8], plans: &BTreeMap<String, String>) -> Result<ProviderE
     let created = rfc3339(&v["create_time"]).ok_or(EventError("no create_time"))?;
     let subscription = kind
         .starts_with("BILLING.SUBSCRIPTION.")
-        .then(|| {
-            let o = &v["resource"];
-            let sub_id = id_of(&o["id"]).ok_or("no subscription id")?;
-            let account = id_of(&o["custom_id"]).ok_or("no custom_id")?;
-            let plan_id = id_of(&o["plan_id"]).ok_or("no plan_id")?;
-            let plan = plan_for(plans, "plan", &plan_id)?;
-            let s = o["status"].as_str().unwrap_or_default();
-            let status = paypal_status(s).ok_or_else(|| format!("status {s:?} is not acted on"))?;
-            Ok(SubscriptionEvent {
-                id: sub_id,
-                account,
-                plan,
-                status,
-                period_end: rfc3339(&o["billing_info"]["next_billing_time"]),
-            })
-        })
-        .map(|r: Result<_, String>| r);
+        .then(|| paypal_subscription(&v["resource"], plans));
     let money = paypal_money(&kind, &v["resource"]);
     Ok(ProviderEvent {
         id,
@@ -431,6 +446,27 @@ pub fn paypal(body: &[u8], plans: &BTreeMap<String, String>) -> Result<ProviderE
         subscription,
         money,
         order: None,
+    })
+}
+
+/// Reads a Razorpay subscription (an event's `payload.subscription.entity`, or `GET
+/// /v1/subscriptions/{id}`): our account in `notes.account_id`.
+pub fn razorpay_subscription(
+    o: &Value,
+    plans: &BTreeMap<String, String>,
+) -> Result<SubscriptionEvent, String> {
+    let sub_id = id_of(&o["id"]).ok_or("no subscription id")?;
+    let account = id_of(&o["notes"]["account_id"]).ok_or("no notes.account_id")?;
+    let plan_id = id_of(&o["plan_id"]).ok_or("no plan_id")?;
+    let plan = plan_for(plans, "plan", &plan_id)?;
+    let s = o["status"].as_str().unwrap_or_default();
+    let status = razorpay_status(s).ok_or_else(|| format!("status {s:?} is not acted on"))?;
+    Ok(SubscriptionEvent {
+        id: sub_id,
+        account,
+        plan,
+        status,
+        period_end: o["current_end"].as_i64(),
     })
 }
 
@@ -451,24 +487,7 @@ pub fn razorpay(
         .ok_or(EventError("no created_at"))?;
     let subscription = kind
         .starts_with("subscription.")
-        .then(|| {
-            let o = &v["payload"]["subscription"]["entity"];
-            let sub_id = id_of(&o["id"]).ok_or("no subscription id")?;
-            let account = id_of(&o["notes"]["account_id"]).ok_or("no notes.account_id")?;
-            let plan_id = id_of(&o["plan_id"]).ok_or("no plan_id")?;
-            let plan = plan_for(plans, "plan", &plan_id)?;
-            let s = o["status"].as_str().unwrap_or_default();
-            let status =
-                razorpay_status(s).ok_or_else(|| format!("status {s:?} is not acted on"))?;
-            Ok(SubscriptionEvent {
-                id: sub_id,
-                account,
-                plan,
-                status,
-                period_end: o["current_end"].as_i64(),
-            })
-        })
-        .map(|r: Result<_, String>| r);
+        .then(|| razorpay_subscription(&v["payload"]["subscription"]["entity"], plans));
     let money = razorpay_money(&kind, &v);
     let order = (kind == "order.paid").then(|| {
         let o = &v["payload"]["order"]["entity"];

@@ -22,6 +22,7 @@ pub mod money;
 pub mod orders;
 pub mod paypal;
 pub mod purchase;
+pub mod reconcile;
 pub mod rejections;
 pub mod settlement;
 pub mod tax;

@@ -1,8 +1,8 @@
 //! A local server speaking the part of PayPal's REST API that checkout uses, as documented:
 //! `POST /v1/oauth2/token` (client credentials, Basic auth) and bearer tokens on everything
 //! else, `POST /v1/billing/subscriptions` (idempotent on `PayPal-Request-Id`, with the
-//! `approve` link), the approval page that sends the person back to `return_url`, `POST
-//! /v1/billing/subscriptions/{id}/cancel` (204), `POST /v1/payments/sale/{id}/refund`, Orders
+//! `approve` link), the approval page that sends the person back to `return_url`, `GET` and
+//! `POST /v1/billing/subscriptions/{id}/cancel` (204), `POST /v1/payments/sale/{id}/refund`, Orders
 //! v2 ([`orders`]), and errors as `{"name","message"}`.
 //!
 //! Once [`FakePaypal::set_webhook`] names a receiver, what happens is announced as PayPal
@@ -100,6 +100,7 @@ impl FakePaypal {
         let app = Router::new()
             .route("/v1/oauth2/token", post(token))
             .route("/v1/billing/subscriptions", post(create))
+            .route("/v1/billing/subscriptions/{id}", axum::routing::get(show))
             .route("/v1/billing/subscriptions/{id}/cancel", post(cancel))
             .route("/v1/billing/subscriptions/{id}/revise", post(revise))
             .route("/approve-revision/{id}", post(approve_revision))
@@ -476,6 +477,20 @@ fn unprocessable(issue: &str) -> Response {
 }
 
 /// `POST /v1/billing/subscriptions/{id}/cancel` → 204.
+/// `GET /v1/billing/subscriptions/{id}`: the subscription as the fake holds it.
+async fn show(State(f): State<Fake>, h: HeaderMap, Path(id): Path<String>) -> Response {
+    if !f.bearer_ok(&h) {
+        return unauthorized();
+    }
+    let Ok(i) = f.inner.lock() else {
+        return poisoned();
+    };
+    match i.subscriptions.get(&id) {
+        Some(s) => Json(s.clone()).into_response(),
+        None => not_found(),
+    }
+}
+
 async fn cancel(State(f): State<Fake>, h: HeaderMap, Path(id): Path<String>) -> Response {
     if !f.bearer_ok(&h) {
         return unauthorized();

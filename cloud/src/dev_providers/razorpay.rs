@@ -1,6 +1,6 @@
 //! A local server speaking the part of Razorpay's API that checkout uses, as documented:
 //! Basic auth with the key ID and secret, `POST /v1/subscriptions` (with `short_url`, the
-//! hosted page), `PATCH /v1/subscriptions/{id}` (a plan change `now`, announced by a signed
+//! hosted page), `GET /v1/subscriptions/{id}`, `PATCH` of it (a plan change `now`, announced by a signed
 //! `subscription.updated`, or at `cycle_end`, kept as the scheduled change),
 //! `POST /v1/subscriptions/{id}/cancel`, `POST /v1/orders` and the hosted checkout
 //! (`POST /v1/checkout/embedded` with the order, then paying: the signed `payment.captured` and
@@ -90,7 +90,7 @@ impl FakeRazorpay {
         };
         let app = Router::new()
             .route("/v1/subscriptions", post(create))
-            .route("/v1/subscriptions/{id}", axum::routing::patch(update))
+            .route("/v1/subscriptions/{id}", get(show).patch(update))
             .route("/v1/subscriptions/{id}/cancel", post(cancel))
             .route("/v1/payments/{id}/refund", post(refund))
             .route("/v1/orders", post(create_order))
@@ -253,6 +253,22 @@ async fn pay(State(f): State<Fake>, Path(id): Path<String>) -> Response {
 }
 
 /// `PATCH /v1/subscriptions/{id}`: only an active subscription's plan can change.
+/// `GET /v1/subscriptions/{id}`: the subscription as the fake holds it.
+async fn show(State(f): State<Fake>, h: HeaderMap, Path(id): Path<String>) -> Response {
+    if !f.authorized(&h) {
+        return error(StatusCode::UNAUTHORIZED, "Authentication failed");
+    }
+    let s = f
+        .inner
+        .lock()
+        .ok()
+        .and_then(|i| i.subscriptions.get(&id).cloned());
+    match s {
+        Some(s) => Json(s).into_response(),
+        None => error(StatusCode::BAD_REQUEST, "The id provided does not exist"),
+    }
+}
+
 async fn update(
     State(f): State<Fake>,
     h: HeaderMap,

@@ -6,6 +6,7 @@ use super::admin::{AdminCaller, audited};
 use super::extract::{ApiPath, Authenticated};
 use super::openapi::{Auth, Endpoint};
 use crate::billing::Provider;
+use crate::billing::reconcile;
 use crate::billing::webhooks::{self, WebhookError};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -76,6 +77,15 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .summary("Operators: every account's live subscriptions (?canceled=true: ended ones too), most recently changed first")
         .auth(Auth::User(P::Operator))
         .json::<AccountSubscriptionList>(200),
+        Endpoint::new(
+            M::POST,
+            "/v1/admin/billing/subscriptions/{provider}/{id}/reconcile",
+            "adminReconcileSubscription",
+            reconcile_subscription,
+        )
+        .summary("Operators: set a subscription to what its provider holds now, for an event that was lost (audited)")
+        .auth(Auth::User(P::Operator))
+        .json::<WebhookReceipt>(200),
         Endpoint::new(
             M::GET,
             "/v1/admin/billing/outbox",
@@ -152,10 +162,7 @@ async fn webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<WebhookReceipt>, ApiError> {
-    let provider = Provider::parse(&provider).ok_or_else(|| ApiError::BadField {
-        field: "provider".into(),
-        message: "stripe, razorpay or paypal".into(),
-    })?;
+    let provider = self::provider(&provider)?;
     Ok(Json(
         webhooks::ingest(&st, provider, &headers, &body).await?,
     ))
@@ -365,4 +372,37 @@ async fn retry_email(
     } else {
         Err(ApiError::NotFound)
     }
+}
+
+/// `POST /v1/admin/billing/subscriptions/{provider}/{id}/reconcile`: 404 unless the
+/// subscription is held here, 502 when the provider cannot say.
+async fn reconcile_subscription(
+    State(st): State<AppState>,
+    admin: AdminCaller,
+    ApiPath((p, id)): ApiPath<(String, String)>,
+) -> Result<Json<WebhookReceipt>, ApiError> {
+    let provider = provider(&p)?;
+    let target = format!("{}/{id}", provider.as_str());
+    audited(
+        &st,
+        &admin,
+        "billing.subscription.reconcile",
+        &target,
+        serde_json::json!({}),
+    )
+    .await?;
+    let (state, detail) = reconcile::reconcile(&st, provider, &id).await?;
+    Ok(Json(WebhookReceipt {
+        duplicate: false,
+        state: state.to_owned(),
+        detail,
+    }))
+}
+
+/// The provider a path names; 400 naming `provider` otherwise.
+pub(super) fn provider(name: &str) -> Result<Provider, ApiError> {
+    Provider::parse(name).ok_or_else(|| ApiError::BadField {
+        field: "provider".into(),
+        message: "stripe, razorpay or paypal".into(),
+    })
 }

@@ -6,7 +6,6 @@ use super::device::console_base;
 use super::extract::{ApiJson, ApiPath, Authenticated, Client};
 use super::openapi::{Auth, Endpoint};
 use super::orgs::audited;
-use crate::billing::Provider;
 use crate::billing::checkout::CheckoutError;
 use crate::billing::events::SubStatus;
 use crate::billing::purchase::{self, PurchaseError};
@@ -124,13 +123,6 @@ fn provider_call(st: &AppState, who: &Authenticated) -> Result<(), ApiError> {
         })
 }
 
-fn provider(name: &str) -> Result<Provider, ApiError> {
-    Provider::parse(name).ok_or_else(|| ApiError::BadField {
-        field: "provider".into(),
-        message: "stripe, razorpay or paypal".into(),
-    })
-}
-
 /// `POST /v1/billing/checkout` → 201.
 async fn start(
     State(st): State<AppState>,
@@ -140,7 +132,7 @@ async fn start(
     ApiJson(req): ApiJson<CheckoutRequest>,
 ) -> Result<Response, ApiError> {
     provider_call(&st, &who)?;
-    let p = provider(&req.provider)?;
+    let p = super::billing::provider(&req.provider)?;
     let console = console_base(&st, &headers);
     let started = purchase::start(&st, &who.account_id, p, req.plan, req.once, &console).await?;
     let detail =
@@ -215,7 +207,7 @@ async fn cancel(
     ApiPath((p, id)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     provider_call(&st, &who)?;
-    let p = provider(&p)?;
+    let p = super::billing::provider(&p)?;
     purchase::cancel(&st, &who.account_id, p, &id).await?;
     let detail = serde_json::json!({"provider": p.as_str()});
     audited(&st, &client, &who, "billing.cancel", &id, detail).await?;
@@ -232,7 +224,7 @@ async fn change_plan(
     ApiJson(req): ApiJson<PlanChangeRequest>,
 ) -> Result<Json<PlanChange>, ApiError> {
     provider_call(&st, &who)?;
-    let p = provider(&p)?;
+    let p = super::billing::provider(&p)?;
     let console = console_base(&st, &headers);
     let change = purchase::change_plan(&st, &who.account_id, p, &id, req.plan, &console).await?;
     let detail = serde_json::json!({

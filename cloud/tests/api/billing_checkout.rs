@@ -630,22 +630,59 @@ async fn a_paypal_checkout_uses_one_oauth_token_and_cancels_and_refunds(db: &Tes
         "{}",
         r.json
     );
-    // The event arrives: the subscription is cancelled here too, and a third cancel is a 404
-    // without a call to PayPal.
+    // An operator reconciles it with PayPal (as after a lost event): cancelled here too, the
+    // account back on free, and a third cancel is a 404 without a call to PayPal. Only
+    // operators may; only subscriptions held here; the path's provider must be one.
+    let reconcile = format!("/v1/admin/billing/subscriptions/paypal/{sub}/reconcile");
+    let r = app.post(&reconcile, json!({}), Some(&ta)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.json);
+    app.post(
+        "/v1/admin/billing/subscriptions/paypal/I-NOT-HELD/reconcile",
+        json!({}),
+        Some(&ops),
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "not_found");
+    let r = app
+        .post(
+            &format!("/v1/admin/billing/subscriptions/bitcoin/{sub}/reconcile"),
+            json!({}),
+            Some(&ops),
+        )
+        .await;
+    r.assert_error(StatusCode::BAD_REQUEST, "validation_failed");
+    let r = app.post(&reconcile, json!({}), Some(&ops)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.json["state"], "processed", "{}", r.json);
+    assert!(
+        r.json["detail"].as_str().unwrap().contains("is canceled"),
+        "{}",
+        r.json
+    );
+    let subs = app.state.store().subscriptions(&a).await.unwrap();
+    assert_eq!(subs[0].status, "canceled", "{subs:?}");
+    assert_eq!(plan(&app, &a).await, Plan::Free);
+    let audit = app.audit_actions(&ops).await;
+    let target = format!("paypal/{sub}");
+    assert!(
+        audit
+            .iter()
+            .any(|(a, t)| a == "billing.subscription.reconcile" && *t == target),
+        "{audit:?}"
+    );
+    app.post(&cancel, json!({}), Some(&ta))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+    // PayPal's late event, older than the reconciled state, changes nothing.
     pp.deliver(
         &base,
-        time::OffsetDateTime::now_utc() + time::Duration::seconds(1),
+        time::OffsetDateTime::now_utc() - time::Duration::minutes(1),
         "WH-LATE-CANCEL",
         "BILLING.SUBSCRIPTION.CANCELLED",
         "subscription",
         cancelled,
     )
     .await;
-    let subs = app.state.store().subscriptions(&a).await.unwrap();
-    assert_eq!(subs[0].status, "canceled", "{subs:?}");
-    app.post(&cancel, json!({}), Some(&ta))
-        .await
-        .assert_error(StatusCode::NOT_FOUND, "not_found");
     pp.hook(&app).await;
 
     // A refund of the sale; PayPal's PAYMENT.SALE.REFUNDED puts it in the ledger.

@@ -367,6 +367,14 @@ async fn a_paypal_order_is_captured_when_the_person_returns(db: &TestDb) {
         .get(&format!("/v1/billing/checkout/{checkout}"), Some(&ta))
         .await;
     assert_eq!(status.json["state"], "active", "{}", status.json);
+    // A one-time purchase has no subscription at PayPal to reconcile with.
+    app.post(
+        &format!("/v1/admin/billing/subscriptions/paypal/{order}/reconcile"),
+        json!({}),
+        Some(&ops),
+    )
+    .await
+    .assert_error(StatusCode::CONFLICT, "conflict");
 
     // PayPal announces the capture (signed): the ledger has the charge.
     let capture = pp.fake.order(&order).unwrap()["capture_id"]

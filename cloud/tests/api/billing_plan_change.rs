@@ -162,6 +162,21 @@ async fn a_stripe_subscription_moves_up_and_down_and_the_plan_follows(db: &TestD
         .filter(|(a, t)| a == "billing.change_plan" && *t == sub)
         .count();
     assert_eq!(changes, 2, "{audit:?}");
+    // Reconciled with what Stripe holds (GET /v1/subscriptions/{id}): the same, pro.
+    let r = app
+        .post(
+            &format!("/v1/admin/billing/subscriptions/stripe/{sub}/reconcile"),
+            json!({}),
+            Some(&ops),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.json["state"], "processed", "{}", r.json);
+    assert!(
+        r.json["detail"].as_str().unwrap().contains("plan pro"),
+        "{}",
+        r.json
+    );
 
     // Operators see it with its account; others may not look.
     let listed = app.get("/v1/admin/billing/subscriptions", Some(&ops)).await;

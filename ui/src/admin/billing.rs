@@ -1,7 +1,7 @@
 //! `/admin/billing`: reconciliation incidents (resolve), finance transactions waiting for an
 //! operator's acknowledgement (acknowledge), ledger exports (CSV or JSON over a date range),
-//! live subscriptions, webhook events (replay), the dunning queue, billing emails (send again
-//! one that was given up), invoices and settlement receipts.
+//! live subscriptions (reconcile with the provider), webhook events (replay), the dunning
+//! queue, billing emails (send again one that was given up), invoices and settlement receipts.
 
 use super::post_button;
 use crate::api::use_api;
@@ -240,6 +240,18 @@ fn subscription_columns() -> Vec<Column<AccountSubscription>> {
             |s| SortKey::Num(s.updated_at.unix_timestamp().into()),
             |s| utc(s.updated_at).into_any(),
         ),
+        Column::new("", |s| {
+            // A one-time purchase has no subscription at its provider to ask.
+            if s.subscription.renews {
+                let path = format!(
+                    "/v1/admin/billing/subscriptions/{}/{}/reconcile",
+                    s.subscription.provider, s.subscription.subscription_id
+                );
+                post_button("Reconcile", path, "Set to what the provider holds now.")
+            } else {
+                ().into_any()
+            }
+        }),
     ]
 }
 

@@ -187,6 +187,13 @@ pub trait CheckoutProvider {
         amount: &Money,
         key: &str,
     ) -> impl Future<Output = Result<String, CheckoutError>> + Send;
+
+    /// Subscription `id` as the provider holds it now (its API's object, read by
+    /// [`crate::billing::events`]): what reconciling sets ours to.
+    fn subscription(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<serde_json::Value, CheckoutError>> + Send;
 }
 
 /// The configured checkout adapters.
@@ -301,6 +308,11 @@ pub trait Adapter: Send + Sync {
         amount: &'a Money,
         key: &'a str,
     ) -> futures_util::future::BoxFuture<'a, Result<String, CheckoutError>>;
+    /// See [`CheckoutProvider::subscription`].
+    fn subscription<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, Result<serde_json::Value, CheckoutError>>;
 }
 
 impl<T: CheckoutProvider + Send + Sync> Adapter for T {
@@ -330,6 +342,12 @@ impl<T: CheckoutProvider + Send + Sync> Adapter for T {
         key: &'a str,
     ) -> futures_util::future::BoxFuture<'a, Result<String, CheckoutError>> {
         Box::pin(CheckoutProvider::refund(self, charge, amount, key))
+    }
+    fn subscription<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, Result<serde_json::Value, CheckoutError>> {
+        Box::pin(CheckoutProvider::subscription(self, id))
     }
 }
 

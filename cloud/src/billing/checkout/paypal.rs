@@ -306,4 +306,14 @@ impl CheckoutProvider for PaypalCheckout {
         let o: Object = self.api.call(rb).await?;
         Ok(o.id)
     }
+
+    async fn subscription(&self, id: &str) -> Result<serde_json::Value, CheckoutError> {
+        let path = format!("/v1/billing/subscriptions/{}", urlencoding(id));
+        let token = self.token().await?;
+        let rb = self
+            .api
+            .request(Method::GET, &path)
+            .bearer_auth(token.expose());
+        self.api.call(rb).await
+    }
 }

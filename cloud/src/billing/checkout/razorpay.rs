@@ -180,4 +180,13 @@ impl CheckoutProvider for RazorpayCheckout {
             .await?;
         Ok(o.id)
     }
+
+    async fn subscription(&self, id: &str) -> Result<serde_json::Value, CheckoutError> {
+        let path = format!("/v1/subscriptions/{}", urlencoding(id));
+        let rb = self
+            .api
+            .request(Method::GET, &path)
+            .basic_auth(&self.key_id, Some(self.key_secret.expose()));
+        self.api.call(rb).await
+    }
 }

@@ -214,6 +214,15 @@ impl CheckoutProvider for StripeCheckout {
             .await?;
         Ok(o.id)
     }
+
+    async fn subscription(&self, id: &str) -> Result<serde_json::Value, CheckoutError> {
+        let path = format!("/v1/subscriptions/{}", urlencoding(id));
+        let rb = self
+            .api
+            .request(Method::GET, &path)
+            .basic_auth(self.key.expose(), None::<&str>);
+        self.api.call(rb).await
+    }
 }
 
 /// `id` for a path segment (provider IDs are ASCII word characters; anything else is
