@@ -21,8 +21,8 @@ pub use domains::{AcmeChallenge, Dns01Config, Dns01Provider, DomainsConfig, Even
 pub use env::{Env, ProcessEnv};
 pub use sections::{
     AgentTokenConfig, Argon2Config, AuditConfig, AuthConfig, ConsoleConfig, FleetConfig,
-    LoginLimitConfig, PasswordHashingConfig, RegisterLimitConfig, RelayEntry, SecretRotationConfig,
-    SsoOptions, TrafficConfig, TrustedProxies, TrustedProxiesError,
+    LoginLimitConfig, MetricsConfig, PasswordHashingConfig, RegisterLimitConfig, RelayEntry,
+    SecretRotationConfig, SsoOptions, TrafficConfig, TrustedProxies, TrustedProxiesError,
 };
 pub use smtp::{SmtpConfig, SmtpSecurity};
 
@@ -73,6 +73,8 @@ pub struct Config {
     pub billing: BillingConfig,
     /// Where the email outbox is sent (`[smtp]`); unset: written, not sent.
     pub smtp: Option<SmtpConfig>,
+    /// Prometheus metrics.
+    pub metrics: MetricsConfig,
 }
 
 impl Default for Config {
@@ -96,6 +98,7 @@ impl Default for Config {
             domains: DomainsConfig::default(),
             billing: BillingConfig::default(),
             smtp: None,
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -261,6 +264,11 @@ impl Config {
             }
         }
         self.billing.validate().map_err(ConfigError::Invalid)?;
+        if let Some(t) = &self.metrics.token
+            && t.expose().len() < 16
+        {
+            return invalid("metrics.token must be at least 16 characters".into());
+        }
         if let Some(s) = &self.smtp {
             s.validate().map_err(ConfigError::Invalid)?;
         }

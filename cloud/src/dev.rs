@@ -102,6 +102,8 @@ pub async fn run(mut config: Config, opts: DevOptions) -> anyhow::Result<()> {
     // relay, with a secret made up for this run.
     let relay_secret = random_base62(40);
     config.relay_secrets = vec![Secret::new(relay_secret.clone())];
+    // `curl …/metrics` works at once on a loopback API; anywhere else it needs the token.
+    config.metrics.loopback_without_token = api_addr.ip().is_loopback();
     // It reports the custom-domain certificates it installs as its region's cluster.
     let cert_event_key = random_base62(40);
     config.domains.clusters = vec![crate::config::EventCluster {
@@ -169,6 +171,9 @@ pub async fn run(mut config: Config, opts: DevOptions) -> anyhow::Result<()> {
     out += &format!("  data dir:     {}\n", data_dir.display());
     out += &format!("  web console:  {api_url}/ (sign in with the account below)\n");
     out += &format!("  api:          {api_url}/v1\n");
+    if config.metrics.loopback_without_token {
+        out += &format!("  metrics:      {api_url}/metrics (no token needed from loopback)\n");
+    }
     out += &format!(
         "  relay:        udp/{} (server name {DEV_DOMAIN})\n",
         relay.agent_addr

@@ -17,6 +17,7 @@ pub mod clock;
 pub mod config;
 pub mod domains;
 pub mod mailer;
+pub mod metrics;
 pub mod random;
 pub mod retention;
 pub mod rotation;

@@ -93,6 +93,7 @@ struct Inner {
     checkouts: crate::billing::checkout::Checkouts,
     /// Where the outbox is sent.
     smtp: Option<crate::config::SmtpConfig>,
+    metrics: crate::config::MetricsConfig,
 }
 
 impl AppState {
@@ -182,6 +183,7 @@ impl AppState {
                 paypal,
                 checkouts,
                 smtp: config.smtp.clone(),
+                metrics: config.metrics.clone(),
             }),
         })
     }
@@ -316,6 +318,11 @@ impl AppState {
     /// Where the outbox is sent, when it is.
     pub fn smtp(&self) -> Option<&crate::config::SmtpConfig> {
         self.inner.smtp.as_ref()
+    }
+
+    /// Who may read `/metrics`.
+    pub fn metrics(&self) -> &crate::config::MetricsConfig {
+        &self.inner.metrics
     }
 
     /// Checkout adapters.

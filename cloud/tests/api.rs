@@ -31,6 +31,7 @@ mod api {
     mod fleet;
     mod jwt;
     mod mailer;
+    mod metrics;
     mod names;
     mod orgs;
     mod scim;

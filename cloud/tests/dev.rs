@@ -19,6 +19,17 @@ struct Started {
     lines: Vec<String>,
 }
 
+/// A test that fails midway must not leave `dev` running (it would hold the ports, and the
+/// lock a test script holds through its children).
+impl Drop for Started {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl Started {
     /// The value printed after `label:` (first word).
     fn value(&self, label: &str) -> String {
@@ -311,6 +322,16 @@ async fn dev_runs_the_payment_providers_in_test_mode() {
     let password = std::fs::read_to_string(data_dir.join("dev-password")).unwrap();
     let http = reqwest::Client::new();
     let token = log_in(&http, &api, "dev@fdt.localhost", password.trim()).await;
+    // Prometheus metrics, with no token from loopback in dev: the login above is counted.
+    let metrics = http.get(dev.value("metrics")).send().await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.unwrap();
+    assert!(
+        text.contains(
+            r#"fdt_cloud_http_requests_total{method="POST",route="/v1/auth/login",status="200"}"#
+        ),
+        "{text}"
+    );
     let started = start_checkout(&http, &api, &token, "razorpay").await;
     let url = started["url"].as_str().unwrap();
     // Paying on the test server's page: its signed webhooks reach the control plane first.

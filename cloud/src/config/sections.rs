@@ -1,6 +1,7 @@
 //! The sections of [`super::Config`] with their defaults: console, agent tokens, relays, auth,
 //! traffic log, fleet and trusted proxies. Loading, layering and checking stay in `config.rs`.
 
+use crate::secret::Secret;
 use ipnet::IpNet;
 use serde::Deserialize;
 use std::net::IpAddr;
@@ -352,6 +353,18 @@ impl Default for SecretRotationConfig {
             relay_secret_max_days: 180,
         }
     }
+}
+
+/// Prometheus metrics (`[metrics]`): `GET /metrics` on the API's address.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// The bearer token Prometheus presents (`authorization.credentials` in its scrape
+    /// config). Unset: `/metrics` answers no one (but loopback, with `loopback_without_token`).
+    pub token: Option<Secret<String>>,
+    /// Scrapes from a loopback TCP peer need no token (`fdt-cloud dev` turns it on). Never
+    /// behind a reverse proxy on the same machine: every request would come from loopback.
+    pub loopback_without_token: bool,
 }
 
 /// The audit log (`[audit]`).

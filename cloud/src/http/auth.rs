@@ -118,6 +118,7 @@ pub(crate) async fn check_login(
             detail: serde_json::json!({"reason": "wrong email or password"}),
         };
         audit::action(st, client, a).await?;
+        crate::metrics::login_failed();
         return Err(ApiError::InvalidCredentials);
     };
     st.login_limiter().succeeded(&email, ip);

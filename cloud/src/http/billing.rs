@@ -163,9 +163,23 @@ async fn webhook(
     body: Bytes,
 ) -> Result<Json<WebhookReceipt>, ApiError> {
     let provider = self::provider(&provider)?;
-    Ok(Json(
-        webhooks::ingest(&st, provider, &headers, &body).await?,
-    ))
+    let result = webhooks::ingest(&st, provider, &headers, &body).await;
+    let outcome = match &result {
+        Ok(r) if r.duplicate => "duplicate",
+        Ok(r) => match r.state.as_str() {
+            "processed" => "processed",
+            "ignored" => "ignored",
+            "failed" => "failed",
+            _ => "other",
+        },
+        Err(WebhookError::Signature(_)) => "bad_signature",
+        Err(WebhookError::Rejected(_) | WebhookError::Event(_)) => "rejected",
+        Err(WebhookError::NotConfigured(_)) => "not_configured",
+        Err(WebhookError::Upstream(_)) => "upstream",
+        Err(WebhookError::Store(_)) => "error",
+    };
+    crate::metrics::billing_webhook(provider.as_str(), outcome);
+    Ok(Json(result?))
 }
 
 /// `GET /v1/billing/subscriptions`.

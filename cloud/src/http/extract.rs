@@ -258,7 +258,7 @@ impl FromRequestParts<AppState> for RelayCaller {
 pub(crate) const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
-fn bearer_token(parts: &Parts) -> Option<&str> {
+pub(crate) fn bearer_token(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme

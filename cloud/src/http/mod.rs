@@ -18,6 +18,7 @@ mod identity;
 mod invoices;
 mod jwks;
 mod ledger;
+mod metrics;
 pub mod openapi;
 mod operators;
 mod orders;
@@ -60,8 +61,13 @@ use openapi::{Auth, Endpoint, OPENAPI_PATH};
 /// The control plane's router: the web console and admin panel ([`crate::console`]), and
 /// [`api`].
 pub fn app(state: AppState) -> Router {
+    // The recorder first: what happens before it is installed is not counted.
+    crate::metrics::handle();
     let api = api(state.clone());
-    api.clone().merge(crate::console::router(state, api))
+    api.clone()
+        .merge(crate::console::router(state, api))
+        // Every request counted and timed by its route (see `crate::metrics`).
+        .layer(axum::middleware::from_fn(crate::metrics::track))
 }
 
 /// The `/v1` API, the JWKS and `/healthz`, all from [`endpoints`].
@@ -96,6 +102,10 @@ fn endpoints() -> Vec<Endpoint> {
     let mut table = vec![
         Endpoint::new(M::GET, "/healthz", "healthz", healthz)
             .summary("Liveness probe")
+            .text(200),
+        Endpoint::new(M::GET, "/metrics", "metrics", metrics::serve)
+            .summary("Prometheus metrics (text format), for the bearer of the metrics token")
+            .auth(Auth::MetricsToken)
             .text(200),
         Endpoint::new(M::GET, OPENAPI_PATH, "openapi", openapi::serve)
             .summary("This OpenAPI document")

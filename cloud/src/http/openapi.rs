@@ -39,6 +39,8 @@ pub(crate) enum Auth {
     RelaySecret,
     /// `Authorization: Bearer fdt_scim_…`, an organisation's SCIM token (`/scim/v2`).
     ScimToken,
+    /// `Authorization: Bearer <metrics token>` (`[metrics] token`), for Prometheus.
+    MetricsToken,
 }
 
 /// The body of the success response.
@@ -183,6 +185,7 @@ pub fn document() -> Value {
             Auth::Authtoken => op.insert("security".into(), json!([{"authtoken": []}])),
             Auth::RelaySecret => op.insert("security".into(), json!([{"relaySecret": []}])),
             Auth::ScimToken => op.insert("security".into(), json!([{"scimToken": []}])),
+            Auth::MetricsToken => op.insert("security".into(), json!([{"metricsToken": []}])),
         };
         if let Some(request) = ep.request {
             op.insert(
@@ -231,6 +234,7 @@ pub fn document() -> Value {
                 "authtoken": {"type": "http", "scheme": "bearer", "description": "An authtoken, `fdt_…`"},
                 "relaySecret": {"type": "http", "scheme": "bearer", "description": "A relay secret (`relay_secrets`)"},
                 "scimToken": {"type": "http", "scheme": "bearer", "description": "An organisation's SCIM token, `fdt_scim_…`"},
+                "metricsToken": {"type": "http", "scheme": "bearer", "description": "The metrics token (`[metrics] token`)"},
             },
         },
     })

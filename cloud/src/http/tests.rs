@@ -39,6 +39,7 @@ fn every_route_names_its_permission_or_is_public() {
             Auth::Authtoken => assert!(ep.path.starts_with("/v1/agent/"), "{route}"),
             Auth::RelaySecret => assert!(ep.path.starts_with("/v1/relay/"), "{route}"),
             Auth::ScimToken => assert!(ep.path.starts_with("/scim/v2/"), "{route}"),
+            Auth::MetricsToken => assert_eq!(ep.path, "/metrics", "{route}"),
             Auth::User(p) => {
                 people += 1;
                 assert!(!PUBLIC.contains(&ep.path), "{route}");

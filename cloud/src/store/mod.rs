@@ -215,6 +215,18 @@ impl Store {
         })
     }
 
+    /// The pool's connections: `(in use, idle, most allowed)`.
+    pub fn pool_connections(&self) -> (u32, u32, u32) {
+        on_pool!(self, pool => {
+            let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
+            (
+                pool.size().saturating_sub(idle),
+                idle,
+                pool.options().get_max_connections(),
+            )
+        })
+    }
+
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await);

@@ -1,0 +1,51 @@
+//! `GET /metrics`: the process's Prometheus metrics ([`crate::metrics`]), for the bearer of
+//! `[metrics] token`, or any loopback peer with `loopback_without_token` (`fdt-cloud dev`).
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{ConnectInfo, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::net::SocketAddr;
+
+/// Prometheus' text exposition format.
+const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// `GET /metrics` → 200 with the text, 401 without the token.
+pub(super) async fn serve(State(st): State<AppState>, parts: Parts) -> Result<Response, ApiError> {
+    if !allowed(&st, &parts) {
+        tracing::warn!("metrics scrape refused: no or wrong metrics token");
+        return Err(ApiError::Unauthorized("metrics need the metrics token"));
+    }
+    let Some(handle) = crate::metrics::handle() else {
+        return Ok((
+            StatusCode::SERVICE_UNAVAILABLE,
+            "another metrics recorder is installed in this process",
+        )
+            .into_response());
+    };
+    let (in_use, idle, max) = st.store().pool_connections();
+    crate::metrics::db_pool(in_use, idle, max);
+    Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], handle.render()).into_response())
+}
+
+/// The metrics token presented (compared as digests, in constant time), or a loopback TCP
+/// peer when that is allowed.
+fn allowed(st: &AppState, parts: &Parts) -> bool {
+    let cfg = st.metrics();
+    let loopback = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|ConnectInfo(a)| a.ip().is_loopback());
+    if cfg.loopback_without_token && loopback {
+        return true;
+    }
+    let Some(token) = &cfg.token else {
+        return false;
+    };
+    let presented = super::extract::bearer_token(parts).unwrap_or_default();
+    let want = crate::random::secret_hash(token.expose());
+    let got = crate::random::secret_hash(presented);
+    want.iter().zip(&got).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0 && want.len() == got.len()
+}

@@ -1,0 +1,136 @@
+//! The control plane's Prometheus metrics. The `metrics` facade has one recorder per process,
+//! installed on first use ([`handle`]) and rendered by `GET /metrics`
+//! ([`crate::http`]). Every label value comes from a fixed set: route templates (never the
+//! path a client sent), methods, status codes, provider names, outcomes; nothing a client
+//! writes becomes a label.
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics::{
+    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+/// Requests served, by method, route template and status code.
+pub const HTTP_REQUESTS: &str = "fdt_cloud_http_requests_total";
+/// Time to the response head, by method and route template.
+pub const HTTP_DURATION: &str = "fdt_cloud_http_request_duration_seconds";
+/// Logins refused (wrong password, unknown account, rate limited).
+pub const LOGIN_FAILURES: &str = "fdt_cloud_login_failures_total";
+/// Billing webhook deliveries, by provider and outcome.
+pub const BILLING_WEBHOOKS: &str = "fdt_cloud_billing_webhooks_total";
+/// Database pool connections, by state (`in_use`, `idle`).
+pub const DB_CONNECTIONS: &str = "fdt_cloud_db_pool_connections";
+/// The most connections the database pool opens.
+pub const DB_MAX_CONNECTIONS: &str = "fdt_cloud_db_pool_max_connections";
+
+/// Latency buckets (seconds): 1 ms to 10 s.
+const BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// The process's recorder, installed on first use; `None` when another recorder was installed
+/// first (an embedding program's), whose own exporter then has these metrics.
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
+                .ok()?
+                .build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok()?;
+            describe();
+            Some(handle)
+        })
+        .as_ref()
+}
+
+/// HELP lines (Prometheus' linter wants one per metric).
+fn describe() {
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests served, by method, route and status"
+    );
+    describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "Time from a request to its response head, by method and route"
+    );
+    describe_counter!(LOGIN_FAILURES, "Logins refused");
+    describe_counter!(
+        BILLING_WEBHOOKS,
+        "Billing webhook deliveries, by provider and outcome"
+    );
+    describe_gauge!(DB_CONNECTIONS, "Database pool connections, by state");
+    describe_gauge!(
+        DB_MAX_CONNECTIONS,
+        "The most connections the database pool opens"
+    );
+}
+
+/// The method as a label: one of a fixed set.
+fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Middleware: counts and times every request by its route template (`unmatched` for the
+/// fallback: a scanner's random paths are one series).
+pub async fn track(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = method_label(req.method());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    histogram!(HTTP_DURATION, "method" => method, "route" => route.clone())
+        .record(start.elapsed().as_secs_f64());
+    counter!(HTTP_REQUESTS, "method" => method, "route" => route, "status" => status).increment(1);
+    response
+}
+
+/// Counts a refused login.
+pub fn login_failed() {
+    counter!(LOGIN_FAILURES).increment(1);
+}
+
+/// Counts a billing webhook delivery: `provider` and `outcome` are from fixed sets.
+pub fn billing_webhook(provider: &'static str, outcome: &'static str) {
+    counter!(BILLING_WEBHOOKS, "provider" => provider, "outcome" => outcome).increment(1);
+}
+
+/// Sets the database pool gauges (at scrape time).
+pub fn db_pool(in_use: u32, idle: u32, max: u32) {
+    gauge!(DB_CONNECTIONS, "state" => "in_use").set(f64::from(in_use));
+    gauge!(DB_CONNECTIONS, "state" => "idle").set(f64::from(idle));
+    gauge!(DB_MAX_CONNECTIONS).set(f64::from(max));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_are_a_fixed_set() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        let odd = Method::from_bytes(b"BREW").ok();
+        assert_eq!(odd.as_ref().map(method_label), Some("other"));
+    }
+}
