@@ -4,6 +4,7 @@
 //! path a client sent), methods, status codes, provider names, outcomes; nothing a client
 //! writes becomes a label.
 
+use crate::store::RelayRecord;
 use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
 use axum::middleware::Next;
@@ -14,6 +15,7 @@ use metrics::{
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use std::time::Instant;
+use time::OffsetDateTime;
 
 /// Requests served, by method, route template and status code.
 pub const HTTP_REQUESTS: &str = "fdt_cloud_http_requests_total";
@@ -27,6 +29,14 @@ pub const BILLING_WEBHOOKS: &str = "fdt_cloud_billing_webhooks_total";
 pub const DB_CONNECTIONS: &str = "fdt_cloud_db_pool_connections";
 /// The most connections the database pool opens.
 pub const DB_MAX_CONNECTIONS: &str = "fdt_cloud_db_pool_max_connections";
+
+/// Relays by state (`healthy`, `stale`: no heartbeat within `unhealthy_after_secs`,
+/// `draining`).
+pub const RELAYS: &str = "fdt_cloud_relays";
+/// Seconds since each relay's last heartbeat, by relay ID (the fleet's own names).
+pub const RELAY_HEARTBEAT_AGE: &str = "fdt_cloud_relay_heartbeat_age_seconds";
+/// Replay jobs by state (`queued`, `sent`, `done`, `failed`).
+pub const REPLAY_JOBS: &str = "fdt_cloud_replay_jobs";
 
 /// Latency buckets (seconds): 1 ms to 10 s.
 const BUCKETS: &[f64] = &[
@@ -73,6 +83,13 @@ fn describe() {
         DB_MAX_CONNECTIONS,
         "The most connections the database pool opens"
     );
+    describe_gauge!(RELAYS, "Registered relays, by state");
+    describe_gauge!(
+        RELAY_HEARTBEAT_AGE,
+        Unit::Seconds,
+        "Seconds since the relay's last heartbeat"
+    );
+    describe_gauge!(REPLAY_JOBS, "Replay jobs, by state");
 }
 
 /// The method as a label: one of a fixed set.
@@ -121,6 +138,40 @@ pub fn db_pool(in_use: u32, idle: u32, max: u32) {
     gauge!(DB_CONNECTIONS, "state" => "in_use").set(f64::from(in_use));
     gauge!(DB_CONNECTIONS, "state" => "idle").set(f64::from(idle));
     gauge!(DB_MAX_CONNECTIONS).set(f64::from(max));
+}
+
+/// Sets the fleet gauges from the registered relays (at scrape time): a relay not heard from
+/// since `healthy_cutoff` is stale, whether or not it was draining.
+pub fn relays(list: &[RelayRecord], healthy_cutoff: OffsetDateTime, now: OffsetDateTime) {
+    let (mut healthy, mut stale, mut draining) = (0u32, 0u32, 0u32);
+    for r in list {
+        if !r.heard_since(healthy_cutoff) {
+            stale += 1;
+        } else if r.draining {
+            draining += 1;
+        } else {
+            healthy += 1;
+        }
+        let age = (now - r.last_seen_at).as_seconds_f64().max(0.0);
+        gauge!(RELAY_HEARTBEAT_AGE, "relay" => r.id.clone()).set(age);
+    }
+    gauge!(RELAYS, "state" => "healthy").set(f64::from(healthy));
+    gauge!(RELAYS, "state" => "stale").set(f64::from(stale));
+    gauge!(RELAYS, "state" => "draining").set(f64::from(draining));
+}
+
+/// Sets the replay job gauges from `(state, count)` rows (at scrape time); a state with no
+/// row is 0, and only the schema's states are labels.
+pub fn replay_jobs(counts: &[(String, i64)]) {
+    for state in ["queued", "sent", "done", "failed"] {
+        let n = counts
+            .iter()
+            .find(|(s, _)| s == state)
+            .map_or(0, |(_, n)| *n);
+        // Counts stay far below 2^53, where f64 is exact.
+        #[allow(clippy::cast_precision_loss)]
+        gauge!(REPLAY_JOBS, "state" => state).set(n as f64);
+    }
 }
 
 #[cfg(test)]

@@ -27,6 +27,16 @@ pub(super) async fn serve(State(st): State<AppState>, parts: Parts) -> Result<Re
     };
     let (in_use, idle, max) = st.store().pool_connections();
     crate::metrics::db_pool(in_use, idle, max);
+    // The gauges read from the database: when it fails, the rest is still served (and the
+    // database's trouble shows in the pool gauges and the 5xx of other routes).
+    match st.store().list_relays().await {
+        Ok(relays) => crate::metrics::relays(&relays, st.healthy_cutoff(), st.clock().now()),
+        Err(e) => tracing::warn!(error = %e, "metrics: relays not read"),
+    }
+    match st.store().replay_job_counts().await {
+        Ok(counts) => crate::metrics::replay_jobs(&counts),
+        Err(e) => tracing::warn!(error = %e, "metrics: replay jobs not read"),
+    }
     Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], handle.render()).into_response())
 }
 

@@ -372,6 +372,16 @@ impl Store {
         row.map(TryInto::try_into).transpose()
     }
 
+    /// How many replay jobs are in each state (`queued`, `sent`, `done`, `failed`; states
+    /// with none are left out).
+    pub async fn replay_job_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(on_pool!(self, pool => {
+            sqlx::query_as("SELECT state, COUNT(*) FROM replay_jobs GROUP BY state")
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
     /// Jobs due for `relay_id` — queued, or sent before `resend_before` without an answer —
     /// whose request's name is live on that relay now; marks them sent. Jobs past
     /// [`MAX_REPLAY_ATTEMPTS`] deliveries fail instead.

@@ -1,7 +1,7 @@
 //! `GET /metrics`: only for the metrics token's bearer; Prometheus text that `promtool check
 //! metrics` accepts (Debian's prometheus package, installed by the test command); requests
 //! counted by route template, never by the path a client sent; refused logins and webhook
-//! deliveries counted; the database pool's gauges.
+//! deliveries counted; the database pool's, the fleet's and the replay jobs' gauges.
 
 use crate::common::{TestApp, TestDb};
 use axum::http::StatusCode;
@@ -44,6 +44,7 @@ fn promtool_check(text: &str) -> Result<(), String> {
 async fn metrics_are_for_the_token_bearer_and_pass_promtool(db: &TestDb) {
     let app = TestApp::with_config(db, |c| {
         c.metrics.token = Some(Secret::new(TOKEN.into()));
+        c.relay_secrets = vec![Secret::new(super::fleet::SECRET.into())];
     });
     app.get("/metrics", None)
         .await
@@ -70,6 +71,14 @@ async fn metrics_are_for_the_token_bearer_and_pass_promtool(db: &TestDb) {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
 
+    // Two relays heartbeat, one of them draining.
+    super::fleet::Relay::new("relay-a", "eu")
+        .beat(&app, json!({}))
+        .await;
+    super::fleet::Relay::new("relay-b", "us")
+        .beat(&app, json!({"draining": true}))
+        .await;
+
     let r = app.get("/metrics", Some(TOKEN)).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(
@@ -91,6 +100,11 @@ async fn metrics_are_for_the_token_bearer_and_pass_promtool(db: &TestDb) {
         r#"fdt_cloud_db_pool_connections{state="idle"}"#,
         "fdt_cloud_db_pool_max_connections",
         "# HELP fdt_cloud_http_requests_total",
+        r#"fdt_cloud_relays{state="healthy"} 1"#,
+        r#"fdt_cloud_relays{state="draining"} 1"#,
+        r#"fdt_cloud_relays{state="stale"} 0"#,
+        r#"fdt_cloud_relay_heartbeat_age_seconds{relay="relay-b"}"#,
+        r#"fdt_cloud_replay_jobs{state="queued"} 0"#,
     ] {
         assert!(text.contains(want), "no {want:?} in\n{text}");
     }
