@@ -15,6 +15,7 @@
 mod deliver;
 mod orders;
 pub mod signing;
+mod subscriptions;
 
 pub use deliver::Delivered;
 
@@ -99,11 +100,23 @@ impl FakePaypal {
         };
         let app = Router::new()
             .route("/v1/oauth2/token", post(token))
-            .route("/v1/billing/subscriptions", post(create))
-            .route("/v1/billing/subscriptions/{id}", axum::routing::get(show))
-            .route("/v1/billing/subscriptions/{id}/cancel", post(cancel))
-            .route("/v1/billing/subscriptions/{id}/revise", post(revise))
-            .route("/approve-revision/{id}", post(approve_revision))
+            .route("/v1/billing/subscriptions", post(subscriptions::create))
+            .route(
+                "/v1/billing/subscriptions/{id}",
+                axum::routing::get(subscriptions::show),
+            )
+            .route(
+                "/v1/billing/subscriptions/{id}/cancel",
+                post(subscriptions::cancel),
+            )
+            .route(
+                "/v1/billing/subscriptions/{id}/revise",
+                post(subscriptions::revise),
+            )
+            .route(
+                "/approve-revision/{id}",
+                post(subscriptions::approve_revision),
+            )
             .route("/v2/checkout/orders", post(orders::create_order))
             .route(
                 "/v2/checkout/orders/{id}/capture",
@@ -115,7 +128,7 @@ impl FakePaypal {
                 post(orders::refund_capture),
             )
             .route("/v1/payments/sale/{id}/refund", post(refund))
-            .route("/approve/{id}", post(approve))
+            .route("/approve/{id}", post(subscriptions::approve))
             .with_state(fake.clone());
         let task = super::serve_fake(listener, app);
         Ok(Self {
@@ -264,89 +277,6 @@ async fn token(State(f): State<Fake>, h: HeaderMap, body: Bytes) -> Response {
     .into_response()
 }
 
-/// `POST /v1/billing/subscriptions`.
-async fn create(State(f): State<Fake>, h: HeaderMap, Json(b): Json<Value>) -> Response {
-    if !f.bearer_ok(&h) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "AUTHENTICATION_FAILURE",
-            "Authentication failed due to invalid authentication credentials or a missing Authorization header.",
-        );
-    }
-    let request_id = h
-        .get("paypal-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    if let Some(r) = &request_id
-        && let Ok(i) = f.inner.lock()
-        && let Some(s) = i.requests.get(r).and_then(|id| i.subscriptions.get(id))
-    {
-        return (StatusCode::CREATED, Json(s.clone())).into_response();
-    }
-    let Some(plan) = b["plan_id"].as_str().filter(|p| f.plans.contains_key(*p)) else {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "UNPROCESSABLE_ENTITY",
-            "The requested action could not be performed, semantically incorrect, or failed business validation.",
-        );
-    };
-    let id = f.next("I");
-    let s = json!({"id": id, "status": "APPROVAL_PENDING", "plan_id": plan,
-    "custom_id": b["custom_id"], "subscriber": b["subscriber"],
-    "application_context": b["application_context"],
-    "links": [
-        {"href": format!("{}/approve/{id}", f.base), "rel": "approve", "method": "GET"},
-        {"href": format!("{}/v1/billing/subscriptions/{id}", f.base), "rel": "edit", "method": "PATCH"},
-        {"href": format!("{}/v1/billing/subscriptions/{id}", f.base), "rel": "self", "method": "GET"},
-    ]});
-    if let Ok(mut i) = f.inner.lock() {
-        i.subscriptions.insert(id.clone(), s.clone());
-        if let Some(r) = request_id {
-            i.requests.insert(r, id);
-        }
-    }
-    (StatusCode::CREATED, Json(s)).into_response()
-}
-
-/// The approval page's "Agree & Subscribe": active, the first cycle paid (a sale), both
-/// announced, and back to `return_url`.
-async fn approve(State(f): State<Fake>, Path(id): Path<String>) -> Response {
-    let sale_id = f.next("SALE");
-    let Ok(mut i) = f.inner.lock() else {
-        return poisoned();
-    };
-    let Some(s) = i.subscriptions.get_mut(&id) else {
-        return not_found();
-    };
-    if s["status"] != "APPROVAL_PENDING" {
-        return unprocessable("SUBSCRIPTION_STATUS_INVALID");
-    }
-    s["status"] = json!("ACTIVE");
-    s["billing_info"] = json!({"next_billing_time": rfc3339_in(30 * 86_400)});
-    let s = s.clone();
-    let (price, currency) = f
-        .plans
-        .get(s["plan_id"].as_str().unwrap_or_default())
-        .cloned()
-        .unwrap_or_default();
-    i.sales
-        .insert(sale_id.clone(), (price.clone(), currency.clone()));
-    i.first_sales.insert(id.clone(), sale_id.clone());
-    drop(i);
-    f.outbox
-        .emit("BILLING.SUBSCRIPTION.ACTIVATED", "subscription", s.clone());
-    let sale = json!({"id": sale_id, "state": "completed",
-        "amount": {"total": price, "currency": currency},
-        "transaction_fee": {"value": fee(&price, &currency), "currency": currency},
-        "billing_agreement_id": id, "custom": s["custom_id"],
-        "create_time": rfc3339_in(0)});
-    f.outbox.emit("PAYMENT.SALE.COMPLETED", "sale", sale);
-    back_to(
-        &s["application_context"]["return_url"],
-        &format!("subscription_id={id}&ba_token=BA-TEST&token=TEST"),
-    )
-}
-
 /// PayPal's fee on `price` (a decimal in `currency`): 3.49 % plus 0.49, in minor units
 /// throughout (never floats).
 fn fee(price: &str, currency: &str) -> String {
@@ -370,69 +300,6 @@ fn rfc3339_in(secs: i64) -> String {
                 .ok()
         })
         .unwrap_or_default()
-}
-
-/// `POST /v1/billing/subscriptions/{id}/revise`: an active subscription's plan change, waiting
-/// for the subscriber's approval.
-async fn revise(
-    State(f): State<Fake>,
-    h: HeaderMap,
-    Path(id): Path<String>,
-    Json(b): Json<Value>,
-) -> Response {
-    if !f.bearer_ok(&h) {
-        return unauthorized();
-    }
-    let Some(plan) = b["plan_id"].as_str().filter(|p| f.plans.contains_key(*p)) else {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "UNPROCESSABLE_ENTITY",
-            "The requested action could not be performed, semantically incorrect, or failed business validation.",
-        );
-    };
-    let Ok(mut i) = f.inner.lock() else {
-        return poisoned();
-    };
-    match i.subscriptions.get_mut(&id) {
-        Some(s) if s["status"] == "ACTIVE" => {
-            s["pending_plan_id"] = json!(plan);
-            s["revision_context"] = b["application_context"].clone();
-            Json(json!({"plan_id": plan, "plan_overridden": false, "links": [
-                {"href": format!("{}/approve-revision/{id}", f.base), "rel": "approve", "method": "GET"},
-            ]}))
-            .into_response()
-        }
-        Some(_) => error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "UNPROCESSABLE_ENTITY",
-            "Invalid subscription status for revise action; subscription status should be active.",
-        ),
-        None => not_found(),
-    }
-}
-
-/// The revision's approval page: the plan moves, and back to its `return_url`.
-async fn approve_revision(State(f): State<Fake>, Path(id): Path<String>) -> Response {
-    let Ok(mut i) = f.inner.lock() else {
-        return poisoned();
-    };
-    let Some(s) = i
-        .subscriptions
-        .get_mut(&id)
-        .filter(|s| s["pending_plan_id"].is_string())
-    else {
-        return not_found();
-    };
-    s["plan_id"] = s["pending_plan_id"].take();
-    let back = s["revision_context"]["return_url"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let s = s.clone();
-    drop(i);
-    f.outbox
-        .emit("BILLING.SUBSCRIPTION.UPDATED", "subscription", s);
-    Redirect::to(&back).into_response()
 }
 
 /// Back to the merchant's `return_url` with `query` added, as PayPal's pages send people.
@@ -474,46 +341,6 @@ fn unprocessable(issue: &str) -> Response {
             "details": [{"issue": issue}]})),
     )
         .into_response()
-}
-
-/// `POST /v1/billing/subscriptions/{id}/cancel` → 204.
-/// `GET /v1/billing/subscriptions/{id}`: the subscription as the fake holds it.
-async fn show(State(f): State<Fake>, h: HeaderMap, Path(id): Path<String>) -> Response {
-    if !f.bearer_ok(&h) {
-        return unauthorized();
-    }
-    let Ok(i) = f.inner.lock() else {
-        return poisoned();
-    };
-    match i.subscriptions.get(&id) {
-        Some(s) => Json(s.clone()).into_response(),
-        None => not_found(),
-    }
-}
-
-async fn cancel(State(f): State<Fake>, h: HeaderMap, Path(id): Path<String>) -> Response {
-    if !f.bearer_ok(&h) {
-        return unauthorized();
-    }
-    let Ok(mut i) = f.inner.lock() else {
-        return poisoned();
-    };
-    match i.subscriptions.get_mut(&id) {
-        Some(s) if s["status"] == "ACTIVE" => {
-            s["status"] = json!("CANCELLED");
-            let s = s.clone();
-            drop(i);
-            f.outbox
-                .emit("BILLING.SUBSCRIPTION.CANCELLED", "subscription", s);
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Some(_) => error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "UNPROCESSABLE_ENTITY",
-            "Invalid subscription status for cancel action; subscription status should be active or suspended.",
-        ),
-        None => not_found(),
-    }
 }
 
 /// `POST /v1/payments/sale/{id}/refund`.
