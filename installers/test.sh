@@ -22,7 +22,7 @@ die() { printf 'installers/test.sh: FAIL: %s\n' "$*" >&2; exit 1; }
 apt_get() { apt-get -q -y -o DPkg::Lock::Timeout=900 "$@"; }
 
 [ "$(id -u)" -eq 0 ] || die "run as root: the test installs and removes the packages"
-for bin in fdt fdt-desktop; do
+for bin in fdt fdt-desktop fdt-relay fdt-cloud; do
   [ -x "$CARGO_TARGET_DIR/debug/$bin" ] ||
     die "$CARGO_TARGET_DIR/debug/$bin is missing: build the workspace first (cargo build --workspace)"
 done
@@ -41,9 +41,11 @@ cleanup() {
   local rc=$?
   if $installed; then
     # Whatever happened above, leave the machine without our packages.
-    dpkg --purge fdt-desktop fdt-agent >/dev/null 2>&1 || true
+    dpkg --purge fdt-desktop fdt-agent fdt-relay fdt-cloud >/dev/null 2>&1 || true
   fi
-  if [ -n "${agent_pid:-}" ]; then kill "$agent_pid" 2>/dev/null || true; fi
+  for pid in "${agent_pid:-}" "${server_pid:-}"; do
+    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi
+  done
   rm -rf "$work"
   exit "$rc"
 }
@@ -53,15 +55,19 @@ trap cleanup EXIT
 echo "==> building the packages (installers/deb/build.sh, profile dev)"
 built=$(installers/deb/build.sh all) || die "installers/deb/build.sh failed"
 mapfile -t debs <<<"$built"
-agent_deb="" desktop_deb=""
+agent_deb="" desktop_deb="" relay_deb="" cloud_deb=""
 for d in "${debs[@]}"; do
   case "$(basename "$d")" in
     fdt-agent_*.deb) agent_deb=$d ;;
     fdt-desktop_*.deb) desktop_deb=$d ;;
+    fdt-relay_*.deb) relay_deb=$d ;;
+    fdt-cloud_*.deb) cloud_deb=$d ;;
   esac
 done
-[ -f "$agent_deb" ] || die "build.sh made no fdt-agent .deb (it printed: ${debs[*]:-nothing})"
-[ -f "$desktop_deb" ] || die "build.sh made no fdt-desktop .deb (it printed: ${debs[*]:-nothing})"
+for p in agent desktop relay cloud; do
+  var="${p}_deb"
+  [ -f "${!var}" ] || die "build.sh made no fdt-$p .deb (it printed: ${debs[*]:-nothing})"
+done
 
 # --- Package metadata and contents ------------------------------------------------------------
 # Checks that the .deb's field $2 lists each of the rest.
@@ -127,27 +133,49 @@ check_contents "$desktop_deb" \
 if command -v desktop-file-validate >/dev/null; then
   desktop-file-validate installers/desktop/fdt-desktop.desktop || fail "fdt-desktop.desktop is not a valid desktop entry"
 fi
-for d in "$agent_deb" "$desktop_deb"; do
+# The servers: binary, unit, example config, maintainer scripts (and the console's bundle).
+for p in relay cloud; do
+  var="${p}_deb"
+  deb=${!var}
+  echo "==> checking $deb"
+  check_field "$deb" Package "fdt-$p"
+  check_field "$deb" Depends libc6
+  check_contents "$deb" \
+    "-rwxr-xr-x ./usr/bin/fdt-$p" \
+    "-rw-r--r-- ./usr/lib/systemd/system/fdt-$p.service" \
+    "./usr/share/doc/fdt-$p/$p.toml.example" \
+    "./usr/share/doc/fdt-$p/copyright"
+  rm -f "$work/postinst" "$work/prerm" "$work/postrm"
+  dpkg-deb --ctrl-tarfile "$deb" | tar -x -C "$work" ./postinst ./prerm ./postrm ||
+    fail "fdt-$p has no postinst/prerm/postrm"
+  grep -q "install -d -m 0700 /etc/fdt-$p" "$work/postinst" 2>/dev/null || fail "fdt-$p postinst does not create /etc/fdt-$p"
+  grep -q 'deb-systemd-helper enable' "$work/postinst" 2>/dev/null && grep -q 'was-enabled' "$work/postinst" ||
+    fail "fdt-$p postinst should only re-enable a unit the admin enabled"
+  grep -q "deb-systemd-invoke stop fdt-$p.service" "$work/prerm" 2>/dev/null || fail "fdt-$p prerm does not stop the service"
+done
+check_contents "$cloud_deb" ./usr/share/fdt-cloud/site/pkg/fdt_ui.js ./usr/share/fdt-cloud/site/pkg/fdt_ui_bg.wasm
+
+for d in "$agent_deb" "$desktop_deb" "$relay_deb" "$cloud_deb"; do
   printf '    %s: %s bytes, installed size %s KiB\n' "$(basename "$d")" "$(stat -c %s "$d")" \
     "$(dpkg-deb --field "$d" Installed-Size)"
 done
 
 # --- Install and run what was installed -------------------------------------------------------
-for p in fdt-agent fdt-desktop; do
+for p in fdt-agent fdt-desktop fdt-relay fdt-cloud; do
   if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then
     echo "    note: $p was already installed; this build replaces it and the test removes it"
   fi
 done
-echo "==> apt-get install ./fdt-agent ./fdt-desktop"
+echo "==> apt-get install ./fdt-agent ./fdt-desktop ./fdt-relay ./fdt-cloud"
 installed=true
 apt_log="$work/apt.log"
-if ! apt_get install "$agent_deb" "$desktop_deb" >"$apt_log" 2>&1; then
+if ! apt_get install "$agent_deb" "$desktop_deb" "$relay_deb" "$cloud_deb" >"$apt_log" 2>&1; then
   # Stale package lists can name dependency versions the mirror no longer has.
   apt_get update -qq >>"$apt_log" 2>&1 || true
-  apt_get install "$agent_deb" "$desktop_deb" >>"$apt_log" 2>&1 ||
+  apt_get install "$agent_deb" "$desktop_deb" "$relay_deb" "$cloud_deb" >>"$apt_log" 2>&1 ||
     { tail -n 30 "$apt_log" >&2; die "apt-get install of the packages failed"; }
 fi
-for p in fdt-agent fdt-desktop; do
+for p in fdt-agent fdt-desktop fdt-relay fdt-cloud; do
   dpkg-query -W -f='${Status}' "$p" | grep -q 'ok installed' && ok "$p installed" || fail "$p is not installed"
 done
 
@@ -169,23 +197,27 @@ fi
 missing=$(ldd /usr/bin/fdt-desktop | grep 'not found' || true)
 [ -z "$missing" ] && ok "fdt-desktop finds all its libraries" || fail "fdt-desktop libraries missing: $missing"
 
-[ "$(stat -c %a /etc/fdt 2>/dev/null)" = 700 ] && ok "/etc/fdt is 0700 (postinst)" ||
-  fail "/etc/fdt is not a 0700 directory after install"
+for d in /etc/fdt /etc/fdt-relay /etc/fdt-cloud; do
+  [ "$(stat -c %a "$d" 2>/dev/null)" = 700 ] && ok "$d is 0700 (postinst)" ||
+    fail "$d is not a 0700 directory after install"
+done
 
 if command -v systemd-analyze >/dev/null; then
-  if out=$(systemd-analyze verify /usr/lib/systemd/system/fdt-agent.service 2>&1); then
-    ok "systemd-analyze verify fdt-agent.service"
-  else
-    fail "systemd-analyze verify fdt-agent.service: $out"
-  fi
-  # The unit's hardening, scored offline; keep it at "OK" (below 2.0) or better.
-  score=$(systemd-analyze security --offline=yes /usr/lib/systemd/system/fdt-agent.service 2>/dev/null |
-    sed -n 's/.*Overall exposure level for fdt-agent.service: \([0-9.]*\).*/\1/p')
-  if [ -n "$score" ] && awk -v s="$score" 'BEGIN { exit !(s < 2.0) }'; then
-    ok "systemd-analyze security: exposure $score"
-  else
-    fail "systemd-analyze security: exposure '${score:-unknown}', expected below 2.0"
-  fi
+  for unit in fdt-agent fdt-relay fdt-cloud; do
+    if out=$(systemd-analyze verify "/usr/lib/systemd/system/$unit.service" 2>&1); then
+      ok "systemd-analyze verify $unit.service"
+    else
+      fail "systemd-analyze verify $unit.service: $out"
+    fi
+    # The unit's hardening, scored offline; keep it at "OK" (below 2.0) or better.
+    score=$(systemd-analyze security --offline=yes "/usr/lib/systemd/system/$unit.service" 2>/dev/null |
+      sed -n "s/.*Overall exposure level for $unit.service: \([0-9.]*\).*/\1/p")
+    if [ -n "$score" ] && awk -v s="$score" 'BEGIN { exit !(s < 2.0) }'; then
+      ok "systemd-analyze security $unit.service: exposure $score"
+    else
+      fail "systemd-analyze security $unit.service: exposure '${score:-unknown}', expected below 2.0"
+    fi
+  done
 else
   echo "    note: systemd-analyze not found (apt package systemd): unit not verified"
 fi
@@ -214,6 +246,42 @@ wait "$agent_pid" 2>/dev/null || true
 agent_pid=""
 [ "$code" = 200 ] && ok "installed fdt serves /pkg/fdt_ui_bg.wasm from /usr/share/fdt/site" ||
   fail "installed fdt answered $code for /pkg/fdt_ui_bg.wasm (log: $(head -c 300 "$work/agent.log"))"
+
+# The installed relay serves its admin listener; the installed control plane its API and the
+# console's bundle from /usr/share/fdt-cloud/site (the path its unit names).
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_http() { # URL → the status code once something answers (000 after 10 s of nothing)
+  local code=000
+  for _ in $(seq 1 50); do
+    code=$(curl -s -o "$work/body" -w '%{http_code}' "$1" || true)
+    [ "$code" = 000 ] || break
+    sleep 0.2
+  done
+  echo "$code"
+}
+admin=$(free_port)
+/usr/bin/fdt-relay --dev --data-dir "$work/relay" --agent-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
+  --https-listen off --admin-listen "127.0.0.1:$admin" </dev/null >"$work/relay.log" 2>&1 &
+server_pid=$!
+code=$(wait_http "http://127.0.0.1:$admin/healthz")
+[ "$code" = 200 ] && ok "installed fdt-relay answers /healthz" || fail "installed fdt-relay /healthz: $code ($(head -c 300 "$work/relay.log"))"
+code=$(wait_http "http://127.0.0.1:$admin/metrics")
+[ "$code" = 200 ] && grep -q '^fdt_relay_agent_sessions 0' "$work/body" && ok "installed fdt-relay serves /metrics" ||
+  fail "installed fdt-relay /metrics: $code"
+kill "$server_pid" 2>/dev/null || true
+wait "$server_pid" 2>/dev/null || true
+api=$(free_port)
+env FDT_UI_SITE=/usr/share/fdt-cloud/site /usr/bin/fdt-cloud --data-dir "$work/cloud" serve --listen "127.0.0.1:$api" \
+  </dev/null >"$work/cloud.log" 2>&1 &
+server_pid=$!
+code=$(wait_http "http://127.0.0.1:$api/healthz")
+[ "$code" = 200 ] && ok "installed fdt-cloud answers /healthz" || fail "installed fdt-cloud /healthz: $code ($(head -c 300 "$work/cloud.log"))"
+code=$(wait_http "http://127.0.0.1:$api/pkg/fdt_ui_bg.wasm")
+[ "$code" = 200 ] && ok "installed fdt-cloud serves the console's bundle from /usr/share/fdt-cloud/site" ||
+  fail "installed fdt-cloud answered $code for /pkg/fdt_ui_bg.wasm"
+kill "$server_pid" 2>/dev/null || true
+wait "$server_pid" 2>/dev/null || true
+server_pid=""
 
 # --- install-agent.sh -------------------------------------------------------------------------
 echo "==> installers/install-agent.sh into a temporary root"
@@ -275,12 +343,15 @@ expect_status 0 "--help" installers/install-agent.sh --help
 [ ! -e "$work/r3" ] && ok "failed runs installed nothing" || fail "a failed run left files in its root"
 
 # --- Remove ----------------------------------------------------------------------------------
-echo "==> dpkg -r fdt-desktop fdt-agent"
-dpkg -r fdt-desktop fdt-agent >/dev/null || fail "dpkg -r failed"
+echo "==> dpkg -r fdt-desktop fdt-agent fdt-relay fdt-cloud"
+dpkg -r fdt-desktop fdt-agent fdt-relay fdt-cloud >/dev/null || fail "dpkg -r failed"
 [ ! -e /usr/bin/fdt ] && [ ! -e /usr/bin/fdt-desktop ] && [ ! -e /usr/lib/systemd/system/fdt-agent.service ] &&
-  ok "removed: binaries and unit gone" || fail "dpkg -r left files behind"
-dpkg --purge fdt-agent >/dev/null || fail "dpkg --purge failed"
-[ ! -e /etc/fdt ] && ok "purged: /etc/fdt gone" || fail "dpkg --purge left /etc/fdt"
+  [ ! -e /usr/bin/fdt-relay ] && [ ! -e /usr/bin/fdt-cloud ] && [ ! -e /usr/lib/systemd/system/fdt-relay.service ] &&
+  ok "removed: binaries and units gone" || fail "dpkg -r left files behind"
+dpkg --purge fdt-agent fdt-relay fdt-cloud >/dev/null || fail "dpkg --purge failed"
+for d in /etc/fdt /etc/fdt-relay /etc/fdt-cloud; do
+  [ ! -e "$d" ] && ok "purged: $d gone" || fail "dpkg --purge left $d"
+done
 installed=false
 
 # --- fdt service, against a real systemd --------------------------------------------------

@@ -2,11 +2,13 @@
 //! `GET /api/tunnels`, `GET /api/status`, and the inspection routes under `/api/requests`
 //! (list with filters and cursor paging, one exchange, clear, replay, cURL and HAR export,
 //! raw TCP/TLS connections), plus the inspector's web page at `/`, its static files and its
-//! change events at `/api/events` ([`crate::inspector_ui`]). Every route checks the Host
+//! change events at `/api/events` ([`crate::inspector_ui`]), and Prometheus text at
+//! `/metrics`. Every route checks the Host
 //! header and, when credentials are set, HTTP Basic auth (see [`guard`] and [`access`]); every
 //! error is `{"error":{"code","message"}}`.
 
 mod access;
+mod metrics;
 mod tunnels;
 
 pub use access::{ApiAccess, ApiAccessError, ApiCredentials};
@@ -100,6 +102,7 @@ pub fn app_with_access(agent: AgentHandle, site: &fdt_ui::site::Site, access: Ap
             get(tunnels::get_one).delete(tunnels::stop),
         )
         .route("/api/status", get(status))
+        .route("/metrics", get(metrics::metrics))
         .route("/api/requests/http", get(list).delete(clear).post(replay))
         .route("/api/requests/http/har", get(har_list))
         .route("/api/requests/http/{id}", get(one))

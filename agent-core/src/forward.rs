@@ -168,7 +168,7 @@ pub async fn serve_stream(
 ) {
     let _open = counters.open();
     match header.proto {
-        Proto::Http => serve_http(target, send, recv).await,
+        Proto::Http => serve_http(target, send, recv, counters.clone()).await,
         Proto::Tcp | Proto::Tls => serve_raw(&target, header.proto, send, recv, &counters).await,
     }
 }
@@ -207,12 +207,14 @@ async fn serve_raw(
         match tokio::time::timeout(LOCAL_CONNECT_TIMEOUT, TcpStream::connect(&addr)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
+                counters.upstream_error();
                 tracing::warn!(%addr, error = %e, "local service unreachable");
                 close(0, 0, Some(format!("local service unreachable: {e}")));
                 let _ = send.reset(1u32.into());
                 return;
             }
             Err(_) => {
+                counters.upstream_error();
                 tracing::warn!(%addr, "local connect timed out");
                 close(0, 0, Some("local connect timed out".into()));
                 let _ = send.reset(1u32.into());
@@ -234,11 +236,17 @@ async fn serve_raw(
     }
 }
 
-async fn serve_http(target: Arc<LocalTarget>, send: quinn::SendStream, recv: quinn::RecvStream) {
+async fn serve_http(
+    target: Arc<LocalTarget>,
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+    counters: Arc<Counters>,
+) {
     let io = TokioIo::new(tokio::io::join(recv, send));
     let svc = hyper::service::service_fn(move |req| {
         let target = target.clone();
-        async move { Ok::<_, std::convert::Infallible>(proxy(&target, req).await) }
+        let counters = counters.clone();
+        async move { Ok::<_, std::convert::Infallible>(proxy(&target, &counters, req).await) }
     });
     // The relay pools these streams and sends many requests on each.
     let conn = hyper::server::conn::http1::Builder::new()
@@ -258,7 +266,11 @@ fn error_response(detail: &'static str) -> Response<Body> {
     r
 }
 
-async fn proxy(target: &LocalTarget, req: Request<Incoming>) -> Response<Body> {
+async fn proxy(
+    target: &LocalTarget,
+    counters: &Counters,
+    req: Request<Incoming>,
+) -> Response<Body> {
     let (scheme, authority) = match &target.tunnel.upstream {
         Upstream::Https(a) => ("https", a.as_str()),
         Upstream::Http(a) | Upstream::Tcp(a) => ("http", a.as_str()),
@@ -291,6 +303,7 @@ async fn proxy(target: &LocalTarget, req: Request<Incoming>) -> Response<Body> {
     let resp = match target.client.request(req).await {
         Ok(r) => r,
         Err(e) => {
+            counters.upstream_error();
             tracing::warn!(upstream = %target.tunnel.upstream.display(), error = %e, "local service unreachable");
             if let Some(c) = &capture {
                 c.failed(502, &format!("upstream_unreachable: {e}"));

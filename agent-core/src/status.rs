@@ -83,6 +83,9 @@ pub struct Counters {
     pub bytes_out: AtomicU64,
     /// Smoothed QUIC round-trip time to the relay, in microseconds.
     pub rtt_us: AtomicU64,
+    /// Local services that could not be reached (connect refused or timed out, a broken
+    /// HTTP exchange).
+    pub upstream_errors: AtomicU64,
 }
 
 /// Held while a stream is open; keeps `conns_open` right on every exit path.
@@ -95,6 +98,11 @@ impl Counters {
         self.conns_total.fetch_add(1, Ordering::Relaxed);
         self.conns_open.fetch_add(1, Ordering::Relaxed);
         OpenGuard(self)
+    }
+
+    /// A local service could not be reached.
+    pub fn upstream_error(&self) {
+        self.upstream_errors.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A serialisable copy.

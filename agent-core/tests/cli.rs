@@ -41,6 +41,7 @@ async fn start_relay(agent_socket: std::net::UdpSocket) -> TestRelay {
         agent: agent_socket,
         http: Some(TcpListener::bind("127.0.0.1:0").await.unwrap()),
         https: None,
+        admin: None,
     };
     let relay = Relay::start(cfg, listeners, verifier, resolver)
         .await
@@ -307,6 +308,7 @@ async fn fdt_keeps_retrying_until_the_relay_appears() {
         agent: std::net::UdpSocket::bind(&relay_addr).unwrap(),
         http: Some(TcpListener::bind("127.0.0.1:0").await.unwrap()),
         https: None,
+        admin: None,
     };
     let cfg = RelayConfig {
         data_dir: dir.path().to_path_buf(),
@@ -475,6 +477,75 @@ async fn fdt_api_beyond_loopback_asks_for_its_credentials() {
     let ok = http_get(api, &host, "/api/tunnels", Some("d2F0Y2hlcjpodW50ZXIyMg==")).await;
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
     assert!(ok.contains("remoteapi"), "{ok}");
+    child.start_kill().unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+}
+
+/// `value` of the series `series` (name and labels as rendered) in Prometheus text.
+fn series(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fdt_serves_prometheus_metrics_on_the_local_api() {
+    let relay = start_relay(std::net::UdpSocket::bind("127.0.0.1:0").unwrap()).await;
+    // Nothing listens there: every request through the tunnel is an upstream error.
+    let dead = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
+    let (mut child, api, _) = fdt_http_with(&relay, dead, "metrics", &[]).await;
+    let http = relay.relay.http_addr.unwrap();
+    for _ in 0..2 {
+        let r = http_get(http, "metrics.localhost", "/", None).await;
+        assert!(r.starts_with("HTTP/1.1 502"), "{r}");
+    }
+
+    let resp = http_get(api, "127.0.0.1", "/metrics", None).await;
+    let (head, text) = resp.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("text/plain; version=0.0.4"), "{head}");
+    assert_eq!(series(text, "fdt_agent_connected"), Some(1.0), "{text}");
+    assert_eq!(series(text, "fdt_agent_reconnects_total"), Some(0.0));
+    assert_eq!(
+        series(text, "fdt_agent_upstream_errors_total"),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        series(text, r#"fdt_agent_tunnels{state="bound"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        series(text, r#"fdt_agent_tunnels{state="failed"}"#),
+        Some(0.0)
+    );
+    assert!(
+        series(text, "fdt_agent_streams_total").unwrap() >= 1.0,
+        "{text}"
+    );
+    assert!(
+        series(text, "fdt_agent_rtt_seconds").unwrap() > 0.0,
+        "{text}"
+    );
+    assert_eq!(series(text, "fdt_agent_capture_dropped_total"), Some(0.0));
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian's prometheus package; scripts/test.sh installs it)");
+    std::io::Write::write_all(&mut promtool.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Like every route of the local API, not for pages of other origins.
+    let foreign = http_get(api, "evil.example", "/metrics", None).await;
+    assert!(foreign.starts_with("HTTP/1.1 403"), "{foreign}");
+
     child.start_kill().unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
 }

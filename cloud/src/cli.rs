@@ -92,6 +92,12 @@ enum Command {
         #[command(subcommand)]
         action: AuditCommand,
     },
+    /// Exit 0 when URL (a `serve`'s `/healthz`) answers 2xx within 3 s, else 1: the container
+    /// image's health check, which has no shell or curl. Reads no configuration.
+    Healthcheck {
+        /// e.g. http://127.0.0.1:8780/healthz
+        url: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -143,6 +149,9 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Healthcheck { url } = &cli.command {
+        return healthcheck(url).await;
+    }
     let listen = match &cli.command {
         Command::Serve { listen } => *listen,
         Command::Dev { listen, .. } => *listen,
@@ -151,7 +160,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         | Command::RotateAccessKey
         | Command::RotateRelaySecret
         | Command::GrantAdmin { .. }
-        | Command::Audit { .. } => None,
+        | Command::Audit { .. }
+        | Command::Healthcheck { .. } => None,
     };
     let mut data_dir = cli.data_dir;
     if matches!(cli.command, Command::Dev { .. })
@@ -221,7 +231,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        // Answered above, before the configuration loads; kept here for a complete match.
+        Command::Healthcheck { url } => healthcheck(&url).await,
     }
+}
+
+/// `fdt-cloud healthcheck URL`: `/healthz` answered 2xx within 3 s, or an error (exit 1).
+async fn healthcheck(url: &str) -> anyhow::Result<()> {
+    let status = fdt_api::client::health::probe(url, std::time::Duration::from_secs(3))
+        .await
+        .context("healthcheck")?;
+    println!("{url}: {status}");
+    Ok(())
 }
 
 /// Records a rotation done from the command line in the audit log (the secret's public

@@ -85,6 +85,8 @@ pub async fn run(mut config: Config, opts: DevOptions) -> anyhow::Result<()> {
         agent_listen: opts.agent_listen,
         http_listen: Some(opts.http_listen),
         https_listen: Some(opts.https_listen),
+        // Its `/metrics` on a port of its own, on loopback (no token needed there).
+        admin_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
         ..RelayConfig::default()
     };
     let ca =
@@ -183,6 +185,9 @@ pub async fn run(mut config: Config, opts: DevOptions) -> anyhow::Result<()> {
     }
     if let Some(a) = relay.https_addr {
         out += &format!("  https edge:   https://<name>.{DEV_DOMAIN}:{}\n", a.port());
+    }
+    if let Some(a) = relay.admin_addr {
+        out += &format!("  relay metrics: http://{a}/metrics\n");
     }
     out += &format!("  dev CA:       {}\n", ca_path.display());
     out += &format!(

@@ -332,6 +332,28 @@ async fn dev_runs_the_payment_providers_in_test_mode() {
         ),
         "{text}"
     );
+    // The embedded relay's admin listener, and the health probe containers use.
+    let relay_metrics = http.get(dev.value("relay metrics")).send().await.unwrap();
+    assert_eq!(relay_metrics.status(), 200);
+    let relay_text = relay_metrics.text().await.unwrap();
+    assert!(
+        relay_text.contains("fdt_relay_agent_sessions "),
+        "{relay_text}"
+    );
+    let probe = Command::new(env!("CARGO_BIN_EXE_fdt-cloud"))
+        .args(["healthcheck", &format!("{api}/healthz")])
+        .output()
+        .unwrap();
+    assert!(probe.status.success(), "{probe:?}");
+    let refused = Command::new(env!("CARGO_BIN_EXE_fdt-cloud"))
+        .args(["healthcheck", "http://127.0.0.1:9/healthz"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("healthcheck"),
+        "{refused:?}"
+    );
     let started = start_checkout(&http, &api, &token, "razorpay").await;
     let url = started["url"].as_str().unwrap();
     // Paying on the test server's page: its signed webhooks reach the control plane first.

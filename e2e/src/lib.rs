@@ -20,6 +20,7 @@ pub mod impair;
 pub mod inspect;
 pub mod origin;
 pub mod pattern;
+pub mod prom;
 pub mod relay_process;
 pub mod stack;
 

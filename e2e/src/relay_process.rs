@@ -86,6 +86,8 @@ pub struct RelayProcess {
     pub http_addr: SocketAddr,
     /// HTTPS edge, when it runs.
     pub https_addr: Option<SocketAddr>,
+    /// Admin listener (`/metrics`, `/healthz`).
+    pub admin_addr: Option<SocketAddr>,
     /// The relay's stderr.
     pub log: PathBuf,
     dir: tempfile::TempDir,
@@ -128,11 +130,13 @@ impl RelayProcess {
             agent_addr: unknown,
             http_addr: unknown,
             https_addr: None,
+            admin_addr: None,
             log,
             dir,
         };
-        let (agent, http, https) = relay.wait_listening().await?;
+        let (agent, http, https, admin) = relay.wait_listening().await?;
         relay.agent_addr = agent;
+        relay.admin_addr = admin;
         relay.http_addr =
             http.ok_or_else(|| anyhow::anyhow!("relay {} has no HTTP edge", relay.id))?;
         relay.https_addr = https;
@@ -222,6 +226,7 @@ data_dir = {data:?}
 agent_listen = "127.0.0.1:0"
 http_listen = "127.0.0.1:0"
 https_listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
 tcp_bind_ip = "127.0.0.1"
 jwks_url = {jwks:?}
 cloud_url = {cloud:?}
@@ -247,8 +252,13 @@ agent_idle_timeout_ms = {idle}
     )
 }
 
-/// Agent, HTTP and HTTPS addresses a relay bound.
-type Bound = (SocketAddr, Option<SocketAddr>, Option<SocketAddr>);
+/// Agent, HTTP, HTTPS and admin addresses a relay bound.
+type Bound = (
+    SocketAddr,
+    Option<SocketAddr>,
+    Option<SocketAddr>,
+    Option<SocketAddr>,
+);
 
 /// The bound addresses from a JSON log line
 /// `{"fields":{"message":"relay listening","agents":"A","http":"Some(B)","https":"None"}}`.
@@ -276,7 +286,7 @@ fn listening_line(line: &str) -> Option<anyhow::Result<Bound>> {
     };
     let parsed = || -> anyhow::Result<Bound> {
         let agents = addr("agents")?.ok_or_else(|| anyhow::anyhow!("agents None in {line}"))?;
-        Ok((agents, addr("http")?, addr("https")?))
+        Ok((agents, addr("http")?, addr("https")?, addr("admin")?))
     };
     Some(parsed())
 }
@@ -342,9 +352,12 @@ mod tests {
 
     #[test]
     fn listening_line_reads_the_bound_addresses() {
-        let line = r#"{"timestamp":"t","level":"INFO","fields":{"message":"relay listening","agents":"127.0.0.1:1","http":"Some(127.0.0.1:2)","https":"None"},"target":"fdt_relay::server"}"#;
-        let (a, h, s) = listening_line(line).unwrap().unwrap();
-        assert_eq!((a.port(), h.map(|h| h.port()), s), (1, Some(2), None));
+        let line = r#"{"timestamp":"t","level":"INFO","fields":{"message":"relay listening","agents":"127.0.0.1:1","http":"Some(127.0.0.1:2)","https":"None","admin":"Some(127.0.0.1:3)"},"target":"fdt_relay::server"}"#;
+        let (a, h, s, m) = listening_line(line).unwrap().unwrap();
+        assert_eq!(
+            (a.port(), h.map(|h| h.port()), s, m.map(|m| m.port())),
+            (1, Some(2), None, Some(3))
+        );
         assert!(listening_line(r#"{"fields":{"message":"other"}}"#).is_none());
         assert!(listening_line("not json").is_none());
     }

@@ -315,6 +315,7 @@ fn bind_listeners(
         agent: std::net::UdpSocket::bind(agent)?,
         http: Some(tcp_listener(http)?),
         https: Some(tcp_listener(https)?),
+        admin: Some(tcp_listener(SocketAddr::from(([127, 0, 0, 1], 0)))?),
     })
 }
 

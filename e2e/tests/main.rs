@@ -26,6 +26,8 @@ mod interstitial;
 mod lifecycle;
 mod live_tunnels;
 mod managed_tunnels;
+mod metrics;
+mod monitoring;
 mod operators;
 mod orgs_console;
 mod policy;

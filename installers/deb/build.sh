@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Builds the Debian packages with cargo-deb: fdt-desktop (the Tauri app) and fdt-agent (the
-# `fdt` command, its systemd unit and the inspector's browser bundle). Their metadata is the
-# [package.metadata.deb] table at the end of desktop/Cargo.toml and agent-core/Cargo.toml.
+# Builds the Debian packages with cargo-deb: fdt-desktop (the Tauri app), fdt-agent (the `fdt`
+# command, its systemd unit and the inspector's browser bundle), and the servers fdt-relay and
+# fdt-cloud (each with its hardened systemd unit; the cloud with the console's bundle). Their
+# metadata is the [package.metadata.deb] table at the end of desktop/, agent-core/, relay/ and
+# cloud/Cargo.toml.
 #
-#   installers/deb/build.sh [desktop|agent|all]      (default: all)
+#   installers/deb/build.sh [desktop|agent|relay|cloud|servers|all]      (default: all)
 #
 # FDT_DEB_PROFILE=release (default) builds the binaries with `--locked` and splits their debug
 # info into -dbgsym .ddeb packages. FDT_DEB_PROFILE=dev builds nothing: it packages the debug
@@ -22,13 +24,13 @@ PROFILE=${FDT_DEB_PROFILE:-release}
 CARGO_DEB_VERSION=3.8.0
 OUT="$CARGO_TARGET_DIR/debian"
 
-usage() { sed -n '2,15s/^# \{0,1\}//p' "$self"; }
+usage() { sed -n '2,18s/^# \{0,1\}//p' "$self"; }
 case "${1:-all}" in
-  desktop) which=(desktop) ;;
-  agent) which=(agent) ;;
-  all) which=(agent desktop) ;;
+  desktop|agent|relay|cloud) which=("$1") ;;
+  servers) which=(relay cloud) ;;
+  all) which=(agent desktop relay cloud) ;;
   -h|--help) usage; exit 0 ;;
-  *) echo "build.sh: unknown package set '$1' (desktop, agent or all)" >&2; exit 2 ;;
+  *) echo "build.sh: unknown package set '$1' (desktop, agent, relay, cloud, servers or all)" >&2; exit 2 ;;
 esac
 case "$PROFILE" in
   release) profile_dir=release ;;
@@ -98,6 +100,15 @@ for w in "${which[@]}"; do
     desktop)
       need_binary fdt-desktop fdt-desktop
       package fdt-desktop
+      ;;
+    relay)
+      need_binary fdt-relay fdt-relay
+      package fdt-relay
+      ;;
+    cloud)
+      need_binary fdt-cloud fdt-cloud
+      ensure_site
+      package fdt-cloud
       ;;
   esac
 done

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Checks the monitoring config with promtool (Debian's prometheus package): the Prometheus
-# config, the alert rules, their unit tests, and that every alert's runbook_url names a
-# runbook that is here. Run by scripts/test.sh.
+# config, the alert rules, their unit tests, every dashboard query (extracted by
+# dashboards.py), and that every alert's runbook_url names a runbook that is here. Run by
+# scripts/test.sh; the e2e story `monitoring::` runs the same queries against a live
+# Prometheus.
 set -euo pipefail
 cd "$(dirname "$0")"
 command -v promtool >/dev/null || { echo "promtool not found (apt-get install prometheus)" >&2; exit 1; }
@@ -18,6 +20,9 @@ promtool check rules rules/*.rules.yml
 for t in tests/*.test.yml; do
   promtool test rules "$t"
 done
+# Every dashboard query parses (as a recording rule) and the dashboards are well formed.
+python3 dashboards.py rules "$tmp/dashboards.rules.yml"
+promtool check rules "$tmp/dashboards.rules.yml"
 
 # Every alert has a unit test and a runbook.
 missing=0

@@ -145,6 +145,12 @@ pub struct RelayConfig {
     pub capacity: u32,
     /// Relative share of new agents among the relays of its region (1–1000).
     pub weight: u32,
+    /// TCP address of the admin listener (`/metrics`, `/healthz`), off the public edge; none
+    /// disables it. On an address other than loopback it needs `admin_token`.
+    pub admin_listen: Option<SocketAddr>,
+    /// Bearer token `/metrics` asks for (at least 16 characters); without one, the admin
+    /// listener must be on loopback. `/healthz` is open to whoever reaches the listener.
+    pub admin_token: Option<RelaySecret>,
     /// Certificate chain (PEM) for the edge and the agent endpoint; dev CA when absent.
     pub tls_cert: Option<PathBuf>,
     /// Private key (PEM) matching `tls_cert`.
@@ -181,6 +187,8 @@ impl Default for RelayConfig {
             server_name: None,
             capacity: 10_000,
             weight: 100,
+            admin_listen: None,
+            admin_token: None,
             tls_cert: None,
             tls_key: None,
             limits: Limits::default(),
@@ -263,6 +271,21 @@ impl RelayConfig {
             .is_some_and(|k| k.expose().len() < 32)
         {
             return bad("cert_event_key must be at least 32 characters".into());
+        }
+        if self
+            .admin_token
+            .as_ref()
+            .is_some_and(|t| t.expose().len() < 16)
+        {
+            return bad("admin_token must be at least 16 characters".into());
+        }
+        if let Some(a) = self.admin_listen
+            && !a.ip().is_loopback()
+            && self.admin_token.is_none()
+        {
+            return bad(format!(
+                "admin_listen {a} is not loopback: set admin_token, or Prometheus' scrapes would be open to anyone who reaches it"
+            ));
         }
         if fdt_api::validate::check_label("relay_id", &self.relay_id).is_err() {
             return bad(format!(
@@ -383,5 +406,45 @@ mod tests {
             ..Default::default()
         };
         assert!(c.validate().unwrap_err().to_string().contains("port range"));
+    }
+
+    #[test]
+    fn the_packaged_example_config_is_valid() {
+        let c: RelayConfig =
+            toml::from_str(include_str!("../../installers/systemd/relay.toml.example")).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.admin_listen, Some("127.0.0.1:9100".parse().unwrap()));
+        assert!(c.cloud_url.is_some() && c.tls_cert.is_some());
+    }
+
+    #[test]
+    fn admin_listener_off_loopback_needs_a_token() {
+        let open = RelayConfig {
+            admin_listen: Some("0.0.0.0:9100".parse().unwrap()),
+            ..Default::default()
+        };
+        assert!(
+            open.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("admin_token")
+        );
+        let short = RelayConfig {
+            admin_token: Some(RelaySecret::new("short")),
+            ..open.clone()
+        };
+        assert!(short.validate().unwrap_err().to_string().contains("16"));
+        RelayConfig {
+            admin_token: Some(RelaySecret::new("0123456789abcdef")),
+            ..open
+        }
+        .validate()
+        .unwrap();
+        RelayConfig {
+            admin_listen: Some("127.0.0.1:9100".parse().unwrap()),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
     }
 }

@@ -5,19 +5,23 @@
 //! stream to the owning agent.
 //!
 //! Layout, from the bottom up (each module imports only those below it):
-//! - [`config`], `usage` (traffic counters per account), [`auth`] (agent tokens), [`tls`]
-//!   (certificates);
+//! - [`config`], `usage` (traffic counters per account), [`metrics`] (the Prometheus series
+//!   the data path records into), [`auth`] (agent tokens), [`tls`] (certificates);
 //! - [`registry`]: which host or port belongs to which agent's tunnel;
 //! - `control`: the control plane's client and the tasks that talk to it;
 //! - `edge`: the visitor-facing listeners; `agents`: the QUIC endpoint and agent sessions;
+//! - `admin`: the admin listener (`/metrics`, `/healthz`), reading the pieces above at scrape
+//!   time;
 //! - `server`: the one place that builds the shared pieces and hands each task its own.
 
+mod admin;
 mod agents;
 pub mod auth;
 pub mod config;
 mod control;
 pub mod domains;
 pub mod edge;
+pub mod metrics;
 pub mod registry;
 mod server;
 mod state;

@@ -57,6 +57,12 @@ struct Cli {
     /// Secret presented to the control plane (one of its `relay_secrets`).
     #[arg(long, env = "FDT_RELAY_SECRET", hide_env_values = true)]
     relay_secret: Option<String>,
+    /// TCP address of the admin listener (`/metrics`, `/healthz`), or "off".
+    #[arg(long)]
+    admin_listen: Option<String>,
+    /// Bearer token `/metrics` asks for (needed when the admin listener is not on loopback).
+    #[arg(long, env = "FDT_RELAY_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -77,6 +83,12 @@ enum Command {
         /// Subdomains the token may bind (repeatable; none = any).
         #[arg(long = "name")]
         names: Vec<String>,
+    },
+    /// Exit 0 when URL (the admin listener's `/healthz`) answers 2xx within 3 s, else 1: the
+    /// container image's health check, which has no shell or curl.
+    Healthcheck {
+        /// e.g. http://127.0.0.1:9100/healthz
+        url: String,
     },
 }
 
@@ -115,6 +127,12 @@ fn build_config(cli: &Cli) -> anyhow::Result<RelayConfig> {
     if let Some(v) = &cli.https_listen {
         cfg.https_listen = parse_listen(v)?;
     }
+    if let Some(v) = &cli.admin_listen {
+        cfg.admin_listen = parse_listen(v)?;
+    }
+    if let Some(t) = &cli.admin_token {
+        cfg.admin_token = Some(fdt_relay::config::RelaySecret::new(t.clone()));
+    }
     if let Some(r) = &cli.tcp_ports {
         let (a, b) = r.split_once('-').context("--tcp-ports wants MIN-MAX")?;
         cfg.tcp_port_min = a.trim().parse().context("--tcp-ports MIN")?;
@@ -149,6 +167,20 @@ fn init_logging(format: LogFormat) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::Healthcheck { url }) = &cli.command {
+        // Before the config: a probe needs none, and must not create a data directory.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        match fdt_api::client::health::probe(url, std::time::Duration::from_secs(3)).await {
+            Ok(status) => {
+                println!("{url}: {status}");
+                return Ok(());
+            }
+            Err(e) => {
+                eprintln!("fdt-relay healthcheck: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
     init_logging(cli.log_format);
     let cfg = build_config(&cli)?;
     std::fs::create_dir_all(&cfg.data_dir)
@@ -231,6 +263,9 @@ async fn main() -> anyhow::Result<()> {
                 a.port(),
                 ca_path.display()
             );
+        }
+        if let Some(a) = relay.admin_addr {
+            eprintln!("  metrics:    http://{a}/metrics");
         }
         eprintln!(
             "  token file: {}",

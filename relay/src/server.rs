@@ -14,6 +14,7 @@ use crate::edge::conn_limit::IpLimiter;
 use crate::edge::hold_budget::HoldBudget;
 use crate::edge::interstitial::ConsentKey;
 use crate::edge::{Drain, Edge};
+use crate::metrics::RelayMetrics;
 use crate::registry::Registry;
 use crate::state::{Lifecycle, PublicUrls, SessionCount, Tunnels};
 use anyhow::Context;
@@ -34,6 +35,8 @@ pub struct Listeners {
     pub http: Option<TcpListener>,
     /// HTTPS / TLS-passthrough edge.
     pub https: Option<TcpListener>,
+    /// Admin listener (`/metrics`, `/healthz`).
+    pub admin: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -57,7 +60,20 @@ impl Listeners {
             ),
             None => None,
         };
-        Ok(Self { agent, http, https })
+        let admin = match cfg.admin_listen {
+            Some(a) => Some(
+                TcpListener::bind(a)
+                    .await
+                    .with_context(|| format!("binding admin listener {a}"))?,
+            ),
+            None => None,
+        };
+        Ok(Self {
+            agent,
+            http,
+            https,
+            admin,
+        })
     }
 }
 
@@ -77,6 +93,8 @@ pub struct Relay {
     pub http_addr: Option<SocketAddr>,
     /// HTTPS edge address.
     pub https_addr: Option<SocketAddr>,
+    /// Admin listener address (`/metrics`, `/healthz`).
+    pub admin_addr: Option<SocketAddr>,
 }
 
 impl Relay {
@@ -99,6 +117,11 @@ impl Relay {
             .transpose()?;
         let https_addr = listeners
             .https
+            .as_ref()
+            .map(|l| l.local_addr())
+            .transpose()?;
+        let admin_addr = listeners
+            .admin
             .as_ref()
             .map(|l| l.local_addr())
             .transpose()?;
@@ -134,6 +157,7 @@ impl Relay {
         let conn_limit = Arc::new(IpLimiter::new(cfg.limits.max_conns_per_ip));
         let usage = Arc::new(Default::default());
         let sessions = Arc::new(SessionCount::default());
+        let metrics = Arc::new(RelayMetrics::new());
         let edge = Arc::new(Edge {
             cfg: cfg.clone(),
             registry: registry.clone(),
@@ -148,6 +172,7 @@ impl Relay {
                 crate::edge::acme::MAX_ACME_LOOKUPS,
             )),
             lifecycle: lifecycle.clone(),
+            metrics: metrics.clone(),
         });
         let agents = Arc::new(Agents {
             cfg: cfg.clone(),
@@ -168,6 +193,23 @@ impl Relay {
             lifecycle: lifecycle.clone(),
         });
         let tasks = &lifecycle.tasks;
+        tasks.spawn(run_upkeep(metrics.clone(), lifecycle.drained.clone()));
+        if let Some(l) = listeners.admin {
+            let scrape = crate::admin::Scrape::new(
+                metrics.clone(),
+                edge.clone(),
+                sessions.clone(),
+                usage.clone(),
+                served_cert_expiry(&cfg),
+            );
+            tasks.spawn(crate::admin::serve(
+                l,
+                scrape,
+                cfg.admin_token.clone(),
+                lifecycle.shutdown.clone(),
+                lifecycle.drained.clone(),
+            ));
+        }
         if let Some(jwks) = verifier.jwks() {
             tasks.spawn(jwks.clone().run_refresh(lifecycle.shutdown.clone()));
         }
@@ -202,6 +244,7 @@ impl Relay {
                 conn_limit,
                 advert,
                 shutdown: lifecycle.shutdown.clone(),
+                metrics,
             };
             tasks.spawn(heartbeats.run());
         }
@@ -225,7 +268,7 @@ impl Relay {
             ));
         }
         edges.close();
-        tracing::info!(agents = %agent_addr, http = ?http_addr, https = ?https_addr, "relay listening");
+        tracing::info!(agents = %agent_addr, http = ?http_addr, https = ?https_addr, admin = ?admin_addr, "relay listening");
         Ok(Relay {
             drain_timeout: Duration::from_millis(cfg.limits.drain_timeout_ms),
             lifecycle,
@@ -237,6 +280,7 @@ impl Relay {
             agent_addr,
             http_addr,
             https_addr,
+            admin_addr,
         })
     }
 
@@ -284,5 +328,29 @@ impl Relay {
         self.endpoint
             .close(CLOSE_GOING_AWAY.into(), b"relay shutting down");
         let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
+    }
+}
+
+/// Folds histogram samples into their buckets every few seconds until the relay has drained
+/// (see [`RelayMetrics::upkeep`]).
+async fn run_upkeep(metrics: Arc<RelayMetrics>, stop: tokio_util::sync::CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => metrics.upkeep(),
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
+/// What bounds the validity of the certificates the relay serves: the `tls_cert` file's leaf,
+/// else the dev CA that issues them on demand (as `fdt-relay --dev` and `fdt-cloud dev` keep
+/// it in the data directory). `None` when neither can be read.
+fn served_cert_expiry(cfg: &RelayConfig) -> Option<(&'static str, i64)> {
+    match &cfg.tls_cert {
+        Some(path) => crate::tls::certs::pem_file_expiry(path).map(|t| ("tls_cert", t)),
+        None => crate::tls::certs::pem_file_expiry(&cfg.data_dir.join("dev-ca").join("ca.pem"))
+            .map(|t| ("dev_ca", t)),
     }
 }

@@ -4,8 +4,10 @@
 use crate::control::reporter::Reporter;
 use crate::registry::{Registry, Tunnel};
 use fdt_proto::Proto;
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -44,30 +46,98 @@ impl Tunnels {
     }
 }
 
-/// Live agent sessions, for the load the relay reports.
+/// Live agent sessions: their count for the load the relay reports, their connections for
+/// the QUIC statistics it exports.
 #[derive(Debug, Default)]
-pub struct SessionCount(AtomicUsize);
+pub struct SessionCount {
+    live: AtomicUsize,
+    conns: Mutex<Conns>,
+}
+
+/// The connections of live sessions, and what the ended ones added to the totals.
+#[derive(Debug, Default)]
+struct Conns {
+    next: u64,
+    live: HashMap<u64, quinn::Connection>,
+    ended: QuicTotals,
+}
+
+/// QUIC path statistics over every agent connection, live and ended.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct QuicTotals {
+    /// Packets sent.
+    pub sent_packets: u64,
+    /// Packets declared lost.
+    pub lost_packets: u64,
+    /// Congestion events.
+    pub congestion_events: u64,
+    /// Mean round-trip time over live connections (zero without any).
+    pub rtt_mean: Duration,
+    /// Largest round-trip time over live connections.
+    pub rtt_max: Duration,
+}
+
+impl QuicTotals {
+    fn add(&mut self, s: &quinn::ConnectionStats) {
+        self.sent_packets += s.path.sent_packets;
+        self.lost_packets += s.path.lost_packets;
+        self.congestion_events += s.path.congestion_events;
+    }
+}
 
 impl SessionCount {
-    /// Counts a session until the returned guard is dropped.
-    pub fn enter(&self) -> SessionGuard<'_> {
-        self.0.fetch_add(1, Ordering::Relaxed);
-        SessionGuard(self)
+    fn conns(&self) -> std::sync::MutexGuard<'_, Conns> {
+        self.conns.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts a session on `conn` until the returned guard is dropped.
+    pub fn enter(&self, conn: &quinn::Connection) -> SessionGuard<'_> {
+        self.live.fetch_add(1, Ordering::Relaxed);
+        let mut c = self.conns();
+        c.next += 1;
+        let id = c.next;
+        c.live.insert(id, conn.clone());
+        SessionGuard { count: self, id }
     }
 
     /// Sessions live now.
     pub fn get(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
+        self.live.load(Ordering::Relaxed)
+    }
+
+    /// Statistics over every session's connection so far. Counts never go down: an ended
+    /// connection's final figures move into the totals under the same lock this reads them.
+    pub fn quic_totals(&self) -> QuicTotals {
+        let c = self.conns();
+        let mut t = c.ended;
+        let mut rtt_sum = Duration::ZERO;
+        for conn in c.live.values() {
+            let s = conn.stats();
+            t.add(&s);
+            rtt_sum += s.path.rtt;
+            t.rtt_max = t.rtt_max.max(s.path.rtt);
+        }
+        let n = u32::try_from(c.live.len()).unwrap_or(u32::MAX).max(1);
+        t.rtt_mean = rtt_sum / n;
+        t
     }
 }
 
 /// One live session in a [`SessionCount`].
 #[derive(Debug)]
-pub struct SessionGuard<'a>(&'a SessionCount);
+pub struct SessionGuard<'a> {
+    count: &'a SessionCount,
+    id: u64,
+}
 
 impl Drop for SessionGuard<'_> {
     fn drop(&mut self) {
-        self.0.0.fetch_sub(1, Ordering::Relaxed);
+        self.count.live.fetch_sub(1, Ordering::Relaxed);
+        let mut c = self.count.conns();
+        if let Some(conn) = c.live.remove(&self.id) {
+            let s = conn.stats();
+            c.ended.add(&s);
+        }
     }
 }
 

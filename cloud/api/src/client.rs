@@ -23,6 +23,8 @@ use reqwest::{Method, RequestBuilder, Response, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod health;
 mod relay;
 
 /// Why a call failed.

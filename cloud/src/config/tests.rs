@@ -293,3 +293,13 @@ fn smtp_in_clear_only_to_loopback_and_a_sender_is_an_address() {
         assert!(parse(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn the_packaged_example_config_is_valid() {
+    let text = include_str!("../../../installers/systemd/cloud.toml.example");
+    let mut c: Config = toml::from_str(text).unwrap();
+    c.data_dir = PathBuf::from("/var/lib/fdt-cloud");
+    c.validate().unwrap();
+    assert_eq!(c.listen.port(), 8780);
+    assert!(c.metrics.token.is_some());
+}

@@ -92,7 +92,8 @@ pub(crate) async fn run_session(
     let mut reader = FrameReader::new();
     let mut buf = vec![0u8; 16 * 1024];
     let mut going_away = false;
-    let _live = agents.sessions.enter();
+    let _live = agents.sessions.enter(&conn);
+    agents.edge.metrics.session_started();
     // Set once authenticated with a token naming its authtoken (`atk`).
     let mut registration: Option<Registration<'_>> = None;
     let never = CancellationToken::new();

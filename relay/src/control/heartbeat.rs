@@ -9,6 +9,7 @@ use crate::control::client::{ControlClient, is_final};
 use crate::control::report_queue;
 use crate::control::reporter::{Reporter, Reports};
 use crate::edge::conn_limit::IpLimiter;
+use crate::metrics::RelayMetrics;
 use crate::registry::SessionCommand;
 use crate::state::{SessionCount, Tunnels};
 use crate::usage::UsageMeter;
@@ -46,6 +47,8 @@ pub struct Heartbeats {
     pub advert: Advert,
     /// Set when the relay stops: the last heartbeats say it is draining.
     pub shutdown: CancellationToken,
+    /// When the control plane last answered, and failures, for `/metrics`.
+    pub metrics: Arc<RelayMetrics>,
 }
 
 /// What a relay advertises about itself in every heartbeat.
@@ -110,6 +113,7 @@ impl Heartbeats {
             };
             match self.client.heartbeat(&hb).await {
                 Ok(ack) => {
+                    self.metrics.heartbeat_ok();
                     if failing {
                         tracing::info!("control plane reachable again");
                     }
@@ -140,6 +144,7 @@ impl Heartbeats {
                     }
                 }
                 Err(e) if is_final(&e) => {
+                    self.metrics.heartbeat_failed();
                     // Nothing of a refused heartbeat was applied: its items go back, and the
                     // next one (a new `seq`) carries fewer. Without this a 413 was resent
                     // forever and the relay fell out of the fleet.
@@ -156,6 +161,7 @@ impl Heartbeats {
                     }
                 }
                 Err(e) => {
+                    self.metrics.heartbeat_failed();
                     failing = true;
                     failures = failures.saturating_add(1);
                     if failures == 1 || failures.is_multiple_of(10) {

@@ -108,13 +108,11 @@ impl<T: Serialize> ReportQueue<T> {
         self.items.len()
     }
 
-    #[cfg(test)]
     /// Bytes (of JSON) queued.
     pub fn bytes(&self) -> usize {
         self.bytes
     }
 
-    #[cfg(test)]
     /// Items dropped because the queue was full, since it was made.
     pub fn dropped(&self) -> u64 {
         self.dropped

@@ -96,13 +96,17 @@ impl TrafficQueue {
         self.lock().len()
     }
 
+    /// Bytes queued now (each record's JSON length).
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes()
+    }
+
     #[cfg(test)]
     /// True when nothing is queued.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    #[cfg(test)]
     /// Records dropped because the queue was full.
     pub fn dropped(&self) -> u64 {
         self.lock().dropped()

@@ -125,6 +125,15 @@ impl CustomDomains {
         store.resolve_name(Some(sni))
     }
 
+    /// When the first of the custom domains' certificates expires (Unix seconds).
+    pub fn earliest_certificate_expiry(&self) -> Option<i64> {
+        self.certs
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .earliest_expiry()
+    }
+
     /// How many domains are served.
     pub fn len(&self) -> usize {
         let t = self

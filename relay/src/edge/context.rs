@@ -5,6 +5,7 @@ use crate::control::traffic_log::TrafficQueue;
 use crate::edge::conn_limit::IpLimiter;
 use crate::edge::hold_budget::HoldBudget;
 use crate::edge::interstitial::ConsentKey;
+use crate::metrics::RelayMetrics;
 use crate::registry::Registry;
 use crate::state::Lifecycle;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -36,6 +37,8 @@ pub(crate) struct Edge {
     pub acme_lookups: Arc<tokio::sync::Semaphore>,
     /// Stop signals and the task set.
     pub lifecycle: Lifecycle,
+    /// What the edge counts for `/metrics`.
+    pub metrics: Arc<RelayMetrics>,
 }
 
 /// Drains in-flight visitor connections on shutdown; taken once.

@@ -70,6 +70,7 @@ pub async fn hold(
     };
     match outcome {
         Ok((tunnel, body)) => {
+            edge.metrics.hold_ended("forwarded");
             // The body is complete: the agent hop needs neither `Expect` nor chunking.
             parts.headers.remove(header::EXPECT);
             parts.headers.remove(header::TRANSFER_ENCODING);
@@ -79,6 +80,7 @@ pub async fn hold(
             Ok((tunnel, Request::from_parts(parts, Full::new(body))))
         }
         Err(HoldError::Refused(reason)) => {
+            edge.metrics.hold_ended(reason.as_str());
             refused(
                 edge,
                 &Refused {

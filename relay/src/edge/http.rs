@@ -80,10 +80,12 @@ where
     tokio::pin!(conn);
     tokio::select! {
         r = &mut conn => if let Err(e) = r {
-            if e.downcast_ref::<hyper::Error>()
-                .is_some_and(hyper::Error::is_timeout)
-            {
+            let hyper_error = e.downcast_ref::<hyper::Error>();
+            if hyper_error.is_some_and(hyper::Error::is_timeout) {
                 flag.set();
+            }
+            if hyper_error.is_some_and(hyper::Error::is_parse_too_large) {
+                edge.metrics.refused("header_too_large");
             }
             tracing::debug!(error = %e, "visitor connection ended with error");
         },
@@ -112,18 +114,23 @@ async fn handle(edge: &Edge, ctx: &ConnCtx, req: Request<Incoming>) -> Response<
         // The body's end is ambiguous, so nothing after it on this connection can be trusted
         // to be a new request: answer and close.
         tracing::debug!(peer = %ctx.peer, "ambiguous request framing: {e}");
+        edge.metrics.refused("bad_request");
         let mut resp = e.into_response(html);
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        edge.metrics.response(resp.status().as_u16());
         return resp;
     }
-    match route(edge, ctx, req).await {
+    let resp = match route(edge, ctx, req).await {
         Ok(resp) => resp,
         Err(e) => {
             tracing::debug!(peer = %ctx.peer, code = e.code(), "edge answered {}", e.status());
+            edge.metrics.refused(e.code());
             e.into_response(html)
         }
-    }
+    };
+    edge.metrics.response(resp.status().as_u16());
+    resp
 }
 
 async fn route(
@@ -229,7 +236,14 @@ async fn route(
         req,
         visitor_upgrade.as_ref().map(|u| &u.0),
     )?;
-    let result = forward(tunnel, upstream, visitor_upgrade.map(|u| u.1), &mut log).await;
+    let result = forward(
+        edge,
+        tunnel,
+        upstream,
+        visitor_upgrade.map(|u| u.1),
+        &mut log,
+    )
+    .await;
     if let (Err(e), Some(log)) = (&result, log.as_mut()) {
         log.edge_error(e.status().as_u16(), e.code());
     }
@@ -275,6 +289,7 @@ fn exchange_log(
 }
 
 async fn forward(
+    edge: &Edge,
     tunnel: Arc<Tunnel>,
     req: Request<UpstreamBody>,
     visitor_upgrade: Option<hyper::upgrade::OnUpgrade>,
@@ -300,6 +315,7 @@ async fn forward(
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
     tunnel.usage.bytes(declared, 0);
+    let asked = std::time::Instant::now();
     let mut resp = tokio::time::timeout(RESPONSE_HEAD_TIMEOUT, client.request(req))
         .await
         .map_err(|_| EdgeError::Timeout)?
@@ -310,6 +326,7 @@ async fn forward(
             tracing::debug!(error = %e, url = %tunnel.public_url, "agent exchange failed");
             if busy { EdgeError::Busy } else { offline() }
         })?;
+    edge.metrics.upstream_latency(asked.elapsed());
     if let Some(err) = resp.headers().get(fdt_proto::wire::ERROR_HEADER) {
         let detail = err.to_str().unwrap_or("error").to_string();
         return Err(EdgeError::UpstreamUnreachable(detail));

@@ -2,6 +2,7 @@
 
 use crate::edge::context::{Drain, Edge};
 use crate::edge::{http, tls};
+use crate::metrics::Listener;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -24,8 +25,11 @@ pub(crate) async fn accept_loop(edge: Arc<Edge>, listener: TcpListener, drain: D
         };
         let Some(guard) = edge.conn_limit.try_acquire(peer.ip()) else {
             tracing::debug!(%peer, "connection limit per IP reached");
+            edge.metrics.refused("conn_limit");
             continue;
         };
+        edge.metrics
+            .connection(if tls { Listener::Https } else { Listener::Http });
         // Each connection registers with the drain before it is served.
         let watcher = {
             let g = drain.lock().unwrap_or_else(|e| e.into_inner());

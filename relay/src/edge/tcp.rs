@@ -3,6 +3,7 @@
 
 use crate::edge::context::Edge;
 use crate::edge::io::splice;
+use crate::metrics::Listener;
 use crate::registry::Tunnel;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -95,13 +96,17 @@ pub async fn run_listener(edge: Arc<Edge>, listener: TcpListener, tunnel: Arc<Tu
             _ = edge.lifecycle.shutdown.cancelled() => return,
         };
         let Some(guard) = edge.conn_limit.try_acquire(peer.ip()) else {
+            edge.metrics.refused("conn_limit");
             continue;
         };
         if tunnel.policy.check_ip(peer.ip()).is_err() {
+            edge.metrics.refused("ip_forbidden");
             continue;
         }
+        edge.metrics.connection(Listener::Tcp);
         let _ = sock.set_nodelay(true);
         let tunnel = tunnel.clone();
+        let metrics = edge.metrics.clone();
         edge.lifecycle.tasks.spawn(async move {
             let _guard = guard;
             let mut sock = sock;
@@ -109,6 +114,7 @@ pub async fn run_listener(edge: Arc<Edge>, listener: TcpListener, tunnel: Arc<Tu
                 Ok(s) => s,
                 Err(e) => {
                     tracing::debug!(%peer, error = %e, "tcp visitor dropped");
+                    metrics.refused("stream_refused");
                     return;
                 }
             };

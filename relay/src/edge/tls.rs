@@ -67,9 +67,11 @@ pub async fn handle_conn(edge: Arc<Edge>, mut sock: TcpStream, peer: SocketAddr,
         let name = sni.as_deref().unwrap_or_default();
         if tunnel.policy.check_ip(peer.ip()).is_err() {
             tracing::debug!(%peer, host = %name, "passthrough refused by IP policy");
+            edge.metrics.refused("ip_forbidden");
             return;
         }
         let Ok(mut stream) = tunnel.open(peer, sni.clone()).await else {
+            edge.metrics.refused("stream_refused");
             return;
         };
         if stream.send.write_all(&buf).await.is_err() {

@@ -13,7 +13,7 @@ mod tunnel;
 
 pub use tunnel::{SessionCommand, Tunnel};
 
-use fdt_proto::TunnelId;
+use fdt_proto::{Proto, TunnelId};
 use host::HostTunnels;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -321,6 +321,25 @@ impl Registry {
     pub fn len(&self) -> usize {
         let inner = self.read();
         inner.hosts.values().map(|p| p.members.len()).sum::<usize>() + inner.ports.len()
+    }
+
+    /// Live tunnels by protocol: `[http, tls, tcp]`.
+    pub fn count_by_proto(&self) -> [usize; 3] {
+        let inner = self.read();
+        let mut n = [0; 3];
+        let tunnels = inner
+            .hosts
+            .values()
+            .flat_map(|p| p.members.iter())
+            .chain(inner.ports.values());
+        for t in tunnels {
+            n[match t.proto {
+                Proto::Http => 0,
+                Proto::Tls => 1,
+                Proto::Tcp => 2,
+            }] += 1;
+        }
+        n
     }
 
     /// True when no tunnel is bound.

@@ -102,6 +102,16 @@ impl CertStore {
         self.default = Some(key);
     }
 
+    /// When the first of the store's certificates expires (Unix seconds), if it holds any.
+    pub fn earliest_expiry(&self) -> Option<i64> {
+        self.exact
+            .values()
+            .chain(self.wildcard.values())
+            .chain(self.default.iter())
+            .filter_map(|k| not_after(k))
+            .min()
+    }
+
     /// Whether the store holds no certificate at all.
     pub fn is_empty(&self) -> bool {
         self.exact.is_empty() && self.wildcard.is_empty() && self.default.is_none()
@@ -200,6 +210,22 @@ fn read(path: &Path) -> Result<Vec<u8>, CertError> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// When `key`'s leaf certificate expires (Unix seconds); `None` when it cannot be parsed.
+pub fn not_after(key: &CertifiedKey) -> Option<i64> {
+    let leaf = key.cert.first()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+    Some(cert.validity().not_after.timestamp())
+}
+
+/// When the leaf of the PEM chain at `path` expires (Unix seconds), for a certificate loaded
+/// from a file; `None` when it cannot be read or parsed.
+pub fn pem_file_expiry(path: &Path) -> Option<i64> {
+    let pem = std::fs::read(path).ok()?;
+    let leaf = rustls_pemfile::certs(&mut pem.as_slice()).next()?.ok()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+    Some(cert.validity().not_after.timestamp())
 }
 
 #[cfg(test)]
