@@ -71,8 +71,10 @@ echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> import cycles between modules"
 python3 scripts/import-cycles.py
-echo "==> monitoring: promtool on the Prometheus config, the alert rules and their unit tests"
+echo "==> monitoring: promtool on the Prometheus config, the alert rules, their unit tests and the dashboards' queries"
 installers/monitoring/check.sh
+echo "==> deployment files: Containerfiles, compose.yaml, Kubernetes manifests (schemas and references)"
+installers/deploy/check.sh
 # The UI bundle the console, admin panel, inspector and desktop window load. First: the
 # desktop app embeds it (desktop/dist) when it compiles, and the browser tests need it.
 scripts/build-ui.sh
