@@ -152,6 +152,26 @@ impl RelayProcess {
         )
     }
 
+    /// SIGTERMs the process (the relay drains in-flight exchanges, then tells agents to go
+    /// away) and waits, at most `limit`, for it to exit; its exit status.
+    pub async fn terminate(&mut self, limit: Duration) -> anyhow::Result<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status()?;
+        anyhow::ensure!(sent.success(), "kill -TERM {pid} failed");
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "relay {} still running {limit:?} after SIGTERM",
+                self.id
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// SIGKILLs the process and reaps it: no goodbye to agents or to the cloud.
     pub fn kill(&mut self) -> anyhow::Result<()> {
         self.child.kill()?;

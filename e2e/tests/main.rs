@@ -11,6 +11,7 @@
 
 mod adversarial;
 mod billing_console;
+mod chaos;
 mod cloud;
 mod console;
 mod desktop_app;

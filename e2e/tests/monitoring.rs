@@ -12,11 +12,23 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// A child process killed (and reaped) when dropped, so a failing test leaves nothing running.
+/// A child process stopped (and reaped) when dropped, so a failing test leaves nothing
+/// running: SIGTERM first, so that `fdt-cloud dev` stops the test servers it started (a
+/// SIGKILL would orphan them), then SIGKILL after 10 s.
 struct Killed(Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
