@@ -21,6 +21,7 @@ pub mod inspect;
 pub mod origin;
 pub mod pattern;
 pub mod prom;
+pub mod regions;
 pub mod relay_process;
 pub mod stack;
 

@@ -1,0 +1,112 @@
+//! Two regions, for the stories where a relay dies: a control plane in this process whose
+//! fleet fails `eu` over to `us` (heartbeats every second, a relay unhealthy after 3 s of
+//! silence), and two real `fdt-relay` processes, `eu-1` in `eu` and `us-1` in `us`, that
+//! register by heartbeat and serve one certificate for `localhost` (so an agent trusts both
+//! with one CA). Their HTTP tunnels' public URLs are on the HTTP edges, which curl and reqwest
+//! reach without a certificate for the tunnel's name.
+
+use crate::cloud::{CloudAccount, RELAY_SECRET};
+use crate::{Cloud, RelayProcess, RelayProcessOptions, TlsFiles};
+use fdt_agent_core::CloudLogin;
+use fdt_cloud::Store;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// How long the relays get to register.
+const SETTLE: Duration = Duration::from_secs(20);
+
+/// The control plane and its two relays; the relays are SIGKILLed when dropped.
+pub struct TwoRegions {
+    /// The control plane.
+    pub cloud: Cloud,
+    /// `eu-1`, region `eu` (fails over to `us`).
+    pub eu: RelayProcess,
+    /// `us-1`, region `us`.
+    pub us: RelayProcess,
+    /// The certificate both relays serve, and its CA.
+    pub tls: TlsFiles,
+    _tls_dir: tempfile::TempDir,
+}
+
+impl TwoRegions {
+    /// Starts the control plane on `store` and both relays, and waits (bounded) until both
+    /// have been heard from within the health window.
+    pub async fn start(store: Store) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let cloud = Cloud::start_with(listener, store, |c| {
+            c.relays.clear();
+            c.fleet.heartbeat_secs = 1;
+            c.fleet.unhealthy_after_secs = 3;
+            c.fleet.failover = BTreeMap::from([("eu".to_string(), vec!["us".to_string()])]);
+        });
+        let tls_dir = tempfile::tempdir()?;
+        let tls = TlsFiles::issue(tls_dir.path(), &["localhost".to_string()])?;
+        let relay = |id: &str, region: &str| RelayProcessOptions {
+            relay_id: id.into(),
+            region: region.into(),
+            cloud_url: cloud.url.clone(),
+            relay_secret: RELAY_SECRET.into(),
+            tls: tls.clone(),
+            heartbeat_ms: 500,
+            agent_idle_timeout_ms: 3_000,
+            https_edge: false,
+        };
+        let (eu_opts, us_opts) = (relay("eu-1", "eu"), relay("us-1", "us"));
+        let (eu, us) = tokio::join!(RelayProcess::start(&eu_opts), RelayProcess::start(&us_opts));
+        let regions = Self {
+            cloud,
+            eu: eu?,
+            us: us?,
+            tls,
+            _tls_dir: tls_dir,
+        };
+        let fresh = crate::poll_until(SETTLE, "both relays heartbeating", || async {
+            let listed = regions.cloud.state.store().list_relays().await.ok()?;
+            let cutoff = time::OffsetDateTime::now_utc() - time::Duration::seconds(3);
+            let fresh: Vec<_> = listed
+                .iter()
+                .filter(|r| r.last_seen_at >= cutoff)
+                .map(|r| (r.id.clone(), r.region.clone()))
+                .collect();
+            (fresh.len() == 2).then_some(fresh)
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}\n{}", regions.logs()))?;
+        let pair = |id: &str, region: &str| (id.to_string(), region.to_string());
+        anyhow::ensure!(
+            fresh == [pair("eu-1", "eu"), pair("us-1", "us")],
+            "registered {fresh:?}"
+        );
+        Ok(regions)
+    }
+
+    /// How an agent of `account` preferring `eu` logs in (trusting the relays' CA).
+    pub fn login(&self, account: &CloudAccount) -> CloudLogin {
+        CloudLogin {
+            api_url: self.cloud.url.clone(),
+            authtoken: account.authtoken_secret(),
+            region: Some("eu".into()),
+            relay_ca: Some(self.tls.ca.clone()),
+        }
+    }
+
+    /// Both relays' logs (their last 8 KiB), for a failure message.
+    pub fn logs(&self) -> String {
+        [&self.eu, &self.us]
+            .iter()
+            .map(|r| {
+                let text = r.log_text();
+                let start = text.len().saturating_sub(8 * 1024);
+                let start = (start..text.len())
+                    .find(|&i| text.is_char_boundary(i))
+                    .unwrap_or(text.len());
+                format!(
+                    "--- {} log ({}):\n{}",
+                    r.id,
+                    r.log.display(),
+                    &text[start..]
+                )
+            })
+            .collect()
+    }
+}
