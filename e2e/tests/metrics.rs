@@ -147,4 +147,13 @@ async fn relay_metrics_count_real_traffic_and_pass_promtool() {
     .await
     .unwrap();
     assert_eq!(r.status, 404);
+
+    // A connection that never sends a request is closed (the request head has 5 s), not held.
+    let mut idle = tokio::net::TcpStream::connect(admin).await.unwrap();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(30), idle.read(&mut buf))
+        .await
+        .expect("the admin listener closes an idle connection")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "{:?}", String::from_utf8_lossy(&buf[..n]));
 }

@@ -349,5 +349,11 @@ async fn prometheus_scrapes_the_binaries_and_every_dashboard_query_returns_data(
         .await
         .expect("every rule evaluated within 30 s");
     assert!(n >= 15, "{n} rules");
+    // The traffic task runs until now; had it stopped, its panic (a tunnel request that was
+    // not 200) is the failure to report.
+    if traffic.is_finished() {
+        traffic.await.unwrap();
+        panic!("the traffic task ended early");
+    }
     traffic.abort();
 }

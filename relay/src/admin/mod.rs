@@ -14,11 +14,23 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
+use std::time::Duration;
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tower_service::Service;
+
+/// Admin connections open at once; more are closed on arrival.
+const MAX_CONNECTIONS: usize = 64;
+/// Time a connection has to send its request head.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest a connection lives (a scrape of a large relay takes well under a second).
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 
 /// The content type of the Prometheus text format.
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -32,8 +44,10 @@ struct Admin {
     shutdown: CancellationToken,
 }
 
-/// Serves the admin listener until `stop` is cancelled (after visitors drained, so
-/// `/healthz` says 503 and `/metrics` can be scraped while the relay drains).
+/// Serves the admin listener (HTTP/1.1, at most [`MAX_CONNECTIONS`] connections, each with
+/// [`HEADER_TIMEOUT`] for its request head and [`CONNECTION_LIFETIME`] in all) until `stop` is
+/// cancelled: after visitors drained, so `/healthz` says 503 and `/metrics` can be scraped
+/// while the relay drains.
 pub(crate) async fn serve(
     listener: TcpListener,
     scrape: Scrape,
@@ -50,11 +64,40 @@ pub(crate) async fn serve(
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .with_state(admin);
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(stop.cancelled_owned())
-        .await
-    {
-        tracing::warn!(error = %e, "admin listener failed");
+    // Not `axum::serve`: it has no limits. Scrapes and probes are short, so each connection
+    // gets a bounded time for its request head and a bounded life, and only so many are open
+    // at once (the listener is loopback or token-guarded, but whoever reaches it must not be
+    // able to hold it).
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let sock = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((sock, _)) => sock,
+                Err(e) => {
+                    tracing::warn!(error = %e, "admin accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = stop.cancelled() => return,
+        };
+        // Over the cap: closed at once rather than queued.
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            continue;
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let svc = hyper::service::service_fn(move |req: http::Request<Incoming>| {
+                let mut app = app.clone();
+                async move { app.call(req.map(axum::body::Body::new)).await }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(sock), svc);
+            let _ = tokio::time::timeout(CONNECTION_LIFETIME, conn).await;
+        });
     }
 }
 
