@@ -115,10 +115,23 @@ pub fn client_config(ca_file: Option<&Path>) -> anyhow::Result<quinn::ClientConf
     let mut transport = quinn::TransportConfig::default();
     transport.max_concurrent_bidi_streams(MAX_STREAMS.into());
     transport.max_concurrent_uni_streams(0u32.into());
-    transport.max_idle_timeout(Some(Duration::from_secs(30).try_into()?));
     fdt_proto::transport::apply(&mut transport);
+    // Liveness: the agent pings a quiet relay often and asks for a short idle timeout, so a
+    // dead relay is noticed in about a second and a half (see `AGENT_IDLE_TIMEOUT_MS`).
+    transport.keep_alive_interval(Some(Duration::from_millis(
+        fdt_proto::transport::AGENT_KEEP_ALIVE_MS,
+    )));
+    transport.max_idle_timeout(Some(
+        Duration::from_millis(fdt_proto::transport::AGENT_IDLE_TIMEOUT_MS).try_into()?,
+    ));
     cfg.transport_config(Arc::new(transport));
     Ok(cfg)
+}
+
+/// Moves the relays at `addr` to the end of `relays`, keeping the others' order: the relay a
+/// session was just lost on is dialled last, after the staggered dials of the others.
+pub fn demote(relays: &mut [RelayTarget], addr: &str) {
+    relays.sort_by_key(|r| r.addr == addr);
 }
 
 /// Completes a QUIC handshake with one of `relays`: staggered, best first (see [`race`]),

@@ -8,7 +8,30 @@ use crate::dial::{self, EndpointSlot, RelayTarget};
 use crate::status::SessionState;
 use fdt_proto::Backoff;
 use fdt_proto::session::CloseReason;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// A session ready for at least this long before it broke counts as a working session lost
+/// (a relay killed, a path cut), retried at once on another relay. A shorter one does not: a
+/// relay that accepts sessions and drops them must not get a reconnect loop without backoff.
+const STABLE: Duration = Duration::from_secs(1);
+/// The first retry after a working session is lost waits a random part of this, so that the
+/// agents of a dead relay (whose own detection is already spread over a keep-alive interval)
+/// do not all reach the cloud and the next relay in the same instant.
+const LOST_RETRY_JITTER: Duration = Duration::from_millis(200);
+
+/// What one connect attempt got to: the relay it reached and when its session became ready.
+#[derive(Default)]
+struct AttemptState {
+    relay: Option<String>,
+    ready: Option<Instant>,
+}
+
+impl AttemptState {
+    /// Whether the attempt ran a working session (see [`STABLE`]).
+    fn was_stable(&self) -> bool {
+        self.ready.is_some_and(|t| t.elapsed() >= STABLE)
+    }
+}
 
 /// Runs one agent until it stops for good.
 pub(super) struct Runner {
@@ -92,41 +115,52 @@ impl Runner {
         let mut backoff = Backoff::default();
         // Tunnels started or stopped while no session runs still show up in the status.
         let mut desired = self.session.tunnels.subscribe();
+        // The relay to dial last next time: the one that just went away or went silent. The
+        // cloud may list it as healthy for a few seconds more (until its heartbeats are missed).
+        let mut avoid: Option<String> = None;
         let result = 'attempts: loop {
+            let mut state = AttemptState::default();
             let outcome = tokio::select! {
-                r = self.attempt(&source, &mut endpoint, &client_cfg) => r,
+                r = self.attempt(&source, &mut endpoint, &client_cfg, avoid.take(), &mut state) => r,
                 _ = shutdown.cancelled() => break Ok(()),
             };
+            let stable = state.was_stable();
+            if stable {
+                backoff.reset();
+            }
+            // A working session lost: retry at once (jitter only), dialling that relay last.
+            let mut lost = |backoff: &mut Backoff| {
+                if stable {
+                    avoid = state.relay.clone();
+                    LOST_RETRY_JITTER.mul_f64(rand::random())
+                } else {
+                    backoff.next_delay(rand::random())
+                }
+            };
             let delay = match outcome {
-                Ok((reason, was_ready)) => {
-                    if was_ready {
-                        backoff.reset();
-                    }
-                    match reason {
-                        CloseReason::Local => break Ok(()),
-                        CloseReason::GoingAway { retry_after } => {
-                            tracing::info!("relay is going away; reconnecting");
-                            retry_after.max(backoff.next_delay(rand::random()))
-                        }
-                        r if !r.should_reconnect() => {
-                            let msg = match r {
-                                CloseReason::Error(e) => e.to_string(),
-                                CloseReason::Revoked(why) => format!("credentials revoked: {why}"),
-                                other => format!("{other:?}"),
-                            };
-                            break Err(AgentError::Refused(msg));
-                        }
-                        r => {
-                            tracing::warn!(reason = ?r, "session lost; reconnecting");
-                            backoff.next_delay(rand::random())
-                        }
-                    }
+                Ok(CloseReason::Local) => break Ok(()),
+                Ok(CloseReason::GoingAway { retry_after }) => {
+                    tracing::info!("relay is going away; reconnecting");
+                    avoid = state.relay.clone();
+                    retry_after.max(backoff.next_delay(rand::random()))
+                }
+                Ok(r) if !r.should_reconnect() => {
+                    let msg = match r {
+                        CloseReason::Error(e) => e.to_string(),
+                        CloseReason::Revoked(why) => format!("credentials revoked: {why}"),
+                        other => format!("{other:?}"),
+                    };
+                    break Err(AgentError::Refused(msg));
+                }
+                Ok(r) => {
+                    tracing::warn!(reason = ?r, "session lost; reconnecting");
+                    lost(&mut backoff)
                 }
                 Err(AttemptError::Fatal(e)) => break Err(e),
                 Err(AttemptError::Failed(e)) => {
                     tracing::warn!(error = %format!("{e:#}"), "cannot reach relay");
                     status.send_modify(|s| s.last_error = Some(format!("{e:#}")));
-                    backoff.next_delay(rand::random())
+                    lost(&mut backoff)
                 }
             };
             self.session.set_offline();
@@ -155,19 +189,29 @@ impl Runner {
         result
     }
 
-    /// One connect attempt: get a token and relays, reach the first relay that answers, and
-    /// run the session there. `Ok((reason, was_ready))` once the session ends.
+    /// One connect attempt: get a token and relays, reach the first relay that answers
+    /// (`avoid` last), and run the session there. `Ok(reason)` once the session ends; `state`
+    /// says how far the attempt got either way.
     async fn attempt(
         &self,
         source: &Source,
         slot: &mut EndpointSlot,
         client_cfg: &quinn::ClientConfig,
-    ) -> Result<(CloseReason, bool), AttemptError> {
-        let (token, relays) = source.plan().await?;
+        avoid: Option<String>,
+        state: &mut AttemptState,
+    ) -> Result<CloseReason, AttemptError> {
+        let (token, mut relays) = source.plan().await?;
+        if let Some(addr) = avoid {
+            dial::demote(&mut relays, &addr);
+        }
         let (conn, addr, relay) = dial::reach(&relays, slot, client_cfg).await?;
+        state.relay = Some(relay.addr.clone());
         self.session
             .status
             .send_modify(|s| s.relay = relay.addr.clone());
-        Ok(self.session.run(conn, addr, token).await?)
+        Ok(self
+            .session
+            .run(conn, addr, token, &mut state.ready)
+            .await?)
     }
 }

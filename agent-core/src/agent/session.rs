@@ -172,13 +172,16 @@ impl SessionDriver {
         }
     }
 
-    /// One connection's life. `Ok((reason, was_ready))` once the session ends.
+    /// One connection's life: `Ok(reason)` once the session ends, or why it broke. `ready`
+    /// is set when the relay accepts the session, so the caller knows, even from an error
+    /// (the connection timing out), that a working session was lost.
     pub(super) async fn run(
         &self,
         conn: quinn::Connection,
         addr: SocketAddr,
         token: String,
-    ) -> anyhow::Result<(CloseReason, bool)> {
+        ready: &mut Option<Instant>,
+    ) -> anyhow::Result<CloseReason> {
         let (mut send, mut recv) = conn.open_bi().await.context("opening control stream")?;
         let now = Instant::now();
         let mut session = AgentSession::new(now, Timing::default(), token, AGENT_VERSION.into());
@@ -200,13 +203,12 @@ impl SessionDriver {
         ));
         let mut reader = FrameReader::new();
         let mut buf = vec![0u8; 16 * 1024];
-        let mut was_ready = false;
         let mut retries = BindRetries::default();
         let result = 'outer: loop {
             while let Some(ev) = session.poll_event() {
                 match ev {
                     AgentEvent::Ready { session: id } => {
-                        was_ready = true;
+                        *ready = Some(Instant::now());
                         tracing::info!(session = %id, relay = %addr, "connected to relay");
                         self.status.send_modify(|s| {
                             s.state = SessionState::Online;
@@ -298,7 +300,7 @@ impl SessionDriver {
                     AgentEvent::Definitions { version, tunnels } => {
                         self.apply_definitions(version, &tunnels);
                     }
-                    AgentEvent::Closed(reason) => break 'outer Ok((reason, was_ready)),
+                    AgentEvent::Closed(reason) => break 'outer Ok(reason),
                 }
             }
             // Written after the events: handling them may bind or release tunnels.
@@ -326,7 +328,7 @@ impl SessionDriver {
                             break Err(anyhow::anyhow!("relay sent an invalid frame: {e}"));
                         }
                     }
-                    Ok(None) => break Ok((CloseReason::TimedOut, was_ready)),
+                    Ok(None) => break Ok(CloseReason::TimedOut),
                     Err(e) => break Err(anyhow::Error::from(e).context("control stream")),
                 },
                 _ = tokio::time::sleep_until(deadline.into()) => {
@@ -355,7 +357,7 @@ impl SessionDriver {
             }
         };
         streams.abort();
-        let code = if matches!(result, Ok((CloseReason::Local, _))) {
+        let code = if matches!(result, Ok(CloseReason::Local)) {
             0u32
         } else {
             1u32

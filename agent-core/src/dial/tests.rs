@@ -95,3 +95,27 @@ async fn all_failing_reports_the_last_error() {
     let none = race(0, STAGGER, plan(&[], started)).await.unwrap_err();
     assert_eq!(none.to_string(), "no relay to connect to");
 }
+
+#[test]
+fn demote_moves_the_lost_relay_last_and_keeps_the_others_in_order() {
+    let target = |addr: &str| RelayTarget {
+        addr: addr.into(),
+        server_name: None,
+        ca_file: None,
+    };
+    let addrs = |r: &[RelayTarget]| r.iter().map(|t| t.addr.clone()).collect::<Vec<_>>();
+    let mut relays = vec![
+        target("eu-1:7000"),
+        target("eu-2:7000"),
+        target("us-1:7000"),
+    ];
+    demote(&mut relays, "eu-1:7000");
+    assert_eq!(addrs(&relays), ["eu-2:7000", "us-1:7000", "eu-1:7000"]);
+    // An address not in the list (the cloud no longer offers it) changes nothing.
+    demote(&mut relays, "gone:7000");
+    assert_eq!(addrs(&relays), ["eu-2:7000", "us-1:7000", "eu-1:7000"]);
+    // Alone, it is still dialled.
+    let mut one = vec![target("eu-1:7000")];
+    demote(&mut one, "eu-1:7000");
+    assert_eq!(addrs(&one), ["eu-1:7000"]);
+}
