@@ -112,7 +112,15 @@ impl Cloud {
 
     /// Registers `email` (password [`PASSWORD`]), logs in and creates an authtoken.
     pub async fn account(&self, email: &str) -> anyhow::Result<CloudAccount> {
-        let anonymous = FdtClient::new(&self.url)?;
+        CloudAccount::register(&self.url, email).await
+    }
+}
+
+impl CloudAccount {
+    /// Registers `email` (password [`PASSWORD`]) at the control plane at `api_url`, logs in
+    /// and creates an authtoken.
+    pub async fn register(api_url: &str, email: &str) -> anyhow::Result<Self> {
+        let anonymous = FdtClient::new(api_url)?;
         anonymous
             .register(&RegisterRequest {
                 email: email.into(),
@@ -131,7 +139,7 @@ impl Cloud {
             .create_authtoken(&CreateAuthtokenRequest::default())
             .await?;
         Ok(CloudAccount {
-            api_url: self.url.clone(),
+            api_url: api_url.to_owned(),
             client,
             access_token,
             authtoken,

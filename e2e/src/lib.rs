@@ -15,11 +15,13 @@
 pub mod browser;
 pub mod client;
 pub mod cloud;
+pub mod cloud_process;
 pub mod desktop;
 pub mod impair;
 pub mod inspect;
 pub mod origin;
 pub mod pattern;
+pub mod procfs;
 pub mod prom;
 pub mod regions;
 pub mod relay_process;

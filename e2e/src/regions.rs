@@ -4,13 +4,20 @@
 //! register by heartbeat and serve one certificate for `localhost` (so an agent trusts both
 //! with one CA). Their HTTP tunnels' public URLs are on the HTTP edges, which curl and reqwest
 //! reach without a certificate for the tunnel's name.
+//!
+//! [`TwoRegions::start_behind`] puts an impairment proxy ([`crate::impair::UdpProxy`]) in
+//! front of each relay's agent port and has the relays advertise it, so agents reach them only
+//! through the impaired path (loss, delay, a [`crate::impair::Partition`]).
 
 use crate::cloud::{CloudAccount, RELAY_SECRET};
+use crate::impair::{Counters, UdpConfig, UdpProxy};
 use crate::{Cloud, RelayProcess, RelayProcessOptions, TlsFiles};
 use fdt_agent_core::CloudLogin;
 use fdt_cloud::Store;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// How long the relays get to register.
 const SETTLE: Duration = Duration::from_secs(20);
@@ -25,6 +32,9 @@ pub struct TwoRegions {
     pub us: RelayProcess,
     /// The certificate both relays serve, and its CA.
     pub tls: TlsFiles,
+    /// The counters of the proxies in front of `eu` and `us`, when started behind them.
+    pub proxies: Option<[Arc<Counters>; 2]>,
+    _proxies_stop: Option<DropGuard>,
     _tls_dir: tempfile::TempDir,
 }
 
@@ -32,6 +42,25 @@ impl TwoRegions {
     /// Starts the control plane on `store` and both relays, and waits (bounded) until both
     /// have been heard from within the health window.
     pub async fn start(store: Store) -> anyhow::Result<Self> {
+        Self::start_behind(store, None).await
+    }
+
+    /// [`TwoRegions::start`], with agents reaching each relay only through its own proxy
+    /// configured by `path` (when given). The proxies stop when this is dropped.
+    pub async fn start_behind(store: Store, path: Option<UdpConfig>) -> anyhow::Result<Self> {
+        // Bound first, so the relays can advertise them; forwarding starts once the relays'
+        // agent ports are known.
+        let sockets = match &path {
+            Some(_) => Some((
+                tokio::net::UdpSocket::bind("127.0.0.1:0").await?,
+                tokio::net::UdpSocket::bind("127.0.0.1:0").await?,
+            )),
+            None => None,
+        };
+        let advertised = match &sockets {
+            Some((eu, us)) => [Some(eu.local_addr()?), Some(us.local_addr()?)],
+            None => [None, None],
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let cloud = Cloud::start_with(listener, store, |c| {
             c.relays.clear();
@@ -41,7 +70,7 @@ impl TwoRegions {
         });
         let tls_dir = tempfile::tempdir()?;
         let tls = TlsFiles::issue(tls_dir.path(), &["localhost".to_string()])?;
-        let relay = |id: &str, region: &str| RelayProcessOptions {
+        let relay = |id: &str, region: &str, advertise| RelayProcessOptions {
             relay_id: id.into(),
             region: region.into(),
             cloud_url: cloud.url.clone(),
@@ -50,14 +79,31 @@ impl TwoRegions {
             heartbeat_ms: 500,
             agent_idle_timeout_ms: 3_000,
             https_edge: false,
+            advertise_agent_addr: advertise,
         };
-        let (eu_opts, us_opts) = (relay("eu-1", "eu"), relay("us-1", "us"));
+        let eu_opts = relay("eu-1", "eu", advertised[0]);
+        let us_opts = relay("us-1", "us", advertised[1]);
         let (eu, us) = tokio::join!(RelayProcess::start(&eu_opts), RelayProcess::start(&us_opts));
+        let (eu, us) = (eu?, us?);
+        let (proxies, stop) = match (sockets, path) {
+            (Some((eu_socket, us_socket)), Some(config)) => {
+                let stop = CancellationToken::new();
+                let eu_proxy = UdpProxy::new(eu_socket, eu.agent_addr, config.clone());
+                let us_proxy = UdpProxy::new(us_socket, us.agent_addr, config);
+                let counters = [eu_proxy.counters(), us_proxy.counters()];
+                tokio::spawn(eu_proxy.run(stop.clone()));
+                tokio::spawn(us_proxy.run(stop.clone()));
+                (Some(counters), Some(stop.drop_guard()))
+            }
+            _ => (None, None),
+        };
         let regions = Self {
             cloud,
-            eu: eu?,
-            us: us?,
+            eu,
+            us,
             tls,
+            proxies,
+            _proxies_stop: stop,
             _tls_dir: tls_dir,
         };
         let fresh = crate::poll_until(SETTLE, "both relays heartbeating", || async {

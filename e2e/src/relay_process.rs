@@ -72,6 +72,9 @@ pub struct RelayProcessOptions {
     /// Whether to run the HTTPS edge. Without it, HTTP tunnels' public URLs are `http://`
     /// URLs on the HTTP edge.
     pub https_edge: bool,
+    /// `advertise_agent_addr`: where the cloud sends agents, when not to the relay's own
+    /// socket (an impairment proxy in front of it).
+    pub advertise_agent_addr: Option<std::net::SocketAddr>,
 }
 
 /// A running `fdt-relay` process; SIGKILLed when dropped.
@@ -179,6 +182,29 @@ impl RelayProcess {
         Ok(())
     }
 
+    /// How many file descriptors the process has open now, not counting TCP connections on
+    /// `ports` (e.g. the control plane's, which its HTTP client pools open and close).
+    pub fn open_fds_except_ports(&self, ports: &[u16]) -> anyhow::Result<usize> {
+        crate::procfs::open_fds_except_ports(&self.child.id().to_string(), ports)
+    }
+
+    /// The admin listener's `/metrics` text.
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        let admin = self
+            .admin_addr
+            .ok_or_else(|| anyhow::anyhow!("relay {} has no admin listener", self.id))?;
+        let r = reqwest::get(format!("http://{admin}/metrics")).await?;
+        anyhow::ensure!(r.status() == 200, "GET /metrics: {}", r.status());
+        Ok(r.text().await?)
+    }
+
+    /// One series' value from [`RelayProcess::metrics`] (e.g. `fdt_relay_agent_sessions`).
+    pub async fn metric(&self, series: &str) -> anyhow::Result<f64> {
+        let text = self.metrics().await?;
+        crate::prom::value(&text, series)
+            .ok_or_else(|| anyhow::anyhow!("relay {}: no series {series}", self.id))
+    }
+
     /// The relay's log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -253,7 +279,7 @@ cloud_url = {cloud:?}
 relay_secret = {secret:?}
 tls_cert = {cert:?}
 tls_key = {key:?}
-
+{advertise}
 [limits]
 heartbeat_ms = {hb}
 agent_idle_timeout_ms = {idle}
@@ -269,6 +295,10 @@ agent_idle_timeout_ms = {idle}
         key = opts.tls.key.display().to_string(),
         hb = opts.heartbeat_ms,
         idle = opts.agent_idle_timeout_ms,
+        advertise = opts
+            .advertise_agent_addr
+            .map(|a| format!("advertise_agent_addr = \"{a}\"\n"))
+            .unwrap_or_default(),
     )
 }
 

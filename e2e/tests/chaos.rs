@@ -1,114 +1,116 @@
-//! Chaos, first scenario of the drill: a relay stopped with SIGTERM while 100 requests are in
-//! flight through it. Every one completes (the relay drains before it tells agents to go
-//! away), the relay exits 0, and the agent rebinds exactly once, on the other relay (its
-//! region's failover), where traffic flows again. Real `fdt-relay` processes, a control plane
-//! in this process, an agent preferring `eu`.
+//! The chaos drill: faults injected into a real fleet (a control plane, `fdt-relay` processes,
+//! agents, visitors through curl and reqwest), each scenario asserting what users must see.
 //!
-//! Needs the relay binary: `cargo build -p fdt-relay --bin fdt-relay` first.
+//! - `sigterm`: a relay stopped gracefully under 100 requests in flight;
+//! - `sigkill`: a relay killed; the agent serves on the next region's relay (timed per run);
+//! - `lossy`: 5 % loss and 100 ms delay each way on the agent's path (p50/p99 reported, no
+//!   reconnect: the agent's short idle timeout raises no false alarm);
+//! - `partition`: agent and relays cut apart, then healed: one session again, no task or file
+//!   descriptor left behind;
+//! - `cloud_down`: the control plane SIGKILLed and restarted: tunnels keep serving, and the
+//!   relay's usage reports arrive afterwards, each request counted once.
+//!
+//! Faults on the agent's path come from the in-repo impairment proxy (`fdt_e2e::impair`),
+//! which the relays advertise to the cloud as their agent address.
+//!
+//! How long faults last is a profile (`FDT_CHAOS_PROFILE`): `ci` (the default, about two
+//! minutes of faults, run by the test command) or `full` (`e2e/chaos/drill.sh`, ten failover
+//! runs and longer faults). Each scenario prints `chaos| scenario | figures` rows, also
+//! appended to `$FDT_CHAOS_REPORT` when set, which the drill script turns into its table.
+//! Timings are reported, never asserted here; the drill script checks the 2 s failover target.
+//!
+//! Needs the `fdt-relay` and `fdt-cloud` binaries: `cargo build --bins` first.
 
-use fdt_agent_core::Connect;
-use fdt_agent_core::config::TunnelConfig;
-use fdt_e2e::cloud::TestDb as Db;
-use fdt_e2e::regions::TwoRegions;
-use fdt_e2e::{Agent, HttpOrigin};
-use fdt_proto::Proto;
+mod cloud_down;
+mod lossy;
+mod partition;
+mod sigkill;
+mod sigterm;
+
+use std::io::Write;
 use std::time::Duration;
 
-const SUB: &str = "chaos";
-const TUNNEL: &str = "web";
-/// Requests in flight when the relay is told to stop.
-const IN_FLIGHT: usize = 100;
-/// How long each of them takes at the origin: well inside the relay's 10 s drain.
-const HOLD_MS: u64 = 2_000;
-
-async fn relay_sigterm_completes_requests_in_flight_and_the_agent_rebinds_once(db: &Db) {
-    fdt_e2e::install_crypto();
-    fdt_e2e::init_tracing();
-    let mut regions = TwoRegions::start(db.store.clone()).await.unwrap();
-    let account = regions.cloud.account("chaos@example.com").await.unwrap();
-
-    let origin = HttpOrigin::start().await.unwrap();
-    let mut tunnel = TunnelConfig::new(Proto::Http, origin.addr.to_string());
-    tunnel.subdomain = Some(SUB.into());
-    let login = regions.login(&account);
-    let mut agent = Agent::spawn(Connect::Cloud(login), vec![(TUNNEL, tunnel)]).unwrap();
-    agent.wait_bound().await.unwrap();
-    assert_eq!(agent.status().relay, regions.eu.agent_addr.to_string());
-    assert_eq!(agent.status().reconnects, 0);
-
-    // 100 requests in flight through eu-1, each held 2 s by the origin.
-    let host = format!("{SUB}.localhost");
-    let http = reqwest::Client::builder()
-        .resolve(&host, regions.eu.http_addr)
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
-    let url = regions.eu.http_url(SUB, &format!("/hold?ms={HOLD_MS}"));
-    let requests: Vec<_> = (0..IN_FLIGHT)
-        .map(|_| {
-            let (http, url) = (http.clone(), url.clone());
-            tokio::spawn(async move {
-                let r = http.get(&url).send().await?;
-                let status = r.status().as_u16();
-                Ok::<_, reqwest::Error>((status, r.text().await?))
-            })
-        })
-        .collect();
-    origin
-        .stats
-        .wait_holds(IN_FLIGHT, Duration::from_secs(20))
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", regions.logs()));
-
-    // SIGTERM with all of them at the origin: each completes, then the relay exits 0.
-    let status = regions.eu.terminate(Duration::from_secs(30)).await.unwrap();
-    let mut failed = Vec::new();
-    for r in requests {
-        match r.await.unwrap() {
-            Ok((200, body)) if body == "held" => {}
-            other => failed.push(format!("{other:?}")),
-        }
-    }
-    assert!(
-        failed.is_empty(),
-        "{} of {IN_FLIGHT} in-flight requests failed: {failed:?}\n{}",
-        failed.len(),
-        regions.logs()
-    );
-    assert!(
-        status.success(),
-        "relay exited {status}\n{}",
-        regions.logs()
-    );
-
-    // The agent rebinds once, on us-1, and serves there.
-    let us_url = regions.us.http_url(SUB, "");
-    fdt_e2e::poll_until(Duration::from_secs(30), "public URL on us-1", || {
-        let url = agent.public_url(TUNNEL);
-        let us_url = us_url.clone();
-        async move { url.filter(|u| *u == us_url) }
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}; agent {:?}\n{}", agent.status(), regions.logs()));
-    let via_us = reqwest::Client::builder()
-        .resolve(&host, regions.us.http_addr)
-        .build()
-        .unwrap()
-        .get(regions.us.http_url(SUB, "/echo"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(via_us.status(), 200);
-    // No flapping afterwards: still one reconnect a moment later.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let s = agent.status();
-    assert_eq!(s.reconnects, 1, "{s:?}");
-    assert_eq!(s.relay, regions.us.agent_addr.to_string());
-
-    agent.stop().await.unwrap();
-    regions.cloud.shutdown.cancel();
+/// How long each fault lasts and how often failover is repeated.
+#[derive(Debug, Clone, Copy)]
+struct Profile {
+    /// `ci` or `full`.
+    name: &'static str,
+    /// Times the relay is killed (a new fleet each time).
+    failover_runs: usize,
+    /// Traffic through the lossy path.
+    lossy_traffic: Duration,
+    /// Then quiet on the lossy path (only keep-alives: where a false alarm would show).
+    lossy_idle: Duration,
+    /// Agent and relays cut apart.
+    partition: Duration,
+    /// Control plane down.
+    cloud_down: Duration,
 }
 
-fdt_cloud::on_both_databases!(
-    relay_sigterm_completes_requests_in_flight_and_the_agent_rebinds_once
-);
+impl Profile {
+    const CI: Self = Self {
+        name: "ci",
+        failover_runs: 1,
+        lossy_traffic: Duration::from_secs(15),
+        lossy_idle: Duration::from_secs(15),
+        partition: Duration::from_secs(30),
+        cloud_down: Duration::from_secs(20),
+    };
+    const FULL: Self = Self {
+        name: "full",
+        failover_runs: 10,
+        lossy_traffic: Duration::from_secs(60),
+        lossy_idle: Duration::from_secs(60),
+        partition: Duration::from_secs(30),
+        cloud_down: Duration::from_secs(60),
+    };
+
+    /// The profile `FDT_CHAOS_PROFILE` names (`ci` when unset); panics on an unknown name, so
+    /// a typo cannot silently run the short drill.
+    fn current() -> Self {
+        match std::env::var("FDT_CHAOS_PROFILE").as_deref() {
+            Err(_) | Ok("") | Ok("ci") => Self::CI,
+            Ok("full") => Self::FULL,
+            Ok(other) => panic!("FDT_CHAOS_PROFILE={other}: expected ci or full"),
+        }
+    }
+}
+
+/// Reports one row of the drill: printed, and appended to `$FDT_CHAOS_REPORT` when set.
+fn report(scenario: &str, figures: &str) {
+    let line = format!("chaos| {scenario} | {figures}");
+    eprintln!("{line}");
+    if let Ok(path) = std::env::var("FDT_CHAOS_REPORT")
+        && !path.is_empty()
+    {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        writeln!(file, "{line}").unwrap_or_else(|e| panic!("{path}: {e}"));
+    }
+}
+
+/// The `q`-quantile (0..=1) of `sorted` (nearest rank), in milliseconds.
+fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1].as_secs_f64() * 1e3
+}
+
+/// What each file descriptor of this process points at (`socket:[…]`, a path), sorted: shown
+/// when a count differs, to say what was left open.
+fn own_fd_targets() -> Vec<String> {
+    let mut targets: Vec<String> = std::fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .map(|p| p.display().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    targets.sort();
+    targets
+}

@@ -117,6 +117,11 @@ async fn relay_metrics_count_real_traffic_and_pass_promtool() {
     assert!(value(&text, "fdt_relay_quic_sent_packets_total").unwrap() > 0.0);
     assert!(value(&text, r#"fdt_relay_quic_rtt_seconds{stat="max"}"#).unwrap() > 0.0);
     assert_eq!(value(&text, "fdt_relay_draining"), Some(0.0));
+    // At least the admin listener, the QUIC acceptor and a session are tasks.
+    assert!(
+        value(&text, "fdt_relay_runtime_tasks").unwrap() >= 3.0,
+        "{text}"
+    );
     // Nothing a visitor sent became a label; no series for what this relay does not have.
     assert!(!text.contains("nobody"), "{text}");
     // The stack's relay issues certificates from its dev CA: the CA's expiry bounds them.

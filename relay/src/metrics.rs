@@ -115,6 +115,9 @@ pub mod names {
     pub const TRAFFIC_DROPPED: &str = "fdt_relay_traffic_log_dropped_total";
     /// Whether the relay is draining (1) or serving (0).
     pub const DRAINING: &str = "fdt_relay_draining";
+    /// Tasks alive in the relay's async runtime: each session, connection and worker is one,
+    /// so growth with nothing else growing is a leak (the chaos drill compares it).
+    pub const RUNTIME_TASKS: &str = "fdt_relay_runtime_tasks";
 }
 
 /// The relay's registry and the handles of every series recorded on the data path.
@@ -368,6 +371,11 @@ fn describe(r: &PrometheusRecorder) {
             "Bytes of the traffic-log records waiting to be shipped",
         ),
         (DRAINING, None, "1 while the relay drains, else 0"),
+        (
+            RUNTIME_TASKS,
+            None,
+            "Tasks alive in the relay's async runtime",
+        ),
     ];
     for (name, unit, help) in gauges {
         r.describe_gauge(KeyName::from_const_str(name), *unit, (*help).into());

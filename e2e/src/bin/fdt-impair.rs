@@ -105,6 +105,7 @@ async fn main() -> anyhow::Result<()> {
                     bytes: queue_bytes.unwrap_or(d.queue.bytes),
                 },
                 total_queue_bytes: total_queue_bytes.unwrap_or(d.total_queue_bytes),
+                partition: d.partition,
             };
             let socket = UdpSocket::bind(path.listen)
                 .await

@@ -11,6 +11,7 @@ pub(crate) struct DirectionCounters {
     bytes: AtomicU64,
     lost: AtomicU64,
     queue_full: AtomicU64,
+    cut: AtomicU64,
 }
 
 impl DirectionCounters {
@@ -27,12 +28,17 @@ impl DirectionCounters {
         self.queue_full.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn cut(&self) {
+        self.cut.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn snapshot(&self) -> DirectionStats {
         DirectionStats {
             forwarded: self.forwarded.load(Ordering::Relaxed),
             bytes: self.bytes.load(Ordering::Relaxed),
             lost: self.lost.load(Ordering::Relaxed),
             queue_full: self.queue_full.load(Ordering::Relaxed),
+            cut: self.cut.load(Ordering::Relaxed),
         }
     }
 }
@@ -107,6 +113,8 @@ pub struct DirectionStats {
     pub lost: u64,
     /// Dropped because the delay queue was full in packets or bytes (UDP only: TCP waits).
     pub queue_full: u64,
+    /// Dropped because the path was cut ([`super::Partition`]; UDP only).
+    pub cut: u64,
 }
 
 /// A proxy's counts at one moment.
@@ -130,8 +138,8 @@ impl fmt::Display for DirectionStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "forwarded={} bytes={} lost={} queue_full={}",
-            self.forwarded, self.bytes, self.lost, self.queue_full
+            "forwarded={} bytes={} lost={} queue_full={} cut={}",
+            self.forwarded, self.bytes, self.lost, self.queue_full, self.cut
         )
     }
 }

@@ -3,6 +3,7 @@
 use super::budget::ByteBudget;
 use super::counters::{Counters, Direction};
 use super::decide::{Decider, Verdict};
+use super::partition::Partition;
 use super::queue::{DelayQueue, QueueLimits};
 use bytes::Bytes;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -24,6 +25,7 @@ pub(crate) struct Line {
     budget: Arc<ByteBudget>,
     counters: Arc<Counters>,
     direction: Direction,
+    partition: Partition,
 }
 
 #[derive(Debug)]
@@ -39,6 +41,7 @@ impl Line {
         budget: Arc<ByteBudget>,
         counters: Arc<Counters>,
         direction: Direction,
+        partition: Partition,
     ) -> Self {
         Self {
             state: Mutex::new(LineState {
@@ -49,6 +52,7 @@ impl Line {
             budget,
             counters,
             direction,
+            partition,
         }
     }
 
@@ -59,10 +63,14 @@ impl Line {
     }
 
     /// Takes a datagram that arrived at `now`: queues it for its arrival time at the far end, or
-    /// drops and counts it (lost on the path, or no room in the queue).
+    /// drops and counts it (path cut, lost on the path, or no room in the queue).
     pub(crate) fn offer(&self, now: Instant, datagram: &[u8]) {
         let len = datagram.len();
         let counters = self.counters.direction(self.direction);
+        if self.partition.is_cut() {
+            counters.cut();
+            return;
+        }
         let mut state = self.lock();
         // Room first, as netem does: a datagram refused at the door never occupies the link,
         // so a full queue cannot push the rate limiter's clock into the future.

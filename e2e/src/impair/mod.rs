@@ -15,6 +15,8 @@
 //!   at arrival + delay. TCP never loses bytes, so a loss is modelled the way an application
 //!   sees one: the chunk (and everything behind it) arrives one retransmission timeout later.
 //!
+//! A [`Partition`] switch cuts a [`UdpProxy`]'s path completely while it is set.
+//!
 //! Both count what they forward and drop in [`Counters`]; `fdt-impair` (`src/bin/`) is the
 //! command-line front end used by `e2e/bench/peer_wan.sh`.
 
@@ -23,6 +25,7 @@ mod counters;
 mod decide;
 mod flow;
 mod line;
+mod partition;
 mod pipe;
 mod queue;
 mod spec;
@@ -32,6 +35,7 @@ mod udp;
 pub use counters::{Counters, DirectionStats, Stats};
 pub use decide::{Decider, TCP_MSS, TCP_RTO, Verdict};
 pub use line::MAX_DATAGRAM;
+pub use partition::Partition;
 pub use queue::{DelayQueue, QueueLimits};
 pub use spec::{Impairment, MAX_DELAY, SpecError};
 pub use tcp::{TcpConfig, TcpProxy};

@@ -6,6 +6,7 @@ use super::counters::{Counters, Direction};
 use super::decide::Decider;
 use super::flow::{ERROR_BACKOFF, Flow, LastSeen};
 use super::line::{Line, MAX_DATAGRAM};
+use super::partition::Partition;
 use super::queue::QueueLimits;
 use super::spec::Impairment;
 use std::collections::HashMap;
@@ -31,11 +32,13 @@ pub struct UdpConfig {
     pub queue: QueueLimits,
     /// Most bytes queued in all flows together, so memory stays bounded however many flows.
     pub total_queue_bytes: usize,
+    /// Cuts the path while set (shared with whoever holds a clone).
+    pub partition: Partition,
 }
 
 impl Default for UdpConfig {
     /// No impairment; 256 flows; 60 s idle timeout (above QUIC's usual 30 s idle timeout, so a
-    /// live but quiet connection keeps its mapping); [`QueueLimits::default`]; 64 MiB in all.
+    /// live but quiet connection keeps its mapping); [`QueueLimits::default`]; 64 MiB in all; not cut.
     fn default() -> Self {
         Self {
             impairment: Impairment::default(),
@@ -43,6 +46,7 @@ impl Default for UdpConfig {
             idle_timeout: Duration::from_secs(60),
             queue: QueueLimits::default(),
             total_queue_bytes: 64 * 1024 * 1024,
+            partition: Partition::default(),
         }
     }
 }
@@ -181,6 +185,7 @@ impl FlowTable {
                 self.budget.clone(),
                 proxy.counters.clone(),
                 direction,
+                proxy.config.partition.clone(),
             )
         };
         let to_upstream = Arc::new(line(self.next_stream, Direction::ToUpstream));

@@ -45,6 +45,7 @@ struct Series {
     traffic: Option<[Gauge; 2]>,
     traffic_dropped: Option<Counter>,
     draining: Gauge,
+    tasks: Gauge,
 }
 
 impl Scrape {
@@ -88,6 +89,7 @@ impl Scrape {
                 .as_ref()
                 .map(|_| m.counter(names::TRAFFIC_DROPPED, &[])),
             draining: m.gauge(names::DRAINING, &[]),
+            tasks: m.gauge(names::RUNTIME_TASKS, &[]),
         };
         Self {
             metrics,
@@ -155,6 +157,10 @@ impl Scrape {
         } else {
             0.0
         });
+        // Scrapes are served on the relay's runtime; without one there is nothing to count.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            s.tasks.set(rt.metrics().num_alive_tasks() as f64);
+        }
         self.metrics.render()
     }
 }

@@ -240,3 +240,37 @@ async fn idle_flows_expire_and_a_new_datagram_opens_a_new_one() {
     assert_eq!(proxy.counters.snapshot().flows_opened, 2);
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn a_cut_path_drops_everything_both_ways_until_healed() {
+    let partition = Partition::default();
+    let proxy = Running::start(
+        echo_upstream().await,
+        UdpConfig {
+            partition: partition.clone(),
+            ..config("")
+        },
+    )
+    .await;
+    let client = client_of(&proxy).await;
+    client.send(b"before").await.unwrap();
+    assert_eq!(recv(&client).await, b"echo:before");
+    partition.cut();
+    assert!(partition.is_cut());
+    for _ in 0..3 {
+        client.send(b"during").await.unwrap();
+    }
+    let stats = proxy
+        .stats_when("three datagrams cut", |s| s.to_upstream.cut == 3)
+        .await;
+    assert_eq!(
+        (stats.to_upstream.forwarded, stats.to_upstream.lost),
+        (1, 0)
+    );
+    partition.heal();
+    client.send(b"after").await.unwrap();
+    // The first answer after healing is the one to "after": nothing cut was queued.
+    assert_eq!(recv(&client).await, b"echo:after");
+    assert_eq!(proxy.counters.snapshot().to_upstream.forwarded, 2);
+    proxy.stop().await;
+}

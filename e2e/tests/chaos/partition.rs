@@ -1,0 +1,199 @@
+//! Agent and relays cut apart (every datagram dropped both ways, on the paths to both
+//! relays) for the profile's time, then healed. During the cut the agent must notice and keep
+//! retrying; after it, exactly one session must exist across the relays, the tunnel must
+//! serve, and neither relay may keep a task or a file descriptor it did not have before (nor
+//! this process, where the agent runs). Connections to the control plane are left out of the
+//! descriptor counts (HTTP client pools open and close them on their own schedule), and so are
+//! the proxies' sockets to the relays (one per flow, test equipment).
+
+use super::{Profile, own_fd_targets, report};
+use fdt_agent_core::Connect;
+use fdt_agent_core::config::TunnelConfig;
+use fdt_agent_core::status::SessionState;
+use fdt_cloud::testing::TestDb;
+use fdt_e2e::impair::{Partition, UdpConfig};
+use fdt_e2e::regions::TwoRegions;
+use fdt_e2e::{Agent, HttpOrigin, RelayProcess};
+use fdt_proto::Proto;
+use std::time::{Duration, Instant};
+
+const SUB: &str = "partition";
+const TUNNEL: &str = "web";
+/// How long, after healing, counts may take to settle (sessions closing, tasks ending).
+const SETTLE: Duration = Duration::from_secs(30);
+
+/// What is compared before and after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Counts {
+    sessions: u64,
+    relay_tasks: u64,
+    relay_fds: usize,
+    own_fds: usize,
+}
+
+async fn counts(relays: [&RelayProcess; 2], skip: &[u16]) -> anyhow::Result<Counts> {
+    let mut c = Counts {
+        sessions: 0,
+        relay_tasks: 0,
+        relay_fds: 0,
+        own_fds: fdt_e2e::procfs::open_fds_except_ports("self", skip)?,
+    };
+    for r in relays {
+        c.sessions += r.metric("fdt_relay_agent_sessions").await? as u64;
+        c.relay_tasks += r.metric("fdt_relay_runtime_tasks").await? as u64;
+        c.relay_fds += r.open_fds_except_ports(skip)?;
+    }
+    Ok(c)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_then_heal_one_session_and_nothing_leaked() {
+    fdt_e2e::install_crypto();
+    fdt_e2e::init_tracing();
+    let profile = Profile::current();
+    let db = TestDb::sqlite().await;
+    let partition = Partition::default();
+    let path = UdpConfig {
+        partition: partition.clone(),
+        ..UdpConfig::default()
+    };
+    let regions = TwoRegions::start_behind(db.store.clone(), Some(path))
+        .await
+        .unwrap();
+    let account = regions
+        .cloud
+        .account("partition@example.com")
+        .await
+        .unwrap();
+    let origin = HttpOrigin::start().await.unwrap();
+    let mut tunnel = TunnelConfig::new(Proto::Http, origin.addr.to_string());
+    tunnel.subdomain = Some(SUB.into());
+    let mut agent = Agent::spawn(
+        Connect::Cloud(regions.login(&account)),
+        vec![(TUNNEL, tunnel)],
+    )
+    .unwrap();
+    agent
+        .wait_bound()
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", regions.logs()));
+    let serves = |agent: &Agent| {
+        let url = agent.public_url(TUNNEL);
+        async move {
+            let r = fdt_e2e::Curl::new(&format!("{}/echo", url?))
+                .timeout(Duration::from_secs(5))
+                .run()
+                .await
+                .ok()?;
+            (r.status == 200).then_some(())
+        }
+    };
+    serves(&agent).await.expect("serving before the cut");
+    // Counted once the session is settled (the first heartbeats and fetches done).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let relays = [&regions.eu, &regions.us];
+    let cloud_port: u16 = regions
+        .cloud
+        .url
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
+    let skip = [
+        cloud_port,
+        regions.eu.agent_addr.port(),
+        regions.us.agent_addr.port(),
+    ];
+    let skip = &skip[..];
+    let before = counts(relays, skip).await.unwrap();
+    let fds_before = own_fd_targets();
+    assert_eq!(before.sessions, 1, "{before:?}");
+
+    partition.cut();
+    let cut_at = Instant::now();
+    let noticed = fdt_e2e::poll_until(profile.partition, "the agent notices the cut", || async {
+        (agent.status().state != SessionState::Online).then(|| cut_at.elapsed())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {:?}", agent.status()));
+    let rest = profile.partition.saturating_sub(cut_at.elapsed());
+    tokio::time::sleep(rest).await;
+    // Both relays dropped the silent session on their side too.
+    let during = counts(relays, skip).await.unwrap();
+    assert_eq!(during.sessions, 0, "{during:?}");
+
+    partition.heal();
+    let healed_at = Instant::now();
+    fdt_e2e::poll_until(SETTLE, "serving again after healing", || serves(&agent))
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {:?}\n{}", agent.status(), regions.logs()));
+    let serving_after = healed_at.elapsed();
+    let last = std::sync::Mutex::new(None);
+    let settled = fdt_e2e::poll_until(SETTLE, "counts back to where they were", || async {
+        let now = counts(relays, skip).await.ok()?;
+        *last.lock().unwrap() = Some(now);
+        (now == before).then_some(now)
+    })
+    .await;
+    let after = settled.unwrap_or_else(|e| {
+        panic!(
+            "{e}: before {before:?}, last {:?}; descriptors opened since {:?}, closed {:?}\n{}",
+            last.lock().unwrap(),
+            own_fd_targets()
+                .iter()
+                .filter(|t| !fds_before.contains(t))
+                .map(|t| (t, socket_line(t)))
+                .collect::<Vec<_>>(),
+            fds_before
+                .iter()
+                .filter(|t| !own_fd_targets().contains(t))
+                .map(|t| (t, socket_line(t)))
+                .collect::<Vec<_>>(),
+            regions.logs()
+        )
+    });
+    let status = agent.status();
+    assert_eq!(status.state, SessionState::Online, "{status:?}");
+    let stats = regions.proxies.as_ref().unwrap();
+    let cut: u64 = stats
+        .iter()
+        .map(|c| {
+            let s = c.snapshot();
+            s.to_upstream.cut + s.to_client.cut
+        })
+        .sum();
+    report(
+        "partition",
+        &format!(
+            "cut {:?}: noticed after {:.0} ms, {cut} datagrams dropped; serving {:.0} ms after \
+             healing, on {} ({} reconnect attempts shown); after: {} session, relay tasks {} \
+             (before {}), relay fds {} (before {}), agent-side fds {} (before {})",
+            profile.partition,
+            noticed.as_secs_f64() * 1e3,
+            serving_after.as_secs_f64() * 1e3,
+            status.relay,
+            status.reconnects,
+            after.sessions,
+            after.relay_tasks,
+            before.relay_tasks,
+            after.relay_fds,
+            before.relay_fds,
+            after.own_fds,
+            before.own_fds,
+        ),
+    );
+    agent.stop().await.unwrap();
+    regions.cloud.shutdown.cancel();
+}
+
+/// The `/proc/self/net/*` line of socket `target` (`socket:[inode]`), if any.
+fn socket_line(target: &str) -> Option<String> {
+    let inode = target.strip_prefix("socket:[")?.strip_suffix(']')?;
+    ["tcp", "tcp6", "udp", "udp6", "unix"].iter().find_map(|t| {
+        let text = std::fs::read_to_string(format!("/proc/self/net/{t}")).ok()?;
+        text.lines()
+            .find(|l| l.split_whitespace().any(|c| c == inode))
+            .map(|l| format!("{t}: {}", l.trim()))
+    })
+}
