@@ -117,7 +117,7 @@ pub fn client_config(ca_file: Option<&Path>) -> anyhow::Result<quinn::ClientConf
     transport.max_concurrent_uni_streams(0u32.into());
     fdt_proto::transport::apply(&mut transport);
     // Liveness: the agent pings a quiet relay often and asks for a short idle timeout, so a
-    // dead relay is noticed in about a second and a half (see `AGENT_IDLE_TIMEOUT_MS`).
+    // dead relay is noticed within 1.6 s (see `AGENT_IDLE_TIMEOUT_MS`).
     transport.keep_alive_interval(Some(Duration::from_millis(
         fdt_proto::transport::AGENT_KEEP_ALIVE_MS,
     )));

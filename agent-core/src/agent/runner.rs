@@ -17,7 +17,7 @@ const STABLE: Duration = Duration::from_secs(1);
 /// The first retry after a working session is lost waits a random part of this, so that the
 /// agents of a dead relay (whose own detection is already spread over a keep-alive interval)
 /// do not all reach the cloud and the next relay in the same instant.
-const LOST_RETRY_JITTER: Duration = Duration::from_millis(200);
+const LOST_RETRY_JITTER: Duration = Duration::from_millis(100);
 
 /// What one connect attempt got to: the relay it reached and when its session became ready.
 #[derive(Default)]

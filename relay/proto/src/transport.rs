@@ -18,18 +18,20 @@ pub const KEEP_ALIVE_SECS: u64 = 5;
 /// How often an agent pings a relay it has heard nothing from, in milliseconds (a QUIC PING,
 /// about 50 bytes, answered by an ACK; only sent on a quiet connection, since every packet
 /// received restarts the timer).
-pub const AGENT_KEEP_ALIVE_MS: u64 = 500;
+pub const AGENT_KEEP_ALIVE_MS: u64 = 400;
 /// The QUIC idle timeout an agent asks for, in milliseconds: how long a relay may stay silent
 /// before the agent gives up on it and fails over. Both ends use the smaller of the two sides'
 /// values, so the relay drops a silent agent as quickly.
 ///
-/// Three keep-alive intervals: a dead relay is noticed 1.0–1.5 s after it dies. A slow path
+/// Three keep-alive intervals. Quinn restarts the timer when it last heard from the relay and
+/// again at the first packet it sends after that (RFC 9000 §10.1), i.e. at the next keep-alive
+/// at the latest, so a dead relay is noticed 1.2–1.6 s after it dies. A slow path
 /// raises no false alarm: quinn never lets the timeout fall below three probe timeouts (RFC
 /// 9000 §10.1), which grow with the measured RTT and its variance. A lossy one rarely does: a
 /// lost PING is re-sent at the probe timeout, so a window holds three or more exchanges, and
 /// at 5 % loss each way every one of them fails with odds under 1 in 1000 (the chaos drill's
 /// lossy scenario counts reconnects under exactly that).
-pub const AGENT_IDLE_TIMEOUT_MS: u64 = 1_500;
+pub const AGENT_IDLE_TIMEOUT_MS: u64 = 1_200;
 
 /// A congestion controller (quinn's implementations of each).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
