@@ -3,16 +3,19 @@
 #
 #   scripts/pg-test-server.sh start ENVFILE   # start on a free port; write the URL to ENVFILE
 #   scripts/pg-test-server.sh stop  ENVFILE   # stop it and delete its files
+#   scripts/pg-test-server.sh down  ENVFILE   # crash it (immediate stop), keeping its files
+#   scripts/pg-test-server.sh up    ENVFILE   # start it again after `down`, on the same port
 #
 # ENVFILE gets shell assignments, the first one being
 #   FDT_TEST_PG_URL=postgres://postgres@127.0.0.1:PORT/postgres
 # which the cloud tests read (each test creates its own database on that server). The cluster
 # lives in a temporary directory, trusts local connections, listens on 127.0.0.1 only and runs
-# with fsync off: it is for tests and nothing else.
+# with fsync off: it is for tests and nothing else. `down` and `up` are for the chaos drill's
+# database outage.
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 start|stop ENVFILE" >&2
+  echo "usage: $0 start|stop|down|up ENVFILE" >&2
   exit 2
 }
 [ $# -eq 2 ] || usage
@@ -32,6 +35,14 @@ find_pgbin() {
   local initdb
   initdb=$(ls -1 /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1 || true)
   [ -n "$initdb" ] && dirname "$initdb"
+}
+
+# `pg_ctl start` of the cluster in $1 on port $2.
+pg_start() {
+  local dir=$1 port=$2
+  as_pg "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+    start >/dev/null
 }
 
 # A port nobody listens on now. pg_ctl fails if the port is taken meanwhile; start retries.
@@ -72,14 +83,13 @@ start() {
 
   for attempt in 1 2 3 4 5; do
     port=$(pick_port)
-    if as_pg "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
-      start >/dev/null; then
+    if pg_start "$dir" "$port"; then
       url="postgres://postgres@127.0.0.1:$port/postgres"
       {
         echo "FDT_TEST_PG_URL=$url"
         echo "FDT_TEST_PG_DIR=$dir"
         echo "FDT_TEST_PG_BIN=$pgbin"
+        echo "FDT_TEST_PG_PORT=$port"
       } >"$envfile"
       echo "FDT_TEST_PG_URL=$url"
       return 0
@@ -91,16 +101,40 @@ start() {
   exit 1
 }
 
-stop() {
-  local dir pgbin
-  [ -f "$envfile" ] || { echo "no $envfile: nothing to stop" >&2; return 0; }
-  # Read the two values rather than sourcing the file: it is data, not a script.
+# Reads the server's directory, binaries and port from $envfile into dir, pgbin and port:
+# read, not sourced, since it is data, not a script.
+read_envfile() {
   dir=$(sed -n 's/^FDT_TEST_PG_DIR=//p' "$envfile")
   pgbin=$(sed -n 's/^FDT_TEST_PG_BIN=//p' "$envfile")
+  port=$(sed -n 's/^FDT_TEST_PG_PORT=//p' "$envfile")
   case "$dir" in
     */fdt-pg.*) ;;
-    *) echo "refusing to remove unexpected directory '$dir'" >&2; exit 1 ;;
+    *) echo "refusing to touch unexpected directory '$dir'" >&2; exit 1 ;;
   esac
+}
+
+# Stops the server at once, as a crash would (no checkpoint); its files stay for `up`.
+down() {
+  local dir pgbin port
+  read_envfile
+  as_pg "$pgbin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null
+}
+
+# Starts the server `down` stopped, on its port (crash recovery runs first).
+up() {
+  local dir pgbin port
+  read_envfile
+  [ -n "$port" ] || { echo "no FDT_TEST_PG_PORT in $envfile" >&2; exit 1; }
+  if ! pg_start "$dir" "$port"; then
+    cat "$dir/server.log" >&2 || true
+    exit 1
+  fi
+}
+
+stop() {
+  local dir pgbin port
+  [ -f "$envfile" ] || { echo "no $envfile: nothing to stop" >&2; return 0; }
+  read_envfile
   if [ -d "$dir/data" ]; then
     as_pg "$pgbin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
   fi
@@ -111,5 +145,7 @@ stop() {
 case "$cmd" in
   start) start ;;
   stop) stop ;;
+  down) down ;;
+  up) up ;;
   *) usage ;;
 esac

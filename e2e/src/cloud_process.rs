@@ -35,11 +35,20 @@ impl CloudProcess {
     /// ([`RELAY_SECRET`]), cheap password hashing and `fleet` (a TOML table's body, e.g.
     /// `heartbeat_secs = 1`), listening on a free port.
     pub async fn start(fleet: &str) -> anyhow::Result<Self> {
+        Self::start_on(None, fleet).await
+    }
+
+    /// [`CloudProcess::start`] on the database at `database_url` (SQLite in its directory
+    /// when `None`).
+    pub async fn start_on(database_url: Option<&str>, fleet: &str) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("fdt-e2e-cloud-")
             .tempdir()?;
+        let database = database_url
+            .map(|u| format!("database_url = {u:?}\n"))
+            .unwrap_or_default();
         let config = format!(
-            "data_dir = {data:?}\nrelay_secrets = [{RELAY_SECRET:?}]\n\n\
+            "{database}data_dir = {data:?}\nrelay_secrets = [{RELAY_SECRET:?}]\n\n\
              [auth.argon2]\nmemory_kib = 8\niterations = 1\nparallelism = 1\n\n[fleet]\n{fleet}\n",
             data = dir.path().join("data").display().to_string(),
         );

@@ -21,6 +21,7 @@ pub mod impair;
 pub mod inspect;
 pub mod origin;
 pub mod pattern;
+pub mod pg_server;
 pub mod procfs;
 pub mod prom;
 pub mod regions;

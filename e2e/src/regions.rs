@@ -9,7 +9,7 @@
 //! front of each relay's agent port and has the relays advertise it, so agents reach them only
 //! through the impaired path (loss, delay, a [`crate::impair::Partition`]).
 
-use crate::cloud::{CloudAccount, RELAY_SECRET};
+use crate::cloud::CloudAccount;
 use crate::impair::{Counters, UdpConfig, UdpProxy};
 use crate::{Cloud, RelayProcess, RelayProcessOptions, TlsFiles};
 use fdt_agent_core::CloudLogin;
@@ -71,15 +71,8 @@ impl TwoRegions {
         let tls_dir = tempfile::tempdir()?;
         let tls = TlsFiles::issue(tls_dir.path(), &["localhost".to_string()])?;
         let relay = |id: &str, region: &str, advertise| RelayProcessOptions {
-            relay_id: id.into(),
-            region: region.into(),
-            cloud_url: cloud.url.clone(),
-            relay_secret: RELAY_SECRET.into(),
-            tls: tls.clone(),
-            heartbeat_ms: 500,
-            agent_idle_timeout_ms: 3_000,
-            https_edge: false,
             advertise_agent_addr: advertise,
+            ..RelayProcessOptions::fleet(id, region, &cloud.url, &tls)
         };
         let eu_opts = relay("eu-1", "eu", advertised[0]);
         let us_opts = relay("us-1", "us", advertised[1]);

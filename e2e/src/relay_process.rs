@@ -77,6 +77,25 @@ pub struct RelayProcessOptions {
     pub advertise_agent_addr: Option<std::net::SocketAddr>,
 }
 
+impl RelayProcessOptions {
+    /// A relay `id` in `region` of the control plane at `cloud_url` ([`crate::cloud::RELAY_SECRET`]),
+    /// serving `tls`, with the fleet stories' fast timing: agent heartbeats every 500 ms, 3 s
+    /// idle timeout; no HTTPS edge, agents told its own address.
+    pub fn fleet(id: &str, region: &str, cloud_url: &str, tls: &TlsFiles) -> Self {
+        Self {
+            relay_id: id.into(),
+            region: region.into(),
+            cloud_url: cloud_url.into(),
+            relay_secret: crate::cloud::RELAY_SECRET.into(),
+            tls: tls.clone(),
+            heartbeat_ms: 500,
+            agent_idle_timeout_ms: 3_000,
+            https_edge: false,
+            advertise_agent_addr: None,
+        }
+    }
+}
+
 /// A running `fdt-relay` process; SIGKILLed when dropped.
 #[derive(Debug)]
 pub struct RelayProcess {
