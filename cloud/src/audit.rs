@@ -345,7 +345,10 @@ pub async fn run_checkpoints(
             _ = tokio::time::sleep(every) => {}
             _ = shutdown.cancelled() => return,
         }
-        match scheduled_checkpoint(&st).await {
+        let round = scheduled_checkpoint(&st).await;
+        // A log that does not verify is a failed round too: its alert must fire.
+        crate::metrics::job_run("audit_checkpoint", matches!(round, Ok(None | Some(Ok(_)))));
+        match round {
             Ok(None) => {}
             Ok(Some(Ok(c))) => {
                 tracing::info!(seq = c.seq, hash = %c.hash, "audit log checkpointed")

@@ -128,7 +128,9 @@ pub async fn send_due(st: &AppState, mailer: &Mailer) -> Result<usize, StoreErro
 /// Sends the outbox every [`INTERVAL`] until `shutdown`.
 pub async fn run(st: AppState, mailer: Mailer, shutdown: CancellationToken) {
     loop {
-        match send_due(&st, &mailer).await {
+        let round = send_due(&st, &mailer).await;
+        crate::metrics::job_run("mailer", round.is_ok());
+        match round {
             Ok(0) => {}
             Ok(n) => tracing::info!(sent = n, "outbox emails sent"),
             Err(e) => tracing::warn!(error = %e, "outbox: storage failed"),

@@ -37,6 +37,14 @@ pub const RELAYS: &str = "fdt_cloud_relays";
 pub const RELAY_HEARTBEAT_AGE: &str = "fdt_cloud_relay_heartbeat_age_seconds";
 /// Replay jobs by state (`queued`, `sent`, `done`, `failed`).
 pub const REPLAY_JOBS: &str = "fdt_cloud_replay_jobs";
+/// Store operations (a statement, or a transaction's statements) that completed, by backend
+/// (`sqlite`, `postgres`), and how long each took.
+pub const DB_OPERATION_DURATION: &str = "fdt_cloud_db_operation_duration_seconds";
+/// Rounds of the background jobs (`retention`, `audit_checkpoint`, `domains`, `dunning`,
+/// `mailer`), by outcome (`ok`, `error`).
+pub const JOB_RUNS: &str = "fdt_cloud_job_runs_total";
+/// When each background job last finished a round without error (Unix seconds).
+pub const JOB_LAST_SUCCESS: &str = "fdt_cloud_job_last_success_timestamp_seconds";
 
 /// Latency buckets (seconds): 1 ms to 10 s.
 const BUCKETS: &[f64] = &[
@@ -105,6 +113,17 @@ fn describe() {
         "Seconds since the relay's last heartbeat"
     );
     describe_gauge!(REPLAY_JOBS, "Replay jobs, by state");
+    describe_histogram!(
+        DB_OPERATION_DURATION,
+        Unit::Seconds,
+        "Time a store operation took to complete, by backend"
+    );
+    describe_counter!(JOB_RUNS, "Background job rounds, by job and outcome");
+    describe_gauge!(
+        JOB_LAST_SUCCESS,
+        Unit::Seconds,
+        "When the background job last finished a round without error (Unix time)"
+    );
 }
 
 /// The method as a label: one of a fixed set.
@@ -146,6 +165,24 @@ pub fn login_failed() {
 /// Counts a billing webhook delivery: `provider` and `outcome` are from fixed sets.
 pub fn billing_webhook(provider: &'static str, outcome: &'static str) {
     counter!(BILLING_WEBHOOKS, "provider" => provider, "outcome" => outcome).increment(1);
+}
+
+/// Times a completed store operation that began at `started`; `backend` is `sqlite` or
+/// `postgres`.
+pub fn db_operation(backend: &'static str, started: Instant) {
+    histogram!(DB_OPERATION_DURATION, "backend" => backend).record(started.elapsed().as_secs_f64());
+}
+
+/// Counts a round of the background job `job` (a fixed name), and when it last succeeded.
+pub fn job_run(job: &'static str, ok: bool) {
+    let outcome = if ok { "ok" } else { "error" };
+    counter!(JOB_RUNS, "job" => job, "outcome" => outcome).increment(1);
+    if ok {
+        // Unix seconds stay far below 2^53, where f64 is exact.
+        #[allow(clippy::cast_precision_loss)]
+        gauge!(JOB_LAST_SUCCESS, "job" => job)
+            .set(OffsetDateTime::now_utc().unix_timestamp() as f64);
+    }
 }
 
 /// Sets the database pool gauges (at scrape time).
@@ -192,6 +229,27 @@ pub fn replay_jobs(counts: &[(String, i64)]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn job_rounds_are_counted_by_outcome_and_success_is_stamped() {
+        let Some(handle) = handle() else {
+            panic!("another recorder was installed in this test process");
+        };
+        job_run("retention", true);
+        job_run("retention", false);
+        job_run("mailer", false);
+        let text = handle.render();
+        for want in [
+            r#"fdt_cloud_job_runs_total{job="retention",outcome="ok"} 1"#,
+            r#"fdt_cloud_job_runs_total{job="retention",outcome="error"} 1"#,
+            r#"fdt_cloud_job_runs_total{job="mailer",outcome="error"} 1"#,
+            r#"fdt_cloud_job_last_success_timestamp_seconds{job="retention"} "#,
+        ] {
+            assert!(text.contains(want), "no {want:?} in\n{text}");
+        }
+        // A job that never succeeded has no stamp (not a 1970 one).
+        assert!(!text.contains(r#"fdt_cloud_job_last_success_timestamp_seconds{job="mailer"}"#));
+    }
 
     #[test]
     fn methods_are_a_fixed_set() {

@@ -18,7 +18,9 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
             _ = tokio::time::sleep(every) => {}
             _ = shutdown.cancelled() => return,
         }
-        match sweep(&state).await {
+        let swept = sweep(&state).await;
+        crate::metrics::job_run("retention", swept.is_ok());
+        match swept {
             Ok(0) => {}
             Ok(n) => tracing::info!(records = n, "traffic log: expired records deleted"),
             Err(e) => tracing::warn!(error = %e, "traffic log retention sweep failed"),

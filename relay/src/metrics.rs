@@ -105,6 +105,9 @@ pub mod names {
     pub const CERT_EXPIRY: &str = "fdt_relay_certificate_expiry_timestamp_seconds";
     /// Seconds since the control plane last answered a heartbeat.
     pub const HEARTBEAT_AGE: &str = "fdt_relay_control_heartbeat_age_seconds";
+    /// Seconds since the control plane's revocation feed last answered: how stale this
+    /// relay's knowledge of revoked authtokens may be.
+    pub const REVOCATIONS_AGE: &str = "fdt_relay_control_revocations_age_seconds";
     /// Heartbeats that failed.
     pub const HEARTBEAT_FAILURES: &str = "fdt_relay_control_heartbeat_failures_total";
     /// Traffic-log records waiting for the control plane, and their bytes.
@@ -133,6 +136,8 @@ pub struct RelayMetrics {
     heartbeat_failures: Counter,
     /// Unix seconds of the last answered heartbeat (0: none yet).
     heartbeat_ok_at: AtomicU64,
+    /// Unix seconds of the revocation feed's last answer (0: none yet).
+    revocations_ok_at: AtomicU64,
 }
 
 impl std::fmt::Debug for RelayMetrics {
@@ -189,6 +194,7 @@ impl RelayMetrics {
             sessions_started,
             heartbeat_failures,
             heartbeat_ok_at: AtomicU64::new(0),
+            revocations_ok_at: AtomicU64::new(0),
         }
     }
 
@@ -245,6 +251,16 @@ impl RelayMetrics {
     /// Unix seconds of the last answered heartbeat, if any.
     pub fn heartbeat_ok_at(&self) -> Option<u64> {
         Some(self.heartbeat_ok_at.load(Ordering::Relaxed)).filter(|&t| t > 0)
+    }
+
+    /// The revocation feed answered.
+    pub fn revocations_ok(&self) {
+        self.revocations_ok_at.store(unix_now(), Ordering::Relaxed);
+    }
+
+    /// Unix seconds of the revocation feed's last answer, if any.
+    pub fn revocations_ok_at(&self) -> Option<u64> {
+        Some(self.revocations_ok_at.load(Ordering::Relaxed)).filter(|&t| t > 0)
     }
 
     /// A gauge of this registry, for values read at scrape time.
@@ -359,6 +375,11 @@ fn describe(r: &PrometheusRecorder) {
             HEARTBEAT_AGE,
             Some(Unit::Seconds),
             "Seconds since the control plane last answered a heartbeat",
+        ),
+        (
+            REVOCATIONS_AGE,
+            Some(Unit::Seconds),
+            "Seconds since the control plane's revocation feed last answered",
         ),
         (
             TRAFFIC_QUEUE,

@@ -218,6 +218,7 @@ impl Relay {
             tasks.spawn(crate::control::revocations::run_poller(
                 control.clone(),
                 agents.revocations.clone(),
+                metrics.clone(),
                 lifecycle.shutdown.clone(),
             ));
             tasks.spawn(crate::control::domains::run_poller(

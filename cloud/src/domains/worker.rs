@@ -219,15 +219,20 @@ pub async fn sweep_expiry(st: &AppState) -> Result<usize, StoreError> {
 pub async fn run(st: AppState, shutdown: CancellationToken) {
     let interval = Duration::from_secs(st.domains().worker_interval_secs);
     loop {
+        let mut ok = true;
         if let Err(e) = check_due(&st).await {
+            ok = false;
             tracing::warn!(error = %e, "domain checks failed");
         }
         if let Err(e) = issue_due(&st).await {
+            ok = false;
             tracing::warn!(error = %e, "certificate orders failed");
         }
         if let Err(e) = sweep_expiry(&st).await {
+            ok = false;
             tracing::warn!(error = %e, "certificate expiry sweep failed");
         }
+        crate::metrics::job_run("domains", ok);
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = shutdown.cancelled() => return,

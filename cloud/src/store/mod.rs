@@ -84,12 +84,17 @@ use time::OffsetDateTime;
 /// Runs `$body` with `$pool` bound to the store's pool, whichever database it is. The body is
 /// compiled once per database, so the same query text is type-checked against both drivers.
 macro_rules! on_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
-        match $store {
-            $crate::store::Store::Sqlite($pool) => $body,
-            $crate::store::Store::Postgres($pool) => $body,
-        }
-    };
+    ($store:expr, $pool:ident => $body:expr) => {{
+        // Timed here, where every operation passes: `fdt_cloud_db_operation_duration_seconds`.
+        // One that fails with `?` inside returns before this records it.
+        let started = std::time::Instant::now();
+        let (backend, out) = match $store {
+            $crate::store::Store::Sqlite($pool) => ("sqlite", $body),
+            $crate::store::Store::Postgres($pool) => ("postgres", $body),
+        };
+        $crate::metrics::db_operation(backend, started);
+        out
+    }};
 }
 pub(crate) use on_pool;
 

@@ -108,6 +108,19 @@ async fn metrics_are_for_the_token_bearer_and_pass_promtool(db: &TestDb) {
     ] {
         assert!(text.contains(want), "no {want:?} in\n{text}");
     }
+    // Every store operation is timed, under its backend's name.
+    let backend = match &db.store {
+        fdt_cloud::Store::Sqlite(_) => "sqlite",
+        fdt_cloud::Store::Postgres(_) => "postgres",
+    };
+    let ops = format!(r#"fdt_cloud_db_operation_duration_seconds_count{{backend="{backend}"}} "#);
+    let count: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix(ops.as_str()))
+        .unwrap_or_else(|| panic!("no {ops:?} in\n{text}"))
+        .parse()
+        .unwrap();
+    assert!(count >= 2.0, "{count} store operations timed");
     // What a client sent never becomes a label.
     assert!(!text.contains("secret-7f3a9c"), "{text}");
     assert!(!text.contains("nobody@example.com"), "{text}");

@@ -42,6 +42,7 @@ struct Series {
     cert_file: Option<Gauge>,
     cert_domains: OnceLock<Gauge>,
     heartbeat_age: Option<Gauge>,
+    revocations_age: Option<Gauge>,
     traffic: Option<[Gauge; 2]>,
     traffic_dropped: Option<Counter>,
     draining: Gauge,
@@ -78,6 +79,10 @@ impl Scrape {
                 .control
                 .as_ref()
                 .map(|_| m.gauge(names::HEARTBEAT_AGE, &[])),
+            revocations_age: edge
+                .control
+                .as_ref()
+                .map(|_| m.gauge(names::REVOCATIONS_AGE, &[])),
             traffic: edge.traffic.as_ref().map(|_| {
                 [
                     m.gauge(names::TRAFFIC_QUEUE, &[]),
@@ -143,6 +148,10 @@ impl Scrape {
         }
         if let Some(g) = &s.heartbeat_age {
             let at = self.metrics.heartbeat_ok_at().unwrap_or(self.started_at);
+            g.set(unix_now().saturating_sub(at) as f64);
+        }
+        if let Some(g) = &s.revocations_age {
+            let at = self.metrics.revocations_ok_at().unwrap_or(self.started_at);
             g.set(unix_now().saturating_sub(at) as f64);
         }
         if let (Some([records, bytes]), Some(dropped), Some(q)) =

@@ -3,6 +3,7 @@
 //! (`GET /v1/relay/revocations?after=<cursor>`, authenticated with the relay secret).
 
 use crate::control::client::ControlClient;
+use crate::metrics::RelayMetrics;
 use fdt_proto::Backoff;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -114,6 +115,7 @@ impl SessionIndex {
 pub async fn run_poller(
     client: ControlClient,
     sessions: Arc<SessionIndex>,
+    metrics: Arc<RelayMetrics>,
     shutdown: CancellationToken,
 ) {
     tracing::info!("polling the control plane for authtoken revocations");
@@ -128,6 +130,7 @@ pub async fn run_poller(
         }
         match client.revocations(cursor).await {
             Ok(list) => {
+                metrics.revocations_ok();
                 if failing {
                     tracing::info!("revocation feed reachable again");
                 }
