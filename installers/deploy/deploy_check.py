@@ -693,8 +693,10 @@ def compose_problems(path: Path, repo: Path, report: Report) -> None:
             env = env_names(svc)
             if "FDT_DATABASE_URL" not in env and "database_url" not in conf:
                 out.append("no FDT_DATABASE_URL: the cloud would use SQLite in its data directory")
-            if not (conf.get("metrics") or {}).get("token"):
-                out.append("no [metrics] token: Prometheus could not scrape /metrics")
+            if not (conf.get("metrics") or {}).get("token") and "FDT_METRICS_TOKEN" not in env:
+                out.append("no metrics token (FDT_METRICS_TOKEN): Prometheus could not scrape /metrics")
+            if (conf.get("metrics") or {}).get("token"):
+                out.append("[metrics] token is in the file: pass it through FDT_METRICS_TOKEN instead")
             if (
                 any(r in services for r in relay_services)
                 and "FDT_RELAY_SECRETS" not in env
@@ -1028,10 +1030,10 @@ def k8s_problems(kdir: Path, repo: Path, readme: Path, versions: list[str], repo
                     return out + [f"no Deployment mounts ConfigMap {cm_name}"]
                 env = {e["name"] for d in users for c in pod_containers(d) for e in c.get("env", [])}
                 if which == "cloud":
-                    if "metrics" in conf:
-                        out.append(
-                            "a [metrics] table: the init container appends it (from fdt-secrets/metrics-token)"
-                        )
+                    if (conf.get("metrics") or {}).get("token"):
+                        out.append("[metrics] token in a ConfigMap: give it as FDT_METRICS_TOKEN from a Secret")
+                    if "FDT_METRICS_TOKEN" not in env:
+                        out.append("no FDT_METRICS_TOKEN: Prometheus could not scrape /metrics")
                     if "domains" not in conf or "key_file" not in conf["domains"]:
                         out.append(
                             "no [domains] key_file: each replica would seal certificate keys with its own key"

@@ -173,6 +173,12 @@ const ENV_VARS: &[(&str, Setter)] = &[
         c.agent_tokens.ttl_secs = parse(v)?;
         Ok(())
     }),
+    ("FDT_METRICS_TOKEN", |c, v| {
+        // Empty means unset, as for a variable a deployment declares but leaves blank.
+        let v = v.trim();
+        c.metrics.token = (!v.is_empty()).then(|| Secret::new(v.to_owned()));
+        Ok(())
+    }),
     ("FDT_RELAY_SECRETS", |c, v| {
         c.relay_secrets = v
             .split(',')

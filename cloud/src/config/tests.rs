@@ -303,3 +303,28 @@ fn the_packaged_example_config_is_valid() {
     assert_eq!(c.listen.port(), 8780);
     assert!(c.metrics.token.is_some());
 }
+
+#[test]
+fn the_metrics_token_comes_from_the_environment_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cloud.toml");
+    std::fs::write(&file, "[metrics]\ntoken = \"from-the-file-0123456789\"\n").unwrap();
+    let path = file.to_str().unwrap();
+    let load = |pairs: &[(&str, &str)]| {
+        let mut e = env(&[("HOME", "/home/a"), ("FDT_CLOUD_CONFIG", path)]);
+        e.extend(env(pairs));
+        Config::load(&e, &Overrides::default())
+    };
+    let token = |c: &Config| c.metrics.token.as_ref().map(|t| t.expose().clone());
+    // The environment beats the file; blank leaves no token at all.
+    let c = load(&[("FDT_METRICS_TOKEN", " from-the-env-0123456789 ")]).unwrap();
+    assert_eq!(token(&c).as_deref(), Some("from-the-env-0123456789"));
+    assert_eq!(
+        token(&load(&[]).unwrap()).as_deref(),
+        Some("from-the-file-0123456789")
+    );
+    assert_eq!(token(&load(&[("FDT_METRICS_TOKEN", "")]).unwrap()), None);
+    // Held to the same rule as the file's.
+    let err = load(&[("FDT_METRICS_TOKEN", "short")]).unwrap_err();
+    assert!(err.to_string().contains("at least 16"), "{err}");
+}
