@@ -21,11 +21,12 @@ command -v python3 >/dev/null || missing+=(python3)
 # a virtual display, a session bus with a Secret Service (gnome-keyring), WebKit's WebDriver,
 # and xwd + ImageMagick for screenshots. Then pebble and pebble-challtestsrv: the ACME CA and
 # the DNS server the custom-domain stories run against; poppler's pdftotext reads invoices back;
-# prometheus brings promtool, which checks what /metrics serves.
+# prometheus brings promtool, which checks what /metrics serves; iproute2 and nftables make
+# the chaos drill's network namespaces and drop packets in them.
 for pkg in libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev \
   libsoup-3.0-dev libxdo-dev libssl-dev pkg-config build-essential file \
   xvfb x11-apps xauth imagemagick dbus webkit2gtk-driver gnome-keyring \
-  pebble poppler-utils prometheus; do
+  pebble poppler-utils prometheus iproute2 nftables; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then

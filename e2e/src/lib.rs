@@ -19,6 +19,7 @@ pub mod cloud_process;
 pub mod desktop;
 pub mod impair;
 pub mod inspect;
+pub mod netns;
 pub mod origin;
 pub mod pattern;
 pub mod pg_server;

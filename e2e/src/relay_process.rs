@@ -15,6 +15,8 @@ use std::time::Duration;
 
 /// How long a relay gets to bind its listeners.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// The admin listener's bearer token (required off loopback; sent by [`RelayProcess::metrics`]).
+const ADMIN_TOKEN: &str = "e2e-relay-admin-token";
 /// Environment variables of the relay binary that would override the test's config file.
 const RELAY_ENV: [&str; 5] = [
     "FDT_RELAY_CONFIG",
@@ -75,6 +77,10 @@ pub struct RelayProcessOptions {
     /// `advertise_agent_addr`: where the cloud sends agents, when not to the relay's own
     /// socket (an impairment proxy in front of it).
     pub advertise_agent_addr: Option<std::net::SocketAddr>,
+    /// The address every listener binds (port 0 each): loopback, or a network namespace's.
+    pub bind_ip: std::net::IpAddr,
+    /// Run inside this network namespace (`ip netns exec`; see [`crate::netns`]).
+    pub netns: Option<String>,
 }
 
 impl RelayProcessOptions {
@@ -92,6 +98,8 @@ impl RelayProcessOptions {
             agent_idle_timeout_ms: 3_000,
             https_edge: false,
             advertise_agent_addr: None,
+            bind_ip: std::net::Ipv4Addr::LOCALHOST.into(),
+            netns: None,
         }
     }
 }
@@ -125,7 +133,15 @@ impl RelayProcess {
         let config = dir.path().join("relay.toml");
         std::fs::write(&config, config_toml(opts, dir.path()))?;
         let log = dir.path().join("relay.log");
-        let mut cmd = Command::new(&bin);
+        // `ip netns exec` execs the relay in place: the child's PID is the relay's.
+        let mut cmd = match &opts.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
         cmd.arg("--config")
             .arg(&config)
             .arg("--log-format")
@@ -212,7 +228,11 @@ impl RelayProcess {
         let admin = self
             .admin_addr
             .ok_or_else(|| anyhow::anyhow!("relay {} has no admin listener", self.id))?;
-        let r = reqwest::get(format!("http://{admin}/metrics")).await?;
+        let r = reqwest::Client::new()
+            .get(format!("http://{admin}/metrics"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await?;
         anyhow::ensure!(r.status() == 200, "GET /metrics: {}", r.status());
         Ok(r.text().await?)
     }
@@ -288,11 +308,12 @@ fn config_toml(opts: &RelayProcessOptions, dir: &Path) -> String {
 region = {region:?}
 base_domain = "{base}"
 data_dir = {data:?}
-agent_listen = "127.0.0.1:0"
-http_listen = "127.0.0.1:0"
-https_listen = "127.0.0.1:0"
-admin_listen = "127.0.0.1:0"
-tcp_bind_ip = "127.0.0.1"
+agent_listen = "{ip}:0"
+http_listen = "{ip}:0"
+https_listen = "{ip}:0"
+admin_listen = "{ip}:0"
+admin_token = "{ADMIN_TOKEN}"
+tcp_bind_ip = "{ip}"
 jwks_url = {jwks:?}
 cloud_url = {cloud:?}
 relay_secret = {secret:?}
@@ -305,6 +326,7 @@ agent_idle_timeout_ms = {idle}
 "#,
         id = opts.relay_id,
         region = opts.region,
+        ip = opts.bind_ip,
         base = crate::stack::BASE_DOMAIN,
         data = dir.join("data").display().to_string(),
         jwks = format!("{}/v1/jwks", opts.cloud_url),

@@ -10,10 +10,14 @@
 //! - `cloud_down`: the control plane SIGKILLed and restarted: tunnels keep serving, and the
 //!   relay's usage reports arrive afterwards, each request counted once;
 //! - `db_down`: the control plane's PostgreSQL crashed and restarted: bound tunnels keep
-//!   serving, an agent that could not bind meanwhile binds once it is back, usage counted once.
+//!   serving, an agent that could not bind meanwhile binds once it is back, usage counted once;
+//! - `kernel`: a relay in its own network namespace behind a veth pair, with nftables dropping
+//!   all of its agents' datagrams (a partition: no leak after healing), then 5 % at random.
 //!
-//! Faults on the agent's path come from the in-repo impairment proxy (`fdt_e2e::impair`),
-//! which the relays advertise to the cloud as their agent address.
+//! Faults on the agent's path come from the in-repo impairment proxy (`fdt_e2e::impair`:
+//! delay, loss, a partition), which the relays advertise to the cloud as their agent address,
+//! and from nftables rules in a network namespace (`fdt_e2e::netns`: loss and partitions in
+//! the kernel, as a real network drops packets; root only, skipped elsewhere).
 //!
 //! How long faults last is a profile (`FDT_CHAOS_PROFILE`): `ci` (the default, about two
 //! minutes of faults, run by the test command) or `full` (`e2e/chaos/drill.sh`, ten failover
@@ -25,6 +29,8 @@
 
 mod cloud_down;
 mod db_down;
+mod kernel;
+mod leaks;
 mod lossy;
 mod partition;
 mod sigkill;
@@ -56,6 +62,10 @@ struct Profile {
     cloud_down: Duration,
     /// Its database down.
     db_down: Duration,
+    /// Traffic under nftables' random loss.
+    nft_loss: Duration,
+    /// The nftables partition.
+    nft_partition: Duration,
 }
 
 impl Profile {
@@ -67,6 +77,8 @@ impl Profile {
         partition: Duration::from_secs(30),
         cloud_down: Duration::from_secs(20),
         db_down: Duration::from_secs(10),
+        nft_loss: Duration::from_secs(10),
+        nft_partition: Duration::from_secs(10),
     };
     const FULL: Self = Self {
         name: "full",
@@ -76,6 +88,8 @@ impl Profile {
         partition: Duration::from_secs(30),
         cloud_down: Duration::from_secs(60),
         db_down: Duration::from_secs(30),
+        nft_loss: Duration::from_secs(60),
+        nft_partition: Duration::from_secs(30),
     };
 
     /// The profile `FDT_CHAOS_PROFILE` names (`ci` when unset); panics on an unknown name, so

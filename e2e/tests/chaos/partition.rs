@@ -6,6 +6,7 @@
 //! descriptor counts (HTTP client pools open and close them on their own schedule), and so are
 //! the proxies' sockets to the relays (one per flow, test equipment).
 
+use super::leaks::{Compared, Counts};
 use super::{Profile, own_fd_targets, report};
 use fdt_agent_core::Connect;
 use fdt_agent_core::config::TunnelConfig;
@@ -13,7 +14,7 @@ use fdt_agent_core::status::SessionState;
 use fdt_cloud::testing::TestDb;
 use fdt_e2e::impair::{Partition, UdpConfig};
 use fdt_e2e::regions::TwoRegions;
-use fdt_e2e::{Agent, HttpOrigin, RelayProcess};
+use fdt_e2e::{Agent, HttpOrigin};
 use fdt_proto::Proto;
 use std::time::{Duration, Instant};
 
@@ -21,30 +22,6 @@ const SUB: &str = "partition";
 const TUNNEL: &str = "web";
 /// How long, after healing, counts may take to settle (sessions closing, tasks ending).
 const SETTLE: Duration = Duration::from_secs(30);
-
-/// What is compared before and after.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Counts {
-    sessions: u64,
-    relay_tasks: u64,
-    relay_fds: usize,
-    own_fds: usize,
-}
-
-async fn counts(relays: [&RelayProcess; 2], skip: &[u16]) -> anyhow::Result<Counts> {
-    let mut c = Counts {
-        sessions: 0,
-        relay_tasks: 0,
-        relay_fds: 0,
-        own_fds: fdt_e2e::procfs::open_fds_except_ports("self", skip)?,
-    };
-    for r in relays {
-        c.sessions += r.metric("fdt_relay_agent_sessions").await? as u64;
-        c.relay_tasks += r.metric("fdt_relay_runtime_tasks").await? as u64;
-        c.relay_fds += r.open_fds_except_ports(skip)?;
-    }
-    Ok(c)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partition_then_heal_one_session_and_nothing_leaked() {
@@ -106,7 +83,7 @@ async fn partition_then_heal_one_session_and_nothing_leaked() {
         regions.us.agent_addr.port(),
     ];
     let skip = &skip[..];
-    let before = counts(relays, skip).await.unwrap();
+    let before = Counts::read(&relays, skip).await.unwrap();
     let fds_before = own_fd_targets();
     assert_eq!(before.sessions, 1, "{before:?}");
 
@@ -120,7 +97,7 @@ async fn partition_then_heal_one_session_and_nothing_leaked() {
     let rest = profile.partition.saturating_sub(cut_at.elapsed());
     tokio::time::sleep(rest).await;
     // Both relays dropped the silent session on their side too.
-    let during = counts(relays, skip).await.unwrap();
+    let during = Counts::read(&relays, skip).await.unwrap();
     assert_eq!(during.sessions, 0, "{during:?}");
 
     partition.heal();
@@ -129,17 +106,10 @@ async fn partition_then_heal_one_session_and_nothing_leaked() {
         .await
         .unwrap_or_else(|e| panic!("{e}: {:?}\n{}", agent.status(), regions.logs()));
     let serving_after = healed_at.elapsed();
-    let last = std::sync::Mutex::new(None);
-    let settled = fdt_e2e::poll_until(SETTLE, "counts back to where they were", || async {
-        let now = counts(relays, skip).await.ok()?;
-        *last.lock().unwrap() = Some(now);
-        (now == before).then_some(now)
-    })
-    .await;
+    let settled = before.settle_back(&relays, skip, SETTLE).await;
     let after = settled.unwrap_or_else(|e| {
         panic!(
-            "{e}: before {before:?}, last {:?}; descriptors opened since {:?}, closed {:?}\n{}",
-            last.lock().unwrap(),
+            "{e}; descriptors opened since {:?}, closed {:?}\n{}",
             own_fd_targets()
                 .iter()
                 .filter(|t| !fds_before.contains(t))
@@ -167,20 +137,13 @@ async fn partition_then_heal_one_session_and_nothing_leaked() {
         "partition",
         &format!(
             "cut {:?}: noticed after {:.0} ms, {cut} datagrams dropped; serving {:.0} ms after \
-             healing, on {} ({} reconnect attempts shown); after: {} session, relay tasks {} \
-             (before {}), relay fds {} (before {}), agent-side fds {} (before {})",
+             healing, on {} ({} reconnect attempts shown); after: {}",
             profile.partition,
             noticed.as_secs_f64() * 1e3,
             serving_after.as_secs_f64() * 1e3,
             status.relay,
             status.reconnects,
-            after.sessions,
-            after.relay_tasks,
-            before.relay_tasks,
-            after.relay_fds,
-            before.relay_fds,
-            after.own_fds,
-            before.own_fds,
+            Compared(before, after),
         ),
     );
     agent.stop().await.unwrap();

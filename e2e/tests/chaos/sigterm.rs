@@ -60,7 +60,9 @@ async fn relay_sigterm_completes_requests_in_flight_and_the_agent_rebinds_once(d
         .unwrap_or_else(|e| panic!("{e}\n{}", regions.logs()));
 
     // SIGTERM with all of them at the origin: each completes, then the relay exits 0.
+    let stopped = std::time::Instant::now();
     let status = regions.eu.terminate(Duration::from_secs(30)).await.unwrap();
+    let exited = stopped.elapsed();
     let mut failed = Vec::new();
     for r in requests {
         match r.await.unwrap() {
@@ -103,6 +105,15 @@ async fn relay_sigterm_completes_requests_in_flight_and_the_agent_rebinds_once(d
     let s = agent.status();
     assert_eq!(s.reconnects, 1, "{s:?}");
     assert_eq!(s.relay, regions.us.agent_addr.to_string());
+    super::report(
+        "sigterm",
+        &format!(
+            "{}: {IN_FLIGHT} requests held {HOLD_MS} ms at the origin when the relay got \
+             SIGTERM: all 200; it exited 0 after {:.1} s; the agent rebound once, on us-1",
+            db.store.backend(),
+            exited.as_secs_f64()
+        ),
+    );
 
     agent.stop().await.unwrap();
     regions.cloud.shutdown.cancel();
