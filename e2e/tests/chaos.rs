@@ -3,8 +3,9 @@
 //!
 //! - `sigterm`: a relay stopped gracefully under 100 requests in flight;
 //! - `sigkill`: a relay killed; the agent serves on the next region's relay (timed per run);
-//! - `lossy`: 5 % loss and 100 ms delay each way on the agent's path (p50/p99 reported, no
-//!   reconnect: the agent's short idle timeout raises no false alarm);
+//! - `lossy`: 5 % loss and 100 ms delay each way on the agent's path, with jitter (reordering)
+//!   and 1 % duplicates (p50/p99 reported, no reconnect: the agent's short idle timeout raises
+//!   no false alarm);
 //! - `partition`: agent and relays cut apart, then healed: one session again, no task or file
 //!   descriptor left behind;
 //! - `cloud_down`: the control plane SIGKILLed and restarted: tunnels keep serving, and the
@@ -15,9 +16,10 @@
 //!   all of its agents' datagrams (a partition: no leak after healing), then 5 % at random.
 //!
 //! Faults on the agent's path come from the in-repo impairment proxy (`fdt_e2e::impair`:
-//! delay, loss, a partition), which the relays advertise to the cloud as their agent address,
-//! and from nftables rules in a network namespace (`fdt_e2e::netns`: loss and partitions in
-//! the kernel, as a real network drops packets; root only, skipped elsewhere).
+//! delay, jitter, loss, duplication, a partition), which the relays advertise to the cloud as
+//! their agent address, and from nftables rules in a network namespace (`fdt_e2e::netns`: loss
+//! and partitions in the kernel, as a real network drops packets; root only, skipped
+//! elsewhere).
 //!
 //! How long faults last is a profile (`FDT_CHAOS_PROFILE`): `ci` (the default, about two
 //! minutes of faults, run by the test command) or `full` (`e2e/chaos/drill.sh`, ten failover

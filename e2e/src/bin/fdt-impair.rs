@@ -1,5 +1,5 @@
-//! `fdt-impair`: puts delay, jitter, loss and a rate limit on one UDP or TCP path, for
-//! benchmarks and chaos drills on a kernel without netem.
+//! `fdt-impair`: puts delay, jitter, loss, duplication and a rate limit on one UDP or TCP path,
+//! for benchmarks and chaos drills on a kernel without netem.
 //!
 //! ```text
 //! fdt-impair udp --listen 127.0.0.1:22334 --upstream 127.0.0.1:22333 --spec delay=25ms,loss=1%
@@ -74,7 +74,8 @@ struct PathArgs {
     /// Address to forward to.
     #[arg(long)]
     upstream: SocketAddr,
-    /// Impairment, each direction: delay=25ms,jitter=2ms,loss=1%,rate=100mbit,seed=7
+    /// Impairment, each direction: delay=25ms,jitter=2ms,loss=1%,dup=0.1%,rate=100mbit,seed=7
+    /// (dup: UDP only)
     /// (units: us/ms/s; loss in %; rate in bit/kbit/mbit/gbit or bps/kbps/mbps/gbps).
     #[arg(long)]
     spec: Impairment,

@@ -12,6 +12,7 @@ pub(crate) struct DirectionCounters {
     lost: AtomicU64,
     queue_full: AtomicU64,
     cut: AtomicU64,
+    duplicated: AtomicU64,
 }
 
 impl DirectionCounters {
@@ -32,6 +33,10 @@ impl DirectionCounters {
         self.cut.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn duplicated(&self) {
+        self.duplicated.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn snapshot(&self) -> DirectionStats {
         DirectionStats {
             forwarded: self.forwarded.load(Ordering::Relaxed),
@@ -39,6 +44,7 @@ impl DirectionCounters {
             lost: self.lost.load(Ordering::Relaxed),
             queue_full: self.queue_full.load(Ordering::Relaxed),
             cut: self.cut.load(Ordering::Relaxed),
+            duplicated: self.duplicated.load(Ordering::Relaxed),
         }
     }
 }
@@ -115,6 +121,8 @@ pub struct DirectionStats {
     pub queue_full: u64,
     /// Dropped because the path was cut ([`super::Partition`]; UDP only).
     pub cut: u64,
+    /// Sent twice (`dup=`; UDP only): `forwarded` counts both copies.
+    pub duplicated: u64,
 }
 
 /// A proxy's counts at one moment.
@@ -138,8 +146,8 @@ impl fmt::Display for DirectionStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "forwarded={} bytes={} lost={} queue_full={} cut={}",
-            self.forwarded, self.bytes, self.lost, self.queue_full, self.cut
+            "forwarded={} bytes={} lost={} queue_full={} cut={} duplicated={}",
+            self.forwarded, self.bytes, self.lost, self.queue_full, self.cut, self.duplicated
         )
     }
 }

@@ -20,6 +20,8 @@ pub enum Verdict {
     Drop,
     /// Arrives at this instant.
     Deliver(Instant),
+    /// Arrives twice, at these instants (duplicated on the path).
+    Twice(Instant, Instant),
 }
 
 /// The loss and timing decisions for one direction of one flow.
@@ -28,6 +30,7 @@ pub struct Decider {
     delay: Duration,
     jitter: Duration,
     loss: f64,
+    duplicate: f64,
     rate_bytes_per_sec: Option<u64>,
     rng: StdRng,
     /// When the simulated link has finished sending what it accepted so far (rate limit).
@@ -46,6 +49,7 @@ impl Decider {
             delay: imp.delay,
             jitter: imp.jitter,
             loss: imp.loss.clamp(0.0, 1.0),
+            duplicate: imp.duplicate.clamp(0.0, 1.0),
             rate_bytes_per_sec: imp.rate_bytes_per_sec.filter(|&r| r > 0),
             rng: StdRng::seed_from_u64(seed),
             link_free: None,
@@ -56,13 +60,20 @@ impl Decider {
     /// Decides the fate of a `len`-byte datagram that arrived at `now`.
     ///
     /// Without jitter, arrivals are never earlier than those decided before (no reordering);
-    /// with jitter they may be, as with netem.
+    /// with jitter they may be, as with netem. A duplicate is a second copy sent on the link
+    /// (it takes the rate limit's time too) with its own jitter.
     pub fn datagram(&mut self, now: Instant, len: usize) -> Verdict {
         if self.lost(self.loss) {
             return Verdict::Drop;
         }
         let in_order = self.jitter.is_zero();
-        Verdict::Deliver(self.schedule(now, len, Duration::ZERO, in_order))
+        let at = self.schedule(now, len, Duration::ZERO, in_order);
+        // Drawn only when duplication is asked for, so other specs keep their sequences.
+        if self.lost(self.duplicate) {
+            let again = self.schedule(now, len, Duration::ZERO, in_order);
+            return Verdict::Twice(at, again);
+        }
+        Verdict::Deliver(at)
     }
 
     /// Decides when a `len`-byte chunk of a TCP stream that arrived at `now` reaches the other

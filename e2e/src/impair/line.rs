@@ -98,6 +98,24 @@ impl Line {
                 // The sender's timer may now be too late for this datagram.
                 self.queued.notify_one();
             }
+            Verdict::Twice(at, again) => {
+                let copy = Bytes::copy_from_slice(datagram);
+                if state.queue.push(at, copy.clone(), len).is_err() {
+                    self.budget.give_back(len);
+                    counters.queue_full();
+                    return;
+                }
+                // The copy needs room of its own; without it only the original goes.
+                if state.queue.has_room(len) && self.budget.try_take(len) {
+                    if state.queue.push(again, copy, len).is_ok() {
+                        counters.duplicated();
+                    } else {
+                        self.budget.give_back(len);
+                    }
+                }
+                drop(state);
+                self.queued.notify_one();
+            }
         }
     }
 

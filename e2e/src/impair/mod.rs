@@ -1,5 +1,5 @@
-//! A network impairment proxy: delay, jitter, loss and a rate limit on one path, for benchmarks
-//! and chaos drills on machines whose kernel has no `netem`.
+//! A network impairment proxy: delay, jitter (which reorders), loss, duplication and a rate
+//! limit on one path, for benchmarks and chaos drills on machines whose kernel has no `netem`.
 //!
 //! The core performs no I/O: an [`Impairment`] (parsed from `delay=25ms,loss=1%,...`) drives a
 //! seeded [`Decider`] that says, for each datagram or stream chunk, whether it is lost and when

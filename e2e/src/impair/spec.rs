@@ -18,6 +18,9 @@ pub struct Impairment {
     pub jitter: Duration,
     /// Probability (0..=1) that a datagram is lost, independently in each direction.
     pub loss: f64,
+    /// Probability (0..=1) that a datagram that is not lost arrives twice, as netem's
+    /// `duplicate` (datagrams only: a TCP stream cannot repeat bytes).
+    pub duplicate: f64,
     /// Link rate in each direction, in bytes per second; `None` is unlimited.
     pub rate_bytes_per_sec: Option<u64>,
     /// Seed of the random decisions, so that a run can be replayed.
@@ -31,7 +34,7 @@ pub enum SpecError {
     #[error("`{0}` is not key=value")]
     NotKeyValue(String),
     /// A key that no impairment has.
-    #[error("unknown key in `{0}` (known: delay, jitter, loss, rate, seed)")]
+    #[error("unknown key in `{0}` (known: delay, jitter, loss, dup, rate, seed)")]
     UnknownKey(String),
     /// A key given twice, where the second value would silently win.
     #[error("`{0}`: key given more than once")]
@@ -70,6 +73,7 @@ impl FromStr for Impairment {
                 "delay" => imp.delay = duration(item, value)?,
                 "jitter" => imp.jitter = duration(item, value)?,
                 "loss" => imp.loss = percent(item, value)?,
+                "dup" => imp.duplicate = percent(item, value)?,
                 "rate" => imp.rate_bytes_per_sec = Some(rate(item, value)?),
                 "seed" => {
                     imp.seed = value
@@ -93,6 +97,10 @@ impl fmt::Display for Impairment {
         // Rounded, so that 7 % prints as `7%` and not as `7.000000000000001%`.
         let percent = (self.loss * 100.0 * 1e6).round() / 1e6;
         write!(f, "loss={percent}%,")?;
+        if self.duplicate > 0.0 {
+            let percent = (self.duplicate * 100.0 * 1e6).round() / 1e6;
+            write!(f, "dup={percent}%,")?;
+        }
         if let Some(rate) = self.rate_bytes_per_sec {
             write!(f, "rate={rate}bps,")?;
         }

@@ -1,8 +1,9 @@
 //! 5 % loss and 100 ms delay each way (200 ms more RTT) on the agent's path to its relays,
-//! through the impairment proxy: the tunnel keeps serving every request (QUIC recovers the
-//! losses), with p50/p99 reported, and the agent never reconnects, neither under traffic nor
-//! while the path is quiet and only keep-alives cross it (where a short idle timeout would
-//! raise a false alarm).
+//! through the impairment proxy, with 10 ms of jitter (which reorders datagrams) and 1 % of
+//! them duplicated: the tunnel keeps serving every request (QUIC recovers the losses and
+//! discards the copies), with p50/p99 reported, and the agent never reconnects, neither under
+//! traffic nor while the path is quiet and only keep-alives cross it (where a short idle
+//! timeout would raise a false alarm).
 
 use super::{Profile, quantile_ms, report};
 use fdt_agent_core::Connect;
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 const SUB: &str = "lossy";
 const TUNNEL: &str = "web";
 /// The path's impairment (fixed seed: a failing run can be replayed).
-const PATH: &str = "delay=100ms,loss=5%,seed=7";
+const PATH: &str = "delay=100ms,jitter=10ms,loss=5%,dup=1%,seed=7";
 /// Visitors sending one request after another, together.
 const WORKERS: usize = 4;
 
@@ -122,7 +123,8 @@ async fn lossy_agent_path_keeps_serving_without_reconnects() {
         &format!(
             "{PATH} each way: {} requests in {:?} by {WORKERS} visitors, all 200; latency p50 \
              {:.0} / p99 {:.0} / max {:.0} ms; reconnects 0 under traffic and over {:?} quiet; \
-             path to relay: {} lost of {} datagrams, back: {} lost of {}",
+             path to relay: {} lost of {} datagrams, {} duplicated; back: {} lost of {}, {} \
+             duplicated",
             latencies.len(),
             profile.lossy_traffic,
             quantile_ms(&latencies, 0.5),
@@ -131,8 +133,10 @@ async fn lossy_agent_path_keeps_serving_without_reconnects() {
             profile.lossy_idle,
             stats.to_upstream.lost,
             stats.to_upstream.lost + stats.to_upstream.forwarded,
+            stats.to_upstream.duplicated,
             stats.to_client.lost,
             stats.to_client.lost + stats.to_client.forwarded,
+            stats.to_client.duplicated,
         ),
     );
     agent.stop().await.unwrap();

@@ -7,13 +7,14 @@ fn parse(s: &str) -> Result<Impairment, SpecError> {
 
 #[test]
 fn full_spec_sets_every_field() {
-    let imp = parse("delay=25ms,loss=1%,jitter=2ms,rate=100mbit,seed=7").unwrap();
+    let imp = parse("delay=25ms,loss=1%,jitter=2ms,dup=0.5%,rate=100mbit,seed=7").unwrap();
     assert_eq!(
         imp,
         Impairment {
             delay: Duration::from_millis(25),
             jitter: Duration::from_millis(2),
             loss: 0.01,
+            duplicate: 0.005,
             rate_bytes_per_sec: Some(12_500_000),
             seed: 7,
         }

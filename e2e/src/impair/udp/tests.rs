@@ -274,3 +274,24 @@ async fn a_cut_path_drops_everything_both_ways_until_healed() {
     assert_eq!(proxy.counters.snapshot().to_upstream.forwarded, 2);
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn duplicated_datagrams_arrive_twice_and_are_counted() {
+    let proxy = Running::start(echo_upstream().await, config("dup=100%")).await;
+    let client = client_of(&proxy).await;
+    client.send(b"once").await.unwrap();
+    // Duplicated on the way up (two echoes), and each echo on the way down: four copies.
+    for _ in 0..4 {
+        assert_eq!(recv(&client).await, b"echo:once");
+    }
+    let stats = proxy
+        .stats_when("both ways duplicated", |s| {
+            s.to_upstream.duplicated == 1 && s.to_client.duplicated == 2
+        })
+        .await;
+    assert_eq!(
+        (stats.to_upstream.forwarded, stats.to_client.forwarded),
+        (2, 4)
+    );
+    proxy.stop().await;
+}
