@@ -37,6 +37,13 @@ pub const RELAYS: &str = "fdt_cloud_relays";
 pub const RELAY_HEARTBEAT_AGE: &str = "fdt_cloud_relay_heartbeat_age_seconds";
 /// Replay jobs by state (`queued`, `sent`, `done`, `failed`).
 pub const REPLAY_JOBS: &str = "fdt_cloud_replay_jobs";
+/// Custom-domain incidents open now, by kind (`renewal_failed`, `expiring`,
+/// `validation_lost`).
+pub const DOMAIN_INCIDENTS: &str = "fdt_cloud_domain_incidents_open";
+/// How late billing webhooks arrive: from the provider creating the event to its verified
+/// delivery here, by provider. Providers retry failed deliveries for days, so a backlog at
+/// theirs (this cloud was down, or refused them) shows as lag.
+pub const WEBHOOK_LAG: &str = "fdt_cloud_billing_webhook_lag_seconds";
 /// Store operations (a statement, or a transaction's statements) that completed, by backend
 /// (`sqlite`, `postgres`), and how long each took.
 pub const DB_OPERATION_DURATION: &str = "fdt_cloud_db_operation_duration_seconds";
@@ -45,6 +52,11 @@ pub const DB_OPERATION_DURATION: &str = "fdt_cloud_db_operation_duration_seconds
 pub const JOB_RUNS: &str = "fdt_cloud_job_runs_total";
 /// When each background job last finished a round without error (Unix seconds).
 pub const JOB_LAST_SUCCESS: &str = "fdt_cloud_job_last_success_timestamp_seconds";
+
+/// Webhook lag buckets (seconds): a second to a day.
+const LAG_BUCKETS: &[f64] = &[
+    1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3_600.0, 21_600.0, 86_400.0,
+];
 
 /// Latency buckets (seconds): 1 ms to 10 s.
 const BUCKETS: &[f64] = &[
@@ -63,6 +75,9 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
+                .ok()?
+                // More specific than the suffix: it wins for this histogram.
+                .set_buckets_for_metric(Matcher::Full(WEBHOOK_LAG.into()), LAG_BUCKETS)
                 .ok()?
                 .build_recorder();
             let handle = recorder.handle();
@@ -113,6 +128,15 @@ fn describe() {
         "Seconds since the relay's last heartbeat"
     );
     describe_gauge!(REPLAY_JOBS, "Replay jobs, by state");
+    describe_gauge!(
+        DOMAIN_INCIDENTS,
+        "Custom-domain incidents open now, by kind"
+    );
+    describe_histogram!(
+        WEBHOOK_LAG,
+        Unit::Seconds,
+        "From a billing event's creation at the provider to its verified delivery, by provider"
+    );
     describe_histogram!(
         DB_OPERATION_DURATION,
         Unit::Seconds,
@@ -165,6 +189,30 @@ pub fn login_failed() {
 /// Counts a billing webhook delivery: `provider` and `outcome` are from fixed sets.
 pub fn billing_webhook(provider: &'static str, outcome: &'static str) {
     counter!(BILLING_WEBHOOKS, "provider" => provider, "outcome" => outcome).increment(1);
+}
+
+/// Records how long after its creation (`created`, Unix seconds) a verified billing event
+/// from `provider` arrived; a clock ahead of ours counts as no lag.
+pub fn billing_webhook_lag(provider: &'static str, created: i64) {
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    // Seconds since an event's creation stay far below 2^53, where f64 is exact.
+    #[allow(clippy::cast_precision_loss)]
+    let lag = now.saturating_sub(created).max(0) as f64;
+    histogram!(WEBHOOK_LAG, "provider" => provider).record(lag);
+}
+
+/// Sets the open domain incident gauges from `(kind, count)` rows (at scrape time); a kind
+/// with no row is 0, and only the worker's kinds are labels.
+pub fn domain_incidents(counts: &[(String, i64)]) {
+    for kind in crate::store::incident_kind::ALL {
+        let n = counts
+            .iter()
+            .find(|(k, _)| k == kind)
+            .map_or(0, |(_, n)| *n);
+        // Counts stay far below 2^53, where f64 is exact.
+        #[allow(clippy::cast_precision_loss)]
+        gauge!(DOMAIN_INCIDENTS, "kind" => kind).set(n as f64);
+    }
 }
 
 /// Times a completed store operation that began at `started`; `backend` is `sqlite` or

@@ -65,6 +65,50 @@ fn printed(lines: &[String], label: &str) -> String {
         .to_owned()
 }
 
+/// The Razorpay webhook secret `fdt-cloud dev` generated (its Razorpay test server runs
+/// whatever is installed), from the secrets file its output names (`billing: … webhook secrets
+/// in PATH`): `webhook_secret` in the `[razorpay]` table.
+fn razorpay_webhook_secret(lines: &[String]) -> String {
+    let path = lines
+        .iter()
+        .find_map(|l| l.split_once("webhook secrets in ").map(|(_, p)| p.trim()))
+        .unwrap_or_else(|| panic!("no webhook secrets file in {lines:#?}"));
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut table = "";
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            table = line;
+        } else if table == "[razorpay]"
+            && let Some(v) = line.strip_prefix("webhook_secret")
+        {
+            return v
+                .trim_start_matches([' ', '='])
+                .trim_matches('"')
+                .to_owned();
+        }
+    }
+    panic!("no [razorpay] webhook_secret in {path}")
+}
+
+/// A Razorpay event the cloud ignores (`customer.created`), created a minute ago: its fresh
+/// ID, its `X-Razorpay-Signature` (hex HMAC-SHA256 of the body with `secret`) and the body.
+fn signed_razorpay_event(secret: &str) -> (String, String, String) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let id = format!("evt_monitoring{}", rand::random::<u32>());
+    let body = serde_json::json!({
+        "entity": "event",
+        "event": "customer.created",
+        "created_at": now - 60,
+        "payload": {},
+    })
+    .to_string();
+    let signature = fdt_cloud::billing::verify::hmac_hex(secret.as_bytes(), &[body.as_bytes()]);
+    (id, signature, body)
+}
+
 /// Environment of a user whose HOME is `home` (where `fdt-cloud dev` writes the agent's
 /// config and `fdt` reads it).
 fn user_env(cmd: &mut Command, home: &Path) {
@@ -198,7 +242,9 @@ async fn prometheus_scrapes_the_binaries_and_every_dashboard_query_returns_data(
     let _agent = start_agent(home.path(), origin.addr, agent_api).await;
 
     // Traffic for every panel: requests through the tunnel and to nobody's name, a refused
-    // login, a webhook with a bad signature (the billing panels), until the test ends.
+    // login, a webhook with a bad signature and a signed one (the billing panels: an event
+    // type the cloud ignores, created a minute ago, for the lag), until the test ends.
+    let razorpay_secret = razorpay_webhook_secret(&lines);
     let http = reqwest::Client::builder()
         .resolve(
             "mon.localhost",
@@ -236,6 +282,18 @@ async fn prometheus_scrapes_the_binaries_and_every_dashboard_query_returns_data(
                     .body("{}")
                     .send()
                     .await;
+                let (id, signature, event) = signed_razorpay_event(&razorpay_secret);
+                let signed = http
+                    .post(format!("{api_url}/v1/billing/webhooks/razorpay"))
+                    .header("X-Razorpay-Event-Id", id)
+                    .header("X-Razorpay-Signature", signature)
+                    .body(event)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = signed.status();
+                let text = signed.text().await.unwrap_or_default();
+                assert_eq!(status, 200, "a signed event was refused: {text}");
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         })

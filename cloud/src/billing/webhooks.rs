@@ -116,6 +116,7 @@ pub async fn ingest(
     body: &[u8],
 ) -> Result<WebhookReceipt, WebhookError> {
     let event = verified(st, provider, headers, body).await?;
+    crate::metrics::billing_webhook_lag(provider.as_str(), event.created);
     let raw = std::str::from_utf8(body).map_err(|_| EventError("the body is not UTF-8"))?;
     let stored = st
         .store()

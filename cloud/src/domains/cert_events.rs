@@ -8,7 +8,7 @@
 use super::refusals::Refusal;
 use crate::config::EventCluster;
 use crate::state::AppState;
-use crate::store::{CertEventRecord, NewCertEvent, StoreError};
+use crate::store::{CertEventRecord, NewCertEvent, StoreError, incident_kind};
 use axum::http::HeaderMap;
 use fdt_api::DomainId;
 use fdt_api::domains::cert_event::{
@@ -282,7 +282,7 @@ async fn apply(
             store.add_domain_event(id, "failed", &detail, now).await?;
             incident(
                 store
-                    .open_domain_incident(id, "renewal_failed", &detail, now)
+                    .open_domain_incident(id, incident_kind::RENEWAL_FAILED, &detail, now)
                     .await?,
             )
         }
@@ -290,7 +290,7 @@ async fn apply(
             store.add_domain_event(id, "expiring", &detail, now).await?;
             incident(
                 store
-                    .open_domain_incident(id, "expiring", &detail, now)
+                    .open_domain_incident(id, incident_kind::EXPIRING, &detail, now)
                     .await?,
             )
         }

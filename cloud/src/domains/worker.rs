@@ -6,6 +6,7 @@ use crate::domains::acme::{Acme, retry_delay};
 use crate::domains::{DomainError, install_certificate, verify};
 use crate::events::Topic;
 use crate::state::AppState;
+use crate::store::incident_kind::{EXPIRING, RENEWAL_FAILED, VALIDATION_LOST};
 use crate::store::{CheckRecorded, CheckResult, DomainRecord, StoreError};
 use fdt_api::VerificationState;
 use hickory_resolver::TokioResolver;
@@ -16,12 +17,6 @@ use tokio_util::sync::CancellationToken;
 const CHECKS_PER_PASS: i64 = 50;
 /// Most certificates ordered per pass (orders are slow and the CA limits them).
 const ORDERS_PER_PASS: i64 = 5;
-/// Incident: a certificate order failed.
-const RENEWAL_FAILED: &str = "renewal_failed";
-/// Incident: the certificate in service has under [`EXPIRY_WARNING`] left, or none.
-const EXPIRING: &str = "expiring";
-/// Incident: a verified domain's TXT record is gone.
-const VALIDATION_LOST: &str = "validation_lost";
 /// A certificate with less than this left raises an `expiring` incident.
 const EXPIRY_WARNING: time::Duration = time::Duration::days(7);
 /// Most certificates looked at per expiry sweep.

@@ -37,6 +37,10 @@ pub(super) async fn serve(State(st): State<AppState>, parts: Parts) -> Result<Re
         Ok(counts) => crate::metrics::replay_jobs(&counts),
         Err(e) => tracing::warn!(error = %e, "metrics: replay jobs not read"),
     }
+    match st.store().open_domain_incident_counts().await {
+        Ok(counts) => crate::metrics::domain_incidents(&counts),
+        Err(e) => tracing::warn!(error = %e, "metrics: domain incidents not read"),
+    }
     Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], handle.render()).into_response())
 }
 

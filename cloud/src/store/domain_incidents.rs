@@ -6,6 +6,18 @@ use super::{Store, StoreError, from_millis, is_unique_violation, on_pool, parse_
 use fdt_api::{AccountId, DomainId};
 use time::OffsetDateTime;
 
+/// The kinds of incident the domains worker opens (the `kind` column).
+pub mod incident_kind {
+    /// A certificate order failed.
+    pub const RENEWAL_FAILED: &str = "renewal_failed";
+    /// The certificate in service is about to expire (under a week left), or there is none.
+    pub const EXPIRING: &str = "expiring";
+    /// A verified domain's TXT record is gone.
+    pub const VALIDATION_LOST: &str = "validation_lost";
+    /// All of them.
+    pub const ALL: [&str; 3] = [RENEWAL_FAILED, EXPIRING, VALIDATION_LOST];
+}
+
 /// A stored incident.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IncidentRecord {
@@ -91,6 +103,17 @@ impl Store {
             Err(e) if is_unique_violation(&e) => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Open (unresolved) incidents of every domain, by kind: the metrics' gauge.
+    pub async fn open_domain_incident_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT kind, COUNT(*) FROM domain_incidents WHERE resolved_at IS NULL GROUP BY kind",
+            )
+            .fetch_all(pool)
+            .await?
+        }))
     }
 
     /// Resolves the open `kind` incident of domain `id`, if any; returns whether one was open.

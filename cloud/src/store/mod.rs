@@ -47,7 +47,7 @@ pub use cert_events::{CertEventRecord, NewCertEvent, ReplicaRecord};
 pub use checkouts::{CheckoutRecord, NewCheckout};
 pub use device::{DevicePoll, NewDeviceCode};
 pub use domain_certs::{CertificateRecord, MAX_CERT_FAILURES, NewCertificate};
-pub use domain_incidents::IncidentRecord;
+pub use domain_incidents::{IncidentRecord, incident_kind};
 pub use domains::{
     CheckRecorded, CheckResult, CreateDomainOutcome, DomainRecord, MAX_SERVED_DOMAINS, NewDomain,
     ServedDomain,

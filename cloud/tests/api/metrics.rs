@@ -105,6 +105,7 @@ async fn metrics_are_for_the_token_bearer_and_pass_promtool(db: &TestDb) {
         r#"fdt_cloud_relays{state="stale"} 0"#,
         r#"fdt_cloud_relay_heartbeat_age_seconds{relay="relay-b"}"#,
         r#"fdt_cloud_replay_jobs{state="queued"} 0"#,
+        r#"fdt_cloud_domain_incidents_open{kind="expiring"} 0"#,
     ] {
         assert!(text.contains(want), "no {want:?} in\n{text}");
     }
