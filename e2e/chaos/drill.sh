@@ -9,7 +9,8 @@
 # repeats the relay kill ten times and lasts longer under loss and without the cloud. The
 # drill fails when a scenario fails or when a relay kill took an agent 2 s or more to be back
 # on the next relay (the target of issue 18; the stories themselves assert no timing).
-# Set RESULTS=FILE to also write the table there (Markdown).
+# Set RESULTS=FILE to also write the table there (Markdown); tables of past drills are kept in
+# e2e/chaos/results/.
 set -euo pipefail
 profile=${1:-full}
 case "$profile" in full | ci) ;; *) echo "usage: $0 [full|ci]" >&2; exit 2 ;; esac

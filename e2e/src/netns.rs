@@ -47,7 +47,18 @@ impl NetNs {
                 return Err(format!("`{tool}` is not installed (iproute2, nftables)"));
             }
         }
-        Ok(())
+        // Root in a container may still lack the capabilities: try one, with a table in it.
+        let probe = format!("fdtprobe{}", std::process::id());
+        let made = run("ip", &["netns", "add", &probe]).and_then(|()| {
+            run(
+                "ip",
+                &[
+                    "netns", "exec", &probe, "nft", "add", "table", "inet", TABLE,
+                ],
+            )
+        });
+        let _ = run("ip", &["netns", "del", &probe]);
+        made.map_err(|e| format!("network namespaces or nftables unusable here: {e}"))
     }
 
     /// Makes a namespace with loopback up and a veth pair to this one, addressed and up.
