@@ -345,9 +345,12 @@ pub async fn run_checkpoints(
             _ = tokio::time::sleep(every) => {}
             _ = shutdown.cancelled() => return,
         }
-        let round = scheduled_checkpoint(&st).await;
+        let job = crate::store::Job::AuditCheckpoint;
+        let Some(round) = crate::jobs::leased(&st, job, scheduled_checkpoint(&st)).await else {
+            continue;
+        };
         // A log that does not verify is a failed round too: its alert must fire.
-        crate::metrics::job_run("audit_checkpoint", matches!(round, Ok(None | Some(Ok(_)))));
+        crate::metrics::job_run(job.name(), matches!(round, Ok(None | Some(Ok(_)))));
         match round {
             Ok(None) => {}
             Ok(Some(Ok(c))) => {

@@ -36,6 +36,7 @@ mod error;
 mod events;
 mod fleet;
 mod http;
+mod jobs;
 mod scim;
 mod shutdown;
 mod sso;

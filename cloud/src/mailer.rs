@@ -128,12 +128,17 @@ pub async fn send_due(st: &AppState, mailer: &Mailer) -> Result<usize, StoreErro
 /// Sends the outbox every [`INTERVAL`] until `shutdown`.
 pub async fn run(st: AppState, mailer: Mailer, shutdown: CancellationToken) {
     loop {
-        let round = send_due(&st, &mailer).await;
-        crate::metrics::job_run("mailer", round.is_ok());
+        let job = crate::store::Job::Mailer;
+        let round = crate::jobs::leased(&st, job, send_due(&st, &mailer)).await;
+        if let Some(round) = &round {
+            crate::metrics::job_run(job.name(), round.is_ok());
+        }
         match round {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(sent = n, "outbox emails sent"),
-            Err(e) => tracing::warn!(error = %e, "outbox: storage failed"),
+            // Another replica sent this round.
+            None => {}
+            Some(Ok(0)) => {}
+            Some(Ok(n)) => tracing::info!(sent = n, "outbox emails sent"),
+            Some(Err(e)) => tracing::warn!(error = %e, "outbox: storage failed"),
         }
         tokio::select! {
             () = shutdown.cancelled() => return,

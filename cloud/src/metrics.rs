@@ -222,6 +222,7 @@ pub fn db_operation(backend: &'static str, started: Instant) {
 }
 
 /// Counts a round of the background job `job` (a fixed name), and when it last succeeded.
+/// Rounds another replica ran (this one had no lease) are not counted here.
 pub fn job_run(job: &'static str, ok: bool) {
     let outcome = if ok { "ok" } else { "error" };
     counter!(JOB_RUNS, "job" => job, "outcome" => outcome).increment(1);

@@ -3,6 +3,7 @@
 //! sign-in codes; and old entries of the tunnel-config feed.
 
 use crate::state::AppState;
+use crate::store::Job;
 use fdt_api::Plan;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -18,8 +19,10 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
             _ = tokio::time::sleep(every) => {}
             _ = shutdown.cancelled() => return,
         }
-        let swept = sweep(&state).await;
-        crate::metrics::job_run("retention", swept.is_ok());
+        let Some(swept) = crate::jobs::leased(&state, Job::Retention, sweep(&state)).await else {
+            continue;
+        };
+        crate::metrics::job_run(Job::Retention.name(), swept.is_ok());
         match swept {
             Ok(0) => {}
             Ok(n) => tracing::info!(records = n, "traffic log: expired records deleted"),

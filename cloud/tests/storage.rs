@@ -10,7 +10,9 @@ mod common;
 use common::TestDb;
 use fdt_api::{AccountId, AuthtokenId, SessionId};
 use fdt_cloud::random::{new_account_id, new_authtoken_id, new_session_id, secret_hash};
-use fdt_cloud::store::{NewAuthtoken, RefreshOutcome, RevokeReason, StoreError, StoreStats};
+use fdt_cloud::store::{
+    Job, NewAuthtoken, RefreshOutcome, RevokeReason, Store, StoreError, StoreStats,
+};
 use time::{Duration, OffsetDateTime};
 
 on_both_databases!(
@@ -21,6 +23,7 @@ on_both_databases!(
     logout_revokes_the_session_once,
     concurrent_refreshes_of_one_token_rotate_at_most_once,
     authtokens_are_scoped_to_their_account,
+    a_job_round_is_leased_to_one_replica_at_a_time,
 );
 
 fn now() -> OffsetDateTime {
@@ -322,4 +325,50 @@ async fn authtokens_are_scoped_to_their_account(db: &TestDb) {
     assert!(!db.store.revoke_authtoken(&alice, &id, t).await.unwrap());
     // The row stays (soft revoke) for the audit trail.
     assert_eq!(db.store.stats().await.unwrap().authtokens, 1);
+}
+
+/// Two replicas on one PostgreSQL database: while one holds a job's lease the other gets none
+/// (other jobs stay free), and the lease is free again once dropped. On SQLite, which one
+/// process owns, every round gets a lease.
+async fn a_job_round_is_leased_to_one_replica_at_a_time(db: &TestDb) {
+    let Some(url) = db.postgres_url() else {
+        let a = db
+            .store
+            .try_job_lease(Job::Retention)
+            .await
+            .unwrap()
+            .unwrap();
+        let b = db
+            .store
+            .try_job_lease(Job::Retention)
+            .await
+            .unwrap()
+            .unwrap();
+        a.release().await.unwrap();
+        b.release().await.unwrap();
+        return;
+    };
+    let target = fdt_cloud::config::DatabaseTarget::Url(fdt_cloud::secret::Secret::new(url.into()));
+    let other = Store::connect(&target).await.unwrap();
+    let held = db
+        .store
+        .try_job_lease(Job::Retention)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(other.try_job_lease(Job::Retention).await.unwrap().is_none());
+    let dunning = other.try_job_lease(Job::Dunning).await.unwrap().unwrap();
+    dunning.release().await.unwrap();
+    held.release().await.unwrap();
+    let taken = other.try_job_lease(Job::Retention).await.unwrap().unwrap();
+    // And now the first replica is the one refused.
+    assert!(
+        db.store
+            .try_job_lease(Job::Retention)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    taken.release().await.unwrap();
+    other.close().await;
 }

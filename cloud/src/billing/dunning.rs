@@ -160,18 +160,23 @@ pub async fn sweep(st: &AppState) -> Result<usize, StoreError> {
 
 /// Sweeps every minute until `shutdown`, ending one-time payments whose period is over too.
 pub async fn run(st: AppState, shutdown: CancellationToken) {
+    let job = crate::store::Job::Dunning;
     loop {
-        let mut ok = true;
-        if let Err(e) = sweep(&st).await {
-            ok = false;
-            tracing::warn!(error = %e, "dunning sweep failed");
-        }
-        // One-time payments end on the same beat.
-        if let Err(e) = super::orders::expire(&st).await {
-            ok = false;
-            tracing::warn!(error = %e, "ending one-time payments failed");
-        }
-        crate::metrics::job_run("dunning", ok);
+        let round = async {
+            let mut ok = true;
+            if let Err(e) = sweep(&st).await {
+                ok = false;
+                tracing::warn!(error = %e, "dunning sweep failed");
+            }
+            // One-time payments end on the same beat.
+            if let Err(e) = super::orders::expire(&st).await {
+                ok = false;
+                tracing::warn!(error = %e, "ending one-time payments failed");
+            }
+            crate::metrics::job_run(job.name(), ok);
+        };
+        // `None`: another replica ran this round.
+        let _ = crate::jobs::leased(&st, job, round).await;
         tokio::select! {
             _ = tokio::time::sleep(SWEEP_EVERY) => {}
             _ = shutdown.cancelled() => return,

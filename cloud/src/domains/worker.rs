@@ -7,7 +7,7 @@ use crate::domains::{DomainError, install_certificate, verify};
 use crate::events::Topic;
 use crate::state::AppState;
 use crate::store::incident_kind::{EXPIRING, RENEWAL_FAILED, VALIDATION_LOST};
-use crate::store::{CheckRecorded, CheckResult, DomainRecord, StoreError};
+use crate::store::{CheckRecorded, CheckResult, DomainRecord, Job, StoreError};
 use fdt_api::VerificationState;
 use hickory_resolver::TokioResolver;
 use std::time::Duration;
@@ -214,20 +214,24 @@ pub async fn sweep_expiry(st: &AppState) -> Result<usize, StoreError> {
 pub async fn run(st: AppState, shutdown: CancellationToken) {
     let interval = Duration::from_secs(st.domains().worker_interval_secs);
     loop {
-        let mut ok = true;
-        if let Err(e) = check_due(&st).await {
-            ok = false;
-            tracing::warn!(error = %e, "domain checks failed");
-        }
-        if let Err(e) = issue_due(&st).await {
-            ok = false;
-            tracing::warn!(error = %e, "certificate orders failed");
-        }
-        if let Err(e) = sweep_expiry(&st).await {
-            ok = false;
-            tracing::warn!(error = %e, "certificate expiry sweep failed");
-        }
-        crate::metrics::job_run("domains", ok);
+        let round = async {
+            let mut ok = true;
+            if let Err(e) = check_due(&st).await {
+                ok = false;
+                tracing::warn!(error = %e, "domain checks failed");
+            }
+            if let Err(e) = issue_due(&st).await {
+                ok = false;
+                tracing::warn!(error = %e, "certificate orders failed");
+            }
+            if let Err(e) = sweep_expiry(&st).await {
+                ok = false;
+                tracing::warn!(error = %e, "certificate expiry sweep failed");
+            }
+            crate::metrics::job_run(Job::Domains.name(), ok);
+        };
+        // `None`: another replica ran this round.
+        let _ = crate::jobs::leased(&st, Job::Domains, round).await;
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = shutdown.cancelled() => return,
