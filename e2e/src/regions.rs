@@ -11,9 +11,12 @@
 
 use crate::cloud::CloudAccount;
 use crate::impair::{Counters, UdpConfig, UdpProxy};
-use crate::{Cloud, RelayProcess, RelayProcessOptions, TlsFiles};
+use crate::{Agent, Cloud, HttpOrigin, RelayProcess, RelayProcessOptions, TlsFiles};
 use fdt_agent_core::CloudLogin;
+use fdt_agent_core::Connect;
+use fdt_agent_core::config::TunnelConfig;
 use fdt_cloud::Store;
+use fdt_proto::Proto;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -127,6 +130,25 @@ impl TwoRegions {
             region: Some("eu".into()),
             relay_ca: Some(self.tls.ca.clone()),
         }
+    }
+
+    /// An agent of `account` preferring `eu`, with one HTTP tunnel `name` on `sub` to a new
+    /// origin (returned, to keep it serving), bound (bounded wait; the relays' logs on failure).
+    pub async fn bound_agent(
+        &self,
+        account: &CloudAccount,
+        name: &str,
+        sub: &str,
+    ) -> (Agent, HttpOrigin) {
+        let origin = HttpOrigin::start().await.expect("origin");
+        let mut tunnel = TunnelConfig::new(Proto::Http, origin.addr.to_string());
+        tunnel.subdomain = Some(sub.into());
+        let connect = Connect::Cloud(self.login(account));
+        let mut agent = Agent::spawn(connect, vec![(name, tunnel)]).expect("agent");
+        if let Err(e) = agent.wait_bound().await {
+            panic!("{e}\n{}", self.logs());
+        }
+        (agent, origin)
     }
 
     /// Both relays' logs (their last 8 KiB), for a failure message.

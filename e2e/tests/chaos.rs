@@ -121,6 +121,48 @@ fn report(scenario: &str, figures: &str) {
     }
 }
 
+/// `workers` visitors GETting `url` one request after another (pausing `pace` between two)
+/// until `span` has passed: the time each answered 200 took, sorted, and the status (or error)
+/// of each that did not.
+async fn visitors(
+    http: &reqwest::Client,
+    url: &str,
+    workers: usize,
+    span: Duration,
+    pace: Duration,
+) -> (Vec<Duration>, Vec<String>) {
+    let until = std::time::Instant::now() + span;
+    let tasks: Vec<_> = (0..workers)
+        .map(|_| {
+            let (http, url) = (http.clone(), url.to_owned());
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                while std::time::Instant::now() < until {
+                    let t = std::time::Instant::now();
+                    let status = match http.get(&url).send().await {
+                        Ok(r) => r.status().as_u16().to_string(),
+                        Err(e) => e.to_string(),
+                    };
+                    seen.push((status, t.elapsed()));
+                    tokio::time::sleep(pace).await;
+                }
+                seen
+            })
+        })
+        .collect();
+    let (mut ok, mut failed) = (Vec::new(), Vec::new());
+    for task in tasks {
+        for (status, took) in task.await.expect("visitor task") {
+            match status.as_str() {
+                "200" => ok.push(took),
+                _ => failed.push(status),
+            }
+        }
+    }
+    ok.sort();
+    (ok, failed)
+}
+
 /// The `q`-quantile (0..=1) of `sorted` (nearest rank), in milliseconds.
 fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
     if sorted.is_empty() {

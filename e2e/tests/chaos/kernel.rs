@@ -8,7 +8,7 @@
 //! Needs root, iproute2 and nftables (the test command installs nftables): skipped without.
 
 use super::leaks::{Compared, Counts};
-use super::{Profile, quantile_ms, report};
+use super::{Profile, quantile_ms, report, visitors};
 use fdt_agent_core::config::TunnelConfig;
 use fdt_agent_core::status::SessionState;
 use fdt_agent_core::{CloudLogin, Connect};
@@ -138,34 +138,7 @@ async fn nftables_loss_then_partition_in_a_network_namespace() {
     // Then random loss, under traffic: no reconnect beyond those of the partition.
     let reconnects = agent.status().reconnects;
     ns.lose_udp(port, LOSS).unwrap();
-    let until = Instant::now() + profile.nft_loss;
-    let workers: Vec<_> = (0..WORKERS)
-        .map(|_| {
-            let (http, url) = (http.clone(), url.clone());
-            tokio::spawn(async move {
-                let mut seen = Vec::new();
-                while Instant::now() < until {
-                    let t = Instant::now();
-                    let status = match http.get(&url).send().await {
-                        Ok(r) => r.status().as_u16().to_string(),
-                        Err(e) => e.to_string(),
-                    };
-                    seen.push((status, t.elapsed()));
-                    tokio::time::sleep(PACE).await;
-                }
-                seen
-            })
-        })
-        .collect();
-    let (mut latencies, mut failed) = (Vec::new(), Vec::new());
-    for w in workers {
-        for (status, took) in w.await.unwrap() {
-            match status.as_str() {
-                "200" => latencies.push(took),
-                _ => failed.push(status),
-            }
-        }
-    }
+    let (latencies, failed) = visitors(&http, &url, WORKERS, profile.nft_loss, PACE).await;
     let lost = ns.dropped().unwrap();
     ns.heal().unwrap();
     assert!(
@@ -178,7 +151,6 @@ async fn nftables_loss_then_partition_in_a_network_namespace() {
     let status = agent.status();
     assert_eq!(status.reconnects, reconnects, "{status:?}");
     assert!(lost > 0, "nftables dropped nothing: the rule did not apply");
-    latencies.sort();
     report(
         "kernel_loss",
         &format!(

@@ -5,15 +5,11 @@
 //! traffic nor while the path is quiet and only keep-alives cross it (where a short idle
 //! timeout would raise a false alarm).
 
-use super::{Profile, quantile_ms, report};
-use fdt_agent_core::Connect;
-use fdt_agent_core::config::TunnelConfig;
+use super::{Profile, quantile_ms, report, visitors};
 use fdt_cloud::testing::TestDb;
 use fdt_e2e::impair::UdpConfig;
 use fdt_e2e::regions::TwoRegions;
-use fdt_e2e::{Agent, HttpOrigin};
-use fdt_proto::Proto;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SUB: &str = "lossy";
 const TUNNEL: &str = "web";
@@ -36,18 +32,7 @@ async fn lossy_agent_path_keeps_serving_without_reconnects() {
         .await
         .unwrap();
     let account = regions.cloud.account("lossy@example.com").await.unwrap();
-    let origin = HttpOrigin::start().await.unwrap();
-    let mut tunnel = TunnelConfig::new(Proto::Http, origin.addr.to_string());
-    tunnel.subdomain = Some(SUB.into());
-    let mut agent = Agent::spawn(
-        Connect::Cloud(regions.login(&account)),
-        vec![(TUNNEL, tunnel)],
-    )
-    .unwrap();
-    agent
-        .wait_bound()
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", regions.logs()));
+    let (mut agent, _origin) = regions.bound_agent(&account, TUNNEL, SUB).await;
     let eu_url = regions.eu.http_url(SUB, "/echo");
     assert_eq!(
         agent.public_url(TUNNEL).as_deref(),
@@ -60,36 +45,14 @@ async fn lossy_agent_path_keeps_serving_without_reconnects() {
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
-    let until = Instant::now() + profile.lossy_traffic;
-    let workers: Vec<_> = (0..WORKERS)
-        .map(|_| {
-            let (http, url) = (http.clone(), eu_url.clone());
-            tokio::spawn(async move {
-                let mut seen = Vec::new();
-                while Instant::now() < until {
-                    let t = Instant::now();
-                    let r = http.get(&url).send().await;
-                    let status = match r {
-                        Ok(r) => r.status().as_u16().to_string(),
-                        Err(e) => format!("{e}"),
-                    };
-                    seen.push((status, t.elapsed()));
-                }
-                seen
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    let mut failed = Vec::new();
-    for w in workers {
-        for (status, took) in w.await.unwrap() {
-            if status == "200" {
-                latencies.push(took);
-            } else {
-                failed.push(status);
-            }
-        }
-    }
+    let (latencies, failed) = visitors(
+        &http,
+        &eu_url,
+        WORKERS,
+        profile.lossy_traffic,
+        Duration::ZERO,
+    )
+    .await;
     let under_traffic = agent.status().reconnects;
     assert!(
         failed.is_empty(),
@@ -116,7 +79,6 @@ async fn lossy_agent_path_keeps_serving_without_reconnects() {
     let after = http.get(&eu_url).send().await.unwrap();
     assert_eq!(after.status(), 200);
 
-    latencies.sort();
     let stats = regions.proxies.as_ref().unwrap()[0].snapshot();
     report(
         "lossy",

@@ -8,14 +8,11 @@
 
 use super::leaks::{Compared, Counts};
 use super::{Profile, own_fd_targets, report};
-use fdt_agent_core::Connect;
-use fdt_agent_core::config::TunnelConfig;
 use fdt_agent_core::status::SessionState;
 use fdt_cloud::testing::TestDb;
+use fdt_e2e::Agent;
 use fdt_e2e::impair::{Partition, UdpConfig};
 use fdt_e2e::regions::TwoRegions;
-use fdt_e2e::{Agent, HttpOrigin};
-use fdt_proto::Proto;
 use std::time::{Duration, Instant};
 
 const SUB: &str = "partition";
@@ -42,18 +39,7 @@ async fn partition_then_heal_one_session_and_nothing_leaked() {
         .account("partition@example.com")
         .await
         .unwrap();
-    let origin = HttpOrigin::start().await.unwrap();
-    let mut tunnel = TunnelConfig::new(Proto::Http, origin.addr.to_string());
-    tunnel.subdomain = Some(SUB.into());
-    let mut agent = Agent::spawn(
-        Connect::Cloud(regions.login(&account)),
-        vec![(TUNNEL, tunnel)],
-    )
-    .unwrap();
-    agent
-        .wait_bound()
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", regions.logs()));
+    let (mut agent, _origin) = regions.bound_agent(&account, TUNNEL, SUB).await;
     let serves = |agent: &Agent| {
         let url = agent.public_url(TUNNEL);
         async move {

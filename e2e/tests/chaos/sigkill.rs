@@ -4,12 +4,8 @@
 //! fleet.
 
 use super::{Profile, quantile_ms, report};
-use fdt_agent_core::Connect;
-use fdt_agent_core::config::TunnelConfig;
 use fdt_cloud::testing::TestDb;
 use fdt_e2e::regions::TwoRegions;
-use fdt_e2e::{Agent, HttpOrigin};
-use fdt_proto::Proto;
 use std::time::{Duration, Instant};
 
 const SUB: &str = "sigkill";
@@ -26,15 +22,7 @@ async fn one_run(run: usize) -> (Duration, Duration) {
         .account(&format!("sigkill{run}@example.com"))
         .await
         .unwrap();
-    let origin = HttpOrigin::start().await.unwrap();
-    let mut tunnel = TunnelConfig::new(Proto::Http, origin.addr.to_string());
-    tunnel.subdomain = Some(SUB.into());
-    let login = regions.login(&account);
-    let mut agent = Agent::spawn(Connect::Cloud(login), vec![(TUNNEL, tunnel)]).unwrap();
-    agent
-        .wait_bound()
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", regions.logs()));
+    let (mut agent, _origin) = regions.bound_agent(&account, TUNNEL, SUB).await;
     assert_eq!(agent.status().relay, regions.eu.agent_addr.to_string());
     let eu = fdt_e2e::Curl::new(&regions.eu.http_url(SUB, "/echo"))
         .run()
