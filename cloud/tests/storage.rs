@@ -24,6 +24,7 @@ on_both_databases!(
     concurrent_refreshes_of_one_token_rotate_at_most_once,
     authtokens_are_scoped_to_their_account,
     a_job_round_is_leased_to_one_replica_at_a_time,
+    the_revocation_feed_becomes_visible_in_commit_order,
 );
 
 fn now() -> OffsetDateTime {
@@ -371,4 +372,97 @@ async fn a_job_round_is_leased_to_one_replica_at_a_time(db: &TestDb) {
     );
     taken.release().await.unwrap();
     other.close().await;
+}
+
+async fn token(db: &TestDb, owner: &AccountId, secret: &str) -> AuthtokenId {
+    let id = new_authtoken_id();
+    db.store
+        .create_authtoken(NewAuthtoken {
+            id: &id,
+            account_id: owner,
+            token_hash: &secret_hash(secret),
+            prefix: "fdt_abcdefgh",
+            description: None,
+            created_by: owner,
+            created_at: now(),
+        })
+        .await
+        .unwrap();
+    id
+}
+
+/// Relays move their cursor to the last revocation they read, so the feed must only ever show
+/// a prefix: while one revocation is written but not committed (here a raw transaction that
+/// got as far as its feed row, as another replica would), a later one waits for it instead of
+/// becoming visible first with a higher position, and both then read in commit order.
+async fn the_revocation_feed_becomes_visible_in_commit_order(db: &TestDb) {
+    let alice = account(db, "alice@example.com").await;
+    let first = token(db, &alice, "fdt_first").await;
+    let second = token(db, &alice, "fdt_second").await;
+    let Some(url) = db.postgres_url() else {
+        assert!(
+            db.store
+                .revoke_authtoken(&alice, &first, now())
+                .await
+                .unwrap()
+        );
+        assert!(
+            db.store
+                .revoke_authtoken(&alice, &second, now())
+                .await
+                .unwrap()
+        );
+        let (ids, _) = db.store.revocations_after(0, 10).await.unwrap();
+        assert_eq!(ids, vec![first, second]);
+        return;
+    };
+    let raw = sqlx::PgPool::connect(url).await.unwrap();
+    let mut stalled = raw.begin().await.unwrap();
+    // The feed's writer lock (store::authtokens::feed_lock), then the feed row.
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(0x6664_7472_0000_0001_i64)
+        .execute(&mut *stalled)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE authtokens SET revoked_at = $1 WHERE id = $2")
+        .bind(now().unix_timestamp() * 1000)
+        .bind(first.as_str())
+        .execute(&mut *stalled)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO authtoken_revocations (authtoken_id, revoked_at) VALUES ($1, $2)")
+        .bind(first.as_str())
+        .bind(now().unix_timestamp() * 1000)
+        .execute(&mut *stalled)
+        .await
+        .unwrap();
+    let later = {
+        let store = db.store.clone();
+        let (alice, second) = (alice.clone(), second.clone());
+        tokio::spawn(async move { store.revoke_authtoken(&alice, &second, now()).await })
+    };
+    // Until the later revocation is queued behind the lock (at most 10 s).
+    let mut waiting = 0_i64;
+    for _ in 0..200 {
+        (waiting,) = sqlx::query_as(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .fetch_one(&raw)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(waiting, 1, "the later revocation never waited for the feed");
+    let (ids, cursor) = db.store.revocations_after(0, 10).await.unwrap();
+    assert!(ids.is_empty(), "a later revocation showed first: {ids:?}");
+    assert_eq!(cursor, 0);
+    stalled.commit().await.unwrap();
+    assert!(later.await.unwrap().unwrap());
+    let (ids, _) = db.store.revocations_after(0, 10).await.unwrap();
+    assert_eq!(ids, vec![first, second]);
+    raw.close().await;
 }

@@ -8,6 +8,26 @@ use super::{Store, StoreError, from_millis, on_pool, parse_id, to_millis};
 use fdt_api::{AccountId, AuthtokenId};
 use time::OffsetDateTime;
 
+/// Appends one revoked token to the relays' feed (after [`feed_lock`]).
+pub(super) const FEED_INSERT: &str =
+    "INSERT INTO authtoken_revocations (authtoken_id, revoked_at) VALUES ($1, $2)";
+
+/// The statement a transaction runs before it appends to the revocation feed, and its key; `None`
+/// on SQLite.
+///
+/// A relay reads the feed by position (`seq > cursor`) and moves its cursor to the last one it
+/// saw, so the feed must only ever become visible as a prefix. On PostgreSQL a sequence hands
+/// numbers out at insert time, not at commit: a transaction that took 5 and commits after the one
+/// that took 6 would land behind a cursor already at 6, and that token's sessions would never be
+/// closed. Writers therefore take one transaction-scoped advisory lock before they insert, held
+/// until they commit, so numbers are taken and made visible in the same order. Revocations are
+/// rare, so serializing them costs nothing. SQLite has a single writer already.
+pub(super) fn feed_lock(store: &Store) -> Option<(&'static str, i64)> {
+    /// "fdtr" in the high bytes, apart from the job leases' "fdtj".
+    const KEY: i64 = 0x6664_7472_0000_0001;
+    matches!(store, Store::Postgres(_)).then_some(("SELECT pg_advisory_xact_lock($1)", KEY))
+}
+
 /// A token to store.
 #[derive(Debug, Clone)]
 pub struct NewAuthtoken<'a> {
@@ -138,9 +158,8 @@ impl Store {
         // The soft revocation and its entry in the relays' feed commit together.
         const SQL: &str = "UPDATE authtokens SET revoked_at = $1 \
                            WHERE id = $2 AND account_id = $3 AND revoked_at IS NULL";
-        const FEED: &str =
-            "INSERT INTO authtoken_revocations (authtoken_id, revoked_at) VALUES ($1, $2)";
         let now_ms = to_millis(now);
+        let lock = feed_lock(self);
         let done = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let done = sqlx::query(SQL)
@@ -151,7 +170,10 @@ impl Store {
                 .await?
                 .rows_affected();
             if done == 1 {
-                sqlx::query(FEED)
+                if let Some((sql, key)) = lock {
+                    sqlx::query(sql).bind(key).execute(&mut *tx).await?;
+                }
+                sqlx::query(FEED_INSERT)
                     .bind(id.as_str())
                     .bind(now_ms)
                     .execute(&mut *tx)

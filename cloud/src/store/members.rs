@@ -163,12 +163,11 @@ impl Store {
         const TOKENS: &str = "UPDATE authtokens SET revoked_at = $1 \
                               WHERE account_id = $2 AND created_by = $3 AND revoked_at IS NULL \
                               RETURNING id";
-        const FEED: &str =
-            "INSERT INTO authtoken_revocations (authtoken_id, revoked_at) VALUES ($1, $2)";
         const SESSIONS: &str = "UPDATE sessions SET revoked_at = $1, revoke_reason = 'removed' \
                                 WHERE account_id = $2 AND revoked_at IS NULL";
         let owner = org_owner(org);
         let now_ms = to_millis(now);
+        let lock = super::authtokens::feed_lock(self);
         let revoked = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let left = sqlx::query(LEAVE)
@@ -186,8 +185,11 @@ impl Store {
                 .bind(account.as_str())
                 .fetch_all(&mut *tx)
                 .await?;
+            if let (Some((sql, key)), false) = (lock, tokens.is_empty()) {
+                sqlx::query(sql).bind(key).execute(&mut *tx).await?;
+            }
             for (id,) in &tokens {
-                sqlx::query(FEED)
+                sqlx::query(super::authtokens::FEED_INSERT)
                     .bind(id)
                     .bind(now_ms)
                     .execute(&mut *tx)
