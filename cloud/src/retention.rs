@@ -52,6 +52,11 @@ pub async fn sweep(state: &AppState) -> Result<u64, crate::store::StoreError> {
             }
         }
     }
+    // Rate-limit windows that ended are dead rows (the next attempt would restart them).
+    let windows = state.store().sweep_windows(now).await?;
+    if windows > 0 {
+        tracing::debug!(windows, "rate-limit windows swept");
+    }
     // Device sign-in codes live minutes; a day later nobody can ask about them.
     let stale_codes = state
         .store()

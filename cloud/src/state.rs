@@ -138,7 +138,7 @@ impl AppState {
             .map_err(StateError::Checkout)?;
         Ok(Self {
             inner: Arc::new(Inner {
-                store,
+                store: store.clone(),
                 access_tokens: AccessTokens::new(key, auth),
                 agent_tokens: AgentTokens::new(agent_keys, &auth.issuer, &config.agent_tokens),
                 configured_relays: config.relays.clone(),
@@ -147,17 +147,29 @@ impl AppState {
                 bodies,
                 passwords: PasswordHasher::new(&auth.argon2, &auth.password_hashing)
                     .map_err(StateError::Password)?,
-                login_limiter: LoginLimiter::new(&auth.login_limit),
-                register_limiter: RegisterLimiter::new(&auth.register_limit),
-                device_limiter: RegisterLimiter::new(&crate::config::RegisterLimitConfig {
-                    window_secs: 600,
-                    max_per_ip: DEVICE_ATTEMPTS_PER_IP,
-                }),
-                sso_limiter: RegisterLimiter::new(&crate::config::RegisterLimitConfig {
-                    window_secs: 600,
-                    max_per_ip: SSO_STARTS_PER_IP,
-                }),
-                billing_limiter: crate::billing::limit::ProviderCallLimiter::default(),
+                login_limiter: LoginLimiter::new(&auth.login_limit, store.clone()),
+                register_limiter: RegisterLimiter::new(
+                    "register",
+                    &auth.register_limit,
+                    store.clone(),
+                ),
+                device_limiter: RegisterLimiter::new(
+                    "device",
+                    &crate::config::RegisterLimitConfig {
+                        window_secs: 600,
+                        max_per_ip: DEVICE_ATTEMPTS_PER_IP,
+                    },
+                    store.clone(),
+                ),
+                sso_limiter: RegisterLimiter::new(
+                    "sso",
+                    &crate::config::RegisterLimitConfig {
+                        window_secs: 600,
+                        max_per_ip: SSO_STARTS_PER_IP,
+                    },
+                    store.clone(),
+                ),
+                billing_limiter: crate::billing::limit::ProviderCallLimiter::new(store.clone()),
                 trusted_proxies: config.trusted_proxies.clone(),
                 clock,
                 events: crate::events::Events::default(),

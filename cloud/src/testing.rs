@@ -44,6 +44,14 @@ impl TestDb {
         }
     }
 
+    /// A SQLite database, and a PostgreSQL one when `FDT_TEST_PG_URL` is set: for a unit test
+    /// that runs the same assertions on each.
+    pub async fn every() -> Vec<Self> {
+        let mut dbs = vec![Self::sqlite().await];
+        dbs.extend(Self::postgres().await);
+        dbs
+    }
+
     /// A new database with a random name on the `FDT_TEST_PG_URL` server; `None` when the
     /// variable is unset. Each test gets its own database, so tests run in parallel.
     pub async fn postgres() -> Option<Self> {

@@ -33,46 +33,37 @@
 //! one [`crate::http::extract::ClientIp`] decides (the TCP peer, or `X-Forwarded-For` behind
 //! a trusted proxy). Without one (a router driven in process) only the per-email delay applies.
 //!
-//! Windows end by themselves. State is per process: with several cloud replicas each keeps
-//! its own counts, which multiplies the limits by the replica count — acceptable for now; a
-//! shared store can replace this behind the same interface.
+//! Windows end by themselves. The counts live in the database ([`super::window`]), so several
+//! cloud replicas on one database share them: an attacker gains nothing by spreading guesses
+//! over replicas. Counting costs a transaction per attempt, small beside the password hash.
 
-use super::window::Windows;
-pub use super::window::{ClientKey, RetryAfter};
+pub use super::window::{ClientKey, Limited, RetryAfter};
+use super::window::{Window, subject, take_one};
 use crate::config::{LoginLimitConfig, RegisterLimitConfig};
+use crate::store::Store;
 use std::net::IpAddr;
-use std::sync::{Mutex, MutexGuard};
 use time::OffsetDateTime;
 
-/// Locks `m`; a panic while it was held leaves only counters behind, so keep using them.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-#[derive(Debug)]
-struct LoginTables {
-    by_address: Windows<ClientKey>,
-    by_pair: Windows<(ClientKey, String)>,
-    by_email: Windows<String>,
-}
-
 /// Counts failed logins per client address, per (address, email) and per email.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct LoginLimiter {
     cfg: LoginLimitConfig,
-    tables: Mutex<LoginTables>,
+    store: Store,
+    by_address: Window,
+    by_pair: Window,
+    by_email: Window,
 }
 
 impl LoginLimiter {
-    /// A limiter with the configured window, limits and delays.
-    pub fn new(cfg: &LoginLimitConfig) -> Self {
+    /// A limiter with the configured window, limits and delays, counting in `store`.
+    pub fn new(cfg: &LoginLimitConfig, store: Store) -> Self {
+        let w = cfg.window_secs;
         Self {
             cfg: *cfg,
-            tables: Mutex::new(LoginTables {
-                by_address: Windows::new(cfg.window_secs),
-                by_pair: Windows::new(cfg.window_secs),
-                by_email: Windows::new(cfg.window_secs),
-            }),
+            store,
+            by_address: Window::new("login.address", w, Some(cfg.max_failures_per_ip)),
+            by_pair: Window::new("login.pair", w, Some(cfg.max_failures_per_ip_and_email)),
+            by_email: Window::new("login.email", w, None),
         }
     }
 
@@ -80,32 +71,28 @@ impl LoginLimiter {
     /// limit. Otherwise counts it as a failure (until [`LoginLimiter::succeeded`] says
     /// otherwise) and answers how long to wait before checking the password: zero unless
     /// the email has failed often from anywhere. `email` must be normalized.
-    pub fn begin_attempt(
+    pub async fn begin_attempt(
         &self,
         email: &str,
         ip: Option<IpAddr>,
         now: OffsetDateTime,
-    ) -> Result<std::time::Duration, RetryAfter> {
-        let mut t = lock(&self.tables);
-        let email = email.to_owned();
-        let client = ip.map(ClientKey::from);
-        if let Some(client) = client {
-            let pair = (client, email.clone());
-            let by_address = t
-                .by_address
-                .blocked(&client, self.cfg.max_failures_per_ip, now);
-            let by_pair = t
-                .by_pair
-                .blocked(&pair, self.cfg.max_failures_per_ip_and_email, now);
-            if let Some(wait) = by_address.into_iter().chain(by_pair).max_by_key(|r| r.secs) {
-                return Err(wait);
-            }
-            t.by_address.count(&client, now);
-            t.by_pair.count(&pair, now);
+    ) -> Result<std::time::Duration, Limited> {
+        let email_key = subject(&[email]);
+        let client = ip.map(|ip| ClientKey::from(ip).to_key_string());
+        let keys = client
+            .as_deref()
+            .map(|c| (subject(&[c]), subject(&[c, email])));
+        // Address, pair, email: always in this order (see `Store::take_windows`).
+        let mut takes = Vec::with_capacity(3);
+        if let Some((address, pair)) = &keys {
+            takes.push(self.by_address.take(address));
+            takes.push(self.by_pair.take(pair));
         }
-        let earlier = t.by_email.attempts(&email, now);
-        t.by_email.count(&email, now);
-        Ok(self.email_delay(earlier))
+        takes.push(self.by_email.take(&email_key));
+        match self.store.take_windows(&takes, now).await? {
+            Ok(before) => Ok(self.email_delay(before.last().copied().unwrap_or(0))),
+            Err(end) => Err(Limited::Wait(RetryAfter::until(end, now))),
+        }
     }
 
     /// The wait for a login to an email that has failed `failures` times in this window.
@@ -119,45 +106,51 @@ impl LoginLimiter {
 
     /// The attempt begun for `email` from `ip` was the right password: the pair's window is
     /// cleared, and the address and the email get this attempt back.
-    pub fn succeeded(&self, email: &str, ip: Option<IpAddr>) {
-        let mut t = lock(&self.tables);
-        let email = email.to_owned();
-        if let Some(client) = ip.map(ClientKey::from) {
-            t.by_address.forgive(&client);
-            t.by_pair.clear(&(client, email.clone()));
+    pub async fn succeeded(
+        &self,
+        email: &str,
+        ip: Option<IpAddr>,
+        now: OffsetDateTime,
+    ) -> Result<(), Limited> {
+        if let Some(client) = ip.map(|ip| ClientKey::from(ip).to_key_string()) {
+            let address = subject(&[&client]);
+            self.store
+                .forgive_window(self.by_address.scope(), &address, now)
+                .await?;
+            self.store
+                .clear_window(self.by_pair.scope(), &subject(&[&client, email]))
+                .await?;
         }
-        t.by_email.forgive(&email);
+        self.store
+            .forgive_window(self.by_email.scope(), &subject(&[email]), now)
+            .await?;
+        Ok(())
     }
 }
 
-/// Counts registrations per client address.
-#[derive(Debug)]
+/// Counts attempts per client address: registrations, device sign-in codes, SSO starts.
+#[derive(Debug, Clone)]
 pub struct RegisterLimiter {
-    max_per_ip: u32,
-    by_address: Mutex<Windows<ClientKey>>,
+    store: Store,
+    by_address: Window,
 }
 
 impl RegisterLimiter {
-    /// A limiter with the configured window and limit.
-    pub fn new(cfg: &RegisterLimitConfig) -> Self {
+    /// A limiter with the configured window and limit, counting in `store` under `scope`.
+    pub fn new(scope: &'static str, cfg: &RegisterLimitConfig, store: Store) -> Self {
         Self {
-            max_per_ip: cfg.max_per_ip,
-            by_address: Mutex::new(Windows::new(cfg.window_secs)),
+            store,
+            by_address: Window::new(scope, cfg.window_secs, Some(cfg.max_per_ip)),
         }
     }
 
-    /// Counts a registration from `ip`, or refuses it when the address is at its limit.
-    /// Without an address there is nothing to count by.
-    pub fn attempt(&self, ip: Option<IpAddr>, now: OffsetDateTime) -> Result<(), RetryAfter> {
-        let Some(client) = ip.map(ClientKey::from) else {
+    /// Counts an attempt from `ip`, or refuses it when the address is at its limit. Without an
+    /// address there is nothing to count by.
+    pub async fn attempt(&self, ip: Option<IpAddr>, now: OffsetDateTime) -> Result<(), Limited> {
+        let Some(client) = ip.map(|ip| ClientKey::from(ip).to_key_string()) else {
             return Ok(());
         };
-        let mut w = lock(&self.by_address);
-        if let Some(wait) = w.blocked(&client, self.max_per_ip, now) {
-            return Err(wait);
-        }
-        w.count(&client, now);
-        Ok(())
+        take_one(&self.store, &self.by_address, &subject(&[&client]), now).await
     }
 }
 

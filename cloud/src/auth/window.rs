@@ -1,15 +1,13 @@
-//! Fixed-window attempt counters, and the client key the limiters count addresses by.
+//! Fixed-window attempt counters shared by the control plane's replicas, and the client key
+//! the limiters count addresses by.
 //!
-//! A window opens at a key's first attempt and ends a fixed time later, whatever happens in
-//! it; expired windows are dropped when next looked at, or swept once a table grows large.
+//! A window opens at a subject's first attempt and ends a fixed time later, whatever happens
+//! in it. The counts live in the database (`store::rate_windows`): with several `fdt-cloud`
+//! replicas behind one address, a client meets the same limit whichever replica answers.
 
-use std::collections::HashMap;
-use std::hash::Hash;
+use crate::store::{Store, StoreError, Take};
 use std::net::{IpAddr, Ipv6Addr};
 use time::{Duration, OffsetDateTime};
-
-/// Entries kept per table before expired windows are swept.
-const SWEEP_THRESHOLD: usize = 10_000;
 
 /// The answer when a limit is hit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,88 +33,103 @@ impl From<IpAddr> for ClientKey {
     }
 }
 
+/// Why an attempt was not let through.
+#[derive(Debug, thiserror::Error)]
+pub enum Limited {
+    /// The limit is reached: come back later.
+    #[error("rate limited for {} s", .0.secs)]
+    Wait(RetryAfter),
+    /// The shared counters could not be read or written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<Limited> for crate::error::ApiError {
+    fn from(e: Limited) -> Self {
+        match e {
+            Limited::Wait(w) => Self::RateLimited {
+                retry_after_secs: w.secs,
+            },
+            Limited::Store(e) => e.into(),
+        }
+    }
+}
+
+impl RetryAfter {
+    /// Whole seconds from `now` until `end`, rounded up and at least 1: telling a client to
+    /// retry before the window ends only earns it another 429.
+    pub fn until(end: OffsetDateTime, now: OffsetDateTime) -> Self {
+        let left = (end - now).whole_milliseconds();
+        let secs = u64::try_from((left + 999) / 1000).unwrap_or(1).max(1);
+        Self { secs }
+    }
+}
+
+/// One kind of fixed window (a scope, a length and a limit), counted in the database
+/// ([`crate::store::Store::take_windows`]) so that replicas share the counts.
 #[derive(Debug, Clone, Copy)]
-struct Window {
-    started: OffsetDateTime,
-    attempts: u32,
-}
-
-/// Attempts per key in fixed windows of one length.
-#[derive(Debug)]
-pub(crate) struct Windows<K> {
+pub(crate) struct Window {
+    scope: &'static str,
     len: Duration,
-    windows: HashMap<K, Window>,
+    max: Option<u32>,
 }
 
-impl<K: Eq + Hash + Clone> Windows<K> {
-    /// Windows `len` long (whole seconds; at least one).
-    pub(crate) fn new(len_secs: u64) -> Self {
+impl Window {
+    /// Windows of `scope`, `len_secs` long (at least one second), holding `max` attempts
+    /// (`None`: counted, never refused).
+    pub(crate) fn new(scope: &'static str, len_secs: u64, max: Option<u32>) -> Self {
         Self {
+            scope,
             len: Duration::seconds(i64::try_from(len_secs.max(1)).unwrap_or(i64::MAX / 2)),
-            windows: HashMap::new(),
+            max,
         }
     }
 
-    /// The live window for `key` at `now`, dropping an expired one.
-    fn live(&mut self, key: &K, now: OffsetDateTime) -> Option<&mut Window> {
-        let len = self.len;
-        if self
-            .windows
-            .get(key)
-            .is_some_and(|w| now >= w.started + len)
-        {
-            self.windows.remove(key);
-        }
-        self.windows.get_mut(key)
-    }
-
-    /// Attempts counted for `key` in its live window.
-    pub(crate) fn attempts(&mut self, key: &K, now: OffsetDateTime) -> u32 {
-        self.live(key, now).map_or(0, |w| w.attempts)
-    }
-
-    /// When `key` has `max` attempts or more in its live window: how long until it ends.
-    pub(crate) fn blocked(&mut self, key: &K, max: u32, now: OffsetDateTime) -> Option<RetryAfter> {
-        let len = self.len;
-        let w = self.live(key, now)?;
-        (w.attempts >= max).then(|| {
-            let left = (w.started + len - now).whole_milliseconds();
-            // Round up: telling a client to retry before the window ends only earns it a 429.
-            let secs = u64::try_from((left + 999) / 1000).unwrap_or(1).max(1);
-            RetryAfter { secs }
-        })
-    }
-
-    /// Counts an attempt for `key`, opening a window if none is live.
-    pub(crate) fn count(&mut self, key: &K, now: OffsetDateTime) {
-        if self.windows.len() >= SWEEP_THRESHOLD {
-            let len = self.len;
-            self.windows.retain(|_, w| now < w.started + len);
-        }
-        match self.live(key, now) {
-            Some(w) => w.attempts = w.attempts.saturating_add(1),
-            None => {
-                self.windows.insert(
-                    key.clone(),
-                    Window {
-                        started: now,
-                        attempts: 1,
-                    },
-                );
-            }
+    /// An attempt of `subject` in this window.
+    pub(crate) fn take<'a>(&self, subject: &'a [u8]) -> Take<'a> {
+        Take {
+            scope: self.scope,
+            subject,
+            max: self.max,
+            len: self.len,
         }
     }
 
-    /// Takes one counted attempt back.
-    pub(crate) fn forgive(&mut self, key: &K) {
-        if let Some(w) = self.windows.get_mut(key) {
-            w.attempts = w.attempts.saturating_sub(1);
-        }
+    /// Its scope's name.
+    pub(crate) fn scope(&self) -> &'static str {
+        self.scope
     }
+}
 
-    /// Forgets `key`'s window.
-    pub(crate) fn clear(&mut self, key: &K) {
-        self.windows.remove(key);
+/// What a window counts, as stored: the SHA-256 of the parts (so the table holds no address
+/// or email), each ended by a NUL so that no two lists of parts hash alike.
+pub(crate) fn subject(parts: &[&str]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    h.finalize().to_vec()
+}
+
+impl ClientKey {
+    /// The address (or /64 network) as counted.
+    pub(crate) fn to_key_string(self) -> String {
+        self.0.to_string()
+    }
+}
+
+/// Counts one attempt of `subject` in `window`; [`Limited::Wait`] when the window is full.
+pub(crate) async fn take_one(
+    store: &Store,
+    window: &Window,
+    subject: &[u8],
+    now: OffsetDateTime,
+) -> Result<(), Limited> {
+    match store.take_windows(&[window.take(subject)], now).await? {
+        Ok(_) => Ok(()),
+        Err(end) => Err(Limited::Wait(RetryAfter::until(end, now))),
     }
 }
 
@@ -145,16 +158,24 @@ mod tests {
 
     #[test]
     fn retry_after_rounds_up_and_is_never_zero() {
-        let mut w = Windows::new(60);
         let t0 = OffsetDateTime::now_utc();
-        w.count(&"k", t0);
-        let almost = t0 + Duration::seconds(60) - Duration::milliseconds(1);
-        assert_eq!(w.blocked(&"k", 1, almost), Some(RetryAfter { secs: 1 }));
+        let end = t0 + Duration::seconds(60);
         assert_eq!(
-            w.blocked(&"k", 1, t0 + Duration::milliseconds(500)),
-            Some(RetryAfter { secs: 60 })
+            RetryAfter::until(end, end - Duration::milliseconds(1)),
+            RetryAfter { secs: 1 }
         );
-        assert_eq!(w.blocked(&"k", 1, t0 + Duration::seconds(60)), None);
-        assert_eq!(w.attempts(&"k", t0 + Duration::seconds(60)), 0);
+        assert_eq!(
+            RetryAfter::until(end, t0 + Duration::milliseconds(500)),
+            RetryAfter { secs: 60 }
+        );
+        assert_eq!(RetryAfter::until(end, end), RetryAfter { secs: 1 });
+    }
+
+    #[test]
+    fn subjects_differ_by_their_parts_and_their_split() {
+        assert_eq!(subject(&["a", "b"]), subject(&["a", "b"]));
+        assert_ne!(subject(&["ab", ""]), subject(&["a", "b"]));
+        assert_ne!(subject(&["a"]), subject(&["a", ""]));
+        assert_eq!(subject(&["x"]).len(), 32);
     }
 }

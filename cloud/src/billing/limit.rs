@@ -3,11 +3,11 @@
 //! provider call (and a Stripe customer or a PayPal token on the way), so a script or a
 //! stuck button must not be able to spend them without bound; a person never comes near it.
 //!
-//! Counted per process, like the login limiter: several replicas multiply the limit.
+//! Counted in the database, like the login limiter: replicas share the count.
 
-use crate::auth::window::{RetryAfter, Windows};
+use crate::auth::window::{Limited, Window, subject, take_one};
+use crate::store::Store;
 use fdt_api::AccountId;
-use std::sync::Mutex;
 use time::OffsetDateTime;
 
 /// Provider calls one account may start per window.
@@ -16,60 +16,71 @@ pub const CALLS_PER_ACCOUNT: u32 = 30;
 pub const WINDOW_SECS: u64 = 600;
 
 /// Counts provider-bound requests per account.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ProviderCallLimiter {
-    max: u32,
-    windows: Mutex<Windows<AccountId>>,
-}
-
-impl Default for ProviderCallLimiter {
-    fn default() -> Self {
-        Self::new(CALLS_PER_ACCOUNT, WINDOW_SECS)
-    }
+    store: Store,
+    window: Window,
 }
 
 impl ProviderCallLimiter {
+    /// [`CALLS_PER_ACCOUNT`] calls per account per [`WINDOW_SECS`], counted in `store`.
+    pub fn new(store: Store) -> Self {
+        Self::with_limit(store, CALLS_PER_ACCOUNT, WINDOW_SECS)
+    }
+
     /// `max` calls per account per `window_secs`.
-    pub fn new(max: u32, window_secs: u64) -> Self {
+    pub fn with_limit(store: Store, max: u32, window_secs: u64) -> Self {
         Self {
-            max,
-            windows: Mutex::new(Windows::new(window_secs)),
+            store,
+            window: Window::new("billing.provider_calls", window_secs, Some(max)),
         }
     }
 
     /// Counts a request of `account`, or refuses it when the account is at its limit.
-    pub fn attempt(&self, account: &AccountId, now: OffsetDateTime) -> Result<(), RetryAfter> {
-        // A panic while the lock was held leaves only counters behind: keep using them.
-        let mut w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(wait) = w.blocked(account, self.max, now) {
-            return Err(wait);
-        }
-        w.count(account, now);
-        Ok(())
+    pub async fn attempt(&self, account: &AccountId, now: OffsetDateTime) -> Result<(), Limited> {
+        take_one(
+            &self.store,
+            &self.window,
+            &subject(&[account.as_str()]),
+            now,
+        )
+        .await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::window::RetryAfter;
 
-    #[test]
-    fn each_account_has_its_own_window() {
-        let l = ProviderCallLimiter::new(3, 60);
-        let (a, b) = (
-            crate::random::new_account_id(),
-            crate::random::new_account_id(),
-        );
-        let t0 = OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);
-        for _ in 0..3 {
-            assert!(l.attempt(&a, t0).is_ok());
+    #[tokio::test]
+    async fn each_account_has_its_own_window() {
+        for db in crate::testing::TestDb::every().await {
+            let l = ProviderCallLimiter::with_limit(db.store.clone(), 3, 60);
+            let (a, b) = (
+                crate::random::new_account_id(),
+                crate::random::new_account_id(),
+            );
+            let t0 = OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);
+            for _ in 0..3 {
+                assert!(l.attempt(&a, t0).await.is_ok());
+            }
+            let wait = l.attempt(&a, t0 + time::Duration::seconds(10)).await;
+            assert!(
+                matches!(wait, Err(Limited::Wait(RetryAfter { secs: 50 }))),
+                "{wait:?}"
+            );
+            assert!(
+                l.attempt(&b, t0).await.is_ok(),
+                "another account is not held up"
+            );
+            assert!(
+                l.attempt(&a, t0 + time::Duration::seconds(60))
+                    .await
+                    .is_ok(),
+                "a new window"
+            );
+            db.finish().await;
         }
-        let wait = l.attempt(&a, t0 + time::Duration::seconds(10));
-        assert_eq!(wait, Err(RetryAfter { secs: 50 }));
-        assert!(l.attempt(&b, t0).is_ok(), "another account is not held up");
-        assert!(
-            l.attempt(&a, t0 + time::Duration::seconds(60)).is_ok(),
-            "a new window"
-        );
     }
 }

@@ -105,12 +105,8 @@ async fn begin(
 ) -> Response {
     // Each start stores a sign-in in flight (until it expires): limited per address before
     // anything is looked up.
-    if c.app
-        .sso_limiter()
-        .attempt(ip, c.app.clock().now())
-        .is_err()
-    {
-        tracing::warn!(?ip, "sso: starts rate limited");
+    if let Err(e) = c.app.sso_limiter().attempt(ip, c.app.clock().now()).await {
+        tracing::warn!(?ip, error = %e, "sso: start refused");
         return back("rate_limited", "");
     }
     let Ok(org) = q.org.trim().parse::<OrgId>() else {

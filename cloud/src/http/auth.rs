@@ -47,12 +47,8 @@ pub(crate) async fn create_account(
     // taken) tells whether an email has an account.
     st.register_limiter()
         .attempt(ip, st.clock().now())
-        .map_err(|wait| {
-            tracing::warn!(?ip, "registration rate limited");
-            ApiError::RateLimited {
-                retry_after_secs: wait.secs,
-            }
-        })?;
+        .await
+        .inspect_err(|e| tracing::warn!(?ip, error = %e, "registration refused"))?;
     let hash = st.passwords().hash(password).await?;
     let account = st
         .store()
@@ -90,12 +86,8 @@ pub(crate) async fn check_login(
     let delay = st
         .login_limiter()
         .begin_attempt(&email, ip, now)
-        .map_err(|wait| {
-            tracing::warn!(%email, ?ip, "login rate limited");
-            ApiError::RateLimited {
-                retry_after_secs: wait.secs,
-            }
-        })?;
+        .await
+        .inspect_err(|e| tracing::warn!(%email, ?ip, error = %e, "login refused"))?;
     if !delay.is_zero() {
         tracing::debug!(%email, ?ip, ?delay, "login slowed: many failures for this email");
         tokio::time::sleep(delay).await;
@@ -121,7 +113,7 @@ pub(crate) async fn check_login(
         crate::metrics::login_failed();
         return Err(ApiError::InvalidCredentials);
     };
-    st.login_limiter().succeeded(&email, ip);
+    st.login_limiter().succeeded(&email, ip, now).await?;
     let id = account.id.to_string();
     // Told only to someone who proved the password: suspension is not an oracle for emails.
     if st.store().is_suspended(&account.id).await? {

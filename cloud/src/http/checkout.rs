@@ -112,15 +112,14 @@ impl From<PurchaseError> for ApiError {
 }
 
 /// Counts a request that calls a provider against the caller's account; 429 past the limit.
-fn provider_call(st: &AppState, who: &Authenticated) -> Result<(), ApiError> {
+async fn provider_call(st: &AppState, who: &Authenticated) -> Result<(), ApiError> {
     st.billing_limiter()
         .attempt(&who.account_id, st.clock().now())
-        .map_err(|wait| {
-            tracing::warn!(account = %who.account_id, "billing provider calls rate limited");
-            ApiError::RateLimited {
-                retry_after_secs: wait.secs,
-            }
-        })
+        .await
+        .inspect_err(|e| {
+            tracing::warn!(account = %who.account_id, error = %e, "billing provider call refused");
+        })?;
+    Ok(())
 }
 
 /// `POST /v1/billing/checkout` → 201.
@@ -131,7 +130,7 @@ async fn start(
     headers: HeaderMap,
     ApiJson(req): ApiJson<CheckoutRequest>,
 ) -> Result<Response, ApiError> {
-    provider_call(&st, &who)?;
+    provider_call(&st, &who).await?;
     let p = super::billing::provider(&req.provider)?;
     let console = console_base(&st, &headers);
     let started = purchase::start(&st, &who.account_id, p, req.plan, req.once, &console).await?;
@@ -206,7 +205,7 @@ async fn cancel(
     client: Client,
     ApiPath((p, id)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    provider_call(&st, &who)?;
+    provider_call(&st, &who).await?;
     let p = super::billing::provider(&p)?;
     purchase::cancel(&st, &who.account_id, p, &id).await?;
     let detail = serde_json::json!({"provider": p.as_str()});
@@ -223,7 +222,7 @@ async fn change_plan(
     ApiPath((p, id)): ApiPath<(String, String)>,
     ApiJson(req): ApiJson<PlanChangeRequest>,
 ) -> Result<Json<PlanChange>, ApiError> {
-    provider_call(&st, &who)?;
+    provider_call(&st, &who).await?;
     let p = super::billing::provider(&p)?;
     let console = console_base(&st, &headers);
     let change = purchase::change_plan(&st, &who.account_id, p, &id, req.plan, &console).await?;
@@ -240,7 +239,7 @@ async fn portal(
     who: Authenticated,
     headers: HeaderMap,
 ) -> Result<Json<PortalLink>, ApiError> {
-    provider_call(&st, &who)?;
+    provider_call(&st, &who).await?;
     let back = format!("{}/billing", console_base(&st, &headers));
     let url = purchase::portal(&st, &who.account_id, &back).await?;
     Ok(Json(PortalLink { url }))

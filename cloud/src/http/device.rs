@@ -50,7 +50,7 @@ pub async fn code(
 ) -> Result<Response, ApiError> {
     let client_name = client_name(req.client_name.as_deref())?;
     let now = st.clock().now();
-    count_attempt(&st, ip, now)?;
+    count_attempt(&st, ip, now).await?;
     let device_code = format!("{DEVICE_CODE_PREFIX}{}", random_base62(43));
     let device_hash = secret_hash(&device_code);
     let expires_at = now + time::Duration::seconds(CODE_TTL_SECS.cast_signed());
@@ -104,7 +104,7 @@ pub async fn token(
         // Unknown or spent codes count against the address like new codes and decisions:
         // a client cycling through made-up codes is slowed down (a real device sees this
         // once, when its code expires).
-        count_attempt(&st, client.ip, now)?;
+        count_attempt(&st, client.ip, now).await?;
     }
     let error = match poll {
         DevicePoll::Approved {
@@ -143,7 +143,7 @@ pub async fn pending(
 ) -> Result<Json<DevicePending>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::InvalidBody(e.body_text()))?;
     let now = st.clock().now();
-    count_attempt(&st, ip, now)?;
+    count_attempt(&st, ip, now).await?;
     let code = normalize_user_code(&q.user_code).ok_or(ApiError::NotFound)?;
     let (client_name, created_at, expires_at) = st
         .store()
@@ -188,7 +188,7 @@ pub(crate) async fn decide(
 ) -> Result<(), ApiError> {
     let now = st.clock().now();
     // Counted before the lookup, so guessing codes is bounded per address.
-    count_attempt(st, client.ip, now)?;
+    count_attempt(st, client.ip, now).await?;
     let code = normalize_user_code(typed).ok_or(ApiError::NotFound)?;
     let approver = approve.then_some((account, person));
     if !st.store().decide_device_code(&code, approver, now).await? {
@@ -212,17 +212,16 @@ pub(crate) async fn decide(
 }
 
 /// Counts a new code or a decision against the client address; 429 past the limit.
-fn count_attempt(
+async fn count_attempt(
     st: &AppState,
     ip: Option<std::net::IpAddr>,
     now: time::OffsetDateTime,
 ) -> Result<(), ApiError> {
-    st.device_limiter().attempt(ip, now).map_err(|wait| {
-        tracing::warn!(?ip, "device sign-in rate limited");
-        ApiError::RateLimited {
-            retry_after_secs: wait.secs,
-        }
-    })
+    st.device_limiter()
+        .attempt(ip, now)
+        .await
+        .inspect_err(|e| tracing::warn!(?ip, error = %e, "device sign-in refused"))?;
+    Ok(())
 }
 
 /// A fresh user code: [`USER_CODE_LEN`] letters of [`USER_CODE_ALPHABET`].
