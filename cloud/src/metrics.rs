@@ -53,6 +53,10 @@ pub const JOB_RUNS: &str = "fdt_cloud_job_runs_total";
 /// When each background job last finished a round without error (Unix seconds).
 pub const JOB_LAST_SUCCESS: &str = "fdt_cloud_job_last_success_timestamp_seconds";
 
+/// Change events shared with the other replicas through PostgreSQL, by outcome (`sent`,
+/// `received`, `dropped`: the outgoing queue was full, `failed`: the database refused them).
+pub const EVENTS_FANOUT: &str = "fdt_cloud_events_fanout_total";
+
 /// Webhook lag buckets (seconds): a second to a day.
 const LAG_BUCKETS: &[f64] = &[
     1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3_600.0, 21_600.0, 86_400.0,
@@ -143,6 +147,10 @@ fn describe() {
         "Time a store operation took to complete, by backend"
     );
     describe_counter!(JOB_RUNS, "Background job rounds, by job and outcome");
+    describe_counter!(
+        EVENTS_FANOUT,
+        "Change events shared with other replicas through PostgreSQL, by outcome"
+    );
     describe_gauge!(
         JOB_LAST_SUCCESS,
         Unit::Seconds,
@@ -219,6 +227,11 @@ pub fn domain_incidents(counts: &[(String, i64)]) {
 /// `postgres`.
 pub fn db_operation(backend: &'static str, started: Instant) {
     histogram!(DB_OPERATION_DURATION, "backend" => backend).record(started.elapsed().as_secs_f64());
+}
+
+/// Counts `n` change events shared with (or from) other replicas, by outcome.
+pub fn events_fanout(outcome: &'static str, n: usize) {
+    counter!(EVENTS_FANOUT, "outcome" => outcome).increment(u64::try_from(n).unwrap_or(u64::MAX));
 }
 
 /// Counts a round of the background job `job` (a fixed name), and when it last succeeded.

@@ -14,6 +14,10 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     tokio::spawn(crate::retention::run(state.clone(), shutdown.clone()));
+    // Replicas on one PostgreSQL database share their change events.
+    if let crate::store::Store::Postgres(pool) = state.store() {
+        let _listening = state.events().share_through_postgres(pool, &shutdown);
+    }
     tokio::spawn(crate::audit::run_checkpoints(
         state.clone(),
         shutdown.clone(),

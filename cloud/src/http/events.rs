@@ -1,8 +1,9 @@
 //! `GET /v1/events`: the caller's change events as Server-Sent Events (`data: {"topic": …}`),
-//! for live pages. Changes made through this process arrive at once (the [`Events`] hub);
-//! changes no handler sees — a relay going silent, a tunnel ended by a heartbeat, a change
-//! made through another cloud instance — are found by comparing a fingerprint of the
-//! account's tunnels (and, for admins, the fleet) every few seconds.
+//! for live pages. Changes made through this process arrive at once (the [`Events`] hub), and
+//! on PostgreSQL those made through another replica too (`LISTEN`/`NOTIFY`,
+//! `events::fanout`); changes no handler sees — a relay going silent, a tunnel ended by a
+//! heartbeat — and any the fan-out lost are found by comparing a fingerprint of the account's
+//! tunnels (and, for admins, the fleet) every few seconds.
 //!
 //! [`Events`]: crate::events::Events
 
