@@ -346,7 +346,8 @@ pub async fn run_checkpoints(
             _ = shutdown.cancelled() => return,
         }
         let job = crate::store::Job::AuditCheckpoint;
-        let Some(round) = crate::jobs::leased(&st, job, scheduled_checkpoint(&st)).await else {
+        let Some(round) = crate::jobs::leased(&st, job, every, scheduled_checkpoint(&st)).await
+        else {
             continue;
         };
         // A log that does not verify is a failed round too: its alert must fire.

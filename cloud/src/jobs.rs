@@ -6,17 +6,19 @@ use crate::state::AppState;
 use crate::store::Job;
 
 /// Runs `round` if this replica gets `job`'s lease for it: `Some(its output)`; `None` when
-/// another replica holds the lease (nothing run), or when the lease could not be asked for
-/// (logged, and counted as a failed round of the job).
+/// another replica holds the lease or started a round less than `every` (the job's interval)
+/// ago (nothing run), or when the lease could not be asked for (logged, and counted as a
+/// failed round of the job).
 pub(crate) async fn leased<T>(
     st: &AppState,
     job: Job,
+    every: std::time::Duration,
     round: impl Future<Output = T>,
 ) -> Option<T> {
-    let lease = match st.store().try_job_lease(job).await {
+    let lease = match st.store().try_job_lease(job, every).await {
         Ok(Some(lease)) => lease,
         Ok(None) => {
-            tracing::debug!(job = job.name(), "another replica runs this round");
+            tracing::debug!(job = job.name(), "another replica runs or ran this round");
             return None;
         }
         Err(e) => {

@@ -129,7 +129,7 @@ pub async fn send_due(st: &AppState, mailer: &Mailer) -> Result<usize, StoreErro
 pub async fn run(st: AppState, mailer: Mailer, shutdown: CancellationToken) {
     loop {
         let job = crate::store::Job::Mailer;
-        let round = crate::jobs::leased(&st, job, send_due(&st, &mailer)).await;
+        let round = crate::jobs::leased(&st, job, INTERVAL, send_due(&st, &mailer)).await;
         if let Some(round) = &round {
             crate::metrics::job_run(job.name(), round.is_ok());
         }

@@ -19,7 +19,8 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
             _ = tokio::time::sleep(every) => {}
             _ = shutdown.cancelled() => return,
         }
-        let Some(swept) = crate::jobs::leased(&state, Job::Retention, sweep(&state)).await else {
+        let Some(swept) = crate::jobs::leased(&state, Job::Retention, every, sweep(&state)).await
+        else {
             continue;
         };
         crate::metrics::job_run(Job::Retention.name(), swept.is_ok());

@@ -328,6 +328,9 @@ async fn authtokens_are_scoped_to_their_account(db: &TestDb) {
     assert_eq!(db.store.stats().await.unwrap().authtokens, 1);
 }
 
+/// A job interval short enough that every round is due.
+const NOW_AND_THEN: std::time::Duration = std::time::Duration::ZERO;
+
 /// Two replicas on one PostgreSQL database: while one holds a job's lease the other gets none
 /// (other jobs stay free), and the lease is free again once dropped. On SQLite, which one
 /// process owns, every round gets a lease.
@@ -335,13 +338,13 @@ async fn a_job_round_is_leased_to_one_replica_at_a_time(db: &TestDb) {
     let Some(url) = db.postgres_url() else {
         let a = db
             .store
-            .try_job_lease(Job::Retention)
+            .try_job_lease(Job::Retention, NOW_AND_THEN)
             .await
             .unwrap()
             .unwrap();
         let b = db
             .store
-            .try_job_lease(Job::Retention)
+            .try_job_lease(Job::Retention, NOW_AND_THEN)
             .await
             .unwrap()
             .unwrap();
@@ -353,24 +356,78 @@ async fn a_job_round_is_leased_to_one_replica_at_a_time(db: &TestDb) {
     let other = Store::connect(&target).await.unwrap();
     let held = db
         .store
-        .try_job_lease(Job::Retention)
+        .try_job_lease(Job::Retention, NOW_AND_THEN)
         .await
         .unwrap()
         .unwrap();
-    assert!(other.try_job_lease(Job::Retention).await.unwrap().is_none());
-    let dunning = other.try_job_lease(Job::Dunning).await.unwrap().unwrap();
+    assert!(
+        other
+            .try_job_lease(Job::Retention, NOW_AND_THEN)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let dunning = other
+        .try_job_lease(Job::Dunning, NOW_AND_THEN)
+        .await
+        .unwrap()
+        .unwrap();
     dunning.release().await.unwrap();
     held.release().await.unwrap();
-    let taken = other.try_job_lease(Job::Retention).await.unwrap().unwrap();
+    let taken = other
+        .try_job_lease(Job::Retention, NOW_AND_THEN)
+        .await
+        .unwrap()
+        .unwrap();
     // And now the first replica is the one refused.
     assert!(
         db.store
-            .try_job_lease(Job::Retention)
+            .try_job_lease(Job::Retention, NOW_AND_THEN)
             .await
             .unwrap()
             .is_none()
     );
     taken.release().await.unwrap();
+    // With an interval, a round started by one replica makes the other skip its own until
+    // the interval has passed since that start (by the database's clock).
+    let minute = std::time::Duration::from_secs(60);
+    let hour = std::time::Duration::from_secs(3600);
+    let first = other
+        .try_job_lease(Job::Mailer, minute)
+        .await
+        .unwrap()
+        .unwrap();
+    first.release().await.unwrap();
+    assert!(
+        db.store
+            .try_job_lease(Job::Mailer, minute)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        other
+            .try_job_lease(Job::Mailer, hour)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A refused lease records nothing: the round is still due at a shorter interval.
+    let due = db
+        .store
+        .try_job_lease(Job::Mailer, NOW_AND_THEN)
+        .await
+        .unwrap()
+        .unwrap();
+    due.release().await.unwrap();
+    // Other jobs keep their own pace.
+    let audit = db
+        .store
+        .try_job_lease(Job::AuditCheckpoint, hour)
+        .await
+        .unwrap()
+        .unwrap();
+    audit.release().await.unwrap();
     other.close().await;
 }
 

@@ -176,7 +176,7 @@ pub async fn run(st: AppState, shutdown: CancellationToken) {
             crate::metrics::job_run(job.name(), ok);
         };
         // `None`: another replica ran this round.
-        let _ = crate::jobs::leased(&st, job, round).await;
+        let _ = crate::jobs::leased(&st, job, SWEEP_EVERY, round).await;
         tokio::select! {
             _ = tokio::time::sleep(SWEEP_EVERY) => {}
             _ = shutdown.cancelled() => return,

@@ -231,7 +231,7 @@ pub async fn run(st: AppState, shutdown: CancellationToken) {
             crate::metrics::job_run(Job::Domains.name(), ok);
         };
         // `None`: another replica ran this round.
-        let _ = crate::jobs::leased(&st, Job::Domains, round).await;
+        let _ = crate::jobs::leased(&st, Job::Domains, interval, round).await;
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = shutdown.cancelled() => return,

@@ -2,7 +2,11 @@
 //! PostgreSQL database run each round once: a transaction-scoped advisory lock, held for the
 //! round by an open transaction and released when the transaction ends ([`JobLease::release`];
 //! a lease merely dropped, say by a panic, ends when sqlx next uses the connection, or with the
-//! connection). SQLite belongs to one process: every round gets a lease.
+//! connection). Holding the lock keeps two rounds of one job from overlapping; the lease is
+//! also refused when another replica started a round less than the job's interval ago (by the
+//! database's clock, recorded in `job_rounds` under the lock), so replicas whose timers are out
+//! of step do not each run a round per interval. SQLite belongs to one process: every round
+//! gets a lease.
 
 use super::{Store, StoreError};
 
@@ -66,8 +70,18 @@ impl JobLease {
 }
 
 impl Store {
-    /// The lease on `job` for one round, or `None` while another replica holds it.
-    pub async fn try_job_lease(&self, job: Job) -> Result<Option<JobLease>, StoreError> {
+    /// The lease on `job` for one round, or `None` while another replica holds it or started
+    /// a round less than `every` ago.
+    pub async fn try_job_lease(
+        &self,
+        job: Job,
+        every: std::time::Duration,
+    ) -> Result<Option<JobLease>, StoreError> {
+        const NOW: &str = "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+        const ROUND: &str = "INSERT INTO job_rounds (job, started_at) VALUES ($1, $2) \
+                             ON CONFLICT (job) DO UPDATE SET started_at = excluded.started_at \
+                             WHERE job_rounds.started_at <= $3 \
+                             RETURNING job";
         match self {
             Store::Sqlite(_) => Ok(Some(JobLease { tx: None })),
             Store::Postgres(pool) => {
@@ -77,6 +91,18 @@ impl Store {
                     .fetch_one(&mut *tx)
                     .await?;
                 if !held {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+                let (now,): (i64,) = sqlx::query_as(NOW).fetch_one(&mut *tx).await?;
+                let every = i64::try_from(every.as_millis()).unwrap_or(i64::MAX);
+                let due = sqlx::query(ROUND)
+                    .bind(job.name())
+                    .bind(now)
+                    .bind(now.saturating_sub(every))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if due.is_none() {
                     tx.rollback().await?;
                     return Ok(None);
                 }
