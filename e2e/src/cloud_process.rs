@@ -53,6 +53,38 @@ impl CloudProcess {
             data = dir.path().join("data").display().to_string(),
         );
         std::fs::write(dir.path().join("cloud.toml"), config)?;
+        Self::launch(dir).await
+    }
+
+    /// Another replica of this control plane: the same database and configuration, with
+    /// copies of its signing keys (access tokens, agent tokens, sealed domain keys: what a
+    /// deployment mounts into every replica) in a data directory of its own, on a new port.
+    /// Only meaningful on PostgreSQL (a SQLite file belongs to one process).
+    pub async fn replica(&self) -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("fdt-e2e-cloud-")
+            .tempdir()?;
+        let (from, to) = (self.dir.path().join("data"), dir.path().join("data"));
+        std::fs::create_dir_all(to.join(fdt_cloud::auth::agent_keys::AGENT_KEYS_DIR))?;
+        for entry in std::fs::read_dir(from.join(fdt_cloud::auth::agent_keys::AGENT_KEYS_DIR))? {
+            let entry = entry?;
+            let name = std::path::Path::new(fdt_cloud::auth::agent_keys::AGENT_KEYS_DIR)
+                .join(entry.file_name());
+            std::fs::copy(entry.path(), to.join(name))?;
+        }
+        for file in [fdt_cloud::auth::jwt::SIGNING_KEY_FILE, "domain-keys.key"] {
+            std::fs::copy(from.join(file), to.join(file))?;
+        }
+        let config = std::fs::read_to_string(self.dir.path().join("cloud.toml"))?.replace(
+            &format!("data_dir = {:?}", from.display().to_string()),
+            &format!("data_dir = {:?}", to.display().to_string()),
+        );
+        std::fs::write(dir.path().join("cloud.toml"), config)?;
+        Self::launch(dir).await
+    }
+
+    /// Starts the process configured in `dir` on a free port.
+    async fn launch(dir: tempfile::TempDir) -> anyhow::Result<Self> {
         let log = dir.path().join("cloud.log");
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
         let (child, addr) = spawn(dir.path(), &log, any).await?;
@@ -63,6 +95,11 @@ impl CloudProcess {
             log,
             dir,
         })
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     /// SIGKILLs the process and reaps it.

@@ -12,6 +12,7 @@
 //! address is handed out and agents are awaited with `wait_bound`. Every wait is bounded, so a
 //! broken feature fails a test instead of hanging it.
 
+pub mod balancer;
 pub mod browser;
 pub mod client;
 pub mod cloud;

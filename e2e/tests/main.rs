@@ -34,6 +34,7 @@ mod orgs_console;
 mod policy;
 mod pooling;
 mod quic_edge;
+mod replicas;
 mod rules;
 mod scim;
 mod sso;
