@@ -11,7 +11,9 @@
 # which the cloud tests read (each test creates its own database on that server). The cluster
 # lives in a temporary directory, trusts local connections, listens on 127.0.0.1 only and runs
 # with fsync off: it is for tests and nothing else. `down` and `up` are for the chaos drill's
-# database outage.
+# database outage. Commits are asynchronous (a crash may lose the last few hundred ms of them)
+# unless FDT_TEST_PG_DURABLE=1 at `start`: then a commit waits for its WAL to be written, so a
+# crash (`down`) loses no committed transaction, as on a production server; `up` keeps the mode.
 set -euo pipefail
 
 usage() {
@@ -37,11 +39,11 @@ find_pgbin() {
   [ -n "$initdb" ] && dirname "$initdb"
 }
 
-# `pg_ctl start` of the cluster in $1 on port $2.
+# `pg_ctl start` of the cluster in $1 on port $2, synchronous_commit $3 (on or off).
 pg_start() {
-  local dir=$1 port=$2
+  local dir=$1 port=$2 commit=$3
   as_pg "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=$commit -c full_page_writes=off -c max_connections=300" \
     start >/dev/null
 }
 
@@ -81,15 +83,18 @@ start() {
     exit 1
   fi
 
+  local commit=off
+  if [ "${FDT_TEST_PG_DURABLE:-0}" = 1 ]; then commit=on; fi
   for attempt in 1 2 3 4 5; do
     port=$(pick_port)
-    if pg_start "$dir" "$port"; then
+    if pg_start "$dir" "$port" "$commit"; then
       url="postgres://postgres@127.0.0.1:$port/postgres"
       {
         echo "FDT_TEST_PG_URL=$url"
         echo "FDT_TEST_PG_DIR=$dir"
         echo "FDT_TEST_PG_BIN=$pgbin"
         echo "FDT_TEST_PG_PORT=$port"
+        echo "FDT_TEST_PG_COMMIT=$commit"
       } >"$envfile"
       echo "FDT_TEST_PG_URL=$url"
       return 0
@@ -107,6 +112,8 @@ read_envfile() {
   dir=$(sed -n 's/^FDT_TEST_PG_DIR=//p' "$envfile")
   pgbin=$(sed -n 's/^FDT_TEST_PG_BIN=//p' "$envfile")
   port=$(sed -n 's/^FDT_TEST_PG_PORT=//p' "$envfile")
+  commit=$(sed -n 's/^FDT_TEST_PG_COMMIT=//p' "$envfile")
+  case "$commit" in on) ;; *) commit=off ;; esac
   case "$dir" in
     */fdt-pg.*) ;;
     *) echo "refusing to touch unexpected directory '$dir'" >&2; exit 1 ;;
@@ -115,24 +122,24 @@ read_envfile() {
 
 # Stops the server at once, as a crash would (no checkpoint); its files stay for `up`.
 down() {
-  local dir pgbin port
+  local dir pgbin port commit
   read_envfile
   as_pg "$pgbin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null
 }
 
 # Starts the server `down` stopped, on its port (crash recovery runs first).
 up() {
-  local dir pgbin port
+  local dir pgbin port commit
   read_envfile
   [ -n "$port" ] || { echo "no FDT_TEST_PG_PORT in $envfile" >&2; exit 1; }
-  if ! pg_start "$dir" "$port"; then
+  if ! pg_start "$dir" "$port" "$commit"; then
     cat "$dir/server.log" >&2 || true
     exit 1
   fi
 }
 
 stop() {
-  local dir pgbin port
+  local dir pgbin port commit
   [ -f "$envfile" ] || { echo "no $envfile: nothing to stop" >&2; return 0; }
   read_envfile
   if [ -d "$dir/data" ]; then

@@ -42,6 +42,11 @@ pub enum ExchangeError {
     /// cannot help.
     #[error("authtoken refused: {0}")]
     Refused(String),
+    /// The cloud answered that this request cannot succeed as sent (4xx other than the
+    /// authtoken's refusal: a region it does not know, an endpoint this cloud lacks); retrying
+    /// the same request cannot help.
+    #[error("the cloud rejected the agent's request: {0}")]
+    Rejected(String),
     /// The cloud could not be reached or could not serve the exchange now; retry later.
     #[error("cannot get a relay token from the cloud: {0}")]
     Unavailable(String),
@@ -123,10 +128,14 @@ impl Exchanger {
     }
 }
 
-/// 401 and 403 are final; anything else (network, 5xx, 429) may pass.
+/// 401 and 403 refuse the authtoken and other 4xx the request, both for good: retrying the
+/// same request would be refused the same way, for ever. A timeout (408), a rate limit (429),
+/// 5xx and network failures pass.
 fn classify(e: ClientError) -> ExchangeError {
     match e.status() {
         Some(401 | 403) => ExchangeError::Refused(e.to_string()),
+        Some(408 | 429) => ExchangeError::Unavailable(e.to_string()),
+        Some(s) if (400..500).contains(&s) => ExchangeError::Rejected(e.to_string()),
         _ => ExchangeError::Unavailable(e.to_string()),
     }
 }

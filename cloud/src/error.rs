@@ -81,6 +81,13 @@ pub enum ApiError {
     /// No relay can take the agent.
     #[error("no relay is available; retry later")]
     NoRelayAvailable,
+    /// The database cannot be reached (down, restarting, every connection busy): nothing was
+    /// done, and the same request may succeed shortly.
+    #[error("the service is temporarily unavailable; retry in {retry_after_secs} s")]
+    Unavailable {
+        /// Seconds until the client may retry (sent as `Retry-After`).
+        retry_after_secs: u64,
+    },
     /// A live tunnel holds the name.
     #[error("{0}")]
     NameInUse(String),
@@ -139,7 +146,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::EmailTaken => StatusCode::CONFLICT,
             Self::RateLimited { .. } | Self::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::NoRelayAvailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NoRelayAvailable | Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::NameInUse(_) | Self::NameReserved(_) | Self::Exhausted(_) | Self::Conflict(_) => {
                 StatusCode::CONFLICT
             }
@@ -170,6 +177,7 @@ impl ApiError {
             // No code of its own: to a client both mean "wait, then retry".
             Self::RateLimited { .. } | Self::Busy { .. } => ErrorCode::RateLimited,
             Self::NoRelayAvailable => ErrorCode::NoRelayAvailable,
+            Self::Unavailable { .. } => ErrorCode::Unavailable,
             Self::NameInUse(_) => ErrorCode::NameInUse,
             Self::NameReserved(_) => ErrorCode::NameReserved,
             Self::LimitExceeded { .. } => ErrorCode::LimitExceeded,
@@ -196,7 +204,9 @@ impl IntoResponse for ApiError {
         let mut resp = (self.status(), Json(body)).into_response();
         let headers = resp.headers_mut();
         match &self {
-            Self::RateLimited { retry_after_secs } | Self::Busy { retry_after_secs } => {
+            Self::RateLimited { retry_after_secs }
+            | Self::Busy { retry_after_secs }
+            | Self::Unavailable { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             // RFC 6750: a 401 for a bearer-protected resource names the scheme.
@@ -209,10 +219,20 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// `Retry-After` when the database cannot be reached: about how long a pool takes to find a
+/// restarted server again.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::EmailTaken => Self::EmailTaken,
+            e if e.is_unavailable() => {
+                tracing::warn!(error = %e, "database unavailable: request refused with 503");
+                Self::Unavailable {
+                    retry_after_secs: UNAVAILABLE_RETRY_AFTER_SECS,
+                }
+            }
             other => Self::internal("storage failure", &other),
         }
     }
@@ -275,6 +295,18 @@ mod tests {
             body,
             serde_json::json!({"error": {"code": "internal", "message": "an internal error occurred"}})
         );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_is_503_with_retry_after() {
+        let e = ApiError::from(StoreError::Database(sqlx::Error::PoolTimedOut));
+        let resp = e.into_response();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "2");
+        assert_eq!(body_of(resp).await["error"]["code"], "unavailable");
+        // A failing statement is still the server's fault, not an outage.
+        let e = ApiError::from(StoreError::Database(sqlx::Error::RowNotFound));
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[tokio::test]

@@ -29,6 +29,10 @@ fn exchange_error(e: ExchangeError, api_url: &str) -> DesktopError {
             ErrorKind::Refused,
             "The control plane refused this authtoken: check that it was copied whole and is not revoked.",
         ),
+        ExchangeError::Rejected(m) => DesktopError::new(
+            ErrorKind::InvalidInput,
+            format!("The control plane at {api_url} rejected the request: {m}."),
+        ),
         ExchangeError::Unavailable(m) => DesktopError::new(
             ErrorKind::Unreachable,
             format!("Cannot reach the control plane at {api_url}: {m}."),

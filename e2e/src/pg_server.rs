@@ -15,7 +15,7 @@ pub struct PgServer {
 
 impl PgServer {
     /// Starts a new server on a free port (Debian's `postgresql` binaries must be installed:
-    /// the test command installs them).
+    /// the test command installs them), whose commits survive [`PgServer::down`].
     pub async fn start() -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let envfile = dir.path().join("pg.env");
@@ -60,6 +60,9 @@ async fn script(cmd: &str, envfile: &std::path::Path) -> anyhow::Result<()> {
     let out = Command::new(script_path())
         .arg(cmd)
         .arg(envfile)
+        // Durable commits: a crash must lose nothing committed, as on a real server (the
+        // shared test server commits asynchronously, for speed).
+        .env("FDT_TEST_PG_DURABLE", "1")
         .output()
         .await?;
     anyhow::ensure!(

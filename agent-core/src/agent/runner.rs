@@ -72,6 +72,9 @@ impl Source {
                 Err(ExchangeError::Refused(m)) => {
                     Err(AttemptError::Fatal(AgentError::AuthtokenRefused(m)))
                 }
+                Err(ExchangeError::Rejected(m)) => Err(AttemptError::Fatal(AgentError::Setup(
+                    format!("the cloud rejected the agent's request: {m}"),
+                ))),
                 Err(e) => Err(AttemptError::Failed(e.into())),
             },
         }

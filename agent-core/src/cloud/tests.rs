@@ -62,7 +62,20 @@ fn refusals_are_final_and_outages_are_not() {
         body: String::new(),
     };
     assert!(matches!(classify(api(401)), ExchangeError::Refused(_)));
-    assert!(matches!(classify(api(503)), ExchangeError::Unavailable(_)));
+    assert!(matches!(classify(api(403)), ExchangeError::Refused(_)));
+    // Any other 4xx would be answered the same way however often it is retried.
+    for status in [400, 404, 405, 422] {
+        assert!(
+            matches!(classify(api(status)), ExchangeError::Rejected(_)),
+            "{status}"
+        );
+    }
+    for status in [408, 429, 500, 502, 503] {
+        assert!(
+            matches!(classify(api(status)), ExchangeError::Unavailable(_)),
+            "{status}"
+        );
+    }
     assert!(matches!(
         classify(ClientError::InvalidBaseUrl("x".into())),
         ExchangeError::Unavailable(_)

@@ -115,6 +115,8 @@ error_codes! {
     Conflict => "conflict",
     /// No relay is available to serve the agent right now; retry later.
     NoRelayAvailable => "no_relay_available",
+    /// The control plane cannot reach its database right now; retry after `Retry-After`.
+    Unavailable => "unavailable",
     /// A service the request needed (a payment provider) refused or could not be reached;
     /// the message says which and what it answered.
     Upstream => "upstream",

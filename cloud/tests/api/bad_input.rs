@@ -15,7 +15,7 @@ on_both_databases!(
     oversized_bodies_are_413_and_store_nothing,
     authtoken_create_refuses_bad_bodies_and_stores_nothing,
     unknown_routes_and_methods_get_json_errors,
-    database_failure_is_a_generic_500,
+    an_unreachable_database_is_a_bare_503,
 );
 
 const EMPTY: StoreStats = StoreStats {
@@ -183,7 +183,9 @@ async fn unknown_routes_and_methods_get_json_errors(db: &TestDb) {
     );
 }
 
-async fn database_failure_is_a_generic_500(db: &TestDb) {
+/// The database gone (here its pool closed under the app): 503 with `Retry-After`, saying
+/// nothing of what is behind it.
+async fn an_unreachable_database_is_a_bare_503(db: &TestDb) {
     let app = TestApp::new(db);
     // Pull the database out from under the app.
     app.state.store().close().await;
@@ -194,8 +196,12 @@ async fn database_failure_is_a_generic_500(db: &TestDb) {
             None,
         )
         .await;
-    r.assert_error(StatusCode::INTERNAL_SERVER_ERROR, "internal");
-    assert_eq!(r.json["error"]["message"], "an internal error occurred");
+    r.assert_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    assert_eq!(
+        r.json["error"]["message"],
+        "the service is temporarily unavailable; retry in 2 s"
+    );
+    assert_eq!(r.headers[axum::http::header::RETRY_AFTER], "2");
     let text = String::from_utf8_lossy(&r.raw).to_lowercase();
     for leak in ["pool", "sqlx", "sqlite", "postgres", "closed", "database"] {
         assert!(!text.contains(leak), "response mentions {leak}: {text}");

@@ -168,8 +168,8 @@ async fn pages_are_rendered_with_their_data_for_the_signed_in_user(db: &TestDb) 
     let r = app.call(page("/v1/auth/me", Some(&cookie))).await;
     r.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
 
-    // A database failure is an error page, not a silent sign-out (last: it closes the
-    // store).
+    // A database outage is an error page (503, retry), not a silent sign-out (last: it
+    // closes the store).
     let again = app
         .call(form(
             "/login",
@@ -186,7 +186,7 @@ async fn pages_are_rendered_with_their_data_for_the_signed_in_user(db: &TestDb) 
         .to_owned();
     app.state.store().close().await;
     let r = app.call(page("/", Some(&cookie))).await;
-    r.assert_error(StatusCode::INTERNAL_SERVER_ERROR, "internal");
+    r.assert_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
     assert!(!r.headers.contains_key(header::LOCATION));
 }
 
