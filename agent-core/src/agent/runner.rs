@@ -18,10 +18,18 @@ const STABLE: Duration = Duration::from_secs(1);
 /// agents of a dead relay (whose own detection is already spread over a keep-alive interval)
 /// do not all reach the cloud and the next relay in the same instant.
 const LOST_RETRY_JITTER: Duration = Duration::from_millis(100);
+/// The longest wait (jittered down to half) after an attempt that got a token and relays from
+/// the cloud but reached no relay: a path cut between agent and relays. The backoff's own cap
+/// (30 s) would leave an agent offline for up to that long after the path comes back; this
+/// bounds it, at the price of one token exchange per retry (relay tokens are single-use per
+/// relay, so one cannot be kept for the next attempt).
+const UNREACHABLE_RETRY_CAP: Duration = Duration::from_secs(8);
 
-/// What one connect attempt got to: the relay it reached and when its session became ready.
+/// What one connect attempt got to: whether it got relays to dial, the relay it reached and
+/// when its session became ready.
 #[derive(Default)]
 struct AttemptState {
+    planned: bool,
     relay: Option<String>,
     ready: Option<Instant>,
 }
@@ -31,6 +39,19 @@ impl AttemptState {
     fn was_stable(&self) -> bool {
         self.ready.is_some_and(|t| t.elapsed() >= STABLE)
     }
+}
+
+/// The wait before the next attempt after one that failed (no session): the backoff's
+/// `delay`, at most [`UNREACHABLE_RETRY_CAP`] (jittered by `unit` in `[0, 1)`) when the cloud
+/// answered but no relay did, counted from the attempt's start, since dials that timed out (a
+/// path cut) have already waited `elapsed`.
+fn failed_attempt_wait(delay: Duration, unreached: bool, elapsed: Duration, unit: f64) -> Duration {
+    let delay = if unreached {
+        delay.min(UNREACHABLE_RETRY_CAP.mul_f64(0.5 + 0.5 * unit.clamp(0.0, 1.0)))
+    } else {
+        delay
+    };
+    delay.saturating_sub(elapsed)
 }
 
 /// Runs one agent until it stops for good.
@@ -123,6 +144,7 @@ impl Runner {
         let mut avoid: Option<String> = None;
         let result = 'attempts: loop {
             let mut state = AttemptState::default();
+            let started = Instant::now();
             let outcome = tokio::select! {
                 r = self.attempt(&source, &mut endpoint, &client_cfg, avoid.take(), &mut state) => r,
                 _ = shutdown.cancelled() => break Ok(()),
@@ -163,7 +185,13 @@ impl Runner {
                 Err(AttemptError::Failed(e)) => {
                     tracing::warn!(error = %format!("{e:#}"), "cannot reach relay");
                     status.send_modify(|s| s.last_error = Some(format!("{e:#}")));
-                    lost(&mut backoff)
+                    let delay = lost(&mut backoff);
+                    if stable {
+                        delay
+                    } else {
+                        let unreached = state.planned && state.relay.is_none();
+                        failed_attempt_wait(delay, unreached, started.elapsed(), rand::random())
+                    }
                 }
             };
             self.session.set_offline();
@@ -204,6 +232,7 @@ impl Runner {
         state: &mut AttemptState,
     ) -> Result<CloseReason, AttemptError> {
         let (token, mut relays) = source.plan().await?;
+        state.planned = true;
         if let Some(addr) = avoid {
             dial::demote(&mut relays, &addr);
         }
@@ -216,5 +245,22 @@ impl Runner {
             .session
             .run(conn, addr, token, &mut state.ready)
             .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_cut_is_retried_within_the_cap_counted_from_the_attempts_start() {
+        let s = Duration::from_secs;
+        // Relays unreachable: a grown backoff is capped (4 to 8 s with the jitter), less the
+        // time the timed-out dials took.
+        assert_eq!(failed_attempt_wait(s(30), true, s(3), 1.0), s(5));
+        assert_eq!(failed_attempt_wait(s(30), true, s(3), 0.0), s(1));
+        assert_eq!(failed_attempt_wait(s(1), true, s(3), 1.0), Duration::ZERO);
+        // The cloud itself failing keeps the whole backoff: each retry would cost it again.
+        assert_eq!(failed_attempt_wait(s(30), false, s(3), 1.0), s(27));
     }
 }
