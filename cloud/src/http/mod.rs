@@ -43,10 +43,9 @@ use axum::http::{HeaderValue, Method, header};
 use axum::response::Response;
 use fdt_api::{
     Account, AccountPlan, AgentSessionRequest, AgentSessionResponse, AuthtokenList, BindingGranted,
-    BindingRequest, CreateAuthtokenRequest, CreateReservedName, CreatedAuthtoken, Jwks,
-    LoginRequest, PlanList, RefreshRequest, RegisterRequest, RelayHeartbeat, RelayHeartbeatAck,
-    RelayList, ReservedName, ReservedNameList, RevocationList, TokenResponse, TunnelInfo,
-    TunnelList, UpdateReservedName, UsageList,
+    BindingRequest, CreateAuthtokenRequest, CreatedAuthtoken, Jwks, LoginRequest, PlanList,
+    RefreshRequest, RegisterRequest, RelayHeartbeat, RelayHeartbeatAck, RelayList, RevocationList,
+    TokenResponse, TunnelInfo, TunnelList, UsageList,
 };
 use fdt_api::{
     DeviceCodeRequest, DeviceCodeResponse, DeviceDecision, DevicePending, DeviceTokenRequest,
@@ -397,53 +396,6 @@ fn endpoints() -> Vec<Endpoint> {
         .summary("Accounts whose tunnel definitions changed after the `after` cursor")
         .auth(Auth::RelaySecret)
         .json::<TunnelConfigChanges>(200),
-        Endpoint::new(
-            M::POST,
-            "/v1/reserved-names",
-            "reserveName",
-            tunnels::reserve,
-        )
-        .summary("Reserve a subdomain or a TCP address")
-        .auth(Auth::User(P::TunnelsWrite))
-        .request::<CreateReservedName>()
-        .json::<ReservedName>(201),
-        Endpoint::new(
-            M::GET,
-            "/v1/reserved-names",
-            "listReservedNames",
-            tunnels::list_reserved,
-        )
-        .summary("The caller's reserved names, with their live tunnels")
-        .auth(Auth::User(P::TunnelsRead))
-        .json::<ReservedNameList>(200),
-        Endpoint::new(
-            M::GET,
-            "/v1/reserved-names/{id}",
-            "getReservedName",
-            tunnels::get_reserved,
-        )
-        .summary("One reserved name")
-        .auth(Auth::User(P::TunnelsRead))
-        .json::<ReservedName>(200),
-        Endpoint::new(
-            M::PATCH,
-            "/v1/reserved-names/{id}",
-            "updateReservedName",
-            tunnels::update_reserved,
-        )
-        .summary("Change a reserved name's description")
-        .auth(Auth::User(P::TunnelsWrite))
-        .request::<UpdateReservedName>()
-        .json::<ReservedName>(200),
-        Endpoint::new(
-            M::DELETE,
-            "/v1/reserved-names/{id}",
-            "releaseReservedName",
-            tunnels::release,
-        )
-        .summary("Release a reserved name")
-        .auth(Auth::User(P::TunnelsWrite))
-        .empty(204),
         Endpoint::new(M::GET, "/v1/plans", "listPlans", plans::catalogue)
             .summary("Plans and their limits")
             .json::<PlanList>(200),
@@ -471,6 +423,7 @@ fn endpoints() -> Vec<Endpoint> {
         .summary("Public keys that verify agent tokens")
         .json::<Jwks>(200),
     ];
+    table.extend(tunnels::reserved_endpoints());
     table.extend(identity::endpoints());
     table.extend(operators::endpoints());
     table.extend(domains::endpoints());

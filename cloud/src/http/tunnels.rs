@@ -2,6 +2,7 @@
 //! (reserve, list, get, update, release) — always within the caller's own account.
 
 use super::extract::{ApiJson, ApiPath, Authenticated};
+use super::openapi::{Auth, Endpoint};
 use crate::error::ApiError;
 use crate::events::Topic;
 use crate::fleet;
@@ -10,13 +11,63 @@ use crate::state::AppState;
 use crate::store::ReservedRecord;
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use fdt_api::validate::check_description;
 use fdt_api::{
     CreateReservedName, ReservedKind, ReservedName, ReservedNameId, ReservedNameList, TunnelId,
     TunnelInfo, TunnelList, UpdateReservedName,
 };
+
+/// The `/v1/reserved-names` routes, for the route table.
+pub(super) fn reserved_endpoints() -> Vec<Endpoint> {
+    use Method as M;
+    use fdt_api::Permission as P;
+    vec![
+        Endpoint::new(M::POST, "/v1/reserved-names", "reserveName", reserve)
+            .summary("Reserve a subdomain or a TCP address")
+            .auth(Auth::User(P::TunnelsWrite))
+            .request::<CreateReservedName>()
+            .json::<ReservedName>(201),
+        Endpoint::new(
+            M::GET,
+            "/v1/reserved-names",
+            "listReservedNames",
+            list_reserved,
+        )
+        .summary("The caller's reserved names, with their live tunnels")
+        .auth(Auth::User(P::TunnelsRead))
+        .json::<ReservedNameList>(200),
+        Endpoint::new(
+            M::GET,
+            "/v1/reserved-names/{id}",
+            "getReservedName",
+            get_reserved,
+        )
+        .summary("One reserved name")
+        .auth(Auth::User(P::TunnelsRead))
+        .json::<ReservedName>(200),
+        Endpoint::new(
+            M::PATCH,
+            "/v1/reserved-names/{id}",
+            "updateReservedName",
+            update_reserved,
+        )
+        .summary("Change a reserved name's description")
+        .auth(Auth::User(P::TunnelsWrite))
+        .request::<UpdateReservedName>()
+        .json::<ReservedName>(200),
+        Endpoint::new(
+            M::DELETE,
+            "/v1/reserved-names/{id}",
+            "releaseReservedName",
+            release,
+        )
+        .summary("Release a reserved name")
+        .auth(Auth::User(P::TunnelsWrite))
+        .empty(204),
+    ]
+}
 
 /// `GET /v1/tunnels` → the caller's live tunnels.
 pub async fn list(
