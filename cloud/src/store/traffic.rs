@@ -417,19 +417,29 @@ impl Store {
             .bind(max)
             .fetch_all(&mut *tx)
             .await?;
-            for (job, ..) in &rows {
-                sqlx::query(
+            // Claimed only while still due: a job another replica (or this relay's retried
+            // heartbeat) claimed meanwhile, or a pooled name's second binding of a job claimed
+            // just above, is left out rather than sent and counted twice.
+            let mut claimed = Vec::with_capacity(rows.len());
+            for row in rows {
+                let done = sqlx::query(
                     "UPDATE replay_jobs SET state = 'sent', attempts = attempts + 1, relay_id = $2, \
-                     sent_at = $3 WHERE id = $1",
+                     sent_at = $3 WHERE id = $1 \
+                     AND (state = 'queued' OR (state = 'sent' AND sent_at < $4))",
                 )
-                .bind(job)
+                .bind(&row.0)
                 .bind(relay_id)
                 .bind(now_ms)
+                .bind(cutoff)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+                if done == 1 {
+                    claimed.push(row);
+                }
             }
             tx.commit().await?;
-            rows
+            claimed
         });
         let mut out: Vec<DueReplay> = Vec::new();
         for (job, tunnel, request, modify) in rows {
