@@ -75,8 +75,15 @@ impl CloudProcess {
         for file in [fdt_cloud::auth::jwt::SIGNING_KEY_FILE, "domain-keys.key"] {
             std::fs::copy(from.join(file), to.join(file))?;
         }
-        let config = std::fs::read_to_string(self.dir.path().join("cloud.toml"))?.replace(
-            &format!("data_dir = {:?}", from.display().to_string()),
+        let original = std::fs::read_to_string(self.dir.path().join("cloud.toml"))?;
+        let own_dir = format!("data_dir = {:?}", from.display().to_string());
+        // Sharing the first one's data directory would hide a key the replicas fail to share.
+        anyhow::ensure!(
+            original.contains(&own_dir),
+            "the first replica's config has no {own_dir}"
+        );
+        let config = original.replace(
+            &own_dir,
             &format!("data_dir = {:?}", to.display().to_string()),
         );
         std::fs::write(dir.path().join("cloud.toml"), config)?;

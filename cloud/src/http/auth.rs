@@ -113,7 +113,11 @@ pub(crate) async fn check_login(
         crate::metrics::login_failed();
         return Err(ApiError::InvalidCredentials);
     };
-    st.login_limiter().succeeded(&email, ip, now).await?;
+    // Giving the attempt back is bookkeeping: a proven password is not refused for it (the
+    // window then simply ends with the attempt still counted).
+    if let Err(e) = st.login_limiter().succeeded(&email, ip, now).await {
+        tracing::warn!(%email, error = %e, "login limiter: attempt not given back");
+    }
     let id = account.id.to_string();
     // Told only to someone who proved the password: suspension is not an oracle for emails.
     if st.store().is_suspended(&account.id).await? {
