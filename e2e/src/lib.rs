@@ -18,6 +18,7 @@ pub mod client;
 pub mod cloud;
 pub mod cloud_process;
 pub mod desktop;
+pub mod fleet;
 pub mod impair;
 pub mod inspect;
 pub mod netns;

@@ -153,21 +153,6 @@ impl TwoRegions {
 
     /// Both relays' logs (their last 8 KiB), for a failure message.
     pub fn logs(&self) -> String {
-        [&self.eu, &self.us]
-            .iter()
-            .map(|r| {
-                let text = r.log_text();
-                let start = text.len().saturating_sub(8 * 1024);
-                let start = (start..text.len())
-                    .find(|&i| text.is_char_boundary(i))
-                    .unwrap_or(text.len());
-                format!(
-                    "--- {} log ({}):\n{}",
-                    r.id,
-                    r.log.display(),
-                    &text[start..]
-                )
-            })
-            .collect()
+        crate::relay_process::tail_logs([&self.eu, &self.us])
     }
 }

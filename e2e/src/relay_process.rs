@@ -319,6 +319,7 @@ cloud_url = {cloud:?}
 relay_secret = {secret:?}
 tls_cert = {cert:?}
 tls_key = {key:?}
+peer_ca = {ca:?}
 {advertise}
 [limits]
 heartbeat_ms = {hb}
@@ -334,6 +335,7 @@ agent_idle_timeout_ms = {idle}
         secret = opts.relay_secret,
         cert = opts.tls.cert.display().to_string(),
         key = opts.tls.key.display().to_string(),
+        ca = opts.tls.ca.display().to_string(),
         hb = opts.heartbeat_ms,
         idle = opts.agent_idle_timeout_ms,
         advertise = opts
@@ -341,6 +343,26 @@ agent_idle_timeout_ms = {idle}
             .map(|a| format!("advertise_agent_addr = \"{a}\"\n"))
             .unwrap_or_default(),
     )
+}
+
+/// The last 8 KiB of each relay's log, headed by its ID and file, for a failure message.
+pub fn tail_logs<'a>(relays: impl IntoIterator<Item = &'a RelayProcess>) -> String {
+    relays
+        .into_iter()
+        .map(|r| {
+            let text = r.log_text();
+            let start = text.len().saturating_sub(8 * 1024);
+            let start = (start..text.len())
+                .find(|&i| text.is_char_boundary(i))
+                .unwrap_or(text.len());
+            format!(
+                "--- {} log ({}):\n{}",
+                r.id,
+                r.log.display(),
+                &text[start..]
+            )
+        })
+        .collect()
 }
 
 /// Agent, HTTP, HTTPS and admin addresses a relay bound.

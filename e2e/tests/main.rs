@@ -19,6 +19,7 @@ mod device_login;
 mod domains;
 mod errors;
 mod failover;
+mod forwarding;
 mod hold;
 mod http;
 mod inspect;

@@ -64,7 +64,7 @@ async fn sse_events_arrive_before_the_stream_ends() {
 
 /// Sends text and binary messages (one at a time, then several in flight) and checks each
 /// comes back unchanged and in order.
-async fn echo_exchange<S>(ws: &mut WebSocketStream<S>)
+pub(crate) async fn echo_exchange<S>(ws: &mut WebSocketStream<S>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {

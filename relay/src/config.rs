@@ -145,6 +145,12 @@ pub struct RelayConfig {
     pub capacity: u32,
     /// Relative share of new agents among the relays of its region (1–1000).
     pub weight: u32,
+    /// Forward visitors of names this relay does not hold to a relay that does (needs
+    /// `cloud_url`: placement and the relays' identities come from the control plane).
+    pub forward: bool,
+    /// CA certificates (PEM) trusted for peer relays' certificates besides the public web
+    /// roots: a fleet whose agent endpoints use a private CA.
+    pub peer_ca: Option<PathBuf>,
     /// TCP address of the admin listener (`/metrics`, `/healthz`), off the public edge; none
     /// disables it. On an address other than loopback it needs `admin_token`.
     pub admin_listen: Option<SocketAddr>,
@@ -187,6 +193,8 @@ impl Default for RelayConfig {
             server_name: None,
             capacity: 10_000,
             weight: 100,
+            forward: true,
+            peer_ca: None,
             admin_listen: None,
             admin_token: None,
             tls_cert: None,

@@ -8,7 +8,9 @@
 //! - [`config`], `usage` (traffic counters per account), [`metrics`] (the Prometheus series
 //!   the data path records into), [`auth`] (agent tokens), [`tls`] (certificates);
 //! - [`registry`]: which host or port belongs to which agent's tunnel;
-//! - `control`: the control plane's client and the tasks that talk to it;
+//! - `control`: the control plane's client and the tasks that talk to it (and this relay's
+//!   identity for its peers);
+//! - `peer`: forwarding to other relays — placement, peer connections, their wire format;
 //! - `edge`: the visitor-facing listeners; `agents`: the QUIC endpoint and agent sessions;
 //! - `admin`: the admin listener (`/metrics`, `/healthz`), reading the pieces above at scrape
 //!   time;
@@ -22,6 +24,7 @@ mod control;
 pub mod domains;
 pub mod edge;
 pub mod metrics;
+mod peer;
 pub mod registry;
 mod server;
 mod state;

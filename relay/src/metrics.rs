@@ -67,6 +67,11 @@ pub const HOLD_OUTCOMES: &[&str] = &[
     "other_owner",
 ];
 
+/// How a visitor forwarded to (or from) a peer relay fared: `sent` (served through a peer),
+/// `miss` (the peer no longer held the name), `failed` (no stream to the peer), `received`
+/// (forwarded here by a peer).
+pub const FORWARD_OUTCOMES: &[&str] = &["sent", "miss", "failed", "received"];
+
 /// Metric names, with `fdt_relay_` before each.
 pub mod names {
     /// Visitor connections accepted, by listener.
@@ -81,6 +86,8 @@ pub mod names {
     pub const REFUSALS: &str = "fdt_relay_refusals_total";
     /// Held requests that ended, by outcome.
     pub const HELD: &str = "fdt_relay_held_requests_total";
+    /// Visitors (requests, passthrough connections) forwarded between relays.
+    pub const FORWARDED: &str = "fdt_relay_forwarded_total";
     /// Requests held now, and their bytes.
     pub const HOLDING: &str = "fdt_relay_held_requests";
     /// Bytes held now.
@@ -131,6 +138,8 @@ pub struct RelayMetrics {
     requests: [Counter; 5],
     refusals: Vec<Counter>,
     held: Vec<Counter>,
+    /// By kind (`http`, `tls`), then outcome ([`FORWARD_OUTCOMES`]).
+    forwarded: [Vec<Counter>; 2],
     upstream_latency: Histogram,
     sessions_started: Counter,
     heartbeat_failures: Counter,
@@ -179,6 +188,12 @@ impl RelayMetrics {
             .iter()
             .map(|o| counter(names::HELD, &[("outcome", o)]))
             .collect();
+        let forwarded = ["http", "tls"].map(|kind| {
+            FORWARD_OUTCOMES
+                .iter()
+                .map(|o| counter(names::FORWARDED, &[("kind", kind), ("outcome", o)]))
+                .collect()
+        });
         let upstream_latency =
             recorder.register_histogram(&key(names::UPSTREAM_LATENCY, &[]), &METADATA);
         let sessions_started = counter(names::SESSIONS_STARTED, &[]);
@@ -190,6 +205,7 @@ impl RelayMetrics {
             requests,
             refusals,
             held,
+            forwarded,
             upstream_latency,
             sessions_started,
             heartbeat_failures,
@@ -218,6 +234,14 @@ impl RelayMetrics {
     pub fn refused(&self, reason: &str) {
         if let Some(i) = REFUSAL_REASONS.iter().position(|r| *r == reason) {
             self.refusals[i].increment(1);
+        }
+    }
+
+    /// A visitor of `kind` (`tls`, else `http`) was forwarded with `outcome`, one of
+    /// [`FORWARD_OUTCOMES`].
+    pub fn forwarded(&self, tls: bool, outcome: &str) {
+        if let Some(i) = FORWARD_OUTCOMES.iter().position(|o| *o == outcome) {
+            self.forwarded[usize::from(tls)][i].increment(1);
         }
     }
 
@@ -327,6 +351,10 @@ fn describe(r: &PrometheusRecorder) {
             "Requests and connections the edge answered or refused itself, by reason",
         ),
         (HELD, "Held requests that ended, by outcome"),
+        (
+            FORWARDED,
+            "Visitors forwarded between relays, by kind and outcome",
+        ),
         (BYTES, "Bytes from visitors (in) and to them (out)"),
         (SESSIONS_STARTED, "Agent sessions started"),
         (QUIC_SENT, "QUIC packets sent to agents"),

@@ -8,6 +8,7 @@ use crate::auth::TokenVerifier;
 use crate::config::RelayConfig;
 use crate::control::client::ControlClient;
 use crate::control::heartbeat::{Advert, Heartbeats};
+use crate::control::identity::Identity;
 use crate::control::reporter::Reporter;
 use crate::control::traffic_log::TrafficQueue;
 use crate::edge::conn_limit::IpLimiter;
@@ -15,6 +16,9 @@ use crate::edge::hold_budget::HoldBudget;
 use crate::edge::interstitial::ConsentKey;
 use crate::edge::{Drain, Edge};
 use crate::metrics::RelayMetrics;
+use crate::peer::Peers;
+use crate::peer::client::PeerClient;
+use crate::peer::placement::Placements;
 use crate::registry::Registry;
 use crate::state::{Lifecycle, PublicUrls, SessionCount, Tunnels};
 use anyhow::Context;
@@ -158,6 +162,20 @@ impl Relay {
         let usage = Arc::new(Default::default());
         let sessions = Arc::new(SessionCount::default());
         let metrics = Arc::new(RelayMetrics::new());
+        let drain: Drain = Arc::new(std::sync::Mutex::new(Some(GracefulShutdown::new())));
+        let identity = Arc::new(Identity::default());
+        let peers = match (&control, cfg.forward) {
+            (Some(control), true) => Some(Arc::new(Peers {
+                placement: Placements::new(control.clone()),
+                client: PeerClient::new(
+                    endpoint.clone(),
+                    crate::peer::client::client_config(cfg.peer_ca.as_deref())?,
+                    identity.clone(),
+                    lifecycle.drained.clone(),
+                ),
+            })),
+            _ => None,
+        };
         let edge = Arc::new(Edge {
             cfg: cfg.clone(),
             registry: registry.clone(),
@@ -173,6 +191,8 @@ impl Relay {
             )),
             lifecycle: lifecycle.clone(),
             metrics: metrics.clone(),
+            peers,
+            drain: drain.clone(),
         });
         let agents = Arc::new(Agents {
             cfg: cfg.clone(),
@@ -246,10 +266,10 @@ impl Relay {
                 advert,
                 shutdown: lifecycle.shutdown.clone(),
                 metrics,
+                identity,
             };
             tasks.spawn(heartbeats.run());
         }
-        let drain: Drain = Arc::new(std::sync::Mutex::new(Some(GracefulShutdown::new())));
         let edges = TaskTracker::new();
         tasks.spawn(crate::agents::endpoint::run(agents, endpoint.clone()));
         if let Some(l) = listeners.http {

@@ -125,8 +125,9 @@ pub use plans::{
     AccountPlan, Entitlements, Plan, PlanInfo, PlanList, PlanUsage, UsageDay, UsageList, UsageQuery,
 };
 pub use relays::{
-    BindingGranted, BindingRequest, EvictReason, RelayHeartbeat, RelayHeartbeatAck, RelayList,
-    RelayLoad, RelayStatus, RevocationList, RevocationsQuery, UsageReport,
+    BindingGranted, BindingRequest, EvictReason, PEER_AUDIENCE, PlacedRelay, Placement,
+    PlacementQuery, RelayHeartbeat, RelayHeartbeatAck, RelayList, RelayLoad, RelayStatus,
+    RevocationList, RevocationsQuery, UsageReport,
 };
 pub use roles::{PutRole, Role, RoleInfo, RoleList};
 pub use settlements::{

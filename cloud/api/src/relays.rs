@@ -135,6 +135,53 @@ pub struct RelayHeartbeatAck {
     /// An operator asked the relay to drain: report `draining` and take no new agents.
     #[serde(default)]
     pub drain: bool,
+    /// The relay's identity for its peers: a short-lived token the cloud signs (audience
+    /// [`PEER_AUDIENCE`], `sub` the relay's ID) that the relay presents when it forwards a
+    /// visitor to the relay holding the tunnel. Absent from older clouds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_token: Option<String>,
+}
+
+/// Audience of relay identity tokens ([`RelayHeartbeatAck::peer_token`]); never accepted as
+/// an agent token (whose audience is `fdt-relay`).
+pub const PEER_AUDIENCE: &str = "fdt-relay-peer";
+
+/// `GET /v1/relay/placement?subdomain=<label>`: the query.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PlacementQuery {
+    /// The name's label under the base domain (http and tls tunnels).
+    pub subdomain: String,
+}
+
+/// `GET /v1/relay/placement`: the healthy relays holding a live tunnel on the name now.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Placement {
+    /// Each relay once, by ID; empty when no relay holds the name.
+    pub relays: Vec<PlacedRelay>,
+    /// How long the answer may be reused, in seconds.
+    pub ttl_secs: u64,
+}
+
+/// A relay holding a name, as a peer reaches it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PlacedRelay {
+    /// Its ID.
+    pub relay_id: String,
+    /// Its region.
+    pub region: String,
+    /// Its QUIC address (`host:port`), where agents and peers connect.
+    pub agent_addr: String,
+    /// The name its certificate is checked against.
+    pub server_name: String,
+    /// What the name carries there: `http` (forwarded request by request) or `tls`
+    /// (connections passed through).
+    pub proto: TunnelProto,
 }
 
 /// `POST /v1/relay/bindings`: a relay asks before it binds a name for an agent. The cloud

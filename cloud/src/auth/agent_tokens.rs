@@ -50,6 +50,28 @@ pub struct AgentTokenClaims {
     pub warn: bool,
 }
 
+/// Lifetime of a relay identity token. Relays get a new one in every heartbeat answer (every
+/// few seconds) and present it again on their open peer connections, so a relay the fleet
+/// stops hearing from is cut off from its peers within this time.
+pub const PEER_TOKEN_TTL_SECS: u64 = 120;
+
+/// Claims of a relay identity token: who a relay forwarding visitors to a peer is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerTokenClaims {
+    /// Issuer (this cloud).
+    pub iss: String,
+    /// The relay's ID.
+    pub sub: String,
+    /// Audience: [`fdt_api::PEER_AUDIENCE`] (never an agent token's).
+    pub aud: String,
+    /// The relay's region.
+    pub region: String,
+    /// Issued at (Unix seconds).
+    pub iat: u64,
+    /// Expires at (Unix seconds).
+    pub exp: u64,
+}
+
 /// Signing an agent token failed (a server-side fault).
 #[derive(Debug, thiserror::Error)]
 #[error("agent token signing failed: {0}")]
@@ -110,6 +132,29 @@ impl AgentTokens {
             bodies: plan.entitlements().log_bodies,
             warn: plan.entitlements().browser_warning,
         }
+    }
+
+    /// Issues the identity token of relay `relay_id` in `region` (see [`PeerTokenClaims`]),
+    /// signed by the same ring relays already verify agent tokens with.
+    pub fn peer_token(
+        &self,
+        relay_id: &str,
+        region: &str,
+        now: OffsetDateTime,
+    ) -> Result<String, AgentTokenError> {
+        let iat = u64::try_from(now.unix_timestamp()).unwrap_or(0);
+        let claims = PeerTokenClaims {
+            iss: self.issuer.clone(),
+            sub: relay_id.to_owned(),
+            aud: fdt_api::PEER_AUDIENCE.to_owned(),
+            region: region.to_owned(),
+            iat,
+            exp: iat.saturating_add(PEER_TOKEN_TTL_SECS),
+        };
+        self.keys
+            .signing_key()
+            .sign(&claims)
+            .map_err(|e| AgentTokenError(e.to_string()))
     }
 
     /// Issues a token for `account`, exchanged for `authtoken`.

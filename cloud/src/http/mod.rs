@@ -241,6 +241,15 @@ fn endpoints() -> Vec<Endpoint> {
         .body_limit(fdt_api::relays::MAX_HEARTBEAT_BYTES)
         .request::<RelayHeartbeat>()
         .json::<RelayHeartbeatAck>(200),
+        Endpoint::new(
+            M::GET,
+            "/v1/relay/placement",
+            "relayPlacement",
+            relays::placement,
+        )
+        .summary("The healthy relays holding a name now (a relay forwarding a visitor asks)")
+        .auth(Auth::RelaySecret)
+        .json::<fdt_api::Placement>(200),
         Endpoint::new(M::POST, "/v1/relay/bindings", "relayBind", relays::bind)
             .summary("A relay asks to bind a name: reservations, plan limits, live bindings")
             .auth(Auth::RelaySecret)

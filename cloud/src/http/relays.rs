@@ -4,7 +4,9 @@
 //!   authtokens within seconds;
 //! - `POST /v1/relay/heartbeat` — registration, health, load, ended tunnels and usage;
 //! - `POST /v1/relay/bindings` — a relay asks before binding a name: reservations, plan limits
-//!   and live bindings on other relays are checked, and the tunnel is recorded online.
+//!   and live bindings on other relays are checked, and the tunnel is recorded online;
+//! - `GET /v1/relay/placement` — which relays hold a name, for a relay that does not and
+//!   forwards the visitor to one that does.
 //!
 //! And for people: `GET /v1/relays`, the fleet with its health.
 
@@ -23,8 +25,8 @@ use fdt_api::ReplayOrder;
 use fdt_api::relays::MAX_HEARTBEAT_ITEMS;
 use fdt_api::validate::{check_agent_version, check_label, check_region, parse_day};
 use fdt_api::{
-    BindingGranted, BindingRequest, RelayHeartbeat, RelayHeartbeatAck, RelayList, RelayStatus,
-    RevocationList, RevocationsQuery,
+    BindingGranted, BindingRequest, Placement, PlacementQuery, RelayHeartbeat, RelayHeartbeatAck,
+    RelayList, RelayStatus, RevocationList, RevocationsQuery, TunnelProto,
 };
 
 /// Most revocations one answer holds; a relay that gets this many asks again at once.
@@ -92,6 +94,34 @@ pub async fn heartbeat(
             .collect(),
         replays: reply.replays.into_iter().map(replay_order).collect(),
         drain: reply.drain,
+        // Without a token the relay only cannot forward: it still serves its own tunnels.
+        peer_token: st
+            .agent_tokens()
+            .peer_token(&hb.relay_id, &hb.region, st.clock().now())
+            .inspect_err(|e| tracing::error!(error = %e, "relay identity token not issued"))
+            .ok(),
+    }))
+}
+
+/// How long a relay may reuse a placement answer. Short, because a tunnel that moves (its
+/// agent reconnected elsewhere) is only found again once the answer expires or the relay it
+/// names says it no longer holds the name.
+pub const PLACEMENT_TTL_SECS: u64 = 5;
+
+/// `GET /v1/relay/placement?subdomain=<label>` → the healthy relays holding a live tunnel on
+/// the name (on the boot they bound it in); 422 for a label that is not one.
+pub async fn placement(
+    State(st): State<AppState>,
+    _relay: RelayCaller,
+    query: Result<Query<PlacementQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Placement>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::InvalidBody(e.body_text()))?;
+    check_label("subdomain", &q.subdomain)?;
+    let key = crate::store::name_key(TunnelProto::Http, Some(&q.subdomain), "", None);
+    let relays = st.store().placement(&key, st.healthy_cutoff()).await?;
+    Ok(Json(Placement {
+        relays,
+        ttl_secs: PLACEMENT_TTL_SECS,
     }))
 }
 

@@ -3,7 +3,7 @@
 
 use super::tunnels::{GRACE_NAME, RELEASE_NAME};
 use super::{Store, StoreError, from_millis, on_pool, parse_id, to_millis};
-use fdt_api::{RelayHeartbeat, RelayLoad, TunnelId};
+use fdt_api::{RelayHeartbeat, RelayLoad, TunnelId, TunnelProto};
 use time::OffsetDateTime;
 
 /// A relay as its last applied heartbeat described it.
@@ -241,6 +241,36 @@ impl Store {
         let sql = format!("SELECT {RELAY_COLUMNS} FROM relays ORDER BY region, id");
         let rows: Vec<RelayRow> = on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).fetch_all(pool).await?);
         rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    /// The relays heard from at or after `cutoff` that hold a live binding of `name_key` on
+    /// their current boot, each once, by ID (at most 16: a pooled name's relays).
+    pub async fn placement(
+        &self,
+        name_key: &str,
+        cutoff: OffsetDateTime,
+    ) -> Result<Vec<fdt_api::PlacedRelay>, StoreError> {
+        const SQL: &str = "SELECT DISTINCT r.id, r.region, r.agent_addr, r.server_name, b.proto \
+             FROM bindings b JOIN relays r ON r.id = b.relay_id AND r.boot_id = b.boot_id \
+             WHERE b.name_key = $1 AND r.last_seen_at >= $2 ORDER BY r.id LIMIT 16";
+        let rows: Vec<(String, String, String, String, String)> = on_pool!(self, pool => sqlx::query_as(SQL)
+            .bind(name_key)
+            .bind(to_millis(cutoff))
+            .fetch_all(pool)
+            .await?);
+        Ok(rows
+            .into_iter()
+            .filter_map(|(relay_id, region, agent_addr, server_name, proto)| {
+                Some(fdt_api::PlacedRelay {
+                    relay_id,
+                    region,
+                    agent_addr,
+                    server_name,
+                    // The column's CHECK allows only the three kinds.
+                    proto: TunnelProto::parse(&proto)?,
+                })
+            })
+            .collect())
     }
 
     /// One registered relay with its current boot, if it was heard from at or after `cutoff`.

@@ -12,6 +12,7 @@ on_both_databases!(
     a_restarted_or_silent_relay_loses_its_tunnels_and_the_agent_takes_its_name_elsewhere,
     usage_reports_count_once_and_bandwidth_is_a_bind_limit,
     malformed_relay_reports_are_refused_and_store_nothing,
+    placement_names_the_healthy_relays_holding_a_name_and_heartbeats_carry_their_identity,
 );
 
 pub(crate) const SECRET: &str = "relay-secret-for-fleet-tests-0123";
@@ -349,4 +350,106 @@ pub(crate) async fn pass_time(app: &TestApp, relay: &mut Relay, secs: i64) {
         relay.beat(app, json!({})).await;
         left -= step;
     }
+}
+
+/// The claims of a JWT, decoded without checking anything, and its key ID.
+fn jwt_parts(token: &str) -> (Value, Value) {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut parts = token.split('.');
+    let header = serde_json::from_slice(&b64.decode(parts.next().unwrap()).unwrap()).unwrap();
+    let claims = serde_json::from_slice(&b64.decode(parts.next().unwrap()).unwrap()).unwrap();
+    (header, claims)
+}
+
+async fn placement_names_the_healthy_relays_holding_a_name_and_heartbeats_carry_their_identity(
+    db: &TestDb,
+) {
+    let app = app(db);
+    let (_, a) = account(&app, "placed@example.com").await;
+    let mut eu = Relay::new("eu-1", "eu");
+    let mut us = Relay::new("us-1", "us");
+    let ack = eu.beat(&app, json!({})).await;
+    us.beat(&app, json!({})).await;
+
+    // The identity: signed by a key of the JWKS relays verify agent tokens with, for this relay
+    // only, under an audience no agent token has.
+    let token = ack["peer_token"].as_str().expect("a peer token");
+    let (header, claims) = jwt_parts(token);
+    let jwks = app.get("/v1/jwks", None).await.json;
+    let kids: Vec<&Value> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| &k["kid"])
+        .collect();
+    assert!(kids.contains(&&header["kid"]), "{header} not in {jwks}");
+    assert_eq!(claims["sub"], "eu-1");
+    assert_eq!(claims["region"], "eu");
+    assert_eq!(claims["aud"], fdt_api::PEER_AUDIENCE);
+    assert_ne!(claims["aud"], "fdt-relay");
+    assert_eq!(
+        claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+        120
+    );
+
+    let placement = |label: &str| {
+        let app = &app;
+        let path = format!("/v1/relay/placement?subdomain={label}");
+        async move { app.get(&path, Some(SECRET)).await }
+    };
+    let nobody = placement("placed").await;
+    assert_eq!(nobody.status, StatusCode::OK, "{}", nobody.json);
+    assert_eq!(nobody.json, json!({"relays": [], "ttl_secs": 5}));
+
+    let r = eu
+        .bind(
+            &app,
+            &a,
+            &atk(1),
+            json!({"subdomain": "placed", "pooling": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    let r = us
+        .bind(
+            &app,
+            &a,
+            &atk(2),
+            json!({"subdomain": "placed", "pooling": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    let both = placement("placed").await.json;
+    assert_eq!(
+        both["relays"],
+        json!([
+            {"relay_id": "eu-1", "region": "eu", "agent_addr": "eu-1.example:7443",
+             "server_name": "relay.example", "proto": "http"},
+            {"relay_id": "us-1", "region": "us", "agent_addr": "us-1.example:7443",
+             "server_name": "relay.example", "proto": "http"},
+        ])
+    );
+
+    // us falls silent: only eu is named.
+    app.clock.advance(time::Duration::seconds(21));
+    eu.beat(&app, json!({})).await;
+    let one = placement("placed").await.json;
+    assert_eq!(one["relays"].as_array().unwrap().len(), 1, "{one}");
+    assert_eq!(one["relays"][0]["relay_id"], "eu-1");
+    // eu restarts: its old boot's binding is no placement.
+    eu.restart();
+    eu.beat(&app, json!({})).await;
+    assert_eq!(placement("placed").await.json["relays"], json!([]));
+
+    // Only relays may ask, and only about a label.
+    app.get("/v1/relay/placement?subdomain=placed", None)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    placement("not.a.label")
+        .await
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    placement("")
+        .await
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 }

@@ -1,5 +1,6 @@
 //! The QUIC endpoint agents connect to: admits handshakes (with a stateless Retry under load)
-//! and runs each connection's session in its own task.
+//! and runs each connection's session in its own task — an agent session, or a peer relay's
+//! forwarded visitors.
 
 use crate::agents::context::Agents;
 use crate::agents::quic::HandshakeGate;
@@ -24,6 +25,14 @@ pub(crate) async fn run(agents: Arc<Agents>, endpoint: quinn::Endpoint) {
             let handshake_result = tokio::time::timeout(Duration::from_secs(10), incoming).await;
             drop(handshake);
             match handshake_result {
+                Ok(Ok(conn)) if is_peer(&conn) => {
+                    crate::agents::peer_conn::run(
+                        agents2.edge.clone(),
+                        agents2.verifier.clone(),
+                        conn,
+                    )
+                    .await;
+                }
                 Ok(Ok(conn)) => {
                     if let Err(e) = run_session(agents2, conn).await {
                         tracing::info!(%remote, error = %e, "agent session ended");
@@ -34,4 +43,12 @@ pub(crate) async fn run(agents: Arc<Agents>, endpoint: quinn::Endpoint) {
             }
         });
     }
+}
+
+/// Whether `conn` negotiated the peer relays' ALPN rather than the agents'.
+fn is_peer(conn: &quinn::Connection) -> bool {
+    conn.handshake_data()
+        .and_then(|h| h.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
+        .and_then(|h| h.protocol)
+        .is_some_and(|p| p == crate::peer::wire::ALPN)
 }

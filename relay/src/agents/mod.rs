@@ -5,6 +5,7 @@
 pub(crate) mod bind;
 pub(crate) mod context;
 pub(crate) mod endpoint;
+pub(crate) mod peer_conn;
 pub(crate) mod quic;
 pub(crate) mod session;
 pub(crate) mod streams;

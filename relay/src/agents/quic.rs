@@ -1,4 +1,4 @@
-//! QUIC endpoint for agents: TLS 1.3 only, ALPN `fdt/1`, bounded streams, keep-alive, and a
+//! QUIC endpoint for agents (and peer relays): TLS 1.3 only, ALPN `fdt/1` (or `fdt-peer/1`), bounded streams, keep-alive, and a
 //! stateless Retry for unvalidated clients once many handshakes are in flight.
 //!
 //! Initials in datagrams under 1200 bytes (RFC 9000 §14.1) are dropped by quinn itself, before
@@ -23,7 +23,9 @@ pub fn server_endpoint(
         .context("TLS 1.3 with the ring provider")?
         .with_no_client_auth()
         .with_cert_resolver(certs);
-    tls.alpn_protocols = vec![fdt_proto::ALPN.to_vec()];
+    // Agents speak `fdt/1`; peer relays forwarding visitors speak `fdt-peer/1` on the same
+    // port (see `agents::peer_conn`).
+    tls.alpn_protocols = vec![fdt_proto::ALPN.to_vec(), crate::peer::wire::ALPN.to_vec()];
     // Agents never resume with 0-RTT: its data could be replayed.
     tls.max_early_data_size = 0;
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)

@@ -11,8 +11,10 @@
 
 pub mod jwks;
 mod keys;
+mod peer;
 
 pub use keys::{KeyError, VerifyingKey};
+pub use peer::PeerClaims;
 
 use crate::auth::jwks::JwksKeys;
 use crate::auth::keys::{read_to_string, write_private};

@@ -194,6 +194,11 @@ impl ControlClient {
         )
     }
 
+    /// `GET /v1/relay/placement?subdomain=<label>` (`label` already checked to be one).
+    pub async fn placement(&self, label: &str) -> Result<fdt_api::Placement, ClientError> {
+        self.api.relay_placement(&self.secret, label).await
+    }
+
     /// `GET /v1/relay/revocations?after=<after>`.
     pub async fn revocations(&self, after: i64) -> Result<RevocationList, ClientError> {
         self.api.relay_revocations(&self.secret, after).await

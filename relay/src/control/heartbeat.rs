@@ -49,6 +49,8 @@ pub struct Heartbeats {
     pub shutdown: CancellationToken,
     /// When the control plane last answered, and failures, for `/metrics`.
     pub metrics: Arc<RelayMetrics>,
+    /// This relay's identity for its peers, renewed by every answer.
+    pub identity: Arc<crate::control::identity::Identity>,
 }
 
 /// What a relay advertises about itself in every heartbeat.
@@ -129,6 +131,9 @@ impl Heartbeats {
                         );
                         // Report the new state at once rather than a heartbeat later.
                         self.reporter.wake.notify_one();
+                    }
+                    if let Some(token) = ack.peer_token {
+                        self.identity.set(token);
                     }
                     for order in ack.replays {
                         self.deliver_replay(order);

@@ -6,6 +6,7 @@ pub(crate) mod cert_reports;
 pub(crate) mod client;
 pub(crate) mod domains;
 pub(crate) mod heartbeat;
+pub(crate) mod identity;
 pub(crate) mod managed;
 pub(crate) mod report_queue;
 pub(crate) mod reporter;

@@ -39,6 +39,19 @@ pub(crate) struct Edge {
     pub lifecycle: Lifecycle,
     /// What the edge counts for `/metrics`.
     pub metrics: Arc<RelayMetrics>,
+    /// Forwarding to the relays holding names this one does not (relays with a control
+    /// plane and forwarding on).
+    pub peers: Option<Arc<crate::peer::Peers>>,
+    /// Drains in-flight visitor connections on shutdown (taken then).
+    pub drain: Drain,
+}
+
+impl Edge {
+    /// A watcher on the drain, for a new visitor connection; `None` once shutting down.
+    pub fn watcher(&self) -> Option<hyper_util::server::graceful::Watcher> {
+        let g = self.drain.lock().unwrap_or_else(|e| e.into_inner());
+        g.as_ref().map(GracefulShutdown::watcher)
+    }
 }
 
 /// Drains in-flight visitor connections on shutdown; taken once.

@@ -13,6 +13,9 @@ pub fn full(b: impl Into<Bytes>) -> Body {
     Full::new(b.into()).map_err(|never| match never {}).boxed()
 }
 
+/// The error code of [`EdgeError::NotHere`], which the forwarding relay looks for.
+pub const NOT_HERE: &str = "tunnel_not_here";
+
 /// Why the edge answered itself instead of forwarding. Each maps to one status and one stable
 /// error code (shown to the visitor and usable in monitoring).
 #[derive(Debug, thiserror::Error)]
@@ -54,13 +57,18 @@ pub enum EdgeError {
     /// The agent did not answer in time.
     #[error("the tunnel did not answer in time")]
     Timeout,
+    /// A request another relay forwarded here for a name this relay does not hold (any
+    /// more): the forwarding relay's placement is stale. Never shown to a visitor: the
+    /// forwarding relay asks again or answers with its own error.
+    #[error("this relay does not hold {0}")]
+    NotHere(String),
 }
 
 impl EdgeError {
     /// HTTP status for this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            EdgeError::UnknownHost(_) => StatusCode::NOT_FOUND,
+            EdgeError::UnknownHost(_) | EdgeError::NotHere(_) => StatusCode::NOT_FOUND,
             EdgeError::TunnelOffline(_) | EdgeError::UpstreamUnreachable(_) => {
                 StatusCode::BAD_GATEWAY
             }
@@ -90,6 +98,7 @@ impl EdgeError {
             EdgeError::BadRequest(_) => "bad_request",
             EdgeError::MethodNotAllowed => "method_not_allowed",
             EdgeError::Timeout => "tunnel_timeout",
+            EdgeError::NotHere(_) => NOT_HERE,
         }
     }
 

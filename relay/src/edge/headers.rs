@@ -111,6 +111,18 @@ fn connection_tokens(h: &HeaderMap) -> impl Iterator<Item = &str> {
         .filter(|t| !t.is_empty())
 }
 
+/// Strips the hop's own headers from a 101 answer but keeps the upgrade it switched to:
+/// `Connection: upgrade` and the answer's `Upgrade` (a hop's own tokens, like `close`, must
+/// not reach the visitor).
+pub(crate) fn keep_only_upgrade(h: &mut HeaderMap) {
+    let proto = h.get(header::UPGRADE).cloned();
+    strip_hop_by_hop(h);
+    h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    if let Some(p) = proto {
+        h.insert(header::UPGRADE, p);
+    }
+}
+
 /// Removes hop-by-hop headers (RFC 9110 §7.6.1), including those named in `Connection`.
 pub(crate) fn strip_hop_by_hop(h: &mut HeaderMap) {
     let named: Vec<HeaderName> = connection_tokens(h)

@@ -9,11 +9,14 @@ use crate::edge::body::{PermitBody, RequestTap, UpstreamBody};
 use crate::edge::context::Edge;
 use crate::edge::custom;
 use crate::edge::error::{Body, EdgeError, full, wants_html};
+use crate::edge::forward;
 use crate::edge::headers::{
-    build_upstream_request, check_framing, request_host, strip_hop_by_hop, upgrade_protocol,
+    build_upstream_request, check_framing, keep_only_upgrade, request_host, strip_hop_by_hop,
+    upgrade_protocol,
 };
 use crate::edge::io::{SlowHeaderFlag, SlowHeaderIo, splice};
 use crate::registry::{HostLookup, Tunnel};
+use fdt_api::TunnelProto;
 use fdt_proto::Proto;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Version};
@@ -41,6 +44,9 @@ pub struct ConnCtx {
     pub tls: bool,
     /// SNI of that TLS connection.
     pub sni: Option<String>,
+    /// Whether another relay forwarded this visitor here (`peer` is then the visitor's
+    /// address as that relay saw it). Such a visitor is never forwarded again.
+    pub forwarded: bool,
 }
 
 /// Serves one visitor connection until it closes or the relay drains.
@@ -173,27 +179,55 @@ async fn route(
     }
     let (tunnel, mut req) = match custom.as_ref().map(|d| (d, custom::online_tunnel(edge, d))) {
         Some((_, Some(t))) => (t, req.map(|b| Either::Left(RequestTap::new(b, None)))),
-        Some((d, None)) => return custom::failure(d, &host),
+        Some((_, None)) if ctx.forwarded => return Err(EdgeError::NotHere(host)),
+        Some((d, None)) => {
+            // The domain's tunnel may be on another relay.
+            if let Some(label) = d.target.as_deref()
+                && let Some(relay) = forward::holder(edge, label, TunnelProto::Http).await
+            {
+                return forward::forward_http(edge, ctx, &host, label, relay, req).await;
+            }
+            return custom::failure(d, &host);
+        }
         None => match edge.registry.lookup_host(&host) {
             HostLookup::Online(t) => (t, req.map(|b| Either::Left(RequestTap::new(b, None)))),
-            HostLookup::Offline => match edge.cfg.limits.hold_window() {
-                // Holding disabled, or the agent left long ago (it is not reconnecting).
-                None => return Err(EdgeError::TunnelOffline(host)),
-                Some(_)
-                    if edge
-                        .registry
-                        .offline_owner(&host)
-                        .is_none_or(|(_, age)| age > crate::edge::hold::HOLD_RECENT) =>
+            // The forwarding relay's placement is stale: it asks again.
+            HostLookup::Offline | HostLookup::Unknown if ctx.forwarded => {
+                return Err(EdgeError::NotHere(host));
+            }
+            lookup => {
+                // Another relay may hold the name (its agent is there, or moved there while
+                // this relay still remembers it offline).
+                if let Some(label) = forward::label_of(edge, &host)
+                    && let Some(relay) = forward::holder(edge, label, TunnelProto::Http).await
                 {
-                    return Err(EdgeError::TunnelOffline(host));
+                    return forward::forward_http(edge, ctx, &host, label, relay, req).await;
                 }
-                Some(window) => {
-                    let (t, held) =
-                        crate::edge::hold::hold(edge, &host, req, window, ctx.peer.ip()).await?;
-                    (t, held.map(Either::Right))
+                match lookup {
+                    HostLookup::Online(t) => {
+                        (t, req.map(|b| Either::Left(RequestTap::new(b, None))))
+                    }
+                    HostLookup::Offline => match edge.cfg.limits.hold_window() {
+                        // Holding disabled, or the agent left long ago (it is not reconnecting).
+                        None => return Err(EdgeError::TunnelOffline(host)),
+                        Some(_)
+                            if edge
+                                .registry
+                                .offline_owner(&host)
+                                .is_none_or(|(_, age)| age > crate::edge::hold::HOLD_RECENT) =>
+                        {
+                            return Err(EdgeError::TunnelOffline(host));
+                        }
+                        Some(window) => {
+                            let (t, held) =
+                                crate::edge::hold::hold(edge, &host, req, window, ctx.peer.ip())
+                                    .await?;
+                            (t, held.map(Either::Right))
+                        }
+                    },
+                    HostLookup::Unknown => return Err(EdgeError::UnknownHost(host)),
                 }
-            },
-            HostLookup::Unknown => return Err(EdgeError::UnknownHost(host)),
+            }
         },
     };
     if tunnel.proto != Proto::Http {
@@ -356,16 +390,7 @@ async fn forward(
             }
         });
         let (mut parts, _) = resp.into_parts();
-        // The agent hop's own connection tokens (e.g. `close`) must not reach the visitor;
-        // keep exactly the upgrade the visitor asked for.
-        let proto = parts.headers.get(header::UPGRADE).cloned();
-        strip_hop_by_hop(&mut parts.headers);
-        parts
-            .headers
-            .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        if let Some(p) = proto {
-            parts.headers.insert(header::UPGRADE, p);
-        }
+        keep_only_upgrade(&mut parts.headers);
         let mut out = Response::from_parts(parts, full(bytes::Bytes::new()));
         tunnel.policy.apply_response_headers(out.headers_mut());
         return Ok(out);

@@ -49,6 +49,7 @@ pub(crate) async fn accept_loop(edge: Arc<Edge>, listener: TcpListener, drain: D
                     peer,
                     tls: false,
                     sni: None,
+                    forwarded: false,
                 };
                 http::serve_conn(edge, sock, ctx, watcher).await;
             }

@@ -8,6 +8,7 @@ pub(crate) mod conn_limit;
 pub(crate) mod context;
 pub(crate) mod custom;
 pub(crate) mod error;
+pub(crate) mod forward;
 pub(crate) mod headers;
 pub(crate) mod hold;
 pub mod hold_budget;

@@ -3,18 +3,19 @@
 
 use crate::edge::context::Edge;
 use crate::edge::custom;
+use crate::edge::forward;
 use crate::edge::http::{ConnCtx, serve_conn};
 use crate::edge::io::{PrefixedIo, splice};
 use crate::edge::sni::{SniPeek, peek_sni};
 use crate::registry::{HostLookup, Tunnel};
 use bytes::Bytes;
-use fdt_api::DomainMode;
+use fdt_api::{DomainMode, TunnelProto};
 use fdt_proto::Proto;
 use hyper_util::server::graceful::Watcher;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 
 /// Largest ClientHello we buffer while looking for the SNI (the parser caps at 16 KiB + records).
@@ -55,33 +56,28 @@ pub async fn handle_conn(edge: Arc<Edge>, mut sock: TcpStream, peer: SocketAddr,
     };
     let pass = match &sni {
         Some(name) => match passthrough_tunnel(&edge, name) {
-            Some(t) => t,
-            None => {
-                tracing::debug!(%peer, host = %name, "passthrough domain offline: closed");
-                return;
+            Some(Some(t)) => Some(t),
+            local => {
+                // Not passed through here: a relay holding the name as a `tls` tunnel (or
+                // the passthrough domain's tunnel) takes the connection as it is.
+                if let Some(label) = passthrough_label(&edge, name)
+                    && let Some(relay) = forward::holder(&edge, &label, TunnelProto::Tls).await
+                {
+                    forward::forward_tls(&edge, &relay, sock, peer, (name, &label), &buf).await;
+                    return;
+                }
+                if local.is_none() {
+                    tracing::debug!(%peer, host = %name, "passthrough domain offline: closed");
+                    return;
+                }
+                None
             }
         },
         None => None,
     };
     if let Some(tunnel) = pass {
-        let name = sni.as_deref().unwrap_or_default();
-        if tunnel.policy.check_ip(peer.ip()).is_err() {
-            tracing::debug!(%peer, host = %name, "passthrough refused by IP policy");
-            edge.metrics.refused("ip_forbidden");
-            return;
-        }
-        let Ok(mut stream) = tunnel.open(peer, sni.clone()).await else {
-            edge.metrics.refused("stream_refused");
-            return;
-        };
-        if stream.send.write_all(&buf).await.is_err() {
-            return;
-        }
-        tunnel.usage.connection();
-        let mut agent = tokio::io::join(stream.recv, stream.send);
-        if let Ok((inbound, outbound)) = splice(&mut sock, &mut agent).await {
-            tunnel.usage.bytes(inbound + buf.len() as u64, outbound);
-        }
+        let name = sni.clone().unwrap_or_default();
+        pass_to(&edge, &tunnel, &mut sock, peer, &name, &buf).await;
         return;
     }
     let io = PrefixedIo::new(Bytes::from(buf), sock);
@@ -117,8 +113,74 @@ pub async fn handle_conn(edge: Arc<Edge>, mut sock: TcpStream, peer: SocketAddr,
         peer,
         tls: true,
         sni,
+        forwarded: false,
     };
     serve_conn(edge, tls, ctx, watcher).await;
+}
+
+/// The label placement knows `name` by when it is not passed through here: its own (a name
+/// under the base domain not held here), or its route's (a passthrough custom domain).
+fn passthrough_label(edge: &Edge, name: &str) -> Option<String> {
+    let name = name.to_ascii_lowercase();
+    match edge.domains.lookup(&name) {
+        Some(d) if d.mode == DomainMode::Passthrough => d.target.clone(),
+        Some(_) => None,
+        None => match edge.registry.lookup_host(&name) {
+            HostLookup::Online(_) => None,
+            _ => forward::label_of(edge, &name).map(str::to_owned),
+        },
+    }
+}
+
+/// Passes the visitor's TLS connection `io` (its first bytes, already read, in `hello`) to
+/// `tunnel`'s agent, if the tunnel's address policy lets `peer` in.
+async fn pass_to<S>(
+    edge: &Edge,
+    tunnel: &Tunnel,
+    io: &mut S,
+    peer: SocketAddr,
+    name: &str,
+    hello: &[u8],
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    if tunnel.policy.check_ip(peer.ip()).is_err() {
+        tracing::debug!(%peer, host = %name, "passthrough refused by IP policy");
+        edge.metrics.refused("ip_forbidden");
+        return;
+    }
+    let Ok(mut stream) = tunnel.open(peer, Some(name.to_owned())).await else {
+        edge.metrics.refused("stream_refused");
+        return;
+    };
+    if stream.send.write_all(hello).await.is_err() {
+        return;
+    }
+    tunnel.usage.connection();
+    let mut agent = tokio::io::join(stream.recv, stream.send);
+    if let Ok((inbound, outbound)) = splice(io, &mut agent).await {
+        tunnel.usage.bytes(inbound + hello.len() as u64, outbound);
+    }
+}
+
+/// Serves a TLS connection another relay forwarded here for `host` (its ClientHello is the
+/// first bytes of `io`): passed to the `tls` tunnel holding `host`, if this relay holds one.
+/// `false` when it does not (the forwarding relay's placement was stale).
+pub(crate) async fn pass_through_forwarded<S>(
+    edge: &Edge,
+    io: &mut S,
+    visitor: SocketAddr,
+    host: &str,
+) -> bool
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let Some(Some(tunnel)) = passthrough_tunnel(edge, host) else {
+        edge.metrics.forwarded(true, "miss");
+        return false;
+    };
+    pass_to(edge, &tunnel, io, visitor, host, &[]).await;
+    true
 }
 
 async fn read_hello(sock: &mut TcpStream) -> std::io::Result<(Vec<u8>, Option<String>)> {

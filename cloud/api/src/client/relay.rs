@@ -7,12 +7,25 @@ use crate::domains::cert_event::{
     TIMESTAMP_HEADER,
 };
 use crate::relays::{
-    BindingGranted, BindingRequest, RelayHeartbeat, RelayHeartbeatAck, RevocationList,
+    BindingGranted, BindingRequest, Placement, RelayHeartbeat, RelayHeartbeatAck, RevocationList,
 };
 use crate::traffic::{TrafficAck, TrafficBatch};
 use reqwest::Method;
 
 impl FdtClient {
+    /// `GET /v1/relay/placement?subdomain=<label>`: the healthy relays holding the name now.
+    /// `subdomain` must already be a checked label (it is put in the query as it is).
+    /// Authenticated by a relay secret.
+    pub async fn relay_placement(
+        &self,
+        relay_secret: &str,
+        subdomain: &str,
+    ) -> Result<Placement, ClientError> {
+        let path = format!("v1/relay/placement?subdomain={subdomain}");
+        let rb = self.request_as::<()>(Method::GET, &path, None, Some(relay_secret))?;
+        self.decode(rb).await
+    }
+
     /// `GET /v1/relay/revocations?after=<after>`: authtokens revoked after the cursor.
     /// Authenticated by a relay secret, not by this client's access token.
     pub async fn relay_revocations(

@@ -205,3 +205,72 @@ async fn http_source_needs_no_global_crypto_provider_and_reports_failures() {
     let source = HttpJwksSource::new("http://127.0.0.1:9/v1/jwks").unwrap();
     assert!(matches!(source.fetch().await, Err(JwksError::Fetch(_))));
 }
+
+/// A token with `claims`, signed by `s` under `kid` (none: like self-hosted tokens).
+fn signed_json(s: &TokenSigner, kid: Option<&str>, claims: &serde_json::Value) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.kid = kid.map(str::to_owned);
+    jsonwebtoken::encode(&header, claims, &s.key).unwrap()
+}
+
+fn peer_claims(exp_from_now: i64) -> serde_json::Value {
+    let now = i64::try_from(crate::auth::unix_now()).unwrap();
+    serde_json::json!({
+        "iss": crate::auth::DEFAULT_CLOUD_ISSUER, "sub": "eu-1", "region": "eu",
+        "aud": fdt_api::PEER_AUDIENCE, "iat": now, "exp": now + exp_from_now,
+    })
+}
+
+#[tokio::test]
+async fn relay_identities_verify_only_as_relay_identities_and_only_with_the_jwks() {
+    let source = Arc::new(FakeSource::default());
+    let s = signer();
+    source.publish(&[("k1", &s)]);
+    let v = verifier(&source, JwksOptions::default()).await;
+
+    let peer = signed_json(&s, Some("k1"), &peer_claims(60));
+    let claims = v.verify_peer(&peer).await.unwrap();
+    assert_eq!(
+        (claims.sub.as_str(), claims.region.as_str()),
+        ("eu-1", "eu")
+    );
+    // Never an agent's token, and an agent's token is never an identity.
+    assert!(matches!(v.verify(&peer), Err(AuthError::WrongAudience)));
+    assert!(matches!(
+        v.verify_peer(&token(&s, "k1")).await,
+        Err(AuthError::WrongAudience | AuthError::Malformed)
+    ));
+    // Expired, another issuer, no key ID (the fixed keys of self-hosted tokens are not
+    // asked), a key the JWKS does not have: refused.
+    let expired = signed_json(&s, Some("k1"), &peer_claims(-120));
+    assert!(matches!(
+        v.verify_peer(&expired).await,
+        Err(AuthError::Expired)
+    ));
+    let mut foreign = peer_claims(60);
+    foreign["iss"] = "someone-else".into();
+    let foreign = signed_json(&s, Some("k1"), &foreign);
+    assert!(matches!(
+        v.verify_peer(&foreign).await,
+        Err(AuthError::WrongIssuer(_))
+    ));
+    let no_kid = signed_json(&s, None, &peer_claims(60));
+    assert!(matches!(
+        v.verify_peer(&no_kid).await,
+        Err(AuthError::Malformed)
+    ));
+    let other = signer();
+    let unknown = signed_json(&other, Some("k9"), &peer_claims(60));
+    assert!(matches!(
+        v.verify_peer(&unknown).await,
+        Err(AuthError::UnknownKey(_))
+    ));
+    let spoofed = signed_json(&other, Some("k1"), &peer_claims(60));
+    assert!(matches!(
+        v.verify_peer(&spoofed).await,
+        Err(AuthError::BadSignature)
+    ));
+    // Without a JWKS nothing is an identity.
+    let fixed = TokenVerifier::from_public_pems(&[s.public_pem().to_owned()]).unwrap();
+    assert!(fixed.verify_peer(&peer).await.is_err());
+}

@@ -1,0 +1,140 @@
+//! A fleet in several regions for the scale-out stories: a control plane in this process
+//! (heartbeats every second, a relay unhealthy after 3 s of silence, every region failing over
+//! to the others) and one real `fdt-relay` process per region, all serving one certificate for
+//! `localhost` from one CA (agents and the relays' peer connections trust it), each with an
+//! HTTPS edge (tunnels' public URLs are `https://`; tests reach HTTP tunnels on the HTTP edges).
+//! Relays forward visitors of names they do not hold to the relay that does.
+
+use crate::cloud::CloudAccount;
+use crate::{Agent, Cloud, HttpOrigin, RelayProcess, RelayProcessOptions, TlsFiles};
+use fdt_agent_core::config::TunnelConfig;
+use fdt_agent_core::{CloudLogin, Connect};
+use fdt_cloud::Store;
+use fdt_proto::Proto;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// How long the relays get to register.
+const SETTLE: Duration = Duration::from_secs(20);
+
+/// The control plane and its relays; the relays are SIGKILLed when dropped.
+pub struct Fleet {
+    /// The control plane.
+    pub cloud: Cloud,
+    /// The relays, in the order asked for.
+    pub relays: Vec<RelayProcess>,
+    /// The certificate every relay serves, and its CA.
+    pub tls: TlsFiles,
+    tls_dir: tempfile::TempDir,
+}
+
+impl Fleet {
+    /// Starts the control plane on `store` and one relay per `(id, region)`, and waits
+    /// (bounded) until every relay has been heard from within the health window.
+    pub async fn start(store: Store, relays: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let regions: Vec<String> = relays.iter().map(|(_, r)| (*r).to_owned()).collect();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let cloud = Cloud::start_with(listener, store, |c| {
+            c.relays.clear();
+            c.fleet.heartbeat_secs = 1;
+            c.fleet.unhealthy_after_secs = 3;
+            c.fleet.failover = regions
+                .iter()
+                .map(|r| {
+                    let others = regions.iter().filter(|o| *o != r).cloned().collect();
+                    (r.clone(), others)
+                })
+                .collect::<BTreeMap<_, _>>();
+        });
+        let tls_dir = tempfile::tempdir()?;
+        let tls = TlsFiles::issue(tls_dir.path(), &["localhost".to_string()])?;
+        let opts: Vec<_> = relays
+            .iter()
+            .map(|(id, region)| RelayProcessOptions {
+                https_edge: true,
+                ..RelayProcessOptions::fleet(id, region, &cloud.url, &tls)
+            })
+            .collect();
+        let started = futures_util::future::join_all(opts.iter().map(RelayProcess::start)).await;
+        let relays = started.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+        let fleet = Self {
+            cloud,
+            relays,
+            tls,
+            tls_dir,
+        };
+        let want = fleet.relays.len();
+        crate::poll_until(SETTLE, "every relay heartbeating", || async {
+            let listed = fleet.cloud.state.store().list_relays().await.ok()?;
+            let cutoff = time::OffsetDateTime::now_utc() - time::Duration::seconds(3);
+            let fresh = listed.iter().filter(|r| r.last_seen_at >= cutoff).count();
+            (fresh == want).then_some(())
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}\n{}", fleet.logs()))?;
+        Ok(fleet)
+    }
+
+    /// The relay `id`.
+    pub fn relay(&self, id: &str) -> &RelayProcess {
+        self.relays
+            .iter()
+            .find(|r| r.id == id)
+            .unwrap_or_else(|| panic!("no relay {id} in this fleet"))
+    }
+
+    /// The relay `id`, to stop it.
+    pub fn relay_mut(&mut self, id: &str) -> &mut RelayProcess {
+        self.relays
+            .iter_mut()
+            .find(|r| r.id == id)
+            .unwrap_or_else(|| panic!("no relay {id} in this fleet"))
+    }
+
+    /// The CA that issued the relays' certificate (for origins whose certificate the tests
+    /// check).
+    pub fn dev_ca(&self) -> anyhow::Result<fdt_relay::tls::DevCa> {
+        Ok(fdt_relay::tls::DevCa::load_or_create(
+            &self.tls_dir.path().join("dev-ca"),
+        )?)
+    }
+
+    /// How an agent of `account` preferring `region` logs in (trusting the relays' CA).
+    pub fn login(&self, account: &CloudAccount, region: &str) -> CloudLogin {
+        CloudLogin {
+            api_url: self.cloud.url.clone(),
+            authtoken: account.authtoken_secret(),
+            region: Some(region.into()),
+            relay_ca: Some(self.tls.ca.clone()),
+        }
+    }
+
+    /// An agent of `account` preferring `region` with `tunnels`, bound (bounded wait; the
+    /// relays' logs on failure).
+    pub async fn bound_agent(
+        &self,
+        account: &CloudAccount,
+        region: &str,
+        tunnels: Vec<(&str, TunnelConfig)>,
+    ) -> Agent {
+        let connect = Connect::Cloud(self.login(account, region));
+        let mut agent = Agent::spawn(connect, tunnels).expect("agent");
+        if let Err(e) = agent.wait_bound().await {
+            panic!("{e}\n{}", self.logs());
+        }
+        agent
+    }
+
+    /// An HTTP tunnel on `sub` to a new origin (returned, to keep it serving).
+    pub async fn http_tunnel(sub: &str) -> (TunnelConfig, HttpOrigin) {
+        let origin = HttpOrigin::start().await.expect("origin");
+        let mut tunnel = TunnelConfig::new(Proto::Http, origin.addr.to_string());
+        tunnel.subdomain = Some(sub.into());
+        (tunnel, origin)
+    }
+
+    /// Every relay's log (its last 8 KiB), for a failure message.
+    pub fn logs(&self) -> String {
+        crate::relay_process::tail_logs(self.relays.iter())
+    }
+}

@@ -1,0 +1,260 @@
+//! Which relays hold a name: asked of the control plane (`GET /v1/relay/placement`), kept for
+//! the few seconds the answer says, forgotten at once when the relay it named says it does not
+//! hold the name (see [`Placements::forget`]).
+//!
+//! Visitors choose the names, so the lookups they can cause are bounded: a name that is not a
+//! label under the base domain is never asked about, an answer of "nobody" is kept too, at most
+//! [`MAX_LOOKUPS`] questions are in flight at once and [`LOOKUPS_PER_SECOND`] asked per second
+//! (beyond either a name counts as unknown: a flood of made-up names costs the control plane a
+//! bounded rate per relay), and the cache holds at most [`MAX_CACHED`] names.
+
+use crate::control::client::ControlClient;
+use fdt_api::{PlacedRelay, TunnelProto};
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+/// Questions to the control plane in flight at once.
+pub const MAX_LOOKUPS: usize = 32;
+/// Questions to the control plane per second (and the burst allowed above it, twice that).
+pub const LOOKUPS_PER_SECOND: u32 = 200;
+/// Names remembered at once.
+pub const MAX_CACHED: usize = 20_000;
+/// How long "nobody holds it" is kept.
+const NEGATIVE_TTL: Duration = Duration::from_secs(2);
+/// The longest an answer is kept, whatever the control plane says.
+const MAX_TTL: Duration = Duration::from_secs(30);
+/// Time the control plane has to answer.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[derive(Debug)]
+struct Cached {
+    relays: Arc<[PlacedRelay]>,
+    until: Instant,
+}
+
+/// The placement cache of one relay.
+#[derive(Debug)]
+pub struct Placements {
+    control: ControlClient,
+    cache: Mutex<HashMap<String, Cached>>,
+    lookups: Semaphore,
+    rate: governor::DefaultDirectRateLimiter,
+}
+
+impl Placements {
+    /// Placements asked of `control` (whose relay ID and region are this relay's).
+    pub fn new(control: ControlClient) -> Self {
+        Self {
+            control,
+            cache: Mutex::default(),
+            lookups: Semaphore::new(MAX_LOOKUPS),
+            rate: governor::RateLimiter::direct(
+                governor::Quota::per_second(
+                    NonZeroU32::new(LOOKUPS_PER_SECOND).unwrap_or(NonZeroU32::MIN),
+                )
+                .allow_burst(NonZeroU32::new(2 * LOOKUPS_PER_SECOND).unwrap_or(NonZeroU32::MIN)),
+            ),
+        }
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A relay other than this one holding `label` for `proto` traffic, preferring this
+    /// relay's region; `None` when none does, or it cannot be known now.
+    pub async fn find(&self, label: &str, proto: TunnelProto) -> Option<PlacedRelay> {
+        let relays = match self.cached(label) {
+            Some(r) => r,
+            None => self.ask(label).await?,
+        };
+        pick(
+            &relays,
+            self.control.relay_id(),
+            self.control.region(),
+            proto,
+        )
+    }
+
+    fn cached(&self, label: &str) -> Option<Arc<[PlacedRelay]>> {
+        let cache = self.cache();
+        let c = cache.get(label)?;
+        (c.until > Instant::now()).then(|| c.relays.clone())
+    }
+
+    async fn ask(&self, label: &str) -> Option<Arc<[PlacedRelay]>> {
+        fdt_api::validate::check_label("subdomain", label).ok()?;
+        let Ok(_slot) = self.lookups.try_acquire() else {
+            tracing::debug!(label, "placement lookups all busy: name treated as unknown");
+            return None;
+        };
+        if self.rate.check().is_err() {
+            tracing::debug!(
+                label,
+                "placement lookups over their rate: name treated as unknown"
+            );
+            return None;
+        }
+        let answer = tokio::time::timeout(LOOKUP_TIMEOUT, self.control.placement(label)).await;
+        let placement = match answer {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
+                tracing::debug!(label, error = %e, "placement lookup failed");
+                return None;
+            }
+            Err(_) => {
+                tracing::debug!(label, "placement lookup timed out");
+                return None;
+            }
+        };
+        let ttl = if placement.relays.is_empty() {
+            NEGATIVE_TTL
+        } else {
+            Duration::from_secs(placement.ttl_secs).min(MAX_TTL)
+        };
+        let relays: Arc<[PlacedRelay]> = placement.relays.into();
+        let mut cache = self.cache();
+        if cache.len() >= MAX_CACHED {
+            let now = Instant::now();
+            cache.retain(|_, c| c.until > now);
+            if cache.len() >= MAX_CACHED {
+                cache.clear();
+            }
+        }
+        cache.insert(
+            label.to_owned(),
+            Cached {
+                relays: relays.clone(),
+                until: Instant::now() + ttl,
+            },
+        );
+        Some(relays)
+    }
+
+    /// Forgets what is known of `label` (a relay it named does not hold it any more).
+    pub fn forget(&self, label: &str) {
+        self.cache().remove(label);
+    }
+}
+
+/// Among `relays`, one other than `me` carrying `proto`: in `region` if any is, else any;
+/// spread at random over equals (a pooled name's relays share its visitors).
+fn pick(relays: &[PlacedRelay], me: &str, region: &str, proto: TunnelProto) -> Option<PlacedRelay> {
+    let usable: Vec<&PlacedRelay> = relays
+        .iter()
+        .filter(|r| r.relay_id != me && r.proto == proto)
+        .collect();
+    let local: Vec<&PlacedRelay> = usable
+        .iter()
+        .copied()
+        .filter(|r| r.region == region)
+        .collect();
+    let from = if local.is_empty() { usable } else { local };
+    if from.is_empty() {
+        return None;
+    }
+    Some(from[rand::random_range(0..from.len())].clone())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A control plane answering placement questions: `app` is held by `us-1`, every other
+    /// name by nobody; counts the questions.
+    async fn control() -> (ControlClient, Arc<AtomicUsize>) {
+        let asked = Arc::new(AtomicUsize::new(0));
+        let counter = asked.clone();
+        let app = axum::Router::new().route(
+            "/v1/relay/placement",
+            axum::routing::get(move |q: axum::extract::Query<fdt_api::PlacementQuery>| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let relays = if q.subdomain == "app" {
+                    vec![relay("us-1", "us", TunnelProto::Http)]
+                } else {
+                    Vec::new()
+                };
+                async move {
+                    axum::Json(fdt_api::Placement {
+                        relays,
+                        ttl_secs: 60,
+                    })
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let cfg = crate::config::RelayConfig {
+            cloud_url: Some(url),
+            relay_secret: Some(crate::config::RelaySecret::new(
+                "relay-secret-for-tests-0123",
+            )),
+            relay_id: "eu-1".into(),
+            region: "eu".into(),
+            ..Default::default()
+        };
+        (ControlClient::from_config(&cfg).unwrap().unwrap(), asked)
+    }
+
+    #[tokio::test]
+    async fn answers_are_kept_forgotten_on_demand_and_made_up_names_never_asked() {
+        let (control, asked) = control().await;
+        let p = Placements::new(control);
+        let http = TunnelProto::Http;
+        let found = p.find("app", http).await.map(|r| r.relay_id);
+        assert_eq!(found.as_deref(), Some("us-1"));
+        assert!(p.find("app", http).await.is_some());
+        assert_eq!(asked.load(Ordering::SeqCst), 1, "the answer is kept");
+        // The holder no longer has it: asked again.
+        p.forget("app");
+        assert!(p.find("app", http).await.is_some());
+        assert_eq!(asked.load(Ordering::SeqCst), 2);
+        // Another kind of traffic on the same name is not a holder (and not a new question).
+        assert!(p.find("app", TunnelProto::Tls).await.is_none());
+        assert_eq!(asked.load(Ordering::SeqCst), 2);
+        // Nobody holds it: remembered as such.
+        assert!(p.find("ghost", http).await.is_none());
+        assert!(p.find("ghost", http).await.is_none());
+        assert_eq!(asked.load(Ordering::SeqCst), 3);
+        // What is not a label is never asked about.
+        for bad in ["", "Upper", "a.b", "-x", &"l".repeat(64)] {
+            assert!(p.find(bad, http).await.is_none());
+        }
+        assert_eq!(asked.load(Ordering::SeqCst), 3);
+    }
+
+    fn relay(id: &str, region: &str, proto: TunnelProto) -> PlacedRelay {
+        PlacedRelay {
+            relay_id: id.into(),
+            region: region.into(),
+            agent_addr: format!("{id}.example:7443"),
+            server_name: "relay.example".into(),
+            proto,
+        }
+    }
+
+    #[test]
+    fn picks_another_relay_of_the_right_kind_nearest_first() {
+        let http = TunnelProto::Http;
+        let all = [
+            relay("eu-1", "eu", http),
+            relay("eu-2", "eu", http),
+            relay("us-1", "us", http),
+        ];
+        for _ in 0..20 {
+            let p = pick(&all, "eu-1", "eu", http).map(|r| r.relay_id);
+            assert_eq!(p.as_deref(), Some("eu-2"), "never itself, its region first");
+            let p = pick(&all, "ap-1", "ap", http).map(|r| r.relay_id);
+            assert!(p.is_some_and(|id| id != "ap-1"));
+        }
+        assert_eq!(pick(&all[..1], "eu-1", "eu", http), None);
+        assert_eq!(pick(&all, "ap-1", "ap", TunnelProto::Tls), None);
+        assert_eq!(pick(&[], "ap-1", "ap", http), None);
+    }
+}
