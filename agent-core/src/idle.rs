@@ -19,6 +19,7 @@ impl AgentHandle {
             inspector,
             replays: Arc::default(),
             tunnels: None,
+            standby: None,
         }
     }
 }

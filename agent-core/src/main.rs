@@ -34,6 +34,10 @@ struct Cli {
     /// Preferred relay region (with an API URL).
     #[arg(long, global = true)]
     region: Option<String>,
+    /// Keep a second session on another relay with the same tunnels bound (with an API
+    /// URL): visitors keep being served when either relay dies.
+    #[arg(long, env = "FDT_HA", global = true)]
+    ha: bool,
     /// Relay address host:port (UDP).
     #[arg(long, env = "FDT_RELAY", global = true)]
     relay: Option<String>,
@@ -359,12 +363,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             "--managed needs the control plane: pass --api-url or set api_url in the config file"
         );
     }
+    if cli.ha && !matches!(connect, Connect::Cloud(_)) {
+        bail!("--ha needs the control plane: pass --api-url or set api_url in the config file");
+    }
+    let ha = cli.ha;
     let tunnels = tunnels(cli, &file)?;
     let (handle, join) = fdt_agent_core::spawn_with(
         AgentOptions {
             connect,
             tunnels,
             managed,
+            ha,
         },
         inspector,
     );

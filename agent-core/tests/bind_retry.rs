@@ -117,6 +117,7 @@ async fn unavailable_and_internal_bind_failures_are_retried_on_the_same_session(
         },
         tunnels: vec![tunnel.resolve("web").unwrap()],
         managed: false,
+        ha: false,
     });
     // While retrying, the tunnel carries no error: `wait_bound` (and `fdt`, which exits when
     // every tunnel failed) keeps waiting instead of giving up.

@@ -201,6 +201,7 @@ async fn dev_writes_an_agent_config_that_alone_opens_a_tunnel() {
         connect: Connect::Cloud(login),
         tunnels: vec![tunnel.resolve("http").unwrap()],
         managed: false,
+        ha: false,
     });
 
     let http_port = dev.edge_port("http edge");
@@ -242,6 +243,7 @@ async fn dev_writes_an_agent_config_that_alone_opens_a_tunnel() {
         }),
         tunnels: vec![tunnel.resolve("http").unwrap()],
         managed: false,
+        ha: false,
     });
     let http_port = again.edge_port("http edge");
     let deadline = Instant::now() + Duration::from_secs(30);

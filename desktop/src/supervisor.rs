@@ -175,6 +175,7 @@ impl Supervisor {
                 connect: Connect::Cloud(login.clone()),
                 tunnels,
                 managed,
+                ha: false,
             },
             Some(self.inspector.clone()),
         );

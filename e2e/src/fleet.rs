@@ -14,6 +14,9 @@ use fdt_proto::Proto;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// Three relays in three regions, the scale-out stories' fleet.
+pub const THREE_REGIONS: &[(&str, &str)] = &[("eu-1", "eu"), ("us-1", "us"), ("ap-1", "ap")];
+
 /// How long the relays get to register.
 const SETTLE: Duration = Duration::from_secs(20);
 

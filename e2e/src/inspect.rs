@@ -83,6 +83,7 @@ pub async fn inspected_agent(
             connect,
             tunnels,
             managed: false,
+            ha: false,
         },
         Some(inspector),
     );

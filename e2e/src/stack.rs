@@ -348,6 +348,15 @@ impl Agent {
     /// Spawns an agent that connects as `connect` says, without waiting for it (for relays
     /// that are not a [`Stack`], e.g. [`crate::RelayProcess`]).
     pub fn spawn(connect: Connect, tunnels: Vec<(&str, TunnelConfig)>) -> anyhow::Result<Agent> {
+        Self::spawn_with(connect, tunnels, false)
+    }
+
+    /// [`Agent::spawn`], keeping a standby session on a second relay when `ha`.
+    pub fn spawn_with(
+        connect: Connect,
+        tunnels: Vec<(&str, TunnelConfig)>,
+        ha: bool,
+    ) -> anyhow::Result<Agent> {
         let tunnels = tunnels
             .into_iter()
             .map(|(name, t)| t.resolve(name))
@@ -356,6 +365,7 @@ impl Agent {
             connect,
             tunnels,
             managed: false,
+            ha,
         });
         Ok(Agent {
             handle,
@@ -382,6 +392,11 @@ impl Agent {
     /// Current status.
     pub fn status(&self) -> AgentStatus {
         self.handle.status.borrow().clone()
+    }
+
+    /// The standby session's status, when the agent keeps one.
+    pub fn standby_status(&self) -> Option<AgentStatus> {
+        self.handle.standby.as_ref().map(|s| s.borrow().clone())
     }
 
     /// Public URL of tunnel `name`, once bound.

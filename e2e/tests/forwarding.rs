@@ -13,7 +13,7 @@ use crate::streaming::echo_exchange;
 use fdt_agent_core::config::TunnelConfig;
 use fdt_e2e::client::{tls_client_config, websocket};
 use fdt_e2e::cloud::TestDb as Db;
-use fdt_e2e::fleet::Fleet;
+use fdt_e2e::fleet::{Fleet, THREE_REGIONS};
 use fdt_e2e::{Curl, TlsEcho, within};
 use fdt_proto::Proto;
 use rustls::pki_types::ServerName;
@@ -26,12 +26,7 @@ const FAILOVER_BOUND: Duration = Duration::from_secs(30);
 async fn visitors_of_any_relay_reach_a_tunnel_held_on_another(db: &Db) {
     fdt_e2e::install_crypto();
     fdt_e2e::init_tracing();
-    let mut fleet = Fleet::start(
-        db.store.clone(),
-        &[("eu-1", "eu"), ("us-1", "us"), ("ap-1", "ap")],
-    )
-    .await
-    .unwrap();
+    let mut fleet = Fleet::start(db.store.clone(), THREE_REGIONS).await.unwrap();
     let account = fleet.cloud.account("anywhere@example.com").await.unwrap();
     let (web, origin) = Fleet::http_tunnel("anywhere").await;
     let (mut guarded, _guarded_origin) = Fleet::http_tunnel("guarded").await;

@@ -20,6 +20,7 @@ mod domains;
 mod errors;
 mod failover;
 mod forwarding;
+mod ha;
 mod hold;
 mod http;
 mod inspect;

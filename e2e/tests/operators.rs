@@ -15,7 +15,7 @@ fdt_cloud::on_both_databases!(
 );
 
 /// An account made an operator.
-async fn operator(cloud: &Cloud) -> fdt_e2e::cloud::CloudAccount {
+pub(crate) async fn operator(cloud: &Cloud) -> fdt_e2e::cloud::CloudAccount {
     let ops = cloud.account("ops@example.com").await.unwrap();
     assert!(
         cloud
@@ -43,16 +43,7 @@ async fn a_drained_relay_gets_no_new_agents(db: &Db) {
     .await
     .unwrap();
 
-    let drain = |on: bool| {
-        fdt_e2e::client::Curl::new(&format!("{}/v1/admin/relays/local/drain", cloud.url))
-            .header(&format!("Authorization: Bearer {token}"))
-            .header("Content-Type: application/json")
-            .arg("-X")
-            .arg("PUT")
-            .arg("--data-binary")
-            .arg(format!("{{\"draining\":{on}}}"))
-            .run()
-    };
+    let drain = |on: bool| drain(&cloud, &token, "local", on);
     assert_eq!(drain(true).await.unwrap().status, 204);
     fdt_e2e::poll_until(
         Duration::from_secs(10),
@@ -232,4 +223,22 @@ async fn a_smaller_plan_stops_the_newest_tunnels_over_its_limit_with_the_reason(
         let _ = agent.stop().await;
     }
     stack.shutdown().await.unwrap();
+}
+
+/// `PUT /v1/admin/relays/{relay}/drain` as the operator with access token `token`.
+pub(crate) async fn drain(
+    cloud: &Cloud,
+    token: &str,
+    relay: &str,
+    on: bool,
+) -> anyhow::Result<fdt_e2e::CurlResponse> {
+    fdt_e2e::client::Curl::new(&format!("{}/v1/admin/relays/{relay}/drain", cloud.url))
+        .header(&format!("Authorization: Bearer {token}"))
+        .header("Content-Type: application/json")
+        .arg("-X")
+        .arg("PUT")
+        .arg("--data-binary")
+        .arg(format!("{{\"draining\":{on}}}"))
+        .run()
+        .await
 }

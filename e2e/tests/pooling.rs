@@ -202,6 +202,7 @@ async fn tcp_tunnels_cannot_pool() {
         },
         tunnels: vec![resolved],
         managed: false,
+        ha: false,
     });
     let err = handle
         .wait_bound(Duration::from_secs(15))

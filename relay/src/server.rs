@@ -267,6 +267,7 @@ impl Relay {
                 shutdown: lifecycle.shutdown.clone(),
                 metrics,
                 identity,
+                moving: lifecycle.moving.clone(),
             };
             tasks.spawn(heartbeats.run());
         }

@@ -20,6 +20,33 @@ pub struct Lifecycle {
     pub drained: CancellationToken,
     /// Every spawned task, awaited on shutdown.
     pub tasks: TaskTracker,
+    /// Whether the control plane asks this relay to move its agents to other relays (an
+    /// operator's drain): each session is then told to go away at a random moment within the
+    /// drain time, so the fleet takes them in gradually.
+    pub moving: MoveAsk,
+}
+
+/// The control plane's "move your agents" state, followed by every session.
+#[derive(Debug, Clone)]
+pub struct MoveAsk(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Default for MoveAsk {
+    fn default() -> Self {
+        Self(Arc::new(tokio::sync::watch::channel(false).0))
+    }
+}
+
+impl MoveAsk {
+    /// Records the control plane's latest answer.
+    pub fn set(&self, moving: bool) {
+        self.0
+            .send_if_modified(|m| std::mem::replace(m, moving) != moving);
+    }
+
+    /// Follows it.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.0.subscribe()
+    }
 }
 
 /// The live tunnels, and the report to the control plane when one of its tunnels ends.

@@ -30,6 +30,9 @@ pub struct AgentHandle {
     /// The agent's tunnels, to start and stop while it runs; `None` for a handle with no
     /// agent behind it ([`AgentHandle::idle`]).
     pub(crate) tunnels: Option<TunnelSet>,
+    /// The standby session's status, when the agent keeps two (`ha`); `status` is the
+    /// primary's.
+    pub standby: Option<watch::Receiver<AgentStatus>>,
 }
 
 /// Why a tunnel could not be started.

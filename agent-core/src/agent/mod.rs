@@ -34,7 +34,7 @@ pub use tunnels::{MAX_TUNNELS, TunnelSet, TunnelSetError};
 use crate::inspect::Inspector;
 use crate::replay::ReplayJobs;
 use crate::status::{AgentStatus, SessionState, TunnelStatus};
-use runner::Runner;
+use runner::{Replica, Runner};
 use session::SessionDriver;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, watch};
@@ -78,22 +78,57 @@ pub fn spawn_with(
         inspector,
         replays: tunnels.replays(),
         tunnels: Some(tunnels.clone()),
+        standby: None,
     };
-    let runner = Runner {
-        connect: opts.connect,
-        session: SessionDriver {
-            jobs: Arc::new(ReplayJobs::new(tunnels.replays(), handle.inspector.clone())),
-            tunnels,
-            shown: Mutex::new(desired),
-            status: tx,
-            counters: handle.counters.clone(),
-            shutdown: handle.shutdown.clone(),
-            targets: Arc::default(),
-            bound: Arc::new(Notify::new()),
-            inspector: handle.inspector.clone(),
-            managed: opts.managed,
-        },
+    let jobs = Arc::new(ReplayJobs::new(tunnels.replays(), handle.inspector.clone()));
+    let ha = opts.ha && matches!(opts.connect, Connect::Cloud(_));
+    let group = ha.then(new_ha_group);
+    let on = Arc::new(watch::channel([None, None]).0);
+    // Each replica has its own session state (tunnel IDs are per relay); they share the
+    // tunnels, counters, captures and replay jobs.
+    let driver = |status, me: usize| SessionDriver {
+        jobs: jobs.clone(),
+        tunnels: tunnels.clone(),
+        shown: Mutex::new(desired.clone()),
+        status,
+        counters: handle.counters.clone(),
+        shutdown: handle.shutdown.clone(),
+        targets: Arc::default(),
+        bound: Arc::new(Notify::new()),
+        inspector: handle.inspector.clone(),
+        // Definitions pushed to one session are the account's; the primary applies them.
+        managed: opts.managed && me == 0,
+        ha_group: group.clone(),
     };
-    let join = tokio::spawn(runner.run());
+    let runner = |status, me| Runner {
+        connect: opts.connect.clone(),
+        session: driver(status, me),
+        replica: ha.then(|| Replica { me, on: on.clone() }),
+    };
+    let primary = runner(tx, 0);
+    let (handle, join) = if ha {
+        let (standby_tx, standby_rx) = watch::channel(handle.status.borrow().clone());
+        let standby = runner(standby_tx, 1);
+        let handle = AgentHandle {
+            standby: Some(standby_rx),
+            ..handle
+        };
+        let join = tokio::spawn(async move {
+            // The agent stops when both have: a refusal stops both (same credentials).
+            let (first, second) = tokio::join!(primary.run(), standby.run());
+            first.and(second)
+        });
+        (handle, join)
+    } else {
+        (handle, tokio::spawn(primary.run()))
+    };
     (handle, join)
+}
+
+/// A fresh replica group: 16 random letters and digits.
+fn new_ha_group() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    (0..16)
+        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+        .collect()
 }

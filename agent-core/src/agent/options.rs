@@ -62,6 +62,10 @@ pub struct AgentOptions {
     /// Also run the account's cloud-managed tunnels, as the control plane defines them now
     /// and after every change (`fdt start --managed`; needs [`Connect::Cloud`]).
     pub managed: bool,
+    /// Keep a second session on another relay with the same tunnels bound (high
+    /// availability, `fdt start --ha`; needs [`Connect::Cloud`]): visitors keep being served
+    /// through it when the first relay dies, while that session reconnects.
+    pub ha: bool,
 }
 
 /// Why the agent stopped for good.

@@ -54,12 +54,49 @@ fn failed_attempt_wait(delay: Duration, unreached: bool, elapsed: Duration, unit
     delay.saturating_sub(elapsed)
 }
 
+/// How long the standby waits for the primary's first relay before picking one anyway (the
+/// two must not race to the same relay at start).
+const STANDBY_WAITS_FOR_PRIMARY: Duration = Duration::from_secs(15);
+
 /// Runs one agent until it stops for good.
 pub(super) struct Runner {
     /// Where each attempt gets its relays and credentials.
     pub(super) connect: Connect,
     /// What the sessions share.
     pub(super) session: SessionDriver,
+    /// Which of the agent's two replica sessions this runner keeps, when it keeps two.
+    pub(super) replica: Option<Replica>,
+}
+
+/// One of an agent's two replica sessions (`--ha`): which one, and which relay each is on, so
+/// that they never share one.
+pub(super) struct Replica {
+    /// 0: the primary; 1: the standby.
+    pub(super) me: usize,
+    /// The relay address each replica's session is on now.
+    pub(super) on: std::sync::Arc<tokio::sync::watch::Sender<[Option<String>; 2]>>,
+}
+
+impl Replica {
+    /// The relay the other replica is on now.
+    fn other(&self) -> Option<String> {
+        self.on.borrow()[1 - self.me].clone()
+    }
+
+    /// Records the relay this replica is on (`None` between sessions).
+    fn set(&self, relay: Option<String>) {
+        self.on.send_modify(|on| on[self.me] = relay);
+    }
+
+    /// The standby's first attempt waits (bounded) until the primary is on a relay.
+    async fn wait_turn(&self) {
+        if self.me == 0 {
+            return;
+        }
+        let mut rx = self.on.subscribe();
+        let _ = tokio::time::timeout(STANDBY_WAITS_FOR_PRIMARY, rx.wait_for(|on| on[0].is_some()))
+            .await;
+    }
 }
 
 /// Where each connect attempt gets its token and relays.
@@ -142,6 +179,12 @@ impl Runner {
         // The relay to dial last next time: the one that just went away or went silent. The
         // cloud may list it as healthy for a few seconds more (until its heartbeats are missed).
         let mut avoid: Option<String> = None;
+        if let Some(r) = &self.replica {
+            tokio::select! {
+                () = r.wait_turn() => {}
+                _ = shutdown.cancelled() => return Ok(()),
+            }
+        }
         let result = 'attempts: loop {
             let mut state = AttemptState::default();
             let started = Instant::now();
@@ -149,6 +192,9 @@ impl Runner {
                 r = self.attempt(&source, &mut endpoint, &client_cfg, avoid.take(), &mut state) => r,
                 _ = shutdown.cancelled() => break Ok(()),
             };
+            if let Some(r) = &self.replica {
+                r.set(None);
+            }
             let stable = state.was_stable();
             if stable {
                 backoff.reset();
@@ -236,8 +282,20 @@ impl Runner {
         if let Some(addr) = avoid {
             dial::demote(&mut relays, &addr);
         }
+        if let Some(other) = self.replica.as_ref().and_then(Replica::other) {
+            // Never the relay the other replica is on: the two are there to fail apart.
+            relays.retain(|r| r.addr != other);
+            if relays.is_empty() {
+                return Err(AttemptError::Failed(anyhow::anyhow!(
+                    "no relay other than the replica session's {other} to stand by on"
+                )));
+            }
+        }
         let (conn, addr, relay) = dial::reach(&relays, slot, client_cfg).await?;
         state.relay = Some(relay.addr.clone());
+        if let Some(r) = &self.replica {
+            r.set(Some(relay.addr.clone()));
+        }
         self.session
             .status
             .send_modify(|s| s.relay = relay.addr.clone());

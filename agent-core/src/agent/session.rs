@@ -43,6 +43,8 @@ pub(super) struct SessionDriver {
     pub(super) jobs: Arc<ReplayJobs>,
     /// Ask for the account's cloud-managed tunnels.
     pub(super) managed: bool,
+    /// The replica group this session belongs to, when the agent keeps two.
+    pub(super) ha_group: Option<String>,
 }
 
 impl SessionDriver {
@@ -187,6 +189,9 @@ impl SessionDriver {
         let mut session = AgentSession::new(now, Timing::default(), token, AGENT_VERSION.into());
         if self.managed {
             session = session.managed();
+        }
+        if let Some(group) = &self.ha_group {
+            session = session.ha_group(group.clone());
         }
         let mut desired_rx = self.tunnels.subscribe();
         let mut desired = desired_rx.borrow_and_update().clone();

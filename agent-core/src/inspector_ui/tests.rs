@@ -27,6 +27,7 @@ async fn handle() -> AgentHandle {
         inspector: Some(inspector),
         replays: Arc::default(),
         tunnels: None,
+        standby: None,
     }
 }
 

@@ -135,6 +135,10 @@ pub struct RelayHeartbeatAck {
     /// An operator asked the relay to drain: report `draining` and take no new agents.
     #[serde(default)]
     pub drain: bool,
+    /// Drained, and another healthy relay can take its agents: ask them to move there (spread
+    /// over the relay's drain time). Absent from older clouds.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub move_agents: bool,
     /// The relay's identity for its peers: a short-lived token the cloud signs (audience
     /// [`PEER_AUDIENCE`], `sub` the relay's ID) that the relay presents when it forwards a
     /// visitor to the relay holding the tunnel. Absent from older clouds.
@@ -218,6 +222,11 @@ pub struct BindingRequest {
     pub pooling: bool,
     /// Agent software version.
     pub agent_version: String,
+    /// The agent keeps two sessions on two relays (high availability) and this is their group:
+    /// its bindings of the name on other relays stay, instead of this one taking the name
+    /// over. 8 to 32 ASCII letters and digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ha_group: Option<String>,
 }
 
 /// The answer to an accepted binding.

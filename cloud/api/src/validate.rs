@@ -138,6 +138,12 @@ pub fn check_label(what: &'static str, label: &str) -> Result<(), ValidationErro
     }
 }
 
+/// Whether `group` is a well-formed agent replica group (a binding's `ha_group`): 8 to 32
+/// ASCII letters and digits. The agent protocol's `Hello` carries the same rule.
+pub fn valid_ha_group(group: &str) -> bool {
+    (8..=32).contains(&group.len()) && group.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 /// Parses a `YYYY-MM-DD` day; `what` names the field in the error.
 pub fn parse_day(what: &'static str, day: &str) -> Result<time::Date, ValidationError> {
     let format = time::macros::format_description!("[year]-[month]-[day]");

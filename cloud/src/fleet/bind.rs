@@ -97,6 +97,15 @@ pub async fn bind(st: &AppState, req: &BindingRequest) -> Result<Granted, BindEr
             ));
         }
     };
+    if req
+        .ha_group
+        .as_deref()
+        .is_some_and(|g| !fdt_api::validate::valid_ha_group(g))
+    {
+        return Err(BindError::Malformed(
+            "ha_group must be 8 to 32 ASCII letters and digits",
+        ));
+    }
     if req.public_url.is_empty() || req.public_url.len() > 512 {
         return Err(BindError::Malformed(
             "public_url must be 1 to 512 characters",
@@ -137,6 +146,7 @@ pub async fn bind(st: &AppState, req: &BindingRequest) -> Result<Granted, BindEr
                 public_url: &req.public_url,
                 pooling: req.pooling,
                 agent_version: &req.agent_version,
+                ha_group: req.ha_group.as_deref(),
             },
             &limits,
             now,

@@ -19,6 +19,9 @@ pub struct Reply {
     pub replays: Vec<PreparedReplay>,
     /// Whether an operator asked it to drain.
     pub drain: bool,
+    /// Whether it should move its agents to other relays now (drained, and another healthy
+    /// relay can take them).
+    pub move_agents: bool,
 }
 
 /// Why a heartbeat could not be taken in.
@@ -52,6 +55,16 @@ pub async fn ingest(st: &AppState, hb: &RelayHeartbeat) -> Result<Reply, Heartbe
     }
     let replays = prepare_replays(st, &hb.relay_id).await?;
     let drain = st.store().drain_requested(&hb.relay_id).await?;
+    // A drained relay sends its agents away only when another relay can take them: draining
+    // the last one must not take every tunnel offline.
+    let move_agents = drain && {
+        let cutoff = st.healthy_cutoff();
+        st.store()
+            .list_relays()
+            .await?
+            .iter()
+            .any(|r| r.id != hb.relay_id && !r.draining && r.last_seen_at >= cutoff)
+    };
     if outcome.restarted {
         tracing::info!(relay = %hb.relay_id, region = %hb.region, "relay restarted: its earlier tunnels are offline");
     }
@@ -63,5 +76,6 @@ pub async fn ingest(st: &AppState, hb: &RelayHeartbeat) -> Result<Reply, Heartbe
         reasons: outcome.reasons,
         replays,
         drain,
+        move_agents,
     })
 }

@@ -94,6 +94,7 @@ pub async fn heartbeat(
             .collect(),
         replays: reply.replays.into_iter().map(replay_order).collect(),
         drain: reply.drain,
+        move_agents: reply.move_agents,
         // Without a token the relay only cannot forward: it still serves its own tunnels.
         peer_token: st
             .agent_tokens()

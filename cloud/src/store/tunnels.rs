@@ -74,6 +74,8 @@ pub struct NewBinding<'a> {
     pub pooling: bool,
     /// Agent version.
     pub agent_version: &'a str,
+    /// The agent's replica group: its bindings of the name on other relays stay.
+    pub ha_group: Option<&'a str>,
 }
 
 /// What identifies a name among reservations.
@@ -168,6 +170,13 @@ pub(crate) const LIVE_BINDINGS: &str = "SELECT b.id, b.name_key, b.authtoken_id,
 
 /// Ends the bindings of a name that are on unhealthy relays or a relay's previous boot.
 /// `$1` = name key, `$2` = health cutoff.
+/// An account's tunnels online on healthy relays, an agent's replica bindings of one name
+/// counted once. `$1` = health cutoff, `$2` = the account.
+const ONLINE_TUNNELS: &str = "SELECT COUNT(DISTINCT CASE WHEN b.ha_group IS NULL THEN b.id \
+     ELSE b.name_key || '/' || b.ha_group END) \
+     FROM bindings b JOIN relays r ON r.id = b.relay_id AND r.boot_id = b.boot_id \
+     WHERE r.last_seen_at >= $1 AND b.account_id = $2";
+
 const REAP_NAME: &str = "DELETE FROM bindings WHERE name_key = $1 AND NOT EXISTS \
      (SELECT 1 FROM relays r WHERE r.id = bindings.relay_id AND r.boot_id = bindings.boot_id \
       AND r.last_seen_at >= $2)";
@@ -256,11 +265,16 @@ impl Store {
                 }
                 if holders > 0 && !join {
                     // The same agent again (a reconnect, or a failover to another relay): it
-                    // takes the name over; its older tunnels are closed where they run.
+                    // takes the name over; its older tunnels are closed where they run —
+                    // except its replica session's on other relays (same group), which stay.
                     let gone: Vec<(String, String)> = sqlx::query_as(
-                        "DELETE FROM bindings WHERE name_key = $1 RETURNING id, relay_id",
+                        "DELETE FROM bindings WHERE name_key = $1 \
+                         AND NOT (COALESCE(ha_group = $2, FALSE) AND relay_id <> $3) \
+                         RETURNING id, relay_id",
                     )
                     .bind(b.name_key)
+                    .bind(b.ha_group)
+                    .bind(b.relay_id)
                     .fetch_all(&mut *tx)
                     .await?;
                     for (id, relay) in &gone {
@@ -287,14 +301,22 @@ impl Store {
                     .await?;
                 }
             }
-            let online_sql = format!("SELECT COUNT(*) FROM ({LIVE_BINDINGS} AND b.account_id = $2) t");
-            let (online,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(online_sql.as_str()))
+            // An agent's replica sessions hold one tunnel between them: counted once, and a
+            // replica of a tunnel already online adds none.
+            let (replicas,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM bindings WHERE name_key = $1 AND ha_group = $2",
+            )
+            .bind(b.name_key)
+            .bind(b.ha_group)
+            .fetch_one(&mut *tx)
+            .await?;
+            let (online,): (i64,) = sqlx::query_as(ONLINE_TUNNELS)
                 .bind(cutoff)
                 .bind(account)
                 .fetch_one(&mut *tx)
                 .await?;
             let ent = &limits.entitlements;
-            if online >= i64::from(ent.online_tunnels) {
+            if replicas == 0 && online >= i64::from(ent.online_tunnels) {
                 return Ok(BindOutcome::LimitExceeded(limit::ONLINE_TUNNELS, u64::from(ent.online_tunnels)));
             }
             let (bytes,): (i64,) = sqlx::query_as(
@@ -316,8 +338,8 @@ impl Store {
                 .await?;
             sqlx::query(
                 "INSERT INTO bindings (id, name_key, account_id, authtoken_id, relay_id, boot_id, \
-                 proto, public_url, pooling, agent_version, started_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                 proto, public_url, pooling, agent_version, started_at, ha_group) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             )
             .bind(b.id.as_str())
             .bind(b.name_key)
@@ -330,6 +352,7 @@ impl Store {
             .bind(i64::from(b.pooling))
             .bind(b.agent_version)
             .bind(now_ms)
+            .bind(b.ha_group)
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;

@@ -13,6 +13,7 @@ on_both_databases!(
     usage_reports_count_once_and_bandwidth_is_a_bind_limit,
     malformed_relay_reports_are_refused_and_store_nothing,
     placement_names_the_healthy_relays_holding_a_name_and_heartbeats_carry_their_identity,
+    an_agents_two_sessions_hold_a_name_together_and_count_once,
 );
 
 pub(crate) const SECRET: &str = "relay-secret-for-fleet-tests-0123";
@@ -452,4 +453,69 @@ async fn placement_names_the_healthy_relays_holding_a_name_and_heartbeats_carry_
     placement("")
         .await
         .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+}
+
+async fn an_agents_two_sessions_hold_a_name_together_and_count_once(db: &TestDb) {
+    let app = app(db);
+    let (t, a) = account(&app, "twice@example.com").await;
+    let mut eu = Relay::new("eu-1", "eu");
+    let mut us = Relay::new("us-1", "us");
+    let mut ap = Relay::new("ap-1", "ap");
+    for r in [&mut eu, &mut us, &mut ap] {
+        r.beat(&app, json!({})).await;
+    }
+    let group = |g: &str| json!({"subdomain": "twice", "ha_group": g});
+    // The primary on eu, the standby on us: both live, nothing replaced.
+    let first = eu.bind(&app, &a, &atk(1), group("grpAAAA1")).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.json);
+    let second = us.bind(&app, &a, &atk(1), group("grpAAAA1")).await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.json);
+    assert_eq!(second.json["replaced"], json!([]));
+    assert_eq!(tunnel_relays(&app, &t.access).await, ["eu-1", "us-1"]);
+    // One tunnel on the plan: the free plan's other online slots are still free.
+    let online = fdt_api::Plan::Free.entitlements().online_tunnels;
+    for n in 1..online {
+        let r = ap
+            .bind(&app, &a, &atk(1), json!({"subdomain": format!("other{n}")}))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    }
+    ap.bind(&app, &a, &atk(1), json!({"subdomain": "onemore"}))
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "limit_exceeded");
+    // The primary reconnects on eu: its own older binding there goes, the standby's stays.
+    let again = eu.bind(&app, &a, &atk(1), group("grpAAAA1")).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.json);
+    assert_eq!(again.json["replaced"], json!([first.json["tunnel_id"]]));
+    let ack = eu.beat(&app, json!({})).await;
+    assert_eq!(ack["evict"], json!([first.json["tunnel_id"]]));
+    // A new run of the same agent (another group) takes the name over everywhere.
+    let new_run = ap.bind(&app, &a, &atk(1), group("grpBBBB2")).await;
+    assert_eq!(new_run.status, StatusCode::OK, "{}", new_run.json);
+    assert_eq!(new_run.json["replaced"].as_array().unwrap().len(), 2);
+    let on = tunnel_relays(&app, &t.access).await;
+    assert_eq!(on.iter().filter(|r| *r == "ap-1").count(), online as usize);
+    assert!(!on.contains(&"us-1".to_string()), "{on:?}");
+    // Another account's group changes nothing: the name is in use.
+    let (_, b) = account(&app, "intruder@example.com").await;
+    us.bind(&app, &b, &atk(2), group("grpBBBB2"))
+        .await
+        .assert_error(StatusCode::CONFLICT, "name_in_use");
+    // A malformed group is refused.
+    us.bind(&app, &a, &atk(1), group("short"))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_body");
+}
+
+/// The relays the account's live tunnels are on, sorted.
+async fn tunnel_relays(app: &TestApp, access: &str) -> Vec<String> {
+    let list = app.get("/v1/tunnels", Some(access)).await.json;
+    let mut on: Vec<String> = list["tunnels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["relay_id"].as_str().unwrap().to_owned())
+        .collect();
+    on.sort();
+    on
 }

@@ -27,8 +27,11 @@ async fn partition_then_heal_one_session_and_nothing_leaked() {
     let profile = Profile::current();
     let db = TestDb::sqlite().await;
     let partition = Partition::default();
+    // A dial that lost the agent's staggered race (to us-1, while eu-1 answered) leaves a
+    // proxy flow behind: it must expire within the settle time for the counts to come back.
     let path = UdpConfig {
         partition: partition.clone(),
+        idle_timeout: Duration::from_secs(10),
         ..UdpConfig::default()
     };
     let regions = TwoRegions::start_behind(db.store.clone(), Some(path))

@@ -206,6 +206,12 @@ impl ProtoError {
     }
 }
 
+/// Whether `group` is a well-formed [`ClientMessage::Hello`] `ha_group`: 8 to 32 ASCII
+/// letters and digits.
+pub fn valid_ha_group(group: &str) -> bool {
+    (8..=32).contains(&group.len()) && group.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 /// Agent → relay control messages.
 #[allow(
     clippy::large_enum_variant,
@@ -227,6 +233,13 @@ pub enum ClientMessage {
         /// Absent (false) from agents that predate it, and ignored by relays that do.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         managed: bool,
+        /// The agent keeps this session and another on a second relay, binding the same
+        /// tunnels on both (high availability): the group both sessions share, so the
+        /// control plane lets their bindings coexist instead of one taking the names over.
+        /// 8 to 32 ASCII letters and digits ([`valid_ha_group`]). Absent from agents with one
+        /// session, and from those that predate it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ha_group: Option<String>,
     },
     /// Asks for a tunnel; answered by `Bound` or `BindFailed` carrying the same `req`.
     Bind {

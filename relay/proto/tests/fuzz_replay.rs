@@ -50,6 +50,7 @@ fn hello() -> ClientMessage {
         token: "eyJhbGciOiJFZERTQSJ9.e30.c2ln".into(),
         agent: "fdt/0.1.0".into(),
         managed: false,
+        ha_group: None,
     }
 }
 
@@ -65,6 +66,7 @@ fn managed_hello() -> ClientMessage {
             token,
             agent,
             managed: true,
+            ha_group: None,
         },
         other => other,
     }

@@ -120,14 +120,22 @@ fn tunnel_id() -> impl Strategy<Value = TunnelId> {
 
 fn client_message() -> impl Strategy<Value = ClientMessage> {
     prop_oneof![
-        (any::<u16>(), text(), text(), any::<bool>()).prop_map(
-            |(version, token, agent, managed)| ClientMessage::Hello {
-                version,
-                token,
-                agent,
-                managed,
-            }
-        ),
+        (
+            any::<u16>(),
+            text(),
+            text(),
+            any::<bool>(),
+            option::of(text())
+        )
+            .prop_map(
+                |(version, token, agent, managed, ha_group)| ClientMessage::Hello {
+                    version,
+                    token,
+                    agent,
+                    managed,
+                    ha_group,
+                }
+            ),
         (any::<u32>(), tunnel_spec()).prop_map(|(req, spec)| ClientMessage::Bind { req, spec }),
         tunnel_id().prop_map(|tunnel| ClientMessage::Unbind { tunnel }),
         any::<u64>().prop_map(|seq| ClientMessage::Heartbeat { seq }),

@@ -82,6 +82,7 @@ fn wrong_protocol_version_is_unsupported() {
         token: GOOD_TOKEN.into(),
         agent: "fdt/9".into(),
         managed: false,
+        ha_group: None,
     };
     sim.a2r.send(sim.now, &mut sim.rng, &hello);
     sim.run_for(secs(1));

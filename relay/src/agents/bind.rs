@@ -28,6 +28,8 @@ pub(crate) struct Binder<'a> {
     pub session_streams: &'a Arc<Semaphore>,
     /// The agent's software version, from its hello.
     pub agent_version: &'a str,
+    /// The agent's replica group, from its hello.
+    pub ha_group: Option<&'a str>,
 }
 
 /// What the relay asks the control plane before binding.
@@ -51,6 +53,8 @@ struct BindAsk<'a> {
     pooling: bool,
     /// Agent version.
     agent_version: &'a str,
+    /// Replica group.
+    ha_group: Option<&'a str>,
 }
 
 impl Binder<'_> {
@@ -99,6 +103,7 @@ impl Binder<'_> {
                 public_url: &url,
                 pooling: spec.pooling,
                 agent_version: self.agent_version,
+                ha_group: self.ha_group,
             };
             match authorize(control, &ask).await {
                 Ok(cloud_id) => break (host, port, listener, url, Some(cloud_id)),
@@ -251,6 +256,7 @@ async fn authorize(
         public_url: ask.public_url.to_owned(),
         pooling: ask.pooling,
         agent_version: ask.agent_version.chars().take(128).collect(),
+        ha_group: ask.ha_group.map(str::to_owned),
     };
     match control.bind(&body).await {
         Ok(granted) => Ok(granted.tunnel_id),

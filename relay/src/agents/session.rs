@@ -47,6 +47,8 @@ struct SessionIo {
     commands: tokio::sync::mpsc::Sender<SessionCommand>,
     /// The agent's software version, from its hello.
     agent: String,
+    /// The agent's replica group, from its hello (one of two sessions of one agent).
+    ha_group: Option<String>,
     conn: quinn::Connection,
     claims: Option<AgentClaims>,
     tunnels: HashMap<TunnelId, Arc<Tunnel>>,
@@ -84,6 +86,7 @@ pub(crate) async fn run_session(
         session_streams: Arc::new(Semaphore::new(limits.max_streams_per_agent as usize)),
         agents: agents.clone(),
         agent: String::new(),
+        ha_group: None,
         conn: conn.clone(),
         claims: None,
         tunnels: HashMap::new(),
@@ -97,7 +100,15 @@ pub(crate) async fn run_session(
     // Set once authenticated with a token naming its authtoken (`atk`).
     let mut registration: Option<Registration<'_>> = None;
     let never = CancellationToken::new();
+    // An operator's drain: this session is told to go away at a random moment within the
+    // drain time (agents then reconnect to other relays, a few at a time).
+    let mut moving = agents.lifecycle.moving.subscribe();
+    let mut move_at: Option<tokio::time::Instant> = None;
+    let spread = Duration::from_millis(limits.drain_timeout_ms);
     let result = loop {
+        if move_at.is_none() && *moving.borrow_and_update() {
+            move_at = Some(tokio::time::Instant::now() + spread.mul_f64(rand::random()));
+        }
         // Drain events and messages until the state machine is quiet.
         let mut closed = false;
         while let Some(ev) = session.poll_event() {
@@ -156,6 +167,12 @@ pub(crate) async fn run_session(
                 going_away = true;
                 session.going_away("relay is shutting down", Duration::from_millis(200));
             }
+            Ok(()) = moving.changed(), if move_at.is_none() => {}
+            () = sleep_until_some(move_at), if move_at.is_some() && !going_away => {
+                tracing::info!(session = %session_id, "relay draining: agent asked to move");
+                going_away = true;
+                session.going_away("relay is draining", Duration::from_millis(200));
+            }
             _ = revoked.cancelled() => {
                 tracing::info!(session = %session_id, "authtoken revoked: closing the session");
                 session.revoke("authtoken revoked");
@@ -205,6 +222,7 @@ impl SessionIo {
                 token,
                 agent,
                 managed,
+                ha_group,
             } => match self.agents.verifier.verify_fresh(&token).await {
                 Ok(claims) => {
                     tracing::info!(account = %claims.sub, %agent, managed, remote = %self.conn.remote_address(), "agent authenticated");
@@ -215,6 +233,7 @@ impl SessionIo {
                     }
                     self.claims = Some(claims);
                     self.agent = agent;
+                    self.ha_group = ha_group;
                 }
                 Err(e) => {
                     tracing::info!(remote = %self.conn.remote_address(), error = %e, "agent token refused");
@@ -277,7 +296,16 @@ impl SessionIo {
             commands: &self.commands,
             session_streams: &self.session_streams,
             agent_version: &self.agent,
+            ha_group: self.ha_group.as_deref(),
         };
         binder.bind(claims, self.tunnels.len(), spec).await
+    }
+}
+
+/// Completes at `at`; never when there is none.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

@@ -51,6 +51,8 @@ pub struct Heartbeats {
     pub metrics: Arc<RelayMetrics>,
     /// This relay's identity for its peers, renewed by every answer.
     pub identity: Arc<crate::control::identity::Identity>,
+    /// Whether to move the agents away (an operator's drain, with somewhere to go).
+    pub moving: crate::state::MoveAsk,
 }
 
 /// What a relay advertises about itself in every heartbeat.
@@ -132,6 +134,7 @@ impl Heartbeats {
                         // Report the new state at once rather than a heartbeat later.
                         self.reporter.wake.notify_one();
                     }
+                    self.moving.set(ack.move_agents);
                     if let Some(token) = ack.peer_token {
                         self.identity.set(token);
                     }

@@ -16,7 +16,7 @@ use crate::edge::io::splice;
 use crate::peer::wire::{Kind, StreamHead};
 use fdt_api::{PlacedRelay, TunnelProto};
 use http::header::{self, HeaderValue};
-use http::{Request, Response, StatusCode, Version};
+use http::{Method, Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::{Body as _, Incoming};
 use hyper_util::rt::TokioIo;
@@ -37,7 +37,7 @@ pub(crate) fn label_of<'a>(edge: &Edge, host: &'a str) -> Option<&'a str> {
 /// A relay other than this one holding `label` for `proto`, when forwarding is on. Callers
 /// never ask for a visitor a peer forwarded here (one hop at most).
 pub(crate) async fn holder(edge: &Edge, label: &str, proto: TunnelProto) -> Option<PlacedRelay> {
-    edge.peers.as_ref()?.placement.find(label, proto).await
+    edge.peers.as_ref()?.holder(label, proto, None).await
 }
 
 /// Sends `req` (for `host`, whose label `label` is held by `relay`) through the peer and
@@ -76,7 +76,11 @@ pub(crate) async fn forward_http(
         parts.headers.insert(header::UPGRADE, proto.clone());
     }
     // A request without a body (and no upgrade) can be sent again if the holder moved.
+    // A request without a body (and no upgrade) can be sent again if the holder moved; one
+    // that may be repeated (GET, HEAD, OPTIONS) also when the holder died under it.
     let again = (visitor_upgrade.is_none() && body.is_end_stream()).then(|| parts.clone());
+    let safe =
+        again.is_some() && matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
     let head = StreamHead {
         kind: Kind::Http,
         visitor: ctx.peer,
@@ -85,26 +89,21 @@ pub(crate) async fn forward_http(
     };
     let first = exchange(
         edge,
-        &relay,
-        &head,
-        label,
+        (&relay, &head, label, safe),
         Request::from_parts(parts, body.boxed()),
     )
     .await;
     let resp = match (first, again) {
         (Err(Missed), Some(parts)) => {
             let peers = edge.peers.as_ref().ok_or_else(|| offline(host))?;
-            let relay = peers
-                .placement
-                .find(label, TunnelProto::Http)
+            let next = peers
+                .holder(label, TunnelProto::Http, Some(&relay.relay_id))
                 .await
                 .ok_or_else(|| offline(host))?;
             let empty = Empty::new().map_err(|never| match never {}).boxed();
             exchange(
                 edge,
-                &relay,
-                &head,
-                label,
+                (&next, &head, label, false),
                 Request::from_parts(parts, empty),
             )
             .await
@@ -123,13 +122,12 @@ fn offline(host: &str) -> EdgeError {
     EdgeError::TunnelOffline(host.to_owned())
 }
 
-/// One exchange with `relay`: `Err(Missed)` when it cannot be reached or no longer holds the
-/// name (its placement is then forgotten), else its answer.
+/// One exchange with `relay`: `Err(Missed)` when it cannot be reached, no longer holds the
+/// name (its placement is then forgotten), or — for a request that may be repeated (`safe`) —
+/// failed before an answer; else its answer.
 async fn exchange(
     edge: &Edge,
-    relay: &PlacedRelay,
-    head: &StreamHead,
-    label: &str,
+    (relay, head, label, safe): (&PlacedRelay, &StreamHead, &str, bool),
     req: Request<Body>,
 ) -> Result<Result<Response<Incoming>, EdgeError>, Missed> {
     let peers = edge.peers.as_ref().ok_or(Missed)?;
@@ -166,6 +164,9 @@ async fn exchange(
         Ok(Err(e)) => {
             tracing::debug!(peer = %relay.relay_id, error = %e, "forwarded exchange failed");
             edge.metrics.forwarded(false, "failed");
+            if safe {
+                return Err(Missed);
+            }
             return Ok(Err(offline(&head.host)));
         }
         Ok(Ok(resp)) => resp,

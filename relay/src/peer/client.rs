@@ -21,6 +21,11 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
 const FAILED_BACKOFF: Duration = Duration::from_secs(2);
 /// Peers remembered at once (a fleet is far smaller; the bound only caps a bad placement feed).
 const MAX_PEERS: usize = 1024;
+/// Keep-alive on peer connections.
+const PEER_KEEP_ALIVE: Duration = Duration::from_secs(1);
+/// Silence after which a peer connection is dead (the holder's own idle timeout, when
+/// shorter, wins).
+const PEER_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 /// Application close code of a connection this relay ends.
 const CLOSE_DONE: u32 = 0;
 
@@ -83,6 +88,17 @@ impl PeerClient {
             slots.retain(|_, s| Arc::strong_count(s) > 1);
         }
         slots.entry(relay_id.to_owned()).or_default().clone()
+    }
+
+    /// Whether connecting to `relay_id` failed moments ago (its requests would fail at once).
+    pub fn recently_failed(&self, relay_id: &str) -> bool {
+        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(slot) = slots.get(relay_id) else {
+            return false;
+        };
+        // A slot being connected right now is not known to have failed.
+        slot.try_lock()
+            .is_ok_and(|s| s.failed_at.is_some_and(|t| t.elapsed() < FAILED_BACKOFF))
     }
 
     /// Opens a stream to `relay` and writes `head` on it.
@@ -240,9 +256,13 @@ pub fn client_config(extra_ca: Option<&std::path::Path>) -> anyhow::Result<quinn
     let mut client = quinn::ClientConfig::new(Arc::new(crypto));
     let mut transport = quinn::TransportConfig::default();
     fdt_proto::transport::apply(&mut transport);
-    // An idle peer connection is kept (the next visitor needs no handshake), within the
-    // holder's idle timeout (the agents' one, 30 s by default).
-    transport.keep_alive_interval(Some(Duration::from_secs(10)));
+    // An idle peer connection is kept (the next visitor needs no handshake), and a dead peer
+    // is noticed within seconds (its agents' visitors go to their other relay): relays are few
+    // and near, so a probe a second costs little.
+    transport.keep_alive_interval(Some(PEER_KEEP_ALIVE));
+    transport.max_idle_timeout(Some(
+        PEER_IDLE_TIMEOUT.try_into().context("peer idle timeout")?,
+    ));
     client.transport_config(Arc::new(transport));
     Ok(client)
 }

@@ -17,6 +17,8 @@ pub mod client;
 pub mod placement;
 pub mod wire;
 
+use fdt_api::{PlacedRelay, TunnelProto};
+
 /// What the edge needs to forward visitors: where names are, and the connections to get there.
 #[derive(Debug)]
 pub struct Peers {
@@ -24,4 +26,21 @@ pub struct Peers {
     pub placement: placement::Placements,
     /// Connections to them, opened with this relay's identity.
     pub client: client::PeerClient,
+}
+
+impl Peers {
+    /// A relay other than this one holding `label` for `proto`, other than `except` (one
+    /// that just failed) and not one this relay failed to reach moments ago.
+    pub async fn holder(
+        &self,
+        label: &str,
+        proto: TunnelProto,
+        except: Option<&str>,
+    ) -> Option<PlacedRelay> {
+        self.placement
+            .find(label, proto, |r| {
+                except != Some(r.relay_id.as_str()) && !self.client.recently_failed(&r.relay_id)
+            })
+            .await
+    }
 }

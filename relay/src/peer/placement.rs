@@ -40,9 +40,15 @@ struct Cached {
 pub struct Placements {
     control: ControlClient,
     cache: Mutex<HashMap<String, Cached>>,
+    /// Questions in flight, by name: everyone else asking about the name meanwhile waits for
+    /// that answer (an answer expiring under a stream of requests costs one question).
+    asking: Mutex<HashMap<String, Answer>>,
     lookups: Semaphore,
     rate: governor::DefaultDirectRateLimiter,
 }
+
+/// The answer to a question in flight: `None` until it comes (or when it failed).
+type Answer = tokio::sync::watch::Receiver<Option<Arc<[PlacedRelay]>>>;
 
 impl Placements {
     /// Placements asked of `control` (whose relay ID and region are this relay's).
@@ -50,6 +56,7 @@ impl Placements {
         Self {
             control,
             cache: Mutex::default(),
+            asking: Mutex::default(),
             lookups: Semaphore::new(MAX_LOOKUPS),
             rate: governor::RateLimiter::direct(
                 governor::Quota::per_second(
@@ -64,19 +71,22 @@ impl Placements {
         self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A relay other than this one holding `label` for `proto` traffic, preferring this
-    /// relay's region; `None` when none does, or it cannot be known now.
-    pub async fn find(&self, label: &str, proto: TunnelProto) -> Option<PlacedRelay> {
+    /// A relay other than this one holding `label` for `proto` traffic and passing `usable`,
+    /// preferring this relay's region; `None` when none does, or it cannot be known now.
+    pub async fn find(
+        &self,
+        label: &str,
+        proto: TunnelProto,
+        usable: impl Fn(&PlacedRelay) -> bool,
+    ) -> Option<PlacedRelay> {
         let relays = match self.cached(label) {
             Some(r) => r,
             None => self.ask(label).await?,
         };
-        pick(
-            &relays,
-            self.control.relay_id(),
-            self.control.region(),
-            proto,
-        )
+        let me = self.control.relay_id();
+        pick(&relays, self.control.region(), |r| {
+            r.relay_id != me && r.proto == proto && usable(r)
+        })
     }
 
     fn cached(&self, label: &str) -> Option<Arc<[PlacedRelay]>> {
@@ -85,8 +95,40 @@ impl Placements {
         (c.until > Instant::now()).then(|| c.relays.clone())
     }
 
+    /// Asks the control plane about `label`, or waits for the question already in flight.
     async fn ask(&self, label: &str) -> Option<Arc<[PlacedRelay]>> {
         fdt_api::validate::check_label("subdomain", label).ok()?;
+        // Decided under the lock, acted on after it is released.
+        let waiting = {
+            let mut asking = self.asking.lock().unwrap_or_else(PoisonError::into_inner);
+            match asking.get(label) {
+                Some(rx) => Err(rx.clone()),
+                None => {
+                    let (tx, rx) = tokio::sync::watch::channel(None);
+                    asking.insert(label.to_owned(), rx);
+                    Ok(tx)
+                }
+            }
+        };
+        let tx = match waiting {
+            Ok(tx) => tx,
+            Err(mut rx) => {
+                // Completes when the answer is sent, or with an error when the question
+                // failed (its sender dropped): either way the value is what there is.
+                let _ = tokio::time::timeout(LOOKUP_TIMEOUT, rx.changed()).await;
+                return rx.borrow().clone();
+            }
+        };
+        let answer = self.ask_now(label).await;
+        self.asking
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(label);
+        tx.send_replace(answer.clone());
+        answer
+    }
+
+    async fn ask_now(&self, label: &str) -> Option<Arc<[PlacedRelay]>> {
         let Ok(_slot) = self.lookups.try_acquire() else {
             tracing::debug!(label, "placement lookups all busy: name treated as unknown");
             return None;
@@ -140,13 +182,14 @@ impl Placements {
     }
 }
 
-/// Among `relays`, one other than `me` carrying `proto`: in `region` if any is, else any;
-/// spread at random over equals (a pooled name's relays share its visitors).
-fn pick(relays: &[PlacedRelay], me: &str, region: &str, proto: TunnelProto) -> Option<PlacedRelay> {
-    let usable: Vec<&PlacedRelay> = relays
-        .iter()
-        .filter(|r| r.relay_id != me && r.proto == proto)
-        .collect();
+/// Among `relays`, one passing `usable`: in `region` if any is, else any; spread at random
+/// over equals (a pooled name's relays, or an agent's two, share its visitors).
+fn pick(
+    relays: &[PlacedRelay],
+    region: &str,
+    usable: impl Fn(&PlacedRelay) -> bool,
+) -> Option<PlacedRelay> {
+    let usable: Vec<&PlacedRelay> = relays.iter().filter(|r| usable(r)).collect();
     let local: Vec<&PlacedRelay> = usable
         .iter()
         .copied()
@@ -207,26 +250,31 @@ mod tests {
         let (control, asked) = control().await;
         let p = Placements::new(control);
         let http = TunnelProto::Http;
-        let found = p.find("app", http).await.map(|r| r.relay_id);
+        let found = p.find("app", http, |_| true).await.map(|r| r.relay_id);
         assert_eq!(found.as_deref(), Some("us-1"));
-        assert!(p.find("app", http).await.is_some());
+        assert!(p.find("app", http, |_| true).await.is_some());
         assert_eq!(asked.load(Ordering::SeqCst), 1, "the answer is kept");
         // The holder no longer has it: asked again.
         p.forget("app");
-        assert!(p.find("app", http).await.is_some());
+        assert!(p.find("app", http, |_| true).await.is_some());
         assert_eq!(asked.load(Ordering::SeqCst), 2);
         // Another kind of traffic on the same name is not a holder (and not a new question).
-        assert!(p.find("app", TunnelProto::Tls).await.is_none());
+        assert!(p.find("app", TunnelProto::Tls, |_| true).await.is_none());
         assert_eq!(asked.load(Ordering::SeqCst), 2);
         // Nobody holds it: remembered as such.
-        assert!(p.find("ghost", http).await.is_none());
-        assert!(p.find("ghost", http).await.is_none());
+        assert!(p.find("ghost", http, |_| true).await.is_none());
+        assert!(p.find("ghost", http, |_| true).await.is_none());
         assert_eq!(asked.load(Ordering::SeqCst), 3);
+        // Many asking at once about a name not known yet: one question.
+        let ask = || p.find("app2", http, |_| true);
+        let answers = tokio::join!(ask(), ask(), ask(), ask(), ask());
+        assert_eq!(answers, (None, None, None, None, None), "nobody holds app2");
+        assert_eq!(asked.load(Ordering::SeqCst), 4);
         // What is not a label is never asked about.
         for bad in ["", "Upper", "a.b", "-x", &"l".repeat(64)] {
-            assert!(p.find(bad, http).await.is_none());
+            assert!(p.find(bad, http, |_| true).await.is_none());
         }
-        assert_eq!(asked.load(Ordering::SeqCst), 3);
+        assert_eq!(asked.load(Ordering::SeqCst), 4);
     }
 
     fn relay(id: &str, region: &str, proto: TunnelProto) -> PlacedRelay {
@@ -247,14 +295,19 @@ mod tests {
             relay("eu-2", "eu", http),
             relay("us-1", "us", http),
         ];
+        let not_eu1 = |r: &PlacedRelay| r.relay_id != "eu-1";
         for _ in 0..20 {
-            let p = pick(&all, "eu-1", "eu", http).map(|r| r.relay_id);
-            assert_eq!(p.as_deref(), Some("eu-2"), "never itself, its region first");
-            let p = pick(&all, "ap-1", "ap", http).map(|r| r.relay_id);
-            assert!(p.is_some_and(|id| id != "ap-1"));
+            let p = pick(&all, "eu", not_eu1).map(|r| r.relay_id);
+            assert_eq!(p.as_deref(), Some("eu-2"), "its region first");
+            // Elsewhere: any of the usable ones.
+            let p = pick(&all, "ap", not_eu1).map(|r| r.relay_id);
+            assert!(p.is_some_and(|id| id != "eu-1"));
         }
-        assert_eq!(pick(&all[..1], "eu-1", "eu", http), None);
-        assert_eq!(pick(&all, "ap-1", "ap", TunnelProto::Tls), None);
-        assert_eq!(pick(&[], "ap-1", "ap", http), None);
+        // Without a usable one in the region, another region's.
+        let p = pick(&all, "eu", |r| r.region == "us").map(|r| r.relay_id);
+        assert_eq!(p.as_deref(), Some("us-1"));
+        assert_eq!(pick(&all[..1], "eu", not_eu1), None);
+        assert_eq!(pick(&all, "ap", |r| r.proto == TunnelProto::Tls), None);
+        assert_eq!(pick(&[], "ap", |_| true), None);
     }
 }

@@ -43,6 +43,7 @@ fn handle() -> (AgentHandle, watch::Sender<AgentStatus>) {
         inspector: None,
         replays: set.replays(),
         tunnels: Some(set),
+        standby: None,
     };
     (agent, tx)
 }

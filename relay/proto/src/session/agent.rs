@@ -111,6 +111,7 @@ impl AgentSession {
             token,
             agent,
             managed: false,
+            ha_group: None,
         });
         Self {
             timing,
@@ -138,6 +139,17 @@ impl AgentSession {
         for msg in &mut self.outbox {
             if let ClientMessage::Hello { managed, .. } = msg {
                 *managed = true;
+            }
+        }
+        self
+    }
+
+    /// Makes this session one of the agent's replica sessions in `group` (see
+    /// [`ClientMessage::Hello`]). Call before the hello is transmitted.
+    pub fn ha_group(mut self, group: String) -> Self {
+        for msg in &mut self.outbox {
+            if let ClientMessage::Hello { ha_group, .. } = msg {
+                *ha_group = Some(group.clone());
             }
         }
         self

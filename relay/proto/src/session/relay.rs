@@ -35,6 +35,8 @@ pub enum RelayEvent {
         /// The agent asks for its account's cloud-managed tunnels: once accepted, push them
         /// with [`RelaySession::definitions`].
         managed: bool,
+        /// The agent's replica group (checked well-formed), when this session is one of two.
+        ha_group: Option<String>,
     },
     /// The agent asks for a tunnel: answer with [`RelaySession::bound`] or
     /// [`RelaySession::bind_failed`].
@@ -147,9 +149,20 @@ impl RelaySession {
                     token,
                     agent,
                     managed,
+                    ha_group,
                 },
                 RelayState::AwaitingHello,
             ) => {
+                if ha_group
+                    .as_deref()
+                    .is_some_and(|g| !crate::message::valid_ha_group(g))
+                {
+                    self.fail(ProtoError::new(
+                        ErrorCode::ProtocolViolation,
+                        "ha_group must be 8 to 32 ASCII letters and digits",
+                    ));
+                    return;
+                }
                 if version != PROTOCOL_VERSION {
                     self.fail(ProtoError::new(
                         ErrorCode::UnsupportedVersion,
@@ -163,6 +176,7 @@ impl RelaySession {
                     token,
                     agent,
                     managed,
+                    ha_group,
                 });
             }
             (ClientMessage::Bind { req, spec }, RelayState::Ready) => {

@@ -14,6 +14,7 @@ fn definitions_are_split_into_parts_that_fit_a_frame() {
             token: "t".into(),
             agent: "a".into(),
             managed: true,
+            ha_group: None,
         },
     );
     relay.accept();
@@ -54,4 +55,32 @@ fn definitions_are_split_into_parts_that_fit_a_frame() {
         }
     }
     assert_eq!(got, tunnels);
+}
+
+#[test]
+fn a_replica_group_is_passed_on_only_when_well_formed() {
+    let hello = |group: &str| ClientMessage::Hello {
+        version: PROTOCOL_VERSION,
+        token: "t".into(),
+        agent: "a".into(),
+        managed: false,
+        ha_group: Some(group.into()),
+    };
+    let now = Instant::now();
+    let mut relay = RelaySession::new(now, Timing::default(), "s".into(), 8, 8);
+    relay.handle_message(now, hello("grpAAAA1"));
+    match relay.poll_event() {
+        Some(RelayEvent::Authenticate { ha_group, .. }) => {
+            assert_eq!(ha_group.as_deref(), Some("grpAAAA1"));
+        }
+        other => panic!("{other:?}"),
+    }
+    for bad in ["short", "with space!", &"g".repeat(33)] {
+        let mut relay = RelaySession::new(now, Timing::default(), "s".into(), 8, 8);
+        relay.handle_message(now, hello(bad));
+        assert!(
+            matches!(relay.state(), RelayState::Closed(_)),
+            "{bad:?} accepted"
+        );
+    }
 }
