@@ -6,6 +6,7 @@
 //! Relays forward visitors of names they do not hold to the relay that does.
 
 use crate::cloud::CloudAccount;
+use crate::netns::Lan;
 use crate::{Agent, Cloud, HttpOrigin, RelayProcess, RelayProcessOptions, TlsFiles};
 use fdt_agent_core::config::TunnelConfig;
 use fdt_agent_core::{CloudLogin, Connect};
@@ -29,14 +30,36 @@ pub struct Fleet {
     /// The certificate every relay serves, and its CA.
     pub tls: TlsFiles,
     tls_dir: tempfile::TempDir,
+    /// The namespaces the relays run in, when they do (dropped after the relays).
+    _lan: Option<Lan>,
 }
 
 impl Fleet {
     /// Starts the control plane on `store` and one relay per `(id, region)`, and waits
     /// (bounded) until every relay has been heard from within the health window.
     pub async fn start(store: Store, relays: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::start_with(store, relays, None).await
+    }
+
+    /// [`Fleet::start`] with each relay in its own network namespace, all on one bridged LAN
+    /// with this namespace (see [`Lan`]): the control plane listens on the bridge, agents and
+    /// visitors here reach each relay at its namespace's address, and relays reach each other
+    /// across the bridge. Needs root, `ip` and `nft` ([`crate::netns::NetNs::available`]).
+    pub async fn start_on_lan(store: Store, relays: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let lan = Lan::create(relays.len())?;
+        Self::start_with(store, relays, Some(lan)).await
+    }
+
+    async fn start_with(
+        store: Store,
+        relays: &[(&str, &str)],
+        lan: Option<Lan>,
+    ) -> anyhow::Result<Self> {
         let regions: Vec<String> = relays.iter().map(|(_, r)| (*r).to_owned()).collect();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let cloud_ip = lan
+            .as_ref()
+            .map_or(std::net::Ipv4Addr::LOCALHOST, |l| l.host_ip);
+        let listener = tokio::net::TcpListener::bind((cloud_ip, 0)).await?;
         let cloud = Cloud::start_with(listener, store, |c| {
             c.relays.clear();
             c.fleet.heartbeat_secs = 1;
@@ -53,9 +76,15 @@ impl Fleet {
         let tls = TlsFiles::issue(tls_dir.path(), &["localhost".to_string()])?;
         let opts: Vec<_> = relays
             .iter()
-            .map(|(id, region)| RelayProcessOptions {
-                https_edge: true,
-                ..RelayProcessOptions::fleet(id, region, &cloud.url, &tls)
+            .enumerate()
+            .map(|(i, (id, region))| {
+                let ns = lan.as_ref().and_then(|l| l.members.get(i));
+                RelayProcessOptions {
+                    https_edge: true,
+                    bind_ip: ns.map_or(std::net::Ipv4Addr::LOCALHOST, |n| n.ns_ip).into(),
+                    netns: ns.map(|n| n.name.clone()),
+                    ..RelayProcessOptions::fleet(id, region, &cloud.url, &tls)
+                }
             })
             .collect();
         let started = futures_util::future::join_all(opts.iter().map(RelayProcess::start)).await;
@@ -65,6 +94,7 @@ impl Fleet {
             relays,
             tls,
             tls_dir,
+            _lan: lan,
         };
         let want = fleet.relays.len();
         crate::poll_until(SETTLE, "every relay heartbeating", || async {
@@ -134,6 +164,19 @@ impl Fleet {
         let mut tunnel = TunnelConfig::new(Proto::Http, origin.addr.to_string());
         tunnel.subdomain = Some(sub.into());
         (tunnel, origin)
+    }
+
+    /// A client that sends requests for tunnel `sub` to `relay`'s HTTP edge (wherever it
+    /// listens), with `timeout` on each.
+    pub fn client(relay: &RelayProcess, sub: &str, timeout: Duration) -> reqwest::Client {
+        reqwest::Client::builder()
+            .resolve(
+                &format!("{sub}.{}", crate::stack::BASE_DOMAIN),
+                relay.http_addr,
+            )
+            .timeout(timeout)
+            .build()
+            .expect("a reqwest client")
     }
 
     /// Every relay's log (its last 8 KiB), for a failure message.

@@ -11,6 +11,10 @@ use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+mod lan;
+
+pub use lan::Lan;
+
 /// The nftables table this module owns inside a namespace.
 const TABLE: &str = "fdt_chaos";
 

@@ -17,7 +17,7 @@ use fdt_e2e::fleet::{Fleet, THREE_REGIONS};
 use fdt_e2e::{Curl, TlsEcho, within};
 use fdt_proto::Proto;
 use rustls::pki_types::ServerName;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How long the agent gets to come back after its relay is killed.
@@ -168,8 +168,17 @@ async fn visitors_of_any_relay_reach_a_tunnel_held_on_another(db: &Db) {
     );
 
     // Extra latency of a forwarded request, for the record.
-    let direct = latencies(eu, "/echo").await;
-    let forwarded = latencies(us, "/echo").await;
+    let timeout = Duration::from_secs(20);
+    let direct = crate::ha::latencies(
+        &Fleet::client(eu, "anywhere", timeout),
+        &eu.http_url("anywhere", "/echo"),
+    )
+    .await;
+    let forwarded = crate::ha::latencies(
+        &Fleet::client(us, "anywhere", timeout),
+        &us.http_url("anywhere", "/echo"),
+    )
+    .await;
     eprintln!(
         "LATENCY direct p50 {:.2} ms p99 {:.2} ms; forwarded p50 {:.2} ms p99 {:.2} ms; extra p50 {:.2} ms",
         direct.0,
@@ -209,26 +218,6 @@ async fn visitors_of_any_relay_reach_a_tunnel_held_on_another(db: &Db) {
     .unwrap_or_else(|e| panic!("{e}\n{}", fleet.logs()));
     agent.stop().await.unwrap();
     fleet.cloud.shutdown.cancel();
-}
-
-/// Median and 99th percentile, in ms, of 200 sequential GETs of `path` of the tunnel on
-/// `relay`'s HTTP edge, over one kept-alive connection.
-async fn latencies(relay: &fdt_e2e::RelayProcess, path: &str) -> (f64, f64) {
-    let url = relay.http_url("anywhere", path);
-    let client = reqwest::Client::builder()
-        .resolve("anywhere.localhost", relay.http_addr)
-        .build()
-        .unwrap();
-    let mut ms = Vec::with_capacity(200);
-    for _ in 0..200 {
-        let t = Instant::now();
-        let r = client.get(&url).send().await.unwrap();
-        assert_eq!(r.status(), 200);
-        r.bytes().await.unwrap();
-        ms.push(t.elapsed().as_secs_f64() * 1000.0);
-    }
-    ms.sort_by(f64::total_cmp);
-    (ms[ms.len() / 2], ms[ms.len() * 99 / 100])
 }
 
 fdt_cloud::on_both_databases!(visitors_of_any_relay_reach_a_tunnel_held_on_another);
