@@ -105,9 +105,12 @@ pub fn hex(bytes: &[u8]) -> String {
 /// `CARGO_TARGET_DIR` and profile as the tests (the test command builds every binary).
 pub fn workspace_binary(name: &str) -> anyhow::Result<std::path::PathBuf> {
     let exe = std::env::current_exe()?;
-    let dir = exe
-        .parent()
-        .and_then(std::path::Path::parent)
+    // `FDT_E2E_BIN_DIR` picks other builds (e.g. `target/release`, to measure the relays as
+    // they ship while the tests stay in the dev profile).
+    let chosen = std::env::var_os("FDT_E2E_BIN_DIR").map(std::path::PathBuf::from);
+    let dir = chosen
+        .as_deref()
+        .or_else(|| exe.parent().and_then(std::path::Path::parent))
         .ok_or_else(|| anyhow::anyhow!("no target directory above {}", exe.display()))?;
     let bin = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     anyhow::ensure!(

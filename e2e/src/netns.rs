@@ -75,6 +75,22 @@ impl NetNs {
         let name = format!("fdtc{id}");
         let host_ip = Ipv4Addr::new(10, 231, hi, lo + 1);
         let ns_ip = Ipv4Addr::new(10, 231, hi, lo + 2);
+        Self::with_pair(name, (host_ip, ns_ip, 30), |host_if| {
+            run(
+                "ip",
+                &["addr", "add", &format!("{host_ip}/30"), "dev", host_if],
+            )
+        })
+    }
+
+    /// Adds namespace `name` with loopback up and a veth pair `{name}h` (here) / `{name}n`
+    /// (there): the far end gets `ns_ip/prefix`, the near end whatever `near` gives it, and
+    /// both come up. `host_ip` is how the namespace reaches this one.
+    fn with_pair(
+        name: String,
+        (host_ip, ns_ip, prefix): (Ipv4Addr, Ipv4Addr, u8),
+        near: impl FnOnce(&str) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Self> {
         let (host_if, ns_if) = (format!("{name}h"), format!("{name}n"));
         // Left over from a crashed run with the same number: go.
         let _ = run("ip", &["netns", "del", &name]);
@@ -92,14 +108,11 @@ impl NetNs {
             ],
         )?;
         run("ip", &["link", "set", &ns_if, "netns", &ns.name])?;
-        run(
-            "ip",
-            &["addr", "add", &format!("{host_ip}/30"), "dev", &host_if],
-        )?;
+        near(&host_if)?;
         run("ip", &["link", "set", &host_if, "up"])?;
         ns.exec(
             "ip",
-            &["addr", "add", &format!("{ns_ip}/30"), "dev", &ns_if],
+            &["addr", "add", &format!("{ns_ip}/{prefix}"), "dev", &ns_if],
         )?;
         ns.exec("ip", &["link", "set", &ns_if, "up"])?;
         ns.exec("ip", &["link", "set", "lo", "up"])?;

@@ -179,14 +179,7 @@ async fn visitors_of_any_relay_reach_a_tunnel_held_on_another(db: &Db) {
         &us.http_url("anywhere", "/echo"),
     )
     .await;
-    eprintln!(
-        "LATENCY direct p50 {:.2} ms p99 {:.2} ms; forwarded p50 {:.2} ms p99 {:.2} ms; extra p50 {:.2} ms",
-        direct.0,
-        direct.1,
-        forwarded.0,
-        forwarded.1,
-        forwarded.0 - direct.0
-    );
+    crate::ha::print_latency(direct, forwarded);
 
     // eu-1 dies: the agent binds in another region, and the relay left without the tunnel
     // finds it there (its placement is refreshed once the old holder is gone).

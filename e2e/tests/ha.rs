@@ -104,14 +104,7 @@ async fn steady_stream_across_a_primary_death(mut fleet: Fleet) {
     )
     .await;
     let forwarded = latencies(&Fleet::client(third, "twice", TIMEOUT), &url(third)).await;
-    eprintln!(
-        "LATENCY direct p50 {:.2} ms p99 {:.2} ms; forwarded p50 {:.2} ms p99 {:.2} ms; extra p50 {:.2} ms",
-        direct.0,
-        direct.1,
-        forwarded.0,
-        forwarded.1,
-        forwarded.0 - direct.0
-    );
+    print_latency(direct, forwarded);
 
     let third_agents = third.agent_addr.to_string();
     let stream = tokio::spawn(steady_stream(
@@ -165,6 +158,18 @@ async fn steady_stream_across_a_primary_death(mut fleet: Fleet) {
     assert_eq!(back, third_agents);
     agent.stop().await.unwrap();
     fleet.cloud.shutdown.cancel();
+}
+
+/// Prints a direct and a forwarded [`latencies`] side by side.
+pub(crate) fn print_latency(direct: (f64, f64), forwarded: (f64, f64)) {
+    eprintln!(
+        "LATENCY direct p50 {:.2} ms p99 {:.2} ms; forwarded p50 {:.2} ms p99 {:.2} ms; extra p50 {:.2} ms",
+        direct.0,
+        direct.1,
+        forwarded.0,
+        forwarded.1,
+        forwarded.0 - direct.0
+    );
 }
 
 /// Median and 99th percentile, in ms, of 200 sequential GETs of `url` with `client`.

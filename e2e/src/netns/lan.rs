@@ -50,30 +50,10 @@ impl Lan {
         for i in 0..count {
             let name = format!("fdtl{id}m{i}");
             let ns_ip = Ipv4Addr::new(10, 232, third, u8::try_from(i + 2)?);
-            let (host_if, ns_if) = (format!("{name}h"), format!("{name}n"));
-            let _ = run("ip", &["netns", "del", &name]);
-            let _ = run("ip", &["link", "del", &host_if]);
-            run("ip", &["netns", "add", &name])?;
-            let ns = NetNs {
-                name,
-                host_ip,
-                ns_ip,
-            };
-            run(
-                "ip",
-                &[
-                    "link", "add", &host_if, "type", "veth", "peer", "name", &ns_if,
-                ],
-            )?;
-            run("ip", &["link", "set", &ns_if, "netns", &ns.name])?;
-            run("ip", &["link", "set", &host_if, "master", &lan.bridge])?;
-            run("ip", &["link", "set", &host_if, "up"])?;
-            ns.exec(
-                "ip",
-                &["addr", "add", &format!("{ns_ip}/24"), "dev", &ns_if],
-            )?;
-            ns.exec("ip", &["link", "set", &ns_if, "up"])?;
-            ns.exec("ip", &["link", "set", "lo", "up"])?;
+            let bridge = &lan.bridge;
+            let ns = NetNs::with_pair(name, (host_ip, ns_ip, 24), |host_if| {
+                run("ip", &["link", "set", host_if, "master", bridge])
+            })?;
             lan.members.push(ns);
         }
         Ok(lan)
