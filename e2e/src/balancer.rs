@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 /// How long one backend gets to accept a connection before the next is tried.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// A running balancer on `127.0.0.1`; stops when dropped.
+/// A running balancer (on `127.0.0.1`, or the address asked for); stops when dropped.
 pub struct Balancer {
     /// Where clients connect.
     pub addr: SocketAddr,
@@ -23,10 +23,17 @@ pub struct Balancer {
 }
 
 impl Balancer {
-    /// Listens on a free port and spreads connections over `backends`, round-robin.
+    /// Listens on a free port of `127.0.0.1` and spreads connections over `backends`,
+    /// round-robin.
     pub async fn start(backends: Vec<SocketAddr>) -> anyhow::Result<Self> {
+        Self::start_on(std::net::Ipv4Addr::LOCALHOST.into(), backends).await
+    }
+
+    /// [`Balancer::start`] on a free port of `ip` (e.g. a LAN's bridge, for relays in
+    /// namespaces).
+    pub async fn start_on(ip: std::net::IpAddr, backends: Vec<SocketAddr>) -> anyhow::Result<Self> {
         anyhow::ensure!(!backends.is_empty(), "a balancer needs a backend");
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let listener = TcpListener::bind((ip, 0)).await?;
         let addr = listener.local_addr()?;
         let served: Arc<Vec<AtomicUsize>> =
             Arc::new(backends.iter().map(|_| AtomicUsize::new(0)).collect());

@@ -23,22 +23,25 @@ const SETTLE: Duration = Duration::from_secs(20);
 
 /// The control plane and its relays; the relays are SIGKILLed when dropped.
 pub struct Fleet {
-    /// The control plane.
-    pub cloud: Cloud,
+    /// The control plane in this process, unless the fleet was started on another
+    /// ([`Fleet::start_external`]).
+    cloud: Option<Cloud>,
+    /// The control plane's base URL, as relays and agents reach it.
+    pub cloud_url: String,
     /// The relays, in the order asked for.
     pub relays: Vec<RelayProcess>,
     /// The certificate every relay serves, and its CA.
     pub tls: TlsFiles,
     tls_dir: tempfile::TempDir,
     /// The namespaces the relays run in, when they do (dropped after the relays).
-    _lan: Option<Lan>,
+    lan: Option<Lan>,
 }
 
 impl Fleet {
     /// Starts the control plane on `store` and one relay per `(id, region)`, and waits
     /// (bounded) until every relay has been heard from within the health window.
     pub async fn start(store: Store, relays: &[(&str, &str)]) -> anyhow::Result<Self> {
-        Self::start_with(store, relays, None).await
+        Self::start_in_process(store, relays, None).await
     }
 
     /// [`Fleet::start`] with each relay in its own network namespace, all on one bridged LAN
@@ -47,10 +50,23 @@ impl Fleet {
     /// across the bridge. Needs root, `ip` and `nft` ([`crate::netns::NetNs::available`]).
     pub async fn start_on_lan(store: Store, relays: &[(&str, &str)]) -> anyhow::Result<Self> {
         let lan = Lan::create(relays.len())?;
-        Self::start_with(store, relays, Some(lan)).await
+        Self::start_in_process(store, relays, Some(lan)).await
     }
 
-    async fn start_with(
+    /// Relays attached to the control plane at `cloud_url` (e.g. replicas behind a balancer,
+    /// reachable from `lan`'s namespaces when given), one per member of `lan` when given;
+    /// `store` is that control plane's database, read to see the relays registered. The
+    /// control plane's fleet settings must give heartbeats every second.
+    pub async fn start_external(
+        cloud_url: &str,
+        store: &Store,
+        relays: &[(&str, &str)],
+        lan: Option<Lan>,
+    ) -> anyhow::Result<Self> {
+        Self::start_relays(None, cloud_url.to_owned(), store, relays, lan).await
+    }
+
+    async fn start_in_process(
         store: Store,
         relays: &[(&str, &str)],
         lan: Option<Lan>,
@@ -60,7 +76,7 @@ impl Fleet {
             .as_ref()
             .map_or(std::net::Ipv4Addr::LOCALHOST, |l| l.host_ip);
         let listener = tokio::net::TcpListener::bind((cloud_ip, 0)).await?;
-        let cloud = Cloud::start_with(listener, store, |c| {
+        let cloud = Cloud::start_with(listener, store.clone(), |c| {
             c.relays.clear();
             c.fleet.heartbeat_secs = 1;
             c.fleet.unhealthy_after_secs = 3;
@@ -72,6 +88,17 @@ impl Fleet {
                 })
                 .collect::<BTreeMap<_, _>>();
         });
+        let url = cloud.url.clone();
+        Self::start_relays(Some(cloud), url, &store, relays, lan).await
+    }
+
+    async fn start_relays(
+        cloud: Option<Cloud>,
+        cloud_url: String,
+        store: &Store,
+        relays: &[(&str, &str)],
+        lan: Option<Lan>,
+    ) -> anyhow::Result<Self> {
         let tls_dir = tempfile::tempdir()?;
         let tls = TlsFiles::issue(tls_dir.path(), &["localhost".to_string()])?;
         let opts: Vec<_> = relays
@@ -83,7 +110,7 @@ impl Fleet {
                     https_edge: true,
                     bind_ip: ns.map_or(std::net::Ipv4Addr::LOCALHOST, |n| n.ns_ip).into(),
                     netns: ns.map(|n| n.name.clone()),
-                    ..RelayProcessOptions::fleet(id, region, &cloud.url, &tls)
+                    ..RelayProcessOptions::fleet(id, region, &cloud_url, &tls)
                 }
             })
             .collect();
@@ -91,14 +118,15 @@ impl Fleet {
         let relays = started.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
         let fleet = Self {
             cloud,
+            cloud_url,
             relays,
             tls,
             tls_dir,
-            _lan: lan,
+            lan,
         };
         let want = fleet.relays.len();
         crate::poll_until(SETTLE, "every relay heartbeating", || async {
-            let listed = fleet.cloud.state.store().list_relays().await.ok()?;
+            let listed = store.list_relays().await.ok()?;
             let cutoff = time::OffsetDateTime::now_utc() - time::Duration::seconds(3);
             let fresh = listed.iter().filter(|r| r.last_seen_at >= cutoff).count();
             (fresh == want).then_some(())
@@ -106,6 +134,22 @@ impl Fleet {
         .await
         .map_err(|e| anyhow::anyhow!("{e}\n{}", fleet.logs()))?;
         Ok(fleet)
+    }
+
+    /// The control plane in this process.
+    ///
+    /// # Panics
+    /// When the fleet runs on another control plane ([`Fleet::start_external`]): a test's
+    /// mistake.
+    pub fn cloud(&self) -> &Cloud {
+        self.cloud
+            .as_ref()
+            .expect("this fleet's control plane is not in this process")
+    }
+
+    /// The LAN the relays are on, when they are in namespaces.
+    pub fn lan(&self) -> Option<&Lan> {
+        self.lan.as_ref()
     }
 
     /// The relay `id`.
@@ -135,7 +179,7 @@ impl Fleet {
     /// How an agent of `account` preferring `region` logs in (trusting the relays' CA).
     pub fn login(&self, account: &CloudAccount, region: &str) -> CloudLogin {
         CloudLogin {
-            api_url: self.cloud.url.clone(),
+            api_url: self.cloud_url.clone(),
             authtoken: account.authtoken_secret(),
             region: Some(region.into()),
             relay_ca: Some(self.tls.ca.clone()),

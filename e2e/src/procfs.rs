@@ -1,7 +1,7 @@
 //! A process's open file descriptors from `/proc`, for leak checks: what is left open after a
 //! fault that was not open before. Connections to a control plane come and go with HTTP
 //! client pools, and a test's proxies open a socket per flow, so sockets can be left out of
-//! the count by port.
+//! the count by port. And a process's CPU time, for costs per request.
 
 use std::collections::HashSet;
 
@@ -54,6 +54,39 @@ fn inodes_on_ports(pid: &str, ports: &[u16]) -> anyhow::Result<HashSet<u64>> {
         }
     }
     Ok(inodes)
+}
+
+/// CPU time (user + system) process `pid` has used so far, in seconds.
+pub fn cpu_seconds(pid: &str) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name (field 2) may hold spaces: fields are counted after its `)`.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or_else(|| anyhow::anyhow!("/proc/{pid}/stat: no `)`"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat(5); `rest` starts at field 3.
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields
+            .get(i - 3)
+            .ok_or_else(|| anyhow::anyhow!("/proc/{pid}/stat: field {i} missing"))?
+            .parse::<u64>()? as f64)
+    };
+    Ok((ticks(14)? + ticks(15)?) / clock_ticks()?)
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`), read once.
+fn clock_ticks() -> anyhow::Result<f64> {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    if let Some(t) = TICKS.get() {
+        return Ok(*t);
+    }
+    let out = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()?;
+    let t: f64 = String::from_utf8_lossy(&out.stdout).trim().parse()?;
+    anyhow::ensure!(t > 0.0, "CLK_TCK {t}");
+    Ok(*TICKS.get_or_init(|| t))
 }
 
 #[cfg(test)]

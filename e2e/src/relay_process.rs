@@ -223,6 +223,11 @@ impl RelayProcess {
         crate::procfs::open_fds_except_ports(&self.child.id().to_string(), ports)
     }
 
+    /// CPU time the relay has used so far, in seconds.
+    pub fn cpu_seconds(&self) -> anyhow::Result<f64> {
+        crate::procfs::cpu_seconds(&self.child.id().to_string())
+    }
+
     /// The admin listener's `/metrics` text.
     pub async fn metrics(&self) -> anyhow::Result<String> {
         let admin = self

@@ -27,7 +27,7 @@ async fn visitors_of_any_relay_reach_a_tunnel_held_on_another(db: &Db) {
     fdt_e2e::install_crypto();
     fdt_e2e::init_tracing();
     let mut fleet = Fleet::start(db.store.clone(), THREE_REGIONS).await.unwrap();
-    let account = fleet.cloud.account("anywhere@example.com").await.unwrap();
+    let account = fleet.cloud().account("anywhere@example.com").await.unwrap();
     let (web, origin) = Fleet::http_tunnel("anywhere").await;
     let (mut guarded, _guarded_origin) = Fleet::http_tunnel("guarded").await;
     guarded.basic_auth = vec!["ann:s3cret".into()];
@@ -169,16 +169,29 @@ async fn visitors_of_any_relay_reach_a_tunnel_held_on_another(db: &Db) {
 
     // Extra latency of a forwarded request, for the record.
     let timeout = Duration::from_secs(20);
+    let cpu = |r: &fdt_e2e::RelayProcess| r.cpu_seconds().unwrap();
+    let (eu0, us0) = (cpu(eu), cpu(us));
     let direct = crate::ha::latencies(
         &Fleet::client(eu, "anywhere", timeout),
         &eu.http_url("anywhere", "/echo"),
     )
     .await;
+    let (eu1, us1) = (cpu(eu), cpu(us));
     let forwarded = crate::ha::latencies(
         &Fleet::client(us, "anywhere", timeout),
         &us.http_url("anywhere", "/echo"),
     )
     .await;
+    let (eu2, us2) = (cpu(eu), cpu(us));
+    // Per request, in µs (200 each; the relays' own idle work is in the figures too).
+    let per = |s: f64| s * 1e6 / 200.0;
+    eprintln!(
+        "CPU per request: direct, holder {:.0} µs; forwarded, first relay {:.0} µs + holder {:.0} µs (first relay idle meanwhile: {:.0} µs)",
+        per(eu1 - eu0),
+        per(us2 - us1),
+        per(eu2 - eu1),
+        per(us1 - us0)
+    );
     crate::ha::print_latency(direct, forwarded);
 
     // eu-1 dies: the agent binds in another region, and the relay left without the tunnel
@@ -210,7 +223,7 @@ async fn visitors_of_any_relay_reach_a_tunnel_held_on_another(db: &Db) {
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", fleet.logs()));
     agent.stop().await.unwrap();
-    fleet.cloud.shutdown.cancel();
+    fleet.cloud().shutdown.cancel();
 }
 
 fdt_cloud::on_both_databases!(visitors_of_any_relay_reach_a_tunnel_held_on_another);

@@ -4,9 +4,9 @@
 //! stream of 100 requests a second goes to the third relay, which forwards each to one of the
 //! two holders; eu-1 is SIGKILLed mid-stream. Every request is answered by the origin: those
 //! caught on the dead relay are sent again to the other holder, new ones go there at once,
-//! and the primary session comes back on the remaining relay. The same story runs with each
-//! relay in its own network namespace on one bridged LAN (where namespaces can be made), and
-//! both print the extra latency of a forwarded request (never asserted).
+//! and the primary session comes back on the remaining relay. `topology.rs` runs the same story
+//! with the relays in network namespaces and the control plane replicated. Both print the
+//! extra latency of a forwarded request (never asserted).
 //!
 //! Needs the relay binary: `cargo build -p fdt-relay --bin fdt-relay` first.
 
@@ -31,32 +31,21 @@ async fn a_steady_stream_loses_nothing_when_the_primary_relay_dies(db: &Db) {
     fdt_e2e::install_crypto();
     fdt_e2e::init_tracing();
     let fleet = Fleet::start(db.store.clone(), THREE_REGIONS).await.unwrap();
-    steady_stream_across_a_primary_death(fleet).await;
+    let account = fleet.cloud().account("twice@example.com").await.unwrap();
+    let (mut agent, _origin, fleet) = steady_stream_across_a_primary_death(fleet, &account).await;
+    agent.stop().await.unwrap();
+    fleet.cloud().shutdown.cancel();
 }
 
-/// The same with each relay in its own network namespace on one bridged LAN (the agent,
-/// the visitors and the control plane in this one); skipped where namespaces cannot be made.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn in_namespaces_a_steady_stream_loses_nothing_when_the_primary_relay_dies() {
-    if let Err(why) = fdt_e2e::netns::NetNs::available() {
-        eprintln!("skipped: {why}");
-        return;
-    }
-    fdt_e2e::install_crypto();
-    fdt_e2e::init_tracing();
-    let db = Db::sqlite().await;
-    let fleet = Fleet::start_on_lan(db.store.clone(), THREE_REGIONS)
-        .await
-        .unwrap();
-    steady_stream_across_a_primary_death(fleet).await;
-}
-
-/// The story: an `--ha` agent preferring `eu` on `fleet` (eu-1, us-1, ap-1), a stream through
-/// the relay holding neither session, eu-1 killed mid-stream.
-async fn steady_stream_across_a_primary_death(mut fleet: Fleet) {
-    let account = fleet.cloud.account("twice@example.com").await.unwrap();
+/// The story: an `--ha` agent of `account` preferring `eu` on `fleet` (eu-1, us-1, ap-1), a
+/// stream through the relay holding neither session, eu-1 killed mid-stream. The agent (back
+/// on two relays), its origin and the fleet are handed back.
+pub(crate) async fn steady_stream_across_a_primary_death(
+    mut fleet: Fleet,
+    account: &fdt_e2e::cloud::CloudAccount,
+) -> (Agent, fdt_e2e::HttpOrigin, Fleet) {
     let (web, origin) = Fleet::http_tunnel("twice").await;
-    let connect = Connect::Cloud(fleet.login(&account, "eu"));
+    let connect = Connect::Cloud(fleet.login(account, "eu"));
     let mut agent = Agent::spawn_with(connect, vec![("web", web)], true).unwrap();
     agent
         .wait_bound()
@@ -156,8 +145,7 @@ async fn steady_stream_across_a_primary_death(mut fleet: Fleet) {
         killed.elapsed()
     );
     assert_eq!(back, third_agents);
-    agent.stop().await.unwrap();
-    fleet.cloud.shutdown.cancel();
+    (agent, origin, fleet)
 }
 
 /// Prints a direct and a forwarded [`latencies`] side by side.
@@ -227,15 +215,15 @@ async fn an_operators_drain_moves_agents_and_their_visitors_follow(db: &Db) {
     let fleet = Fleet::start(db.store.clone(), &[("eu-1", "eu"), ("us-1", "us")])
         .await
         .unwrap();
-    let account = fleet.cloud.account("moved@example.com").await.unwrap();
+    let account = fleet.cloud().account("moved@example.com").await.unwrap();
     let (web, _origin) = Fleet::http_tunnel("moved").await;
     let mut agent = fleet.bound_agent(&account, "eu", vec![("web", web)]).await;
     let (eu, us) = (fleet.relay("eu-1"), fleet.relay("us-1"));
     assert_eq!(agent.status().relay, eu.agent_addr.to_string());
 
-    let ops = crate::operators::operator(&fleet.cloud).await;
+    let ops = crate::operators::operator(fleet.cloud()).await;
     let token = ops.access_token.expose_secret().to_owned();
-    let r = crate::operators::drain(&fleet.cloud, &token, "eu-1", true)
+    let r = crate::operators::drain(fleet.cloud(), &token, "eu-1", true)
         .await
         .unwrap();
     assert_eq!(r.status, 204, "{}", r.text());
@@ -262,7 +250,7 @@ async fn an_operators_drain_moves_agents_and_their_visitors_follow(db: &Db) {
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", fleet.logs()));
     agent.stop().await.unwrap();
-    fleet.cloud.shutdown.cancel();
+    fleet.cloud().shutdown.cancel();
 }
 
 fdt_cloud::on_both_databases!(

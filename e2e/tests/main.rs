@@ -42,4 +42,5 @@ mod scim;
 mod sso;
 mod streaming;
 mod tcp_tls;
+mod topology;
 mod traffic_log;
