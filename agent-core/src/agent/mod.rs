@@ -98,7 +98,7 @@ pub fn spawn_with(
         inspector: handle.inspector.clone(),
         // Definitions pushed to one session are the account's; the primary applies them.
         managed: opts.managed && me == 0,
-        ha_group: group.clone(),
+        ha_group: group.clone().map(|g| (g, u8::try_from(me).unwrap_or(1))),
     };
     let runner = |status, me| Runner {
         connect: opts.connect.clone(),

@@ -83,9 +83,24 @@ impl Replica {
         self.on.borrow()[1 - self.me].clone()
     }
 
-    /// Records the relay this replica is on (`None` between sessions).
-    fn set(&self, relay: Option<String>) {
-        self.on.send_modify(|on| on[self.me] = relay);
+    /// Records that this replica is between sessions.
+    fn clear(&self) {
+        self.on.send_modify(|on| on[self.me] = None);
+    }
+
+    /// Records `relay` as this replica's, unless the other replica is on it already (both
+    /// reconnecting at once, e.g. after the agent's own network dropped): `false` then.
+    fn claim(&self, relay: &str) -> bool {
+        let mut won = false;
+        self.on.send_if_modified(|on| {
+            if on[1 - self.me].as_deref() == Some(relay) {
+                return false;
+            }
+            on[self.me] = Some(relay.to_owned());
+            won = true;
+            true
+        });
+        won
     }
 
     /// The standby's first attempt waits (bounded) until the primary is on a relay.
@@ -193,7 +208,7 @@ impl Runner {
                 _ = shutdown.cancelled() => break Ok(()),
             };
             if let Some(r) = &self.replica {
-                r.set(None);
+                r.clear();
             }
             let stable = state.was_stable();
             if stable {
@@ -278,12 +293,12 @@ impl Runner {
         state: &mut AttemptState,
     ) -> Result<CloseReason, AttemptError> {
         let (token, mut relays) = source.plan().await?;
-        state.planned = true;
         if let Some(addr) = avoid {
             dial::demote(&mut relays, &addr);
         }
         if let Some(other) = self.replica.as_ref().and_then(Replica::other) {
-            // Never the relay the other replica is on: the two are there to fail apart.
+            // Never the relay the other replica is on: the two are there to fail apart. A
+            // fleet of one relay is not a path cut: the full backoff applies (`planned` unset).
             relays.retain(|r| r.addr != other);
             if relays.is_empty() {
                 return Err(AttemptError::Failed(anyhow::anyhow!(
@@ -291,11 +306,18 @@ impl Runner {
                 )));
             }
         }
+        state.planned = true;
         let (conn, addr, relay) = dial::reach(&relays, slot, client_cfg).await?;
-        state.relay = Some(relay.addr.clone());
-        if let Some(r) = &self.replica {
-            r.set(Some(relay.addr.clone()));
+        if let Some(r) = &self.replica
+            && !r.claim(&relay.addr)
+        {
+            conn.close(0u32.into(), b"the other replica is here");
+            return Err(AttemptError::Failed(anyhow::anyhow!(
+                "the replica session reached {} first",
+                relay.addr
+            )));
         }
+        state.relay = Some(relay.addr.clone());
         self.session
             .status
             .send_modify(|s| s.relay = relay.addr.clone());

@@ -43,8 +43,8 @@ pub(super) struct SessionDriver {
     pub(super) jobs: Arc<ReplayJobs>,
     /// Ask for the account's cloud-managed tunnels.
     pub(super) managed: bool,
-    /// The replica group this session belongs to, when the agent keeps two.
-    pub(super) ha_group: Option<String>,
+    /// The replica group this session belongs to and its index, when the agent keeps two.
+    pub(super) ha_group: Option<(String, u8)>,
 }
 
 impl SessionDriver {
@@ -190,8 +190,8 @@ impl SessionDriver {
         if self.managed {
             session = session.managed();
         }
-        if let Some(group) = &self.ha_group {
-            session = session.ha_group(group.clone());
+        if let Some((group, replica)) = &self.ha_group {
+            session = session.ha_group(group.clone(), *replica);
         }
         let mut desired_rx = self.tunnels.subscribe();
         let mut desired = desired_rx.borrow_and_update().clone();

@@ -227,6 +227,14 @@ pub struct BindingRequest {
     /// over. 8 to 32 ASCII letters and digits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ha_group: Option<String>,
+    /// Which of the group's two sessions asks: 0 or 1. Its own older bindings of the name are
+    /// replaced wherever they are; only the other replica's stay.
+    #[serde(default, skip_serializing_if = "is_zero_u8")]
+    pub ha_replica: u8,
+}
+
+fn is_zero_u8(v: &u8) -> bool {
+    *v == 0
 }
 
 /// The answer to an accepted binding.

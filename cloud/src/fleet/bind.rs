@@ -101,9 +101,10 @@ pub async fn bind(st: &AppState, req: &BindingRequest) -> Result<Granted, BindEr
         .ha_group
         .as_deref()
         .is_some_and(|g| !fdt_api::validate::valid_ha_group(g))
+        || req.ha_replica > 1
     {
         return Err(BindError::Malformed(
-            "ha_group must be 8 to 32 ASCII letters and digits",
+            "ha_group must be 8 to 32 ASCII letters and digits, ha_replica 0 or 1",
         ));
     }
     if req.public_url.is_empty() || req.public_url.len() > 512 {
@@ -146,7 +147,7 @@ pub async fn bind(st: &AppState, req: &BindingRequest) -> Result<Granted, BindEr
                 public_url: &req.public_url,
                 pooling: req.pooling,
                 agent_version: &req.agent_version,
-                ha_group: req.ha_group.as_deref(),
+                ha_group: req.ha_group.as_deref().map(|g| (g, req.ha_replica)),
             },
             &limits,
             now,

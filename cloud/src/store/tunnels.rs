@@ -74,8 +74,9 @@ pub struct NewBinding<'a> {
     pub pooling: bool,
     /// Agent version.
     pub agent_version: &'a str,
-    /// The agent's replica group: its bindings of the name on other relays stay.
-    pub ha_group: Option<&'a str>,
+    /// The agent's replica group and this session's index in it: the other replica's
+    /// bindings of the name stay.
+    pub ha_group: Option<(&'a str, u8)>,
 }
 
 /// What identifies a name among reservations.
@@ -195,6 +196,10 @@ impl Store {
         let cutoff = to_millis(limits.healthy_cutoff);
         let account = b.account_id.as_str();
         let authtoken = b.authtoken_id.map(AuthtokenId::as_str);
+        let (group, replica) = match b.ha_group {
+            Some((g, r)) => (Some(g), i64::from(r)),
+            None => (None, 0),
+        };
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let fresh = sqlx::query(
@@ -266,15 +271,15 @@ impl Store {
                 if holders > 0 && !join {
                     // The same agent again (a reconnect, or a failover to another relay): it
                     // takes the name over; its older tunnels are closed where they run —
-                    // except its replica session's on other relays (same group), which stay.
+                    // except its other replica session's (same group), which stay.
                     let gone: Vec<(String, String)> = sqlx::query_as(
                         "DELETE FROM bindings WHERE name_key = $1 \
-                         AND NOT (COALESCE(ha_group = $2, FALSE) AND relay_id <> $3) \
+                         AND NOT (COALESCE(ha_group = $2, FALSE) AND ha_replica <> $3) \
                          RETURNING id, relay_id",
                     )
                     .bind(b.name_key)
-                    .bind(b.ha_group)
-                    .bind(b.relay_id)
+                    .bind(group)
+                    .bind(replica)
                     .fetch_all(&mut *tx)
                     .await?;
                     for (id, relay) in &gone {
@@ -304,10 +309,12 @@ impl Store {
             // An agent's replica sessions hold one tunnel between them: counted once, and a
             // replica of a tunnel already online adds none.
             let (replicas,): (i64,) = sqlx::query_as(
-                "SELECT COUNT(*) FROM bindings WHERE name_key = $1 AND ha_group = $2",
+                "SELECT COUNT(*) FROM bindings WHERE name_key = $1 AND ha_group = $2 \
+                 AND ha_replica <> $3",
             )
             .bind(b.name_key)
-            .bind(b.ha_group)
+            .bind(group)
+            .bind(replica)
             .fetch_one(&mut *tx)
             .await?;
             let (online,): (i64,) = sqlx::query_as(ONLINE_TUNNELS)
@@ -338,8 +345,8 @@ impl Store {
                 .await?;
             sqlx::query(
                 "INSERT INTO bindings (id, name_key, account_id, authtoken_id, relay_id, boot_id, \
-                 proto, public_url, pooling, agent_version, started_at, ha_group) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                 proto, public_url, pooling, agent_version, started_at, ha_group, ha_replica) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
             .bind(b.id.as_str())
             .bind(b.name_key)
@@ -352,7 +359,8 @@ impl Store {
             .bind(i64::from(b.pooling))
             .bind(b.agent_version)
             .bind(now_ms)
-            .bind(b.ha_group)
+            .bind(group)
+            .bind(replica)
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;

@@ -464,11 +464,12 @@ async fn an_agents_two_sessions_hold_a_name_together_and_count_once(db: &TestDb)
     for r in [&mut eu, &mut us, &mut ap] {
         r.beat(&app, json!({})).await;
     }
-    let group = |g: &str| json!({"subdomain": "twice", "ha_group": g});
+    let group =
+        |g: &str, replica: u8| json!({"subdomain": "twice", "ha_group": g, "ha_replica": replica});
     // The primary on eu, the standby on us: both live, nothing replaced.
-    let first = eu.bind(&app, &a, &atk(1), group("grpAAAA1")).await;
+    let first = eu.bind(&app, &a, &atk(1), group("grpAAAA1", 0)).await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.json);
-    let second = us.bind(&app, &a, &atk(1), group("grpAAAA1")).await;
+    let second = us.bind(&app, &a, &atk(1), group("grpAAAA1", 1)).await;
     assert_eq!(second.status, StatusCode::OK, "{}", second.json);
     assert_eq!(second.json["replaced"], json!([]));
     assert_eq!(tunnel_relays(&app, &t.access).await, ["eu-1", "us-1"]);
@@ -484,25 +485,36 @@ async fn an_agents_two_sessions_hold_a_name_together_and_count_once(db: &TestDb)
         .await
         .assert_error(StatusCode::FORBIDDEN, "limit_exceeded");
     // The primary reconnects on eu: its own older binding there goes, the standby's stays.
-    let again = eu.bind(&app, &a, &atk(1), group("grpAAAA1")).await;
+    let again = eu.bind(&app, &a, &atk(1), group("grpAAAA1", 0)).await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.json);
     assert_eq!(again.json["replaced"], json!([first.json["tunnel_id"]]));
     let ack = eu.beat(&app, json!({})).await;
     assert_eq!(ack["evict"], json!([first.json["tunnel_id"]]));
+    // The primary moves to ap while eu still holds its session (a path cut eu has not
+    // noticed): eu's binding goes — it is this replica's — and us's stays.
+    let moved = ap.bind(&app, &a, &atk(1), group("grpAAAA1", 0)).await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.json);
+    assert_eq!(moved.json["replaced"], json!([again.json["tunnel_id"]]));
+    let on = tunnel_relays(&app, &t.access).await;
+    assert_eq!(on.iter().filter(|r| *r == "eu-1").count(), 0, "{on:?}");
+    assert!(on.contains(&"us-1".to_string()), "{on:?}");
     // A new run of the same agent (another group) takes the name over everywhere.
-    let new_run = ap.bind(&app, &a, &atk(1), group("grpBBBB2")).await;
+    let new_run = eu.bind(&app, &a, &atk(1), group("grpBBBB2", 0)).await;
     assert_eq!(new_run.status, StatusCode::OK, "{}", new_run.json);
     assert_eq!(new_run.json["replaced"].as_array().unwrap().len(), 2);
     let on = tunnel_relays(&app, &t.access).await;
-    assert_eq!(on.iter().filter(|r| *r == "ap-1").count(), online as usize);
     assert!(!on.contains(&"us-1".to_string()), "{on:?}");
+    assert_eq!(on.iter().filter(|r| *r == "eu-1").count(), 1, "{on:?}");
     // Another account's group changes nothing: the name is in use.
     let (_, b) = account(&app, "intruder@example.com").await;
-    us.bind(&app, &b, &atk(2), group("grpBBBB2"))
+    us.bind(&app, &b, &atk(2), group("grpBBBB2", 1))
         .await
         .assert_error(StatusCode::CONFLICT, "name_in_use");
-    // A malformed group is refused.
-    us.bind(&app, &a, &atk(1), group("short"))
+    // A malformed group, or a third replica, is refused.
+    us.bind(&app, &a, &atk(1), group("short", 1))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_body");
+    us.bind(&app, &a, &atk(1), group("grpBBBB2", 2))
         .await
         .assert_error(StatusCode::BAD_REQUEST, "invalid_body");
 }

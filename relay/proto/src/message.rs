@@ -206,6 +206,13 @@ impl ProtoError {
     }
 }
 
+fn is_zero(v: &u8) -> bool {
+    *v == 0
+}
+
+/// The highest [`ClientMessage::Hello`] `ha_replica`: an agent keeps two sessions at most.
+pub const MAX_HA_REPLICA: u8 = 1;
+
 /// Whether `group` is a well-formed [`ClientMessage::Hello`] `ha_group`: 8 to 32 ASCII
 /// letters and digits.
 pub fn valid_ha_group(group: &str) -> bool {
@@ -240,6 +247,9 @@ pub enum ClientMessage {
         /// session, and from those that predate it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ha_group: Option<String>,
+        /// Which of the two sessions this is: 0 (the primary) or 1 (the standby).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        ha_replica: u8,
     },
     /// Asks for a tunnel; answered by `Bound` or `BindFailed` carrying the same `req`.
     Bind {

@@ -51,6 +51,7 @@ fn hello() -> ClientMessage {
         agent: "fdt/0.1.0".into(),
         managed: false,
         ha_group: None,
+        ha_replica: 0,
     }
 }
 
@@ -67,6 +68,7 @@ fn managed_hello() -> ClientMessage {
             agent,
             managed: true,
             ha_group: None,
+            ha_replica: 0,
         },
         other => other,
     }

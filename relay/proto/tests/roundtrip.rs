@@ -125,17 +125,19 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
             text(),
             text(),
             any::<bool>(),
-            option::of(text())
+            option::of(text()),
+            any::<u8>()
         )
-            .prop_map(
-                |(version, token, agent, managed, ha_group)| ClientMessage::Hello {
+            .prop_map(|(version, token, agent, managed, ha_group, ha_replica)| {
+                ClientMessage::Hello {
                     version,
                     token,
                     agent,
                     managed,
                     ha_group,
+                    ha_replica,
                 }
-            ),
+            }),
         (any::<u32>(), tunnel_spec()).prop_map(|(req, spec)| ClientMessage::Bind { req, spec }),
         tunnel_id().prop_map(|tunnel| ClientMessage::Unbind { tunnel }),
         any::<u64>().prop_map(|seq| ClientMessage::Heartbeat { seq }),

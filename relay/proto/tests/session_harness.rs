@@ -83,6 +83,7 @@ fn wrong_protocol_version_is_unsupported() {
         agent: "fdt/9".into(),
         managed: false,
         ha_group: None,
+        ha_replica: 0,
     };
     sim.a2r.send(sim.now, &mut sim.rng, &hello);
     sim.run_for(secs(1));

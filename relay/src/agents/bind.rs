@@ -28,8 +28,8 @@ pub(crate) struct Binder<'a> {
     pub session_streams: &'a Arc<Semaphore>,
     /// The agent's software version, from its hello.
     pub agent_version: &'a str,
-    /// The agent's replica group, from its hello.
-    pub ha_group: Option<&'a str>,
+    /// The agent's replica group and index, from its hello.
+    pub ha_group: Option<(&'a str, u8)>,
 }
 
 /// What the relay asks the control plane before binding.
@@ -53,8 +53,8 @@ struct BindAsk<'a> {
     pooling: bool,
     /// Agent version.
     agent_version: &'a str,
-    /// Replica group.
-    ha_group: Option<&'a str>,
+    /// Replica group and index.
+    ha_group: Option<(&'a str, u8)>,
 }
 
 impl Binder<'_> {
@@ -256,7 +256,8 @@ async fn authorize(
         public_url: ask.public_url.to_owned(),
         pooling: ask.pooling,
         agent_version: ask.agent_version.chars().take(128).collect(),
-        ha_group: ask.ha_group.map(str::to_owned),
+        ha_group: ask.ha_group.map(|(g, _)| g.to_owned()),
+        ha_replica: ask.ha_group.map_or(0, |(_, r)| r),
     };
     match control.bind(&body).await {
         Ok(granted) => Ok(granted.tunnel_id),

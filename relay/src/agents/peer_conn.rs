@@ -46,8 +46,8 @@ pub(crate) async fn run(edge: Arc<Edge>, verifier: TokenVerifier, conn: quinn::C
     edge.lifecycle.tasks.spawn(keep_identity(
         verifier,
         conn.clone(),
-        send,
-        recv,
+        (send, recv),
+        claims.sub.clone(),
         claims.exp,
     ));
     loop {
@@ -128,8 +128,8 @@ async fn accept_identity(
 async fn keep_identity(
     verifier: TokenVerifier,
     conn: quinn::Connection,
-    _send: quinn::SendStream,
-    mut recv: quinn::RecvStream,
+    (_send, mut recv): (quinn::SendStream, quinn::RecvStream),
+    relay: String,
     mut exp: u64,
 ) {
     loop {
@@ -139,7 +139,14 @@ async fn keep_identity(
         tokio::select! {
             token = read_token(&mut recv) => match token {
                 Ok(Some(token)) => match verifier.verify_peer(&token).await {
-                    Ok(claims) => exp = exp.max(claims.exp),
+                    // Renewed by the relay it was opened by; another relay's identity is
+                    // refused like a forged one.
+                    Ok(claims) if claims.sub == relay => exp = exp.max(claims.exp),
+                    Ok(claims) => {
+                        tracing::info!(remote = %conn.remote_address(), first = %relay, now = %claims.sub, "peer relay's identity changed: closed");
+                        conn.close(CLOSE_IDENTITY.into(), b"identity changed");
+                        return;
+                    }
                     Err(e) => {
                         tracing::info!(remote = %conn.remote_address(), error = %e, "peer relay's renewed identity refused");
                         conn.close(CLOSE_IDENTITY.into(), b"identity refused");

@@ -47,8 +47,8 @@ struct SessionIo {
     commands: tokio::sync::mpsc::Sender<SessionCommand>,
     /// The agent's software version, from its hello.
     agent: String,
-    /// The agent's replica group, from its hello (one of two sessions of one agent).
-    ha_group: Option<String>,
+    /// The agent's replica group and index, from its hello (one of two sessions of one agent).
+    ha_group: Option<(String, u8)>,
     conn: quinn::Connection,
     claims: Option<AgentClaims>,
     tunnels: HashMap<TunnelId, Arc<Tunnel>>,
@@ -106,8 +106,13 @@ pub(crate) async fn run_session(
     let mut move_at: Option<tokio::time::Instant> = None;
     let spread = Duration::from_millis(limits.drain_timeout_ms);
     let result = loop {
-        if move_at.is_none() && *moving.borrow_and_update() {
-            move_at = Some(tokio::time::Instant::now() + spread.mul_f64(rand::random()));
+        match (move_at, *moving.borrow_and_update()) {
+            (None, true) => {
+                move_at = Some(tokio::time::Instant::now() + spread.mul_f64(rand::random()));
+            }
+            // The operator undid the drain before this session's turn: it stays.
+            (Some(_), false) => move_at = None,
+            _ => {}
         }
         // Drain events and messages until the state machine is quiet.
         let mut closed = false;
@@ -167,7 +172,7 @@ pub(crate) async fn run_session(
                 going_away = true;
                 session.going_away("relay is shutting down", Duration::from_millis(200));
             }
-            Ok(()) = moving.changed(), if move_at.is_none() => {}
+            Ok(()) = moving.changed() => {}
             () = sleep_until_some(move_at), if move_at.is_some() && !going_away => {
                 tracing::info!(session = %session_id, "relay draining: agent asked to move");
                 going_away = true;
@@ -296,7 +301,7 @@ impl SessionIo {
             commands: &self.commands,
             session_streams: &self.session_streams,
             agent_version: &self.agent,
-            ha_group: self.ha_group.as_deref(),
+            ha_group: self.ha_group.as_ref().map(|(g, r)| (g.as_str(), *r)),
         };
         binder.bind(claims, self.tunnels.len(), spec).await
     }

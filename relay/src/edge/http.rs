@@ -185,7 +185,11 @@ async fn route(
             if let Some(label) = d.target.as_deref()
                 && let Some(relay) = forward::holder(edge, label, TunnelProto::Http).await
             {
-                return forward::forward_http(edge, ctx, &host, label, relay, req).await;
+                return match forward::forward_http(edge, ctx, &host, label, relay, req).await {
+                    // Gone by the time it was asked: the domain's own failure policy.
+                    Err(EdgeError::TunnelOffline(_)) => custom::failure(d, &host),
+                    other => other,
+                };
             }
             return custom::failure(d, &host);
         }

@@ -84,8 +84,18 @@ impl PeerClient {
     fn slot(&self, relay_id: &str) -> Arc<tokio::sync::Mutex<Slot>> {
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
         if slots.len() >= MAX_PEERS && !slots.contains_key(relay_id) {
-            // Drop the slots nobody is using (a connection in use keeps its own handle).
-            slots.retain(|_, s| Arc::strong_count(s) > 1);
+            // Drop the slots nobody is using, closing their connections (whose identity
+            // renewal would otherwise keep them open, untracked).
+            slots.retain(|_, s| {
+                let in_use = Arc::strong_count(s) > 1;
+                if !in_use
+                    && let Ok(slot) = s.try_lock()
+                    && let Some(c) = &slot.conn
+                {
+                    c.close(CLOSE_DONE.into(), b"peer forgotten");
+                }
+                in_use
+            });
         }
         slots.entry(relay_id.to_owned()).or_default().clone()
     }

@@ -80,8 +80,14 @@ impl Placements {
         usable: impl Fn(&PlacedRelay) -> bool,
     ) -> Option<PlacedRelay> {
         let relays = match self.cached(label) {
-            Some(r) => r,
-            None => self.ask(label).await?,
+            (Some(r), true) => r,
+            // Expired (or never known): ask; an expired answer still serves when no question
+            // can be asked now (the lookup budget spent by a flood of made-up names, or the
+            // control plane unreachable), so known names keep being forwarded.
+            (stale, _) => match self.ask(label).await {
+                Some(r) => r,
+                None => stale?,
+            },
         };
         let me = self.control.relay_id();
         pick(&relays, self.control.region(), |r| {
@@ -89,10 +95,13 @@ impl Placements {
         })
     }
 
-    fn cached(&self, label: &str) -> Option<Arc<[PlacedRelay]>> {
+    /// What is cached for `label`, and whether it is still fresh.
+    fn cached(&self, label: &str) -> (Option<Arc<[PlacedRelay]>>, bool) {
         let cache = self.cache();
-        let c = cache.get(label)?;
-        (c.until > Instant::now()).then(|| c.relays.clone())
+        match cache.get(label) {
+            Some(c) => (Some(c.relays.clone()), c.until > Instant::now()),
+            None => (None, false),
+        }
     }
 
     /// Asks the control plane about `label`, or waits for the question already in flight.
@@ -119,11 +128,13 @@ impl Placements {
                 return rx.borrow().clone();
             }
         };
+        // Removed however this ends: a visitor who gives up mid-question cancels this
+        // future, and a record left behind would make every later question wait on nothing.
+        let _asking = AskingGuard {
+            asking: &self.asking,
+            label,
+        };
         let answer = self.ask_now(label).await;
-        self.asking
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(label);
         tx.send_replace(answer.clone());
         answer
     }
@@ -182,6 +193,21 @@ impl Placements {
     }
 }
 
+/// Removes a name's question-in-flight record when dropped.
+struct AskingGuard<'a> {
+    asking: &'a Mutex<HashMap<String, Answer>>,
+    label: &'a str,
+}
+
+impl Drop for AskingGuard<'_> {
+    fn drop(&mut self) {
+        self.asking
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(self.label);
+    }
+}
+
 /// Among `relays`, one passing `usable`: in `region` if any is, else any; spread at random
 /// over equals (a pooled name's relays, or an agent's two, share its visitors).
 fn pick(
@@ -206,13 +232,14 @@ fn pick(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     /// A control plane answering placement questions: `app` is held by `us-1`, every other
-    /// name by nobody; counts the questions.
-    async fn control() -> (ControlClient, Arc<AtomicUsize>) {
+    /// name by nobody, and every question 503 while `down` is set; counts the questions.
+    async fn control() -> (ControlClient, Arc<AtomicUsize>, Arc<AtomicBool>) {
         let asked = Arc::new(AtomicUsize::new(0));
-        let counter = asked.clone();
+        let down = Arc::new(AtomicBool::new(false));
+        let (counter, is_down) = (asked.clone(), down.clone());
         let app = axum::Router::new().route(
             "/v1/relay/placement",
             axum::routing::get(move |q: axum::extract::Query<fdt_api::PlacementQuery>| {
@@ -222,12 +249,16 @@ mod tests {
                 } else {
                     Vec::new()
                 };
-                async move {
-                    axum::Json(fdt_api::Placement {
-                        relays,
-                        ttl_secs: 60,
-                    })
-                }
+                let answer = fdt_api::Placement {
+                    relays,
+                    ttl_secs: 60,
+                };
+                let status = if is_down.load(Ordering::SeqCst) {
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    axum::http::StatusCode::OK
+                };
+                async move { (status, axum::Json(answer)) }
             }),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -242,12 +273,16 @@ mod tests {
             region: "eu".into(),
             ..Default::default()
         };
-        (ControlClient::from_config(&cfg).unwrap().unwrap(), asked)
+        (
+            ControlClient::from_config(&cfg).unwrap().unwrap(),
+            asked,
+            down,
+        )
     }
 
     #[tokio::test]
     async fn answers_are_kept_forgotten_on_demand_and_made_up_names_never_asked() {
-        let (control, asked) = control().await;
+        let (control, asked, down) = control().await;
         let p = Placements::new(control);
         let http = TunnelProto::Http;
         let found = p.find("app", http, |_| true).await.map(|r| r.relay_id);
@@ -270,11 +305,30 @@ mod tests {
         let answers = tokio::join!(ask(), ask(), ask(), ask(), ask());
         assert_eq!(answers, (None, None, None, None, None), "nobody holds app2");
         assert_eq!(asked.load(Ordering::SeqCst), 4);
+        // A visitor who gives up mid-question leaves nothing behind: the next one asks again
+        // (a stale record made every later question wait, then fail).
+        // Polled once (the question goes out), then dropped.
+        let gave_up = tokio::select! {
+            biased;
+            found = p.find("app3", http, |_| true) => Some(found),
+            () = std::future::ready(()) => None,
+        };
+        assert_eq!(gave_up, None, "cancelled before the answer");
+        assert!(p.asking.lock().unwrap().is_empty());
+        let before = asked.load(Ordering::SeqCst);
+        assert!(p.find("app3", http, |_| true).await.is_none());
+        assert_eq!(asked.load(Ordering::SeqCst), before + 1, "asked again");
+        // An expired answer still serves while no question can be answered.
+        p.cache().get_mut("app").unwrap().until = Instant::now() - Duration::from_secs(1);
+        down.store(true, Ordering::SeqCst);
+        let stale = p.find("app", http, |_| true).await.map(|r| r.relay_id);
+        assert_eq!(stale.as_deref(), Some("us-1"));
+        let before = asked.load(Ordering::SeqCst);
         // What is not a label is never asked about.
         for bad in ["", "Upper", "a.b", "-x", &"l".repeat(64)] {
             assert!(p.find(bad, http, |_| true).await.is_none());
         }
-        assert_eq!(asked.load(Ordering::SeqCst), 4);
+        assert_eq!(asked.load(Ordering::SeqCst), before);
     }
 
     fn relay(id: &str, region: &str, proto: TunnelProto) -> PlacedRelay {

@@ -112,6 +112,7 @@ impl AgentSession {
             agent,
             managed: false,
             ha_group: None,
+            ha_replica: 0,
         });
         Self {
             timing,
@@ -144,12 +145,18 @@ impl AgentSession {
         self
     }
 
-    /// Makes this session one of the agent's replica sessions in `group` (see
+    /// Makes this session replica `replica` (0 or 1) of the agent's sessions in `group` (see
     /// [`ClientMessage::Hello`]). Call before the hello is transmitted.
-    pub fn ha_group(mut self, group: String) -> Self {
+    pub fn ha_group(mut self, group: String, replica: u8) -> Self {
         for msg in &mut self.outbox {
-            if let ClientMessage::Hello { ha_group, .. } = msg {
+            if let ClientMessage::Hello {
+                ha_group,
+                ha_replica,
+                ..
+            } = msg
+            {
                 *ha_group = Some(group.clone());
+                *ha_replica = replica;
             }
         }
         self

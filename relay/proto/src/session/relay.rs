@@ -35,8 +35,9 @@ pub enum RelayEvent {
         /// The agent asks for its account's cloud-managed tunnels: once accepted, push them
         /// with [`RelaySession::definitions`].
         managed: bool,
-        /// The agent's replica group (checked well-formed), when this session is one of two.
-        ha_group: Option<String>,
+        /// The agent's replica group (checked well-formed), when this session is one of two,
+        /// and which of the two it is (0 or 1).
+        ha_group: Option<(String, u8)>,
     },
     /// The agent asks for a tunnel: answer with [`RelaySession::bound`] or
     /// [`RelaySession::bind_failed`].
@@ -150,19 +151,22 @@ impl RelaySession {
                     agent,
                     managed,
                     ha_group,
+                    ha_replica,
                 },
                 RelayState::AwaitingHello,
             ) => {
                 if ha_group
                     .as_deref()
                     .is_some_and(|g| !crate::message::valid_ha_group(g))
+                    || ha_replica > crate::message::MAX_HA_REPLICA
                 {
                     self.fail(ProtoError::new(
                         ErrorCode::ProtocolViolation,
-                        "ha_group must be 8 to 32 ASCII letters and digits",
+                        "ha_group must be 8 to 32 ASCII letters and digits, ha_replica 0 or 1",
                     ));
                     return;
                 }
+                let ha_group = ha_group.map(|g| (g, ha_replica));
                 if version != PROTOCOL_VERSION {
                     self.fail(ProtoError::new(
                         ErrorCode::UnsupportedVersion,

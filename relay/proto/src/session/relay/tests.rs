@@ -15,6 +15,7 @@ fn definitions_are_split_into_parts_that_fit_a_frame() {
             agent: "a".into(),
             managed: true,
             ha_group: None,
+            ha_replica: 0,
         },
     );
     relay.accept();
@@ -59,25 +60,33 @@ fn definitions_are_split_into_parts_that_fit_a_frame() {
 
 #[test]
 fn a_replica_group_is_passed_on_only_when_well_formed() {
-    let hello = |group: &str| ClientMessage::Hello {
+    let hello_as = |group: &str, replica: u8| ClientMessage::Hello {
         version: PROTOCOL_VERSION,
         token: "t".into(),
         agent: "a".into(),
         managed: false,
         ha_group: Some(group.into()),
+        ha_replica: replica,
     };
+    let hello = |group: &str| hello_as(group, 1);
     let now = Instant::now();
     let mut relay = RelaySession::new(now, Timing::default(), "s".into(), 8, 8);
     relay.handle_message(now, hello("grpAAAA1"));
     match relay.poll_event() {
         Some(RelayEvent::Authenticate { ha_group, .. }) => {
-            assert_eq!(ha_group.as_deref(), Some("grpAAAA1"));
+            assert_eq!(ha_group, Some(("grpAAAA1".to_owned(), 1)));
         }
         other => panic!("{other:?}"),
     }
-    for bad in ["short", "with space!", &"g".repeat(33)] {
+    let third = hello_as("grpAAAA1", 2);
+    for bad in [
+        hello("short"),
+        hello("with space!"),
+        hello(&"g".repeat(33)),
+        third,
+    ] {
         let mut relay = RelaySession::new(now, Timing::default(), "s".into(), 8, 8);
-        relay.handle_message(now, hello(bad));
+        relay.handle_message(now, bad.clone());
         assert!(
             matches!(relay.state(), RelayState::Closed(_)),
             "{bad:?} accepted"
