@@ -75,7 +75,6 @@ pub(crate) async fn forward_http(
             .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         parts.headers.insert(header::UPGRADE, proto.clone());
     }
-    // A request without a body (and no upgrade) can be sent again if the holder moved.
     // A request without a body (and no upgrade) can be sent again if the holder moved; one
     // that may be repeated (GET, HEAD, OPTIONS) also when the holder died under it.
     let again = (visitor_upgrade.is_none() && body.is_end_stream()).then(|| parts.clone());
