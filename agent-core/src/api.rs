@@ -271,8 +271,11 @@ async fn guard(State(access): State<ApiAccess>, req: Request, next: Next) -> Res
 
 async fn status(State(agent): State<AgentHandle>) -> Json<serde_json::Value> {
     let s = agent.status.borrow().clone();
+    // An `--ha` agent's second session (null otherwise); `status` is the primary's.
+    let standby = agent.standby.as_ref().map(|s| s.borrow().clone());
     Json(json!({
         "status": s,
+        "standby": standby,
         "metrics": agent.counters.snapshot(),
         "version": crate::version::AGENT_VERSION,
         "inspect": {

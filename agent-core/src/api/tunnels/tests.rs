@@ -214,3 +214,23 @@ async fn a_start_the_relay_refuses_is_removed_and_maps_the_code() {
     );
     assert!(set.get("api").is_none());
 }
+
+#[tokio::test]
+async fn the_status_shows_an_ha_agents_standby_session() {
+    let (agent, _tx) = handle();
+    let (_, alone) = call(&agent, "GET", "/api/status", "").await;
+    assert_eq!(alone["standby"], serde_json::Value::Null);
+    assert_eq!(alone["status"]["relay"], "relay.test:443");
+    let mut standby = agent.status.borrow().clone();
+    standby.relay = "other.test:443".into();
+    let (_standby_tx, standby_rx) = watch::channel(standby);
+    let agent = AgentHandle {
+        standby: Some(standby_rx),
+        ..agent
+    };
+    let (status, both) = call(&agent, "GET", "/api/status", "").await;
+    assert_eq!(status, 200);
+    assert_eq!(both["status"]["relay"], "relay.test:443");
+    assert_eq!(both["standby"]["relay"], "other.test:443");
+    assert_eq!(both["standby"]["tunnels"][0]["name"], "web");
+}
