@@ -4,6 +4,8 @@
 //! `localhost` from one CA (agents and the relays' peer connections trust it), each with an
 //! HTTPS edge (tunnels' public URLs are `https://`; tests reach HTTP tunnels on the HTTP edges).
 //! Relays forward visitors of names they do not hold to the relay that does.
+//! [`Fleet::start_external`] attaches the relays to another control plane (replicas behind a
+//! balancer), optionally each in its own namespace of a [`Lan`].
 
 use crate::cloud::CloudAccount;
 use crate::netns::Lan;
@@ -41,16 +43,7 @@ impl Fleet {
     /// Starts the control plane on `store` and one relay per `(id, region)`, and waits
     /// (bounded) until every relay has been heard from within the health window.
     pub async fn start(store: Store, relays: &[(&str, &str)]) -> anyhow::Result<Self> {
-        Self::start_in_process(store, relays, None).await
-    }
-
-    /// [`Fleet::start`] with each relay in its own network namespace, all on one bridged LAN
-    /// with this namespace (see [`Lan`]): the control plane listens on the bridge, agents and
-    /// visitors here reach each relay at its namespace's address, and relays reach each other
-    /// across the bridge. Needs root, `ip` and `nft` ([`crate::netns::NetNs::available`]).
-    pub async fn start_on_lan(store: Store, relays: &[(&str, &str)]) -> anyhow::Result<Self> {
-        let lan = Lan::create(relays.len())?;
-        Self::start_in_process(store, relays, Some(lan)).await
+        Self::start_in_process(store, relays).await
     }
 
     /// Relays attached to the control plane at `cloud_url` (e.g. replicas behind a balancer,
@@ -66,16 +59,9 @@ impl Fleet {
         Self::start_relays(None, cloud_url.to_owned(), store, relays, lan).await
     }
 
-    async fn start_in_process(
-        store: Store,
-        relays: &[(&str, &str)],
-        lan: Option<Lan>,
-    ) -> anyhow::Result<Self> {
+    async fn start_in_process(store: Store, relays: &[(&str, &str)]) -> anyhow::Result<Self> {
         let regions: Vec<String> = relays.iter().map(|(_, r)| (*r).to_owned()).collect();
-        let cloud_ip = lan
-            .as_ref()
-            .map_or(std::net::Ipv4Addr::LOCALHOST, |l| l.host_ip);
-        let listener = tokio::net::TcpListener::bind((cloud_ip, 0)).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let cloud = Cloud::start_with(listener, store.clone(), |c| {
             c.relays.clear();
             c.fleet.heartbeat_secs = 1;
@@ -89,7 +75,7 @@ impl Fleet {
                 .collect::<BTreeMap<_, _>>();
         });
         let url = cloud.url.clone();
-        Self::start_relays(Some(cloud), url, &store, relays, lan).await
+        Self::start_relays(Some(cloud), url, &store, relays, None).await
     }
 
     async fn start_relays(

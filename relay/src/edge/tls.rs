@@ -21,21 +21,43 @@ use tokio::net::TcpStream;
 /// Largest ClientHello we buffer while looking for the SNI (the parser caps at 16 KiB + records).
 const MAX_HELLO: usize = 20 * 1024;
 
-/// The `tls` tunnel SNI `name` is passed through to: a custom domain in passthrough mode
-/// (its route's tunnel, only while it is the domain's account's), or a `tls` tunnel's own
-/// name. `None` inside: terminate here. `None` outside: close (a passthrough domain whose
-/// tunnel is offline: there is no certificate here to answer with).
-fn passthrough_tunnel(edge: &Edge, name: &str) -> Option<Option<Arc<Tunnel>>> {
+/// Where a TLS connection for SNI `name` goes, decided with one look at the domains and
+/// the registry.
+enum TlsRoute {
+    /// Passed through to this relay's `tls` tunnel (a `tls` tunnel's own name, or a
+    /// passthrough custom domain whose route's tunnel is the domain's account's).
+    Here(Arc<Tunnel>),
+    /// Terminated here (an http tunnel's name, a terminated custom domain, any other name).
+    Terminate,
+    /// Not held here: a relay holding `label` as a `tls` tunnel may take it as it is; failing
+    /// that it is terminated here, or closed when `close` (a passthrough domain: there is no
+    /// certificate here to answer with).
+    Elsewhere { label: String, close: bool },
+}
+
+fn tls_route(edge: &Edge, name: &str) -> TlsRoute {
     let name = name.to_ascii_lowercase();
     match edge.domains.lookup(&name) {
         Some(d) if d.mode == DomainMode::Passthrough => {
-            let t = custom::online_tunnel(edge, &d).filter(|t| t.proto == Proto::Tls)?;
-            Some(Some(t))
+            match custom::online_tunnel(edge, &d).filter(|t| t.proto == Proto::Tls) {
+                Some(t) => TlsRoute::Here(t),
+                None => TlsRoute::Elsewhere {
+                    label: d.target.clone().unwrap_or_default(),
+                    close: true,
+                },
+            }
         }
-        Some(_) => Some(None),
+        Some(_) => TlsRoute::Terminate,
         None => match edge.registry.lookup_host(&name) {
-            HostLookup::Online(t) if t.proto == Proto::Tls => Some(Some(t)),
-            _ => Some(None),
+            HostLookup::Online(t) if t.proto == Proto::Tls => TlsRoute::Here(t),
+            HostLookup::Online(_) => TlsRoute::Terminate,
+            _ => match forward::label_of(edge, &name) {
+                Some(label) => TlsRoute::Elsewhere {
+                    label: label.to_owned(),
+                    close: false,
+                },
+                None => TlsRoute::Terminate,
+            },
         },
     }
 }
@@ -54,26 +76,24 @@ pub async fn handle_conn(edge: Arc<Edge>, mut sock: TcpStream, peer: SocketAddr,
             return;
         }
     };
-    let pass = match &sni {
-        Some(name) => match passthrough_tunnel(&edge, name) {
-            Some(Some(t)) => Some(t),
-            local => {
-                // Not passed through here: a relay holding the name as a `tls` tunnel (or
-                // the passthrough domain's tunnel) takes the connection as it is.
-                if let Some(label) = passthrough_label(&edge, name)
-                    && let Some(relay) = forward::holder(&edge, &label, TunnelProto::Tls).await
-                {
-                    forward::forward_tls(&edge, &relay, sock, peer, (name, &label), &buf).await;
-                    return;
-                }
-                if local.is_none() {
-                    tracing::debug!(%peer, host = %name, "passthrough domain offline: closed");
-                    return;
-                }
-                None
+    let pass = match sni.as_deref().map(|name| (name, tls_route(&edge, name))) {
+        Some((_, TlsRoute::Here(t))) => Some(t),
+        Some((name, TlsRoute::Elsewhere { label, close })) => {
+            // A relay holding the name as a `tls` tunnel (or the passthrough domain's
+            // tunnel) takes the connection as it is.
+            if !label.is_empty()
+                && let Some(relay) = forward::holder(&edge, &label, TunnelProto::Tls).await
+            {
+                forward::forward_tls(&edge, &relay, sock, peer, (name, &label), &buf).await;
+                return;
             }
-        },
-        None => None,
+            if close {
+                tracing::debug!(%peer, host = %name, "passthrough domain offline: closed");
+                return;
+            }
+            None
+        }
+        Some((_, TlsRoute::Terminate)) | None => None,
     };
     if let Some(tunnel) = pass {
         let name = sni.clone().unwrap_or_default();
@@ -116,20 +136,6 @@ pub async fn handle_conn(edge: Arc<Edge>, mut sock: TcpStream, peer: SocketAddr,
         forwarded: false,
     };
     serve_conn(edge, tls, ctx, watcher).await;
-}
-
-/// The label placement knows `name` by when it is not passed through here: its own (a name
-/// under the base domain not held here), or its route's (a passthrough custom domain).
-fn passthrough_label(edge: &Edge, name: &str) -> Option<String> {
-    let name = name.to_ascii_lowercase();
-    match edge.domains.lookup(&name) {
-        Some(d) if d.mode == DomainMode::Passthrough => d.target.clone(),
-        Some(_) => None,
-        None => match edge.registry.lookup_host(&name) {
-            HostLookup::Online(_) => None,
-            _ => forward::label_of(edge, &name).map(str::to_owned),
-        },
-    }
 }
 
 /// Passes the visitor's TLS connection `io` (its first bytes, already read, in `hello`) to
@@ -175,7 +181,7 @@ pub(crate) async fn pass_through_forwarded<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let Some(Some(tunnel)) = passthrough_tunnel(edge, host) else {
+    let TlsRoute::Here(tunnel) = tls_route(edge, host) else {
         edge.metrics.forwarded(true, "miss");
         return false;
     };
