@@ -43,7 +43,19 @@ impl Fleet {
     /// Starts the control plane on `store` and one relay per `(id, region)`, and waits
     /// (bounded) until every relay has been heard from within the health window.
     pub async fn start(store: Store, relays: &[(&str, &str)]) -> anyhow::Result<Self> {
-        Self::start_in_process(store, relays).await
+        Self::start_in_process(store, relays, None).await
+    }
+
+    /// Like [`Fleet::start`], with every relay listening on the TCP port range `ports` for
+    /// its region (`tcp_forward`), each on its own loopback address (`127.a.b.2`, `127.a.b.3`,
+    /// … for a random `a.b`: they all listen on the same ports, and so may another test's
+    /// fleet at the same time), and the control plane reserving TCP addresses in that range.
+    pub async fn start_tcp_regions(
+        store: Store,
+        relays: &[(&str, &str)],
+        ports: (u16, u16),
+    ) -> anyhow::Result<Self> {
+        Self::start_in_process(store, relays, Some(ports)).await
     }
 
     /// Relays attached to the control plane at `cloud_url` (e.g. replicas behind a balancer,
@@ -56,16 +68,23 @@ impl Fleet {
         relays: &[(&str, &str)],
         lan: Option<Lan>,
     ) -> anyhow::Result<Self> {
-        Self::start_relays(None, cloud_url.to_owned(), store, relays, lan).await
+        Self::start_relays(None, cloud_url.to_owned(), store, relays, lan, None).await
     }
 
-    async fn start_in_process(store: Store, relays: &[(&str, &str)]) -> anyhow::Result<Self> {
+    async fn start_in_process(
+        store: Store,
+        relays: &[(&str, &str)],
+        tcp_ports: Option<(u16, u16)>,
+    ) -> anyhow::Result<Self> {
         let regions: Vec<String> = relays.iter().map(|(_, r)| (*r).to_owned()).collect();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let cloud = Cloud::start_with(listener, store.clone(), |c| {
             c.relays.clear();
             c.fleet.heartbeat_secs = 1;
             c.fleet.unhealthy_after_secs = 3;
+            if let Some(ports) = tcp_ports {
+                c.fleet.reserved_tcp_ports = ports;
+            }
             c.fleet.failover = regions
                 .iter()
                 .map(|r| {
@@ -75,7 +94,7 @@ impl Fleet {
                 .collect::<BTreeMap<_, _>>();
         });
         let url = cloud.url.clone();
-        Self::start_relays(Some(cloud), url, &store, relays, None).await
+        Self::start_relays(Some(cloud), url, &store, relays, None, tcp_ports).await
     }
 
     async fn start_relays(
@@ -84,18 +103,26 @@ impl Fleet {
         store: &Store,
         relays: &[(&str, &str)],
         lan: Option<Lan>,
+        tcp_ports: Option<(u16, u16)>,
     ) -> anyhow::Result<Self> {
         let tls_dir = tempfile::tempdir()?;
         let tls = TlsFiles::issue(tls_dir.path(), &["localhost".to_string()])?;
+        let subnet: (u8, u8) = (rand::random_range(1..=254), rand::random_range(0..=255));
         let opts: Vec<_> = relays
             .iter()
             .enumerate()
             .map(|(i, (id, region))| {
                 let ns = lan.as_ref().and_then(|l| l.members.get(i));
+                // Relays sharing TCP ports each have their own loopback address.
+                let loopback = match tcp_ports {
+                    Some(_) => std::net::Ipv4Addr::new(127, subnet.0, subnet.1, 2 + i as u8),
+                    None => std::net::Ipv4Addr::LOCALHOST,
+                };
                 RelayProcessOptions {
                     https_edge: true,
-                    bind_ip: ns.map_or(std::net::Ipv4Addr::LOCALHOST, |n| n.ns_ip).into(),
+                    bind_ip: ns.map_or(loopback, |n| n.ns_ip).into(),
                     netns: ns.map(|n| n.name.clone()),
+                    tcp_forward: tcp_ports,
                     ..RelayProcessOptions::fleet(id, region, &cloud_url, &tls)
                 }
             })

@@ -81,6 +81,9 @@ pub struct RelayProcessOptions {
     pub bind_ip: std::net::IpAddr,
     /// Run inside this network namespace (`ip netns exec`; see [`crate::netns`]).
     pub netns: Option<String>,
+    /// `tcp_forward` on this TCP port range (first, last): the relay listens on all of it
+    /// on `bind_ip`.
+    pub tcp_forward: Option<(u16, u16)>,
 }
 
 impl RelayProcessOptions {
@@ -100,6 +103,7 @@ impl RelayProcessOptions {
             advertise_agent_addr: None,
             bind_ip: std::net::Ipv4Addr::LOCALHOST.into(),
             netns: None,
+            tcp_forward: None,
         }
     }
 }
@@ -325,7 +329,7 @@ relay_secret = {secret:?}
 tls_cert = {cert:?}
 tls_key = {key:?}
 peer_ca = {ca:?}
-{advertise}
+{advertise}{tcp}
 [limits]
 heartbeat_ms = {hb}
 agent_idle_timeout_ms = {idle}
@@ -346,6 +350,12 @@ agent_idle_timeout_ms = {idle}
         advertise = opts
             .advertise_agent_addr
             .map(|a| format!("advertise_agent_addr = \"{a}\"\n"))
+            .unwrap_or_default(),
+        tcp = opts
+            .tcp_forward
+            .map(|(min, max)| {
+                format!("tcp_forward = true\ntcp_port_min = {min}\ntcp_port_max = {max}\n")
+            })
             .unwrap_or_default(),
     )
 }

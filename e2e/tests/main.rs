@@ -41,6 +41,7 @@ mod rules;
 mod scim;
 mod sso;
 mod streaming;
+mod tcp_forwarding;
 mod tcp_tls;
 mod topology;
 mod traffic_log;

@@ -88,6 +88,9 @@ impl Limits {
     }
 }
 
+/// Most ports a relay listens on with `tcp_forward` (one socket each).
+pub const MAX_SHARED_TCP_PORTS: u32 = 16_384;
+
 /// Everything a relay needs to run.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -151,6 +154,12 @@ pub struct RelayConfig {
     /// CA certificates (PEM) trusted for peer relays' certificates besides the public web
     /// roots: a fleet whose agent endpoints use a private CA.
     pub peer_ca: Option<PathBuf>,
+    /// Listen on every port of the TCP range from the start, and send a visitor of a port this
+    /// relay does not hold to the relay of its region that does (needs `forward`). Every relay
+    /// of a region then serves the region's TCP addresses: give them the same range (the
+    /// control plane's `fleet.reserved_tcp_ports` within it) and one DNS name (`public_host`).
+    /// At most 16,384 ports (one socket each).
+    pub tcp_forward: bool,
     /// TCP address of the admin listener (`/metrics`, `/healthz`), off the public edge; none
     /// disables it. On an address other than loopback it needs `admin_token`.
     pub admin_listen: Option<SocketAddr>,
@@ -195,6 +204,7 @@ impl Default for RelayConfig {
             weight: 100,
             forward: true,
             peer_ca: None,
+            tcp_forward: false,
             admin_listen: None,
             admin_token: None,
             tls_cert: None,
@@ -340,6 +350,21 @@ impl RelayConfig {
                 self.tcp_port_min, self.tcp_port_max
             ));
         }
+        if self.tcp_forward {
+            if !self.forward || self.cloud_url.is_none() {
+                return bad(
+                    "tcp_forward needs forward and cloud_url (placement comes from the control plane)"
+                        .into(),
+                );
+            }
+            let ports = u32::from(self.tcp_port_max) - u32::from(self.tcp_port_min) + 1;
+            let most = MAX_SHARED_TCP_PORTS;
+            if ports > most {
+                return bad(format!(
+                    "tcp_forward listens on every port of the range: {ports} ports is more than {most}"
+                ));
+            }
+        }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return bad("tls_cert and tls_key must be given together".into());
         }
@@ -414,6 +439,31 @@ mod tests {
             ..Default::default()
         };
         assert!(c.validate().unwrap_err().to_string().contains("port range"));
+        let alone = RelayConfig {
+            tcp_forward: true,
+            ..Default::default()
+        };
+        assert!(
+            alone
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("cloud_url")
+        );
+        let wide = RelayConfig {
+            tcp_forward: true,
+            cloud_url: Some("https://api.example.com".into()),
+            relay_secret: Some(RelaySecret::new("relay-secret-for-tests-0123")),
+            tcp_port_min: 1024,
+            tcp_port_max: 65535,
+            ..Default::default()
+        };
+        assert!(wide.validate().unwrap_err().to_string().contains("16384"));
+        let fits = RelayConfig {
+            tcp_port_max: 1024 + 16_383,
+            ..wide
+        };
+        fits.validate().unwrap();
     }
 
     #[test]

@@ -138,8 +138,8 @@ pub struct RelayMetrics {
     requests: [Counter; 5],
     refusals: Vec<Counter>,
     held: Vec<Counter>,
-    /// By kind (`http`, `tls`), then outcome ([`FORWARD_OUTCOMES`]).
-    forwarded: [Vec<Counter>; 2],
+    /// By kind (`http`, `tls`, `tcp`), then outcome ([`FORWARD_OUTCOMES`]).
+    forwarded: [Vec<Counter>; 3],
     upstream_latency: Histogram,
     sessions_started: Counter,
     heartbeat_failures: Counter,
@@ -188,7 +188,7 @@ impl RelayMetrics {
             .iter()
             .map(|o| counter(names::HELD, &[("outcome", o)]))
             .collect();
-        let forwarded = ["http", "tls"].map(|kind| {
+        let forwarded = ["http", "tls", "tcp"].map(|kind| {
             FORWARD_OUTCOMES
                 .iter()
                 .map(|o| counter(names::FORWARDED, &[("kind", kind), ("outcome", o)]))
@@ -237,11 +237,16 @@ impl RelayMetrics {
         }
     }
 
-    /// A visitor of `kind` (`tls`, else `http`) was forwarded with `outcome`, one of
-    /// [`FORWARD_OUTCOMES`].
-    pub fn forwarded(&self, tls: bool, outcome: &str) {
+    /// A visitor of `kind` was forwarded with `outcome`, one of [`FORWARD_OUTCOMES`].
+    pub fn forwarded(&self, kind: crate::peer::wire::Kind, outcome: &str) {
+        use crate::peer::wire::Kind;
+        let k = match kind {
+            Kind::Http => 0,
+            Kind::Tls => 1,
+            Kind::Tcp => 2,
+        };
         if let Some(i) = FORWARD_OUTCOMES.iter().position(|o| *o == outcome) {
-            self.forwarded[usize::from(tls)][i].increment(1);
+            self.forwarded[k][i].increment(1);
         }
     }
 

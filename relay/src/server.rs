@@ -176,7 +176,28 @@ impl Relay {
             })),
             _ => None,
         };
+        // With `tcp_forward` the whole TCP range is listened on from the start (the region's
+        // TCP addresses work through every relay of the region).
+        let shared_tcp = if cfg.tcp_forward {
+            let bound = crate::edge::tcp_shared::bind_range(
+                cfg.tcp_bind_ip,
+                cfg.tcp_port_min,
+                cfg.tcp_port_max,
+            )
+            .await
+            .context("binding the TCP range (tcp_forward)")?;
+            let ports = bound
+                .into_iter()
+                .map(|l| Ok((l.local_addr()?.port(), l)))
+                .collect::<std::io::Result<Vec<_>>>()?;
+            Some(ports)
+        } else {
+            None
+        };
         let edge = Arc::new(Edge {
+            shared_tcp: shared_tcp
+                .as_ref()
+                .map(|ports| ports.iter().map(|(p, _)| *p).collect()),
             cfg: cfg.clone(),
             registry: registry.clone(),
             conn_limit: conn_limit.clone(),
@@ -213,6 +234,9 @@ impl Relay {
             lifecycle: lifecycle.clone(),
         });
         let tasks = &lifecycle.tasks;
+        for (port, l) in shared_tcp.into_iter().flatten() {
+            tasks.spawn(crate::edge::tcp_shared::run_port(edge.clone(), l, port));
+        }
         tasks.spawn(run_upkeep(metrics.clone(), lifecycle.drained.clone()));
         if let Some(l) = listeners.admin {
             let scrape = crate::admin::Scrape::new(

@@ -150,13 +150,22 @@ pub struct RelayHeartbeatAck {
 /// an agent token (whose audience is `fdt-relay`).
 pub const PEER_AUDIENCE: &str = "fdt-relay-peer";
 
-/// `GET /v1/relay/placement?subdomain=<label>`: the query.
+/// `GET /v1/relay/placement?subdomain=<label>` or `?region=<region>&port=<port>`: the query.
+/// Either names one name: a label under the base domain (http and tls tunnels), or a TCP
+/// address (a port of a region: every relay of the region listens on its reserved ports).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PlacementQuery {
     /// The name's label under the base domain (http and tls tunnels).
-    pub subdomain: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subdomain: Option<String>,
+    /// The region of a TCP address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The port of a TCP address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
 }
 
 /// `GET /v1/relay/placement`: the healthy relays holding a live tunnel on the name now.

@@ -109,16 +109,31 @@ pub async fn heartbeat(
 /// names says it no longer holds the name.
 pub const PLACEMENT_TTL_SECS: u64 = 5;
 
-/// `GET /v1/relay/placement?subdomain=<label>` → the healthy relays holding a live tunnel on
-/// the name (on the boot they bound it in); 422 for a label that is not one.
+/// `GET /v1/relay/placement?subdomain=<label>` (http and tls names) or
+/// `?region=<region>&port=<port>` (TCP addresses) → the healthy relays holding a live tunnel
+/// on the name (on the boot they bound it in); 422 for a label or region that is not one, 400
+/// for a query naming neither or both.
 pub async fn placement(
     State(st): State<AppState>,
     _relay: RelayCaller,
     query: Result<Query<PlacementQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Placement>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::InvalidBody(e.body_text()))?;
-    check_label("subdomain", &q.subdomain)?;
-    let key = crate::store::name_key(TunnelProto::Http, Some(&q.subdomain), "", None);
+    let key = match (&q.subdomain, &q.region, q.port) {
+        (Some(sub), None, None) => {
+            check_label("subdomain", sub)?;
+            crate::store::name_key(TunnelProto::Http, Some(sub), "", None)
+        }
+        (None, Some(region), Some(port)) if port != 0 => {
+            check_region(region)?;
+            crate::store::name_key(TunnelProto::Tcp, None, region, Some(port))
+        }
+        _ => {
+            return Err(ApiError::InvalidBody(
+                "name either `subdomain`, or `region` and `port` (1-65535)".into(),
+            ));
+        }
+    };
     let relays = st.store().placement(&key, st.healthy_cutoff()).await?;
     Ok(Json(Placement {
         relays,

@@ -453,6 +453,47 @@ async fn placement_names_the_healthy_relays_holding_a_name_and_heartbeats_carry_
     placement("")
         .await
         .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+
+    // A TCP address: a port of a region, asked by region and port.
+    let tcp = |query: &str| {
+        let app = &app;
+        let path = format!("/v1/relay/placement?{query}");
+        async move { app.get(&path, Some(SECRET)).await }
+    };
+    assert_eq!(tcp("region=eu&port=20005").await.json["relays"], json!([]));
+    let r = eu
+        .bind(
+            &app,
+            &a,
+            &atk(1),
+            json!({"proto": "tcp", "port": 20005, "public_url": "tcp://eu.example:20005"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    let held = tcp("region=eu&port=20005").await.json;
+    assert_eq!(
+        held["relays"],
+        json!([{"relay_id": "eu-1", "region": "eu", "agent_addr": "eu-1.example:7443",
+                "server_name": "relay.example", "proto": "tcp"}])
+    );
+    // The same port in another region, or another port, is another address.
+    assert_eq!(tcp("region=us&port=20005").await.json["relays"], json!([]));
+    assert_eq!(tcp("region=eu&port=20006").await.json["relays"], json!([]));
+    // Neither, both, half of a TCP address, port 0, or a region that is not one: refused.
+    for bad in [
+        "",
+        "subdomain=placed&region=eu&port=20005",
+        "region=eu",
+        "port=20005",
+        "region=eu&port=0",
+        "region=eu&port=70000",
+    ] {
+        let r = tcp(bad).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.json);
+    }
+    tcp("region=EU!&port=20005")
+        .await
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 }
 
 async fn an_agents_two_sessions_hold_a_name_together_and_count_once(db: &TestDb) {

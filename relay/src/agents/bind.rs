@@ -150,7 +150,7 @@ impl Binder<'_> {
             self.agents.tunnels.release(&tunnel);
             return Err(ProtoError::new(ErrorCode::NameInUse, e.to_string()));
         }
-        if let Some(l) = listener {
+        if let Some(tcp::PortClaim::Own(l)) = listener {
             let edge = self.agents.edge.clone();
             self.agents
                 .lifecycle
@@ -165,15 +165,7 @@ impl Binder<'_> {
         &self,
         spec: &TunnelSpec,
         claims: &AgentClaims,
-    ) -> Result<
-        (
-            Option<String>,
-            Option<u16>,
-            Option<tokio::net::TcpListener>,
-            String,
-        ),
-        ProtoError,
-    > {
+    ) -> Result<(Option<String>, Option<u16>, Option<tcp::PortClaim>, String), ProtoError> {
         let cfg = &self.agents.cfg;
         Ok(match spec.proto {
             Proto::Http | Proto::Tls => {
@@ -215,9 +207,8 @@ impl Binder<'_> {
                     .await
                     .map_err(|e| ProtoError::new(ErrorCode::PortUnavailable, e.to_string()))?;
                 let port = listener
-                    .local_addr()
-                    .map_err(|e| ProtoError::new(ErrorCode::Internal, e.to_string()))?
-                    .port();
+                    .port()
+                    .map_err(|e| ProtoError::new(ErrorCode::Internal, e.to_string()))?;
                 let url = self.agents.urls.for_port(port);
                 (None, Some(port), Some(listener), url)
             }

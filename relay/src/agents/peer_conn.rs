@@ -1,7 +1,8 @@
 //! The holder's side of forwarding: a peer relay's connection is served once its identity
 //! verifies, and stays open only while it keeps presenting a valid one. Each stream is one
-//! visitor, served by this relay's own edge with the visitor's address from the stream head
-//! and marked as forwarded (never sent on to another relay).
+//! visitor (an HTTP exchange, a TLS connection or a TCP connection), served by this relay's
+//! own edge with the visitor's address from the stream head and marked as forwarded (never
+//! sent on to another relay).
 
 use crate::auth::TokenVerifier;
 use crate::edge::context::Edge;
@@ -184,7 +185,7 @@ async fn serve_stream(edge: Arc<Edge>, send: quinn::SendStream, mut recv: quinn:
         }
         Err(_) => return,
     };
-    edge.metrics.forwarded(head.kind == Kind::Tls, "received");
+    edge.metrics.forwarded(head.kind, "received");
     let io = PrefixedIo::new(rest, tokio::io::join(recv, send));
     match head.kind {
         Kind::Http => {
@@ -198,6 +199,12 @@ async fn serve_stream(edge: Arc<Edge>, send: quinn::SendStream, mut recv: quinn:
                 forwarded: true,
             };
             serve_conn(edge, io, ctx, watcher).await;
+        }
+        Kind::Tcp => {
+            // The head decoder admits only ports for this kind.
+            if let Some(port) = head.port() {
+                crate::edge::tcp_shared::serve_forwarded(&edge, io, head.visitor, port).await;
+            }
         }
         Kind::Tls => {
             let mut io = io;

@@ -194,9 +194,12 @@ impl ControlClient {
         )
     }
 
-    /// `GET /v1/relay/placement?subdomain=<label>` (`label` already checked to be one).
-    pub async fn placement(&self, label: &str) -> Result<fdt_api::Placement, ClientError> {
-        self.api.relay_placement(&self.secret, label).await
+    /// `GET /v1/relay/placement` with `query` (its fields already checked).
+    pub async fn placement(
+        &self,
+        query: &fdt_api::PlacementQuery,
+    ) -> Result<fdt_api::Placement, ClientError> {
+        self.api.relay_placement(&self.secret, query).await
     }
 
     /// `GET /v1/relay/revocations?after=<after>`.

@@ -13,6 +13,7 @@ use crate::edge::error::{Body, EdgeError, NOT_HERE, full};
 use crate::edge::headers::{keep_only_upgrade, strip_hop_by_hop, upgrade_protocol};
 use crate::edge::http::ConnCtx;
 use crate::edge::io::splice;
+use crate::peer::placement::Name;
 use crate::peer::wire::{Kind, StreamHead};
 use fdt_api::{PlacedRelay, TunnelProto};
 use http::header::{self, HeaderValue};
@@ -37,7 +38,10 @@ pub(crate) fn label_of<'a>(edge: &Edge, host: &'a str) -> Option<&'a str> {
 /// A relay other than this one holding `label` for `proto`, when forwarding is on. Callers
 /// never ask for a visitor a peer forwarded here (one hop at most).
 pub(crate) async fn holder(edge: &Edge, label: &str, proto: TunnelProto) -> Option<PlacedRelay> {
-    edge.peers.as_ref()?.holder(label, proto, None).await
+    edge.peers
+        .as_ref()?
+        .holder(Name::Label(label), proto, None)
+        .await
 }
 
 /// Sends `req` (for `host`, whose label `label` is held by `relay`) through the peer and
@@ -96,7 +100,7 @@ pub(crate) async fn forward_http(
         (Err(Missed), Some(parts)) => {
             let peers = edge.peers.as_ref().ok_or_else(|| offline(host))?;
             let next = peers
-                .holder(label, TunnelProto::Http, Some(&relay.relay_id))
+                .holder(Name::Label(label), TunnelProto::Http, Some(&relay.relay_id))
                 .await
                 .ok_or_else(|| offline(host))?;
             let empty = Empty::new().map_err(|never| match never {}).boxed();
@@ -134,8 +138,8 @@ async fn exchange(
         Ok(s) => s,
         Err(e) => {
             tracing::debug!(peer = %relay.relay_id, error = %e, "forwarding failed");
-            edge.metrics.forwarded(false, "failed");
-            peers.placement.forget(label);
+            edge.metrics.forwarded(Kind::Http, "failed");
+            peers.placement.forget(Name::Label(label));
             return Err(Missed);
         }
     };
@@ -148,7 +152,7 @@ async fn exchange(
         Ok(x) => x,
         Err(e) => {
             tracing::debug!(peer = %relay.relay_id, error = %e, "forwarded exchange failed");
-            edge.metrics.forwarded(false, "failed");
+            edge.metrics.forwarded(Kind::Http, "failed");
             return Err(Missed);
         }
     };
@@ -162,7 +166,7 @@ async fn exchange(
         Err(_) => return Ok(Err(EdgeError::Timeout)),
         Ok(Err(e)) => {
             tracing::debug!(peer = %relay.relay_id, error = %e, "forwarded exchange failed");
-            edge.metrics.forwarded(false, "failed");
+            edge.metrics.forwarded(Kind::Http, "failed");
             if safe {
                 return Err(Missed);
             }
@@ -176,12 +180,12 @@ async fn exchange(
         .is_some_and(|v| v.as_bytes() == NOT_HERE.as_bytes());
     if not_here {
         tracing::debug!(peer = %relay.relay_id, host = %head.host, "peer no longer holds the name");
-        edge.metrics.forwarded(false, "miss");
-        peers.placement.forget(label);
+        edge.metrics.forwarded(Kind::Http, "miss");
+        peers.placement.forget(Name::Label(label));
         return Err(Missed);
     }
     edge.metrics.upstream_latency(asked.elapsed());
-    edge.metrics.forwarded(false, "sent");
+    edge.metrics.forwarded(Kind::Http, "sent");
     Ok(Ok(resp))
 }
 
@@ -242,16 +246,16 @@ pub(crate) async fn forward_tls<S>(
         Ok(s) => s,
         Err(e) => {
             tracing::debug!(peer = %relay.relay_id, error = %e, "passthrough forwarding failed");
-            edge.metrics.forwarded(true, "failed");
-            peers.placement.forget(label);
+            edge.metrics.forwarded(Kind::Tls, "failed");
+            peers.placement.forget(Name::Label(label));
             return;
         }
     };
     if send.write_all(hello).await.is_err() {
-        edge.metrics.forwarded(true, "failed");
+        edge.metrics.forwarded(Kind::Tls, "failed");
         return;
     }
-    edge.metrics.forwarded(true, "sent");
+    edge.metrics.forwarded(Kind::Tls, "sent");
     let mut peer = tokio::io::join(recv, send);
     let _ = splice(&mut sock, &mut peer).await;
 }

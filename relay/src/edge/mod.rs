@@ -19,6 +19,7 @@ pub(crate) mod listener;
 pub mod policy;
 pub(crate) mod sni;
 pub(crate) mod tcp;
+pub(crate) mod tcp_shared;
 pub(crate) mod tls;
 
 pub(crate) use context::{Drain, Edge};

@@ -1,12 +1,15 @@
-//! Raw TCP tunnels: one public listener per tunnel; each accepted connection becomes a QUIC
-//! stream to the agent, with QUIC flow control as backpressure.
+//! Raw TCP tunnels: each visitor connection becomes a QUIC stream to the agent, with QUIC flow
+//! control as backpressure. A tunnel has its own public listener, or — with `tcp_forward` —
+//! a port of the listeners the relay keeps on its whole range (see [`super::tcp_shared`]).
 
+use crate::agents::streams::AgentStream;
 use crate::edge::context::Edge;
 use crate::edge::io::splice;
 use crate::metrics::Listener;
 use crate::registry::Tunnel;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 
 /// Why a TCP tunnel's public port could not be bound.
@@ -30,6 +33,12 @@ pub enum BindPortError {
         /// Why.
         source: std::io::Error,
     },
+    /// The relay does not listen on the port (`tcp_forward`: it could not be bound at start).
+    #[error("port {port} is not among the ports this relay listens on")]
+    NotListening {
+        /// The port asked for.
+        port: u16,
+    },
     /// Every port of the range tried is taken.
     #[error("no free port in {min}-{max}")]
     NoneFree {
@@ -40,15 +49,60 @@ pub enum BindPortError {
     },
 }
 
-/// Binds a listener for a TCP tunnel: the requested port if given (it must be in the range),
-/// otherwise a free port of the range.
-pub async fn bind_port(edge: &Edge, requested: Option<u16>) -> Result<TcpListener, BindPortError> {
+/// A port a TCP tunnel got.
+#[derive(Debug)]
+pub enum PortClaim {
+    /// Its own listener, bound for it (served by [`run_listener`]).
+    Own(TcpListener),
+    /// A port of the relay's shared listeners (`tcp_forward`), which look the tunnel up per
+    /// connection.
+    Shared(u16),
+}
+
+impl PortClaim {
+    /// The port.
+    pub fn port(&self) -> std::io::Result<u16> {
+        match self {
+            Self::Own(l) => Ok(l.local_addr()?.port()),
+            Self::Shared(p) => Ok(*p),
+        }
+    }
+}
+
+/// Claims a port for a TCP tunnel: the requested port if given (it must be in the range),
+/// otherwise a free port of the range. With shared listeners the port must be one of them
+/// and not held here (the registry's insert settles a race between two binds; the control
+/// plane, ports held on the region's other relays).
+pub async fn bind_port(edge: &Edge, requested: Option<u16>) -> Result<PortClaim, BindPortError> {
+    let (min, max) = (edge.cfg.tcp_port_min, edge.cfg.tcp_port_max);
+    if let Some(p) = requested
+        && (p < min || p > max)
+    {
+        return Err(BindPortError::OutOfRange { port: p, min, max });
+    }
+    if let Some(shared) = &edge.shared_tcp {
+        return match requested {
+            Some(p) if shared.binary_search(&p).is_ok() => Ok(PortClaim::Shared(p)),
+            Some(p) => Err(BindPortError::NotListening { port: p }),
+            None => {
+                // Start at a random offset so concurrent binds do not all race for one port.
+                let start = rand::random_range(0..shared.len().max(1));
+                (0..shared.len().min(512))
+                    .map(|i| shared[(start + i) % shared.len()])
+                    .find(|p| edge.registry.lookup_port(*p).is_none())
+                    .map(PortClaim::Shared)
+                    .ok_or(BindPortError::NoneFree { min, max })
+            }
+        };
+    }
+    bind_own(edge, requested).await.map(PortClaim::Own)
+}
+
+/// Binds a listener of its own for a TCP tunnel.
+async fn bind_own(edge: &Edge, requested: Option<u16>) -> Result<TcpListener, BindPortError> {
     let (min, max) = (edge.cfg.tcp_port_min, edge.cfg.tcp_port_max);
     let ip = edge.cfg.tcp_bind_ip;
     if let Some(p) = requested {
-        if p < min || p > max {
-            return Err(BindPortError::OutOfRange { port: p, min, max });
-        }
         // A reconnecting agent may ask for its port while the listener of its previous session
         // (already cancelled by the registry's takeover) is still closing: retry briefly.
         let mut last = None;
@@ -99,31 +153,47 @@ pub async fn run_listener(edge: Arc<Edge>, listener: TcpListener, tunnel: Arc<Tu
             edge.metrics.refused("conn_limit");
             continue;
         };
-        if tunnel.policy.check_ip(peer.ip()).is_err() {
-            edge.metrics.refused("ip_forbidden");
-            continue;
-        }
         edge.metrics.connection(Listener::Tcp);
-        let _ = sock.set_nodelay(true);
         let tunnel = tunnel.clone();
-        let metrics = edge.metrics.clone();
+        let task_edge = edge.clone();
         edge.lifecycle.tasks.spawn(async move {
             let _guard = guard;
             let mut sock = sock;
-            let stream = match tunnel.open(peer, None).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::debug!(%peer, error = %e, "tcp visitor dropped");
-                    metrics.refused("stream_refused");
-                    return;
-                }
-            };
-            let _permits = stream.permits;
-            tunnel.usage.connection();
-            let mut agent = tokio::io::join(stream.recv, stream.send);
-            if let Ok((inbound, outbound)) = splice(&mut sock, &mut agent).await {
-                tunnel.usage.bytes(inbound, outbound);
+            let _ = sock.set_nodelay(true);
+            if let Some(stream) = admit(&task_edge, &tunnel, peer).await {
+                carry(&tunnel, stream, &mut sock).await;
             }
         });
+    }
+}
+
+/// Lets visitor `peer` into `tunnel` if its address policy allows, with a stream to the agent;
+/// `None` (counted) when it does not, or the agent cannot take another connection now.
+pub(crate) async fn admit(edge: &Edge, tunnel: &Tunnel, peer: SocketAddr) -> Option<AgentStream> {
+    if tunnel.policy.check_ip(peer.ip()).is_err() {
+        edge.metrics.refused("ip_forbidden");
+        return None;
+    }
+    match tunnel.open(peer, None).await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::debug!(%peer, error = %e, "tcp visitor dropped");
+            edge.metrics.refused("stream_refused");
+            None
+        }
+    }
+}
+
+/// Carries a visitor's bytes both ways between `sock` and the agent's `stream` until both
+/// ends close, counting them for the tunnel's account.
+pub(crate) async fn carry<S>(tunnel: &Tunnel, stream: AgentStream, sock: &mut S)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let _permits = stream.permits;
+    tunnel.usage.connection();
+    let mut agent = tokio::io::join(stream.recv, stream.send);
+    if let Ok((inbound, outbound)) = splice(sock, &mut agent).await {
+        tunnel.usage.bytes(inbound, outbound);
     }
 }

@@ -182,7 +182,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let TlsRoute::Here(tunnel) = tls_route(edge, host) else {
-        edge.metrics.forwarded(true, "miss");
+        edge.metrics.forwarded(crate::peer::wire::Kind::Tls, "miss");
         return false;
     };
     pass_to(edge, &tunnel, io, visitor, host, &[]).await;

@@ -29,16 +29,16 @@ pub struct Peers {
 }
 
 impl Peers {
-    /// A relay other than this one holding `label` for `proto`, other than `except` (one
+    /// A relay other than this one holding `name` for `proto`, other than `except` (one
     /// that just failed) and not one this relay failed to reach moments ago.
     pub async fn holder(
         &self,
-        label: &str,
+        name: placement::Name<'_>,
         proto: TunnelProto,
         except: Option<&str>,
     ) -> Option<PlacedRelay> {
         self.placement
-            .find(label, proto, |r| {
+            .find(name, proto, |r| {
                 except != Some(r.relay_id.as_str()) && !self.client.recently_failed(&r.relay_id)
             })
             .await

@@ -1,9 +1,11 @@
-//! Which relays hold a name: asked of the control plane (`GET /v1/relay/placement`), kept for
-//! the few seconds the answer says, forgotten at once when the relay it named says it does not
-//! hold the name (see [`Placements::forget`]).
+//! Which relays hold a name — a label under the base domain, or a TCP port of this relay's
+//! region — asked of the control plane (`GET /v1/relay/placement`), kept for the few seconds
+//! the answer says, forgotten at once when the relay it named says it does not hold the name
+//! (see [`Placements::forget`]).
 //!
 //! Visitors choose the names, so the lookups they can cause are bounded: a name that is not a
-//! label under the base domain is never asked about, an answer of "nobody" is kept too, at most
+//! label under the base domain is never asked about (ports are only those this relay listens
+//! on), an answer of "nobody" is kept too, at most
 //! [`MAX_LOOKUPS`] questions are in flight at once and [`LOOKUPS_PER_SECOND`] asked per second
 //! (beyond either a name counts as unknown: a flood of made-up names costs the control plane a
 //! bounded rate per relay), and the cache holds at most [`MAX_CACHED`] names.
@@ -47,6 +49,52 @@ pub struct Placements {
     rate: governor::DefaultDirectRateLimiter,
 }
 
+/// A name placement knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Name<'a> {
+    /// A label under the base domain: http and tls tunnels (custom domains by their route's
+    /// label).
+    Label(&'a str),
+    /// A TCP port of this relay's region (every relay of the region listens on its reserved
+    /// ports).
+    Port(u16),
+}
+
+impl Name<'_> {
+    /// The name's key in the cache and the question table: a label as it is, a port with a
+    /// suffix no label has (so the two never meet).
+    fn key(self) -> String {
+        match self {
+            Name::Label(l) => l.to_owned(),
+            Name::Port(p) => format!("{p}/tcp"),
+        }
+    }
+
+    /// The question about the name, for a relay of `region`.
+    fn query(self, region: &str) -> fdt_api::PlacementQuery {
+        match self {
+            Name::Label(label) => fdt_api::PlacementQuery {
+                subdomain: Some(label.to_owned()),
+                ..Default::default()
+            },
+            Name::Port(port) => fdt_api::PlacementQuery {
+                region: Some(region.to_owned()),
+                port: Some(port),
+                ..Default::default()
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Name<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Name::Label(l) => f.write_str(l),
+            Name::Port(p) => write!(f, "tcp port {p}"),
+        }
+    }
+}
+
 /// The answer to a question in flight: `None` until it comes (or when it failed).
 type Answer = tokio::sync::watch::Receiver<Option<Arc<[PlacedRelay]>>>;
 
@@ -71,20 +119,21 @@ impl Placements {
         self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A relay other than this one holding `label` for `proto` traffic and passing `usable`,
+    /// A relay other than this one holding `name` for `proto` traffic and passing `usable`,
     /// preferring this relay's region; `None` when none does, or it cannot be known now.
     pub async fn find(
         &self,
-        label: &str,
+        name: Name<'_>,
         proto: TunnelProto,
         usable: impl Fn(&PlacedRelay) -> bool,
     ) -> Option<PlacedRelay> {
-        let relays = match self.cached(label) {
+        let key = name.key();
+        let relays = match self.cached(&key) {
             (Some(r), true) => r,
             // Expired (or never known): ask; an expired answer still serves when no question
             // can be asked now (the lookup budget spent by a flood of made-up names, or the
             // control plane unreachable), so known names keep being forwarded.
-            (stale, _) => match self.ask(label).await {
+            (stale, _) => match self.ask(name, &key).await {
                 Some(r) => r,
                 None => stale?,
             },
@@ -95,26 +144,31 @@ impl Placements {
         })
     }
 
-    /// What is cached for `label`, and whether it is still fresh.
-    fn cached(&self, label: &str) -> (Option<Arc<[PlacedRelay]>>, bool) {
+    /// What is cached under `key`, and whether it is still fresh.
+    fn cached(&self, key: &str) -> (Option<Arc<[PlacedRelay]>>, bool) {
         let cache = self.cache();
-        match cache.get(label) {
+        match cache.get(key) {
             Some(c) => (Some(c.relays.clone()), c.until > Instant::now()),
             None => (None, false),
         }
     }
 
-    /// Asks the control plane about `label`, or waits for the question already in flight.
-    async fn ask(&self, label: &str) -> Option<Arc<[PlacedRelay]>> {
-        fdt_api::validate::check_label("subdomain", label).ok()?;
+    /// Asks the control plane about `name` (cached under `key`), or waits for the question
+    /// already in flight.
+    async fn ask(&self, name: Name<'_>, key: &str) -> Option<Arc<[PlacedRelay]>> {
+        match name {
+            Name::Label(label) => fdt_api::validate::check_label("subdomain", label).ok()?,
+            Name::Port(0) => return None,
+            Name::Port(_) => {}
+        }
         // Decided under the lock, acted on after it is released.
         let waiting = {
             let mut asking = self.asking.lock().unwrap_or_else(PoisonError::into_inner);
-            match asking.get(label) {
+            match asking.get(key) {
                 Some(rx) => Err(rx.clone()),
                 None => {
                     let (tx, rx) = tokio::sync::watch::channel(None);
-                    asking.insert(label.to_owned(), rx);
+                    asking.insert(key.to_owned(), rx);
                     Ok(tx)
                 }
             }
@@ -132,34 +186,35 @@ impl Placements {
         // future, and a record left behind would make every later question wait on nothing.
         let _asking = AskingGuard {
             asking: &self.asking,
-            label,
+            key,
         };
-        let answer = self.ask_now(label).await;
+        let answer = self.ask_now(name, key).await;
         tx.send_replace(answer.clone());
         answer
     }
 
-    async fn ask_now(&self, label: &str) -> Option<Arc<[PlacedRelay]>> {
+    async fn ask_now(&self, name: Name<'_>, key: &str) -> Option<Arc<[PlacedRelay]>> {
         let Ok(_slot) = self.lookups.try_acquire() else {
-            tracing::debug!(label, "placement lookups all busy: name treated as unknown");
+            tracing::debug!(%name, "placement lookups all busy: name treated as unknown");
             return None;
         };
         if self.rate.check().is_err() {
             tracing::debug!(
-                label,
+                %name,
                 "placement lookups over their rate: name treated as unknown"
             );
             return None;
         }
-        let answer = tokio::time::timeout(LOOKUP_TIMEOUT, self.control.placement(label)).await;
+        let query = name.query(self.control.region());
+        let answer = tokio::time::timeout(LOOKUP_TIMEOUT, self.control.placement(&query)).await;
         let placement = match answer {
             Ok(Ok(p)) => p,
             Ok(Err(e)) => {
-                tracing::debug!(label, error = %e, "placement lookup failed");
+                tracing::debug!(%name, error = %e, "placement lookup failed");
                 return None;
             }
             Err(_) => {
-                tracing::debug!(label, "placement lookup timed out");
+                tracing::debug!(%name, "placement lookup timed out");
                 return None;
             }
         };
@@ -178,7 +233,7 @@ impl Placements {
             }
         }
         cache.insert(
-            label.to_owned(),
+            key.to_owned(),
             Cached {
                 relays: relays.clone(),
                 until: Instant::now() + ttl,
@@ -187,16 +242,16 @@ impl Placements {
         Some(relays)
     }
 
-    /// Forgets what is known of `label` (a relay it named does not hold it any more).
-    pub fn forget(&self, label: &str) {
-        self.cache().remove(label);
+    /// Forgets what is known of `name` (a relay it named does not hold it any more).
+    pub fn forget(&self, name: Name<'_>) {
+        self.cache().remove(&name.key());
     }
 }
 
 /// Removes a name's question-in-flight record when dropped.
 struct AskingGuard<'a> {
     asking: &'a Mutex<HashMap<String, Answer>>,
-    label: &'a str,
+    key: &'a str,
 }
 
 impl Drop for AskingGuard<'_> {
@@ -204,7 +259,7 @@ impl Drop for AskingGuard<'_> {
         self.asking
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(self.label);
+            .remove(self.key);
     }
 }
 
@@ -244,10 +299,12 @@ mod tests {
             "/v1/relay/placement",
             axum::routing::get(move |q: axum::extract::Query<fdt_api::PlacementQuery>| {
                 counter.fetch_add(1, Ordering::SeqCst);
-                let relays = if q.subdomain == "app" {
-                    vec![relay("us-1", "us", TunnelProto::Http)]
-                } else {
-                    Vec::new()
+                let relays = match (q.subdomain.as_deref(), q.region.as_deref(), q.port) {
+                    (Some("app"), None, None) => vec![relay("us-1", "us", TunnelProto::Http)],
+                    (None, Some("eu"), Some(20_005)) => {
+                        vec![relay("eu-2", "eu", TunnelProto::Tcp)]
+                    }
+                    _ => Vec::new(),
                 };
                 let answer = fdt_api::Placement {
                     relays,
@@ -285,23 +342,30 @@ mod tests {
         let (control, asked, down) = control().await;
         let p = Placements::new(control);
         let http = TunnelProto::Http;
-        let found = p.find("app", http, |_| true).await.map(|r| r.relay_id);
+        let found = p
+            .find(Name::Label("app"), http, |_| true)
+            .await
+            .map(|r| r.relay_id);
         assert_eq!(found.as_deref(), Some("us-1"));
-        assert!(p.find("app", http, |_| true).await.is_some());
+        assert!(p.find(Name::Label("app"), http, |_| true).await.is_some());
         assert_eq!(asked.load(Ordering::SeqCst), 1, "the answer is kept");
         // The holder no longer has it: asked again.
-        p.forget("app");
-        assert!(p.find("app", http, |_| true).await.is_some());
+        p.forget(Name::Label("app"));
+        assert!(p.find(Name::Label("app"), http, |_| true).await.is_some());
         assert_eq!(asked.load(Ordering::SeqCst), 2);
         // Another kind of traffic on the same name is not a holder (and not a new question).
-        assert!(p.find("app", TunnelProto::Tls, |_| true).await.is_none());
+        assert!(
+            p.find(Name::Label("app"), TunnelProto::Tls, |_| true)
+                .await
+                .is_none()
+        );
         assert_eq!(asked.load(Ordering::SeqCst), 2);
         // Nobody holds it: remembered as such.
-        assert!(p.find("ghost", http, |_| true).await.is_none());
-        assert!(p.find("ghost", http, |_| true).await.is_none());
+        assert!(p.find(Name::Label("ghost"), http, |_| true).await.is_none());
+        assert!(p.find(Name::Label("ghost"), http, |_| true).await.is_none());
         assert_eq!(asked.load(Ordering::SeqCst), 3);
         // Many asking at once about a name not known yet: one question.
-        let ask = || p.find("app2", http, |_| true);
+        let ask = || p.find(Name::Label("app2"), http, |_| true);
         let answers = tokio::join!(ask(), ask(), ask(), ask(), ask());
         assert_eq!(answers, (None, None, None, None, None), "nobody holds app2");
         assert_eq!(asked.load(Ordering::SeqCst), 4);
@@ -310,25 +374,49 @@ mod tests {
         // Polled once (the question goes out), then dropped.
         let gave_up = tokio::select! {
             biased;
-            found = p.find("app3", http, |_| true) => Some(found),
+            found = p.find(Name::Label("app3"), http, |_| true) => Some(found),
             () = std::future::ready(()) => None,
         };
         assert_eq!(gave_up, None, "cancelled before the answer");
         assert!(p.asking.lock().unwrap().is_empty());
         let before = asked.load(Ordering::SeqCst);
-        assert!(p.find("app3", http, |_| true).await.is_none());
+        assert!(p.find(Name::Label("app3"), http, |_| true).await.is_none());
         assert_eq!(asked.load(Ordering::SeqCst), before + 1, "asked again");
         // An expired answer still serves while no question can be answered.
         p.cache().get_mut("app").unwrap().until = Instant::now() - Duration::from_secs(1);
         down.store(true, Ordering::SeqCst);
-        let stale = p.find("app", http, |_| true).await.map(|r| r.relay_id);
+        let stale = p
+            .find(Name::Label("app"), http, |_| true)
+            .await
+            .map(|r| r.relay_id);
         assert_eq!(stale.as_deref(), Some("us-1"));
         let before = asked.load(Ordering::SeqCst);
         // What is not a label is never asked about.
         for bad in ["", "Upper", "a.b", "-x", &"l".repeat(64)] {
-            assert!(p.find(bad, http, |_| true).await.is_none());
+            assert!(p.find(Name::Label(bad), http, |_| true).await.is_none());
         }
         assert_eq!(asked.load(Ordering::SeqCst), before);
+    }
+
+    #[tokio::test]
+    async fn ports_are_asked_about_in_this_relays_region_apart_from_labels() {
+        let (control, asked, _down) = control().await;
+        let p = Placements::new(control);
+        let tcp = TunnelProto::Tcp;
+        let found = p.find(Name::Port(20_005), tcp, |_| true).await;
+        assert_eq!(found.map(|r| r.relay_id).as_deref(), Some("eu-2"));
+        assert!(p.find(Name::Port(20_005), tcp, |_| true).await.is_some());
+        assert_eq!(asked.load(Ordering::SeqCst), 1, "the answer is kept");
+        // A label that reads like the port is another name.
+        assert!(p.find(Name::Label("20005"), tcp, |_| true).await.is_none());
+        assert_eq!(asked.load(Ordering::SeqCst), 2);
+        assert!(p.find(Name::Port(20_006), tcp, |_| true).await.is_none());
+        p.forget(Name::Port(20_005));
+        assert!(p.find(Name::Port(20_005), tcp, |_| true).await.is_some());
+        assert_eq!(asked.load(Ordering::SeqCst), 4);
+        // Port 0 is never asked about.
+        assert!(p.find(Name::Port(0), tcp, |_| true).await.is_none());
+        assert_eq!(asked.load(Ordering::SeqCst), 4);
     }
 
     fn relay(id: &str, region: &str, proto: TunnelProto) -> PlacedRelay {

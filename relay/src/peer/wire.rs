@@ -6,7 +6,11 @@
 //!   answered once with [`ACCEPTED`] after the first.
 //! - Every other stream carries one visitor: a [`StreamHead`] (what it is, who the visitor is,
 //!   which name it asked for), then the visitor's bytes — one HTTP/1.1 exchange (`Http`), or
-//!   the raw TLS connection from its ClientHello on (`Tls`).
+//!   the raw TLS connection from its ClientHello on (`Tls`). A `Tcp` stream names a port of
+//!   the region; the holder answers it with one byte ([`TcpAnswer`]) before the service's
+//!   bytes, and the forwarding relay sends the visitor's bytes only after
+//!   [`TcpAnswer::Accepted`] (so a stale placement costs nothing: the visitor's connection is
+//!   sent on to the right relay as it is).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -18,6 +22,27 @@ pub const MAX_TOKEN: usize = 4096;
 
 /// The holder's answer once it has verified the first identity token.
 pub const ACCEPTED: u8 = 0xA1;
+
+/// The holder's first byte on a `Tcp` stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpAnswer {
+    /// The service's bytes follow; the visitor's may be sent.
+    Accepted = 0xA2,
+    /// This relay does not hold the port (the placement was stale).
+    NotHere = 0xA3,
+    /// The tunnel refused the visitor (its address policy), or its agent cannot take another
+    /// connection now.
+    Refused = 0xA4,
+}
+
+impl TcpAnswer {
+    /// The answer a byte is, if it is one.
+    pub fn from_byte(b: u8) -> Option<Self> {
+        [Self::Accepted, Self::NotHere, Self::Refused]
+            .into_iter()
+            .find(|a| *a as u8 == b)
+    }
+}
 
 /// Longest name in a stream head (a DNS name).
 const MAX_HOST: usize = 253;
@@ -84,6 +109,8 @@ pub enum Kind {
     Http = 1,
     /// A TLS connection passed through, ClientHello first.
     Tls = 2,
+    /// A TCP connection to a port of the region, after the holder's [`TcpAnswer`].
+    Tcp = 3,
 }
 
 /// The head of a forwarded stream.
@@ -96,16 +123,34 @@ pub struct StreamHead {
     pub visitor: SocketAddr,
     /// Whether the visitor reached the forwarding relay over TLS it terminated.
     pub tls: bool,
-    /// The name asked for (Host, `:authority` or SNI), lower-case.
+    /// The name asked for (Host, `:authority` or SNI), lower-case; for `Tcp`, the port in
+    /// decimal (see [`StreamHead::port`]).
     pub host: String,
 }
 
 const FLAG_TLS: u8 = 1;
 
 impl StreamHead {
+    /// The head of a TCP visitor of `port`.
+    pub fn tcp(visitor: SocketAddr, port: u16) -> Self {
+        Self {
+            kind: Kind::Tcp,
+            visitor,
+            tls: false,
+            host: port.to_string(),
+        }
+    }
+
+    /// The port a `Tcp` head names (`None` for other kinds).
+    pub fn port(&self) -> Option<u16> {
+        (self.kind == Kind::Tcp)
+            .then(|| parse_port(&self.host))
+            .flatten()
+    }
+
     /// Encodes the head: kind, flags, address family, address, port, name length, name.
     pub fn encode(&self) -> Result<Vec<u8>, WireError> {
-        check_host(&self.host)?;
+        check_name(self.kind, &self.host)?;
         let mut out = Vec::with_capacity(24 + self.host.len());
         out.push(self.kind as u8);
         out.push(if self.tls { FLAG_TLS } else { 0 });
@@ -134,6 +179,7 @@ impl StreamHead {
         let kind = match kind {
             1 => Kind::Http,
             2 => Kind::Tls,
+            3 => Kind::Tcp,
             k => return Err(WireError::Kind(k)),
         };
         let ip_len = match family {
@@ -159,7 +205,7 @@ impl StreamHead {
             return Ok(None);
         };
         let host = std::str::from_utf8(host).map_err(|_| WireError::Host)?;
-        check_host(host)?;
+        check_name(kind, host)?;
         let head = StreamHead {
             kind,
             visitor: SocketAddr::new(ip, u16::from_be_bytes([p0, p1])),
@@ -168,6 +214,20 @@ impl StreamHead {
         };
         Ok(Some((head, at + host_len)))
     }
+}
+
+/// The name of a head of `kind`: a port for `Tcp`, a host name otherwise.
+fn check_name(kind: Kind, name: &str) -> Result<(), WireError> {
+    match kind {
+        Kind::Tcp => parse_port(name).map(|_| ()).ok_or(WireError::Host),
+        Kind::Http | Kind::Tls => check_host(name),
+    }
+}
+
+/// A port 1-65535 written as `u16::to_string` writes it (no sign, no leading zero).
+fn parse_port(s: &str) -> Option<u16> {
+    let p: u16 = s.parse().ok()?;
+    (p != 0 && p.to_string() == s).then_some(p)
 }
 
 /// A name as the edge looks names up: 1 to 253 bytes of lower-case letters, digits, `-` and
@@ -240,6 +300,32 @@ mod tests {
             head("192.0.2.1:1", &"a".repeat(254)).encode(),
             Err(WireError::Host)
         );
+    }
+
+    #[test]
+    fn tcp_heads_name_a_port_and_answers_are_three_bytes() {
+        let h = StreamHead::tcp("198.51.100.9:40000".parse().unwrap(), 20_005);
+        assert_eq!(h.port(), Some(20_005));
+        let bytes = h.encode().unwrap();
+        assert_eq!(StreamHead::decode(&bytes).unwrap(), Some((h, bytes.len())));
+        // A Tcp head whose name is not a port, or an Http head's port, is refused / none.
+        for bad in ["0", "65536", "020005", "+1", "app.example", ""] {
+            let h = StreamHead {
+                host: bad.into(),
+                ..StreamHead::tcp("192.0.2.1:1".parse().unwrap(), 1)
+            };
+            assert_eq!(h.encode(), Err(WireError::Host), "{bad:?}");
+        }
+        let mut wrong = head("192.0.2.1:1", "app.example").encode().unwrap();
+        wrong[0] = 3;
+        assert_eq!(StreamHead::decode(&wrong), Err(WireError::Host));
+        assert_eq!(head("192.0.2.1:1", "20005").port(), None);
+        for a in [TcpAnswer::Accepted, TcpAnswer::NotHere, TcpAnswer::Refused] {
+            assert_eq!(TcpAnswer::from_byte(a as u8), Some(a));
+        }
+        assert_eq!(TcpAnswer::from_byte(0), None);
+        // The identity answer is not a TCP answer.
+        assert_eq!(TcpAnswer::from_byte(ACCEPTED), None);
     }
 
     #[test]

@@ -7,21 +7,32 @@ use crate::domains::cert_event::{
     TIMESTAMP_HEADER,
 };
 use crate::relays::{
-    BindingGranted, BindingRequest, Placement, RelayHeartbeat, RelayHeartbeatAck, RevocationList,
+    BindingGranted, BindingRequest, Placement, PlacementQuery, RelayHeartbeat, RelayHeartbeatAck,
+    RevocationList,
 };
 use crate::traffic::{TrafficAck, TrafficBatch};
 use reqwest::Method;
 
 impl FdtClient {
-    /// `GET /v1/relay/placement?subdomain=<label>`: the healthy relays holding the name now.
-    /// `subdomain` must already be a checked label (it is put in the query as it is).
-    /// Authenticated by a relay secret.
+    /// `GET /v1/relay/placement`: the healthy relays holding the name `query` names now.
+    /// Its fields must already be checked (a label, a region; they are put in the query as
+    /// they are). Authenticated by a relay secret.
     pub async fn relay_placement(
         &self,
         relay_secret: &str,
-        subdomain: &str,
+        query: &PlacementQuery,
     ) -> Result<Placement, ClientError> {
-        let path = format!("v1/relay/placement?subdomain={subdomain}");
+        let mut params = Vec::new();
+        if let Some(s) = &query.subdomain {
+            params.push(format!("subdomain={s}"));
+        }
+        if let Some(r) = &query.region {
+            params.push(format!("region={r}"));
+        }
+        if let Some(p) = query.port {
+            params.push(format!("port={p}"));
+        }
+        let path = format!("v1/relay/placement?{}", params.join("&"));
         let rb = self.request_as::<()>(Method::GET, &path, None, Some(relay_secret))?;
         self.decode(rb).await
     }
