@@ -1,6 +1,7 @@
 //! The forwarding relay's side of relay-to-relay forwarding (see [`crate::peer`]): a request
 //! for a name this relay does not hold goes, as HTTP/1.1 on its own stream, to a relay that
-//! does; a TLS passthrough connection goes there byte for byte.
+//! does; a TLS passthrough connection or a TCP connection goes there byte for byte, once the
+//! holder has answered that it takes it.
 //!
 //! The request is sent as the visitor sent it (origin-form target, its Host, its body
 //! streamed), without the hop's own headers, so the holder's edge serves it exactly as if the
@@ -14,7 +15,7 @@ use crate::edge::headers::{keep_only_upgrade, strip_hop_by_hop, upgrade_protocol
 use crate::edge::http::ConnCtx;
 use crate::edge::io::splice;
 use crate::peer::placement::Name;
-use crate::peer::wire::{Kind, StreamHead};
+use crate::peer::wire::{Answer, Kind, StreamHead};
 use fdt_api::{PlacedRelay, TunnelProto};
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Version};
@@ -22,9 +23,15 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::{Body as _, Incoming};
 use hyper_util::rt::TokioIo;
 use std::time::Duration;
+use tokio::io::AsyncWriteExt;
 
 /// How long the holder has to send response headers (as for an agent).
 const RESPONSE_HEAD_TIMEOUT: Duration = Duration::from_secs(300);
+/// Time a holder has to answer a forwarded TLS or TCP visitor.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Holders tried for one TLS or TCP visitor (a stale placement, then the relay holding the
+/// name now).
+const BYTE_STREAM_ATTEMPTS: usize = 2;
 
 /// The label of `host` when it is a single label under this relay's base domain (the names
 /// placement knows).
@@ -225,37 +232,106 @@ fn finish(
 /// which holds `host` (label `label`) as a `tls` tunnel.
 pub(crate) async fn forward_tls<S>(
     edge: &Edge,
-    relay: &PlacedRelay,
-    mut sock: S,
+    relay: PlacedRelay,
+    sock: S,
     visitor: std::net::SocketAddr,
     (host, label): (&str, &str),
     hello: &[u8],
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let Some(peers) = edge.peers.as_ref() else {
-        return;
-    };
     let head = StreamHead {
         kind: Kind::Tls,
         visitor,
         tls: false,
         host: host.to_owned(),
     };
-    let (mut send, recv) = match peers.client.open(relay, &head).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::debug!(peer = %relay.relay_id, error = %e, "passthrough forwarding failed");
-            edge.metrics.forwarded(Kind::Tls, "failed");
-            peers.placement.forget(Name::Label(label));
-            return;
-        }
-    };
-    if send.write_all(hello).await.is_err() {
-        edge.metrics.forwarded(Kind::Tls, "failed");
+    forward_bytes(edge, sock, &head, Name::Label(label), hello, Some(relay)).await;
+}
+
+/// Passes a visitor's byte stream `sock` — a TLS connection whose first bytes (its
+/// ClientHello) were already read into `first`, or a TCP connection — to a relay holding
+/// `name`: `relay` when one was already found, else one placement names; then, when that one
+/// no longer holds it or cannot be reached, to the relay holding it now. Nothing reaches the
+/// visitor before a holder's [`Answer::Accepted`], so trying another one is always safe.
+pub(crate) async fn forward_bytes<S>(
+    edge: &Edge,
+    mut sock: S,
+    head: &StreamHead,
+    name: Name<'_>,
+    first: &[u8],
+    mut relay: Option<PlacedRelay>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let Some(peers) = edge.peers.as_ref() else {
         return;
+    };
+    let proto = match head.kind {
+        Kind::Tls => TunnelProto::Tls,
+        Kind::Tcp => TunnelProto::Tcp,
+        Kind::Http => return,
+    };
+    let mut tried: Option<String> = None;
+    for _ in 0..BYTE_STREAM_ATTEMPTS {
+        let relay = match relay.take() {
+            Some(r) => r,
+            None => match peers.holder(name, proto, tried.as_deref()).await {
+                Some(r) => r,
+                None => {
+                    tracing::debug!(%name, visitor = %head.visitor, "no relay holds the name: closed");
+                    return;
+                }
+            },
+        };
+        match try_holder(peers, &relay, head, first).await {
+            Ok((send, recv, Answer::Accepted)) => {
+                edge.metrics.forwarded(head.kind, "sent");
+                let mut peer = tokio::io::join(recv, send);
+                let _ = splice(&mut sock, &mut peer).await;
+                return;
+            }
+            Ok((_, _, Answer::Refused)) => {
+                // The holder's policy (or its agent's stream limit) said no: as if the
+                // visitor had reached the holder.
+                edge.metrics.forwarded(head.kind, "sent");
+                let _ = sock.shutdown().await;
+                return;
+            }
+            Ok((_, _, Answer::NotHere)) => {
+                tracing::debug!(peer = %relay.relay_id, %name, "peer no longer holds the name");
+                edge.metrics.forwarded(head.kind, "miss");
+            }
+            Err(e) => {
+                tracing::debug!(peer = %relay.relay_id, %name, error = %e, "forwarding failed");
+                edge.metrics.forwarded(head.kind, "failed");
+            }
+        }
+        peers.placement.forget(name);
+        tried = Some(relay.relay_id);
     }
-    edge.metrics.forwarded(Kind::Tls, "sent");
-    let mut peer = tokio::io::join(recv, send);
-    let _ = splice(&mut sock, &mut peer).await;
+}
+
+/// Opens a stream to `relay` with `head` and `first`, and reads the holder's answer.
+async fn try_holder(
+    peers: &crate::peer::Peers,
+    relay: &PlacedRelay,
+    head: &StreamHead,
+    first: &[u8],
+) -> Result<(quinn::SendStream, quinn::RecvStream, Answer), String> {
+    let (mut send, mut recv) = peers
+        .client
+        .open(relay, head)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !first.is_empty() {
+        send.write_all(first).await.map_err(|e| e.to_string())?;
+    }
+    let mut answer = [0u8; 1];
+    tokio::time::timeout(ANSWER_TIMEOUT, recv.read_exact(&mut answer))
+        .await
+        .map_err(|_| "no answer in time".to_owned())?
+        .map_err(|e| e.to_string())?;
+    let answer = Answer::from_byte(answer[0]).ok_or_else(|| format!("answer {:#x}", answer[0]))?;
+    Ok((send, recv, answer))
 }

@@ -5,27 +5,20 @@
 //! then works through whichever relay of its region a visitor reaches, and stays the same when
 //! its agent moves to another relay of the region.
 //!
-//! The visitor's bytes are read only once the holder has answered [`TcpAnswer::Accepted`], so
+//! The visitor's bytes are read only once the holder has answered [`Answer::Accepted`], so
 //! a holder that no longer has the port (placement is up to 5 s stale) costs nothing: the
 //! connection is sent, untouched, to the relay holding it now.
 
 use crate::edge::context::Edge;
-use crate::edge::io::splice;
-use crate::edge::tcp;
+use crate::edge::{forward, tcp};
 use crate::metrics::Listener;
 use crate::peer::placement::Name;
-use crate::peer::wire::{Kind, StreamHead, TcpAnswer};
-use fdt_api::TunnelProto;
+use crate::peer::wire::{Answer, Kind, StreamHead};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-
-/// Time the holder has to answer a forwarded visitor.
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Holders tried for one visitor (a stale placement, then the relay holding the port now).
-const ATTEMPTS: usize = 2;
 
 /// Binds every port of `min..=max` on `ip`. A port that cannot be bound (another program
 /// has it) is left out and named in one warning; none bound at all is an error.
@@ -95,67 +88,9 @@ async fn serve(edge: &Edge, mut sock: TcpStream, peer: SocketAddr, port: u16) {
         }
         return;
     }
-    forward(edge, sock, peer, port).await;
-}
-
-/// Sends a visitor of `port`, which this relay does not hold, to the relay of the region that
-/// does; tries the relay holding it now when the first no longer does or cannot be reached.
-async fn forward(edge: &Edge, mut sock: TcpStream, visitor: SocketAddr, port: u16) {
-    let Some(peers) = edge.peers.as_ref() else {
-        return;
-    };
-    let head = StreamHead::tcp(visitor, port);
-    let mut tried: Option<String> = None;
-    for _ in 0..ATTEMPTS {
-        let Some(relay) = peers
-            .holder(Name::Port(port), TunnelProto::Tcp, tried.as_deref())
-            .await
-        else {
-            tracing::debug!(port, %visitor, "no relay holds the port: closed");
-            return;
-        };
-        let (send, mut recv) = match peers.client.open(&relay, &head).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::debug!(peer = %relay.relay_id, error = %e, "tcp forwarding failed");
-                edge.metrics.forwarded(Kind::Tcp, "failed");
-                peers.placement.forget(Name::Port(port));
-                tried = Some(relay.relay_id);
-                continue;
-            }
-        };
-        let mut answer = [0u8; 1];
-        let read = tokio::time::timeout(ANSWER_TIMEOUT, recv.read_exact(&mut answer)).await;
-        match read
-            .ok()
-            .and_then(Result::ok)
-            .and(TcpAnswer::from_byte(answer[0]))
-        {
-            Some(TcpAnswer::Accepted) => {
-                edge.metrics.forwarded(Kind::Tcp, "sent");
-                let mut peer = tokio::io::join(recv, send);
-                let _ = splice(&mut sock, &mut peer).await;
-                return;
-            }
-            Some(TcpAnswer::Refused) => {
-                // The holder's policy (or its agent's stream limit) said no: as if the
-                // visitor had reached the holder.
-                edge.metrics.forwarded(Kind::Tcp, "sent");
-                let _ = sock.shutdown().await;
-                return;
-            }
-            Some(TcpAnswer::NotHere) => {
-                tracing::debug!(peer = %relay.relay_id, port, "peer no longer holds the port");
-                edge.metrics.forwarded(Kind::Tcp, "miss");
-            }
-            None => {
-                tracing::debug!(peer = %relay.relay_id, port, "no answer from the peer");
-                edge.metrics.forwarded(Kind::Tcp, "failed");
-            }
-        }
-        peers.placement.forget(Name::Port(port));
-        tried = Some(relay.relay_id);
-    }
+    // Not held here: the relay of the region that holds it, if one does.
+    let head = StreamHead::tcp(peer, port);
+    forward::forward_bytes(edge, sock, &head, Name::Port(port), &[], None).await;
 }
 
 /// Serves a TCP visitor another relay of the region forwarded here for `port` (`io` is the
@@ -167,16 +102,16 @@ where
 {
     let Some(tunnel) = edge.registry.lookup_port(port) else {
         edge.metrics.forwarded(Kind::Tcp, "miss");
-        let _ = io.write_all(&[TcpAnswer::NotHere as u8]).await;
+        let _ = io.write_all(&[Answer::NotHere as u8]).await;
         let _ = io.shutdown().await;
         return;
     };
     let Some(stream) = tcp::admit(edge, &tunnel, visitor).await else {
-        let _ = io.write_all(&[TcpAnswer::Refused as u8]).await;
+        let _ = io.write_all(&[Answer::Refused as u8]).await;
         let _ = io.shutdown().await;
         return;
     };
-    if io.write_all(&[TcpAnswer::Accepted as u8]).await.is_err() {
+    if io.write_all(&[Answer::Accepted as u8]).await.is_err() {
         return;
     }
     tcp::carry(&tunnel, stream, &mut io).await;

@@ -7,6 +7,7 @@ use crate::edge::forward;
 use crate::edge::http::{ConnCtx, serve_conn};
 use crate::edge::io::{PrefixedIo, splice};
 use crate::edge::sni::{SniPeek, peek_sni};
+use crate::peer::wire::{Answer, Kind};
 use crate::registry::{HostLookup, Tunnel};
 use bytes::Bytes;
 use fdt_api::{DomainMode, TunnelProto};
@@ -15,7 +16,7 @@ use hyper_util::server::graceful::Watcher;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Largest ClientHello we buffer while looking for the SNI (the parser caps at 16 KiB + records).
@@ -84,7 +85,7 @@ pub async fn handle_conn(edge: Arc<Edge>, mut sock: TcpStream, peer: SocketAddr,
             if !label.is_empty()
                 && let Some(relay) = forward::holder(&edge, &label, TunnelProto::Tls).await
             {
-                forward::forward_tls(&edge, &relay, sock, peer, (name, &label), &buf).await;
+                forward::forward_tls(&edge, relay, sock, peer, (name, &label), &buf).await;
                 return;
             }
             if close {
@@ -170,8 +171,9 @@ async fn pass_to<S>(
 }
 
 /// Serves a TLS connection another relay forwarded here for `host` (its ClientHello is the
-/// first bytes of `io`): passed to the `tls` tunnel holding `host`, if this relay holds one.
-/// `false` when it does not (the forwarding relay's placement was stale).
+/// first bytes of `io`): answered (see [`Answer`]), then passed to the `tls` tunnel holding
+/// `host`, if this relay holds one and its policy lets the visitor in. `false` when it was not
+/// passed (the forwarding relay's placement was stale, or the policy said no).
 pub(crate) async fn pass_through_forwarded<S>(
     edge: &Edge,
     io: &mut S,
@@ -182,9 +184,19 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let TlsRoute::Here(tunnel) = tls_route(edge, host) else {
-        edge.metrics.forwarded(crate::peer::wire::Kind::Tls, "miss");
+        edge.metrics.forwarded(Kind::Tls, "miss");
+        let _ = io.write_all(&[Answer::NotHere as u8]).await;
         return false;
     };
+    if tunnel.policy.check_ip(visitor.ip()).is_err() {
+        tracing::debug!(%visitor, %host, "forwarded passthrough refused by IP policy");
+        edge.metrics.refused("ip_forbidden");
+        let _ = io.write_all(&[Answer::Refused as u8]).await;
+        return false;
+    }
+    if io.write_all(&[Answer::Accepted as u8]).await.is_err() {
+        return false;
+    }
     pass_to(edge, &tunnel, io, visitor, host, &[]).await;
     true
 }

@@ -6,11 +6,12 @@
 //!   answered once with [`ACCEPTED`] after the first.
 //! - Every other stream carries one visitor: a [`StreamHead`] (what it is, who the visitor is,
 //!   which name it asked for), then the visitor's bytes — one HTTP/1.1 exchange (`Http`), or
-//!   the raw TLS connection from its ClientHello on (`Tls`). A `Tcp` stream names a port of
-//!   the region; the holder answers it with one byte ([`TcpAnswer`]) before the service's
-//!   bytes, and the forwarding relay sends the visitor's bytes only after
-//!   [`TcpAnswer::Accepted`] (so a stale placement costs nothing: the visitor's connection is
-//!   sent on to the right relay as it is).
+//!   the raw TLS connection from its ClientHello on (`Tls`), or a TCP connection to a port of
+//!   the region (`Tcp`, the head names the port). The holder answers a `Tls` or `Tcp` stream
+//!   with one byte ([`Answer`]) before the service's bytes, and the forwarding relay passes
+//!   on nothing before [`Answer::Accepted`]: a stale placement costs nothing, the visitor's
+//!   connection is sent on to the relay holding the name now as it is. (Before any release,
+//!   `Tls` streams were unanswered; no relay speaking that is deployed.)
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -23,19 +24,19 @@ pub const MAX_TOKEN: usize = 4096;
 /// The holder's answer once it has verified the first identity token.
 pub const ACCEPTED: u8 = 0xA1;
 
-/// The holder's first byte on a `Tcp` stream.
+/// The holder's first byte on a `Tls` or `Tcp` stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TcpAnswer {
+pub enum Answer {
     /// The service's bytes follow; the visitor's may be sent.
     Accepted = 0xA2,
-    /// This relay does not hold the port (the placement was stale).
+    /// This relay does not hold the name or port (the placement was stale).
     NotHere = 0xA3,
     /// The tunnel refused the visitor (its address policy), or its agent cannot take another
     /// connection now.
     Refused = 0xA4,
 }
 
-impl TcpAnswer {
+impl Answer {
     /// The answer a byte is, if it is one.
     pub fn from_byte(b: u8) -> Option<Self> {
         [Self::Accepted, Self::NotHere, Self::Refused]
@@ -107,9 +108,9 @@ pub fn decode_token(buf: &[u8]) -> Result<Option<(String, usize)>, WireError> {
 pub enum Kind {
     /// One HTTP/1.1 exchange (and what follows an upgrade).
     Http = 1,
-    /// A TLS connection passed through, ClientHello first.
+    /// A TLS connection passed through, ClientHello first, after the holder's [`Answer`].
     Tls = 2,
-    /// A TCP connection to a port of the region, after the holder's [`TcpAnswer`].
+    /// A TCP connection to a port of the region, after the holder's [`Answer`].
     Tcp = 3,
 }
 
@@ -320,12 +321,12 @@ mod tests {
         wrong[0] = 3;
         assert_eq!(StreamHead::decode(&wrong), Err(WireError::Host));
         assert_eq!(head("192.0.2.1:1", "20005").port(), None);
-        for a in [TcpAnswer::Accepted, TcpAnswer::NotHere, TcpAnswer::Refused] {
-            assert_eq!(TcpAnswer::from_byte(a as u8), Some(a));
+        for a in [Answer::Accepted, Answer::NotHere, Answer::Refused] {
+            assert_eq!(Answer::from_byte(a as u8), Some(a));
         }
-        assert_eq!(TcpAnswer::from_byte(0), None);
+        assert_eq!(Answer::from_byte(0), None);
         // The identity answer is not a TCP answer.
-        assert_eq!(TcpAnswer::from_byte(ACCEPTED), None);
+        assert_eq!(Answer::from_byte(ACCEPTED), None);
     }
 
     #[test]
