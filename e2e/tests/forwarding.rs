@@ -222,6 +222,25 @@ async fn visitors_of_any_relay_reach_a_tunnel_held_on_another(db: &Db) {
     )
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", fleet.logs()));
+    // The placement feed told the relays left that the name was bound again: they dropped
+    // the answers they had (stale ones included) instead of waiting for them to expire.
+    let left: Vec<&fdt_e2e::RelayProcess> =
+        fleet.relays.iter().filter(|r| r.id != "eu-1").collect();
+    fdt_e2e::poll_until(Duration::from_secs(15), "the placement feed's news", || {
+        let left = left.clone();
+        async move {
+            let mut dropped = 0.0;
+            for r in left {
+                dropped += r
+                    .metric("fdt_relay_placements_invalidated_total")
+                    .await
+                    .ok()?;
+            }
+            (dropped >= 1.0).then_some(())
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", fleet.logs()));
     agent.stop().await.unwrap();
     fleet.cloud().shutdown.cancel();
 }

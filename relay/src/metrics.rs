@@ -117,6 +117,8 @@ pub mod names {
     pub const REVOCATIONS_AGE: &str = "fdt_relay_control_revocations_age_seconds";
     /// Heartbeats that failed.
     pub const HEARTBEAT_FAILURES: &str = "fdt_relay_control_heartbeat_failures_total";
+    /// Placement answers dropped because the control plane's feed said the name was bound.
+    pub const PLACEMENTS_INVALIDATED: &str = "fdt_relay_placements_invalidated_total";
     /// Traffic-log records waiting for the control plane, and their bytes.
     pub const TRAFFIC_QUEUE: &str = "fdt_relay_traffic_log_queued_records";
     /// Bytes of the traffic-log records waiting.
@@ -143,6 +145,7 @@ pub struct RelayMetrics {
     upstream_latency: Histogram,
     sessions_started: Counter,
     heartbeat_failures: Counter,
+    placements_invalidated: Counter,
     /// Unix seconds of the last answered heartbeat (0: none yet).
     heartbeat_ok_at: AtomicU64,
     /// Unix seconds of the revocation feed's last answer (0: none yet).
@@ -198,6 +201,7 @@ impl RelayMetrics {
             recorder.register_histogram(&key(names::UPSTREAM_LATENCY, &[]), &METADATA);
         let sessions_started = counter(names::SESSIONS_STARTED, &[]);
         let heartbeat_failures = counter(names::HEARTBEAT_FAILURES, &[]);
+        let placements_invalidated = counter(names::PLACEMENTS_INVALIDATED, &[]);
         Self {
             recorder,
             handle,
@@ -209,6 +213,7 @@ impl RelayMetrics {
             upstream_latency,
             sessions_started,
             heartbeat_failures,
+            placements_invalidated,
             heartbeat_ok_at: AtomicU64::new(0),
             revocations_ok_at: AtomicU64::new(0),
         }
@@ -275,6 +280,11 @@ impl RelayMetrics {
     /// A heartbeat got no answer or an error.
     pub fn heartbeat_failed(&self) {
         self.heartbeat_failures.increment(1);
+    }
+
+    /// The placement feed dropped `n` cached answers.
+    pub fn placements_invalidated(&self, n: u64) {
+        self.placements_invalidated.increment(n);
     }
 
     /// Unix seconds of the last answered heartbeat, if any.
@@ -371,6 +381,10 @@ fn describe(r: &PrometheusRecorder) {
         (
             HEARTBEAT_FAILURES,
             "Heartbeats to the control plane that failed",
+        ),
+        (
+            PLACEMENTS_INVALIDATED,
+            "Placement answers dropped because the control plane's feed said the name was bound",
         ),
         (
             TRAFFIC_DROPPED,

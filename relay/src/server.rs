@@ -166,7 +166,7 @@ impl Relay {
         let identity = Arc::new(Identity::default());
         let peers = match (&control, cfg.forward) {
             (Some(control), true) => Some(Arc::new(Peers {
-                placement: Placements::new(control.clone()),
+                placement: Arc::new(Placements::new(control.clone())),
                 client: PeerClient::new(
                     endpoint.clone(),
                     crate::peer::client::client_config(cfg.peer_ca.as_deref())?,
@@ -265,6 +265,14 @@ impl Relay {
                 metrics.clone(),
                 lifecycle.shutdown.clone(),
             ));
+            if let Some(peers) = &edge.peers {
+                tasks.spawn(crate::peer::feed::run(
+                    control.clone(),
+                    peers.placement.clone(),
+                    metrics.clone(),
+                    lifecycle.shutdown.clone(),
+                ));
+            }
             tasks.spawn(crate::control::domains::run_poller(
                 control.clone(),
                 domains,

@@ -126,8 +126,8 @@ pub use plans::{
 };
 pub use relays::{
     BindingGranted, BindingRequest, EvictReason, PEER_AUDIENCE, PlacedRelay, Placement,
-    PlacementQuery, RelayHeartbeat, RelayHeartbeatAck, RelayList, RelayLoad, RelayStatus,
-    RevocationList, RevocationsQuery, UsageReport,
+    PlacementChanges, PlacementChangesQuery, PlacementQuery, RelayHeartbeat, RelayHeartbeatAck,
+    RelayList, RelayLoad, RelayStatus, RevocationList, RevocationsQuery, UsageReport,
 };
 pub use roles::{PutRole, Role, RoleInfo, RoleList};
 pub use settlements::{

@@ -179,6 +179,40 @@ pub struct Placement {
     pub ttl_secs: u64,
 }
 
+/// Longest a placement-changes question waits for a change, in seconds.
+pub const MAX_PLACEMENT_WAIT_SECS: u64 = 25;
+/// Most names one placement-changes answer lists.
+pub const MAX_PLACEMENT_CHANGES: usize = 1_000;
+
+/// `GET /v1/relay/placement/changes?after=<cursor>&wait_secs=<n>`: the query.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PlacementChangesQuery {
+    /// The `next` of the previous answer; absent on a relay's first question, which is
+    /// answered at once, without names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<i64>,
+    /// How long to wait for a change when there is none yet, in seconds (at most
+    /// [`MAX_PLACEMENT_WAIT_SECS`], the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_secs: Option<u64>,
+}
+
+/// `GET /v1/relay/placement/changes`: the names bound (or bound again, on another relay)
+/// since the cursor — the names whose placement a relay may hold stale answers about.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PlacementChanges {
+    /// Each name as a placement question names it (`subdomain`, or `region` and `port`).
+    pub names: Vec<PlacementQuery>,
+    /// Whether every changed name is listed; when not, the relay forgets all it knows.
+    pub complete: bool,
+    /// The cursor to ask with next.
+    pub next: i64,
+}
+
 /// A relay holding a name, as a peer reaches it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

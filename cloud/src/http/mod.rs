@@ -250,6 +250,15 @@ fn endpoints() -> Vec<Endpoint> {
         .summary("The healthy relays holding a name now (a relay forwarding a visitor asks)")
         .auth(Auth::RelaySecret)
         .json::<fdt_api::Placement>(200),
+        Endpoint::new(
+            M::GET,
+            "/v1/relay/placement/changes",
+            "relayPlacementChanges",
+            relays::placement_changes,
+        )
+        .summary("The names bound since a cursor, waited for up to 25 s (the placement feed)")
+        .auth(Auth::RelaySecret)
+        .json::<fdt_api::PlacementChanges>(200),
         Endpoint::new(M::POST, "/v1/relay/bindings", "relayBind", relays::bind)
             .summary("A relay asks to bind a name: reservations, plan limits, live bindings")
             .auth(Auth::RelaySecret)

@@ -6,12 +6,14 @@
 //! - `POST /v1/relay/bindings` — a relay asks before binding a name: reservations, plan limits
 //!   and live bindings on other relays are checked, and the tunnel is recorded online;
 //! - `GET /v1/relay/placement` — which relays hold a name, for a relay that does not and
-//!   forwards the visitor to one that does.
+//!   forwards the visitor to one that does; `GET /v1/relay/placement/changes` — the names
+//!   bound since a cursor, waited for (the feed relays drop stale placement answers by).
 //!
 //! And for people: `GET /v1/relays`, the fleet with its health.
 
 use super::extract::{ApiJson, Authenticated, RelayCaller};
 use crate::error::ApiError;
+use crate::events::Topic;
 use crate::fleet;
 use crate::fleet::bind::BindError;
 use crate::fleet::heartbeat::HeartbeatError;
@@ -22,12 +24,14 @@ use axum::extract::{Query, State};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use fdt_api::ReplayOrder;
-use fdt_api::relays::MAX_HEARTBEAT_ITEMS;
+use fdt_api::relays::{MAX_HEARTBEAT_ITEMS, MAX_PLACEMENT_CHANGES, MAX_PLACEMENT_WAIT_SECS};
 use fdt_api::validate::{check_agent_version, check_label, check_region, parse_day};
 use fdt_api::{
-    BindingGranted, BindingRequest, Placement, PlacementQuery, RelayHeartbeat, RelayHeartbeatAck,
-    RelayList, RelayStatus, RevocationList, RevocationsQuery, TunnelProto,
+    BindingGranted, BindingRequest, Placement, PlacementChanges, PlacementChangesQuery,
+    PlacementQuery, RelayHeartbeat, RelayHeartbeatAck, RelayList, RelayStatus, RevocationList,
+    RevocationsQuery, TunnelProto,
 };
+use std::time::Duration;
 
 /// Most revocations one answer holds; a relay that gets this many asks again at once.
 pub const MAX_REVOCATIONS_PER_PAGE: i64 = 1_000;
@@ -139,6 +143,90 @@ pub async fn placement(
         relays,
         ttl_secs: PLACEMENT_TTL_SECS,
     }))
+}
+
+/// How far before a relay's cursor the placement feed reads again: a bind that started just
+/// before another (its transaction slower, or its replica's clock behind) may commit after it.
+const PLACEMENT_REREAD_MS: i64 = 2_000;
+
+/// `GET /v1/relay/placement/changes?after=<cursor>&wait_secs=<n>` → the names bound since the
+/// cursor (and those of the [`PLACEMENT_REREAD_MS`] before it again), waiting up to
+/// `wait_secs` (at most 25) for a bind when there is none yet; `next` is the cursor to ask
+/// with. Without `after`, at once: no names and the current cursor. Every replica's binds
+/// wake the wait (the event hub is shared through PostgreSQL).
+pub async fn placement_changes(
+    State(st): State<AppState>,
+    _relay: RelayCaller,
+    query: Result<Query<PlacementChangesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<PlacementChanges>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::InvalidBody(e.body_text()))?;
+    let Some(after) = q.after else {
+        let next = st.store().latest_bound_at().await?;
+        return Ok(Json(PlacementChanges {
+            names: Vec::new(),
+            complete: true,
+            next,
+        }));
+    };
+    let wait = Duration::from_secs(
+        q.wait_secs
+            .unwrap_or(MAX_PLACEMENT_WAIT_SECS)
+            .min(MAX_PLACEMENT_WAIT_SECS),
+    );
+    let deadline = tokio::time::Instant::now() + wait;
+    // Subscribed before the first read: a bind between the read and the wait wakes it.
+    let mut changes = st.events().subscribe();
+    let read = || async {
+        let limit = i64::try_from(MAX_PLACEMENT_CHANGES + 1).unwrap_or(i64::MAX);
+        st.store()
+            .bound_since(after.saturating_sub(PLACEMENT_REREAD_MS), limit)
+            .await
+    };
+    let mut rows = read().await?;
+    // Only a bind after the cursor answers early; the window read again rides along.
+    while !rows.iter().any(|(_, at)| *at > after) {
+        match tokio::time::timeout_at(deadline, changes.recv()).await {
+            Err(_) | Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => break,
+            Ok(Ok(c)) if c.topic != Topic::Tunnels => {}
+            // A change to tunnels, or changes missed (lagged): read again.
+            Ok(_) => rows = read().await?,
+        }
+    }
+    let complete = rows.len() <= MAX_PLACEMENT_CHANGES;
+    rows.truncate(MAX_PLACEMENT_CHANGES);
+    let next = if complete {
+        rows.iter().map(|(_, at)| *at).max().unwrap_or(after)
+    } else {
+        st.store().latest_bound_at().await?
+    }
+    .max(after);
+    let mut names: Vec<PlacementQuery> = rows
+        .iter()
+        .filter_map(|(key, _)| placement_name(key))
+        .collect();
+    names.sort_by(|a, b| (&a.subdomain, &a.region, a.port).cmp(&(&b.subdomain, &b.region, b.port)));
+    names.dedup();
+    Ok(Json(PlacementChanges {
+        names,
+        complete,
+        next,
+    }))
+}
+
+/// A binding's name key (`host:<label>`, `tcp:<region>:<port>`) as a placement question.
+fn placement_name(key: &str) -> Option<PlacementQuery> {
+    if let Some(label) = key.strip_prefix("host:") {
+        return Some(PlacementQuery {
+            subdomain: Some(label.to_owned()),
+            ..Default::default()
+        });
+    }
+    let (region, port) = key.strip_prefix("tcp:")?.rsplit_once(':')?;
+    Some(PlacementQuery {
+        region: Some(region.to_owned()),
+        port: Some(port.parse().ok()?),
+        ..Default::default()
+    })
 }
 
 /// A due replay as the relay reads it: the body in base64.

@@ -273,6 +273,29 @@ impl Store {
             .collect())
     }
 
+    /// The names of live bindings started at or after `since_ms`, oldest first, at most
+    /// `limit`, with their start times (the placement feed).
+    pub async fn bound_since(
+        &self,
+        since_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        const SQL: &str = "SELECT name_key, started_at FROM bindings WHERE started_at >= $1 \
+             ORDER BY started_at LIMIT $2";
+        Ok(on_pool!(self, pool => sqlx::query_as(SQL)
+            .bind(since_ms)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?))
+    }
+
+    /// The start time of the latest live binding, 0 when there is none.
+    pub async fn latest_bound_at(&self) -> Result<i64, StoreError> {
+        const SQL: &str = "SELECT COALESCE(MAX(started_at), 0) FROM bindings";
+        let (at,): (i64,) = on_pool!(self, pool => sqlx::query_as(SQL).fetch_one(pool).await?);
+        Ok(at)
+    }
+
     /// One registered relay with its current boot, if it was heard from at or after `cutoff`.
     pub async fn healthy_relay_boot(
         &self,

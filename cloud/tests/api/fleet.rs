@@ -14,6 +14,7 @@ on_both_databases!(
     malformed_relay_reports_are_refused_and_store_nothing,
     placement_names_the_healthy_relays_holding_a_name_and_heartbeats_carry_their_identity,
     an_agents_two_sessions_hold_a_name_together_and_count_once,
+    the_placement_feed_names_what_was_bound_and_waits_for_binds,
 );
 
 pub(crate) const SECRET: &str = "relay-secret-for-fleet-tests-0123";
@@ -571,4 +572,81 @@ async fn tunnel_relays(app: &TestApp, access: &str) -> Vec<String> {
         .collect();
     on.sort();
     on
+}
+
+async fn the_placement_feed_names_what_was_bound_and_waits_for_binds(db: &TestDb) {
+    let app = app(db);
+    let (_, a) = account(&app, "feed@example.com").await;
+    let mut eu = Relay::new("eu-1", "eu");
+    eu.beat(&app, json!({})).await;
+    let feed = |query: String| {
+        let app = &app;
+        async move {
+            let path = format!("/v1/relay/placement/changes?{query}");
+            app.get(&path, Some(SECRET)).await
+        }
+    };
+    // The first question: the cursor, at once and without names.
+    let first = feed(String::new()).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.json);
+    assert_eq!(first.json["names"], json!([]));
+    let cursor = first.json["next"].as_i64().unwrap();
+    // Nothing bound since: after the wait, no names and the same cursor.
+    let quiet = feed(format!("after={cursor}&wait_secs=1")).await;
+    assert_eq!(
+        quiet.json,
+        json!({"names": [], "complete": true, "next": cursor})
+    );
+
+    // A bind while a question waits answers it, with the name.
+    app.clock.advance(time::Duration::seconds(5));
+    let waiting = feed(format!("after={cursor}&wait_secs=20"));
+    let bind = async {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        eu.bind(&app, &a, &atk(1), json!({"subdomain": "fed"}))
+            .await
+    };
+    let (answer, bound) = tokio::join!(waiting, bind);
+    assert_eq!(bound.status, StatusCode::OK, "{}", bound.json);
+    assert_eq!(answer.json["names"], json!([{"subdomain": "fed"}]));
+    assert_eq!(answer.json["complete"], true);
+    let next = answer.json["next"].as_i64().unwrap();
+    assert!(next > cursor, "{next} after {cursor}");
+
+    // A TCP address is named by its region and port; the bind at the cursor is named again
+    // (the window before the cursor is read again: binds may commit out of order).
+    app.clock.advance(time::Duration::seconds(5));
+    let tcp = eu
+        .bind(
+            &app,
+            &a,
+            &atk(1),
+            json!({"proto": "tcp", "port": 21_001, "public_url": "tcp://eu.example:21001"}),
+        )
+        .await;
+    assert_eq!(tcp.status, StatusCode::OK, "{}", tcp.json);
+    let changed = feed(format!("after={next}&wait_secs=0")).await;
+    assert_eq!(
+        changed.json["names"],
+        json!([{"region": "eu", "port": 21_001}, {"subdomain": "fed"}])
+    );
+    // Binds older than the window before the cursor are not named again ("fed").
+    let after_tcp = changed.json["next"].as_i64().unwrap();
+    app.clock.advance(time::Duration::seconds(5));
+    let again = eu
+        .bind(&app, &a, &atk(1), json!({"subdomain": "fed2"}))
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.json);
+    let newest = feed(format!("after={after_tcp}&wait_secs=0")).await;
+    assert_eq!(
+        newest.json["names"],
+        json!([{"region": "eu", "port": 21_001}, {"subdomain": "fed2"}])
+    );
+
+    // Only relays may ask; a cursor that is not a number is refused.
+    app.get("/v1/relay/placement/changes", None)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    let bad = feed("after=soon".into()).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.json);
 }

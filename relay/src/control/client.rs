@@ -202,6 +202,19 @@ impl ControlClient {
         self.api.relay_placement(&self.secret, query).await
     }
 
+    /// `GET /v1/relay/placement/changes`: the names bound since `after` (waiting up to 25 s
+    /// for one; without `after`, the cursor at once).
+    pub async fn placement_changes(
+        &self,
+        after: Option<i64>,
+    ) -> Result<fdt_api::PlacementChanges, ClientError> {
+        let query = fdt_api::PlacementChangesQuery {
+            after,
+            wait_secs: None,
+        };
+        self.api.relay_placement_changes(&self.secret, &query).await
+    }
+
     /// `GET /v1/relay/revocations?after=<after>`.
     pub async fn revocations(&self, after: i64) -> Result<RevocationList, ClientError> {
         self.api.relay_revocations(&self.secret, after).await

@@ -2,6 +2,8 @@
 //! served over a QUIC connection to a relay that does.
 //!
 //! - [`placement`]: which relays hold a name, asked of the control plane and cached briefly;
+//! - [`feed`]: the control plane's feed of names bound since the relay last asked, whose
+//!   cached answers are then dropped;
 //! - [`client`]: connections to peers, opened with this relay's identity (a token the control
 //!   plane signs into every heartbeat answer, renewed on open connections);
 //! - the holder's side is on the agent endpoint (`agents::peer_conn`): identities checked,
@@ -14,16 +16,18 @@
 //! limits (connections per address, header sizes and times) as to any visitor.
 
 pub mod client;
+pub mod feed;
 pub mod placement;
 pub mod wire;
 
 use fdt_api::{PlacedRelay, TunnelProto};
+use std::sync::Arc;
 
 /// What the edge needs to forward visitors: where names are, and the connections to get there.
 #[derive(Debug)]
 pub struct Peers {
     /// Which relays hold which names.
-    pub placement: placement::Placements,
+    pub placement: Arc<placement::Placements>,
     /// Connections to them, opened with this relay's identity.
     pub client: client::PeerClient,
 }

@@ -242,9 +242,18 @@ impl Placements {
         Some(relays)
     }
 
-    /// Forgets what is known of `name` (a relay it named does not hold it any more).
-    pub fn forget(&self, name: Name<'_>) {
-        self.cache().remove(&name.key());
+    /// Forgets what is known of `name` (a relay it named does not hold it any more, or the
+    /// placement feed says it was bound again); whether anything was known.
+    pub fn forget(&self, name: Name<'_>) -> bool {
+        self.cache().remove(&name.key()).is_some()
+    }
+
+    /// Forgets every answer; how many there were.
+    pub fn forget_all(&self) -> usize {
+        let mut cache = self.cache();
+        let n = cache.len();
+        cache.clear();
+        n
     }
 }
 

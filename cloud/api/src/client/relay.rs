@@ -7,8 +7,8 @@ use crate::domains::cert_event::{
     TIMESTAMP_HEADER,
 };
 use crate::relays::{
-    BindingGranted, BindingRequest, Placement, PlacementQuery, RelayHeartbeat, RelayHeartbeatAck,
-    RevocationList,
+    BindingGranted, BindingRequest, Placement, PlacementChanges, PlacementChangesQuery,
+    PlacementQuery, RelayHeartbeat, RelayHeartbeatAck, RevocationList,
 };
 use crate::traffic::{TrafficAck, TrafficBatch};
 use reqwest::Method;
@@ -34,6 +34,30 @@ impl FdtClient {
         }
         let path = format!("v1/relay/placement?{}", params.join("&"));
         let rb = self.request_as::<()>(Method::GET, &path, None, Some(relay_secret))?;
+        self.decode(rb).await
+    }
+
+    /// `GET /v1/relay/placement/changes`: the names bound since `query.after`, waiting up
+    /// to `query.wait_secs` for one (this request's own timeout is that wait plus 10 s).
+    /// Authenticated by a relay secret.
+    pub async fn relay_placement_changes(
+        &self,
+        relay_secret: &str,
+        query: &PlacementChangesQuery,
+    ) -> Result<PlacementChanges, ClientError> {
+        let mut params = Vec::new();
+        if let Some(a) = query.after {
+            params.push(format!("after={a}"));
+        }
+        let wait = query
+            .wait_secs
+            .unwrap_or(crate::relays::MAX_PLACEMENT_WAIT_SECS)
+            .min(crate::relays::MAX_PLACEMENT_WAIT_SECS);
+        params.push(format!("wait_secs={wait}"));
+        let path = format!("v1/relay/placement/changes?{}", params.join("&"));
+        let rb = self
+            .request_as::<()>(Method::GET, &path, None, Some(relay_secret))?
+            .timeout(std::time::Duration::from_secs(wait + 10));
         self.decode(rb).await
     }
 
