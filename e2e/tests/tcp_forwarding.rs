@@ -21,6 +21,10 @@ use tokio::net::TcpStream;
 
 /// The region's TCP range in this story (relays and reservations).
 const PORTS: (u16, u16) = (24_610, 24_629);
+/// A port of the range for a tunnel whose policy refuses every visitor (not reserved).
+const GUARDED: u16 = PORTS.1;
+/// A port of the range nobody binds.
+const UNUSED: u16 = PORTS.1 - 1;
 /// How long one visitor exchange may take.
 const EXCHANGE: Duration = Duration::from_secs(20);
 /// How long the agent gets to come back after its relay is killed.
@@ -78,7 +82,7 @@ async fn a_regions_tcp_address_works_through_every_relay_of_the_region(db: &Db) 
     assert_eq!(reserved.status(), 201);
     let reserved: serde_json::Value = reserved.json().await.unwrap();
     let port = u16::try_from(reserved["port"].as_u64().unwrap()).unwrap();
-    assert!((PORTS.0..=PORTS.1).contains(&port), "{reserved}");
+    assert!((PORTS.0..UNUSED).contains(&port), "{reserved}");
 
     let echo = TcpEcho::start().await.unwrap();
     let mut tcp = TunnelConfig::new(Proto::Tcp, echo.addr.to_string());
@@ -86,7 +90,7 @@ async fn a_regions_tcp_address_works_through_every_relay_of_the_region(db: &Db) 
     // A second tunnel whose policy refuses every loopback visitor: enforced by the holder
     // with the visitor's own address, however the visitor came.
     let mut guarded = TunnelConfig::new(Proto::Tcp, echo.addr.to_string());
-    guarded.remote_port = Some(port + 1);
+    guarded.remote_port = Some(GUARDED);
     guarded.cidr_deny = vec!["127.0.0.0/8".parse().unwrap()];
     let mut agent = fleet
         .bound_agent(&account, "eu", vec![("tcp", tcp), ("guarded", guarded)])
@@ -132,24 +136,19 @@ async fn a_regions_tcp_address_works_through_every_relay_of_the_region(db: &Db) 
     );
     // The holder's policy, with the visitor's address: refused through both.
     for relay in [holder, other] {
-        let back = exchange(relay, port + 1, b"let me in").await.unwrap();
+        let back = exchange(relay, GUARDED, b"let me in").await.unwrap();
         assert!(back.is_empty(), "via {}: {back:?}", relay.id);
     }
     // The same port in another region is another address (nobody holds it); a port of the
     // range nobody holds is closed at once.
     assert!(exchange(us, port, b"hello").await.unwrap().is_empty());
-    assert!(
-        exchange(other, port + 2, b"hello")
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(exchange(other, UNUSED, b"hello").await.unwrap().is_empty());
 
     for (relay, series, at_least) in [
         (
             other,
             r#"fdt_relay_forwarded_total{kind="tcp",outcome="sent"}"#,
-            2.0,
+            1.0,
         ),
         (
             holder,
@@ -161,10 +160,18 @@ async fn a_regions_tcp_address_works_through_every_relay_of_the_region(db: &Db) 
             r#"fdt_relay_refusals_total{reason="ip_forbidden"}"#,
             2.0,
         ),
+        (
+            other,
+            r#"fdt_relay_forwarded_total{kind="tcp",outcome="refused"}"#,
+            1.0,
+        ),
     ] {
         let n = relay.metric(series).await.unwrap();
         assert!(n >= at_least, "{}: {series} = {n}", relay.id);
     }
+    // us-1 found nobody holding the port in its region: nothing was sent anywhere.
+    let sent = r#"fdt_relay_forwarded_total{kind="tcp",outcome="sent"}"#;
+    assert_eq!(us.metric(sent).await.unwrap(), 0.0);
 
     // The holder dies: the agent binds the address on the other relay of the region, where
     // it now is served directly (and the address is the same).

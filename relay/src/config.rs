@@ -158,7 +158,8 @@ pub struct RelayConfig {
     /// relay does not hold to the relay of its region that does (needs `forward`). Every relay
     /// of a region then serves the region's TCP addresses: give them the same range (the
     /// control plane's `fleet.reserved_tcp_ports` within it) and one DNS name (`public_host`).
-    /// At most 16,384 ports (one socket each).
+    /// At most 16,384 ports (one socket each); a port of the range that cannot be bound stops
+    /// the relay at start.
     pub tcp_forward: bool,
     /// TCP address of the admin listener (`/metrics`, `/healthz`), off the public edge; none
     /// disables it. On an address other than loopback it needs `admin_token`.

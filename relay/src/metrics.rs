@@ -68,9 +68,11 @@ pub const HOLD_OUTCOMES: &[&str] = &[
 ];
 
 /// How a visitor forwarded to (or from) a peer relay fared: `sent` (served through a peer),
-/// `miss` (the peer no longer held the name), `failed` (no stream to the peer), `received`
-/// (forwarded here by a peer).
-pub const FORWARD_OUTCOMES: &[&str] = &["sent", "miss", "failed", "received"];
+/// `miss` (the peer no longer held the name), `failed` (no stream to the peer), `refused` (the
+/// holder's tunnel turned a TLS or TCP visitor away: its address policy, or no free stream),
+/// `received` (forwarded here by a peer). One visitor may count a `miss` or `failed`, then
+/// the outcome of its second try.
+pub const FORWARD_OUTCOMES: &[&str] = &["sent", "miss", "failed", "refused", "received"];
 
 /// Metric names, with `fdt_relay_` before each.
 pub mod names {

@@ -195,9 +195,11 @@ impl Relay {
             None
         };
         let edge = Arc::new(Edge {
-            shared_tcp: shared_tcp
-                .as_ref()
-                .map(|ports| ports.iter().map(|(p, _)| *p).collect()),
+            shared_tcp: shared_tcp.as_ref().map(|ports| {
+                Arc::new(crate::edge::shared_ports::SharedPorts::new(
+                    ports.iter().map(|(p, _)| *p).collect(),
+                ))
+            }),
             cfg: cfg.clone(),
             registry: registry.clone(),
             conn_limit: conn_limit.clone(),

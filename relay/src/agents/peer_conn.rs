@@ -12,7 +12,6 @@ use crate::peer::wire::{self, Kind, StreamHead};
 use bytes::{Bytes, BytesMut};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 
 /// Streams a peer may have open at once on one connection.
 pub const MAX_PEER_STREAMS: u32 = 4096;
@@ -207,12 +206,7 @@ async fn serve_stream(edge: Arc<Edge>, send: quinn::SendStream, mut recv: quinn:
             }
         }
         Kind::Tls => {
-            let mut io = io;
-            if !crate::edge::tls::pass_through_forwarded(&edge, &mut io, head.visitor, &head.host)
-                .await
-            {
-                let _ = io.shutdown().await;
-            }
+            crate::edge::tls::pass_through_forwarded(&edge, io, head.visitor, &head.host).await;
         }
     }
 }

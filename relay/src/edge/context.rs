@@ -44,9 +44,9 @@ pub(crate) struct Edge {
     pub peers: Option<Arc<crate::peer::Peers>>,
     /// Drains in-flight visitor connections on shutdown (taken then).
     pub drain: Drain,
-    /// The ports of the TCP range this relay listens on for its region, sorted (with
-    /// `tcp_forward`; TCP tunnels then take one of them instead of a listener of their own).
-    pub shared_tcp: Option<Arc<[u16]>>,
+    /// The ports of the TCP range this relay listens on for its region (with `tcp_forward`;
+    /// TCP tunnels then claim one of them instead of binding a listener of their own).
+    pub shared_tcp: Option<Arc<crate::edge::shared_ports::SharedPorts>>,
 }
 
 impl Edge {

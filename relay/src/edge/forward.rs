@@ -284,6 +284,13 @@ pub(crate) async fn forward_bytes<S>(
                 }
             },
         };
+        // Long-lived connections must not take every stream to the peer: HTTP keeps a share.
+        let Some(_slot) = peers.client.byte_stream_slot(&relay.relay_id) else {
+            tracing::debug!(peer = %relay.relay_id, "byte streams to the peer all in use");
+            edge.metrics.forwarded(head.kind, "failed");
+            tried = Some(relay.relay_id);
+            continue;
+        };
         match try_holder(peers, &relay, head, first).await {
             Ok((send, recv, Answer::Accepted)) => {
                 edge.metrics.forwarded(head.kind, "sent");
@@ -294,7 +301,7 @@ pub(crate) async fn forward_bytes<S>(
             Ok((_, _, Answer::Refused)) => {
                 // The holder's policy (or its agent's stream limit) said no: as if the
                 // visitor had reached the holder.
-                edge.metrics.forwarded(head.kind, "sent");
+                edge.metrics.forwarded(head.kind, "refused");
                 let _ = sock.shutdown().await;
                 return;
             }

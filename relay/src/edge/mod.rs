@@ -17,6 +17,7 @@ pub mod interstitial;
 pub(crate) mod io;
 pub(crate) mod listener;
 pub mod policy;
+pub(crate) mod shared_ports;
 pub(crate) mod sni;
 pub(crate) mod tcp;
 pub(crate) mod tcp_shared;

@@ -2,9 +2,10 @@
 //! control as backpressure. A tunnel has its own public listener, or — with `tcp_forward` —
 //! a port of the listeners the relay keeps on its whole range (see [`super::tcp_shared`]).
 
-use crate::agents::streams::AgentStream;
+use crate::agents::streams::{AgentStream, OpenError};
 use crate::edge::context::Edge;
 use crate::edge::io::splice;
+use crate::edge::shared_ports::Claim;
 use crate::metrics::Listener;
 use crate::registry::Tunnel;
 use std::net::SocketAddr;
@@ -39,6 +40,12 @@ pub enum BindPortError {
         /// The port asked for.
         port: u16,
     },
+    /// Another bind on this relay is claiming the port right now.
+    #[error("port {port} is being bound by another tunnel; try again")]
+    Claimed {
+        /// The port asked for.
+        port: u16,
+    },
     /// Every port of the range tried is taken.
     #[error("no free port in {min}-{max}")]
     NoneFree {
@@ -55,8 +62,8 @@ pub enum PortClaim {
     /// Its own listener, bound for it (served by [`run_listener`]).
     Own(TcpListener),
     /// A port of the relay's shared listeners (`tcp_forward`), which look the tunnel up per
-    /// connection.
-    Shared(u16),
+    /// connection; claimed until the claim is dropped (once the registry has the tunnel).
+    Shared(Claim),
 }
 
 impl PortClaim {
@@ -64,7 +71,7 @@ impl PortClaim {
     pub fn port(&self) -> std::io::Result<u16> {
         match self {
             Self::Own(l) => Ok(l.local_addr()?.port()),
-            Self::Shared(p) => Ok(*p),
+            Self::Shared(c) => Ok(c.port()),
         }
     }
 }
@@ -82,14 +89,19 @@ pub async fn bind_port(edge: &Edge, requested: Option<u16>) -> Result<PortClaim,
     }
     if let Some(shared) = &edge.shared_tcp {
         return match requested {
-            Some(p) if shared.binary_search(&p).is_ok() => Ok(PortClaim::Shared(p)),
-            Some(p) => Err(BindPortError::NotListening { port: p }),
+            Some(p) if !shared.contains(p) => Err(BindPortError::NotListening { port: p }),
+            Some(p) => shared
+                .claim(p)
+                .map(PortClaim::Shared)
+                .ok_or(BindPortError::Claimed { port: p }),
             None => {
                 // Start at a random offset so concurrent binds do not all race for one port.
-                let start = rand::random_range(0..shared.len().max(1));
-                (0..shared.len().min(512))
-                    .map(|i| shared[(start + i) % shared.len()])
-                    .find(|p| edge.registry.lookup_port(*p).is_none())
+                let ports = shared.ports();
+                let start = rand::random_range(0..ports.len().max(1));
+                (0..ports.len().min(512))
+                    .map(|i| ports[(start + i) % ports.len()])
+                    .filter(|p| edge.registry.lookup_port(*p).is_none())
+                    .find_map(|p| shared.claim(p))
                     .map(PortClaim::Shared)
                     .ok_or(BindPortError::NoneFree { min, max })
             }
@@ -142,8 +154,10 @@ pub async fn run_listener(edge: Arc<Edge>, listener: TcpListener, tunnel: Arc<Tu
                 Ok(x) => x,
                 Err(e) => {
                     tracing::warn!(error = %e, "tcp accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
+                    tokio::select! {
+                        () = tokio::time::sleep(std::time::Duration::from_millis(50)) => continue,
+                        () = edge.lifecycle.shutdown.cancelled() => return,
+                    }
                 }
             },
             _ = tunnel.cancel.cancelled() => return,
@@ -153,6 +167,11 @@ pub async fn run_listener(edge: Arc<Edge>, listener: TcpListener, tunnel: Arc<Tu
             edge.metrics.refused("conn_limit");
             continue;
         };
+        // Refused before anything is spent on the visitor.
+        if tunnel.policy.check_ip(peer.ip()).is_err() {
+            edge.metrics.refused("ip_forbidden");
+            continue;
+        }
         edge.metrics.connection(Listener::Tcp);
         let tunnel = tunnel.clone();
         let task_edge = edge.clone();
@@ -160,40 +179,66 @@ pub async fn run_listener(edge: Arc<Edge>, listener: TcpListener, tunnel: Arc<Tu
             let _guard = guard;
             let mut sock = sock;
             let _ = sock.set_nodelay(true);
-            if let Some(stream) = admit(&task_edge, &tunnel, peer).await {
-                carry(&tunnel, stream, &mut sock).await;
+            if let Ok(stream) = admit(&task_edge, &tunnel, peer, None).await {
+                carry(&tunnel, stream, &mut sock, &[]).await;
             }
         });
     }
 }
 
-/// Lets visitor `peer` into `tunnel` if its address policy allows, with a stream to the agent;
-/// `None` (counted) when it does not, or the agent cannot take another connection now.
-pub(crate) async fn admit(edge: &Edge, tunnel: &Tunnel, peer: SocketAddr) -> Option<AgentStream> {
+/// Why a visitor was not let into a tunnel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The tunnel's address policy.
+    Policy,
+    /// The tunnel (or its agent's session) has no free stream now.
+    Busy,
+    /// The agent could not be reached: its session is gone or going (it may be bound on
+    /// another relay already).
+    Offline,
+}
+
+/// Lets visitor `peer` of a byte-stream tunnel (TCP, or TLS passthrough with its `sni`) into
+/// `tunnel` if its address policy allows, with a stream to the agent; why not otherwise
+/// (counted).
+pub(crate) async fn admit(
+    edge: &Edge,
+    tunnel: &Tunnel,
+    peer: SocketAddr,
+    sni: Option<&str>,
+) -> Result<AgentStream, Refusal> {
     if tunnel.policy.check_ip(peer.ip()).is_err() {
+        tracing::debug!(%peer, ?sni, "visitor refused by IP policy");
         edge.metrics.refused("ip_forbidden");
-        return None;
+        return Err(Refusal::Policy);
     }
-    match tunnel.open(peer, None).await {
-        Ok(s) => Some(s),
-        Err(e) => {
-            tracing::debug!(%peer, error = %e, "tcp visitor dropped");
+    tunnel
+        .open(peer, sni.map(str::to_owned))
+        .await
+        .map_err(|e| {
+            tracing::debug!(%peer, error = %e, "visitor dropped");
             edge.metrics.refused("stream_refused");
-            None
-        }
-    }
+            match e {
+                OpenError::Busy => Refusal::Busy,
+                OpenError::Offline(_) => Refusal::Offline,
+            }
+        })
 }
 
 /// Carries a visitor's bytes both ways between `sock` and the agent's `stream` until both
-/// ends close, counting them for the tunnel's account.
-pub(crate) async fn carry<S>(tunnel: &Tunnel, stream: AgentStream, sock: &mut S)
+/// ends close — `first` (bytes already read from the visitor, a ClientHello) ahead of them —
+/// counting them for the tunnel's account.
+pub(crate) async fn carry<S>(tunnel: &Tunnel, mut stream: AgentStream, sock: &mut S, first: &[u8])
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    if !first.is_empty() && stream.send.write_all(first).await.is_err() {
+        return;
+    }
     let _permits = stream.permits;
     tunnel.usage.connection();
     let mut agent = tokio::io::join(stream.recv, stream.send);
     if let Ok((inbound, outbound)) = splice(sock, &mut agent).await {
-        tunnel.usage.bytes(inbound, outbound);
+        tunnel.usage.bytes(inbound + first.len() as u64, outbound);
     }
 }

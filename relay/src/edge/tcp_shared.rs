@@ -10,7 +10,8 @@
 //! connection is sent, untouched, to the relay holding it now.
 
 use crate::edge::context::Edge;
-use crate::edge::{forward, tcp};
+use crate::edge::forward;
+use crate::edge::tcp::{self, Refusal};
 use crate::metrics::Listener;
 use crate::peer::placement::Name;
 use crate::peer::wire::{Answer, Kind, StreamHead};
@@ -20,33 +21,21 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
-/// Binds every port of `min..=max` on `ip`. A port that cannot be bound (another program
-/// has it) is left out and named in one warning; none bound at all is an error.
+/// Binds every port of `min..=max` on `ip`; the first port that cannot be bound (another
+/// program, or another of this relay's listeners, has it) is an error: the region's
+/// addresses must work through every relay of the region.
 pub async fn bind_range(ip: IpAddr, min: u16, max: u16) -> std::io::Result<Vec<TcpListener>> {
     let mut bound = Vec::with_capacity(usize::from(max - min) + 1);
-    let mut missing = Vec::new();
     for port in min..=max {
-        match TcpListener::bind(SocketAddr::new(ip, port)).await {
-            Ok(l) => bound.push(l),
-            Err(e) => missing.push((port, e)),
-        }
-    }
-    if bound.is_empty() {
-        let (port, e) = missing.swap_remove(0);
-        return Err(std::io::Error::new(
-            e.kind(),
-            format!(
-                "no port of the TCP range {min}-{max} could be bound on {ip} (port {port}: {e})"
-            ),
-        ));
-    }
-    if let Some((port, e)) = missing.first() {
-        tracing::warn!(
-            count = missing.len(),
-            first = port,
-            error = %e,
-            "TCP range ports not bound: tunnels cannot use them on this relay"
-        );
+        let l = TcpListener::bind(SocketAddr::new(ip, port))
+            .await
+            .map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("port {port} of the TCP range {min}-{max} on {ip}: {e}"),
+                )
+            })?;
+        bound.push(l);
     }
     Ok(bound)
 }
@@ -59,8 +48,10 @@ pub async fn run_port(edge: Arc<Edge>, listener: TcpListener, port: u16) {
                 Ok(x) => x,
                 Err(e) => {
                     tracing::warn!(port, error = %e, "tcp accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_millis(50)) => continue,
+                        () = edge.lifecycle.shutdown.cancelled() => return,
+                    }
                 }
             },
             _ = edge.lifecycle.shutdown.cancelled() => return,
@@ -83,10 +74,13 @@ pub async fn run_port(edge: Arc<Edge>, listener: TcpListener, port: u16) {
 async fn serve(edge: &Edge, mut sock: TcpStream, peer: SocketAddr, port: u16) {
     let _ = sock.set_nodelay(true);
     if let Some(tunnel) = edge.registry.lookup_port(port) {
-        if let Some(stream) = tcp::admit(edge, &tunnel, peer).await {
-            tcp::carry(&tunnel, stream, &mut sock).await;
+        match tcp::admit(edge, &tunnel, peer, None).await {
+            Ok(stream) => return tcp::carry(&tunnel, stream, &mut sock, &[]).await,
+            // The agent's session here is gone (it may be bound on another relay of the
+            // region already): as if the port were not held here.
+            Err(Refusal::Offline) => {}
+            Err(Refusal::Policy | Refusal::Busy) => return,
         }
-        return;
     }
     // Not held here: the relay of the region that holds it, if one does.
     let head = StreamHead::tcp(peer, port);
@@ -94,25 +88,42 @@ async fn serve(edge: &Edge, mut sock: TcpStream, peer: SocketAddr, port: u16) {
 }
 
 /// Serves a TCP visitor another relay of the region forwarded here for `port` (`io` is the
-/// peer's stream): answers whether this relay holds the port and lets the visitor in, then
-/// carries the bytes. Never forwarded further (one hop).
+/// peer's stream): answers whether this relay takes it (see [`Answer`]), then carries the
+/// bytes. Never forwarded further (one hop).
 pub(crate) async fn serve_forwarded<S>(edge: &Edge, mut io: S, visitor: SocketAddr, port: u16)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let Some(tunnel) = edge.registry.lookup_port(port) else {
-        edge.metrics.forwarded(Kind::Tcp, "miss");
-        let _ = io.write_all(&[Answer::NotHere as u8]).await;
-        let _ = io.shutdown().await;
-        return;
+    let admitted = match edge.registry.lookup_port(port) {
+        Some(tunnel) => tcp::admit(edge, &tunnel, visitor, None)
+            .await
+            .map(|stream| (tunnel, stream)),
+        None => Err(Refusal::Offline),
     };
-    let Some(stream) = tcp::admit(edge, &tunnel, visitor).await else {
-        let _ = io.write_all(&[Answer::Refused as u8]).await;
-        let _ = io.shutdown().await;
-        return;
-    };
-    if io.write_all(&[Answer::Accepted as u8]).await.is_err() {
-        return;
+    match admitted {
+        Ok((tunnel, stream)) => {
+            if io.write_all(&[Answer::Accepted as u8]).await.is_ok() {
+                tcp::carry(&tunnel, stream, &mut io, &[]).await;
+            }
+        }
+        Err(refusal) => refuse(edge, Kind::Tcp, &mut io, refusal).await,
     }
-    tcp::carry(&tunnel, stream, &mut io).await;
+}
+
+/// Answers a forwarded visitor this relay does not take: [`Answer::NotHere`] when it holds no
+/// reachable tunnel for the name (the forwarding relay tries the one holding it now),
+/// [`Answer::Refused`] when the tunnel said no.
+pub(crate) async fn refuse<S>(edge: &Edge, kind: Kind, io: &mut S, refusal: Refusal)
+where
+    S: tokio::io::AsyncWrite + Unpin,
+{
+    let answer = match refusal {
+        Refusal::Offline => {
+            edge.metrics.forwarded(kind, "miss");
+            Answer::NotHere
+        }
+        Refusal::Policy | Refusal::Busy => Answer::Refused,
+    };
+    let _ = io.write_all(&[answer as u8]).await;
+    let _ = io.shutdown().await;
 }

@@ -5,8 +5,10 @@ use crate::edge::context::Edge;
 use crate::edge::custom;
 use crate::edge::forward;
 use crate::edge::http::{ConnCtx, serve_conn};
-use crate::edge::io::{PrefixedIo, splice};
+use crate::edge::io::PrefixedIo;
 use crate::edge::sni::{SniPeek, peek_sni};
+use crate::edge::tcp::{self, Refusal};
+use crate::edge::tcp_shared;
 use crate::peer::wire::{Answer, Kind};
 use crate::registry::{HostLookup, Tunnel};
 use bytes::Bytes;
@@ -98,7 +100,18 @@ pub async fn handle_conn(edge: Arc<Edge>, mut sock: TcpStream, peer: SocketAddr,
     };
     if let Some(tunnel) = pass {
         let name = sni.clone().unwrap_or_default();
-        pass_to(&edge, &tunnel, &mut sock, peer, &name, &buf).await;
+        match tcp::admit(&edge, &tunnel, peer, Some(&name)).await {
+            Ok(stream) => tcp::carry(&tunnel, stream, &mut sock, &buf).await,
+            // The agent's session here is gone: it may be bound on another relay already.
+            Err(Refusal::Offline) => {
+                if let Some(label) = forward::label_of(&edge, &name)
+                    && let Some(relay) = forward::holder(&edge, label, TunnelProto::Tls).await
+                {
+                    forward::forward_tls(&edge, relay, sock, peer, (&name, label), &buf).await;
+                }
+            }
+            Err(Refusal::Policy | Refusal::Busy) => {}
+        }
         return;
     }
     let io = PrefixedIo::new(Bytes::from(buf), sock);
@@ -139,66 +152,32 @@ pub async fn handle_conn(edge: Arc<Edge>, mut sock: TcpStream, peer: SocketAddr,
     serve_conn(edge, tls, ctx, watcher).await;
 }
 
-/// Passes the visitor's TLS connection `io` (its first bytes, already read, in `hello`) to
-/// `tunnel`'s agent, if the tunnel's address policy lets `peer` in.
-async fn pass_to<S>(
+/// Serves a TLS connection another relay forwarded here for `host` (its ClientHello is the
+/// first bytes of `io`): answered (see [`crate::peer::wire::Answer`]) once this relay has a
+/// stream to the agent of the `tls` tunnel holding `host` for the visitor, then passed to it.
+pub(crate) async fn pass_through_forwarded<S>(
     edge: &Edge,
-    tunnel: &Tunnel,
-    io: &mut S,
-    peer: SocketAddr,
-    name: &str,
-    hello: &[u8],
+    mut io: S,
+    visitor: SocketAddr,
+    host: &str,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    if tunnel.policy.check_ip(peer.ip()).is_err() {
-        tracing::debug!(%peer, host = %name, "passthrough refused by IP policy");
-        edge.metrics.refused("ip_forbidden");
-        return;
-    }
-    let Ok(mut stream) = tunnel.open(peer, Some(name.to_owned())).await else {
-        edge.metrics.refused("stream_refused");
-        return;
+    let admitted = match tls_route(edge, host) {
+        TlsRoute::Here(tunnel) => tcp::admit(edge, &tunnel, visitor, Some(host))
+            .await
+            .map(|stream| (tunnel, stream)),
+        // Not held here (the forwarding relay's placement was stale).
+        TlsRoute::Elsewhere { .. } | TlsRoute::Terminate => Err(Refusal::Offline),
     };
-    if stream.send.write_all(hello).await.is_err() {
-        return;
+    match admitted {
+        Ok((tunnel, stream)) => {
+            if io.write_all(&[Answer::Accepted as u8]).await.is_ok() {
+                tcp::carry(&tunnel, stream, &mut io, &[]).await;
+            }
+        }
+        Err(refusal) => tcp_shared::refuse(edge, Kind::Tls, &mut io, refusal).await,
     }
-    tunnel.usage.connection();
-    let mut agent = tokio::io::join(stream.recv, stream.send);
-    if let Ok((inbound, outbound)) = splice(io, &mut agent).await {
-        tunnel.usage.bytes(inbound + hello.len() as u64, outbound);
-    }
-}
-
-/// Serves a TLS connection another relay forwarded here for `host` (its ClientHello is the
-/// first bytes of `io`): answered (see [`Answer`]), then passed to the `tls` tunnel holding
-/// `host`, if this relay holds one and its policy lets the visitor in. `false` when it was not
-/// passed (the forwarding relay's placement was stale, or the policy said no).
-pub(crate) async fn pass_through_forwarded<S>(
-    edge: &Edge,
-    io: &mut S,
-    visitor: SocketAddr,
-    host: &str,
-) -> bool
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let TlsRoute::Here(tunnel) = tls_route(edge, host) else {
-        edge.metrics.forwarded(Kind::Tls, "miss");
-        let _ = io.write_all(&[Answer::NotHere as u8]).await;
-        return false;
-    };
-    if tunnel.policy.check_ip(visitor.ip()).is_err() {
-        tracing::debug!(%visitor, %host, "forwarded passthrough refused by IP policy");
-        edge.metrics.refused("ip_forbidden");
-        let _ = io.write_all(&[Answer::Refused as u8]).await;
-        return false;
-    }
-    if io.write_all(&[Answer::Accepted as u8]).await.is_err() {
-        return false;
-    }
-    pass_to(edge, &tunnel, io, visitor, host, &[]).await;
-    true
 }
 
 async fn read_hello(sock: &mut TcpStream) -> std::io::Result<(Vec<u8>, Option<String>)> {

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 /// Time a peer has to complete the handshake and accept the identity.
@@ -28,6 +29,10 @@ const PEER_KEEP_ALIVE: Duration = Duration::from_secs(1);
 const PEER_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 /// Application close code of a connection this relay ends.
 const CLOSE_DONE: u32 = 0;
+/// Byte-stream visitors (TLS passthrough, TCP) forwarded to one peer at once. They may stay
+/// open for hours (databases, SSH), so they get three quarters of the streams a peer allows on
+/// a connection (`agents::peer_conn::MAX_PEER_STREAMS`, 4,096): HTTP requests keep the rest.
+pub const MAX_BYTE_STREAMS_PER_PEER: usize = 3_072;
 
 /// Why a stream to a peer could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +65,8 @@ pub struct PeerClient {
     tls: quinn::ClientConfig,
     identity: Arc<Identity>,
     slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
+    /// Byte-stream slots by peer (see [`MAX_BYTE_STREAMS_PER_PEER`]).
+    byte_streams: Mutex<HashMap<String, Arc<Semaphore>>>,
     shutdown: CancellationToken,
 }
 
@@ -77,8 +84,28 @@ impl PeerClient {
             tls,
             identity,
             slots: Mutex::default(),
+            byte_streams: Mutex::default(),
             shutdown,
         }
+    }
+
+    /// A slot for one more byte-stream visitor forwarded to `relay_id`, held while it lasts;
+    /// `None` when [`MAX_BYTE_STREAMS_PER_PEER`] are open to it.
+    pub fn byte_stream_slot(&self, relay_id: &str) -> Option<OwnedSemaphorePermit> {
+        let slots = {
+            let mut all = self
+                .byte_streams
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if all.len() >= MAX_PEERS && !all.contains_key(relay_id) {
+                // Forget the peers no visitor is forwarded to now.
+                all.retain(|_, s| s.available_permits() < MAX_BYTE_STREAMS_PER_PEER);
+            }
+            all.entry(relay_id.to_owned())
+                .or_insert_with(|| Arc::new(Semaphore::new(MAX_BYTE_STREAMS_PER_PEER)))
+                .clone()
+        };
+        slots.try_acquire_owned().ok()
     }
 
     fn slot(&self, relay_id: &str) -> Arc<tokio::sync::Mutex<Slot>> {

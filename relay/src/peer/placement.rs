@@ -8,7 +8,8 @@
 //! on), an answer of "nobody" is kept too, at most
 //! [`MAX_LOOKUPS`] questions are in flight at once and [`LOOKUPS_PER_SECOND`] asked per second
 //! (beyond either a name counts as unknown: a flood of made-up names costs the control plane a
-//! bounded rate per relay), and the cache holds at most [`MAX_CACHED`] names.
+//! bounded rate per relay), ports have a smaller budget of their own (a port scan never
+//! starves names), and the cache holds at most [`MAX_CACHED`] names.
 
 use crate::control::client::ControlClient;
 use fdt_api::{PlacedRelay, TunnelProto};
@@ -26,6 +27,14 @@ pub const LOOKUPS_PER_SECOND: u32 = 200;
 pub const MAX_CACHED: usize = 20_000;
 /// How long "nobody holds it" is kept.
 const NEGATIVE_TTL: Duration = Duration::from_secs(2);
+/// How long "nobody holds the port" is kept: scanners sweep port ranges, and the placement
+/// feed drops the answer as soon as the port is bound.
+const NEGATIVE_PORT_TTL: Duration = Duration::from_secs(10);
+/// Questions about ports in flight at once, and asked per second (twice that in a burst):
+/// a budget of their own, so a port scan never starves the questions about names.
+pub const MAX_PORT_LOOKUPS: usize = 8;
+/// See [`MAX_PORT_LOOKUPS`].
+pub const PORT_LOOKUPS_PER_SECOND: u32 = 50;
 /// The longest an answer is kept, whatever the control plane says.
 const MAX_TTL: Duration = Duration::from_secs(30);
 /// Time the control plane has to answer.
@@ -47,6 +56,8 @@ pub struct Placements {
     asking: Mutex<HashMap<String, Answer>>,
     lookups: Semaphore,
     rate: governor::DefaultDirectRateLimiter,
+    port_lookups: Semaphore,
+    port_rate: governor::DefaultDirectRateLimiter,
 }
 
 /// A name placement knows.
@@ -106,12 +117,9 @@ impl Placements {
             cache: Mutex::default(),
             asking: Mutex::default(),
             lookups: Semaphore::new(MAX_LOOKUPS),
-            rate: governor::RateLimiter::direct(
-                governor::Quota::per_second(
-                    NonZeroU32::new(LOOKUPS_PER_SECOND).unwrap_or(NonZeroU32::MIN),
-                )
-                .allow_burst(NonZeroU32::new(2 * LOOKUPS_PER_SECOND).unwrap_or(NonZeroU32::MIN)),
-            ),
+            rate: per_second(LOOKUPS_PER_SECOND),
+            port_lookups: Semaphore::new(MAX_PORT_LOOKUPS),
+            port_rate: per_second(PORT_LOOKUPS_PER_SECOND),
         }
     }
 
@@ -194,11 +202,15 @@ impl Placements {
     }
 
     async fn ask_now(&self, name: Name<'_>, key: &str) -> Option<Arc<[PlacedRelay]>> {
-        let Ok(_slot) = self.lookups.try_acquire() else {
+        let (lookups, rate, negative_ttl) = match name {
+            Name::Label(_) => (&self.lookups, &self.rate, NEGATIVE_TTL),
+            Name::Port(_) => (&self.port_lookups, &self.port_rate, NEGATIVE_PORT_TTL),
+        };
+        let Ok(_slot) = lookups.try_acquire() else {
             tracing::debug!(%name, "placement lookups all busy: name treated as unknown");
             return None;
         };
-        if self.rate.check().is_err() {
+        if rate.check().is_err() {
             tracing::debug!(
                 %name,
                 "placement lookups over their rate: name treated as unknown"
@@ -219,7 +231,7 @@ impl Placements {
             }
         };
         let ttl = if placement.relays.is_empty() {
-            NEGATIVE_TTL
+            negative_ttl
         } else {
             Duration::from_secs(placement.ttl_secs).min(MAX_TTL)
         };
@@ -255,6 +267,14 @@ impl Placements {
         cache.clear();
         n
     }
+}
+
+/// A rate of `n` a second, with bursts of twice that.
+fn per_second(n: u32) -> governor::DefaultDirectRateLimiter {
+    governor::RateLimiter::direct(
+        governor::Quota::per_second(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::new(2 * n).unwrap_or(NonZeroU32::MIN)),
+    )
 }
 
 /// Removes a name's question-in-flight record when dropped.
@@ -405,6 +425,35 @@ mod tests {
             assert!(p.find(Name::Label(bad), http, |_| true).await.is_none());
         }
         assert_eq!(asked.load(Ordering::SeqCst), before);
+    }
+
+    #[tokio::test]
+    async fn a_port_scan_spends_the_ports_budget_not_the_names() {
+        let (control, asked, _down) = control().await;
+        let p = Placements::new(control);
+        // A scan of 300 ports nobody holds: the ports' burst is asked, then their rate.
+        let started = Instant::now();
+        for port in 30_000..30_300 {
+            assert!(
+                p.find(Name::Port(port), TunnelProto::Tcp, |_| true)
+                    .await
+                    .is_none()
+            );
+        }
+        let refilled = started.elapsed().as_secs_f64() * f64::from(PORT_LOOKUPS_PER_SECOND);
+        let scanned = asked.load(Ordering::SeqCst);
+        let burst = 2 * PORT_LOOKUPS_PER_SECOND as usize;
+        assert!(
+            scanned >= burst && scanned as f64 <= burst as f64 + refilled.ceil() + 1.0,
+            "{scanned} questions in {:?}",
+            started.elapsed()
+        );
+        // Names are still asked about.
+        let found = p
+            .find(Name::Label("app"), TunnelProto::Http, |_| true)
+            .await;
+        assert_eq!(found.map(|r| r.relay_id).as_deref(), Some("us-1"));
+        assert_eq!(asked.load(Ordering::SeqCst), scanned + 1);
     }
 
     #[tokio::test]
