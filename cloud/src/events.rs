@@ -77,6 +77,9 @@ pub struct Change {
 pub struct Events {
     tx: broadcast::Sender<Change>,
     shared: Arc<OnceLock<Shared>>,
+    /// Cancelled when the server stops: long waits for changes end then (a graceful
+    /// shutdown waits for every request in flight).
+    closing: CancellationToken,
 }
 
 #[derive(Debug)]
@@ -94,7 +97,18 @@ impl Events {
         Self {
             tx,
             shared: Arc::default(),
+            closing: CancellationToken::new(),
         }
+    }
+
+    /// Ends the waits for changes in flight: the server is stopping.
+    pub fn close(&self) {
+        self.closing.cancel();
+    }
+
+    /// Completes once the server is stopping.
+    pub async fn closing(&self) {
+        self.closing.cancelled().await;
     }
 
     /// Announces that `account`'s `topic` changed.

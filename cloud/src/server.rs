@@ -14,6 +14,12 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     tokio::spawn(crate::retention::run(state.clone(), shutdown.clone()));
+    // Requests waiting for changes answer at once when the server stops.
+    let (events, stopping) = (state.events().clone(), shutdown.clone());
+    tokio::spawn(async move {
+        stopping.cancelled().await;
+        events.close();
+    });
     // Replicas on one PostgreSQL database share their change events.
     if let crate::store::Store::Postgres(pool) = state.store() {
         let _listening = state.events().share_through_postgres(pool, &shutdown);

@@ -185,7 +185,12 @@ pub async fn placement_changes(
     let mut rows = read().await?;
     // Only a bind after the cursor answers early; the window read again rides along.
     while !rows.iter().any(|(_, at)| *at > after) {
-        match tokio::time::timeout_at(deadline, changes.recv()).await {
+        let change = tokio::select! {
+            c = tokio::time::timeout_at(deadline, changes.recv()) => c,
+            // The server is stopping: answer with what there is.
+            () = st.events().closing() => break,
+        };
+        match change {
             Err(_) | Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => break,
             Ok(Ok(c)) if c.topic != Topic::Tunnels => {}
             // A change to tunnels, or changes missed (lagged): read again.
