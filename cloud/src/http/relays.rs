@@ -183,8 +183,9 @@ pub async fn placement_changes(
             .await
     };
     let mut rows = read().await?;
-    // Only a bind after the cursor answers early; the window read again rides along.
-    while !rows.iter().any(|(_, at)| *at > after) {
+    // Only a bind after the cursor answers early (or more rows than one answer lists: the
+    // window alone may fill it); the window read again rides along.
+    while rows.len() <= MAX_PLACEMENT_CHANGES && !rows.iter().any(|(_, at)| *at > after) {
         let change = tokio::select! {
             c = tokio::time::timeout_at(deadline, changes.recv()) => c,
             // The server is stopping: answer with what there is.
