@@ -219,19 +219,18 @@ pub async fn placement_changes(
     }))
 }
 
-/// A binding's name key (`host:<label>`, `tcp:<region>:<port>`) as a placement question.
+/// A binding's name key as a placement question.
 fn placement_name(key: &str) -> Option<PlacementQuery> {
-    if let Some(label) = key.strip_prefix("host:") {
-        return Some(PlacementQuery {
+    Some(match crate::store::NameKey::parse(key)? {
+        crate::store::NameKey::Host(label) => PlacementQuery {
             subdomain: Some(label.to_owned()),
             ..Default::default()
-        });
-    }
-    let (region, port) = key.strip_prefix("tcp:")?.rsplit_once(':')?;
-    Some(PlacementQuery {
-        region: Some(region.to_owned()),
-        port: Some(port.parse().ok()?),
-        ..Default::default()
+        },
+        crate::store::NameKey::Tcp { region, port } => PlacementQuery {
+            region: Some(region.to_owned()),
+            port: Some(port),
+            ..Default::default()
+        },
     })
 }
 

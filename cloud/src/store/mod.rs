@@ -72,7 +72,7 @@ pub use settlements::{BillingIncidentRecord, SettlementRecord};
 pub use sso::{SsoConfigRow, SsoLogin};
 pub use traffic::{DueReplay, MAX_REPLAY_ATTEMPTS, NewRequest, RequestFilter, StoredRequest};
 pub use tunnel_configs::{ConfigWrite, NewTunnelConfig, TunnelConfigRecord};
-pub use tunnels::{BindLimits, BindOutcome, NewBinding, ReservationKey, name_key};
+pub use tunnels::{BindLimits, BindOutcome, NameKey, NewBinding, ReservationKey, name_key};
 pub use usage::ReservationCounts;
 
 use crate::config::DatabaseTarget;

@@ -39,13 +39,40 @@ pub fn name_key(
     }
 }
 
+/// A [`name_key`] read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameKey<'a> {
+    /// `host:<label>`.
+    Host(&'a str),
+    /// `tcp:<region>:<port>`.
+    Tcp {
+        /// The region.
+        region: &'a str,
+        /// The port.
+        port: u16,
+    },
+}
+
+impl<'a> NameKey<'a> {
+    /// `key` read back; `None` for a key [`name_key`] does not write.
+    pub fn parse(key: &'a str) -> Option<Self> {
+        if let Some(label) = key.strip_prefix("host:") {
+            return Some(Self::Host(label));
+        }
+        let (region, port) = key.strip_prefix("tcp:")?.rsplit_once(':')?;
+        Some(Self::Tcp {
+            region,
+            port: port.parse().ok()?,
+        })
+    }
+}
+
 /// The subdomain or port a name key holds.
 fn split_name_key(key: &str) -> (Option<String>, Option<u16>) {
-    if let Some(label) = key.strip_prefix("host:") {
-        (Some(label.to_owned()), None)
-    } else {
-        let port = key.rsplit(':').next().and_then(|p| p.parse().ok());
-        (None, port)
+    match NameKey::parse(key) {
+        Some(NameKey::Host(label)) => (Some(label.to_owned()), None),
+        Some(NameKey::Tcp { port, .. }) => (None, Some(port)),
+        None => (None, None),
     }
 }
 
@@ -478,5 +505,16 @@ mod tests {
         let t = name_key(TunnelProto::Tcp, None, "eu", Some(20_001));
         assert_eq!(t, "tcp:eu:20001");
         assert_eq!(split_name_key(&t), (None, Some(20_001)));
+        assert_eq!(
+            NameKey::parse(&t),
+            Some(NameKey::Tcp {
+                region: "eu",
+                port: 20_001
+            })
+        );
+        assert_eq!(NameKey::parse(&k), Some(NameKey::Host("app")));
+        for bad in ["", "tcp:eu", "tcp:eu:port", "tcp:eu:70000", "other:x"] {
+            assert_eq!(NameKey::parse(bad), None, "{bad:?}");
+        }
     }
 }

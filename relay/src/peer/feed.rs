@@ -7,7 +7,6 @@
 use crate::control::client::ControlClient;
 use crate::metrics::RelayMetrics;
 use crate::peer::placement::{Name, Placements};
-use fdt_api::PlacementQuery;
 use fdt_proto::Backoff;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,7 +48,8 @@ pub async fn run(
                         changes
                             .names
                             .iter()
-                            .filter(|q| forget(&placements, control.region(), q))
+                            .filter_map(|q| Name::of_query(q, control.region()))
+                            .filter(|name| placements.forget(*name))
                             .count()
                     } else {
                         placements.forget_all()
@@ -63,15 +63,5 @@ pub async fn run(
                 tracing::debug!(error = %e, retry_in_ms = wait.as_millis() as u64, "placement feed failed: answers expire instead");
             }
         }
-    }
-}
-
-/// Forgets the name `q` names, if this relay can know it (a port of another region is
-/// another address); whether something was forgotten.
-fn forget(placements: &Placements, region: &str, q: &PlacementQuery) -> bool {
-    match (&q.subdomain, &q.region, q.port) {
-        (Some(label), None, None) => placements.forget(Name::Label(label)),
-        (None, Some(r), Some(port)) if r == region => placements.forget(Name::Port(port)),
-        _ => false,
     }
 }

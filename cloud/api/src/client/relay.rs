@@ -15,25 +15,15 @@ use reqwest::Method;
 
 impl FdtClient {
     /// `GET /v1/relay/placement`: the healthy relays holding the name `query` names now.
-    /// Its fields must already be checked (a label, a region; they are put in the query as
-    /// they are). Authenticated by a relay secret.
+    /// Authenticated by a relay secret.
     pub async fn relay_placement(
         &self,
         relay_secret: &str,
         query: &PlacementQuery,
     ) -> Result<Placement, ClientError> {
-        let mut params = Vec::new();
-        if let Some(s) = &query.subdomain {
-            params.push(format!("subdomain={s}"));
-        }
-        if let Some(r) = &query.region {
-            params.push(format!("region={r}"));
-        }
-        if let Some(p) = query.port {
-            params.push(format!("port={p}"));
-        }
-        let path = format!("v1/relay/placement?{}", params.join("&"));
-        let rb = self.request_as::<()>(Method::GET, &path, None, Some(relay_secret))?;
+        let rb = self
+            .request_as::<()>(Method::GET, "v1/relay/placement", None, Some(relay_secret))?
+            .query(query);
         self.decode(rb).await
     }
 
@@ -45,18 +35,18 @@ impl FdtClient {
         relay_secret: &str,
         query: &PlacementChangesQuery,
     ) -> Result<PlacementChanges, ClientError> {
-        let mut params = Vec::new();
-        if let Some(a) = query.after {
-            params.push(format!("after={a}"));
-        }
         let wait = query
             .wait_secs
             .unwrap_or(crate::relays::MAX_PLACEMENT_WAIT_SECS)
             .min(crate::relays::MAX_PLACEMENT_WAIT_SECS);
-        params.push(format!("wait_secs={wait}"));
-        let path = format!("v1/relay/placement/changes?{}", params.join("&"));
+        let query = PlacementChangesQuery {
+            wait_secs: Some(wait),
+            ..query.clone()
+        };
+        let path = "v1/relay/placement/changes";
         let rb = self
-            .request_as::<()>(Method::GET, &path, None, Some(relay_secret))?
+            .request_as::<()>(Method::GET, path, None, Some(relay_secret))?
+            .query(&query)
             .timeout(std::time::Duration::from_secs(wait + 10));
         self.decode(rb).await
     }
